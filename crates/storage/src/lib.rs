@@ -1,0 +1,14 @@
+//! Outpost's database: catalog, documents and indexes on sled, the query language and the
+//! history log.
+//!
+//! Architecture invariant: a write, its index entries and its history entry commit together or
+//! not at all. This crate knows nothing of sockets, commands or sync peers.
+
+pub mod agg;
+mod engine;
+mod error;
+pub mod query;
+pub mod value;
+
+pub use engine::*;
+pub use error::{Error, Result};

@@ -1,0 +1,9 @@
+//! BSON values as MongoDB sees them: the comparison order, decimal128 arithmetic for it,
+//! dotted paths, and the order-preserving key encoding used by indexes.
+
+pub mod compare;
+pub mod decimal;
+pub mod keyenc;
+pub mod path;
+
+pub use compare::{compare, equal, type_rank, Number};
