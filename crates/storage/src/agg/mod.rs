@@ -50,6 +50,12 @@ impl Pipeline {
             .and_then(|s| s.get_document("$match").ok())
     }
 
+    /// Applies a pipeline update (`$set`/`$addFields`, `$unset`, `$project`,
+    /// `$replaceRoot`/`$replaceWith`) to one document.
+    pub fn apply_to_document(&self, _doc: Document, _variables: &Document) -> Result<Document> {
+        Err(Error::NotSupported("pipeline updates are not implemented yet".into()))
+    }
+
     /// Runs the pipeline over `input`.
     pub fn run(
         &self,
