@@ -26,12 +26,14 @@ pub enum Error {
     #[error("{0}")]
     IndexNotFound(String),
     /// A unique index refused a key (code 11000).
-    #[error("E11000 duplicate key error collection: {ns} index: {index} dup key: {key_value}")]
+    #[error("E11000 duplicate key error collection: {ns} index: {index} dup key: {shown}")]
     DuplicateKey {
         ns: String,
         index: String,
         key_pattern: Document,
         key_value: Document,
+        /// The key as the shell prints it: `{ a: 1 }`.
+        shown: String,
     },
     /// An update would change `_id` or another immutable field (code 66).
     #[error("{0}")]

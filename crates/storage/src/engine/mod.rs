@@ -1,1 +1,550 @@
+//! The database engine: [`Storage`] owns the key-value store, the catalog and the history log,
+//! and runs reads and writes for the command layer.
+//!
+//! Layout in the key-value store:
+//! - tree `catalog`: one BSON [`CollectionMeta`] per collection, keyed by namespace;
+//! - tree `docs/{id}`: a collection's documents, keyed by the order-preserving encoding of `_id`;
+//! - tree `index/{id}`: a secondary index, keyed by encoded key values then the document key,
+//!   valued by the document key;
+//! - tree `history`: the history log, keyed by a big-endian u64 sequence.
+//!
+//! Concurrency: one writer at a time (a mutex around [`Writer`]), readers never block. Every
+//! write commits its document, index entries and history entry in one atomic batch.
 
+mod agg_env;
+mod catalog;
+mod history;
+mod index;
+mod kv;
+mod read;
+mod write;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use bson::{Bson, Document};
+
+pub use catalog::{
+    default_index_name, validate_collection_name, validate_db_name, CollectionMeta, IndexMeta,
+};
+pub use history::{HistoryEntry, HistoryOp, Hlc, Origin};
+pub use index::CreateIndexesOutcome;
+pub use read::{ExplainInfo, FindOptions, PlanKind, ReadCursor};
+pub use write::{FindAndModify, FindAndModifyOutcome, UpdateOutcome, UpdateSpec, WriteOptions};
+
+use crate::error::{Error, Result};
+use catalog::{Collection, Index};
+use kv::{Kv, Tree, WriteSet};
+
+/// How to open a [`Storage`].
+#[derive(Debug, Clone)]
+pub struct StorageOptions {
+    /// Interval of the background flush (group commit), in milliseconds.
+    pub flush_every_ms: u64,
+}
+
+impl Default for StorageOptions {
+    fn default() -> StorageOptions {
+        StorageOptions {
+            flush_every_ms: 100,
+        }
+    }
+}
+
+/// The database: cheap to clone, shared by every connection.
+#[derive(Clone)]
+pub struct Storage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kv: Kv,
+    catalog: Tree,
+    history: Tree,
+    collections: RwLock<BTreeMap<String, Arc<Collection>>>,
+    writer: Mutex<Writer>,
+}
+
+/// State only the single writer touches.
+pub(crate) struct Writer {
+    next_seq: u64,
+    hlc: Hlc,
+}
+
+/// A database as `listDatabases` reports it.
+#[derive(Debug, Clone)]
+pub struct DatabaseInfo {
+    pub name: String,
+    pub size_on_disk: u64,
+    pub collections: usize,
+}
+
+/// A collection as `listCollections` reports it.
+#[derive(Debug, Clone)]
+pub struct CollectionInfo {
+    pub name: String,
+    pub options: Document,
+    pub uuid: bson::Binary,
+}
+
+/// Counts and sizes for `collStats` and `dbStats`.
+#[derive(Debug, Clone, Default)]
+pub struct CollectionStats {
+    pub count: u64,
+    /// Sum of the BSON sizes of the documents.
+    pub size: u64,
+    pub index_sizes: Vec<(String, u64)>,
+}
+
+/// Which indexes `dropIndexes` drops.
+#[derive(Debug, Clone)]
+pub enum IndexSelector {
+    All,
+    Names(Vec<String>),
+    Key(Document),
+}
+
+impl Storage {
+    /// Opens (or creates) the database in `path`.
+    pub fn open(path: &Path, options: StorageOptions) -> Result<Storage> {
+        Storage::from_kv(Kv::open(path, options.flush_every_ms)?)
+    }
+
+    /// A database in a temporary directory, removed when the last handle is dropped.
+    pub fn temporary() -> Result<Storage> {
+        Storage::from_kv(Kv::temporary()?)
+    }
+
+    fn from_kv(kv: Kv) -> Result<Storage> {
+        let catalog = kv.tree("catalog")?;
+        let history = kv.tree("history")?;
+        let mut collections = BTreeMap::new();
+        for item in catalog.iter() {
+            let (_, value) = item?;
+            let meta = CollectionMeta::from_bytes(&value)?;
+            let opened = open_collection(&kv, meta)?;
+            collections.insert(opened.meta.namespace(), Arc::new(opened));
+        }
+        let (next_seq, last_hlc) = match history.last()? {
+            Some((key, value)) => {
+                let seq = decode_seq(&key)?;
+                let entry = HistoryEntry::from_bytes(seq, &value)?;
+                (seq + 1, entry.hlc)
+            }
+            None => (1, 0),
+        };
+        Ok(Storage {
+            inner: Arc::new(Inner {
+                kv,
+                catalog,
+                history,
+                collections: RwLock::new(collections),
+                writer: Mutex::new(Writer {
+                    next_seq,
+                    hlc: Hlc::new(last_hlc),
+                }),
+            }),
+        })
+    }
+
+    /// Waits until every acknowledged write is on disk.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.kv.flush()
+    }
+
+    pub(crate) fn writer(&self) -> MutexGuard<'_, Writer> {
+        // A panic while holding the lock cannot leave the store half-written (commits are
+        // atomic), so a poisoned lock is safe to take over.
+        self.inner.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn collections_read(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Collection>>> {
+        self.inner
+            .collections
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn collections_write(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Collection>>> {
+        self.inner
+            .collections
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn collection(&self, db: &str, coll: &str) -> Option<Arc<Collection>> {
+        self.collections_read()
+            .get(&format!("{db}.{coll}"))
+            .cloned()
+    }
+
+    /// The collection, created with default options if it does not exist (implicit creation
+    /// on first write). Call with the writer lock held.
+    pub(crate) fn collection_or_create(
+        &self,
+        _w: &mut Writer,
+        db: &str,
+        coll: &str,
+    ) -> Result<Arc<Collection>> {
+        if let Some(c) = self.collection(db, coll) {
+            return Ok(c);
+        }
+        self.create_collection_locked(db, coll, Document::new())
+    }
+
+    fn create_collection_locked(
+        &self,
+        db: &str,
+        coll: &str,
+        options: Document,
+    ) -> Result<Arc<Collection>> {
+        validate_collection_name(db, coll)?;
+        let id = self.inner.kv.generate_id()?;
+        let meta = CollectionMeta {
+            id,
+            db: db.to_owned(),
+            name: coll.to_owned(),
+            uuid: bson::Binary {
+                subtype: bson::spec::BinarySubtype::Uuid,
+                bytes: bson::Uuid::new().bytes().to_vec(),
+            },
+            options,
+            indexes: Vec::new(),
+        };
+        let opened = Arc::new(open_collection(&self.inner.kv, meta)?);
+        self.inner
+            .catalog
+            .insert(opened.meta.namespace().as_bytes(), opened.meta.to_bytes()?)?;
+        self.collections_write()
+            .insert(opened.meta.namespace(), opened.clone());
+        Ok(opened)
+    }
+
+    /// Replaces the cached and persisted metadata of a collection (after index changes).
+    pub(crate) fn replace_collection_meta(
+        &self,
+        meta: CollectionMeta,
+        set: Option<&mut WriteSet>,
+    ) -> Result<Arc<Collection>> {
+        let bytes = meta.to_bytes()?;
+        let ns = meta.namespace();
+        let opened = Arc::new(open_collection(&self.inner.kv, meta)?);
+        match set {
+            Some(set) => set.put(&self.inner.catalog, ns.as_bytes(), bytes),
+            None => {
+                self.inner.catalog.insert(ns.as_bytes(), bytes)?;
+            }
+        }
+        self.collections_write().insert(ns, opened.clone());
+        Ok(opened)
+    }
+
+    // ------------------------------------------------------------------ catalog
+
+    /// Databases that hold at least one collection, by name.
+    pub fn list_databases(&self) -> Vec<DatabaseInfo> {
+        let mut out: BTreeMap<String, DatabaseInfo> = BTreeMap::new();
+        for c in self.collections_read().values() {
+            let info = out
+                .entry(c.meta.db.clone())
+                .or_insert_with(|| DatabaseInfo {
+                    name: c.meta.db.clone(),
+                    size_on_disk: 0,
+                    collections: 0,
+                });
+            info.collections += 1;
+            info.size_on_disk += approximate_tree_size(&c.docs);
+        }
+        out.into_values().collect()
+    }
+
+    /// Collections of `db`, by name.
+    pub fn list_collections(&self, db: &str) -> Vec<CollectionInfo> {
+        self.collections_read()
+            .values()
+            .filter(|c| c.meta.db == db)
+            .map(|c| CollectionInfo {
+                name: c.meta.name.clone(),
+                options: c.meta.options.clone(),
+                uuid: c.meta.uuid.clone(),
+            })
+            .collect()
+    }
+
+    pub fn collection_exists(&self, db: &str, coll: &str) -> bool {
+        self.collection(db, coll).is_some()
+    }
+
+    /// Creates a collection; `NamespaceExists` if it exists.
+    pub fn create_collection(&self, db: &str, coll: &str, options: Document) -> Result<()> {
+        let _w = self.writer();
+        if self.collection(db, coll).is_some() {
+            return Err(Error::NamespaceExists(format!(
+                "Collection {db}.{coll} already exists."
+            )));
+        }
+        self.create_collection_locked(db, coll, options)?;
+        Ok(())
+    }
+
+    /// Drops a collection; false if it did not exist.
+    pub fn drop_collection(&self, db: &str, coll: &str) -> Result<bool> {
+        let mut w = self.writer();
+        self.drop_collection_locked(&mut w, db, coll)
+    }
+
+    fn drop_collection_locked(&self, w: &mut Writer, db: &str, coll: &str) -> Result<bool> {
+        let Some(c) = self.collection(db, coll) else {
+            return Ok(false);
+        };
+        let ns = c.meta.namespace();
+        let mut set = WriteSet::new();
+        set.delete(&self.inner.catalog, ns.as_bytes());
+        self.append_history(
+            w,
+            &mut set,
+            &ns,
+            HistoryOp::Drop,
+            Bson::Null,
+            None,
+            None,
+            &Origin::Local,
+        )?;
+        self.inner.kv.commit(set)?;
+        self.collections_write().remove(&ns);
+        self.inner.kv.drop_tree(&docs_tree_name(c.meta.id))?;
+        for index in &c.indexes {
+            self.inner.kv.drop_tree(&index_tree_name(index.meta.id))?;
+        }
+        Ok(true)
+    }
+
+    /// Drops every collection of `db`.
+    pub fn drop_database(&self, db: &str) -> Result<()> {
+        let mut w = self.writer();
+        let names: Vec<String> = self
+            .list_collections(db)
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        for name in names {
+            self.drop_collection_locked(&mut w, db, &name)?;
+        }
+        Ok(())
+    }
+
+    /// Renames `from_db.from` to `to_db.to`. With `drop_target`, an existing target is dropped.
+    pub fn rename_collection(
+        &self,
+        from_db: &str,
+        from: &str,
+        to_db: &str,
+        to: &str,
+        drop_target: bool,
+    ) -> Result<()> {
+        let mut w = self.writer();
+        validate_collection_name(to_db, to)?;
+        let Some(source) = self.collection(from_db, from) else {
+            return Err(Error::NamespaceNotFound(format!(
+                "Source collection {from_db}.{from} does not exist"
+            )));
+        };
+        if from_db == to_db && from == to {
+            return Err(Error::coded(20, "Can't rename a collection to itself"));
+        }
+        if self.collection(to_db, to).is_some() {
+            if !drop_target {
+                return Err(Error::NamespaceExists("target namespace exists".into()));
+            }
+            self.drop_collection_locked(&mut w, to_db, to)?;
+        }
+        // Documents move under the new name: a drop of the old namespace and inserts into the
+        // new one in the history, so a sync peer sees the same data under the new name.
+        let mut meta = source.meta.clone();
+        let old_ns = meta.namespace();
+        meta.db = to_db.to_owned();
+        meta.name = to.to_owned();
+        let new_ns = meta.namespace();
+        let mut set = WriteSet::new();
+        set.delete(&self.inner.catalog, old_ns.as_bytes());
+        set.put(&self.inner.catalog, new_ns.as_bytes(), meta.to_bytes()?);
+        self.append_history(
+            &mut w,
+            &mut set,
+            &old_ns,
+            HistoryOp::Drop,
+            Bson::Null,
+            None,
+            None,
+            &Origin::Local,
+        )?;
+        self.inner.kv.commit(set)?;
+        for item in source.docs.iter() {
+            let (_, value) = item?;
+            let doc = decode_document(&value)?;
+            let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+            let mut set = WriteSet::new();
+            self.append_history(
+                &mut w,
+                &mut set,
+                &new_ns,
+                HistoryOp::Insert,
+                id,
+                Some(doc),
+                None,
+                &Origin::Local,
+            )?;
+            self.inner.kv.commit(set)?;
+        }
+        let opened = Arc::new(open_collection(&self.inner.kv, meta)?);
+        let mut map = self.collections_write();
+        map.remove(&old_ns);
+        map.insert(new_ns, opened);
+        Ok(())
+    }
+
+    /// Count and sizes of one collection.
+    pub fn collection_stats(&self, db: &str, coll: &str) -> Result<CollectionStats> {
+        let Some(c) = self.collection(db, coll) else {
+            return Err(Error::NamespaceNotFound(format!(
+                "Collection [{db}.{coll}] not found."
+            )));
+        };
+        let mut stats = CollectionStats::default();
+        for item in c.docs.iter() {
+            let (key, value) = item?;
+            stats.count += 1;
+            stats.size += u64::try_from(value.len()).unwrap_or(u64::MAX);
+            let _ = key;
+        }
+        stats
+            .index_sizes
+            .push(("_id_".into(), approximate_key_bytes(&c.docs)));
+        for index in &c.indexes {
+            stats
+                .index_sizes
+                .push((index.meta.name.clone(), approximate_tree_size(&index.tree)));
+        }
+        Ok(stats)
+    }
+
+    /// Bytes the whole store occupies on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.inner.kv.size_on_disk()
+    }
+
+    // ------------------------------------------------------------------ history
+
+    /// Appends a history entry to `set`, taking the next sequence number and clock reading.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn append_history(
+        &self,
+        w: &mut Writer,
+        set: &mut WriteSet,
+        ns: &str,
+        op: HistoryOp,
+        id: Bson,
+        doc: Option<Document>,
+        changed_fields: Option<Vec<String>>,
+        origin: &Origin,
+    ) -> Result<u64> {
+        let seq = w.next_seq;
+        let entry = HistoryEntry {
+            seq,
+            ns: ns.to_owned(),
+            op,
+            id,
+            doc,
+            changed_fields,
+            hlc: w.hlc.tick(),
+            origin: origin.clone(),
+        };
+        set.put(&self.inner.history, seq.to_be_bytes(), entry.to_bytes()?);
+        w.next_seq += 1;
+        Ok(seq)
+    }
+
+    /// History entries with sequence numbers at or after `from`, in order.
+    pub fn history_from(&self, from: u64) -> impl Iterator<Item = Result<HistoryEntry>> + Send {
+        self.inner.history.range(from.to_be_bytes()..).map(|item| {
+            let (key, value) = item?;
+            let seq = decode_seq(&key)?;
+            HistoryEntry::from_bytes(seq, &value)
+        })
+    }
+
+    /// The sequence number of the latest history entry (0 when the log is empty).
+    pub fn last_seq(&self) -> u64 {
+        self.writer().next_seq - 1
+    }
+
+    /// Removes history entries below `below` (every consumer's cursor is past them).
+    pub fn trim_history(&self, below: u64) -> Result<u64> {
+        let mut removed = 0;
+        for item in self.inner.history.range(..below.to_be_bytes()) {
+            let (key, _) = item?;
+            self.inner.history.remove(key)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}
+
+fn open_collection(kv: &Kv, meta: CollectionMeta) -> Result<Collection> {
+    let docs = kv.tree(&docs_tree_name(meta.id))?;
+    let mut indexes = Vec::with_capacity(meta.indexes.len());
+    for index_meta in &meta.indexes {
+        let tree = kv.tree(&index_tree_name(index_meta.id))?;
+        indexes.push(Index::open(index_meta.clone(), tree)?);
+    }
+    Ok(Collection {
+        meta,
+        docs,
+        indexes,
+    })
+}
+
+fn docs_tree_name(id: u64) -> String {
+    format!("docs/{id}")
+}
+
+fn index_tree_name(id: u64) -> String {
+    format!("index/{id}")
+}
+
+fn decode_seq(key: &[u8]) -> Result<u64> {
+    let bytes: [u8; 8] = key
+        .try_into()
+        .map_err(|_| Error::Corrupt("history key is not 8 bytes".into()))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+pub(crate) fn decode_document(bytes: &[u8]) -> Result<Document> {
+    Document::from_reader(bytes).map_err(|e| Error::Corrupt(format!("stored document: {e}")))
+}
+
+fn approximate_tree_size(tree: &Tree) -> u64 {
+    tree.iter()
+        .filter_map(|r| r.ok())
+        .map(|(k, v)| u64::try_from(k.len() + v.len()).unwrap_or(0))
+        .sum()
+}
+
+fn approximate_key_bytes(tree: &Tree) -> u64 {
+    tree.iter()
+        .keys()
+        .filter_map(|r| r.ok())
+        .map(|k| u64::try_from(k.len()).unwrap_or(0))
+        .sum()
+}
+
+// Handles are shared across tasks and threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Storage>();
+};

@@ -1,7 +1,9 @@
 //! Query filters (`{a: {$gt: 1}}`): parsed once into a [`Filter`], then matched against many
 //! documents.
 
-use bson::Document;
+use std::ops::Bound;
+
+use bson::{Bson, Document};
 
 use crate::error::Result;
 
@@ -9,6 +11,14 @@ use crate::error::Result;
 #[derive(Debug, Clone)]
 pub struct Filter {
     source: Document,
+}
+
+/// A range of index key values: a document matching the filter has some key value in one of
+/// the intervals [`Filter::bounds_for`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interval {
+    pub lower: Bound<Bson>,
+    pub upper: Bound<Bson>,
 }
 
 /// The outcome of matching one document.
@@ -27,6 +37,14 @@ impl Filter {
         })
     }
 
+    /// Parses with the command's `let` variables in scope for `$expr`.
+    pub fn parse_with_variables(
+        filter: &Document,
+        _variables: Option<&Document>,
+    ) -> Result<Filter> {
+        Filter::parse(filter)
+    }
+
     pub fn matches(&self, doc: &Document) -> bool {
         self.matches_details(doc).matched
     }
@@ -40,6 +58,25 @@ impl Filter {
         MatchDetails {
             matched,
             array_index: None,
+        }
+    }
+
+    /// PLACEHOLDER: the `_id` of a top-level equality on `_id`.
+    pub fn equality_id(&self) -> Option<Bson> {
+        match self.source.get("_id") {
+            Some(Bson::Document(_) | Bson::Array(_) | Bson::RegularExpression(_)) | None => None,
+            Some(v) => Some(v.clone()),
+        }
+    }
+
+    /// PLACEHOLDER: index bounds for `path` (a superset of the matching keys).
+    pub fn bounds_for(&self, path: &str, _multikey: bool) -> Option<Vec<Interval>> {
+        match self.source.get(path) {
+            Some(Bson::Document(_) | Bson::Array(_) | Bson::RegularExpression(_)) | None => None,
+            Some(v) => Some(vec![Interval {
+                lower: Bound::Included(v.clone()),
+                upper: Bound::Included(v.clone()),
+            }]),
         }
     }
 

@@ -21,6 +21,30 @@ impl SortSpec {
         })
     }
 
+    /// `Some(reverse)` for a `$natural` sort.
+    pub fn natural_direction(&self) -> Option<bool> {
+        None
+    }
+
+    /// The values a document sorts by.
+    pub fn sort_key(&self, doc: &Document) -> Vec<bson::Bson> {
+        self.fields
+            .iter()
+            .map(|(f, _)| doc.get(f).cloned().unwrap_or(bson::Bson::Null))
+            .collect()
+    }
+
+    /// Compares two sort keys.
+    pub fn compare_keys(&self, a: &[bson::Bson], b: &[bson::Bson]) -> Ordering {
+        for ((va, vb), (_, ascending)) in a.iter().zip(b.iter()).zip(self.fields.iter()) {
+            let ord = crate::value::compare(va, vb);
+            if ord != Ordering::Equal {
+                return if *ascending { ord } else { ord.reverse() };
+            }
+        }
+        Ordering::Equal
+    }
+
     pub fn compare(&self, a: &Document, b: &Document) -> Ordering {
         // PLACEHOLDER: top-level fields only.
         for (field, ascending) in &self.fields {

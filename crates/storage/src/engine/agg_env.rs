@@ -1,0 +1,94 @@
+//! The engine's side of aggregation: running a pipeline over a collection, and the
+//! [`AggEnv`] that gives `$lookup`, `$unionWith`, `$out` and `$merge` access to other
+//! collections.
+
+use bson::{Bson, Document};
+
+use super::read::FindOptions;
+use super::write::WriteOptions;
+use super::Storage;
+use crate::agg::{AggEnv, AggOptions, Pipeline};
+use crate::error::{Error, Result};
+
+impl AggEnv for Storage {
+    fn scan(&self, db: &str, coll: &str) -> Result<Vec<Document>> {
+        self.find(db, coll, &FindOptions::default())?.collect()
+    }
+
+    fn replace_collection(&self, db: &str, coll: &str, docs: Vec<Document>) -> Result<()> {
+        // Build under a temporary name, then rename over the target, as mongod's $out does, so
+        // a failure leaves the target untouched.
+        let temp = format!("tmp.agg_out.{}", bson::oid::ObjectId::new());
+        self.create_collection(db, &temp, Document::new())?;
+        let options = WriteOptions::default();
+        for doc in docs {
+            if let Err(e) = self.insert(db, &temp, doc, &options) {
+                self.drop_collection(db, &temp)?;
+                return Err(e);
+            }
+        }
+        if let Some(target) = self.collection(db, coll) {
+            let specs: Vec<Document> = target.meta.indexes.iter().map(|i| i.spec()).collect();
+            if !specs.is_empty() {
+                if let Err(e) = self.create_indexes(db, &temp, &specs) {
+                    self.drop_collection(db, &temp)?;
+                    return Err(e);
+                }
+            }
+        }
+        self.rename_collection(db, &temp, db, coll, true)
+    }
+
+    fn insert(&self, db: &str, coll: &str, doc: Document) -> Result<()> {
+        Storage::insert(self, db, coll, doc, &WriteOptions::default()).map(|_| ())
+    }
+
+    fn replace(&self, db: &str, coll: &str, id: &Bson, doc: Document) -> Result<()> {
+        let filter = bson::doc! {"_id": id.clone()};
+        let update = crate::query::Update::parse(&Bson::Document(doc), None)?;
+        let spec = super::write::UpdateSpec {
+            filter: &filter,
+            update: &update,
+            multi: false,
+            upsert: false,
+            hint: None,
+            sort: None,
+            variables: None,
+        };
+        let outcome = self.update(db, coll, &spec, &WriteOptions::default())?;
+        if outcome.matched == 0 {
+            return Err(Error::Coded {
+                code: 17035,
+                message: format!("$merge could not find the document with _id {id} to replace"),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Storage {
+    /// Runs `pipeline` over `db.coll`, or with no input for a database-level aggregate
+    /// (`coll` = `None`, for pipelines starting with `$documents`).
+    pub fn aggregate(
+        &self,
+        coll: Option<&str>,
+        pipeline: &Pipeline,
+        options: &AggOptions,
+    ) -> Result<Vec<Document>> {
+        let db = options.db.as_str();
+        let input: Box<dyn Iterator<Item = Result<Document>>> = match coll {
+            Some(coll) => {
+                // The leading $match picks the access path; the pipeline still applies it.
+                let filter = pipeline.leading_match().cloned().unwrap_or_default();
+                let find = FindOptions {
+                    filter,
+                    variables: Some(options.variables.clone()),
+                    ..FindOptions::default()
+                };
+                Box::new(self.find(db, coll, &find)?)
+            }
+            None => Box::new(std::iter::empty()),
+        };
+        pipeline.run(input, self, options)
+    }
+}

@@ -1,0 +1,217 @@
+//! The catalog: which collections exist, their options and their indexes. Persisted as one
+//! BSON document per collection in the `catalog` tree, cached in memory.
+
+use bson::{Bson, Document};
+use serde::{Deserialize, Serialize};
+
+use super::kv::Tree;
+use crate::error::{Error, Result};
+use crate::query::Filter;
+
+/// Persisted description of an index.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexMeta {
+    /// Internal id: the index's entries live in tree `index/{id}`.
+    pub id: u64,
+    pub name: String,
+    /// The key pattern, e.g. `{a: 1, b: -1}`.
+    pub key: Document,
+    #[serde(default)]
+    pub unique: bool,
+    #[serde(default)]
+    pub sparse: bool,
+    #[serde(default)]
+    pub partial_filter: Option<Document>,
+    #[serde(default)]
+    pub expire_after_seconds: Option<i64>,
+    /// True once some document produced more than one key for this index.
+    #[serde(default)]
+    pub multikey: bool,
+}
+
+impl IndexMeta {
+    /// The document `listIndexes` returns for this index.
+    pub fn spec(&self) -> Document {
+        let mut spec = bson::doc! {"v": 2, "key": self.key.clone(), "name": self.name.clone()};
+        if self.unique && self.name != "_id_" {
+            spec.insert("unique", true);
+        }
+        if self.sparse {
+            spec.insert("sparse", true);
+        }
+        if let Some(p) = &self.partial_filter {
+            spec.insert("partialFilterExpression", p.clone());
+        }
+        if let Some(s) = self.expire_after_seconds {
+            spec.insert("expireAfterSeconds", s);
+        }
+        spec
+    }
+
+    pub fn is_id_index(&self) -> bool {
+        self.name == "_id_"
+    }
+}
+
+/// Persisted description of a collection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollectionMeta {
+    /// Internal id: documents live in tree `docs/{id}`.
+    pub id: u64,
+    pub db: String,
+    pub name: String,
+    /// A 16-byte UUID, as `listCollections` reports in `info.uuid`.
+    pub uuid: bson::Binary,
+    /// The options given to `create` (validator, capped, ...), as `listCollections` reports.
+    #[serde(default)]
+    pub options: Document,
+    /// Secondary indexes; the `_id` index is implicit and not listed here.
+    #[serde(default)]
+    pub indexes: Vec<IndexMeta>,
+}
+
+impl CollectionMeta {
+    pub fn namespace(&self) -> String {
+        format!("{}.{}", self.db, self.name)
+    }
+
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        Ok(bson::to_vec(self)?)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<CollectionMeta> {
+        Ok(bson::from_slice(bytes)?)
+    }
+
+    /// The implicit `_id` index.
+    pub fn id_index(&self) -> IndexMeta {
+        IndexMeta {
+            id: 0,
+            name: "_id_".into(),
+            key: bson::doc! {"_id": 1},
+            unique: true,
+            sparse: false,
+            partial_filter: None,
+            expire_after_seconds: None,
+            multikey: false,
+        }
+    }
+}
+
+/// A secondary index, opened.
+#[derive(Clone)]
+pub struct Index {
+    pub meta: IndexMeta,
+    pub tree: Tree,
+    /// Key fields in order: (dotted path, descending).
+    pub fields: Vec<(String, bool)>,
+    pub partial: Option<Filter>,
+}
+
+impl Index {
+    pub fn open(meta: IndexMeta, tree: Tree) -> Result<Index> {
+        let fields = key_fields(&meta.key)?;
+        let partial = match &meta.partial_filter {
+            Some(p) => Some(Filter::parse(p)?),
+            None => None,
+        };
+        Ok(Index {
+            meta,
+            tree,
+            fields,
+            partial,
+        })
+    }
+}
+
+/// A collection, opened: its metadata, its document tree and its indexes.
+#[derive(Clone)]
+pub struct Collection {
+    pub meta: CollectionMeta,
+    pub docs: Tree,
+    pub indexes: Vec<Index>,
+}
+
+/// Parses a key pattern into (path, descending) pairs. Only ascending/descending fields are
+/// supported; special index types are refused by name.
+pub fn key_fields(key: &Document) -> Result<Vec<(String, bool)>> {
+    if key.is_empty() {
+        return Err(Error::CannotCreateIndex(
+            "Index keys cannot be empty.".into(),
+        ));
+    }
+    let mut fields = Vec::with_capacity(key.len());
+    for (path, direction) in key {
+        if path.is_empty() || path.split('.').any(|p| p.is_empty()) {
+            return Err(Error::CannotCreateIndex(format!(
+                "Index key contains an illegal field name: '{path}'"
+            )));
+        }
+        let descending = match direction {
+            Bson::Int32(n) if *n != 0 => *n < 0,
+            Bson::Int64(n) if *n != 0 => *n < 0,
+            Bson::Double(n) if *n != 0.0 && n.is_finite() => *n < 0.0,
+            Bson::String(kind) => {
+                return Err(Error::NotSupported(format!(
+                    "index type '{kind}' is not supported by Outpost (only ascending and descending keys are)"
+                )))
+            }
+            other => {
+                return Err(Error::CannotCreateIndex(format!(
+                    "Values in the index key pattern can't be 0 or non-numeric: {path}: {other}"
+                )))
+            }
+        };
+        fields.push((path.clone(), descending));
+    }
+    Ok(fields)
+}
+
+/// The default name MongoDB gives an index: `a_1_b_-1`.
+pub fn default_index_name(key: &Document) -> String {
+    key.iter()
+        .map(|(k, v)| {
+            let dir = match v {
+                Bson::Int32(n) => n.to_string(),
+                Bson::Int64(n) => n.to_string(),
+                Bson::Double(n) if n.fract() == 0.0 => format!("{}", *n as i64),
+                Bson::Double(n) => n.to_string(),
+                Bson::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            format!("{k}_{dir}")
+        })
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// Checks a database name as MongoDB does.
+pub fn validate_db_name(db: &str) -> Result<()> {
+    if db.is_empty() || db.len() >= 64 || db.chars().any(|c| "/\\. \"$\0".contains(c)) {
+        return Err(Error::InvalidNamespace(format!(
+            "Invalid database name: '{db}'"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a collection name as MongoDB does.
+pub fn validate_collection_name(db: &str, coll: &str) -> Result<()> {
+    validate_db_name(db)?;
+    if coll.is_empty() || coll.contains('\0') || coll.starts_with('.') {
+        return Err(Error::InvalidNamespace(format!(
+            "Invalid collection name: '{coll}'"
+        )));
+    }
+    if coll.contains('$') {
+        return Err(Error::InvalidNamespace(format!(
+            "Invalid collection name: {db}.{coll}"
+        )));
+    }
+    if db.len() + 1 + coll.len() > 255 {
+        return Err(Error::InvalidNamespace(format!(
+            "Fully qualified namespace is too long: {db}.{coll}"
+        )));
+    }
+    Ok(())
+}

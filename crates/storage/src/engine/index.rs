@@ -1,0 +1,505 @@
+//! Secondary indexes: the keys a document produces, uniqueness checks, and index builds.
+
+use bson::{Bson, Document};
+
+use super::catalog::{default_index_name, key_fields, Collection, Index, IndexMeta};
+use super::kv::WriteSet;
+use super::{decode_document, IndexSelector, Storage};
+use crate::error::{Error, Result};
+use crate::value::{keyenc, path};
+
+/// The keys one document produces for one index.
+pub(crate) struct DocKeys {
+    /// Encoded key values (without the document key suffix), with the values for messages.
+    pub keys: Vec<(Vec<u8>, Vec<Bson>)>,
+    /// More than one key: the index is multikey from now on.
+    pub multikey: bool,
+}
+
+/// The keys `doc` produces for `index`, or `None` when a sparse or partial index leaves it out.
+pub(crate) fn document_keys(index: &Index, doc: &Document) -> Result<Option<DocKeys>> {
+    if let Some(partial) = &index.partial {
+        if !partial.matches(doc) {
+            return Ok(None);
+        }
+    }
+    if index.meta.sparse
+        && index
+            .fields
+            .iter()
+            .all(|(p, _)| path::get_path(doc, p).is_none())
+    {
+        return Ok(None);
+    }
+    let per_field: Vec<Vec<Bson>> = index
+        .fields
+        .iter()
+        .map(|(p, _)| path::index_key_values(doc, p))
+        .collect();
+    let array_fields: Vec<&str> = index
+        .fields
+        .iter()
+        .zip(per_field.iter())
+        .filter(|(_, values)| values.len() > 1)
+        .map(|((p, _), _)| p.as_str())
+        .collect();
+    if array_fields.len() > 1 {
+        return Err(Error::coded(
+            171,
+            format!(
+                "cannot index parallel arrays [{}] [{}]",
+                array_fields[1], array_fields[0]
+            ),
+        ));
+    }
+    // At most one field has several values: the keys are that field's values combined with
+    // the single value of every other field.
+    let count = per_field.iter().map(Vec::len).max().unwrap_or(1);
+    let mut keys = Vec::with_capacity(count);
+    for i in 0..count {
+        let mut bytes = Vec::new();
+        let mut values = Vec::with_capacity(per_field.len());
+        for ((_, descending), field_values) in index.fields.iter().zip(per_field.iter()) {
+            let value = if field_values.len() > 1 {
+                field_values.get(i)
+            } else {
+                field_values.first()
+            }
+            .cloned()
+            .unwrap_or(Bson::Null);
+            let start = bytes.len();
+            keyenc::encode_into(&value, &mut bytes);
+            if *descending {
+                for b in &mut bytes[start..] {
+                    *b = !*b;
+                }
+            }
+            values.push(value);
+        }
+        if !keys.iter().any(|(k, _): &(Vec<u8>, Vec<Bson>)| *k == bytes) {
+            keys.push((bytes, values));
+        }
+    }
+    Ok(Some(DocKeys {
+        multikey: count > 1,
+        keys,
+    }))
+}
+
+/// The index entry key: encoded key values followed by the document key.
+pub(crate) fn entry_key(key: &[u8], doc_key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + doc_key.len());
+    out.extend_from_slice(key);
+    out.extend_from_slice(doc_key);
+    out
+}
+
+/// Fails with a duplicate key error if a unique `index` already holds `key` for a document
+/// other than `doc_key`.
+pub(crate) fn check_unique(
+    ns: &str,
+    index: &Index,
+    key: &[u8],
+    values: &[Bson],
+    doc_key: &[u8],
+) -> Result<()> {
+    if !index.meta.unique {
+        return Ok(());
+    }
+    for item in index.tree.scan_prefix(key) {
+        let (_, owner) = item?;
+        if owner.as_ref() != doc_key {
+            return Err(duplicate_key(ns, &index.meta, values));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn duplicate_key(ns: &str, meta: &IndexMeta, values: &[Bson]) -> Error {
+    let mut key_value = Document::new();
+    for ((field, _), value) in meta.key.iter().zip(values.iter()) {
+        key_value.insert(field.clone(), value.clone());
+    }
+    let shown = key_value
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", shell_repr(v)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Error::DuplicateKey {
+        ns: ns.to_owned(),
+        index: meta.name.clone(),
+        key_pattern: meta.key.clone(),
+        key_value,
+        shown: format!("{{ {shown} }}"),
+    }
+}
+
+/// A value as the mongo shell prints it in error messages.
+fn shell_repr(v: &Bson) -> String {
+    match v {
+        Bson::String(s) => format!("\"{s}\""),
+        Bson::ObjectId(o) => format!("ObjectId('{o}')"),
+        other => other.to_string(),
+    }
+}
+
+/// Options `createIndexes` accepts in an index specification.
+const KNOWN_INDEX_OPTIONS: &[&str] = &[
+    "key",
+    "name",
+    "v",
+    "unique",
+    "sparse",
+    "partialFilterExpression",
+    "expireAfterSeconds",
+    "background",
+    "ns",
+    "hidden",
+    "collation",
+];
+
+/// Parses and validates one `createIndexes` specification.
+fn parse_index_spec(spec: &Document) -> Result<IndexMeta> {
+    for field in spec.keys() {
+        if !KNOWN_INDEX_OPTIONS.contains(&field.as_str()) {
+            if [
+                "weights",
+                "default_language",
+                "language_override",
+                "textIndexVersion",
+                "2dsphereIndexVersion",
+                "bits",
+                "min",
+                "max",
+                "wildcardProjection",
+                "storageEngine",
+                "clustered",
+            ]
+            .contains(&field.as_str())
+            {
+                return Err(Error::NotSupported(format!(
+                    "index option '{field}' is not supported by Outpost"
+                )));
+            }
+            return Err(Error::coded(
+                197,
+                format!("The field '{field}' is not valid for an index specification. Specification: {spec}"),
+            ));
+        }
+    }
+    let key = match spec.get("key") {
+        Some(Bson::Document(k)) => k.clone(),
+        Some(other) => {
+            return Err(Error::TypeMismatch(format!(
+                "The field 'key' must be an object, but got {}",
+                type_name(other)
+            )))
+        }
+        None => {
+            return Err(Error::FailedToParse(
+                "The 'key' field is a required property of an index specification".into(),
+            ))
+        }
+    };
+    key_fields(&key)?;
+    let name = match spec.get("name") {
+        Some(Bson::String(n)) if !n.is_empty() => n.clone(),
+        Some(Bson::String(_)) => {
+            return Err(Error::CannotCreateIndex(
+                "The index name cannot be empty".into(),
+            ))
+        }
+        Some(other) => {
+            return Err(Error::TypeMismatch(format!(
+                "The field 'name' must be a string, but got {}",
+                type_name(other)
+            )))
+        }
+        None => {
+            return Err(Error::FailedToParse(
+                "The 'name' field is a required property of an index specification".into(),
+            ))
+        }
+    };
+    if let Some(c) = spec.get_document("collation").ok() {
+        if c.get_str("locale").ok() != Some("simple") {
+            return Err(Error::NotSupported(
+                "collations other than 'simple' are not supported by Outpost".into(),
+            ));
+        }
+    }
+    let flag = |field: &str| -> Result<bool> {
+        match spec.get(field) {
+            None => Ok(false),
+            Some(Bson::Boolean(b)) => Ok(*b),
+            Some(Bson::Int32(n)) => Ok(*n != 0),
+            Some(Bson::Int64(n)) => Ok(*n != 0),
+            Some(Bson::Double(n)) => Ok(*n != 0.0),
+            Some(other) => Err(Error::TypeMismatch(format!(
+                "The field '{field}' must be a boolean, but got {}",
+                type_name(other)
+            ))),
+        }
+    };
+    let unique = flag("unique")?;
+    let sparse = flag("sparse")?;
+    let partial_filter = match spec.get("partialFilterExpression") {
+        None => None,
+        Some(Bson::Document(d)) => {
+            crate::query::Filter::parse(d)?;
+            Some(d.clone())
+        }
+        Some(other) => {
+            return Err(Error::TypeMismatch(format!(
+                "The field 'partialFilterExpression' must be an object, but got {}",
+                type_name(other)
+            )))
+        }
+    };
+    if partial_filter.is_some() && sparse {
+        return Err(Error::CannotCreateIndex(
+            "cannot mix \"partialFilterExpression\" and \"sparse\" options".into(),
+        ));
+    }
+    let expire_after_seconds = match spec.get("expireAfterSeconds") {
+        None => None,
+        Some(Bson::Int32(n)) if *n >= 0 => Some(i64::from(*n)),
+        Some(Bson::Int64(n)) if *n >= 0 => Some(*n),
+        Some(Bson::Double(n)) if *n >= 0.0 && n.fract() == 0.0 && *n < 9.0e15 => Some(*n as i64),
+        Some(other) => {
+            return Err(Error::CannotCreateIndex(format!(
+                "TTL index 'expireAfterSeconds' option must be a non-negative integer, got {other}"
+            )))
+        }
+    };
+    if expire_after_seconds.is_some() && key.len() != 1 {
+        return Err(Error::CannotCreateIndex(
+            "TTL indexes are single-field indexes, compound indexes do not support TTL".into(),
+        ));
+    }
+    Ok(IndexMeta {
+        id: 0,
+        name,
+        key,
+        unique,
+        sparse,
+        partial_filter,
+        expire_after_seconds,
+        multikey: false,
+    })
+}
+
+fn same_options(a: &IndexMeta, b: &IndexMeta) -> bool {
+    a.unique == b.unique
+        && a.sparse == b.sparse
+        && a.partial_filter == b.partial_filter
+        && a.expire_after_seconds == b.expire_after_seconds
+}
+
+fn type_name(v: &Bson) -> &'static str {
+    crate::value::compare::type_name(v)
+}
+
+/// What `createIndexes` did.
+#[derive(Debug, Clone)]
+pub struct CreateIndexesOutcome {
+    pub indexes_before: usize,
+    pub indexes_after: usize,
+    pub created_collection: bool,
+}
+
+impl Storage {
+    /// Creates indexes, building them over the existing documents.
+    pub fn create_indexes(
+        &self,
+        db: &str,
+        coll: &str,
+        specs: &[Document],
+    ) -> Result<CreateIndexesOutcome> {
+        let mut parsed = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let mut meta = parse_index_spec(spec)?;
+            if meta.name == "_id_" || meta.key == bson::doc! {"_id": 1} {
+                if meta.key != bson::doc! {"_id": 1}
+                    || meta.name != "_id_"
+                        && spec.get("name").is_some()
+                        && meta.name != default_index_name(&meta.key)
+                {
+                    return Err(Error::IndexOptionsConflict(format!(
+                        "Index with name: {} already exists with a different key or name",
+                        meta.name
+                    )));
+                }
+                if meta.unique || meta.sparse || meta.partial_filter.is_some() {
+                    return Err(Error::coded(197, "The field 'unique'/'sparse'/'partialFilterExpression' is not valid for an _id index specification."));
+                }
+                meta.name = "_id_".into();
+            }
+            parsed.push(meta);
+        }
+        let mut w = self.writer();
+        let created_collection = self.collection(db, coll).is_none();
+        let mut collection = self.collection_or_create(&mut w, db, coll)?;
+        let indexes_before = collection.indexes.len() + 1;
+        for mut meta in parsed {
+            if meta.name == "_id_" {
+                continue;
+            }
+            if let Some(existing) = collection.indexes.iter().find(|i| i.meta.name == meta.name) {
+                if existing.meta.key == meta.key && same_options(&existing.meta, &meta) {
+                    continue;
+                }
+                if existing.meta.key == meta.key {
+                    return Err(Error::IndexOptionsConflict(format!(
+                        "An existing index has the same name as the requested index but different options. Requested index: {}, existing index: {}",
+                        meta.spec(),
+                        existing.meta.spec()
+                    )));
+                }
+                return Err(Error::coded(86, format!(
+                    "An existing index has the same name as the requested index but a different key. Requested index: {}, existing index: {}",
+                    meta.spec(),
+                    existing.meta.spec()
+                )));
+            }
+            if let Some(existing) = collection.indexes.iter().find(|i| i.meta.key == meta.key) {
+                if same_options(&existing.meta, &meta) {
+                    return Err(Error::IndexOptionsConflict(format!(
+                        "Index already exists with a different name: {}",
+                        existing.meta.name
+                    )));
+                }
+                return Err(Error::IndexOptionsConflict(format!(
+                    "An equivalent index already exists with a different name and options. Requested index: {}, existing index: {}",
+                    meta.spec(),
+                    existing.meta.spec()
+                )));
+            }
+            meta.id = self.inner.kv.generate_id()?;
+            collection = self.build_index(&collection, meta)?;
+        }
+        Ok(CreateIndexesOutcome {
+            indexes_before,
+            indexes_after: collection.indexes.len() + 1,
+            created_collection,
+        })
+    }
+
+    /// Builds a new index over every document of `collection`, then publishes it. On failure
+    /// (a duplicate key in a unique index) the partial index is removed.
+    fn build_index(
+        &self,
+        collection: &Collection,
+        mut meta: IndexMeta,
+    ) -> Result<std::sync::Arc<Collection>> {
+        let tree_name = super::index_tree_name(meta.id);
+        let tree = self.inner.kv.tree(&tree_name)?;
+        let index = Index::open(meta.clone(), tree.clone())?;
+        let ns = collection.meta.namespace();
+        let build = || -> Result<bool> {
+            let mut multikey = false;
+            let mut set = WriteSet::new();
+            let mut pending = 0usize;
+            for item in collection.docs.iter() {
+                let (doc_key, value) = item?;
+                let doc = decode_document(&value)?;
+                if let Some(keys) = document_keys(&index, &doc)? {
+                    multikey |= keys.multikey;
+                    for (key, values) in &keys.keys {
+                        check_unique(&ns, &index, key, values, &doc_key)?;
+                        // Entries of this same build are not yet in the tree: commit as we go
+                        // so the uniqueness check sees them.
+                        set.put(&tree, entry_key(key, &doc_key), doc_key.as_ref());
+                        pending += 1;
+                    }
+                }
+                if pending >= 1000 || index.meta.unique {
+                    self.inner.kv.commit(std::mem::take(&mut set))?;
+                    pending = 0;
+                }
+            }
+            self.inner.kv.commit(set)?;
+            Ok(multikey)
+        };
+        match build() {
+            Ok(multikey) => {
+                meta.multikey = multikey;
+                let mut coll_meta = collection.meta.clone();
+                coll_meta.indexes.push(meta);
+                self.replace_collection_meta(coll_meta, None)
+            }
+            Err(e) => {
+                self.inner.kv.drop_tree(&tree_name)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops indexes; returns the number of indexes before.
+    pub fn drop_indexes(&self, db: &str, coll: &str, which: IndexSelector) -> Result<usize> {
+        let _w = self.writer();
+        let Some(collection) = self.collection(db, coll) else {
+            return Err(Error::NamespaceNotFound(format!(
+                "ns not found {db}.{coll}"
+            )));
+        };
+        let before = collection.indexes.len() + 1;
+        let doomed: Vec<IndexMeta> = match which {
+            IndexSelector::All => collection.meta.indexes.clone(),
+            IndexSelector::Names(names) => {
+                let mut out = Vec::new();
+                for name in names {
+                    if name == "_id_" {
+                        return Err(Error::coded(72, "cannot drop _id index"));
+                    }
+                    match collection.meta.indexes.iter().find(|i| i.name == name) {
+                        Some(i) => out.push(i.clone()),
+                        None => {
+                            return Err(Error::IndexNotFound(format!(
+                                "index not found with name [{name}]"
+                            )))
+                        }
+                    }
+                }
+                out
+            }
+            IndexSelector::Key(key) => {
+                if key == bson::doc! {"_id": 1} {
+                    return Err(Error::coded(72, "cannot drop _id index"));
+                }
+                let matching: Vec<IndexMeta> = collection
+                    .meta
+                    .indexes
+                    .iter()
+                    .filter(|i| i.key == key)
+                    .cloned()
+                    .collect();
+                match matching.len() {
+                    0 => return Err(Error::IndexNotFound(format!("can't find index with key: {key}"))),
+                    1 => matching,
+                    _ => return Err(Error::coded(96, format!("{} indexes found for key: {key}, identify by name instead. Conflicting indexes: ...", matching.len()))),
+                }
+            }
+        };
+        let mut meta = collection.meta.clone();
+        meta.indexes
+            .retain(|i| !doomed.iter().any(|d| d.id == i.id));
+        self.replace_collection_meta(meta, None)?;
+        for d in doomed {
+            self.inner.kv.drop_tree(&super::index_tree_name(d.id))?;
+        }
+        Ok(before)
+    }
+
+    /// `listIndexes` documents, `_id_` first.
+    pub fn list_indexes(&self, db: &str, coll: &str) -> Result<Vec<Document>> {
+        let Some(collection) = self.collection(db, coll) else {
+            return Err(Error::NamespaceNotFound(format!(
+                "ns does not exist: {db}.{coll}"
+            )));
+        };
+        let mut out = vec![collection.meta.id_index().spec()];
+        out.extend(collection.meta.indexes.iter().map(IndexMeta::spec));
+        Ok(out)
+    }
+}

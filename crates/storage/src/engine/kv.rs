@@ -1,0 +1,213 @@
+//! The small interface Outpost needs from its key-value engine, implemented on sled: named
+//! trees, atomic multi-tree batches, ordered range scans and flush. Nothing above this module
+//! names sled, so the engine can be replaced if measurements ever demand it.
+
+use std::ops::Bound;
+use std::path::Path;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use crate::error::{Error, Result};
+
+/// The key-value store: one sled database.
+#[derive(Clone)]
+pub struct Kv {
+    db: sled::Db,
+}
+
+/// One named, ordered tree of byte keys to byte values.
+pub type Tree = sled::Tree;
+
+/// Puts and deletes for several trees, applied atomically by [`Kv::commit`].
+#[derive(Default)]
+pub struct WriteSet {
+    writes: Vec<(Tree, sled::Batch)>,
+}
+
+impl WriteSet {
+    pub fn new() -> WriteSet {
+        WriteSet::default()
+    }
+
+    fn batch(&mut self, tree: &Tree) -> &mut sled::Batch {
+        let position = match self
+            .writes
+            .iter()
+            .position(|(t, _)| t.name() == tree.name())
+        {
+            Some(p) => p,
+            None => {
+                self.writes.push((tree.clone(), sled::Batch::default()));
+                self.writes.len() - 1
+            }
+        };
+        &mut self.writes[position].1
+    }
+
+    pub fn put(&mut self, tree: &Tree, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.batch(tree).insert(key.as_ref(), value.as_ref());
+    }
+
+    pub fn delete(&mut self, tree: &Tree, key: impl AsRef<[u8]>) {
+        self.batch(tree).remove(key.as_ref());
+    }
+}
+
+impl Kv {
+    /// Opens (or creates) the store in `path`. Background flushes run every `flush_every_ms`.
+    pub fn open(path: &Path, flush_every_ms: u64) -> Result<Kv> {
+        let db = sled::Config::new()
+            .path(path)
+            .flush_every_ms(Some(flush_every_ms.max(1)))
+            .open()?;
+        Ok(Kv { db })
+    }
+
+    /// A store in a temporary directory, removed when dropped (for tests and embedding).
+    pub fn temporary() -> Result<Kv> {
+        let db = sled::Config::new().temporary(true).open()?;
+        Ok(Kv { db })
+    }
+
+    pub fn tree(&self, name: &str) -> Result<Tree> {
+        Ok(self.db.open_tree(name)?)
+    }
+
+    /// A new id, unique and increasing across restarts.
+    pub fn generate_id(&self) -> Result<u64> {
+        Ok(self.db.generate_id()?)
+    }
+
+    pub fn drop_tree(&self, name: &str) -> Result<()> {
+        self.db.drop_tree(name)?;
+        Ok(())
+    }
+
+    /// Applies every write of `set` atomically: all of them or none.
+    pub fn commit(&self, set: WriteSet) -> Result<()> {
+        match set.writes.len() {
+            0 => Ok(()),
+            1 => {
+                let (tree, batch) = set
+                    .writes
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::Corrupt("empty write set".into()))?;
+                tree.apply_batch(batch)?;
+                Ok(())
+            }
+            _ => {
+                let trees: Vec<Tree> = set.writes.iter().map(|(t, _)| t.clone()).collect();
+                let result: std::result::Result<(), TransactionError<()>> =
+                    trees.as_slice().transaction(|views| {
+                        for (view, (_, batch)) in views.iter().zip(set.writes.iter()) {
+                            view.apply_batch(batch)?;
+                        }
+                        Ok::<(), ConflictableTransactionError<()>>(())
+                    });
+                match result {
+                    Ok(()) => Ok(()),
+                    Err(TransactionError::Storage(e)) => Err(Error::Engine(e)),
+                    Err(TransactionError::Abort(())) => {
+                        Err(Error::Corrupt("transaction aborted".into()))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until everything written so far is durable on disk.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// Iterates `tree` over a byte range, forwards or backwards, as owned pairs.
+pub fn range(
+    tree: &Tree,
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+    reverse: bool,
+) -> Box<dyn Iterator<Item = Result<(sled::IVec, sled::IVec)>> + Send> {
+    // sled panics on an inverted range; an empty range is what the caller means.
+    if range_is_empty(&start, &end) {
+        return Box::new(std::iter::empty());
+    }
+    let iter = tree.range::<Vec<u8>, _>((start, end));
+    if reverse {
+        Box::new(iter.rev().map(|r| r.map_err(Error::Engine)))
+    } else {
+        Box::new(iter.map(|r| r.map_err(Error::Engine)))
+    }
+}
+
+fn range_is_empty(start: &Bound<Vec<u8>>, end: &Bound<Vec<u8>>) -> bool {
+    match (start, end) {
+        (Bound::Included(s), Bound::Included(e)) => s > e,
+        (Bound::Included(s), Bound::Excluded(e))
+        | (Bound::Excluded(s), Bound::Included(e))
+        | (Bound::Excluded(s), Bound::Excluded(e)) => s >= e,
+        _ => false,
+    }
+}
+
+/// The smallest byte string greater than every string that starts with `prefix`, or `None` when
+/// there is none (the prefix is all 0xFF).
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut out = prefix.to_vec();
+    while let Some(last) = out.pop() {
+        if last < 0xFF {
+            out.push(last + 1);
+            return Some(out);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_is_atomic_across_trees() {
+        let kv = Kv::temporary().expect("temporary store");
+        let a = kv.tree("a").expect("tree a");
+        let b = kv.tree("b").expect("tree b");
+        let mut set = WriteSet::new();
+        set.put(&a, b"k1", b"v1");
+        set.put(&b, b"k2", b"v2");
+        set.delete(&a, b"nothing");
+        kv.commit(set).expect("commit");
+        assert_eq!(a.get(b"k1").expect("get").as_deref(), Some(&b"v1"[..]));
+        assert_eq!(b.get(b"k2").expect("get").as_deref(), Some(&b"v2"[..]));
+    }
+
+    #[test]
+    fn successor() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(&[1, 0xFF]), Some(vec![2]));
+        assert_eq!(prefix_successor(&[0xFF, 0xFF]), None);
+    }
+
+    #[test]
+    fn inverted_range_is_empty() {
+        let kv = Kv::temporary().expect("temporary store");
+        let a = kv.tree("a").expect("tree a");
+        a.insert(b"m", b"").expect("insert");
+        let n = range(
+            &a,
+            Bound::Included(b"z".to_vec()),
+            Bound::Excluded(b"a".to_vec()),
+            false,
+        )
+        .count();
+        assert_eq!(n, 0);
+    }
+}

@@ -1,0 +1,764 @@
+//! Reads: choosing a plan (point lookup on `_id`, index scan, collection scan), running it,
+//! and the filter / sort / skip / limit / projection steps on top.
+
+use std::collections::HashSet;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::Arc;
+
+use bson::{Bson, Document};
+use sled::IVec;
+
+use super::catalog::{Collection, Index};
+use super::kv::{prefix_successor, range, Tree};
+use super::{decode_document, Storage};
+use crate::error::{Error, Result};
+use crate::query::filter::Interval;
+use crate::query::{Filter, Projection, SortSpec};
+use crate::value::{compare, keyenc};
+
+/// Blocking stages (sort) may hold this many bytes unless the command allows disk use.
+pub const MEMORY_LIMIT_BYTES: u64 = 100 * 1024 * 1024;
+
+/// Options of a find.
+#[derive(Debug, Clone, Default)]
+pub struct FindOptions {
+    pub filter: Document,
+    pub sort: Option<Document>,
+    pub projection: Option<Document>,
+    pub skip: u64,
+    /// 0 means no limit.
+    pub limit: u64,
+    pub hint: Option<Bson>,
+    /// The command's `let` variables.
+    pub variables: Option<Document>,
+    pub allow_disk_use: bool,
+}
+
+/// Which access path a plan uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanKind {
+    /// Point lookup of one `_id`.
+    IdLookup,
+    /// A scan of a secondary index (or of the `_id` order) over key ranges.
+    IndexScan { index: String },
+    /// Every document.
+    CollScan,
+    /// The collection does not exist.
+    Eof,
+}
+
+/// What a plan did, for `explain`.
+#[derive(Debug, Default)]
+pub struct ExplainInfo {
+    pub keys_examined: AtomicU64,
+    pub docs_examined: AtomicU64,
+}
+
+impl ExplainInfo {
+    pub fn keys(&self) -> u64 {
+        self.keys_examined.load(AtomicOrdering::Relaxed)
+    }
+
+    pub fn docs(&self) -> u64 {
+        self.docs_examined.load(AtomicOrdering::Relaxed)
+    }
+}
+
+/// A running read: documents in result order.
+pub struct ReadCursor {
+    pub plan: PlanKind,
+    pub info: Arc<ExplainInfo>,
+    /// True when an index gave the sort order and no in-memory sort ran.
+    pub sorted_by_index: bool,
+    iter: Box<dyn Iterator<Item = Result<Document>> + Send>,
+}
+
+impl Iterator for ReadCursor {
+    type Item = Result<Document>;
+
+    fn next(&mut self) -> Option<Result<Document>> {
+        self.iter.next()
+    }
+}
+
+/// A document found by a scan: its key in the collection tree, its size and contents.
+pub(crate) struct Found {
+    pub key: IVec,
+    pub size: u64,
+    pub doc: Document,
+}
+
+type FoundIter = Box<dyn Iterator<Item = Result<Found>> + Send>;
+
+/// A chosen access path.
+pub(crate) struct Plan {
+    pub kind: PlanKind,
+    /// True when the scan returns documents in the order of the requested sort.
+    pub provides_sort: bool,
+    source: Source,
+}
+
+enum Source {
+    Id(Vec<u8>),
+    /// Ranges over the documents tree (keyed by encoded `_id`).
+    IdRanges {
+        ranges: Vec<ByteRange>,
+        reverse: bool,
+    },
+    Index {
+        index: Index,
+        ranges: Vec<ByteRange>,
+        reverse: bool,
+        dedupe: bool,
+    },
+}
+
+type ByteRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+fn full_range() -> Vec<ByteRange> {
+    vec![(Bound::Unbounded, Bound::Unbounded)]
+}
+
+/// Converts value intervals on one key field into byte ranges of its encoding.
+fn byte_ranges(intervals: &[Interval], descending: bool) -> Vec<ByteRange> {
+    let enc = |v: &Bson| {
+        let mut bytes = keyenc::encode(v);
+        if descending {
+            for b in &mut bytes {
+                *b = !*b;
+            }
+        }
+        bytes
+    };
+    // A bound that includes every key starting with `bytes`.
+    let after_prefix = |bytes: Vec<u8>| match prefix_successor(&bytes) {
+        Some(s) => Bound::Excluded(s),
+        None => Bound::Unbounded,
+    };
+    let start_after_prefix = |bytes: Vec<u8>| match prefix_successor(&bytes) {
+        Some(s) => Bound::Included(s),
+        // Nothing sorts after the prefix: an empty range.
+        None => Bound::Excluded(vec![0xFF; bytes.len() + 1]),
+    };
+    let mut out: Vec<ByteRange> = intervals
+        .iter()
+        .map(|interval| {
+            if !descending {
+                let start = match &interval.lower {
+                    Bound::Included(v) => Bound::Included(enc(v)),
+                    Bound::Excluded(v) => start_after_prefix(enc(v)),
+                    Bound::Unbounded => Bound::Unbounded,
+                };
+                let end = match &interval.upper {
+                    Bound::Included(v) => after_prefix(enc(v)),
+                    Bound::Excluded(v) => Bound::Excluded(enc(v)),
+                    Bound::Unbounded => Bound::Unbounded,
+                };
+                (start, end)
+            } else {
+                let start = match &interval.upper {
+                    Bound::Included(v) => Bound::Included(enc(v)),
+                    Bound::Excluded(v) => start_after_prefix(enc(v)),
+                    Bound::Unbounded => Bound::Unbounded,
+                };
+                let end = match &interval.lower {
+                    Bound::Included(v) => after_prefix(enc(v)),
+                    Bound::Excluded(v) => Bound::Excluded(enc(v)),
+                    Bound::Unbounded => Bound::Unbounded,
+                };
+                (start, end)
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| compare_start(&a.0, &b.0));
+    out
+}
+
+fn compare_start(a: &Bound<Vec<u8>>, b: &Bound<Vec<u8>>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Bound::Unbounded, Bound::Unbounded) => std::cmp::Ordering::Equal,
+        (Bound::Unbounded, _) => std::cmp::Ordering::Less,
+        (_, Bound::Unbounded) => std::cmp::Ordering::Greater,
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
+            x.cmp(y)
+        }
+    }
+}
+
+/// Whether the sort can be read off an index with these key fields: the sort's fields are a
+/// prefix of the index's, all in the same direction or all reversed. Returns the scan direction
+/// (true = reverse).
+fn sort_matches(fields: &[(String, bool)], sort: &Document) -> Option<bool> {
+    if sort.is_empty() || sort.len() > fields.len() {
+        return None;
+    }
+    let mut reverse = None;
+    for ((path, descending), (sort_path, direction)) in fields.iter().zip(sort.iter()) {
+        if path != sort_path {
+            return None;
+        }
+        let sort_descending = match direction {
+            Bson::Int32(n) => *n < 0,
+            Bson::Int64(n) => *n < 0,
+            Bson::Double(n) => *n < 0.0,
+            _ => return None,
+        };
+        let this = sort_descending != *descending;
+        match reverse {
+            None => reverse = Some(this),
+            Some(r) if r != this => return None,
+            _ => {}
+        }
+    }
+    reverse
+}
+
+fn intervals_contain_null(intervals: &[Interval]) -> bool {
+    let null = Bson::Null;
+    intervals.iter().any(|i| {
+        let above_lower = match &i.lower {
+            Bound::Included(v) => compare(v, &null).is_le(),
+            Bound::Excluded(v) => compare(v, &null).is_lt(),
+            Bound::Unbounded => true,
+        };
+        let below_upper = match &i.upper {
+            Bound::Included(v) => compare(v, &null).is_ge(),
+            Bound::Excluded(v) => compare(v, &null).is_gt(),
+            Bound::Unbounded => true,
+        };
+        above_lower && below_upper
+    })
+}
+
+fn is_point(interval: &Interval) -> bool {
+    matches!((&interval.lower, &interval.upper), (Bound::Included(a), Bound::Included(b)) if compare(a, b).is_eq())
+}
+
+/// Chooses how to read `collection` for `filter`.
+pub(crate) fn choose_plan(
+    collection: &Collection,
+    filter: &Filter,
+    hint: Option<&Bson>,
+    sort: Option<&Document>,
+) -> Result<Plan> {
+    if let Some(hint) = hint {
+        return hinted_plan(collection, filter, hint, sort);
+    }
+    if let Some(id) = filter.equality_id() {
+        return Ok(Plan {
+            kind: PlanKind::IdLookup,
+            provides_sort: true,
+            source: Source::Id(keyenc::encode(&id)),
+        });
+    }
+    let id_sort = sort.and_then(|s| sort_matches(&[("_id".to_owned(), false)], s));
+    // Candidates: (is equality, index or None for _id, intervals).
+    let mut best: Option<(bool, Option<&Index>, Vec<Interval>)> = None;
+    if let Some(intervals) = filter.bounds_for("_id", false) {
+        best = Some((intervals.iter().all(is_point), None, intervals));
+    }
+    for index in &collection.indexes {
+        if index.partial.is_some() {
+            continue;
+        }
+        let Some((first, _)) = index.fields.first() else {
+            continue;
+        };
+        let Some(intervals) = filter.bounds_for(first, index.meta.multikey) else {
+            continue;
+        };
+        if index.meta.sparse && intervals_contain_null(&intervals) {
+            continue;
+        }
+        let equality = intervals.iter().all(is_point);
+        let better = match &best {
+            None => true,
+            Some((best_equality, _, _)) => equality && !best_equality,
+        };
+        if better {
+            best = Some((equality, Some(index), intervals));
+        }
+    }
+    match best {
+        Some((_, None, intervals)) => {
+            let reverse = id_sort.unwrap_or(false);
+            Ok(Plan {
+                kind: PlanKind::IndexScan {
+                    index: "_id_".into(),
+                },
+                provides_sort: sort.is_none() || id_sort.is_some(),
+                source: Source::IdRanges {
+                    ranges: byte_ranges(&intervals, false),
+                    reverse,
+                },
+            })
+        }
+        Some((_, Some(index), intervals)) => {
+            let index_sort = sort.and_then(|s| usable_for_sort(index, s));
+            let ranges = byte_ranges(&intervals, index.fields.first().is_some_and(|f| f.1));
+            let dedupe = index.meta.multikey || ranges.len() > 1;
+            Ok(Plan {
+                kind: PlanKind::IndexScan {
+                    index: index.meta.name.clone(),
+                },
+                provides_sort: sort.is_none() || index_sort.is_some(),
+                source: Source::Index {
+                    index: index.clone(),
+                    ranges,
+                    reverse: index_sort.unwrap_or(false),
+                    dedupe,
+                },
+            })
+        }
+        None => {
+            if let Some(reverse) = id_sort {
+                return Ok(Plan {
+                    kind: PlanKind::IndexScan {
+                        index: "_id_".into(),
+                    },
+                    provides_sort: true,
+                    source: Source::IdRanges {
+                        ranges: full_range(),
+                        reverse,
+                    },
+                });
+            }
+            if let Some(sort) = sort {
+                for index in &collection.indexes {
+                    if let Some(reverse) = usable_for_sort(index, sort) {
+                        return Ok(Plan {
+                            kind: PlanKind::IndexScan {
+                                index: index.meta.name.clone(),
+                            },
+                            provides_sort: true,
+                            source: Source::Index {
+                                index: index.clone(),
+                                ranges: full_range(),
+                                reverse,
+                                dedupe: false,
+                            },
+                        });
+                    }
+                }
+            }
+            Ok(Plan {
+                kind: PlanKind::CollScan,
+                provides_sort: sort.is_none(),
+                source: Source::IdRanges {
+                    ranges: full_range(),
+                    reverse: false,
+                },
+            })
+        }
+    }
+}
+
+/// An index gives a sort order only when it holds one entry per document.
+fn usable_for_sort(index: &Index, sort: &Document) -> Option<bool> {
+    if index.meta.multikey || index.meta.sparse || index.partial.is_some() {
+        return None;
+    }
+    sort_matches(&index.fields, sort)
+}
+
+fn hinted_plan(
+    collection: &Collection,
+    filter: &Filter,
+    hint: &Bson,
+    sort: Option<&Document>,
+) -> Result<Plan> {
+    let natural = |reverse: bool| Plan {
+        kind: PlanKind::CollScan,
+        provides_sort: sort.is_none(),
+        source: Source::IdRanges {
+            ranges: full_range(),
+            reverse,
+        },
+    };
+    let index = match hint {
+        Bson::String(name) if name == "_id_" => None,
+        Bson::String(name) => Some(collection.indexes.iter().find(|i| &i.meta.name == name)),
+        Bson::Document(key) if key.get("$natural").is_some() => {
+            let reverse = matches!(key.get("$natural"), Some(Bson::Int32(n)) if *n < 0)
+                || matches!(key.get("$natural"), Some(Bson::Int64(n)) if *n < 0)
+                || matches!(key.get("$natural"), Some(Bson::Double(n)) if *n < 0.0);
+            return Ok(natural(reverse));
+        }
+        Bson::Document(key) if *key == bson::doc! {"_id": 1} || *key == bson::doc! {"_id": -1} => {
+            None
+        }
+        Bson::Document(key) => Some(
+            collection
+                .indexes
+                .iter()
+                .find(|i| key_pattern_equal(&i.meta.key, key)),
+        ),
+        other => {
+            return Err(Error::FailedToParse(format!(
+                "hint must be a string or an object, not {other}"
+            )))
+        }
+    };
+    match index {
+        None => {
+            let intervals = filter.bounds_for("_id", false);
+            let reverse = sort.and_then(|s| sort_matches(&[("_id".to_owned(), false)], s));
+            Ok(Plan {
+                kind: PlanKind::IndexScan {
+                    index: "_id_".into(),
+                },
+                provides_sort: sort.is_none() || reverse.is_some(),
+                source: Source::IdRanges {
+                    ranges: intervals
+                        .map(|i| byte_ranges(&i, false))
+                        .unwrap_or_else(full_range),
+                    reverse: reverse.unwrap_or(false),
+                },
+            })
+        }
+        Some(None) => Err(Error::BadValue(
+            "hint provided does not correspond to an existing index".into(),
+        )),
+        Some(Some(index)) => {
+            let (first, descending) = index.fields.first().cloned().unwrap_or_default();
+            let intervals = filter
+                .bounds_for(&first, index.meta.multikey)
+                .filter(|i| !(index.meta.sparse && intervals_contain_null(i)));
+            let ranges = intervals
+                .map(|i| byte_ranges(&i, descending))
+                .unwrap_or_else(full_range);
+            let index_sort = sort.and_then(|s| usable_for_sort(index, s));
+            Ok(Plan {
+                kind: PlanKind::IndexScan {
+                    index: index.meta.name.clone(),
+                },
+                provides_sort: sort.is_none() || index_sort.is_some(),
+                source: Source::Index {
+                    index: index.clone(),
+                    dedupe: index.meta.multikey || ranges.len() > 1,
+                    ranges,
+                    reverse: index_sort.unwrap_or(false),
+                },
+            })
+        }
+    }
+}
+
+/// Key patterns are equal when fields and directions agree (1 and 1.0 alike).
+fn key_pattern_equal(a: &Document, b: &Document) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b.iter())
+            .all(|((ka, va), (kb, vb))| ka == kb && compare(va, vb).is_eq())
+}
+
+impl Plan {
+    /// Runs the access path: documents (unfiltered) in scan order.
+    pub(crate) fn scan(self, docs: Tree, info: Arc<ExplainInfo>) -> FoundIter {
+        match self.source {
+            Source::Id(key) => {
+                info.keys_examined.fetch_add(1, AtomicOrdering::Relaxed);
+                match docs.get(&key) {
+                    Ok(Some(value)) => {
+                        info.docs_examined.fetch_add(1, AtomicOrdering::Relaxed);
+                        Box::new(std::iter::once(found(IVec::from(key), &value)))
+                    }
+                    Ok(None) => Box::new(std::iter::empty()),
+                    Err(e) => Box::new(std::iter::once(Err(Error::Engine(e)))),
+                }
+            }
+            Source::IdRanges {
+                mut ranges,
+                reverse,
+            } => {
+                if reverse {
+                    ranges.reverse();
+                }
+                let docs_for_ranges = docs.clone();
+                Box::new(ranges.into_iter().flat_map(move |(start, end)| {
+                    let info = info.clone();
+                    range(&docs_for_ranges, start, end, reverse).map(move |item| {
+                        let (key, value) = item?;
+                        info.docs_examined.fetch_add(1, AtomicOrdering::Relaxed);
+                        found(key, &value)
+                    })
+                }))
+            }
+            Source::Index {
+                index,
+                mut ranges,
+                reverse,
+                dedupe,
+            } => {
+                if reverse {
+                    ranges.reverse();
+                }
+                let mut seen: HashSet<IVec> = HashSet::new();
+                let tree = index.tree.clone();
+                Box::new(
+                    ranges
+                        .into_iter()
+                        .flat_map(move |(start, end)| range(&tree, start, end, reverse))
+                        .filter_map(move |item| {
+                            let (_, doc_key) = match item {
+                                Ok(pair) => pair,
+                                Err(e) => return Some(Err(e)),
+                            };
+                            info.keys_examined.fetch_add(1, AtomicOrdering::Relaxed);
+                            if dedupe && !seen.insert(doc_key.clone()) {
+                                return None;
+                            }
+                            match docs.get(&doc_key) {
+                                Ok(Some(value)) => {
+                                    info.docs_examined.fetch_add(1, AtomicOrdering::Relaxed);
+                                    Some(found(doc_key, &value))
+                                }
+                                // Removed since the index entry was read.
+                                Ok(None) => None,
+                                Err(e) => Some(Err(Error::Engine(e))),
+                            }
+                        }),
+                )
+            }
+        }
+    }
+}
+
+fn found(key: IVec, value: &[u8]) -> Result<Found> {
+    Ok(Found {
+        key,
+        size: u64::try_from(value.len()).unwrap_or(u64::MAX),
+        doc: decode_document(value)?,
+    })
+}
+
+/// The error MongoDB gives when a sort needs more memory than allowed.
+pub(crate) fn sort_memory_error() -> Error {
+    Error::coded(
+        292,
+        format!("Sort exceeded memory limit of {MEMORY_LIMIT_BYTES} bytes, but did not opt in to external sorting. Aborting operation. Pass allowDiskUse:true to opt in."),
+    )
+}
+
+/// Sorts found documents, failing past the memory limit unless disk use is allowed.
+/// `keep` bounds how many of the first documents are needed (skip + limit), if known.
+pub(crate) fn sort_found<T>(
+    items: impl Iterator<Item = Result<(T, u64, Document)>>,
+    sort: &SortSpec,
+    allow_disk_use: bool,
+    keep: Option<usize>,
+) -> Result<Vec<T>> {
+    let mut keyed: Vec<(Vec<Bson>, T)> = Vec::new();
+    let mut bytes = 0u64;
+    for item in items {
+        let (value, size, doc) = item?;
+        bytes = bytes.saturating_add(size);
+        if bytes > MEMORY_LIMIT_BYTES && !allow_disk_use {
+            return Err(sort_memory_error());
+        }
+        keyed.push((sort.sort_key(&doc), value));
+        // Keep memory bounded for top-k: trim to `keep` whenever we hold twice as many.
+        if let Some(k) = keep {
+            if k > 0 && keyed.len() >= k.saturating_mul(2).max(1024) {
+                keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));
+                keyed.truncate(k);
+            }
+        }
+    }
+    keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));
+    if let Some(k) = keep {
+        keyed.truncate(k);
+    }
+    Ok(keyed.into_iter().map(|(_, v)| v).collect())
+}
+
+impl Storage {
+    /// Runs a find. A collection that does not exist gives no documents.
+    pub fn find(&self, db: &str, coll: &str, options: &FindOptions) -> Result<ReadCursor> {
+        let filter = Filter::parse_with_variables(&options.filter, options.variables.as_ref())?;
+        let sort = match &options.sort {
+            Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
+            _ => None,
+        };
+        let projection = match &options.projection {
+            Some(p) if !p.is_empty() => Some(Projection::parse(p)?),
+            _ => None,
+        };
+        let info = Arc::new(ExplainInfo::default());
+        let Some(collection) = self.collection(db, coll) else {
+            return Ok(ReadCursor {
+                plan: PlanKind::Eof,
+                info,
+                sorted_by_index: false,
+                iter: Box::new(std::iter::empty()),
+            });
+        };
+        let sort_doc = options.sort.as_ref().filter(|s| !s.is_empty());
+        let natural = sort.as_ref().and_then(|s| s.natural_direction());
+        let plan = match natural {
+            Some(reverse) if options.hint.is_none() => Plan {
+                kind: PlanKind::CollScan,
+                provides_sort: true,
+                source: Source::IdRanges {
+                    ranges: full_range(),
+                    reverse,
+                },
+            },
+            _ => choose_plan(&collection, &filter, options.hint.as_ref(), sort_doc)?,
+        };
+        let kind = plan.kind.clone();
+        let provides_sort = plan.provides_sort;
+        let scanned = plan.scan(collection.docs.clone(), info.clone());
+        let matching = scanned.filter_map(move |item| match item {
+            Ok(found) => {
+                let details = filter.matches_details(&found.doc);
+                details.matched.then_some(Ok((found, details.array_index)))
+            }
+            Err(e) => Some(Err(e)),
+        });
+        let skip = usize::try_from(options.skip).unwrap_or(usize::MAX);
+        let limit = usize::try_from(options.limit).unwrap_or(usize::MAX);
+        let ordered: Box<dyn Iterator<Item = Result<(Document, Option<usize>)>> + Send> =
+            match (&sort, provides_sort) {
+                (Some(sort), false) => {
+                    let keep = (limit > 0).then(|| skip.saturating_add(limit));
+                    let sorted = sort_found(
+                        matching.map(|r| r.map(|(f, i)| ((f.doc.clone(), i), f.size, f.doc))),
+                        sort,
+                        options.allow_disk_use,
+                        keep,
+                    )?;
+                    Box::new(sorted.into_iter().map(Ok))
+                }
+                _ => Box::new(matching.map(|r| r.map(|(f, i)| (f.doc, i)))),
+            };
+        let limited: Box<dyn Iterator<Item = Result<(Document, Option<usize>)>> + Send> =
+            if limit > 0 {
+                Box::new(ordered.skip(skip).take(limit))
+            } else {
+                Box::new(ordered.skip(skip))
+            };
+        let projected: Box<dyn Iterator<Item = Result<Document>> + Send> = match projection {
+            Some(p) => Box::new(limited.map(move |r| r.and_then(|(doc, i)| p.apply(&doc, i)))),
+            None => Box::new(limited.map(|r| r.map(|(doc, _)| doc))),
+        };
+        Ok(ReadCursor {
+            plan: kind,
+            info,
+            sorted_by_index: sort.is_some() && provides_sort,
+            iter: projected,
+        })
+    }
+
+    /// Counts documents matching `filter` (after `skip`, up to `limit` when non-zero).
+    pub fn count(
+        &self,
+        db: &str,
+        coll: &str,
+        filter: &Document,
+        skip: u64,
+        limit: u64,
+        hint: Option<&Bson>,
+    ) -> Result<u64> {
+        let options = FindOptions {
+            filter: filter.clone(),
+            skip,
+            limit,
+            hint: hint.cloned(),
+            ..FindOptions::default()
+        };
+        let mut n = 0u64;
+        for doc in self.find(db, coll, &options)? {
+            doc?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Number of documents in a collection (0 if it does not exist), without a filter.
+    pub fn estimated_count(&self, db: &str, coll: &str) -> u64 {
+        self.collection(db, coll)
+            .map_or(0, |c| u64::try_from(c.docs.len()).unwrap_or(u64::MAX))
+    }
+
+    /// The distinct values of `key` among documents matching `filter`, in MongoDB's order.
+    /// Array values contribute their elements.
+    pub fn distinct(
+        &self,
+        db: &str,
+        coll: &str,
+        key: &str,
+        filter: &Document,
+        hint: Option<&Bson>,
+    ) -> Result<Vec<Bson>> {
+        let options = FindOptions {
+            filter: filter.clone(),
+            hint: hint.cloned(),
+            ..FindOptions::default()
+        };
+        let parts: Vec<&str> = key.split('.').collect();
+        let mut values: Vec<Bson> = Vec::new();
+        for doc in self.find(db, coll, &options)? {
+            let doc = doc?;
+            let mut found = Vec::new();
+            if let Some((first, rest)) = parts.split_first() {
+                if let Some(v) = doc.get(*first) {
+                    distinct_values(v, rest, &mut found);
+                }
+            }
+            values.extend(found);
+        }
+        values.sort_by(compare);
+        values.dedup_by(|a, b| compare(a, b).is_eq());
+        Ok(values)
+    }
+}
+
+/// Collects the values at `rest` below `v`, traversing arrays as MongoDB's distinct does.
+fn distinct_values(v: &Bson, rest: &[&str], out: &mut Vec<Bson>) {
+    match (rest.split_first(), v) {
+        (None, Bson::Array(items)) => out.extend(items.iter().cloned()),
+        (None, other) => out.push(other.clone()),
+        (Some((field, tail)), Bson::Document(d)) => {
+            if let Some(child) = d.get(*field) {
+                distinct_values(child, tail, out);
+            }
+        }
+        (Some((field, tail)), Bson::Array(items)) => {
+            if let Ok(i) = field.parse::<usize>() {
+                if let Some(child) = items.get(i) {
+                    distinct_values(child, tail, out);
+                }
+            }
+            for item in items {
+                if let Bson::Document(d) = item {
+                    if let Some(child) = d.get(*field) {
+                        distinct_values(child, tail, out);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Documents of `collection` matching `filter`, with their keys, as writes need them.
+pub(crate) fn matching_documents(
+    collection: &Collection,
+    filter: &Filter,
+    hint: Option<&Bson>,
+) -> Result<impl Iterator<Item = Result<(Found, Option<usize>)>>> {
+    let plan = choose_plan(collection, filter, hint, None)?;
+    let info = Arc::new(ExplainInfo::default());
+    let filter = filter.clone();
+    Ok(plan
+        .scan(collection.docs.clone(), info)
+        .filter_map(move |item| match item {
+            Ok(found) => {
+                let details = filter.matches_details(&found.doc);
+                details.matched.then_some(Ok((found, details.array_index)))
+            }
+            Err(e) => Some(Err(e)),
+        }))
+}

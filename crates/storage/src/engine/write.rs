@@ -1,0 +1,578 @@
+//! Writes: insert, update, delete and findAndModify. Each changed document commits together
+//! with its index entries and its history entry.
+
+use bson::{oid::ObjectId, Bson, Document};
+
+use super::catalog::{Collection, CollectionMeta};
+use super::history::{HistoryOp, Origin};
+use super::index::{check_unique, document_keys, duplicate_key, entry_key};
+use super::kv::WriteSet;
+use super::read::{matching_documents, sort_found};
+use super::{Storage, Writer};
+use crate::error::{Error, Result};
+use crate::query::update::{upsert_seed, UpdateContext};
+use crate::query::{Filter, Projection, SortSpec, Update};
+use crate::value::{compare, keyenc};
+
+/// Largest document Outpost stores (MongoDB's `maxBsonObjectSize`).
+pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Options every write carries.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Who made the change (a local client, or a sync peer).
+    pub origin: Origin,
+}
+
+/// One update statement.
+#[derive(Debug, Clone)]
+pub struct UpdateSpec<'a> {
+    pub filter: &'a Document,
+    pub update: &'a Update,
+    pub multi: bool,
+    pub upsert: bool,
+    pub hint: Option<&'a Bson>,
+    /// For single-document updates: which matching document to update first.
+    pub sort: Option<&'a Document>,
+    pub variables: Option<&'a Document>,
+}
+
+/// What an update did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateOutcome {
+    pub matched: u64,
+    pub modified: u64,
+    pub upserted_id: Option<Bson>,
+}
+
+/// A `findAndModify` request.
+#[derive(Debug, Clone)]
+pub struct FindAndModify<'a> {
+    pub filter: &'a Document,
+    pub sort: Option<&'a Document>,
+    /// Remove the document instead of updating it.
+    pub remove: bool,
+    pub update: Option<&'a Update>,
+    /// Return the document after the update instead of before.
+    pub return_new: bool,
+    pub upsert: bool,
+    pub projection: Option<&'a Document>,
+    pub hint: Option<&'a Bson>,
+    pub variables: Option<&'a Document>,
+}
+
+/// What `findAndModify` did.
+#[derive(Debug, Clone, Default)]
+pub struct FindAndModifyOutcome {
+    pub value: Option<Document>,
+    /// Number of documents matched (and changed or removed), or upserted.
+    pub n: u64,
+    pub updated_existing: bool,
+    pub upserted_id: Option<Bson>,
+}
+
+/// Puts `_id` first, generating an ObjectId when missing, and checks the document.
+pub(crate) fn prepare_for_insert(doc: Document) -> Result<Document> {
+    let mut out = Document::new();
+    match doc.get("_id") {
+        Some(id) => {
+            validate_id(id)?;
+            out.insert("_id", id.clone());
+        }
+        None => {
+            out.insert("_id", ObjectId::new());
+        }
+    }
+    for (k, v) in doc {
+        if k != "_id" {
+            out.insert(k, v);
+        }
+    }
+    Ok(out)
+}
+
+/// `_id` may be any type but an array, a regex or undefined.
+fn validate_id(id: &Bson) -> Result<()> {
+    let kind = match id {
+        Bson::Array(_) => "array",
+        Bson::RegularExpression(_) => "regex",
+        Bson::Undefined => "undefined",
+        _ => return Ok(()),
+    };
+    Err(Error::coded(
+        53,
+        format!("The '_id' value cannot be of type {kind}"),
+    ))
+}
+
+fn encode_checked(doc: &Document) -> Result<Vec<u8>> {
+    let bytes = bson::to_vec(doc)?;
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(Error::DocumentTooLarge(format!(
+            "BSONObj size: {} (0x{:X}) is invalid. Size must be between 0 and 16793600(16MB)",
+            bytes.len(),
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Top-level fields whose values differ between `old` and `new` (added, changed or removed).
+fn changed_fields(old: &Document, new: &Document) -> Vec<String> {
+    let mut out: Vec<String> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k).is_none_or(|o| o != *v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    out.extend(old.keys().filter(|k| !new.contains_key(*k)).cloned());
+    out
+}
+
+impl Storage {
+    /// Stages the replacement of `old` by `new` (either may be absent) for document key
+    /// `doc_key`: document tree, index entries, uniqueness checks and the multikey flag.
+    fn stage_document(
+        &self,
+        collection: &Collection,
+        set: &mut WriteSet,
+        doc_key: &[u8],
+        old: Option<&Document>,
+        new: Option<(&Document, &[u8])>,
+    ) -> Result<Option<CollectionMeta>> {
+        let ns = collection.meta.namespace();
+        let mut changed_meta: Option<CollectionMeta> = None;
+        for (position, index) in collection.indexes.iter().enumerate() {
+            let old_keys = match old {
+                Some(d) => document_keys(index, d)?.map(|k| k.keys).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let (new_keys, multikey) = match new {
+                Some((d, _)) => match document_keys(index, d)? {
+                    Some(k) => (k.keys, k.multikey),
+                    None => (Vec::new(), false),
+                },
+                None => (Vec::new(), false),
+            };
+            for (key, _) in &old_keys {
+                if !new_keys.iter().any(|(k, _)| k == key) {
+                    set.delete(&index.tree, entry_key(key, doc_key));
+                }
+            }
+            for (key, values) in &new_keys {
+                if !old_keys.iter().any(|(k, _)| k == key) {
+                    check_unique(&ns, index, key, values, doc_key)?;
+                    set.put(&index.tree, entry_key(key, doc_key), doc_key);
+                }
+            }
+            if multikey && !index.meta.multikey {
+                let meta = changed_meta.get_or_insert_with(|| collection.meta.clone());
+                if let Some(m) = meta.indexes.get_mut(position) {
+                    m.multikey = true;
+                }
+            }
+        }
+        match new {
+            Some((_, bytes)) => set.put(&collection.docs, doc_key, bytes),
+            None => set.delete(&collection.docs, doc_key),
+        }
+        Ok(changed_meta)
+    }
+
+    /// Commits a staged write, publishing changed collection metadata with it.
+    fn commit_write(&self, mut set: WriteSet, changed_meta: Option<CollectionMeta>) -> Result<()> {
+        if let Some(meta) = changed_meta {
+            self.replace_collection_meta(meta, Some(&mut set))?;
+        }
+        self.inner.kv.commit(set)
+    }
+
+    /// Inserts one document (creating the collection if needed); returns its `_id`.
+    pub fn insert(
+        &self,
+        db: &str,
+        coll: &str,
+        doc: Document,
+        options: &WriteOptions,
+    ) -> Result<Bson> {
+        let doc = prepare_for_insert(doc)?;
+        let mut w = self.writer();
+        let collection = self.collection_or_create(&mut w, db, coll)?;
+        self.insert_locked(&mut w, &collection, doc, &options.origin)
+    }
+
+    fn insert_locked(
+        &self,
+        w: &mut Writer,
+        collection: &Collection,
+        doc: Document,
+        origin: &Origin,
+    ) -> Result<Bson> {
+        let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+        let bytes = encode_checked(&doc)?;
+        let doc_key = keyenc::encode(&id);
+        if collection.docs.contains_key(&doc_key)? {
+            let id_index = collection.meta.id_index();
+            return Err(duplicate_key(
+                &collection.meta.namespace(),
+                &id_index,
+                std::slice::from_ref(&id),
+            ));
+        }
+        let mut set = WriteSet::new();
+        let changed_meta =
+            self.stage_document(collection, &mut set, &doc_key, None, Some((&doc, &bytes)))?;
+        self.append_history(
+            w,
+            &mut set,
+            &collection.meta.namespace(),
+            HistoryOp::Insert,
+            id.clone(),
+            Some(doc),
+            None,
+            origin,
+        )?;
+        self.commit_write(set, changed_meta)?;
+        Ok(id)
+    }
+
+    /// Replaces one stored document by `new` (same `_id`), with its history entry.
+    fn replace_locked(
+        &self,
+        w: &mut Writer,
+        collection: &Collection,
+        doc_key: &[u8],
+        old: &Document,
+        new: Document,
+        op: HistoryOp,
+        origin: &Origin,
+    ) -> Result<()> {
+        let bytes = encode_checked(&new)?;
+        let mut set = WriteSet::new();
+        let changed_meta = self.stage_document(
+            collection,
+            &mut set,
+            doc_key,
+            Some(old),
+            Some((&new, &bytes)),
+        )?;
+        let id = new.get("_id").cloned().unwrap_or(Bson::Null);
+        let changed = (op == HistoryOp::Update).then(|| changed_fields(old, &new));
+        self.append_history(
+            w,
+            &mut set,
+            &collection.meta.namespace(),
+            op,
+            id,
+            Some(new),
+            changed,
+            origin,
+        )?;
+        self.commit_write(set, changed_meta)
+    }
+
+    fn delete_locked(
+        &self,
+        w: &mut Writer,
+        collection: &Collection,
+        doc_key: &[u8],
+        old: &Document,
+        origin: &Origin,
+    ) -> Result<()> {
+        let mut set = WriteSet::new();
+        let changed_meta = self.stage_document(collection, &mut set, doc_key, Some(old), None)?;
+        let id = old.get("_id").cloned().unwrap_or(Bson::Null);
+        self.append_history(
+            w,
+            &mut set,
+            &collection.meta.namespace(),
+            HistoryOp::Delete,
+            id,
+            None,
+            None,
+            origin,
+        )?;
+        self.commit_write(set, changed_meta)
+    }
+
+    /// Applies `update` to `old`; `None` when the document did not change.
+    fn updated_document(
+        update: &Update,
+        old: &Document,
+        array_index: Option<usize>,
+        variables: Option<&Document>,
+    ) -> Result<Option<Document>> {
+        let ctx = UpdateContext {
+            is_insert: false,
+            array_index,
+            variables,
+        };
+        let new = update.apply(old, &ctx)?;
+        match (old.get("_id"), new.get("_id")) {
+            (Some(a), Some(b)) if a == b || compare::equal(a, b) && a.element_type() == b.element_type() => {}
+            _ => {
+                return Err(Error::ImmutableField(format!(
+                    "After applying the update, the (immutable) field '_id' was found to have been altered to _id: {}",
+                    new.get("_id").cloned().unwrap_or(Bson::Null)
+                )))
+            }
+        }
+        Ok((new != *old).then_some(new))
+    }
+
+    /// The document an upsert inserts.
+    fn upsert_document(
+        update: &Update,
+        filter: &Document,
+        variables: Option<&Document>,
+    ) -> Result<Document> {
+        let seed = upsert_seed(filter)?;
+        let doc = if update.is_replacement() {
+            let ctx = UpdateContext {
+                is_insert: true,
+                array_index: None,
+                variables,
+            };
+            let mut replaced = update.apply(&Document::new(), &ctx)?;
+            if !replaced.contains_key("_id") {
+                if let Some(id) = seed.get("_id") {
+                    replaced.insert("_id", id.clone());
+                }
+            }
+            replaced
+        } else {
+            let ctx = UpdateContext {
+                is_insert: true,
+                array_index: None,
+                variables,
+            };
+            update.apply(&seed, &ctx)?
+        };
+        prepare_for_insert(doc)
+    }
+
+    /// Runs one update statement.
+    pub fn update(
+        &self,
+        db: &str,
+        coll: &str,
+        spec: &UpdateSpec,
+        options: &WriteOptions,
+    ) -> Result<UpdateOutcome> {
+        let filter = Filter::parse_with_variables(spec.filter, spec.variables)?;
+        let sort = match spec.sort {
+            Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
+            _ => None,
+        };
+        let mut w = self.writer();
+        let mut outcome = UpdateOutcome::default();
+        let collection = match self.collection(db, coll) {
+            Some(c) => c,
+            None if spec.upsert => self.collection_or_create(&mut w, db, coll)?,
+            None => return Ok(outcome),
+        };
+        let candidates =
+            self.candidates(&collection, &filter, spec.hint, sort.as_ref(), spec.multi)?;
+        for (doc_key, old, array_index) in candidates {
+            outcome.matched += 1;
+            if let Some(new) =
+                Self::updated_document(spec.update, &old, array_index, spec.variables)?
+            {
+                let op = if spec.update.is_replacement() {
+                    HistoryOp::Replace
+                } else {
+                    HistoryOp::Update
+                };
+                self.replace_locked(
+                    &mut w,
+                    &collection,
+                    &doc_key,
+                    &old,
+                    new,
+                    op,
+                    &options.origin,
+                )?;
+                outcome.modified += 1;
+            }
+        }
+        if outcome.matched == 0 && spec.upsert {
+            let doc = Self::upsert_document(spec.update, spec.filter, spec.variables)?;
+            let id = self.insert_locked(&mut w, &collection, doc, &options.origin)?;
+            outcome.upserted_id = Some(id);
+        }
+        Ok(outcome)
+    }
+
+    /// Matching documents for a write: all of them, or the first (by `sort` if given).
+    fn candidates(
+        &self,
+        collection: &Collection,
+        filter: &Filter,
+        hint: Option<&Bson>,
+        sort: Option<&SortSpec>,
+        multi: bool,
+    ) -> Result<Vec<(Vec<u8>, Document, Option<usize>)>> {
+        let matching = matching_documents(collection, filter, hint)?;
+        let items =
+            matching.map(|r| r.map(|(f, i)| ((f.key.to_vec(), f.doc.clone(), i), f.size, f.doc)));
+        match sort {
+            Some(sort) if !multi => sort_found(items, sort, true, Some(1)),
+            _ if multi => items.map(|r| r.map(|(v, _, _)| v)).collect(),
+            _ => items.take(1).map(|r| r.map(|(v, _, _)| v)).collect(),
+        }
+    }
+
+    /// Deletes the documents matching `filter` (only the first when `just_one`).
+    pub fn delete(
+        &self,
+        db: &str,
+        coll: &str,
+        filter: &Document,
+        just_one: bool,
+        hint: Option<&Bson>,
+        variables: Option<&Document>,
+        options: &WriteOptions,
+    ) -> Result<u64> {
+        let filter = Filter::parse_with_variables(filter, variables)?;
+        let mut w = self.writer();
+        let Some(collection) = self.collection(db, coll) else {
+            return Ok(0);
+        };
+        let candidates = self.candidates(&collection, &filter, hint, None, !just_one)?;
+        let mut deleted = 0;
+        for (doc_key, old, _) in candidates {
+            self.delete_locked(&mut w, &collection, &doc_key, &old, &options.origin)?;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    /// `findAndModify`: updates or removes the first matching document and returns it.
+    pub fn find_and_modify(
+        &self,
+        db: &str,
+        coll: &str,
+        request: &FindAndModify,
+        options: &WriteOptions,
+    ) -> Result<FindAndModifyOutcome> {
+        let filter = Filter::parse_with_variables(request.filter, request.variables)?;
+        let sort = match request.sort {
+            Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
+            _ => None,
+        };
+        let projection = match request.projection {
+            Some(p) if !p.is_empty() => Some(Projection::parse(p)?),
+            _ => None,
+        };
+        let project = |doc: Document, array_index: Option<usize>| -> Result<Document> {
+            match &projection {
+                Some(p) => p.apply(&doc, array_index),
+                None => Ok(doc),
+            }
+        };
+        let mut w = self.writer();
+        let mut outcome = FindAndModifyOutcome::default();
+        let collection = match self.collection(db, coll) {
+            Some(c) => c,
+            None if request.upsert && !request.remove => {
+                self.collection_or_create(&mut w, db, coll)?
+            }
+            None => return Ok(outcome),
+        };
+        let first = self
+            .candidates(&collection, &filter, request.hint, sort.as_ref(), false)?
+            .into_iter()
+            .next();
+        match (first, request.remove, request.update) {
+            (Some((doc_key, old, array_index)), true, _) => {
+                self.delete_locked(&mut w, &collection, &doc_key, &old, &options.origin)?;
+                outcome.n = 1;
+                outcome.value = Some(project(old, array_index)?);
+            }
+            (Some((doc_key, old, array_index)), false, Some(update)) => {
+                outcome.n = 1;
+                outcome.updated_existing = true;
+                let new =
+                    match Self::updated_document(update, &old, array_index, request.variables)? {
+                        Some(new) => {
+                            let op = if update.is_replacement() {
+                                HistoryOp::Replace
+                            } else {
+                                HistoryOp::Update
+                            };
+                            self.replace_locked(
+                                &mut w,
+                                &collection,
+                                &doc_key,
+                                &old,
+                                new.clone(),
+                                op,
+                                &options.origin,
+                            )?;
+                            new
+                        }
+                        None => old.clone(),
+                    };
+                let shown = if request.return_new { new } else { old };
+                outcome.value = Some(project(shown, array_index)?);
+            }
+            (None, false, Some(update)) if request.upsert => {
+                let doc = Self::upsert_document(update, request.filter, request.variables)?;
+                let id = self.insert_locked(&mut w, &collection, doc.clone(), &options.origin)?;
+                outcome.n = 1;
+                outcome.upserted_id = Some(id);
+                if request.return_new {
+                    outcome.value = Some(project(doc, None)?);
+                }
+            }
+            (_, false, None) => {
+                return Err(Error::FailedToParse(
+                    "Either an update or remove=true must be specified".into(),
+                ));
+            }
+            _ => {}
+        }
+        Ok(outcome)
+    }
+
+    /// Applies a change that came from a sync peer: stores `doc` under its `_id` (inserting or
+    /// replacing), or removes the document when `doc` is `None`. The history entry carries the
+    /// peer as origin so the change is never sent back to it.
+    pub fn apply_remote(
+        &self,
+        db: &str,
+        coll: &str,
+        id: &Bson,
+        doc: Option<Document>,
+        origin: &Origin,
+    ) -> Result<()> {
+        let mut w = self.writer();
+        let collection = self.collection_or_create(&mut w, db, coll)?;
+        let doc_key = keyenc::encode(id);
+        let old = match collection.docs.get(&doc_key)? {
+            Some(bytes) => Some(super::decode_document(&bytes)?),
+            None => None,
+        };
+        match (old, doc) {
+            (Some(old), Some(new)) => {
+                let new = prepare_for_insert(new)?;
+                if new != old {
+                    self.replace_locked(
+                        &mut w,
+                        &collection,
+                        &doc_key,
+                        &old,
+                        new,
+                        HistoryOp::Replace,
+                        origin,
+                    )?;
+                }
+            }
+            (None, Some(new)) => {
+                self.insert_locked(&mut w, &collection, prepare_for_insert(new)?, origin)?;
+            }
+            (Some(old), None) => self.delete_locked(&mut w, &collection, &doc_key, &old, origin)?,
+            (None, None) => {}
+        }
+        Ok(())
+    }
+}
