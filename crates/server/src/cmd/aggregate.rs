@@ -1,0 +1,93 @@
+//! `aggregate`: runs an aggregation pipeline on a collection (or, with `aggregate: 1`, on the
+//! database) and returns a cursor.
+
+use bson::{Bson, Document};
+use outpost_storage::agg::{AggOptions, Pipeline};
+
+use super::cursor_reply::{first_batch, BatchOptions};
+use super::{Command, Counter, Request};
+use crate::args;
+use crate::error::{Error, Result};
+use crate::state::State;
+
+pub static COMMAND: Command = Command {
+    name: "aggregate",
+    aliases: &[],
+    help: "runs an aggregation pipeline: { aggregate: <coll> | 1, pipeline: [...], cursor: {}, allowDiskUse, let }",
+    admin_only: false,
+    counter: Counter::Command,
+    run,
+};
+
+/// The parsed parts of an aggregate command.
+pub struct Parsed {
+    /// `None` for a database-level aggregate (`aggregate: 1`).
+    pub coll: Option<String>,
+    pub pipeline: Pipeline,
+    pub options: AggOptions,
+}
+
+pub fn parse(state: &State, req: &Request) -> Result<Parsed> {
+    let name = "aggregate";
+    let coll = match req.body.get(name) {
+        Some(Bson::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Bson::Int32(1)) | Some(Bson::Int64(1)) => None,
+        Some(Bson::Double(d)) if *d == 1.0 => None,
+        _ => {
+            return Err(Error::failed_to_parse(
+                "Invalid {aggregate: ...} value: must be a collection name or 1 for a collection-less aggregate",
+            ))
+        }
+    };
+    let stages = args::req_documents(req.body, name, "pipeline")?;
+    args::check_collation(req.body, name)?;
+    let pipeline = Pipeline::parse(&stages)?;
+    let options = AggOptions {
+        db: req.db.to_owned(),
+        allow_disk_use: args::bool_or(req.body, name, "allowDiskUse", false)?,
+        variables: args::opt_doc(req.body, name, "let")?.cloned().unwrap_or_default(),
+    };
+    if let (Some(coll), Some(hint)) = (&coll, args::opt_hint(req.body, name)?) {
+        check_hint(state, req, coll, &hint)?;
+    }
+    Ok(Parsed { coll, pipeline, options })
+}
+
+/// A hint must name an existing index, as in MongoDB. (The access path of the pipeline's input
+/// is chosen from its leading `$match`; the hint does not change the results.)
+fn check_hint(state: &State, req: &Request, coll: &str, hint: &Bson) -> Result<()> {
+    if !state.storage.collection_exists(req.db, coll) {
+        return Ok(());
+    }
+    let indexes = state.storage.list_indexes(req.db, coll)?;
+    let found = indexes.iter().any(|spec| match hint {
+        Bson::String(name) => spec.get_str("name").is_ok_and(|n| n == name),
+        Bson::Document(key) => key.contains_key("$natural") || spec.get_document("key").is_ok_and(|k| k == key),
+        _ => false,
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(Error::bad_value("hint provided does not correspond to an existing index"))
+    }
+}
+
+fn run(state: &State, req: &Request) -> Result<Document> {
+    if req.body.contains_key("explain") && args::bool_or(req.body, "aggregate", "explain", false)? {
+        return super::explain::explain_aggregate(state, req, "queryPlanner");
+    }
+    if !req.body.contains_key("cursor") {
+        return Err(Error::failed_to_parse(
+            "The 'cursor' option is required, except for aggregate with the explain argument",
+        ));
+    }
+    let batch = BatchOptions::from_cursor_field(req.body, "aggregate")?;
+    let parsed = parse(state, req)?;
+    let docs = state.storage.aggregate(parsed.coll.as_deref(), &parsed.pipeline, &parsed.options)?;
+    super::flush_if_requested(state, req.body)?;
+    let ns = match &parsed.coll {
+        Some(c) => format!("{}.{c}", req.db),
+        None => format!("{}.$cmd.aggregate", req.db),
+    };
+    first_batch(state, ns, Box::new(docs.into_iter().map(Ok)), &batch)
+}

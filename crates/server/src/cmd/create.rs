@@ -1,0 +1,70 @@
+//! `create`: creates a collection explicitly. Options Outpost does not implement are refused
+//! by name rather than ignored.
+
+use bson::{Bson, Document};
+
+use super::{Command, Counter, Request};
+use crate::args;
+use crate::error::{Error, Result};
+use crate::state::State;
+
+pub static COMMAND: Command = Command {
+    name: "create",
+    aliases: &[],
+    help: "creates a collection: { create: <name> }; time-series, clustered, capped, views and validators are not supported",
+    admin_only: false,
+    counter: Counter::Command,
+    run,
+};
+
+/// Options refused with the feature they belong to.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("timeseries", "time-series collections"),
+    ("clusteredIndex", "clustered collections (clusteredIndex)"),
+    ("capped", "capped collections"),
+    ("viewOn", "views"),
+    ("pipeline", "views"),
+    ("validator", "document validation (validator)"),
+    ("validationLevel", "document validation (validationLevel)"),
+    ("validationAction", "document validation (validationAction)"),
+    ("changeStreamPreAndPostImages", "change stream pre- and post-images"),
+    ("encryptedFields", "queryable encryption (encryptedFields)"),
+    ("expireAfterSeconds", "time-series collections (expireAfterSeconds)"),
+];
+
+/// Options accepted (stored and reported by listCollections, or generic command fields).
+const ACCEPTED: &[&str] = &["idIndex", "storageEngine", "indexOptionDefaults", "size", "max", "flags", "autoIndexId"];
+
+fn run(state: &State, req: &Request) -> Result<Document> {
+    let name = args::collection_name(req.body, "create")?;
+    args::check_collation(req.body, "create")?;
+    let mut options = Document::new();
+    for (key, value) in req.body.iter().skip(1) {
+        if let Some((_, feature)) = UNSUPPORTED.iter().find(|(k, _)| k == key) {
+            if *key == "capped" && matches!(value, Bson::Boolean(false)) {
+                continue;
+            }
+            return Err(Error::not_supported(format!("{feature} are not supported by Outpost")));
+        }
+        if ACCEPTED.contains(&key.as_str()) {
+            options.insert(key.clone(), value.clone());
+        }
+    }
+    match state.storage.create_collection(req.db, &name, options.clone()) {
+        Ok(()) => Ok(super::ok()),
+        // As MongoDB 7.0: creating an existing collection with the same options succeeds.
+        Err(outpost_storage::Error::NamespaceExists(msg)) => {
+            let same = state
+                .storage
+                .list_collections(req.db)
+                .iter()
+                .any(|c| c.name == name && c.options == options);
+            if same {
+                Ok(super::ok())
+            } else {
+                Err(Error::new(48, msg))
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}

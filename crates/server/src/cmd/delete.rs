@@ -1,0 +1,70 @@
+//! `delete`: runs delete statements (`limit: 0` for all matches, `limit: 1` for one).
+
+use bson::{doc, Bson, Document};
+use outpost_storage::WriteOptions;
+
+use super::{Command, Counter, Request};
+use crate::args;
+use crate::error::{Error, Result};
+use crate::state::State;
+
+pub static COMMAND: Command = Command {
+    name: "delete",
+    aliases: &[],
+    help: "deletes documents: { delete: <coll>, deletes: [{ q, limit: 0|1, hint }], ordered: true }",
+    admin_only: false,
+    counter: Counter::Delete,
+    run,
+};
+
+fn run_statement(state: &State, req: &Request, coll: &str, statement: &Document) -> Result<u64> {
+    let command = "delete.deletes";
+    let filter = match statement.get("q") {
+        Some(Bson::Document(q)) => q.clone(),
+        Some(other) => {
+            return Err(Error::type_mismatch(format!(
+                "BSON field 'delete.deletes.q' is the wrong type '{}', expected type 'object'",
+                outpost_storage::value::compare::type_name(other)
+            )))
+        }
+        None => return Err(Error::new(40414, "BSON field 'delete.deletes.q' is missing but a required field")),
+    };
+    let just_one = match args::opt_i64(statement, command, "limit")? {
+        Some(0) => false,
+        Some(1) => true,
+        Some(n) => return Err(Error::failed_to_parse(format!("The limit field in delete objects must be 0 or 1. Got {n}"))),
+        None => return Err(Error::new(40414, "BSON field 'delete.deletes.limit' is missing but a required field")),
+    };
+    args::check_collation(statement, command)?;
+    let hint = args::opt_hint(statement, command)?;
+    let vars = super::update::variables(req.body, Some(statement), "delete")?;
+    Ok(state
+        .storage
+        .delete(req.db, coll, &filter, just_one, hint.as_ref(), vars.as_ref(), &WriteOptions::default())?)
+}
+
+fn run(state: &State, req: &Request) -> Result<Document> {
+    let coll = args::collection_name(req.body, "delete")?;
+    let statements = args::req_documents(req.body, "delete", "deletes")?;
+    super::insert::check_batch_size(statements.len())?;
+    let ordered = args::bool_or(req.body, "delete", "ordered", true)?;
+    let mut n = 0u64;
+    let mut write_errors = Vec::new();
+    for (index, statement) in statements.iter().enumerate() {
+        match run_statement(state, req, &coll, statement) {
+            Ok(deleted) => n += deleted,
+            Err(e) => {
+                write_errors.push(Bson::Document(e.to_write_error(index)));
+                if ordered {
+                    break;
+                }
+            }
+        }
+    }
+    super::flush_if_requested(state, req.body)?;
+    let mut reply = doc! {"n": super::count_i32(n)};
+    if !write_errors.is_empty() {
+        reply.insert("writeErrors", write_errors);
+    }
+    Ok(reply)
+}

@@ -1,0 +1,74 @@
+//! `getMore`: the next batch of an open cursor.
+
+use std::time::Instant;
+
+use bson::{doc, Bson, Document};
+
+use super::{Command, Counter, Request};
+use crate::args;
+use crate::cursor::next_batch;
+use crate::error::{Error, Result};
+use crate::state::State;
+
+pub static COMMAND: Command = Command {
+    name: "getMore",
+    aliases: &[],
+    help: "the next batch of a cursor: { getMore: <cursor id>, collection: <coll>, batchSize }",
+    admin_only: false,
+    counter: Counter::GetMore,
+    run,
+};
+
+fn run(state: &State, req: &Request) -> Result<Document> {
+    let id = match req.body.get("getMore") {
+        Some(Bson::Int64(id)) => *id,
+        Some(Bson::Int32(id)) => i64::from(*id),
+        Some(other) => {
+            return Err(Error::type_mismatch(format!(
+                "BSON field 'getMore.getMore' is the wrong type '{}', expected type 'long'",
+                outpost_storage::value::compare::type_name(other)
+            )))
+        }
+        None => return Err(Error::failed_to_parse("missing cursor id")),
+    };
+    let coll = args::opt_str(req.body, "getMore", "collection")?
+        .ok_or_else(|| Error::new(40414, "BSON field 'getMore.collection' is missing but a required field"))?;
+    let batch_size = super::cursor_reply::batch_size(req.body, "getMore", "batchSize")?.filter(|n| *n > 0);
+    let deadline = args::deadline(req.body, "getMore")?;
+    let ns = format!("{}.{coll}", req.db);
+    let cursor = state
+        .cursors
+        .get(id)
+        .ok_or_else(|| Error::new(43, format!("cursor id {id} not found")))?;
+    let mut cursor = cursor.lock().unwrap_or_else(|p| p.into_inner());
+    if cursor.ns != ns && !(cursor.ns.starts_with(&format!("{}.$cmd", req.db)) && coll.starts_with("$cmd")) {
+        return Err(Error::new(
+            13,
+            format!("Requested getMore on namespace '{ns}', but cursor belongs to a different namespace {}", cursor.ns),
+        ));
+    }
+    let result = next_batch(&mut cursor.docs, batch_size, deadline);
+    cursor.last_used = Instant::now();
+    let reply_ns = cursor.ns.clone();
+    drop(cursor);
+    let (batch, exhausted) = match result {
+        Ok(b) => b,
+        Err(e) => {
+            state.cursors.remove(id);
+            return Err(e);
+        }
+    };
+    let next_id = if exhausted {
+        state.cursors.remove(id);
+        0
+    } else {
+        id
+    };
+    Ok(doc! {
+        "cursor": {
+            "nextBatch": Bson::Array(batch.into_iter().map(Bson::Document).collect()),
+            "id": next_id,
+            "ns": reply_ns,
+        }
+    })
+}

@@ -1,0 +1,82 @@
+//! `hello` and the legacy `isMaster`/`ismaster`: the handshake drivers send first and then
+//! use for monitoring. Outpost is a standalone, always-writable server.
+
+use bson::{doc, Document};
+
+use super::{Command, Counter, Request};
+use crate::error::Result;
+use crate::state::State;
+
+/// The MongoDB release whose wire protocol and semantics Outpost follows.
+pub const MONGODB_VERSION: &str = "7.0.0";
+pub const MONGODB_VERSION_ARRAY: [i32; 4] = [7, 0, 0, 0];
+/// Wire version of MongoDB 7.0.
+pub const MAX_WIRE_VERSION: i32 = 21;
+pub const MAX_WRITE_BATCH_SIZE: i32 = 100_000;
+pub const LOGICAL_SESSION_TIMEOUT_MINUTES: i32 = 30;
+
+pub static COMMAND: Command = Command {
+    name: "hello",
+    aliases: &[],
+    help: "describes this server's role and limits (the driver handshake)",
+    admin_only: false,
+    counter: Counter::Command,
+    run: run_hello,
+};
+
+pub static IS_MASTER: Command = Command {
+    name: "isMaster",
+    aliases: &["ismaster"],
+    help: "the legacy handshake: describes this server's role and limits",
+    admin_only: false,
+    counter: Counter::Command,
+    run: run_is_master,
+};
+
+fn run_hello(state: &State, req: &Request) -> Result<Document> {
+    Ok(reply(state, req, true))
+}
+
+fn run_is_master(state: &State, req: &Request) -> Result<Document> {
+    Ok(reply(state, req, false))
+}
+
+/// The handshake reply; `modern` selects `isWritablePrimary` over `ismaster`.
+pub fn reply(state: &State, req: &Request, modern: bool) -> Document {
+    let mut out = Document::new();
+    if modern {
+        out.insert("isWritablePrimary", true);
+    } else {
+        out.insert("ismaster", true);
+    }
+    if req.body.contains_key("helloOk") {
+        out.insert("helloOk", true);
+    }
+    out.extend(doc! {
+        "topologyVersion": {"processId": process_id(state), "counter": 0_i64},
+        "maxBsonObjectSize": i32::try_from(outpost_wire::MAX_BSON_OBJECT_SIZE).unwrap_or(i32::MAX),
+        "maxMessageSizeBytes": i32::try_from(outpost_wire::MAX_MESSAGE_SIZE).unwrap_or(i32::MAX),
+        "maxWriteBatchSize": MAX_WRITE_BATCH_SIZE,
+        "localTime": bson::DateTime::now(),
+        "logicalSessionTimeoutMinutes": LOGICAL_SESSION_TIMEOUT_MINUTES,
+        "connectionId": req.conn.id,
+        "minWireVersion": 0,
+        "maxWireVersion": MAX_WIRE_VERSION,
+        "readOnly": false,
+    });
+    out
+}
+
+/// An ObjectId fixed for the life of the process, as mongod's `topologyVersion.processId`.
+fn process_id(state: &State) -> bson::oid::ObjectId {
+    let secs = state.started.elapsed().as_secs();
+    let mut bytes = [0u8; 12];
+    let started = std::time::SystemTime::now()
+        .checked_sub(std::time::Duration::from_secs(secs))
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    bytes[..4].copy_from_slice(&u32::try_from(started).unwrap_or(0).to_be_bytes());
+    bytes[4..8].copy_from_slice(&std::process::id().to_be_bytes());
+    bson::oid::ObjectId::from_bytes(bytes)
+}

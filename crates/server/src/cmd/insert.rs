@@ -1,0 +1,56 @@
+//! `insert`: inserts documents, ordered (stop at the first error) or not, reporting each
+//! failed document in `writeErrors`.
+
+use bson::{doc, Bson, Document};
+use outpost_storage::WriteOptions;
+
+use super::{Command, Counter, Request};
+use crate::args;
+use crate::error::{Error, Result};
+use crate::state::State;
+
+pub static COMMAND: Command = Command {
+    name: "insert",
+    aliases: &[],
+    help: "inserts documents: { insert: <coll>, documents: [...], ordered: true }",
+    admin_only: false,
+    counter: Counter::Insert,
+    run,
+};
+
+/// Checks the size of a write batch as MongoDB does.
+pub fn check_batch_size(n: usize) -> Result<()> {
+    let max = usize::try_from(super::hello::MAX_WRITE_BATCH_SIZE).unwrap_or(100_000);
+    if n == 0 || n > max {
+        return Err(Error::new(16, format!("Write batch sizes must be between 1 and {max}. Got {n} operations.")));
+    }
+    Ok(())
+}
+
+fn run(state: &State, req: &Request) -> Result<Document> {
+    let coll = args::collection_name(req.body, "insert")?;
+    let docs = args::req_documents(req.body, "insert", "documents")?;
+    check_batch_size(docs.len())?;
+    let ordered = args::bool_or(req.body, "insert", "ordered", true)?;
+    outpost_storage::validate_collection_name(req.db, &coll)?;
+    let options = WriteOptions::default();
+    let mut n = 0u64;
+    let mut write_errors = Vec::new();
+    for (index, doc) in docs.into_iter().enumerate() {
+        match state.storage.insert(req.db, &coll, doc, &options) {
+            Ok(_) => n += 1,
+            Err(e) => {
+                write_errors.push(Bson::Document(Error::from(e).to_write_error(index)));
+                if ordered {
+                    break;
+                }
+            }
+        }
+    }
+    super::flush_if_requested(state, req.body)?;
+    let mut reply = doc! {"n": super::count_i32(n)};
+    if !write_errors.is_empty() {
+        reply.insert("writeErrors", write_errors);
+    }
+    Ok(reply)
+}

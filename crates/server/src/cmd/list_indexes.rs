@@ -1,0 +1,26 @@
+//! `listIndexes`: the indexes of a collection, as a cursor.
+
+use bson::Document;
+
+use super::cursor_reply::{first_batch, BatchOptions};
+use super::{Command, Counter, Request};
+use crate::args;
+use crate::error::Result;
+use crate::state::State;
+
+pub static COMMAND: Command = Command {
+    name: "listIndexes",
+    aliases: &[],
+    help: "lists the indexes of a collection: { listIndexes: <coll> }",
+    admin_only: false,
+    counter: Counter::Command,
+    run,
+};
+
+fn run(state: &State, req: &Request) -> Result<Document> {
+    let name = args::collection_name(req.body, "listIndexes")?;
+    let options = BatchOptions::from_cursor_field(req.body, "listIndexes")?;
+    let specs = state.storage.list_indexes(req.db, &name)?;
+    let ns = format!("{}.{name}", req.db);
+    first_batch(state, ns, Box::new(specs.into_iter().map(Ok)), &options)
+}

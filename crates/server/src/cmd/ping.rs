@@ -1,0 +1,20 @@
+//! `ping`: answers `{ok: 1}`; drivers use it to check that the server is alive.
+
+use bson::Document;
+
+use super::{Command, Counter, Request};
+use crate::error::Result;
+use crate::state::State;
+
+pub static COMMAND: Command = Command {
+    name: "ping",
+    aliases: &[],
+    help: "a way to check that the server is alive; responds immediately",
+    admin_only: false,
+    counter: Counter::Command,
+    run,
+};
+
+fn run(_state: &State, _req: &Request) -> Result<Document> {
+    Ok(super::ok())
+}

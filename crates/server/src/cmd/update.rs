@@ -1,0 +1,118 @@
+//! `update`: runs update statements (operator, replacement or pipeline updates; `multi`,
+//! `upsert`, `arrayFilters`, `hint`).
+
+use bson::{doc, Bson, Document};
+use outpost_storage::query::Update;
+use outpost_storage::{UpdateSpec, WriteOptions};
+
+use super::{Command, Counter, Request};
+use crate::args;
+use crate::error::{Error, Result};
+use crate::state::State;
+
+pub static COMMAND: Command = Command {
+    name: "update",
+    aliases: &[],
+    help: "updates documents: { update: <coll>, updates: [{ q, u, upsert, multi, arrayFilters, hint }], ordered: true }",
+    admin_only: false,
+    counter: Counter::Update,
+    run,
+};
+
+/// The `let` variables of a command merged with a statement's constants `c`.
+pub fn variables(body: &Document, statement: Option<&Document>, command: &str) -> Result<Option<Document>> {
+    let mut vars = args::opt_doc(body, command, "let")?.cloned();
+    if let Some(c) = statement.and_then(|s| s.get_document("c").ok()) {
+        vars.get_or_insert_with(Document::new).extend(c.clone());
+    }
+    Ok(vars)
+}
+
+/// Reads `arrayFilters` of a statement.
+pub fn array_filters(statement: &Document, command: &str) -> Result<Option<Vec<Document>>> {
+    if !statement.contains_key("arrayFilters") {
+        return Ok(None);
+    }
+    Ok(Some(args::req_documents(statement, command, "arrayFilters")?))
+}
+
+struct Outcome {
+    matched: u64,
+    modified: u64,
+    upserted: Option<Bson>,
+}
+
+fn run_statement(state: &State, req: &Request, coll: &str, statement: &Document) -> Result<Outcome> {
+    let command = "update.updates";
+    let filter = args::opt_doc(statement, command, "q")?.cloned().unwrap_or_default();
+    let u = statement
+        .get("u")
+        .ok_or_else(|| Error::new(40414, "BSON field 'update.updates.u' is missing but a required field"))?;
+    args::check_collation(statement, command)?;
+    let multi = args::bool_or(statement, command, "multi", false)?;
+    let upsert = args::bool_or(statement, command, "upsert", false)?;
+    let filters = array_filters(statement, command)?;
+    let update = Update::parse(u, filters.as_deref())?;
+    if multi && update.is_replacement() {
+        return Err(Error::failed_to_parse("multi update is not supported for replacement-style update"));
+    }
+    let hint = args::opt_hint(statement, command)?;
+    let sort = args::opt_doc(statement, command, "sort")?;
+    if multi && sort.is_some() {
+        return Err(Error::failed_to_parse("Cannot specify sort with multi=true"));
+    }
+    let vars = variables(req.body, Some(statement), "update")?;
+    let spec = UpdateSpec {
+        filter: &filter,
+        update: &update,
+        multi,
+        upsert,
+        hint: hint.as_ref(),
+        sort,
+        variables: vars.as_ref(),
+    };
+    let outcome = state.storage.update(req.db, coll, &spec, &WriteOptions::default())?;
+    Ok(Outcome {
+        matched: outcome.matched,
+        modified: outcome.modified,
+        upserted: outcome.upserted_id,
+    })
+}
+
+fn run(state: &State, req: &Request) -> Result<Document> {
+    let coll = args::collection_name(req.body, "update")?;
+    let statements = args::req_documents(req.body, "update", "updates")?;
+    super::insert::check_batch_size(statements.len())?;
+    let ordered = args::bool_or(req.body, "update", "ordered", true)?;
+    outpost_storage::validate_collection_name(req.db, &coll)?;
+    let (mut n, mut modified) = (0u64, 0u64);
+    let mut upserted = Vec::new();
+    let mut write_errors = Vec::new();
+    for (index, statement) in statements.iter().enumerate() {
+        match run_statement(state, req, &coll, statement) {
+            Ok(outcome) => {
+                n += outcome.matched;
+                modified += outcome.modified;
+                if let Some(id) = outcome.upserted {
+                    n += 1;
+                    upserted.push(Bson::Document(doc! {"index": super::count_i32(index as u64), "_id": id}));
+                }
+            }
+            Err(e) => {
+                write_errors.push(Bson::Document(e.to_write_error(index)));
+                if ordered {
+                    break;
+                }
+            }
+        }
+    }
+    super::flush_if_requested(state, req.body)?;
+    let mut reply = doc! {"n": super::count_i32(n), "nModified": super::count_i32(modified)};
+    if !upserted.is_empty() {
+        reply.insert("upserted", upserted);
+    }
+    if !write_errors.is_empty() {
+        reply.insert("writeErrors", write_errors);
+    }
+    Ok(reply)
+}

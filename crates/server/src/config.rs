@@ -1,0 +1,67 @@
+//! Configuration: command-line flags over an optional TOML file over defaults.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything a server needs to start. Field names are also the keys of the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// TCP port to listen on.
+    pub port: u16,
+    /// Address to listen on.
+    pub bind: IpAddr,
+    /// Data directory; `None` keeps the data in a temporary directory removed at exit.
+    pub dbpath: Option<PathBuf>,
+    pub log_format: LogFormat,
+    /// Enables commands meant for tests only (`configureFailPoint`).
+    pub enable_test_commands: bool,
+    /// Interval of the background flush of acknowledged writes, in milliseconds.
+    pub flush_interval_ms: u64,
+    /// Idle time after which a cursor is closed, in seconds.
+    pub cursor_timeout_secs: u64,
+    /// The command line, as `getCmdLineOpts` reports it.
+    #[serde(skip)]
+    pub argv: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            port: 27021,
+            bind: IpAddr::from([127, 0, 0, 1]),
+            dbpath: Some(PathBuf::from("./outpost-data")),
+            log_format: LogFormat::Text,
+            enable_test_commands: false,
+            flush_interval_ms: 100,
+            cursor_timeout_secs: 600,
+            argv: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML config file; keys it does not name keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("invalid config file {}: {e}", path.display()))
+    }
+
+    pub fn cursor_timeout(&self) -> Duration {
+        Duration::from_secs(self.cursor_timeout_secs)
+    }
+}

@@ -1,0 +1,120 @@
+//! Open cursors: the rest of a result set between `find`/`aggregate` and `getMore`.
+
+use std::collections::HashMap;
+use std::iter::Peekable;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bson::Document;
+
+use crate::error::{Error, Result};
+
+/// The documents still to return.
+pub type DocIter = Box<dyn Iterator<Item = outpost_storage::Result<Document>> + Send>;
+
+/// A batch may hold at most this many bytes of documents (MongoDB's 16 MiB reply budget).
+pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+
+pub struct Cursor {
+    /// `db.collection`, checked by `getMore`.
+    pub ns: String,
+    pub docs: Peekable<DocIter>,
+    pub last_used: Instant,
+    pub no_timeout: bool,
+}
+
+/// Every open cursor of the server, by id.
+#[derive(Default)]
+pub struct CursorRegistry {
+    cursors: Mutex<HashMap<i64, Arc<Mutex<Cursor>>>>,
+}
+
+impl CursorRegistry {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Mutex<Cursor>>>> {
+        self.cursors.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a cursor and returns its new id (positive, never 0).
+    pub fn open(&self, cursor: Cursor) -> i64 {
+        let mut map = self.map();
+        loop {
+            let id = i64::from_le_bytes(random_bytes()) & i64::MAX;
+            if id != 0 && !map.contains_key(&id) {
+                map.insert(id, Arc::new(Mutex::new(cursor)));
+                return id;
+            }
+        }
+    }
+
+    pub fn get(&self, id: i64) -> Option<Arc<Mutex<Cursor>>> {
+        self.map().get(&id).cloned()
+    }
+
+    pub fn remove(&self, id: i64) -> bool {
+        self.map().remove(&id).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    /// Closes cursors idle for longer than `timeout`; returns how many.
+    pub fn expire(&self, timeout: Duration) -> usize {
+        let now = Instant::now();
+        let mut map = self.map();
+        let before = map.len();
+        map.retain(|_, cursor| match cursor.try_lock() {
+            Ok(c) => c.no_timeout || now.duration_since(c.last_used) < timeout,
+            // In use right now: not idle.
+            Err(_) => true,
+        });
+        before - map.len()
+    }
+}
+
+fn random_bytes() -> [u8; 8] {
+    let oid = bson::oid::ObjectId::new().bytes();
+    let mut out = [0u8; 8];
+    // The ObjectId's random and counter bytes, mixed with a per-process hash seed.
+    out.copy_from_slice(&oid[4..12]);
+    let seed = std::collections::hash_map::RandomState::new();
+    let mixed = std::hash::BuildHasher::hash_one(&seed, out);
+    mixed.to_le_bytes()
+}
+
+/// Takes the next batch: at most `max_docs` documents (all when `None`) and about
+/// `MAX_BATCH_BYTES`, at least one document if any remain. Returns the batch and whether the
+/// cursor is exhausted.
+pub fn next_batch(docs: &mut Peekable<DocIter>, max_docs: Option<usize>, deadline: Option<Instant>) -> Result<(Vec<Document>, bool)> {
+    let mut batch = Vec::new();
+    let mut bytes = 0usize;
+    loop {
+        if max_docs.is_some_and(|m| batch.len() >= m) {
+            break;
+        }
+        if let Some(deadline) = deadline {
+            if Instant::now() > deadline {
+                return Err(Error::new(50, "operation exceeded time limit"));
+            }
+        }
+        let size = match docs.peek() {
+            None => return Ok((batch, true)),
+            Some(Err(_)) => {
+                return match docs.next() {
+                    Some(Err(e)) => Err(e.into()),
+                    _ => Err(Error::new(1, "cursor error vanished")),
+                }
+            }
+            Some(Ok(doc)) => bson::to_vec(doc).map(|v| v.len()).unwrap_or(0),
+        };
+        if !batch.is_empty() && bytes + size > MAX_BATCH_BYTES {
+            break;
+        }
+        if let Some(Ok(doc)) = docs.next() {
+            bytes += size;
+            batch.push(doc);
+        }
+    }
+    let exhausted = docs.peek().is_none();
+    Ok((batch, exhausted))
+}

@@ -1,0 +1,27 @@
+//! What every connection shares: the database, open cursors, counters and configuration.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use outpost_storage::Storage;
+
+use crate::config::Config;
+use crate::cursor::CursorRegistry;
+use crate::metrics::Metrics;
+
+pub struct State {
+    pub storage: Storage,
+    pub cursors: CursorRegistry,
+    pub metrics: Metrics,
+    pub config: Config,
+    pub started: Instant,
+    /// The address the server listens on.
+    pub local_addr: SocketAddr,
+}
+
+/// One client connection, as commands see it.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub id: i64,
+    pub peer: SocketAddr,
+}
