@@ -3,7 +3,7 @@
 use bson::Document;
 
 use crate::error::{Error, Result};
-use crate::{HEADER_LEN, MAX_DOCUMENT_SIZE, MAX_MESSAGE_SIZE};
+use crate::{MAX_DOCUMENT_SIZE, MAX_MESSAGE_SIZE};
 
 /// A message under construction. The header's messageLength is written by [`Writer::finish`].
 pub(crate) struct Writer {
@@ -94,7 +94,7 @@ impl Writer {
         let trailer = if checksum { 4 } else { 0 };
         let total = self.bytes.len().saturating_add(trailer);
         let too_large = Error::EncodedMessageTooLarge { length: total };
-        if total > MAX_MESSAGE_SIZE || total < HEADER_LEN {
+        if total > MAX_MESSAGE_SIZE {
             return Err(too_large);
         }
         let length = i32::try_from(total).map_err(|_| too_large)?;
