@@ -1,0 +1,45 @@
+//! Whole messages: [`decode`] dispatches on the op code, [`encode`] on the message kind.
+
+use crate::error::{Error, Result};
+use crate::header::parse_header;
+use crate::op_msg::{decode_op_msg, encode_op_msg};
+use crate::op_query::{decode_op_query, encode_op_query};
+use crate::op_reply::{decode_op_reply, encode_op_reply};
+use crate::{Header, Message, HEADER_LEN, OP_COMPRESSED, OP_MSG, OP_QUERY, OP_REPLY};
+
+/// Decodes one whole message, header included. `buf.len()` must equal the header's
+/// messageLength (use [`crate::check`] to find it in a stream buffer).
+///
+/// Errors for which [`Error::is_framing`] is false leave the header trustworthy: the server can
+/// answer the header's requestID with an error (get it again with [`parse_header`]).
+pub fn decode(buf: &[u8]) -> Result<(Header, Message)> {
+    let header = parse_header(buf)?;
+    if header.length() != buf.len() {
+        return Err(Error::LengthMismatch {
+            declared: header.message_length,
+            actual: buf.len(),
+        });
+    }
+    let after_header = buf.get(HEADER_LEN..).unwrap_or_default();
+    let message = match header.op_code {
+        OP_MSG => Message::Msg(decode_op_msg(buf)?),
+        OP_QUERY => Message::Query(decode_op_query(after_header)?),
+        OP_REPLY => Message::Reply(decode_op_reply(after_header)?),
+        OP_COMPRESSED => return Err(Error::CompressionNotSupported),
+        op_code => return Err(Error::UnknownOpCode { op_code }),
+    };
+    Ok((header, message))
+}
+
+/// Encodes a whole message with the given header ids. An OP_MSG with
+/// [`crate::FLAG_CHECKSUM_PRESENT`] in its flags gets a CRC-32C appended. Fails when the message
+/// would exceed [`crate::MAX_MESSAGE_SIZE`], a document [`crate::MAX_DOCUMENT_SIZE`], or when it
+/// holds what [`decode`] would refuse (unknown required OP_MSG flag bits, duplicate sequence
+/// identifiers, a NUL inside a cstring).
+pub fn encode(request_id: i32, response_to: i32, msg: &Message) -> Result<Vec<u8>> {
+    match msg {
+        Message::Msg(op_msg) => encode_op_msg(request_id, response_to, op_msg),
+        Message::Query(op_query) => encode_op_query(request_id, response_to, op_query),
+        Message::Reply(op_reply) => encode_op_reply(request_id, response_to, op_reply),
+    }
+}
