@@ -19,6 +19,8 @@
 //! `Some(length)`, then [`decode`] the first `length` bytes. A framing error closes the
 //! connection; any other error is answered to the header's requestID.
 
+#![deny(missing_docs)]
+
 use bson::Document;
 
 mod codec;
