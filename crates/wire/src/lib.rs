@@ -18,6 +18,22 @@
 //! Reading a connection, mini-redis style: buffer bytes until [`check`] returns
 //! `Some(length)`, then [`decode`] the first `length` bytes. A framing error closes the
 //! connection; any other error is answered to the header's requestID.
+//!
+//! ```
+//! use bson::doc;
+//! use outpost_wire::{check, decode, encode, Message, OpMsg};
+//!
+//! let hello = Message::Msg(OpMsg { body: doc! { "hello": 1, "$db": "admin" }, ..OpMsg::default() });
+//! let mut buffer = encode(1, 0, &hello).unwrap();
+//! buffer.extend_from_slice(&[0x34, 0x00]); // the start of the next message
+//!
+//! let length = check(&buffer).unwrap().expect("a whole message is buffered");
+//! let (header, message) = decode(&buffer[..length]).unwrap();
+//! assert_eq!((header.request_id, message), (1, hello));
+//! assert_eq!(check(&buffer[length..]), Ok(None)); // more bytes needed
+//! ```
+
+#![deny(missing_docs)]
 
 use bson::Document;
 

@@ -2,9 +2,10 @@
 //!
 //! Every read checks the remaining length first and reports [`Error::Truncated`] instead of
 //! panicking; document lengths are checked against [`MAX_DOCUMENT_SIZE`] before anything is
-//! read or allocated.
+//! read or allocated, and documents are converted without recursion.
 
-use bson::{raw::RawDocument, Document, RawBsonRef};
+use bson::raw::{RawBsonRef, RawDocument, RawIter};
+use bson::{Bson, Document, JavaScriptCodeWithScope};
 
 use crate::error::{Error, Result};
 use crate::{MAX_BSON_DEPTH, MAX_DOCUMENT_SIZE};
@@ -82,8 +83,8 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one BSON document. Its declared length is checked against [`MAX_DOCUMENT_SIZE`]
-    /// and against the bytes left before anything is parsed, and its nesting depth against
-    /// [`MAX_BSON_DEPTH`] before the recursive parser of the `bson` crate runs on it.
+    /// and against the bytes left before anything is parsed; its nesting depth is limited to
+    /// [`MAX_BSON_DEPTH`].
     pub(crate) fn read_document(&mut self, what: &'static str) -> Result<Document> {
         let prefix = self.rest.first_chunk::<4>().ok_or(Error::Truncated {
             what,
@@ -102,44 +103,118 @@ impl<'a> Reader<'a> {
             return Err(Error::DocumentTooLarge { what, length });
         }
         let bytes = self.take(length, what)?;
-        check_depth(bytes, what)?;
-        // `from_reader` copies exactly the declared length, which was just checked.
-        Document::from_reader(bytes).map_err(|error| Error::InvalidBson {
-            what,
-            message: error.to_string(),
-        })
+        document_from_bytes(bytes, what)
     }
 }
 
-/// Walks the document without recursion and refuses more than [`MAX_BSON_DEPTH`] levels of
-/// nested documents and arrays, because the `bson` crate's parser recurses once per level and
-/// a 16 MiB document could otherwise nest deep enough to overflow the stack.
-fn check_depth(bytes: &[u8], what: &'static str) -> Result<()> {
+/// One open document, array or code-with-scope while [`document_from_bytes`] converts.
+struct Frame<'a> {
+    elements: RawIter<'a>,
+    /// The key under which the finished value goes into the enclosing frame.
+    key: String,
+    container: Container,
+}
+
+enum Container {
+    Document(Document),
+    Array(Vec<Bson>),
+    /// JavaScript code with scope: the code, and the scope document under construction.
+    CodeWithScope(String, Document),
+}
+
+impl Container {
+    fn insert(&mut self, key: String, value: Bson) {
+        match self {
+            Container::Document(document) | Container::CodeWithScope(_, document) => {
+                document.insert(key, value);
+            }
+            Container::Array(values) => values.push(value),
+        }
+    }
+
+    fn into_bson(self) -> Bson {
+        match self {
+            Container::Document(document) => Bson::Document(document),
+            Container::Array(values) => Bson::Array(values),
+            Container::CodeWithScope(code, scope) => {
+                Bson::JavaScriptCodeWithScope(JavaScriptCodeWithScope { code, scope })
+            }
+        }
+    }
+}
+
+/// Converts one BSON document (`bytes` is exactly its declared length) into a [`Document`]
+/// without recursion, refusing more than [`MAX_BSON_DEPTH`] levels of nested documents and
+/// arrays.
+///
+/// Why not `Document::from_reader`: its parser recurses once per nesting level with frames of
+/// about 13 KiB in a debug build, so 150 levels overflow a 2 MiB thread stack (an abort, not
+/// an error) while MongoDB accepts 200. Here the depth costs heap, not stack. The raw
+/// iteration of the `bson` crate validates lengths, UTF-8 and element types as it goes.
+fn document_from_bytes(bytes: &[u8], what: &'static str) -> Result<Document> {
     let invalid = |error: bson::raw::Error| Error::InvalidBson {
         what,
         message: error.to_string(),
     };
     let top = RawDocument::from_bytes(bytes).map_err(invalid)?;
-    let mut stack = vec![top.iter()];
-    while let Some(elements) = stack.last_mut() {
-        let Some(element) = elements.next() else {
-            stack.pop();
+    let mut top_elements = top.iter_elements();
+    let mut document = Document::new();
+    // The open nested containers, innermost last; the top-level document is not on it.
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    loop {
+        let next = match stack.last_mut() {
+            Some(frame) => frame.elements.next(),
+            None => top_elements.next(),
+        };
+        let Some(element) = next else {
+            let Some(finished) = stack.pop() else {
+                return Ok(document);
+            };
+            let value = finished.container.into_bson();
+            insert_into_innermost(&mut stack, &mut document, finished.key, value);
             continue;
         };
-        let (_key, value) = element.map_err(invalid)?;
-        let nested = match value {
-            RawBsonRef::Document(document) => document,
-            RawBsonRef::Array(array) => {
-                RawDocument::from_bytes(array.as_bytes()).map_err(invalid)?
+        let element = element.map_err(invalid)?;
+        let key = element.key().to_owned();
+        let (nested, container) = match element.value().map_err(invalid)? {
+            RawBsonRef::Document(nested) => (nested, Container::Document(Document::new())),
+            RawBsonRef::Array(array) => (
+                RawDocument::from_bytes(array.as_bytes()).map_err(invalid)?,
+                Container::Array(Vec::new()),
+            ),
+            RawBsonRef::JavaScriptCodeWithScope(code) => (
+                code.scope,
+                Container::CodeWithScope(code.code.to_owned(), Document::new()),
+            ),
+            leaf => {
+                let value = Bson::try_from(leaf).map_err(invalid)?;
+                insert_into_innermost(&mut stack, &mut document, key, value);
+                continue;
             }
-            RawBsonRef::JavaScriptCodeWithScope(code) => code.scope,
-            _ => continue,
         };
-        // The top-level document is on the stack too, so `stack.len()` levels are open.
-        if stack.len() > MAX_BSON_DEPTH {
+        // This container would be nesting level `stack.len() + 1`.
+        if stack.len() >= MAX_BSON_DEPTH {
             return Err(Error::DocumentTooDeep { what });
         }
-        stack.push(nested.iter());
+        stack.push(Frame {
+            elements: nested.iter_elements(),
+            key,
+            container,
+        });
     }
-    Ok(())
+}
+
+/// Puts a finished value into the innermost open container, or the top-level document.
+fn insert_into_innermost(
+    stack: &mut [Frame<'_>],
+    document: &mut Document,
+    key: String,
+    value: Bson,
+) {
+    match stack.last_mut() {
+        Some(frame) => frame.container.insert(key, value),
+        None => {
+            document.insert(key, value);
+        }
+    }
 }
