@@ -17,12 +17,20 @@ fn wrong_type(command: &str, field: &str, value: &Bson, expected: &str) -> Error
 pub fn collection_name(body: &Document, command: &str) -> Result<String> {
     match body.get(command) {
         Some(Bson::String(s)) if !s.is_empty() => Ok(s.clone()),
-        Some(Bson::String(_)) => Err(Error::new(73, format!("Invalid namespace specified for command '{command}'"))),
+        Some(Bson::String(_)) => Err(Error::new(
+            73,
+            format!("Invalid namespace specified for command '{command}'"),
+        )),
         Some(other) => Err(Error::new(
             73,
-            format!("collection name has invalid type {}", outpost_storage::value::compare::type_name(other)),
+            format!(
+                "collection name has invalid type {}",
+                outpost_storage::value::compare::type_name(other)
+            ),
         )),
-        None => Err(Error::failed_to_parse(format!("missing collection name for '{command}'"))),
+        None => Err(Error::failed_to_parse(format!(
+            "missing collection name for '{command}'"
+        ))),
     }
 }
 
@@ -49,23 +57,18 @@ pub fn opt_i64(body: &Document, command: &str, field: &str) -> Result<Option<i64
         Some(Bson::Int32(n)) => Ok(Some(i64::from(*n))),
         Some(Bson::Int64(n)) => Ok(Some(*n)),
         Some(Bson::Double(d)) if d.fract() == 0.0 && d.abs() < 9.2e18 => Ok(Some(*d as i64)),
-        Some(Bson::Double(d)) => Err(Error::bad_value(format!("Expected field {field} to have an integral value, but got {d}"))),
-        Some(Bson::Decimal128(d)) => d
-            .to_string()
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| Error::bad_value(format!("Expected field {field} to have an integral value"))),
-        Some(other) => Err(wrong_type(command, field, other, "[long, int, decimal, double]")),
-    }
-}
-
-/// A non-negative integer argument.
-pub fn opt_u64(body: &Document, command: &str, field: &str) -> Result<Option<u64>> {
-    match opt_i64(body, command, field)? {
-        None => Ok(None),
-        Some(n) => u64::try_from(n)
-            .map(Some)
-            .map_err(|_| Error::bad_value(format!("BSON field '{field}' value must be >= 0, actual value '{n}'"))),
+        Some(Bson::Double(d)) => Err(Error::bad_value(format!(
+            "Expected field {field} to have an integral value, but got {d}"
+        ))),
+        Some(Bson::Decimal128(d)) => d.to_string().parse::<i64>().map(Some).map_err(|_| {
+            Error::bad_value(format!("Expected field {field} to have an integral value"))
+        }),
+        Some(other) => Err(wrong_type(
+            command,
+            field,
+            other,
+            "[long, int, decimal, double]",
+        )),
     }
 }
 
@@ -89,7 +92,10 @@ pub fn req_array<'a>(body: &'a Document, command: &str, field: &str) -> Result<&
     match body.get(field) {
         Some(Bson::Array(a)) => Ok(a),
         Some(other) => Err(wrong_type(command, field, other, "array")),
-        None => Err(Error::new(40414, format!("BSON field '{command}.{field}' is missing but a required field"))),
+        None => Err(Error::new(
+            40414,
+            format!("BSON field '{command}.{field}' is missing but a required field"),
+        )),
     }
 }
 
@@ -100,7 +106,12 @@ pub fn req_documents(body: &Document, command: &str, field: &str) -> Result<Vec<
         .enumerate()
         .map(|(i, v)| match v {
             Bson::Document(d) => Ok(d.clone()),
-            other => Err(wrong_type(command, &format!("{field}.{i}"), other, "object")),
+            other => Err(wrong_type(
+                command,
+                &format!("{field}.{i}"),
+                other,
+                "object",
+            )),
         })
         .collect()
 }
@@ -133,7 +144,10 @@ pub fn check_collation(body: &Document, command: &str) -> Result<()> {
 /// single node means the same: the write is on disk before the reply.
 pub fn wants_durability(body: &Document) -> bool {
     match body.get_document("writeConcern") {
-        Ok(wc) => matches!(wc.get("j"), Some(Bson::Boolean(true))) || matches!(wc.get("w"), Some(Bson::String(s)) if s == "majority"),
+        Ok(wc) => {
+            matches!(wc.get("j"), Some(Bson::Boolean(true)))
+                || matches!(wc.get("w"), Some(Bson::String(s)) if s == "majority")
+        }
         Err(_) => false,
     }
 }
@@ -142,7 +156,10 @@ pub fn wants_durability(body: &Document) -> bool {
 pub fn deadline(body: &Document, command: &str) -> Result<Option<std::time::Instant>> {
     match opt_i64(body, command, "maxTimeMS")? {
         None | Some(0) => Ok(None),
-        Some(ms) if ms < 0 => Err(Error::bad_value(format!("{ms} value for maxTimeMS is out of range"))),
-        Some(ms) => Ok(std::time::Instant::now().checked_add(std::time::Duration::from_millis(ms.unsigned_abs()))),
+        Some(ms) if ms < 0 => Err(Error::bad_value(format!(
+            "{ms} value for maxTimeMS is out of range"
+        ))),
+        Some(ms) => Ok(std::time::Instant::now()
+            .checked_add(std::time::Duration::from_millis(ms.unsigned_abs()))),
     }
 }

@@ -85,7 +85,11 @@ fn random_bytes() -> [u8; 8] {
 /// Takes the next batch: at most `max_docs` documents (all when `None`) and about
 /// `MAX_BATCH_BYTES`, at least one document if any remain. Returns the batch and whether the
 /// cursor is exhausted.
-pub fn next_batch(docs: &mut Peekable<DocIter>, max_docs: Option<usize>, deadline: Option<Instant>) -> Result<(Vec<Document>, bool)> {
+pub fn next_batch(
+    docs: &mut Peekable<DocIter>,
+    max_docs: Option<usize>,
+    deadline: Option<Instant>,
+) -> Result<(Vec<Document>, bool)> {
     let mut batch = Vec::new();
     let mut bytes = 0usize;
     loop {

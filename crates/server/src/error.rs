@@ -18,7 +18,10 @@ pub enum Error {
 
 impl Error {
     pub fn new(code: i32, message: impl Into<String>) -> Error {
-        Error::Command { code, message: message.into() }
+        Error::Command {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_value(message: impl Into<String>) -> Error {
@@ -71,7 +74,12 @@ impl Error {
     }
 
     fn add_details(&self, out: &mut Document) {
-        if let Error::Storage(outpost_storage::Error::DuplicateKey { key_pattern, key_value, .. }) = self {
+        if let Error::Storage(outpost_storage::Error::DuplicateKey {
+            key_pattern,
+            key_value,
+            ..
+        }) = self
+        {
             out.insert("keyPattern", key_pattern.clone());
             out.insert("keyValue", key_value.clone());
         }

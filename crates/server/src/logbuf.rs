@@ -60,7 +60,9 @@ impl<S: Subscriber> Layer<S> for LogBufferLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut fields = JsonFields(serde_json::Map::new());
         event.record(&mut fields);
-        let now = bson::DateTime::now().try_to_rfc3339_string().unwrap_or_default();
+        let now = bson::DateTime::now()
+            .try_to_rfc3339_string()
+            .unwrap_or_default();
         let line = serde_json::json!({
             "t": {"$date": now},
             "s": event.metadata().level().as_str(),

@@ -45,12 +45,18 @@ pub fn parse(state: &State, req: &Request) -> Result<Parsed> {
     let options = AggOptions {
         db: req.db.to_owned(),
         allow_disk_use: args::bool_or(req.body, name, "allowDiskUse", false)?,
-        variables: args::opt_doc(req.body, name, "let")?.cloned().unwrap_or_default(),
+        variables: args::opt_doc(req.body, name, "let")?
+            .cloned()
+            .unwrap_or_default(),
     };
     if let (Some(coll), Some(hint)) = (&coll, args::opt_hint(req.body, name)?) {
         check_hint(state, req, coll, &hint)?;
     }
-    Ok(Parsed { coll, pipeline, options })
+    Ok(Parsed {
+        coll,
+        pipeline,
+        options,
+    })
 }
 
 /// A hint must name an existing index, as in MongoDB. (The access path of the pipeline's input
@@ -62,13 +68,17 @@ fn check_hint(state: &State, req: &Request, coll: &str, hint: &Bson) -> Result<(
     let indexes = state.storage.list_indexes(req.db, coll)?;
     let found = indexes.iter().any(|spec| match hint {
         Bson::String(name) => spec.get_str("name").is_ok_and(|n| n == name),
-        Bson::Document(key) => key.contains_key("$natural") || spec.get_document("key").is_ok_and(|k| k == key),
+        Bson::Document(key) => {
+            key.contains_key("$natural") || spec.get_document("key").is_ok_and(|k| k == key)
+        }
         _ => false,
     });
     if found {
         Ok(())
     } else {
-        Err(Error::bad_value("hint provided does not correspond to an existing index"))
+        Err(Error::bad_value(
+            "hint provided does not correspond to an existing index",
+        ))
     }
 }
 
@@ -83,7 +93,10 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     }
     let batch = BatchOptions::from_cursor_field(req.body, "aggregate")?;
     let parsed = parse(state, req)?;
-    let docs = state.storage.aggregate(parsed.coll.as_deref(), &parsed.pipeline, &parsed.options)?;
+    let docs =
+        state
+            .storage
+            .aggregate(parsed.coll.as_deref(), &parsed.pipeline, &parsed.options)?;
     super::flush_if_requested(state, req.body)?;
     let ns = match &parsed.coll {
         Some(c) => format!("{}.{c}", req.db),

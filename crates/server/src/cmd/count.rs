@@ -18,19 +18,25 @@ pub static COMMAND: Command = Command {
 
 fn run(state: &State, req: &Request) -> Result<Document> {
     let coll = args::collection_name(req.body, "count")?;
-    let query = args::opt_doc(req.body, "count", "query")?.cloned().unwrap_or_default();
+    let query = args::opt_doc(req.body, "count", "query")?
+        .cloned()
+        .unwrap_or_default();
     let skip = match args::opt_i64(req.body, "count", "skip")? {
         Some(n) if n < 0 => return Err(Error::bad_value("skip value is negative in count query")),
         n => n.unwrap_or(0).unsigned_abs(),
     };
     // A negative limit counts like a positive one, as mongod.
-    let limit = args::opt_i64(req.body, "count", "limit")?.unwrap_or(0).unsigned_abs();
+    let limit = args::opt_i64(req.body, "count", "limit")?
+        .unwrap_or(0)
+        .unsigned_abs();
     let hint = args::opt_hint(req.body, "count")?;
     args::check_collation(req.body, "count")?;
     let n = if query.is_empty() && skip == 0 && limit == 0 && hint.is_none() {
         state.storage.estimated_count(req.db, &coll)
     } else {
-        state.storage.count(req.db, &coll, &query, skip, limit, hint.as_ref())?
+        state
+            .storage
+            .count(req.db, &coll, &query, skip, limit, hint.as_ref())?
     };
     Ok(doc! {"n": super::count_i32(n)})
 }

@@ -27,13 +27,27 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("validator", "document validation (validator)"),
     ("validationLevel", "document validation (validationLevel)"),
     ("validationAction", "document validation (validationAction)"),
-    ("changeStreamPreAndPostImages", "change stream pre- and post-images"),
+    (
+        "changeStreamPreAndPostImages",
+        "change stream pre- and post-images",
+    ),
     ("encryptedFields", "queryable encryption (encryptedFields)"),
-    ("expireAfterSeconds", "time-series collections (expireAfterSeconds)"),
+    (
+        "expireAfterSeconds",
+        "time-series collections (expireAfterSeconds)",
+    ),
 ];
 
 /// Options accepted (stored and reported by listCollections, or generic command fields).
-const ACCEPTED: &[&str] = &["idIndex", "storageEngine", "indexOptionDefaults", "size", "max", "flags", "autoIndexId"];
+const ACCEPTED: &[&str] = &[
+    "idIndex",
+    "storageEngine",
+    "indexOptionDefaults",
+    "size",
+    "max",
+    "flags",
+    "autoIndexId",
+];
 
 fn run(state: &State, req: &Request) -> Result<Document> {
     let name = args::collection_name(req.body, "create")?;
@@ -44,13 +58,18 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             if *key == "capped" && matches!(value, Bson::Boolean(false)) {
                 continue;
             }
-            return Err(Error::not_supported(format!("{feature} are not supported by Outpost")));
+            return Err(Error::not_supported(format!(
+                "{feature} are not supported by Outpost"
+            )));
         }
         if ACCEPTED.contains(&key.as_str()) {
             options.insert(key.clone(), value.clone());
         }
     }
-    match state.storage.create_collection(req.db, &name, options.clone()) {
+    match state
+        .storage
+        .create_collection(req.db, &name, options.clone())
+    {
         Ok(()) => Ok(super::ok()),
         // As MongoDB 7.0: creating an existing collection with the same options succeeds.
         Err(outpost_storage::Error::NamespaceExists(msg)) => {

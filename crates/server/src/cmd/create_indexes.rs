@@ -20,7 +20,9 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let name = args::collection_name(req.body, "createIndexes")?;
     let specs = args::req_documents(req.body, "createIndexes", "indexes")?;
     if specs.is_empty() {
-        return Err(Error::bad_value("Must specify at least one index to create"));
+        return Err(Error::bad_value(
+            "Must specify at least one index to create",
+        ));
     }
     let outcome = state.storage.create_indexes(req.db, &name, &specs)?;
     super::flush_if_requested(state, req.body)?;

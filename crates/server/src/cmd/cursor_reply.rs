@@ -38,13 +38,20 @@ impl BatchOptions {
 pub fn batch_size(body: &Document, command: &str, field: &str) -> Result<Option<usize>> {
     match args::opt_i64(body, command, field)? {
         None => Ok(None),
-        Some(n) if n < 0 => Err(Error::bad_value(format!("BSON field '{field}' value must be >= 0, actual value '{n}'"))),
+        Some(n) if n < 0 => Err(Error::bad_value(format!(
+            "BSON field '{field}' value must be >= 0, actual value '{n}'"
+        ))),
         Some(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
     }
 }
 
 /// Takes the first batch of `docs` and registers a cursor for the rest if any remain.
-pub fn first_batch(state: &State, ns: String, docs: DocIter, options: &BatchOptions) -> Result<Document> {
+pub fn first_batch(
+    state: &State,
+    ns: String,
+    docs: DocIter,
+    options: &BatchOptions,
+) -> Result<Document> {
     let mut docs = docs.peekable();
     let (batch, exhausted) = next_batch(&mut docs, options.batch_size, options.deadline)?;
     let id = if exhausted || options.single_batch {
@@ -64,15 +71,4 @@ pub fn first_batch(state: &State, ns: String, docs: DocIter, options: &BatchOpti
             "ns": ns,
         }
     })
-}
-
-/// All of `docs` in one batch with cursor id 0 (for small catalog listings).
-pub fn single_batch(ns: String, docs: Vec<Document>) -> Document {
-    doc! {
-        "cursor": {
-            "firstBatch": Bson::Array(docs.into_iter().map(Bson::Document).collect()),
-            "id": 0_i64,
-            "ns": ns,
-        }
-    }
 }

@@ -31,7 +31,11 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         index_size += stats.index_sizes.iter().map(|(_, s)| *s).sum::<u64>();
     }
     let scaled = |n: u64| i64::try_from(n).unwrap_or(i64::MAX) as f64 / scale as f64;
-    let avg = if objects == 0 { 0.0 } else { data as f64 / objects as f64 };
+    let avg = if objects == 0 {
+        0.0
+    } else {
+        data as f64 / objects as f64
+    };
     Ok(doc! {
         "db": req.db,
         "collections": i64::try_from(collections.len()).unwrap_or(i64::MAX),

@@ -11,7 +11,8 @@ use crate::state::State;
 pub static COMMAND: Command = Command {
     name: "delete",
     aliases: &[],
-    help: "deletes documents: { delete: <coll>, deletes: [{ q, limit: 0|1, hint }], ordered: true }",
+    help:
+        "deletes documents: { delete: <coll>, deletes: [{ q, limit: 0|1, hint }], ordered: true }",
     admin_only: false,
     counter: Counter::Delete,
     run,
@@ -27,20 +28,40 @@ fn run_statement(state: &State, req: &Request, coll: &str, statement: &Document)
                 outpost_storage::value::compare::type_name(other)
             )))
         }
-        None => return Err(Error::new(40414, "BSON field 'delete.deletes.q' is missing but a required field")),
+        None => {
+            return Err(Error::new(
+                40414,
+                "BSON field 'delete.deletes.q' is missing but a required field",
+            ))
+        }
     };
     let just_one = match args::opt_i64(statement, command, "limit")? {
         Some(0) => false,
         Some(1) => true,
-        Some(n) => return Err(Error::failed_to_parse(format!("The limit field in delete objects must be 0 or 1. Got {n}"))),
-        None => return Err(Error::new(40414, "BSON field 'delete.deletes.limit' is missing but a required field")),
+        Some(n) => {
+            return Err(Error::failed_to_parse(format!(
+                "The limit field in delete objects must be 0 or 1. Got {n}"
+            )))
+        }
+        None => {
+            return Err(Error::new(
+                40414,
+                "BSON field 'delete.deletes.limit' is missing but a required field",
+            ))
+        }
     };
     args::check_collation(statement, command)?;
     let hint = args::opt_hint(statement, command)?;
     let vars = super::update::variables(req.body, Some(statement), "delete")?;
-    Ok(state
-        .storage
-        .delete(req.db, coll, &filter, just_one, hint.as_ref(), vars.as_ref(), &WriteOptions::default())?)
+    Ok(state.storage.delete(
+        req.db,
+        coll,
+        &filter,
+        just_one,
+        hint.as_ref(),
+        vars.as_ref(),
+        &WriteOptions::default(),
+    )?)
 }
 
 fn run(state: &State, req: &Request) -> Result<Document> {

@@ -18,12 +18,20 @@ pub static COMMAND: Command = Command {
 
 fn run(state: &State, req: &Request) -> Result<Document> {
     let coll = args::collection_name(req.body, "distinct")?;
-    let key = args::opt_str(req.body, "distinct", "key")?
-        .ok_or_else(|| Error::new(40414, "BSON field 'distinct.key' is missing but a required field"))?;
-    let query = args::opt_doc(req.body, "distinct", "query")?.cloned().unwrap_or_default();
+    let key = args::opt_str(req.body, "distinct", "key")?.ok_or_else(|| {
+        Error::new(
+            40414,
+            "BSON field 'distinct.key' is missing but a required field",
+        )
+    })?;
+    let query = args::opt_doc(req.body, "distinct", "query")?
+        .cloned()
+        .unwrap_or_default();
     let hint = args::opt_hint(req.body, "distinct")?;
     args::check_collation(req.body, "distinct")?;
-    let values = state.storage.distinct(req.db, &coll, key, &query, hint.as_ref())?;
+    let values = state
+        .storage
+        .distinct(req.db, &coll, key, &query, hint.as_ref())?;
     let reply = doc! {"values": Bson::Array(values)};
     let size = bson::to_vec(&reply).map(|v| v.len()).unwrap_or(0);
     if size > outpost_wire::MAX_BSON_OBJECT_SIZE {

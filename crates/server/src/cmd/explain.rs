@@ -28,7 +28,11 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         Some(Bson::String(v)) if ["queryPlanner", "executionStats", "allPlansExecution"].contains(&v.as_str()) => v.as_str(),
         Some(other) => return Err(Error::bad_value(format!("verbosity string must be one of {{'queryPlanner', 'executionStats', 'allPlansExecution'}}, got {other}"))),
     };
-    let inner_req = Request { db: req.db, body: inner, conn: req.conn };
+    let inner_req = Request {
+        db: req.db,
+        body: inner,
+        conn: req.conn,
+    };
     match inner.keys().next().map(String::as_str) {
         Some("find") => {
             let (coll, options) = super::find::parse_options(inner)?;
@@ -71,7 +75,13 @@ fn winning_plan(cursor: &ReadCursor) -> Document {
     input
 }
 
-fn explain_find(state: &State, db: &str, coll: &str, options: &FindOptions, verbosity: &str) -> Result<Document> {
+fn explain_find(
+    state: &State,
+    db: &str,
+    coll: &str,
+    options: &FindOptions,
+    verbosity: &str,
+) -> Result<Document> {
     let started = std::time::Instant::now();
     let mut cursor = state.storage.find(db, coll, options)?;
     let plan = winning_plan(&cursor);
@@ -100,7 +110,10 @@ fn explain_find(state: &State, db: &str, coll: &str, options: &FindOptions, verb
             },
         );
     }
-    reply.insert("serverInfo", doc! {"host": super::host_info::hostname(), "version": super::hello::MONGODB_VERSION});
+    reply.insert(
+        "serverInfo",
+        doc! {"host": super::host_info::hostname(), "version": super::hello::MONGODB_VERSION},
+    );
     Ok(reply)
 }
 
@@ -119,6 +132,13 @@ pub fn explain_aggregate(state: &State, req: &Request, verbosity: &str) -> Resul
     let mut cursor_explain = explain_find(state, req.db, &coll, &options, verbosity)?;
     cursor_explain.remove("serverInfo");
     let mut all = vec![Bson::Document(doc! {"$cursor": cursor_explain})];
-    all.extend(stages.into_iter().skip(usize::from(parsed.pipeline.leading_match().is_some())).map(Bson::Document));
-    Ok(doc! {"stages": all, "serverInfo": {"host": super::host_info::hostname(), "version": super::hello::MONGODB_VERSION}})
+    all.extend(
+        stages
+            .into_iter()
+            .skip(usize::from(parsed.pipeline.leading_match().is_some()))
+            .map(Bson::Document),
+    );
+    Ok(
+        doc! {"stages": all, "serverInfo": {"host": super::host_info::hostname(), "version": super::hello::MONGODB_VERSION}},
+    )
 }

@@ -35,24 +35,45 @@ pub fn parse_options(body: &Document) -> Result<(String, FindOptions)> {
     let name = "find";
     let coll = args::collection_name(body, name)?;
     for (field, feature) in UNSUPPORTED {
-        if body.get(*field).is_some_and(|v| !matches!(v, Bson::Boolean(false) | Bson::Null)) {
-            return Err(Error::not_supported(format!("{feature} is not supported by Outpost")));
+        if body
+            .get(*field)
+            .is_some_and(|v| !matches!(v, Bson::Boolean(false) | Bson::Null))
+        {
+            return Err(Error::not_supported(format!(
+                "{feature} is not supported by Outpost"
+            )));
         }
     }
-    if args::bool_or(body, name, "tailable", false)? || args::bool_or(body, name, "awaitData", false)? {
-        return Err(Error::bad_value("error processing query: tailable cursor requested on non capped collection"));
+    if args::bool_or(body, name, "tailable", false)?
+        || args::bool_or(body, name, "awaitData", false)?
+    {
+        return Err(Error::bad_value(
+            "error processing query: tailable cursor requested on non capped collection",
+        ));
     }
     args::check_collation(body, name)?;
     let skip = match args::opt_i64(body, name, "skip")? {
-        Some(n) if n < 0 => return Err(Error::new(51024, format!("BSON field 'skip' value must be >= 0, actual value '{n}'"))),
+        Some(n) if n < 0 => {
+            return Err(Error::new(
+                51024,
+                format!("BSON field 'skip' value must be >= 0, actual value '{n}'"),
+            ))
+        }
         n => n.unwrap_or(0).unsigned_abs(),
     };
     let limit = match args::opt_i64(body, name, "limit")? {
-        Some(n) if n < 0 => return Err(Error::new(51024, format!("BSON field 'limit' value must be >= 0, actual value '{n}'"))),
+        Some(n) if n < 0 => {
+            return Err(Error::new(
+                51024,
+                format!("BSON field 'limit' value must be >= 0, actual value '{n}'"),
+            ))
+        }
         n => n.unwrap_or(0).unsigned_abs(),
     };
     let options = FindOptions {
-        filter: args::opt_doc(body, name, "filter")?.cloned().unwrap_or_default(),
+        filter: args::opt_doc(body, name, "filter")?
+            .cloned()
+            .unwrap_or_default(),
         sort: args::opt_doc(body, name, "sort")?.cloned(),
         projection: args::opt_doc(body, name, "projection")?.cloned(),
         skip,
@@ -74,5 +95,10 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         deadline: args::deadline(req.body, "find")?,
     };
     let cursor = state.storage.find(req.db, &coll, &options)?;
-    first_batch(state, format!("{}.{coll}", req.db), Box::new(cursor), &batch)
+    first_batch(
+        state,
+        format!("{}.{coll}", req.db),
+        Box::new(cursor),
+        &batch,
+    )
 }

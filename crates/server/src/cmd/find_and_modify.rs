@@ -21,8 +21,13 @@ pub static COMMAND: Command = Command {
 
 fn run(state: &State, req: &Request) -> Result<Document> {
     let name = "findAndModify";
-    let coll = args::collection_name(req.body, req.body.keys().next().map(String::as_str).unwrap_or(name))?;
-    let filter = args::opt_doc(req.body, name, "query")?.cloned().unwrap_or_default();
+    let coll = args::collection_name(
+        req.body,
+        req.body.keys().next().map(String::as_str).unwrap_or(name),
+    )?;
+    let filter = args::opt_doc(req.body, name, "query")?
+        .cloned()
+        .unwrap_or_default();
     let sort = args::opt_doc(req.body, name, "sort")?;
     let remove = args::bool_or(req.body, name, "remove", false)?;
     let return_new = args::bool_or(req.body, name, "new", false)?;
@@ -46,10 +51,14 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     };
     if remove {
         if update.is_some() {
-            return Err(Error::failed_to_parse("Cannot specify both an update and remove=true"));
+            return Err(Error::failed_to_parse(
+                "Cannot specify both an update and remove=true",
+            ));
         }
         if upsert {
-            return Err(Error::failed_to_parse("Cannot specify both upsert=true and remove=true "));
+            return Err(Error::failed_to_parse(
+                "Cannot specify both upsert=true and remove=true ",
+            ));
         }
         if return_new {
             return Err(Error::failed_to_parse(
@@ -57,7 +66,9 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             ));
         }
     } else if update.is_none() {
-        return Err(Error::failed_to_parse("Either an update or remove=true must be specified"));
+        return Err(Error::failed_to_parse(
+            "Either an update or remove=true must be specified",
+        ));
     }
     outpost_storage::validate_collection_name(req.db, &coll)?;
     let request = FindAndModify {
@@ -71,7 +82,10 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         hint: hint.as_ref(),
         variables: vars.as_ref(),
     };
-    let outcome = state.storage.find_and_modify(req.db, &coll, &request, &WriteOptions::default())?;
+    let outcome =
+        state
+            .storage
+            .find_and_modify(req.db, &coll, &request, &WriteOptions::default())?;
     super::flush_if_requested(state, req.body)?;
     let mut last_error = doc! {"n": super::count_i32(outcome.n)};
     if !remove {

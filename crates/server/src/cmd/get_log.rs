@@ -23,8 +23,12 @@ fn run(_state: &State, req: &Request) -> Result<Document> {
             Ok(doc! {"totalLinesWritten": i64::try_from(total).unwrap_or(i64::MAX), "log": lines})
         }
         // Outpost has no startup warnings to report.
-        Some(Bson::String(s)) if s == "startupWarnings" => Ok(doc! {"totalLinesWritten": 0, "log": []}),
+        Some(Bson::String(s)) if s == "startupWarnings" => {
+            Ok(doc! {"totalLinesWritten": 0, "log": []})
+        }
         Some(Bson::String(s)) => Err(Error::new(0, format!("no RamLog named: {s}"))),
-        _ => Err(Error::type_mismatch("Argument to getLog must be of type String")),
+        _ => Err(Error::type_mismatch(
+            "Argument to getLog must be of type String",
+        )),
     }
 }

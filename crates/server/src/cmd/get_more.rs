@@ -31,9 +31,14 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         }
         None => return Err(Error::failed_to_parse("missing cursor id")),
     };
-    let coll = args::opt_str(req.body, "getMore", "collection")?
-        .ok_or_else(|| Error::new(40414, "BSON field 'getMore.collection' is missing but a required field"))?;
-    let batch_size = super::cursor_reply::batch_size(req.body, "getMore", "batchSize")?.filter(|n| *n > 0);
+    let coll = args::opt_str(req.body, "getMore", "collection")?.ok_or_else(|| {
+        Error::new(
+            40414,
+            "BSON field 'getMore.collection' is missing but a required field",
+        )
+    })?;
+    let batch_size =
+        super::cursor_reply::batch_size(req.body, "getMore", "batchSize")?.filter(|n| *n > 0);
     let deadline = args::deadline(req.body, "getMore")?;
     let ns = format!("{}.{coll}", req.db);
     let cursor = state
@@ -41,7 +46,9 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         .get(id)
         .ok_or_else(|| Error::new(43, format!("cursor id {id} not found")))?;
     let mut cursor = cursor.lock().unwrap_or_else(|p| p.into_inner());
-    if cursor.ns != ns && !(cursor.ns.starts_with(&format!("{}.$cmd", req.db)) && coll.starts_with("$cmd")) {
+    if cursor.ns != ns
+        && !(cursor.ns.starts_with(&format!("{}.$cmd", req.db)) && coll.starts_with("$cmd"))
+    {
         return Err(Error::new(
             13,
             format!("Requested getMore on namespace '{ns}', but cursor belongs to a different namespace {}", cursor.ns),

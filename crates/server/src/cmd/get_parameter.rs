@@ -36,7 +36,17 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     }
     let mut out = Document::new();
     for (name, _) in req.body.iter().skip(1) {
-        if name.starts_with('$') || ["lsid", "comment", "$clusterTime", "apiVersion", "apiStrict", "apiDeprecationErrors"].contains(&name.as_str()) {
+        if name.starts_with('$')
+            || [
+                "lsid",
+                "comment",
+                "$clusterTime",
+                "apiVersion",
+                "apiStrict",
+                "apiDeprecationErrors",
+            ]
+            .contains(&name.as_str())
+        {
             continue;
         }
         match all.get(name) {

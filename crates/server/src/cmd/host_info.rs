@@ -16,7 +16,9 @@ pub static COMMAND: Command = Command {
 };
 
 fn run(_state: &State, _req: &Request) -> Result<Document> {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     Ok(doc! {
         "system": {
             "currentTime": bson::DateTime::now(),

@@ -22,7 +22,10 @@ pub static COMMAND: Command = Command {
 pub fn check_batch_size(n: usize) -> Result<()> {
     let max = usize::try_from(super::hello::MAX_WRITE_BATCH_SIZE).unwrap_or(100_000);
     if n == 0 || n > max {
-        return Err(Error::new(16, format!("Write batch sizes must be between 1 and {max}. Got {n} operations.")));
+        return Err(Error::new(
+            16,
+            format!("Write batch sizes must be between 1 and {max}. Got {n} operations."),
+        ));
     }
     Ok(())
 }

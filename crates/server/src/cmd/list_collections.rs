@@ -37,7 +37,11 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         if filter.as_ref().is_some_and(|f| !f.matches(&full)) {
             continue;
         }
-        out.push(Ok(if name_only { doc! {"name": &info.name, "type": "collection"} } else { full }));
+        out.push(Ok(if name_only {
+            doc! {"name": &info.name, "type": "collection"}
+        } else {
+            full
+        }));
     }
     let ns = format!("{}.$cmd.listCollections", req.db);
     first_batch(state, ns, Box::new(out.into_iter()), &options)

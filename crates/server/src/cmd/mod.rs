@@ -156,7 +156,13 @@ fn run(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Docu
         ));
     }
     if command.admin_only && db != "admin" {
-        return Err(Error::new(13, format!("{} may only be run against the admin database.", command.name)));
+        return Err(Error::new(
+            13,
+            format!(
+                "{} may only be run against the admin database.",
+                command.name
+            ),
+        ));
     }
     outpost_storage::validate_db_name(db).map_err(Error::from)?;
     let counter = match command.counter {

@@ -20,7 +20,11 @@ pub static COMMAND: Command = Command {
 };
 
 /// The `let` variables of a command merged with a statement's constants `c`.
-pub fn variables(body: &Document, statement: Option<&Document>, command: &str) -> Result<Option<Document>> {
+pub fn variables(
+    body: &Document,
+    statement: Option<&Document>,
+    command: &str,
+) -> Result<Option<Document>> {
     let mut vars = args::opt_doc(body, command, "let")?.cloned();
     if let Some(c) = statement.and_then(|s| s.get_document("c").ok()) {
         vars.get_or_insert_with(Document::new).extend(c.clone());
@@ -33,7 +37,11 @@ pub fn array_filters(statement: &Document, command: &str) -> Result<Option<Vec<D
     if !statement.contains_key("arrayFilters") {
         return Ok(None);
     }
-    Ok(Some(args::req_documents(statement, command, "arrayFilters")?))
+    Ok(Some(args::req_documents(
+        statement,
+        command,
+        "arrayFilters",
+    )?))
 }
 
 struct Outcome {
@@ -42,24 +50,38 @@ struct Outcome {
     upserted: Option<Bson>,
 }
 
-fn run_statement(state: &State, req: &Request, coll: &str, statement: &Document) -> Result<Outcome> {
+fn run_statement(
+    state: &State,
+    req: &Request,
+    coll: &str,
+    statement: &Document,
+) -> Result<Outcome> {
     let command = "update.updates";
-    let filter = args::opt_doc(statement, command, "q")?.cloned().unwrap_or_default();
-    let u = statement
-        .get("u")
-        .ok_or_else(|| Error::new(40414, "BSON field 'update.updates.u' is missing but a required field"))?;
+    let filter = args::opt_doc(statement, command, "q")?
+        .cloned()
+        .unwrap_or_default();
+    let u = statement.get("u").ok_or_else(|| {
+        Error::new(
+            40414,
+            "BSON field 'update.updates.u' is missing but a required field",
+        )
+    })?;
     args::check_collation(statement, command)?;
     let multi = args::bool_or(statement, command, "multi", false)?;
     let upsert = args::bool_or(statement, command, "upsert", false)?;
     let filters = array_filters(statement, command)?;
     let update = Update::parse(u, filters.as_deref())?;
     if multi && update.is_replacement() {
-        return Err(Error::failed_to_parse("multi update is not supported for replacement-style update"));
+        return Err(Error::failed_to_parse(
+            "multi update is not supported for replacement-style update",
+        ));
     }
     let hint = args::opt_hint(statement, command)?;
     let sort = args::opt_doc(statement, command, "sort")?;
     if multi && sort.is_some() {
-        return Err(Error::failed_to_parse("Cannot specify sort with multi=true"));
+        return Err(Error::failed_to_parse(
+            "Cannot specify sort with multi=true",
+        ));
     }
     let vars = variables(req.body, Some(statement), "update")?;
     let spec = UpdateSpec {
@@ -71,7 +93,9 @@ fn run_statement(state: &State, req: &Request, coll: &str, statement: &Document)
         sort,
         variables: vars.as_ref(),
     };
-    let outcome = state.storage.update(req.db, coll, &spec, &WriteOptions::default())?;
+    let outcome = state
+        .storage
+        .update(req.db, coll, &spec, &WriteOptions::default())?;
     Ok(Outcome {
         matched: outcome.matched,
         modified: outcome.modified,
@@ -95,7 +119,9 @@ fn run(state: &State, req: &Request) -> Result<Document> {
                 modified += outcome.modified;
                 if let Some(id) = outcome.upserted {
                     n += 1;
-                    upserted.push(Bson::Document(doc! {"index": super::count_i32(index as u64), "_id": id}));
+                    upserted.push(Bson::Document(
+                        doc! {"index": super::count_i32(index as u64), "_id": id},
+                    ));
                 }
             }
             Err(e) => {

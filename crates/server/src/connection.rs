@@ -1,0 +1,277 @@
+//! One client connection: read a message, run it, write the reply, until the client leaves,
+//! the stream breaks, or the server shuts down. A broken message closes only this connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bson::{doc, Bson, Document};
+use outpost_wire::{Message, OpMsg, OpReply, HEADER_LEN};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::cmd;
+use crate::metrics::Metrics;
+use crate::state::{ConnInfo, State};
+
+/// Why a connection ended, for the log.
+#[derive(Debug)]
+enum Closed {
+    ClientLeft,
+    Shutdown,
+    Io(std::io::Error),
+    Protocol(String),
+}
+
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: i64,
+    state: Arc<State>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    Metrics::add(&state.metrics.connections_current, 1);
+    Metrics::add(&state.metrics.connections_total, 1);
+    let _ = stream.set_nodelay(true);
+    let conn = ConnInfo { id, peer };
+    tracing::info!(connection_id = id, remote = %peer, "connection accepted");
+    let (read_half, write_half) = stream.into_split();
+    let mut reader = BufReader::new(read_half);
+    let mut writer = BufWriter::new(write_half);
+    let closed = loop {
+        let message = tokio::select! {
+            m = read_message(&mut reader) => m,
+            _ = shutdown.changed() => break Closed::Shutdown,
+        };
+        let bytes = match message {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => break Closed::ClientLeft,
+            Err(closed) => break closed,
+        };
+        // The request runs to completion even if shutdown starts meanwhile.
+        match handle(&state, &conn, bytes).await {
+            Ok(Some(reply)) => {
+                if let Err(e) = write_all(&mut writer, &reply).await {
+                    break Closed::Io(e);
+                }
+            }
+            Ok(None) => {}
+            Err(closed) => break closed,
+        }
+        if *shutdown.borrow() {
+            break Closed::Shutdown;
+        }
+    };
+    state
+        .metrics
+        .connections_current
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    match closed {
+        Closed::ClientLeft | Closed::Shutdown => {
+            tracing::info!(connection_id = id, remote = %peer, reason = ?closed, "connection ended")
+        }
+        Closed::Io(e) => {
+            tracing::info!(connection_id = id, remote = %peer, error = %e, "connection ended")
+        }
+        Closed::Protocol(reason) => {
+            tracing::warn!(connection_id = id, remote = %peer, %reason, "closing connection after a protocol error")
+        }
+    }
+}
+
+async fn write_all(
+    writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    writer.write_all(bytes).await?;
+    writer.flush().await
+}
+
+/// Reads one whole message (header included). `Ok(None)` on a clean end of stream between
+/// messages. The header's length is checked before the body is buffered.
+async fn read_message(
+    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+) -> Result<Option<Vec<u8>>, Closed> {
+    let mut header = [0u8; HEADER_LEN];
+    let mut filled = 0;
+    while filled < HEADER_LEN {
+        match reader.read(&mut header[filled..]).await {
+            Ok(0) if filled == 0 => return Ok(None),
+            Ok(0) => {
+                return Err(Closed::Protocol(
+                    "stream ended inside a message header".into(),
+                ))
+            }
+            Ok(n) => filled += n,
+            Err(e) => return Err(Closed::Io(e)),
+        }
+    }
+    let parsed =
+        outpost_wire::parse_header(&header).map_err(|e| Closed::Protocol(e.to_string()))?;
+    let total = usize::try_from(parsed.message_length)
+        .map_err(|_| Closed::Protocol("negative message length".into()))?;
+    let mut bytes = vec![0u8; total];
+    bytes[..HEADER_LEN].copy_from_slice(&header);
+    reader
+        .read_exact(&mut bytes[HEADER_LEN..])
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => {
+                Closed::Protocol("stream ended inside a message body".into())
+            }
+            _ => Closed::Io(e),
+        })?;
+    Ok(Some(bytes))
+}
+
+/// Runs one message; returns the encoded reply, if the protocol calls for one.
+async fn handle(
+    state: &Arc<State>,
+    conn: &ConnInfo,
+    bytes: Vec<u8>,
+) -> Result<Option<Vec<u8>>, Closed> {
+    let header = outpost_wire::parse_header(&bytes).map_err(|e| Closed::Protocol(e.to_string()))?;
+    let message = match outpost_wire::decode(&bytes) {
+        Ok((_, message)) => message,
+        Err(e) if e.is_framing() => return Err(Closed::Protocol(e.to_string())),
+        Err(e) => {
+            // The message was framed correctly but its contents are bad: answer with an error
+            // in the form the client expects, and keep the connection.
+            tracing::warn!(connection_id = conn.id, error = %e, op_code = header.op_code, "malformed message");
+            let reply = doc! {"ok": 0.0, "errmsg": format!("invalid message: {e}"), "code": 9, "codeName": "FailedToParse"};
+            return match header.op_code {
+                outpost_wire::OP_MSG => encode(
+                    header.request_id,
+                    &Message::Msg(OpMsg {
+                        flags: 0,
+                        body: reply,
+                        sequences: vec![],
+                    }),
+                )
+                .map(Some),
+                outpost_wire::OP_QUERY => encode(header.request_id, &legacy_error(reply)).map(Some),
+                _ => Err(Closed::Protocol(e.to_string())),
+            };
+        }
+    };
+    match message {
+        Message::Msg(msg) => {
+            let more_to_come = msg.flags & outpost_wire::FLAG_MORE_TO_COME != 0;
+            let reply = run_op_msg(state, conn, msg).await?;
+            if more_to_come {
+                return Ok(None);
+            }
+            encode(
+                header.request_id,
+                &Message::Msg(OpMsg {
+                    flags: 0,
+                    body: reply,
+                    sequences: vec![],
+                }),
+            )
+            .map(Some)
+        }
+        Message::Query(query) => {
+            let reply = run_op_query(state, conn, query).await?;
+            encode(header.request_id, &reply).map(Some)
+        }
+        Message::Reply(_) => Err(Closed::Protocol("clients may not send OP_REPLY".into())),
+    }
+}
+
+fn encode(response_to: i32, message: &Message) -> Result<Vec<u8>, Closed> {
+    outpost_wire::encode(next_request_id(), response_to, message)
+        .map_err(|e| Closed::Protocol(format!("cannot encode reply: {e}")))
+}
+
+fn next_request_id() -> i32 {
+    static NEXT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Runs a command on the blocking pool (storage calls block on disk).
+async fn run_command(
+    state: &Arc<State>,
+    conn: &ConnInfo,
+    db: String,
+    body: Document,
+) -> Result<Document, Closed> {
+    let state = state.clone();
+    let conn = conn.clone();
+    tokio::task::spawn_blocking(move || cmd::dispatch(&state, &conn, &db, &body))
+        .await
+        .map_err(|e| Closed::Protocol(format!("command task failed: {e}")))
+}
+
+async fn run_op_msg(state: &Arc<State>, conn: &ConnInfo, msg: OpMsg) -> Result<Document, Closed> {
+    let mut body = msg.body;
+    let db = match body.get("$db") {
+        Some(Bson::String(db)) => db.clone(),
+        _ => {
+            return Ok(
+                doc! {"ok": 0.0, "errmsg": "OP_MSG requests require a $db argument", "code": 40571, "codeName": "Location40571"},
+            );
+        }
+    };
+    for sequence in msg.sequences {
+        if body.contains_key(&sequence.identifier) {
+            return Ok(doc! {
+                "ok": 0.0,
+                "errmsg": format!("Duplicate field name in OP_MSG: '{}' appears in the body and in a document sequence", sequence.identifier),
+                "code": 40413, "codeName": "Location40413",
+            });
+        }
+        body.insert(
+            sequence.identifier,
+            Bson::Array(sequence.documents.into_iter().map(Bson::Document).collect()),
+        );
+    }
+    run_command(state, conn, db, body).await
+}
+
+/// OP_QUERY is accepted only for the handshake (`hello`/`isMaster` on `<db>.$cmd`), as in
+/// MongoDB 5.1 and later.
+async fn run_op_query(
+    state: &Arc<State>,
+    conn: &ConnInfo,
+    query: outpost_wire::OpQuery,
+) -> Result<Message, Closed> {
+    let Some(db) = query.full_collection_name.strip_suffix(".$cmd") else {
+        return Ok(legacy_error(
+            doc! {"ok": 0.0, "errmsg": "OP_QUERY is no longer supported for queries; use the find command", "code": 5739101, "codeName": "Location5739101"},
+        ));
+    };
+    // Drivers may wrap the command as {$query: {...}, $readPreference: ...}.
+    let command = match query.query.get_document("$query") {
+        Ok(inner) => inner.clone(),
+        Err(_) => query.query.clone(),
+    };
+    let name = command.keys().next().cloned().unwrap_or_default();
+    if !["hello", "isMaster", "ismaster"].contains(&name.as_str()) {
+        return Ok(legacy_error(doc! {
+            "ok": 0.0,
+            "errmsg": format!("Unsupported OP_QUERY command: {name}. The client driver may require an upgrade."),
+            "code": 352, "codeName": "UnsupportedOpQueryCommand",
+        }));
+    }
+    let reply = run_command(state, conn, db.to_owned(), command).await?;
+    Ok(Message::Reply(OpReply {
+        response_flags: 0,
+        cursor_id: 0,
+        starting_from: 0,
+        documents: vec![reply],
+    }))
+}
+
+/// An OP_REPLY carrying an error document (`QueryFailure` flag set, with `$err`).
+fn legacy_error(mut reply: Document) -> Message {
+    if let Some(Bson::String(msg)) = reply.get("errmsg").cloned() {
+        reply.insert("$err", msg);
+    }
+    Message::Reply(OpReply {
+        response_flags: 2,
+        cursor_id: 0,
+        starting_from: 0,
+        documents: vec![reply],
+    })
+}

@@ -1,0 +1,178 @@
+//! The server's life: bind, accept connections, shut down cleanly (stop accepting, let
+//! in-flight requests finish, flush storage).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use outpost_storage::{Storage, StorageOptions};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::cursor::CursorRegistry;
+use crate::metrics::Metrics;
+use crate::state::State;
+
+/// The error starting a server can give.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database: {0}")]
+    Storage(#[from] outpost_storage::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Entry point for embedding: `Server::builder().config(c).start().await`.
+pub struct Server;
+
+impl Server {
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            config: Config::default(),
+            storage: None,
+        }
+    }
+}
+
+pub struct ServerBuilder {
+    config: Config,
+    storage: Option<Storage>,
+}
+
+impl ServerBuilder {
+    pub fn config(mut self, config: Config) -> ServerBuilder {
+        self.config = config;
+        self
+    }
+
+    /// Serves an already opened database (for embedding and tests).
+    pub fn storage(mut self, storage: Storage) -> ServerBuilder {
+        self.storage = Some(storage);
+        self
+    }
+
+    fn open_storage(&self) -> Result<Storage, StartError> {
+        if let Some(storage) = &self.storage {
+            return Ok(storage.clone());
+        }
+        match &self.config.dbpath {
+            Some(path) => {
+                std::fs::create_dir_all(path)?;
+                Ok(Storage::open(
+                    path,
+                    StorageOptions {
+                        flush_every_ms: self.config.flush_interval_ms,
+                    },
+                )?)
+            }
+            None => Ok(Storage::temporary()?),
+        }
+    }
+
+    /// Binds `config.bind:config.port` and starts serving.
+    pub async fn start(self) -> Result<ServerHandle, StartError> {
+        let addr = SocketAddr::new(self.config.bind, self.config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        self.start_on(listener).await
+    }
+
+    /// Starts serving on a listener the caller bound (e.g. `127.0.0.1:0` in tests).
+    pub async fn start_on(self, listener: TcpListener) -> Result<ServerHandle, StartError> {
+        let storage = self.open_storage()?;
+        let local_addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            storage,
+            cursors: CursorRegistry::default(),
+            metrics: Metrics::default(),
+            config: self.config,
+            started: Instant::now(),
+            local_addr,
+        });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx));
+        tracing::info!(address = %local_addr, "Outpost is listening");
+        Ok(ServerHandle {
+            local_addr,
+            state,
+            shutdown: shutdown_tx,
+            task,
+        })
+    }
+}
+
+/// A running server.
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    state: Arc<State>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The database the server serves.
+    pub fn storage(&self) -> &Storage {
+        &self.state.storage
+    }
+
+    /// Stops accepting, lets in-flight requests finish, closes connections, flushes storage.
+    pub async fn shutdown(self) -> Result<(), outpost_storage::Error> {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+        self.state.storage.flush()?;
+        tracing::info!("Outpost stopped");
+        Ok(())
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<State>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let next_id = AtomicI64::new(1);
+    let mut connections = JoinSet::new();
+    let mut reaper = tokio::time::interval(
+        Duration::from_secs(60).min(state.config.cursor_timeout().max(Duration::from_secs(1))),
+    );
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    connections.spawn(crate::connection::serve(stream, peer, id, state.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::error!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = reaper.tick() => {
+                let expired = state.cursors.expire(state.config.cursor_timeout());
+                if expired > 0 {
+                    tracing::info!(expired, "closed idle cursors");
+                }
+            }
+            // Reap finished connection tasks so the set does not grow.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}
