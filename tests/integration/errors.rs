@@ -149,7 +149,9 @@ async fn other_argument_errors_have_mongodb_codes() {
             refused(doc! {"insert": "bad$name", "documents": [{}]}, 73, "InvalidNamespace", ""),
             // Transactions are not supported by a standalone.
             refused(doc! {"find": "c", "txnNumber": 1_i64, "startTransaction": true, "autocommit": false},
-                20, "IllegalOperation", "Transaction numbers are only allowed on a replica set member or mongos"),
+                // The driver replaces this error's message ("Transaction numbers are only
+                // allowed on a replica set member or mongos") with its own advice.
+                20, "IllegalOperation", "does not support retryable writes"),
         ],
     )
     .await;
