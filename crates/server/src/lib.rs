@@ -18,6 +18,7 @@ pub mod config;
 mod connection;
 mod cursor;
 mod error;
+mod failpoint;
 pub mod logbuf;
 mod metrics;
 mod server;

@@ -95,6 +95,7 @@ impl ServerBuilder {
             cursors: CursorRegistry::default(),
             metrics: Metrics::default(),
             config: self.config,
+            fail_points: Default::default(),
             started: Instant::now(),
             local_addr,
         });

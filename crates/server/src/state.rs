@@ -1,12 +1,14 @@
 //! What every connection shares: the database, open cursors, counters and configuration.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use outpost_storage::Storage;
 
 use crate::config::Config;
 use crate::cursor::CursorRegistry;
+use crate::failpoint::FailPoints;
 use crate::metrics::Metrics;
 
 pub struct State {
@@ -14,6 +16,7 @@ pub struct State {
     pub cursors: CursorRegistry,
     pub metrics: Metrics,
     pub config: Config,
+    pub fail_points: FailPoints,
     pub started: Instant,
     /// The address the server listens on.
     pub local_addr: SocketAddr,
@@ -24,4 +27,6 @@ pub struct State {
 pub struct ConnInfo {
     pub id: i64,
     pub peer: SocketAddr,
+    /// The application name the client gave in its handshake (`client.application.name`).
+    pub app_name: Arc<OnceLock<String>>,
 }

@@ -90,7 +90,7 @@ fn run_statement(
         multi,
         upsert,
         hint: hint.as_ref(),
-        sort,
+        sort: None,
         variables: vars.as_ref(),
     };
     let outcome = state

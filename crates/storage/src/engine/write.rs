@@ -91,8 +91,14 @@ pub(crate) fn prepare_for_insert(doc: Document) -> Result<Document> {
     Ok(out)
 }
 
-/// `_id` may be any type but an array, a regex or undefined.
+/// `_id` may be any type but an array, a regex or undefined, and an `_id` document may not
+/// hold `$`-prefixed field names.
 fn validate_id(id: &Bson) -> Result<()> {
+    if let Bson::Document(d) = id {
+        if let Some(bad) = dollar_field(d) {
+            return Err(Error::coded(52, format!("_id fields may not contain '$'-prefixed fields: {bad} is not valid for storage.")));
+        }
+    }
     let kind = match id {
         Bson::Array(_) => "array",
         Bson::RegularExpression(_) => "regex",
@@ -103,6 +109,18 @@ fn validate_id(id: &Bson) -> Result<()> {
         53,
         format!("The '_id' value cannot be of type {kind}"),
     ))
+}
+
+fn dollar_field(d: &Document) -> Option<&str> {
+    d.iter().find_map(|(k, v)| {
+        if k.starts_with('$') {
+            Some(k.as_str())
+        } else if let Bson::Document(inner) = v {
+            dollar_field(inner)
+        } else {
+            None
+        }
+    })
 }
 
 fn encode_checked(doc: &Document) -> Result<Vec<u8>> {
