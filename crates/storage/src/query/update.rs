@@ -675,13 +675,16 @@ fn apply_operators(
     }
     planned.sort_by(|a, b| a.order.cmp(&b.order));
 
-    // Placeholders can make two operations land on one path, or one inside the other.
-    for pair in planned.windows(2) {
+    // Placeholders can make two operations land on one path, or one inside the other. In
+    // component-wise order a path is followed by the paths it is a prefix of.
+    let mut concrete: Vec<&Vec<String>> = planned.iter().map(|p| &p.path).collect();
+    concrete.sort();
+    for pair in concrete.windows(2) {
         if let [a, b] = pair {
-            if b.path.starts_with(&a.path) {
+            if b.starts_with(a) {
                 return Err(Error::ConflictingUpdateOperators(format!(
                     "Update created a conflict at '{}'",
-                    a.path.join(".")
+                    a.join(".")
                 )));
             }
         }

@@ -306,12 +306,20 @@ fn digit_count(mut c: u128) -> u32 {
 
 /// Rounds a coefficient to 34 digits, half to even, as IEEE 754 decimal arithmetic does.
 fn round_to_precision(negative: bool, mut coefficient: u128, mut exponent: i32) -> DecimalValue {
-    while digit_count(coefficient) > MAX_DECIMAL_DIGITS {
-        let remainder = coefficient % 10;
-        coefficient /= 10;
-        exponent = exponent.saturating_add(1);
-        if remainder > 5 || (remainder == 5 && coefficient % 2 == 1) {
+    let excess = digit_count(coefficient).saturating_sub(MAX_DECIMAL_DIGITS);
+    if excess > 0 {
+        let divisor = 10u128.pow(excess);
+        let remainder = coefficient % divisor;
+        coefficient /= divisor;
+        exponent = exponent.saturating_add(i32::try_from(excess).unwrap_or(i32::MAX));
+        let half = divisor / 2;
+        if remainder > half || (remainder == half && coefficient % 2 == 1) {
             coefficient += 1;
+            // 999...9 rounded up gains a digit.
+            if digit_count(coefficient) > MAX_DECIMAL_DIGITS {
+                coefficient /= 10;
+                exponent = exponent.saturating_add(1);
+            }
         }
     }
     DecimalValue::Finite {

@@ -106,7 +106,9 @@ impl Modifier {
                     Error::FailedToParse(format!("Expected a number in: {field}: {argument}"))
                 })?;
                 if n != 1 && n != -1 {
-                    return Err(Error::BadValue(format!("$pop expects 1 or -1, found: {n}")));
+                    return Err(Error::FailedToParse(format!(
+                        "$pop expects 1 or -1, found: {n}"
+                    )));
                 }
                 Modifier::Pop { first: n == -1 }
             }

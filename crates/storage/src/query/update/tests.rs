@@ -930,7 +930,7 @@ fn arrays() {
     t.err(
         doc! {"_id": 1, "scores": [1]},
         doc! {"$pop": {"scores": 2}},
-        2,
+        9,
     );
     t.err(
         doc! {"_id": 1, "scores": [1]},
@@ -1155,6 +1155,16 @@ fn positional_and_array_filters() {
         doc! {"_id": 1, "a": [1]},
         doc! {"$set": {"a.$[x]": 1, "a.$[y]": 2}},
         vec![doc! {"x": 1}, doc! {"y": 1}],
+        40,
+    );
+    t.err_filters(
+        doc! {"_id": 1, "a": [{"b": {}}]},
+        doc! {"$set": {"a.$[w].b": 1, "a.$[x].b.c": 2, "a.$[v].d": 3}},
+        vec![
+            doc! {"w": {"b": {}}},
+            doc! {"x": {"b": {}}},
+            doc! {"v": {"b": {}}},
+        ],
         40,
     );
     // Filter errors: unused, missing, malformed, duplicate.
