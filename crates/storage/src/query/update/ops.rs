@@ -384,9 +384,12 @@ impl PushSort {
 }
 
 /// The value of an element at a sort path (null when missing). A non-document element is
-/// wrapped as `{"": element}`, as MongoDB's `PatternElementCmp` does, so only the path `""`
-/// could reach it; dotted paths never do.
+/// wrapped as `{"": element}` by MongoDB's `PatternElementCmp`; sort fields are never empty,
+/// so such an element (an array included) always sorts by null.
 fn sort_key(element: &Bson, path: &[String]) -> Bson {
+    if !matches!(element, Bson::Document(_)) {
+        return Bson::Null;
+    }
     let mut current = element;
     for part in path {
         let next = match current {
