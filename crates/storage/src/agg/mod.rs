@@ -53,7 +53,9 @@ impl Pipeline {
     /// Applies a pipeline update (`$set`/`$addFields`, `$unset`, `$project`,
     /// `$replaceRoot`/`$replaceWith`) to one document.
     pub fn apply_to_document(&self, _doc: Document, _variables: &Document) -> Result<Document> {
-        Err(Error::NotSupported("pipeline updates are not implemented yet".into()))
+        Err(Error::NotSupported(
+            "pipeline updates are not implemented yet".into(),
+        ))
     }
 
     /// Runs the pipeline over `input`.
