@@ -74,14 +74,9 @@ impl Error {
     }
 
     fn add_details(&self, out: &mut Document) {
-        if let Error::Storage(outpost_storage::Error::DuplicateKey {
-            key_pattern,
-            key_value,
-            ..
-        }) = self
-        {
-            out.insert("keyPattern", key_pattern.clone());
-            out.insert("keyValue", key_value.clone());
+        if let Error::Storage(outpost_storage::Error::DuplicateKey(dup)) = self {
+            out.insert("keyPattern", dup.key_pattern.clone());
+            out.insert("keyValue", dup.key_value.clone());
         }
     }
 }

@@ -26,15 +26,8 @@ pub enum Error {
     #[error("{0}")]
     IndexNotFound(String),
     /// A unique index refused a key (code 11000).
-    #[error("E11000 duplicate key error collection: {ns} index: {index} dup key: {shown}")]
-    DuplicateKey {
-        ns: String,
-        index: String,
-        key_pattern: Document,
-        key_value: Document,
-        /// The key as the shell prints it: `{ a: 1 }`.
-        shown: String,
-    },
+    #[error("E11000 duplicate key error collection: {} index: {} dup key: {}", .0.ns, .0.index, .0.shown)]
+    DuplicateKey(Box<DuplicateKey>),
     /// An update would change `_id` or another immutable field (code 66).
     #[error("{0}")]
     ImmutableField(String),
@@ -71,6 +64,17 @@ pub enum Error {
     Corrupt(String),
 }
 
+/// Details of a duplicate key error, as MongoDB reports them.
+#[derive(Debug, Clone)]
+pub struct DuplicateKey {
+    pub ns: String,
+    pub index: String,
+    pub key_pattern: Document,
+    pub key_value: Document,
+    /// The key as the shell prints it: `{ a: 1 }`.
+    pub shown: String,
+}
+
 impl Error {
     /// A coded error for the long tail of MongoDB's error codes.
     pub fn coded(code: i32, message: impl Into<String>) -> Error {
@@ -89,7 +93,7 @@ impl Error {
             Error::NamespaceNotFound(_) => 26,
             Error::IndexNotFound(_) => 27,
             Error::NamespaceExists(_) => 48,
-            Error::DuplicateKey { .. } => 11000,
+            Error::DuplicateKey(_) => 11000,
             Error::ImmutableField(_) => 66,
             Error::ConflictingUpdateOperators(_) => 40,
             Error::DocumentTooLarge(_) => 10334,

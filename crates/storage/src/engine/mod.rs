@@ -31,7 +31,9 @@ pub use catalog::{
 pub use history::{HistoryEntry, HistoryOp, Hlc, Origin};
 pub use index::CreateIndexesOutcome;
 pub use read::{ExplainInfo, FindOptions, PlanKind, ReadCursor};
-pub use write::{FindAndModify, FindAndModifyOutcome, UpdateOutcome, UpdateSpec, WriteOptions};
+pub use write::{
+    DeleteSpec, FindAndModify, FindAndModifyOutcome, UpdateOutcome, UpdateSpec, WriteOptions,
+};
 
 use crate::error::{Error, Result};
 use catalog::{Collection, Index};
@@ -548,3 +550,6 @@ const _: fn() = || {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Storage>();
 };
+
+#[cfg(test)]
+mod tests;

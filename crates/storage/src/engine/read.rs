@@ -107,7 +107,7 @@ enum Source {
         reverse: bool,
     },
     Index {
-        index: Index,
+        index: Box<Index>,
         ranges: Vec<ByteRange>,
         reverse: bool,
         dedupe: bool,
@@ -123,13 +123,17 @@ fn full_range() -> Vec<ByteRange> {
 /// Converts value intervals on one key field into byte ranges of its encoding.
 fn byte_ranges(intervals: &[Interval], descending: bool) -> Vec<ByteRange> {
     let enc = |v: &Bson| {
-        let mut bytes = keyenc::encode(v);
         if descending {
-            for b in &mut bytes {
-                *b = !*b;
-            }
+            keyenc::encode_descending(v)
+        } else {
+            keyenc::encode(v)
         }
-        bytes
+    };
+    // Distinct decimals closer than a double's precision share one key (see keyenc), so an
+    // exclusive numeric bound must include its own key; the filter re-check excludes the bound.
+    let relax = |b: &Bound<Bson>| match b {
+        Bound::Excluded(v) if crate::value::Number::of(v).is_some() => Bound::Included(v.clone()),
+        other => other.clone(),
     };
     // A bound that includes every key starting with `bytes`.
     let after_prefix = |bytes: Vec<u8>| match prefix_successor(&bytes) {
@@ -144,6 +148,10 @@ fn byte_ranges(intervals: &[Interval], descending: bool) -> Vec<ByteRange> {
     let mut out: Vec<ByteRange> = intervals
         .iter()
         .map(|interval| {
+            let interval = Interval {
+                lower: relax(&interval.lower),
+                upper: relax(&interval.upper),
+            };
             if !descending {
                 let start = match &interval.lower {
                     Bound::Included(v) => Bound::Included(enc(v)),
@@ -304,7 +312,7 @@ pub(crate) fn choose_plan(
                 },
                 provides_sort: sort.is_none() || index_sort.is_some(),
                 source: Source::Index {
-                    index: index.clone(),
+                    index: Box::new(index.clone()),
                     ranges,
                     reverse: index_sort.unwrap_or(false),
                     dedupe,
@@ -333,7 +341,7 @@ pub(crate) fn choose_plan(
                             },
                             provides_sort: true,
                             source: Source::Index {
-                                index: index.clone(),
+                                index: Box::new(index.clone()),
                                 ranges: full_range(),
                                 reverse,
                                 dedupe: false,
@@ -435,7 +443,7 @@ fn hinted_plan(
                 },
                 provides_sort: sort.is_none() || index_sort.is_some(),
                 source: Source::Index {
-                    index: index.clone(),
+                    index: Box::new(index.clone()),
                     dedupe: index.meta.multikey || ranges.len() > 1,
                     ranges,
                     reverse: index_sort.unwrap_or(false),

@@ -71,6 +71,23 @@ pub struct FindAndModifyOutcome {
     pub upserted_id: Option<Bson>,
 }
 
+/// A stored document a write will change: its key, contents and positional match.
+struct Candidate {
+    key: Vec<u8>,
+    doc: Document,
+    array_index: Option<usize>,
+}
+
+/// One delete statement.
+#[derive(Debug, Clone)]
+pub struct DeleteSpec<'a> {
+    pub filter: &'a Document,
+    /// Delete only the first matching document.
+    pub just_one: bool,
+    pub hint: Option<&'a Bson>,
+    pub variables: Option<&'a Document>,
+}
+
 /// Puts `_id` first, generating an ObjectId when missing, and checks the document.
 pub(crate) fn prepare_for_insert(doc: Document) -> Result<Document> {
     let mut out = Document::new();
@@ -258,12 +275,12 @@ impl Storage {
         &self,
         w: &mut Writer,
         collection: &Collection,
-        doc_key: &[u8],
-        old: &Document,
+        target: &Candidate,
         new: Document,
         op: HistoryOp,
         origin: &Origin,
     ) -> Result<()> {
+        let (doc_key, old) = (target.key.as_slice(), &target.doc);
         let bytes = encode_checked(&new)?;
         let mut set = WriteSet::new();
         let changed_meta = self.stage_document(
@@ -390,25 +407,20 @@ impl Storage {
         };
         let candidates =
             self.candidates(&collection, &filter, spec.hint, sort.as_ref(), spec.multi)?;
-        for (doc_key, old, array_index) in candidates {
+        for target in candidates {
             outcome.matched += 1;
-            if let Some(new) =
-                Self::updated_document(spec.update, &old, array_index, spec.variables)?
-            {
+            if let Some(new) = Self::updated_document(
+                spec.update,
+                &target.doc,
+                target.array_index,
+                spec.variables,
+            )? {
                 let op = if spec.update.is_replacement() {
                     HistoryOp::Replace
                 } else {
                     HistoryOp::Update
                 };
-                self.replace_locked(
-                    &mut w,
-                    &collection,
-                    &doc_key,
-                    &old,
-                    new,
-                    op,
-                    &options.origin,
-                )?;
+                self.replace_locked(&mut w, &collection, &target, new, op, &options.origin)?;
                 outcome.modified += 1;
             }
         }
@@ -428,10 +440,18 @@ impl Storage {
         hint: Option<&Bson>,
         sort: Option<&SortSpec>,
         multi: bool,
-    ) -> Result<Vec<(Vec<u8>, Document, Option<usize>)>> {
+    ) -> Result<Vec<Candidate>> {
         let matching = matching_documents(collection, filter, hint)?;
-        let items =
-            matching.map(|r| r.map(|(f, i)| ((f.key.to_vec(), f.doc.clone(), i), f.size, f.doc)));
+        let items = matching.map(|r| {
+            r.map(|(f, i)| {
+                let candidate = Candidate {
+                    key: f.key.to_vec(),
+                    doc: f.doc.clone(),
+                    array_index: i,
+                };
+                (candidate, f.size, f.doc)
+            })
+        });
         match sort {
             Some(sort) if !multi => sort_found(items, sort, true, Some(1)),
             _ if multi => items.map(|r| r.map(|(v, _, _)| v)).collect(),
@@ -444,21 +464,24 @@ impl Storage {
         &self,
         db: &str,
         coll: &str,
-        filter: &Document,
-        just_one: bool,
-        hint: Option<&Bson>,
-        variables: Option<&Document>,
+        spec: &DeleteSpec,
         options: &WriteOptions,
     ) -> Result<u64> {
-        let filter = Filter::parse_with_variables(filter, variables)?;
+        let filter = Filter::parse_with_variables(spec.filter, spec.variables)?;
         let mut w = self.writer();
         let Some(collection) = self.collection(db, coll) else {
             return Ok(0);
         };
-        let candidates = self.candidates(&collection, &filter, hint, None, !just_one)?;
+        let candidates = self.candidates(&collection, &filter, spec.hint, None, !spec.just_one)?;
         let mut deleted = 0;
-        for (doc_key, old, _) in candidates {
-            self.delete_locked(&mut w, &collection, &doc_key, &old, &options.origin)?;
+        for target in candidates {
+            self.delete_locked(
+                &mut w,
+                &collection,
+                &target.key,
+                &target.doc,
+                &options.origin,
+            )?;
             deleted += 1;
         }
         Ok(deleted)
@@ -501,36 +524,42 @@ impl Storage {
             .into_iter()
             .next();
         match (first, request.remove, request.update) {
-            (Some((doc_key, old, array_index)), true, _) => {
-                self.delete_locked(&mut w, &collection, &doc_key, &old, &options.origin)?;
+            (Some(target), true, _) => {
+                self.delete_locked(
+                    &mut w,
+                    &collection,
+                    &target.key,
+                    &target.doc,
+                    &options.origin,
+                )?;
                 outcome.n = 1;
-                outcome.value = Some(project(old, array_index)?);
+                outcome.value = Some(project(target.doc, target.array_index)?);
             }
-            (Some((doc_key, old, array_index)), false, Some(update)) => {
+            (Some(target), false, Some(update)) => {
                 outcome.n = 1;
                 outcome.updated_existing = true;
-                let new =
-                    match Self::updated_document(update, &old, array_index, request.variables)? {
-                        Some(new) => {
-                            let op = if update.is_replacement() {
-                                HistoryOp::Replace
-                            } else {
-                                HistoryOp::Update
-                            };
-                            self.replace_locked(
-                                &mut w,
-                                &collection,
-                                &doc_key,
-                                &old,
-                                new.clone(),
-                                op,
-                                &options.origin,
-                            )?;
-                            new
-                        }
-                        None => old.clone(),
-                    };
-                let shown = if request.return_new { new } else { old };
+                let (old, array_index) = (&target.doc, target.array_index);
+                let new = match Self::updated_document(update, old, array_index, request.variables)?
+                {
+                    Some(new) => {
+                        let op = if update.is_replacement() {
+                            HistoryOp::Replace
+                        } else {
+                            HistoryOp::Update
+                        };
+                        self.replace_locked(
+                            &mut w,
+                            &collection,
+                            &target,
+                            new.clone(),
+                            op,
+                            &options.origin,
+                        )?;
+                        new
+                    }
+                    None => old.clone(),
+                };
+                let shown = if request.return_new { new } else { old.clone() };
                 outcome.value = Some(project(shown, array_index)?);
             }
             (None, false, Some(update)) if request.upsert => {
@@ -574,11 +603,15 @@ impl Storage {
             (Some(old), Some(new)) => {
                 let new = prepare_for_insert(new)?;
                 if new != old {
+                    let target = Candidate {
+                        key: doc_key,
+                        doc: old,
+                        array_index: None,
+                    };
                     self.replace_locked(
                         &mut w,
                         &collection,
-                        &doc_key,
-                        &old,
+                        &target,
                         new,
                         HistoryOp::Replace,
                         origin,
