@@ -189,9 +189,8 @@ impl Update {
         match update {
             Bson::Array(stages) => {
                 if !array_filters.is_empty() {
-                    return Err(Error::coded(
-                        INVALID_OPTIONS,
-                        "arrayFilters may not be specified for pipeline-style updates",
+                    return Err(Error::FailedToParse(
+                        "arrayFilters may not be specified for pipeline-style updates".into(),
                     ));
                 }
                 Ok(Update {
@@ -202,6 +201,11 @@ impl Update {
                 parse_operators(d, array_filters)
             }
             Bson::Document(d) => {
+                if !array_filters.is_empty() {
+                    return Err(Error::FailedToParse(
+                        "arrayFilters may not be specified for replacement-style updates".into(),
+                    ));
+                }
                 check_top_level_field_names(d)?;
                 Ok(Update {
                     kind: UpdateKind::Replacement(d.clone()),
@@ -865,11 +869,9 @@ fn apply_rename(doc: &mut Document, from: &[String], to: &[String]) -> Result<()
     let value = match path::lookup(doc, from) {
         Lookup::Found(v) => v.clone(),
         Lookup::Missing { depth, parent } => {
-            if let Cursor::Value(v) = parent {
-                if !matches!(v, Bson::Document(_) | Bson::Array(_)) {
-                    path::check_viability(parent, from, depth)?;
-                }
-            }
+            // A missing source is a no-op, unless the walk was stopped by a scalar or by an
+            // array asked for a field name (PathNotViable, as MongoDB's findLongestPrefix).
+            path::check_viability(parent, from, depth)?;
             return Ok(());
         }
     };

@@ -351,6 +351,8 @@ fn rename_and_current_date_and_set_on_insert() {
     t.err(doc! {"_id": 1, "a": 1}, doc! {"$rename": {"a": "b"}, "$set": {"b": 1}}, 40);
     t.err(doc! {"_id": 1, "a": 1}, doc! {"$rename": {"a": "b"}, "$set": {"a": 1}}, 40);
     t.err(doc! {"_id": 1, "a": 1}, doc! {"$rename": {"a.b": "c"}}, 28);
+    t.err(doc! {"_id": 1, "a": [{"b": 1}]}, doc! {"$rename": {"a.b": "c"}}, 28);
+    t.ok(doc! {"_id": 1, "a": {"c": 1}}, doc! {"$rename": {"a.b": "c"}}, doc! {"_id": 1, "a": {"c": 1}});
     t.err(doc! {"_id": 1, "a": 1}, doc! {"$rename": {"_id": "b"}}, 66);
     // $setOnInsert applies only on insert.
     t.ok(doc! {"_id": 1}, doc! {"$setOnInsert": {"a": 1}}, doc! {"_id": 1});
@@ -607,7 +609,9 @@ fn replacement_and_pipeline() {
     t.err(doc! {"_id": 1}, bson!([{"$set": {"a": 1}, "$unset": "b"}]), 40323);
     t.err(doc! {"_id": 1}, bson!([1]), 14);
     t.err(doc! {"_id": 1}, Bson::Int32(1), 14);
-    t.err_filters(doc! {"_id": 1}, bson!([{"$set": {"a": 1}}]), vec![doc! {"x": 1}], 72);
+    t.err_filters(doc! {"_id": 1}, bson!([{"$set": {"a": 1}}]), vec![doc! {"x": 1}], 9);
+    t.err_filters(doc! {"_id": 1}, doc! {"a": 1}, vec![doc! {"x": 1}], 9);
+    t.ok_filters(doc! {"_id": 1}, doc! {"a": 1}, vec![], doc! {"_id": 1, "a": 1}, false);
     t.finish("replacement/pipeline", 16);
 
     for stages in [
@@ -681,6 +685,8 @@ fn upsert_seeding() {
     check_seed(&mut t, doc! {"a": 1, "a.b": 2}, Err(54));
     check_seed(&mut t, doc! {"a.b": 1, "$and": [{"a": {"$eq": 2}}]}, Err(54));
     check_seed(&mut t, doc! {"_id": {"$eq": 5}}, Ok(doc! {"_id": 5}));
+    check_seed(&mut t, doc! {"b": 1, "a": 2, "_id": 3}, Ok(doc! {"_id": 3, "a": 2, "b": 1}));
+    check_seed(&mut t, doc! {"x.b": 1, "c": 1, "x.a": 2}, Ok(doc! {"c": 1, "x": {"a": 2, "b": 1}}));
     t.finish("upsert seed", 20);
 
     // After seeding, the update applies as an insert.
