@@ -785,6 +785,8 @@ fn expand(
         _ => String::new(),
     };
     for (index, element) in items.iter().enumerate() {
+        // An array filter names the element by its identifier (`{"x.grade": {$gte: 85}}`),
+        // so the element is matched as the document `{x: element}`, as MongoDB does.
         let selected = match part {
             Part::Filtered(id) => {
                 let mut wrapped = Document::new();

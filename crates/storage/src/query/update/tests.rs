@@ -482,6 +482,10 @@ fn arrays() {
     t.ok_full(doc! {"_id": 1, "votes": [3, 5, 6, 7, 7, 8]}, doc! {"$pull": {"votes": {"$gte": 6}}}, doc! {"_id": 1, "votes": [3, 5]});
     t.ok_full(doc! {"_id": 1, "results": [{"item": "A", "score": 5, "answers": [{"q": 1, "a": 4}, {"q": 2, "a": 6}]}, {"item": "B", "score": 8, "answers": [{"q": 1, "a": 8}, {"q": 2, "a": 9}]}]}, doc! {"$pull": {"results": {"answers": {"$elemMatch": {"q": 2, "a": {"$gte": 8}}}}}}, doc! {"_id": 1, "results": [{"item": "A", "score": 5, "answers": [{"q": 1, "a": 4}, {"q": 2, "a": 6}]}]});
     t.ok_full(doc! {"_id": 1, "a": [{"x": 1}, {"x": 5}]}, doc! {"$pull": {"a": {"x": {"$gt": 2}}}}, doc! {"_id": 1, "a": [{"x": 1}]});
+    t.ok_full(doc! {"_id": 1, "a": ["apple", "banana", "blueberry"]}, doc! {"$pull": {"a": bson::Regex { pattern: "^b".into(), options: String::new() }}}, doc! {"_id": 1, "a": ["apple"]});
+    t.ok_full(doc! {"_id": 1, "a": [{"x": 1, "y": 1}, {"x": 2, "y": 5}, {"x": 3, "y": 9}]}, doc! {"$pull": {"a": {"$or": [{"x": 1}, {"y": {"$gt": 8}}]}}}, doc! {"_id": 1, "a": [{"x": 2, "y": 5}]});
+    t.ok_full(doc! {"_id": 1, "a": [1, 5, 10]}, doc! {"$pull": {"a": {"$in": [5, 10], "$gt": 6}}}, doc! {"_id": 1, "a": [1, 5]});
+    t.ok_full(doc! {"_id": 1, "a": [[1, 2], [3]]}, doc! {"$pull": {"a": {"$size": 1}}}, doc! {"_id": 1, "a": [[1, 2]]});
     // Docs: $pullAll.
     t.ok(doc! {"_id": 1, "scores": [0, 2, 5, 5, 1, 0]}, doc! {"$pullAll": {"scores": [0, 5]}}, doc! {"_id": 1, "scores": [2, 1]});
     t.ok(doc! {"_id": 1}, doc! {"$pullAll": {"scores": [0, 5]}}, doc! {"_id": 1});
@@ -522,6 +526,10 @@ fn positional_and_array_filters() {
     t.ok(doc! {"_id": 1, "a": [[1, 2], [3]]}, doc! {"$inc": {"a.$[].$[]": 1}}, doc! {"_id": 1, "a": [[2, 3], [4]]});
     t.ok(doc! {"_id": 1, "a": [{"b": [1]}, {"b": [2]}]}, doc! {"$push": {"a.$[].b": 0}}, doc! {"_id": 1, "a": [{"b": [1, 0]}, {"b": [2, 0]}]});
     t.err(doc! {"_id": 1, "a": 1}, doc! {"$set": {"a.$[]": 1}}, 2);
+    t.err(doc! {"_id": 1, "a": [{"b": [1]}, {}]}, doc! {"$set": {"a.$[].b.$[]": 1}}, 2);
+    t.err(doc! {"_id": 1, "a": [1, 2]}, doc! {"$set": {"a.$[].b": 1}}, 28);
+    t.ok_filters(doc! {"_id": 1, "a": [1, 2, 3]}, doc! {"$inc": {"a.$[x]": 10}}, vec![doc! {"$or": [{"x": 1}, {"x": {"$gte": 3}}]}], doc! {"_id": 1, "a": [11, 2, 13]}, true);
+    t.ok_filters(doc! {"_id": 1, "a": [{"b": [1, 5]}, {"b": [7]}]}, doc! {"$set": {"a.$[].b.$[big]": 0}}, vec![doc! {"big": {"$gt": 4}}], doc! {"_id": 1, "a": [{"b": [1, 0]}, {"b": [0]}]}, true);
     t.err(doc! {"_id": 1}, doc! {"$set": {"a.$[]": 1}}, 2);
     t.err(doc! {"_id": 1, "a": [1]}, doc! {"$set": {"$[]": 1}}, 2);
     t.err(doc! {"_id": 1, "a": [1]}, doc! {"$set": {"a.$[]": 1, "a.0": 2}}, 40);
