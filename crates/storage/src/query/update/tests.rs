@@ -593,6 +593,11 @@ fn validation() {
     // An upsert may set `_id` when the query did not; it goes first.
     t.ok_insert(doc! {"a": 1}, doc! {"$set": {"_id": 5}}, doc! {"_id": 5, "a": 1});
     t.err(doc! {"a": 1}, doc! {"$set": {"_id": [1]}}, 53);
+    t.err(doc! {"a": 1}, doc! {"$set": {"_id": bson::Regex { pattern: "x".into(), options: String::new() }}}, 53);
+    t.err(doc! {"a": 1}, doc! {"$set": {"_id": Bson::Undefined}}, 53);
+    t.err(doc! {"a": 1}, doc! {"$set": {"_id": {"$x": 1}}}, 52);
+    t.err(doc! {"_id": 1}, doc! {"b": 1, "_id": [1]}, 66);
+    t.err(doc! {"a": 1}, doc! {"_id": [1]}, 53);
     t.finish("validation", 25);
 }
 
@@ -633,6 +638,26 @@ fn replacement_and_pipeline() {
         assert!(update.is_pipeline() && !update.is_replacement());
         assert_eq!(update.modified_paths(), None);
     }
+}
+
+#[test]
+fn nesting_limit() {
+    let nested = |levels: usize| {
+        let mut value = Bson::Int32(1);
+        for _ in 0..levels {
+            value = Bson::Document(doc! {"x": value});
+        }
+        value
+    };
+    let apply = |levels: usize| {
+        Update::parse(&Bson::from(doc! {"$set": {"a": nested(levels)}}), None)
+            .and_then(|u| u.apply(&doc! {"_id": 1}, &UpdateContext::default()))
+            .map(|_| ())
+            .map_err(|e| e.code())
+    };
+    // `a` is level 1, so 179 nested documents reach level 180, the limit.
+    assert_eq!(apply(179), Ok(()));
+    assert_eq!(apply(180), Err(15));
 }
 
 #[test]
