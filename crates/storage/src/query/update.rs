@@ -38,6 +38,7 @@ const EMPTY_FIELD_NAME: i32 = 56;
 const DOLLAR_PREFIXED_FIELD_NAME: i32 = 52;
 const INVALID_OPTIONS: i32 = 72;
 const INVALID_ID_FIELD: i32 = 53;
+const OVERFLOW: i32 = 15;
 const UNRECOGNIZED_PIPELINE_STAGE: i32 = 40324;
 const STAGE_NOT_ONE_FIELD: i32 = 40323;
 
@@ -189,9 +190,8 @@ impl Update {
         match update {
             Bson::Array(stages) => {
                 if !array_filters.is_empty() {
-                    return Err(Error::coded(
-                        INVALID_OPTIONS,
-                        "arrayFilters may not be specified for pipeline-style updates",
+                    return Err(Error::FailedToParse(
+                        "arrayFilters may not be specified for pipeline-style updates".into(),
                     ));
                 }
                 Ok(Update {
@@ -202,6 +202,11 @@ impl Update {
                 parse_operators(d, array_filters)
             }
             Bson::Document(d) => {
+                if !array_filters.is_empty() {
+                    return Err(Error::FailedToParse(
+                        "arrayFilters may not be specified for replacement-style updates".into(),
+                    ));
+                }
                 check_top_level_field_names(d)?;
                 Ok(Update {
                     kind: UpdateKind::Replacement(d.clone()),
@@ -576,15 +581,70 @@ impl ConflictNode {
     }
 }
 
-/// Refuses `$`-prefixed top-level field names in a document to be stored.
+/// Refuses `$`-prefixed top-level field names in a document to be stored (MongoDB 5.0+
+/// allows them below the top level).
 fn check_top_level_field_names(doc: &Document) -> Result<()> {
     if let Some(name) = doc.keys().find(|k| k.starts_with('$')) {
         return Err(Error::coded(
             DOLLAR_PREFIXED_FIELD_NAME,
-            format!("The dollar ($) prefixed field '{name}' in '{name}' is not valid for storage."),
+            format!(
+                "The dollar ($) prefixed field '{name}' in '{name}' is not allowed in the context \
+                 of an update's replacement document. Consider using an aggregation pipeline with \
+                 $replaceWith."
+            ),
         ));
     }
     Ok(())
+}
+
+/// MongoDB's limit on nesting in stored documents (`BSONDepth::getMaxDepthForUserStorage`:
+/// the default `maxBSONDepth` of 200 less 20 levels kept for the server's own wrapping).
+const MAX_STORAGE_DEPTH: usize = 180;
+
+/// The checks MongoDB's storage validation makes on an updated document: `_id` may not be
+/// an array, regex or undefined, nor a document with `$`-prefixed fields, and nesting is
+/// limited.
+fn check_stored_document(doc: &Document) -> Result<()> {
+    match doc.get("_id") {
+        Some(id @ (Bson::Array(_) | Bson::RegularExpression(_) | Bson::Undefined)) => {
+            return Err(Error::coded(
+                INVALID_ID_FIELD,
+                format!("The '_id' value cannot be of type {}", ops::type_name(id)),
+            ))
+        }
+        Some(Bson::Document(id)) => {
+            if let Some(name) = id.keys().find(|k| k.starts_with('$')) {
+                return Err(Error::coded(
+                    DOLLAR_PREFIXED_FIELD_NAME,
+                    format!(
+                        "_id fields may not contain '$'-prefixed fields: The dollar ($) prefixed \
+                         field '{name}' in '_id.{name}' is not valid for storage."
+                    ),
+                ));
+            }
+        }
+        _ => {}
+    }
+    if doc.values().any(|v| depth_exceeds(v, 1)) {
+        return Err(Error::coded(
+            OVERFLOW,
+            format!("Document exceeds maximum nesting depth of {MAX_STORAGE_DEPTH}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a value at nesting `level` (top-level fields are level 1) has elements deeper than
+/// the storage limit.
+fn depth_exceeds(value: &Bson, level: usize) -> bool {
+    if level > MAX_STORAGE_DEPTH {
+        return true;
+    }
+    match value {
+        Bson::Document(d) => d.values().any(|v| depth_exceeds(v, level + 1)),
+        Bson::Array(a) => a.iter().any(|v| depth_exceeds(v, level + 1)),
+        _ => false,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -614,19 +674,8 @@ fn finish_replacement(original: &Document, replacement: Document) -> Result<Docu
             out.insert(k, v);
         }
     }
-    check_id_value(&out)?;
+    check_stored_document(&out)?;
     Ok(out)
-}
-
-/// MongoDB refuses arrays as `_id` values in stored documents.
-fn check_id_value(doc: &Document) -> Result<()> {
-    if let Some(Bson::Array(_)) = doc.get("_id") {
-        return Err(Error::coded(
-            INVALID_ID_FIELD,
-            "The '_id' value cannot be of type array",
-        ));
-    }
-    Ok(())
 }
 
 /// One sort component of a concrete path, in MongoDB's tree order.
@@ -718,7 +767,7 @@ fn apply_operators(
         reordered.extend(out);
         out = reordered;
     }
-    check_id_value(&out)?;
+    check_stored_document(&out)?;
     Ok(out)
 }
 
@@ -781,6 +830,8 @@ fn expand(
         _ => String::new(),
     };
     for (index, element) in items.iter().enumerate() {
+        // An array filter names the element by its identifier (`{"x.grade": {$gte: 85}}`),
+        // so the element is matched as the document `{x: element}`, as MongoDB does.
         let selected = match part {
             Part::Filtered(id) => {
                 let mut wrapped = Document::new();
@@ -865,11 +916,9 @@ fn apply_rename(doc: &mut Document, from: &[String], to: &[String]) -> Result<()
     let value = match path::lookup(doc, from) {
         Lookup::Found(v) => v.clone(),
         Lookup::Missing { depth, parent } => {
-            if let Cursor::Value(v) = parent {
-                if !matches!(v, Bson::Document(_) | Bson::Array(_)) {
-                    path::check_viability(parent, from, depth)?;
-                }
-            }
+            // A missing source is a no-op, unless the walk was stopped by a scalar or by an
+            // array asked for a field name (PathNotViable, as MongoDB's findLongestPrefix).
+            path::check_viability(parent, from, depth)?;
             return Ok(());
         }
     };

@@ -216,18 +216,18 @@ impl DecimalValue {
                 },
             ) => {
                 let exponent = e1.min(e2);
-                let c1 = scale_up(c1, e1 - exponent)?;
-                let c2 = scale_up(c2, e2 - exponent)?;
-                let (negative, coefficient) = if n1 == n2 {
-                    (n1, c1.checked_add(c2)?)
+                let a = digits_with_zeros(c1, e1.checked_sub(exponent)?)?;
+                let b = digits_with_zeros(c2, e2.checked_sub(exponent)?)?;
+                let (negative, digits) = if n1 == n2 {
+                    (n1, add_digits(&a, &b))
                 } else {
-                    match c1.cmp(&c2) {
-                        Ordering::Greater => (n1, c1 - c2),
-                        Ordering::Less => (n2, c2 - c1),
-                        Ordering::Equal => (false, 0),
+                    match compare_digits(&a, &b) {
+                        Ordering::Greater => (n1, subtract_digits(&a, &b)),
+                        Ordering::Less => (n2, subtract_digits(&b, &a)),
+                        Ordering::Equal => (false, vec![0]),
                     }
                 };
-                Some(round_to_precision(negative, coefficient, exponent))
+                round_to_precision(negative, digits, exponent)
             }
         }
     }
@@ -259,12 +259,9 @@ impl DecimalValue {
                     exponent: e2,
                 },
             ) => {
-                let coefficient = c1.checked_mul(c2)?;
-                Some(round_to_precision(
-                    n1 != n2 && coefficient != 0,
-                    coefficient,
-                    e1.checked_add(e2)?,
-                ))
+                let digits = multiply_digits(&digits_of(c1), &digits_of(c2));
+                let negative = n1 != n2 && digits.iter().any(|d| *d != 0);
+                round_to_precision(negative, digits, e1.checked_add(e2)?)
             }
         }
     }
@@ -290,41 +287,123 @@ impl DecimalValue {
     }
 }
 
-fn scale_up(coefficient: u128, digits: i32) -> Option<u128> {
-    let digits = u32::try_from(digits).ok()?;
-    coefficient.checked_mul(10u128.checked_pow(digits)?)
+/// Decimal exponents stay within decimal128's range (about ±6176), so aligning two
+/// coefficients never needs more digits than this.
+const MAX_ALIGNMENT_DIGITS: i32 = 20_000;
+
+/// The decimal digits of a coefficient, most significant first.
+fn digits_of(coefficient: u128) -> Vec<u8> {
+    coefficient.to_string().bytes().map(|b| b - b'0').collect()
 }
 
-fn digit_count(mut c: u128) -> u32 {
-    let mut n = 0;
-    while c > 0 {
-        c /= 10;
-        n += 1;
+/// The digits of `coefficient * 10^zeros`.
+fn digits_with_zeros(coefficient: u128, zeros: i32) -> Option<Vec<u8>> {
+    if !(0..=MAX_ALIGNMENT_DIGITS).contains(&zeros) {
+        return None;
     }
-    n
+    let mut digits = digits_of(coefficient);
+    digits.resize(digits.len() + usize::try_from(zeros).ok()?, 0);
+    Some(digits)
 }
 
-/// Rounds a coefficient to 34 digits, half to even, as IEEE 754 decimal arithmetic does.
-fn round_to_precision(negative: bool, mut coefficient: u128, mut exponent: i32) -> DecimalValue {
-    let excess = digit_count(coefficient).saturating_sub(MAX_DECIMAL_DIGITS);
-    if excess > 0 {
-        let divisor = 10u128.pow(excess);
-        let remainder = coefficient % divisor;
-        coefficient /= divisor;
-        exponent = exponent.saturating_add(i32::try_from(excess).unwrap_or(i32::MAX));
-        let half = divisor / 2;
-        if remainder > half || (remainder == half && coefficient % 2 == 1) {
-            coefficient += 1;
-            // 999...9 rounded up gains a digit.
-            if digit_count(coefficient) > MAX_DECIMAL_DIGITS {
-                coefficient /= 10;
-                exponent = exponent.saturating_add(1);
+fn strip_leading_zeros(digits: &[u8]) -> &[u8] {
+    let first = digits.iter().position(|d| *d != 0).unwrap_or(digits.len());
+    digits.get(first..).unwrap_or_default()
+}
+
+fn compare_digits(a: &[u8], b: &[u8]) -> Ordering {
+    let (a, b) = (strip_leading_zeros(a), strip_leading_zeros(b));
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+fn add_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(a.len().max(b.len()) + 1);
+    let mut carry = 0u8;
+    let (mut ia, mut ib) = (a.iter().rev(), b.iter().rev());
+    loop {
+        let (x, y) = (ia.next(), ib.next());
+        if x.is_none() && y.is_none() {
+            break;
+        }
+        let sum = x.copied().unwrap_or(0) + y.copied().unwrap_or(0) + carry;
+        out.push(sum % 10);
+        carry = sum / 10;
+    }
+    if carry > 0 {
+        out.push(carry);
+    }
+    out.reverse();
+    out
+}
+
+/// `a - b` for `a >= b`.
+fn subtract_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(a.len());
+    let mut borrow = 0u8;
+    let mut ib = b.iter().rev();
+    for x in a.iter().rev() {
+        let y = ib.next().copied().unwrap_or(0) + borrow;
+        if *x >= y {
+            out.push(x - y);
+            borrow = 0;
+        } else {
+            out.push(x + 10 - y);
+            borrow = 1;
+        }
+    }
+    out.reverse();
+    out
+}
+
+fn multiply_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
+    // Little-endian accumulation; each cell stays far below u32::MAX for 34-digit operands.
+    let mut cells = vec![0u32; a.len() + b.len()];
+    for (i, x) in a.iter().rev().enumerate() {
+        for (j, y) in b.iter().rev().enumerate() {
+            if let Some(cell) = cells.get_mut(i + j) {
+                *cell += u32::from(*x) * u32::from(*y);
             }
         }
     }
-    DecimalValue::Finite {
+    let mut carry = 0u32;
+    let mut out = Vec::with_capacity(cells.len());
+    for cell in cells {
+        let v = cell + carry;
+        out.push(u8::try_from(v % 10).unwrap_or(0));
+        carry = v / 10;
+    }
+    while carry > 0 {
+        out.push(u8::try_from(carry % 10).unwrap_or(0));
+        carry /= 10;
+    }
+    out.reverse();
+    out
+}
+
+/// Rounds a digit string to 34 digits, half to even, as IEEE 754 decimal arithmetic does.
+fn round_to_precision(negative: bool, digits: Vec<u8>, mut exponent: i32) -> Option<DecimalValue> {
+    let digits = strip_leading_zeros(&digits);
+    let max = usize::try_from(MAX_DECIMAL_DIGITS).ok()?;
+    let mut kept: Vec<u8> = digits.iter().take(max).copied().collect();
+    if digits.len() > max {
+        let discarded = digits.get(max..).unwrap_or_default();
+        exponent = exponent.checked_add(i32::try_from(discarded.len()).ok()?)?;
+        let first = discarded.first().copied().unwrap_or(0);
+        let rest_nonzero = discarded.iter().skip(1).any(|d| *d != 0);
+        let last_odd = kept.last().is_some_and(|d| d % 2 == 1);
+        if first > 5 || (first == 5 && (rest_nonzero || last_odd)) {
+            kept = add_digits(&kept, &[1]);
+            if kept.len() > max {
+                // 999...9 rounded up to 1000...0: drop a zero.
+                kept.pop();
+                exponent = exponent.checked_add(1)?;
+            }
+        }
+    }
+    let coefficient = kept.iter().fold(0u128, |acc, d| acc * 10 + u128::from(*d));
+    Some(DecimalValue::Finite {
         negative,
         coefficient,
         exponent,
-    }
+    })
 }

@@ -215,8 +215,8 @@ impl Modifier {
                         || matches!(operand, Bson::Decimal128(_)) =>
                     {
                         return Err(Error::NotSupported(format!(
-                            "{name} on decimal128 values whose exact result needs more than \
-                             38 digits is not supported"
+                            "{name} with a decimal128 result outside decimal128's exponent \
+                             range is not supported"
                         )))
                     }
                     None => {

@@ -4,6 +4,10 @@
 //! `{"a.b": 1}` (creating `{a: {b: 1}}`), the branches of `$and`, a one-element `$in` or
 //! `$all`, and a one-branch `$or`. Ranges, regexes and other operators seed nothing. Two
 //! equalities on one path, or on a path and its prefix, are NotSingleValueField (54).
+//!
+//! Field order: MongoDB 4.x adds the equalities in sorted path order (its `EqualityMatches`
+//! map); newer servers were observed to use another, unspecified order. We use sorted order,
+//! `_id` first.
 
 use bson::{Bson, Document};
 
@@ -37,8 +41,12 @@ pub fn upsert_seed(filter: &Document) -> Result<Document> {
     }
 
     let mut seed = Document::new();
-    // `_id` first, as in every stored document.
-    equalities.sort_by_key(|(p, _)| p.split('.').next() != Some("_id"));
+    // MongoDB adds the equalities in the order of its map of paths (sorted), with `_id` first
+    // as in every stored document.
+    equalities.sort_by(|(a, _), (b, _)| {
+        let is_id = |p: &str| p.split('.').next() == Some("_id");
+        is_id(b).cmp(&is_id(a)).then_with(|| a.cmp(b))
+    });
     for (dotted, value) in equalities {
         let parts: Vec<String> = dotted.split('.').map(str::to_string).collect();
         if parts.iter().any(String::is_empty) {

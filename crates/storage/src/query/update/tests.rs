@@ -268,6 +268,12 @@ fn arithmetic() {
     // Decimal results round to 34 digits, half to even.
     t.ok(doc! {"_id": 1, "a": dec("9999999999999999999999999999999999")}, doc! {"$inc": {"a": dec("1")}}, doc! {"_id": 1, "a": dec("1.000000000000000000000000000000000E+34")});
     t.ok(doc! {"_id": 1, "a": dec("1234567890123456789012345678901234")}, doc! {"$mul": {"a": dec("0.5")}}, doc! {"_id": 1, "a": dec("617283945061728394506172839450617.0")});
+    t.ok(doc! {"_id": 1, "a": dec("1234567890123456789012345678901234")}, doc! {"$mul": {"a": dec("1234567890123456789012345678901234")}}, doc! {"_id": 1, "a": dec("1.524157875323883675049535156256667E+66")});
+    t.ok(doc! {"_id": 1, "a": dec("1E+40")}, doc! {"$inc": {"a": dec("-0.5")}}, doc! {"_id": 1, "a": dec("1.000000000000000000000000000000000E+40")});
+    t.ok(doc! {"_id": 1, "a": dec("1E+40")}, doc! {"$inc": {"a": 1}}, doc! {"_id": 1, "a": dec("1.000000000000000000000000000000000E+40")});
+    t.ok(doc! {"_id": 1, "a": dec("0.1")}, doc! {"$mul": {"a": 3i64}}, doc! {"_id": 1, "a": dec("0.3")});
+    t.ok(doc! {"_id": 1, "a": dec("-2")}, doc! {"$inc": {"a": dec("2")}}, doc! {"_id": 1, "a": dec("0")});
+    t.ok(doc! {"_id": 1, "a": dec("Infinity")}, doc! {"$inc": {"a": dec("-Infinity")}}, doc! {"_id": 1, "a": dec("NaN")});
     t.ok(doc! {"_id": 1, "a": dec("1.5")}, doc! {"$mul": {"a": 0}}, doc! {"_id": 1, "a": dec("0.0")});
     t.ok(doc! {"_id": 1}, doc! {"$mul": {"a": dec("1.25")}}, doc! {"_id": 1, "a": dec("0.00")});
     t.ok(doc! {"_id": 1, "a": dec("NaN")}, doc! {"$inc": {"a": 1}}, doc! {"_id": 1, "a": dec("NaN")});
@@ -345,6 +351,8 @@ fn rename_and_current_date_and_set_on_insert() {
     t.err(doc! {"_id": 1, "a": 1}, doc! {"$rename": {"a": "b"}, "$set": {"b": 1}}, 40);
     t.err(doc! {"_id": 1, "a": 1}, doc! {"$rename": {"a": "b"}, "$set": {"a": 1}}, 40);
     t.err(doc! {"_id": 1, "a": 1}, doc! {"$rename": {"a.b": "c"}}, 28);
+    t.err(doc! {"_id": 1, "a": [{"b": 1}]}, doc! {"$rename": {"a.b": "c"}}, 28);
+    t.ok(doc! {"_id": 1, "a": {"c": 1}}, doc! {"$rename": {"a.b": "c"}}, doc! {"_id": 1, "a": {"c": 1}});
     t.err(doc! {"_id": 1, "a": 1}, doc! {"$rename": {"_id": "b"}}, 66);
     // $setOnInsert applies only on insert.
     t.ok(doc! {"_id": 1}, doc! {"$setOnInsert": {"a": 1}}, doc! {"_id": 1});
@@ -474,6 +482,10 @@ fn arrays() {
     t.ok_full(doc! {"_id": 1, "votes": [3, 5, 6, 7, 7, 8]}, doc! {"$pull": {"votes": {"$gte": 6}}}, doc! {"_id": 1, "votes": [3, 5]});
     t.ok_full(doc! {"_id": 1, "results": [{"item": "A", "score": 5, "answers": [{"q": 1, "a": 4}, {"q": 2, "a": 6}]}, {"item": "B", "score": 8, "answers": [{"q": 1, "a": 8}, {"q": 2, "a": 9}]}]}, doc! {"$pull": {"results": {"answers": {"$elemMatch": {"q": 2, "a": {"$gte": 8}}}}}}, doc! {"_id": 1, "results": [{"item": "A", "score": 5, "answers": [{"q": 1, "a": 4}, {"q": 2, "a": 6}]}]});
     t.ok_full(doc! {"_id": 1, "a": [{"x": 1}, {"x": 5}]}, doc! {"$pull": {"a": {"x": {"$gt": 2}}}}, doc! {"_id": 1, "a": [{"x": 1}]});
+    t.ok_full(doc! {"_id": 1, "a": ["apple", "banana", "blueberry"]}, doc! {"$pull": {"a": bson::Regex { pattern: "^b".into(), options: String::new() }}}, doc! {"_id": 1, "a": ["apple"]});
+    t.ok_full(doc! {"_id": 1, "a": [{"x": 1, "y": 1}, {"x": 2, "y": 5}, {"x": 3, "y": 9}]}, doc! {"$pull": {"a": {"$or": [{"x": 1}, {"y": {"$gt": 8}}]}}}, doc! {"_id": 1, "a": [{"x": 2, "y": 5}]});
+    t.ok_full(doc! {"_id": 1, "a": [1, 5, 10]}, doc! {"$pull": {"a": {"$in": [5, 10], "$gt": 6}}}, doc! {"_id": 1, "a": [1, 5]});
+    t.ok_full(doc! {"_id": 1, "a": [[1, 2], [3]]}, doc! {"$pull": {"a": {"$size": 1}}}, doc! {"_id": 1, "a": [[1, 2]]});
     // Docs: $pullAll.
     t.ok(doc! {"_id": 1, "scores": [0, 2, 5, 5, 1, 0]}, doc! {"$pullAll": {"scores": [0, 5]}}, doc! {"_id": 1, "scores": [2, 1]});
     t.ok(doc! {"_id": 1}, doc! {"$pullAll": {"scores": [0, 5]}}, doc! {"_id": 1});
@@ -514,6 +526,10 @@ fn positional_and_array_filters() {
     t.ok(doc! {"_id": 1, "a": [[1, 2], [3]]}, doc! {"$inc": {"a.$[].$[]": 1}}, doc! {"_id": 1, "a": [[2, 3], [4]]});
     t.ok(doc! {"_id": 1, "a": [{"b": [1]}, {"b": [2]}]}, doc! {"$push": {"a.$[].b": 0}}, doc! {"_id": 1, "a": [{"b": [1, 0]}, {"b": [2, 0]}]});
     t.err(doc! {"_id": 1, "a": 1}, doc! {"$set": {"a.$[]": 1}}, 2);
+    t.err(doc! {"_id": 1, "a": [{"b": [1]}, {}]}, doc! {"$set": {"a.$[].b.$[]": 1}}, 2);
+    t.err(doc! {"_id": 1, "a": [1, 2]}, doc! {"$set": {"a.$[].b": 1}}, 28);
+    t.ok_filters(doc! {"_id": 1, "a": [1, 2, 3]}, doc! {"$inc": {"a.$[x]": 10}}, vec![doc! {"$or": [{"x": 1}, {"x": {"$gte": 3}}]}], doc! {"_id": 1, "a": [11, 2, 13]}, true);
+    t.ok_filters(doc! {"_id": 1, "a": [{"b": [1, 5]}, {"b": [7]}]}, doc! {"$set": {"a.$[].b.$[big]": 0}}, vec![doc! {"big": {"$gt": 4}}], doc! {"_id": 1, "a": [{"b": [1, 0]}, {"b": [0]}]}, true);
     t.err(doc! {"_id": 1}, doc! {"$set": {"a.$[]": 1}}, 2);
     t.err(doc! {"_id": 1, "a": [1]}, doc! {"$set": {"$[]": 1}}, 2);
     t.err(doc! {"_id": 1, "a": [1]}, doc! {"$set": {"a.$[]": 1, "a.0": 2}}, 40);
@@ -577,6 +593,11 @@ fn validation() {
     // An upsert may set `_id` when the query did not; it goes first.
     t.ok_insert(doc! {"a": 1}, doc! {"$set": {"_id": 5}}, doc! {"_id": 5, "a": 1});
     t.err(doc! {"a": 1}, doc! {"$set": {"_id": [1]}}, 53);
+    t.err(doc! {"a": 1}, doc! {"$set": {"_id": bson::Regex { pattern: "x".into(), options: String::new() }}}, 53);
+    t.err(doc! {"a": 1}, doc! {"$set": {"_id": Bson::Undefined}}, 53);
+    t.err(doc! {"a": 1}, doc! {"$set": {"_id": {"$x": 1}}}, 52);
+    t.err(doc! {"_id": 1}, doc! {"b": 1, "_id": [1]}, 66);
+    t.err(doc! {"a": 1}, doc! {"_id": [1]}, 53);
     t.finish("validation", 25);
 }
 
@@ -601,7 +622,9 @@ fn replacement_and_pipeline() {
     t.err(doc! {"_id": 1}, bson!([{"$set": {"a": 1}, "$unset": "b"}]), 40323);
     t.err(doc! {"_id": 1}, bson!([1]), 14);
     t.err(doc! {"_id": 1}, Bson::Int32(1), 14);
-    t.err_filters(doc! {"_id": 1}, bson!([{"$set": {"a": 1}}]), vec![doc! {"x": 1}], 72);
+    t.err_filters(doc! {"_id": 1}, bson!([{"$set": {"a": 1}}]), vec![doc! {"x": 1}], 9);
+    t.err_filters(doc! {"_id": 1}, doc! {"a": 1}, vec![doc! {"x": 1}], 9);
+    t.ok_filters(doc! {"_id": 1}, doc! {"a": 1}, vec![], doc! {"_id": 1, "a": 1}, false);
     t.finish("replacement/pipeline", 16);
 
     for stages in [
@@ -615,6 +638,26 @@ fn replacement_and_pipeline() {
         assert!(update.is_pipeline() && !update.is_replacement());
         assert_eq!(update.modified_paths(), None);
     }
+}
+
+#[test]
+fn nesting_limit() {
+    let nested = |levels: usize| {
+        let mut value = Bson::Int32(1);
+        for _ in 0..levels {
+            value = Bson::Document(doc! {"x": value});
+        }
+        value
+    };
+    let apply = |levels: usize| {
+        Update::parse(&Bson::from(doc! {"$set": {"a": nested(levels)}}), None)
+            .and_then(|u| u.apply(&doc! {"_id": 1}, &UpdateContext::default()))
+            .map(|_| ())
+            .map_err(|e| e.code())
+    };
+    // `a` is level 1, so 179 nested documents reach level 180, the limit.
+    assert_eq!(apply(179), Ok(()));
+    assert_eq!(apply(180), Err(15));
 }
 
 #[test]
@@ -675,6 +718,8 @@ fn upsert_seeding() {
     check_seed(&mut t, doc! {"a": 1, "a.b": 2}, Err(54));
     check_seed(&mut t, doc! {"a.b": 1, "$and": [{"a": {"$eq": 2}}]}, Err(54));
     check_seed(&mut t, doc! {"_id": {"$eq": 5}}, Ok(doc! {"_id": 5}));
+    check_seed(&mut t, doc! {"b": 1, "a": 2, "_id": 3}, Ok(doc! {"_id": 3, "a": 2, "b": 1}));
+    check_seed(&mut t, doc! {"x.b": 1, "c": 1, "x.a": 2}, Ok(doc! {"c": 1, "x": {"a": 2, "b": 1}}));
     t.finish("upsert seed", 20);
 
     // After seeding, the update applies as an insert.
