@@ -9,9 +9,6 @@
 //! elements in index order. That order is why new fields appear in sorted order at the end of
 //! their document, while existing fields keep their place.
 
-// The crate's shared `Error` is large (its DuplicateKey variant holds two documents), which
-// clippy's `result_large_err` flags on every function here; boxing belongs in error.rs.
-#![allow(clippy::result_large_err)]
 
 mod arith;
 mod ops;
