@@ -9,7 +9,6 @@
 //! elements in index order. That order is why new fields appear in sorted order at the end of
 //! their document, while existing fields keep their place.
 
-
 mod arith;
 mod ops;
 mod path;
