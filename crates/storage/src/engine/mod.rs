@@ -17,6 +17,7 @@ mod history;
 mod index;
 mod kv;
 mod read;
+mod ttl;
 mod write;
 
 use std::collections::BTreeMap;

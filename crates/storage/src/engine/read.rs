@@ -121,7 +121,7 @@ fn full_range() -> Vec<ByteRange> {
 }
 
 /// Converts value intervals on one key field into byte ranges of its encoding.
-fn byte_ranges(intervals: &[Interval], descending: bool) -> Vec<ByteRange> {
+pub(crate) fn byte_ranges(intervals: &[Interval], descending: bool) -> Vec<ByteRange> {
     let enc = |v: &Bson| {
         if descending {
             keyenc::encode_descending(v)

@@ -298,3 +298,30 @@ fn rename_and_drop() {
     assert!(!s.drop_collection("db2", "d").expect("drop again"));
     assert!(s.list_databases().is_empty());
 }
+
+#[test]
+fn ttl_removes_expired_documents_only() {
+    let s = Storage::temporary().expect("store");
+    let now = bson::DateTime::now();
+    let old = bson::DateTime::from_millis(now.timestamp_millis() - 120_000);
+    s.insert("db", "c", doc! {"_id": 1, "at": old}, &opts())
+        .expect("insert");
+    s.insert("db", "c", doc! {"_id": 2, "at": now}, &opts())
+        .expect("insert");
+    s.insert("db", "c", doc! {"_id": 3, "at": "not a date"}, &opts())
+        .expect("insert");
+    s.insert("db", "c", doc! {"_id": 4, "at": [now, old]}, &opts())
+        .expect("insert");
+    s.create_indexes(
+        "db",
+        "c",
+        &[doc! {"key": {"at": -1}, "name": "at_-1", "expireAfterSeconds": 60}],
+    )
+    .expect("index");
+    assert_eq!(s.remove_expired(now).expect("ttl pass"), 2);
+    let left: Vec<i32> = find_all(&s, doc! {})
+        .iter()
+        .map(|d| d.get_i32("_id").expect("_id"))
+        .collect();
+    assert_eq!(left, vec![2, 3]);
+}

@@ -305,7 +305,7 @@ impl Storage {
         self.commit_write(set, changed_meta)
     }
 
-    fn delete_locked(
+    pub(crate) fn delete_locked(
         &self,
         w: &mut Writer,
         collection: &Collection,
