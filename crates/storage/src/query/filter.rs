@@ -75,7 +75,7 @@ impl Filter {
         };
         Ok(Filter {
             source: filter.clone(),
-            root: context.parse_document(filter, true)?,
+            root: context.parse_document(filter, false)?,
         })
     }
 
@@ -692,12 +692,14 @@ struct ParseContext {
 
 impl ParseContext {
     /// Parses a filter document (top level or nested in `$and`/`$or`/`$nor`/`$elemMatch`).
-    fn parse_document(&self, filter: &Document, top_level: bool) -> Result<Node> {
+    /// `in_elem_match`: the filter applies to array elements (`$elemMatch`), where `$expr`,
+    /// `$where` and `$text` are refused.
+    fn parse_document(&self, filter: &Document, in_elem_match: bool) -> Result<Node> {
         let mut nodes = Vec::new();
         for (key, value) in filter {
             if let Some(operator) = key.strip_prefix('$') {
                 if let Some(node) =
-                    self.parse_top_level_operator(operator, key, value, top_level)?
+                    self.parse_top_level_operator(operator, key, value, in_elem_match)?
                 {
                     nodes.push(node);
                 }
@@ -717,8 +719,13 @@ impl ParseContext {
         operator: &str,
         key: &str,
         value: &Bson,
-        _top_level: bool,
+        in_elem_match: bool,
     ) -> Result<Option<Node>> {
+        if in_elem_match && matches!(operator, "expr" | "where" | "text") {
+            return Err(Error::BadValue(format!(
+                "{key} can only be applied to the top-level document"
+            )));
+        }
         Ok(Some(match operator {
             "and" | "or" | "nor" => {
                 let Bson::Array(items) = value else {
@@ -736,7 +743,7 @@ impl ParseContext {
                             "$or/$and/$nor entries need to be full objects".into(),
                         ));
                     };
-                    children.push(self.parse_document(d, false)?);
+                    children.push(self.parse_document(d, in_elem_match)?);
                 }
                 match operator {
                     "and" => Node::And(children),
@@ -759,9 +766,7 @@ impl ParseContext {
             }
             "jsonSchema" => {
                 let Bson::Document(d) = value else {
-                    return Err(Error::TypeMismatch(
-                        "$jsonSchema must be an object".into(),
-                    ));
+                    return Err(Error::TypeMismatch("$jsonSchema must be an object".into()));
                 };
                 Node::Schema(Box::new(Schema::parse(d)?))
             }
@@ -769,9 +774,14 @@ impl ParseContext {
                 return Err(Error::NotSupported(format!("{key} is not supported")))
             }
             _ => {
+                let hint = if operator == "not" {
+                    "If you are trying to negate an entire expression, use $nor."
+                } else {
+                    "If you have a field name that starts with a '$' symbol, consider using $getField or $setField."
+                };
                 return Err(Error::BadValue(format!(
-                    "unknown top level operator: {key}. If you have a field name that starts with a '$' symbol, consider using $getField or $setField."
-                )))
+                    "unknown top level operator: {key}. {hint}"
+                )));
             }
         }))
     }
@@ -792,16 +802,11 @@ impl ParseContext {
     fn parse_operators(&self, path: &str, operators: &Document) -> Result<Node> {
         let mut nodes = Vec::new();
         // `$regex` and `$options` combine into one predicate.
-        let regex = operators.get("$regex");
-        let options = operators.get("$options");
-        if options.is_some() && regex.is_none() {
+        if operators.contains_key("$options") && !operators.contains_key("$regex") {
             return Err(Error::BadValue("$options needs a $regex".into()));
         }
-        if let Some(regex) = regex {
-            nodes.push(path_node(
-                path,
-                Op::Regex(parse_regex_operator(regex, options)?),
-            ));
+        if operators.contains_key("$regex") {
+            nodes.push(path_node(path, Op::Regex(parse_regex_operator(operators)?)));
         }
         for (key, value) in operators {
             match key.as_str() {
@@ -827,7 +832,10 @@ impl ParseContext {
                 }
                 "$all" => nodes.push(self.parse_all(path, value)?),
                 "$elemMatch" => nodes.push(path_node(path, self.parse_elem_match(value)?)),
-                _ => nodes.push(path_node(path, self.parse_value_operator(key, value)?)),
+                _ => nodes.push(path_node(
+                    path,
+                    self.parse_value_operator(path, key, value)?,
+                )),
             }
         }
         Ok(if nodes.len() == 1 {
@@ -839,7 +847,14 @@ impl ParseContext {
 
     /// Operators that test one value and so can also appear inside `$elemMatch` (value form)
     /// and `$not`.
-    fn parse_value_operator(&self, key: &str, value: &Bson) -> Result<Op> {
+    fn parse_value_operator(&self, path: &str, key: &str, value: &Bson) -> Result<Op> {
+        if matches!(key, "$gt" | "$gte" | "$lt" | "$lte")
+            && matches!(value, Bson::RegularExpression(_))
+        {
+            return Err(Error::BadValue(format!(
+                "Can't have RegEx as arg to predicate over field '{path}'."
+            )));
+        }
         Ok(match key {
             "$eq" => Op::Eq(value.clone()),
             "$gt" => Op::Compare(Comparison::Gt, value.clone()),
@@ -848,7 +863,20 @@ impl ParseContext {
             "$lte" => Op::Compare(Comparison::Lte, value.clone()),
             "$in" => Op::In(parse_in_set(key, value)?),
             "$size" => Op::Size(parse_size(value)?),
-            "$type" => Op::Type(parse_type_selectors(value)?),
+            "$type" => {
+                let selectors = parse_type_selectors(value)?;
+                if selectors.is_empty() {
+                    return Err(Error::FailedToParse(format!(
+                        "{path} must match at least one type"
+                    )));
+                }
+                Op::Type(selectors)
+            }
+            "$where" => {
+                return Err(Error::BadValue(
+                    "$where cannot be applied to a field".into(),
+                ))
+            }
             "$mod" => parse_mod(value)?,
             "$bitsAllSet" => Op::Bits(BitTest::AllSet, parse_bitmask(key, value)?),
             "$bitsAnySet" => Op::Bits(BitTest::AnySet, parse_bitmask(key, value)?),
@@ -857,7 +885,7 @@ impl ParseContext {
             "$elemMatch" => self.parse_elem_match(value)?,
             "$near" | "$nearSphere" | "$geoWithin" | "$geoIntersects" | "$within" | "$geoNear"
             | "$box" | "$center" | "$centerSphere" | "$polygon" | "$geometry" | "$maxDistance"
-            | "$minDistance" | "$text" | "$where" => {
+            | "$minDistance" | "$text" => {
                 return Err(Error::NotSupported(format!("{key} is not supported")))
             }
             _ => return Err(Error::BadValue(format!("unknown operator: {key}"))),
@@ -949,20 +977,16 @@ impl ParseContext {
                 )
         });
         if !value_form {
-            return Ok(Op::ElemMatchObject(Box::new(
-                self.parse_document(d, false)?,
-            )));
+            return Ok(Op::ElemMatchObject(Box::new(self.parse_document(d, true)?)));
         }
         // Value form: each operator applies to the element itself. `$not` and `$regex` are
         // expressed as nodes on an empty path, evaluated on a one-field wrapper.
         let mut ops = Vec::new();
-        let regex = d.get("$regex");
-        let options = d.get("$options");
-        if options.is_some() && regex.is_none() {
+        if d.contains_key("$options") && !d.contains_key("$regex") {
             return Err(Error::BadValue("$options needs a $regex".into()));
         }
-        if let Some(regex) = regex {
-            ops.push(Op::Regex(parse_regex_operator(regex, options)?));
+        if d.contains_key("$regex") {
+            ops.push(Op::Regex(parse_regex_operator(d)?));
         }
         for (key, v) in d {
             match key.as_str() {
@@ -976,7 +1000,7 @@ impl ParseContext {
                 _ if !key.starts_with('$') => {
                     return Err(Error::BadValue(format!("unknown operator: {key}")))
                 }
-                _ => ops.push(self.parse_value_operator(key, v)?),
+                _ => ops.push(self.parse_value_operator("", key, v)?),
             }
         }
         Ok(Op::ElemMatchValue(ops))
@@ -999,29 +1023,46 @@ fn is_operator_document(d: &Document) -> bool {
         .is_some_and(|k| k.starts_with('$') && !matches!(k.as_str(), "$ref" | "$id" | "$db"))
 }
 
-fn parse_regex_operator(regex: &Bson, options: Option<&Bson>) -> Result<CompiledRegex> {
-    let extra_options = match options {
-        None => None,
-        Some(Bson::String(s)) => Some(s.as_str()),
-        Some(_) => return Err(Error::BadValue("$options has to be a string".into())),
-    };
-    match regex {
-        Bson::String(pattern) => CompiledRegex::new(pattern, extra_options.unwrap_or("")),
-        Bson::RegularExpression(r) => {
-            if let Some(extra) = extra_options {
-                if !r.options.is_empty() {
+/// `$regex` with `$options` from an operator document, checked in document order as MongoDB
+/// does (flags on a regex literal and a non-empty `$options` conflict: 51074 when `$options`
+/// came first, 51075 otherwise).
+fn parse_regex_operator(operators: &Document) -> Result<CompiledRegex> {
+    let mut pattern = "";
+    let mut options = "";
+    for (key, value) in operators {
+        match key.as_str() {
+            "$regex" => match value {
+                Bson::String(p) => pattern = p,
+                Bson::RegularExpression(r) => {
+                    pattern = &r.pattern;
+                    if !r.options.is_empty() {
+                        if !options.is_empty() {
+                            return Err(Error::coded(
+                                51074,
+                                "options set in both $regex and $options",
+                            ));
+                        }
+                        options = &r.options;
+                    }
+                }
+                _ => return Err(Error::BadValue("$regex has to be a string".into())),
+            },
+            "$options" => {
+                let Bson::String(o) = value else {
+                    return Err(Error::BadValue("$options has to be a string".into()));
+                };
+                if !options.is_empty() {
                     return Err(Error::coded(
                         51075,
                         "options set in both $regex and $options",
                     ));
                 }
-                CompiledRegex::new(&r.pattern, extra)
-            } else {
-                CompiledRegex::new(&r.pattern, &r.options)
+                options = o;
             }
+            _ => {}
         }
-        _ => Err(Error::BadValue("$regex has to be a string".into())),
     }
+    CompiledRegex::new(pattern, options)
 }
 
 fn parse_in_set(key: &str, value: &Bson) -> Result<InSet> {
@@ -1106,45 +1147,53 @@ fn parse_mod(value: &Bson) -> Result<Op> {
             "malformed mod, needs to be an array".into(),
         ));
     };
-    if items.len() < 2 {
-        return Err(Error::BadValue("malformed mod, not enough elements".into()));
+    let not_enough = || Error::BadValue("malformed mod, not enough elements".into());
+    let divisor = items.first().ok_or_else(not_enough)?;
+    if crate::value::Number::of(divisor).is_none() {
+        return Err(Error::BadValue(
+            "malformed mod, divisor not a number".into(),
+        ));
+    }
+    let remainder = items.get(1).ok_or_else(not_enough)?;
+    if crate::value::Number::of(remainder).is_none() {
+        return Err(Error::BadValue(
+            "malformed mod, remainder not a number".into(),
+        ));
     }
     if items.len() > 2 {
         return Err(Error::BadValue("malformed mod, too many elements".into()));
     }
-    let coerce = |v: &Bson, what: &str| -> Result<i64> {
-        let Some(n) = crate::value::Number::of(v) else {
-            return Err(Error::BadValue(format!(
-                "malformed mod, {what} not a number"
-            )));
-        };
-        let d = n.to_f64();
-        match v {
-            Bson::Int32(i) => Ok(i64::from(*i)),
-            Bson::Int64(i) => Ok(*i),
-            _ if !d.is_finite() => Err(Error::BadValue(format!(
-                "malformed mod, {what} value is invalid :: caused by :: Unable to coerce NaN/Inf to integral type"
-            ))),
-            _ if d.trunc() >= 9_223_372_036_854_775_808.0
-                || d.trunc() < -9_223_372_036_854_775_808.0 =>
-            {
-                Err(Error::BadValue(format!(
-                    "malformed mod, {what} value is invalid :: caused by :: Out of bounds coercing to integral value"
-                )))
-            }
-            // Truncation toward zero, within range here.
-            _ => Ok(d.trunc() as i64),
-        }
-    };
-    let (Some(divisor), Some(remainder)) = (items.first(), items.get(1)) else {
-        return Err(Error::BadValue("malformed mod, not enough elements".into()));
-    };
-    let divisor = coerce(divisor, "divisor")?;
-    let remainder = coerce(remainder, "remainder")?;
+    let divisor = coerce_to_int64(divisor, "divisor")?;
+    let remainder = coerce_to_int64(remainder, "remainder")?;
     if divisor == 0 {
         return Err(Error::BadValue("divisor cannot be 0".into()));
     }
     Ok(Op::Mod { divisor, remainder })
+}
+
+/// A number truncated toward zero to an int64, refusing NaN, infinities and out-of-range
+/// values as MongoDB's `tryCoerce` does.
+fn coerce_to_int64(v: &Bson, what: &str) -> Result<i64> {
+    match v {
+        Bson::Int32(i) => Ok(i64::from(*i)),
+        Bson::Int64(i) => Ok(*i),
+        _ => {
+            let d = crate::value::Number::of(v).map_or(f64::NAN, |n| n.to_f64());
+            if !d.is_finite() {
+                return Err(Error::BadValue(format!(
+                    "malformed mod, {what} value is invalid :: caused by :: Unable to coerce NaN/Inf to integral type"
+                )));
+            }
+            let t = d.trunc();
+            if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&t) {
+                return Err(Error::BadValue(format!(
+                    "malformed mod, {what} value is invalid :: caused by :: Out of bounds coercing to integral value"
+                )));
+            }
+            // Within range, so exact.
+            Ok(t as i64)
+        }
+    }
 }
 
 fn parse_bitmask(key: &str, value: &Bson) -> Result<BitMask> {
@@ -1173,18 +1222,20 @@ fn parse_bitmask(key: &str, value: &Bson) -> Result<BitMask> {
                     Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::Decimal128(_) => {
                         exact_integer(item).ok_or_else(|| {
                             Error::BadValue(format!(
-                                "bit positions must be an integer but got: {item}"
+                                "Failed to parse bit position. Expected an integer: {item}"
                             ))
                         })?
                     }
                     _ => {
                         return Err(Error::BadValue(format!(
-                            "bit positions must be an integer but got: {item}"
+                            "Failed to parse bit position. Expected a number in: {item}"
                         )))
                     }
                 };
                 let p = u64::try_from(p).map_err(|_| {
-                    Error::BadValue(format!("bit positions must be >= 0 but got: {item}"))
+                    Error::BadValue(format!(
+                        "Failed to parse bit position. Expected a positive number in: {item}"
+                    ))
                 })?;
                 positions.push(p);
             }

@@ -115,6 +115,8 @@ fn equality_and_paths() {
     t!({"a": f64::NAN}, {"a": dec("NaN")}, true);
     t!({"a": bson::DateTime::from_millis(5)}, {"a": bson::DateTime::from_millis(5)}, true);
     t!({"a": {"$ref": "c", "$id": 1}}, {"a": {"$ref": "c", "$id": 1}}, true);
+    t!({"a": {"$ref": "c", "$id": 1}}, {"a": {"$ref": "c", "$id": 2}}, false);
+    t!({"a": {"$ref": "c", "$id": 1, "$db": "d"}}, {"a.$id": 1}, true);
     t!({"a.b": 1}, {"a.b": 1}, false);
 }
 
@@ -453,6 +455,16 @@ fn parse_errors() {
     check_error(doc! {"a": {"$regex": 1}}, 2, "$regex has to be a string");
     check_error(doc! {"a": {"$options": "i"}}, 2, "$options needs a $regex");
     check_error(doc! {"a": {"$regex": re("x", "i"), "$options": "m"}}, 51075, "options set in both $regex and $options");
+    check_error(doc! {"a": {"$options": "m", "$regex": re("x", "i")}}, 51074, "options set in both $regex and $options");
+    check_error(doc! {"a": {"$regex": 1, "$options": "m"}}, 2, "$regex has to be a string");
+    check_error(doc! {"a": {"$regex": "x", "$options": 1}}, 2, "$options has to be a string");
+    check_error(doc! {"a": {"$gt": re("x", "")}}, 2, "Can't have RegEx as arg to predicate over field 'a'.");
+    check_error(doc! {"a": {"$type": []}}, 9, "a must match at least one type");
+    check_error(doc! {"a": {"$where": "x"}}, 2, "$where cannot be applied to a field");
+    check_error(doc! {"$not": {"a": 1}}, 2, "unknown top level operator: $not. If you are trying to negate an entire expression, use $nor.");
+    check_error(doc! {"a": {"$elemMatch": {"$expr": {"$eq": [1, 1]}}}}, 2, "$expr can only be applied to the top-level document");
+    check_error(doc! {"a": {"$elemMatch": {"$where": "x"}}}, 2, "$where can only be applied to the top-level document");
+    check_error(doc! {"a": {"$mod": ["x"]}}, 2, "malformed mod, divisor not a number");
     check_error(doc! {"a": {"$regex": "x", "$options": "z"}}, 51108, "invalid flag in regex options: z");
     check_error(doc! {"a": {"$regex": "(?<=a)b"}}, 51091, "Regular expression is invalid");
     check_error(doc! {"a": {"$regex": "a\u{0}b"}}, 51091, "embedded null byte");
@@ -461,7 +473,8 @@ fn parse_errors() {
     check_error(doc! {"a": {"$ne": re("x", "")}}, 2, "Can't have regex as arg to $ne");
     check_error(doc! {"a": {"$bitsAllSet": "x"}}, 2, "$bitsAllSet takes an Array, a number, or a BinData");
     check_error(doc! {"a": {"$bitsAnySet": -1}}, 2, "non-negative");
-    check_error(doc! {"a": {"$bitsAnySet": [-1]}}, 2, "bit positions must be >= 0");
+    check_error(doc! {"a": {"$bitsAnySet": [-1]}}, 2, "Failed to parse bit position");
+    check_error(doc! {"a": {"$bitsAnySet": ["x"]}}, 2, "Failed to parse bit position");
     check_error(doc! {"$where": "this.a == 1"}, 115, "$where");
     check_error(doc! {"$text": {"$search": "x"}}, 115, "$text");
     check_error(doc! {"a": {"$near": [0, 0]}}, 115, "$near");
