@@ -1,34 +1,1042 @@
 //! Aggregation expressions (`{$add: ["$a", 1]}`), evaluated against one document.
+//!
+//! An expression is parsed once into an [`Expr`] tree and evaluated many times. Evaluation
+//! returns `Option<Bson>`: `None` is MongoDB's "missing" value, which is distinct from null
+//! (an object literal drops a field whose value is missing; `$ifNull` treats both alike).
+//!
+//! Operators live in submodules by family; each is one entry in [`lookup_operator`], which
+//! says how its arguments are parsed ([`Shape`]) and which function evaluates it. Operators
+//! evaluate their own arguments, so `$cond`, `$and`, `$switch`, ... are lazy like MongoDB's.
+//!
+//! Variables bound by `$let`, `$map`, `$filter` and `$reduce` live in a chain of stack frames
+//! ([`Frame`]) so binding one costs no allocation beyond the bound value itself.
+
+// The crate's `Error` is large (DuplicateKey carries two documents); boxing it is the error
+// module owner's call, so the lint is allowed here rather than worked around per function.
+#![allow(clippy::result_large_err)]
 
 use bson::{Bson, Document};
 
 use crate::error::{Error, Result};
 
-/// Variables in scope: `$$ROOT`, `$$CURRENT`, `$$NOW`, `let` variables and those bound by
-/// `$let`, `$map`, `$filter` and `$reduce`.
-#[derive(Debug, Clone, Default)]
+mod arith;
+mod decimal;
+mod number;
+#[cfg(test)]
+mod tests;
+
+/// Variables in scope for one command: the `let` variables and `$$NOW`. `$$ROOT` and
+/// `$$CURRENT` are the document passed to [`Expr::eval`]; variables bound by `$let`, `$map`,
+/// `$filter` and `$reduce` are kept on the evaluation stack, not here.
+#[derive(Debug, Clone)]
 pub struct Vars {
+    /// The command's `let` variables (already evaluated to constants).
     pub user: Document,
+    /// `$$NOW`: fixed for the whole command so every document sees the same instant.
+    pub now: bson::DateTime,
+}
+
+impl Default for Vars {
+    fn default() -> Vars {
+        Vars::new(Document::new())
+    }
+}
+
+impl Vars {
+    /// Variables for one command, with `$$NOW` taken from the clock once.
+    pub fn new(user: Document) -> Vars {
+        Vars {
+            user,
+            now: bson::DateTime::now(),
+        }
+    }
+
+    /// Evaluates a command's `let` document: each value is an expression evaluated against an
+    /// empty document, and may use `$$NOW` and the variables defined before it.
+    pub fn from_let(let_spec: &Document) -> Result<Vars> {
+        let mut vars = Vars::default();
+        let empty = Document::new();
+        for (name, spec) in let_spec {
+            validate_user_variable_name(name)?;
+            let expr = Expr::parse(spec)?;
+            let value = expr.eval(&empty, &vars)?;
+            // A variable bound to a missing value is kept as null: `let` values are constants.
+            vars.user.insert(name.clone(), value.unwrap_or(Bson::Null));
+        }
+        Ok(vars)
+    }
 }
 
 /// A parsed expression.
 #[derive(Debug, Clone)]
-pub struct Expr {
-    source: Bson,
+pub enum Expr {
+    /// A constant (including `$literal`).
+    Constant(Bson),
+    /// `"$a.b"` or `"$$var.a.b"`.
+    Path(FieldPath),
+    /// `{a: <expr>, b: <expr>}`: fields whose value is missing are left out.
+    Object(Vec<(String, Expr)>),
+    /// `[<expr>, ...]`: missing elements become null.
+    Array(Vec<Expr>),
+    /// `{$op: args}`.
+    Operator(Box<Operator>),
 }
 
+/// A field path: a variable (`CURRENT` for `"$a.b"`) and the fields to walk from it.
+#[derive(Debug, Clone)]
+pub struct FieldPath {
+    variable: Variable,
+    fields: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Variable {
+    Current,
+    Root,
+    Now,
+    Remove,
+    /// `$$KEEP`, `$$PRUNE`, `$$DESCEND` for `$redact`: they evaluate to their own names.
+    Redact(&'static str),
+    /// A variable bound by `$let`/`$map`/`$filter`/`$reduce` (or `CURRENT` rebound by `$let`).
+    Local(String),
+    /// A `let` variable of the command, checked when evaluated.
+    User(String),
+}
+
+/// The function that evaluates one operator, given its parsed arguments.
+type EvalFn = fn(&Operator, &Ctx<'_>) -> Result<Option<Bson>>;
+
+/// An operator expression `{$name: args}` with its arguments parsed.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    name: &'static str,
+    /// Positional arguments, or named ones in the order of the operator's field list. `None`
+    /// is an optional named argument that was not given.
+    args: Vec<Option<Expr>>,
+    /// Variable names bound by `$let`, `$map`, `$filter`, `$reduce` (in operator-specific
+    /// order).
+    names: Vec<String>,
+    eval: EvalFn,
+}
+
+/// One bound variable on the evaluation stack.
+pub(crate) struct Frame<'a> {
+    name: &'a str,
+    value: Option<Bson>,
+    parent: Option<&'a Frame<'a>>,
+}
+
+/// Everything an expression can see while evaluating.
+pub(crate) struct Ctx<'a> {
+    root: &'a Document,
+    vars: &'a Vars,
+    frames: Option<&'a Frame<'a>>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context with one more variable bound.
+    fn with<'b>(&'b self, frame: &'b Frame<'b>) -> Ctx<'b>
+    where
+        'a: 'b,
+    {
+        Ctx {
+            root: self.root,
+            vars: self.vars,
+            frames: Some(frame),
+        }
+    }
+
+    fn frame<'b>(&'b self, name: &'b str, value: Option<Bson>) -> Frame<'b> {
+        Frame {
+            name,
+            value,
+            parent: self.frames,
+        }
+    }
+
+    fn local(&self, name: &str) -> Option<&'a Frame<'a>> {
+        let mut frame = self.frames;
+        while let Some(f) = frame {
+            if f.name == name {
+                return Some(f);
+            }
+            frame = f.parent;
+        }
+        None
+    }
+}
+
+/// MongoDB's truthiness: false, null, missing, undefined and zero of any numeric type are
+/// false; everything else (empty strings and arrays included) is true.
+pub fn truthy(v: Option<&Bson>) -> bool {
+    match v {
+        None | Some(Bson::Null) | Some(Bson::Undefined) => false,
+        Some(Bson::Boolean(b)) => *b,
+        Some(Bson::Int32(i)) => *i != 0,
+        Some(Bson::Int64(i)) => *i != 0,
+        Some(Bson::Double(d)) => *d != 0.0,
+        Some(Bson::Decimal128(d)) => !crate::value::decimal::Dec::from_bson(d).is_zero(),
+        Some(_) => true,
+    }
+}
+
+/// MongoDB's type name (`$type`'s answer, and the word used in error messages).
+pub(crate) fn type_name(v: Option<&Bson>) -> &'static str {
+    match v {
+        None => "missing",
+        Some(v) => match v {
+            Bson::Double(_) => "double",
+            Bson::String(_) => "string",
+            Bson::Document(_) => "object",
+            Bson::Array(_) => "array",
+            Bson::Binary(_) => "binData",
+            Bson::Undefined => "undefined",
+            Bson::ObjectId(_) => "objectId",
+            Bson::Boolean(_) => "bool",
+            Bson::DateTime(_) => "date",
+            Bson::Null => "null",
+            Bson::RegularExpression(_) => "regex",
+            Bson::DbPointer(_) => "dbPointer",
+            Bson::JavaScriptCode(_) => "javascript",
+            Bson::Symbol(_) => "symbol",
+            Bson::JavaScriptCodeWithScope(_) => "javascriptWithScope",
+            Bson::Int32(_) => "int",
+            Bson::Timestamp(_) => "timestamp",
+            Bson::Int64(_) => "long",
+            Bson::Decimal128(_) => "decimal",
+            Bson::MinKey => "minKey",
+            Bson::MaxKey => "maxKey",
+        },
+    }
+}
+
+/// Null, undefined or missing: the values most operators answer with null.
+pub(crate) fn is_nullish(v: Option<&Bson>) -> bool {
+    matches!(v, None | Some(Bson::Null) | Some(Bson::Undefined))
+}
+
+/// How an operator's argument is written.
+#[derive(Clone, Copy)]
+#[allow(dead_code)] // FIXME(expr): Named is used by the families still to come.
+enum Shape {
+    /// Positional arguments (a single non-array argument counts as one), between `min` and
+    /// `max` of them (`usize::MAX` for variadic).
+    Positional { min: usize, max: usize },
+    /// An object of named arguments, in this order; names starting with `!` are required.
+    /// The codes are MongoDB's for an unknown and a missing argument.
+    Named {
+        fields: &'static [&'static str],
+        unknown_code: i32,
+        missing_code: i32,
+    },
+    /// Parsed by its own function.
+    Custom(fn(&'static str, &Bson, &mut ParseScope) -> Result<Operator>),
+}
+
+/// Parse-time state: names bound by enclosing `$let`/`$map`/`$filter`/`$reduce`.
+#[derive(Default)]
+pub(crate) struct ParseScope {
+    locals: Vec<String>,
+}
+
+const fn positional(min: usize, max: usize) -> Shape {
+    Shape::Positional { min, max }
+}
+
+const VARIADIC: Shape = Shape::Positional {
+    min: 0,
+    max: usize::MAX,
+};
+
+/// The table of operators: name -> (argument shape, evaluation function). Returns the static
+/// name too, so the parsed operator can name itself in errors without allocating.
+fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
+    use arith as a;
+    let entry: (&'static str, Shape, EvalFn) = match name {
+        // Arithmetic.
+        "$add" => ("$add", VARIADIC, a::add),
+        "$subtract" => ("$subtract", positional(2, 2), a::subtract),
+        "$multiply" => ("$multiply", VARIADIC, a::multiply),
+        "$divide" => ("$divide", positional(2, 2), a::divide),
+        "$mod" => ("$mod", positional(2, 2), a::modulo),
+        "$abs" => ("$abs", positional(1, 1), a::abs),
+        "$ceil" => ("$ceil", positional(1, 1), a::ceil),
+        "$floor" => ("$floor", positional(1, 1), a::floor),
+        "$round" => ("$round", positional(1, 2), a::round),
+        "$trunc" => ("$trunc", positional(1, 2), a::trunc),
+        "$sqrt" => ("$sqrt", positional(1, 1), a::sqrt),
+        "$pow" => ("$pow", positional(2, 2), a::pow),
+        "$exp" => ("$exp", positional(1, 1), a::exp),
+        "$ln" => ("$ln", positional(1, 1), a::ln),
+        "$log" => ("$log", positional(2, 2), a::log),
+        "$log10" => ("$log10", positional(1, 1), a::log10),
+        // Comparison and boolean.
+        "$cmp" => ("$cmp", positional(2, 2), a::cmp),
+        "$eq" => ("$eq", positional(2, 2), a::eq),
+        "$ne" => ("$ne", positional(2, 2), a::ne),
+        "$gt" => ("$gt", positional(2, 2), a::gt),
+        "$gte" => ("$gte", positional(2, 2), a::gte),
+        "$lt" => ("$lt", positional(2, 2), a::lt),
+        "$lte" => ("$lte", positional(2, 2), a::lte),
+        "$and" => ("$and", VARIADIC, a::and),
+        "$or" => ("$or", VARIADIC, a::or),
+        "$not" => ("$not", positional(1, 1), a::not),
+        // Conditionals and variables.
+        "$cond" => ("$cond", Shape::Custom(parse_cond), a::cond),
+        "$ifNull" => ("$ifNull", Shape::Custom(parse_if_null), a::if_null),
+        "$switch" => ("$switch", Shape::Custom(parse_switch), a::switch),
+        "$literal" => ("$literal", Shape::Custom(parse_literal), eval_not_reached),
+        "$let" => ("$let", Shape::Custom(parse_let), eval_let),
+        "$rand" => ("$rand", Shape::Custom(parse_rand), a::rand),
+        _ => return None,
+    };
+    Some(entry)
+}
+
+/// Operators MongoDB has that Outpost deliberately does not implement.
+const UNSUPPORTED_OPERATORS: &[&str] = &[
+    "$function",
+    "$accumulator",
+    "$where",
+    "$meta",
+    "$toHashedIndexKey",
+    "$binarySize",
+    "$bsonSize",
+    "$tsIncrement",
+    "$tsSecond",
+    "$median",
+    "$percentile",
+    "$top",
+    "$topN",
+    "$bottom",
+    "$bottomN",
+    "$getSeqNumber",
+    "$internalJsEmit",
+    "$encStrStartsWith",
+];
+
 impl Expr {
+    /// Parses an expression.
     pub fn parse(expr: &Bson) -> Result<Expr> {
-        Err(Error::NotSupported(format!(
-            "aggregation expressions are not implemented yet: {expr}"
-        )))
+        Expr::parse_in(expr, &mut ParseScope::default())
+    }
+
+    /// Parses an object expression `{a: <expr>, b: <expr>}` (as `$addFields` and
+    /// `$replaceWith` take), whose field names must not start with `$`.
+    pub fn parse_object(spec: &Document) -> Result<Expr> {
+        parse_object_literal(spec, &mut ParseScope::default())
+    }
+
+    /// The constant value of this expression, if it is one (e.g. a `$literal`).
+    pub fn as_constant(&self) -> Option<&Bson> {
+        match self {
+            Expr::Constant(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn parse_in(expr: &Bson, scope: &mut ParseScope) -> Result<Expr> {
+        match expr {
+            Bson::String(s) if s.starts_with('$') => Ok(Expr::Path(parse_field_path(s, scope)?)),
+            Bson::Document(d) => match d.iter().next() {
+                Some((first, _)) if first.starts_with('$') => {
+                    if d.len() != 1 {
+                        return Err(Error::coded(
+                            15983,
+                            format!(
+                                "an expression specification must contain exactly one field, \
+                                 the name of the expression. Found {} fields in {}",
+                                d.len(),
+                                d
+                            ),
+                        ));
+                    }
+                    parse_operator(d, scope)
+                }
+                _ => parse_object_literal(d, scope),
+            },
+            Bson::Array(items) => {
+                let parsed = items
+                    .iter()
+                    .map(|item| Expr::parse_in(item, scope))
+                    .collect::<Result<Vec<_>>>()?;
+                if let Some(values) = all_constants(&parsed) {
+                    return Ok(Expr::Constant(Bson::Array(values)));
+                }
+                Ok(Expr::Array(parsed))
+            }
+            other => Ok(Expr::Constant(other.clone())),
+        }
     }
 
     /// Evaluates against `root` (which is also `$$CURRENT`). A missing value is `None`.
-    pub fn eval(&self, _root: &Document, _vars: &Vars) -> Result<Option<Bson>> {
-        Err(Error::NotSupported(format!(
-            "aggregation expressions are not implemented yet: {}",
-            self.source
-        )))
+    pub fn eval(&self, root: &Document, vars: &Vars) -> Result<Option<Bson>> {
+        let ctx = Ctx {
+            root,
+            vars,
+            frames: None,
+        };
+        self.eval_in(&ctx)
+    }
+
+    fn eval_in(&self, ctx: &Ctx<'_>) -> Result<Option<Bson>> {
+        match self {
+            Expr::Constant(v) => Ok(Some(v.clone())),
+            Expr::Path(path) => path.eval(ctx),
+            Expr::Object(fields) => {
+                let mut out = Document::new();
+                for (name, expr) in fields {
+                    if let Some(v) = expr.eval_in(ctx)? {
+                        out.insert(name.clone(), v);
+                    }
+                }
+                Ok(Some(Bson::Document(out)))
+            }
+            Expr::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(item.eval_in(ctx)?.unwrap_or(Bson::Null));
+                }
+                Ok(Some(Bson::Array(out)))
+            }
+            Expr::Operator(op) => (op.eval)(op, ctx),
+        }
+    }
+}
+
+fn all_constants(exprs: &[Expr]) -> Option<Vec<Bson>> {
+    exprs.iter().map(|e| e.as_constant().cloned()).collect()
+}
+
+fn parse_object_literal(d: &Document, scope: &mut ParseScope) -> Result<Expr> {
+    let mut fields: Vec<(String, Expr)> = Vec::with_capacity(d.len());
+    for (name, value) in d {
+        validate_field_name(name)?;
+        if fields.iter().any(|(n, _)| n == name) {
+            return Err(Error::coded(
+                16406,
+                format!("duplicate field name specified in object literal: {d}"),
+            ));
+        }
+        fields.push((name.clone(), Expr::parse_in(value, scope)?));
+    }
+    if fields.iter().all(|(_, e)| e.as_constant().is_some()) {
+        let mut out = Document::new();
+        for (name, e) in fields {
+            if let Expr::Constant(v) = e {
+                out.insert(name, v);
+            }
+        }
+        return Ok(Expr::Constant(Bson::Document(out)));
+    }
+    Ok(Expr::Object(fields))
+}
+
+/// MongoDB's rules for a field name inside a path or object literal.
+fn validate_field_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::coded(
+            15998,
+            "FieldPath field names may not be empty strings.",
+        ));
+    }
+    if name.starts_with('$') {
+        return Err(Error::coded(
+            16410,
+            format!(
+                "FieldPath field names may not start with '$'. Consider using $getField or \
+                 $setField. ('{name}')"
+            ),
+        ));
+    }
+    if name.contains('\0') {
+        return Err(Error::coded(
+            16411,
+            "FieldPath field names may not contain '\\0'.",
+        ));
+    }
+    if name.contains('.') {
+        return Err(Error::coded(
+            16412,
+            format!("FieldPath field names may not contain '.'. ('{name}')"),
+        ));
+    }
+    Ok(())
+}
+
+/// A user variable name must start with a lowercase ASCII letter or a non-ASCII character and
+/// contain only letters, digits, `_` and non-ASCII characters.
+fn validate_user_variable_name(name: &str) -> Result<()> {
+    validate_variable_name(name)?;
+    match name.chars().next() {
+        Some(c) if c.is_ascii_lowercase() || !c.is_ascii() => Ok(()),
+        _ => Err(Error::coded(
+            16870,
+            format!("'{name}' starts with an invalid character for a user variable name"),
+        )),
+    }
+}
+
+fn validate_variable_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::coded(16869, "empty variable names are not allowed"));
+    }
+    for c in name.chars() {
+        if !(c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii()) {
+            return Err(Error::coded(
+                16871,
+                format!("'{name}' contains an invalid character for a variable name: '{c}'"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_field_path(s: &str, scope: &ParseScope) -> Result<FieldPath> {
+    if let Some(rest) = s.strip_prefix("$$") {
+        let mut parts = rest.split('.');
+        let name = parts.next().unwrap_or("");
+        validate_variable_name(name)?;
+        let fields = parts
+            .map(|p| validate_field_name(p).map(|_| p.to_string()))
+            .collect::<Result<Vec<_>>>()?;
+        let variable = if scope.locals.iter().any(|l| l == name) {
+            Variable::Local(name.to_string())
+        } else {
+            match name {
+                "CURRENT" => Variable::Current,
+                "ROOT" => Variable::Root,
+                "NOW" => Variable::Now,
+                "REMOVE" => Variable::Remove,
+                "KEEP" => Variable::Redact("keep"),
+                "PRUNE" => Variable::Redact("prune"),
+                "DESCEND" => Variable::Redact("descend"),
+                "CLUSTER_TIME" | "SEARCH_META" | "USER_ROLES" | "SEARCH_SCORE" => {
+                    return Err(Error::NotSupported(format!(
+                        "the system variable $${name} is not supported"
+                    )))
+                }
+                _ => {
+                    if !name.starts_with(|c: char| c.is_ascii_lowercase() || !c.is_ascii()) {
+                        return Err(Error::coded(
+                            17276,
+                            format!("Use of undefined variable: {name}"),
+                        ));
+                    }
+                    Variable::User(name.to_string())
+                }
+            }
+        };
+        return Ok(FieldPath { variable, fields });
+    }
+    let rest = s.strip_prefix('$').unwrap_or(s);
+    if rest.is_empty() {
+        return Err(Error::coded(
+            16872,
+            "'$' by itself is not a valid FieldPath",
+        ));
+    }
+    let fields = rest
+        .split('.')
+        .map(|p| validate_field_name(p).map(|_| p.to_string()))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(FieldPath {
+        variable: Variable::Current,
+        fields,
+    })
+}
+
+impl FieldPath {
+    fn eval(&self, ctx: &Ctx<'_>) -> Result<Option<Bson>> {
+        match &self.variable {
+            Variable::Current => match ctx.local("CURRENT") {
+                Some(frame) => Ok(walk_value(frame.value.as_ref(), &self.fields)),
+                None => Ok(walk_document(ctx.root, &self.fields)),
+            },
+            Variable::Root => Ok(walk_document(ctx.root, &self.fields)),
+            Variable::Now => Ok(walk_value(
+                Some(&Bson::DateTime(ctx.vars.now)),
+                &self.fields,
+            )),
+            Variable::Remove => Ok(None),
+            Variable::Redact(word) => Ok(walk_value(
+                Some(&Bson::String((*word).to_string())),
+                &self.fields,
+            )),
+            Variable::Local(name) => match ctx.local(name) {
+                Some(frame) => Ok(walk_value(frame.value.as_ref(), &self.fields)),
+                None => Err(Error::coded(
+                    17276,
+                    format!("Use of undefined variable: {name}"),
+                )),
+            },
+            Variable::User(name) => match ctx.local(name) {
+                Some(frame) => Ok(walk_value(frame.value.as_ref(), &self.fields)),
+                None => match ctx.vars.user.get(name) {
+                    Some(v) => Ok(walk_value(Some(v), &self.fields)),
+                    None => Err(Error::coded(
+                        17276,
+                        format!("Use of undefined variable: {name}"),
+                    )),
+                },
+            },
+        }
+    }
+}
+
+/// Walks `fields` from a value: the whole value for an empty path, into a document, or over
+/// an array as [`walk_array`] does; anything else has no fields (missing).
+fn walk_value(v: Option<&Bson>, fields: &[String]) -> Option<Bson> {
+    if fields.is_empty() {
+        return v.cloned();
+    }
+    match v {
+        Some(Bson::Document(d)) => walk_document(d, fields),
+        Some(Bson::Array(items)) => Some(walk_array(items, fields)),
+        _ => None,
+    }
+}
+
+/// MongoDB's expression field path: into sub-documents; over an array, the array of the
+/// path's values in its document elements (non-documents and missing values skipped).
+fn walk_document(d: &Document, fields: &[String]) -> Option<Bson> {
+    let (first, rest) = fields.split_first()?;
+    let v = d.get(first)?;
+    if rest.is_empty() {
+        return Some(v.clone());
+    }
+    match v {
+        Bson::Document(sub) => walk_document(sub, rest),
+        Bson::Array(items) => Some(walk_array(items, rest)),
+        _ => None,
+    }
+}
+
+fn walk_array(items: &[Bson], fields: &[String]) -> Bson {
+    let mut out = Vec::new();
+    for item in items {
+        if let Bson::Document(d) = item {
+            if let Some(v) = walk_document(d, fields) {
+                out.push(v);
+            }
+        }
+    }
+    Bson::Array(out)
+}
+
+fn parse_operator(d: &Document, scope: &mut ParseScope) -> Result<Expr> {
+    let Some((name, arg)) = d.iter().next() else {
+        return Err(Error::FailedToParse("empty expression".into()));
+    };
+    if UNSUPPORTED_OPERATORS.contains(&name.as_str()) {
+        return Err(Error::NotSupported(format!(
+            "the aggregation expression {name} is not supported"
+        )));
+    }
+    let Some((static_name, shape, eval)) = lookup_operator(name) else {
+        return Err(Error::coded(
+            168,
+            format!("Unrecognized expression '{name}'"),
+        ));
+    };
+    let op = match shape {
+        Shape::Positional { min, max } => {
+            let args = positional_args(arg, scope)?;
+            check_arity(static_name, args.len(), min, max)?;
+            Operator {
+                name: static_name,
+                args: args.into_iter().map(Some).collect(),
+                names: Vec::new(),
+                eval,
+            }
+        }
+        Shape::Named {
+            fields,
+            unknown_code,
+            missing_code,
+        } => {
+            let args =
+                parse_named_args(static_name, arg, fields, unknown_code, missing_code, scope)?;
+            Operator {
+                name: static_name,
+                args,
+                names: Vec::new(),
+                eval,
+            }
+        }
+        Shape::Custom(parse) => {
+            if static_name == "$literal" {
+                return Ok(Expr::Constant(arg.clone()));
+            }
+            let mut op = parse(static_name, arg, scope)?;
+            op.eval = eval;
+            op
+        }
+    };
+    Ok(Expr::Operator(Box::new(op)))
+}
+
+/// `{$op: [a, b]}` has arguments a and b; `{$op: a}` has the one argument a.
+fn positional_args(arg: &Bson, scope: &mut ParseScope) -> Result<Vec<Expr>> {
+    match arg {
+        Bson::Array(items) => items.iter().map(|i| Expr::parse_in(i, scope)).collect(),
+        other => Ok(vec![Expr::parse_in(other, scope)?]),
+    }
+}
+
+fn check_arity(name: &str, n: usize, min: usize, max: usize) -> Result<()> {
+    if n >= min && n <= max {
+        return Ok(());
+    }
+    if min == max {
+        return Err(Error::coded(
+            16020,
+            format!("Expression {name} takes exactly {min} arguments. {n} were passed in."),
+        ));
+    }
+    if max == usize::MAX {
+        return Err(Error::coded(
+            16020,
+            format!("Expression {name} takes at least {min} arguments. {n} were passed in."),
+        ));
+    }
+    Err(Error::coded(
+        28667,
+        format!(
+            "Expression {name} takes at least {min} arguments, and at most {max}. {n} were \
+             passed in."
+        ),
+    ))
+}
+
+/// Parses `{field: <expr>, ...}` into arguments in the order of `fields` (`!` marks the
+/// required ones).
+fn parse_named_args(
+    name: &str,
+    arg: &Bson,
+    fields: &[&str],
+    unknown_code: i32,
+    missing_code: i32,
+    scope: &mut ParseScope,
+) -> Result<Vec<Option<Expr>>> {
+    let Bson::Document(d) = arg else {
+        return Err(Error::coded(
+            unknown_code,
+            format!(
+                "{name} only supports an object as its argument, found {}",
+                type_name(Some(arg))
+            ),
+        ));
+    };
+    let mut args: Vec<Option<Expr>> = vec![None; fields.len()];
+    for (key, value) in d {
+        let position = fields.iter().position(|f| f.trim_start_matches('!') == key);
+        let Some(position) = position else {
+            return Err(Error::coded(
+                unknown_code,
+                format!("Unrecognized parameter to {name}: {key}"),
+            ));
+        };
+        if let Some(slot) = args.get_mut(position) {
+            *slot = Some(Expr::parse_in(value, scope)?);
+        }
+    }
+    for (field, slot) in fields.iter().zip(args.iter()) {
+        if let Some(required) = field.strip_prefix('!') {
+            if slot.is_none() {
+                return Err(Error::coded(
+                    missing_code,
+                    format!("Missing '{required}' parameter to {name}"),
+                ));
+            }
+        }
+    }
+    Ok(args)
+}
+
+impl Operator {
+    /// Evaluates argument `i` (missing if it was not given).
+    fn arg(&self, i: usize, ctx: &Ctx<'_>) -> Result<Option<Bson>> {
+        match self.args.get(i) {
+            Some(Some(expr)) => expr.eval_in(ctx),
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether optional argument `i` was given.
+    fn has(&self, i: usize) -> bool {
+        matches!(self.args.get(i), Some(Some(_)))
+    }
+
+    /// Evaluates every argument.
+    fn eval_args(&self, ctx: &Ctx<'_>) -> Result<Vec<Option<Bson>>> {
+        self.args
+            .iter()
+            .map(|a| match a {
+                Some(expr) => expr.eval_in(ctx),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
+    fn new(name: &'static str, args: Vec<Option<Expr>>, names: Vec<String>) -> Operator {
+        Operator {
+            name,
+            args,
+            names,
+            eval: eval_not_reached,
+        }
+    }
+}
+
+/// Placeholder evaluation function, replaced by the table's after a custom parse.
+fn eval_not_reached(op: &Operator, _ctx: &Ctx<'_>) -> Result<Option<Bson>> {
+    Err(Error::coded(
+        168,
+        format!("Unrecognized expression '{}'", op.name),
+    ))
+}
+
+/// `$rand: {}` (an empty object, or an empty array).
+fn parse_rand(name: &'static str, arg: &Bson, _scope: &mut ParseScope) -> Result<Operator> {
+    match arg {
+        Bson::Document(d) if d.is_empty() => Ok(Operator::new(name, Vec::new(), Vec::new())),
+        Bson::Array(a) if a.is_empty() => Ok(Operator::new(name, Vec::new(), Vec::new())),
+        _ => Err(Error::coded(
+            3040501,
+            format!("$rand does not currently accept arguments: {arg}"),
+        )),
+    }
+}
+
+fn parse_literal(name: &'static str, arg: &Bson, _scope: &mut ParseScope) -> Result<Operator> {
+    Ok(Operator::new(
+        name,
+        vec![Some(Expr::Constant(arg.clone()))],
+        Vec::new(),
+    ))
+}
+
+/// `$cond: [if, then, else]` or `$cond: {if, then, else}`.
+fn parse_cond(name: &'static str, arg: &Bson, scope: &mut ParseScope) -> Result<Operator> {
+    if let Bson::Document(d) = arg {
+        let mut slots: [Option<Expr>; 3] = [None, None, None];
+        for (key, value) in d {
+            let i = match key.as_str() {
+                "if" => 0,
+                "then" => 1,
+                "else" => 2,
+                _ => {
+                    return Err(Error::coded(
+                        17083,
+                        format!("Unrecognized parameter to $cond: {key}"),
+                    ))
+                }
+            };
+            if let Some(slot) = slots.get_mut(i) {
+                *slot = Some(Expr::parse_in(value, scope)?);
+            }
+        }
+        for (i, (field, code)) in [("if", 17080), ("then", 17081), ("else", 17082)]
+            .iter()
+            .enumerate()
+        {
+            if slots.get(i).is_some_and(|s| s.is_none()) {
+                return Err(Error::coded(
+                    *code,
+                    format!("Missing '{field}' parameter to $cond"),
+                ));
+            }
+        }
+        return Ok(Operator::new(name, slots.into_iter().collect(), Vec::new()));
+    }
+    let args = positional_args(arg, scope)?;
+    check_arity(name, args.len(), 3, 3)?;
+    Ok(Operator::new(
+        name,
+        args.into_iter().map(Some).collect(),
+        Vec::new(),
+    ))
+}
+
+fn parse_if_null(name: &'static str, arg: &Bson, scope: &mut ParseScope) -> Result<Operator> {
+    let args = positional_args(arg, scope)?;
+    if args.len() < 2 {
+        return Err(Error::coded(
+            1257300,
+            "$ifNull needs at least two arguments, had: ".to_string() + &args.len().to_string(),
+        ));
+    }
+    Ok(Operator::new(
+        name,
+        args.into_iter().map(Some).collect(),
+        Vec::new(),
+    ))
+}
+
+/// `$switch: {branches: [{case, then}, ...], default}`: arguments are case0, then0, case1,
+/// then1, ..., and the default last (possibly absent).
+fn parse_switch(name: &'static str, arg: &Bson, scope: &mut ParseScope) -> Result<Operator> {
+    let Bson::Document(d) = arg else {
+        return Err(Error::coded(
+            40060,
+            format!(
+                "$switch requires an object as an argument, found: {}",
+                type_name(Some(arg))
+            ),
+        ));
+    };
+    let mut args: Vec<Option<Expr>> = Vec::new();
+    let mut default = None;
+    let mut saw_branches = false;
+    for (key, value) in d {
+        match key.as_str() {
+            "branches" => {
+                saw_branches = true;
+                let Bson::Array(branches) = value else {
+                    return Err(Error::coded(
+                        40061,
+                        format!(
+                            "$switch expected an array for 'branches', found: {}",
+                            type_name(Some(value))
+                        ),
+                    ));
+                };
+                for branch in branches {
+                    let Bson::Document(b) = branch else {
+                        return Err(Error::coded(
+                            40062,
+                            format!(
+                                "$switch expected each branch to be an object, found: {}",
+                                type_name(Some(branch))
+                            ),
+                        ));
+                    };
+                    let (mut case, mut then) = (None, None);
+                    for (bk, bv) in b {
+                        match bk.as_str() {
+                            "case" => case = Some(Expr::parse_in(bv, scope)?),
+                            "then" => then = Some(Expr::parse_in(bv, scope)?),
+                            _ => {
+                                return Err(Error::coded(
+                                    40063,
+                                    format!("$switch found an unknown argument to a branch: {bk}"),
+                                ))
+                            }
+                        }
+                    }
+                    if case.is_none() {
+                        return Err(Error::coded(
+                            40064,
+                            "$switch requires each branch have a 'case' expression",
+                        ));
+                    }
+                    if then.is_none() {
+                        return Err(Error::coded(
+                            40065,
+                            "$switch requires each branch have a 'then' expression.",
+                        ));
+                    }
+                    args.push(case);
+                    args.push(then);
+                }
+            }
+            "default" => default = Some(Expr::parse_in(value, scope)?),
+            _ => {
+                return Err(Error::coded(
+                    40067,
+                    format!("$switch found an unknown argument: {key}"),
+                ))
+            }
+        }
+    }
+    if !saw_branches || args.is_empty() {
+        return Err(Error::coded(40068, "$switch requires at least one branch."));
+    }
+    args.push(default);
+    Ok(Operator::new(name, args, Vec::new()))
+}
+
+/// `$let: {vars: {x: <expr>, ...}, in: <expr>}`: arguments are the variables' expressions
+/// then `in`; names are the variables' names.
+fn parse_let(name: &'static str, arg: &Bson, scope: &mut ParseScope) -> Result<Operator> {
+    let Bson::Document(d) = arg else {
+        return Err(Error::coded(
+            16874,
+            "$let only supports an object as its argument",
+        ));
+    };
+    let mut vars_spec = None;
+    let mut in_spec = None;
+    for (key, value) in d {
+        match key.as_str() {
+            "vars" => vars_spec = Some(value),
+            "in" => in_spec = Some(value),
+            _ => {
+                return Err(Error::coded(
+                    16875,
+                    format!("Unrecognized parameter to $let: {key}"),
+                ))
+            }
+        }
+    }
+    let Some(vars_spec) = vars_spec else {
+        return Err(Error::coded(16876, "Missing 'vars' parameter to $let"));
+    };
+    let Some(in_spec) = in_spec else {
+        return Err(Error::coded(16877, "Missing 'in' parameter to $let"));
+    };
+    let Bson::Document(vars_doc) = vars_spec else {
+        return Err(Error::TypeMismatch(
+            "invalid parameter: expected an object (vars)".to_string(),
+        ));
+    };
+    let mut args = Vec::new();
+    let mut names = Vec::new();
+    // The variables' expressions see the enclosing scope only.
+    for (var, value) in vars_doc {
+        if var != "CURRENT" {
+            validate_user_variable_name(var)?;
+        }
+        args.push(Some(Expr::parse_in(value, scope)?));
+        names.push(var.clone());
+    }
+    let depth = scope.locals.len();
+    scope.locals.extend(names.iter().cloned());
+    let body = Expr::parse_in(in_spec, scope);
+    scope.locals.truncate(depth);
+    args.push(Some(body?));
+    Ok(Operator::new(name, args, names))
+}
+
+fn eval_let(op: &Operator, ctx: &Ctx<'_>) -> Result<Option<Bson>> {
+    let n = op.names.len();
+    let mut values = Vec::with_capacity(n);
+    for i in 0..n {
+        values.push(op.arg(i, ctx)?);
+    }
+    eval_with_bindings(op, n, &op.names, values, ctx)
+}
+
+/// Evaluates argument `body` with `names` bound to `values` (one frame each, chained).
+fn eval_with_bindings(
+    op: &Operator,
+    body: usize,
+    names: &[String],
+    mut values: Vec<Option<Bson>>,
+    ctx: &Ctx<'_>,
+) -> Result<Option<Bson>> {
+    match names.split_first() {
+        None => op.arg(body, ctx),
+        Some((first, rest)) => {
+            let value = if values.is_empty() {
+                None
+            } else {
+                values.remove(0)
+            };
+            let frame = ctx.frame(first, value);
+            let inner = ctx.with(&frame);
+            eval_with_bindings(op, body, rest, values, &inner)
+        }
     }
 }
