@@ -41,7 +41,10 @@ enum Operator {
     AddToSet(Expr),
     Count,
     MergeObjects(Expr),
-    StdDev { input: Expr, sample: bool },
+    StdDev {
+        input: Expr,
+        sample: bool,
+    },
     /// `$top`/`$bottom` (`n` is None) and `$topN`/`$bottomN`.
     TopBottom {
         n: Option<Expr>,
@@ -49,8 +52,16 @@ enum Operator {
         output: Expr,
         bottom: bool,
     },
-    FirstLastN { n: Expr, input: Expr, last: bool },
-    MinMaxN { n: Expr, input: Expr, max: bool },
+    FirstLastN {
+        n: Expr,
+        input: Expr,
+        last: bool,
+    },
+    MinMaxN {
+        n: Expr,
+        input: Expr,
+        max: bool,
+    },
 }
 
 /// The running state of one accumulator in one group.
@@ -326,7 +337,8 @@ impl AccumulatorSpec {
             ) => {
                 let value = output.eval(doc, vars)?.unwrap_or(Bson::Null);
                 // Upper bound: equal keys keep their arrival order (a stable sort).
-                let position = items.partition_point(|(d, _)| sort.compare(d, doc) != Ordering::Greater);
+                let position =
+                    items.partition_point(|(d, _)| sort.compare(d, doc) != Ordering::Greater);
                 if *bottom {
                     grown += super::paths::document_size(doc) + bson_size(&value);
                     items.insert(position, (doc.clone(), value));
@@ -377,7 +389,10 @@ impl AccumulatorSpec {
             _ => {
                 return Err(Error::coded(
                     5787802,
-                    format!("internal error: accumulator state mismatch for {}", self.field),
+                    format!(
+                        "internal error: accumulator state mismatch for {}",
+                        self.field
+                    ),
                 ))
             }
         }
@@ -441,7 +456,10 @@ fn parse_top_bottom(name: &str, argument: &Bson) -> Result<Operator> {
                 let Bson::Document(sort_doc) = value else {
                     return Err(Error::coded(
                         5788004,
-                        format!("{name} 'sortBy' field must be an object, but found type {}", type_name(value)),
+                        format!(
+                            "{name} 'sortBy' field must be an object, but found type {}",
+                            type_name(value)
+                        ),
                     ));
                 };
                 sort = Some(SortSpec::parse(sort_doc)?);

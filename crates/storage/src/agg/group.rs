@@ -73,7 +73,11 @@ impl GroupSpec {
     }
 
     /// Groups `input`; groups come out in the order their keys first appeared.
-    pub(crate) fn run(&self, input: DocStream<'_>, context: &RunContext<'_>) -> Result<Vec<Document>> {
+    pub(crate) fn run(
+        &self,
+        input: DocStream<'_>,
+        context: &RunContext<'_>,
+    ) -> Result<Vec<Document>> {
         let vars = context.vars();
         let id = &self.id;
         let mut key_of = |doc: &Document, vars: &Vars| -> Result<Bson> {
@@ -132,9 +136,8 @@ fn group_documents(
                 for accumulator in accumulators {
                     states.push(accumulator.start(&key, vars)?);
                 }
-                tracker.add(
-                    bson_size(&key) * 2 + GROUP_OVERHEAD_BYTES * (1 + accumulators.len()),
-                )?;
+                tracker
+                    .add(bson_size(&key) * 2 + GROUP_OVERHEAD_BYTES * (1 + accumulators.len()))?;
                 groups.push((key, states));
                 index.insert(ordered, groups.len() - 1);
                 groups.len() - 1
@@ -153,7 +156,11 @@ fn group_documents(
         .collect())
 }
 
-fn finish_group(accumulators: &[AccumulatorSpec], key: Bson, states: Vec<AccumulatorState>) -> Document {
+fn finish_group(
+    accumulators: &[AccumulatorSpec],
+    key: Bson,
+    states: Vec<AccumulatorState>,
+) -> Document {
     let mut out = Document::new();
     out.insert("_id", key);
     for (accumulator, state) in accumulators.iter().zip(states) {
@@ -366,7 +373,11 @@ impl BucketSpec {
 
     /// Groups by bucket (the lower boundary, or the default) and sorts by `_id`, as MongoDB's
     /// `$group` + `$sort` rewrite of `$bucket` does. Only non-empty buckets appear.
-    pub(crate) fn run(&self, input: DocStream<'_>, context: &RunContext<'_>) -> Result<Vec<Document>> {
+    pub(crate) fn run(
+        &self,
+        input: DocStream<'_>,
+        context: &RunContext<'_>,
+    ) -> Result<Vec<Document>> {
         let vars = context.vars();
         let mut key_of = |doc: &Document, vars: &Vars| -> Result<Bson> {
             let value = self.group_by.eval(doc, vars)?.unwrap_or(Bson::Null);
@@ -508,7 +519,11 @@ impl BucketAutoSpec {
     /// MongoDB's algorithm: sort by the `groupBy` value, fill each bucket with about
     /// `count / buckets` documents, keep equal values in one bucket, and make each bucket's
     /// `max` the next bucket's `min` (the last bucket's `max` is its largest value).
-    pub(crate) fn run(&self, input: DocStream<'_>, context: &RunContext<'_>) -> Result<Vec<Document>> {
+    pub(crate) fn run(
+        &self,
+        input: DocStream<'_>,
+        context: &RunContext<'_>,
+    ) -> Result<Vec<Document>> {
         let vars = context.vars();
         let mut tracker = MemoryTracker::new(
             context.memory_limit_bytes,

@@ -29,7 +29,9 @@ impl Namespace {
             }),
             Bson::Document(d) => {
                 let db = d.get_str("db").map_err(|_| {
-                    Error::FailedToParse(format!("{stage} '{field}' object must have a string 'db'"))
+                    Error::FailedToParse(format!(
+                        "{stage} '{field}' object must have a string 'db'"
+                    ))
                 })?;
                 let coll = d.get_str("coll").map_err(|_| {
                     Error::FailedToParse(format!(
@@ -362,7 +364,13 @@ impl GraphLookupSpec {
                 }
             }
         }
-        match (from, start_with, connect_from_field, connect_to_field, as_field) {
+        match (
+            from,
+            start_with,
+            connect_from_field,
+            connect_to_field,
+            as_field,
+        ) {
             (Some(from), Some(start_with), Some(from_field), Some(to_field), Some(as_field)) => {
                 Ok(GraphLookupSpec {
                     from,
@@ -491,8 +499,7 @@ impl UnionWithSpec {
                         }
                     }
                 }
-                if coll.is_none() && !pipeline.as_ref().is_some_and(|p| p.starts_with_documents())
-                {
+                if coll.is_none() && !pipeline.as_ref().is_some_and(|p| p.starts_with_documents()) {
                     return Err(Error::FailedToParse(
                         "$unionWith stage without explicit collection must have a pipeline with \
                          $documents as first stage"

@@ -15,6 +15,8 @@ mod output;
 mod paths;
 mod project;
 mod stage;
+#[cfg(test)]
+mod tests;
 
 use bson::{Bson, Document};
 

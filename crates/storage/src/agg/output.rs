@@ -151,43 +151,42 @@ impl MergeSpec {
             match k.as_str() {
                 "into" => into = Some(v.clone()),
                 "on" => {
-                    let fields: Vec<String> = match v {
-                        Bson::String(s) => vec![s.clone()],
-                        Bson::Array(items) if !items.is_empty() => {
-                            let mut fields = Vec::new();
-                            for item in items {
-                                let Bson::String(s) = item else {
-                                    return Err(Error::coded(
-                                        51134,
-                                        format!(
-                                            "$merge 'on' array elements must be strings, but \
+                    let fields: Vec<String> =
+                        match v {
+                            Bson::String(s) => vec![s.clone()],
+                            Bson::Array(items) if !items.is_empty() => {
+                                let mut fields = Vec::new();
+                                for item in items {
+                                    let Bson::String(s) = item else {
+                                        return Err(Error::coded(
+                                            51134,
+                                            format!(
+                                                "$merge 'on' array elements must be strings, but \
                                              found {}",
-                                            type_name(item)
-                                        ),
-                                    ));
-                                };
-                                fields.push(s.clone());
+                                                type_name(item)
+                                            ),
+                                        ));
+                                    };
+                                    fields.push(s.clone());
+                                }
+                                fields
                             }
-                            fields
-                        }
-                        Bson::Array(_) => {
-                            return Err(Error::coded(
+                            Bson::Array(_) => return Err(Error::coded(
                                 51187,
                                 "If explicitly specifying $merge 'on', must include at least one \
                                  field",
-                            ))
-                        }
-                        other => {
-                            return Err(Error::coded(
-                                51186,
-                                format!(
-                                    "$merge 'on' field must be either a string or an array of \
+                            )),
+                            other => {
+                                return Err(Error::coded(
+                                    51186,
+                                    format!(
+                                        "$merge 'on' field must be either a string or an array of \
                                      strings, but found {}",
-                                    type_name(other)
-                                ),
-                            ))
-                        }
-                    };
+                                        type_name(other)
+                                    ),
+                                ))
+                            }
+                        };
                     for field in &fields {
                         validate_field_path(field)?;
                     }
@@ -373,7 +372,8 @@ impl MergeSpec {
                                 let value = expr.eval(&doc, &vars)?.unwrap_or(Bson::Null);
                                 variables.insert(name.clone(), value);
                             }
-                            let updated = pipeline.apply_to_document(existing.clone(), &variables)?;
+                            let updated =
+                                pipeline.apply_to_document(existing.clone(), &variables)?;
                             if let Some(id) = updated.get("_id") {
                                 check_same_id(id, &existing_id)?;
                             }

@@ -234,7 +234,9 @@ fn parse_add_fields_node(spec: &Document) -> Result<Node> {
     for (key, value) in spec {
         validate_field_path(key)?;
         let entry = match value {
-            Bson::Document(d) if !d.is_empty() && d.keys().next().is_some_and(|k| !k.starts_with('$')) => {
+            Bson::Document(d)
+                if !d.is_empty() && d.keys().next().is_some_and(|k| !k.starts_with('$')) =>
+            {
                 Entry::Child(parse_add_fields_node(d)?)
             }
             _ => Entry::Computed(Expr::parse(value)?),
@@ -327,7 +329,10 @@ fn include_value(node: &Node, value: &Bson) -> Option<Bson> {
     match value {
         Bson::Document(d) => Some(Bson::Document(include_document(node, d))),
         Bson::Array(items) => Some(Bson::Array(
-            items.iter().filter_map(|v| include_value(node, v)).collect(),
+            items
+                .iter()
+                .filter_map(|v| include_value(node, v))
+                .collect(),
         )),
         _ => None,
     }

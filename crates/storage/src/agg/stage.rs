@@ -244,7 +244,10 @@ impl Stage {
             Stage::ReplaceRoot { expr, with } => replace_root(expr, *with, &doc, &vars),
             other => Err(Error::coded(
                 72,
-                format!("{} is not allowed to be used within an update", other.name()),
+                format!(
+                    "{} is not allowed to be used within an update",
+                    other.name()
+                ),
             )),
         }
     }
@@ -269,7 +272,9 @@ impl Stage {
             }
             Stage::ReplaceRoot { expr, with } => {
                 let vars = context.vars();
-                Box::new(input.map(move |r| r.and_then(|doc| replace_root(expr, *with, &doc, &vars))))
+                Box::new(
+                    input.map(move |r| r.and_then(|doc| replace_root(expr, *with, &doc, &vars))),
+                )
             }
             Stage::Group(group) => from_vec(group.run(input, context)?),
             Stage::Sort { spec, limit } => from_vec(sort_documents(input, spec, *limit, context)?),
@@ -505,7 +510,9 @@ fn parse_sample(spec: &Bson) -> Result<u64> {
                     "size argument to $sample must be a number",
                 ));
             }
-            let n = crate::value::Number::of(v).map(|n| n.to_f64()).unwrap_or(0.0);
+            let n = crate::value::Number::of(v)
+                .map(|n| n.to_f64())
+                .unwrap_or(0.0);
             if n < 0.0 {
                 return Err(Error::coded(
                     28747,
@@ -835,9 +842,7 @@ fn parse_facet(spec: &Bson) -> Result<Vec<(String, Pipeline)>> {
     let Bson::Document(d) = spec else {
         return Err(Error::coded(
             40169,
-            format!(
-                "the $facet specification must be a non-empty object, but found: {spec}"
-            ),
+            format!("the $facet specification must be a non-empty object, but found: {spec}"),
         ));
     };
     if d.is_empty() {
@@ -865,7 +870,10 @@ fn parse_facet(spec: &Bson) -> Result<Vec<(String, Pipeline)>> {
             ));
         };
         let stages = stage_documents(items, 40171, "$facet")?;
-        facets.push((name.clone(), Pipeline::parse_in(&stages, StageContext::Facet)?));
+        facets.push((
+            name.clone(),
+            Pipeline::parse_in(&stages, StageContext::Facet)?,
+        ));
     }
     Ok(facets)
 }
@@ -1035,7 +1043,9 @@ fn redact_level(expr: &Expr, doc: &Document, vars: &Vars) -> Result<Option<Docum
             format!(
                 "$redact's expression should not return anything aside from the variables \
                  $$KEEP, $$DESCEND, and $$PRUNE, but returned {}",
-                other.map(|v| v.to_string()).unwrap_or_else(|| "MISSING".into())
+                other
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "MISSING".into())
             ),
         )),
     }
@@ -1055,4 +1065,18 @@ fn redact_array(expr: &Expr, items: &[Bson], vars: &Vars) -> Result<Bson> {
         }
     }
     Ok(Bson::Array(out))
+}
+
+/// Binds `variables` into a filter's `$expr` parts as `$match` does at run time.
+#[cfg(test)]
+pub(crate) fn bind_variables_for_tests(filter: &Document, variables: &Document) -> Document {
+    let context = RunContext {
+        env: None,
+        db: String::new(),
+        allow_disk_use: false,
+        memory_limit_bytes: super::BLOCKING_STAGE_MEMORY_LIMIT_BYTES,
+        now: bson::DateTime::now(),
+        variables: variables.clone(),
+    };
+    bind_variables_in_document(filter, &context, false)
 }
