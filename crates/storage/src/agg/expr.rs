@@ -20,8 +20,13 @@ use bson::{Bson, Document};
 use crate::error::{Error, Result};
 
 mod arith;
+mod array;
+mod convert;
+mod date;
 mod decimal;
 mod number;
+mod object;
+mod string;
 #[cfg(test)]
 mod tests;
 
@@ -217,7 +222,6 @@ pub(crate) fn is_nullish(v: Option<&Bson>) -> bool {
 
 /// How an operator's argument is written.
 #[derive(Clone, Copy)]
-#[allow(dead_code)] // FIXME(expr): Named is used by the families still to come.
 enum Shape {
     /// Positional arguments (a single non-array argument counts as one), between `min` and
     /// `max` of them (`usize::MAX` for variadic).
@@ -252,6 +256,11 @@ const VARIADIC: Shape = Shape::Positional {
 /// name too, so the parsed operator can name itself in errors without allocating.
 fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
     use arith as a;
+    use array as ar;
+    use convert as c;
+    use date as d;
+    use object as o;
+    use string as s;
     let entry: (&'static str, Shape, EvalFn) = match name {
         // Arithmetic.
         "$add" => ("$add", VARIADIC, a::add),
@@ -288,6 +297,110 @@ fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
         "$literal" => ("$literal", Shape::Custom(parse_literal), eval_not_reached),
         "$let" => ("$let", Shape::Custom(parse_let), eval_let),
         "$rand" => ("$rand", Shape::Custom(parse_rand), a::rand),
+        // Strings.
+        "$concat" => ("$concat", VARIADIC, s::concat),
+        "$substr" => ("$substr", positional(3, 3), s::substr_bytes),
+        "$substrBytes" => ("$substrBytes", positional(3, 3), s::substr_bytes),
+        "$substrCP" => ("$substrCP", positional(3, 3), s::substr_cp),
+        "$toLower" => ("$toLower", positional(1, 1), s::to_lower),
+        "$toUpper" => ("$toUpper", positional(1, 1), s::to_upper),
+        "$split" => ("$split", positional(2, 2), s::split),
+        "$trim" => ("$trim", s::TRIM_SHAPE, s::trim),
+        "$ltrim" => ("$ltrim", s::TRIM_SHAPE, s::ltrim),
+        "$rtrim" => ("$rtrim", s::TRIM_SHAPE, s::rtrim),
+        "$strLenCP" => ("$strLenCP", positional(1, 1), s::str_len_cp),
+        "$strLenBytes" => ("$strLenBytes", positional(1, 1), s::str_len_bytes),
+        "$indexOfCP" => ("$indexOfCP", positional(2, 4), s::index_of_cp),
+        "$indexOfBytes" => ("$indexOfBytes", positional(2, 4), s::index_of_bytes),
+        "$strcasecmp" => ("$strcasecmp", positional(2, 2), s::strcasecmp),
+        "$regexMatch" => ("$regexMatch", s::REGEX_SHAPE, s::regex_match),
+        "$regexFind" => ("$regexFind", s::REGEX_SHAPE, s::regex_find),
+        "$regexFindAll" => ("$regexFindAll", s::REGEX_SHAPE, s::regex_find_all),
+        "$replaceOne" => ("$replaceOne", s::REPLACE_SHAPE, s::replace_one),
+        "$replaceAll" => ("$replaceAll", s::REPLACE_SHAPE, s::replace_all),
+        // Arrays.
+        "$size" => ("$size", positional(1, 1), ar::size),
+        "$arrayElemAt" => ("$arrayElemAt", positional(2, 2), ar::array_elem_at),
+        "$filter" => ("$filter", Shape::Custom(ar::parse_filter), ar::filter),
+        "$map" => ("$map", Shape::Custom(ar::parse_map), ar::map),
+        "$reduce" => ("$reduce", Shape::Custom(ar::parse_reduce), ar::reduce),
+        "$in" => ("$in", positional(2, 2), ar::in_array),
+        "$slice" => ("$slice", positional(2, 3), ar::slice),
+        "$concatArrays" => ("$concatArrays", VARIADIC, ar::concat_arrays),
+        "$range" => ("$range", positional(2, 3), ar::range),
+        "$reverseArray" => ("$reverseArray", positional(1, 1), ar::reverse_array),
+        "$first" => ("$first", positional(1, 1), ar::first),
+        "$last" => ("$last", positional(1, 1), ar::last),
+        "$indexOfArray" => ("$indexOfArray", positional(2, 4), ar::index_of_array),
+        "$isArray" => ("$isArray", positional(1, 1), ar::is_array),
+        "$zip" => ("$zip", ar::ZIP_SHAPE, ar::zip),
+        "$sortArray" => ("$sortArray", ar::SORT_ARRAY_SHAPE, ar::sort_array),
+        "$firstN" => ("$firstN", ar::N_SHAPE, ar::first_n),
+        "$lastN" => ("$lastN", ar::N_SHAPE, ar::last_n),
+        "$maxN" => ("$maxN", ar::N_SHAPE, ar::max_n),
+        "$minN" => ("$minN", ar::N_SHAPE, ar::min_n),
+        "$allElementsTrue" => ("$allElementsTrue", positional(1, 1), ar::all_elements_true),
+        "$anyElementTrue" => ("$anyElementTrue", positional(1, 1), ar::any_element_true),
+        "$setUnion" => ("$setUnion", VARIADIC, ar::set_union),
+        "$setIntersection" => ("$setIntersection", VARIADIC, ar::set_intersection),
+        "$setDifference" => ("$setDifference", positional(2, 2), ar::set_difference),
+        "$setEquals" => ("$setEquals", positional(2, usize::MAX), ar::set_equals),
+        "$setIsSubset" => ("$setIsSubset", positional(2, 2), ar::set_is_subset),
+        "$sum" => ("$sum", VARIADIC, ar::sum),
+        "$avg" => ("$avg", VARIADIC, ar::avg),
+        "$min" => ("$min", VARIADIC, ar::min),
+        "$max" => ("$max", VARIADIC, ar::max),
+        "$stdDevPop" => ("$stdDevPop", VARIADIC, ar::std_dev_pop),
+        "$stdDevSamp" => ("$stdDevSamp", VARIADIC, ar::std_dev_samp),
+        // Objects.
+        "$mergeObjects" => ("$mergeObjects", VARIADIC, o::merge_objects),
+        "$getField" => ("$getField", Shape::Custom(o::parse_get_field), o::get_field),
+        "$setField" => ("$setField", o::SET_FIELD_SHAPE, o::set_field),
+        "$unsetField" => ("$unsetField", o::UNSET_FIELD_SHAPE, o::unset_field),
+        "$objectToArray" => ("$objectToArray", positional(1, 1), o::object_to_array),
+        "$arrayToObject" => ("$arrayToObject", positional(1, 1), o::array_to_object),
+        // Dates.
+        "$year" => ("$year", d::PART_SHAPE, d::year),
+        "$month" => ("$month", d::PART_SHAPE, d::month),
+        "$dayOfMonth" => ("$dayOfMonth", d::PART_SHAPE, d::day_of_month),
+        "$dayOfWeek" => ("$dayOfWeek", d::PART_SHAPE, d::day_of_week),
+        "$dayOfYear" => ("$dayOfYear", d::PART_SHAPE, d::day_of_year),
+        "$hour" => ("$hour", d::PART_SHAPE, d::hour),
+        "$minute" => ("$minute", d::PART_SHAPE, d::minute),
+        "$second" => ("$second", d::PART_SHAPE, d::second),
+        "$millisecond" => ("$millisecond", d::PART_SHAPE, d::millisecond),
+        "$week" => ("$week", d::PART_SHAPE, d::week),
+        "$isoWeek" => ("$isoWeek", d::PART_SHAPE, d::iso_week),
+        "$isoWeekYear" => ("$isoWeekYear", d::PART_SHAPE, d::iso_week_year),
+        "$isoDayOfWeek" => ("$isoDayOfWeek", d::PART_SHAPE, d::iso_day_of_week),
+        "$dateToString" => ("$dateToString", d::DATE_TO_STRING_SHAPE, d::date_to_string),
+        "$dateFromString" => (
+            "$dateFromString",
+            d::DATE_FROM_STRING_SHAPE,
+            d::date_from_string,
+        ),
+        "$dateToParts" => ("$dateToParts", d::DATE_TO_PARTS_SHAPE, d::date_to_parts),
+        "$dateFromParts" => (
+            "$dateFromParts",
+            d::DATE_FROM_PARTS_SHAPE,
+            d::date_from_parts,
+        ),
+        "$dateAdd" => ("$dateAdd", d::DATE_ADD_SHAPE, d::date_add),
+        "$dateSubtract" => ("$dateSubtract", d::DATE_ADD_SHAPE, d::date_subtract),
+        "$dateDiff" => ("$dateDiff", d::DATE_DIFF_SHAPE, d::date_diff),
+        "$dateTrunc" => ("$dateTrunc", d::DATE_TRUNC_SHAPE, d::date_trunc),
+        // Types.
+        "$type" => ("$type", positional(1, 1), c::type_of),
+        "$convert" => ("$convert", c::CONVERT_SHAPE, c::convert),
+        "$toInt" => ("$toInt", positional(1, 1), c::to_int),
+        "$toLong" => ("$toLong", positional(1, 1), c::to_long),
+        "$toDouble" => ("$toDouble", positional(1, 1), c::to_double),
+        "$toDecimal" => ("$toDecimal", positional(1, 1), c::to_decimal),
+        "$toString" => ("$toString", positional(1, 1), c::to_string),
+        "$toBool" => ("$toBool", positional(1, 1), c::to_bool),
+        "$toDate" => ("$toDate", positional(1, 1), c::to_date),
+        "$toObjectId" => ("$toObjectId", positional(1, 1), c::to_object_id),
+        "$isNumber" => ("$isNumber", positional(1, 1), c::is_number),
         _ => return None,
     };
     Some(entry)

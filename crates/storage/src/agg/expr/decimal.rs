@@ -245,7 +245,6 @@ impl Dec128 {
         matches!(self, Dec128::Finite { coefficient: 0, .. })
     }
 
-    #[allow(dead_code)] // FIXME(expr): used by later families.
     pub(super) fn is_nan(self) -> bool {
         matches!(self, Dec128::NaN)
     }
