@@ -48,6 +48,7 @@ pub fn parse(state: &State, req: &Request) -> Result<Parsed> {
         variables: args::opt_doc(req.body, name, "let")?
             .cloned()
             .unwrap_or_default(),
+        database_level: coll.is_none(),
     };
     if let (Some(coll), Some(hint)) = (&coll, args::opt_hint(req.body, name)?) {
         check_hint(state, req, coll, &hint)?;

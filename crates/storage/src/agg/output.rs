@@ -333,12 +333,13 @@ impl MergeSpec {
                     let replacement = match &self.when_matched {
                         WhenMatched::KeepExisting => continue,
                         WhenMatched::Fail => {
-                            return Err(Error::DuplicateKey {
+                            return Err(Error::DuplicateKey(Box::new(crate::error::DuplicateKey {
                                 ns: format!("{db}.{}", self.coll),
                                 index: "_id_".into(),
                                 key_pattern: bson::doc! {"_id": 1},
+                                shown: format!("{{ _id: {existing_id} }}"),
                                 key_value: bson::doc! {"_id": existing_id},
-                            })
+                            })))
                         }
                         WhenMatched::Replace => {
                             let mut replacement = Document::new();

@@ -68,12 +68,13 @@ impl AggEnv for MemEnv {
             .iter()
             .any(|d| crate::value::equal(d.get("_id").unwrap_or(&Bson::Null), &id))
         {
-            return Err(Error::DuplicateKey {
+            return Err(Error::DuplicateKey(Box::new(crate::error::DuplicateKey {
                 ns: format!("{db}.{coll}"),
                 index: "_id_".into(),
                 key_pattern: doc! {"_id": 1},
+                shown: format!("{{ _id: {id} }}"),
                 key_value: doc! {"_id": id},
-            });
+            })));
         }
         docs.push(doc);
         Ok(())

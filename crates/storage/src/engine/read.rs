@@ -584,7 +584,10 @@ pub(crate) fn sort_found<T>(
 impl Storage {
     /// Runs a find. A collection that does not exist gives no documents.
     pub fn find(&self, db: &str, coll: &str, options: &FindOptions) -> Result<ReadCursor> {
-        let filter = Filter::parse_with_variables(&options.filter, options.variables.as_ref())?;
+        let filter = Filter::parse_with_variables(
+            &options.filter,
+            options.variables.as_ref().unwrap_or(&Document::new()),
+        )?;
         let sort = match &options.sort {
             Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
             _ => None,
@@ -603,7 +606,10 @@ impl Storage {
             });
         };
         let sort_doc = options.sort.as_ref().filter(|s| !s.is_empty());
-        let natural = sort.as_ref().and_then(|s| s.natural_direction());
+        let natural = sort
+            .as_ref()
+            .and_then(|s| s.natural_order())
+            .map(|forward| !forward);
         let plan = match natural {
             Some(reverse) if options.hint.is_none() => Plan {
                 kind: PlanKind::CollScan,

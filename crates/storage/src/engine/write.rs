@@ -393,7 +393,8 @@ impl Storage {
         spec: &UpdateSpec,
         options: &WriteOptions,
     ) -> Result<UpdateOutcome> {
-        let filter = Filter::parse_with_variables(spec.filter, spec.variables)?;
+        let filter =
+            Filter::parse_with_variables(spec.filter, spec.variables.unwrap_or(&Document::new()))?;
         let sort = match spec.sort {
             Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
             _ => None,
@@ -467,7 +468,8 @@ impl Storage {
         spec: &DeleteSpec,
         options: &WriteOptions,
     ) -> Result<u64> {
-        let filter = Filter::parse_with_variables(spec.filter, spec.variables)?;
+        let filter =
+            Filter::parse_with_variables(spec.filter, spec.variables.unwrap_or(&Document::new()))?;
         let mut w = self.writer();
         let Some(collection) = self.collection(db, coll) else {
             return Ok(0);
@@ -495,7 +497,10 @@ impl Storage {
         request: &FindAndModify,
         options: &WriteOptions,
     ) -> Result<FindAndModifyOutcome> {
-        let filter = Filter::parse_with_variables(request.filter, request.variables)?;
+        let filter = Filter::parse_with_variables(
+            request.filter,
+            request.variables.unwrap_or(&Document::new()),
+        )?;
         let sort = match request.sort {
             Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
             _ => None,

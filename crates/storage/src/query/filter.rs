@@ -69,9 +69,7 @@ impl Filter {
     /// Parses a filter whose `$expr` may use the command's `let` variables (`$$name`).
     pub fn parse_with_variables(filter: &Document, variables: &Document) -> Result<Filter> {
         let context = ParseContext {
-            variables: Vars {
-                user: variables.clone(),
-            },
+            variables: Vars::from_let(variables)?,
         };
         Ok(Filter {
             source: filter.clone(),
