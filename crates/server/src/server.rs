@@ -96,6 +96,7 @@ impl ServerBuilder {
             metrics: Metrics::default(),
             config: self.config,
             fail_points: Default::default(),
+            sessions: Default::default(),
             started: Instant::now(),
             local_addr,
         });

@@ -207,6 +207,9 @@ fn run(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Docu
         Counter::GetMore => &state.metrics.op_getmore,
     };
     Metrics::add(counter, 1);
+    if let Ok(lsid) = body.get_document("lsid") {
+        state.sessions.touch(lsid);
+    }
     let request = Request { db, body, conn };
     (command.run)(state, &request)
 }

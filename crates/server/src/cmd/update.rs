@@ -77,10 +77,11 @@ fn run_statement(
         ));
     }
     let hint = args::opt_hint(statement, command)?;
-    let sort = args::opt_doc(statement, command, "sort")?;
-    if multi && sort.is_some() {
-        return Err(Error::failed_to_parse(
-            "Cannot specify sort with multi=true",
+    // `sort` in update statements arrived in MongoDB 8.0; Outpost follows 7.0.
+    if statement.contains_key("sort") {
+        return Err(Error::new(
+            40415,
+            "BSON field 'update.updates.sort' is an unknown field.",
         ));
     }
     let vars = variables(req.body, Some(statement), "update")?;

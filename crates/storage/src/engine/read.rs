@@ -593,7 +593,7 @@ impl Storage {
             _ => None,
         };
         let projection = match &options.projection {
-            Some(p) if !p.is_empty() => Some(Projection::parse(p)?),
+            Some(p) if !p.is_empty() => Some(Projection::parse_for_query(p, &options.filter)?),
             _ => None,
         };
         let info = Arc::new(ExplainInfo::default());
@@ -625,10 +625,11 @@ impl Storage {
         let provides_sort = plan.provides_sort;
         let scanned = plan.scan(collection.docs.clone(), info.clone());
         let matching = scanned.filter_map(move |item| match item {
-            Ok(found) => {
-                let details = filter.matches_details(&found.doc);
-                details.matched.then_some(Ok((found, details.array_index)))
-            }
+            // try_matches_details reports $expr evaluation errors instead of hiding them.
+            Ok(found) => match filter.try_matches_details(&found.doc) {
+                Ok(details) => details.matched.then_some(Ok((found, details.array_index))),
+                Err(e) => Some(Err(e)),
+            },
             Err(e) => Some(Err(e)),
         });
         let skip = usize::try_from(options.skip).unwrap_or(usize::MAX);

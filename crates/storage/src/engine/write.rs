@@ -506,7 +506,7 @@ impl Storage {
             _ => None,
         };
         let projection = match request.projection {
-            Some(p) if !p.is_empty() => Some(Projection::parse(p)?),
+            Some(p) if !p.is_empty() => Some(Projection::parse_for_query(p, request.filter)?),
             _ => None,
         };
         let project = |doc: Document, array_index: Option<usize>| -> Result<Document> {
