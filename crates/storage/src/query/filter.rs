@@ -505,11 +505,22 @@ impl Op {
                 false
             }
             (Op::ElemMatchObject(node), Some(Bson::Array(items))) => {
+                // Documents and arrays (as documents keyed "0", "1", ...) are matched against
+                // the sub-filter, as MongoDB does.
                 for (i, item) in items.iter().enumerate() {
-                    if let Bson::Document(d) = item {
-                        if node.evaluate(d)?.matched {
-                            return Ok(Some(Some(i)));
-                        }
+                    let element = match item {
+                        Bson::Document(d) => std::borrow::Cow::Borrowed(d),
+                        Bson::Array(inner) => std::borrow::Cow::Owned(
+                            inner
+                                .iter()
+                                .enumerate()
+                                .map(|(k, v)| (k.to_string(), v.clone()))
+                                .collect::<Document>(),
+                        ),
+                        _ => continue,
+                    };
+                    if node.evaluate(&element)?.matched {
+                        return Ok(Some(Some(i)));
                     }
                 }
                 false

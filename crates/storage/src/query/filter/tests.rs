@@ -220,6 +220,8 @@ fn elem_match_size() {
     t!({"results": [{"product": "abc", "score": 10}, {"product": "xyz", "score": 5}]}, {"results.product": "xyz", "results.score": {"$gte": 8}}, true);
     t!({"a": [{"b": 1}, 2]}, {"a": {"$elemMatch": {}}}, true);
     t!({"a": [1, 2]}, {"a": {"$elemMatch": {}}}, false);
+    t!({"a": [[1, 2]]}, {"a": {"$elemMatch": {"0": 1}}}, true);
+    t!({"a": [[1, 2]]}, {"a": {"$elemMatch": {"1": 1}}}, false);
     t!({"a": [1, 2]}, {"a": {"$elemMatch": {"$ne": 1}}}, true);
     t!({"a": [1, 1]}, {"a": {"$elemMatch": {"$ne": 1}}}, false);
     t!({"a": ["x", "y"]}, {"a": {"$elemMatch": {"$regex": "^y"}}}, true);
@@ -583,4 +585,90 @@ fn source_is_kept() {
     let filter = doc! {"a": {"$gt": 1}};
     assert_eq!(Filter::parse(&filter).expect("parses").source(), &filter);
     let _ = Bound::<Bson>::Unbounded;
+}
+
+mod bounds_soundness {
+    use bson::{doc, Bson, Document};
+    use proptest::prelude::*;
+
+    use super::super::Filter;
+    use crate::value::path::{index_key_values, is_multikey_for};
+
+    fn scalar() -> impl Strategy<Value = Bson> {
+        prop_oneof![
+            (-2i32..3).prop_map(Bson::Int32),
+            (-2i64..3).prop_map(Bson::Int64),
+            prop::sample::select(vec![0.5, -0.5, 2.0, f64::NAN, f64::INFINITY])
+                .prop_map(Bson::Double),
+            prop::sample::select(vec!["", "a", "b"]).prop_map(|s| Bson::String(s.into())),
+            Just(Bson::Null),
+            Just(Bson::Undefined),
+            Just(Bson::MinKey),
+            Just(Bson::MaxKey),
+            any::<bool>().prop_map(Bson::Boolean),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Bson> {
+        scalar().prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Bson::Array),
+                inner.prop_map(|v| Bson::Document(doc! {"b": v})),
+            ]
+        })
+    }
+
+    fn operator() -> impl Strategy<Value = Document> {
+        prop_oneof![
+            value().prop_map(|v| doc! {"$eq": v}),
+            value().prop_map(|v| doc! {"$gt": v}),
+            value().prop_map(|v| doc! {"$gte": v}),
+            value().prop_map(|v| doc! {"$lt": v}),
+            value().prop_map(|v| doc! {"$lte": v}),
+            prop::collection::vec(value(), 0..3).prop_map(|v| doc! {"$in": v}),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Every matching document has an index key inside the derived bounds.
+        #[test]
+        fn bounds_are_a_superset(
+            field in prop::option::of(value()),
+            path in prop::sample::select(vec!["a", "a.b"]),
+            first in operator(),
+            second in prop::option::of(operator()),
+        ) {
+            let mut doc = Document::new();
+            if let Some(v) = field {
+                doc.insert("a", v);
+            }
+            let mut clauses = vec![Bson::Document(doc! {path: first})];
+            if let Some(second) = second {
+                clauses.push(Bson::Document(doc! {path: second}));
+            }
+            let filter = match Filter::parse(&doc! {"$and": clauses}) {
+                Ok(f) => f,
+                Err(_) => return Ok(()),
+            };
+            if !filter.matches(&doc) {
+                return Ok(());
+            }
+            let keys = index_key_values(&doc, path);
+            let mut modes = vec![true];
+            if !is_multikey_for(&doc, path) {
+                modes.push(false);
+            }
+            for multikey in modes {
+                if let Some(intervals) = filter.bounds_for(path, multikey) {
+                    prop_assert!(
+                        keys.iter().any(|k| intervals.iter().any(|i| i.contains(k))),
+                        "{} on {}: keys {:?} outside {:?} (multikey {})",
+                        filter.source(), doc, keys, intervals, multikey
+                    );
+                }
+            }
+        }
+    }
 }
