@@ -174,7 +174,6 @@ impl Projection {
     pub fn apply(&self, doc: &Document, array_index: Option<usize>) -> Result<Document> {
         let context = ApplyContext {
             root: doc,
-            array_index,
             vars: Vars::default(),
         };
         let mut out = if self.inclusion {
@@ -537,7 +536,6 @@ fn slice(value: &Bson, skip: Option<i64>, limit: i64) -> Bson {
 
 struct ApplyContext<'a> {
     root: &'a Document,
-    array_index: Option<usize>,
     vars: Vars,
 }
 
