@@ -17,6 +17,10 @@
 //! the negations of `$eq`, `$in`, the inner predicate and `$exists: true` over the whole path:
 //! `{a: {$ne: 1}}` does not match `{a: [1, 2]}`.
 //!
+//! These are MongoDB 8.0's semantics: `null` does not match `undefined`, and a dotted path
+//! through an array of scalars or an empty array reaches nothing (`{"a.b": null}` does not
+//! match `{a: [1]}` or `{a: []}`; MongoDB 9.0 changes this, SERVER-36681).
+//!
 //! Comparisons are type-bracketed: `{$gt: 5}` matches numbers above 5 only, never strings.
 //! `MinKey` and `MaxKey` bounds are not bracketed.
 //!
@@ -183,6 +187,9 @@ struct PathPredicate {
     path: String,
     components: Vec<String>,
     op: Op,
+    /// False inside a value-form `$elemMatch` (`{$elemMatch: {$ne: 1}}`), where operators
+    /// test each element as a whole and do not look into arrays nested in it.
+    expand_leaf_arrays: bool,
 }
 
 /// A predicate on the values a path reaches.
@@ -432,10 +439,11 @@ fn walk_value<'a>(
 
 impl PathPredicate {
     fn evaluate(&self, doc: &Document) -> Result<Outcome> {
-        let expand = !matches!(
-            self.op,
-            Op::Size(_) | Op::ElemMatchValue(_) | Op::ElemMatchObject(_)
-        );
+        let expand = self.expand_leaf_arrays
+            && !matches!(
+                self.op,
+                Op::Size(_) | Op::ElemMatchValue(_) | Op::ElemMatchObject(_)
+            );
         let mut found = None;
         let mut error = None;
         let matched = any_leaf(doc, &self.components, expand, &mut |leaf| match self
@@ -1006,7 +1014,9 @@ impl ParseContext {
                     // Evaluate against `{"": element}` with the general machinery.
                     let mut one = Document::new();
                     one.insert(key.clone(), v.clone());
-                    ops.push(Op::OnElement(Box::new(self.parse_operators("", &one)?)));
+                    let mut node = self.parse_operators("", &one)?;
+                    disable_leaf_array_expansion(&mut node);
+                    ops.push(Op::OnElement(Box::new(node)));
                 }
                 _ if !key.starts_with('$') => {
                     return Err(Error::BadValue(format!("unknown operator: {key}")))
@@ -1023,7 +1033,21 @@ fn path_node(path: &str, op: Op) -> Node {
         path: path.to_string(),
         components: path.split('.').map(str::to_string).collect(),
         op,
+        expand_leaf_arrays: true,
     })
+}
+
+/// Makes every predicate of `node` test values as a whole (see
+/// [`PathPredicate::expand_leaf_arrays`]).
+fn disable_leaf_array_expansion(node: &mut Node) {
+    match node {
+        Node::And(children) | Node::Or(children) | Node::Nor(children) => {
+            children.iter_mut().for_each(disable_leaf_array_expansion)
+        }
+        Node::Not(child) => disable_leaf_array_expansion(child),
+        Node::Path(p) => p.expand_leaf_arrays = false,
+        Node::Expr(..) | Node::Schema(_) | Node::Constant(_) => {}
+    }
 }
 
 /// Whether `{...}` as a path's value is an operator document (`{$gt: 1}`) rather than a
