@@ -678,21 +678,22 @@ fn mod_matches(v: &Bson, divisor: i64, remainder: i64) -> bool {
 /// `$bitsAllSet` and friends on one value: integral numbers representable as int64 (two's
 /// complement, sign-extended beyond bit 63) and BinData (little-endian bytes, zero beyond).
 fn bits_match(test: BitTest, mask: &BitMask, v: &Bson) -> bool {
-    let bit: Box<dyn Fn(u64) -> bool> = match v {
-        Bson::Binary(b) => {
-            let bytes = b.bytes.clone();
-            Box::new(move |p| {
-                usize::try_from(p / 8)
-                    .ok()
-                    .and_then(|i| bytes.get(i))
-                    .is_some_and(|byte| byte >> (p % 8) & 1 == 1)
-            })
-        }
-        _ => {
-            let Some(n) = exact_integer(v) else {
-                return false;
-            };
-            Box::new(move |p| if p >= 64 { n < 0 } else { (n >> p) & 1 == 1 })
+    let integer = match v {
+        Bson::Binary(_) => None,
+        _ => match exact_integer(v) {
+            Some(n) => Some(n),
+            None => return false,
+        },
+    };
+    let bit = |p: u64| -> bool {
+        match (v, integer) {
+            (Bson::Binary(b), _) => usize::try_from(p / 8)
+                .ok()
+                .and_then(|i| b.bytes.get(i))
+                .is_some_and(|byte| byte >> (p % 8) & 1 == 1),
+            (_, Some(n)) if p >= 64 => n < 0,
+            (_, Some(n)) => (n >> p) & 1 == 1,
+            (_, None) => false,
         }
     };
     let positions = &mask.positions;
