@@ -17,6 +17,10 @@
 //! the negations of `$eq`, `$in`, the inner predicate and `$exists: true` over the whole path:
 //! `{a: {$ne: 1}}` does not match `{a: [1, 2]}`.
 //!
+//! These are MongoDB 8.0's semantics: `null` does not match `undefined`, and a dotted path
+//! through an array of scalars or an empty array reaches nothing (`{"a.b": null}` does not
+//! match `{a: [1]}` or `{a: []}`; MongoDB 9.0 changes this, SERVER-36681).
+//!
 //! Comparisons are type-bracketed: `{$gt: 5}` matches numbers above 5 only, never strings.
 //! `MinKey` and `MaxKey` bounds are not bracketed.
 //!
@@ -181,6 +185,9 @@ struct PathPredicate {
     path: String,
     components: Vec<String>,
     op: Op,
+    /// False inside a value-form `$elemMatch` (`{$elemMatch: {$ne: 1}}`), where operators
+    /// test each element as a whole and do not look into arrays nested in it.
+    expand_leaf_arrays: bool,
 }
 
 /// A predicate on the values a path reaches.
@@ -430,10 +437,11 @@ fn walk_value<'a>(
 
 impl PathPredicate {
     fn evaluate(&self, doc: &Document) -> Result<Outcome> {
-        let expand = !matches!(
-            self.op,
-            Op::Size(_) | Op::ElemMatchValue(_) | Op::ElemMatchObject(_)
-        );
+        let expand = self.expand_leaf_arrays
+            && !matches!(
+                self.op,
+                Op::Size(_) | Op::ElemMatchValue(_) | Op::ElemMatchObject(_)
+            );
         let mut found = None;
         let mut error = None;
         let matched = any_leaf(doc, &self.components, expand, &mut |leaf| match self
@@ -503,11 +511,22 @@ impl Op {
                 false
             }
             (Op::ElemMatchObject(node), Some(Bson::Array(items))) => {
+                // Documents and arrays (as documents keyed "0", "1", ...) are matched against
+                // the sub-filter, as MongoDB does.
                 for (i, item) in items.iter().enumerate() {
-                    if let Bson::Document(d) = item {
-                        if node.evaluate(d)?.matched {
-                            return Ok(Some(Some(i)));
-                        }
+                    let element = match item {
+                        Bson::Document(d) => std::borrow::Cow::Borrowed(d),
+                        Bson::Array(inner) => std::borrow::Cow::Owned(
+                            inner
+                                .iter()
+                                .enumerate()
+                                .map(|(k, v)| (k.to_string(), v.clone()))
+                                .collect::<Document>(),
+                        ),
+                        _ => continue,
+                    };
+                    if node.evaluate(&element)?.matched {
+                        return Ok(Some(Some(i)));
                     }
                 }
                 false
@@ -657,21 +676,22 @@ fn mod_matches(v: &Bson, divisor: i64, remainder: i64) -> bool {
 /// `$bitsAllSet` and friends on one value: integral numbers representable as int64 (two's
 /// complement, sign-extended beyond bit 63) and BinData (little-endian bytes, zero beyond).
 fn bits_match(test: BitTest, mask: &BitMask, v: &Bson) -> bool {
-    let bit: Box<dyn Fn(u64) -> bool> = match v {
-        Bson::Binary(b) => {
-            let bytes = b.bytes.clone();
-            Box::new(move |p| {
-                usize::try_from(p / 8)
-                    .ok()
-                    .and_then(|i| bytes.get(i))
-                    .is_some_and(|byte| byte >> (p % 8) & 1 == 1)
-            })
-        }
-        _ => {
-            let Some(n) = exact_integer(v) else {
-                return false;
-            };
-            Box::new(move |p| if p >= 64 { n < 0 } else { (n >> p) & 1 == 1 })
+    let integer = match v {
+        Bson::Binary(_) => None,
+        _ => match exact_integer(v) {
+            Some(n) => Some(n),
+            None => return false,
+        },
+    };
+    let bit = |p: u64| -> bool {
+        match (v, integer) {
+            (Bson::Binary(b), _) => usize::try_from(p / 8)
+                .ok()
+                .and_then(|i| b.bytes.get(i))
+                .is_some_and(|byte| byte >> (p % 8) & 1 == 1),
+            (_, Some(n)) if p >= 64 => n < 0,
+            (_, Some(n)) => (n >> p) & 1 == 1,
+            (_, None) => false,
         }
     };
     let positions = &mask.positions;
@@ -993,7 +1013,9 @@ impl ParseContext {
                     // Evaluate against `{"": element}` with the general machinery.
                     let mut one = Document::new();
                     one.insert(key.clone(), v.clone());
-                    ops.push(Op::OnElement(Box::new(self.parse_operators("", &one)?)));
+                    let mut node = self.parse_operators("", &one)?;
+                    disable_leaf_array_expansion(&mut node);
+                    ops.push(Op::OnElement(Box::new(node)));
                 }
                 _ if !key.starts_with('$') => {
                     return Err(Error::BadValue(format!("unknown operator: {key}")))
@@ -1010,7 +1032,21 @@ fn path_node(path: &str, op: Op) -> Node {
         path: path.to_string(),
         components: path.split('.').map(str::to_string).collect(),
         op,
+        expand_leaf_arrays: true,
     })
+}
+
+/// Makes every predicate of `node` test values as a whole (see
+/// [`PathPredicate::expand_leaf_arrays`]).
+fn disable_leaf_array_expansion(node: &mut Node) {
+    match node {
+        Node::And(children) | Node::Or(children) | Node::Nor(children) => {
+            children.iter_mut().for_each(disable_leaf_array_expansion)
+        }
+        Node::Not(child) => disable_leaf_array_expansion(child),
+        Node::Path(p) => p.expand_leaf_arrays = false,
+        Node::Expr(..) | Node::Schema(_) | Node::Constant(_) => {}
+    }
 }
 
 /// Whether `{...}` as a path's value is an operator document (`{$gt: 1}`) rather than a

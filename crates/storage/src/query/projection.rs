@@ -7,9 +7,9 @@
 //! alone an inclusion, and expressions an inclusion. Dotted paths and nested documents
 //! (`{a: {b: 1}}` = `{"a.b": 1}`) project into sub-documents and through arrays of documents.
 //!
-//! Known gaps: a positional projection below an array of documents (`a.b.$` where `a` is the
-//! array) applies the query's index to `b`'s arrays rather than to `a`; `{$meta: ...}` is not
-//! supported.
+//! The positional `a.b.$` includes `a.b`, then replaces the first array along `a.b` in the
+//! result by its element at the query's matching position (`apply`'s `array_index`). `{$meta:
+//! ...}` is not supported.
 
 use bson::{Bson, Document};
 
@@ -22,6 +22,8 @@ pub struct Projection {
     source: Document,
     tree: Tree,
     inclusion: bool,
+    /// The path before `.$` of a positional projection.
+    positional_path: Option<Vec<String>>,
 }
 
 /// Projection nodes per field name, in specification order.
@@ -109,6 +111,8 @@ struct ParseState {
     /// `_id: 1` (which alone makes an inclusion, but does not conflict with exclusions).
     id_included: bool,
     has_positional: bool,
+    /// The path before `.$`, for the positional projection.
+    positional_path: Option<String>,
     has_elem_match: bool,
     has_slice: bool,
 }
@@ -130,7 +134,30 @@ impl Projection {
             source: projection.clone(),
             tree,
             inclusion,
+            positional_path: state
+                .positional_path
+                .map(|p| p.split('.').map(str::to_string).collect()),
         })
+    }
+
+    /// Parses a projection for a query with `filter`, also checking (as MongoDB does, code
+    /// 31277) that a positional projection `a.b.$` names a field the query has a predicate on
+    /// (a path starting with `a`).
+    pub fn parse_for_query(projection: &Document, filter: &Document) -> Result<Projection> {
+        let parsed = Projection::parse(projection)?;
+        if let Some(first) = parsed.positional_path.as_ref().and_then(|p| p.first()) {
+            if !filter_mentions_field(filter, first) {
+                let key = projection
+                    .keys()
+                    .find(|k| positional_prefix(k).is_some())
+                    .map_or("", |k| k.as_str());
+                return Err(Error::coded(
+                    31277,
+                    format!("Positional projection '{key}' does not match the query document."),
+                ));
+            }
+        }
+        Ok(parsed)
     }
 
     /// The projection as given.
@@ -147,14 +174,58 @@ impl Projection {
     pub fn apply(&self, doc: &Document, array_index: Option<usize>) -> Result<Document> {
         let context = ApplyContext {
             root: doc,
-            array_index,
             vars: Vars::default(),
         };
-        if self.inclusion {
-            context.include(doc, &self.tree)
+        let mut out = if self.inclusion {
+            context.include(doc, &self.tree)?
         } else {
-            context.exclude(doc, &self.tree)
+            context.exclude(doc, &self.tree)?
+        };
+        if let Some(path) = &self.positional_path {
+            apply_positional(&mut out, path, array_index)?;
         }
+        Ok(out)
+    }
+}
+
+/// Whether `filter` has a predicate on a path whose first component is `field` (through
+/// `$and`, `$or` and `$nor`).
+fn filter_mentions_field(filter: &Document, field: &str) -> bool {
+    filter.iter().any(|(key, value)| match key.as_str() {
+        "$and" | "$or" | "$nor" => match value {
+            Bson::Array(items) => items
+                .iter()
+                .any(|i| matches!(i, Bson::Document(d) if filter_mentions_field(d, field))),
+            _ => false,
+        },
+        _ => key.split('.').next() == Some(field),
+    })
+}
+
+/// The positional projection, applied after inclusion as MongoDB does: the first array along
+/// `path` in the projected document is replaced by its element at the query's matching
+/// position. Without an array on the path the document is left as it is.
+fn apply_positional(out: &mut Document, path: &[String], array_index: Option<usize>) -> Result<()> {
+    let Some((first, rest)) = path.split_first() else {
+        return Ok(());
+    };
+    match out.get_mut(first) {
+        Some(Bson::Array(items)) => {
+            let index = array_index.ok_or_else(|| {
+                Error::coded(
+                    51246,
+                    "positional operator '.$' couldn't find a matching element in the array",
+                )
+            })?;
+            let element = items
+                .get(index)
+                .cloned()
+                .ok_or_else(|| Error::coded(51247, "positional operator '.$' element mismatch"))?;
+            *items = vec![element];
+            Ok(())
+        }
+        Some(Bson::Document(d)) => apply_positional(d, rest, array_index),
+        _ => Ok(()),
     }
 }
 
@@ -303,6 +374,7 @@ fn parse_fields(
                         }
                         tree.add(prefix_path, Node::Positional)?;
                         state.has_positional = true;
+                        state.positional_path = Some(prefix_path.to_string());
                     } else {
                         tree.add(&path, Node::Keep(true))?;
                         if path == "_id" {
@@ -464,7 +536,6 @@ fn slice(value: &Bson, skip: Option<i64>, limit: i64) -> Bson {
 
 struct ApplyContext<'a> {
     root: &'a Document,
-    array_index: Option<usize>,
     vars: Vars,
 }
 
@@ -488,7 +559,7 @@ impl ApplyContext<'_> {
                     out.insert(key.clone(), slice(value, *skip, *limit));
                 }
                 Node::Positional => {
-                    out.insert(key.clone(), self.positional(value)?);
+                    out.insert(key.clone(), value.clone());
                 }
                 Node::Keep(false) | Node::ElemMatch(_) | Node::Literal(_) | Node::Expression(_) => {
                 }
@@ -567,7 +638,7 @@ impl ApplyContext<'_> {
                     }
                 }
                 Some(Node::Positional) => {
-                    out.insert(key.clone(), self.positional(value)?);
+                    out.insert(key.clone(), value.clone());
                 }
                 Some(Node::Literal(_) | Node::Expression(_)) => {
                     out.insert(key.clone(), value.clone());
@@ -591,24 +662,6 @@ impl ApplyContext<'_> {
             }
             other => other.clone(),
         })
-    }
-
-    /// `field.$`: the element of the array at the query's matching position.
-    fn positional(&self, value: &Bson) -> Result<Bson> {
-        let not_found = || {
-            Error::coded(
-                51246,
-                "positional operator '.$' couldn't find a matching element in the array",
-            )
-        };
-        match value {
-            Bson::Array(items) => {
-                let index = self.array_index.ok_or_else(not_found)?;
-                let element = items.get(index).ok_or_else(not_found)?;
-                Ok(Bson::Array(vec![element.clone()]))
-            }
-            _ => Err(not_found()),
-        }
     }
 }
 

@@ -221,6 +221,29 @@ mod tests {
         // Numbers by value across types.
         check(doc! {"a": 1}, vec![doc! {"_id": 1, "a": 2.5}, doc! {"_id": 2, "a": Bson::Int64(2)}, doc! {"_id": 3, "a": 3}], &[2, 1, 3]);
         check(doc! {}, vec![doc! {"_id": 2}, doc! {"_id": 1}], &[2, 1]);
+        // jstests/core/query/sort/sort_array.js: each field's key is taken on its own.
+        check(doc! {"a": 1}, vec![doc! {"_id": 0, "a": [3, 0, 1]}, doc! {"_id": 1, "a": [8, 4, -1]}], &[1, 0]);
+        check(doc! {"a": -1}, vec![doc! {"_id": 0, "a": [3, 0, 1]}, doc! {"_id": 1, "a": [0, 4, -1]}], &[1, 0]);
+        let xs = || vec![
+            doc! {"_id": 0, "x": [{"y": [4, 0, 1], "z": 7}, {"y": 0, "z": 9}]},
+            doc! {"_id": 1, "x": [{"y": 1, "z": 7}, {"y": 0, "z": [8, 6]}]},
+        ];
+        check(doc! {"x.y": 1, "x.z": -1}, xs(), &[0, 1]);
+        check(doc! {"x.y": -1, "x.z": 1}, xs(), &[0, 1]);
+        check(doc! {"d.e.g": 1}, vec![
+            doc! {"_id": 0, "a": 1, "d": [{"e": {"f": 1, "g": [6, 5, 4]}}, {"e": {"g": [3, 2, 1]}}]},
+            doc! {"_id": 1, "a": 2, "d": [{"e": {"f": 2, "g": [5, 4, 3]}}, {"e": {"g": [2, 1, 0]}}]},
+        ], &[1, 0]);
+        check(doc! {"a.c": 1}, vec![
+            doc! {"_id": 2, "a": [{"b": 1, "c": 2}, {"b": 2, "c": 3}]},
+            doc! {"_id": 0, "a": [{"b": 2, "c": 0}, {"b": 1, "c": 4}]},
+            doc! {"_id": 1, "a": [{"b": 1, "c": 5}, {"b": 2, "c": 1}]},
+        ], &[0, 1, 2]);
+        check(doc! {"a.x": 1}, vec![
+            doc! {"_id": 0, "a": [{"x": 2}, {"x": 3}]},
+            doc! {"_id": 1, "a": [{"x": 1}, {"x": 4}]},
+            doc! {"_id": 2, "a": [{"x": 3}, {"x": 4}]},
+        ], &[1, 0, 2]);
     }
 
     fn check_error(spec: Document, code: i32, message: &str) {

@@ -220,6 +220,8 @@ fn elem_match_size() {
     t!({"results": [{"product": "abc", "score": 10}, {"product": "xyz", "score": 5}]}, {"results.product": "xyz", "results.score": {"$gte": 8}}, true);
     t!({"a": [{"b": 1}, 2]}, {"a": {"$elemMatch": {}}}, true);
     t!({"a": [1, 2]}, {"a": {"$elemMatch": {}}}, false);
+    t!({"a": [[1, 2]]}, {"a": {"$elemMatch": {"0": 1}}}, true);
+    t!({"a": [[1, 2]]}, {"a": {"$elemMatch": {"1": 1}}}, false);
     t!({"a": [1, 2]}, {"a": {"$elemMatch": {"$ne": 1}}}, true);
     t!({"a": [1, 1]}, {"a": {"$elemMatch": {"$ne": 1}}}, false);
     t!({"a": ["x", "y"]}, {"a": {"$elemMatch": {"$regex": "^y"}}}, true);
@@ -583,4 +585,202 @@ fn source_is_kept() {
     let filter = doc! {"a": {"$gt": 1}};
     assert_eq!(Filter::parse(&filter).expect("parses").source(), &filter);
     let _ = Bound::<Bson>::Unbounded;
+}
+
+mod bounds_soundness {
+    use bson::{doc, Bson, Document};
+    use proptest::prelude::*;
+
+    use super::super::Filter;
+    use crate::value::path::{index_key_values, is_multikey_for};
+
+    fn scalar() -> impl Strategy<Value = Bson> {
+        prop_oneof![
+            (-2i32..3).prop_map(Bson::Int32),
+            (-2i64..3).prop_map(Bson::Int64),
+            prop::sample::select(vec![0.5, -0.5, 2.0, f64::NAN, f64::INFINITY])
+                .prop_map(Bson::Double),
+            prop::sample::select(vec!["", "a", "b"]).prop_map(|s| Bson::String(s.into())),
+            Just(Bson::Null),
+            Just(Bson::Undefined),
+            Just(Bson::MinKey),
+            Just(Bson::MaxKey),
+            any::<bool>().prop_map(Bson::Boolean),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Bson> {
+        scalar().prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Bson::Array),
+                inner.prop_map(|v| Bson::Document(doc! {"b": v})),
+            ]
+        })
+    }
+
+    fn operator() -> impl Strategy<Value = Document> {
+        prop_oneof![
+            value().prop_map(|v| doc! {"$eq": v}),
+            value().prop_map(|v| doc! {"$gt": v}),
+            value().prop_map(|v| doc! {"$gte": v}),
+            value().prop_map(|v| doc! {"$lt": v}),
+            value().prop_map(|v| doc! {"$lte": v}),
+            prop::collection::vec(value(), 0..3).prop_map(|v| doc! {"$in": v}),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Every matching document has an index key inside the derived bounds.
+        #[test]
+        fn bounds_are_a_superset(
+            field in prop::option::of(value()),
+            path in prop::sample::select(vec!["a", "a.b"]),
+            first in operator(),
+            second in prop::option::of(operator()),
+        ) {
+            let mut doc = Document::new();
+            if let Some(v) = field {
+                doc.insert("a", v);
+            }
+            let mut clauses = vec![Bson::Document(doc! {path: first})];
+            if let Some(second) = second {
+                clauses.push(Bson::Document(doc! {path: second}));
+            }
+            let filter = match Filter::parse(&doc! {"$and": clauses}) {
+                Ok(f) => f,
+                Err(_) => return Ok(()),
+            };
+            if !filter.matches(&doc) {
+                return Ok(());
+            }
+            let keys = index_key_values(&doc, path);
+            let mut modes = vec![true];
+            if !is_multikey_for(&doc, path) {
+                modes.push(false);
+            }
+            for multikey in modes {
+                if let Some(intervals) = filter.bounds_for(path, multikey) {
+                    prop_assert!(
+                        keys.iter().any(|k| intervals.iter().any(|i| i.contains(k))),
+                        "{} on {}: keys {:?} outside {:?} (multikey {})",
+                        filter.source(), doc, keys, intervals, multikey
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Runs each filter over a named collection and checks which documents match.
+fn check_ids(collection: &[(&str, Document)], filter: Document, expected: &[&str]) {
+    let parsed = Filter::parse(&filter).unwrap_or_else(|e| panic!("{filter}: {e}"));
+    let mut got: Vec<&str> = collection
+        .iter()
+        .filter(|(_, d)| parsed.matches(d))
+        .map(|(id, _)| *id)
+        .collect();
+    got.sort_unstable();
+    let mut want = expected.to_vec();
+    want.sort_unstable();
+    assert_eq!(got, want, "{filter}");
+}
+
+/// MongoDB's jstests/core/query/null_query_semantics.js (the semantics of MongoDB 8.0: null
+/// does not match undefined). Dotted paths through arrays of scalars follow MongoDB before
+/// 9.0 (SERVER-36681 changed them), as jstests/core/null2.js checks.
+#[test]
+#[rustfmt::skip]
+fn null_query_semantics() {
+    let scalars: Vec<(&str, Document)> = vec![
+        ("a_empty_subobject", doc! {"a": {}}),
+        ("a_null", doc! {"a": Bson::Null}),
+        ("a_number", doc! {"a": 4}),
+        ("a_subobject_b_not_null", doc! {"a": {"b": "hi"}}),
+        ("a_subobject_b_null", doc! {"a": {"b": Bson::Null}}),
+        ("a_subobject_b_undefined", doc! {"a": {"b": Bson::Undefined}}),
+        ("a_undefined", doc! {"a": Bson::Undefined}),
+        ("no_a", doc! {}),
+    ];
+    let c = &scalars;
+    check_ids(c, doc! {"a": {"$eq": Bson::Null}}, &["a_null", "no_a"]);
+    check_ids(c, doc! {"a": {"$ne": Bson::Null}}, &["a_undefined", "a_empty_subobject", "a_number", "a_subobject_b_not_null", "a_subobject_b_null", "a_subobject_b_undefined"]);
+    check_ids(c, doc! {"a": {"$in": [Bson::Null, 4]}}, &["a_null", "a_number", "no_a"]);
+    check_ids(c, doc! {"$or": [{"a": Bson::Null}, {"a": 4}]}, &["a_null", "a_number", "no_a"]);
+    check_ids(c, doc! {"a": {"$nin": [Bson::Null, 4]}}, &["a_undefined", "a_empty_subobject", "a_subobject_b_not_null", "a_subobject_b_null", "a_subobject_b_undefined"]);
+    check_ids(c, doc! {"a": {"$nin": [Bson::Null, re("^hi.*", "")]}}, &["a_undefined", "a_empty_subobject", "a_number", "a_subobject_b_not_null", "a_subobject_b_null", "a_subobject_b_undefined"]);
+    check_ids(c, doc! {"a": {"$exists": false}}, &["no_a"]);
+    check_ids(c, doc! {"a.b": {"$eq": Bson::Null}}, &["a_empty_subobject", "a_null", "a_number", "a_subobject_b_null", "a_undefined", "no_a"]);
+    check_ids(c, doc! {"a.b": {"$ne": Bson::Null}}, &["a_subobject_b_not_null", "a_subobject_b_undefined"]);
+    check_ids(c, doc! {"a.b": {"$exists": false}}, &["no_a", "a_empty_subobject", "a_null", "a_number", "a_undefined"]);
+    for query in [
+        doc! {"a": {"$elemMatch": {"$eq": Bson::Null}}},
+        doc! {"a": {"$elemMatch": {"$ne": Bson::Null}}},
+        doc! {"a.b": {"$elemMatch": {"$eq": Bson::Null}}},
+        doc! {"a.b": {"$elemMatch": {"$ne": Bson::Null}}},
+        doc! {"a": {"$elemMatch": {"b": {"$eq": Bson::Null}}}},
+        doc! {"a": {"$elemMatch": {"b": {"$ne": Bson::Null}}}},
+    ] {
+        check_ids(c, query, &[]);
+    }
+
+    let mut all = scalars.clone();
+    all.extend(vec![
+        ("a_double_array", doc! {"a": [[]]}),
+        ("a_empty_array", doc! {"a": []}),
+        ("a_object_array_b_mix_null_undefined_missing", doc! {"a": [{"b": Bson::Null}, {"b": Bson::Undefined}, {"b": Bson::Null}, {}]}),
+        ("a_object_array_no_b_nulls", doc! {"a": [{"b": 1}, {"b": 3}, {"b": "string"}]}),
+        ("a_object_array_some_b_nulls", doc! {"a": [{"b": Bson::Null}, {"b": 3}, {"b": Bson::Null}]}),
+        ("a_object_array_some_b_undefined", doc! {"a": [{"b": Bson::Undefined}, {"b": 3}]}),
+        ("a_object_array_some_b_missing", doc! {"a": [{"b": 3}, {}]}),
+        ("a_value_array_all_nulls", doc! {"a": [Bson::Null, Bson::Null]}),
+        ("a_value_array_no_nulls", doc! {"a": [1, "string", 4]}),
+        ("a_value_array_with_null", doc! {"a": [1, "string", Bson::Null, 4]}),
+        ("a_value_array_with_undefined", doc! {"a": [1, "string", Bson::Undefined, 4]}),
+    ]);
+    let c = &all;
+    let not_null = ["a_undefined", "a_double_array", "a_empty_array", "a_empty_subobject", "a_number",
+        "a_object_array_b_mix_null_undefined_missing", "a_object_array_no_b_nulls", "a_object_array_some_b_nulls",
+        "a_object_array_some_b_undefined", "a_object_array_some_b_missing", "a_subobject_b_not_null",
+        "a_subobject_b_null", "a_subobject_b_undefined", "a_value_array_no_nulls", "a_value_array_with_undefined"];
+    check_ids(c, doc! {"a": {"$eq": Bson::Null}}, &["a_null", "a_value_array_all_nulls", "a_value_array_with_null", "no_a"]);
+    check_ids(c, doc! {"a": {"$ne": Bson::Null}}, &not_null);
+    check_ids(c, doc! {"a": {"$not": {"$gte": Bson::Null}}}, &not_null);
+    check_ids(c, doc! {"a": {"$in": [Bson::Null, 75]}}, &["a_null", "no_a", "a_value_array_all_nulls", "a_value_array_with_null"]);
+    check_ids(c, doc! {"$or": [{"a": Bson::Null}, {"a": 75}]}, &["a_null", "no_a", "a_value_array_all_nulls", "a_value_array_with_null"]);
+    check_ids(c, doc! {"a": {"$nin": [Bson::Null, 75]}}, &not_null);
+    check_ids(c, doc! {"a": {"$nin": [Bson::Null, []]}}, &["a_empty_subobject", "a_number", "a_subobject_b_not_null", "a_subobject_b_null",
+        "a_subobject_b_undefined", "a_undefined", "a_object_array_b_mix_null_undefined_missing", "a_object_array_no_b_nulls",
+        "a_object_array_some_b_nulls", "a_object_array_some_b_undefined", "a_object_array_some_b_missing",
+        "a_value_array_no_nulls", "a_value_array_with_undefined"]);
+    check_ids(c, doc! {"a": {"$nin": [Bson::Null, re("^str.*", "")]}}, &["a_undefined", "a_empty_subobject", "a_number", "a_subobject_b_not_null",
+        "a_subobject_b_null", "a_subobject_b_undefined", "a_double_array", "a_empty_array", "a_object_array_b_mix_null_undefined_missing",
+        "a_object_array_no_b_nulls", "a_object_array_some_b_nulls", "a_object_array_some_b_undefined", "a_object_array_some_b_missing"]);
+    check_ids(c, doc! {"a": {"$elemMatch": {"$eq": Bson::Null}}}, &["a_value_array_all_nulls", "a_value_array_with_null"]);
+    check_ids(c, doc! {"a": {"$elemMatch": {"$ne": Bson::Null}}}, &["a_double_array", "a_object_array_b_mix_null_undefined_missing",
+        "a_object_array_no_b_nulls", "a_object_array_some_b_nulls", "a_object_array_some_b_undefined", "a_object_array_some_b_missing",
+        "a_value_array_no_nulls", "a_value_array_with_undefined", "a_value_array_with_null"]);
+    // A nested array is tested as a whole inside a value-form $elemMatch.
+    check_ids(&[("nested_null", doc! {"a": [[Bson::Null]]})], doc! {"a": {"$elemMatch": {"$ne": Bson::Null}}}, &["nested_null"]);
+
+    // jstests/core/null2.js and find6.js.
+    let null2: Vec<(&str, Document)> = vec![
+        ("1", doc! {"a": [{"b": 5}]}),
+        ("2", doc! {"a": [{}]}),
+        ("3", doc! {"a": []}),
+        ("4", doc! {"a": [{}, {"b": 5}]}),
+        ("5", doc! {"a": [5, {"b": 5}]}),
+    ];
+    check_ids(&null2, doc! {"a.b": Bson::Null}, &["2", "4"]);
+    check_ids(&null2, doc! {"a.b": {"$in": [Bson::Null]}}, &["2", "4"]);
+    let find6: Vec<(&str, Document)> = vec![
+        ("1", doc! {"a": [{"0": 1}]}),
+        ("2", doc! {"a": [{"0": 2}]}),
+        ("3", doc! {"a": [1]}),
+        ("4", doc! {"a": [9, 1]}),
+    ];
+    check_ids(&find6, doc! {"a.0": 1}, &["1", "3"]);
+    check_ids(&find6, doc! {"a.0": {"$gt": 8}}, &["4"]);
+    check_ids(&find6, doc! {"a.0": {"$lt": 0}}, &[]);
 }

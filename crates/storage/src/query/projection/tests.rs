@@ -92,7 +92,14 @@ fn slice_elem_match_positional() {
     let missing = Projection::parse(&doc! {"grades.$": 1}).expect("parses").apply(&grades, None);
     assert_eq!(missing.map_err(|e| e.code()).err(), Some(51246));
     let out_of_range = Projection::parse(&doc! {"grades.$": 1}).expect("parses").apply(&grades, Some(5));
-    assert_eq!(out_of_range.map_err(|e| e.code()).err(), Some(51246));
+    assert_eq!(out_of_range.map_err(|e| e.code()).err(), Some(51247));
+    // The first array along the path takes the position; the rest of the path was projected.
+    check_positional(doc! {"_id": 1, "a": [{"b": 1, "c": 1}, {"b": 3, "c": 3}]}, doc! {"a.b.$": 1}, Some(1), doc! {"_id": 1, "a": [{"b": 3}]});
+    check_positional(doc! {"_id": 1, "a": {"b": 5}}, doc! {"a.b.$": 1}, None, doc! {"_id": 1, "a": {"b": 5}});
+    let for_query = |projection: Document, filter: Document| Projection::parse_for_query(&projection, &filter).map(|_| ()).map_err(|e| e.code());
+    assert_eq!(for_query(doc! {"grades.$": 1}, doc! {"grades": {"$gte": 85}}), Ok(()));
+    assert_eq!(for_query(doc! {"grades.$": 1}, doc! {"$and": [{"grades.x": 1}]}), Ok(()));
+    assert_eq!(for_query(doc! {"grades.$": 1}, doc! {"semester": 1}), Err(31277));
 }
 
 #[test]
