@@ -41,7 +41,14 @@ impl SessionCache {
         let mut map = self.map();
         let now = Instant::now();
         map.retain(|_, e| now.duration_since(e.touched) < TIMEOUT);
-        map.insert(key, Entry { lsid: lsid.clone(), last_use: bson::DateTime::now(), touched: now });
+        map.insert(
+            key,
+            Entry {
+                lsid: lsid.clone(),
+                last_use: bson::DateTime::now(),
+                touched: now,
+            },
+        );
     }
 
     /// Forgets the given sessions (`endSessions`).

@@ -46,7 +46,11 @@ pub fn parse(state: &State, req: &Request) -> Result<Parsed> {
     // $listLocalSessions reads the server's session cache, which only this layer knows: its
     // output becomes the input of the rest of the pipeline.
     let mut input = None;
-    if coll.is_none() && stages.first().is_some_and(|s| s.contains_key("$listLocalSessions")) {
+    if coll.is_none()
+        && stages
+            .first()
+            .is_some_and(|s| s.contains_key("$listLocalSessions"))
+    {
         let spec = stages.remove(0);
         input = Some(list_local_sessions(state, &spec)?);
     }
@@ -98,11 +102,17 @@ fn check_hint(state: &State, req: &Request, coll: &str, hint: &Bson) -> Result<(
 fn list_local_sessions(state: &State, spec: &Document) -> Result<Vec<Document>> {
     let options = match spec.get("$listLocalSessions") {
         Some(Bson::Document(d)) => d,
-        _ => return Err(Error::type_mismatch("$listLocalSessions options must be a nested document")),
+        _ => {
+            return Err(Error::type_mismatch(
+                "$listLocalSessions options must be a nested document",
+            ))
+        }
     };
     for key in options.keys() {
         if key != "allUsers" {
-            return Err(Error::not_supported(format!("$listLocalSessions option '{key}' is not supported by Outpost")));
+            return Err(Error::not_supported(format!(
+                "$listLocalSessions option '{key}' is not supported by Outpost"
+            )));
         }
     }
     Ok(state.sessions.list())
@@ -120,8 +130,16 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let batch = BatchOptions::from_cursor_field(req.body, "aggregate")?;
     let parsed = parse(state, req)?;
     let docs = match parsed.input {
-        Some(input) => parsed.pipeline.run(Box::new(input.into_iter().map(Ok)), &state.storage, &parsed.options)?,
-        None => state.storage.aggregate(parsed.coll.as_deref(), &parsed.pipeline, &parsed.options)?,
+        Some(input) => parsed.pipeline.run(
+            Box::new(input.into_iter().map(Ok)),
+            &state.storage,
+            &parsed.options,
+        )?,
+        None => {
+            state
+                .storage
+                .aggregate(parsed.coll.as_deref(), &parsed.pipeline, &parsed.options)?
+        }
     };
     super::flush_if_requested(state, req.body)?;
     let ns = match &parsed.coll {

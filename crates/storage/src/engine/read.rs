@@ -770,10 +770,10 @@ pub(crate) fn matching_documents(
     Ok(plan
         .scan(collection.docs.clone(), info)
         .filter_map(move |item| match item {
-            Ok(found) => {
-                let details = filter.matches_details(&found.doc);
-                details.matched.then_some(Ok((found, details.array_index)))
-            }
+            Ok(found) => match filter.try_matches_details(&found.doc) {
+                Ok(details) => details.matched.then_some(Ok((found, details.array_index))),
+                Err(e) => Some(Err(e)),
+            },
             Err(e) => Some(Err(e)),
         }))
 }
