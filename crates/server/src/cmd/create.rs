@@ -11,7 +11,7 @@ use crate::state::State;
 pub static COMMAND: Command = Command {
     name: "create",
     aliases: &[],
-    help: "creates a collection: { create: <name> }; time-series, clustered, capped, views and validators are not supported",
+    help: "creates a collection: { create: <name> }; time-series, clustered, capped, capped collections are not supported",
     admin_only: false,
     counter: Counter::Command,
     run,
@@ -24,9 +24,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("capped", "capped collections"),
     ("viewOn", "views"),
     ("pipeline", "views"),
-    ("validator", "document validation (validator)"),
-    ("validationLevel", "document validation (validationLevel)"),
-    ("validationAction", "document validation (validationAction)"),
     (
         "changeStreamPreAndPostImages",
         "change stream pre- and post-images",
@@ -40,6 +37,9 @@ const UNSUPPORTED: &[(&str, &str)] = &[
 
 /// Options accepted (stored and reported by listCollections, or generic command fields).
 const ACCEPTED: &[&str] = &[
+    "validator",
+    "validationLevel",
+    "validationAction",
     "idIndex",
     "storageEngine",
     "indexOptionDefaults",

@@ -12,6 +12,7 @@ use crate::state::{ConnInfo, State};
 
 mod aggregate;
 mod build_info;
+mod coll_mod;
 mod coll_stats;
 mod configure_fail_point;
 mod connection_status;
@@ -80,6 +81,7 @@ pub struct Command {
 pub static COMMANDS: &[&Command] = &[
     &aggregate::COMMAND,
     &build_info::COMMAND,
+    &coll_mod::COMMAND,
     &coll_stats::COMMAND,
     &configure_fail_point::COMMAND,
     &connection_status::COMMAND,

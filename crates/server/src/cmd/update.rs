@@ -3,7 +3,7 @@
 
 use bson::{doc, Bson, Document};
 use outpost_storage::query::Update;
-use outpost_storage::{UpdateSpec, WriteOptions};
+use outpost_storage::UpdateSpec;
 
 use super::{Command, Counter, Request};
 use crate::args;
@@ -94,9 +94,12 @@ fn run_statement(
         sort: None,
         variables: vars.as_ref(),
     };
-    let outcome = state
-        .storage
-        .update(req.db, coll, &spec, &WriteOptions::default())?;
+    let outcome = state.storage.update(
+        req.db,
+        coll,
+        &spec,
+        &args::write_options(req.body, "update")?,
+    )?;
     Ok(Outcome {
         matched: outcome.matched,
         modified: outcome.modified,

@@ -411,6 +411,57 @@ impl Storage {
         Ok(())
     }
 
+    /// Merges `changes` (validator, validationLevel, validationAction) into a collection's
+    /// options, as `collMod` does.
+    pub fn set_collection_options(&self, db: &str, coll: &str, changes: &Document) -> Result<()> {
+        let _w = self.writer();
+        let Some(collection) = self.collection(db, coll) else {
+            return Err(Error::NamespaceNotFound(format!(
+                "ns does not exist: {db}.{coll}"
+            )));
+        };
+        let mut meta = collection.meta.clone();
+        for (key, value) in changes {
+            meta.options.insert(key.clone(), value.clone());
+        }
+        catalog::Validator::from_options(&meta.options)?;
+        self.replace_collection_meta(meta, None)?;
+        Ok(())
+    }
+
+    /// Changes a TTL index's `expireAfterSeconds`; returns the old value.
+    pub fn set_index_expiry(
+        &self,
+        db: &str,
+        coll: &str,
+        index: &IndexSelector,
+        seconds: i64,
+    ) -> Result<Option<i64>> {
+        let _w = self.writer();
+        let Some(collection) = self.collection(db, coll) else {
+            return Err(Error::NamespaceNotFound(format!(
+                "ns does not exist: {db}.{coll}"
+            )));
+        };
+        let mut meta = collection.meta.clone();
+        let found = meta.indexes.iter_mut().find(|i| match index {
+            IndexSelector::Names(names) => names.contains(&i.name),
+            IndexSelector::Key(key) => i.key == *key,
+            IndexSelector::All => false,
+        });
+        let Some(found) = found else {
+            return Err(Error::IndexNotFound("cannot find index for collMod".into()));
+        };
+        let Some(old) = found.expire_after_seconds else {
+            return Err(Error::BadValue(
+                "no expireAfterSeconds field to update".into(),
+            ));
+        };
+        found.expire_after_seconds = Some(seconds);
+        self.replace_collection_meta(meta, None)?;
+        Ok(Some(old))
+    }
+
     /// Count and sizes of one collection.
     pub fn collection_stats(&self, db: &str, coll: &str) -> Result<CollectionStats> {
         let Some(c) = self.collection(db, coll) else {
@@ -505,10 +556,12 @@ fn open_collection(kv: &Kv, meta: CollectionMeta) -> Result<Collection> {
         let tree = kv.tree(&index_tree_name(index_meta.id))?;
         indexes.push(Index::open(index_meta.clone(), tree)?);
     }
+    let validator = catalog::Validator::from_options(&meta.options)?;
     Ok(Collection {
         meta,
         docs,
         indexes,
+        validator,
     })
 }
 

@@ -325,3 +325,37 @@ fn ttl_removes_expired_documents_only() {
         .collect();
     assert_eq!(left, vec![2, 3]);
 }
+
+#[test]
+fn validators_refuse_invalid_documents_unless_bypassed() {
+    let s = Storage::temporary().expect("store");
+    s.create_collection("db", "c", doc! {"validator": {"x": {"$type": "string"}}})
+        .expect("create");
+    s.insert("db", "c", doc! {"_id": 1, "x": "ok"}, &opts())
+        .expect("valid");
+    let err = s
+        .insert("db", "c", doc! {"_id": 2, "x": 1}, &opts())
+        .expect_err("invalid");
+    assert_eq!(err.code(), 121);
+    match err {
+        Error::DocumentValidation(info) => {
+            assert_eq!(info.get("failingDocumentId"), Some(&Bson::Int32(2)))
+        }
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+    let bypass = WriteOptions {
+        bypass_document_validation: true,
+        ..WriteOptions::default()
+    };
+    s.insert("db", "c", doc! {"_id": 3, "x": 1}, &bypass)
+        .expect("bypassed");
+    // Warn: accepted.
+    s.set_collection_options("db", "c", &doc! {"validationAction": "warn"})
+        .expect("collMod");
+    s.insert("db", "c", doc! {"_id": 4, "x": 1}, &opts())
+        .expect("warned only");
+    assert_eq!(s.estimated_count("db", "c"), 3);
+    assert!(s
+        .set_collection_options("db", "c", &doc! {"validationLevel": "sometimes"})
+        .is_err());
+}
