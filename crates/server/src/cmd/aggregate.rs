@@ -129,6 +129,25 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     }
     let batch = BatchOptions::from_cursor_field(req.body, "aggregate")?;
     let parsed = parse(state, req)?;
+    if let Some(coll) = &parsed.coll {
+        if let Some(view) = super::views::resolve(state, req.db, coll)? {
+            let stages = args::req_documents(req.body, "aggregate", "pipeline")?;
+            let docs = super::views::aggregate(
+                state,
+                req.db,
+                view,
+                stages,
+                parsed.options.variables,
+                parsed.options.allow_disk_use,
+            )?;
+            return first_batch(
+                state,
+                format!("{}.{coll}", req.db),
+                Box::new(docs.into_iter().map(Ok)),
+                &batch,
+            );
+        }
+    }
     let docs = match parsed.input {
         Some(input) => parsed.pipeline.run(
             Box::new(input.into_iter().map(Ok)),

@@ -22,8 +22,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("timeseries", "time-series collections"),
     ("clusteredIndex", "clustered collections (clusteredIndex)"),
     ("capped", "capped collections"),
-    ("viewOn", "views"),
-    ("pipeline", "views"),
     (
         "changeStreamPreAndPostImages",
         "change stream pre- and post-images",
@@ -52,6 +50,18 @@ const ACCEPTED: &[&str] = &[
 fn run(state: &State, req: &Request) -> Result<Document> {
     let name = args::collection_name(req.body, "create")?;
     args::check_collation(req.body, "create")?;
+    if let Some(view_on) = req.body.get("viewOn") {
+        let (source, stages) = super::views::check_definition(view_on, req.body.get("pipeline"))?;
+        return match state.storage.create_view(req.db, &name, &source, stages) {
+            Ok(()) => Ok(super::ok()),
+            Err(e) => Err(e.into()),
+        };
+    }
+    if req.body.contains_key("pipeline") {
+        return Err(Error::bad_value(
+            "'pipeline' requires 'viewOn' to also be specified",
+        ));
+    }
     let mut options = Document::new();
     for (key, value) in req.body.iter().skip(1) {
         if let Some((_, feature)) = UNSUPPORTED.iter().find(|(k, _)| k == key) {

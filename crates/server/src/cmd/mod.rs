@@ -47,6 +47,7 @@ mod ping;
 mod rename_collection;
 mod server_status;
 mod update;
+mod views;
 mod whats_my_uri;
 
 /// One request to run.

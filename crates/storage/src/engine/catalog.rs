@@ -75,6 +75,11 @@ impl CollectionMeta {
         format!("{}.{}", self.db, self.name)
     }
 
+    /// True for a view: a read-only collection defined by a pipeline.
+    pub fn is_view(&self) -> bool {
+        self.options.contains_key("viewOn")
+    }
+
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         Ok(bson::to_vec(self)?)
     }

@@ -31,7 +31,7 @@ pub use catalog::{
 };
 pub use history::{HistoryEntry, HistoryOp, Hlc, Origin};
 pub use index::CreateIndexesOutcome;
-pub use read::{ExplainInfo, FindOptions, PlanKind, ReadCursor};
+pub use read::{distinct_values, ExplainInfo, FindOptions, PlanKind, ReadCursor};
 pub use write::{
     DeleteSpec, FindAndModify, FindAndModifyOutcome, UpdateOutcome, UpdateSpec, WriteOptions,
 };
@@ -87,6 +87,8 @@ pub struct DatabaseInfo {
 #[derive(Debug, Clone)]
 pub struct CollectionInfo {
     pub name: String,
+    /// A view (`options` holds `viewOn` and `pipeline`).
+    pub is_view: bool,
     pub options: Document,
     pub uuid: bson::Binary,
 }
@@ -186,6 +188,21 @@ impl Storage {
             .cloned()
     }
 
+    /// The collection a write goes to, if it exists; an error for a view.
+    pub(crate) fn writable_collection(
+        &self,
+        db: &str,
+        coll: &str,
+    ) -> Result<Option<Arc<Collection>>> {
+        match self.collection(db, coll) {
+            Some(c) if c.meta.is_view() => Err(Error::coded(
+                166,
+                format!("Namespace {db}.{coll} is a view, not a collection"),
+            )),
+            other => Ok(other),
+        }
+    }
+
     /// The collection, created with default options if it does not exist (implicit creation
     /// on first write). Call with the writer lock held.
     pub(crate) fn collection_or_create(
@@ -194,7 +211,7 @@ impl Storage {
         db: &str,
         coll: &str,
     ) -> Result<Arc<Collection>> {
-        if let Some(c) = self.collection(db, coll) {
+        if let Some(c) = self.writable_collection(db, coll)? {
             return Ok(c);
         }
         self.create_collection_locked(db, coll, Document::new())
@@ -275,6 +292,7 @@ impl Storage {
                 name: c.meta.name.clone(),
                 options: c.meta.options.clone(),
                 uuid: c.meta.uuid.clone(),
+                is_view: c.meta.is_view(),
             })
             .collect()
     }
@@ -293,6 +311,37 @@ impl Storage {
         }
         self.create_collection_locked(db, coll, options)?;
         Ok(())
+    }
+
+    /// Creates a view: a read-only collection defined by a pipeline over `view_on` (a
+    /// collection or another view of the same database). The pipeline is checked by the caller.
+    pub fn create_view(
+        &self,
+        db: &str,
+        name: &str,
+        view_on: &str,
+        pipeline: Vec<Document>,
+    ) -> Result<()> {
+        validate_collection_name(db, view_on)?;
+        let options = bson::doc! {
+            "viewOn": view_on,
+            "pipeline": pipeline.into_iter().map(Bson::Document).collect::<Vec<_>>(),
+        };
+        self.create_collection(db, name, options)
+    }
+
+    /// The definition of a view: the namespace it reads (in the same database) and its
+    /// pipeline; `None` when `db.name` is not a view.
+    pub fn view_definition(&self, db: &str, name: &str) -> Option<(String, Vec<Document>)> {
+        let c = self.collection(db, name)?;
+        let view_on = c.meta.options.get_str("viewOn").ok()?.to_owned();
+        let pipeline = c
+            .meta
+            .options
+            .get_array("pipeline")
+            .map(|a| a.iter().filter_map(|s| s.as_document().cloned()).collect())
+            .unwrap_or_default();
+        Some((view_on, pipeline))
     }
 
     /// Drops a collection; false if it did not exist.

@@ -712,44 +712,52 @@ impl Storage {
             hint: hint.cloned(),
             ..FindOptions::default()
         };
-        let parts: Vec<&str> = key.split('.').collect();
-        let mut values: Vec<Bson> = Vec::new();
-        for doc in self.find(db, coll, &options)? {
-            let doc = doc?;
-            let mut found = Vec::new();
-            if let Some((first, rest)) = parts.split_first() {
-                if let Some(v) = doc.get(*first) {
-                    distinct_values(v, rest, &mut found);
-                }
-            }
-            values.extend(found);
-        }
-        values.sort_by(compare);
-        values.dedup_by(|a, b| compare(a, b).is_eq());
-        Ok(values)
+        let docs = self.find(db, coll, &options)?;
+        distinct_values(docs, key)
     }
 }
 
+/// The distinct values of `key` among `docs`, in MongoDB's order. Array values contribute
+/// their elements, as MongoDB's `distinct` does.
+pub fn distinct_values(
+    docs: impl Iterator<Item = Result<Document>>,
+    key: &str,
+) -> Result<Vec<Bson>> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut values: Vec<Bson> = Vec::new();
+    for doc in docs {
+        let doc = doc?;
+        if let Some((first, rest)) = parts.split_first() {
+            if let Some(v) = doc.get(*first) {
+                collect_distinct(v, rest, &mut values);
+            }
+        }
+    }
+    values.sort_by(compare);
+    values.dedup_by(|a, b| compare(a, b).is_eq());
+    Ok(values)
+}
+
 /// Collects the values at `rest` below `v`, traversing arrays as MongoDB's distinct does.
-fn distinct_values(v: &Bson, rest: &[&str], out: &mut Vec<Bson>) {
+fn collect_distinct(v: &Bson, rest: &[&str], out: &mut Vec<Bson>) {
     match (rest.split_first(), v) {
         (None, Bson::Array(items)) => out.extend(items.iter().cloned()),
         (None, other) => out.push(other.clone()),
         (Some((field, tail)), Bson::Document(d)) => {
             if let Some(child) = d.get(*field) {
-                distinct_values(child, tail, out);
+                collect_distinct(child, tail, out);
             }
         }
         (Some((field, tail)), Bson::Array(items)) => {
             if let Ok(i) = field.parse::<usize>() {
                 if let Some(child) = items.get(i) {
-                    distinct_values(child, tail, out);
+                    collect_distinct(child, tail, out);
                 }
             }
             for item in items {
                 if let Bson::Document(d) = item {
                     if let Some(child) = d.get(*field) {
-                        distinct_values(child, tail, out);
+                        collect_distinct(child, tail, out);
                     }
                 }
             }

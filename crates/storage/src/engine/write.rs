@@ -444,7 +444,7 @@ impl Storage {
         };
         let mut w = self.writer();
         let mut outcome = UpdateOutcome::default();
-        let collection = match self.collection(db, coll) {
+        let collection = match self.writable_collection(db, coll)? {
             Some(c) => c,
             None if spec.upsert => self.collection_or_create(&mut w, db, coll)?,
             None => return Ok(outcome),
@@ -514,7 +514,7 @@ impl Storage {
         let filter =
             Filter::parse_with_variables(spec.filter, spec.variables.unwrap_or(&Document::new()))?;
         let mut w = self.writer();
-        let Some(collection) = self.collection(db, coll) else {
+        let Some(collection) = self.writable_collection(db, coll)? else {
             return Ok(0);
         };
         let candidates = self.candidates(&collection, &filter, spec.hint, None, !spec.just_one)?;
@@ -560,7 +560,7 @@ impl Storage {
         };
         let mut w = self.writer();
         let mut outcome = FindAndModifyOutcome::default();
-        let collection = match self.collection(db, coll) {
+        let collection = match self.writable_collection(db, coll)? {
             Some(c) => c,
             None if request.upsert && !request.remove => {
                 self.collection_or_create(&mut w, db, coll)?
