@@ -264,6 +264,8 @@ enum MissingStyle {
     RequiresParameter,
     /// "$op requires an 'f' field"
     Field,
+    /// "Missing value for 'f'"
+    MissingValue,
     /// A fixed message.
     Fixed(&'static str),
 }
@@ -617,27 +619,44 @@ fn validate_field_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// A user variable name must start with a lowercase ASCII letter or a non-ASCII character and
-/// contain only letters, digits, `_` and non-ASCII characters.
+/// Checks a variable name being bound (`$let`, `as`, a command's `let`): MongoDB's
+/// `uassertValidNameForUserWrite`. `CURRENT` is the one system variable that may be rebound.
 fn validate_user_variable_name(name: &str) -> Result<()> {
-    validate_variable_name(name)?;
-    match name.chars().next() {
-        Some(c) if c.is_ascii_lowercase() || !c.is_ascii() => Ok(()),
-        _ => Err(Error::coded(
-            16870,
-            format!("'{name}' starts with an invalid character for a user variable name"),
-        )),
+    if name == "CURRENT" {
+        return Ok(());
     }
+    if name.is_empty() {
+        return Err(Error::coded(16866, "empty variable names are not allowed"));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase() || !c.is_ascii()) {
+        return Err(Error::coded(
+            16867,
+            format!("'{name}' starts with an invalid character for a user variable name"),
+        ));
+    }
+    check_variable_characters(name, 16868)
 }
 
+/// Checks a variable name being read (`$$name`): MongoDB's `uassertValidNameForUserRead`.
 fn validate_variable_name(name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::coded(16869, "empty variable names are not allowed"));
     }
-    for c in name.chars() {
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic() || !c.is_ascii()) {
+        return Err(Error::coded(
+            16870,
+            format!("'{name}' starts with an invalid character for a variable name"),
+        ));
+    }
+    check_variable_characters(name, 16871)
+}
+
+/// Letters, digits, `_` and non-ASCII characters after the first.
+fn check_variable_characters(name: &str, code: i32) -> Result<()> {
+    for c in name.chars().skip(1) {
         if !(c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii()) {
             return Err(Error::coded(
-                16871,
+                code,
                 format!("'{name}' contains an invalid character for a variable name: '{c}'"),
             ));
         }
@@ -898,6 +917,7 @@ fn parse_named_args(
                 MissingStyle::Specified => format!("{name} requires '{field}' to be specified"),
                 MissingStyle::RequiresParameter => format!("{name} requires '{field}' parameter"),
                 MissingStyle::Field => format!("{name} requires an '{field}' field"),
+                MissingStyle::MissingValue => format!("Missing value for '{field}'"),
                 MissingStyle::Fixed(text) => format!("{name} {text}"),
             };
             return Err(Error::coded(*code, message));
@@ -1149,9 +1169,7 @@ fn parse_let(name: &'static str, arg: &Bson, scope: &mut ParseScope) -> Result<O
     let mut names = Vec::new();
     // The variables' expressions see the enclosing scope only.
     for (var, value) in vars_doc {
-        if var != "CURRENT" {
-            validate_user_variable_name(var)?;
-        }
+        validate_user_variable_name(var)?;
         args.push(Some(Expr::parse_in(value, scope)?));
         names.push(var.clone());
     }

@@ -68,11 +68,10 @@ fn coerce_to_string(v: Option<&Bson>) -> Result<String> {
 
 pub(super) fn concat(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let mut out = String::new();
-    let mut saw_null = false;
-    for v in op.eval_args(ctx)? {
-        match v {
+    for i in 0..op.args.len() {
+        match op.arg(i, ctx)? {
             Some(Bson::String(s)) => out.push_str(&s),
-            v if is_nullish(v.as_ref()) => saw_null = true,
+            v if is_nullish(v.as_ref()) => return null(),
             v => {
                 return Err(Error::coded(
                     16702,
@@ -83,9 +82,6 @@ pub(super) fn concat(op: &Operator, ctx: &Ctx<'_>) -> Out {
                 ))
             }
         }
-    }
-    if saw_null {
-        return null();
     }
     string(out)
 }
