@@ -27,6 +27,7 @@ mod decimal;
 mod number;
 mod object;
 mod string;
+mod trig;
 #[cfg(test)]
 #[rustfmt::skip] // one case per line, however long
 mod tests;
@@ -301,6 +302,7 @@ fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
     use date as d;
     use object as o;
     use string as s;
+    use trig as t;
     let entry: (&'static str, Shape, EvalFn) = match name {
         // Arithmetic.
         "$add" => ("$add", VARIADIC, a::add),
@@ -319,6 +321,22 @@ fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
         "$ln" => ("$ln", positional(1, 1), a::ln),
         "$log" => ("$log", positional(2, 2), a::log),
         "$log10" => ("$log10", positional(1, 1), a::log10),
+        // Trigonometry.
+        "$sin" => ("$sin", positional(1, 1), t::sin),
+        "$cos" => ("$cos", positional(1, 1), t::cos),
+        "$tan" => ("$tan", positional(1, 1), t::tan),
+        "$asin" => ("$asin", positional(1, 1), t::asin),
+        "$acos" => ("$acos", positional(1, 1), t::acos),
+        "$atan" => ("$atan", positional(1, 1), t::atan),
+        "$atan2" => ("$atan2", positional(2, 2), t::atan2),
+        "$sinh" => ("$sinh", positional(1, 1), t::sinh),
+        "$cosh" => ("$cosh", positional(1, 1), t::cosh),
+        "$tanh" => ("$tanh", positional(1, 1), t::tanh),
+        "$asinh" => ("$asinh", positional(1, 1), t::asinh),
+        "$acosh" => ("$acosh", positional(1, 1), t::acosh),
+        "$atanh" => ("$atanh", positional(1, 1), t::atanh),
+        "$degreesToRadians" => ("$degreesToRadians", positional(1, 1), t::degrees_to_radians),
+        "$radiansToDegrees" => ("$radiansToDegrees", positional(1, 1), t::radians_to_degrees),
         // Comparison and boolean.
         "$cmp" => ("$cmp", positional(2, 2), a::cmp),
         "$eq" => ("$eq", positional(2, 2), a::eq),
@@ -335,6 +353,7 @@ fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
         "$ifNull" => ("$ifNull", Shape::Custom(parse_if_null), a::if_null),
         "$switch" => ("$switch", Shape::Custom(parse_switch), a::switch),
         "$literal" => ("$literal", Shape::Custom(parse_literal), eval_not_reached),
+        "$const" => ("$const", Shape::Custom(parse_literal), eval_not_reached),
         "$let" => ("$let", Shape::Custom(parse_let), eval_let),
         "$rand" => ("$rand", Shape::Custom(parse_rand), a::rand),
         // Strings.
@@ -445,6 +464,10 @@ fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
         "$toDate" => ("$toDate", c::SHORTHAND_SHAPE, c::to_date),
         "$toObjectId" => ("$toObjectId", c::SHORTHAND_SHAPE, c::to_object_id),
         "$isNumber" => ("$isNumber", positional(1, 1), c::is_number),
+        "$bsonSize" => ("$bsonSize", positional(1, 1), o::bson_size),
+        "$binarySize" => ("$binarySize", positional(1, 1), o::binary_size),
+        "$tsSecond" => ("$tsSecond", positional(1, 1), d::ts_second),
+        "$tsIncrement" => ("$tsIncrement", positional(1, 1), d::ts_increment),
         _ => return None,
     };
     Some(entry)
@@ -457,10 +480,6 @@ const UNSUPPORTED_OPERATORS: &[&str] = &[
     "$where",
     "$meta",
     "$toHashedIndexKey",
-    "$binarySize",
-    "$bsonSize",
-    "$tsIncrement",
-    "$tsSecond",
     "$median",
     "$percentile",
     "$top",
@@ -834,7 +853,7 @@ fn parse_operator(d: &Document, scope: &mut ParseScope) -> Result<Expr> {
             }
         }
         Shape::Custom(parse) => {
-            if static_name == "$literal" {
+            if static_name == "$literal" || static_name == "$const" {
                 return Ok(Expr::Constant(arg.clone()));
             }
             let mut op = parse(static_name, arg, scope)?;

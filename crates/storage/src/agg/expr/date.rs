@@ -1451,7 +1451,7 @@ pub(super) fn date_trunc(op: &Operator, ctx: &Ctx<'_>) -> Out {
     };
     let local = zone.local(millis);
     let reference_days = days_from_civil(2000, 1, 1);
-    let overflow = || Error::coded(5439019, "$dateTrunc overflowed");
+    let overflow = || Error::coded(5439002, "dateTrunc overflowed");
     let truncated = if let Some(months_per_unit) = unit.months() {
         let p = Parts::of(local);
         let index = (p.year - 2000) * 12 + (p.month - 1);
@@ -1462,7 +1462,12 @@ pub(super) fn date_trunc(op: &Operator, ctx: &Ctx<'_>) -> Out {
     } else {
         let unit_millis = unit.fixed_millis().unwrap_or(1);
         let reference = if unit == Unit::Week {
-            week_start(reference_days, start_of_week) * MILLIS_PER_DAY
+            // The first start of a week on or after 2000-01-01.
+            let mut first = week_start(reference_days, start_of_week);
+            if first < reference_days {
+                first += 7;
+            }
+            first * MILLIS_PER_DAY
         } else {
             reference_days * MILLIS_PER_DAY
         };
@@ -1470,4 +1475,32 @@ pub(super) fn date_trunc(op: &Operator, ctx: &Ctx<'_>) -> Out {
         reference + (local - reference).div_euclid(bin) * bin
     };
     date(zone.utc(truncated))
+}
+
+/// `$tsSecond`/`$tsIncrement`: the parts of a timestamp, as longs.
+fn timestamp_part(op: &Operator, ctx: &Ctx<'_>, seconds: bool) -> Out {
+    match op.arg(0, ctx)? {
+        Some(Bson::Timestamp(t)) => Ok(Some(Bson::Int64(i64::from(if seconds {
+            t.time
+        } else {
+            t.increment
+        })))),
+        v if is_nullish(v.as_ref()) => null(),
+        v => Err(Error::coded(
+            5687301,
+            format!(
+                "Argument to {} must be a timestamp, but is {}",
+                op.name,
+                type_name(v.as_ref())
+            ),
+        )),
+    }
+}
+
+pub(super) fn ts_second(op: &Operator, ctx: &Ctx<'_>) -> Out {
+    timestamp_part(op, ctx, true)
+}
+
+pub(super) fn ts_increment(op: &Operator, ctx: &Ctx<'_>) -> Out {
+    timestamp_part(op, ctx, false)
 }

@@ -1049,3 +1049,44 @@ fn vars_from_let() {
     assert_eq!(object.eval(&doc! {"x": 2}, &vars).expect("evaluates"), Some(bson!({"total": 3, "k": "lit"})));
     assert!(Expr::parse_object(&doc! {"$bad": 1}).is_err());
 }
+
+#[test]
+fn trigonometry_and_misc() {
+    let _report = Report;
+    ok(e(), bson!({"$sin": 0}), bson!(0.0));
+    ok(e(), bson!({"$cos": 0}), bson!(1.0));
+    ok(e(), bson!({"$tan": null}), Bson::Null);
+    ok(e(), bson!({"$asin": 1}), bson!(std::f64::consts::FRAC_PI_2));
+    ok(e(), bson!({"$acos": 1}), bson!(0.0));
+    ok(e(), bson!({"$atan": 0}), bson!(0.0));
+    ok(e(), bson!({"$atan2": [0, 1]}), bson!(0.0));
+    ok(e(), bson!({"$atan2": [null, 1]}), Bson::Null);
+    ok(e(), bson!({"$sinh": 0}), bson!(0.0));
+    ok(e(), bson!({"$cosh": 0}), bson!(1.0));
+    ok(e(), bson!({"$tanh": 0}), bson!(0.0));
+    ok(e(), bson!({"$asinh": 0}), bson!(0.0));
+    ok(e(), bson!({"$acosh": 1}), bson!(0.0));
+    ok(e(), bson!({"$atanh": 0}), bson!(0.0));
+    ok(e(), bson!({"$degreesToRadians": 180}), bson!(std::f64::consts::PI));
+    ok(e(), bson!({"$radiansToDegrees": std::f64::consts::PI}), bson!(180.0));
+    ok(e(), bson!({"$asin": f64::NAN}), bson!(f64::NAN));
+    err(e(), bson!({"$asin": 2}), 50989);
+    err(e(), bson!({"$acosh": 0.5}), 50989);
+    err(e(), bson!({"$sin": f64::INFINITY}), 50989);
+    err(e(), bson!({"$sin": "a"}), 28765);
+    err(e(), bson!({"$atan2": ["a", 1]}), 51044);
+    err(e(), bson!({"$atan2": [1, "a"]}), 51045);
+    ok(e(), bson!({"$const": "$notAPath"}), bson!("$notAPath"));
+    ok(e(), bson!({"$bsonSize": {"$literal": {}}}), bson!(5));
+    ok(e(), bson!({"$bsonSize": {"$literal": {"a": 1}}}), bson!(12));
+    ok(e(), bson!({"$bsonSize": null}), Bson::Null);
+    err(e(), bson!({"$bsonSize": 1}), 31393);
+    ok(e(), bson!({"$binarySize": "abc"}), bson!(3));
+    ok(e(), bson!({"$binarySize": "é"}), bson!(2));
+    err(e(), bson!({"$binarySize": 1}), 51276);
+    ok(e(), bson!({"$tsSecond": Bson::Timestamp(bson::Timestamp { time: 7, increment: 3 })}), bson!(7i64));
+    ok(e(), bson!({"$tsIncrement": Bson::Timestamp(bson::Timestamp { time: 7, increment: 3 })}), bson!(3i64));
+    ok(e(), bson!({"$dateTrunc": {"date": ymd(2000, 1, 20, 0, 0, 0, 0), "unit": "week", "binSize": 2}}), ymd(2000, 1, 16, 0, 0, 0, 0));
+    ok(e(), bson!({"$dateTrunc": {"date": ymd(2000, 1, 8, 0, 0, 0, 0), "unit": "week", "binSize": 2}}), ymd(2000, 1, 2, 0, 0, 0, 0));
+    ok(e(), bson!({"$dateTrunc": {"date": ymd(1999, 12, 25, 0, 0, 0, 0), "unit": "week", "binSize": 2}}), ymd(1999, 12, 19, 0, 0, 0, 0));
+}
