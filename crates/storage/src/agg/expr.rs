@@ -126,6 +126,9 @@ pub struct Operator {
     /// An operator-specific number fixed at parse time (`$zip`: how many arguments are
     /// inputs).
     extra: usize,
+    /// The last regex compiled by `$regexMatch`/`$regexFind`/`$regexFindAll` with its pattern
+    /// and flags, reused while they stay the same (they usually are constants).
+    regex_cache: std::sync::OnceLock<(String, String, regex::Regex)>,
     eval: EvalFn,
 }
 
@@ -503,6 +506,17 @@ impl Expr {
         parse_object_literal(spec, &mut ParseScope::default())
     }
 
+    /// The fields of a plain field path `"$a.b"` (`["a", "b"]`), e.g. to recognise a rename.
+    pub fn field_path(&self) -> Option<Vec<&str>> {
+        match self {
+            Expr::Path(FieldPath {
+                variable: Variable::Current,
+                fields,
+            }) if !fields.is_empty() => Some(fields.iter().map(String::as_str).collect()),
+            _ => None,
+        }
+    }
+
     /// The constant value of this expression, if it is one (e.g. a `$literal`).
     pub fn as_constant(&self) -> Option<&Bson> {
         match self {
@@ -839,6 +853,7 @@ fn parse_operator(d: &Document, scope: &mut ParseScope) -> Result<Expr> {
                 args: args.into_iter().map(Some).collect(),
                 names: Vec::new(),
                 extra: 0,
+                regex_cache: std::sync::OnceLock::new(),
                 eval,
             }
         }
@@ -849,6 +864,7 @@ fn parse_operator(d: &Document, scope: &mut ParseScope) -> Result<Expr> {
                 args,
                 names: Vec::new(),
                 extra: 0,
+                regex_cache: std::sync::OnceLock::new(),
                 eval,
             }
         }
@@ -976,6 +992,7 @@ impl Operator {
             args,
             names,
             extra: 0,
+            regex_cache: std::sync::OnceLock::new(),
             eval: eval_not_reached,
         }
     }

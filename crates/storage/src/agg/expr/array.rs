@@ -529,7 +529,22 @@ pub(super) fn range(op: &Operator, ctx: &Ctx<'_>) -> Out {
     if step == 0 {
         return Err(Error::coded(34449, "$range requires a non-zero step value"));
     }
-    let mut out = Vec::new();
+    // MongoDB refuses ranges over internalQueryMaxRangeBytes (100 MiB at 16 bytes a value).
+    const MAX_RANGE_BYTES: i64 = 100 * 1024 * 1024;
+    const VALUE_BYTES: i64 = 16;
+    let steps = (end - start) / step;
+    let length = if steps >= 0 { steps + 1 } else { 0 };
+    let needed = 24 + length * VALUE_BYTES;
+    if needed >= MAX_RANGE_BYTES {
+        return Err(Error::coded(
+            146,
+            format!(
+                "$range would use too much memory ({needed} bytes) and cannot spill to disk. \
+                 Memory limit: {MAX_RANGE_BYTES} bytes"
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
     let mut i = start;
     while (step > 0 && i < end) || (step < 0 && i > end) {
         out.push(Bson::Int32(i32::try_from(i).unwrap_or(0)));

@@ -573,7 +573,15 @@ fn regex_args(op: &Operator, ctx: &Ctx<'_>) -> Result<Option<RegexArgs>> {
     let (Some(input), Some(pattern_text)) = (input, pattern_text) else {
         return Ok(None);
     };
-    let regex = compile_regex(op.name, &pattern_text, &flags)?;
+    let regex = match op.regex_cache.get() {
+        Some((p, f, regex)) if *p == pattern_text && *f == flags => regex.clone(),
+        _ => {
+            let regex = compile_regex(op.name, &pattern_text, &flags)?;
+            // Only the first pattern is kept; a varying pattern is compiled each time.
+            let _ = op.regex_cache.set((pattern_text, flags, regex.clone()));
+            regex
+        }
+    };
     Ok(Some(RegexArgs { input, regex }))
 }
 

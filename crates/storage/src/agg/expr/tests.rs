@@ -1048,6 +1048,16 @@ fn vars_from_let() {
     let object = Expr::parse_object(&doc! {"total": {"$add": ["$x", 1]}, "k": "lit"}).expect("parses");
     assert_eq!(object.eval(&doc! {"x": 2}, &vars).expect("evaluates"), Some(bson!({"total": 3, "k": "lit"})));
     assert!(Expr::parse_object(&doc! {"$bad": 1}).is_err());
+    assert_eq!(Expr::parse(&bson!("$a.b")).expect("parses").field_path(), Some(vec!["a", "b"]));
+    assert_eq!(Expr::parse(&bson!("$$ROOT.a")).expect("parses").field_path(), None);
+    let regex = Expr::parse(&bson!({"$regexMatch": {"input": "$s", "regex": "^a"}})).expect("parses");
+    for (s, expected) in [("abc", true), ("bac", false), ("a", true)] {
+        assert_eq!(regex.eval(&doc! {"s": s}, &vars).expect("evaluates"), Some(Bson::Boolean(expected)));
+    }
+    let varying = Expr::parse(&bson!({"$regexMatch": {"input": "abc", "regex": "$r"}})).expect("parses");
+    for (r, expected) in [("^a", true), ("^b", false), ("c$", true)] {
+        assert_eq!(varying.eval(&doc! {"r": r}, &vars).expect("evaluates"), Some(Bson::Boolean(expected)));
+    }
 }
 
 #[test]
@@ -1084,9 +1094,49 @@ fn trigonometry_and_misc() {
     ok(e(), bson!({"$binarySize": "abc"}), bson!(3));
     ok(e(), bson!({"$binarySize": "é"}), bson!(2));
     err(e(), bson!({"$binarySize": 1}), 51276);
+    err(e(), bson!({"$range": [0, 2147483647]}), 146);
+    ok(e(), bson!({"$size": {"$range": [0, 1000000]}}), bson!(1000000));
+    err(e(), bson!({"$dateFromParts": {"year": 2017, "second": 9223372036854775807i64}}), 15);
+    ok(e(), bson!({"$isNumber": {"$year": {"date": date(i64::MAX), "timezone": "+01:00"}}}), bson!(true));
     ok(e(), bson!({"$tsSecond": Bson::Timestamp(bson::Timestamp { time: 7, increment: 3 })}), bson!(7i64));
     ok(e(), bson!({"$tsIncrement": Bson::Timestamp(bson::Timestamp { time: 7, increment: 3 })}), bson!(3i64));
     ok(e(), bson!({"$dateTrunc": {"date": ymd(2000, 1, 20, 0, 0, 0, 0), "unit": "week", "binSize": 2}}), ymd(2000, 1, 16, 0, 0, 0, 0));
     ok(e(), bson!({"$dateTrunc": {"date": ymd(2000, 1, 8, 0, 0, 0, 0), "unit": "week", "binSize": 2}}), ymd(2000, 1, 2, 0, 0, 0, 0));
     ok(e(), bson!({"$dateTrunc": {"date": ymd(1999, 12, 25, 0, 0, 0, 0), "unit": "week", "binSize": 2}}), ymd(1999, 12, 19, 0, 0, 0, 0));
+}
+
+/// Extreme inputs must give an answer or an error, never a panic.
+#[test]
+fn extreme_inputs_do_not_panic() {
+    let extremes = [
+        date(i64::MIN), date(i64::MAX), bson!(i64::MIN), bson!(i64::MAX), bson!(i32::MIN),
+        bson!(f64::NAN), bson!(f64::INFINITY), bson!(-0.0), dec("NaN"), dec("-Infinity"),
+        dec("9.999999999999999999999999999999999E+6144"), dec("1E-6176"), bson!(""), bson!([]),
+    ];
+    let templates = [
+        "$add", "$subtract", "$multiply", "$divide", "$mod", "$pow", "$round", "$trunc", "$abs",
+        "$toInt", "$toLong", "$toDouble", "$toDecimal", "$toString", "$toDate", "$sqrt", "$exp",
+        "$year", "$isoWeek", "$dateToString", "$range", "$slice", "$arrayElemAt", "$log", "$sin",
+    ];
+    for op in templates {
+        for a in &extremes {
+            for b in &extremes {
+                let expr = match op {
+                    "$dateToString" => bson!({"$dateToString": {"date": a.clone(), "timezone": "+01:00"}}),
+                    "$year" | "$isoWeek" | "$toInt" | "$toLong" | "$toDouble" | "$toDecimal" | "$toString" | "$toDate" | "$sqrt" | "$exp" | "$abs" | "$sin" => bson!({op: [a.clone()]}),
+                    "$slice" | "$arrayElemAt" => bson!({op: [[1, 2, 3], b.clone()]}),
+                    _ => bson!({op: [a.clone(), b.clone()]}),
+                };
+                let _ = eval(&e(), &expr);
+            }
+        }
+        for unit in ["year", "quarter", "month", "week", "day", "hour", "millisecond"] {
+            for a in &extremes {
+                let _ = eval(&e(), &bson!({"$dateAdd": {"startDate": a.clone(), "unit": unit, "amount": i64::MAX}}));
+                let _ = eval(&e(), &bson!({"$dateTrunc": {"date": a.clone(), "unit": unit, "binSize": i64::MAX, "timezone": "-11:00"}}));
+                let _ = eval(&e(), &bson!({"$dateDiff": {"startDate": date(i64::MIN), "endDate": a.clone(), "unit": unit}}));
+                let _ = eval(&e(), &bson!({"$dateFromParts": {"year": 9999, "month": 32767, "day": 32767, "hour": 32767, "minute": 32767, "second": a.clone(), "millisecond": a.clone()}}));
+            }
+        }
+    }
 }
