@@ -4,12 +4,24 @@
 //! returns `Option<Bson>`: `None` is MongoDB's "missing" value, which is distinct from null
 //! (an object literal drops a field whose value is missing; `$ifNull` treats both alike).
 //!
+//! ```ignore
+//! let vars = Vars::from_let(&command_let)?;          // `let` values, `$$NOW` fixed once
+//! let expr = Expr::parse_with_vars(&spec, &vars)?;   // or Expr::parse / Expr::parse_object
+//! for doc in docs {
+//!     let value: Option<Bson> = expr.eval(&doc, &vars)?;   // `$$ROOT` = `$$CURRENT` = doc
+//! }
+//! ```
+//!
 //! Operators live in submodules by family; each is one entry in [`lookup_operator`], which
 //! says how its arguments are parsed ([`Shape`]) and which function evaluates it. Operators
-//! evaluate their own arguments, so `$cond`, `$and`, `$switch`, ... are lazy like MongoDB's.
+//! evaluate their own arguments, so `$cond`, `$and`, `$switch`, ... are lazy like MongoDB's,
+//! and argument checks happen in MongoDB's order (so the same error wins).
 //!
 //! Variables bound by `$let`, `$map`, `$filter` and `$reduce` live in a chain of stack frames
 //! ([`Frame`]) so binding one costs no allocation beyond the bound value itself.
+//!
+//! Error codes and messages follow MongoDB's `expression.cpp`; operators MongoDB has that
+//! Outpost does not (`$function`, `$meta`, ...) fail with NotSupported naming them.
 
 // The crate's `Error` is large (DuplicateKey carries two documents); boxing it is the error
 // module owner's call, so the lint is allowed here rather than worked around per function.
@@ -244,6 +256,9 @@ enum Shape {
 #[derive(Default)]
 pub(crate) struct ParseScope {
     locals: Vec<String>,
+    /// The command's `let` variable names when known at parse time, so an undefined
+    /// `$$name` is refused while parsing, as MongoDB does.
+    user: Option<Vec<String>>,
 }
 
 /// How MongoDB words the error for an unknown named argument.
@@ -361,7 +376,8 @@ fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
         "$rand" => ("$rand", Shape::Custom(parse_rand), a::rand),
         // Strings.
         "$concat" => ("$concat", VARIADIC, s::concat),
-        "$substr" => ("$substr", positional(3, 3), s::substr_bytes),
+        // MongoDB parses the deprecated $substr as $substrBytes (and names it so in errors).
+        "$substr" => ("$substrBytes", positional(3, 3), s::substr_bytes),
         "$substrBytes" => ("$substrBytes", positional(3, 3), s::substr_bytes),
         "$substrCP" => ("$substrCP", positional(3, 3), s::substr_cp),
         "$toLower" => ("$toLower", positional(1, 1), s::to_lower),
@@ -500,6 +516,17 @@ impl Expr {
         Expr::parse_in(expr, &mut ParseScope::default())
     }
 
+    /// Parses an expression knowing the command's variables, so that a reference to an
+    /// undefined `$$variable` fails at parse time (code 17276) even where it would never be
+    /// evaluated, as in MongoDB.
+    pub fn parse_with_vars(expr: &Bson, vars: &Vars) -> Result<Expr> {
+        let mut scope = ParseScope {
+            locals: Vec::new(),
+            user: Some(vars.user.keys().cloned().collect()),
+        };
+        Expr::parse_in(expr, &mut scope)
+    }
+
     /// Parses an object expression `{a: <expr>, b: <expr>}` (as `$addFields` and
     /// `$replaceWith` take), whose field names must not start with `$`.
     pub fn parse_object(spec: &Document) -> Result<Expr> {
@@ -563,6 +590,27 @@ impl Expr {
             root,
             vars,
             frames: None,
+        };
+        self.eval_in(&ctx)
+    }
+
+    /// Evaluates with `$$CURRENT` (and so `"$field"` paths) bound to `current` while
+    /// `$$ROOT` stays `root`, as `$redact` does for sub-documents.
+    pub fn eval_with_current(
+        &self,
+        root: &Document,
+        current: &Document,
+        vars: &Vars,
+    ) -> Result<Option<Bson>> {
+        let frame = Frame {
+            name: "CURRENT",
+            value: Some(Bson::Document(current.clone())),
+            parent: None,
+        };
+        let ctx = Ctx {
+            root,
+            vars,
+            frames: Some(&frame),
         };
         self.eval_in(&ctx)
     }
@@ -722,7 +770,11 @@ fn parse_field_path(s: &str, scope: &ParseScope) -> Result<FieldPath> {
                     )))
                 }
                 _ => {
-                    if !name.starts_with(|c: char| c.is_ascii_lowercase() || !c.is_ascii()) {
+                    let known = match &scope.user {
+                        Some(user) => user.iter().any(|u| u == name),
+                        None => name.starts_with(|c: char| c.is_ascii_lowercase() || !c.is_ascii()),
+                    };
+                    if !known {
                         return Err(Error::coded(
                             17276,
                             format!("Use of undefined variable: {name}"),

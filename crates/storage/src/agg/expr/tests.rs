@@ -1048,6 +1048,12 @@ fn vars_from_let() {
     let object = Expr::parse_object(&doc! {"total": {"$add": ["$x", 1]}, "k": "lit"}).expect("parses");
     assert_eq!(object.eval(&doc! {"x": 2}, &vars).expect("evaluates"), Some(bson!({"total": 3, "k": "lit"})));
     assert!(Expr::parse_object(&doc! {"$bad": 1}).is_err());
+    let lazy = bson!({"$cond": [false, "$$nope", 1]});
+    assert!(Expr::parse(&lazy).is_ok());
+    assert_eq!(Expr::parse_with_vars(&lazy, &vars).map(|_| ()).map_err(|e| e.code()), Err(17276));
+    assert!(Expr::parse_with_vars(&bson!("$$a"), &vars).is_ok());
+    let current = Expr::parse(&bson!({"inner": "$x", "outer": "$$ROOT.x"})).expect("parses");
+    assert_eq!(current.eval_with_current(&doc! {"x": 1}, &doc! {"x": 2}, &vars).expect("evaluates"), Some(bson!({"inner": 2, "outer": 1})));
     assert_eq!(Expr::parse(&bson!("$a.b")).expect("parses").field_path(), Some(vec!["a", "b"]));
     assert_eq!(Expr::parse(&bson!("$$ROOT.a")).expect("parses").field_path(), None);
     let regex = Expr::parse(&bson!({"$regexMatch": {"input": "$s", "regex": "^a"}})).expect("parses");
