@@ -1146,3 +1146,10 @@ fn extreme_inputs_do_not_panic() {
         }
     }
 }
+
+#[test]
+fn expressions_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync + Clone + std::fmt::Debug>() {}
+    assert_send_sync::<Expr>();
+    assert_send_sync::<Vars>();
+}
