@@ -25,7 +25,6 @@
 
 // The crate's `Error` is large (DuplicateKey carries two documents); boxing it is the error
 // module owner's call, so the lint is allowed here rather than worked around per function.
-#![allow(clippy::result_large_err)]
 
 use bson::{Bson, Document};
 
