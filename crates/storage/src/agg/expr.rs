@@ -856,7 +856,11 @@ fn walk_value(v: Option<&Bson>, fields: &[String]) -> Option<Bson> {
 /// MongoDB's expression field path: into sub-documents; over an array, the array of the
 /// path's values in its document elements (non-documents and missing values skipped).
 fn walk_document(d: &Document, fields: &[String]) -> Option<Bson> {
-    let (first, rest) = fields.split_first()?;
+    // `$$ROOT` / `$$CURRENT` with no path: the whole document.
+    let Some((first, rest)) = fields.split_first() else {
+        return Some(Bson::Document(d.clone()));
+    };
+
     let v = d.get(first)?;
     if rest.is_empty() {
         return Some(v.clone());

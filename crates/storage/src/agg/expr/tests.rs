@@ -140,6 +140,9 @@ fn paths_literals_and_variables() {
     ok(d.clone(), bson!("$n"), Bson::Null);
     ok(d.clone(), bson!("$$CURRENT.a.b"), bson!(1));
     ok(d.clone(), bson!("$$ROOT.a.b"), bson!(1));
+    ok(d.clone(), bson!("$$ROOT"), Bson::Document(d.clone()));
+    ok(d.clone(), bson!("$$CURRENT"), Bson::Document(d.clone()));
+
     missing(d.clone(), bson!("$$REMOVE"));
     ok(e(), bson!("$$NOW"), date(1_609_459_200_000));
     ok(e(), bson!("$$target"), bson!(5));
