@@ -32,10 +32,13 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let values = match super::views::resolve(state, req.db, &coll)? {
         Some(view) => {
             let stages = super::views::find_stages(&query, None, 0, 0, None);
-            let docs = super::views::aggregate(state, req.db, view, stages, Document::new(), false)?;
+            let docs =
+                super::views::aggregate(state, req.db, view, stages, Document::new(), false)?;
             outpost_storage::distinct_values(docs.into_iter().map(Ok), key)?
         }
-        None => state.storage.distinct(req.db, &coll, key, &query, hint.as_ref())?,
+        None => state
+            .storage
+            .distinct(req.db, &coll, key, &query, hint.as_ref())?,
     };
 
     let reply = doc! {"values": Bson::Array(values)};
