@@ -21,6 +21,8 @@ enum Closed {
     Shutdown,
     Io(std::io::Error),
     Protocol(String),
+    /// A test fail point (`closeConnection`) asked for it.
+    FailPoint,
 }
 
 pub async fn serve(
@@ -33,7 +35,11 @@ pub async fn serve(
     Metrics::add(&state.metrics.connections_current, 1);
     Metrics::add(&state.metrics.connections_total, 1);
     let _ = stream.set_nodelay(true);
-    let conn = ConnInfo { id, peer };
+    let conn = ConnInfo {
+        id,
+        peer,
+        app_name: Default::default(),
+    };
     tracing::info!(connection_id = id, remote = %peer, "connection accepted");
     let (read_half, write_half) = stream.into_split();
     let mut reader = BufReader::new(read_half);
@@ -67,7 +73,7 @@ pub async fn serve(
         .connections_current
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     match closed {
-        Closed::ClientLeft | Closed::Shutdown => {
+        Closed::ClientLeft | Closed::Shutdown | Closed::FailPoint => {
             tracing::info!(connection_id = id, remote = %peer, reason = ?closed, "connection ended")
         }
         Closed::Io(e) => {
@@ -198,9 +204,13 @@ async fn run_command(
 ) -> Result<Document, Closed> {
     let state = state.clone();
     let conn = conn.clone();
-    tokio::task::spawn_blocking(move || cmd::dispatch(&state, &conn, &db, &body))
+    let reply = tokio::task::spawn_blocking(move || cmd::dispatch(&state, &conn, &db, &body))
         .await
-        .map_err(|e| Closed::Protocol(format!("command task failed: {e}")))
+        .map_err(|e| Closed::Protocol(format!("command task failed: {e}")))?;
+    match reply {
+        cmd::Reply::Document(doc) => Ok(doc),
+        cmd::Reply::CloseConnection => Err(Closed::FailPoint),
+    }
 }
 
 async fn run_op_msg(state: &Arc<State>, conn: &ConnInfo, msg: OpMsg) -> Result<Document, Closed> {

@@ -18,9 +18,11 @@ pub mod config;
 mod connection;
 mod cursor;
 mod error;
+mod failpoint;
 pub mod logbuf;
 mod metrics;
 mod server;
+mod sessions;
 mod state;
 
 pub use config::{Config, LogFormat};

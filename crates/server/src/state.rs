@@ -1,19 +1,24 @@
 //! What every connection shares: the database, open cursors, counters and configuration.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use outpost_storage::Storage;
 
 use crate::config::Config;
 use crate::cursor::CursorRegistry;
+use crate::failpoint::FailPoints;
 use crate::metrics::Metrics;
+use crate::sessions::SessionCache;
 
 pub struct State {
     pub storage: Storage,
     pub cursors: CursorRegistry,
     pub metrics: Metrics,
     pub config: Config,
+    pub fail_points: FailPoints,
+    pub sessions: SessionCache,
     pub started: Instant,
     /// The address the server listens on.
     pub local_addr: SocketAddr,
@@ -24,4 +29,6 @@ pub struct State {
 pub struct ConnInfo {
     pub id: i64,
     pub peer: SocketAddr,
+    /// The application name the client gave in its handshake (`client.application.name`).
+    pub app_name: Arc<OnceLock<String>>,
 }

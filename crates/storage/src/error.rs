@@ -26,15 +26,8 @@ pub enum Error {
     #[error("{0}")]
     IndexNotFound(String),
     /// A unique index refused a key (code 11000).
-    #[error("E11000 duplicate key error collection: {ns} index: {index} dup key: {shown}")]
-    DuplicateKey {
-        ns: String,
-        index: String,
-        key_pattern: Document,
-        key_value: Document,
-        /// The key as the shell prints it: `{ a: 1 }`.
-        shown: String,
-    },
+    #[error("E11000 duplicate key error collection: {} index: {} dup key: {}", .0.ns, .0.index, .0.shown)]
+    DuplicateKey(Box<DuplicateKey>),
     /// An update would change `_id` or another immutable field (code 66).
     #[error("{0}")]
     ImmutableField(String),
@@ -59,6 +52,9 @@ pub enum Error {
     /// Index options that conflict with an existing index of the same name or keys (code 85).
     #[error("{0}")]
     IndexOptionsConflict(String),
+    /// A document failed the collection's validator (code 121); the details go in `errInfo`.
+    #[error("Document failed validation")]
+    DocumentValidation(Box<Document>),
     /// Any other MongoDB error with its real code (many query-language errors have only a
     /// numeric location code, e.g. 16554 for a non-numeric `$add` argument).
     #[error("{message}")]
@@ -69,6 +65,17 @@ pub enum Error {
     /// Data on disk could not be decoded.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+}
+
+/// Details of a duplicate key error, as MongoDB reports them.
+#[derive(Debug, Clone)]
+pub struct DuplicateKey {
+    pub ns: String,
+    pub index: String,
+    pub key_pattern: Document,
+    pub key_value: Document,
+    /// The key as the shell prints it: `{ a: 1 }`.
+    pub shown: String,
 }
 
 impl Error {
@@ -89,7 +96,7 @@ impl Error {
             Error::NamespaceNotFound(_) => 26,
             Error::IndexNotFound(_) => 27,
             Error::NamespaceExists(_) => 48,
-            Error::DuplicateKey { .. } => 11000,
+            Error::DuplicateKey(_) => 11000,
             Error::ImmutableField(_) => 66,
             Error::ConflictingUpdateOperators(_) => 40,
             Error::DocumentTooLarge(_) => 10334,
@@ -98,6 +105,7 @@ impl Error {
             Error::InvalidNamespace(_) => 73,
             Error::CannotCreateIndex(_) => 67,
             Error::IndexOptionsConflict(_) => 85,
+            Error::DocumentValidation(_) => 121,
             Error::Coded { code, .. } => *code,
             Error::Engine(_) | Error::Corrupt(_) => 1,
         }

@@ -11,4 +11,4 @@ pub mod query;
 pub mod value;
 
 pub use engine::*;
-pub use error::{Error, Result};
+pub use error::{DuplicateKey, Error, Result};

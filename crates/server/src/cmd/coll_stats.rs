@@ -29,11 +29,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     for (index, size) in &stats.index_sizes {
         index_sizes.insert(index.clone(), scaled(*size));
     }
-    let avg = if stats.count == 0 {
-        0
-    } else {
-        stats.size / stats.count
-    };
+    let avg = stats.size.checked_div(stats.count).unwrap_or(0);
     Ok(doc! {
         "ns": format!("{}.{name}", req.db),
         "size": scaled(stats.size),

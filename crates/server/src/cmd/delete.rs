@@ -1,7 +1,7 @@
 //! `delete`: runs delete statements (`limit: 0` for all matches, `limit: 1` for one).
 
 use bson::{doc, Bson, Document};
-use outpost_storage::WriteOptions;
+use outpost_storage::{DeleteSpec, WriteOptions};
 
 use super::{Command, Counter, Request};
 use crate::args;
@@ -53,15 +53,15 @@ fn run_statement(state: &State, req: &Request, coll: &str, statement: &Document)
     args::check_collation(statement, command)?;
     let hint = args::opt_hint(statement, command)?;
     let vars = super::update::variables(req.body, Some(statement), "delete")?;
-    Ok(state.storage.delete(
-        req.db,
-        coll,
-        &filter,
+    let spec = DeleteSpec {
+        filter: &filter,
         just_one,
-        hint.as_ref(),
-        vars.as_ref(),
-        &WriteOptions::default(),
-    )?)
+        hint: hint.as_ref(),
+        variables: vars.as_ref(),
+    };
+    Ok(state
+        .storage
+        .delete(req.db, coll, &spec, &WriteOptions::default())?)
 }
 
 fn run(state: &State, req: &Request) -> Result<Document> {

@@ -63,7 +63,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
 
 /// The winning plan of a read, in mongod's shape.
 fn winning_plan(cursor: &ReadCursor) -> Document {
-    let input = match &cursor.plan {
+    match &cursor.plan {
         PlanKind::IdLookup => doc! {"stage": "IDHACK"},
         PlanKind::IndexScan { index } => doc! {
             "stage": "FETCH",
@@ -71,8 +71,7 @@ fn winning_plan(cursor: &ReadCursor) -> Document {
         },
         PlanKind::CollScan => doc! {"stage": "COLLSCAN", "direction": "forward"},
         PlanKind::Eof => doc! {"stage": "EOF"},
-    };
-    input
+    }
 }
 
 fn explain_find(

@@ -43,6 +43,14 @@ fn run_is_master(state: &State, req: &Request) -> Result<Document> {
 
 /// The handshake reply; `modern` selects `isWritablePrimary` over `ismaster`.
 pub fn reply(state: &State, req: &Request, modern: bool) -> Document {
+    if let Ok(name) = req
+        .body
+        .get_document("client")
+        .and_then(|c| c.get_document("application"))
+        .and_then(|a| a.get_str("name"))
+    {
+        let _ = req.conn.app_name.set(name.to_owned());
+    }
     let mut out = Document::new();
     if modern {
         out.insert("isWritablePrimary", true);

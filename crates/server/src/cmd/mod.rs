@@ -12,7 +12,9 @@ use crate::state::{ConnInfo, State};
 
 mod aggregate;
 mod build_info;
+mod coll_mod;
 mod coll_stats;
+mod configure_fail_point;
 mod connection_status;
 mod count;
 mod create;
@@ -45,6 +47,7 @@ mod ping;
 mod rename_collection;
 mod server_status;
 mod update;
+mod views;
 mod whats_my_uri;
 
 /// One request to run.
@@ -79,7 +82,9 @@ pub struct Command {
 pub static COMMANDS: &[&Command] = &[
     &aggregate::COMMAND,
     &build_info::COMMAND,
+    &coll_mod::COMMAND,
     &coll_stats::COMMAND,
+    &configure_fail_point::COMMAND,
     &connection_status::COMMAND,
     &count::COMMAND,
     &create::COMMAND,
@@ -125,9 +130,36 @@ pub fn find_command(name: &str) -> Option<&'static Command> {
 /// Fields any command may carry that Outpost reads elsewhere or may ignore safely.
 const TRANSACTION_FIELDS: &[&str] = &["txnNumber", "startTransaction", "autocommit"];
 
+/// What the connection does with a command's outcome.
+pub enum Reply {
+    Document(Document),
+    /// A test fail point asked to drop the connection without replying.
+    CloseConnection,
+}
+
 /// Runs one command and returns the reply body: `{..., ok: 1}` or an error reply.
-pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Document {
-    match run(state, conn, db, body) {
+pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Reply {
+    let name = body.keys().next().map(String::as_str).unwrap_or_default();
+    let fail = state
+        .fail_points
+        .check(name, conn.app_name.get().map(String::as_str));
+    if let Some(action) = &fail {
+        if let Some(ms) = action.block_ms {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+        if action.close_connection {
+            return Reply::CloseConnection;
+        }
+        if let Some((code, labels)) = &action.error {
+            let mut reply =
+                Error::new(*code, "Failing command via 'failCommand' failpoint").to_reply();
+            if !labels.is_empty() {
+                reply.insert("errorLabels", labels.clone());
+            }
+            return Reply::Document(reply);
+        }
+    }
+    let mut reply = match run(state, conn, db, body) {
         Ok(mut reply) => {
             if !reply.contains_key("ok") {
                 reply.insert("ok", 1.0);
@@ -138,7 +170,11 @@ pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Do
             tracing::debug!(db, error = %e, code = e.code(), "command failed");
             e.to_reply()
         }
+    };
+    if let Some(wce) = fail.and_then(|a| a.write_concern_error) {
+        reply.insert("writeConcernError", wce);
     }
+    Reply::Document(reply)
 }
 
 fn run(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Document> {
@@ -174,6 +210,9 @@ fn run(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Docu
         Counter::GetMore => &state.metrics.op_getmore,
     };
     Metrics::add(counter, 1);
+    if let Ok(lsid) = body.get_document("lsid") {
+        state.sessions.touch(lsid);
+    }
     let request = Request { db, body, conn };
     (command.run)(state, &request)
 }

@@ -39,9 +39,8 @@ pub(crate) fn document_keys(index: &Index, doc: &Document) -> Result<Option<DocK
     let array_fields: Vec<&str> = index
         .fields
         .iter()
-        .zip(per_field.iter())
-        .filter(|(_, values)| values.len() > 1)
-        .map(|((p, _), _)| p.as_str())
+        .filter(|(p, _)| path::is_multikey_for(doc, p))
+        .map(|(p, _)| p.as_str())
         .collect();
     if array_fields.len() > 1 {
         return Err(Error::coded(
@@ -67,12 +66,10 @@ pub(crate) fn document_keys(index: &Index, doc: &Document) -> Result<Option<DocK
             }
             .cloned()
             .unwrap_or(Bson::Null);
-            let start = bytes.len();
-            keyenc::encode_into(&value, &mut bytes);
             if *descending {
-                for b in &mut bytes[start..] {
-                    *b = !*b;
-                }
+                keyenc::encode_descending_into(&value, &mut bytes);
+            } else {
+                keyenc::encode_into(&value, &mut bytes);
             }
             values.push(value);
         }
@@ -81,7 +78,7 @@ pub(crate) fn document_keys(index: &Index, doc: &Document) -> Result<Option<DocK
         }
     }
     Ok(Some(DocKeys {
-        multikey: count > 1,
+        multikey: !array_fields.is_empty(),
         keys,
     }))
 }
@@ -125,13 +122,13 @@ pub(crate) fn duplicate_key(ns: &str, meta: &IndexMeta, values: &[Bson]) -> Erro
         .map(|(k, v)| format!("{k}: {}", shell_repr(v)))
         .collect::<Vec<_>>()
         .join(", ");
-    Error::DuplicateKey {
+    Error::DuplicateKey(Box::new(crate::error::DuplicateKey {
         ns: ns.to_owned(),
         index: meta.name.clone(),
         key_pattern: meta.key.clone(),
         key_value,
         shown: format!("{{ {shown} }}"),
-    }
+    }))
 }
 
 /// A value as the mongo shell prints it in error messages.
@@ -221,7 +218,7 @@ fn parse_index_spec(spec: &Document) -> Result<IndexMeta> {
             ))
         }
     };
-    if let Some(c) = spec.get_document("collation").ok() {
+    if let Ok(c) = spec.get_document("collation") {
         if c.get_str("locale").ok() != Some("simple") {
             return Err(Error::NotSupported(
                 "collations other than 'simple' are not supported by Outpost".into(),
@@ -438,7 +435,7 @@ impl Storage {
     /// Drops indexes; returns the number of indexes before.
     pub fn drop_indexes(&self, db: &str, coll: &str, which: IndexSelector) -> Result<usize> {
         let _w = self.writer();
-        let Some(collection) = self.collection(db, coll) else {
+        let Some(collection) = self.writable_collection(db, coll)? else {
             return Err(Error::NamespaceNotFound(format!(
                 "ns not found {db}.{coll}"
             )));
@@ -493,7 +490,7 @@ impl Storage {
 
     /// `listIndexes` documents, `_id_` first.
     pub fn list_indexes(&self, db: &str, coll: &str) -> Result<Vec<Document>> {
-        let Some(collection) = self.collection(db, coll) else {
+        let Some(collection) = self.writable_collection(db, coll)? else {
             return Err(Error::NamespaceNotFound(format!(
                 "ns does not exist: {db}.{coll}"
             )));

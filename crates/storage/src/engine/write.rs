@@ -3,7 +3,7 @@
 
 use bson::{oid::ObjectId, Bson, Document};
 
-use super::catalog::{Collection, CollectionMeta};
+use super::catalog::{Collection, CollectionMeta, ValidationLevel};
 use super::history::{HistoryOp, Origin};
 use super::index::{check_unique, document_keys, duplicate_key, entry_key};
 use super::kv::WriteSet;
@@ -22,6 +22,8 @@ pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 pub struct WriteOptions {
     /// Who made the change (a local client, or a sync peer).
     pub origin: Origin,
+    /// Skip the collection's validator (`bypassDocumentValidation`).
+    pub bypass_document_validation: bool,
 }
 
 /// One update statement.
@@ -71,6 +73,23 @@ pub struct FindAndModifyOutcome {
     pub upserted_id: Option<Bson>,
 }
 
+/// A stored document a write will change: its key, contents and positional match.
+struct Candidate {
+    key: Vec<u8>,
+    doc: Document,
+    array_index: Option<usize>,
+}
+
+/// One delete statement.
+#[derive(Debug, Clone)]
+pub struct DeleteSpec<'a> {
+    pub filter: &'a Document,
+    /// Delete only the first matching document.
+    pub just_one: bool,
+    pub hint: Option<&'a Bson>,
+    pub variables: Option<&'a Document>,
+}
+
 /// Puts `_id` first, generating an ObjectId when missing, and checks the document.
 pub(crate) fn prepare_for_insert(doc: Document) -> Result<Document> {
     let mut out = Document::new();
@@ -91,8 +110,14 @@ pub(crate) fn prepare_for_insert(doc: Document) -> Result<Document> {
     Ok(out)
 }
 
-/// `_id` may be any type but an array, a regex or undefined.
+/// `_id` may be any type but an array, a regex or undefined, and an `_id` document may not
+/// hold `$`-prefixed field names.
 fn validate_id(id: &Bson) -> Result<()> {
+    if let Bson::Document(d) = id {
+        if let Some(bad) = dollar_field(d) {
+            return Err(Error::coded(52, format!("_id fields may not contain '$'-prefixed fields: {bad} is not valid for storage.")));
+        }
+    }
     let kind = match id {
         Bson::Array(_) => "array",
         Bson::RegularExpression(_) => "regex",
@@ -105,6 +130,18 @@ fn validate_id(id: &Bson) -> Result<()> {
     ))
 }
 
+fn dollar_field(d: &Document) -> Option<&str> {
+    d.iter().find_map(|(k, v)| {
+        if k.starts_with('$') {
+            Some(k.as_str())
+        } else if let Bson::Document(inner) = v {
+            dollar_field(inner)
+        } else {
+            None
+        }
+    })
+}
+
 fn encode_checked(doc: &Document) -> Result<Vec<u8>> {
     let bytes = bson::to_vec(doc)?;
     if bytes.len() > MAX_DOCUMENT_BYTES {
@@ -115,6 +152,43 @@ fn encode_checked(doc: &Document) -> Result<Vec<u8>> {
         )));
     }
     Ok(bytes)
+}
+
+/// Checks `doc` against the collection's validator. `old` is the document before an update
+/// (`validationLevel: "moderate"` lets updates of already invalid documents through).
+fn check_validator(
+    collection: &Collection,
+    doc: &Document,
+    old: Option<&Document>,
+    options: &WriteOptions,
+) -> Result<()> {
+    let Some(validator) = &collection.validator else {
+        return Ok(());
+    };
+    if options.bypass_document_validation || validator.level == ValidationLevel::Off {
+        return Ok(());
+    }
+    if validator.level == ValidationLevel::Moderate
+        && old.is_some_and(|o| !validator.filter.matches(o))
+    {
+        return Ok(());
+    }
+    if validator.filter.try_matches_details(doc)?.matched {
+        return Ok(());
+    }
+    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+    if !validator.error {
+        tracing::warn!(ns = %collection.meta.namespace(), id = %id, "document failed validation (validationAction: warn)");
+        return Ok(());
+    }
+    Err(Error::DocumentValidation(Box::new(bson::doc! {
+        "failingDocumentId": id,
+        "details": {
+            "operatorName": "$and",
+            "specifiedAs": collection.meta.options.get("validator").cloned().unwrap_or(Bson::Null),
+            "reason": "the document does not match the collection's validator",
+        },
+    })))
 }
 
 /// Top-level fields whose values differ between `old` and `new` (added, changed or removed).
@@ -197,7 +271,7 @@ impl Storage {
         let doc = prepare_for_insert(doc)?;
         let mut w = self.writer();
         let collection = self.collection_or_create(&mut w, db, coll)?;
-        self.insert_locked(&mut w, &collection, doc, &options.origin)
+        self.insert_locked(&mut w, &collection, doc, options)
     }
 
     fn insert_locked(
@@ -205,9 +279,11 @@ impl Storage {
         w: &mut Writer,
         collection: &Collection,
         doc: Document,
-        origin: &Origin,
+        options: &WriteOptions,
     ) -> Result<Bson> {
+        let origin = &options.origin;
         let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+        check_validator(collection, &doc, None, options)?;
         let bytes = encode_checked(&doc)?;
         let doc_key = keyenc::encode(&id);
         if collection.docs.contains_key(&doc_key)? {
@@ -240,12 +316,14 @@ impl Storage {
         &self,
         w: &mut Writer,
         collection: &Collection,
-        doc_key: &[u8],
-        old: &Document,
+        target: &Candidate,
         new: Document,
         op: HistoryOp,
-        origin: &Origin,
+        options: &WriteOptions,
     ) -> Result<()> {
+        let origin = &options.origin;
+        let (doc_key, old) = (target.key.as_slice(), &target.doc);
+        check_validator(collection, &new, Some(old), options)?;
         let bytes = encode_checked(&new)?;
         let mut set = WriteSet::new();
         let changed_meta = self.stage_document(
@@ -270,7 +348,7 @@ impl Storage {
         self.commit_write(set, changed_meta)
     }
 
-    fn delete_locked(
+    pub(crate) fn delete_locked(
         &self,
         w: &mut Writer,
         collection: &Collection,
@@ -358,45 +436,41 @@ impl Storage {
         spec: &UpdateSpec,
         options: &WriteOptions,
     ) -> Result<UpdateOutcome> {
-        let filter = Filter::parse_with_variables(spec.filter, spec.variables)?;
+        let filter =
+            Filter::parse_with_variables(spec.filter, spec.variables.unwrap_or(&Document::new()))?;
         let sort = match spec.sort {
             Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
             _ => None,
         };
         let mut w = self.writer();
         let mut outcome = UpdateOutcome::default();
-        let collection = match self.collection(db, coll) {
+        let collection = match self.writable_collection(db, coll)? {
             Some(c) => c,
             None if spec.upsert => self.collection_or_create(&mut w, db, coll)?,
             None => return Ok(outcome),
         };
         let candidates =
             self.candidates(&collection, &filter, spec.hint, sort.as_ref(), spec.multi)?;
-        for (doc_key, old, array_index) in candidates {
+        for target in candidates {
             outcome.matched += 1;
-            if let Some(new) =
-                Self::updated_document(spec.update, &old, array_index, spec.variables)?
-            {
+            if let Some(new) = Self::updated_document(
+                spec.update,
+                &target.doc,
+                target.array_index,
+                spec.variables,
+            )? {
                 let op = if spec.update.is_replacement() {
                     HistoryOp::Replace
                 } else {
                     HistoryOp::Update
                 };
-                self.replace_locked(
-                    &mut w,
-                    &collection,
-                    &doc_key,
-                    &old,
-                    new,
-                    op,
-                    &options.origin,
-                )?;
+                self.replace_locked(&mut w, &collection, &target, new, op, options)?;
                 outcome.modified += 1;
             }
         }
         if outcome.matched == 0 && spec.upsert {
             let doc = Self::upsert_document(spec.update, spec.filter, spec.variables)?;
-            let id = self.insert_locked(&mut w, &collection, doc, &options.origin)?;
+            let id = self.insert_locked(&mut w, &collection, doc, options)?;
             outcome.upserted_id = Some(id);
         }
         Ok(outcome)
@@ -410,10 +484,18 @@ impl Storage {
         hint: Option<&Bson>,
         sort: Option<&SortSpec>,
         multi: bool,
-    ) -> Result<Vec<(Vec<u8>, Document, Option<usize>)>> {
+    ) -> Result<Vec<Candidate>> {
         let matching = matching_documents(collection, filter, hint)?;
-        let items =
-            matching.map(|r| r.map(|(f, i)| ((f.key.to_vec(), f.doc.clone(), i), f.size, f.doc)));
+        let items = matching.map(|r| {
+            r.map(|(f, i)| {
+                let candidate = Candidate {
+                    key: f.key.to_vec(),
+                    doc: f.doc.clone(),
+                    array_index: i,
+                };
+                (candidate, f.size, f.doc)
+            })
+        });
         match sort {
             Some(sort) if !multi => sort_found(items, sort, true, Some(1)),
             _ if multi => items.map(|r| r.map(|(v, _, _)| v)).collect(),
@@ -426,21 +508,25 @@ impl Storage {
         &self,
         db: &str,
         coll: &str,
-        filter: &Document,
-        just_one: bool,
-        hint: Option<&Bson>,
-        variables: Option<&Document>,
+        spec: &DeleteSpec,
         options: &WriteOptions,
     ) -> Result<u64> {
-        let filter = Filter::parse_with_variables(filter, variables)?;
+        let filter =
+            Filter::parse_with_variables(spec.filter, spec.variables.unwrap_or(&Document::new()))?;
         let mut w = self.writer();
-        let Some(collection) = self.collection(db, coll) else {
+        let Some(collection) = self.writable_collection(db, coll)? else {
             return Ok(0);
         };
-        let candidates = self.candidates(&collection, &filter, hint, None, !just_one)?;
+        let candidates = self.candidates(&collection, &filter, spec.hint, None, !spec.just_one)?;
         let mut deleted = 0;
-        for (doc_key, old, _) in candidates {
-            self.delete_locked(&mut w, &collection, &doc_key, &old, &options.origin)?;
+        for target in candidates {
+            self.delete_locked(
+                &mut w,
+                &collection,
+                &target.key,
+                &target.doc,
+                &options.origin,
+            )?;
             deleted += 1;
         }
         Ok(deleted)
@@ -454,13 +540,16 @@ impl Storage {
         request: &FindAndModify,
         options: &WriteOptions,
     ) -> Result<FindAndModifyOutcome> {
-        let filter = Filter::parse_with_variables(request.filter, request.variables)?;
+        let filter = Filter::parse_with_variables(
+            request.filter,
+            request.variables.unwrap_or(&Document::new()),
+        )?;
         let sort = match request.sort {
             Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
             _ => None,
         };
         let projection = match request.projection {
-            Some(p) if !p.is_empty() => Some(Projection::parse(p)?),
+            Some(p) if !p.is_empty() => Some(Projection::parse_for_query(p, request.filter)?),
             _ => None,
         };
         let project = |doc: Document, array_index: Option<usize>| -> Result<Document> {
@@ -471,7 +560,7 @@ impl Storage {
         };
         let mut w = self.writer();
         let mut outcome = FindAndModifyOutcome::default();
-        let collection = match self.collection(db, coll) {
+        let collection = match self.writable_collection(db, coll)? {
             Some(c) => c,
             None if request.upsert && !request.remove => {
                 self.collection_or_create(&mut w, db, coll)?
@@ -483,41 +572,47 @@ impl Storage {
             .into_iter()
             .next();
         match (first, request.remove, request.update) {
-            (Some((doc_key, old, array_index)), true, _) => {
-                self.delete_locked(&mut w, &collection, &doc_key, &old, &options.origin)?;
+            (Some(target), true, _) => {
+                self.delete_locked(
+                    &mut w,
+                    &collection,
+                    &target.key,
+                    &target.doc,
+                    &options.origin,
+                )?;
                 outcome.n = 1;
-                outcome.value = Some(project(old, array_index)?);
+                outcome.value = Some(project(target.doc, target.array_index)?);
             }
-            (Some((doc_key, old, array_index)), false, Some(update)) => {
+            (Some(target), false, Some(update)) => {
                 outcome.n = 1;
                 outcome.updated_existing = true;
-                let new =
-                    match Self::updated_document(update, &old, array_index, request.variables)? {
-                        Some(new) => {
-                            let op = if update.is_replacement() {
-                                HistoryOp::Replace
-                            } else {
-                                HistoryOp::Update
-                            };
-                            self.replace_locked(
-                                &mut w,
-                                &collection,
-                                &doc_key,
-                                &old,
-                                new.clone(),
-                                op,
-                                &options.origin,
-                            )?;
-                            new
-                        }
-                        None => old.clone(),
-                    };
-                let shown = if request.return_new { new } else { old };
+                let (old, array_index) = (&target.doc, target.array_index);
+                let new = match Self::updated_document(update, old, array_index, request.variables)?
+                {
+                    Some(new) => {
+                        let op = if update.is_replacement() {
+                            HistoryOp::Replace
+                        } else {
+                            HistoryOp::Update
+                        };
+                        self.replace_locked(
+                            &mut w,
+                            &collection,
+                            &target,
+                            new.clone(),
+                            op,
+                            options,
+                        )?;
+                        new
+                    }
+                    None => old.clone(),
+                };
+                let shown = if request.return_new { new } else { old.clone() };
                 outcome.value = Some(project(shown, array_index)?);
             }
             (None, false, Some(update)) if request.upsert => {
                 let doc = Self::upsert_document(update, request.filter, request.variables)?;
-                let id = self.insert_locked(&mut w, &collection, doc.clone(), &options.origin)?;
+                let id = self.insert_locked(&mut w, &collection, doc.clone(), options)?;
                 outcome.n = 1;
                 outcome.upserted_id = Some(id);
                 if request.return_new {
@@ -545,6 +640,11 @@ impl Storage {
         doc: Option<Document>,
         origin: &Origin,
     ) -> Result<()> {
+        // Changes from a peer were validated where they were made.
+        let options = WriteOptions {
+            origin: origin.clone(),
+            bypass_document_validation: true,
+        };
         let mut w = self.writer();
         let collection = self.collection_or_create(&mut w, db, coll)?;
         let doc_key = keyenc::encode(id);
@@ -556,19 +656,23 @@ impl Storage {
             (Some(old), Some(new)) => {
                 let new = prepare_for_insert(new)?;
                 if new != old {
+                    let target = Candidate {
+                        key: doc_key,
+                        doc: old,
+                        array_index: None,
+                    };
                     self.replace_locked(
                         &mut w,
                         &collection,
-                        &doc_key,
-                        &old,
+                        &target,
                         new,
                         HistoryOp::Replace,
-                        origin,
+                        &options,
                     )?;
                 }
             }
             (None, Some(new)) => {
-                self.insert_locked(&mut w, &collection, prepare_for_insert(new)?, origin)?;
+                self.insert_locked(&mut w, &collection, prepare_for_insert(new)?, &options)?;
             }
             (Some(old), None) => self.delete_locked(&mut w, &collection, &doc_key, &old, origin)?,
             (None, None) => {}

@@ -1,0 +1,464 @@
+//! Engine tests on a temporary store: writes, indexes, the planner, restarts and the history
+//! log. The query language has its own tables in `query/`.
+
+use bson::{doc, Bson, Document};
+
+use super::*;
+use crate::query::Update;
+
+fn opts() -> WriteOptions {
+    WriteOptions::default()
+}
+
+fn find_all(storage: &Storage, filter: Document) -> Vec<Document> {
+    let options = FindOptions {
+        filter,
+        ..FindOptions::default()
+    };
+    storage
+        .find("db", "c", &options)
+        .expect("find")
+        .collect::<Result<_>>()
+        .expect("documents")
+}
+
+#[test]
+fn insert_puts_id_first_and_generates_missing_ids() {
+    let s = Storage::temporary().expect("store");
+    s.insert("db", "c", doc! {"a": 1, "_id": 7}, &opts())
+        .expect("insert");
+    let id = s.insert("db", "c", doc! {"a": 2}, &opts()).expect("insert");
+    assert!(matches!(id, Bson::ObjectId(_)));
+    let docs = find_all(&s, doc! {"_id": 7});
+    assert_eq!(docs, vec![doc! {"_id": 7, "a": 1}]);
+    assert_eq!(docs[0].keys().next().map(String::as_str), Some("_id"));
+}
+
+#[test]
+fn duplicate_id_is_refused_with_key_details() {
+    let s = Storage::temporary().expect("store");
+    s.insert("db", "c", doc! {"_id": 1}, &opts())
+        .expect("insert");
+    // 1.0 and NumberLong(1) are the same _id.
+    for id in [Bson::Int32(1), Bson::Double(1.0), Bson::Int64(1)] {
+        match s.insert("db", "c", doc! {"_id": id}, &opts()) {
+            Err(Error::DuplicateKey(dup)) => {
+                assert_eq!(dup.index, "_id_");
+                assert_eq!(dup.key_pattern, doc! {"_id": 1});
+            }
+            other => panic!("expected a duplicate key error, got {other:?}"),
+        }
+    }
+    assert_eq!(s.estimated_count("db", "c"), 1);
+}
+
+#[test]
+fn invalid_ids_are_refused() {
+    let s = Storage::temporary().expect("store");
+    for bad in [
+        Bson::Array(vec![]),
+        Bson::Undefined,
+        Bson::Document(doc! {"$a": 1}),
+    ] {
+        let err = s
+            .insert("db", "c", doc! {"_id": bad}, &opts())
+            .expect_err("refused");
+        assert!(matches!(err.code(), 53 | 52), "{err:?}");
+    }
+}
+
+#[test]
+fn unique_index_enforced_on_insert_update_and_build() {
+    let s = Storage::temporary().expect("store");
+    s.insert("db", "c", doc! {"_id": 1, "a": 1}, &opts())
+        .expect("insert");
+    s.insert("db", "c", doc! {"_id": 2, "a": 2}, &opts())
+        .expect("insert");
+    s.create_indexes(
+        "db",
+        "c",
+        &[doc! {"key": {"a": 1}, "name": "a_1", "unique": true}],
+    )
+    .expect("index");
+    let err = s
+        .insert("db", "c", doc! {"_id": 3, "a": 2}, &opts())
+        .expect_err("duplicate");
+    assert_eq!(err.code(), 11000);
+    assert!(
+        err.to_string().contains("index: a_1 dup key: { a: 2 }"),
+        "{err}"
+    );
+    let update = Update::parse(&Bson::Document(doc! {"$set": {"a": 1}}), None).expect("update");
+    let filter = doc! {"_id": 2};
+    let spec = UpdateSpec {
+        filter: &filter,
+        update: &update,
+        multi: false,
+        upsert: false,
+        hint: None,
+        sort: None,
+        variables: None,
+    };
+    assert_eq!(
+        s.update("db", "c", &spec, &opts())
+            .expect_err("duplicate")
+            .code(),
+        11000
+    );
+    // The failed write changed nothing.
+    assert_eq!(find_all(&s, doc! {"_id": 2}), vec![doc! {"_id": 2, "a": 2}]);
+    // Building a unique index over duplicates fails and leaves no index behind.
+    // A second document without `a`: a unique index holds missing fields as null, once.
+    s.insert("db", "c", doc! {"_id": 4, "b": 5}, &opts())
+        .expect("insert");
+    assert_eq!(
+        s.insert("db", "c", doc! {"_id": 5, "b": 5}, &opts())
+            .expect_err("second null")
+            .code(),
+        11000
+    );
+    s.insert("db", "c", doc! {"_id": 5, "a": 5, "b": 5}, &opts())
+        .expect("insert");
+    let err = s
+        .create_indexes(
+            "db",
+            "c",
+            &[doc! {"key": {"b": 1}, "name": "b_1", "unique": true}],
+        )
+        .expect_err("duplicates");
+    assert_eq!(err.code(), 11000);
+    assert_eq!(s.list_indexes("db", "c").expect("indexes").len(), 2);
+}
+
+#[test]
+fn planner_uses_indexes_and_results_match_a_scan() {
+    let s = Storage::temporary().expect("store");
+    for i in 0..200 {
+        s.insert(
+            "db",
+            "c",
+            doc! {"_id": i, "a": i % 10, "tags": [i % 3, i % 5]},
+            &opts(),
+        )
+        .expect("insert");
+    }
+    let before = find_all(&s, doc! {"a": 3});
+    let before_tags = find_all(&s, doc! {"tags": 4});
+    s.create_indexes(
+        "db",
+        "c",
+        &[
+            doc! {"key": {"a": 1}, "name": "a_1"},
+            doc! {"key": {"tags": -1}, "name": "tags_-1"},
+        ],
+    )
+    .expect("index");
+    let options = FindOptions {
+        filter: doc! {"a": 3},
+        ..FindOptions::default()
+    };
+    let cursor = s.find("db", "c", &options).expect("find");
+    assert_eq!(
+        cursor.plan,
+        PlanKind::IndexScan {
+            index: "a_1".into()
+        }
+    );
+    let after: Vec<Document> = cursor.collect::<Result<_>>().expect("docs");
+    assert_eq!(after.len(), 20);
+    let mut sorted_before = before.clone();
+    sorted_before.sort_by_key(|d| d.get_i32("_id").unwrap_or_default());
+    let mut sorted_after = after.clone();
+    sorted_after.sort_by_key(|d| d.get_i32("_id").unwrap_or_default());
+    assert_eq!(sorted_before, sorted_after);
+    // Multikey, descending: each document once.
+    let tagged = find_all(&s, doc! {"tags": 4});
+    assert_eq!(tagged.len(), before_tags.len());
+    let listed = s.list_indexes("db", "c").expect("indexes");
+    assert_eq!(listed.len(), 3);
+}
+
+#[test]
+fn sort_is_read_off_an_index() {
+    let s = Storage::temporary().expect("store");
+    for i in [5, 3, 9, 1, 7] {
+        s.insert("db", "c", doc! {"_id": i, "a": 10 - i}, &opts())
+            .expect("insert");
+    }
+    s.create_indexes("db", "c", &[doc! {"key": {"a": -1}, "name": "a_-1"}])
+        .expect("index");
+    let options = FindOptions {
+        sort: Some(doc! {"a": 1}),
+        ..FindOptions::default()
+    };
+    let cursor = s.find("db", "c", &options).expect("find");
+    assert!(cursor.sorted_by_index);
+    let a: Vec<i32> = cursor
+        .map(|d| d.expect("doc").get_i32("a").expect("a"))
+        .collect();
+    assert_eq!(a, vec![1, 3, 5, 7, 9]);
+}
+
+#[test]
+fn data_and_indexes_survive_reopen() {
+    let dir = tempfile::tempdir().expect("dir");
+    {
+        let s = Storage::open(dir.path(), StorageOptions::default()).expect("open");
+        s.insert("db", "c", doc! {"_id": 1, "a": "x"}, &opts())
+            .expect("insert");
+        s.create_indexes(
+            "db",
+            "c",
+            &[doc! {"key": {"a": 1}, "name": "a_1", "unique": true}],
+        )
+        .expect("index");
+        s.flush().expect("flush");
+    }
+    let s = Storage::open(dir.path(), StorageOptions::default()).expect("reopen");
+    assert_eq!(
+        find_all(&s, doc! {"a": "x"}),
+        vec![doc! {"_id": 1, "a": "x"}]
+    );
+    assert_eq!(
+        s.insert("db", "c", doc! {"_id": 2, "a": "x"}, &opts())
+            .expect_err("unique")
+            .code(),
+        11000
+    );
+    assert_eq!(s.last_seq(), 1);
+}
+
+#[test]
+fn history_records_every_change_in_order() {
+    let s = Storage::temporary().expect("store");
+    s.insert("db", "c", doc! {"_id": 1, "a": 1}, &opts())
+        .expect("insert");
+    let update = Update::parse(&Bson::Document(doc! {"$set": {"a": 2}}), None).expect("update");
+    let filter = doc! {"_id": 1};
+    let spec = UpdateSpec {
+        filter: &filter,
+        update: &update,
+        multi: false,
+        upsert: false,
+        hint: None,
+        sort: None,
+        variables: None,
+    };
+    s.update("db", "c", &spec, &opts()).expect("update");
+    s.delete(
+        "db",
+        "c",
+        &DeleteSpec {
+            filter: &doc! {"_id": 1},
+            just_one: true,
+            hint: None,
+            variables: None,
+        },
+        &opts(),
+    )
+    .expect("delete");
+    s.apply_remote(
+        "db",
+        "c",
+        &Bson::Int32(9),
+        Some(doc! {"_id": 9}),
+        &Origin::Peer("hub".into()),
+    )
+    .expect("remote");
+    let entries: Vec<HistoryEntry> = s.history_from(1).collect::<Result<_>>().expect("history");
+    let ops: Vec<HistoryOp> = entries.iter().map(|e| e.op).collect();
+    assert_eq!(
+        ops,
+        vec![
+            HistoryOp::Insert,
+            HistoryOp::Update,
+            HistoryOp::Delete,
+            HistoryOp::Insert
+        ]
+    );
+    assert_eq!(entries[1].doc, Some(doc! {"_id": 1, "a": 2}));
+    assert_eq!(entries[1].changed_fields, Some(vec!["a".to_owned()]));
+    assert_eq!(entries[3].origin, Origin::Peer("hub".into()));
+    assert!(entries
+        .windows(2)
+        .all(|w| w[0].seq + 1 == w[1].seq && w[0].hlc < w[1].hlc));
+    assert_eq!(s.history_from(3).count(), 2);
+}
+
+#[test]
+fn rename_and_drop() {
+    let s = Storage::temporary().expect("store");
+    s.insert("db", "c", doc! {"_id": 1}, &opts())
+        .expect("insert");
+    s.rename_collection("db", "c", "db2", "d", false)
+        .expect("rename");
+    assert!(!s.collection_exists("db", "c"));
+    assert_eq!(s.estimated_count("db2", "d"), 1);
+    assert!(s.drop_collection("db2", "d").expect("drop"));
+    assert!(!s.drop_collection("db2", "d").expect("drop again"));
+    assert!(s.list_databases().is_empty());
+}
+
+#[test]
+fn ttl_removes_expired_documents_only() {
+    let s = Storage::temporary().expect("store");
+    let now = bson::DateTime::now();
+    let old = bson::DateTime::from_millis(now.timestamp_millis() - 120_000);
+    s.insert("db", "c", doc! {"_id": 1, "at": old}, &opts())
+        .expect("insert");
+    s.insert("db", "c", doc! {"_id": 2, "at": now}, &opts())
+        .expect("insert");
+    s.insert("db", "c", doc! {"_id": 3, "at": "not a date"}, &opts())
+        .expect("insert");
+    s.insert("db", "c", doc! {"_id": 4, "at": [now, old]}, &opts())
+        .expect("insert");
+    s.create_indexes(
+        "db",
+        "c",
+        &[doc! {"key": {"at": -1}, "name": "at_-1", "expireAfterSeconds": 60}],
+    )
+    .expect("index");
+    assert_eq!(s.remove_expired(now).expect("ttl pass"), 2);
+    let left: Vec<i32> = find_all(&s, doc! {})
+        .iter()
+        .map(|d| d.get_i32("_id").expect("_id"))
+        .collect();
+    assert_eq!(left, vec![2, 3]);
+}
+
+#[test]
+fn validators_refuse_invalid_documents_unless_bypassed() {
+    let s = Storage::temporary().expect("store");
+    s.create_collection("db", "c", doc! {"validator": {"x": {"$type": "string"}}})
+        .expect("create");
+    s.insert("db", "c", doc! {"_id": 1, "x": "ok"}, &opts())
+        .expect("valid");
+    let err = s
+        .insert("db", "c", doc! {"_id": 2, "x": 1}, &opts())
+        .expect_err("invalid");
+    assert_eq!(err.code(), 121);
+    match err {
+        Error::DocumentValidation(info) => {
+            assert_eq!(info.get("failingDocumentId"), Some(&Bson::Int32(2)))
+        }
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+    let bypass = WriteOptions {
+        bypass_document_validation: true,
+        ..WriteOptions::default()
+    };
+    s.insert("db", "c", doc! {"_id": 3, "x": 1}, &bypass)
+        .expect("bypassed");
+    // Warn: accepted.
+    s.set_collection_options("db", "c", &doc! {"validationAction": "warn"})
+        .expect("collMod");
+    s.insert("db", "c", doc! {"_id": 4, "x": 1}, &opts())
+        .expect("warned only");
+    assert_eq!(s.estimated_count("db", "c"), 3);
+    assert!(s
+        .set_collection_options("db", "c", &doc! {"validationLevel": "sometimes"})
+        .is_err());
+}
+
+mod indexed_vs_unindexed {
+    //! Property: for random documents and random filters, a collection with indexes answers
+    //! exactly as one without (same documents; same order when a sort is given).
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Bson> {
+        let scalar = prop_oneof![
+            (-5i32..5).prop_map(Bson::Int32),
+            (-5i64..5).prop_map(Bson::Int64),
+            (-5.0f64..5.0).prop_map(|f| Bson::Double((f * 2.0).round() / 2.0)),
+            Just(Bson::Null),
+            "[a-c]{0,2}".prop_map(Bson::String),
+            any::<bool>().prop_map(Bson::Boolean),
+        ];
+        prop_oneof![
+            4 => scalar.clone(),
+            1 => prop::collection::vec(scalar.clone(), 0..3).prop_map(Bson::Array),
+            1 => scalar.prop_map(|v| Bson::Document(doc! {"x": v})),
+        ]
+    }
+
+    fn document(id: i32) -> impl Strategy<Value = Document> {
+        (prop::option::of(value()), prop::option::of(value())).prop_map(move |(a, b)| {
+            let mut d = doc! {"_id": id};
+            if let Some(a) = a {
+                d.insert("a", a);
+            }
+            if let Some(b) = b {
+                d.insert("b", b);
+            }
+            d
+        })
+    }
+
+    fn filter() -> impl Strategy<Value = Document> {
+        let scalar = prop_oneof![
+            (-5i32..5).prop_map(Bson::Int32),
+            Just(Bson::Null),
+            "[a-c]{0,2}".prop_map(Bson::String)
+        ];
+        prop_oneof![
+            scalar.clone().prop_map(|v| doc! {"a": v}),
+            scalar.clone().prop_map(|v| doc! {"a": {"$gt": v}}),
+            scalar.clone().prop_map(|v| doc! {"a": {"$lte": v}}),
+            (scalar.clone(), scalar.clone()).prop_map(|(x, y)| doc! {"a": {"$gte": x, "$lt": y}}),
+            prop::collection::vec(scalar.clone(), 1..3).prop_map(|v| doc! {"a": {"$in": v}}),
+            (scalar.clone(), scalar.clone()).prop_map(|(x, y)| doc! {"a": x, "b": {"$ne": y}}),
+            scalar.clone().prop_map(|v| doc! {"a.x": v}),
+            scalar.prop_map(|v| doc! {"_id": {"$gte": v}}),
+        ]
+    }
+
+    fn run(s: &Storage, filter: &Document, sort: Option<Document>) -> Vec<Document> {
+        let options = FindOptions {
+            filter: filter.clone(),
+            sort,
+            ..FindOptions::default()
+        };
+        s.find("db", "c", &options)
+            .expect("find")
+            .collect::<Result<_>>()
+            .expect("docs")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+        #[test]
+        fn same_answers(docs in (0..40i32).prop_flat_map(|n| (0..n).map(document).collect::<Vec<_>>()),
+                        filters in prop::collection::vec(filter(), 1..6)) {
+            let plain = Storage::temporary().expect("store");
+            let indexed = Storage::temporary().expect("store");
+            indexed.create_indexes("db", "c", &[
+                doc! {"key": {"a": 1}, "name": "a_1"},
+                doc! {"key": {"a": -1, "b": 1}, "name": "a_-1_b_1"},
+                doc! {"key": {"a.x": 1}, "name": "a.x_1"},
+            ]).expect("indexes");
+            for d in &docs {
+                // A compound index refuses documents with arrays in two of its fields.
+                match indexed.insert("db", "c", d.clone(), &opts()) {
+                    Ok(_) => {
+                        plain.insert("db", "c", d.clone(), &opts()).expect("insert");
+                    }
+                    Err(e) => prop_assert_eq!(e.code(), 171),
+                }
+            }
+
+            for f in &filters {
+                let mut x = run(&plain, f, None);
+                let mut y = run(&indexed, f, None);
+                let by_id = |d: &Document| d.get_i32("_id").unwrap_or_default();
+                x.sort_by_key(by_id);
+                y.sort_by_key(by_id);
+                prop_assert_eq!(&x, &y, "filter {}", f);
+                for sort in [doc! {"a": 1, "_id": 1}, doc! {"a": -1, "b": 1, "_id": 1}] {
+                    prop_assert_eq!(run(&plain, f, Some(sort.clone())), run(&indexed, f, Some(sort.clone())), "filter {} sort {}", f, sort);
+                }
+            }
+        }
+    }
+}
