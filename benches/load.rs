@@ -165,7 +165,10 @@ async fn measure(
                     }
                     Scenario::InsertMany => {
                         let docs = (0..BATCH).map(|j| small_document(task_id, i * BATCH + j));
-                        collection.insert_many(docs).await.expect("insertMany failed");
+                        collection
+                            .insert_many(docs)
+                            .await
+                            .expect("insertMany failed");
                     }
                     Scenario::FindById => {
                         let id = format!("seed-{}", next_random(&mut random) % SEEDED);
@@ -271,7 +274,11 @@ async fn main() {
     let reads = db.collection::<Document>("reads");
     for chunk in (0..SEEDED).collect::<Vec<_>>().chunks(BATCH as usize) {
         reads
-            .insert_many(chunk.iter().map(|i| doc! {"_id": format!("seed-{i}"), "n": *i as i64}))
+            .insert_many(
+                chunk
+                    .iter()
+                    .map(|i| doc! {"_id": format!("seed-{i}"), "n": *i as i64}),
+            )
             .await
             .expect("seeding failed");
     }
@@ -279,10 +286,15 @@ async fn main() {
     let bound = Duration::from_secs(options.seconds);
     let mut measurements = Vec::new();
     let mut run_id = 0;
-    for scenario in [Scenario::InsertOne, Scenario::InsertMany, Scenario::FindById] {
+    for scenario in [
+        Scenario::InsertOne,
+        Scenario::InsertMany,
+        Scenario::FindById,
+    ] {
         for clients in CONCURRENCY {
             run_id += 1;
-            let operations = ((scenario.operations() as f64 * options.scale).ceil() as u64).max(clients);
+            let operations =
+                ((scenario.operations() as f64 * options.scale).ceil() as u64).max(clients);
             let collection = match scenario {
                 Scenario::FindById => reads.clone(),
                 _ => db.collection::<Document>(&format!("writes_{run_id}")),

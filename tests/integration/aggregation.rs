@@ -18,14 +18,22 @@ fn sales() -> Vec<Document> {
 
 async fn start_with_sales() -> TestServer {
     let server = TestServer::start().await;
-    run(&server.db("test"), doc! {"insert": "sales", "documents": sales()}).await;
+    run(
+        &server.db("test"),
+        doc! {"insert": "sales", "documents": sales()},
+    )
+    .await;
     server
 }
 
 /// Runs `pipeline` on test.sales and returns every result document.
 async fn aggregate(server: &TestServer, pipeline: Vec<Document>) -> Vec<Document> {
     let db = server.db("test");
-    let reply = run(&db, doc! {"aggregate": "sales", "pipeline": pipeline, "cursor": {}}).await;
+    let reply = run(
+        &db,
+        doc! {"aggregate": "sales", "pipeline": pipeline, "cursor": {}},
+    )
+    .await;
     let (mut docs, mut id) = first_batch(&reply);
     while id != 0 {
         let reply = run(&db, doc! {"getMore": id, "collection": "sales"}).await;
@@ -46,7 +54,10 @@ async fn aggregate_pipelines_give_mongodb_results() {
             vec![sales()[2].clone(), sales()[3].clone()],
         ),
         (
-            vec![doc! {"$match": {"quantity": {"$gte": 10}}}, doc! {"$sort": {"_id": 1}}],
+            vec![
+                doc! {"$match": {"quantity": {"$gte": 10}}},
+                doc! {"$sort": {"_id": 1}},
+            ],
             vec![sales()[2].clone(), sales()[3].clone(), sales()[4].clone()],
         ),
         (
@@ -82,15 +93,29 @@ async fn aggregate_pipelines_give_mongodb_results() {
             vec![doc! {"total": 12, "item": "abc"}],
         ),
         (
-            vec![doc! {"$sort": {"quantity": -1}}, doc! {"$limit": 2}, doc! {"$project": {"quantity": 1}}],
-            vec![doc! {"_id": 4, "quantity": 20}, doc! {"_id": 3, "quantity": 10}],
+            vec![
+                doc! {"$sort": {"quantity": -1}},
+                doc! {"$limit": 2},
+                doc! {"$project": {"quantity": 1}},
+            ],
+            vec![
+                doc! {"_id": 4, "quantity": 20},
+                doc! {"_id": 3, "quantity": 10},
+            ],
         ),
         (
-            vec![doc! {"$sort": {"_id": 1}}, doc! {"$skip": 3}, doc! {"$project": {"_id": 1}}],
+            vec![
+                doc! {"$sort": {"_id": 1}},
+                doc! {"$skip": 3},
+                doc! {"$project": {"_id": 1}},
+            ],
             vec![doc! {"_id": 4}, doc! {"_id": 5}],
         ),
         (
-            vec![doc! {"$match": {"_id": 1}}, doc! {"$project": {"price": 0, "quantity": 0}}],
+            vec![
+                doc! {"$match": {"_id": 1}},
+                doc! {"$project": {"price": 0, "quantity": 0}},
+            ],
             vec![doc! {"_id": 1, "item": "abc"}],
         ),
         (vec![doc! {"$match": {"item": "none"}}], vec![]),
@@ -107,12 +132,19 @@ async fn aggregate_pipelines_give_mongodb_results() {
             Ok(_) => {
                 let found = aggregate(&server, pipeline).await;
                 if found != expected {
-                    mismatches.push(format!("pipeline {shown}: expected {expected:?}, got {found:?}"));
+                    mismatches.push(format!(
+                        "pipeline {shown}: expected {expected:?}, got {found:?}"
+                    ));
                 }
             }
         }
     }
-    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
     server.shutdown().await;
 }
 
@@ -128,8 +160,15 @@ async fn aggregate_batches_with_a_cursor() {
     let (docs, id) = first_batch(&reply);
     assert_eq!(docs, sales()[..2]);
     assert_ne!(id, 0);
-    assert_eq!(reply.get_document("cursor").expect("cursor").get_str("ns"), Ok("test.sales"));
-    let reply = run(&db, doc! {"getMore": id, "collection": "sales", "batchSize": 2}).await;
+    assert_eq!(
+        reply.get_document("cursor").expect("cursor").get_str("ns"),
+        Ok("test.sales")
+    );
+    let reply = run(
+        &db,
+        doc! {"getMore": id, "collection": "sales", "batchSize": 2},
+    )
+    .await;
     let (docs, id) = next_batch(&reply);
     assert_eq!(docs, sales()[2..4]);
     let reply = run(&db, doc! {"getMore": id, "collection": "sales"}).await;
@@ -140,7 +179,10 @@ async fn aggregate_batches_with_a_cursor() {
     let results: Vec<Document> = server
         .db("test")
         .collection::<Document>("sales")
-        .aggregate([doc! {"$match": {"item": "abc"}}, doc! {"$sort": {"_id": -1}}])
+        .aggregate([
+            doc! {"$match": {"item": "abc"}},
+            doc! {"$sort": {"_id": -1}},
+        ])
         .batch_size(1)
         .await
         .expect("aggregate")
@@ -156,13 +198,32 @@ async fn count_documents_runs_as_an_aggregation() {
     let server = start_with_sales().await;
     let coll = server.db("test").collection::<Document>("sales");
     assert_eq!(coll.count_documents(doc! {}).await.expect("count"), 5);
-    assert_eq!(coll.count_documents(doc! {"item": "abc"}).await.expect("count"), 2);
-    assert_eq!(coll.count_documents(doc! {"item": "none"}).await.expect("count"), 0);
     assert_eq!(
-        coll.count_documents(doc! {"quantity": {"$gt": 5}}).await.expect("count"),
+        coll.count_documents(doc! {"item": "abc"})
+            .await
+            .expect("count"),
+        2
+    );
+    assert_eq!(
+        coll.count_documents(doc! {"item": "none"})
+            .await
+            .expect("count"),
+        0
+    );
+    assert_eq!(
+        coll.count_documents(doc! {"quantity": {"$gt": 5}})
+            .await
+            .expect("count"),
         3
     );
-    assert_eq!(coll.count_documents(doc! {}).skip(1).limit(3).await.expect("count"), 3);
+    assert_eq!(
+        coll.count_documents(doc! {})
+            .skip(1)
+            .limit(3)
+            .await
+            .expect("count"),
+        3
+    );
     let missing = server.db("test").collection::<Document>("missing");
     assert_eq!(missing.count_documents(doc! {}).await.expect("count"), 0);
     server.shutdown().await;
@@ -180,7 +241,10 @@ async fn aggregate_requires_a_cursor_and_known_stages() {
         doc! {"aggregate": "sales", "pipeline": [{"$noSuchStage": {}}], "cursor": {}},
     )
     .await;
-    assert_eq!(error.code, 40324, "Unrecognized pipeline stage name: {error:?}");
+    assert_eq!(
+        error.code, 40324,
+        "Unrecognized pipeline stage name: {error:?}"
+    );
     assert!(error.message.contains("$noSuchStage"), "{error:?}");
     server.shutdown().await;
 }

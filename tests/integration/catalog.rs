@@ -6,7 +6,11 @@ use outpost_tests::{first_batch, int_field, next_batch, num_field, run, run_err,
 
 /// Inserts `docs` into `db.coll` with the insert command.
 async fn insert(server: &TestServer, db: &str, coll: &str, docs: Vec<Document>) {
-    let reply = run(&server.db(db), doc! {"insert": coll, "documents": docs.clone()}).await;
+    let reply = run(
+        &server.db(db),
+        doc! {"insert": coll, "documents": docs.clone()},
+    )
+    .await;
     assert_eq!(int_field(&reply, "n"), docs.len() as i64, "{reply}");
 }
 
@@ -42,7 +46,10 @@ async fn list_databases_lists_databases_with_sizes() {
     let reply = run(&admin, doc! {"listDatabases": 1}).await;
     let databases = reply.get_array("databases").expect("databases");
     let listed = names(databases);
-    assert!(listed.contains(&"alpha".to_owned()) && listed.contains(&"beta".to_owned()), "{reply}");
+    assert!(
+        listed.contains(&"alpha".to_owned()) && listed.contains(&"beta".to_owned()),
+        "{reply}"
+    );
     for entry in databases {
         let entry = entry.as_document().expect("document");
         assert!(num_field(entry, "sizeOnDisk") >= 0.0, "{entry}");
@@ -61,14 +68,24 @@ async fn list_databases_lists_databases_with_sizes() {
     assert!(!reply.contains_key("totalSize"), "{reply}");
 
     // filter on the entries' fields.
-    let reply = run(&admin, doc! {"listDatabases": 1, "filter": {"name": "alpha"}}).await;
-    assert_eq!(names(reply.get_array("databases").expect("databases")), ["alpha"]);
+    let reply = run(
+        &admin,
+        doc! {"listDatabases": 1, "filter": {"name": "alpha"}},
+    )
+    .await;
+    assert_eq!(
+        names(reply.get_array("databases").expect("databases")),
+        ["alpha"]
+    );
     let reply = run(
         &admin,
         doc! {"listDatabases": 1, "nameOnly": true, "filter": {"name": {"$in": ["beta", "nope"]}}},
     )
     .await;
-    assert_eq!(names(reply.get_array("databases").expect("databases")), ["beta"]);
+    assert_eq!(
+        names(reply.get_array("databases").expect("databases")),
+        ["beta"]
+    );
 
     // The driver's helper.
     let mut driver_names = server.client().list_database_names().await.expect("names");
@@ -96,12 +113,19 @@ async fn list_collections_describes_collections() {
         reply.get_document("cursor").expect("cursor").get_str("ns"),
         Ok("shop.$cmd.listCollections")
     );
-    let mut listed: Vec<&str> = entries.iter().map(|e| e.get_str("name").expect("name")).collect();
+    let mut listed: Vec<&str> = entries
+        .iter()
+        .map(|e| e.get_str("name").expect("name"))
+        .collect();
     listed.sort();
     assert_eq!(listed, ["items", "orders"]);
     for entry in &entries {
         assert_eq!(entry.get_str("type"), Ok("collection"), "{entry}");
-        assert_eq!(entry.get_document("options").ok(), Some(&doc! {}), "{entry}");
+        assert_eq!(
+            entry.get_document("options").ok(),
+            Some(&doc! {}),
+            "{entry}"
+        );
         let info = entry.get_document("info").expect("info");
         assert_eq!(info.get_bool("readOnly"), Ok(false), "{entry}");
         match info.get("uuid") {
@@ -118,7 +142,11 @@ async fn list_collections_describes_collections() {
         );
     }
 
-    let reply = run(&db, doc! {"listCollections": 1, "filter": {"name": "orders"}}).await;
+    let reply = run(
+        &db,
+        doc! {"listCollections": 1, "filter": {"name": "orders"}},
+    )
+    .await;
     let (entries, _) = first_batch(&reply);
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].get_str("name"), Ok("orders"));
@@ -159,12 +187,19 @@ async fn list_collections_batches_with_a_cursor() {
     assert_eq!(entries.len(), 2);
     assert_ne!(id, 0);
     while id != 0 {
-        let reply = run(&db, doc! {"getMore": id, "collection": "$cmd.listCollections"}).await;
+        let reply = run(
+            &db,
+            doc! {"getMore": id, "collection": "$cmd.listCollections"},
+        )
+        .await;
         let (more, next) = next_batch(&reply);
         entries.extend(more);
         id = next;
     }
-    let mut listed: Vec<&str> = entries.iter().map(|e| e.get_str("name").expect("name")).collect();
+    let mut listed: Vec<&str> = entries
+        .iter()
+        .map(|e| e.get_str("name").expect("name"))
+        .collect();
     listed.sort();
     assert_eq!(listed, ["c0", "c1", "c2", "c3", "c4"]);
     server.shutdown().await;
@@ -181,7 +216,9 @@ async fn create_makes_an_empty_collection_and_is_idempotent() {
     let count = run(&db, doc! {"count": "fresh"}).await;
     assert_eq!(int_field(&count, "n"), 0);
     // The driver's helper.
-    db.create_collection("other").await.expect("create_collection");
+    db.create_collection("other")
+        .await
+        .expect("create_collection");
     assert_eq!(collection_names(&server, "test").await, ["fresh", "other"]);
     server.shutdown().await;
 }
@@ -199,8 +236,10 @@ async fn create_refuses_unsupported_collection_kinds_by_name() {
             doc! {"create": "clustered", "clusteredIndex": {"key": {"_id": 1}, "unique": true}},
             "clustered",
         ),
-        (doc! {"create": "capped", "capped": true, "size": 4096}, "capped"),
-        (doc! {"create": "view", "viewOn": "weather", "pipeline": []}, "views"),
+        (
+            doc! {"create": "capped", "capped": true, "size": 4096},
+            "capped",
+        ),
     ];
     for (command, feature) in cases {
         let error = run_err(&db, command.clone()).await;
@@ -214,7 +253,10 @@ async fn create_refuses_unsupported_collection_kinds_by_name() {
             "{command}: the message must name {feature:?}: {error:?}"
         );
     }
-    assert!(collection_names(&server, "test").await.is_empty(), "nothing was created");
+    assert!(
+        collection_names(&server, "test").await.is_empty(),
+        "nothing was created"
+    );
     server.shutdown().await;
 }
 
@@ -223,7 +265,11 @@ async fn drop_removes_a_collection_and_its_indexes() {
     let server = TestServer::start().await;
     let db = server.db("test");
     insert(&server, "test", "doomed", vec![doc! {"_id": 1, "a": 1}]).await;
-    run(&db, doc! {"createIndexes": "doomed", "indexes": [{"key": {"a": 1}, "name": "a_1"}]}).await;
+    run(
+        &db,
+        doc! {"createIndexes": "doomed", "indexes": [{"key": {"a": 1}, "name": "a_1"}]},
+    )
+    .await;
     let reply = run(&db, doc! {"drop": "doomed"}).await;
     assert_eq!(int_field(&reply, "nIndexesWas"), 2, "{reply}");
     assert_eq!(reply.get_str("ns"), Ok("test.doomed"), "{reply}");
@@ -231,7 +277,10 @@ async fn drop_removes_a_collection_and_its_indexes() {
     let count = run(&db, doc! {"count": "doomed"}).await;
     assert_eq!(int_field(&count, "n"), 0);
     // MongoDB 7.0: dropping a missing collection succeeds.
-    assert_eq!(run(&db, doc! {"drop": "never_existed"}).await, doc! {"ok": 1.0});
+    assert_eq!(
+        run(&db, doc! {"drop": "never_existed"}).await,
+        doc! {"ok": 1.0}
+    );
     // Recreated, it starts empty with only the _id index.
     insert(&server, "test", "doomed", vec![doc! {"_id": 2}]).await;
     let reply = run(&db, doc! {"listIndexes": "doomed"}).await;
@@ -260,10 +309,24 @@ async fn rename_collection_moves_documents_and_indexes() {
     let server = TestServer::start().await;
     let admin = server.db("admin");
     let db = server.db("test");
-    insert(&server, "test", "old", vec![doc! {"_id": 1, "a": 10}, doc! {"_id": 2, "a": 20}]).await;
-    run(&db, doc! {"createIndexes": "old", "indexes": [{"key": {"a": 1}, "name": "a_1"}]}).await;
+    insert(
+        &server,
+        "test",
+        "old",
+        vec![doc! {"_id": 1, "a": 10}, doc! {"_id": 2, "a": 20}],
+    )
+    .await;
+    run(
+        &db,
+        doc! {"createIndexes": "old", "indexes": [{"key": {"a": 1}, "name": "a_1"}]},
+    )
+    .await;
 
-    let reply = run(&admin, doc! {"renameCollection": "test.old", "to": "test.new"}).await;
+    let reply = run(
+        &admin,
+        doc! {"renameCollection": "test.old", "to": "test.new"},
+    )
+    .await;
     assert_eq!(reply, doc! {"ok": 1.0});
     assert_eq!(collection_names(&server, "test").await, ["new"]);
     let docs = outpost_tests::find_all(&db, "new", doc! {"sort": {"_id": 1}}).await;
@@ -278,9 +341,12 @@ async fn rename_collection_moves_documents_and_indexes() {
 
     // Into an existing collection: refused unless dropTarget.
     insert(&server, "test", "other", vec![doc! {"_id": 99}]).await;
-    run_err(&admin, doc! {"renameCollection": "test.new", "to": "test.other"})
-        .await
-        .assert(48, "NamespaceExists", "");
+    run_err(
+        &admin,
+        doc! {"renameCollection": "test.new", "to": "test.other"},
+    )
+    .await
+    .assert(48, "NamespaceExists", "");
     run(
         &admin,
         doc! {"renameCollection": "test.new", "to": "test.other", "dropTarget": true},
@@ -290,16 +356,26 @@ async fn rename_collection_moves_documents_and_indexes() {
     assert_eq!(outpost_tests::ids(&docs), [1, 2]);
 
     // Across databases.
-    run(&admin, doc! {"renameCollection": "test.other", "to": "archive.other"}).await;
+    run(
+        &admin,
+        doc! {"renameCollection": "test.other", "to": "archive.other"},
+    )
+    .await;
     assert!(collection_names(&server, "test").await.is_empty());
     assert_eq!(collection_names(&server, "archive").await, ["other"]);
 
-    run_err(&admin, doc! {"renameCollection": "test.missing", "to": "test.x"})
-        .await
-        .assert(26, "NamespaceNotFound", "");
-    run_err(&db, doc! {"renameCollection": "archive.other", "to": "archive.x"})
-        .await
-        .assert(13, "Unauthorized", "admin database");
+    run_err(
+        &admin,
+        doc! {"renameCollection": "test.missing", "to": "test.x"},
+    )
+    .await
+    .assert(26, "NamespaceNotFound", "");
+    run_err(
+        &db,
+        doc! {"renameCollection": "archive.other", "to": "archive.x"},
+    )
+    .await
+    .assert(13, "Unauthorized", "admin database");
     server.shutdown().await;
 }
 
@@ -320,8 +396,11 @@ async fn coll_stats_and_db_stats_count_documents_and_sizes() {
     let small_size: i64 = small.iter().map(bson_size).sum();
     insert(&server, "stats", "items", docs).await;
     insert(&server, "stats", "small", small).await;
-    run(&db, doc! {"createIndexes": "items", "indexes": [{"key": {"name": 1}, "name": "name_1"}]})
-        .await;
+    run(
+        &db,
+        doc! {"createIndexes": "items", "indexes": [{"key": {"name": 1}, "name": "name_1"}]},
+    )
+    .await;
 
     let stats = run(&db, doc! {"collStats": "items"}).await;
     assert_eq!(stats.get_str("ns"), Ok("stats.items"), "{stats}");
@@ -345,7 +424,11 @@ async fn coll_stats_and_db_stats_count_documents_and_sizes() {
     assert_eq!(stats.get_str("db"), Ok("stats"), "{stats}");
     assert_eq!(int_field(&stats, "collections"), 2, "{stats}");
     assert_eq!(int_field(&stats, "objects"), 13, "{stats}");
-    assert_eq!(num_field(&stats, "dataSize"), (data_size + small_size) as f64, "{stats}");
+    assert_eq!(
+        num_field(&stats, "dataSize"),
+        (data_size + small_size) as f64,
+        "{stats}"
+    );
     assert_eq!(int_field(&stats, "indexes"), 3, "{stats}");
     assert_eq!(
         num_field(&stats, "avgObjSize"),
@@ -354,7 +437,11 @@ async fn coll_stats_and_db_stats_count_documents_and_sizes() {
     );
 
     // After deletes the counts follow.
-    run(&db, doc! {"delete": "items", "deletes": [{"q": {}, "limit": 0}]}).await;
+    run(
+        &db,
+        doc! {"delete": "items", "deletes": [{"q": {}, "limit": 0}]},
+    )
+    .await;
     let stats = run(&db, doc! {"collStats": "items"}).await;
     assert_eq!(int_field(&stats, "count"), 0, "{stats}");
     assert_eq!(int_field(&stats, "size"), 0, "{stats}");
@@ -380,7 +467,76 @@ async fn insert_creates_the_database_and_collection_implicitly() {
         doc! {"createIndexes": "indexed", "indexes": [{"key": {"a": 1}, "name": "a_1"}]},
     )
     .await;
-    assert_eq!(reply.get_bool("createdCollectionAutomatically"), Ok(true), "{reply}");
-    assert_eq!(collection_names(&server, "implicit").await, ["indexed", "things"]);
+    assert_eq!(
+        reply.get_bool("createdCollectionAutomatically"),
+        Ok(true),
+        "{reply}"
+    );
+    assert_eq!(
+        collection_names(&server, "implicit").await,
+        ["indexed", "things"]
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_read_through_their_pipeline_and_refuse_writes() {
+    let server = TestServer::start().await;
+    let db = server.db("test");
+    insert(
+        &server,
+        "test",
+        "orders",
+        vec![
+            doc! {"_id": 1, "status": "A", "amount": 50},
+            doc! {"_id": 2, "status": "B", "amount": 20},
+            doc! {"_id": 3, "status": "A", "amount": 30},
+        ],
+    )
+    .await;
+    run(
+        &db,
+        doc! {"create": "active", "viewOn": "orders",
+        "pipeline": [{"$match": {"status": "A"}}, {"$project": {"status": 0}}]},
+    )
+    .await;
+    let reply = run(
+        &db,
+        doc! {"listCollections": 1, "filter": {"name": "active"}},
+    )
+    .await;
+    let (entries, _) = first_batch(&reply);
+    assert_eq!(entries.len(), 1, "{reply}");
+    assert_eq!(entries[0].get_str("type"), Ok("view"), "{reply}");
+    let options = entries[0].get_document("options").expect("options");
+    assert_eq!(options.get_str("viewOn"), Ok("orders"), "{reply}");
+
+    let docs = outpost_tests::find_all(&db, "active", doc! {"sort": {"_id": 1}}).await;
+    assert_eq!(
+        docs,
+        [doc! {"_id": 1, "amount": 50}, doc! {"_id": 3, "amount": 30}]
+    );
+    let count = run(&db, doc! {"count": "active"}).await;
+    assert_eq!(int_field(&count, "n"), 2, "{count}");
+    // The view follows its collection.
+    insert(
+        &server,
+        "test",
+        "orders",
+        vec![doc! {"_id": 4, "status": "A", "amount": 1}],
+    )
+    .await;
+    let docs =
+        outpost_tests::find_all(&db, "active", doc! {"filter": {"amount": {"$lt": 40}}}).await;
+    assert_eq!(outpost_tests::ids(&docs), [3, 4]);
+    // Writes to a view are refused (CommandNotSupportedOnView).
+    outpost_tests::write_failure(&db, doc! {"insert": "active", "documents": [{"_id": 9}]})
+        .await
+        .assert(166, "CommandNotSupportedOnView", "");
+    // A view on a view whose source does not exist yet is allowed; a pipeline without viewOn
+    // is not.
+    run(&db, doc! {"create": "later", "viewOn": "not_yet"}).await;
+    let error = run_err(&db, doc! {"create": "bad", "pipeline": []}).await;
+    assert_ne!(error.code, 0);
     server.shutdown().await;
 }

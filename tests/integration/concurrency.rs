@@ -11,7 +11,11 @@ const TASKS: usize = 16;
 /// The number of documents of load.c matching `query`, by the count command (not
 /// countDocuments, which needs aggregate).
 async fn count(client: &mongodb::Client, query: Document) -> u64 {
-    let reply = run(&client.database("load"), doc! {"count": "c", "query": query}).await;
+    let reply = run(
+        &client.database("load"),
+        doc! {"count": "c", "query": query},
+    )
+    .await;
     u64::try_from(outpost_tests::int_field(&reply, "n")).expect("a count")
 }
 const PER_TASK: usize = 120;
@@ -61,7 +65,10 @@ async fn sixteen_clients_insert_and_read_at_once() {
         assert_eq!(docs.len(), per_task, "task {task}");
     }
     let all = find_all(&db, "c", doc! {"batchSize": 500}).await;
-    let mut ids: Vec<String> = all.iter().map(|d| d.get_str("_id").expect("_id").to_owned()).collect();
+    let mut ids: Vec<String> = all
+        .iter()
+        .map(|d| d.get_str("_id").expect("_id").to_owned())
+        .collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), TASKS * per_task, "every document exactly once");
@@ -117,7 +124,9 @@ async fn only_one_of_many_racing_inserts_of_a_key_wins() {
 async fn concurrent_increments_are_not_lost() {
     let server = TestServer::start().await;
     let coll = server.db("race").collection::<Document>("counter");
-    coll.insert_one(doc! {"_id": 1, "n": 0}).await.expect("insert");
+    coll.insert_one(doc! {"_id": 1, "n": 0})
+        .await
+        .expect("insert");
     let mut tasks = Vec::new();
     for _ in 0..TASKS {
         let coll = coll.clone();

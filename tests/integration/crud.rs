@@ -8,7 +8,11 @@ use outpost_tests::{find_all, first_batch, ids, int_field, run, TestServer};
 
 /// Inserts `docs` with the insert command and checks they all went in.
 async fn seed(server: &TestServer, coll: &str, docs: Vec<Document>) {
-    let reply = run(&server.db("test"), doc! {"insert": coll, "documents": docs.clone()}).await;
+    let reply = run(
+        &server.db("test"),
+        doc! {"insert": coll, "documents": docs.clone()},
+    )
+    .await;
     assert_eq!(reply, doc! {"n": docs.len() as i32, "ok": 1.0});
 }
 
@@ -41,8 +45,16 @@ async fn insert_ordered_stops_at_the_first_error() {
         Ok("E11000 duplicate key error collection: test.c index: _id_ dup key: { _id: 1 }"),
         "{reply}"
     );
-    assert_eq!(error.get_document("keyPattern").ok(), Some(&doc! {"_id": 1}), "{reply}");
-    assert_eq!(error.get_document("keyValue").ok(), Some(&doc! {"_id": 1}), "{reply}");
+    assert_eq!(
+        error.get_document("keyPattern").ok(),
+        Some(&doc! {"_id": 1}),
+        "{reply}"
+    );
+    assert_eq!(
+        error.get_document("keyValue").ok(),
+        Some(&doc! {"_id": 1}),
+        "{reply}"
+    );
     assert_eq!(ids(&all(&server, "c").await), [1, 2]);
     server.shutdown().await;
 }
@@ -54,7 +66,7 @@ async fn insert_unordered_reports_every_error_and_inserts_the_rest() {
     let reply = run(
         &db,
         doc! {"insert": "c", "ordered": false,
-              "documents": [{"_id": 1}, {"_id": 1}, {"_id": 2}, {"_id": 2}, {"_id": 3}]},
+        "documents": [{"_id": 1}, {"_id": 1}, {"_id": 2}, {"_id": 2}, {"_id": 3}]},
     )
     .await;
     assert_eq!(int_field(&reply, "n"), 3, "{reply}");
@@ -93,11 +105,23 @@ async fn insert_without_id_gets_an_object_id_first() {
     let server = TestServer::start().await;
     let db = server.db("test");
     // The insert command, not the driver helper: the driver would add the _id itself.
-    run(&db, doc! {"insert": "c", "documents": [{"a": 1}, {"a": 2, "_id": 7}]}).await;
+    run(
+        &db,
+        doc! {"insert": "c", "documents": [{"a": 1}, {"a": 2, "_id": 7}]},
+    )
+    .await;
     let docs = find_all(&db, "c", doc! {"filter": {"a": 1}}).await;
     assert_eq!(docs.len(), 1);
-    assert!(matches!(docs[0].get("_id"), Some(Bson::ObjectId(_))), "{}", docs[0]);
-    assert_eq!(docs[0].keys().collect::<Vec<_>>(), ["_id", "a"], "_id comes first");
+    assert!(
+        matches!(docs[0].get("_id"), Some(Bson::ObjectId(_))),
+        "{}",
+        docs[0]
+    );
+    assert_eq!(
+        docs[0].keys().collect::<Vec<_>>(),
+        ["_id", "a"],
+        "_id comes first"
+    );
     // An _id given later in the document is moved to the front, as mongod stores it.
     let docs = find_all(&db, "c", doc! {"filter": {"a": 2}}).await;
     assert_eq!(docs, [doc! {"_id": 7, "a": 2}]);
@@ -130,7 +154,11 @@ async fn insert_keeps_every_bson_type() {
     };
     let coll = collection(&server, "types");
     coll.insert_one(document.clone()).await.expect("insert");
-    let found = coll.find_one(doc! {}).await.expect("find").expect("a document");
+    let found = coll
+        .find_one(doc! {})
+        .await
+        .expect("find")
+        .expect("a document");
     assert_eq!(found, document);
     server.shutdown().await;
 }
@@ -174,24 +202,44 @@ async fn find_filters_sorts_skips_and_limits() {
         (doc! {"sort": {"_id": 1}, "skip": 1, "limit": 2}, vec![2, 3]),
         (doc! {"sort": {"_id": 1}, "skip": 10}, vec![]),
         (doc! {"sort": {"_id": 1}, "limit": 0}, vec![1, 2, 3, 4, 5]),
-        (doc! {"filter": {"city": "paris"}, "sort": {"age": 1}}, vec![2, 5]),
-        (doc! {"sort": {"_id": 1}, "comment": "find people"}, vec![1, 2, 3, 4, 5]),
+        (
+            doc! {"filter": {"city": "paris"}, "sort": {"age": 1}},
+            vec![2, 5],
+        ),
+        (
+            doc! {"sort": {"_id": 1}, "comment": "find people"},
+            vec![1, 2, 3, 4, 5],
+        ),
         // The query language beyond equality.
-        (doc! {"filter": {"age": {"$gt": 30}}, "sort": {"_id": 1}}, vec![1, 3]),
-        (doc! {"filter": {"age": {"$lte": 25}}, "sort": {"_id": 1}}, vec![2, 4]),
-        (doc! {"filter": {"city": {"$in": ["rome", "paris"]}}, "sort": {"_id": 1}}, vec![2, 4, 5]),
+        (
+            doc! {"filter": {"age": {"$gt": 30}}, "sort": {"_id": 1}},
+            vec![1, 3],
+        ),
+        (
+            doc! {"filter": {"age": {"$lte": 25}}, "sort": {"_id": 1}},
+            vec![2, 4],
+        ),
+        (
+            doc! {"filter": {"city": {"$in": ["rome", "paris"]}}, "sort": {"_id": 1}},
+            vec![2, 4, 5],
+        ),
         (
             doc! {"filter": {"$or": [{"age": 36}, {"name": "eve"}]}, "sort": {"_id": 1}},
             vec![1, 5],
         ),
-        (doc! {"filter": {"city": {"$ne": "london"}}, "sort": {"_id": 1}}, vec![2, 4, 5]),
+        (
+            doc! {"filter": {"city": {"$ne": "london"}}, "sort": {"_id": 1}},
+            vec![2, 4, 5],
+        ),
     ];
     let mut mismatches = Vec::new();
     for (options, expected) in cases {
         let shown = options.to_string();
         let found = find_ids(&server, options).await;
         if found != expected {
-            mismatches.push(format!("find {shown}: expected {expected:?}, got {found:?}"));
+            mismatches.push(format!(
+                "find {shown}: expected {expected:?}, got {found:?}"
+            ));
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
@@ -207,15 +255,25 @@ async fn find_projects_fields() {
         (doc! {"name": 1}, doc! {"_id": 2, "name": "bob"}),
         (doc! {"name": 1, "_id": 0}, doc! {"name": "bob"}),
         (doc! {"age": 0, "city": 0}, doc! {"_id": 2, "name": "bob"}),
-        (doc! {"_id": 0}, doc! {"name": "bob", "age": 25, "city": "paris"}),
+        (
+            doc! {"_id": 0},
+            doc! {"name": "bob", "age": 25, "city": "paris"},
+        ),
         (doc! {"missing": 1}, doc! {"_id": 2}),
     ];
     let mut mismatches = Vec::new();
     for (projection, expected) in cases {
         let shown = projection.to_string();
-        let docs = find_all(&db, "people", doc! {"filter": {"_id": 2}, "projection": projection}).await;
+        let docs = find_all(
+            &db,
+            "people",
+            doc! {"filter": {"_id": 2}, "projection": projection},
+        )
+        .await;
         if docs != [expected.clone()] {
-            mismatches.push(format!("projection {shown}: expected [{expected}], got {docs:?}"));
+            mismatches.push(format!(
+                "projection {shown}: expected [{expected}], got {docs:?}"
+            ));
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
@@ -228,11 +286,18 @@ async fn find_batch_size_single_batch_and_namespace() {
     seed_people(&server).await;
     let db = server.db("test");
 
-    let reply = run(&db, doc! {"find": "people", "sort": {"_id": 1}, "batchSize": 2}).await;
+    let reply = run(
+        &db,
+        doc! {"find": "people", "sort": {"_id": 1}, "batchSize": 2},
+    )
+    .await;
     let (docs, id) = first_batch(&reply);
     assert_eq!(ids(&docs), [1, 2]);
     assert_ne!(id, 0, "more documents remain");
-    assert_eq!(reply.get_document("cursor").expect("cursor").get_str("ns"), Ok("test.people"));
+    assert_eq!(
+        reply.get_document("cursor").expect("cursor").get_str("ns"),
+        Ok("test.people")
+    );
 
     // singleBatch closes the cursor after the first batch.
     let reply = run(
@@ -258,7 +323,10 @@ async fn find_batch_size_single_batch_and_namespace() {
     let reply = run(&db, doc! {"find": "nothing"}).await;
     let (docs, id) = first_batch(&reply);
     assert_eq!((docs.len(), id), (0, 0));
-    assert_eq!(reply.get_document("cursor").expect("cursor").get_str("ns"), Ok("test.nothing"));
+    assert_eq!(
+        reply.get_document("cursor").expect("cursor").get_str("ns"),
+        Ok("test.nothing")
+    );
 
     // The driver's helpers.
     let coll = collection(&server, "people");
@@ -287,13 +355,17 @@ async fn update_replaces_and_applies_operators() {
     let db = server.db("test");
 
     // Replacement keeps the _id.
-    let reply = run(&db, doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"new": true}}]}).await;
+    let reply = run(
+        &db,
+        doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"new": true}}]},
+    )
+    .await;
     assert_eq!(reply, doc! {"n": 1, "nModified": 1, "ok": 1.0});
     // $set, $unset and $inc together.
     let reply = run(
         &db,
         doc! {"update": "c", "updates": [{"q": {"_id": 2},
-            "u": {"$set": {"b": "set", "c.d": 1}, "$unset": {"a": ""}, "$inc": {"n": 5}}}]},
+        "u": {"$set": {"b": "set", "c.d": 1}, "$unset": {"a": ""}, "$inc": {"n": 5}}}]},
     )
     .await;
     assert_eq!(reply, doc! {"n": 1, "nModified": 1, "ok": 1.0});
@@ -321,7 +393,11 @@ async fn update_replaces_and_applies_operators() {
     );
 
     // $inc on an existing number adds, keeping the type rules (int32 + int32 = int32).
-    run(&db, doc! {"update": "c", "updates": [{"q": {"_id": 2}, "u": {"$inc": {"n": -2}}}]}).await;
+    run(
+        &db,
+        doc! {"update": "c", "updates": [{"q": {"_id": 2}, "u": {"$inc": {"n": -2}}}]},
+    )
+    .await;
     let docs = find_all(&db, "c", doc! {"filter": {"_id": 2}}).await;
     assert_eq!(docs[0].get("n"), Some(&Bson::Int32(3)));
     server.shutdown().await;
@@ -333,7 +409,9 @@ async fn update_multi_touches_every_match_and_single_only_one() {
     seed(
         &server,
         "c",
-        (1..=4).map(|i| doc! {"_id": i, "group": i % 2, "v": 0}).collect(),
+        (1..=4)
+            .map(|i| doc! {"_id": i, "group": i % 2, "v": 0})
+            .collect(),
     )
     .await;
     let db = server.db("test");
@@ -415,7 +493,10 @@ async fn update_upsert_inserts_when_nothing_matches() {
     );
     assert_eq!(
         all(&server, "c").await,
-        [doc! {"_id": 1, "k": "a", "v": 2}, doc! {"_id": 2, "r": true}]
+        [
+            doc! {"_id": 1, "k": "a", "v": 2},
+            doc! {"_id": 2, "r": true}
+        ]
     );
     // Without an _id in the filter, the server makes an ObjectId.
     let result = collection(&server, "c")
@@ -437,15 +518,34 @@ async fn update_upsert_inserts_when_nothing_matches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_with_limit_zero_or_one() {
     let server = TestServer::start().await;
-    seed(&server, "c", (1..=6).map(|i| doc! {"_id": i, "even": i % 2 == 0}).collect()).await;
+    seed(
+        &server,
+        "c",
+        (1..=6)
+            .map(|i| doc! {"_id": i, "even": i % 2 == 0})
+            .collect(),
+    )
+    .await;
     let db = server.db("test");
-    let reply = run(&db, doc! {"delete": "c", "deletes": [{"q": {"even": true}, "limit": 1}]}).await;
+    let reply = run(
+        &db,
+        doc! {"delete": "c", "deletes": [{"q": {"even": true}, "limit": 1}]},
+    )
+    .await;
     assert_eq!(reply, doc! {"n": 1, "ok": 1.0});
     assert_eq!(all(&server, "c").await.len(), 5);
-    let reply = run(&db, doc! {"delete": "c", "deletes": [{"q": {"even": true}, "limit": 0}]}).await;
+    let reply = run(
+        &db,
+        doc! {"delete": "c", "deletes": [{"q": {"even": true}, "limit": 0}]},
+    )
+    .await;
     assert_eq!(reply, doc! {"n": 2, "ok": 1.0});
     assert_eq!(ids(&all(&server, "c").await), [1, 3, 5]);
-    let reply = run(&db, doc! {"delete": "c", "deletes": [{"q": {"even": true}, "limit": 0}]}).await;
+    let reply = run(
+        &db,
+        doc! {"delete": "c", "deletes": [{"q": {"even": true}, "limit": 0}]},
+    )
+    .await;
     assert_eq!(reply, doc! {"n": 0, "ok": 1.0});
     let reply = run(
         &db,
@@ -458,9 +558,27 @@ async fn delete_with_limit_zero_or_one() {
     coll.insert_many((10..15).map(|i| doc! {"_id": i, "tag": "t"}))
         .await
         .expect("insert");
-    assert_eq!(coll.delete_one(doc! {"tag": "t"}).await.expect("delete_one").deleted_count, 1);
-    assert_eq!(coll.delete_many(doc! {"tag": "t"}).await.expect("delete_many").deleted_count, 4);
-    assert_eq!(coll.delete_many(doc! {}).await.expect("delete_many").deleted_count, 1);
+    assert_eq!(
+        coll.delete_one(doc! {"tag": "t"})
+            .await
+            .expect("delete_one")
+            .deleted_count,
+        1
+    );
+    assert_eq!(
+        coll.delete_many(doc! {"tag": "t"})
+            .await
+            .expect("delete_many")
+            .deleted_count,
+        4
+    );
+    assert_eq!(
+        coll.delete_many(doc! {})
+            .await
+            .expect("delete_many")
+            .deleted_count,
+        1
+    );
     assert!(all(&server, "c").await.is_empty());
     server.shutdown().await;
 }
@@ -484,34 +602,38 @@ async fn find_and_modify_returns_the_document_before_or_after() {
     let reply = run(
         &db,
         doc! {"findAndModify": "c", "query": {"state": "new"}, "sort": {"rank": 1},
-              "update": {"$set": {"state": "taken"}}},
+        "update": {"$set": {"state": "taken"}}},
     )
     .await;
     assert_eq!(
         reply,
         doc! {"lastErrorObject": {"n": 1, "updatedExisting": true},
-              "value": {"_id": 2, "rank": 1, "state": "new"}, "ok": 1.0}
+        "value": {"_id": 2, "rank": 1, "state": "new"}, "ok": 1.0}
     );
     // new: true returns the document after the update.
     let reply = run(
         &db,
         doc! {"findAndModify": "c", "query": {"state": "new"}, "sort": {"rank": -1},
-              "update": {"$set": {"state": "taken"}}, "new": true},
+        "update": {"$set": {"state": "taken"}}, "new": true},
     )
     .await;
     assert_eq!(
         reply,
         doc! {"lastErrorObject": {"n": 1, "updatedExisting": true},
-              "value": {"_id": 1, "rank": 3, "state": "taken"}, "ok": 1.0}
+        "value": {"_id": 1, "rank": 3, "state": "taken"}, "ok": 1.0}
     );
     // fields projects the returned document.
     let reply = run(
         &db,
         doc! {"findAndModify": "c", "query": {"_id": 3}, "update": {"$inc": {"rank": 10}},
-              "new": true, "fields": {"rank": 1, "_id": 0}},
+        "new": true, "fields": {"rank": 1, "_id": 0}},
     )
     .await;
-    assert_eq!(reply.get_document("value").ok(), Some(&doc! {"rank": 12}), "{reply}");
+    assert_eq!(
+        reply.get_document("value").ok(),
+        Some(&doc! {"rank": 12}),
+        "{reply}"
+    );
     // remove returns the removed document.
     let reply = run(
         &db,
@@ -537,13 +659,13 @@ async fn find_and_modify_returns_the_document_before_or_after() {
     let reply = run(
         &db,
         doc! {"findAndModify": "c", "query": {"_id": 9}, "update": {"$set": {"state": "made"}},
-              "upsert": true, "new": true},
+        "upsert": true, "new": true},
     )
     .await;
     assert_eq!(
         reply,
         doc! {"lastErrorObject": {"n": 1, "updatedExisting": false, "upserted": 9},
-              "value": {"_id": 9, "state": "made"}, "ok": 1.0}
+        "value": {"_id": 9, "state": "made"}, "ok": 1.0}
     );
     // A replacement.
     let reply = run(
@@ -551,7 +673,10 @@ async fn find_and_modify_returns_the_document_before_or_after() {
         doc! {"findAndModify": "c", "query": {"_id": 9}, "update": {"replaced": true}, "new": true},
     )
     .await;
-    assert_eq!(reply.get_document("value").ok(), Some(&doc! {"_id": 9, "replaced": true}));
+    assert_eq!(
+        reply.get_document("value").ok(),
+        Some(&doc! {"_id": 9, "replaced": true})
+    );
 
     // The driver's helpers.
     let coll = collection(&server, "c");
@@ -577,7 +702,14 @@ async fn find_and_modify_returns_the_document_before_or_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn count_counts_matches_with_skip_and_limit() {
     let server = TestServer::start().await;
-    seed(&server, "c", (1..=10).map(|i| doc! {"_id": i, "odd": i % 2 == 1}).collect()).await;
+    seed(
+        &server,
+        "c",
+        (1..=10)
+            .map(|i| doc! {"_id": i, "odd": i % 2 == 1})
+            .collect(),
+    )
+    .await;
     let db = server.db("test");
     let cases: Vec<(Document, i64)> = vec![
         (doc! {}, 10),
@@ -601,7 +733,12 @@ async fn count_counts_matches_with_skip_and_limit() {
     let reply = run(&db, doc! {"count": "missing"}).await;
     assert_eq!(reply, doc! {"n": 0, "ok": 1.0});
     let coll = collection(&server, "c");
-    assert_eq!(coll.count_documents(doc! {"odd": false}).await.expect("count"), 5);
+    assert_eq!(
+        coll.count_documents(doc! {"odd": false})
+            .await
+            .expect("count"),
+        5
+    );
     assert_eq!(coll.estimated_document_count().await.expect("estimate"), 10);
     server.shutdown().await;
 }
@@ -638,7 +775,11 @@ async fn distinct_returns_each_value_once() {
     assert_eq!(sorted(reply), ["111", "222", "333"]);
     let reply = run(&db, doc! {"distinct": "c", "key": "sizes"}).await;
     assert_eq!(sorted(reply), ["L", "M", "S"]);
-    let reply = run(&db, doc! {"distinct": "c", "key": "item.sku", "query": {"dept": "A"}}).await;
+    let reply = run(
+        &db,
+        doc! {"distinct": "c", "key": "item.sku", "query": {"dept": "A"}},
+    )
+    .await;
     assert_eq!(sorted(reply), ["111", "333"]);
     let reply = run(&db, doc! {"distinct": "c", "key": "nope"}).await;
     assert_eq!(reply, doc! {"values": [], "ok": 1.0});
@@ -675,7 +816,12 @@ async fn write_commands_refuse_bad_statements_with_write_errors() {
     let errors = reply.get_array("writeErrors").expect("writeErrors");
     let error = errors[0].as_document().expect("document");
     assert_eq!(int_field(error, "code"), 9, "{reply}");
-    assert!(error.get_str("errmsg").is_ok_and(|m| m.contains("Unknown modifier: b")), "{reply}");
+    assert!(
+        error
+            .get_str("errmsg")
+            .is_ok_and(|m| m.contains("Unknown modifier: b")),
+        "{reply}"
+    );
     assert_eq!(int_field(&reply, "n"), 0, "{reply}");
     assert_eq!(all(&server, "c").await, [doc! {"_id": 1, "a": 1}]);
     server.shutdown().await;

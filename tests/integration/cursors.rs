@@ -10,8 +10,14 @@ const DOCUMENTS: i32 = 1_000;
 
 async fn start_with_documents() -> TestServer {
     let server = TestServer::start().await;
-    let docs: Vec<Document> = (0..DOCUMENTS).map(|i| doc! {"_id": i, "n": i % 10}).collect();
-    let reply = run(&server.db("test"), doc! {"insert": "many", "documents": docs}).await;
+    let docs: Vec<Document> = (0..DOCUMENTS)
+        .map(|i| doc! {"_id": i, "n": i % 10})
+        .collect();
+    let reply = run(
+        &server.db("test"),
+        doc! {"insert": "many", "documents": docs},
+    )
+    .await;
     assert_eq!(int_field(&reply, "n"), i64::from(DOCUMENTS));
     server
 }
@@ -37,11 +43,19 @@ async fn batches_of_seven_return_every_document_once() {
     assert_eq!(docs.len(), 7);
     let mut batches = 1;
     while id != 0 {
-        let reply = run(&db, doc! {"getMore": id, "collection": "many", "batchSize": 7}).await;
+        let reply = run(
+            &db,
+            doc! {"getMore": id, "collection": "many", "batchSize": 7},
+        )
+        .await;
         let cursor = reply.get_document("cursor").expect("cursor");
         assert_eq!(cursor.get_str("ns"), Ok("test.many"), "{reply}");
         let (batch, next) = next_batch(&reply);
-        assert!(batch.len() <= 7, "{} documents in a batch of 7", batch.len());
+        assert!(
+            batch.len() <= 7,
+            "{} documents in a batch of 7",
+            batch.len()
+        );
         if next != 0 {
             assert_eq!(next, id, "the cursor id stays the same");
             assert_eq!(batch.len(), 7);
@@ -55,15 +69,26 @@ async fn batches_of_seven_return_every_document_once() {
     assert_each_once(&docs);
 
     // Sorted, the documents come in order across batches.
-    let reply = run(&db, doc! {"find": "many", "sort": {"_id": -1}, "batchSize": 7}).await;
+    let reply = run(
+        &db,
+        doc! {"find": "many", "sort": {"_id": -1}, "batchSize": 7},
+    )
+    .await;
     let (mut docs, mut id) = first_batch(&reply);
     while id != 0 {
-        let reply = run(&db, doc! {"getMore": id, "collection": "many", "batchSize": 7}).await;
+        let reply = run(
+            &db,
+            doc! {"getMore": id, "collection": "many", "batchSize": 7},
+        )
+        .await;
         let (batch, next) = next_batch(&reply);
         docs.extend(batch);
         id = next;
     }
-    let order: Vec<i32> = docs.iter().map(|d| d.get_i32("_id").expect("_id")).collect();
+    let order: Vec<i32> = docs
+        .iter()
+        .map(|d| d.get_i32("_id").expect("_id"))
+        .collect();
     assert_eq!(order, (0..DOCUMENTS).rev().collect::<Vec<_>>());
     server.shutdown().await;
 }
@@ -110,8 +135,14 @@ async fn the_driver_cursor_walks_every_batch() {
         .try_collect()
         .await
         .expect("cursor");
-    let ids: Vec<i32> = some.iter().map(|d| d.get_i32("_id").expect("_id")).collect();
-    assert_eq!(ids, (0..DOCUMENTS).filter(|i| i % 10 == 3).collect::<Vec<_>>());
+    let ids: Vec<i32> = some
+        .iter()
+        .map(|d| d.get_i32("_id").expect("_id"))
+        .collect();
+    assert_eq!(
+        ids,
+        (0..DOCUMENTS).filter(|i| i % 10 == 3).collect::<Vec<_>>()
+    );
     server.shutdown().await;
 }
 
@@ -119,15 +150,26 @@ async fn the_driver_cursor_walks_every_batch() {
 async fn limit_across_batches_stops_at_the_limit() {
     let server = start_with_documents().await;
     let db = server.db("test");
-    let reply = run(&db, doc! {"find": "many", "sort": {"_id": 1}, "limit": 10, "batchSize": 4}).await;
+    let reply = run(
+        &db,
+        doc! {"find": "many", "sort": {"_id": 1}, "limit": 10, "batchSize": 4},
+    )
+    .await;
     let (mut docs, mut id) = first_batch(&reply);
     while id != 0 {
-        let reply = run(&db, doc! {"getMore": id, "collection": "many", "batchSize": 4}).await;
+        let reply = run(
+            &db,
+            doc! {"getMore": id, "collection": "many", "batchSize": 4},
+        )
+        .await;
         let (batch, next) = next_batch(&reply);
         docs.extend(batch);
         id = next;
     }
-    let ids: Vec<i32> = docs.iter().map(|d| d.get_i32("_id").expect("_id")).collect();
+    let ids: Vec<i32> = docs
+        .iter()
+        .map(|d| d.get_i32("_id").expect("_id"))
+        .collect();
     assert_eq!(ids, (0..10).collect::<Vec<_>>());
     server.shutdown().await;
 }
@@ -156,7 +198,10 @@ async fn kill_cursors_closes_cursors() {
         .assert(43, "CursorNotFound", &format!("cursor id {id} not found"));
     // Killing it again: not found.
     let reply = run(&db, doc! {"killCursors": "many", "cursors": [id]}).await;
-    assert_eq!(reply.get_array("cursorsNotFound").ok(), Some(&vec![Bson::Int64(id)]));
+    assert_eq!(
+        reply.get_array("cursorsNotFound").ok(),
+        Some(&vec![Bson::Int64(id)])
+    );
 
     // serverStatus counts open cursors.
     let reply = run(&db, doc! {"find": "many", "batchSize": 1}).await;
@@ -183,14 +228,20 @@ async fn get_more_checks_its_arguments() {
         .await
         .assert(13, "Unauthorized", "different namespace");
     // The cursor survives the refused getMore.
-    let reply = run(&db, doc! {"getMore": id, "collection": "many", "batchSize": 5}).await;
+    let reply = run(
+        &db,
+        doc! {"getMore": id, "collection": "many", "batchSize": 5},
+    )
+    .await;
     assert_eq!(next_batch(&reply).0.len(), 5);
     run_err(&db, doc! {"getMore": "x", "collection": "many"})
         .await
         .assert(14, "TypeMismatch", "getMore.getMore");
-    run_err(&db, doc! {"getMore": id})
-        .await
-        .assert(40414, "Location40414", "'getMore.collection' is missing");
+    run_err(&db, doc! {"getMore": id}).await.assert(
+        40414,
+        "Location40414",
+        "'getMore.collection' is missing",
+    );
     run_err(&db, doc! {"getMore": 987_654_321_i64, "collection": "many"})
         .await
         .assert(43, "CursorNotFound", "cursor id 987654321 not found");
@@ -201,11 +252,23 @@ async fn get_more_checks_its_arguments() {
 async fn cursors_see_a_consistent_set_while_others_write() {
     let server = start_with_documents().await;
     let db = server.db("test");
-    let reply = run(&db, doc! {"find": "many", "sort": {"_id": 1}, "batchSize": 100}).await;
+    let reply = run(
+        &db,
+        doc! {"find": "many", "sort": {"_id": 1}, "batchSize": 100},
+    )
+    .await;
     let (mut docs, mut id) = first_batch(&reply);
     // Delete documents the cursor has not reached yet, and add new ones.
-    run(&db, doc! {"delete": "many", "deletes": [{"q": {"n": 9}, "limit": 0}]}).await;
-    run(&db, doc! {"insert": "many", "documents": [{"_id": 5000, "n": 0}]}).await;
+    run(
+        &db,
+        doc! {"delete": "many", "deletes": [{"q": {"n": 9}, "limit": 0}]},
+    )
+    .await;
+    run(
+        &db,
+        doc! {"insert": "many", "documents": [{"_id": 5000, "n": 0}]},
+    )
+    .await;
     while id != 0 {
         let reply = run(&db, doc! {"getMore": id, "collection": "many"}).await;
         let (batch, next) = next_batch(&reply);
@@ -213,7 +276,10 @@ async fn cursors_see_a_consistent_set_while_others_write() {
         id = next;
     }
     // Each document at most once, in order, whatever the cursor saw of the writes.
-    let ids: Vec<i32> = docs.iter().map(|d| d.get_i32("_id").expect("_id")).collect();
+    let ids: Vec<i32> = docs
+        .iter()
+        .map(|d| d.get_i32("_id").expect("_id"))
+        .collect();
     let mut sorted = ids.clone();
     sorted.sort();
     sorted.dedup();

@@ -13,7 +13,12 @@ struct Refused {
     message: &'static str,
 }
 
-fn refused(command: Document, code: i32, code_name: &'static str, message: &'static str) -> Refused {
+fn refused(
+    command: Document,
+    code: i32,
+    code_name: &'static str,
+    message: &'static str,
+) -> Refused {
     Refused {
         command,
         code,
@@ -44,13 +49,22 @@ async fn check(server: &TestServer, cases: Vec<Refused>) {
     }
     // The server still answers after every refusal.
     assert_eq!(run(&db, doc! {"ping": 1}).await, doc! {"ok": 1.0});
-    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_argument_types_are_type_mismatch() {
     let server = TestServer::start().await;
-    run(&server.db("test"), doc! {"insert": "c", "documents": [{"_id": 1}]}).await;
+    run(
+        &server.db("test"),
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
+    )
+    .await;
     check(
         &server,
         vec![
@@ -83,7 +97,11 @@ async fn wrong_argument_types_are_type_mismatch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unparsable_requests_are_failed_to_parse() {
     let server = TestServer::start().await;
-    run(&server.db("test"), doc! {"insert": "c", "documents": [{"_id": 1}]}).await;
+    run(
+        &server.db("test"),
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
+    )
+    .await;
     check(
         &server,
         vec![
@@ -106,15 +124,32 @@ async fn unparsable_requests_are_failed_to_parse() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_values_are_bad_value() {
     let server = TestServer::start().await;
-    run(&server.db("test"), doc! {"insert": "c", "documents": [{"_id": 1}]}).await;
+    run(
+        &server.db("test"),
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
+    )
+    .await;
     check(
         &server,
         vec![
-            refused(doc! {"createIndexes": "c", "indexes": []}, 2, "BadValue",
-                "Must specify at least one index to create"),
-            refused(doc! {"find": "c", "maxTimeMS": -1}, 2, "BadValue", "-1 value for maxTimeMS is out of range"),
-            refused(doc! {"find": "c", "hint": "no_such_index"}, 2, "BadValue",
-                "hint provided does not correspond to an existing index"),
+            refused(
+                doc! {"createIndexes": "c", "indexes": []},
+                2,
+                "BadValue",
+                "Must specify at least one index to create",
+            ),
+            refused(
+                doc! {"find": "c", "maxTimeMS": -1},
+                2,
+                "BadValue",
+                "-1 value for maxTimeMS is out of range",
+            ),
+            refused(
+                doc! {"find": "c", "hint": "no_such_index"},
+                2,
+                "BadValue",
+                "hint provided does not correspond to an existing index",
+            ),
         ],
     )
     .await;
@@ -124,7 +159,11 @@ async fn bad_values_are_bad_value() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_argument_errors_have_mongodb_codes() {
     let server = TestServer::start().await;
-    run(&server.db("test"), doc! {"insert": "c", "documents": [{"_id": 1}]}).await;
+    run(
+        &server.db("test"),
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
+    )
+    .await;
     check(
         &server,
         vec![
@@ -193,7 +232,12 @@ async fn documents_over_16_mib_are_refused_and_the_server_keeps_serving() {
         .await;
     let code = match result {
         Ok(reply) => {
-            assert_eq!(int_field(&reply, "n"), 0, "{}", reply.get_i32("n").unwrap_or(-1));
+            assert_eq!(
+                int_field(&reply, "n"),
+                0,
+                "{}",
+                reply.get_i32("n").unwrap_or(-1)
+            );
             let errors = reply.get_array("writeErrors").expect("writeErrors");
             int_field(errors[0].as_document().expect("document"), "code")
         }
@@ -206,10 +250,16 @@ async fn documents_over_16_mib_are_refused_and_the_server_keeps_serving() {
     // Growing a document past the limit with $set is refused too.
     let id = largest.get("_id").cloned();
     let reply = db
-        .run_command(doc! {"update": "big", "updates": [{"q": {"_id": id}, "u": {"$set": {"y": "more"}}}]})
+        .run_command(
+            doc! {"update": "big", "updates": [{"q": {"_id": id}, "u": {"$set": {"y": "more"}}}]},
+        )
         .await;
     match reply {
-        Ok(reply) => assert!(reply.contains_key("writeErrors"), "the update was accepted: n={:?}", reply.get("n")),
+        Ok(reply) => assert!(
+            reply.contains_key("writeErrors"),
+            "the update was accepted: n={:?}",
+            reply.get("n")
+        ),
         Err(e) => {
             let error = outpost_tests::command_error::<()>(Err(e));
             assert_ne!(error.code, 0);

@@ -19,7 +19,11 @@ async fn list(server: &TestServer, coll: &str) -> Vec<Document> {
 }
 
 async fn seed(server: &TestServer, coll: &str, docs: Vec<Document>) {
-    let reply = run(&server.db("test"), doc! {"insert": coll, "documents": docs.clone()}).await;
+    let reply = run(
+        &server.db("test"),
+        doc! {"insert": coll, "documents": docs.clone()},
+    )
+    .await;
     assert_eq!(reply, doc! {"n": docs.len() as i32, "ok": 1.0});
 }
 
@@ -71,7 +75,11 @@ async fn create_list_and_drop_single_and_compound_indexes() {
     .await;
     assert_eq!(int_field(&reply, "numIndexesBefore"), 4, "{reply}");
     assert_eq!(int_field(&reply, "numIndexesAfter"), 4, "{reply}");
-    assert_eq!(reply.get_str("note"), Ok("all indexes already exist"), "{reply}");
+    assert_eq!(
+        reply.get_str("note"),
+        Ok("all indexes already exist"),
+        "{reply}"
+    );
 
     // Drop by name, by key pattern, then all but _id.
     let reply = run(&db, doc! {"dropIndexes": "c", "index": "b_desc"}).await;
@@ -86,7 +94,10 @@ async fn create_list_and_drop_single_and_compound_indexes() {
     assert_eq!(names, ["_id_", "a_1"]);
     let reply = run(&db, doc! {"dropIndexes": "c", "index": "*"}).await;
     assert_eq!(reply, doc! {"nIndexesWas": 2, "ok": 1.0});
-    assert_eq!(list(&server, "c").await, [doc! {"v": 2, "key": {"_id": 1}, "name": "_id_"}]);
+    assert_eq!(
+        list(&server, "c").await,
+        [doc! {"v": 2, "key": {"_id": 1}, "name": "_id_"}]
+    );
     server.shutdown().await;
 }
 
@@ -121,9 +132,11 @@ async fn drop_indexes_refuses_missing_and_id_indexes() {
     run_err(&db, doc! {"dropIndexes": "missing", "index": "*"})
         .await
         .assert(26, "NamespaceNotFound", "");
-    run_err(&db, doc! {"listIndexes": "missing"})
-        .await
-        .assert(26, "NamespaceNotFound", "ns does not exist: test.missing");
+    run_err(&db, doc! {"listIndexes": "missing"}).await.assert(
+        26,
+        "NamespaceNotFound",
+        "ns does not exist: test.missing",
+    );
     server.shutdown().await;
 }
 
@@ -141,7 +154,12 @@ async fn unique_indexes_refuse_duplicates_with_key_details() {
         specs[1],
         doc! {"v": 2, "key": {"email": 1}, "name": "email_1", "unique": true}
     );
-    seed(&server, "users", vec![doc! {"_id": 1, "email": "ada@example.com"}]).await;
+    seed(
+        &server,
+        "users",
+        vec![doc! {"_id": 1, "email": "ada@example.com"}],
+    )
+    .await;
 
     let reply = run(
         &db,
@@ -157,13 +175,26 @@ async fn unique_indexes_refuse_duplicates_with_key_details() {
     assert_eq!(int_field(&error, "code"), 11000);
     assert_eq!(
         error.get_str("errmsg"),
-        Ok(r#"E11000 duplicate key error collection: test.users index: email_1 dup key: { email: "ada@example.com" }"#)
+        Ok(
+            r#"E11000 duplicate key error collection: test.users index: email_1 dup key: { email: "ada@example.com" }"#
+        )
     );
-    assert_eq!(error.get_document("keyPattern").ok(), Some(&doc! {"email": 1}));
-    assert_eq!(error.get_document("keyValue").ok(), Some(&doc! {"email": "ada@example.com"}));
+    assert_eq!(
+        error.get_document("keyPattern").ok(),
+        Some(&doc! {"email": 1})
+    );
+    assert_eq!(
+        error.get_document("keyValue").ok(),
+        Some(&doc! {"email": "ada@example.com"})
+    );
 
     // An update that would create a duplicate is refused too, and changes nothing.
-    seed(&server, "users", vec![doc! {"_id": 3, "email": "bob@example.com"}]).await;
+    seed(
+        &server,
+        "users",
+        vec![doc! {"_id": 3, "email": "bob@example.com"}],
+    )
+    .await;
     let reply = run(
         &db,
         doc! {"update": "users", "updates": [{"q": {"_id": 3}, "u": {"$set": {"email": "ada@example.com"}}}]},
@@ -184,11 +215,24 @@ async fn unique_indexes_refuse_duplicates_with_key_details() {
         .as_document()
         .expect("document")
         .clone();
-    assert_eq!(error.get_document("keyValue").ok(), Some(&doc! {"email": null}), "{reply}");
+    assert_eq!(
+        error.get_document("keyValue").ok(),
+        Some(&doc! {"email": null}),
+        "{reply}"
+    );
 
     // Deleting the holder frees the key.
-    run(&db, doc! {"delete": "users", "deletes": [{"q": {"_id": 1}, "limit": 1}]}).await;
-    seed(&server, "users", vec![doc! {"_id": 6, "email": "ada@example.com"}]).await;
+    run(
+        &db,
+        doc! {"delete": "users", "deletes": [{"q": {"_id": 1}, "limit": 1}]},
+    )
+    .await;
+    seed(
+        &server,
+        "users",
+        vec![doc! {"_id": 6, "email": "ada@example.com"}],
+    )
+    .await;
     server.shutdown().await;
 }
 
@@ -204,11 +248,18 @@ async fn unique_compound_indexes_compare_the_whole_key() {
     )
     .await
     .expect("create_index");
-    coll.insert_one(doc! {"_id": 1, "a": 1, "b": 1}).await.expect("insert");
-    coll.insert_one(doc! {"_id": 2, "a": 1, "b": 2}).await.expect("different b");
-    coll.insert_one(doc! {"_id": 3, "a": 2, "b": 1}).await.expect("different a");
+    coll.insert_one(doc! {"_id": 1, "a": 1, "b": 1})
+        .await
+        .expect("insert");
+    coll.insert_one(doc! {"_id": 2, "a": 1, "b": 2})
+        .await
+        .expect("different b");
+    coll.insert_one(doc! {"_id": 3, "a": 2, "b": 1})
+        .await
+        .expect("different a");
     // Numbers compare by value: 1.0 is the same key as 1.
-    let error = outpost_tests::command_error(coll.insert_one(doc! {"_id": 4, "a": 1.0, "b": 1}).await);
+    let error =
+        outpost_tests::command_error(coll.insert_one(doc! {"_id": 4, "a": 1.0, "b": 1}).await);
     assert_eq!(error.code, 11000, "{error:?}");
     assert!(error.message.contains("index: a_1_b_-1"), "{error:?}");
     server.shutdown().await;
@@ -220,33 +271,69 @@ async fn index_builds_cover_existing_documents() {
     seed(
         &server,
         "c",
-        (0..200).map(|i| doc! {"_id": i, "a": i % 20, "b": i}).collect(),
+        (0..200)
+            .map(|i| doc! {"_id": i, "a": i % 20, "b": i})
+            .collect(),
     )
     .await;
     let db = server.db("test");
-    run(&db, doc! {"createIndexes": "c", "indexes": [{"key": {"a": 1}, "name": "a_1"}]}).await;
+    run(
+        &db,
+        doc! {"createIndexes": "c", "indexes": [{"key": {"a": 1}, "name": "a_1"}]},
+    )
+    .await;
     // Hinted, the query must read the index; it finds every existing document with a = 7.
-    for hint in [bson::Bson::String("a_1".into()), bson::Bson::Document(doc! {"a": 1})] {
+    for hint in [
+        bson::Bson::String("a_1".into()),
+        bson::Bson::Document(doc! {"a": 1}),
+    ] {
         let docs = find_all(
             &db,
             "c",
             doc! {"filter": {"a": 7}, "hint": hint.clone(), "sort": {"_id": 1}},
         )
         .await;
-        assert_eq!(ids(&docs), (0..200).filter(|i| i % 20 == 7).collect::<Vec<_>>(), "hint {hint}");
+        assert_eq!(
+            ids(&docs),
+            (0..200).filter(|i| i % 20 == 7).collect::<Vec<_>>(),
+            "hint {hint}"
+        );
     }
     // Writes after the build keep the index current.
-    run(&db, doc! {"insert": "c", "documents": [{"_id": 1000, "a": 7}]}).await;
-    run(&db, doc! {"update": "c", "updates": [{"q": {"_id": 7}, "u": {"$set": {"a": 8}}}]}).await;
-    run(&db, doc! {"delete": "c", "deletes": [{"q": {"_id": 27}, "limit": 1}]}).await;
-    let docs = find_all(&db, "c", doc! {"filter": {"a": 7}, "hint": "a_1", "sort": {"_id": 1}}).await;
-    let mut expected: Vec<i32> = (0..200).filter(|i| i % 20 == 7 && *i != 7 && *i != 27).collect();
+    run(
+        &db,
+        doc! {"insert": "c", "documents": [{"_id": 1000, "a": 7}]},
+    )
+    .await;
+    run(
+        &db,
+        doc! {"update": "c", "updates": [{"q": {"_id": 7}, "u": {"$set": {"a": 8}}}]},
+    )
+    .await;
+    run(
+        &db,
+        doc! {"delete": "c", "deletes": [{"q": {"_id": 27}, "limit": 1}]},
+    )
+    .await;
+    let docs = find_all(
+        &db,
+        "c",
+        doc! {"filter": {"a": 7}, "hint": "a_1", "sort": {"_id": 1}},
+    )
+    .await;
+    let mut expected: Vec<i32> = (0..200)
+        .filter(|i| i % 20 == 7 && *i != 7 && *i != 27)
+        .collect();
     expected.push(1000);
     assert_eq!(ids(&docs), expected);
     // A hint naming no index is refused.
     run_err(&db, doc! {"find": "c", "hint": "nope"})
         .await
-        .assert(2, "BadValue", "hint provided does not correspond to an existing index");
+        .assert(
+            2,
+            "BadValue",
+            "hint provided does not correspond to an existing index",
+        );
     server.shutdown().await;
 }
 
@@ -256,7 +343,11 @@ async fn a_unique_build_over_duplicates_fails_and_leaves_no_index() {
     seed(
         &server,
         "c",
-        vec![doc! {"_id": 1, "k": "x"}, doc! {"_id": 2, "k": "y"}, doc! {"_id": 3, "k": "x"}],
+        vec![
+            doc! {"_id": 1, "k": "x"},
+            doc! {"_id": 2, "k": "y"},
+            doc! {"_id": 3, "k": "x"},
+        ],
     )
     .await;
     let db = server.db("test");
@@ -265,10 +356,24 @@ async fn a_unique_build_over_duplicates_fails_and_leaves_no_index() {
         doc! {"createIndexes": "c", "indexes": [{"key": {"k": 1}, "name": "k_1", "unique": true}]},
     )
     .await;
-    assert_eq!((error.code, error.code_name.as_str()), (11000, "DuplicateKey"), "{error:?}");
-    assert!(error.message.contains("E11000 duplicate key error"), "{error:?}");
-    assert!(error.message.contains(r#"dup key: { k: "x" }"#), "{error:?}");
-    assert_eq!(list(&server, "c").await.len(), 1, "no index was left behind");
+    assert_eq!(
+        (error.code, error.code_name.as_str()),
+        (11000, "DuplicateKey"),
+        "{error:?}"
+    );
+    assert!(
+        error.message.contains("E11000 duplicate key error"),
+        "{error:?}"
+    );
+    assert!(
+        error.message.contains(r#"dup key: { k: "x" }"#),
+        "{error:?}"
+    );
+    assert_eq!(
+        list(&server, "c").await.len(),
+        1,
+        "no index was left behind"
+    );
     // The data is untouched and a later duplicate is still accepted.
     seed(&server, "c", vec![doc! {"_id": 4, "k": "y"}]).await;
     server.shutdown().await;
@@ -282,8 +387,16 @@ async fn create_indexes_refuses_bad_specs() {
         .await
         .assert(2, "BadValue", "Must specify at least one index to create");
     // Same name, different key.
-    run(&db, doc! {"createIndexes": "c", "indexes": [{"key": {"a": 1}, "name": "idx"}]}).await;
-    let error = run_err(&db, doc! {"createIndexes": "c", "indexes": [{"key": {"b": 1}, "name": "idx"}]}).await;
+    run(
+        &db,
+        doc! {"createIndexes": "c", "indexes": [{"key": {"a": 1}, "name": "idx"}]},
+    )
+    .await;
+    let error = run_err(
+        &db,
+        doc! {"createIndexes": "c", "indexes": [{"key": {"b": 1}, "name": "idx"}]},
+    )
+    .await;
     assert_eq!(error.code, 86, "IndexKeySpecsConflict: {error:?}");
     // Index types Outpost does not implement are named.
     let error = run_err(
@@ -292,6 +405,9 @@ async fn create_indexes_refuses_bad_specs() {
     )
     .await;
     assert_eq!(error.code, 115, "{error:?}");
-    assert!(error.message.contains("text") && error.message.contains("not supported"), "{error:?}");
+    assert!(
+        error.message.contains("text") && error.message.contains("not supported"),
+        "{error:?}"
+    );
     server.shutdown().await;
 }

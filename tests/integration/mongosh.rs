@@ -110,11 +110,18 @@ async fn mongosh_smoke_script() {
         lines.len() > expected_lines.len(),
         "mongosh printed too little:\n{stdout}"
     );
-    assert_eq!(&lines[..expected_lines.len()], &expected_lines, "mongosh output:\n{stdout}");
+    assert_eq!(
+        &lines[..expected_lines.len()],
+        &expected_lines,
+        "mongosh output:\n{stdout}"
+    );
     // printjson of { _id: 3, name: 'cherry', qty: 30 }, in mongosh's format.
     let rest = lines[expected_lines.len()..].join(" ");
     for fragment in ["_id: 3", "name: 'cherry'", "qty: 30"] {
-        assert!(rest.contains(fragment), "{fragment:?} missing from mongosh output:\n{stdout}");
+        assert!(
+            rest.contains(fragment),
+            "{fragment:?} missing from mongosh output:\n{stdout}"
+        );
     }
     let tail = &lines[lines.len() - 3..];
     assert_eq!(

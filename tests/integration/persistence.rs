@@ -23,7 +23,9 @@ async fn index_names(server: &TestServer, db: &str, coll: &str) -> Vec<String> {
 async fn data_indexes_and_collections_survive_a_restart() {
     let server = TestServer::start_persistent().await;
     let db = server.db("keep");
-    let docs: Vec<Document> = (0..50).map(|i| doc! {"_id": i, "email": format!("u{i}@x")}).collect();
+    let docs: Vec<Document> = (0..50)
+        .map(|i| doc! {"_id": i, "email": format!("u{i}@x")})
+        .collect();
     run(&db, doc! {"insert": "users", "documents": docs.clone()}).await;
     run(
         &db,
@@ -33,30 +35,51 @@ async fn data_indexes_and_collections_survive_a_restart() {
     run(&db, doc! {"create": "empty"}).await;
     run(&db, doc! {"insert": "doomed", "documents": [{"_id": 1}]}).await;
     run(&db, doc! {"drop": "doomed"}).await;
-    run(&db, doc! {"insert": "renamed_from", "documents": [{"_id": 1}]}).await;
+    run(
+        &db,
+        doc! {"insert": "renamed_from", "documents": [{"_id": 1}]},
+    )
+    .await;
     run(
         &server.db("admin"),
         doc! {"renameCollection": "keep.renamed_from", "to": "keep.renamed_to"},
     )
     .await;
-    run(&db, doc! {"update": "users", "updates": [{"q": {"_id": 3}, "u": {"$set": {"changed": true}}}]}).await;
-    run(&db, doc! {"delete": "users", "deletes": [{"q": {"_id": 4}, "limit": 1}]}).await;
+    run(
+        &db,
+        doc! {"update": "users", "updates": [{"q": {"_id": 3}, "u": {"$set": {"changed": true}}}]},
+    )
+    .await;
+    run(
+        &db,
+        doc! {"delete": "users", "deletes": [{"q": {"_id": 4}, "limit": 1}]},
+    )
+    .await;
 
     let server = server.restart().await;
     let db = server.db("keep");
     let found = find_all(&db, "users", doc! {"sort": {"_id": 1}}).await;
-    let mut expected: Vec<Document> = docs.into_iter().filter(|d| d.get_i32("_id") != Ok(4)).collect();
+    let mut expected: Vec<Document> = docs
+        .into_iter()
+        .filter(|d| d.get_i32("_id") != Ok(4))
+        .collect();
     expected[3].insert("changed", true);
     assert_eq!(found, expected);
     let mut collections = db.list_collection_names().await.expect("listCollections");
     collections.sort();
     assert_eq!(collections, ["empty", "renamed_to", "users"]);
-    assert_eq!(index_names(&server, "keep", "users").await, ["_id_", "email_1"]);
+    assert_eq!(
+        index_names(&server, "keep", "users").await,
+        ["_id_", "email_1"]
+    );
     // The unique index still refuses duplicates, and accepts new keys.
     let users = db.collection::<Document>("users");
     let error = command_error(users.insert_one(doc! {"_id": 100, "email": "u1@x"}).await);
     assert_eq!(error.code, 11000, "{error:?}");
-    users.insert_one(doc! {"_id": 101, "email": "new@x"}).await.expect("insert");
+    users
+        .insert_one(doc! {"_id": 101, "email": "new@x"})
+        .await
+        .expect("insert");
     server.shutdown().await;
 }
 
@@ -64,8 +87,16 @@ async fn data_indexes_and_collections_survive_a_restart() {
 async fn dropped_databases_stay_dropped_after_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start_in(dir.path()).await;
-    run(&server.db("gone"), doc! {"insert": "c", "documents": [{"_id": 1}]}).await;
-    run(&server.db("kept"), doc! {"insert": "c", "documents": [{"_id": 1}]}).await;
+    run(
+        &server.db("gone"),
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
+    )
+    .await;
+    run(
+        &server.db("kept"),
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
+    )
+    .await;
     run(&server.db("gone"), doc! {"dropDatabase": 1}).await;
     server.shutdown().await;
 
@@ -82,13 +113,23 @@ async fn dropped_databases_stay_dropped_after_a_restart() {
 fn outpost_binary() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let built = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", "outpost-server", "--bin", "outpost"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "outpost-server",
+            "--bin",
+            "outpost",
+        ])
         .current_dir(&workspace)
         .status();
     let path = outpost_tests::outpost_binary_path();
     match built {
         Ok(status) if status.success() => {}
-        other => eprintln!("`cargo build -p outpost-server` did not succeed ({other:?}); using {}", path.display()),
+        other => eprintln!(
+            "`cargo build -p outpost-server` did not succeed ({other:?}); using {}",
+            path.display()
+        ),
     }
     assert!(
         path.exists(),
@@ -141,9 +182,16 @@ impl OutpostProcess {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("outpost exited with {status} before listening:\n{}", self.log());
+                panic!(
+                    "outpost exited with {status} before listening:\n{}",
+                    self.log()
+                );
             }
-            assert!(Instant::now() < deadline, "outpost did not listen within 30 s:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "outpost did not listen within 30 s:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -173,7 +221,10 @@ async fn journaled_writes_survive_kill_9() {
     let dbpath = dir.path().join("data");
     let process = OutpostProcess::spawn(&binary, &dbpath, dir.path().join("outpost.log")).await;
     let client: Client = connect(process.addr).await;
-    let journaled = WriteConcern::builder().journal(true).w(Acknowledgment::Nodes(1)).build();
+    let journaled = WriteConcern::builder()
+        .journal(true)
+        .w(Acknowledgment::Nodes(1))
+        .build();
     let coll = client.database("durable").collection::<Document>("c");
     coll.insert_one(doc! {"_id": 0, "v": "journaled"})
         .write_concern(journaled.clone())
@@ -202,7 +253,11 @@ async fn journaled_writes_survive_kill_9() {
     let server = TestServer::start_in(&dbpath).await;
     let db = server.db("durable");
     let docs = find_all(&db, "c", doc! {"sort": {"_id": 1}}).await;
-    assert_eq!(docs.len(), 100, "documents lost after kill -9; server log:\n{log}");
+    assert_eq!(
+        docs.len(),
+        100,
+        "documents lost after kill -9; server log:\n{log}"
+    );
     assert_eq!(docs[0], doc! {"_id": 0, "v": "journaled"});
     assert_eq!(docs[5], doc! {"_id": 5, "v": "updated"});
     assert!(!ids(&docs).contains(&6));

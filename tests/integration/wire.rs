@@ -53,7 +53,11 @@ fn sequence_section(identifier: &str, documents: &[Document]) -> Vec<u8> {
         content.extend(bson_bytes(d));
     }
     let mut out = vec![1u8];
-    out.extend_from_slice(&i32::try_from(content.len() + 4).expect("small").to_le_bytes());
+    out.extend_from_slice(
+        &i32::try_from(content.len() + 4)
+            .expect("small")
+            .to_le_bytes(),
+    );
     out.extend(content);
     out
 }
@@ -76,7 +80,11 @@ fn crc32c(bytes: &[u8]) -> u32 {
     for byte in bytes {
         crc ^= u32::from(*byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -104,20 +112,26 @@ impl Reply {
     /// The body of an OP_MSG reply.
     fn op_msg_body(&self) -> Document {
         assert_eq!(self.op_code, OP_MSG, "not an OP_MSG reply");
-        assert_eq!(self.payload.get(4), Some(&0u8), "the first section is not a body");
+        assert_eq!(
+            self.payload.get(4),
+            Some(&0u8),
+            "the first section is not a body"
+        );
         bson::from_slice(&self.payload[5..]).expect("the reply body is valid BSON")
     }
 
     /// The flags and documents of an OP_REPLY.
     fn op_reply(&self) -> (i32, Vec<Document>) {
         assert_eq!(self.op_code, OP_REPLY, "not an OP_REPLY");
-        let le_i32 = |at: usize| i32::from_le_bytes(self.payload[at..at + 4].try_into().expect("4 bytes"));
+        let le_i32 =
+            |at: usize| i32::from_le_bytes(self.payload[at..at + 4].try_into().expect("4 bytes"));
         let flags = le_i32(0);
         let number_returned = le_i32(16);
         let mut docs = Vec::new();
         let mut rest = &self.payload[20..];
         while !rest.is_empty() {
-            let len = usize::try_from(i32::from_le_bytes(rest[..4].try_into().expect("4 bytes"))).expect("length");
+            let len = usize::try_from(i32::from_le_bytes(rest[..4].try_into().expect("4 bytes")))
+                .expect("length");
             docs.push(bson::from_slice(&rest[..len]).expect("valid BSON"));
             rest = &rest[len..];
         }
@@ -167,7 +181,10 @@ async fn assert_ping_works(stream: &mut TcpStream, request_id: i32) {
 async fn assert_server_still_serves(server: &TestServer) {
     let mut fresh = connect(server).await;
     assert_ping_works(&mut fresh, 77).await;
-    assert_eq!(run(&server.db("admin"), doc! {"ping": 1}).await, doc! {"ok": 1.0});
+    assert_eq!(
+        run(&server.db("admin"), doc! {"ping": 1}).await,
+        doc! {"ok": 1.0}
+    );
 }
 
 /// Sends `bytes` and expects the server to close the connection without replying.
@@ -200,7 +217,10 @@ async fn assert_error_reply(server: &TestServer, bytes: &[u8], request_id: i32) 
     let body = reply.op_msg_body();
     assert_eq!(body.get_f64("ok"), Ok(0.0), "{body}");
     assert!(int_field(&body, "code") != 0, "{body}");
-    assert!(body.get_str("errmsg").is_ok_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body.get_str("errmsg").is_ok_and(|m| !m.is_empty()),
+        "{body}"
+    );
     assert!(body.get_str("codeName").is_ok(), "{body}");
     assert_ping_works(&mut stream, request_id + 1).await;
     assert_server_still_serves(server).await;
@@ -231,7 +251,10 @@ async fn op_msg_document_sequences_and_more_to_come() {
     let docs: Vec<Document> = (0..3).map(|i| doc! {"_id": i}).collect();
     let mut sections = body_section(&doc! {"insert": "c", "$db": "test"});
     sections.extend(sequence_section("documents", &docs));
-    stream.write_all(&op_msg_raw(1, 0, &sections)).await.expect("write");
+    stream
+        .write_all(&op_msg_raw(1, 0, &sections))
+        .await
+        .expect("write");
     let reply = read_reply(&mut stream).await.expect("reply");
     assert_eq!(reply.op_msg_body(), doc! {"n": 3, "ok": 1.0});
 
@@ -259,7 +282,10 @@ async fn op_msg_without_db_is_refused() {
     let server = TestServer::start().await;
     let body = assert_error_reply(&server, &op_msg(9, &doc! {"ping": 1}), 9).await;
     assert_eq!(int_field(&body, "code"), 40571, "{body}");
-    assert!(body.get_str("errmsg").is_ok_and(|m| m.contains("$db")), "{body}");
+    assert!(
+        body.get_str("errmsg").is_ok_and(|m| m.contains("$db")),
+        "{body}"
+    );
     server.shutdown().await;
 }
 
@@ -281,7 +307,10 @@ async fn legacy_op_query_handshake_gets_an_op_reply() {
     for (request_id, query) in [
         (5, doc! {"isMaster": 1}),
         (6, doc! {"ismaster": 1, "helloOk": true}),
-        (7, doc! {"$query": {"isMaster": 1}, "$readPreference": {"mode": "primaryPreferred"}}),
+        (
+            7,
+            doc! {"$query": {"isMaster": 1}, "$readPreference": {"mode": "primaryPreferred"}},
+        ),
         (8, doc! {"hello": 1}),
     ] {
         stream
@@ -297,7 +326,8 @@ async fn legacy_op_query_handshake_gets_an_op_reply() {
         assert_eq!(hello.get_f64("ok"), Ok(1.0), "{hello}");
         assert_eq!(int_field(hello, "maxWireVersion"), 21, "{hello}");
         assert!(
-            hello.get_bool("ismaster") == Ok(true) || hello.get_bool("isWritablePrimary") == Ok(true),
+            hello.get_bool("ismaster") == Ok(true)
+                || hello.get_bool("isWritablePrimary") == Ok(true),
             "{hello}"
         );
     }
@@ -345,7 +375,10 @@ async fn a_stream_ending_inside_a_message_closes_the_connection() {
         let mut stream = connect(&server).await;
         stream.write_all(&whole[..cut]).await.expect("write");
         stream.shutdown().await.expect("shutdown the write half");
-        assert!(read_reply(&mut stream).await.is_none(), "a reply to {cut} bytes");
+        assert!(
+            read_reply(&mut stream).await.is_none(),
+            "a reply to {cut} bytes"
+        );
     }
     assert_ping_works(&mut bystander, 2).await;
     assert_server_still_serves(&server).await;
@@ -394,7 +427,9 @@ async fn invalid_bson_gets_an_error_reply() {
             Some(reply) => {
                 let body = reply.op_msg_body();
                 if body.get_f64("ok") != Ok(0.0) || reply.response_to != request_id {
-                    failures.push(format!("{name}: not an error reply to {request_id}: {body}"));
+                    failures.push(format!(
+                        "{name}: not an error reply to {request_id}: {body}"
+                    ));
                 } else {
                     assert_ping_works(&mut stream, request_id + 1).await;
                 }
@@ -402,7 +437,11 @@ async fn invalid_bson_gets_an_error_reply() {
         }
     }
     assert_server_still_serves(&server).await;
-    assert!(failures.is_empty(), "invalid BSON without an error reply:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "invalid BSON without an error reply:\n{}",
+        failures.join("\n")
+    );
     server.shutdown().await;
 }
 
@@ -444,7 +483,10 @@ async fn checksums_are_verified() {
     let last = wrong.len() - 1;
     wrong[last] ^= 0xff;
     let body = assert_error_reply(&server, &wrong, 41).await;
-    assert!(body.get_str("errmsg").is_ok_and(|m| m.contains("checksum")), "{body}");
+    assert!(
+        body.get_str("errmsg").is_ok_and(|m| m.contains("checksum")),
+        "{body}"
+    );
     server.shutdown().await;
 }
 

@@ -198,6 +198,29 @@ pub fn command_error<T: std::fmt::Debug>(result: Result<T, DriverError>) -> Comm
     }
 }
 
+/// The error of a write command that must fail, whether the server reports it for the whole
+/// command (`ok: 0`) or for its first statement (`writeErrors[0]`, with `ok: 1`); MongoDB
+/// uses either form depending on where the check happens.
+pub async fn write_failure(db: &Database, command: Document) -> CommandFailure {
+    let shown = format!("{command}");
+    match db.run_command(command).await {
+        Ok(reply) => {
+            let first = reply
+                .get_array("writeErrors")
+                .ok()
+                .and_then(|errors| errors.first())
+                .and_then(Bson::as_document)
+                .unwrap_or_else(|| panic!("{shown} succeeded without write errors: {reply}"));
+            CommandFailure {
+                code: first.get_i32("code").unwrap_or_default(),
+                code_name: first.get_str("codeName").unwrap_or_default().to_owned(),
+                message: first.get_str("errmsg").unwrap_or_default().to_owned(),
+            }
+        }
+        Err(e) => command_error::<()>(Err(e)),
+    }
+}
+
 /// A server error: its code, code name and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandFailure {
