@@ -119,6 +119,37 @@ async fn aggregate_pipelines_give_mongodb_results() {
             vec![doc! {"_id": 1, "item": "abc"}],
         ),
         (vec![doc! {"$match": {"item": "none"}}], vec![]),
+        (
+            vec![doc! {"$match": {"item": "xyz"}}, doc! {"$count": "n"}],
+            vec![doc! {"n": 2}],
+        ),
+        (
+            vec![
+                doc! {"$match": {"_id": {"$lte": 2}}},
+                doc! {"$addFields": {"total": {"$multiply": ["$price", "$quantity"]}}},
+                doc! {"$project": {"_id": 1, "total": 1}},
+            ],
+            vec![doc! {"_id": 1, "total": 20}, doc! {"_id": 2, "total": 20}],
+        ),
+        (
+            vec![
+                doc! {"$group": {"_id": "$item", "ids": {"$push": "$_id"}}},
+                doc! {"$match": {"_id": "abc"}},
+                doc! {"$unwind": "$ids"},
+            ],
+            vec![doc! {"_id": "abc", "ids": 1}, doc! {"_id": "abc", "ids": 5}],
+        ),
+        (
+            vec![
+                doc! {"$sortByCount": "$item"},
+                doc! {"$sort": {"count": -1, "_id": 1}},
+            ],
+            vec![
+                doc! {"_id": "abc", "count": 2},
+                doc! {"_id": "xyz", "count": 2},
+                doc! {"_id": "jkl", "count": 1},
+            ],
+        ),
     ];
     let mut mismatches = Vec::new();
     for (pipeline, expected) in cases {
@@ -246,5 +277,37 @@ async fn aggregate_requires_a_cursor_and_known_stages() {
         "Unrecognized pipeline stage name: {error:?}"
     );
     assert!(error.message.contains("$noSuchStage"), "{error:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_joins_another_collection() {
+    let server = start_with_sales().await;
+    let db = server.db("test");
+    run(
+        &db,
+        doc! {"insert": "items", "documents": [
+            {"_id": "abc", "label": "Alpha"},
+            {"_id": "xyz", "label": "Xylo"},
+        ]},
+    )
+    .await;
+    let docs = aggregate(
+        &server,
+        vec![
+            doc! {"$match": {"_id": {"$in": [1, 2]}}},
+            doc! {"$lookup": {"from": "items", "localField": "item", "foreignField": "_id", "as": "info"}},
+            doc! {"$project": {"item": 1, "info": 1}},
+            doc! {"$sort": {"_id": 1}},
+        ],
+    )
+    .await;
+    assert_eq!(
+        docs,
+        [
+            doc! {"_id": 1, "item": "abc", "info": [{"_id": "abc", "label": "Alpha"}]},
+            doc! {"_id": 2, "item": "jkl", "info": []},
+        ]
+    );
     server.shutdown().await;
 }

@@ -287,3 +287,38 @@ async fn cursors_see_a_consistent_set_while_others_write() {
     assert!(ids.len() >= 900, "only {} documents", ids.len());
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_cursors_time_out_unless_no_cursor_timeout() {
+    let server = TestServer::start_with(outpost_server::Config {
+        dbpath: None,
+        port: 0,
+        cursor_timeout_secs: 1,
+        ..Default::default()
+    })
+    .await;
+    let db = server.db("test");
+    let docs: Vec<Document> = (0..10).map(|i| doc! {"_id": i}).collect();
+    run(&db, doc! {"insert": "c", "documents": docs}).await;
+    let reply = run(&db, doc! {"find": "c", "batchSize": 2}).await;
+    let (_, idle) = first_batch(&reply);
+    let reply = run(
+        &db,
+        doc! {"find": "c", "batchSize": 2, "noCursorTimeout": true},
+    )
+    .await;
+    let (_, pinned) = first_batch(&reply);
+    // cursorTimeoutMillis is 1 s here; wait for the reaper to pass.
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    run_err(&db, doc! {"getMore": idle, "collection": "c"})
+        .await
+        .assert(43, "CursorNotFound", "");
+    let reply = run(
+        &db,
+        doc! {"getMore": pinned, "collection": "c", "batchSize": 2},
+    )
+    .await;
+    assert_eq!(next_batch(&reply).0.len(), 2);
+    run(&db, doc! {"killCursors": "c", "cursors": [pinned]}).await;
+    server.shutdown().await;
+}

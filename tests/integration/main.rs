@@ -18,4 +18,5 @@ mod handshake;
 mod indexes;
 mod mongosh;
 mod persistence;
+mod query;
 mod wire;
