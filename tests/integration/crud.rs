@@ -826,3 +826,46 @@ async fn write_commands_refuse_bad_statements_with_write_errors() {
     assert_eq!(all(&server, "c").await, [doc! {"_id": 1, "a": 1}]);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insert_many_fills_batches_up_to_the_advertised_limits() {
+    let server = TestServer::start().await;
+    // 100,001 documents: the driver sends maxWriteBatchSize (100,000) in one command, then 1.
+    let coll = collection(&server, "many");
+    let result = coll
+        .insert_many((0..100_001).map(|i| doc! {"_id": i}))
+        .await
+        .expect("insert_many of 100,001 documents");
+    assert_eq!(result.inserted_ids.len(), 100_001);
+    let count = run(&server.db("test"), doc! {"count": "many"}).await;
+    assert_eq!(int_field(&count, "n"), 100_001);
+
+    // 60 documents of 1 MiB: the driver splits them into messages under maxMessageSizeBytes
+    // (48,000,000 bytes), each close to the limit.
+    let big = collection(&server, "big");
+    let payload = "x".repeat(1024 * 1024);
+    big.insert_many((0..60).map(|i| doc! {"_id": i, "payload": &payload}))
+        .await
+        .expect("insert_many of 60 MiB");
+    let count = run(&server.db("test"), doc! {"count": "big"}).await;
+    assert_eq!(int_field(&count, "n"), 60);
+    // Reading them back takes several batches of at most 16 MiB.
+    let docs: Vec<Document> = futures::TryStreamExt::try_collect(
+        big.find(doc! {})
+            .projection(doc! {"_id": 1})
+            .await
+            .expect("find"),
+    )
+    .await
+    .expect("cursor");
+    assert_eq!(docs.len(), 60);
+    let reply = run(&server.db("test"), doc! {"find": "big", "batchSize": 1000}).await;
+    let (first, id) = first_batch(&reply);
+    assert!(
+        first.len() < 60 && first.len() >= 14,
+        "a 16 MiB batch holds 15 such documents, got {}",
+        first.len()
+    );
+    assert_ne!(id, 0);
+    server.shutdown().await;
+}

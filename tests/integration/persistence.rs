@@ -33,6 +33,11 @@ async fn data_indexes_and_collections_survive_a_restart() {
     )
     .await;
     run(&db, doc! {"create": "empty"}).await;
+    run(
+        &db,
+        doc! {"create": "low_ids", "viewOn": "users", "pipeline": [{"$match": {"_id": {"$lt": 3}}}]},
+    )
+    .await;
     run(&db, doc! {"insert": "doomed", "documents": [{"_id": 1}]}).await;
     run(&db, doc! {"drop": "doomed"}).await;
     run(
@@ -67,7 +72,9 @@ async fn data_indexes_and_collections_survive_a_restart() {
     assert_eq!(found, expected);
     let mut collections = db.list_collection_names().await.expect("listCollections");
     collections.sort();
-    assert_eq!(collections, ["empty", "renamed_to", "users"]);
+    assert_eq!(collections, ["empty", "low_ids", "renamed_to", "users"]);
+    let view = find_all(&db, "low_ids", doc! {"sort": {"_id": 1}}).await;
+    assert_eq!(ids(&view), [0, 1, 2], "the view survives the restart");
     assert_eq!(
         index_names(&server, "keep", "users").await,
         ["_id_", "email_1"]
