@@ -473,7 +473,7 @@ fn parse_top_bottom(name: &str, argument: &Bson) -> Result<Operator> {
         }
     }
     if with_n && n.is_none() {
-        return Err(Error::coded(5788003, format!("Missing value for 'n'")));
+        return Err(Error::coded(5788003, "Missing value for 'n'"));
     }
     let Some(output) = output else {
         return Err(Error::coded(5788004, "Missing value for 'output'"));

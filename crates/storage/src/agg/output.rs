@@ -439,10 +439,11 @@ fn check_same_id(new_id: &Bson, existing_id: &Bson) -> Result<()> {
     if crate::value::equal(new_id, existing_id) {
         Ok(())
     } else {
-        Err(Error::ImmutableField(format!(
+        Err(Error::ImmutableField(
             "$merge failed to update the matching document, did you attempt to modify the _id \
              or the shard key? :: caused by :: Performing an update on the path '_id' would \
              modify the immutable field '_id'"
-        )))
+                .to_string(),
+        ))
     }
 }

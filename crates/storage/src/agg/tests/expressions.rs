@@ -144,12 +144,6 @@ fn group_accumulators() {
         &docs![{"$group": {"_id": null, "samp": {"$stdDevSamp": "$s"}, "pop": {"$stdDevPop": "$s"}}}],
         &docs![{"_id": null, "samp": null, "pop": 0.0}],
     );
-    // $$ROOT.
-    check(
-        &docs![{"_id": 1, "g": "a"}, {"_id": 2, "g": "a"}],
-        &docs![{"$group": {"_id": "$g", "docs": {"$push": "$$ROOT"}}}],
-        &docs![{"_id": "a", "docs": [{"_id": 1, "g": "a"}, {"_id": 2, "g": "a"}]}],
-    );
 }
 
 #[test]
@@ -513,12 +507,6 @@ fn variables() {
     let now = out[0].get("now").cloned();
     assert!(matches!(now, Some(Bson::DateTime(_))));
     assert!(out.iter().all(|d| d.get("now").cloned() == now));
-    // $$CURRENT and $$ROOT.
-    check(
-        &docs![{"_id": 1, "a": 2}],
-        &docs![{"$project": {"c": "$$CURRENT.a", "r": "$$ROOT"}}],
-        &docs![{"_id": 1, "c": 2, "r": {"_id": 1, "a": 2}}],
-    );
     // Update pipelines on one document, with the update's `let`.
     let p =
         Pipeline::parse(&docs![{"$set": {"total": {"$add": ["$a", "$$inc"]}}}, {"$unset": "a"}])
@@ -585,4 +573,22 @@ fn match_binds_variables_into_expr() {
     );
     let out = pipeline.run(Box::new(std::iter::empty()), &MemEnv::default(), &options);
     assert!(out.is_ok());
+}
+
+/// `$$ROOT` and `$$CURRENT` as whole documents. FIXME(expr): fails until `agg::expr`
+/// evaluates a bare `$$ROOT` (no field path) to the document; it gives missing today.
+#[test]
+fn root_and_current_variables() {
+    // $$ROOT.
+    check(
+        &docs![{"_id": 1, "g": "a"}, {"_id": 2, "g": "a"}],
+        &docs![{"$group": {"_id": "$g", "docs": {"$push": "$$ROOT"}}}],
+        &docs![{"_id": "a", "docs": [{"_id": 1, "g": "a"}, {"_id": 2, "g": "a"}]}],
+    );
+    // $$CURRENT and $$ROOT.
+    check(
+        &docs![{"_id": 1, "a": 2}],
+        &docs![{"$project": {"c": "$$CURRENT.a", "r": "$$ROOT"}}],
+        &docs![{"_id": 1, "c": 2, "r": {"_id": 1, "a": 2}}],
+    );
 }
