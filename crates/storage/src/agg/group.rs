@@ -52,16 +52,19 @@ impl GroupSpec {
     /// `$sortByCount: <expression>` is `$group: {_id: <expression>, count: {$sum: 1}}`
     /// followed by `$sort: {count: -1}`.
     pub(crate) fn parse_sort_by_count(spec: &Bson) -> Result<GroupSpec> {
-        let is_expression = match spec {
-            Bson::String(s) => s.starts_with('$'),
-            Bson::Document(d) => d.len() == 1 && d.keys().all(|k| k.starts_with('$')),
-            _ => false,
-        };
-        if !is_expression {
-            return Err(Error::coded(
-                40148,
-                "the sortBy field must be defined as a $-prefixed path or an expression object",
-            ));
+        let message = "the sortByCount field must be defined as a $-prefixed path or an \
+                       expression inside an object";
+        match spec {
+            Bson::String(s) if s.starts_with('$') => {}
+            Bson::String(_) => return Err(Error::coded(40148, message)),
+            Bson::Document(d) if d.is_empty() => return Err(Error::coded(40147, message)),
+            Bson::Document(_) => {}
+            _ => {
+                return Err(Error::coded(
+                    40149,
+                    "the sortByCount field must be specified as a string or as an object",
+                ))
+            }
         }
         Ok(GroupSpec {
             id: Expr::parse(spec)?,

@@ -102,7 +102,7 @@ impl LookupSpec {
     pub(crate) fn parse(spec: &Bson) -> Result<LookupSpec> {
         let Bson::Document(d) = spec else {
             return Err(Error::FailedToParse(format!(
-                "the $lookup specification must be an Object, but found {}",
+                "the $lookup stage specification must be an object, but found {}",
                 type_name(spec)
             )));
         };
@@ -186,6 +186,11 @@ impl LookupSpec {
             Some(stages) => Some(Pipeline::parse_in(&stages, StageContext::Lookup)?),
             None => None,
         };
+        if from.is_none() && pipeline.is_none() {
+            return Err(Error::FailedToParse(
+                "must specify 'pipeline' when 'from' is empty".into(),
+            ));
+        }
         if from.is_none() && !pipeline.as_ref().is_some_and(|p| p.starts_with_documents()) {
             return Err(Error::FailedToParse(
                 "must specify 'from' field for a $lookup".into(),
@@ -247,20 +252,35 @@ impl LookupSpec {
     }
 }
 
-/// The values `localField` names: each element of an array (at the end of the path or on
-/// the way), and null when there are none, so that a missing local field matches foreign
-/// documents whose field is null or missing.
+/// The values `localField` names, as MongoDB's `visitAllValuesAtPath`: arrays on the way
+/// and at the end contribute their elements; none at all (missing, or an empty array) is
+/// null, so that it matches foreign documents whose field is null or missing.
 fn collect_local_values(doc: &Document, path: &str, out: &mut Vec<Bson>) {
-    let mut raw = Vec::new();
-    values_along_path(doc, path, &mut raw);
-    for value in raw {
-        // values_along_path yields an array and its elements; the elements are the keys.
-        if !matches!(value, Bson::Array(_)) {
-            out.push(value);
-        }
-    }
+    let parts: Vec<&str> = path.split('.').collect();
+    visit_values(&Bson::Document(doc.clone()), &parts, out);
     if out.is_empty() {
         out.push(Bson::Null);
+    }
+}
+
+fn visit_values(value: &Bson, parts: &[&str], out: &mut Vec<Bson>) {
+    match (value, parts.split_first()) {
+        (Bson::Array(items), _) => {
+            for item in items {
+                match (item, parts.is_empty()) {
+                    (_, true) => out.push(item.clone()),
+                    (Bson::Document(_), false) => visit_values(item, parts, out),
+                    _ => {}
+                }
+            }
+        }
+        (_, None) => out.push(value.clone()),
+        (Bson::Document(d), Some((first, rest))) => {
+            if let Some(v) = d.get(*first) {
+                visit_values(v, rest, out);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -294,7 +314,7 @@ impl GraphLookupSpec {
     pub(crate) fn parse(spec: &Bson) -> Result<GraphLookupSpec> {
         let Bson::Document(d) = spec else {
             return Err(Error::FailedToParse(format!(
-                "the $graphLookup specification must be an Object, but found {}",
+                "the $graphLookup stage specification must be an object, but found {}",
                 type_name(spec)
             )));
         };
@@ -363,6 +383,11 @@ impl GraphLookupSpec {
                     ))
                 }
             }
+        }
+        if from.is_none() {
+            return Err(Error::FailedToParse(format!(
+                "missing 'from' option to $graphLookup stage specification: {d}"
+            )));
         }
         match (
             from,

@@ -136,13 +136,10 @@ impl MergeSpec {
             }
             Bson::Document(d) => d,
             other => {
-                return Err(Error::coded(
-                    51182,
-                    format!(
-                        "$merge only supports a string or object argument, but found {}",
-                        type_name(other)
-                    ),
-                ))
+                return Err(Error::TypeMismatch(format!(
+                    "$merge requires a string or object argument, but found {}",
+                    type_name(other)
+                )))
             }
         };
         let mut into = None;

@@ -519,8 +519,7 @@ fn parse_sample(spec: &Bson) -> Result<u64> {
                     "size argument to $sample must not be negative",
                 ));
             }
-            // Fractional sizes are truncated, as MongoDB's coerceToLong does.
-            size = Some(integral_i64(v).unwrap_or(n.trunc().min(9.0e18) as i64));
+            size = Some(integral_i64(v).unwrap_or(n.clamp(0.0, 9.0e18) as i64));
         } else {
             return Err(Error::coded(
                 28748,
@@ -784,6 +783,9 @@ impl UnwindSpec {
                 ))
             }
         };
+        if path.is_empty() {
+            return Err(Error::coded(28812, "no path specified to $unwind stage"));
+        }
         let Some(stripped) = path.strip_prefix('$') else {
             return Err(Error::coded(
                 28818,
@@ -848,7 +850,7 @@ fn parse_facet(spec: &Bson) -> Result<Vec<(String, Pipeline)>> {
     if d.is_empty() {
         return Err(Error::coded(
             40169,
-            "the $facet specification must be a non-empty object, but found: {}",
+            "the $facet specification must be a non-empty object, but found: $facet: {}",
         ));
     }
     let mut facets = Vec::new();
@@ -856,8 +858,12 @@ fn parse_facet(spec: &Bson) -> Result<Vec<(String, Pipeline)>> {
         validate_field_path(name)?;
         if name.contains('.') {
             return Err(Error::coded(
-                40173,
-                format!("FieldPath field names may not contain '.': {name}"),
+                16412,
+                format!(
+                    "$facet pipeline names must follow the naming rules of field path \
+                     expressions. :: caused by :: FieldPath field names may not contain '.'. \
+                     ('{name}')"
+                ),
             ));
         }
         let Bson::Array(items) = value else {

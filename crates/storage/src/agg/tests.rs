@@ -337,6 +337,23 @@ fn parse_errors() {
         (docs![{"$merge": {"on": "_id"}}], 40414),
         (docs![{"$sortByCount": "a"}], 40148),
         (docs![{"$match": 1}], 15959),
+        (docs![{"$unwind": ""}], 28812),
+        (docs![{"$unwind": {"path": ""}}], 28812),
+        (docs![{"$unwind": {"other": 1}}], 28811),
+        (docs![{"$lookup": "x"}], 9),
+        (docs![{"$lookup": {"as": "x"}}], 9),
+        (docs![{"$graphLookup": {"as": "x"}}], 9),
+        (docs![{"$sortByCount": {}}], 40147),
+        (docs![{"$sortByCount": 5}], 40149),
+        (docs![{"$merge": 5}], 14),
+        (docs![{"$out": 5}], 16990),
+        (docs![{"$unset": ""}], 40352),
+        (docs![{"$facet": {"a.b": []}}], 16412),
+        (docs![{"$bucket": 5}], 40201),
+        (docs![{"$bucketAuto": 5}], 40240),
+        (docs![{"$sample": 5}], 28745),
+        (docs![{"$replaceRoot": 5}], 40229),
+        (docs![{"$unionWith": 5}], 9),
     ];
     for (pipeline, code) in cases {
         check_error(&none, &pipeline, code);
@@ -603,6 +620,24 @@ fn lookup_union_out_merge() {
         &docs![{"_id": 9, "k": 1i64}],
         &docs![{"$lookup": {"from": "b", "localField": "k", "foreignField": "k", "as": "x.y"}}],
         &docs![{"_id": 9, "k": 1i64, "x": {"y": [{"_id": 1, "k": 1.0}]}}],
+    );
+    // An empty local array is treated like a missing field: it matches null or missing.
+    let nulls = MemEnv::with(&[(
+        "b",
+        docs![{"_id": 1, "k": null}, {"_id": 2}, {"_id": 3, "k": 3}],
+    )]);
+    check_in(
+        &nulls,
+        &docs![{"_id": 9, "k": []}],
+        &docs![{"$lookup": {"from": "b", "localField": "k", "foreignField": "k", "as": "r"}}, {"$project": {"r._id": 1}}],
+        &docs![{"_id": 9, "r": [{"_id": 1}, {"_id": 2}]}],
+    );
+    // Local values through an array of documents.
+    check_in(
+        &nulls,
+        &docs![{"_id": 9, "a": [{"k": 3}, {"k": 4}]}],
+        &docs![{"$lookup": {"from": "b", "localField": "a.k", "foreignField": "k", "as": "r"}}, {"$project": {"r._id": 1}}],
+        &docs![{"_id": 9, "r": [{"_id": 3}]}],
     );
     // A missing collection gives empty arrays.
     check_in(
