@@ -40,6 +40,13 @@ pub trait AggEnv {
     fn insert(&self, db: &str, coll: &str, doc: Document) -> Result<()>;
     /// Replaces the document whose `_id` is `id` in `db.coll`.
     fn replace(&self, db: &str, coll: &str, id: &Bson, doc: Document) -> Result<()>;
+    /// Whether `db.coll` has a unique index on exactly `fields` (in any order), which
+    /// `$merge` requires for an `on` other than `_id` (MongoDB's error 51183 otherwise).
+    /// The default answers yes, which skips the check.
+    fn has_unique_index(&self, db: &str, coll: &str, fields: &[String]) -> Result<bool> {
+        let _ = (db, coll, fields);
+        Ok(true)
+    }
 }
 
 /// Options of one `aggregate` command.

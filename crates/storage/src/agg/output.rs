@@ -308,6 +308,13 @@ impl MergeSpec {
     pub(crate) fn run(&self, input: DocStream<'_>, context: &RunContext<'_>) -> Result<()> {
         let env = context.env()?;
         let db = self.db.as_deref().unwrap_or(&context.db).to_string();
+        let on_id_only = self.on.len() == 1 && self.on.iter().all(|f| f == "_id");
+        if !on_id_only && !env.has_unique_index(&db, &self.coll, &self.on)? {
+            return Err(Error::coded(
+                51183,
+                "Cannot find index to verify that join fields will be unique",
+            ));
+        }
         let mut target: BTreeMap<OrderedBson, Document> = BTreeMap::new();
         for existing in env.scan(&db, &self.coll)? {
             if let Some(key) = self.key_of(&existing, false)? {

@@ -901,6 +901,9 @@ pub(crate) fn stage_documents(items: &[Bson], code: i32, owner: &str) -> Result<
         .collect()
 }
 
+/// MongoDB's `internalQueryFacetMaxOutputDocSizeBytes` (100 MB).
+const FACET_MAX_OUTPUT_BYTES: usize = 100 * 1024 * 1024;
+
 fn run_facet(
     facets: &[(String, Pipeline)],
     input: DocStream<'_>,
@@ -918,12 +921,22 @@ fn run_facet(
         docs.push(doc);
     }
     let mut out = Document::new();
+    let mut output_size = 5;
     for (name, pipeline) in facets {
         let results = pipeline.run_with(Box::new(docs.iter().cloned().map(Ok)), context)?;
-        out.insert(
-            name.clone(),
-            Bson::Array(results.into_iter().map(Bson::Document).collect()),
-        );
+        let value = Bson::Array(results.into_iter().map(Bson::Document).collect());
+        output_size += 2 + name.len() + super::paths::bson_size(&value);
+        // MongoDB caps the document $facet builds at 100 MB whatever allowDiskUse says.
+        if output_size > FACET_MAX_OUTPUT_BYTES {
+            return Err(Error::coded(
+                4031700,
+                format!(
+                    "document constructed by $facet is {output_size} bytes, which exceeds the \
+                     limit of {FACET_MAX_OUTPUT_BYTES} bytes"
+                ),
+            ));
+        }
+        out.insert(name.clone(), value);
     }
     Ok(out)
 }

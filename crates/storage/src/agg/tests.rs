@@ -95,6 +95,10 @@ impl AggEnv for MemEnv {
         }
         Err(Error::BadValue(format!("no document with _id {id}")))
     }
+
+    fn has_unique_index(&self, _db: &str, coll: &str, _fields: &[String]) -> Result<bool> {
+        Ok(coll != "without_unique_index")
+    }
 }
 
 pub(super) fn options() -> AggOptions {
@@ -774,6 +778,13 @@ fn lookup_union_out_merge() {
         &docs![{"v": 2}],
         &docs![{"$merge": {"into": "t", "on": "k"}}],
         51132,
+    );
+    // `on` other than _id needs a unique index on those fields.
+    check_error_in(
+        &env,
+        &docs![{"k": "a"}],
+        &docs![{"$merge": {"into": "without_unique_index", "on": "k"}}],
+        51183,
     );
     // A merge into a new collection creates it.
     let env = MemEnv::default();
