@@ -300,8 +300,28 @@ fn parse_errors() {
         ),
         (docs![{"$bucketAuto": {"groupBy": "$a"}}], 40246),
         (
-            docs![{"$bucketAuto": {"groupBy": "$a", "buckets": 2, "granularity": "R5"}}],
-            115,
+            docs![{"$bucketAuto": {"groupBy": "$a", "buckets": 2, "granularity": 5}}],
+            40261,
+        ),
+        (
+            docs![{"$bucketAuto": {"groupBy": "$a", "buckets": 2.5}}],
+            40242,
+        ),
+        (
+            docs![{"$bucketAuto": {"groupBy": "$a", "buckets": "x"}}],
+            40241,
+        ),
+        (
+            docs![{"$bucketAuto": {"groupBy": "$a", "buckets": 2, "x": 1}}],
+            40245,
+        ),
+        (
+            docs![{"$bucketAuto": {"groupBy": "a", "buckets": 2}}],
+            40239,
+        ),
+        (
+            docs![{"$bucketAuto": {"groupBy": "$a", "buckets": 2, "output": 1}}],
+            40244,
         ),
         (docs![{"$sample": {}}], 28749),
         (docs![{"$sample": {"size": -1}}], 28747),
