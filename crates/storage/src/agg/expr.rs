@@ -28,6 +28,7 @@ mod number;
 mod object;
 mod string;
 #[cfg(test)]
+#[rustfmt::skip] // one case per line, however long
 mod tests;
 
 /// Variables in scope for one command: the `let` variables and `$$NOW`. `$$ROOT` and
@@ -121,6 +122,9 @@ pub struct Operator {
     /// Variable names bound by `$let`, `$map`, `$filter`, `$reduce` (in operator-specific
     /// order).
     names: Vec<String>,
+    /// An operator-specific number fixed at parse time (`$zip`: how many arguments are
+    /// inputs).
+    extra: usize,
     eval: EvalFn,
 }
 
@@ -226,13 +230,8 @@ enum Shape {
     /// Positional arguments (a single non-array argument counts as one), between `min` and
     /// `max` of them (`usize::MAX` for variadic).
     Positional { min: usize, max: usize },
-    /// An object of named arguments, in this order; names starting with `!` are required.
-    /// The codes are MongoDB's for an unknown and a missing argument.
-    Named {
-        fields: &'static [&'static str],
-        unknown_code: i32,
-        missing_code: i32,
-    },
+    /// An object of named arguments (see [`NamedArgs`]).
+    Named(&'static NamedArgs),
     /// Parsed by its own function.
     Custom(fn(&'static str, &Bson, &mut ParseScope) -> Result<Operator>),
 }
@@ -241,6 +240,45 @@ enum Shape {
 #[derive(Default)]
 pub(crate) struct ParseScope {
     locals: Vec<String>,
+}
+
+/// How MongoDB words the error for an unknown named argument.
+#[derive(Clone, Copy)]
+enum UnknownStyle {
+    /// "Unrecognized argument to $op: f"
+    Argument,
+    /// "$op found an unknown argument: f"
+    FoundUnknown,
+    /// "Unrecognized argument to $op: f. Expected arguments are ..." (the text that follows).
+    ArgumentExpected(&'static str),
+}
+
+/// How MongoDB words the error for a missing required argument.
+#[derive(Clone, Copy)]
+enum MissingStyle {
+    /// "Missing 'f' parameter to $op"
+    Parameter,
+    /// "$op requires 'f' to be specified"
+    Specified,
+    /// "$op requires 'f' parameter"
+    RequiresParameter,
+    /// "$op requires an 'f' field"
+    Field,
+    /// A fixed message.
+    Fixed(&'static str),
+}
+
+/// The named arguments of an operator taking `{field: <expr>, ...}`.
+pub(crate) struct NamedArgs {
+    /// Argument names in evaluation order, each with the error code for its absence (0 when
+    /// it is optional).
+    fields: &'static [(&'static str, i32)],
+    /// The code for an argument that is not an object.
+    not_object: i32,
+    /// The code for an unknown argument.
+    unknown: i32,
+    unknown_style: UnknownStyle,
+    missing_style: MissingStyle,
 }
 
 const fn positional(min: usize, max: usize) -> Shape {
@@ -344,7 +382,11 @@ fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
         "$setUnion" => ("$setUnion", VARIADIC, ar::set_union),
         "$setIntersection" => ("$setIntersection", VARIADIC, ar::set_intersection),
         "$setDifference" => ("$setDifference", positional(2, 2), ar::set_difference),
-        "$setEquals" => ("$setEquals", positional(2, usize::MAX), ar::set_equals),
+        "$setEquals" => (
+            "$setEquals",
+            Shape::Custom(ar::parse_set_equals),
+            ar::set_equals,
+        ),
         "$setIsSubset" => ("$setIsSubset", positional(2, 2), ar::set_is_subset),
         "$sum" => ("$sum", VARIADIC, ar::sum),
         "$avg" => ("$avg", VARIADIC, ar::avg),
@@ -392,14 +434,14 @@ fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
         // Types.
         "$type" => ("$type", positional(1, 1), c::type_of),
         "$convert" => ("$convert", c::CONVERT_SHAPE, c::convert),
-        "$toInt" => ("$toInt", positional(1, 1), c::to_int),
-        "$toLong" => ("$toLong", positional(1, 1), c::to_long),
-        "$toDouble" => ("$toDouble", positional(1, 1), c::to_double),
-        "$toDecimal" => ("$toDecimal", positional(1, 1), c::to_decimal),
-        "$toString" => ("$toString", positional(1, 1), c::to_string),
-        "$toBool" => ("$toBool", positional(1, 1), c::to_bool),
-        "$toDate" => ("$toDate", positional(1, 1), c::to_date),
-        "$toObjectId" => ("$toObjectId", positional(1, 1), c::to_object_id),
+        "$toInt" => ("$toInt", c::SHORTHAND_SHAPE, c::to_int),
+        "$toLong" => ("$toLong", c::SHORTHAND_SHAPE, c::to_long),
+        "$toDouble" => ("$toDouble", c::SHORTHAND_SHAPE, c::to_double),
+        "$toDecimal" => ("$toDecimal", c::SHORTHAND_SHAPE, c::to_decimal),
+        "$toString" => ("$toString", c::SHORTHAND_SHAPE, c::to_string),
+        "$toBool" => ("$toBool", c::SHORTHAND_SHAPE, c::to_bool),
+        "$toDate" => ("$toDate", c::SHORTHAND_SHAPE, c::to_date),
+        "$toObjectId" => ("$toObjectId", c::SHORTHAND_SHAPE, c::to_object_id),
         "$isNumber" => ("$isNumber", positional(1, 1), c::is_number),
         _ => return None,
     };
@@ -457,10 +499,8 @@ impl Expr {
                         return Err(Error::coded(
                             15983,
                             format!(
-                                "an expression specification must contain exactly one field, \
-                                 the name of the expression. Found {} fields in {}",
-                                d.len(),
-                                d
+                                "An object representing an expression must have exactly one \
+                                 field: {d}"
                             ),
                         ));
                     }
@@ -760,20 +800,17 @@ fn parse_operator(d: &Document, scope: &mut ParseScope) -> Result<Expr> {
                 name: static_name,
                 args: args.into_iter().map(Some).collect(),
                 names: Vec::new(),
+                extra: 0,
                 eval,
             }
         }
-        Shape::Named {
-            fields,
-            unknown_code,
-            missing_code,
-        } => {
-            let args =
-                parse_named_args(static_name, arg, fields, unknown_code, missing_code, scope)?;
+        Shape::Named(spec) => {
+            let args = parse_named_args(static_name, arg, spec, scope)?;
             Operator {
                 name: static_name,
                 args,
                 names: Vec::new(),
+                extra: 0,
                 eval,
             }
         }
@@ -822,46 +859,48 @@ fn check_arity(name: &str, n: usize, min: usize, max: usize) -> Result<()> {
     ))
 }
 
-/// Parses `{field: <expr>, ...}` into arguments in the order of `fields` (`!` marks the
-/// required ones).
+/// Parses `{field: <expr>, ...}` into arguments in the order of the spec's fields.
 fn parse_named_args(
     name: &str,
     arg: &Bson,
-    fields: &[&str],
-    unknown_code: i32,
-    missing_code: i32,
+    spec: &NamedArgs,
     scope: &mut ParseScope,
 ) -> Result<Vec<Option<Expr>>> {
     let Bson::Document(d) = arg else {
         return Err(Error::coded(
-            unknown_code,
+            spec.not_object,
             format!(
                 "{name} only supports an object as its argument, found {}",
                 type_name(Some(arg))
             ),
         ));
     };
-    let mut args: Vec<Option<Expr>> = vec![None; fields.len()];
+    let mut args: Vec<Option<Expr>> = vec![None; spec.fields.len()];
     for (key, value) in d {
-        let position = fields.iter().position(|f| f.trim_start_matches('!') == key);
-        let Some(position) = position else {
-            return Err(Error::coded(
-                unknown_code,
-                format!("Unrecognized parameter to {name}: {key}"),
-            ));
+        let Some(position) = spec.fields.iter().position(|(f, _)| f == key) else {
+            let message = match spec.unknown_style {
+                UnknownStyle::Argument => format!("Unrecognized argument to {name}: {key}"),
+                UnknownStyle::FoundUnknown => format!("{name} found an unknown argument: {key}"),
+                UnknownStyle::ArgumentExpected(rest) => {
+                    format!("Unrecognized argument to {name}: {key}. {rest}")
+                }
+            };
+            return Err(Error::coded(spec.unknown, message));
         };
         if let Some(slot) = args.get_mut(position) {
             *slot = Some(Expr::parse_in(value, scope)?);
         }
     }
-    for (field, slot) in fields.iter().zip(args.iter()) {
-        if let Some(required) = field.strip_prefix('!') {
-            if slot.is_none() {
-                return Err(Error::coded(
-                    missing_code,
-                    format!("Missing '{required}' parameter to {name}"),
-                ));
-            }
+    for ((field, code), slot) in spec.fields.iter().zip(args.iter()) {
+        if *code != 0 && slot.is_none() {
+            let message = match spec.missing_style {
+                MissingStyle::Parameter => format!("Missing '{field}' parameter to {name}"),
+                MissingStyle::Specified => format!("{name} requires '{field}' to be specified"),
+                MissingStyle::RequiresParameter => format!("{name} requires '{field}' parameter"),
+                MissingStyle::Field => format!("{name} requires an '{field}' field"),
+                MissingStyle::Fixed(text) => format!("{name} {text}"),
+            };
+            return Err(Error::coded(*code, message));
         }
     }
     Ok(args)
@@ -897,6 +936,7 @@ impl Operator {
             name,
             args,
             names,
+            extra: 0,
             eval: eval_not_reached,
         }
     }
@@ -917,7 +957,7 @@ fn parse_rand(name: &'static str, arg: &Bson, _scope: &mut ParseScope) -> Result
         Bson::Array(a) if a.is_empty() => Ok(Operator::new(name, Vec::new(), Vec::new())),
         _ => Err(Error::coded(
             3040501,
-            format!("$rand does not currently accept arguments: {arg}"),
+            "$rand does not currently accept arguments",
         )),
     }
 }
@@ -1100,8 +1140,9 @@ fn parse_let(name: &'static str, arg: &Bson, scope: &mut ParseScope) -> Result<O
         return Err(Error::coded(16877, "Missing 'in' parameter to $let"));
     };
     let Bson::Document(vars_doc) = vars_spec else {
-        return Err(Error::TypeMismatch(
-            "invalid parameter: expected an object (vars)".to_string(),
+        return Err(Error::coded(
+            10065,
+            "invalid parameter: expected an object (vars)",
         ));
     };
     let mut args = Vec::new();

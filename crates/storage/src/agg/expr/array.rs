@@ -9,8 +9,8 @@ use super::arith::compare_values;
 use super::decimal::Dec128;
 use super::number::{narrow_integer, Num, Width};
 use super::{
-    is_nullish, truthy, type_name, validate_user_variable_name, Ctx, Expr, Operator, ParseScope,
-    Shape,
+    is_nullish, truthy, type_name, validate_user_variable_name, Ctx, Expr, MissingStyle, NamedArgs,
+    Operator, ParseScope, Shape, UnknownStyle,
 };
 use crate::error::{Error, Result};
 use crate::value::{compare, equal};
@@ -33,23 +33,17 @@ fn int(n: usize) -> Out {
     Ok(Some(Bson::Int32(i32::try_from(n).unwrap_or(i32::MAX))))
 }
 
-pub(super) const ZIP_SHAPE: Shape = Shape::Named {
-    fields: &["!inputs", "useLongestLength", "defaults"],
-    unknown_code: 34464,
-    missing_code: 34465,
-};
+pub(super) const ZIP_SHAPE: Shape = Shape::Custom(parse_zip);
 
-pub(super) const SORT_ARRAY_SHAPE: Shape = Shape::Named {
-    fields: &["!input", "!sortBy"],
-    unknown_code: 2942501,
-    missing_code: 2942502,
-};
+pub(super) const SORT_ARRAY_SHAPE: Shape = Shape::Custom(parse_sort_array);
 
-pub(super) const N_SHAPE: Shape = Shape::Named {
-    fields: &["!n", "!input"],
-    unknown_code: 5787901,
-    missing_code: 5787906,
-};
+pub(super) const N_SHAPE: Shape = Shape::Named(&NamedArgs {
+    fields: &[("n", 5787906), ("input", 5787907)],
+    not_object: 5787900,
+    unknown: 5787901,
+    unknown_style: UnknownStyle::FoundUnknown,
+    missing_style: MissingStyle::Specified,
+});
 
 /// A value as an i32 if it is a number with an integral value in range.
 fn as_i32(v: Option<&Bson>) -> Option<i32> {
@@ -68,7 +62,7 @@ pub(super) fn size(op: &Operator, ctx: &Ctx<'_>) -> Out {
         other => Err(Error::coded(
             17124,
             format!(
-                "The argument to $size must be an array. Type of argument is: {}",
+                "The argument to $size must be an array, but was of type: {}",
                 type_name(other.as_ref())
             ),
         )),
@@ -154,24 +148,24 @@ fn named_parts<'a>(
     name: &str,
     arg: &'a Bson,
     allowed: &[&str],
+    not_object_code: i32,
     unknown_code: i32,
 ) -> Result<Vec<Option<&'a Bson>>> {
     let Bson::Document(d) = arg else {
         return Err(Error::coded(
-            unknown_code,
-            format!(
-                "{name} only supports an object as its argument, found {}",
-                type_name(Some(arg))
-            ),
+            not_object_code,
+            format!("{name} only supports an object as its argument"),
         ));
     };
     let mut parts = vec![None; allowed.len()];
     for (key, value) in d {
         let Some(i) = allowed.iter().position(|a| a == key) else {
-            return Err(Error::coded(
-                unknown_code,
-                format!("Unrecognized parameter to {name}: {key}"),
-            ));
+            let message = if name == "$reduce" {
+                format!("$reduce found an unknown argument: {key}")
+            } else {
+                format!("Unrecognized parameter to {name}: {key}")
+            };
+            return Err(Error::coded(unknown_code, message));
         };
         if let Some(slot) = parts.get_mut(i) {
             *slot = Some(value);
@@ -181,7 +175,14 @@ fn named_parts<'a>(
 }
 
 fn require<'a>(part: Option<&'a Bson>, name: &str, field: &str, code: i32) -> Result<&'a Bson> {
-    part.ok_or_else(|| Error::coded(code, format!("Missing '{field}' parameter to {name}")))
+    part.ok_or_else(|| {
+        let message = if name == "$reduce" {
+            format!("$reduce requires '{field}' to be specified")
+        } else {
+            format!("Missing '{field}' parameter to {name}")
+        };
+        Error::coded(code, message)
+    })
 }
 
 /// The variable name of `as` (default `this`).
@@ -214,7 +215,7 @@ pub(super) fn parse_filter(
     arg: &Bson,
     scope: &mut ParseScope,
 ) -> Result<Operator> {
-    let parts = named_parts(name, arg, &["input", "as", "cond", "limit"], 28647)?;
+    let parts = named_parts(name, arg, &["input", "as", "cond", "limit"], 28646, 28647)?;
     let input = require(parts.first().copied().flatten(), name, "input", 28648)?;
     let cond = require(parts.get(2).copied().flatten(), name, "cond", 28650)?;
     let var = as_name(parts.get(1).copied().flatten())?;
@@ -292,7 +293,7 @@ pub(super) fn parse_map(
     arg: &Bson,
     scope: &mut ParseScope,
 ) -> Result<Operator> {
-    let parts = named_parts(name, arg, &["input", "as", "in"], 16879)?;
+    let parts = named_parts(name, arg, &["input", "as", "in"], 16878, 16879)?;
     let input = require(parts.first().copied().flatten(), name, "input", 16880)?;
     let body = require(parts.get(2).copied().flatten(), name, "in", 16882)?;
     let names = vec![as_name(parts.get(1).copied().flatten())?];
@@ -332,7 +333,7 @@ pub(super) fn parse_reduce(
     arg: &Bson,
     scope: &mut ParseScope,
 ) -> Result<Operator> {
-    let parts = named_parts(name, arg, &["input", "initialValue", "in"], 40076)?;
+    let parts = named_parts(name, arg, &["input", "initialValue", "in"], 40075, 40076)?;
     let input = require(parts.first().copied().flatten(), name, "input", 40077)?;
     let initial = require(parts.get(1).copied().flatten(), name, "initialValue", 40078)?;
     let body = require(parts.get(2).copied().flatten(), name, "in", 40079)?;
@@ -558,27 +559,6 @@ pub(super) fn reverse_array(op: &Operator, ctx: &Ctx<'_>) -> Out {
     }
 }
 
-/// Start and end bounds of `$indexOfArray`: non-negative integers.
-fn index_bound(v: Option<Bson>) -> Result<usize> {
-    let Some(i) = v.as_ref().and_then(Num::of).and_then(|n| n.to_i64_exact()) else {
-        return Err(Error::coded(
-            40096,
-            format!(
-                "$indexOfArray requires an integral starting index, found a value of type: {}, \
-                 with value: {}",
-                type_name(v.as_ref()),
-                display(v.as_ref())
-            ),
-        ));
-    };
-    usize::try_from(i).map_err(|_| {
-        Error::coded(
-            40097,
-            format!("$indexOfArray requires a nonnegative start index, found: {i}"),
-        )
-    })
-}
-
 pub(super) fn index_of_array(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let input = op.arg(0, ctx)?;
     let items = match input {
@@ -596,12 +576,12 @@ pub(super) fn index_of_array(op: &Operator, ctx: &Ctx<'_>) -> Out {
     };
     let needle = op.arg(1, ctx)?;
     let start = if op.args.len() > 2 {
-        index_bound(op.arg(2, ctx)?)?
+        super::string::index_bound(op, op.arg(2, ctx)?, "starting index")?
     } else {
         0
     };
     let end = if op.args.len() > 3 {
-        index_bound(op.arg(3, ctx)?)?.min(items.len())
+        super::string::index_bound(op, op.arg(3, ctx)?, "ending index")?.min(items.len())
     } else {
         items.len()
     };
@@ -619,88 +599,165 @@ pub(super) fn is_array(op: &Operator, ctx: &Ctx<'_>) -> Out {
     boolean(matches!(op.arg(0, ctx)?, Some(Bson::Array(_))))
 }
 
-pub(super) fn zip(op: &Operator, ctx: &Ctx<'_>) -> Out {
-    let inputs = op.arg(0, ctx)?;
-    let Some(Bson::Array(inputs)) = inputs else {
+/// `$setEquals` needs at least two arguments.
+pub(super) fn parse_set_equals(
+    name: &'static str,
+    arg: &Bson,
+    scope: &mut ParseScope,
+) -> Result<Operator> {
+    let args = super::positional_args(arg, scope)?;
+    if args.len() < 2 {
+        return Err(Error::coded(
+            17045,
+            format!(
+                "$setEquals needs at least two arguments had: {}",
+                args.len()
+            ),
+        ));
+    }
+    Ok(Operator::new(
+        name,
+        args.into_iter().map(Some).collect(),
+        Vec::new(),
+    ))
+}
+
+/// `$zip: {inputs: [...], useLongestLength, defaults: [...]}`: arguments are the inputs then
+/// the defaults; `extra` counts the inputs; `names` holds "longest" when useLongestLength.
+pub(super) fn parse_zip(
+    name: &'static str,
+    arg: &Bson,
+    scope: &mut ParseScope,
+) -> Result<Operator> {
+    let Bson::Document(d) = arg else {
         return Err(Error::coded(
             34460,
             format!(
-                "inputs must be an array of expressions, found {}",
-                type_name(inputs.as_ref())
+                "$zip only supports an object as an argument, found {}",
+                type_name(Some(arg))
             ),
         ));
     };
-    let use_longest = match op.arg(1, ctx)? {
-        None => false,
-        Some(Bson::Boolean(b)) => b,
-        Some(other) => {
-            return Err(Error::coded(
-                34463,
-                format!(
-                    "useLongestLength must be a bool, found {}",
-                    type_name(Some(&other))
-                ),
-            ))
-        }
-    };
-    let defaults = match op.arg(2, ctx)? {
-        None => None,
-        Some(Bson::Array(d)) => Some(d),
-        Some(other) => {
-            return Err(Error::coded(
-                34462,
-                format!(
-                    "defaults must be an array of expressions, found {}",
-                    type_name(Some(&other))
-                ),
-            ))
-        }
-    };
-    if let Some(d) = &defaults {
-        if !use_longest {
-            return Err(Error::coded(
-                34466,
-                "cannot specify defaults unless useLongestLength is true",
-            ));
-        }
-        if d.len() != inputs.len() {
-            return Err(Error::coded(
-                34467,
-                "defaults and inputs must have the same length",
-            ));
+    let mut inputs = Vec::new();
+    let mut defaults = Vec::new();
+    let mut use_longest = false;
+    for (key, value) in d {
+        match key.as_str() {
+            "inputs" => {
+                let Bson::Array(items) = value else {
+                    return Err(Error::coded(
+                        34461,
+                        format!(
+                            "inputs must be an array of expressions, found {}",
+                            type_name(Some(value))
+                        ),
+                    ));
+                };
+                for item in items {
+                    inputs.push(Some(Expr::parse_in(item, scope)?));
+                }
+            }
+            "defaults" => {
+                let Bson::Array(items) = value else {
+                    return Err(Error::coded(
+                        34462,
+                        format!(
+                            "defaults must be an array of expressions, found {}",
+                            type_name(Some(value))
+                        ),
+                    ));
+                };
+                for item in items {
+                    defaults.push(Some(Expr::parse_in(item, scope)?));
+                }
+            }
+            "useLongestLength" => {
+                let Bson::Boolean(b) = value else {
+                    return Err(Error::coded(
+                        34463,
+                        "useLongestLength must be a bool, found object",
+                    ));
+                };
+                use_longest = *b;
+            }
+            _ => {
+                return Err(Error::coded(
+                    34464,
+                    format!("$zip found an unknown argument: {key}"),
+                ))
+            }
         }
     }
-    let mut arrays = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        match input {
-            Bson::Array(items) => arrays.push(items),
-            Bson::Null | Bson::Undefined => return null(),
-            other => {
+    if inputs.is_empty() {
+        return Err(Error::coded(
+            34465,
+            "$zip requires at least one input array",
+        ));
+    }
+    if !use_longest && !defaults.is_empty() {
+        return Err(Error::coded(
+            34466,
+            "cannot specify defaults unless useLongestLength is true",
+        ));
+    }
+    if !defaults.is_empty() && defaults.len() != inputs.len() {
+        return Err(Error::coded(
+            34467,
+            "defaults and inputs must have the same length",
+        ));
+    }
+    let input_count = inputs.len();
+    let mut args = inputs;
+    args.extend(defaults);
+    let names = if use_longest {
+        vec!["longest".to_string()]
+    } else {
+        Vec::new()
+    };
+    let mut op = Operator::new(name, args, names);
+    op.extra = input_count;
+    Ok(op)
+}
+
+pub(super) fn zip(op: &Operator, ctx: &Ctx<'_>) -> Out {
+    let input_count = op.extra;
+    let use_longest = !op.names.is_empty();
+    let mut arrays = Vec::with_capacity(input_count);
+    for i in 0..input_count {
+        match op.arg(i, ctx)? {
+            Some(Bson::Array(items)) => arrays.push(items),
+            v if is_nullish(v.as_ref()) => return null(),
+            v => {
                 return Err(Error::coded(
                     34468,
-                    format!("$zip found a non-array expression in input: {}", other),
+                    format!(
+                        "$zip found a non-array expression in input: {}",
+                        display(v.as_ref())
+                    ),
                 ))
             }
         }
     }
     let lengths = arrays.iter().map(Vec::len);
-    let n = if use_longest {
-        lengths.max().unwrap_or(0)
-    } else {
-        lengths.min().unwrap_or(0)
-    };
+    let (min, max) = (
+        lengths.clone().min().unwrap_or(0),
+        lengths.max().unwrap_or(0),
+    );
+    let mut defaults = vec![Bson::Null; input_count];
+    if min != max {
+        for (j, slot) in defaults.iter_mut().enumerate() {
+            if op.has(input_count + j) {
+                *slot = op.arg(input_count + j, ctx)?.unwrap_or(Bson::Null);
+            }
+        }
+    }
+    let n = if use_longest { max } else { min };
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let row = arrays
             .iter()
-            .enumerate()
-            .map(|(j, a)| match a.get(i) {
-                Some(v) => v.clone(),
-                None => defaults
-                    .as_ref()
-                    .and_then(|d| d.get(j).cloned())
-                    .unwrap_or(Bson::Null),
-            })
+            .zip(defaults.iter())
+            .map(|(a, default)| a.get(i).cloned().unwrap_or_else(|| default.clone()))
             .collect();
         out.push(Bson::Array(row));
     }
@@ -731,6 +788,87 @@ fn sort_key(v: &Bson, path: &str) -> Bson {
     current.clone()
 }
 
+/// `$sortArray: {input, sortBy}`: `sortBy` is not an expression but a sort order, 1/-1 or a
+/// `{path: 1/-1, ...}` document, checked here and kept as a constant second argument.
+pub(super) fn parse_sort_array(
+    name: &'static str,
+    arg: &Bson,
+    scope: &mut ParseScope,
+) -> Result<Operator> {
+    let Bson::Document(d) = arg else {
+        return Err(Error::coded(
+            2942500,
+            format!(
+                "$sortArray requires an object as an argument, found: {}",
+                type_name(Some(arg))
+            ),
+        ));
+    };
+    let mut input = None;
+    let mut sort_by = None;
+    for (key, value) in d {
+        match key.as_str() {
+            "input" => input = Some(Expr::parse_in(value, scope)?),
+            "sortBy" => {
+                match value {
+                    Bson::Document(spec) => {
+                        if spec.is_empty() {
+                            return Err(Error::coded(
+                                2942505,
+                                "$sort stage must have at least one sort key",
+                            ));
+                        }
+                        for (_, dir) in spec {
+                            if direction(dir).is_none() {
+                                return Err(Error::coded(
+                                    2942505,
+                                    "$sort key ordering must be 1 (for ascending) or -1 (for \
+                                     descending)",
+                                ));
+                            }
+                        }
+                    }
+                    v if Num::of(v).is_some() => {
+                        if direction(v).is_none() {
+                            return Err(Error::coded(
+                                2942506,
+                                "The $sort element value must be either 1 or -1",
+                            ));
+                        }
+                    }
+                    _ => {
+                        return Err(Error::coded(
+                            2942507,
+                            "The $sort is invalid: use 1/-1 to sort the whole element, or \
+                             {field:1/-1} to sort embedded fields",
+                        ))
+                    }
+                }
+                sort_by = Some(Expr::Constant(value.clone()));
+            }
+            _ => {
+                return Err(Error::coded(
+                    2942501,
+                    format!("$sortArray found an unknown argument: {key}"),
+                ))
+            }
+        }
+    }
+    if input.is_none() {
+        return Err(Error::coded(
+            2942502,
+            "$sortArray requires 'input' to be specified",
+        ));
+    }
+    if sort_by.is_none() {
+        return Err(Error::coded(
+            2942503,
+            "$sortArray requires 'sortBy' to be specified",
+        ));
+    }
+    Ok(Operator::new(name, vec![input, sort_by], Vec::new()))
+}
+
 pub(super) fn sort_array(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let input = op.arg(0, ctx)?;
     let sort_by = op.arg(1, ctx)?;
@@ -741,35 +879,18 @@ pub(super) fn sort_array(op: &Operator, ctx: &Ctx<'_>) -> Out {
             return Err(Error::coded(
                 2942504,
                 format!(
-                    "$sortArray requires an array input, found: {}",
+                    "The input argument to $sortArray must be an array, but was of type: {}",
                     type_name(v.as_ref())
                 ),
             ))
         }
     };
     match &sort_by {
-        Some(v) if direction(v).is_some() => {
-            let ascending = direction(v).unwrap_or(true);
-            items.sort_by(|a, b| {
-                let ord = compare(a, b);
-                if ascending {
-                    ord
-                } else {
-                    ord.reverse()
-                }
-            });
-        }
-        Some(Bson::Document(spec)) if !spec.is_empty() => {
-            let mut keys = Vec::new();
-            for (path, dir) in spec {
-                let Some(ascending) = direction(dir) else {
-                    return Err(Error::coded(
-                        15975,
-                        "$sort key ordering must be 1 (for ascending) or -1 (for descending)",
-                    ));
-                };
-                keys.push((path.as_str(), ascending));
-            }
+        Some(Bson::Document(spec)) => {
+            let keys: Vec<(&str, bool)> = spec
+                .iter()
+                .map(|(path, dir)| (path.as_str(), direction(dir).unwrap_or(true)))
+                .collect();
             items.sort_by(|a, b| {
                 for (path, ascending) in &keys {
                     let ord = compare(&sort_key(a, path), &sort_key(b, path));
@@ -781,15 +902,18 @@ pub(super) fn sort_array(op: &Operator, ctx: &Ctx<'_>) -> Out {
                 Ordering::Equal
             });
         }
-        other => {
-            return Err(Error::coded(
-                2942505,
-                format!(
-                    "$sortArray requires sortBy to be either 1, -1 or an object, found: {}",
-                    display(other.as_ref())
-                ),
-            ))
+        Some(v) => {
+            let ascending = direction(v).unwrap_or(true);
+            items.sort_by(|a, b| {
+                let ord = compare(a, b);
+                if ascending {
+                    ord
+                } else {
+                    ord.reverse()
+                }
+            });
         }
+        None => {}
     }
     array(items)
 }
@@ -933,7 +1057,13 @@ pub(super) fn set_union(op: &Operator, ctx: &Ctx<'_>) -> Out {
             }
         }
     }
-    array(distinct(all))
+    array(sorted(distinct(all)))
+}
+
+/// Values in MongoDB's order (`$setUnion` and `$setIntersection` answer sorted sets).
+fn sorted(mut items: Vec<Bson>) -> Vec<Bson> {
+    items.sort_by(compare);
+    items
 }
 
 pub(super) fn set_intersection(op: &Operator, ctx: &Ctx<'_>) -> Out {
@@ -951,7 +1081,10 @@ pub(super) fn set_intersection(op: &Operator, ctx: &Ctx<'_>) -> Out {
                         .collect(),
                 });
             }
-            v if is_nullish(v.as_ref()) => saw_null = true,
+            v if is_nullish(v.as_ref()) => {
+                saw_null = true;
+                break;
+            }
             v => {
                 return Err(Error::coded(
                     17047,
@@ -967,7 +1100,7 @@ pub(super) fn set_intersection(op: &Operator, ctx: &Ctx<'_>) -> Out {
     if saw_null {
         return null();
     }
-    array(result.unwrap_or_default())
+    array(sorted(result.unwrap_or_default()))
 }
 
 pub(super) fn set_difference(op: &Operator, ctx: &Ctx<'_>) -> Out {
@@ -1004,14 +1137,15 @@ pub(super) fn set_difference(op: &Operator, ctx: &Ctx<'_>) -> Out {
 
 pub(super) fn set_equals(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let mut sets: Vec<Vec<Bson>> = Vec::new();
-    for v in op.eval_args(ctx)? {
+    for (i, v) in op.eval_args(ctx)?.into_iter().enumerate() {
         match v {
             Some(Bson::Array(items)) => sets.push(distinct(items)),
             v => {
                 return Err(Error::coded(
                     17044,
                     format!(
-                        "All operands of $setEquals must be arrays. One argument is of type: {}",
+                        "All operands of $setEquals must be arrays. {}-th argument is of type: {}",
+                        i + 1,
                         type_name(v.as_ref())
                     ),
                 ))
@@ -1032,7 +1166,7 @@ pub(super) fn set_is_subset(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let b = op.arg(1, ctx)?;
     let Some(Bson::Array(a)) = a else {
         return Err(Error::coded(
-            17310,
+            17046,
             format!(
                 "both operands of $setIsSubset must be arrays. First argument is of type: {}",
                 type_name(a.as_ref())

@@ -5,7 +5,9 @@ use bson::{Bson, Decimal128};
 
 use super::decimal::Dec128;
 use super::number::{f64_to_i64_exact, Num};
-use super::{is_nullish, type_name, Ctx, Operator, Shape};
+use super::{
+    is_nullish, type_name, Ctx, MissingStyle, NamedArgs, Operator, ParseScope, Shape, UnknownStyle,
+};
 use crate::error::{Error, Result};
 
 type Out = Result<Option<Bson>>;
@@ -13,11 +15,13 @@ type Out = Result<Option<Bson>>;
 /// MongoDB's ConversionFailure.
 const CONVERSION_FAILURE: i32 = 241;
 
-pub(super) const CONVERT_SHAPE: Shape = Shape::Named {
-    fields: &["!input", "!to", "onError", "onNull"],
-    unknown_code: 40403,
-    missing_code: 40414,
-};
+pub(super) const CONVERT_SHAPE: Shape = Shape::Named(&NamedArgs {
+    fields: &[("input", 9), ("to", 9), ("onError", 0), ("onNull", 0)],
+    not_object: 9,
+    unknown: 9,
+    unknown_style: UnknownStyle::FoundUnknown,
+    missing_style: MissingStyle::Parameter,
+});
 
 pub(super) fn type_of(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let v = op.arg(0, ctx)?;
@@ -29,7 +33,25 @@ pub(super) fn is_number(op: &Operator, ctx: &Ctx<'_>) -> Out {
     Ok(Some(Bson::Boolean(v.as_ref().and_then(Num::of).is_some())))
 }
 
-/// The target types of `$convert`.
+/// `$toInt: <expr>` or `$toInt: [<expr>]`: exactly one argument.
+pub(super) const SHORTHAND_SHAPE: Shape = Shape::Custom(parse_shorthand);
+
+fn parse_shorthand(name: &'static str, arg: &Bson, scope: &mut ParseScope) -> Result<Operator> {
+    let args = super::positional_args(arg, scope)?;
+    if args.len() != 1 {
+        return Err(Error::coded(
+            50723,
+            format!("{name} requires a single argument, got {}", args.len()),
+        ));
+    }
+    Ok(Operator::new(
+        name,
+        args.into_iter().map(Some).collect(),
+        Vec::new(),
+    ))
+}
+
+/// The target types of `$convert`. `Other` is a real BSON type with no conversions to it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Target {
     Double,
@@ -40,7 +62,34 @@ enum Target {
     Int,
     Long,
     Decimal,
+    Other(&'static str),
 }
+
+/// BSON type names and numbers as `$type` and `$convert` know them.
+const TYPE_NAMES: [(&str, i64); 22] = [
+    ("double", 1),
+    ("string", 2),
+    ("object", 3),
+    ("array", 4),
+    ("binData", 5),
+    ("undefined", 6),
+    ("objectId", 7),
+    ("bool", 8),
+    ("date", 9),
+    ("null", 10),
+    ("regex", 11),
+    ("dbPointer", 12),
+    ("javascript", 13),
+    ("symbol", 14),
+    ("javascriptWithScope", 15),
+    ("int", 16),
+    ("timestamp", 17),
+    ("long", 18),
+    ("decimal", 19),
+    ("minKey", -1),
+    ("maxKey", 127),
+    ("missing", 0),
+];
 
 impl Target {
     fn name(self) -> &'static str {
@@ -53,71 +102,67 @@ impl Target {
             Target::Int => "int",
             Target::Long => "long",
             Target::Decimal => "decimal",
+            Target::Other(name) => name,
+        }
+    }
+
+    fn from_name(name: &'static str) -> Target {
+        match name {
+            "double" => Target::Double,
+            "string" => Target::String,
+            "objectId" => Target::ObjectId,
+            "bool" => Target::Bool,
+            "date" => Target::Date,
+            "int" => Target::Int,
+            "long" => Target::Long,
+            "decimal" => Target::Decimal,
+            other => Target::Other(other),
         }
     }
 
     fn parse(v: &Bson) -> Result<Target> {
-        let by_name = |s: &str| match s {
-            "double" => Some(Target::Double),
-            "string" => Some(Target::String),
-            "objectId" => Some(Target::ObjectId),
-            "bool" => Some(Target::Bool),
-            "date" => Some(Target::Date),
-            "int" => Some(Target::Int),
-            "long" => Some(Target::Long),
-            "decimal" => Some(Target::Decimal),
-            _ => None,
-        };
         match v {
-            Bson::String(s) => by_name(s).ok_or_else(|| match s.as_str() {
-                "binData"
-                | "object"
-                | "array"
-                | "regex"
-                | "timestamp"
-                | "null"
-                | "minKey"
-                | "maxKey"
-                | "javascript"
-                | "symbol"
-                | "undefined"
-                | "dbPointer"
-                | "javascriptWithScope" => {
-                    Error::NotSupported(format!("$convert to '{s}' is not supported"))
-                }
-                _ => Error::BadValue(format!("Unknown type name: {s}")),
-            }),
-            other => match Num::of(other).and_then(|n| n.to_i64_exact()) {
-                Some(1) => Ok(Target::Double),
-                Some(2) => Ok(Target::String),
-                Some(7) => Ok(Target::ObjectId),
-                Some(8) => Ok(Target::Bool),
-                Some(9) => Ok(Target::Date),
-                Some(16) => Ok(Target::Int),
-                Some(18) => Ok(Target::Long),
-                Some(19) => Ok(Target::Decimal),
-                Some(n) => Err(Error::BadValue(format!(
-                    "In $convert, numeric value for 'to' does not correspond to a BSON type: {n}"
-                ))),
-                None if Num::of(other).is_some() => Err(Error::BadValue(format!(
-                    "In $convert, numeric 'to' argument is not an integer: {other}"
-                ))),
-                None => Err(Error::BadValue(format!(
-                    "$convert's 'to' argument must be a string or number, but is {}",
-                    type_name(Some(other))
-                ))),
-            },
+            Bson::String(s) => TYPE_NAMES
+                .iter()
+                .find(|(name, _)| name == s)
+                .map(|(name, _)| Target::from_name(name))
+                .ok_or_else(|| Error::BadValue(format!("Unknown type name: {s}"))),
+            other => {
+                let Some(n) = Num::of(other) else {
+                    return Err(Error::FailedToParse(format!(
+                        "$convert's 'to' argument must be a string or number, but is {}",
+                        type_name(Some(other))
+                    )));
+                };
+                let Some(code) = n.to_i64_exact() else {
+                    return Err(Error::FailedToParse(
+                        "In $convert, numeric 'to' argument is not an integer".to_string(),
+                    ));
+                };
+                TYPE_NAMES
+                    .iter()
+                    .find(|(name, number)| *number == code && *name != "missing")
+                    .map(|(name, _)| Target::from_name(name))
+                    .ok_or_else(|| {
+                        Error::FailedToParse(format!(
+                            "In $convert, numeric value for 'to' does not correspond to a BSON \
+                             type: {code}"
+                        ))
+                    })
+            }
         }
     }
 }
 
+/// `$convert`: `to` is checked first; a null or missing input gives `onNull` (or null); a
+/// conversion failure gives `onError` when it is given.
 pub(super) fn convert(op: &Operator, ctx: &Ctx<'_>) -> Out {
-    let input = op.arg(0, ctx)?;
     let to = op.arg(1, ctx)?;
-    if is_nullish(to.as_ref()) {
-        return Ok(Some(Bson::Null));
-    }
-    let target = Target::parse(to.as_ref().unwrap_or(&Bson::Null))?;
+    let input = op.arg(0, ctx)?;
+    let target = match &to {
+        Some(t) if !is_nullish(Some(t)) => Some(Target::parse(t)?),
+        _ => None,
+    };
     if is_nullish(input.as_ref()) {
         return if op.has(3) {
             op.arg(3, ctx)
@@ -125,6 +170,9 @@ pub(super) fn convert(op: &Operator, ctx: &Ctx<'_>) -> Out {
             Ok(Some(Bson::Null))
         };
     }
+    let Some(target) = target else {
+        return Ok(Some(Bson::Null));
+    };
     match convert_value(input.as_ref().unwrap_or(&Bson::Null), target) {
         Ok(v) => Ok(Some(v)),
         Err(e) if op.has(2) && e.code() == CONVERSION_FAILURE => op.arg(2, ctx),
@@ -197,8 +245,19 @@ fn parse_failure(s: &str, detail: &str) -> Error {
     )
 }
 
+fn reject_hex(s: &str) -> Result<()> {
+    if s.starts_with("0x") {
+        return Err(Error::coded(
+            CONVERSION_FAILURE,
+            format!("Illegal hexadecimal input in $convert with no onError value: {s}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses a base-10 integer string as MongoDB does: optional sign, digits only.
 fn parse_integer(s: &str) -> Result<i64> {
+    reject_hex(s)?;
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(parse_failure(s, "Did not consume whole string."));
@@ -208,6 +267,7 @@ fn parse_integer(s: &str) -> Result<i64> {
 
 /// Parses a double: decimal or exponent notation, or Infinity/NaN; no surrounding spaces.
 fn parse_double(s: &str) -> Result<f64> {
+    reject_hex(s)?;
     let body = s.strip_prefix(['-', '+']).unwrap_or(s);
     let special = matches!(
         body.to_ascii_lowercase().as_str(),
@@ -224,22 +284,28 @@ fn parse_double(s: &str) -> Result<f64> {
         .map_err(|_| parse_failure(s, "Did not consume whole string."))
 }
 
-/// Truncates a double toward zero into an integer type's range.
-fn truncate_double(v: &Bson, d: f64, min: f64, max_exclusive: f64) -> Result<i64> {
+/// Truncates a double toward zero into an integer type's range (checked on the double itself,
+/// as MongoDB does: `min <= d <= max_inclusive`, or `< max_exclusive` for long).
+fn truncate_double(v: &Bson, d: f64, min: f64, max: f64, max_inclusive: bool) -> Result<i64> {
     if d.is_nan() {
         return Err(Error::coded(
             CONVERSION_FAILURE,
             "Attempt to convert NaN value to integer type in $convert with no onError value",
         ));
     }
-    let t = d.trunc();
-    if t < min || t >= max_exclusive {
+    if d.is_infinite() {
+        return Err(Error::coded(
+            CONVERSION_FAILURE,
+            "Attempt to convert infinity value to integer type in $convert with no onError value",
+        ));
+    }
+    let in_range = d >= min && if max_inclusive { d <= max } else { d < max };
+    if !in_range {
         return Err(overflow(v));
     }
-    f64_to_i64_exact(t).ok_or_else(|| overflow(v))
+    f64_to_i64_exact(d.trunc()).ok_or_else(|| overflow(v))
 }
 
-const TWO_31: f64 = 2_147_483_648.0;
 const TWO_63: f64 = 9_223_372_036_854_775_808.0;
 
 /// Truncates a decimal toward zero into i64.
@@ -248,6 +314,12 @@ fn truncate_decimal(v: &Bson, d: Dec128) -> Result<i64> {
         return Err(Error::coded(
             CONVERSION_FAILURE,
             "Attempt to convert NaN value to integer type in $convert with no onError value",
+        ));
+    }
+    if matches!(d, Dec128::Infinity { .. }) {
+        return Err(Error::coded(
+            CONVERSION_FAILURE,
+            "Attempt to convert infinity value to integer type in $convert with no onError value",
         ));
     }
     d.round_to_place(0, super::decimal::Rounding::TowardZero)
@@ -278,7 +350,9 @@ fn convert_value(v: &Bson, target: Target) -> Result<Bson> {
             let i = match v {
                 Bson::Int32(i) => return Ok(Bson::Int32(*i)),
                 Bson::Int64(i) => *i,
-                Bson::Double(d) => truncate_double(v, *d, -TWO_31, TWO_31)?,
+                Bson::Double(d) => {
+                    truncate_double(v, *d, f64::from(i32::MIN), f64::from(i32::MAX), true)?
+                }
                 Bson::Decimal128(d) => truncate_decimal(v, Dec128::decode(d))?,
                 Bson::Boolean(b) => i64::from(*b),
                 Bson::String(s) => parse_integer(s)?,
@@ -289,7 +363,7 @@ fn convert_value(v: &Bson, target: Target) -> Result<Bson> {
         Target::Long => match v {
             Bson::Int32(i) => Ok(Bson::Int64(i64::from(*i))),
             Bson::Int64(i) => Ok(Bson::Int64(*i)),
-            Bson::Double(d) => truncate_double(v, *d, -TWO_63, TWO_63).map(Bson::Int64),
+            Bson::Double(d) => truncate_double(v, *d, -TWO_63, TWO_63, false).map(Bson::Int64),
             Bson::Decimal128(d) => truncate_decimal(v, Dec128::decode(d)).map(Bson::Int64),
             Bson::Boolean(b) => Ok(Bson::Int64(i64::from(*b))),
             Bson::String(s) => parse_integer(s).map(Bson::Int64),
@@ -327,6 +401,7 @@ fn convert_value(v: &Bson, target: Target) -> Result<Bson> {
             }
             _ => Ok(Bson::Boolean(true)),
         },
+        Target::Other(_) => Err(unsupported(v, target)),
         Target::String => match v {
             Bson::String(s) => Ok(Bson::String(s.clone())),
             Bson::Int32(i) => Ok(Bson::String(i.to_string())),
@@ -344,7 +419,7 @@ fn convert_value(v: &Bson, target: Target) -> Result<Bson> {
         Target::Date => match v {
             Bson::DateTime(d) => Ok(Bson::DateTime(*d)),
             Bson::Int64(i) => Ok(date(*i)),
-            Bson::Double(d) => truncate_double(v, *d, -TWO_63, TWO_63).map(date),
+            Bson::Double(d) => truncate_double(v, *d, -TWO_63, TWO_63, false).map(date),
             Bson::Decimal128(d) => truncate_decimal(v, Dec128::decode(d)).map(date),
             Bson::String(s) => super::date::parse_date_string(s)
                 .map(date)

@@ -8,7 +8,10 @@
 use bson::{doc, Bson, Document};
 
 use super::number::Num;
-use super::{is_nullish, type_name, Ctx, Expr, Operator, ParseScope, Shape};
+use super::{
+    is_nullish, type_name, Ctx, Expr, MissingStyle, NamedArgs, Operator, ParseScope, Shape,
+    UnknownStyle,
+};
 use crate::error::{Error, Result};
 
 type Out = Result<Option<Bson>>;
@@ -394,11 +397,18 @@ pub(super) fn iso_day_of_week(op: &Operator, ctx: &Ctx<'_>) -> Out {
 // ---------------------------------------------------------------------------------------------
 // $dateToString.
 
-pub(super) const DATE_TO_STRING_SHAPE: Shape = Shape::Named {
-    fields: &["!date", "format", "timezone", "onNull"],
-    unknown_code: 18534,
-    missing_code: 18628,
-};
+pub(super) const DATE_TO_STRING_SHAPE: Shape = Shape::Named(&NamedArgs {
+    fields: &[
+        ("date", 18628),
+        ("format", 0),
+        ("timezone", 0),
+        ("onNull", 0),
+    ],
+    not_object: 18629,
+    unknown: 18534,
+    unknown_style: UnknownStyle::Argument,
+    missing_style: MissingStyle::Parameter,
+});
 
 pub(super) const DEFAULT_FORMAT: &str = "%Y-%m-%dT%H:%M:%S.%LZ";
 
@@ -496,10 +506,14 @@ fn format_in_zone(utc_millis: i64, format: &str, zone: Zone) -> String {
 
 pub(super) fn date_to_string(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let v = op.arg(0, ctx)?;
+    // The format is checked eagerly (unless null), then the time zone, then a null date.
     let format = if op.has(1) {
         match op.arg(1, ctx)? {
-            Some(Bson::String(f)) => Some(f),
-            f if is_nullish(f.as_ref()) => return null(),
+            Some(Bson::String(f)) => {
+                validate_format(&f)?;
+                Some(Some(f))
+            }
+            f if is_nullish(f.as_ref()) => Some(None),
             f => {
                 return Err(Error::coded(
                     18533,
@@ -515,18 +529,22 @@ pub(super) fn date_to_string(op: &Operator, ctx: &Ctx<'_>) -> Out {
     } else {
         None
     };
-    let format = format.unwrap_or_else(|| DEFAULT_FORMAT.to_string());
-    validate_format(&format)?;
+    let zone = zone_arg(op, 2, ctx)?;
     if is_nullish(v.as_ref()) {
         return if op.has(3) { op.arg(3, ctx) } else { null() };
     }
+    let Some(zone) = zone else {
+        return null();
+    };
+    let format = match format {
+        None => DEFAULT_FORMAT.to_string(),
+        Some(None) => return null(),
+        Some(Some(f)) => f,
+    };
     let millis = v
         .as_ref()
         .and_then(date_millis)
         .ok_or_else(|| not_a_date(v.as_ref()))?;
-    let Some(zone) = zone_arg(op, 2, ctx)? else {
-        return null();
-    };
     let year = Parts::of(zone.local(millis)).year;
     if !(0..=9999).contains(&year) {
         return Err(Error::coded(
@@ -540,11 +558,19 @@ pub(super) fn date_to_string(op: &Operator, ctx: &Ctx<'_>) -> Out {
 // ---------------------------------------------------------------------------------------------
 // $dateFromString and string-to-date conversion.
 
-pub(super) const DATE_FROM_STRING_SHAPE: Shape = Shape::Named {
-    fields: &["!dateString", "format", "timezone", "onError", "onNull"],
-    unknown_code: 40541,
-    missing_code: 40542,
-};
+pub(super) const DATE_FROM_STRING_SHAPE: Shape = Shape::Named(&NamedArgs {
+    fields: &[
+        ("dateString", 40542),
+        ("format", 0),
+        ("timezone", 0),
+        ("onError", 0),
+        ("onNull", 0),
+    ],
+    not_object: 40540,
+    unknown: 40541,
+    unknown_style: UnknownStyle::Argument,
+    missing_style: MissingStyle::Parameter,
+});
 
 /// A parsed date string: local fields and the zone written in the string, if any.
 #[derive(Debug, Default)]
@@ -762,16 +788,13 @@ pub(super) fn parse_date_string(text: &str) -> Result<i64> {
 
 pub(super) fn date_from_string(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let input = op.arg(0, ctx)?;
-    if is_nullish(input.as_ref()) {
-        return if op.has(4) { op.arg(4, ctx) } else { null() };
-    }
     let format = if op.has(1) {
         match op.arg(1, ctx)? {
             Some(Bson::String(f)) => {
                 validate_format(&f)?;
-                Some(f)
+                Some(Some(f))
             }
-            f if is_nullish(f.as_ref()) => return null(),
+            f if is_nullish(f.as_ref()) => Some(None),
             f => {
                 return Err(Error::coded(
                     40684,
@@ -787,12 +810,27 @@ pub(super) fn date_from_string(op: &Operator, ctx: &Ctx<'_>) -> Out {
     } else {
         None
     };
-    let Some(zone) = zone_arg(op, 2, ctx)? else {
-        return null();
-    };
-    let result = parse_for_date_from_string(input.as_ref(), format.as_deref(), zone, op.has(2));
+    let zone = zone_arg(op, 2, ctx)?;
+    if is_nullish(input.as_ref()) {
+        return if op.has(4) { op.arg(4, ctx) } else { null() };
+    }
+    let result = (|| {
+        if !matches!(input, Some(Bson::String(_))) {
+            return parse_for_date_from_string(input.as_ref(), None, Zone::UTC, false).map(Some);
+        }
+        let Some(zone) = zone else {
+            return Ok(None);
+        };
+        let format = match &format {
+            None => None,
+            Some(None) => return Ok(None),
+            Some(Some(f)) => Some(f.as_str()),
+        };
+        parse_for_date_from_string(input.as_ref(), format, zone, op.has(2)).map(Some)
+    })();
     match result {
-        Ok(millis) => date(millis),
+        Ok(Some(millis)) => date(millis),
+        Ok(None) => null(),
         Err(e) if op.has(3) && e.code() == 241 => op.arg(3, ctx),
         Err(e) => Err(e),
     }
@@ -842,17 +880,23 @@ fn parse_for_date_from_string(
 // ---------------------------------------------------------------------------------------------
 // $dateToParts and $dateFromParts.
 
-pub(super) const DATE_TO_PARTS_SHAPE: Shape = Shape::Named {
-    fields: &["!date", "timezone", "iso8601"],
-    unknown_code: 40520,
-    missing_code: 40522,
-};
+pub(super) const DATE_TO_PARTS_SHAPE: Shape = Shape::Named(&NamedArgs {
+    fields: &[("date", 40522), ("timezone", 0), ("iso8601", 0)],
+    not_object: 40524,
+    unknown: 40520,
+    unknown_style: UnknownStyle::Argument,
+    missing_style: MissingStyle::Parameter,
+});
 
 pub(super) fn date_to_parts(op: &Operator, ctx: &Ctx<'_>) -> Out {
+    let v = op.arg(0, ctx)?;
+    let Some(zone) = zone_arg(op, 1, ctx)? else {
+        return null();
+    };
     let iso = match op.arg(2, ctx)? {
-        None => false,
+        None if !op.has(2) => false,
         Some(Bson::Boolean(b)) => b,
-        Some(Bson::Null) | Some(Bson::Undefined) => return null(),
+        v if is_nullish(v.as_ref()) => return null(),
         Some(other) => {
             return Err(Error::coded(
                 40521,
@@ -862,10 +906,16 @@ pub(super) fn date_to_parts(op: &Operator, ctx: &Ctx<'_>) -> Out {
                 ),
             ))
         }
+        None => return null(),
     };
-    let Some(p) = local_parts(op, ctx, 1)? else {
+    if is_nullish(v.as_ref()) {
         return null();
-    };
+    }
+    let millis = v
+        .as_ref()
+        .and_then(date_millis)
+        .ok_or_else(|| not_a_date(v.as_ref()))?;
+    let p = Parts::of(zone.local(millis));
     let small = |i: i64| Bson::Int32(i32::try_from(i).unwrap_or(0));
     let d: Document = if iso {
         doc! {
@@ -935,18 +985,22 @@ fn parse_date_from_parts(
         }
     }
     let has = |i: usize| matches!(args.get(i), Some(Some(_)));
-    let natural = has(0) || has(1) || has(2);
-    let iso = has(3) || has(4) || has(5);
-    if natural && iso {
+    if !has(0) && !has(3) {
+        return Err(Error::coded(
+            40516,
+            "$dateFromParts requires either 'year' or 'isoWeekYear' to be present",
+        ));
+    }
+    if has(0) && (has(3) || has(4) || has(5)) {
         return Err(Error::coded(
             40489,
             "$dateFromParts does not allow mixing natural dates with ISO dates",
         ));
     }
-    if !has(0) && !has(3) {
+    if has(3) && (has(0) || has(1) || has(2)) {
         return Err(Error::coded(
-            40516,
-            "$dateFromParts requires either 'year' or 'isoWeekYear' to be present",
+            40525,
+            "$dateFromParts does not allow mixing ISO dates with natural dates",
         ));
     }
     Ok(Operator::new(name, args, Vec::new()))
@@ -989,7 +1043,11 @@ pub(super) fn date_from_parts(op: &Operator, ctx: &Ctx<'_>) -> Out {
                     ),
                 ));
             }
-        } else if !(-32768..=32767).contains(&value) {
+        } else if matches!(
+            *field,
+            "month" | "day" | "isoWeek" | "isoDayOfWeek" | "hour" | "minute"
+        ) && !(-32768..=32767).contains(&value)
+        {
             return Err(Error::coded(
                 31034,
                 format!(
@@ -1077,46 +1135,46 @@ impl Unit {
     }
 }
 
-/// Evaluates a `unit` argument; `Ok(None)` means the answer is null.
-fn unit_arg(op: &Operator, i: usize, ctx: &Ctx<'_>, code: i32) -> Result<Option<Unit>> {
-    match op.arg(i, ctx)? {
-        Some(Bson::String(s)) => Unit::parse(&s).map(Some).ok_or_else(|| {
-            Error::coded(
-                code,
-                format!(
-                    "{} parameter 'unit' value cannot be recognized as a time unit: {s}",
-                    op.name
-                ),
-            )
-        }),
-        v if is_nullish(v.as_ref()) => Ok(None),
-        v => Err(Error::coded(
-            code,
+/// Parses a time unit name.
+fn parse_unit(op: &Operator, v: &Bson, type_code: i32, value_code: i32) -> Result<Unit> {
+    let Bson::String(s) = v else {
+        return Err(Error::coded(
+            type_code,
             format!(
                 "{} requires 'unit' to be a string, but got {}",
                 op.name,
-                type_name(v.as_ref())
+                type_name(Some(v))
             ),
-        )),
-    }
+        ));
+    };
+    Unit::parse(s).ok_or_else(|| {
+        Error::coded(
+            value_code,
+            format!(
+                "{} parameter 'unit' value cannot be recognized as a time unit: {s}",
+                op.name
+            ),
+        )
+    })
 }
 
-/// Evaluates a date argument; `Ok(None)` means the answer is null.
-fn date_arg(op: &Operator, i: usize, ctx: &Ctx<'_>, what: &str, code: i32) -> Result<Option<i64>> {
-    let v = op.arg(i, ctx)?;
-    if is_nullish(v.as_ref()) {
-        return Ok(None);
-    }
-    v.as_ref().and_then(date_millis).map(Some).ok_or_else(|| {
+/// A date-like argument, or MongoDB's error naming it.
+fn require_date(op: &Operator, v: &Bson, what: &str, code: i32) -> Result<i64> {
+    date_millis(v).ok_or_else(|| {
         Error::coded(
             code,
             format!(
                 "{} requires '{what}' to be a date, but got {}",
                 op.name,
-                type_name(v.as_ref())
+                type_name(Some(v))
             ),
         )
     })
+}
+
+/// Evaluates argument `i`; `Ok(None)` when it is null or missing (the answer is then null).
+fn non_null(op: &Operator, i: usize, ctx: &Ctx<'_>) -> Result<Option<Bson>> {
+    Ok(op.arg(i, ctx)?.filter(|v| !is_nullish(Some(v))))
 }
 
 /// Adds whole months in local time, clamping the day to the target month's length.
@@ -1130,42 +1188,66 @@ fn add_months(local_millis: i64, months: i64) -> Option<i64> {
         .checked_add(local_millis.rem_euclid(MILLIS_PER_DAY))
 }
 
-pub(super) const DATE_ADD_SHAPE: Shape = Shape::Named {
-    fields: &["!startDate", "!unit", "!amount", "timezone"],
-    unknown_code: 5166302,
-    missing_code: 5166303,
-};
+pub(super) const DATE_ADD_SHAPE: Shape = Shape::Named(&NamedArgs {
+    fields: &[
+        ("startDate", 5166402),
+        ("unit", 5166402),
+        ("amount", 5166402),
+        ("timezone", 0),
+    ],
+    not_object: 5166400,
+    unknown: 5166401,
+    unknown_style: UnknownStyle::ArgumentExpected(
+        "Expected arguments are startDate, unit, amount, and optionally timezone.",
+    ),
+    missing_style: MissingStyle::Fixed("requires startDate, unit, and amount to be present"),
+});
 
-fn date_add_impl(op: &Operator, ctx: &Ctx<'_>, sign: i64) -> Out {
-    let Some(start) = date_arg(op, 0, ctx, "startDate", 5166403)? else {
+fn date_add_impl(op: &Operator, ctx: &Ctx<'_>, subtract: bool) -> Out {
+    let Some(start) = non_null(op, 0, ctx)? else {
         return null();
     };
-    let Some(unit) = unit_arg(op, 1, ctx, 5166404)? else {
+    let Some(unit) = non_null(op, 1, ctx)? else {
         return null();
     };
-    let amount = op.arg(2, ctx)?;
-    if is_nullish(amount.as_ref()) {
+    let Some(amount) = non_null(op, 2, ctx)? else {
         return null();
-    }
-    let Some(amount) = amount
-        .as_ref()
-        .and_then(Num::of)
-        .and_then(|n| n.to_i64_exact())
-    else {
-        return Err(Error::coded(
-            5166405,
-            format!(
-                "{} expects integer amount of time units, got {}",
-                op.name,
-                amount.as_ref().map(|a| a.to_string()).unwrap_or_default()
-            ),
-        ));
     };
     let Some(zone) = zone_arg(op, 3, ctx)? else {
         return null();
     };
+    let Some(start) = date_millis(&start) else {
+        return Err(Error::coded(
+            5166403,
+            format!("{} requires startDate to be convertible to a date", op.name),
+        ));
+    };
+    let Bson::String(unit) = unit else {
+        return Err(Error::coded(
+            5166404,
+            format!("{} expects string defining the time unit", op.name),
+        ));
+    };
+    let Some(unit) = Unit::parse(&unit) else {
+        return Err(Error::FailedToParse(format!(
+            "unknown time unit value: {unit}"
+        )));
+    };
+    let Some(mut amount) = Num::of(&amount).and_then(|n| n.to_i64_exact()) else {
+        return Err(Error::coded(
+            5166405,
+            format!("{} expects integer amount of time units", op.name),
+        ));
+    };
+    if subtract {
+        amount = amount.checked_neg().ok_or_else(|| {
+            Error::coded(
+                6045000,
+                format!("invalid $dateSubtract 'amount' parameter value: {amount}"),
+            )
+        })?;
+    }
     let overflow = || Error::coded(5166406, format!("{} overflowed", op.name));
-    let amount = amount.checked_mul(sign).ok_or_else(overflow)?;
     let result = match (unit.months(), unit.fixed_millis()) {
         (Some(months), _) => {
             let local = zone.local(start);
@@ -1185,51 +1267,58 @@ fn date_add_impl(op: &Operator, ctx: &Ctx<'_>, sign: i64) -> Out {
 }
 
 pub(super) fn date_add(op: &Operator, ctx: &Ctx<'_>) -> Out {
-    date_add_impl(op, ctx, 1)
+    date_add_impl(op, ctx, false)
 }
 
 pub(super) fn date_subtract(op: &Operator, ctx: &Ctx<'_>) -> Out {
-    date_add_impl(op, ctx, -1)
+    date_add_impl(op, ctx, true)
 }
 
 /// Parses `startOfWeek` ("monday", "mon", ... case-insensitive) to a Monday-based index.
-fn start_of_week_arg(op: &Operator, i: usize, ctx: &Ctx<'_>, code: i32) -> Result<Option<i64>> {
-    if !op.has(i) {
-        return Ok(Some(6));
-    }
-    match op.arg(i, ctx)? {
-        Some(Bson::String(s)) => {
-            let day = match s.to_ascii_lowercase().as_str() {
-                "monday" | "mon" => 0,
-                "tuesday" | "tue" => 1,
-                "wednesday" | "wed" => 2,
-                "thursday" | "thu" => 3,
-                "friday" | "fri" => 4,
-                "saturday" | "sat" => 5,
-                "sunday" | "sun" => 6,
-                _ => {
-                    return Err(Error::coded(
-                        code,
-                        format!(
-                            "{} parameter 'startOfWeek' must be a valid day of the week, got \
-                             {s}",
-                            op.name
-                        ),
-                    ))
-                }
-            };
-            Ok(Some(day))
-        }
-        v if is_nullish(v.as_ref()) => Ok(None),
-        v => Err(Error::coded(
-            code,
+fn parse_start_of_week(op: &Operator, v: &Bson) -> Result<i64> {
+    let Bson::String(s) = v else {
+        return Err(Error::coded(
+            5439015,
             format!(
                 "{} requires 'startOfWeek' to be a string, but got {}",
                 op.name,
-                type_name(v.as_ref())
+                type_name(Some(v))
             ),
-        )),
+        ));
+    };
+    Ok(match s.to_ascii_lowercase().as_str() {
+        "monday" | "mon" => 0,
+        "tuesday" | "tue" => 1,
+        "wednesday" | "wed" => 2,
+        "thursday" | "thu" => 3,
+        "friday" | "fri" => 4,
+        "saturday" | "sat" => 5,
+        "sunday" | "sun" => 6,
+        _ => {
+            return Err(Error::coded(
+                5439016,
+                format!(
+                    "{} parameter 'startOfWeek' value cannot be recognized as a day of a week: \
+                     {s}",
+                    op.name
+                ),
+            ))
+        }
+    })
+}
+
+/// Evaluates `startOfWeek` (argument `i`) when the unit is "week": `Ok(None)` means null.
+/// Other units ignore it (Sunday, unused).
+fn start_of_week_if_week(
+    op: &Operator,
+    i: usize,
+    unit: &Bson,
+    ctx: &Ctx<'_>,
+) -> Result<Option<Option<Bson>>> {
+    if !op.has(i) || !matches!(unit, Bson::String(u) if u == "week") {
+        return Ok(Some(None));
     }
+    Ok(non_null(op, i, ctx)?.map(Some))
 }
 
 /// The day number of the start of the week containing `days`.
@@ -1237,27 +1326,43 @@ fn week_start(days: i64, start_of_week: i64) -> i64 {
     days - (weekday_monday0(days) - start_of_week).rem_euclid(7)
 }
 
-pub(super) const DATE_DIFF_SHAPE: Shape = Shape::Named {
-    fields: &["!startDate", "!endDate", "!unit", "timezone", "startOfWeek"],
-    unknown_code: 5166300,
-    missing_code: 5166301,
-};
+pub(super) const DATE_DIFF_SHAPE: Shape = Shape::Named(&NamedArgs {
+    fields: &[
+        ("startDate", 5166303),
+        ("endDate", 5166304),
+        ("unit", 5166305),
+        ("timezone", 0),
+        ("startOfWeek", 0),
+    ],
+    not_object: 5166301,
+    unknown: 5166302,
+    unknown_style: UnknownStyle::Argument,
+    missing_style: MissingStyle::Parameter,
+});
 
+/// `$dateDiff`: how many unit boundaries lie between the two dates (in the time zone).
 pub(super) fn date_diff(op: &Operator, ctx: &Ctx<'_>) -> Out {
-    let Some(start) = date_arg(op, 0, ctx, "startDate", 5166307)? else {
+    let Some(start) = non_null(op, 0, ctx)? else {
         return null();
     };
-    let Some(end) = date_arg(op, 1, ctx, "endDate", 5166307)? else {
+    let Some(end) = non_null(op, 1, ctx)? else {
         return null();
     };
-    let Some(unit) = unit_arg(op, 2, ctx, 5166306)? else {
+    let Some(unit) = non_null(op, 2, ctx)? else {
+        return null();
+    };
+    let Some(start_of_week) = start_of_week_if_week(op, 4, &unit, ctx)? else {
         return null();
     };
     let Some(zone) = zone_arg(op, 3, ctx)? else {
         return null();
     };
-    let Some(start_of_week) = start_of_week_arg(op, 4, ctx, 5439009)? else {
-        return null();
+    let start = require_date(op, &start, "startDate", 5166307)?;
+    let end = require_date(op, &end, "endDate", 5166307)?;
+    let unit = parse_unit(op, &unit, 5439013, 5439014)?;
+    let start_of_week = match start_of_week {
+        Some(v) => parse_start_of_week(op, &v)?,
+        None => 6,
     };
     let (a, b) = (zone.local(start), zone.local(end));
     let (pa, pb) = (Parts::of(a), Parts::of(b));
@@ -1275,53 +1380,76 @@ pub(super) fn date_diff(op: &Operator, ctx: &Ctx<'_>) -> Out {
     Ok(Some(Bson::Int64(result)))
 }
 
-pub(super) const DATE_TRUNC_SHAPE: Shape = Shape::Named {
-    fields: &["!date", "!unit", "binSize", "timezone", "startOfWeek"],
-    unknown_code: 5439007,
-    missing_code: 5439008,
-};
+pub(super) const DATE_TRUNC_SHAPE: Shape = Shape::Named(&NamedArgs {
+    fields: &[
+        ("date", 5439009),
+        ("unit", 5439010),
+        ("binSize", 0),
+        ("timezone", 0),
+        ("startOfWeek", 0),
+    ],
+    not_object: 5439007,
+    unknown: 5439008,
+    unknown_style: UnknownStyle::ArgumentExpected(
+        "Expected arguments are date, unit, and optionally, binSize, timezone, startOfWeek",
+    ),
+    missing_style: MissingStyle::Parameter,
+});
 
+/// `$dateTrunc`: the start of the `binSize`-unit bin holding the date. Bins count from
+/// 2000-01-01T00:00 in the time zone (for weeks, from the start of the week holding it).
 pub(super) fn date_trunc(op: &Operator, ctx: &Ctx<'_>) -> Out {
-    let Some(millis) = date_arg(op, 0, ctx, "date", 5439012)? else {
+    let Some(value) = non_null(op, 0, ctx)? else {
         return null();
     };
-    let Some(unit) = unit_arg(op, 1, ctx, 5439014)? else {
+    let Some(unit) = non_null(op, 1, ctx)? else {
         return null();
     };
     let bin_size = if op.has(2) {
-        let v = op.arg(2, ctx)?;
-        if is_nullish(v.as_ref()) {
-            return null();
+        match non_null(op, 2, ctx)? {
+            Some(v) => Some(v),
+            None => return null(),
         }
-        let Some(n) = v.as_ref().and_then(Num::of).and_then(|n| n.to_i64_exact()) else {
-            return Err(Error::coded(
-                5439017,
-                format!(
-                    "$dateTrunc requires 'binSize' to be a 64-bit integer, but got value '{}' \
-                     of type {}",
-                    v.as_ref().map(|v| v.to_string()).unwrap_or_default(),
-                    type_name(v.as_ref())
-                ),
-            ));
-        };
-        if n <= 0 {
-            return Err(Error::coded(
-                5439018,
-                format!("$dateTrunc requires 'binSize' to be greater than 0, but got value {n}"),
-            ));
-        }
-        n
     } else {
-        1
+        None
+    };
+    let Some(start_of_week) = start_of_week_if_week(op, 4, &unit, ctx)? else {
+        return null();
     };
     let Some(zone) = zone_arg(op, 3, ctx)? else {
         return null();
     };
-    let Some(start_of_week) = start_of_week_arg(op, 4, ctx, 5439016)? else {
-        return null();
+    let millis = require_date(op, &value, "date", 5439012)?;
+    let unit = parse_unit(op, &unit, 5439013, 5439014)?;
+    let bin_size = match bin_size {
+        None => 1,
+        Some(v) => {
+            let Some(n) = Num::of(&v).and_then(|n| n.to_i64_exact()) else {
+                return Err(Error::coded(
+                    5439017,
+                    format!(
+                        "$dateTrunc requires 'binSize' to be a 64-bit integer, but got value \
+                         '{v}' of type {}",
+                        type_name(Some(&v))
+                    ),
+                ));
+            };
+            if n <= 0 {
+                return Err(Error::coded(
+                    5439018,
+                    format!(
+                        "$dateTrunc requires 'binSize' to be greater than 0, but got value {n}"
+                    ),
+                ));
+            }
+            n
+        }
+    };
+    let start_of_week = match start_of_week {
+        Some(v) => parse_start_of_week(op, &v)?,
+        None => 6,
     };
     let local = zone.local(millis);
-    // Bins count from 2000-01-01T00:00 local time (for weeks, the start of its week).
     let reference_days = days_from_civil(2000, 1, 1);
     let overflow = || Error::coded(5439019, "$dateTrunc overflowed");
     let truncated = if let Some(months_per_unit) = unit.months() {
@@ -1329,7 +1457,7 @@ pub(super) fn date_trunc(op: &Operator, ctx: &Ctx<'_>) -> Out {
         let index = (p.year - 2000) * 12 + (p.month - 1);
         let bin = bin_size.checked_mul(months_per_unit).ok_or_else(overflow)?;
         let start = index.div_euclid(bin) * bin;
-        let (year, month) = ((start.div_euclid(12)) + 2000, start.rem_euclid(12) + 1);
+        let (year, month) = (start.div_euclid(12) + 2000, start.rem_euclid(12) + 1);
         days_from_civil(year, month, 1) * MILLIS_PER_DAY
     } else {
         let unit_millis = unit.fixed_millis().unwrap_or(1);

@@ -4,7 +4,7 @@
 use bson::{doc, Bson};
 
 use super::number::Num;
-use super::{is_nullish, type_name, Ctx, Operator, Shape};
+use super::{is_nullish, type_name, Ctx, MissingStyle, NamedArgs, Operator, Shape, UnknownStyle};
 use crate::error::{Error, Result};
 
 type Out = Result<Option<Bson>>;
@@ -17,23 +17,29 @@ fn string(s: impl Into<String>) -> Out {
     Ok(Some(Bson::String(s.into())))
 }
 
-pub(super) const TRIM_SHAPE: Shape = Shape::Named {
-    fields: &["!input", "chars"],
-    unknown_code: 50694,
-    missing_code: 50695,
-};
+pub(super) const TRIM_SHAPE: Shape = Shape::Named(&NamedArgs {
+    fields: &[("input", 50695), ("chars", 0)],
+    not_object: 50696,
+    unknown: 50694,
+    unknown_style: UnknownStyle::FoundUnknown,
+    missing_style: MissingStyle::Field,
+});
 
-pub(super) const REGEX_SHAPE: Shape = Shape::Named {
-    fields: &["!input", "!regex", "options"],
-    unknown_code: 31024,
-    missing_code: 31022,
-};
+pub(super) const REGEX_SHAPE: Shape = Shape::Named(&NamedArgs {
+    fields: &[("input", 31022), ("regex", 31023), ("options", 0)],
+    not_object: 51103,
+    unknown: 31024,
+    unknown_style: UnknownStyle::FoundUnknown,
+    missing_style: MissingStyle::RequiresParameter,
+});
 
-pub(super) const REPLACE_SHAPE: Shape = Shape::Named {
-    fields: &["!input", "!find", "!replacement"],
-    unknown_code: 51750,
-    missing_code: 51749,
-};
+pub(super) const REPLACE_SHAPE: Shape = Shape::Named(&NamedArgs {
+    fields: &[("input", 51749), ("find", 51748), ("replacement", 51747)],
+    not_object: 51751,
+    unknown: 51750,
+    unknown_style: UnknownStyle::FoundUnknown,
+    missing_style: MissingStyle::Specified,
+});
 
 /// MongoDB's coercion to string for `$substr`, `$toLower`, `$strcasecmp`: null and missing
 /// are "", numbers, dates and timestamps are printed, other types are errors.
@@ -103,7 +109,7 @@ pub(super) fn substr_bytes(op: &Operator, ctx: &Ctx<'_>) -> Out {
         return Err(Error::coded(
             16034,
             format!(
-                "{}: starting index must be a numeric type (is BSON type {})",
+                "{}:  starting index must be a numeric type (is BSON type {})",
                 op.name,
                 type_name(start.as_ref())
             ),
@@ -113,7 +119,7 @@ pub(super) fn substr_bytes(op: &Operator, ctx: &Ctx<'_>) -> Out {
         return Err(Error::coded(
             16035,
             format!(
-                "{}: length must be a numeric type (is BSON type {})",
+                "{}:  length must be a numeric type (is BSON type {})",
                 op.name,
                 type_name(length.as_ref())
             ),
@@ -180,7 +186,10 @@ pub(super) fn substr_cp(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let Some(start) = start_n.to_i64_exact().and_then(|i| i32::try_from(i).ok()) else {
         return Err(Error::coded(
             34451,
-            "$substrCP: starting index cannot be represented as a 32-bit integral value",
+            format!(
+                "$substrCP: starting index cannot be represented as a 32-bit integral value: {}",
+                start_n.to_bson()
+            ),
         ));
     };
     let Some(length_n) = length.as_ref().and_then(Num::of) else {
@@ -195,19 +204,22 @@ pub(super) fn substr_cp(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let Some(length) = length_n.to_i64_exact().and_then(|i| i32::try_from(i).ok()) else {
         return Err(Error::coded(
             34453,
-            "$substrCP: length cannot be represented as a 32-bit integral value",
+            format!(
+                "$substrCP: length cannot be represented as a 32-bit integral value: {}",
+                length_n.to_bson()
+            ),
         ));
     };
-    if start < 0 {
-        return Err(Error::coded(
-            34455,
-            "$substrCP: the starting index must be nonnegative integer.",
-        ));
-    }
     if length < 0 {
         return Err(Error::coded(
             34454,
             "$substrCP: length must be a nonnegative integer.",
+        ));
+    }
+    if start < 0 {
+        return Err(Error::coded(
+            34455,
+            "$substrCP: the starting index must be nonnegative integer.",
         ));
     }
     let out: String = s
@@ -231,8 +243,9 @@ pub(super) fn to_upper(op: &Operator, ctx: &Ctx<'_>) -> Out {
 pub(super) fn strcasecmp(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let a = op.arg(0, ctx)?;
     let b = op.arg(1, ctx)?;
-    let a = coerce_to_string(a.as_ref())?.to_ascii_lowercase();
-    let b = coerce_to_string(b.as_ref())?.to_ascii_lowercase();
+    // MongoDB compares the upper-cased strings, which orders "_" after letters.
+    let a = coerce_to_string(a.as_ref())?.to_ascii_uppercase();
+    let b = coerce_to_string(b.as_ref())?.to_ascii_uppercase();
     let result = match a.as_bytes().cmp(b.as_bytes()) {
         std::cmp::Ordering::Less => -1,
         std::cmp::Ordering::Equal => 0,
@@ -277,13 +290,13 @@ pub(super) fn split(op: &Operator, ctx: &Ctx<'_>) -> Out {
     Ok(Some(Bson::Array(parts.collect())))
 }
 
-/// The characters `$trim` removes by default: NUL and the Unicode whitespace MongoDB lists.
+/// The characters `$trim` removes by default: NUL, ASCII whitespace, no-break space, Ogham
+/// space mark and U+2000 to U+200A (MongoDB's exact list).
 fn default_trim_char(c: char) -> bool {
     matches!(
         c,
-        '\0' | ' ' | '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | '\u{A0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200A}' | '\u{2028}' | '\u{2029}' | '\u{202F}' | '\u{205F}' | '\u{3000}'
-    )
+        '\0' | ' ' | '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | '\u{A0}' | '\u{1680}'
+    ) || ('\u{2000}'..='\u{200A}').contains(&c)
 }
 
 fn trim_impl(op: &Operator, ctx: &Ctx<'_>, left: bool, right: bool) -> Out {
@@ -382,45 +395,31 @@ fn count(n: usize) -> Out {
 }
 
 /// Parses the optional start/end arguments of `$indexOf*`: non-negative integers.
-fn index_bound(op: &Operator, v: Option<Bson>) -> Result<i64> {
-    let Some(n) = v.as_ref().and_then(Num::of) else {
+pub(super) fn index_bound(op: &Operator, v: Option<Bson>, what: &str) -> Result<usize> {
+    let shown = v.as_ref().map(|v| v.to_string()).unwrap_or_default();
+    let Some(i) = v.as_ref().and_then(Num::of).and_then(|n| n.to_i64_exact()) else {
         return Err(Error::coded(
             40096,
             format!(
-                "{} requires an integral starting index, found a value of type: {}, with value: \
-                 {}",
+                "{}requires an integral {what}, found a value of type: {}, with value: {shown}",
                 op.name,
                 type_name(v.as_ref()),
-                v.as_ref().map(|v| v.to_string()).unwrap_or_default()
             ),
         ));
     };
-    let Some(i) = n.to_i64_exact() else {
-        return Err(Error::coded(
-            40096,
-            format!(
-                "{} requires an integral starting index, found a value of type: {}, with value: \
-                 {}",
-                op.name,
-                type_name(v.as_ref()),
-                n.to_bson()
-            ),
-        ));
-    };
-    if i < 0 {
-        return Err(Error::coded(
+    usize::try_from(i).map_err(|_| {
+        Error::coded(
             40097,
-            format!("{} requires a nonnegative start index, found: {i}", op.name),
-        ));
-    }
-    Ok(i)
+            format!("{} requires a nonnegative {what}, found: {shown}", op.name),
+        )
+    })
 }
 
-/// `$indexOfBytes`/`$indexOfCP`: `units` splits the string into its units (bytes or code
-/// points, each as the byte range it covers).
+/// `$indexOfBytes`/`$indexOfCP`. Bytes: the substring must lie within [start, end).
+/// Code points: a match may start at any code point in [start, end) and run past `end`, as
+/// MongoDB's implementation does.
 fn index_of(op: &Operator, ctx: &Ctx<'_>, code_points: bool) -> Out {
     let input = op.arg(0, ctx)?;
-    let needle = op.arg(1, ctx)?;
     let (first_code, second_code) = if code_points {
         (40093, 40094)
     } else {
@@ -439,6 +438,7 @@ fn index_of(op: &Operator, ctx: &Ctx<'_>, code_points: bool) -> Out {
             ),
         ));
     };
+    let needle = op.arg(1, ctx)?;
     let Some(Bson::String(needle)) = &needle else {
         return Err(Error::coded(
             second_code,
@@ -449,44 +449,50 @@ fn index_of(op: &Operator, ctx: &Ctx<'_>, code_points: bool) -> Out {
             ),
         ));
     };
-    // Byte offsets of each unit's start, plus the end.
-    let offsets: Vec<usize> = if code_points {
-        s.char_indices()
-            .map(|(i, _)| i)
-            .chain(std::iter::once(s.len()))
-            .collect()
+    // Byte offset of each unit's start.
+    let starts: Vec<usize> = if code_points {
+        s.char_indices().map(|(i, _)| i).collect()
     } else {
-        (0..=s.len()).collect()
+        (0..s.len()).collect()
     };
-    let units = offsets.len().saturating_sub(1);
+    let units = starts.len();
     let start = if op.args.len() > 2 {
-        index_bound(op, op.arg(2, ctx)?)?
+        index_bound(op, op.arg(2, ctx)?, "starting index")?
     } else {
         0
     };
     let end = if op.args.len() > 3 {
-        index_bound(op, op.arg(3, ctx)?)?
+        index_bound(op, op.arg(3, ctx)?, "ending index")?.min(units)
     } else {
-        i64::try_from(units).unwrap_or(i64::MAX)
+        units
     };
-    let start = usize::try_from(start).unwrap_or(usize::MAX);
-    let end = usize::try_from(end).unwrap_or(usize::MAX).min(units);
-    if start > end {
+    if code_points {
+        if end < start {
+            return Ok(Some(Bson::Int32(-1)));
+        }
+        if start == 0 && s.is_empty() && needle.is_empty() {
+            return count(0);
+        }
+        for unit in start..end {
+            let Some(&from) = starts.get(unit) else {
+                break;
+            };
+            if s.as_bytes().get(from..from + needle.len()) == Some(needle.as_bytes()) {
+                return count(unit);
+            }
+        }
         return Ok(Some(Bson::Int32(-1)));
     }
-    for unit in start..=end {
-        let Some(&from) = offsets.get(unit) else {
-            break;
-        };
-        let Some(&limit) = offsets.get(end) else {
-            break;
-        };
-        if from + needle.len() > limit {
-            break;
+    if start > s.len() || end < start {
+        return Ok(Some(Bson::Int32(-1)));
+    }
+    let window = s.as_bytes().get(..end).unwrap_or(&[]);
+    let mut position = start;
+    while position + needle.len() <= window.len() {
+        if window.get(position..position + needle.len()) == Some(needle.as_bytes()) {
+            return count(position);
         }
-        if s.as_bytes().get(from..from + needle.len()) == Some(needle.as_bytes()) {
-            return count(unit);
-        }
+        position += 1;
     }
     Ok(Some(Bson::Int32(-1)))
 }
@@ -510,46 +516,47 @@ fn regex_args(op: &Operator, ctx: &Ctx<'_>) -> Result<Option<RegexArgs>> {
     let input = op.arg(0, ctx)?;
     let pattern = op.arg(1, ctx)?;
     let options = op.arg(2, ctx)?;
-    let (pattern_text, regex_options) = match &pattern {
+    let input = match &input {
+        Some(Bson::String(s)) => Some(s.clone()),
+        i if is_nullish(i.as_ref()) => None,
+        _ => {
+            return Err(Error::coded(
+                51104,
+                format!("{} needs 'input' to be of type string", op.name),
+            ))
+        }
+    };
+    let (pattern_text, regex_flags) = match &pattern {
         Some(Bson::String(p)) => (Some(p.clone()), String::new()),
         Some(Bson::RegularExpression(r)) => (Some(r.pattern.clone()), r.options.clone()),
         p if is_nullish(p.as_ref()) => (None, String::new()),
-        p => {
+        _ => {
             return Err(Error::coded(
                 51105,
-                format!(
-                    "{} needs 'regex' to be of type string or regex, found {}",
-                    op.name,
-                    type_name(p.as_ref())
-                ),
+                format!("{} needs 'regex' to be of type string or regex", op.name),
             ))
         }
     };
-    let flags = match &options {
-        Some(Bson::String(o)) => {
-            if !regex_options.is_empty() && !o.is_empty() {
-                return Err(Error::coded(
-                    51107,
-                    format!(
-                        "{} found regex option(s) specified in both 'regex' and 'option' fields",
-                        op.name
-                    ),
-                ));
-            }
-            o.clone()
-        }
-        o if is_nullish(o.as_ref()) => regex_options,
-        o => {
+    let options = match &options {
+        Some(Bson::String(o)) => Some(o.clone()),
+        o if is_nullish(o.as_ref()) => None,
+        _ => {
             return Err(Error::coded(
                 51106,
-                format!(
-                    "{} needs 'options' to be of type string, found {}",
-                    op.name,
-                    type_name(o.as_ref())
-                ),
+                format!("{} needs 'options' to be of type string", op.name),
             ))
         }
     };
+    if options.is_some() && !regex_flags.is_empty() {
+        return Err(Error::coded(
+            51107,
+            format!(
+                "{}: found regex option(s) specified in both 'regex' and 'option' fields",
+                op.name
+            ),
+        ));
+    }
+    let flags = options.unwrap_or(regex_flags);
     for flag in flags.chars() {
         if !matches!(flag, 'i' | 'm' | 's' | 'x' | 'u') {
             return Err(Error::coded(
@@ -558,21 +565,16 @@ fn regex_args(op: &Operator, ctx: &Ctx<'_>) -> Result<Option<RegexArgs>> {
             ));
         }
     }
-    let input = match &input {
-        Some(Bson::String(s)) => s.clone(),
-        i if is_nullish(i.as_ref()) => return Ok(None),
-        i => {
-            return Err(Error::coded(
-                51104,
-                format!(
-                    "{} needs 'input' to be of type string, found {}",
-                    op.name,
-                    type_name(i.as_ref())
-                ),
-            ))
-        }
-    };
-    let Some(pattern_text) = pattern_text else {
+    if pattern_text.as_deref().is_some_and(|p| p.contains('\0')) {
+        return Err(Error::coded(
+            51109,
+            format!(
+                "{}: regular expression cannot contain an embedded null byte",
+                op.name
+            ),
+        ));
+    }
+    let (Some(input), Some(pattern_text)) = (input, pattern_text) else {
         return Ok(None);
     };
     let regex = compile_regex(op.name, &pattern_text, &flags)?;
