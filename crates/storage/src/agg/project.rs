@@ -312,7 +312,9 @@ fn include_document(node: &Node, input: &Document) -> Document {
             Some(Entry::Include) => {
                 out.insert(key.clone(), value.clone());
             }
-            Some(Entry::Child(child)) if child.has_inclusions() => {
+            // As MongoDB, a sub-tree with only computed fields is still projected here, so that
+            // its field keeps its place and arrays keep their shape for the computed fields.
+            Some(Entry::Child(child)) => {
                 if let Some(projected) = include_value(child, value) {
                     out.insert(key.clone(), projected);
                 }

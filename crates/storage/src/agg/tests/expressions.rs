@@ -308,6 +308,17 @@ fn computed_projections() {
         &docs![{"$project": {"_id": "$copies"}}],
         &docs![{"_id": 5}],
     );
+    // Computed fields below an array apply to each element; the field keeps its position.
+    check(
+        &docs![{"_id": 1, "a": [{"c": 1}, 5], "x": 2}],
+        &docs![{"$project": {"x": 1, "a.b": {"$literal": 1}}}],
+        &docs![{"_id": 1, "a": [{"b": 1}], "x": 2}],
+    );
+    check(
+        &docs![{"_id": 1, "a": 5}],
+        &docs![{"$project": {"_id": 0, "a.b": {"$literal": 1}}}],
+        &docs![{"a": {"b": 1}}],
+    );
     // $replaceRoot / $replaceWith (MongoDB docs: produce).
     let produce = docs![
         {"_id": 1, "fruit": ["apples", "oranges"], "in_stock": {"oranges": 20, "apples": 60}},
