@@ -288,14 +288,6 @@ impl Node {
         }
     }
 
-    fn has_inclusions(&self) -> bool {
-        self.entries.iter().any(|(_, e)| match e {
-            Entry::Include => true,
-            Entry::Child(c) => c.has_inclusions(),
-            _ => false,
-        })
-    }
-
     fn has_computed(&self) -> bool {
         self.entries.iter().any(|(_, e)| match e {
             Entry::Computed(_) => true,
