@@ -20,6 +20,12 @@ pub(crate) struct OutSpec {
 
 impl OutSpec {
     pub(crate) fn parse(spec: &Bson) -> Result<OutSpec> {
+        let out = OutSpec::parse_target(spec)?;
+        check_target("$out", &out.coll)?;
+        Ok(out)
+    }
+
+    fn parse_target(spec: &Bson) -> Result<OutSpec> {
         match spec {
             Bson::String(coll) => Ok(OutSpec {
                 db: None,
@@ -81,6 +87,27 @@ impl OutSpec {
     }
 }
 
+/// MongoDB's "special" collections (`system.*`, or a name with `$`) cannot be written by
+/// `$out` (17385) or `$merge` (31319); an empty name is an invalid namespace.
+fn check_target(stage: &str, coll: &str) -> Result<()> {
+    if coll.is_empty() {
+        return Err(Error::InvalidNamespace(format!(
+            "Invalid {stage} target namespace: collection name cannot be empty"
+        )));
+    }
+    if coll.starts_with("system.") || coll.contains('$') {
+        return Err(if stage == "$out" {
+            Error::coded(17385, format!("Can't $out to special collection: {coll}"))
+        } else {
+            Error::coded(
+                31319,
+                format!("Cannot $merge to special collection: {coll}"),
+            )
+        });
+    }
+    Ok(())
+}
+
 /// A document with `_id` first, generating an ObjectId when it has none (as writes do).
 fn with_id(doc: Document) -> Document {
     if doc.contains_key("_id") {
@@ -132,6 +159,7 @@ impl MergeSpec {
         let d = match spec {
             Bson::String(coll) => {
                 merge.coll = coll.clone();
+                check_target("$merge", &merge.coll)?;
                 return Ok(merge);
             }
             Bson::Document(d) => d,
@@ -289,11 +317,7 @@ impl MergeSpec {
                 ))
             }
         }
-        if merge.coll.is_empty() {
-            return Err(Error::InvalidNamespace(
-                "Invalid $merge target namespace: collection name cannot be empty".into(),
-            ));
-        }
+        check_target("$merge", &merge.coll)?;
         if let_given && !matches!(merge.when_matched, WhenMatched::Pipeline(_)) {
             return Err(Error::coded(
                 51199,
