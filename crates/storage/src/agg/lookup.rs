@@ -257,7 +257,11 @@ impl LookupSpec {
 /// null, so that it matches foreign documents whose field is null or missing.
 fn collect_local_values(doc: &Document, path: &str, out: &mut Vec<Bson>) {
     let parts: Vec<&str> = path.split('.').collect();
-    visit_values(&Bson::Document(doc.clone()), &parts, out);
+    if let Some((first, rest)) = parts.split_first() {
+        if let Some(v) = doc.get(*first) {
+            visit_values(v, rest, out);
+        }
+    }
     if out.is_empty() {
         out.push(Bson::Null);
     }

@@ -148,8 +148,20 @@ impl Pipeline {
     /// Applies a pipeline update (`$set`/`$addFields`, `$unset`, `$project`,
     /// `$replaceRoot`/`$replaceWith`) to one document. `variables` are the update's `let`.
     pub fn apply_to_document(&self, doc: Document, variables: &Document) -> Result<Document> {
+        self.apply_to_document_at(doc, variables, bson::DateTime::now())
+    }
+
+    /// [`Pipeline::apply_to_document`] with a given `$$NOW`, so that every document of one
+    /// update command sees the same instant, as in MongoDB.
+    pub fn apply_to_document_at(
+        &self,
+        doc: Document,
+        variables: &Document,
+        now: bson::DateTime,
+    ) -> Result<Document> {
         self.check_update_pipeline()?;
-        let context = RunContext::for_document(variables.clone());
+        let mut context = RunContext::for_document(variables.clone());
+        context.now = now;
         let mut current = doc;
         for stage in &self.stages {
             current = stage.apply_to_one(current, &context)?;

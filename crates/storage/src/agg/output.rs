@@ -400,8 +400,11 @@ impl MergeSpec {
                                 let value = expr.eval(&doc, &vars)?.unwrap_or(Bson::Null);
                                 variables.insert(name.clone(), value);
                             }
-                            let updated =
-                                pipeline.apply_to_document(existing.clone(), &variables)?;
+                            let updated = pipeline.apply_to_document_at(
+                                existing.clone(),
+                                &variables,
+                                context.now,
+                            )?;
                             if let Some(id) = updated.get("_id") {
                                 check_same_id(id, &existing_id)?;
                             }

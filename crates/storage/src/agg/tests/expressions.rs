@@ -527,6 +527,13 @@ fn variables() {
             .expect("update"),
         doc! {"_id": 1, "total": 12}
     );
+    let now = bson::DateTime::from_millis(1_700_000_000_000);
+    let p = Pipeline::parse(&docs![{"$set": {"at": "$$NOW"}}]).expect("parse");
+    assert_eq!(
+        p.apply_to_document_at(doc! {"_id": 1}, &Document::new(), now)
+            .expect("update"),
+        doc! {"_id": 1, "at": now}
+    );
     let p = Pipeline::parse(&docs![{"$replaceWith": {"_id": "$_id", "x": "$a"}}]).expect("parse");
     assert_eq!(
         p.apply_to_document(doc! {"_id": 1, "a": 2}, &Document::new())
