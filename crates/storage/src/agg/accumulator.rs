@@ -86,36 +86,44 @@ pub(crate) enum AccumulatorState {
 }
 
 impl AccumulatorSpec {
-    /// Parses `field: {$op: argument}`. MongoDB's errors: 40234 (not an object), 40238 (not
-    /// exactly one accumulator), 15952 (unknown operator), 40237 (array argument to a unary one).
+    /// Parses `field: {$op: argument}` with MongoDB's checks in MongoDB's order: 40234 (not
+    /// an object starting with an operator), 40235/40236 (field name with '.' or '$'), 40238
+    /// (not exactly one accumulator), 40237 (array argument), 15952 (unknown operator).
     pub(crate) fn parse(field: &str, spec: &Bson) -> Result<AccumulatorSpec> {
-        let Bson::Document(spec_doc) = spec else {
-            return Err(Error::coded(
-                40234,
-                format!("The field '{field}' must be an accumulator object"),
-            ));
+        let spec_doc = match spec {
+            Bson::Document(d) if d.keys().next().is_some_and(|k| k.starts_with('$')) => d,
+            _ => {
+                return Err(Error::coded(
+                    40234,
+                    format!("The field '{field}' must be an accumulator object"),
+                ))
+            }
         };
-        if spec_doc.len() != 1 {
+        if field.contains('.') {
             return Err(Error::coded(
-                40238,
-                format!("The field '{field}' must specify one accumulator"),
+                40235,
+                format!("The field name '{field}' cannot contain '.'"),
             ));
         }
-        let Some((name, argument)) = spec_doc.iter().next() else {
+        if field.starts_with('$') {
+            return Err(Error::coded(
+                40236,
+                format!("The field name '{field}' cannot be an operator name"),
+            ));
+        }
+        let (Some((name, argument)), 1) = (spec_doc.iter().next(), spec_doc.len()) else {
             return Err(Error::coded(
                 40238,
                 format!("The field '{field}' must specify one accumulator"),
             ));
         };
-        let unary = |argument: &Bson| -> Result<Expr> {
-            if let Bson::Array(_) = argument {
-                return Err(Error::coded(
-                    40237,
-                    format!("The {name} accumulator is a unary operator"),
-                ));
-            }
-            Expr::parse(argument)
-        };
+        if let Bson::Array(_) = argument {
+            return Err(Error::coded(
+                40237,
+                format!("The {name} accumulator is a unary operator"),
+            ));
+        }
+        let unary = |argument: &Bson| -> Result<Expr> { Expr::parse(argument) };
         let operator = match name.as_str() {
             "$sum" => Operator::Sum(unary(argument)?),
             "$avg" => Operator::Avg(unary(argument)?),
@@ -138,9 +146,8 @@ impl AccumulatorSpec {
                 match argument {
                     Bson::Document(d) if d.is_empty() => {}
                     _ => {
-                        return Err(Error::coded(
-                            40387,
-                            "$count takes no arguments, i.e. $count:{}",
+                        return Err(Error::TypeMismatch(
+                            "$count takes no arguments, i.e. $count:{}".into(),
                         ))
                     }
                 }

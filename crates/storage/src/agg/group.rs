@@ -37,7 +37,6 @@ impl GroupSpec {
                 id = Some(Expr::parse(value)?);
                 continue;
             }
-            validate_output_field(field)?;
             accumulators.push(AccumulatorSpec::parse(field, value)?);
         }
         let Some(id) = id else {
@@ -88,28 +87,6 @@ impl GroupSpec {
         };
         group_documents(&self.accumulators, input, context, &vars, &mut key_of)
     }
-}
-
-fn validate_output_field(field: &str) -> Result<()> {
-    if field.contains('.') {
-        return Err(Error::coded(
-            40235,
-            format!("The field name '{field}' cannot contain '.'"),
-        ));
-    }
-    if field.starts_with('$') {
-        return Err(Error::coded(
-            40236,
-            format!("The field name '{field}' cannot be an operator name"),
-        ));
-    }
-    if field.is_empty() {
-        return Err(Error::coded(
-            40352,
-            "FieldPath cannot be constructed with empty string",
-        ));
-    }
-    Ok(())
 }
 
 /// The grouping engine shared by `$group`, `$bucket` and `$sortByCount`.
@@ -194,7 +171,6 @@ fn parse_output(output: &Bson, code: i32, stage: &str) -> Result<Vec<Accumulator
     };
     let mut accumulators = Vec::new();
     for (field, value) in d {
-        validate_output_field(field)?;
         accumulators.push(AccumulatorSpec::parse(field, value)?);
     }
     Ok(accumulators)

@@ -217,8 +217,13 @@ fn parse_errors() {
         ),
         (
             docs![{"$group": {"_id": null, "n": {"$count": {"x": 1}}}}],
-            40387,
+            14,
         ),
+        (docs![{"$group": {"_id": null, "n": {"sum": 1}}}], 40234),
+        (docs![{"$group": {"_id": null, "n": {}}}], 40234),
+        (docs![{"$group": {"_id": null, "a.b": 1}}], 40234),
+        (docs![{"$group": {"_id": null, "$a": {"$sum": 1}}}], 40236),
+        (docs![{"$group": {"_id": null, "n": {"$topN": [1]}}}], 40237),
         (
             docs![{"$group": {"_id": null, "n": {"$accumulator": {}}}}],
             115,
