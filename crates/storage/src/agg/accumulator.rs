@@ -446,10 +446,7 @@ fn is_nullish(v: &Bson) -> bool {
 
 fn parse_top_bottom(name: &str, argument: &Bson) -> Result<Operator> {
     let Bson::Document(spec) = argument else {
-        return Err(Error::coded(
-            5788001,
-            format!("specification must be an object; found {argument}"),
-        ));
+        return Err(Error::coded(5788001, format!("{name} requires an object")));
     };
     let with_n = name.ends_with('N');
     let mut n = None;
@@ -462,11 +459,8 @@ fn parse_top_bottom(name: &str, argument: &Bson) -> Result<Operator> {
             "sortBy" => {
                 let Bson::Document(sort_doc) = value else {
                     return Err(Error::coded(
-                        5788004,
-                        format!(
-                            "{name} 'sortBy' field must be an object, but found type {}",
-                            type_name(value)
-                        ),
+                        10065,
+                        "invalid parameter: expected an object (sortBy)",
                     ));
                 };
                 sort = Some(SortSpec::parse(sort_doc)?);

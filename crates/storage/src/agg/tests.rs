@@ -366,6 +366,23 @@ fn parse_errors() {
         (docs![{"$merge": {"on": "_id"}}], 40414),
         (docs![{"$sortByCount": "a"}], 40148),
         (docs![{"$match": 1}], 15959),
+        (docs![{"$group": {"_id": null, "t": {"$top": 1}}}], 5788001),
+        (
+            docs![{"$group": {"_id": null, "t": {"$top": {"n": 1, "output": "$a", "sortBy": {"a": 1}}}}}],
+            5788002,
+        ),
+        (
+            docs![{"$group": {"_id": null, "t": {"$top": {"sortBy": {"a": 1}}}}}],
+            5788004,
+        ),
+        (
+            docs![{"$group": {"_id": null, "t": {"$bottom": {"output": "$a"}}}}],
+            5788005,
+        ),
+        (
+            docs![{"$group": {"_id": null, "t": {"$bottom": {"output": "$a", "sortBy": 1}}}}],
+            10065,
+        ),
         (docs![{"$out": "system.x"}], 17385),
         (docs![{"$out": "a$b"}], 17385),
         (docs![{"$out": ""}], 73),
