@@ -192,7 +192,9 @@ fn parse_project_node(spec: &Document, prefix: &str, mode: &mut Option<Mode>) ->
                 Entry::Exclude
             }
         } else {
-            let nested = match value {
+            // As MongoDB: an object is an expression when it has exactly one field and that
+            // field starts with '$'; any other object is a nested projection.
+            let is_expression_object = match value {
                 Bson::Document(d) => {
                     if d.is_empty() {
                         return Err(Error::coded(
@@ -203,21 +205,32 @@ fn parse_project_node(spec: &Document, prefix: &str, mode: &mut Option<Mode>) ->
                             ),
                         ));
                     }
-                    d.keys().next().is_some_and(|k| !k.starts_with('$'))
+                    d.len() == 1 && d.keys().all(|k| k.starts_with('$'))
                 }
-                _ => false,
+                _ => true,
             };
-            match (nested, value) {
-                (true, Bson::Document(d)) => Entry::Child(parse_project_node(d, &full, mode)?),
+            match value {
+                Bson::Document(d) if !is_expression_object => {
+                    Entry::Child(parse_project_node(d, &full, mode)?)
+                }
                 _ => {
                     if *mode == Some(Mode::Exclusion) {
-                        return Err(Error::coded(
-                            31252,
-                            format!(
-                                "{PROJECT_PREFIX}Cannot use expression other than $meta in \
-                                 exclusion projection"
+                        return Err(match value {
+                            Bson::Document(_) => Error::coded(
+                                31252,
+                                format!(
+                                    "{PROJECT_PREFIX}Cannot use expression other than $meta in \
+                                     exclusion projection"
+                                ),
                             ),
-                        ));
+                            literal => Error::coded(
+                                31310,
+                                format!(
+                                    "{PROJECT_PREFIX}Cannot use an expression {key}: {literal} \
+                                     in an exclusion projection"
+                                ),
+                            ),
+                        });
                     }
                     *mode = Some(Mode::Inclusion);
                     Entry::Computed(Expr::parse(value)?)
