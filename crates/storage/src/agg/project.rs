@@ -247,8 +247,10 @@ fn parse_add_fields_node(spec: &Document) -> Result<Node> {
     for (key, value) in spec {
         validate_field_path(key)?;
         let entry = match value {
+            // An empty object is the literal `{}`; one `$` field is an expression; any other
+            // object is nested fields to set (as in MongoDB's projection parser).
             Bson::Document(d)
-                if !d.is_empty() && d.keys().next().is_some_and(|k| !k.starts_with('$')) =>
+                if !d.is_empty() && !(d.len() == 1 && d.keys().all(|k| k.starts_with('$'))) =>
             {
                 Entry::Child(parse_add_fields_node(d)?)
             }

@@ -275,6 +275,16 @@ fn computed_projections() {
         &docs![{"$addFields": {"a.c": 5}}],
         &docs![{"_id": 1, "a": {"c": 5}}],
     );
+    check(
+        &docs![{"_id": 1, "a": 1}],
+        &docs![{"$addFields": {"e": {}}}],
+        &docs![{"_id": 1, "a": 1, "e": {}}],
+    );
+    check_error(
+        &docs![{"_id": 1}],
+        &docs![{"$addFields": {"e": {"$literal": 1, "b": 2}}}],
+        16410,
+    );
     // $$REMOVE drops the field.
     check(
         &docs![{"_id": 1, "a": 1, "b": 2}],
