@@ -205,7 +205,7 @@ fn parse_project_node(spec: &Document, prefix: &str, mode: &mut Option<Mode>) ->
                             ),
                         ));
                     }
-                    d.len() == 1 && d.keys().all(|k| k.starts_with('$'))
+                    is_single_operator(d)
                 }
                 _ => true,
             };
@@ -242,6 +242,11 @@ fn parse_project_node(spec: &Document, prefix: &str, mode: &mut Option<Mode>) ->
     Ok(node)
 }
 
+/// Whether an object is `{$operator: ...}`: exactly one field, starting with '$'.
+fn is_single_operator(d: &Document) -> bool {
+    d.len() == 1 && d.keys().all(|k| k.starts_with('$'))
+}
+
 fn parse_add_fields_node(spec: &Document) -> Result<Node> {
     let mut node = Node::default();
     for (key, value) in spec {
@@ -249,9 +254,7 @@ fn parse_add_fields_node(spec: &Document) -> Result<Node> {
         let entry = match value {
             // An empty object is the literal `{}`; one `$` field is an expression; any other
             // object is nested fields to set (as in MongoDB's projection parser).
-            Bson::Document(d)
-                if !d.is_empty() && !(d.len() == 1 && d.keys().all(|k| k.starts_with('$'))) =>
-            {
+            Bson::Document(d) if !d.is_empty() && !is_single_operator(d) => {
                 Entry::Child(parse_add_fields_node(d)?)
             }
             _ => Entry::Computed(Expr::parse(value)?),
