@@ -189,9 +189,7 @@ impl Pipeline {
         }
         if !options.database_level && self.starts_with_documents() {
             return Err(Error::InvalidNamespace(
-                "$documents is only valid as the first stage of a database-level aggregate \
-                 ({aggregate: 1})"
-                    .into(),
+                "'$documents' can only be run with {aggregate: 1}".into(),
             ));
         }
         let context = RunContext {
