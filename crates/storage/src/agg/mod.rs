@@ -55,7 +55,8 @@ pub struct AggOptions {
     /// The database the pipeline runs in (for `$lookup`, `$out`, ...).
     pub db: String,
     pub allow_disk_use: bool,
-    /// The command's `let` variables.
+    /// The command's `let` document as given: its expressions are evaluated (once, against
+    /// an empty document) when the pipeline runs, and its names validated.
     pub variables: Document,
     /// True for a database-level aggregate (`{aggregate: 1}`), whose pipeline must start with
     /// `$documents`; false for a collection's aggregate, where `$documents` is refused.
@@ -146,7 +147,8 @@ impl Pipeline {
     }
 
     /// Applies a pipeline update (`$set`/`$addFields`, `$unset`, `$project`,
-    /// `$replaceRoot`/`$replaceWith`) to one document. `variables` are the update's `let`.
+    /// `$replaceRoot`/`$replaceWith`) to one document. `variables` are the update's `let`
+    /// values, already evaluated to constants (see `expr::Vars::from_let`).
     pub fn apply_to_document(&self, doc: Document, variables: &Document) -> Result<Document> {
         self.apply_to_document_at(doc, variables, bson::DateTime::now())
     }
@@ -192,13 +194,15 @@ impl Pipeline {
                 "'$documents' can only be run with {aggregate: 1}".into(),
             ));
         }
+        // The command's `let` is evaluated once, with the run's `$$NOW`.
+        let evaluated = Vars::from_let(&options.variables)?;
         let context = RunContext {
             env: Some(env),
             db: options.db.clone(),
             allow_disk_use: options.allow_disk_use,
             memory_limit_bytes: self.memory_limit_bytes,
-            now: bson::DateTime::now(),
-            variables: options.variables.clone(),
+            now: evaluated.now,
+            variables: evaluated.user,
         };
         self.run_with(input, &context)
     }

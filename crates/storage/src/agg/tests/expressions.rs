@@ -528,6 +528,31 @@ fn variables() {
     let now = out[0].get("now").cloned();
     assert!(matches!(now, Some(Bson::DateTime(_))));
     assert!(out.iter().all(|d| d.get("now").cloned() == now));
+    // `let` values are expressions, evaluated once; names are validated.
+    let let_options = AggOptions {
+        db: "test".into(),
+        variables: doc! {"x": {"$add": [1, 2]}, "y": {"$multiply": ["$$x", 2]}},
+        ..AggOptions::default()
+    };
+    let evaluated = run_in(
+        &MemEnv::default(),
+        &let_options,
+        &docs![{"_id": 1}],
+        &docs![{"$addFields": {"x": "$$x", "y": "$$y"}}],
+    );
+    assert_eq!(evaluated.expect("let"), docs![{"_id": 1, "x": 3, "y": 6}]);
+    let let_options = AggOptions {
+        db: "test".into(),
+        variables: doc! {"Bad": 1},
+        ..AggOptions::default()
+    };
+    assert!(run_in(
+        &MemEnv::default(),
+        &let_options,
+        &docs![{"_id": 1}],
+        &docs![{"$limit": 1}]
+    )
+    .is_err());
     // Update pipelines on one document, with the update's `let`.
     let p =
         Pipeline::parse(&docs![{"$set": {"total": {"$add": ["$a", "$$inc"]}}}, {"$unset": "a"}])
