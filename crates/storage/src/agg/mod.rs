@@ -21,6 +21,7 @@ mod project;
 mod stage;
 #[cfg(test)]
 mod tests;
+mod window;
 
 use bson::{Bson, Document};
 
@@ -304,6 +305,7 @@ pub(crate) enum MemoryLimitKind {
     Sort,
     Group,
     Facet,
+    SetWindowFields,
 }
 
 impl MemoryTracker {
@@ -330,6 +332,11 @@ impl MemoryTracker {
                 ),
                 MemoryLimitKind::Group => "Exceeded memory limit for $group, but didn't allow \
                                            external sort. Pass allowDiskUse:true to opt in."
+                    .to_string(),
+                MemoryLimitKind::SetWindowFields => "Exceeded memory limit for \
+                                                     $setWindowFields, but didn't allow \
+                                                     external sort. Pass allowDiskUse:true to \
+                                                     opt in."
                     .to_string(),
                 MemoryLimitKind::Facet => format!(
                     "$facet exceeded memory limit of {} bytes. Pass allowDiskUse:true to opt in.",

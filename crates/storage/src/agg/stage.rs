@@ -13,6 +13,7 @@ use super::paths::{
     document_size, get_path, integral_i64, remove_path, set_path, type_name, validate_field_path,
 };
 use super::project::Projection;
+use super::window::SetWindowFieldsSpec;
 use super::{DocStream, MemoryLimitKind, MemoryTracker, Pipeline, RunContext};
 use crate::error::{Error, Result};
 use crate::query::{Filter, SortSpec};
@@ -21,7 +22,6 @@ use crate::query::{Filter, SortSpec};
 const UNSUPPORTED_STAGES: &[&str] = &[
     "$densify",
     "$fill",
-    "$setWindowFields",
     "$geoNear",
     "$search",
     "$searchMeta",
@@ -77,6 +77,7 @@ pub(crate) enum Stage {
     Out(OutSpec),
     Merge(Box<MergeSpec>),
     Redact(Expr),
+    SetWindowFields(Box<SetWindowFieldsSpec>),
 }
 
 impl Stage {
@@ -194,6 +195,9 @@ impl Stage {
             "$out" => Stage::Out(OutSpec::parse(spec)?),
             "$merge" => Stage::Merge(Box::new(MergeSpec::parse(spec)?)),
             "$redact" => Stage::Redact(Expr::parse(spec)?),
+            "$setWindowFields" => {
+                Stage::SetWindowFields(Box::new(SetWindowFieldsSpec::parse(spec)?))
+            }
             other if UNSUPPORTED_STAGES.contains(&other) => {
                 return Err(Error::NotSupported(format!(
                     "the {other} aggregation stage is not supported"
@@ -233,6 +237,7 @@ impl Stage {
             Stage::Out(_) => "$out",
             Stage::Merge(_) => "$merge",
             Stage::Redact(_) => "$redact",
+            Stage::SetWindowFields(_) => "$setWindowFields",
         }
     }
 
@@ -325,6 +330,7 @@ impl Stage {
                 from_vec(groups)
             }
             Stage::Sample(n) => from_vec(sample(input, *n)?),
+            Stage::SetWindowFields(window) => from_vec(window.run(input, context)?),
             Stage::Documents(expr) => {
                 drop(input);
                 from_vec(evaluate_documents(expr, context)?)

@@ -182,7 +182,6 @@ fn parse_errors() {
             115,
         ),
         (docs![{"$fill": {"output": {}}}], 115),
-        (docs![{"$setWindowFields": {"output": {}}}], 115),
         (docs![{"$geoNear": {}}], 115),
         (docs![{"$search": {}}], 115),
         (docs![{"$vectorSearch": {}}], 115),

@@ -645,3 +645,151 @@ fn root_and_current_variables() {
         &docs![{"_id": 1, "c": 2, "r": {"_id": 1, "a": 2}}],
     );
 }
+
+/// MongoDB docs' `cakeSales` collection for `$setWindowFields`.
+fn cake_sales() -> Vec<Document> {
+    docs![
+        {"_id": 0, "type": "chocolate", "orderDate": (date("2020-05-18T14:10:30Z")), "state": "CA", "price": 13, "quantity": 120},
+        {"_id": 1, "type": "chocolate", "orderDate": (date("2021-03-20T11:30:05Z")), "state": "WA", "price": 14, "quantity": 140},
+        {"_id": 2, "type": "vanilla", "orderDate": (date("2021-01-11T06:31:15Z")), "state": "CA", "price": 12, "quantity": 145},
+        {"_id": 3, "type": "vanilla", "orderDate": (date("2020-02-08T13:13:23Z")), "state": "WA", "price": 13, "quantity": 104},
+        {"_id": 4, "type": "strawberry", "orderDate": (date("2019-05-18T16:09:01Z")), "state": "CA", "price": 41, "quantity": 162},
+        {"_id": 5, "type": "strawberry", "orderDate": (date("2019-01-08T06:12:03Z")), "state": "WA", "price": 43, "quantity": 134},
+    ]
+}
+
+fn window_values(pipeline_stage: Document) -> Vec<Document> {
+    run(
+        &cake_sales(),
+        &[pipeline_stage, doc! {"$project": {"v": 1}}],
+    )
+    .expect("window")
+}
+
+#[test]
+fn set_window_fields() {
+    // Documents window: a running total per state, partitions in order, sorted by date.
+    assert_eq!(
+        window_values(
+            doc! {"$setWindowFields": {"partitionBy": "$state", "sortBy": {"orderDate": 1},
+            "output": {"v": {"$sum": "$quantity", "window": {"documents": ["unbounded", "current"]}}}}}
+        ),
+        docs![{"_id": 4, "v": 162}, {"_id": 0, "v": 282}, {"_id": 2, "v": 427}, {"_id": 5, "v": 134}, {"_id": 3, "v": 238}, {"_id": 1, "v": 378}],
+    );
+    // Moving average over the previous and current document.
+    assert_eq!(
+        window_values(
+            doc! {"$setWindowFields": {"partitionBy": "$state", "sortBy": {"orderDate": 1},
+            "output": {"v": {"$avg": "$quantity", "window": {"documents": [-1, 0]}}}}}
+        ),
+        docs![{"_id": 4, "v": 162.0}, {"_id": 0, "v": 141.0}, {"_id": 2, "v": 132.5}, {"_id": 5, "v": 134.0}, {"_id": 3, "v": 119.0}, {"_id": 1, "v": 122.0}],
+    );
+    // Range window on price: orders within 10 of each other.
+    assert_eq!(
+        window_values(
+            doc! {"$setWindowFields": {"partitionBy": "$state", "sortBy": {"price": 1},
+            "output": {"v": {"$sum": "$quantity", "window": {"range": [-10, 10]}}}}}
+        ),
+        docs![{"_id": 2, "v": 265}, {"_id": 0, "v": 265}, {"_id": 4, "v": 162}, {"_id": 3, "v": 244}, {"_id": 1, "v": 244}, {"_id": 5, "v": 134}],
+    );
+    // The whole partition when there is no window.
+    assert_eq!(
+        window_values(
+            doc! {"$setWindowFields": {"partitionBy": "$state", "output": {"v": {"$max": "$quantity"}}}}
+        ),
+        docs![{"_id": 0, "v": 162}, {"_id": 2, "v": 162}, {"_id": 4, "v": 162}, {"_id": 1, "v": 140}, {"_id": 3, "v": 140}, {"_id": 5, "v": 140}],
+    );
+    // $rank, $denseRank, $documentNumber.
+    assert_eq!(
+        window_values(
+            doc! {"$setWindowFields": {"partitionBy": "$state", "sortBy": {"quantity": -1},
+            "output": {"v": {"$rank": {}}}}}
+        ),
+        docs![{"_id": 4, "v": 1}, {"_id": 2, "v": 2}, {"_id": 0, "v": 3}, {"_id": 1, "v": 1}, {"_id": 5, "v": 2}, {"_id": 3, "v": 3}],
+    );
+    let ties =
+        docs![{"_id": 1, "s": 5}, {"_id": 2, "s": 7}, {"_id": 3, "s": 5}, {"_id": 4, "s": 9}];
+    check(
+        &ties,
+        &docs![{"$setWindowFields": {"sortBy": {"s": 1}, "output": {"r": {"$rank": {}}, "d": {"$denseRank": {}}, "n": {"$documentNumber": {}}}}}, {"$project": {"s": 0}}],
+        &docs![{"_id": 1, "r": 1, "d": 1, "n": 1}, {"_id": 3, "r": 1, "d": 1, "n": 2}, {"_id": 2, "r": 3, "d": 2, "n": 3}, {"_id": 4, "r": 4, "d": 3, "n": 4}],
+    );
+    // $shift with a default (MongoDB docs).
+    assert_eq!(
+        window_values(
+            doc! {"$setWindowFields": {"partitionBy": "$state", "sortBy": {"quantity": -1},
+            "output": {"v": {"$shift": {"output": "$quantity", "by": 1, "default": "Not available"}}}}}
+        ),
+        docs![{"_id": 4, "v": 145}, {"_id": 2, "v": 120}, {"_id": 0, "v": "Not available"}, {"_id": 1, "v": 134}, {"_id": 5, "v": 104}, {"_id": 3, "v": "Not available"}],
+    );
+    // $locf carries the last non-null value forward.
+    check(
+        &docs![{"_id": 1, "t": 1, "p": 5}, {"_id": 2, "t": 2, "p": null}, {"_id": 3, "t": 3}, {"_id": 4, "t": 4, "p": 7}],
+        &docs![{"$setWindowFields": {"sortBy": {"t": 1}, "output": {"p": {"$locf": "$p"}}}}],
+        &docs![{"_id": 1, "t": 1, "p": 5}, {"_id": 2, "t": 2, "p": 5}, {"_id": 3, "t": 3, "p": 5}, {"_id": 4, "t": 4, "p": 7}],
+    );
+    // Windows past the partition's edges, $push and $count.
+    check(
+        &docs![{"_id": 1, "t": 1}, {"_id": 2, "t": 2}, {"_id": 3, "t": 3}],
+        &docs![{"$setWindowFields": {"sortBy": {"t": 1}, "output": {
+            "next": {"$push": "$_id", "window": {"documents": [1, 5]}},
+            "n": {"$count": {}, "window": {"documents": ["current", "unbounded"]}},
+        }}}],
+        &docs![{"_id": 1, "t": 1, "next": [2, 3], "n": 3}, {"_id": 2, "t": 2, "next": [3], "n": 2}, {"_id": 3, "t": 3, "next": [], "n": 1}],
+    );
+    // Errors.
+    let cases: Vec<(Document, i32)> = vec![
+        (doc! {"$setWindowFields": 1}, 9),
+        (doc! {"$setWindowFields": {"partitionBy": "$state"}}, 40414),
+        (
+            doc! {"$setWindowFields": {"output": {"r": {"$rank": {}}}}},
+            5371602,
+        ),
+        (
+            doc! {"$setWindowFields": {"sortBy": {"a": 1}, "output": {"r": {"$rank": {}, "window": {"documents": [0, 1]}}}}},
+            9,
+        ),
+        (doc! {"$setWindowFields": {"output": {"r": {"$foo": 1}}}}, 9),
+        (
+            doc! {"$setWindowFields": {"output": {"r": {"$derivative": {}}}}},
+            115,
+        ),
+        (
+            doc! {"$setWindowFields": {"output": {"r": {"$sum": 1, "window": {"documents": [-1, 0]}}}}},
+            9,
+        ),
+        (
+            doc! {"$setWindowFields": {"sortBy": {"a": 1}, "output": {"r": {"$sum": 1, "window": {"documents": [0.5, 1]}}}}},
+            9,
+        ),
+        (
+            doc! {"$setWindowFields": {"sortBy": {"a": 1}, "output": {"r": {"$sum": 1, "window": {"documents": [2, 1]}}}}},
+            9,
+        ),
+        (
+            doc! {"$setWindowFields": {"sortBy": {"a": 1, "b": 1}, "output": {"r": {"$sum": 1, "window": {"range": [-1, 1]}}}}},
+            9,
+        ),
+        (
+            doc! {"$setWindowFields": {"sortBy": {"a": 1}, "output": {"r": {"$sum": 1, "window": {"range": [-1, 1], "unit": "day"}}}}},
+            115,
+        ),
+        (
+            doc! {"$setWindowFields": {"output": {"r": {"$shift": {"output": "$a", "by": 1}}}}},
+            9,
+        ),
+        (
+            doc! {"$setWindowFields": {"output": {"r": {"$mergeObjects": "$a"}}}},
+            9,
+        ),
+    ];
+    for (stage, code) in cases {
+        check_error(&cake_sales(), &[stage], code);
+    }
+    // Range windows need numeric sort values.
+    check_error(
+        &docs![{"a": "x"}],
+        &docs![{"$setWindowFields": {"sortBy": {"a": 1}, "output": {"r": {"$sum": 1, "window": {"range": [-1, 1]}}}}}],
+        5429414,
+    );
+}
