@@ -13,7 +13,7 @@ use super::paths::{
     document_size, get_path, integral_i64, remove_path, set_path, type_name, validate_field_path,
 };
 use super::project::Projection;
-use super::window::SetWindowFieldsSpec;
+use super::window::{FillSpec, SetWindowFieldsSpec};
 use super::{DocStream, MemoryLimitKind, MemoryTracker, Pipeline, RunContext};
 use crate::error::{Error, Result};
 use crate::query::{Filter, SortSpec};
@@ -21,7 +21,6 @@ use crate::query::{Filter, SortSpec};
 /// Stages MongoDB has that Outpost does not run; naming them gives a clear NotSupported.
 const UNSUPPORTED_STAGES: &[&str] = &[
     "$densify",
-    "$fill",
     "$geoNear",
     "$search",
     "$searchMeta",
@@ -78,6 +77,7 @@ pub(crate) enum Stage {
     Merge(Box<MergeSpec>),
     Redact(Expr),
     SetWindowFields(Box<SetWindowFieldsSpec>),
+    Fill(Box<FillSpec>),
 }
 
 impl Stage {
@@ -195,6 +195,7 @@ impl Stage {
             "$out" => Stage::Out(OutSpec::parse(spec)?),
             "$merge" => Stage::Merge(Box::new(MergeSpec::parse(spec)?)),
             "$redact" => Stage::Redact(Expr::parse(spec)?),
+            "$fill" => Stage::Fill(Box::new(FillSpec::parse(spec)?)),
             "$setWindowFields" => {
                 Stage::SetWindowFields(Box::new(SetWindowFieldsSpec::parse(spec)?))
             }
@@ -238,6 +239,7 @@ impl Stage {
             Stage::Merge(_) => "$merge",
             Stage::Redact(_) => "$redact",
             Stage::SetWindowFields(_) => "$setWindowFields",
+            Stage::Fill(_) => "$fill",
         }
     }
 
@@ -331,6 +333,7 @@ impl Stage {
             }
             Stage::Sample(n) => from_vec(sample(input, *n)?),
             Stage::SetWindowFields(window) => from_vec(window.run(input, context)?),
+            Stage::Fill(fill) => from_vec(fill.run(input, context)?),
             Stage::Documents(expr) => {
                 drop(input);
                 from_vec(evaluate_documents(expr, context)?)

@@ -181,7 +181,6 @@ fn parse_errors() {
             docs![{"$densify": {"field": "a", "range": {"step": 1}}}],
             115,
         ),
-        (docs![{"$fill": {"output": {}}}], 115),
         (docs![{"$geoNear": {}}], 115),
         (docs![{"$search": {}}], 115),
         (docs![{"$vectorSearch": {}}], 115),

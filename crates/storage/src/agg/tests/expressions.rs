@@ -793,3 +793,61 @@ fn set_window_fields() {
         5429414,
     );
 }
+
+#[test]
+fn fill() {
+    // MongoDB docs: fill missing fields with a constant.
+    check(
+        &docs![
+            {"date": (date("2022-02-02T00:00:00Z")), "bootsSold": 10, "sandalsSold": 20, "sneakersSold": 12},
+            {"date": (date("2022-02-03T00:00:00Z")), "bootsSold": 7, "sneakersSold": 18},
+            {"date": (date("2022-02-04T00:00:00Z")), "sneakersSold": 5},
+        ],
+        &docs![{"$fill": {"output": {"bootsSold": {"value": 0}, "sandalsSold": {"value": 0}, "sneakersSold": {"value": 0}}}}],
+        &docs![
+            {"date": (date("2022-02-02T00:00:00Z")), "bootsSold": 10, "sandalsSold": 20, "sneakersSold": 12},
+            {"date": (date("2022-02-03T00:00:00Z")), "bootsSold": 7, "sneakersSold": 18, "sandalsSold": 0},
+            {"date": (date("2022-02-04T00:00:00Z")), "sneakersSold": 5, "bootsSold": 0, "sandalsSold": 0},
+        ],
+    );
+    // MongoDB docs: last observation carried forward.
+    let reviews = docs![
+        {"date": (date("2021-03-08T00:00:00Z")), "score": 90},
+        {"date": (date("2021-03-09T00:00:00Z")), "score": 92},
+        {"date": (date("2021-03-10T00:00:00Z"))},
+        {"date": (date("2021-03-11T00:00:00Z"))},
+        {"date": (date("2021-03-12T00:00:00Z")), "score": 85},
+        {"date": (date("2021-03-13T00:00:00Z"))},
+    ];
+    let out = run(
+        &reviews,
+        &docs![{"$fill": {"sortBy": {"date": 1}, "output": {"score": {"method": "locf"}}}}],
+    )
+    .expect("locf");
+    let scores: Vec<Option<&Bson>> = out.iter().map(|d| d.get("score")).collect();
+    let expected = [90, 92, 92, 92, 85, 85].map(Bson::Int32);
+    assert_eq!(scores, expected.iter().map(Some).collect::<Vec<_>>());
+    // Per partition (partitionByFields), and errors.
+    check(
+        &docs![{"_id": 1, "k": "a", "t": 1, "v": 1}, {"_id": 2, "k": "b", "t": 2}, {"_id": 3, "k": "a", "t": 3}],
+        &docs![{"$fill": {"partitionByFields": ["k"], "sortBy": {"t": 1}, "output": {"v": {"method": "locf"}}}}],
+        &docs![{"_id": 1, "k": "a", "t": 1, "v": 1}, {"_id": 3, "k": "a", "t": 3, "v": 1}, {"_id": 2, "k": "b", "t": 2}],
+    );
+    check_error(
+        &reviews,
+        &docs![{"$fill": {"output": {"score": {"method": "locf"}}}}],
+        9,
+    );
+    check_error(
+        &reviews,
+        &docs![{"$fill": {"sortBy": {"date": 1}, "output": {"score": {"method": "linear"}}}}],
+        115,
+    );
+    check_error(
+        &reviews,
+        &docs![{"$fill": {"output": {"score": {"value": 1, "method": "locf"}}}}],
+        9,
+    );
+    check_error(&reviews, &docs![{"$fill": {"sortBy": {"date": 1}}}], 40414);
+    check_error(&reviews, &docs![{"$fill": {"output": {}, "x": 1}}], 40415);
+}
