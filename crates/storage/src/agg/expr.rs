@@ -4,12 +4,24 @@
 //! returns `Option<Bson>`: `None` is MongoDB's "missing" value, which is distinct from null
 //! (an object literal drops a field whose value is missing; `$ifNull` treats both alike).
 //!
+//! ```ignore
+//! let vars = Vars::from_let(&command_let)?;          // `let` values, `$$NOW` fixed once
+//! let expr = Expr::parse_with_vars(&spec, &vars)?;   // or Expr::parse / Expr::parse_object
+//! for doc in docs {
+//!     let value: Option<Bson> = expr.eval(&doc, &vars)?;   // `$$ROOT` = `$$CURRENT` = doc
+//! }
+//! ```
+//!
 //! Operators live in submodules by family; each is one entry in [`lookup_operator`], which
 //! says how its arguments are parsed ([`Shape`]) and which function evaluates it. Operators
-//! evaluate their own arguments, so `$cond`, `$and`, `$switch`, ... are lazy like MongoDB's.
+//! evaluate their own arguments, so `$cond`, `$and`, `$switch`, ... are lazy like MongoDB's,
+//! and argument checks happen in MongoDB's order (so the same error wins).
 //!
 //! Variables bound by `$let`, `$map`, `$filter` and `$reduce` live in a chain of stack frames
 //! ([`Frame`]) so binding one costs no allocation beyond the bound value itself.
+//!
+//! Error codes and messages follow MongoDB's `expression.cpp`; operators MongoDB has that
+//! Outpost does not (`$function`, `$meta`, ...) fail with NotSupported naming them.
 
 // The crate's `Error` is large (DuplicateKey carries two documents); boxing it is the error
 // module owner's call, so the lint is allowed here rather than worked around per function.
@@ -27,6 +39,7 @@ mod decimal;
 mod number;
 mod object;
 mod string;
+mod trig;
 #[cfg(test)]
 #[rustfmt::skip] // one case per line, however long
 mod tests;
@@ -125,6 +138,9 @@ pub struct Operator {
     /// An operator-specific number fixed at parse time (`$zip`: how many arguments are
     /// inputs).
     extra: usize,
+    /// The last regex compiled by `$regexMatch`/`$regexFind`/`$regexFindAll` with its pattern
+    /// and flags, reused while they stay the same (they usually are constants).
+    regex_cache: std::sync::OnceLock<(String, String, regex::Regex)>,
     eval: EvalFn,
 }
 
@@ -240,6 +256,9 @@ enum Shape {
 #[derive(Default)]
 pub(crate) struct ParseScope {
     locals: Vec<String>,
+    /// The command's `let` variable names when known at parse time, so an undefined
+    /// `$$name` is refused while parsing, as MongoDB does.
+    user: Option<Vec<String>>,
 }
 
 /// How MongoDB words the error for an unknown named argument.
@@ -264,6 +283,8 @@ enum MissingStyle {
     RequiresParameter,
     /// "$op requires an 'f' field"
     Field,
+    /// "Missing value for 'f'"
+    MissingValue,
     /// A fixed message.
     Fixed(&'static str),
 }
@@ -299,6 +320,7 @@ fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
     use date as d;
     use object as o;
     use string as s;
+    use trig as t;
     let entry: (&'static str, Shape, EvalFn) = match name {
         // Arithmetic.
         "$add" => ("$add", VARIADIC, a::add),
@@ -317,6 +339,22 @@ fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
         "$ln" => ("$ln", positional(1, 1), a::ln),
         "$log" => ("$log", positional(2, 2), a::log),
         "$log10" => ("$log10", positional(1, 1), a::log10),
+        // Trigonometry.
+        "$sin" => ("$sin", positional(1, 1), t::sin),
+        "$cos" => ("$cos", positional(1, 1), t::cos),
+        "$tan" => ("$tan", positional(1, 1), t::tan),
+        "$asin" => ("$asin", positional(1, 1), t::asin),
+        "$acos" => ("$acos", positional(1, 1), t::acos),
+        "$atan" => ("$atan", positional(1, 1), t::atan),
+        "$atan2" => ("$atan2", positional(2, 2), t::atan2),
+        "$sinh" => ("$sinh", positional(1, 1), t::sinh),
+        "$cosh" => ("$cosh", positional(1, 1), t::cosh),
+        "$tanh" => ("$tanh", positional(1, 1), t::tanh),
+        "$asinh" => ("$asinh", positional(1, 1), t::asinh),
+        "$acosh" => ("$acosh", positional(1, 1), t::acosh),
+        "$atanh" => ("$atanh", positional(1, 1), t::atanh),
+        "$degreesToRadians" => ("$degreesToRadians", positional(1, 1), t::degrees_to_radians),
+        "$radiansToDegrees" => ("$radiansToDegrees", positional(1, 1), t::radians_to_degrees),
         // Comparison and boolean.
         "$cmp" => ("$cmp", positional(2, 2), a::cmp),
         "$eq" => ("$eq", positional(2, 2), a::eq),
@@ -333,11 +371,13 @@ fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
         "$ifNull" => ("$ifNull", Shape::Custom(parse_if_null), a::if_null),
         "$switch" => ("$switch", Shape::Custom(parse_switch), a::switch),
         "$literal" => ("$literal", Shape::Custom(parse_literal), eval_not_reached),
+        "$const" => ("$const", Shape::Custom(parse_literal), eval_not_reached),
         "$let" => ("$let", Shape::Custom(parse_let), eval_let),
         "$rand" => ("$rand", Shape::Custom(parse_rand), a::rand),
         // Strings.
         "$concat" => ("$concat", VARIADIC, s::concat),
-        "$substr" => ("$substr", positional(3, 3), s::substr_bytes),
+        // MongoDB parses the deprecated $substr as $substrBytes (and names it so in errors).
+        "$substr" => ("$substrBytes", positional(3, 3), s::substr_bytes),
         "$substrBytes" => ("$substrBytes", positional(3, 3), s::substr_bytes),
         "$substrCP" => ("$substrCP", positional(3, 3), s::substr_cp),
         "$toLower" => ("$toLower", positional(1, 1), s::to_lower),
@@ -443,6 +483,10 @@ fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
         "$toDate" => ("$toDate", c::SHORTHAND_SHAPE, c::to_date),
         "$toObjectId" => ("$toObjectId", c::SHORTHAND_SHAPE, c::to_object_id),
         "$isNumber" => ("$isNumber", positional(1, 1), c::is_number),
+        "$bsonSize" => ("$bsonSize", positional(1, 1), o::bson_size),
+        "$binarySize" => ("$binarySize", positional(1, 1), o::binary_size),
+        "$tsSecond" => ("$tsSecond", positional(1, 1), d::ts_second),
+        "$tsIncrement" => ("$tsIncrement", positional(1, 1), d::ts_increment),
         _ => return None,
     };
     Some(entry)
@@ -455,10 +499,6 @@ const UNSUPPORTED_OPERATORS: &[&str] = &[
     "$where",
     "$meta",
     "$toHashedIndexKey",
-    "$binarySize",
-    "$bsonSize",
-    "$tsIncrement",
-    "$tsSecond",
     "$median",
     "$percentile",
     "$top",
@@ -476,10 +516,32 @@ impl Expr {
         Expr::parse_in(expr, &mut ParseScope::default())
     }
 
+    /// Parses an expression knowing the command's variables, so that a reference to an
+    /// undefined `$$variable` fails at parse time (code 17276) even where it would never be
+    /// evaluated, as in MongoDB.
+    pub fn parse_with_vars(expr: &Bson, vars: &Vars) -> Result<Expr> {
+        let mut scope = ParseScope {
+            locals: Vec::new(),
+            user: Some(vars.user.keys().cloned().collect()),
+        };
+        Expr::parse_in(expr, &mut scope)
+    }
+
     /// Parses an object expression `{a: <expr>, b: <expr>}` (as `$addFields` and
     /// `$replaceWith` take), whose field names must not start with `$`.
     pub fn parse_object(spec: &Document) -> Result<Expr> {
         parse_object_literal(spec, &mut ParseScope::default())
+    }
+
+    /// The fields of a plain field path `"$a.b"` (`["a", "b"]`), e.g. to recognise a rename.
+    pub fn field_path(&self) -> Option<Vec<&str>> {
+        match self {
+            Expr::Path(FieldPath {
+                variable: Variable::Current,
+                fields,
+            }) if !fields.is_empty() => Some(fields.iter().map(String::as_str).collect()),
+            _ => None,
+        }
     }
 
     /// The constant value of this expression, if it is one (e.g. a `$literal`).
@@ -528,6 +590,27 @@ impl Expr {
             root,
             vars,
             frames: None,
+        };
+        self.eval_in(&ctx)
+    }
+
+    /// Evaluates with `$$CURRENT` (and so `"$field"` paths) bound to `current` while
+    /// `$$ROOT` stays `root`, as `$redact` does for sub-documents.
+    pub fn eval_with_current(
+        &self,
+        root: &Document,
+        current: &Document,
+        vars: &Vars,
+    ) -> Result<Option<Bson>> {
+        let frame = Frame {
+            name: "CURRENT",
+            value: Some(Bson::Document(current.clone())),
+            parent: None,
+        };
+        let ctx = Ctx {
+            root,
+            vars,
+            frames: Some(&frame),
         };
         self.eval_in(&ctx)
     }
@@ -617,27 +700,44 @@ fn validate_field_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// A user variable name must start with a lowercase ASCII letter or a non-ASCII character and
-/// contain only letters, digits, `_` and non-ASCII characters.
+/// Checks a variable name being bound (`$let`, `as`, a command's `let`): MongoDB's
+/// `uassertValidNameForUserWrite`. `CURRENT` is the one system variable that may be rebound.
 fn validate_user_variable_name(name: &str) -> Result<()> {
-    validate_variable_name(name)?;
-    match name.chars().next() {
-        Some(c) if c.is_ascii_lowercase() || !c.is_ascii() => Ok(()),
-        _ => Err(Error::coded(
-            16870,
-            format!("'{name}' starts with an invalid character for a user variable name"),
-        )),
+    if name == "CURRENT" {
+        return Ok(());
     }
+    if name.is_empty() {
+        return Err(Error::coded(16866, "empty variable names are not allowed"));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase() || !c.is_ascii()) {
+        return Err(Error::coded(
+            16867,
+            format!("'{name}' starts with an invalid character for a user variable name"),
+        ));
+    }
+    check_variable_characters(name, 16868)
 }
 
+/// Checks a variable name being read (`$$name`): MongoDB's `uassertValidNameForUserRead`.
 fn validate_variable_name(name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::coded(16869, "empty variable names are not allowed"));
     }
-    for c in name.chars() {
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic() || !c.is_ascii()) {
+        return Err(Error::coded(
+            16870,
+            format!("'{name}' starts with an invalid character for a variable name"),
+        ));
+    }
+    check_variable_characters(name, 16871)
+}
+
+/// Letters, digits, `_` and non-ASCII characters after the first.
+fn check_variable_characters(name: &str, code: i32) -> Result<()> {
+    for c in name.chars().skip(1) {
         if !(c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii()) {
             return Err(Error::coded(
-                16871,
+                code,
                 format!("'{name}' contains an invalid character for a variable name: '{c}'"),
             ));
         }
@@ -670,7 +770,11 @@ fn parse_field_path(s: &str, scope: &ParseScope) -> Result<FieldPath> {
                     )))
                 }
                 _ => {
-                    if !name.starts_with(|c: char| c.is_ascii_lowercase() || !c.is_ascii()) {
+                    let known = match &scope.user {
+                        Some(user) => user.iter().any(|u| u == name),
+                        None => name.starts_with(|c: char| c.is_ascii_lowercase() || !c.is_ascii()),
+                    };
+                    if !known {
                         return Err(Error::coded(
                             17276,
                             format!("Use of undefined variable: {name}"),
@@ -801,6 +905,7 @@ fn parse_operator(d: &Document, scope: &mut ParseScope) -> Result<Expr> {
                 args: args.into_iter().map(Some).collect(),
                 names: Vec::new(),
                 extra: 0,
+                regex_cache: std::sync::OnceLock::new(),
                 eval,
             }
         }
@@ -811,11 +916,12 @@ fn parse_operator(d: &Document, scope: &mut ParseScope) -> Result<Expr> {
                 args,
                 names: Vec::new(),
                 extra: 0,
+                regex_cache: std::sync::OnceLock::new(),
                 eval,
             }
         }
         Shape::Custom(parse) => {
-            if static_name == "$literal" {
+            if static_name == "$literal" || static_name == "$const" {
                 return Ok(Expr::Constant(arg.clone()));
             }
             let mut op = parse(static_name, arg, scope)?;
@@ -898,6 +1004,7 @@ fn parse_named_args(
                 MissingStyle::Specified => format!("{name} requires '{field}' to be specified"),
                 MissingStyle::RequiresParameter => format!("{name} requires '{field}' parameter"),
                 MissingStyle::Field => format!("{name} requires an '{field}' field"),
+                MissingStyle::MissingValue => format!("Missing value for '{field}'"),
                 MissingStyle::Fixed(text) => format!("{name} {text}"),
             };
             return Err(Error::coded(*code, message));
@@ -937,6 +1044,7 @@ impl Operator {
             args,
             names,
             extra: 0,
+            regex_cache: std::sync::OnceLock::new(),
             eval: eval_not_reached,
         }
     }
@@ -1149,9 +1257,7 @@ fn parse_let(name: &'static str, arg: &Bson, scope: &mut ParseScope) -> Result<O
     let mut names = Vec::new();
     // The variables' expressions see the enclosing scope only.
     for (var, value) in vars_doc {
-        if var != "CURRENT" {
-            validate_user_variable_name(var)?;
-        }
+        validate_user_variable_name(var)?;
         args.push(Some(Expr::parse_in(value, scope)?));
         names.push(var.clone());
     }

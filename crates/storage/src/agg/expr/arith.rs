@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use bson::Bson;
 
+use super::convert::double_to_string;
 use super::decimal::{Dec128, Rounding};
 use super::number::{self, from_f64_like, narrow_integer, Num, Width};
 use super::{is_nullish, truthy, type_name, Ctx, Operator};
@@ -450,7 +451,7 @@ pub(super) fn log10(op: &Operator, ctx: &Ctx<'_>) -> Out {
             28761,
             format!(
                 "$log10's argument must be a positive number, but is {}",
-                n.to_bson()
+                double_to_string(f)
             ),
         ));
     }
@@ -496,7 +497,7 @@ pub(super) fn log(op: &Operator, ctx: &Ctx<'_>) -> Out {
             28759,
             format!(
                 "$log's base must be a positive number not equal to 1, but is {}",
-                b.to_bson()
+                double_to_string(fb)
             ),
         ));
     }

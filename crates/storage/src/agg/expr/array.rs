@@ -42,7 +42,7 @@ pub(super) const N_SHAPE: Shape = Shape::Named(&NamedArgs {
     not_object: 5787900,
     unknown: 5787901,
     unknown_style: UnknownStyle::FoundUnknown,
-    missing_style: MissingStyle::Specified,
+    missing_style: MissingStyle::MissingValue,
 });
 
 /// A value as an i32 if it is a number with an integral value in range.
@@ -475,11 +475,10 @@ pub(super) fn slice(op: &Operator, ctx: &Ctx<'_>) -> Out {
 
 pub(super) fn concat_arrays(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let mut out = Vec::new();
-    let mut saw_null = false;
-    for v in op.eval_args(ctx)? {
-        match v {
+    for i in 0..op.args.len() {
+        match op.arg(i, ctx)? {
             Some(Bson::Array(items)) => out.extend(items),
-            v if is_nullish(v.as_ref()) => saw_null = true,
+            v if is_nullish(v.as_ref()) => return null(),
             v => {
                 return Err(Error::coded(
                     28664,
@@ -490,9 +489,6 @@ pub(super) fn concat_arrays(op: &Operator, ctx: &Ctx<'_>) -> Out {
                 ))
             }
         }
-    }
-    if saw_null {
-        return null();
     }
     array(out)
 }
@@ -533,7 +529,22 @@ pub(super) fn range(op: &Operator, ctx: &Ctx<'_>) -> Out {
     if step == 0 {
         return Err(Error::coded(34449, "$range requires a non-zero step value"));
     }
-    let mut out = Vec::new();
+    // MongoDB refuses ranges over internalQueryMaxRangeBytes (100 MiB at 16 bytes a value).
+    const MAX_RANGE_BYTES: i64 = 100 * 1024 * 1024;
+    const VALUE_BYTES: i64 = 16;
+    let steps = (end - start) / step;
+    let length = if steps >= 0 { steps + 1 } else { 0 };
+    let needed = 24 + length * VALUE_BYTES;
+    if needed >= MAX_RANGE_BYTES {
+        return Err(Error::coded(
+            146,
+            format!(
+                "$range would use too much memory ({needed} bytes) and cannot spill to disk. \
+                 Memory limit: {MAX_RANGE_BYTES} bytes"
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
     let mut i = start;
     while (step > 0 && i < end) || (step < 0 && i > end) {
         out.push(Bson::Int32(i32::try_from(i).unwrap_or(0)));
@@ -918,17 +929,21 @@ pub(super) fn sort_array(op: &Operator, ctx: &Ctx<'_>) -> Out {
     array(items)
 }
 
-/// Evaluates `{n, input}` of `$firstN`/`$lastN`/`$maxN`/`$minN`.
-fn n_and_input(op: &Operator, ctx: &Ctx<'_>) -> Result<Option<(usize, Vec<Bson>)>> {
+/// Evaluates `{n, input}` of `$firstN`/`$lastN`/`$maxN`/`$minN`: `n` a positive integral
+/// number, `input` an array (null is an error too, as in MongoDB).
+fn n_and_input(op: &Operator, ctx: &Ctx<'_>) -> Result<(usize, Vec<Bson>)> {
     let n = op.arg(0, ctx)?;
-    let input = op.arg(1, ctx)?;
-    let Some(count) = n.as_ref().and_then(Num::of).and_then(|n| n.to_i64_exact()) else {
+    let shown = display(n.as_ref());
+    let Some(number) = n.as_ref().and_then(Num::of) else {
         return Err(Error::coded(
             5787902,
-            format!(
-                "Value for 'n' must be of integral type, but found {}",
-                display(n.as_ref())
-            ),
+            format!("Value for 'n' must be of integral type, but found {shown}"),
+        ));
+    };
+    let Some(count) = number.to_i64_exact() else {
+        return Err(Error::coded(
+            5787903,
+            format!("Value for 'n' must be of integral type, but found {shown}"),
         ));
     };
     if count <= 0 {
@@ -937,41 +952,26 @@ fn n_and_input(op: &Operator, ctx: &Ctx<'_>) -> Result<Option<(usize, Vec<Bson>)
             format!("'n' must be greater than 0, found {count}"),
         ));
     }
-    let items = match input {
-        Some(Bson::Array(items)) => items,
-        v if is_nullish(v.as_ref()) => return Ok(None),
-        v => {
-            return Err(Error::coded(
-                5788200,
-                format!("Input must be an array, found {}", type_name(v.as_ref())),
-            ))
-        }
+    let Some(Bson::Array(items)) = op.arg(1, ctx)? else {
+        return Err(Error::coded(5788200, "Input must be an array"));
     };
-    Ok(Some((usize::try_from(count).unwrap_or(usize::MAX), items)))
+    Ok((usize::try_from(count).unwrap_or(usize::MAX), items))
 }
 
 pub(super) fn first_n(op: &Operator, ctx: &Ctx<'_>) -> Out {
-    match n_and_input(op, ctx)? {
-        Some((n, items)) => array(items.into_iter().take(n).collect()),
-        None => null(),
-    }
+    let (n, items) = n_and_input(op, ctx)?;
+    array(items.into_iter().take(n).collect())
 }
 
 pub(super) fn last_n(op: &Operator, ctx: &Ctx<'_>) -> Out {
-    match n_and_input(op, ctx)? {
-        Some((n, items)) => {
-            let skip = items.len().saturating_sub(n);
-            array(items.into_iter().skip(skip).collect())
-        }
-        None => null(),
-    }
+    let (n, items) = n_and_input(op, ctx)?;
+    let skip = items.len().saturating_sub(n);
+    array(items.into_iter().skip(skip).collect())
 }
 
-/// `$maxN`/`$minN`: the n largest (smallest) non-null values, in that order.
+/// `$maxN`/`$minN`: the n largest (smallest) values that are not null or missing.
 fn extreme_n(op: &Operator, ctx: &Ctx<'_>, largest: bool) -> Out {
-    let Some((n, items)) = n_and_input(op, ctx)? else {
-        return null();
-    };
+    let (n, items) = n_and_input(op, ctx)?;
     let mut kept: Vec<Bson> = items
         .into_iter()
         .filter(|v| !matches!(v, Bson::Null | Bson::Undefined))

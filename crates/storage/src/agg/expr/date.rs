@@ -47,7 +47,10 @@ pub(super) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let mp = (month + 9) % 12;
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    // Saturating: callers pass years far beyond what a date can hold only to learn it overflows.
+    era.saturating_mul(146_097)
+        .saturating_add(doe)
+        .saturating_sub(719_468)
 }
 
 /// The (year, month 1-12, day 1-31) of a day number.
@@ -169,11 +172,11 @@ impl Zone {
     const UTC: Zone = Zone { offset_minutes: 0 };
 
     fn local(self, utc_millis: i64) -> i64 {
-        utc_millis + self.offset_minutes * MILLIS_PER_MINUTE
+        utc_millis.saturating_add(self.offset_minutes * MILLIS_PER_MINUTE)
     }
 
     fn utc(self, local_millis: i64) -> i64 {
-        local_millis - self.offset_minutes * MILLIS_PER_MINUTE
+        local_millis.saturating_sub(self.offset_minutes * MILLIS_PER_MINUTE)
     }
 }
 
@@ -1071,11 +1074,17 @@ pub(super) fn date_from_parts(op: &Operator, ctx: &Ctx<'_>) -> Out {
         let months = year * 12 + (month - 1);
         days_from_civil(months.div_euclid(12), months.rem_euclid(12) + 1, 1) + (day - 1)
     };
-    let local = days * MILLIS_PER_DAY
-        + hour * MILLIS_PER_HOUR
-        + minute * MILLIS_PER_MINUTE
-        + second * MILLIS_PER_SECOND
-        + ms;
+    // Seconds and milliseconds are unbounded, so the sum is checked.
+    let local = [
+        days.checked_mul(MILLIS_PER_DAY),
+        hour.checked_mul(MILLIS_PER_HOUR),
+        minute.checked_mul(MILLIS_PER_MINUTE),
+        second.checked_mul(MILLIS_PER_SECOND),
+        Some(ms),
+    ]
+    .into_iter()
+    .try_fold(0i64, |total, part| part.and_then(|p| total.checked_add(p)))
+    .ok_or_else(|| Error::coded(15, "date overflow in $dateFromParts"))?;
     date(zone.utc(local))
 }
 
@@ -1182,6 +1191,10 @@ fn add_months(local_millis: i64, months: i64) -> Option<i64> {
     let p = Parts::of(local_millis);
     let total = (p.year * 12 + p.month - 1).checked_add(months)?;
     let (year, month) = (total.div_euclid(12), total.rem_euclid(12) + 1);
+    // Dates span about 292 million years either side of 1970.
+    if year.abs() > 300_000_000 {
+        return None;
+    }
     let day = p.day.min(days_in_month(year, month));
     let days = days_from_civil(year, month, day);
     days.checked_mul(MILLIS_PER_DAY)?
@@ -1375,7 +1388,7 @@ pub(super) fn date_diff(op: &Operator, ctx: &Ctx<'_>) -> Out {
         Unit::Hour => b.div_euclid(MILLIS_PER_HOUR) - a.div_euclid(MILLIS_PER_HOUR),
         Unit::Minute => b.div_euclid(MILLIS_PER_MINUTE) - a.div_euclid(MILLIS_PER_MINUTE),
         Unit::Second => b.div_euclid(MILLIS_PER_SECOND) - a.div_euclid(MILLIS_PER_SECOND),
-        Unit::Millisecond => b - a,
+        Unit::Millisecond => b.saturating_sub(a),
     };
     Ok(Some(Bson::Int64(result)))
 }
@@ -1451,23 +1464,63 @@ pub(super) fn date_trunc(op: &Operator, ctx: &Ctx<'_>) -> Out {
     };
     let local = zone.local(millis);
     let reference_days = days_from_civil(2000, 1, 1);
-    let overflow = || Error::coded(5439019, "$dateTrunc overflowed");
+    let overflow = || Error::coded(5439002, "dateTrunc overflowed");
     let truncated = if let Some(months_per_unit) = unit.months() {
         let p = Parts::of(local);
         let index = (p.year - 2000) * 12 + (p.month - 1);
         let bin = bin_size.checked_mul(months_per_unit).ok_or_else(overflow)?;
         let start = index.div_euclid(bin) * bin;
         let (year, month) = (start.div_euclid(12) + 2000, start.rem_euclid(12) + 1);
-        days_from_civil(year, month, 1) * MILLIS_PER_DAY
+        days_from_civil(year, month, 1)
+            .checked_mul(MILLIS_PER_DAY)
+            .ok_or_else(overflow)?
     } else {
         let unit_millis = unit.fixed_millis().unwrap_or(1);
         let reference = if unit == Unit::Week {
-            week_start(reference_days, start_of_week) * MILLIS_PER_DAY
+            // The first start of a week on or after 2000-01-01.
+            let mut first = week_start(reference_days, start_of_week);
+            if first < reference_days {
+                first += 7;
+            }
+            first * MILLIS_PER_DAY
         } else {
             reference_days * MILLIS_PER_DAY
         };
         let bin = bin_size.checked_mul(unit_millis).ok_or_else(overflow)?;
-        reference + (local - reference).div_euclid(bin) * bin
+        local
+            .checked_sub(reference)
+            .map(|distance| distance.div_euclid(bin))
+            .and_then(|bins| bins.checked_mul(bin))
+            .and_then(|offset| reference.checked_add(offset))
+            .ok_or_else(overflow)?
     };
     date(zone.utc(truncated))
+}
+
+/// `$tsSecond`/`$tsIncrement`: the parts of a timestamp, as longs.
+fn timestamp_part(op: &Operator, ctx: &Ctx<'_>, seconds: bool) -> Out {
+    match op.arg(0, ctx)? {
+        Some(Bson::Timestamp(t)) => Ok(Some(Bson::Int64(i64::from(if seconds {
+            t.time
+        } else {
+            t.increment
+        })))),
+        v if is_nullish(v.as_ref()) => null(),
+        v => Err(Error::coded(
+            5687301,
+            format!(
+                "Argument to {} must be a timestamp, but is {}",
+                op.name,
+                type_name(v.as_ref())
+            ),
+        )),
+    }
+}
+
+pub(super) fn ts_second(op: &Operator, ctx: &Ctx<'_>) -> Out {
+    timestamp_part(op, ctx, true)
+}
+
+pub(super) fn ts_increment(op: &Operator, ctx: &Ctx<'_>) -> Out {
+    timestamp_part(op, ctx, false)
 }

@@ -376,3 +376,40 @@ pub(super) fn array_to_object(op: &Operator, ctx: &Ctx<'_>) -> Out {
     }
     Ok(Some(Bson::Document(out)))
 }
+
+/// `$bsonSize`: the encoded size of a document in bytes.
+pub(super) fn bson_size(op: &Operator, ctx: &Ctx<'_>) -> Out {
+    match op.arg(0, ctx)? {
+        Some(Bson::Document(d)) => {
+            let size = bson::to_vec(&d).map(|bytes| bytes.len())?;
+            Ok(Some(Bson::Int32(i32::try_from(size).unwrap_or(i32::MAX))))
+        }
+        v if is_nullish(v.as_ref()) => null(),
+        v => Err(Error::coded(
+            31393,
+            format!(
+                "$bsonSize requires a document input, found: {}",
+                type_name(v.as_ref())
+            ),
+        )),
+    }
+}
+
+/// `$binarySize`: the length in bytes of a string or binary value.
+pub(super) fn binary_size(op: &Operator, ctx: &Ctx<'_>) -> Out {
+    let size = match op.arg(0, ctx)? {
+        Some(Bson::String(s)) => s.len(),
+        Some(Bson::Binary(b)) => b.bytes.len(),
+        v if is_nullish(v.as_ref()) => return null(),
+        v => {
+            return Err(Error::coded(
+                51276,
+                format!(
+                    "$binarySize requires a string or BinData argument, found: {}",
+                    type_name(v.as_ref())
+                ),
+            ))
+        }
+    };
+    Ok(Some(Bson::Int32(i32::try_from(size).unwrap_or(i32::MAX))))
+}

@@ -68,11 +68,10 @@ fn coerce_to_string(v: Option<&Bson>) -> Result<String> {
 
 pub(super) fn concat(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let mut out = String::new();
-    let mut saw_null = false;
-    for v in op.eval_args(ctx)? {
-        match v {
+    for i in 0..op.args.len() {
+        match op.arg(i, ctx)? {
             Some(Bson::String(s)) => out.push_str(&s),
-            v if is_nullish(v.as_ref()) => saw_null = true,
+            v if is_nullish(v.as_ref()) => return null(),
             v => {
                 return Err(Error::coded(
                     16702,
@@ -83,9 +82,6 @@ pub(super) fn concat(op: &Operator, ctx: &Ctx<'_>) -> Out {
                 ))
             }
         }
-    }
-    if saw_null {
-        return null();
     }
     string(out)
 }
@@ -577,7 +573,15 @@ fn regex_args(op: &Operator, ctx: &Ctx<'_>) -> Result<Option<RegexArgs>> {
     let (Some(input), Some(pattern_text)) = (input, pattern_text) else {
         return Ok(None);
     };
-    let regex = compile_regex(op.name, &pattern_text, &flags)?;
+    let regex = match op.regex_cache.get() {
+        Some((p, f, regex)) if *p == pattern_text && *f == flags => regex.clone(),
+        _ => {
+            let regex = compile_regex(op.name, &pattern_text, &flags)?;
+            // Only the first pattern is kept; a varying pattern is compiled each time.
+            let _ = op.regex_cache.set((pattern_text, flags, regex.clone()));
+            regex
+        }
+    };
     Ok(Some(RegexArgs { input, regex }))
 }
 

@@ -325,7 +325,7 @@ fn conditionals() {
     err(d.clone(), bson!({"$switch": {"branches": [{"case": false, "then": 1}], "foo": 1}}), 40067);
     ok(d.clone(), bson!({"$let": {"vars": {"low": 1, "high": "$qty"}, "in": {"$gt": ["$$low", "$$high"]}}}), bson!(false));
     ok(d.clone(), bson!({"$let": {"vars": {"a": 2}, "in": {"$let": {"vars": {"a": {"$add": ["$$a", 1]}}, "in": "$$a"}}}}), bson!(3));
-    err(d.clone(), bson!({"$let": {"vars": {"A": 2}, "in": 1}}), 16870);
+    err(d.clone(), bson!({"$let": {"vars": {"A": 2}, "in": 1}}), 16867);
     err(d.clone(), bson!({"$let": {"vars": {"a": 2}}}), 16877);
     ok(d.clone(), bson!({"$let": {"vars": {"target": 9}, "in": "$$target"}}), bson!(9));
     let r = eval(&e(), &bson!({"$rand": {}}));
@@ -815,4 +815,341 @@ fn calendar_round_trips() {
     assert_eq!(super::date::days_from_civil(1970, 1, 1), 0);
     assert_eq!(super::date::days_from_civil(2000, 3, 1), 11_017);
     assert_eq!(super::date::civil_from_days(-1), (1969, 12, 31));
+}
+
+/// Behaviours checked against MongoDB's expression.cpp: evaluation order, result types and
+/// error codes in corner cases.
+#[test]
+fn source_verified_corners() {
+    let _report = Report;
+    let d = doc! {"n": null, "s": "x", "date": date(10_000), "arr": [3, 1, 2]};
+    // Variables.
+    err(e(), bson!("$$_x"), 16870);
+    err(e(), bson!("$$a-b"), 16871);
+    err(e(), bson!("$$"), 16869);
+    err(e(), bson!({"$let": {"vars": {"a-b": 1}, "in": 1}}), 16868);
+    err(e(), bson!({"$let": {"vars": {"": 1}, "in": 1}}), 16866);
+    err(e(), bson!({"$let": {"vars": 1, "in": 1}}), 10065);
+    err(e(), bson!({"$let": 1}), 16874);
+    err(e(), bson!({"$map": {"input": [1], "as": "_x", "in": 1}}), 16867);
+    err(e(), bson!({"$map": 1}), 16878);
+    err(e(), bson!({"$filter": 1}), 28646);
+    err(e(), bson!({"$reduce": 1}), 40075);
+    err(e(), bson!({"$reduce": {"input": [], "initialValue": 0, "in": 0, "x": 1}}), 40076);
+    err(e(), bson!({"$reduce": {"initialValue": 0, "in": 0}}), 40077);
+    err(e(), bson!({"$reduce": {"input": [], "initialValue": 0}}), 40079);
+    ok(e(), bson!({"$map": {"input": [[1, 2], [3]], "as": "x", "in": {"$map": {"input": "$$x", "as": "y", "in": {"$add": ["$$y", 10]}}}}}), bson!([[11, 12], [13]]));
+    ok(e(), bson!({"$filter": {"input": [1, 2, 3, 4], "as": "x", "cond": {"$eq": [{"$mod": ["$$x", 2]}, 0]}, "limit": null}}), bson!([2, 4]));
+    err(e(), bson!({"$filter": {"input": [1], "cond": true, "limit": 1.5}}), 327391);
+    // Arithmetic order and types.
+    ok(d.clone(), bson!({"$add": [1, null, "$s"]}), Bson::Null);
+    err(d.clone(), bson!({"$add": [1, "$s", null]}), 14);
+    ok(d.clone(), bson!({"$multiply": [null, "$s"]}), Bson::Null);
+    ok(d.clone(), bson!({"$add": ["$date", dec("1.5")]}), date(10_002));
+    ok(d.clone(), bson!({"$add": [1, 2.5, dec("1")]}), dec("4.5"));
+    ok(d.clone(), bson!({"$subtract": ["$date", 2.9]}), date(9_998));
+    ok(d.clone(), bson!({"$subtract": [null, "$s"]}), Bson::Null);
+    ok(d.clone(), bson!({"$subtract": [9223372036854775807i64, -1]}), bson!(9223372036854775808.0));
+    ok(d.clone(), bson!({"$subtract": [dec("1"), 0.5]}), dec("0.500000000000000"));
+    ok(d.clone(), bson!({"$multiply": [3037000500i64, 3037000500i64]}), bson!(9223372037000250000.0));
+    ok(d.clone(), bson!({"$multiply": []}), bson!(1));
+    ok(d.clone(), bson!({"$mod": [5, 2.0]}), bson!(1));
+    ok(d.clone(), bson!({"$mod": [5, 2.5]}), bson!(0.0));
+    ok(d.clone(), bson!({"$mod": [5.0, 2]}), bson!(1.0));
+    ok(d.clone(), bson!({"$mod": [-9223372036854775808i64, -1]}), bson!(0i64));
+    err(d.clone(), bson!({"$mod": [dec("5"), 0]}), 5733415);
+    ok(d.clone(), bson!({"$divide": [5, 2i64]}), bson!(2.5));
+    ok(d.clone(), bson!({"$round": [2.675, 2]}), bson!(2.67));
+    ok(d.clone(), bson!({"$round": [-2.5]}), bson!(-2.0));
+    ok(d.clone(), bson!({"$round": [2147483647, -1]}), bson!(2147483650i64));
+    ok(d.clone(), bson!({"$round": [1.5, null]}), Bson::Null);
+    err(d.clone(), bson!({"$round": [1.5, 1.5]}), 51082);
+    err(d.clone(), bson!({"$round": ["a", 1]}), 51081);
+    err(d.clone(), bson!({"$round": [1, 2, 3]}), 28667);
+    ok(d.clone(), bson!({"$trunc": [dec("-2.55"), 1]}), dec("-2.5"));
+    ok(d.clone(), bson!({"$ceil": dec("-2.5")}), dec("-2"));
+    ok(d.clone(), bson!({"$sqrt": dec("4")}), dec("2"));
+    ok(d.clone(), bson!({"$pow": [2i64, 3]}), bson!(8i64));
+    ok(d.clone(), bson!({"$pow": [2, 3.0]}), bson!(8.0));
+    ok(d.clone(), bson!({"$pow": [0, 0]}), bson!(1));
+    ok(d.clone(), bson!({"$abs": -5i64}), bson!(5i64));
+    ok(d.clone(), bson!({"$exp": dec("0")}), dec("1"));
+    ok(d.clone(), bson!({"$ln": f64::NAN}), bson!(f64::NAN));
+    // Strings.
+    ok(e(), bson!({"$strcasecmp": ["_", "a"]}), bson!(1));
+    ok(e(), bson!({"$indexOfCP": ["abc", "bc", 0, 2]}), bson!(1));
+    ok(e(), bson!({"$indexOfBytes": ["abc", "bc", 0, 2]}), bson!(-1));
+    ok(e(), bson!({"$indexOfCP": ["abc", "", 3]}), bson!(-1));
+    ok(e(), bson!({"$indexOfBytes": ["abc", "", 3]}), bson!(3));
+    ok(e(), bson!({"$indexOfCP": ["", ""]}), bson!(0));
+    err(e(), bson!({"$substrCP": ["abc", -1, -1]}), 34454);
+    err(e(), bson!({"$substrBytes": ["abc", -1, 1]}), 50752);
+    ok(e(), bson!({"$substr": ["abc", 1.9, 1]}), bson!("b"));
+    ok(e(), bson!({"$toUpper": 2.5}), bson!("2.5"));
+    ok(e(), bson!({"$concat": ["a", null, 1]}), Bson::Null);
+    err(e(), bson!({"$regexFind": {"input": 1, "regex": 5}}), 51104);
+    ok(e(), bson!({"$regexFind": {"input": "abc", "regex": null}}), Bson::Null);
+    err(e(), bson!({"$regexFind": {"input": "a", "regex": Bson::RegularExpression(bson::Regex { pattern: "a".into(), options: "i".into() }), "options": ""}}), 51107);
+    err(e(), bson!({"$regexFind": 1}), 51103);
+    err(e(), bson!({"$regexFind": {"input": "a"}}), 31023);
+    err(e(), bson!({"$regexFind": {"input": "a", "regex": "a", "x": 1}}), 31024);
+    ok(e(), bson!({"$regexFindAll": {"input": "ab", "regex": "x*"}}), bson!([{"match": "", "idx": 0, "captures": []}, {"match": "", "idx": 1, "captures": []}, {"match": "", "idx": 2, "captures": []}]));
+    ok(e(), bson!({"$regexMatch": {"input": "ABC", "regex": "^abc$", "options": "i"}}), bson!(true));
+    ok(e(), bson!({"$regexMatch": {"input": "a\nb", "regex": "^b", "options": "m"}}), bson!(true));
+    ok(e(), bson!({"$regexMatch": {"input": "a\nb", "regex": "a.b", "options": "s"}}), bson!(true));
+    ok(e(), bson!({"$regexFind": {"input": "line one", "regex": "(?<word>o\\w+)"}}), bson!({"match": "one", "idx": 5, "captures": ["one"]}));
+    err(e(), bson!({"$replaceOne": {"input": "a", "find": "a"}}), 51747);
+    err(e(), bson!({"$replaceOne": 1}), 51751);
+    err(e(), bson!({"$replaceOne": {"input": "a", "find": "a", "replacement": "b", "x": 1}}), 51750);
+    err(e(), bson!({"$trim": 1}), 50696);
+    // Arrays and sets.
+    ok(e(), bson!({"$setUnion": [[3, 1], [2, 1.0]]}), bson!([1, 2, 3]));
+    ok(e(), bson!({"$setIntersection": [[3, 2, 1], [1, 3]]}), bson!([1, 3]));
+    ok(e(), bson!({"$setIntersection": [[1], null, 1]}), Bson::Null);
+    ok(e(), bson!({"$setDifference": [[3, 1, 3, 2], [2]]}), bson!([3, 1]));
+    err(e(), bson!({"$setEquals": [[1], [1], 5]}), 17044);
+    ok(e(), bson!({"$size": [[1, [2, 3]]]}), bson!(2));
+    ok(d.clone(), bson!({"$sortArray": {"input": "$arr", "sortBy": -1}}), bson!([3, 2, 1]));
+    err(e(), bson!({"$sortArray": {"input": [1], "sortBy": 2}}), 2942506);
+    err(e(), bson!({"$sortArray": {"input": [1], "sortBy": "a"}}), 2942507);
+    err(e(), bson!({"$sortArray": {"input": [1], "sortBy": {"a": 0}}}), 2942505);
+    err(e(), bson!({"$sortArray": {"input": [1]}}), 2942503);
+    err(e(), bson!({"$sortArray": 1}), 2942500);
+    err(e(), bson!({"$zip": {"inputs": 1}}), 34461);
+    err(e(), bson!({"$zip": {"inputs": [[1]], "useLongestLength": 1}}), 34463);
+    err(e(), bson!({"$zip": {"inputs": [[1]], "useLongestLength": true, "defaults": [1, 2]}}), 34467);
+    err(e(), bson!({"$zip": {"useLongestLength": true}}), 34465);
+    err(e(), bson!({"$zip": 1}), 34460);
+    ok(e(), bson!({"$zip": {"inputs": [[1, 2], [3, 4]], "useLongestLength": true, "defaults": [{"$divide": [1, 0]}, 0]}}), bson!([[1, 3], [2, 4]]));
+    err(e(), bson!({"$firstN": {"n": 1.5, "input": [1]}}), 5787903);
+    err(e(), bson!({"$firstN": {"n": 1, "input": null}}), 5788200);
+    err(e(), bson!({"$lastN": {"input": [1]}}), 5787906);
+    err(e(), bson!({"$lastN": {"n": 1}}), 5787907);
+    ok(e(), bson!({"$lastN": {"n": 2.0, "input": [1, 2, 3]}}), bson!([2, 3]));
+    ok(e(), bson!({"$maxN": {"n": 3, "input": [1, "$missing", "a", [1]]}}), bson!([[1], "a", 1]));
+    err(e(), bson!({"$indexOfArray": [[1], 1, -1]}), 40097);
+    err(e(), bson!({"$indexOfArray": [[1], 1, "a"]}), 40096);
+    err(e(), bson!({"$toInt": [1, 2]}), 50723);
+    // Objects.
+    err(e(), bson!({"$getField": {"field": "$a", "input": {}}}), 5654600);
+    err(e(), bson!({"$getField": {"field": "a"}}), 3041703);
+    err(e(), bson!({"$getField": {"field": "a", "input": {}, "x": 1}}), 3041701);
+    ok(doc! {"a": {"b": 1}}, bson!({"$getField": {"field": "b", "input": "$a"}}), bson!(1));
+    missing(doc! {"a": 1}, bson!({"$getField": {"field": "b", "input": "$zz"}}));
+    err(e(), bson!({"$setField": {"field": "$a", "input": {}, "value": 1}}), 4161108);
+    err(e(), bson!({"$setField": {"field": 1, "input": {}, "value": 1}}), 4161107);
+    err(e(), bson!({"$setField": {"input": {}, "value": 1}}), 4161102);
+    err(e(), bson!({"$setField": {"field": "a", "input": {}}}), 4161103);
+    err(e(), bson!({"$setField": {"field": "a", "value": 1}}), 4161109);
+    err(e(), bson!({"$unsetField": {"field": "a", "input": {}, "value": 1}}), 4161101);
+    err(e(), bson!({"$setField": 1}), 4161100);
+    err(e(), bson!({"$arrayToObject": [[1]]}), 40398);
+    err(e(), bson!({"$arrayToObject": [[{"k": "a", "v": 1}, ["b", 2]]]}), 40391);
+    err(e(), bson!({"$arrayToObject": [[{"k": 1, "v": 1}]]}), 40394);
+    err(e(), bson!({"$arrayToObject": [[{"a": 1, "v": 1}]]}), 40393);
+    // Conversions.
+    err(e(), bson!({"$convert": {"input": null, "to": "foo"}}), 2);
+    err(e(), bson!({"$convert": {"input": 1, "to": 1.5}}), 9);
+    err(e(), bson!({"$convert": {"input": 1, "to": 100}}), 9);
+    err(e(), bson!({"$convert": {"input": 1, "to": true}}), 9);
+    ok(e(), bson!({"$convert": {"input": 1, "to": null}}), Bson::Null);
+    ok(e(), bson!({"$convert": {"input": null, "to": null, "onNull": "n"}}), bson!("n"));
+    ok(e(), bson!({"$convert": {"input": 1, "to": "object", "onError": "e"}}), bson!("e"));
+    err(e(), bson!({"$convert": {"input": 1, "to": "array"}}), 241);
+    ok(e(), bson!({"$convert": {"input": [1], "to": "bool"}}), bson!(true));
+    ok(e(), bson!({"$convert": {"input": 1, "to": 8}}), bson!(true));
+    err(e(), bson!({"$toInt": 2147483647.5}), 241);
+    ok(e(), bson!({"$toInt": -2147483648.0}), bson!(-2147483648));
+    err(e(), bson!({"$toInt": f64::NAN}), 241);
+    err(e(), bson!({"$toLong": f64::INFINITY}), 241);
+    err(e(), bson!({"$toInt": "0x1A"}), 241);
+    err(e(), bson!({"$toDouble": " 1"}), 241);
+    ok(e(), bson!({"$toDouble": "1e3"}), bson!(1000.0));
+    ok(e(), bson!({"$toString": 1234567.0}), bson!("1.23457e+06"));
+    ok(e(), bson!({"$toString": 0.0001}), bson!("0.0001"));
+    ok(e(), bson!({"$toString": -0.0}), bson!("-0"));
+    ok(e(), bson!({"$toString": f64::INFINITY}), bson!("Infinity"));
+    ok(e(), bson!({"$toDecimal": date(5)}), dec("5"));
+    ok(e(), bson!({"$toDate": dec("1.9")}), date(1));
+    ok(e(), bson!({"$toDate": Bson::Timestamp(bson::Timestamp { time: 5, increment: 1 })}), date(5000));
+    err(e(), bson!({"$toObjectId": 5}), 241);
+    err(e(), bson!({"$toObjectId": "zzzzzzzzzzzzzzzzzzzzzzzz"}), 241);
+    ok(e(), bson!({"$toBool": Bson::MinKey}), bson!(true));
+    err(e(), bson!({"$convert": 1}), 9);
+    // Dates.
+    ok(d.clone(), bson!({"$dateToString": {"date": "$n", "timezone": "+01:00", "onNull": "x"}}), bson!("x"));
+    err(d.clone(), bson!({"$dateToString": {"date": "$n", "timezone": "Mars/Base"}}), 115);
+    ok(d.clone(), bson!({"$dateToString": {"date": "$date", "format": null}}), Bson::Null);
+    err(d.clone(), bson!({"$dateToString": {"date": "$date", "format": 5}}), 18533);
+    err(d.clone(), bson!({"$dateToString": 1}), 18629);
+    ok(d.clone(), bson!({"$dateToString": {"date": "$date", "format": "%b %B"}}), bson!("Jan January"));
+    err(d.clone(), bson!({"$dateToString": {"date": date(-62_198_755_200_000 - 86_400_000)}}), 18537);
+    ok(e(), bson!({"$dateFromString": {"dateString": "2017-02-08", "format": null}}), Bson::Null);
+    ok(e(), bson!({"$dateFromString": {"dateString": "2017-02-08", "timezone": null}}), Bson::Null);
+    err(e(), bson!({"$dateFromString": {"dateString": "2017-02-08", "format": 1}}), 40684);
+    err(e(), bson!({"$dateFromString": 1}), 40540);
+    err(e(), bson!({"$dateFromString": {"dateString": "x", "y": 1}}), 40541);
+    ok(e(), bson!({"$dateFromString": {"dateString": "2017-02-08T12:10:40+0530"}}), ymd(2017, 2, 8, 6, 40, 40, 0));
+    ok(e(), bson!({"$dateFromString": {"dateString": "2017-02-08T12:10:40.5-01:00"}}), ymd(2017, 2, 8, 13, 10, 40, 500));
+    ok(e(), bson!({"$dateFromString": {"dateString": "2017-049", "format": "%Y-%j"}}), ymd(2017, 2, 18, 0, 0, 0, 0));
+    ok(e(), bson!({"$dateFromString": {"dateString": "2017-W06-3", "format": "%G-W%V-%u"}}), ymd(2017, 2, 8, 0, 0, 0, 0));
+    ok(e(), bson!({"$dateFromString": {"dateString": "08/02/2017 +0100", "format": "%d/%m/%Y %z"}}), ymd(2017, 2, 7, 23, 0, 0, 0));
+    err(e(), bson!({"$dateToParts": 1}), 40524);
+    err(e(), bson!({"$dateToParts": {"date": 1, "x": 1}}), 40520);
+    err(e(), bson!({"$dateToParts": {"date": "$missing", "iso8601": 5}}), 40521);
+    ok(e(), bson!({"$dateToParts": {"date": date(0), "timezone": null}}), Bson::Null);
+    err(e(), bson!({"$dateFromParts": 1}), 40519);
+    err(e(), bson!({"$dateFromParts": {"isoWeekYear": 2017, "month": 1}}), 40525);
+    ok(e(), bson!({"$dateFromParts": {"year": 2017, "second": 100000}}), ymd(2017, 1, 2, 3, 46, 40, 0));
+    ok(e(), bson!({"$dateFromParts": {"year": 2017, "millisecond": -1}}), ymd(2016, 12, 31, 23, 59, 59, 999));
+    err(e(), bson!({"$dateFromParts": {"isoWeekYear": 10000}}), 31095);
+    err(e(), bson!({"$dateAdd": 1}), 5166400);
+    err(e(), bson!({"$dateAdd": {"startDate": date(0), "unit": "day"}}), 5166402);
+    err(e(), bson!({"$dateAdd": {"startDate": date(0), "unit": "day", "amount": 1, "x": 1}}), 5166401);
+    err(e(), bson!({"$dateAdd": {"startDate": date(0), "unit": 1, "amount": 1}}), 5166404);
+    err(e(), bson!({"$dateSubtract": {"startDate": date(0), "unit": "day", "amount": -9223372036854775808i64}}), 6045000);
+    ok(e(), bson!({"$dateAdd": {"startDate": date(0), "unit": "day", "amount": null}}), Bson::Null);
+    ok(e(), bson!({"$dateAdd": {"startDate": ymd(2020, 1, 31, 23, 0, 0, 0), "unit": "month", "amount": 1, "timezone": "+02:00"}}), ymd(2020, 2, 29, 23, 0, 0, 0));
+    err(e(), bson!({"$dateDiff": {"startDate": date(0), "endDate": date(0)}}), 5166305);
+    err(e(), bson!({"$dateDiff": {"startDate": date(0), "endDate": date(0), "unit": 1}}), 5439013);
+    err(e(), bson!({"$dateDiff": {"startDate": date(0), "endDate": date(0), "unit": "eon"}}), 5439014);
+    err(e(), bson!({"$dateDiff": {"startDate": 1, "endDate": date(0), "unit": "day"}}), 5166307);
+    err(e(), bson!({"$dateDiff": {"startDate": date(0), "endDate": date(0), "unit": "week", "startOfWeek": "someday"}}), 5439016);
+    ok(e(), bson!({"$dateDiff": {"startDate": date(0), "endDate": date(0), "unit": "day", "startOfWeek": "someday"}}), bson!(0i64));
+    err(e(), bson!({"$dateDiff": {"startDate": date(0), "endDate": date(0), "unit": "week", "startOfWeek": 1}}), 5439015);
+    err(e(), bson!({"$dateDiff": 1}), 5166301);
+    err(e(), bson!({"$dateDiff": {"startDate": date(0), "endDate": date(0), "unit": "day", "x": 1}}), 5166302);
+    ok(e(), bson!({"$dateDiff": {"startDate": ymd(2020, 12, 31, 0, 0, 0, 0), "endDate": ymd(2021, 1, 1, 0, 0, 0, 0), "unit": "year"}}), bson!(1i64));
+    ok(e(), bson!({"$dateDiff": {"startDate": ymd(2021, 1, 1, 0, 0, 0, 0), "endDate": ymd(2021, 12, 31, 0, 0, 0, 0), "unit": "year"}}), bson!(0i64));
+    ok(e(), bson!({"$dateDiff": {"startDate": ymd(2021, 1, 1, 0, 0, 0, 999), "endDate": ymd(2021, 1, 1, 0, 0, 1, 0), "unit": "second"}}), bson!(1i64));
+    err(e(), bson!({"$dateTrunc": {"date": 1, "unit": "day"}}), 5439012);
+    err(e(), bson!({"$dateTrunc": {"date": date(0), "unit": "day", "binSize": 1.5}}), 5439017);
+    err(e(), bson!({"$dateTrunc": 1}), 5439007);
+    err(e(), bson!({"$dateTrunc": {"unit": "day"}}), 5439009);
+    ok(e(), bson!({"$dateTrunc": {"date": date(0), "unit": "day", "binSize": null}}), Bson::Null);
+    ok(e(), bson!({"$dateTrunc": {"date": ymd(2021, 3, 13, 0, 0, 0, 0), "unit": "day", "binSize": 7}}), ymd(2021, 3, 13, 0, 0, 0, 0));
+    ok(e(), bson!({"$dateTrunc": {"date": ymd(1999, 12, 31, 23, 0, 0, 0), "unit": "year", "binSize": 5}}), ymd(1995, 1, 1, 0, 0, 0, 0));
+    ok(e(), bson!({"$year": {"$toDate": "2020-05-05"}}), bson!(2020));
+    ok(e(), bson!({"$hour": {"date": date(0), "timezone": "-03"}}), bson!(21));
+    ok(e(), bson!({"$hour": {"date": date(0), "timezone": "Etc/UTC"}}), bson!(0));
+    err(e(), bson!({"$hour": {"timezone": "UTC"}}), 40539);
+    err(e(), bson!({"$hour": {"date": date(0), "timezone": 5}}), 40517);
+}
+
+#[test]
+fn vars_from_let() {
+    let vars = Vars::from_let(&doc! {"a": {"$add": [1, 2]}, "b": "$$NOW", "c": {"$literal": "$x"}}).expect("valid let");
+    assert_eq!(vars.user.get("a"), Some(&Bson::Int32(3)));
+    assert!(matches!(vars.user.get("b"), Some(Bson::DateTime(_))));
+    assert_eq!(vars.user.get("c"), Some(&Bson::String("$x".into())));
+    assert_eq!(Vars::from_let(&doc! {"Bad": 1}).map(|_| ()).map_err(|e| e.code()), Err(16867));
+    let expr = Expr::parse(&bson!({"$multiply": ["$$a", "$x"]})).expect("parses");
+    assert_eq!(expr.eval(&doc! {"x": 2}, &vars).expect("evaluates"), Some(Bson::Int32(6)));
+    let object = Expr::parse_object(&doc! {"total": {"$add": ["$x", 1]}, "k": "lit"}).expect("parses");
+    assert_eq!(object.eval(&doc! {"x": 2}, &vars).expect("evaluates"), Some(bson!({"total": 3, "k": "lit"})));
+    assert!(Expr::parse_object(&doc! {"$bad": 1}).is_err());
+    let lazy = bson!({"$cond": [false, "$$nope", 1]});
+    assert!(Expr::parse(&lazy).is_ok());
+    assert_eq!(Expr::parse_with_vars(&lazy, &vars).map(|_| ()).map_err(|e| e.code()), Err(17276));
+    assert!(Expr::parse_with_vars(&bson!("$$a"), &vars).is_ok());
+    let current = Expr::parse(&bson!({"inner": "$x", "outer": "$$ROOT.x"})).expect("parses");
+    assert_eq!(current.eval_with_current(&doc! {"x": 1}, &doc! {"x": 2}, &vars).expect("evaluates"), Some(bson!({"inner": 2, "outer": 1})));
+    assert_eq!(Expr::parse(&bson!("$a.b")).expect("parses").field_path(), Some(vec!["a", "b"]));
+    assert_eq!(Expr::parse(&bson!("$$ROOT.a")).expect("parses").field_path(), None);
+    let regex = Expr::parse(&bson!({"$regexMatch": {"input": "$s", "regex": "^a"}})).expect("parses");
+    for (s, expected) in [("abc", true), ("bac", false), ("a", true)] {
+        assert_eq!(regex.eval(&doc! {"s": s}, &vars).expect("evaluates"), Some(Bson::Boolean(expected)));
+    }
+    let varying = Expr::parse(&bson!({"$regexMatch": {"input": "abc", "regex": "$r"}})).expect("parses");
+    for (r, expected) in [("^a", true), ("^b", false), ("c$", true)] {
+        assert_eq!(varying.eval(&doc! {"r": r}, &vars).expect("evaluates"), Some(Bson::Boolean(expected)));
+    }
+}
+
+#[test]
+fn trigonometry_and_misc() {
+    let _report = Report;
+    ok(e(), bson!({"$sin": 0}), bson!(0.0));
+    ok(e(), bson!({"$cos": 0}), bson!(1.0));
+    ok(e(), bson!({"$tan": null}), Bson::Null);
+    ok(e(), bson!({"$asin": 1}), bson!(std::f64::consts::FRAC_PI_2));
+    ok(e(), bson!({"$acos": 1}), bson!(0.0));
+    ok(e(), bson!({"$atan": 0}), bson!(0.0));
+    ok(e(), bson!({"$atan2": [0, 1]}), bson!(0.0));
+    ok(e(), bson!({"$atan2": [null, 1]}), Bson::Null);
+    ok(e(), bson!({"$sinh": 0}), bson!(0.0));
+    ok(e(), bson!({"$cosh": 0}), bson!(1.0));
+    ok(e(), bson!({"$tanh": 0}), bson!(0.0));
+    ok(e(), bson!({"$asinh": 0}), bson!(0.0));
+    ok(e(), bson!({"$acosh": 1}), bson!(0.0));
+    ok(e(), bson!({"$atanh": 0}), bson!(0.0));
+    ok(e(), bson!({"$degreesToRadians": 180}), bson!(std::f64::consts::PI));
+    ok(e(), bson!({"$radiansToDegrees": std::f64::consts::PI}), bson!(180.0));
+    ok(e(), bson!({"$asin": f64::NAN}), bson!(f64::NAN));
+    err(e(), bson!({"$asin": 2}), 50989);
+    err(e(), bson!({"$acosh": 0.5}), 50989);
+    err(e(), bson!({"$sin": f64::INFINITY}), 50989);
+    err(e(), bson!({"$sin": "a"}), 28765);
+    err(e(), bson!({"$atan2": ["a", 1]}), 51044);
+    err(e(), bson!({"$atan2": [1, "a"]}), 51045);
+    ok(e(), bson!({"$const": "$notAPath"}), bson!("$notAPath"));
+    ok(e(), bson!({"$bsonSize": {"$literal": {}}}), bson!(5));
+    ok(e(), bson!({"$bsonSize": {"$literal": {"a": 1}}}), bson!(12));
+    ok(e(), bson!({"$bsonSize": null}), Bson::Null);
+    err(e(), bson!({"$bsonSize": 1}), 31393);
+    ok(e(), bson!({"$binarySize": "abc"}), bson!(3));
+    ok(e(), bson!({"$binarySize": "é"}), bson!(2));
+    err(e(), bson!({"$binarySize": 1}), 51276);
+    err(e(), bson!({"$range": [0, 2147483647]}), 146);
+    ok(e(), bson!({"$size": {"$range": [0, 1000000]}}), bson!(1000000));
+    err(e(), bson!({"$dateFromParts": {"year": 2017, "second": 9223372036854775807i64}}), 15);
+    ok(e(), bson!({"$isNumber": {"$year": {"date": date(i64::MAX), "timezone": "+01:00"}}}), bson!(true));
+    ok(e(), bson!({"$tsSecond": Bson::Timestamp(bson::Timestamp { time: 7, increment: 3 })}), bson!(7i64));
+    ok(e(), bson!({"$tsIncrement": Bson::Timestamp(bson::Timestamp { time: 7, increment: 3 })}), bson!(3i64));
+    ok(e(), bson!({"$dateTrunc": {"date": ymd(2000, 1, 20, 0, 0, 0, 0), "unit": "week", "binSize": 2}}), ymd(2000, 1, 16, 0, 0, 0, 0));
+    ok(e(), bson!({"$dateTrunc": {"date": ymd(2000, 1, 8, 0, 0, 0, 0), "unit": "week", "binSize": 2}}), ymd(2000, 1, 2, 0, 0, 0, 0));
+    ok(e(), bson!({"$dateTrunc": {"date": ymd(1999, 12, 25, 0, 0, 0, 0), "unit": "week", "binSize": 2}}), ymd(1999, 12, 19, 0, 0, 0, 0));
+}
+
+/// Extreme inputs must give an answer or an error, never a panic.
+#[test]
+fn extreme_inputs_do_not_panic() {
+    let extremes = [
+        date(i64::MIN), date(i64::MAX), bson!(i64::MIN), bson!(i64::MAX), bson!(i32::MIN),
+        bson!(f64::NAN), bson!(f64::INFINITY), bson!(-0.0), dec("NaN"), dec("-Infinity"),
+        dec("9.999999999999999999999999999999999E+6144"), dec("1E-6176"), bson!(""), bson!([]),
+    ];
+    let templates = [
+        "$add", "$subtract", "$multiply", "$divide", "$mod", "$pow", "$round", "$trunc", "$abs",
+        "$toInt", "$toLong", "$toDouble", "$toDecimal", "$toString", "$toDate", "$sqrt", "$exp",
+        "$year", "$isoWeek", "$dateToString", "$range", "$slice", "$arrayElemAt", "$log", "$sin",
+    ];
+    for op in templates {
+        for a in &extremes {
+            for b in &extremes {
+                let expr = match op {
+                    "$dateToString" => bson!({"$dateToString": {"date": a.clone(), "timezone": "+01:00"}}),
+                    "$year" | "$isoWeek" | "$toInt" | "$toLong" | "$toDouble" | "$toDecimal" | "$toString" | "$toDate" | "$sqrt" | "$exp" | "$abs" | "$sin" => bson!({op: [a.clone()]}),
+                    "$slice" | "$arrayElemAt" => bson!({op: [[1, 2, 3], b.clone()]}),
+                    _ => bson!({op: [a.clone(), b.clone()]}),
+                };
+                let _ = eval(&e(), &expr);
+            }
+        }
+        for unit in ["year", "quarter", "month", "week", "day", "hour", "millisecond"] {
+            for a in &extremes {
+                let _ = eval(&e(), &bson!({"$dateAdd": {"startDate": a.clone(), "unit": unit, "amount": i64::MAX}}));
+                let _ = eval(&e(), &bson!({"$dateTrunc": {"date": a.clone(), "unit": unit, "binSize": i64::MAX, "timezone": "-11:00"}}));
+                let _ = eval(&e(), &bson!({"$dateDiff": {"startDate": date(i64::MIN), "endDate": a.clone(), "unit": unit}}));
+                let _ = eval(&e(), &bson!({"$dateFromParts": {"year": 9999, "month": 32767, "day": 32767, "hour": 32767, "minute": 32767, "second": a.clone(), "millisecond": a.clone()}}));
+            }
+        }
+    }
+}
+
+#[test]
+fn expressions_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync + Clone + std::fmt::Debug>() {}
+    assert_send_sync::<Expr>();
+    assert_send_sync::<Vars>();
 }
