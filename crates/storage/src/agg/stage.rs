@@ -1039,23 +1039,29 @@ fn evaluate_documents(expr: &Expr, context: &RunContext<'_>) -> Result<Vec<Docum
 /// and recurses into sub-documents (and arrays of them), `$$PRUNE` drops it, `$$KEEP` keeps
 /// it whole.
 fn redact_document(expr: &Expr, doc: &Document, vars: &Vars) -> Result<Option<Document>> {
-    redact_level(expr, doc, vars)
+    redact_level(expr, doc, doc, vars)
 }
 
-fn redact_level(expr: &Expr, doc: &Document, vars: &Vars) -> Result<Option<Document>> {
-    let decision = expr.eval(doc, vars)?;
+/// One level of `$redact`: `$$CURRENT` is the sub-document, `$$ROOT` the whole document.
+fn redact_level(
+    expr: &Expr,
+    root: &Document,
+    current: &Document,
+    vars: &Vars,
+) -> Result<Option<Document>> {
+    let decision = expr.eval_with_current(root, current, vars)?;
     match decision.as_ref() {
         Some(Bson::String(s)) if s == "descend" => {
             let mut out = Document::new();
-            for (k, v) in doc {
+            for (k, v) in current {
                 match v {
                     Bson::Document(d) => {
-                        if let Some(kept) = redact_level(expr, d, vars)? {
+                        if let Some(kept) = redact_level(expr, root, d, vars)? {
                             out.insert(k.clone(), kept);
                         }
                     }
                     Bson::Array(items) => {
-                        out.insert(k.clone(), redact_array(expr, items, vars)?);
+                        out.insert(k.clone(), redact_array(expr, root, items, vars)?);
                     }
                     other => {
                         out.insert(k.clone(), other.clone());
@@ -1065,7 +1071,7 @@ fn redact_level(expr: &Expr, doc: &Document, vars: &Vars) -> Result<Option<Docum
             Ok(Some(out))
         }
         Some(Bson::String(s)) if s == "prune" => Ok(None),
-        Some(Bson::String(s)) if s == "keep" => Ok(Some(doc.clone())),
+        Some(Bson::String(s)) if s == "keep" => Ok(Some(current.clone())),
         other => Err(Error::coded(
             17053,
             format!(
@@ -1079,16 +1085,16 @@ fn redact_level(expr: &Expr, doc: &Document, vars: &Vars) -> Result<Option<Docum
     }
 }
 
-fn redact_array(expr: &Expr, items: &[Bson], vars: &Vars) -> Result<Bson> {
+fn redact_array(expr: &Expr, root: &Document, items: &[Bson], vars: &Vars) -> Result<Bson> {
     let mut out = Vec::new();
     for item in items {
         match item {
             Bson::Document(d) => {
-                if let Some(kept) = redact_level(expr, d, vars)? {
+                if let Some(kept) = redact_level(expr, root, d, vars)? {
                     out.push(Bson::Document(kept));
                 }
             }
-            Bson::Array(inner) => out.push(redact_array(expr, inner, vars)?),
+            Bson::Array(inner) => out.push(redact_array(expr, root, inner, vars)?),
             other => out.push(other.clone()),
         }
     }

@@ -485,6 +485,13 @@ fn lookup_with_variables_and_redact() {
         &docs![{"_id": 1, "keep": true, "a": {"level": 5}}],
     );
     check_error(&docs![{"_id": 1}], &docs![{"$redact": "x"}], 17053);
+    // $$ROOT stays the whole document while $$CURRENT descends (MongoDB docs: accounts with
+    // access levels decided at the top level).
+    check(
+        &docs![{"_id": 1, "acl": "open", "a": {"x": 1, "b": {"y": 2}}}],
+        &docs![{"$redact": {"$cond": {"if": {"$eq": ["$$ROOT.acl", "open"]}, "then": "$$DESCEND", "else": "$$PRUNE"}}}],
+        &docs![{"_id": 1, "acl": "open", "a": {"x": 1, "b": {"y": 2}}}],
+    );
     // $graphLookup (MongoDB docs: employees).
     let employees = docs![
         {"_id": 1, "name": "Dev"},
