@@ -95,7 +95,7 @@ impl Pipeline {
     pub(crate) fn parse_in(stages: &[Document], context: StageContext) -> Result<Pipeline> {
         let mut parsed = Vec::with_capacity(stages.len());
         for (index, source) in stages.iter().enumerate() {
-            parsed.push(Stage::parse(source, stages.get(index + 1), context)?);
+            parsed.push(Stage::parse(source, stages.get(index + 1))?);
         }
         stage::check_positions(&parsed, context)?;
         Ok(Pipeline {

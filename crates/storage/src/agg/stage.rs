@@ -83,11 +83,7 @@ pub(crate) enum Stage {
 impl Stage {
     /// Parses one stage document. Position rules (`$out` last, `$documents` first, stages
     /// refused in sub-pipelines) are checked by [`check_positions`] once all stages parse.
-    pub(crate) fn parse(
-        source: &Document,
-        next: Option<&Document>,
-        context: StageContext,
-    ) -> Result<Stage> {
+    pub(crate) fn parse(source: &Document, next: Option<&Document>) -> Result<Stage> {
         let mut fields = source.iter();
         let (name, spec) = match (fields.next(), fields.next()) {
             (Some(first), None) => first,
@@ -205,7 +201,6 @@ impl Stage {
                 )))
             }
             other => {
-                let _ = context;
                 return Err(Error::coded(
                     40324,
                     format!("Unrecognized pipeline stage name: '{other}'"),
