@@ -4,7 +4,15 @@
 //! A [`Pipeline`] is parsed (and fully validated) once, then run. Running pulls documents
 //! through the stages as iterators, so non-blocking stages (`$match`, `$project`, `$limit`,
 //! ...) hold one document at a time; blocking stages (`$group`, `$sort`, `$bucket`,
-//! `$bucketAuto`, `$facet`) count the BSON size they hold against MongoDB's 100 MB limit.
+//! `$bucketAuto`, `$facet`, `$setWindowFields`) count the BSON size they hold against
+//! MongoDB's 100 MB limit, which `allowDiskUse` lifts (everything still runs in memory).
+//!
+//! Files: `stage.rs` (parsing, position rules, the simple stages), `project.rs` (`$project`,
+//! `$addFields`/`$set`, `$unset`), `group.rs` and `accumulator.rs` (`$group`, `$bucket`,
+//! `$bucketAuto`, `$sortByCount`), `lookup.rs` (`$lookup`, `$graphLookup`, `$unionWith`),
+//! `output.rs` (`$out`, `$merge`), `window.rs` (`$setWindowFields`, `$fill`).
+//! Not supported (NotSupported, code 115, naming the stage): `$densify`, `$geoNear`, the
+//! search stages, `$changeStream` and the diagnostic stages.
 
 // The crate's `Error` is large (DuplicateKey carries two documents); boxing it is the error
 // module's owner's call, so the lint is allowed for the pipeline code as in `expr`.
@@ -35,7 +43,9 @@ use stage::{Stage, StageContext};
 pub trait AggEnv {
     /// All documents of `db.coll` in natural order (empty if it does not exist).
     fn scan(&self, db: &str, coll: &str) -> Result<Vec<Document>>;
-    /// Replaces the contents of `db.coll` with `docs` (creating it), as `$out` does.
+    /// Replaces the contents of `db.coll` with `docs` (creating it), as `$out` does: all or
+    /// nothing, failing with DuplicateKey (11000) if two documents share an `_id`. Every
+    /// document has an `_id`.
     fn replace_collection(&self, db: &str, coll: &str, docs: Vec<Document>) -> Result<()>;
     /// Inserts one document into `db.coll` (creating it); duplicate `_id` is an error.
     fn insert(&self, db: &str, coll: &str, doc: Document) -> Result<()>;
