@@ -11,7 +11,8 @@
 //! `$addFields`/`$set`, `$unset`), `group.rs` and `accumulator.rs` (`$group`, `$bucket`,
 //! `$bucketAuto`, `$sortByCount`), `lookup.rs` (`$lookup`, `$graphLookup`, `$unionWith`),
 //! `output.rs` (`$out`, `$merge`), `window.rs` (`$setWindowFields`, `$fill`).
-//! Not supported (NotSupported, code 115, naming the stage): `$densify`, `$geoNear`, the
+//! `densify.rs` (`$densify`).
+//! Not supported (NotSupported, code 115, naming the stage): `$geoNear`, the
 //! search stages, `$changeStream` and the diagnostic stages.
 
 // The crate's `Error` is large (DuplicateKey carries two documents); boxing it is the error
@@ -20,6 +21,7 @@
 
 mod accumulator;
 mod decimal_math;
+mod densify;
 pub mod expr;
 mod group;
 mod lookup;

@@ -5,6 +5,7 @@
 
 use bson::{Bson, Document};
 
+use super::densify::DensifySpec;
 use super::expr::{Expr, Vars};
 use super::group::{BucketAutoSpec, BucketSpec, GroupSpec};
 use super::lookup::{GraphLookupSpec, LookupSpec, UnionWithSpec};
@@ -20,7 +21,6 @@ use crate::query::{Filter, SortSpec};
 
 /// Stages MongoDB has that Outpost does not run; naming them gives a clear NotSupported.
 const UNSUPPORTED_STAGES: &[&str] = &[
-    "$densify",
     "$geoNear",
     "$search",
     "$searchMeta",
@@ -78,6 +78,7 @@ pub(crate) enum Stage {
     Redact(Expr),
     SetWindowFields(Box<SetWindowFieldsSpec>),
     Fill(Box<FillSpec>),
+    Densify(Box<DensifySpec>),
 }
 
 impl Stage {
@@ -192,6 +193,7 @@ impl Stage {
             "$merge" => Stage::Merge(Box::new(MergeSpec::parse(spec)?)),
             "$redact" => Stage::Redact(Expr::parse(spec)?),
             "$fill" => Stage::Fill(Box::new(FillSpec::parse(spec)?)),
+            "$densify" => Stage::Densify(Box::new(DensifySpec::parse(spec)?)),
             "$setWindowFields" => {
                 Stage::SetWindowFields(Box::new(SetWindowFieldsSpec::parse(spec)?))
             }
@@ -235,6 +237,7 @@ impl Stage {
             Stage::Redact(_) => "$redact",
             Stage::SetWindowFields(_) => "$setWindowFields",
             Stage::Fill(_) => "$fill",
+            Stage::Densify(_) => "$densify",
         }
     }
 
@@ -329,6 +332,7 @@ impl Stage {
             Stage::Sample(n) => from_vec(sample(input, *n)?),
             Stage::SetWindowFields(window) => from_vec(window.run(input, context)?),
             Stage::Fill(fill) => from_vec(fill.run(input, context)?),
+            Stage::Densify(densify) => from_vec(densify.run(input, context)?),
             Stage::Documents(expr) => {
                 drop(input);
                 from_vec(evaluate_documents(expr, context)?)

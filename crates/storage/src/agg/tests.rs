@@ -179,7 +179,31 @@ fn parse_errors() {
         (docs![{"$out": "x"}, {"$foo": 1}], 40324),
         (
             docs![{"$densify": {"field": "a", "range": {"step": 1}}}],
+            40414,
+        ),
+        (
+            docs![{"$densify": {"field": "a", "range": {"step": 0, "bounds": "full"}}}],
+            9,
+        ),
+        (
+            docs![{"$densify": {"field": "a", "range": {"step": 1, "bounds": "x"}}}],
+            9,
+        ),
+        (
+            docs![{"$densify": {"field": "a", "range": {"step": 1, "bounds": [5, 1]}}}],
+            9,
+        ),
+        (
+            docs![{"$densify": {"field": "a", "range": {"step": 1, "bounds": "full", "unit": "month"}}}],
             115,
+        ),
+        (
+            docs![{"$densify": {"field": "a", "partitionByFields": ["a"], "range": {"step": 1, "bounds": "full"}}}],
+            9,
+        ),
+        (
+            docs![{"$densify": {"range": {"step": 1, "bounds": "full"}}}],
+            40414,
         ),
         (docs![{"$geoNear": {}}], 115),
         (docs![{"$search": {}}], 115),

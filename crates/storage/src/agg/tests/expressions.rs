@@ -858,3 +858,82 @@ fn fill() {
     check_error(&reviews, &docs![{"$fill": {"sortBy": {"date": 1}}}], 40414);
     check_error(&reviews, &docs![{"$fill": {"output": {}, "x": 1}}], 40415);
 }
+
+#[test]
+fn densify() {
+    // MongoDB docs: coffee altitudes, full range per variety.
+    let coffee = docs![
+        {"altitude": 600, "variety": "Arabica Typica", "score": 68.3},
+        {"altitude": 750, "variety": "Arabica Typica", "score": 69.5},
+        {"altitude": 950, "variety": "Arabica Typica", "score": 70.5},
+        {"altitude": 1250, "variety": "Gesha", "score": 88.15},
+        {"altitude": 1700, "variety": "Gesha", "score": 95.5, "price": 1029},
+    ];
+    check(
+        &coffee,
+        &docs![{"$densify": {"field": "altitude", "partitionByFields": ["variety"], "range": {"bounds": "full", "step": 200}}}],
+        &docs![
+            {"altitude": 600, "variety": "Arabica Typica", "score": 68.3},
+            {"altitude": 750, "variety": "Arabica Typica", "score": 69.5},
+            {"variety": "Arabica Typica", "altitude": 800},
+            {"altitude": 950, "variety": "Arabica Typica", "score": 70.5},
+            {"variety": "Arabica Typica", "altitude": 1000},
+            {"variety": "Arabica Typica", "altitude": 1200},
+            {"variety": "Arabica Typica", "altitude": 1400},
+            {"variety": "Arabica Typica", "altitude": 1600},
+            {"variety": "Gesha", "altitude": 600},
+            {"variety": "Gesha", "altitude": 800},
+            {"variety": "Gesha", "altitude": 1000},
+            {"variety": "Gesha", "altitude": 1200},
+            {"altitude": 1250, "variety": "Gesha", "score": 88.15},
+            {"variety": "Gesha", "altitude": 1400},
+            {"variety": "Gesha", "altitude": 1600},
+            {"altitude": 1700, "variety": "Gesha", "score": 95.5, "price": 1029},
+        ],
+    );
+    // Within each partition's own range.
+    check(
+        &coffee,
+        &docs![{"$densify": {"field": "altitude", "partitionByFields": ["variety"], "range": {"bounds": "partition", "step": 200}}}, {"$project": {"_id": 0, "altitude": 1}}],
+        &docs![{"altitude": 600}, {"altitude": 750}, {"altitude": 800}, {"altitude": 950}, {"altitude": 1250}, {"altitude": 1450}, {"altitude": 1650}, {"altitude": 1700}],
+    );
+    // MongoDB docs: hourly readings between explicit date bounds; later documents pass.
+    let weather: Vec<Document> = [0, 4, 8, 12]
+        .iter()
+        .map(|h| doc! {"timestamp": bson::DateTime::from_millis(1_621_296_000_000 + h * 3_600_000), "temp": 12})
+        .collect();
+    let out = run(
+        &weather,
+        &docs![{"$densify": {"field": "timestamp", "range": {"step": 1, "unit": "hour", "bounds": [
+            (bson::DateTime::from_millis(1_621_296_000_000)),
+            (bson::DateTime::from_millis(1_621_296_000_000 + 8 * 3_600_000)),
+        ]}}}],
+    )
+    .expect("densify dates");
+    let hours: Vec<i64> = out
+        .iter()
+        .filter_map(|d| d.get_datetime("timestamp").ok())
+        .map(|t| (t.timestamp_millis() - 1_621_296_000_000) / 3_600_000)
+        .collect();
+    assert_eq!(hours, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 12]);
+    assert_eq!(
+        out.get(1),
+        Some(&doc! {"timestamp": bson::DateTime::from_millis(1_621_296_000_000 + 3_600_000)})
+    );
+    // Documents without the field pass through; wrong types are errors.
+    check(
+        &docs![{"x": 1}, {"v": 1}, {"v": 3}],
+        &docs![{"$densify": {"field": "v", "range": {"step": 1, "bounds": "full"}}}],
+        &docs![{"x": 1}, {"v": 1}, {"v": 2}, {"v": 3}],
+    );
+    check(
+        &docs![{"v": 0.5}, {"v": 1.5}],
+        &docs![{"$densify": {"field": "v", "range": {"step": 0.25, "bounds": "full"}}}],
+        &docs![{"v": 0.5}, {"v": 0.75}, {"v": 1.0}, {"v": 1.25}, {"v": 1.5}],
+    );
+    check_error(
+        &docs![{"v": "a"}],
+        &docs![{"$densify": {"field": "v", "range": {"step": 1, "bounds": "full"}}}],
+        5733201,
+    );
+}
