@@ -1,7 +1,7 @@
 //! Stages that read other collections through [`AggEnv::scan`](super::AggEnv::scan):
 //! `$lookup`, `$graphLookup` and `$unionWith`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bson::{Bson, Document};
 
@@ -11,7 +11,6 @@ use super::stage::{stage_documents, StageContext};
 use super::{DocStream, Pipeline, RunContext};
 use crate::error::{Error, Result};
 use crate::query::Filter;
-use crate::value::equal;
 
 /// A collection named by a stage: in the pipeline's database unless `db` is given.
 #[derive(Debug, Clone)]
@@ -215,17 +214,21 @@ impl LookupSpec {
             Some(ns) => ns.scan(context)?,
             None => Vec::new(),
         };
+        let index = self
+            .foreign_field
+            .as_ref()
+            .map(|path| ForeignIndex::build(&foreign, path));
         let vars = context.vars();
         Ok(Box::new(input.map(move |r| {
             let mut doc = r?;
-            let candidates: Vec<Document> = match (&self.local_field, &self.foreign_field) {
-                (Some(local), Some(foreign_path)) => {
+            let candidates: Vec<Document> = match (&self.local_field, &index) {
+                (Some(local), Some(index)) => {
                     let mut local_values = Vec::new();
                     collect_local_values(&doc, local, &mut local_values);
-                    foreign
-                        .iter()
-                        .filter(|f| matches_any(f, foreign_path, &local_values))
-                        .cloned()
+                    index
+                        .find(&local_values)
+                        .into_iter()
+                        .filter_map(|i| foreign.get(i).cloned())
                         .collect()
                 }
                 _ => foreign.clone(),
@@ -288,17 +291,47 @@ fn visit_values(value: &Bson, parts: &[&str], out: &mut Vec<Bson>) {
     }
 }
 
-/// Whether the foreign document's `path` equals one of `values`, with query semantics:
-/// arrays match by element, and null matches a missing field.
-fn matches_any(foreign: &Document, path: &str, values: &[Bson]) -> bool {
-    let mut found = Vec::new();
-    values_along_path(foreign, path, &mut found);
-    values.iter().any(|wanted| {
-        if matches!(wanted, Bson::Null | Bson::Undefined) && found.is_empty() {
-            return true;
+/// The foreign documents indexed by the values at one path, for equality lookups with query
+/// semantics: a document is found by each value along the path (an array by itself and by
+/// each element), and null finds documents whose field is null or missing.
+struct ForeignIndex {
+    by_value: BTreeMap<OrderedBson, Vec<usize>>,
+    missing: Vec<usize>,
+}
+
+impl ForeignIndex {
+    fn build(docs: &[Document], path: &str) -> ForeignIndex {
+        let mut by_value: BTreeMap<OrderedBson, Vec<usize>> = BTreeMap::new();
+        let mut missing = Vec::new();
+        for (index, doc) in docs.iter().enumerate() {
+            let mut found = Vec::new();
+            values_along_path(doc, path, &mut found);
+            if found.is_empty() {
+                missing.push(index);
+            }
+            for value in found {
+                let entry = by_value.entry(OrderedBson(value)).or_default();
+                if entry.last() != Some(&index) {
+                    entry.push(index);
+                }
+            }
         }
-        found.iter().any(|f| equal(f, wanted))
-    })
+        ForeignIndex { by_value, missing }
+    }
+
+    /// The positions of the documents matching any of `values`, in natural order.
+    fn find(&self, values: &[Bson]) -> Vec<usize> {
+        let mut hits = BTreeSet::new();
+        for value in values {
+            if matches!(value, Bson::Null | Bson::Undefined) {
+                hits.extend(self.missing.iter().copied());
+            }
+            if let Some(positions) = self.by_value.get(&OrderedBson(value.clone())) {
+                hits.extend(positions.iter().copied());
+            }
+        }
+        hits.into_iter().collect()
+    }
 }
 
 /// A parsed `$graphLookup`.
@@ -435,6 +468,7 @@ impl GraphLookupSpec {
                     .is_none_or(|f| f.matches(d))
             })
             .collect();
+        let index = ForeignIndex::build(&foreign, &self.connect_to_field);
         let vars = context.vars();
         Ok(Box::new(input.map(move |r| {
             let mut doc = r?;
@@ -450,13 +484,13 @@ impl GraphLookupSpec {
             while !frontier.is_empty() && self.max_depth.is_none_or(|m| depth <= m) {
                 frontier.retain(|v| seen_values.insert(OrderedBson(v.clone())));
                 let mut next = Vec::new();
-                for (index, candidate) in foreign.iter().enumerate() {
-                    if visited.contains(&index)
-                        || !matches_any(candidate, &self.connect_to_field, &frontier)
-                    {
+                for position in index.find(&frontier) {
+                    let Some(candidate) = foreign.get(position) else {
+                        continue;
+                    };
+                    if !visited.insert(position) {
                         continue;
                     }
-                    visited.insert(index);
                     let mut found = candidate.clone();
                     values_from(&found, &self.connect_from_field, &mut next);
                     if let Some(field) = &self.depth_field {
