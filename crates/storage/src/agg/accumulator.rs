@@ -9,6 +9,7 @@ use bson::{Bson, Document};
 use super::decimal_math::DecimalValue;
 use super::expr::{Expr, Vars};
 use super::paths::{bson_size, integral_i64, type_name, OrderedBson};
+use super::VariableScope;
 use crate::error::{Error, Result};
 use crate::query::SortSpec;
 use crate::value::compare;
@@ -89,7 +90,11 @@ impl AccumulatorSpec {
     /// Parses `field: {$op: argument}` with MongoDB's checks in MongoDB's order: 40234 (not
     /// an object starting with an operator), 40235/40236 (field name with '.' or '$'), 40238
     /// (not exactly one accumulator), 40237 (array argument), 15952 (unknown operator).
-    pub(crate) fn parse(field: &str, spec: &Bson) -> Result<AccumulatorSpec> {
+    pub(crate) fn parse(
+        field: &str,
+        spec: &Bson,
+        scope: &VariableScope,
+    ) -> Result<AccumulatorSpec> {
         let spec_doc = match spec {
             Bson::Document(d) if d.keys().next().is_some_and(|k| k.starts_with('$')) => d,
             _ => {
@@ -123,7 +128,7 @@ impl AccumulatorSpec {
                 format!("The {name} accumulator is a unary operator"),
             ));
         }
-        let unary = |argument: &Bson| -> Result<Expr> { Expr::parse(argument) };
+        let unary = |argument: &Bson| -> Result<Expr> { scope.parse(argument) };
         let operator = match name.as_str() {
             "$sum" => Operator::Sum(unary(argument)?),
             "$avg" => Operator::Avg(unary(argument)?),
@@ -153,9 +158,9 @@ impl AccumulatorSpec {
                 }
                 Operator::Count
             }
-            "$top" | "$bottom" | "$topN" | "$bottomN" => parse_top_bottom(name, argument)?,
+            "$top" | "$bottom" | "$topN" | "$bottomN" => parse_top_bottom(name, argument, scope)?,
             "$firstN" | "$lastN" | "$minN" | "$maxN" => {
-                let (n, input) = parse_n_input(name, argument)?;
+                let (n, input) = parse_n_input(name, argument, scope)?;
                 match name.as_str() {
                     "$firstN" => Operator::FirstLastN {
                         n,
@@ -444,7 +449,7 @@ fn is_nullish(v: &Bson) -> bool {
     matches!(v, Bson::Null | Bson::Undefined)
 }
 
-fn parse_top_bottom(name: &str, argument: &Bson) -> Result<Operator> {
+fn parse_top_bottom(name: &str, argument: &Bson, scope: &VariableScope) -> Result<Operator> {
     let Bson::Document(spec) = argument else {
         return Err(Error::coded(5788001, format!("{name} requires an object")));
     };
@@ -454,8 +459,8 @@ fn parse_top_bottom(name: &str, argument: &Bson) -> Result<Operator> {
     let mut output = None;
     for (key, value) in spec {
         match key.as_str() {
-            "n" if with_n => n = Some(Expr::parse(value)?),
-            "output" => output = Some(Expr::parse(value)?),
+            "n" if with_n => n = Some(scope.parse(value)?),
+            "output" => output = Some(scope.parse(value)?),
             "sortBy" => {
                 let Bson::Document(sort_doc) = value else {
                     return Err(Error::coded(
@@ -490,7 +495,7 @@ fn parse_top_bottom(name: &str, argument: &Bson) -> Result<Operator> {
     })
 }
 
-fn parse_n_input(name: &str, argument: &Bson) -> Result<(Expr, Expr)> {
+fn parse_n_input(name: &str, argument: &Bson, scope: &VariableScope) -> Result<(Expr, Expr)> {
     let Bson::Document(spec) = argument else {
         return Err(Error::coded(
             5787801,
@@ -501,8 +506,8 @@ fn parse_n_input(name: &str, argument: &Bson) -> Result<(Expr, Expr)> {
     let mut input = None;
     for (key, value) in spec {
         match key.as_str() {
-            "n" => n = Some(Expr::parse(value)?),
-            "input" => input = Some(Expr::parse(value)?),
+            "n" => n = Some(scope.parse(value)?),
+            "input" => input = Some(scope.parse(value)?),
             other => {
                 return Err(Error::coded(
                     5787901,

@@ -7,7 +7,7 @@ use bson::{Bson, Document};
 use super::accumulator::{AccumulatorSpec, AccumulatorState};
 use super::expr::{Expr, Vars};
 use super::paths::{bson_size, type_name, OrderedBson};
-use super::{DocStream, MemoryLimitKind, MemoryTracker, RunContext};
+use super::{DocStream, MemoryLimitKind, MemoryTracker, RunContext, VariableScope};
 use crate::error::{Error, Result};
 use crate::value::{compare, type_rank};
 
@@ -23,7 +23,7 @@ const GROUP_OVERHEAD_BYTES: usize = 64;
 
 impl GroupSpec {
     /// Parses `{_id: <expression>, field: {<accumulator>: <argument>}, ...}`.
-    pub(crate) fn parse(spec: &Bson) -> Result<GroupSpec> {
+    pub(crate) fn parse(spec: &Bson, scope: &VariableScope) -> Result<GroupSpec> {
         let Bson::Document(d) = spec else {
             return Err(Error::coded(
                 15947,
@@ -34,10 +34,10 @@ impl GroupSpec {
         let mut accumulators = Vec::new();
         for (field, value) in d {
             if field == "_id" {
-                id = Some(Expr::parse(value)?);
+                id = Some(scope.parse(value)?);
                 continue;
             }
-            accumulators.push(AccumulatorSpec::parse(field, value)?);
+            accumulators.push(AccumulatorSpec::parse(field, value, scope)?);
         }
         let Some(id) = id else {
             return Err(Error::coded(
@@ -50,7 +50,7 @@ impl GroupSpec {
 
     /// `$sortByCount: <expression>` is `$group: {_id: <expression>, count: {$sum: 1}}`
     /// followed by `$sort: {count: -1}`.
-    pub(crate) fn parse_sort_by_count(spec: &Bson) -> Result<GroupSpec> {
+    pub(crate) fn parse_sort_by_count(spec: &Bson, scope: &VariableScope) -> Result<GroupSpec> {
         let message = "the sortByCount field must be defined as a $-prefixed path or an \
                        expression inside an object";
         match spec {
@@ -66,10 +66,11 @@ impl GroupSpec {
             }
         }
         Ok(GroupSpec {
-            id: Expr::parse(spec)?,
+            id: scope.parse(spec)?,
             accumulators: vec![AccumulatorSpec::parse(
                 "count",
                 &Bson::Document(bson::doc! {"$sum": 1}),
+                &VariableScope::default(),
             )?],
         })
     }
@@ -154,10 +155,16 @@ fn default_bucket_output() -> Result<Vec<AccumulatorSpec>> {
     Ok(vec![AccumulatorSpec::parse(
         "count",
         &Bson::Document(bson::doc! {"$sum": 1}),
+        &VariableScope::default(),
     )?])
 }
 
-fn parse_output(output: &Bson, code: i32, stage: &str) -> Result<Vec<AccumulatorSpec>> {
+fn parse_output(
+    output: &Bson,
+    code: i32,
+    stage: &str,
+    scope: &VariableScope,
+) -> Result<Vec<AccumulatorSpec>> {
     let Bson::Document(d) = output else {
         return Err(Error::coded(
             code,
@@ -171,7 +178,7 @@ fn parse_output(output: &Bson, code: i32, stage: &str) -> Result<Vec<Accumulator
     };
     let mut accumulators = Vec::new();
     for (field, value) in d {
-        accumulators.push(AccumulatorSpec::parse(field, value)?);
+        accumulators.push(AccumulatorSpec::parse(field, value, scope)?);
     }
     Ok(accumulators)
 }
@@ -210,7 +217,7 @@ pub(crate) struct BucketSpec {
 
 impl BucketSpec {
     /// Parses `$bucket` with MongoDB's checks (40191-40202).
-    pub(crate) fn parse(spec: &Bson) -> Result<BucketSpec> {
+    pub(crate) fn parse(spec: &Bson, scope: &VariableScope) -> Result<BucketSpec> {
         let Bson::Document(d) = spec else {
             return Err(Error::coded(
                 40201,
@@ -236,7 +243,7 @@ impl BucketSpec {
                             ),
                         ));
                     }
-                    group_by = Some(Expr::parse(argument)?);
+                    group_by = Some(scope.parse(argument)?);
                 }
                 "boundaries" => {
                     let Bson::Array(items) = argument else {
@@ -312,7 +319,7 @@ impl BucketSpec {
                     };
                     default = Some(value);
                 }
-                "output" => accumulators = Some(parse_output(argument, 40196, "$bucket")?),
+                "output" => accumulators = Some(parse_output(argument, 40196, "$bucket", scope)?),
                 other => {
                     return Err(Error::coded(
                         40197,
@@ -402,7 +409,7 @@ pub(crate) struct BucketAutoSpec {
 
 impl BucketAutoSpec {
     /// Parses `$bucketAuto` (40239-40246, 40261).
-    pub(crate) fn parse(spec: &Bson) -> Result<BucketAutoSpec> {
+    pub(crate) fn parse(spec: &Bson, scope: &VariableScope) -> Result<BucketAutoSpec> {
         let Bson::Document(d) = spec else {
             return Err(Error::coded(
                 40240,
@@ -428,7 +435,7 @@ impl BucketAutoSpec {
                             ),
                         ));
                     }
-                    group_by = Some(Expr::parse(argument)?);
+                    group_by = Some(scope.parse(argument)?);
                 }
                 "buckets" => {
                     let n = match argument {
@@ -469,7 +476,9 @@ impl BucketAutoSpec {
                     }
                     buckets = Some(usize::try_from(n).unwrap_or(1));
                 }
-                "output" => accumulators = Some(parse_output(argument, 40244, "$bucketAuto")?),
+                "output" => {
+                    accumulators = Some(parse_output(argument, 40244, "$bucketAuto", scope)?)
+                }
                 "granularity" => {
                     let Bson::String(name) = argument else {
                         return Err(Error::coded(

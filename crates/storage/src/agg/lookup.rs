@@ -8,7 +8,7 @@ use bson::{Bson, Document};
 use super::expr::Expr;
 use super::paths::{set_path, type_name, validate_field_path, values_along_path, OrderedBson};
 use super::stage::{stage_documents, StageContext};
-use super::{DocStream, Pipeline, RunContext};
+use super::{DocStream, Pipeline, RunContext, VariableScope};
 use crate::error::{Error, Result};
 use crate::query::Filter;
 
@@ -98,7 +98,7 @@ fn validate_variable_name(name: &str) -> Result<()> {
 }
 
 impl LookupSpec {
-    pub(crate) fn parse(spec: &Bson) -> Result<LookupSpec> {
+    pub(crate) fn parse(spec: &Bson, scope: &VariableScope) -> Result<LookupSpec> {
         let Bson::Document(d) = spec else {
             return Err(Error::FailedToParse(format!(
                 "the $lookup stage specification must be an object, but found {}",
@@ -138,7 +138,7 @@ impl LookupSpec {
                     };
                     for (var, expr) in vars {
                         validate_variable_name(var)?;
-                        let_variables.push((var.clone(), Expr::parse(expr)?));
+                        let_variables.push((var.clone(), scope.parse(expr)?));
                     }
                 }
                 "pipeline" => {
@@ -182,7 +182,10 @@ impl LookupSpec {
             ));
         }
         let pipeline = match pipeline_stages {
-            Some(stages) => Some(Pipeline::parse_in(&stages, StageContext::Lookup)?),
+            Some(stages) => {
+                let inner = scope.extended(let_variables.iter().map(|(name, _)| name.clone()));
+                Some(Pipeline::parse_in(&stages, StageContext::Lookup, &inner)?)
+            }
             None => None,
         };
         if from.is_none() && pipeline.is_none() {
@@ -348,7 +351,7 @@ pub(crate) struct GraphLookupSpec {
 }
 
 impl GraphLookupSpec {
-    pub(crate) fn parse(spec: &Bson) -> Result<GraphLookupSpec> {
+    pub(crate) fn parse(spec: &Bson, scope: &VariableScope) -> Result<GraphLookupSpec> {
         let Bson::Document(d) = spec else {
             return Err(Error::FailedToParse(format!(
                 "the $graphLookup stage specification must be an object, but found {}",
@@ -366,7 +369,7 @@ impl GraphLookupSpec {
         for (name, value) in d {
             match name.as_str() {
                 "from" => from = Some(Namespace::parse(value, "$graphLookup", "from")?),
-                "startWith" => start_with = Some(Expr::parse(value)?),
+                "startWith" => start_with = Some(scope.parse(value)?),
                 "connectFromField" | "connectToField" | "as" | "depthField" => {
                     let Bson::String(path) = value else {
                         return Err(Error::coded(
@@ -522,7 +525,7 @@ pub(crate) struct UnionWithSpec {
 }
 
 impl UnionWithSpec {
-    pub(crate) fn parse(spec: &Bson) -> Result<UnionWithSpec> {
+    pub(crate) fn parse(spec: &Bson, scope: &VariableScope) -> Result<UnionWithSpec> {
         match spec {
             Bson::String(coll) => Ok(UnionWithSpec {
                 coll: Some(coll.clone()),
@@ -552,7 +555,8 @@ impl UnionWithSpec {
                                 )));
                             };
                             let stages = stage_documents(items, 9, "$unionWith")?;
-                            pipeline = Some(Pipeline::parse_in(&stages, StageContext::UnionWith)?);
+                            pipeline =
+                                Some(Pipeline::parse_in(&stages, StageContext::UnionWith, scope)?);
                         }
                         other => {
                             return Err(Error::coded(

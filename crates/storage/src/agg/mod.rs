@@ -101,13 +101,25 @@ impl Pipeline {
     /// Parses and validates every stage (unknown stages, misplaced `$out`/`$merge`, bad
     /// arguments), so that errors come before any document is read.
     pub fn parse(stages: &[Document]) -> Result<Pipeline> {
-        Pipeline::parse_in(stages, StageContext::TopLevel)
+        Pipeline::parse_in(stages, StageContext::TopLevel, &VariableScope::default())
     }
 
-    pub(crate) fn parse_in(stages: &[Document], context: StageContext) -> Result<Pipeline> {
+    /// [`Pipeline::parse`] knowing the command's `let` variables, so that a reference to an
+    /// undefined `$$variable` fails now (code 17276), even in an expression that would never
+    /// be evaluated, as in MongoDB.
+    pub fn parse_with_variables(stages: &[Document], variables: &Document) -> Result<Pipeline> {
+        let scope = VariableScope::default().with(variables.keys().cloned());
+        Pipeline::parse_in(stages, StageContext::TopLevel, &scope)
+    }
+
+    pub(crate) fn parse_in(
+        stages: &[Document],
+        context: StageContext,
+        scope: &VariableScope,
+    ) -> Result<Pipeline> {
         let mut parsed = Vec::with_capacity(stages.len());
         for (index, source) in stages.iter().enumerate() {
-            parsed.push(Stage::parse(source, stages.get(index + 1))?);
+            parsed.push(Stage::parse(source, stages.get(index + 1), scope)?);
         }
         stage::check_positions(&parsed, context)?;
         Ok(Pipeline {
@@ -291,6 +303,42 @@ impl<'a> RunContext<'a> {
     /// The variables for expression evaluation: `$$NOW` and the user variables.
     pub(crate) fn vars(&self) -> Vars {
         expression_variables(&self.variables, self.now)
+    }
+}
+
+/// The user variables expressions may refer to while a pipeline is parsed. Unchecked (the
+/// default) when the caller did not give the command's `let`: references are then checked
+/// when evaluated.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VariableScope {
+    known: Option<Vars>,
+}
+
+impl VariableScope {
+    /// Parses an expression, checking its `$$variables` when the scope is known.
+    pub(crate) fn parse(&self, expr: &Bson) -> Result<expr::Expr> {
+        match &self.known {
+            Some(vars) => expr::Expr::parse_with_vars(expr, vars),
+            None => expr::Expr::parse(expr),
+        }
+    }
+
+    /// The scope with more variables (a `$lookup`'s or `$merge`'s `let`). Starting from the
+    /// default scope, this turns checking on.
+    pub(crate) fn with(&self, names: impl IntoIterator<Item = String>) -> VariableScope {
+        let mut vars = self.known.clone().unwrap_or_default();
+        for name in names {
+            vars.user.insert(name, Bson::Null);
+        }
+        VariableScope { known: Some(vars) }
+    }
+
+    /// The same scope with more variables when checking, unchanged otherwise.
+    pub(crate) fn extended(&self, names: impl IntoIterator<Item = String>) -> VariableScope {
+        match &self.known {
+            Some(_) => self.with(names),
+            None => self.clone(),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use bson::{oid::ObjectId, Bson, Document};
 use super::expr::Expr;
 use super::paths::{get_path, type_name, validate_field_path, OrderedBson};
 use super::stage::stage_documents;
-use super::{DocStream, Pipeline, RunContext};
+use super::{DocStream, Pipeline, RunContext, VariableScope};
 use crate::error::{Error, Result};
 
 /// A parsed `$out`.
@@ -147,7 +147,7 @@ pub(crate) struct MergeSpec {
 }
 
 impl MergeSpec {
-    pub(crate) fn parse(spec: &Bson) -> Result<MergeSpec> {
+    pub(crate) fn parse(spec: &Bson, scope: &VariableScope) -> Result<MergeSpec> {
         let mut merge = MergeSpec {
             db: None,
             coll: String::new(),
@@ -172,6 +172,7 @@ impl MergeSpec {
         };
         let mut into = None;
         let mut let_given = false;
+        let mut pipeline_stages = None;
         for (k, v) in d {
             match k.as_str() {
                 "into" => into = Some(v.clone()),
@@ -227,7 +228,7 @@ impl MergeSpec {
                     };
                     let_given = true;
                     for (name, expr) in vars {
-                        merge.let_variables.push((name.clone(), Expr::parse(expr)?));
+                        merge.let_variables.push((name.clone(), scope.parse(expr)?));
                     }
                 }
                 "whenMatched" => {
@@ -245,10 +246,9 @@ impl MergeSpec {
                             }
                         },
                         Bson::Array(items) => {
-                            let stages = stage_documents(items, 9, "$merge")?;
-                            let pipeline = Pipeline::parse(&stages)?;
-                            pipeline.check_update_pipeline()?;
-                            WhenMatched::Pipeline(pipeline)
+                            // Parsed below, once the `let` variables it may use are known.
+                            pipeline_stages = Some(stage_documents(items, 9, "$merge")?);
+                            WhenMatched::Pipeline(Pipeline::parse(&[])?)
                         }
                         other => {
                             return Err(Error::TypeMismatch(format!(
@@ -318,10 +318,25 @@ impl MergeSpec {
             }
         }
         check_target("$merge", &merge.coll)?;
+        if let Some(stages) = pipeline_stages {
+            // The pipeline sees the `let` variables, `new` by default.
+            let names: Vec<String> = if let_given {
+                merge.let_variables.iter().map(|(n, _)| n.clone()).collect()
+            } else {
+                vec!["new".to_string()]
+            };
+            let pipeline = Pipeline::parse_in(
+                &stages,
+                super::stage::StageContext::TopLevel,
+                &scope.extended(names),
+            )?;
+            pipeline.check_update_pipeline()?;
+            merge.when_matched = WhenMatched::Pipeline(pipeline);
+        }
         if let_given && !matches!(merge.when_matched, WhenMatched::Pipeline(_)) {
             return Err(Error::coded(
                 51199,
-                "Cannot use 'let' variables with 'whenMatched: [pipeline]'",
+                "Cannot use 'let' variables with a 'whenMatched' mode other than a pipeline",
             ));
         }
         Ok(merge)

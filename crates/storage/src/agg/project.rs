@@ -9,6 +9,7 @@ use bson::{Bson, Document};
 
 use super::expr::{Expr, Vars};
 use super::paths::validate_field_path;
+use super::VariableScope;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +43,7 @@ const PROJECT_PREFIX: &str = "Invalid $project :: caused by :: ";
 
 impl Projection {
     /// Parses a `$project` specification.
-    pub(crate) fn parse_project(spec: &Document) -> Result<Projection> {
+    pub(crate) fn parse_project(spec: &Document, scope: &VariableScope) -> Result<Projection> {
         if spec.is_empty() {
             return Err(Error::coded(
                 51272,
@@ -50,7 +51,7 @@ impl Projection {
             ));
         }
         let mut mode = None;
-        let root = parse_project_node(spec, "", &mut mode)?;
+        let root = parse_project_node(spec, "", &mut mode, scope)?;
         let mut projection = Projection {
             mode: mode.unwrap_or(Mode::Exclusion),
             root,
@@ -73,10 +74,10 @@ impl Projection {
     }
 
     /// Parses an `$addFields`/`$set` specification.
-    pub(crate) fn parse_add_fields(spec: &Document) -> Result<Projection> {
+    pub(crate) fn parse_add_fields(spec: &Document, scope: &VariableScope) -> Result<Projection> {
         Ok(Projection {
             mode: Mode::AddFields,
-            root: parse_add_fields_node(spec)?,
+            root: parse_add_fields_node(spec, scope)?,
         })
     }
 
@@ -148,7 +149,12 @@ fn is_truthy_number_or_bool(value: &Bson) -> Option<bool> {
     }
 }
 
-fn parse_project_node(spec: &Document, prefix: &str, mode: &mut Option<Mode>) -> Result<Node> {
+fn parse_project_node(
+    spec: &Document,
+    prefix: &str,
+    mode: &mut Option<Mode>,
+    scope: &VariableScope,
+) -> Result<Node> {
     let mut node = Node::default();
     for (key, value) in spec {
         validate_field_path(key)?;
@@ -211,7 +217,7 @@ fn parse_project_node(spec: &Document, prefix: &str, mode: &mut Option<Mode>) ->
             };
             match value {
                 Bson::Document(d) if !is_expression_object => {
-                    Entry::Child(parse_project_node(d, &full, mode)?)
+                    Entry::Child(parse_project_node(d, &full, mode, scope)?)
                 }
                 _ => {
                     if *mode == Some(Mode::Exclusion) {
@@ -233,7 +239,7 @@ fn parse_project_node(spec: &Document, prefix: &str, mode: &mut Option<Mode>) ->
                         });
                     }
                     *mode = Some(Mode::Inclusion);
-                    Entry::Computed(Expr::parse(value)?)
+                    Entry::Computed(scope.parse(value)?)
                 }
             }
         };
@@ -247,7 +253,7 @@ fn is_single_operator(d: &Document) -> bool {
     d.len() == 1 && d.keys().all(|k| k.starts_with('$'))
 }
 
-fn parse_add_fields_node(spec: &Document) -> Result<Node> {
+fn parse_add_fields_node(spec: &Document, scope: &VariableScope) -> Result<Node> {
     let mut node = Node::default();
     for (key, value) in spec {
         validate_field_path(key)?;
@@ -255,9 +261,9 @@ fn parse_add_fields_node(spec: &Document) -> Result<Node> {
             // An empty object is the literal `{}`; one `$` field is an expression; any other
             // object is nested fields to set (as in MongoDB's projection parser).
             Bson::Document(d) if !d.is_empty() && !is_single_operator(d) => {
-                Entry::Child(parse_add_fields_node(d)?)
+                Entry::Child(parse_add_fields_node(d, scope)?)
             }
-            _ => Entry::Computed(Expr::parse(value)?),
+            _ => Entry::Computed(scope.parse(value)?),
         };
         node.insert_path(key, key, entry)?;
     }

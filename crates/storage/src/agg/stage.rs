@@ -15,7 +15,7 @@ use super::paths::{
 };
 use super::project::Projection;
 use super::window::{FillSpec, SetWindowFieldsSpec};
-use super::{DocStream, MemoryLimitKind, MemoryTracker, Pipeline, RunContext};
+use super::{DocStream, MemoryLimitKind, MemoryTracker, Pipeline, RunContext, VariableScope};
 use crate::error::{Error, Result};
 use crate::query::{Filter, SortSpec};
 
@@ -84,7 +84,11 @@ pub(crate) enum Stage {
 impl Stage {
     /// Parses one stage document. Position rules (`$out` last, `$documents` first, stages
     /// refused in sub-pipelines) are checked by [`check_positions`] once all stages parse.
-    pub(crate) fn parse(source: &Document, next: Option<&Document>) -> Result<Stage> {
+    pub(crate) fn parse(
+        source: &Document,
+        next: Option<&Document>,
+        scope: &VariableScope,
+    ) -> Result<Stage> {
         let mut fields = source.iter();
         let (name, spec) = match (fields.next(), fields.next()) {
             (Some(first), None) => first,
@@ -104,7 +108,7 @@ impl Stage {
                         "$project specification must be an object",
                     ));
                 };
-                Stage::Project(Projection::parse_project(d)?)
+                Stage::Project(Projection::parse_project(d, scope)?)
             }
             "$addFields" | "$set" => {
                 let Bson::Document(d) = spec else {
@@ -116,7 +120,7 @@ impl Stage {
                         ),
                     ));
                 };
-                Stage::Project(Projection::parse_add_fields(d)?)
+                Stage::Project(Projection::parse_add_fields(d, scope)?)
             }
             "$unset" => Stage::Project(Projection::parse_unset(spec)?),
             "$replaceRoot" => {
@@ -132,7 +136,7 @@ impl Stage {
                 let mut new_root = None;
                 for (k, v) in d {
                     if k == "newRoot" {
-                        new_root = Some(Expr::parse(v)?);
+                        new_root = Some(scope.parse(v)?);
                     } else {
                         return Err(Error::coded(
                             40230,
@@ -149,10 +153,10 @@ impl Stage {
                 Stage::ReplaceRoot { expr, with: false }
             }
             "$replaceWith" => Stage::ReplaceRoot {
-                expr: Expr::parse(spec)?,
+                expr: scope.parse(spec)?,
                 with: true,
             },
-            "$group" => Stage::Group(GroupSpec::parse(spec)?),
+            "$group" => Stage::Group(GroupSpec::parse(spec, scope)?),
             "$sort" => {
                 let Bson::Document(d) = spec else {
                     return Err(Error::coded(
@@ -180,22 +184,22 @@ impl Stage {
             "$skip" => Stage::Skip(parse_skip(spec)?),
             "$count" => Stage::Count(parse_count(spec)?),
             "$unwind" => Stage::Unwind(UnwindSpec::parse(spec)?),
-            "$lookup" => Stage::Lookup(Box::new(LookupSpec::parse(spec)?)),
-            "$graphLookup" => Stage::GraphLookup(Box::new(GraphLookupSpec::parse(spec)?)),
-            "$unionWith" => Stage::UnionWith(Box::new(UnionWithSpec::parse(spec)?)),
-            "$facet" => Stage::Facet(parse_facet(spec)?),
-            "$bucket" => Stage::Bucket(Box::new(BucketSpec::parse(spec)?)),
-            "$bucketAuto" => Stage::BucketAuto(Box::new(BucketAutoSpec::parse(spec)?)),
-            "$sortByCount" => Stage::SortByCount(GroupSpec::parse_sort_by_count(spec)?),
+            "$lookup" => Stage::Lookup(Box::new(LookupSpec::parse(spec, scope)?)),
+            "$graphLookup" => Stage::GraphLookup(Box::new(GraphLookupSpec::parse(spec, scope)?)),
+            "$unionWith" => Stage::UnionWith(Box::new(UnionWithSpec::parse(spec, scope)?)),
+            "$facet" => Stage::Facet(parse_facet(spec, scope)?),
+            "$bucket" => Stage::Bucket(Box::new(BucketSpec::parse(spec, scope)?)),
+            "$bucketAuto" => Stage::BucketAuto(Box::new(BucketAutoSpec::parse(spec, scope)?)),
+            "$sortByCount" => Stage::SortByCount(GroupSpec::parse_sort_by_count(spec, scope)?),
             "$sample" => Stage::Sample(parse_sample(spec)?),
-            "$documents" => Stage::Documents(Expr::parse(spec)?),
+            "$documents" => Stage::Documents(scope.parse(spec)?),
             "$out" => Stage::Out(OutSpec::parse(spec)?),
-            "$merge" => Stage::Merge(Box::new(MergeSpec::parse(spec)?)),
-            "$redact" => Stage::Redact(Expr::parse(spec)?),
-            "$fill" => Stage::Fill(Box::new(FillSpec::parse(spec)?)),
+            "$merge" => Stage::Merge(Box::new(MergeSpec::parse(spec, scope)?)),
+            "$redact" => Stage::Redact(scope.parse(spec)?),
+            "$fill" => Stage::Fill(Box::new(FillSpec::parse(spec, scope)?)),
             "$densify" => Stage::Densify(Box::new(DensifySpec::parse(spec)?)),
             "$setWindowFields" => {
-                Stage::SetWindowFields(Box::new(SetWindowFieldsSpec::parse(spec)?))
+                Stage::SetWindowFields(Box::new(SetWindowFieldsSpec::parse(spec, scope)?))
             }
             other if UNSUPPORTED_STAGES.contains(&other) => {
                 return Err(Error::NotSupported(format!(
@@ -848,7 +852,7 @@ impl UnwindSpec {
 
 /// `$facet: {name: [stages], ...}` (40169, 40170; sub-pipelines refuse `$out`, `$merge`,
 /// `$facet` and `$documents` with 40600).
-fn parse_facet(spec: &Bson) -> Result<Vec<(String, Pipeline)>> {
+fn parse_facet(spec: &Bson, scope: &VariableScope) -> Result<Vec<(String, Pipeline)>> {
     let Bson::Document(d) = spec else {
         return Err(Error::coded(
             40169,
@@ -886,7 +890,7 @@ fn parse_facet(spec: &Bson) -> Result<Vec<(String, Pipeline)>> {
         let stages = stage_documents(items, 40171, "$facet")?;
         facets.push((
             name.clone(),
-            Pipeline::parse_in(&stages, StageContext::Facet)?,
+            Pipeline::parse_in(&stages, StageContext::Facet, scope)?,
         ));
     }
     Ok(facets)

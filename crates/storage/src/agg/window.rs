@@ -14,7 +14,7 @@ use bson::{Bson, Document};
 use super::accumulator::AccumulatorSpec;
 use super::expr::{Expr, Vars};
 use super::paths::{document_size, set_path, type_name, validate_field_path};
-use super::{DocStream, MemoryLimitKind, MemoryTracker, RunContext};
+use super::{DocStream, MemoryLimitKind, MemoryTracker, RunContext, VariableScope};
 use crate::error::{Error, Result};
 use crate::query::SortSpec;
 use crate::value::compare;
@@ -103,7 +103,7 @@ fn parse_error(message: impl Into<String>) -> Error {
 }
 
 impl SetWindowFieldsSpec {
-    pub(crate) fn parse(spec: &Bson) -> Result<SetWindowFieldsSpec> {
+    pub(crate) fn parse(spec: &Bson, scope: &VariableScope) -> Result<SetWindowFieldsSpec> {
         let Bson::Document(d) = spec else {
             return Err(parse_error(format!(
                 "the $setWindowFields stage specification must be an object, found {}",
@@ -115,7 +115,7 @@ impl SetWindowFieldsSpec {
         let mut output = None;
         for (key, value) in d {
             match key.as_str() {
-                "partitionBy" => partition_by = Some(Expr::parse(value)?),
+                "partitionBy" => partition_by = Some(scope.parse(value)?),
                 "sortBy" => {
                     let Bson::Document(sort) = value else {
                         return Err(Error::TypeMismatch(format!(
@@ -172,7 +172,7 @@ impl SetWindowFieldsSpec {
         let mut outputs = Vec::new();
         for (path, value) in &output {
             validate_field_path(path)?;
-            outputs.push(parse_output(path, value, &sort_fields)?);
+            outputs.push(parse_output(path, value, &sort_fields, scope)?);
         }
         Ok(SetWindowFieldsSpec {
             partition_by,
@@ -561,7 +561,12 @@ fn parse_window(spec: &Bson, sort_fields: &[(String, bool)]) -> Result<Window> {
     }
 }
 
-fn parse_output(path: &str, spec: &Bson, sort_fields: &[(String, bool)]) -> Result<WindowOutput> {
+fn parse_output(
+    path: &str,
+    spec: &Bson,
+    sort_fields: &[(String, bool)],
+    scope: &VariableScope,
+) -> Result<WindowOutput> {
     let Bson::Document(d) = spec else {
         return Err(parse_error(format!(
             "Expected an object for output field '{path}', found {}",
@@ -642,7 +647,7 @@ fn parse_output(path: &str, spec: &Bson, sort_fields: &[(String, bool)]) -> Resu
             let mut default = Bson::Null;
             for (k, v) in a {
                 match k.as_str() {
-                    "output" => output = Some(Expr::parse(v)?),
+                    "output" => output = Some(scope.parse(v)?),
                     "by" => {
                         by = Some(super::paths::integral_i64(v).ok_or_else(|| {
                             parse_error(format!(
@@ -651,7 +656,7 @@ fn parse_output(path: &str, spec: &Bson, sort_fields: &[(String, bool)]) -> Resu
                         })?)
                     }
                     "default" => {
-                        let expr = Expr::parse(v)?;
+                        let expr = scope.parse(v)?;
                         default = expr.as_constant().cloned().ok_or_else(|| {
                             parse_error("'$shift:default' expression must yield a constant value.")
                         })?;
@@ -675,7 +680,7 @@ fn parse_output(path: &str, spec: &Bson, sort_fields: &[(String, bool)]) -> Resu
             if sort_fields.is_empty() {
                 return Err(parse_error("$locf requires a sortBy"));
             }
-            WindowFunction::Locf(Expr::parse(argument)?)
+            WindowFunction::Locf(scope.parse(argument)?)
         }
         other if WINDOW_ACCUMULATORS.contains(&other) => {
             let mut accumulator = Document::new();
@@ -683,6 +688,7 @@ fn parse_output(path: &str, spec: &Bson, sort_fields: &[(String, bool)]) -> Resu
             WindowFunction::Accumulate(AccumulatorSpec::parse(
                 "window",
                 &Bson::Document(accumulator),
+                scope,
             )?)
         }
         other if UNSUPPORTED_WINDOW_FUNCTIONS.contains(&other) => {
@@ -716,7 +722,7 @@ pub(crate) struct FillSpec {
 }
 
 impl FillSpec {
-    pub(crate) fn parse(spec: &Bson) -> Result<FillSpec> {
+    pub(crate) fn parse(spec: &Bson, scope: &VariableScope) -> Result<FillSpec> {
         let Bson::Document(d) = spec else {
             return Err(parse_error(format!(
                 "The $fill stage specification must be an object, found {}",
@@ -832,13 +838,17 @@ impl FillSpec {
             }
             window_spec.insert("sortBy", sort_by);
             window_spec.insert("output", locf_outputs);
-            Some(SetWindowFieldsSpec::parse(&Bson::Document(window_spec))?)
+            Some(SetWindowFieldsSpec::parse(
+                &Bson::Document(window_spec),
+                scope,
+            )?)
         };
         let values = if value_outputs.is_empty() {
             None
         } else {
             Some(super::project::Projection::parse_add_fields(
                 &value_outputs,
+                scope,
             )?)
         };
         Ok(FillSpec { window, values })

@@ -937,3 +937,50 @@ fn densify() {
         5733201,
     );
 }
+
+#[test]
+fn undefined_variables_at_parse_time() {
+    let lets = doc! {"x": 1};
+    let parse = |stages: Vec<Document>| {
+        Pipeline::parse_with_variables(&stages, &lets)
+            .map(|_| ())
+            .map_err(|e| e.code())
+    };
+    assert_eq!(parse(docs![{"$addFields": {"a": "$$x"}}]), Ok(()));
+    assert_eq!(parse(docs![{"$addFields": {"a": "$$y"}}]), Err(17276));
+    assert_eq!(parse(docs![{"$group": {"_id": "$$y"}}]), Err(17276));
+    assert_eq!(
+        parse(docs![{"$project": {"a": {"$add": ["$$NOW", 1]}, "r": "$$ROOT"}}]),
+        Ok(())
+    );
+    // $lookup's let is visible in its sub-pipeline only.
+    let lookup = |sub: &str| docs![{"$lookup": {"from": "b", "let": {"v": "$a"}, "pipeline": [{"$addFields": {"z": sub}}], "as": "r"}}];
+    assert_eq!(parse(lookup("$$v")), Ok(()));
+    assert_eq!(parse(lookup("$$x")), Ok(()));
+    assert_eq!(parse(lookup("$$w")), Err(17276));
+    assert_eq!(
+        parse(
+            docs![{"$lookup": {"from": "b", "let": {"v": "$a"}, "pipeline": [], "as": "r"}}, {"$addFields": {"z": "$$v"}}]
+        ),
+        Err(17276)
+    );
+    // $merge's pipeline sees $$new (or its own let).
+    assert_eq!(
+        parse(docs![{"$merge": {"into": "t", "whenMatched": [{"$set": {"n": "$$new.n"}}]}}]),
+        Ok(())
+    );
+    assert_eq!(
+        parse(
+            docs![{"$merge": {"into": "t", "let": {"m": 1}, "whenMatched": [{"$set": {"n": "$$new"}}]}}]
+        ),
+        Err(17276)
+    );
+    // Without the command's variables, references are checked when evaluated.
+    assert!(Pipeline::parse(&docs![{"$addFields": {"a": "$$y"}}]).is_ok());
+    assert_eq!(
+        run(&docs![{"_id": 1}], &docs![{"$addFields": {"a": "$$y"}}])
+            .map_err(|e| e.code())
+            .err(),
+        Some(17276)
+    );
+}
