@@ -16,6 +16,9 @@ use super::{DocStream, MemoryLimitKind, MemoryTracker, RunContext};
 use crate::error::{Error, Result};
 use crate::value::compare;
 
+/// MongoDB's `internalQueryMaxAllowedDensifyDocs` default.
+const MAX_GENERATED_DOCUMENTS: usize = 500_000;
+
 #[derive(Debug, Clone)]
 enum Bounds {
     Full,
@@ -283,6 +286,22 @@ impl DensifySpec {
             _ => return Ok(passthrough),
         };
         let mut out = passthrough;
+        let mut generated = 0usize;
+        let count_generated = |generated: &mut usize| -> Result<()> {
+            *generated += 1;
+            if *generated > MAX_GENERATED_DOCUMENTS {
+                return Err(Error::coded(
+                    5897900,
+                    format!(
+                        "Generated {generated} documents in $densify, which is over the limit of \
+                         {MAX_GENERATED_DOCUMENTS}. Increase the \
+                         'internalQueryMaxAllowedDensifyDocs' parameter to allow more generated \
+                         documents"
+                    ),
+                ));
+            }
+            Ok(())
+        };
         let mut start = 0;
         while start < rows.len() {
             let mut end = start + 1;
@@ -309,6 +328,7 @@ impl DensifySpec {
             let below = |a: &Bson, b: &Bson| compare(a, b) == Ordering::Less;
             for (_, value, doc) in partition {
                 while below(&cursor, value) && below(&cursor, &upper) {
+                    count_generated(&mut generated)?;
                     out.push(self.generated(&key, cursor.clone()));
                     cursor = self.add_step(&cursor)?;
                 }
@@ -318,6 +338,7 @@ impl DensifySpec {
                 out.push(doc.clone());
             }
             while below(&cursor, &upper) {
+                count_generated(&mut generated)?;
                 out.push(self.generated(&key, cursor.clone()));
                 cursor = self.add_step(&cursor)?;
             }

@@ -936,6 +936,11 @@ fn densify() {
         &docs![{"$densify": {"field": "v", "range": {"step": 1, "bounds": "full"}}}],
         5733201,
     );
+    check_error(
+        &docs![{"v": 0}, {"v": 1_000_000}],
+        &docs![{"$densify": {"field": "v", "range": {"step": 1, "bounds": "full"}}}],
+        5897900,
+    );
 }
 
 #[test]
