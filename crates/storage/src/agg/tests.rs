@@ -1002,3 +1002,11 @@ fn pipeline_helpers() {
         doc! {"_id": 1, "c": 3}
     );
 }
+
+/// A parsed pipeline can be cached and shared between connections.
+#[test]
+fn pipeline_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Pipeline>();
+    assert_send_sync::<AggOptions>();
+}
