@@ -6,11 +6,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use bson::{Bson, Document};
 
 use super::expr::Expr;
-use super::paths::{set_path, type_name, validate_field_path, values_along_path, OrderedBson};
+use super::paths::{
+    document_size, set_path, type_name, validate_field_path, values_along_path, OrderedBson,
+};
 use super::stage::{stage_documents, StageContext};
 use super::{DocStream, Pipeline, RunContext, VariableScope};
 use crate::error::{Error, Result};
 use crate::query::Filter;
+
+/// The most a `$lookup` may gather for one document.
+const LOOKUP_MAX_RESULT_BYTES: usize = 100 * 1024 * 1024;
 
 /// A collection named by a stage: in the pipeline's database unless `db` is given.
 #[derive(Debug, Clone)]
@@ -248,6 +253,18 @@ impl LookupSpec {
                 }
                 None => candidates,
             };
+            // MongoDB's internalLookupStageIntermediateDocumentMaxSizeBytes (100 MB).
+            let total: usize = results.iter().map(document_size).sum();
+            if total > LOOKUP_MAX_RESULT_BYTES {
+                let coll = self.from.as_ref().map(|ns| ns.coll.as_str()).unwrap_or("");
+                return Err(Error::coded(
+                    4568,
+                    format!(
+                        "Total size of documents in {coll} matching pipeline's $lookup stage \
+                         exceeds {LOOKUP_MAX_RESULT_BYTES} bytes"
+                    ),
+                ));
+            }
             set_path(
                 &mut doc,
                 &self.as_field,
