@@ -1,0 +1,2 @@
+pub struct InstanceQuery;
+pub enum QueryMatch {}
