@@ -163,3 +163,11 @@ pub fn deadline(body: &Document, command: &str) -> Result<Option<std::time::Inst
             .checked_add(std::time::Duration::from_millis(ms.unsigned_abs()))),
     }
 }
+
+/// A write command's options: `bypassDocumentValidation`.
+pub fn write_options(body: &Document, command: &str) -> Result<outpost_storage::WriteOptions> {
+    Ok(outpost_storage::WriteOptions {
+        bypass_document_validation: bool_or(body, command, "bypassDocumentValidation", false)?,
+        ..outpost_storage::WriteOptions::default()
+    })
+}

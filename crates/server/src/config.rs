@@ -34,6 +34,8 @@ pub struct Config {
     pub flush_interval_ms: u64,
     /// Idle time after which a cursor is closed, in seconds.
     pub cursor_timeout_secs: u64,
+    /// Interval between passes removing documents past their TTL index's expiry, in seconds.
+    pub ttl_interval_secs: u64,
     /// The command line, as `getCmdLineOpts` reports it.
     #[serde(skip)]
     pub argv: Vec<String>,
@@ -49,6 +51,7 @@ impl Default for Config {
             enable_test_commands: false,
             flush_interval_ms: 100,
             cursor_timeout_secs: 600,
+            ttl_interval_secs: 60,
             argv: Vec::new(),
         }
     }

@@ -74,6 +74,9 @@ impl Error {
     }
 
     fn add_details(&self, out: &mut Document) {
+        if let Error::Storage(outpost_storage::Error::DocumentValidation(info)) = self {
+            out.insert("errInfo", info.as_ref().clone());
+        }
         if let Error::Storage(outpost_storage::Error::DuplicateKey(dup)) = self {
             out.insert("keyPattern", dup.key_pattern.clone());
             out.insert("keyValue", dup.key_value.clone());

@@ -22,6 +22,7 @@ mod failpoint;
 pub mod logbuf;
 mod metrics;
 mod server;
+mod sessions;
 mod state;
 
 pub use config::{Config, LogFormat};

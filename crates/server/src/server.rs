@@ -96,6 +96,7 @@ impl ServerBuilder {
             metrics: Metrics::default(),
             config: self.config,
             fail_points: Default::default(),
+            sessions: Default::default(),
             started: Instant::now(),
             local_addr,
         });
@@ -147,6 +148,7 @@ async fn accept_loop(
 ) {
     let next_id = AtomicI64::new(1);
     let mut connections = JoinSet::new();
+    let mut ttl = tokio::time::interval(Duration::from_secs(state.config.ttl_interval_secs.max(1)));
     let mut reaper = tokio::time::interval(
         Duration::from_secs(60).min(state.config.cursor_timeout().max(Duration::from_secs(1))),
     );
@@ -167,6 +169,15 @@ async fn accept_loop(
                 let expired = state.cursors.expire(state.config.cursor_timeout());
                 if expired > 0 {
                     tracing::info!(expired, "closed idle cursors");
+                }
+            }
+            _ = ttl.tick() => {
+                let storage = state.storage.clone();
+                match tokio::task::spawn_blocking(move || storage.remove_expired(bson::DateTime::now())).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(removed)) => tracing::info!(removed, "removed expired documents (TTL)"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "TTL pass failed"),
+                    Err(e) => tracing::error!(error = %e, "TTL pass panicked"),
                 }
             }
             // Reap finished connection tasks so the set does not grow.

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::cursor::CursorRegistry;
 use crate::failpoint::FailPoints;
 use crate::metrics::Metrics;
+use crate::sessions::SessionCache;
 
 pub struct State {
     pub storage: Storage,
@@ -17,6 +18,7 @@ pub struct State {
     pub metrics: Metrics,
     pub config: Config,
     pub fail_points: FailPoints,
+    pub sessions: SessionCache,
     pub started: Instant,
     /// The address the server listens on.
     pub local_addr: SocketAddr,

@@ -52,6 +52,9 @@ pub enum Error {
     /// Index options that conflict with an existing index of the same name or keys (code 85).
     #[error("{0}")]
     IndexOptionsConflict(String),
+    /// A document failed the collection's validator (code 121); the details go in `errInfo`.
+    #[error("Document failed validation")]
+    DocumentValidation(Box<Document>),
     /// Any other MongoDB error with its real code (many query-language errors have only a
     /// numeric location code, e.g. 16554 for a non-numeric `$add` argument).
     #[error("{message}")]
@@ -102,6 +105,7 @@ impl Error {
             Error::InvalidNamespace(_) => 73,
             Error::CannotCreateIndex(_) => 67,
             Error::IndexOptionsConflict(_) => 85,
+            Error::DocumentValidation(_) => 121,
             Error::Coded { code, .. } => *code,
             Error::Engine(_) | Error::Corrupt(_) => 1,
         }

@@ -21,6 +21,8 @@ pub static COMMAND: Command = Command {
 
 /// The parsed parts of an aggregate command.
 pub struct Parsed {
+    /// Documents produced by this layer for a leading stage only it can run.
+    pub input: Option<Vec<Document>>,
     /// `None` for a database-level aggregate (`aggregate: 1`).
     pub coll: Option<String>,
     pub pipeline: Pipeline,
@@ -39,8 +41,19 @@ pub fn parse(state: &State, req: &Request) -> Result<Parsed> {
             ))
         }
     };
-    let stages = args::req_documents(req.body, name, "pipeline")?;
+    let mut stages = args::req_documents(req.body, name, "pipeline")?;
     args::check_collation(req.body, name)?;
+    // $listLocalSessions reads the server's session cache, which only this layer knows: its
+    // output becomes the input of the rest of the pipeline.
+    let mut input = None;
+    if coll.is_none()
+        && stages
+            .first()
+            .is_some_and(|s| s.contains_key("$listLocalSessions"))
+    {
+        let spec = stages.remove(0);
+        input = Some(list_local_sessions(state, &spec)?);
+    }
     let pipeline = Pipeline::parse(&stages)?;
     let options = AggOptions {
         db: req.db.to_owned(),
@@ -48,11 +61,13 @@ pub fn parse(state: &State, req: &Request) -> Result<Parsed> {
         variables: args::opt_doc(req.body, name, "let")?
             .cloned()
             .unwrap_or_default(),
+        database_level: coll.is_none() && input.is_none(),
     };
     if let (Some(coll), Some(hint)) = (&coll, args::opt_hint(req.body, name)?) {
         check_hint(state, req, coll, &hint)?;
     }
     Ok(Parsed {
+        input,
         coll,
         pipeline,
         options,
@@ -82,6 +97,27 @@ fn check_hint(state: &State, req: &Request, coll: &str, hint: &Bson) -> Result<(
     }
 }
 
+/// `{$listLocalSessions: {}}` or `{$listLocalSessions: {allUsers: true}}`: the sessions in this
+/// server's cache (Outpost has no users, so every session belongs to the one anonymous user).
+fn list_local_sessions(state: &State, spec: &Document) -> Result<Vec<Document>> {
+    let options = match spec.get("$listLocalSessions") {
+        Some(Bson::Document(d)) => d,
+        _ => {
+            return Err(Error::type_mismatch(
+                "$listLocalSessions options must be a nested document",
+            ))
+        }
+    };
+    for key in options.keys() {
+        if key != "allUsers" {
+            return Err(Error::not_supported(format!(
+                "$listLocalSessions option '{key}' is not supported by Outpost"
+            )));
+        }
+    }
+    Ok(state.sessions.list())
+}
+
 fn run(state: &State, req: &Request) -> Result<Document> {
     if req.body.contains_key("explain") && args::bool_or(req.body, "aggregate", "explain", false)? {
         return super::explain::explain_aggregate(state, req, "queryPlanner");
@@ -93,10 +129,37 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     }
     let batch = BatchOptions::from_cursor_field(req.body, "aggregate")?;
     let parsed = parse(state, req)?;
-    let docs =
-        state
-            .storage
-            .aggregate(parsed.coll.as_deref(), &parsed.pipeline, &parsed.options)?;
+    if let Some(coll) = &parsed.coll {
+        if let Some(view) = super::views::resolve(state, req.db, coll)? {
+            let stages = args::req_documents(req.body, "aggregate", "pipeline")?;
+            let docs = super::views::aggregate(
+                state,
+                req.db,
+                view,
+                stages,
+                parsed.options.variables,
+                parsed.options.allow_disk_use,
+            )?;
+            return first_batch(
+                state,
+                format!("{}.{coll}", req.db),
+                Box::new(docs.into_iter().map(Ok)),
+                &batch,
+            );
+        }
+    }
+    let docs = match parsed.input {
+        Some(input) => parsed.pipeline.run(
+            Box::new(input.into_iter().map(Ok)),
+            &state.storage,
+            &parsed.options,
+        )?,
+        None => {
+            state
+                .storage
+                .aggregate(parsed.coll.as_deref(), &parsed.pipeline, &parsed.options)?
+        }
+    };
     super::flush_if_requested(state, req.body)?;
     let ns = match &parsed.coll {
         Some(c) => format!("{}.{c}", req.db),

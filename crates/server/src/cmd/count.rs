@@ -31,6 +31,17 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         .unsigned_abs();
     let hint = args::opt_hint(req.body, "count")?;
     args::check_collation(req.body, "count")?;
+    if let Some(view) = super::views::resolve(state, req.db, &coll)? {
+        let mut stages = super::views::find_stages(&query, None, skip, limit, None);
+        stages.push(doc! {"$count": "n"});
+        let docs = super::views::aggregate(state, req.db, view, stages, Document::new(), false)?;
+        let n = docs
+            .first()
+            .and_then(|d| d.get("n"))
+            .cloned()
+            .unwrap_or(bson::Bson::Int32(0));
+        return Ok(doc! {"n": n});
+    }
     let n = if query.is_empty() && skip == 0 && limit == 0 && hint.is_none() {
         state.storage.estimated_count(req.db, &coll)
     } else {

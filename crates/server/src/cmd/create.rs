@@ -11,7 +11,7 @@ use crate::state::State;
 pub static COMMAND: Command = Command {
     name: "create",
     aliases: &[],
-    help: "creates a collection: { create: <name> }; time-series, clustered, capped, views and validators are not supported",
+    help: "creates a collection: { create: <name> }; time-series, clustered, capped, capped collections are not supported",
     admin_only: false,
     counter: Counter::Command,
     run,
@@ -22,11 +22,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("timeseries", "time-series collections"),
     ("clusteredIndex", "clustered collections (clusteredIndex)"),
     ("capped", "capped collections"),
-    ("viewOn", "views"),
-    ("pipeline", "views"),
-    ("validator", "document validation (validator)"),
-    ("validationLevel", "document validation (validationLevel)"),
-    ("validationAction", "document validation (validationAction)"),
     (
         "changeStreamPreAndPostImages",
         "change stream pre- and post-images",
@@ -40,6 +35,9 @@ const UNSUPPORTED: &[(&str, &str)] = &[
 
 /// Options accepted (stored and reported by listCollections, or generic command fields).
 const ACCEPTED: &[&str] = &[
+    "validator",
+    "validationLevel",
+    "validationAction",
     "idIndex",
     "storageEngine",
     "indexOptionDefaults",
@@ -52,6 +50,18 @@ const ACCEPTED: &[&str] = &[
 fn run(state: &State, req: &Request) -> Result<Document> {
     let name = args::collection_name(req.body, "create")?;
     args::check_collation(req.body, "create")?;
+    if let Some(view_on) = req.body.get("viewOn") {
+        let (source, stages) = super::views::check_definition(view_on, req.body.get("pipeline"))?;
+        return match state.storage.create_view(req.db, &name, &source, stages) {
+            Ok(()) => Ok(super::ok()),
+            Err(e) => Err(e.into()),
+        };
+    }
+    if req.body.contains_key("pipeline") {
+        return Err(Error::bad_value(
+            "'pipeline' requires 'viewOn' to also be specified",
+        ));
+    }
     let mut options = Document::new();
     for (key, value) in req.body.iter().skip(1) {
         if let Some((_, feature)) = UNSUPPORTED.iter().find(|(k, _)| k == key) {

@@ -29,9 +29,18 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         .unwrap_or_default();
     let hint = args::opt_hint(req.body, "distinct")?;
     args::check_collation(req.body, "distinct")?;
-    let values = state
-        .storage
-        .distinct(req.db, &coll, key, &query, hint.as_ref())?;
+    let values = match super::views::resolve(state, req.db, &coll)? {
+        Some(view) => {
+            let stages = super::views::find_stages(&query, None, 0, 0, None);
+            let docs =
+                super::views::aggregate(state, req.db, view, stages, Document::new(), false)?;
+            outpost_storage::distinct_values(docs.into_iter().map(Ok), key)?
+        }
+        None => state
+            .storage
+            .distinct(req.db, &coll, key, &query, hint.as_ref())?,
+    };
+
     let reply = doc! {"values": Bson::Array(values)};
     let size = bson::to_vec(&reply).map(|v| v.len()).unwrap_or(0);
     if size > outpost_wire::MAX_BSON_OBJECT_SIZE {

@@ -1,5 +1,4 @@
-//! `endSessions`: drivers send it when they close. Outpost keeps no server-side session state
-//! (no transactions, no retryable-write records), so there is nothing to release.
+//! `endSessions`: drivers send it when they close; the sessions leave the session cache.
 
 use bson::Document;
 
@@ -11,13 +10,14 @@ use crate::state::State;
 pub static COMMAND: Command = Command {
     name: "endSessions",
     aliases: &[],
-    help: "ends logical sessions (Outpost keeps no per-session state)",
+    help: "ends logical sessions: { endSessions: [{ id: UUID }] }",
     admin_only: false,
     counter: Counter::Command,
     run,
 };
 
-fn run(_state: &State, req: &Request) -> Result<Document> {
-    args::req_array(req.body, "endSessions", "endSessions")?;
+fn run(state: &State, req: &Request) -> Result<Document> {
+    let lsids = args::req_array(req.body, "endSessions", "endSessions")?;
+    state.sessions.end(lsids);
     Ok(super::ok())
 }

@@ -94,6 +94,32 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         no_timeout: args::bool_or(req.body, "find", "noCursorTimeout", false)?,
         deadline: args::deadline(req.body, "find")?,
     };
+    if let Some(view) = super::views::resolve(state, req.db, &coll)? {
+        if options.hint.is_some() {
+            return Err(Error::bad_value("hint is not supported on a view"));
+        }
+        let stages = super::views::find_stages(
+            &options.filter,
+            options.sort.as_ref(),
+            options.skip,
+            options.limit,
+            options.projection.as_ref(),
+        );
+        let docs = super::views::aggregate(
+            state,
+            req.db,
+            view,
+            stages,
+            options.variables.unwrap_or_default(),
+            options.allow_disk_use,
+        )?;
+        return first_batch(
+            state,
+            format!("{}.{coll}", req.db),
+            Box::new(docs.into_iter().map(Ok)),
+            &batch,
+        );
+    }
     let cursor = state.storage.find(req.db, &coll, &options)?;
     first_batch(
         state,

@@ -3,7 +3,7 @@
 
 use bson::{doc, Bson, Document};
 use outpost_storage::query::Update;
-use outpost_storage::{FindAndModify, WriteOptions};
+use outpost_storage::FindAndModify;
 
 use super::{Command, Counter, Request};
 use crate::args;
@@ -82,10 +82,12 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         hint: hint.as_ref(),
         variables: vars.as_ref(),
     };
-    let outcome =
-        state
-            .storage
-            .find_and_modify(req.db, &coll, &request, &WriteOptions::default())?;
+    let outcome = state.storage.find_and_modify(
+        req.db,
+        &coll,
+        &request,
+        &args::write_options(req.body, "findAndModify")?,
+    )?;
     super::flush_if_requested(state, req.body)?;
     let mut last_error = doc! {"n": super::count_i32(outcome.n)};
     if !remove {

@@ -2,7 +2,6 @@
 //! failed document in `writeErrors`.
 
 use bson::{doc, Bson, Document};
-use outpost_storage::WriteOptions;
 
 use super::{Command, Counter, Request};
 use crate::args;
@@ -36,7 +35,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     check_batch_size(docs.len())?;
     let ordered = args::bool_or(req.body, "insert", "ordered", true)?;
     outpost_storage::validate_collection_name(req.db, &coll)?;
-    let options = WriteOptions::default();
+    let options = args::write_options(req.body, "insert")?;
     let mut n = 0u64;
     let mut write_errors = Vec::new();
     for (index, doc) in docs.into_iter().enumerate() {

@@ -1,5 +1,5 @@
-//! `killSessions`: Outpost keeps no server-side session state and cursors are not tied to
-//! sessions, so there is nothing to kill; the argument is still checked.
+//! `killSessions`: removes sessions from the session cache. Cursors are not tied to sessions in
+//! Outpost, so no cursor is closed.
 
 use bson::Document;
 
@@ -11,13 +11,14 @@ use crate::state::State;
 pub static COMMAND: Command = Command {
     name: "killSessions",
     aliases: &[],
-    help: "kills logical sessions (Outpost keeps no per-session state)",
+    help: "kills logical sessions: { killSessions: [{ id: UUID }] }",
     admin_only: false,
     counter: Counter::Command,
     run,
 };
 
-fn run(_state: &State, req: &Request) -> Result<Document> {
-    args::req_array(req.body, "killSessions", "killSessions")?;
+fn run(state: &State, req: &Request) -> Result<Document> {
+    let lsids = args::req_array(req.body, "killSessions", "killSessions")?;
+    state.sessions.end(lsids);
     Ok(super::ok())
 }

@@ -27,18 +27,23 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let options = BatchOptions::from_cursor_field(req.body, "listCollections")?;
     let mut out = Vec::new();
     for info in state.storage.list_collections(req.db) {
-        let full = doc! {
-            "name": &info.name,
-            "type": "collection",
-            "options": info.options.clone(),
-            "info": {"readOnly": false, "uuid": info.uuid.clone()},
-            "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"},
+        let kind = if info.is_view { "view" } else { "collection" };
+        let full = if info.is_view {
+            doc! {"name": &info.name, "type": kind, "options": info.options.clone(), "info": {"readOnly": true}}
+        } else {
+            doc! {
+                "name": &info.name,
+                "type": kind,
+                "options": info.options.clone(),
+                "info": {"readOnly": false, "uuid": info.uuid.clone()},
+                "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"},
+            }
         };
         if filter.as_ref().is_some_and(|f| !f.matches(&full)) {
             continue;
         }
         out.push(Ok(if name_only {
-            doc! {"name": &info.name, "type": "collection"}
+            doc! {"name": &info.name, "type": kind}
         } else {
             full
         }));

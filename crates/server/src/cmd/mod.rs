@@ -12,6 +12,7 @@ use crate::state::{ConnInfo, State};
 
 mod aggregate;
 mod build_info;
+mod coll_mod;
 mod coll_stats;
 mod configure_fail_point;
 mod connection_status;
@@ -46,6 +47,7 @@ mod ping;
 mod rename_collection;
 mod server_status;
 mod update;
+mod views;
 mod whats_my_uri;
 
 /// One request to run.
@@ -80,6 +82,7 @@ pub struct Command {
 pub static COMMANDS: &[&Command] = &[
     &aggregate::COMMAND,
     &build_info::COMMAND,
+    &coll_mod::COMMAND,
     &coll_stats::COMMAND,
     &configure_fail_point::COMMAND,
     &connection_status::COMMAND,
@@ -207,6 +210,9 @@ fn run(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Docu
         Counter::GetMore => &state.metrics.op_getmore,
     };
     Metrics::add(counter, 1);
+    if let Ok(lsid) = body.get_document("lsid") {
+        state.sessions.touch(lsid);
+    }
     let request = Request { db, body, conn };
     (command.run)(state, &request)
 }

@@ -3,7 +3,7 @@
 
 use bson::{doc, Bson, Document};
 use outpost_storage::query::Update;
-use outpost_storage::{UpdateSpec, WriteOptions};
+use outpost_storage::UpdateSpec;
 
 use super::{Command, Counter, Request};
 use crate::args;
@@ -77,10 +77,11 @@ fn run_statement(
         ));
     }
     let hint = args::opt_hint(statement, command)?;
-    let sort = args::opt_doc(statement, command, "sort")?;
-    if multi && sort.is_some() {
-        return Err(Error::failed_to_parse(
-            "Cannot specify sort with multi=true",
+    // `sort` in update statements arrived in MongoDB 8.0; Outpost follows 7.0.
+    if statement.contains_key("sort") {
+        return Err(Error::new(
+            40415,
+            "BSON field 'update.updates.sort' is an unknown field.",
         ));
     }
     let vars = variables(req.body, Some(statement), "update")?;
@@ -93,9 +94,12 @@ fn run_statement(
         sort: None,
         variables: vars.as_ref(),
     };
-    let outcome = state
-        .storage
-        .update(req.db, coll, &spec, &WriteOptions::default())?;
+    let outcome = state.storage.update(
+        req.db,
+        coll,
+        &spec,
+        &args::write_options(req.body, "update")?,
+    )?;
     Ok(Outcome {
         matched: outcome.matched,
         modified: outcome.modified,

@@ -4,25 +4,43 @@
 //! returns `Option<Bson>`: `None` is MongoDB's "missing" value, which is distinct from null
 //! (an object literal drops a field whose value is missing; `$ifNull` treats both alike).
 //!
+//! ```ignore
+//! let vars = Vars::from_let(&command_let)?;          // `let` values, `$$NOW` fixed once
+//! let expr = Expr::parse_with_vars(&spec, &vars)?;   // or Expr::parse / Expr::parse_object
+//! for doc in docs {
+//!     let value: Option<Bson> = expr.eval(&doc, &vars)?;   // `$$ROOT` = `$$CURRENT` = doc
+//! }
+//! ```
+//!
 //! Operators live in submodules by family; each is one entry in [`lookup_operator`], which
 //! says how its arguments are parsed ([`Shape`]) and which function evaluates it. Operators
-//! evaluate their own arguments, so `$cond`, `$and`, `$switch`, ... are lazy like MongoDB's.
+//! evaluate their own arguments, so `$cond`, `$and`, `$switch`, ... are lazy like MongoDB's,
+//! and argument checks happen in MongoDB's order (so the same error wins).
 //!
 //! Variables bound by `$let`, `$map`, `$filter` and `$reduce` live in a chain of stack frames
 //! ([`Frame`]) so binding one costs no allocation beyond the bound value itself.
+//!
+//! Error codes and messages follow MongoDB's `expression.cpp`; operators MongoDB has that
+//! Outpost does not (`$function`, `$meta`, ...) fail with NotSupported naming them.
 
 // The crate's `Error` is large (DuplicateKey carries two documents); boxing it is the error
 // module owner's call, so the lint is allowed here rather than worked around per function.
-#![allow(clippy::result_large_err)]
 
 use bson::{Bson, Document};
 
 use crate::error::{Error, Result};
 
 mod arith;
+mod array;
+mod convert;
+mod date;
 mod decimal;
 mod number;
+mod object;
+mod string;
+mod trig;
 #[cfg(test)]
+#[rustfmt::skip] // one case per line, however long
 mod tests;
 
 /// Variables in scope for one command: the `let` variables and `$$NOW`. `$$ROOT` and
@@ -116,6 +134,12 @@ pub struct Operator {
     /// Variable names bound by `$let`, `$map`, `$filter`, `$reduce` (in operator-specific
     /// order).
     names: Vec<String>,
+    /// An operator-specific number fixed at parse time (`$zip`: how many arguments are
+    /// inputs).
+    extra: usize,
+    /// The last regex compiled by `$regexMatch`/`$regexFind`/`$regexFindAll` with its pattern
+    /// and flags, reused while they stay the same (they usually are constants).
+    regex_cache: std::sync::OnceLock<(String, String, regex::Regex)>,
     eval: EvalFn,
 }
 
@@ -217,18 +241,12 @@ pub(crate) fn is_nullish(v: Option<&Bson>) -> bool {
 
 /// How an operator's argument is written.
 #[derive(Clone, Copy)]
-#[allow(dead_code)] // FIXME(expr): Named is used by the families still to come.
 enum Shape {
     /// Positional arguments (a single non-array argument counts as one), between `min` and
     /// `max` of them (`usize::MAX` for variadic).
     Positional { min: usize, max: usize },
-    /// An object of named arguments, in this order; names starting with `!` are required.
-    /// The codes are MongoDB's for an unknown and a missing argument.
-    Named {
-        fields: &'static [&'static str],
-        unknown_code: i32,
-        missing_code: i32,
-    },
+    /// An object of named arguments (see [`NamedArgs`]).
+    Named(&'static NamedArgs),
     /// Parsed by its own function.
     Custom(fn(&'static str, &Bson, &mut ParseScope) -> Result<Operator>),
 }
@@ -237,6 +255,50 @@ enum Shape {
 #[derive(Default)]
 pub(crate) struct ParseScope {
     locals: Vec<String>,
+    /// The command's `let` variable names when known at parse time, so an undefined
+    /// `$$name` is refused while parsing, as MongoDB does.
+    user: Option<Vec<String>>,
+}
+
+/// How MongoDB words the error for an unknown named argument.
+#[derive(Clone, Copy)]
+enum UnknownStyle {
+    /// "Unrecognized argument to $op: f"
+    Argument,
+    /// "$op found an unknown argument: f"
+    FoundUnknown,
+    /// "Unrecognized argument to $op: f. Expected arguments are ..." (the text that follows).
+    ArgumentExpected(&'static str),
+}
+
+/// How MongoDB words the error for a missing required argument.
+#[derive(Clone, Copy)]
+enum MissingStyle {
+    /// "Missing 'f' parameter to $op"
+    Parameter,
+    /// "$op requires 'f' to be specified"
+    Specified,
+    /// "$op requires 'f' parameter"
+    RequiresParameter,
+    /// "$op requires an 'f' field"
+    Field,
+    /// "Missing value for 'f'"
+    MissingValue,
+    /// A fixed message.
+    Fixed(&'static str),
+}
+
+/// The named arguments of an operator taking `{field: <expr>, ...}`.
+pub(crate) struct NamedArgs {
+    /// Argument names in evaluation order, each with the error code for its absence (0 when
+    /// it is optional).
+    fields: &'static [(&'static str, i32)],
+    /// The code for an argument that is not an object.
+    not_object: i32,
+    /// The code for an unknown argument.
+    unknown: i32,
+    unknown_style: UnknownStyle,
+    missing_style: MissingStyle,
 }
 
 const fn positional(min: usize, max: usize) -> Shape {
@@ -252,6 +314,12 @@ const VARIADIC: Shape = Shape::Positional {
 /// name too, so the parsed operator can name itself in errors without allocating.
 fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
     use arith as a;
+    use array as ar;
+    use convert as c;
+    use date as d;
+    use object as o;
+    use string as s;
+    use trig as t;
     let entry: (&'static str, Shape, EvalFn) = match name {
         // Arithmetic.
         "$add" => ("$add", VARIADIC, a::add),
@@ -270,6 +338,22 @@ fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
         "$ln" => ("$ln", positional(1, 1), a::ln),
         "$log" => ("$log", positional(2, 2), a::log),
         "$log10" => ("$log10", positional(1, 1), a::log10),
+        // Trigonometry.
+        "$sin" => ("$sin", positional(1, 1), t::sin),
+        "$cos" => ("$cos", positional(1, 1), t::cos),
+        "$tan" => ("$tan", positional(1, 1), t::tan),
+        "$asin" => ("$asin", positional(1, 1), t::asin),
+        "$acos" => ("$acos", positional(1, 1), t::acos),
+        "$atan" => ("$atan", positional(1, 1), t::atan),
+        "$atan2" => ("$atan2", positional(2, 2), t::atan2),
+        "$sinh" => ("$sinh", positional(1, 1), t::sinh),
+        "$cosh" => ("$cosh", positional(1, 1), t::cosh),
+        "$tanh" => ("$tanh", positional(1, 1), t::tanh),
+        "$asinh" => ("$asinh", positional(1, 1), t::asinh),
+        "$acosh" => ("$acosh", positional(1, 1), t::acosh),
+        "$atanh" => ("$atanh", positional(1, 1), t::atanh),
+        "$degreesToRadians" => ("$degreesToRadians", positional(1, 1), t::degrees_to_radians),
+        "$radiansToDegrees" => ("$radiansToDegrees", positional(1, 1), t::radians_to_degrees),
         // Comparison and boolean.
         "$cmp" => ("$cmp", positional(2, 2), a::cmp),
         "$eq" => ("$eq", positional(2, 2), a::eq),
@@ -286,8 +370,122 @@ fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
         "$ifNull" => ("$ifNull", Shape::Custom(parse_if_null), a::if_null),
         "$switch" => ("$switch", Shape::Custom(parse_switch), a::switch),
         "$literal" => ("$literal", Shape::Custom(parse_literal), eval_not_reached),
+        "$const" => ("$const", Shape::Custom(parse_literal), eval_not_reached),
         "$let" => ("$let", Shape::Custom(parse_let), eval_let),
         "$rand" => ("$rand", Shape::Custom(parse_rand), a::rand),
+        // Strings.
+        "$concat" => ("$concat", VARIADIC, s::concat),
+        // MongoDB parses the deprecated $substr as $substrBytes (and names it so in errors).
+        "$substr" => ("$substrBytes", positional(3, 3), s::substr_bytes),
+        "$substrBytes" => ("$substrBytes", positional(3, 3), s::substr_bytes),
+        "$substrCP" => ("$substrCP", positional(3, 3), s::substr_cp),
+        "$toLower" => ("$toLower", positional(1, 1), s::to_lower),
+        "$toUpper" => ("$toUpper", positional(1, 1), s::to_upper),
+        "$split" => ("$split", positional(2, 2), s::split),
+        "$trim" => ("$trim", s::TRIM_SHAPE, s::trim),
+        "$ltrim" => ("$ltrim", s::TRIM_SHAPE, s::ltrim),
+        "$rtrim" => ("$rtrim", s::TRIM_SHAPE, s::rtrim),
+        "$strLenCP" => ("$strLenCP", positional(1, 1), s::str_len_cp),
+        "$strLenBytes" => ("$strLenBytes", positional(1, 1), s::str_len_bytes),
+        "$indexOfCP" => ("$indexOfCP", positional(2, 4), s::index_of_cp),
+        "$indexOfBytes" => ("$indexOfBytes", positional(2, 4), s::index_of_bytes),
+        "$strcasecmp" => ("$strcasecmp", positional(2, 2), s::strcasecmp),
+        "$regexMatch" => ("$regexMatch", s::REGEX_SHAPE, s::regex_match),
+        "$regexFind" => ("$regexFind", s::REGEX_SHAPE, s::regex_find),
+        "$regexFindAll" => ("$regexFindAll", s::REGEX_SHAPE, s::regex_find_all),
+        "$replaceOne" => ("$replaceOne", s::REPLACE_SHAPE, s::replace_one),
+        "$replaceAll" => ("$replaceAll", s::REPLACE_SHAPE, s::replace_all),
+        // Arrays.
+        "$size" => ("$size", positional(1, 1), ar::size),
+        "$arrayElemAt" => ("$arrayElemAt", positional(2, 2), ar::array_elem_at),
+        "$filter" => ("$filter", Shape::Custom(ar::parse_filter), ar::filter),
+        "$map" => ("$map", Shape::Custom(ar::parse_map), ar::map),
+        "$reduce" => ("$reduce", Shape::Custom(ar::parse_reduce), ar::reduce),
+        "$in" => ("$in", positional(2, 2), ar::in_array),
+        "$slice" => ("$slice", positional(2, 3), ar::slice),
+        "$concatArrays" => ("$concatArrays", VARIADIC, ar::concat_arrays),
+        "$range" => ("$range", positional(2, 3), ar::range),
+        "$reverseArray" => ("$reverseArray", positional(1, 1), ar::reverse_array),
+        "$first" => ("$first", positional(1, 1), ar::first),
+        "$last" => ("$last", positional(1, 1), ar::last),
+        "$indexOfArray" => ("$indexOfArray", positional(2, 4), ar::index_of_array),
+        "$isArray" => ("$isArray", positional(1, 1), ar::is_array),
+        "$zip" => ("$zip", ar::ZIP_SHAPE, ar::zip),
+        "$sortArray" => ("$sortArray", ar::SORT_ARRAY_SHAPE, ar::sort_array),
+        "$firstN" => ("$firstN", ar::N_SHAPE, ar::first_n),
+        "$lastN" => ("$lastN", ar::N_SHAPE, ar::last_n),
+        "$maxN" => ("$maxN", ar::N_SHAPE, ar::max_n),
+        "$minN" => ("$minN", ar::N_SHAPE, ar::min_n),
+        "$allElementsTrue" => ("$allElementsTrue", positional(1, 1), ar::all_elements_true),
+        "$anyElementTrue" => ("$anyElementTrue", positional(1, 1), ar::any_element_true),
+        "$setUnion" => ("$setUnion", VARIADIC, ar::set_union),
+        "$setIntersection" => ("$setIntersection", VARIADIC, ar::set_intersection),
+        "$setDifference" => ("$setDifference", positional(2, 2), ar::set_difference),
+        "$setEquals" => (
+            "$setEquals",
+            Shape::Custom(ar::parse_set_equals),
+            ar::set_equals,
+        ),
+        "$setIsSubset" => ("$setIsSubset", positional(2, 2), ar::set_is_subset),
+        "$sum" => ("$sum", VARIADIC, ar::sum),
+        "$avg" => ("$avg", VARIADIC, ar::avg),
+        "$min" => ("$min", VARIADIC, ar::min),
+        "$max" => ("$max", VARIADIC, ar::max),
+        "$stdDevPop" => ("$stdDevPop", VARIADIC, ar::std_dev_pop),
+        "$stdDevSamp" => ("$stdDevSamp", VARIADIC, ar::std_dev_samp),
+        // Objects.
+        "$mergeObjects" => ("$mergeObjects", VARIADIC, o::merge_objects),
+        "$getField" => ("$getField", Shape::Custom(o::parse_get_field), o::get_field),
+        "$setField" => ("$setField", o::SET_FIELD_SHAPE, o::set_field),
+        "$unsetField" => ("$unsetField", o::UNSET_FIELD_SHAPE, o::unset_field),
+        "$objectToArray" => ("$objectToArray", positional(1, 1), o::object_to_array),
+        "$arrayToObject" => ("$arrayToObject", positional(1, 1), o::array_to_object),
+        // Dates.
+        "$year" => ("$year", d::PART_SHAPE, d::year),
+        "$month" => ("$month", d::PART_SHAPE, d::month),
+        "$dayOfMonth" => ("$dayOfMonth", d::PART_SHAPE, d::day_of_month),
+        "$dayOfWeek" => ("$dayOfWeek", d::PART_SHAPE, d::day_of_week),
+        "$dayOfYear" => ("$dayOfYear", d::PART_SHAPE, d::day_of_year),
+        "$hour" => ("$hour", d::PART_SHAPE, d::hour),
+        "$minute" => ("$minute", d::PART_SHAPE, d::minute),
+        "$second" => ("$second", d::PART_SHAPE, d::second),
+        "$millisecond" => ("$millisecond", d::PART_SHAPE, d::millisecond),
+        "$week" => ("$week", d::PART_SHAPE, d::week),
+        "$isoWeek" => ("$isoWeek", d::PART_SHAPE, d::iso_week),
+        "$isoWeekYear" => ("$isoWeekYear", d::PART_SHAPE, d::iso_week_year),
+        "$isoDayOfWeek" => ("$isoDayOfWeek", d::PART_SHAPE, d::iso_day_of_week),
+        "$dateToString" => ("$dateToString", d::DATE_TO_STRING_SHAPE, d::date_to_string),
+        "$dateFromString" => (
+            "$dateFromString",
+            d::DATE_FROM_STRING_SHAPE,
+            d::date_from_string,
+        ),
+        "$dateToParts" => ("$dateToParts", d::DATE_TO_PARTS_SHAPE, d::date_to_parts),
+        "$dateFromParts" => (
+            "$dateFromParts",
+            d::DATE_FROM_PARTS_SHAPE,
+            d::date_from_parts,
+        ),
+        "$dateAdd" => ("$dateAdd", d::DATE_ADD_SHAPE, d::date_add),
+        "$dateSubtract" => ("$dateSubtract", d::DATE_ADD_SHAPE, d::date_subtract),
+        "$dateDiff" => ("$dateDiff", d::DATE_DIFF_SHAPE, d::date_diff),
+        "$dateTrunc" => ("$dateTrunc", d::DATE_TRUNC_SHAPE, d::date_trunc),
+        // Types.
+        "$type" => ("$type", positional(1, 1), c::type_of),
+        "$convert" => ("$convert", c::CONVERT_SHAPE, c::convert),
+        "$toInt" => ("$toInt", c::SHORTHAND_SHAPE, c::to_int),
+        "$toLong" => ("$toLong", c::SHORTHAND_SHAPE, c::to_long),
+        "$toDouble" => ("$toDouble", c::SHORTHAND_SHAPE, c::to_double),
+        "$toDecimal" => ("$toDecimal", c::SHORTHAND_SHAPE, c::to_decimal),
+        "$toString" => ("$toString", c::SHORTHAND_SHAPE, c::to_string),
+        "$toBool" => ("$toBool", c::SHORTHAND_SHAPE, c::to_bool),
+        "$toDate" => ("$toDate", c::SHORTHAND_SHAPE, c::to_date),
+        "$toObjectId" => ("$toObjectId", c::SHORTHAND_SHAPE, c::to_object_id),
+        "$isNumber" => ("$isNumber", positional(1, 1), c::is_number),
+        "$bsonSize" => ("$bsonSize", positional(1, 1), o::bson_size),
+        "$binarySize" => ("$binarySize", positional(1, 1), o::binary_size),
+        "$tsSecond" => ("$tsSecond", positional(1, 1), d::ts_second),
+        "$tsIncrement" => ("$tsIncrement", positional(1, 1), d::ts_increment),
         _ => return None,
     };
     Some(entry)
@@ -300,10 +498,6 @@ const UNSUPPORTED_OPERATORS: &[&str] = &[
     "$where",
     "$meta",
     "$toHashedIndexKey",
-    "$binarySize",
-    "$bsonSize",
-    "$tsIncrement",
-    "$tsSecond",
     "$median",
     "$percentile",
     "$top",
@@ -321,10 +515,32 @@ impl Expr {
         Expr::parse_in(expr, &mut ParseScope::default())
     }
 
+    /// Parses an expression knowing the command's variables, so that a reference to an
+    /// undefined `$$variable` fails at parse time (code 17276) even where it would never be
+    /// evaluated, as in MongoDB.
+    pub fn parse_with_vars(expr: &Bson, vars: &Vars) -> Result<Expr> {
+        let mut scope = ParseScope {
+            locals: Vec::new(),
+            user: Some(vars.user.keys().cloned().collect()),
+        };
+        Expr::parse_in(expr, &mut scope)
+    }
+
     /// Parses an object expression `{a: <expr>, b: <expr>}` (as `$addFields` and
     /// `$replaceWith` take), whose field names must not start with `$`.
     pub fn parse_object(spec: &Document) -> Result<Expr> {
         parse_object_literal(spec, &mut ParseScope::default())
+    }
+
+    /// The fields of a plain field path `"$a.b"` (`["a", "b"]`), e.g. to recognise a rename.
+    pub fn field_path(&self) -> Option<Vec<&str>> {
+        match self {
+            Expr::Path(FieldPath {
+                variable: Variable::Current,
+                fields,
+            }) if !fields.is_empty() => Some(fields.iter().map(String::as_str).collect()),
+            _ => None,
+        }
     }
 
     /// The constant value of this expression, if it is one (e.g. a `$literal`).
@@ -344,10 +560,8 @@ impl Expr {
                         return Err(Error::coded(
                             15983,
                             format!(
-                                "an expression specification must contain exactly one field, \
-                                 the name of the expression. Found {} fields in {}",
-                                d.len(),
-                                d
+                                "An object representing an expression must have exactly one \
+                                 field: {d}"
                             ),
                         ));
                     }
@@ -375,6 +589,27 @@ impl Expr {
             root,
             vars,
             frames: None,
+        };
+        self.eval_in(&ctx)
+    }
+
+    /// Evaluates with `$$CURRENT` (and so `"$field"` paths) bound to `current` while
+    /// `$$ROOT` stays `root`, as `$redact` does for sub-documents.
+    pub fn eval_with_current(
+        &self,
+        root: &Document,
+        current: &Document,
+        vars: &Vars,
+    ) -> Result<Option<Bson>> {
+        let frame = Frame {
+            name: "CURRENT",
+            value: Some(Bson::Document(current.clone())),
+            parent: None,
+        };
+        let ctx = Ctx {
+            root,
+            vars,
+            frames: Some(&frame),
         };
         self.eval_in(&ctx)
     }
@@ -464,27 +699,44 @@ fn validate_field_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// A user variable name must start with a lowercase ASCII letter or a non-ASCII character and
-/// contain only letters, digits, `_` and non-ASCII characters.
+/// Checks a variable name being bound (`$let`, `as`, a command's `let`): MongoDB's
+/// `uassertValidNameForUserWrite`. `CURRENT` is the one system variable that may be rebound.
 fn validate_user_variable_name(name: &str) -> Result<()> {
-    validate_variable_name(name)?;
-    match name.chars().next() {
-        Some(c) if c.is_ascii_lowercase() || !c.is_ascii() => Ok(()),
-        _ => Err(Error::coded(
-            16870,
-            format!("'{name}' starts with an invalid character for a user variable name"),
-        )),
+    if name == "CURRENT" {
+        return Ok(());
     }
+    if name.is_empty() {
+        return Err(Error::coded(16866, "empty variable names are not allowed"));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase() || !c.is_ascii()) {
+        return Err(Error::coded(
+            16867,
+            format!("'{name}' starts with an invalid character for a user variable name"),
+        ));
+    }
+    check_variable_characters(name, 16868)
 }
 
+/// Checks a variable name being read (`$$name`): MongoDB's `uassertValidNameForUserRead`.
 fn validate_variable_name(name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::coded(16869, "empty variable names are not allowed"));
     }
-    for c in name.chars() {
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic() || !c.is_ascii()) {
+        return Err(Error::coded(
+            16870,
+            format!("'{name}' starts with an invalid character for a variable name"),
+        ));
+    }
+    check_variable_characters(name, 16871)
+}
+
+/// Letters, digits, `_` and non-ASCII characters after the first.
+fn check_variable_characters(name: &str, code: i32) -> Result<()> {
+    for c in name.chars().skip(1) {
         if !(c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii()) {
             return Err(Error::coded(
-                16871,
+                code,
                 format!("'{name}' contains an invalid character for a variable name: '{c}'"),
             ));
         }
@@ -517,7 +769,11 @@ fn parse_field_path(s: &str, scope: &ParseScope) -> Result<FieldPath> {
                     )))
                 }
                 _ => {
-                    if !name.starts_with(|c: char| c.is_ascii_lowercase() || !c.is_ascii()) {
+                    let known = match &scope.user {
+                        Some(user) => user.iter().any(|u| u == name),
+                        None => name.starts_with(|c: char| c.is_ascii_lowercase() || !c.is_ascii()),
+                    };
+                    if !known {
                         return Err(Error::coded(
                             17276,
                             format!("Use of undefined variable: {name}"),
@@ -600,7 +856,11 @@ fn walk_value(v: Option<&Bson>, fields: &[String]) -> Option<Bson> {
 /// MongoDB's expression field path: into sub-documents; over an array, the array of the
 /// path's values in its document elements (non-documents and missing values skipped).
 fn walk_document(d: &Document, fields: &[String]) -> Option<Bson> {
-    let (first, rest) = fields.split_first()?;
+    // `$$ROOT` / `$$CURRENT` with no path: the whole document.
+    let Some((first, rest)) = fields.split_first() else {
+        return Some(Bson::Document(d.clone()));
+    };
+
     let v = d.get(first)?;
     if rest.is_empty() {
         return Some(v.clone());
@@ -647,25 +907,24 @@ fn parse_operator(d: &Document, scope: &mut ParseScope) -> Result<Expr> {
                 name: static_name,
                 args: args.into_iter().map(Some).collect(),
                 names: Vec::new(),
+                extra: 0,
+                regex_cache: std::sync::OnceLock::new(),
                 eval,
             }
         }
-        Shape::Named {
-            fields,
-            unknown_code,
-            missing_code,
-        } => {
-            let args =
-                parse_named_args(static_name, arg, fields, unknown_code, missing_code, scope)?;
+        Shape::Named(spec) => {
+            let args = parse_named_args(static_name, arg, spec, scope)?;
             Operator {
                 name: static_name,
                 args,
                 names: Vec::new(),
+                extra: 0,
+                regex_cache: std::sync::OnceLock::new(),
                 eval,
             }
         }
         Shape::Custom(parse) => {
-            if static_name == "$literal" {
+            if static_name == "$literal" || static_name == "$const" {
                 return Ok(Expr::Constant(arg.clone()));
             }
             let mut op = parse(static_name, arg, scope)?;
@@ -709,46 +968,49 @@ fn check_arity(name: &str, n: usize, min: usize, max: usize) -> Result<()> {
     ))
 }
 
-/// Parses `{field: <expr>, ...}` into arguments in the order of `fields` (`!` marks the
-/// required ones).
+/// Parses `{field: <expr>, ...}` into arguments in the order of the spec's fields.
 fn parse_named_args(
     name: &str,
     arg: &Bson,
-    fields: &[&str],
-    unknown_code: i32,
-    missing_code: i32,
+    spec: &NamedArgs,
     scope: &mut ParseScope,
 ) -> Result<Vec<Option<Expr>>> {
     let Bson::Document(d) = arg else {
         return Err(Error::coded(
-            unknown_code,
+            spec.not_object,
             format!(
                 "{name} only supports an object as its argument, found {}",
                 type_name(Some(arg))
             ),
         ));
     };
-    let mut args: Vec<Option<Expr>> = vec![None; fields.len()];
+    let mut args: Vec<Option<Expr>> = vec![None; spec.fields.len()];
     for (key, value) in d {
-        let position = fields.iter().position(|f| f.trim_start_matches('!') == key);
-        let Some(position) = position else {
-            return Err(Error::coded(
-                unknown_code,
-                format!("Unrecognized parameter to {name}: {key}"),
-            ));
+        let Some(position) = spec.fields.iter().position(|(f, _)| f == key) else {
+            let message = match spec.unknown_style {
+                UnknownStyle::Argument => format!("Unrecognized argument to {name}: {key}"),
+                UnknownStyle::FoundUnknown => format!("{name} found an unknown argument: {key}"),
+                UnknownStyle::ArgumentExpected(rest) => {
+                    format!("Unrecognized argument to {name}: {key}. {rest}")
+                }
+            };
+            return Err(Error::coded(spec.unknown, message));
         };
         if let Some(slot) = args.get_mut(position) {
             *slot = Some(Expr::parse_in(value, scope)?);
         }
     }
-    for (field, slot) in fields.iter().zip(args.iter()) {
-        if let Some(required) = field.strip_prefix('!') {
-            if slot.is_none() {
-                return Err(Error::coded(
-                    missing_code,
-                    format!("Missing '{required}' parameter to {name}"),
-                ));
-            }
+    for ((field, code), slot) in spec.fields.iter().zip(args.iter()) {
+        if *code != 0 && slot.is_none() {
+            let message = match spec.missing_style {
+                MissingStyle::Parameter => format!("Missing '{field}' parameter to {name}"),
+                MissingStyle::Specified => format!("{name} requires '{field}' to be specified"),
+                MissingStyle::RequiresParameter => format!("{name} requires '{field}' parameter"),
+                MissingStyle::Field => format!("{name} requires an '{field}' field"),
+                MissingStyle::MissingValue => format!("Missing value for '{field}'"),
+                MissingStyle::Fixed(text) => format!("{name} {text}"),
+            };
+            return Err(Error::coded(*code, message));
         }
     }
     Ok(args)
@@ -784,6 +1046,8 @@ impl Operator {
             name,
             args,
             names,
+            extra: 0,
+            regex_cache: std::sync::OnceLock::new(),
             eval: eval_not_reached,
         }
     }
@@ -804,7 +1068,7 @@ fn parse_rand(name: &'static str, arg: &Bson, _scope: &mut ParseScope) -> Result
         Bson::Array(a) if a.is_empty() => Ok(Operator::new(name, Vec::new(), Vec::new())),
         _ => Err(Error::coded(
             3040501,
-            format!("$rand does not currently accept arguments: {arg}"),
+            "$rand does not currently accept arguments",
         )),
     }
 }
@@ -987,17 +1251,16 @@ fn parse_let(name: &'static str, arg: &Bson, scope: &mut ParseScope) -> Result<O
         return Err(Error::coded(16877, "Missing 'in' parameter to $let"));
     };
     let Bson::Document(vars_doc) = vars_spec else {
-        return Err(Error::TypeMismatch(
-            "invalid parameter: expected an object (vars)".to_string(),
+        return Err(Error::coded(
+            10065,
+            "invalid parameter: expected an object (vars)",
         ));
     };
     let mut args = Vec::new();
     let mut names = Vec::new();
     // The variables' expressions see the enclosing scope only.
     for (var, value) in vars_doc {
-        if var != "CURRENT" {
-            validate_user_variable_name(var)?;
-        }
+        validate_user_variable_name(var)?;
         args.push(Some(Expr::parse_in(value, scope)?));
         names.push(var.clone());
     }

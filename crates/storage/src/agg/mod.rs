@@ -1,14 +1,32 @@
 //! The aggregation pipeline: stages over a stream of documents, and the expression language
 //! they (and `$expr`, find projections and pipeline updates) use.
+//!
+//! A [`Pipeline`] is parsed (and fully validated) once, then run. Running pulls documents
+//! through the stages as iterators, so non-blocking stages (`$match`, `$project`, `$limit`,
+//! ...) hold one document at a time; blocking stages (`$group`, `$sort`, `$bucket`,
+//! `$bucketAuto`, `$facet`) count the BSON size they hold against MongoDB's 100 MB limit.
 
+mod accumulator;
+mod decimal_math;
 pub mod expr;
+mod group;
+mod lookup;
+mod output;
+mod paths;
+mod project;
+mod stage;
+#[cfg(test)]
+mod tests;
 
 use bson::{Bson, Document};
 
 use crate::error::{Error, Result};
+use expr::Vars;
+use stage::{Stage, StageContext};
 
 /// What a pipeline needs from the database besides its input: other collections for
-/// `$lookup`/`$unionWith`, and writes for `$out`/`$merge`. The engine implements it.
+/// `$lookup`/`$unionWith`/`$graphLookup`, and writes for `$out`/`$merge`. The engine
+/// implements it.
 pub trait AggEnv {
     /// All documents of `db.coll` in natural order (empty if it does not exist).
     fn scan(&self, db: &str, coll: &str) -> Result<Vec<Document>>;
@@ -28,45 +46,277 @@ pub struct AggOptions {
     pub allow_disk_use: bool,
     /// The command's `let` variables.
     pub variables: Document,
+    /// True for a database-level aggregate (`{aggregate: 1}`), whose pipeline must start with
+    /// `$documents`; false for a collection's aggregate, where `$documents` is refused.
+    pub database_level: bool,
 }
+
+/// MongoDB's default memory limit of one blocking stage (100 MB).
+pub const BLOCKING_STAGE_MEMORY_LIMIT_BYTES: usize = 100 * 1024 * 1024;
 
 /// A parsed pipeline.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
-    stages: Vec<Document>,
+    sources: Vec<Document>,
+    stages: Vec<Stage>,
+    memory_limit_bytes: usize,
 }
 
+/// The stages an update pipeline may use.
+const UPDATE_STAGES: &[&str] = &[
+    "$addFields",
+    "$set",
+    "$project",
+    "$unset",
+    "$replaceRoot",
+    "$replaceWith",
+];
+
 impl Pipeline {
+    /// Parses and validates every stage (unknown stages, misplaced `$out`/`$merge`, bad
+    /// arguments), so that errors come before any document is read.
     pub fn parse(stages: &[Document]) -> Result<Pipeline> {
+        Pipeline::parse_in(stages, StageContext::TopLevel)
+    }
+
+    pub(crate) fn parse_in(stages: &[Document], context: StageContext) -> Result<Pipeline> {
+        let mut parsed = Vec::with_capacity(stages.len());
+        for (index, source) in stages.iter().enumerate() {
+            parsed.push(Stage::parse(source, stages.get(index + 1), context)?);
+        }
+        stage::check_positions(&parsed, context)?;
         Ok(Pipeline {
-            stages: stages.to_vec(),
+            sources: stages.to_vec(),
+            stages: parsed,
+            memory_limit_bytes: BLOCKING_STAGE_MEMORY_LIMIT_BYTES,
         })
+    }
+
+    /// Sets the memory limit of blocking stages (MongoDB's default is 100 MB; the server
+    /// parameters `internalQueryMaxBlockingSortMemoryUsageBytes` and
+    /// `internalDocumentSourceGroupMaxMemoryBytes` change it in MongoDB).
+    pub fn with_memory_limit(mut self, bytes: usize) -> Pipeline {
+        self.memory_limit_bytes = bytes;
+        self
     }
 
     /// The leading `$match` filter, if any, so the engine can use an index for it.
     pub fn leading_match(&self) -> Option<&Document> {
-        self.stages
+        self.sources
             .first()
             .and_then(|s| s.get_document("$match").ok())
     }
 
-    /// Applies a pipeline update (`$set`/`$addFields`, `$unset`, `$project`,
-    /// `$replaceRoot`/`$replaceWith`) to one document.
-    pub fn apply_to_document(&self, _doc: Document, _variables: &Document) -> Result<Document> {
-        Err(Error::NotSupported(
-            "pipeline updates are not implemented yet".into(),
-        ))
+    /// Whether the pipeline ends with `$out` or `$merge`: it then writes its results to a
+    /// collection and returns no documents (the cursor is empty).
+    pub fn is_write_stage_last(&self) -> bool {
+        matches!(self.stages.last(), Some(Stage::Out(_) | Stage::Merge(_)))
     }
 
-    /// Runs the pipeline over `input`.
+    /// Whether the pipeline starts with `$documents` (it then ignores its input, and is the
+    /// only kind of pipeline a database-level aggregate accepts).
+    pub fn starts_with_documents(&self) -> bool {
+        matches!(self.stages.first(), Some(Stage::Documents(_)))
+    }
+
+    /// Checks that every stage may be used in an update (`$addFields`/`$set`, `$project`,
+    /// `$unset`, `$replaceRoot`/`$replaceWith`); MongoDB refuses others with code 72.
+    pub fn check_update_pipeline(&self) -> Result<()> {
+        for source in &self.sources {
+            let name = source.keys().next().map(String::as_str).unwrap_or("");
+            if !UPDATE_STAGES.contains(&name) {
+                return Err(Error::coded(
+                    72,
+                    format!("{name} is not allowed to be used within an update"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a pipeline update (`$set`/`$addFields`, `$unset`, `$project`,
+    /// `$replaceRoot`/`$replaceWith`) to one document. `variables` are the update's `let`.
+    pub fn apply_to_document(&self, doc: Document, variables: &Document) -> Result<Document> {
+        self.check_update_pipeline()?;
+        let context = RunContext::for_document(variables.clone());
+        let mut current = doc;
+        for stage in &self.stages {
+            current = stage.apply_to_one(current, &context)?;
+        }
+        Ok(current)
+    }
+
+    /// Runs the pipeline over `input`. A pipeline ending with `$out`/`$merge` returns no
+    /// documents.
     pub fn run(
         &self,
-        _input: Box<dyn Iterator<Item = Result<Document>> + '_>,
-        _env: &dyn AggEnv,
-        _options: &AggOptions,
+        input: Box<dyn Iterator<Item = Result<Document>> + '_>,
+        env: &dyn AggEnv,
+        options: &AggOptions,
     ) -> Result<Vec<Document>> {
-        Err(Error::NotSupported(
-            "aggregate is not implemented yet".into(),
-        ))
+        if options.database_level && !self.starts_with_documents() {
+            let name = self
+                .sources
+                .first()
+                .and_then(|s| s.keys().next().cloned())
+                .unwrap_or_default();
+            return Err(Error::InvalidNamespace(format!(
+                "{{aggregate: 1}} is not valid for '{name}'; a collection is required."
+            )));
+        }
+        if !options.database_level && self.starts_with_documents() {
+            return Err(Error::InvalidNamespace(
+                "$documents is only valid as the first stage of a database-level aggregate \
+                 ({aggregate: 1})"
+                    .into(),
+            ));
+        }
+        let context = RunContext {
+            env: Some(env),
+            db: options.db.clone(),
+            allow_disk_use: options.allow_disk_use,
+            memory_limit_bytes: self.memory_limit_bytes,
+            now: bson::DateTime::now(),
+            variables: options.variables.clone(),
+        };
+        self.run_with(input, &context)
+    }
+
+    /// Runs the stages with an existing context (sub-pipelines of `$lookup`, `$facet`,
+    /// `$unionWith`).
+    pub(crate) fn run_with<'a>(
+        &'a self,
+        input: DocStream<'a>,
+        context: &'a RunContext<'a>,
+    ) -> Result<Vec<Document>> {
+        let mut stream = input;
+        for stage in &self.stages {
+            stream = stage.execute(stream, context)?;
+        }
+        stream.collect()
+    }
+}
+
+/// A stream of documents between stages.
+pub(crate) type DocStream<'a> = Box<dyn Iterator<Item = Result<Document>> + 'a>;
+
+/// What stages see while running: the environment, the limits and the variables.
+pub(crate) struct RunContext<'a> {
+    /// None when applying an update pipeline to one document.
+    pub env: Option<&'a dyn AggEnv>,
+    pub db: String,
+    pub allow_disk_use: bool,
+    pub memory_limit_bytes: usize,
+    /// `$$NOW`, fixed for the whole run.
+    pub now: bson::DateTime,
+    /// User variables: the command's `let`, and in sub-pipelines `$lookup`'s `let`.
+    pub variables: Document,
+}
+
+impl<'a> RunContext<'a> {
+    fn for_document(variables: Document) -> RunContext<'static> {
+        RunContext {
+            env: None,
+            db: String::new(),
+            allow_disk_use: false,
+            memory_limit_bytes: BLOCKING_STAGE_MEMORY_LIMIT_BYTES,
+            now: bson::DateTime::now(),
+            variables,
+        }
+    }
+
+    /// The same context with more user variables (a `$lookup`'s `let`).
+    pub(crate) fn with_variables(&self, extra: Document) -> RunContext<'a> {
+        let mut variables = self.variables.clone();
+        for (k, v) in extra {
+            variables.insert(k, v);
+        }
+        RunContext {
+            env: self.env,
+            db: self.db.clone(),
+            allow_disk_use: self.allow_disk_use,
+            memory_limit_bytes: self.memory_limit_bytes,
+            now: self.now,
+            variables,
+        }
+    }
+
+    pub(crate) fn env(&self) -> Result<&'a dyn AggEnv> {
+        self.env.ok_or_else(|| {
+            Error::coded(
+                72,
+                "this stage is not allowed to be used within an update".to_string(),
+            )
+        })
+    }
+
+    /// The variables for expression evaluation: `$$NOW` and the user variables.
+    pub(crate) fn vars(&self) -> Vars {
+        expression_variables(&self.variables, self.now)
+    }
+}
+
+/// Builds the expression module's variables. The one place that knows how [`Vars`] carries
+/// `$$NOW` and user variables.
+pub(crate) fn expression_variables(user: &Document, now: bson::DateTime) -> Vars {
+    Vars {
+        user: user.clone(),
+        now,
+    }
+}
+
+/// Tracks the bytes a blocking stage holds and enforces the memory limit.
+pub(crate) struct MemoryTracker {
+    used: usize,
+    limit: usize,
+    allow_disk_use: bool,
+    kind: MemoryLimitKind,
+}
+
+/// Which MongoDB error message a stage uses when it exceeds the limit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum MemoryLimitKind {
+    Sort,
+    Group,
+    Facet,
+}
+
+impl MemoryTracker {
+    pub(crate) fn new(limit: usize, allow_disk_use: bool, kind: MemoryLimitKind) -> MemoryTracker {
+        MemoryTracker {
+            used: 0,
+            limit,
+            allow_disk_use,
+            kind,
+        }
+    }
+
+    /// Adds `bytes`; fails with code 292 (QueryExceededMemoryLimitNoDiskUseAllowed) when the
+    /// total passes the limit and disk use was not allowed. With `allowDiskUse` the stage goes
+    /// on in memory.
+    pub(crate) fn add(&mut self, bytes: usize) -> Result<()> {
+        self.used = self.used.saturating_add(bytes);
+        if self.used > self.limit && !self.allow_disk_use {
+            let message = match self.kind {
+                MemoryLimitKind::Sort => format!(
+                    "Sort exceeded memory limit of {} bytes, but did not opt in to external \
+                     sorting. Aborting operation. Pass allowDiskUse:true to opt in.",
+                    self.limit
+                ),
+                MemoryLimitKind::Group => "Exceeded memory limit for $group, but didn't allow \
+                                           external sort. Pass allowDiskUse:true to opt in."
+                    .to_string(),
+                MemoryLimitKind::Facet => format!(
+                    "$facet exceeded memory limit of {} bytes. Pass allowDiskUse:true to opt in.",
+                    self.limit
+                ),
+            };
+            return Err(Error::coded(292, message));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn release(&mut self, bytes: usize) {
+        self.used = self.used.saturating_sub(bytes);
     }
 }

@@ -75,6 +75,11 @@ impl CollectionMeta {
         format!("{}.{}", self.db, self.name)
     }
 
+    /// True for a view: a read-only collection defined by a pipeline.
+    pub fn is_view(&self) -> bool {
+        self.options.contains_key("viewOn")
+    }
+
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         Ok(bson::to_vec(self)?)
     }
@@ -130,6 +135,78 @@ pub struct Collection {
     pub meta: CollectionMeta,
     pub docs: Tree,
     pub indexes: Vec<Index>,
+    pub validator: Option<Validator>,
+}
+
+/// Which writes a validator checks (`validationLevel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValidationLevel {
+    Off,
+    /// Every insert and update.
+    Strict,
+    /// Inserts, and updates of documents that were valid before.
+    Moderate,
+}
+
+/// A collection's document validator (`validator`, `validationLevel`, `validationAction`).
+#[derive(Clone)]
+pub struct Validator {
+    pub filter: Filter,
+    pub level: ValidationLevel,
+    /// False for `validationAction: "warn"`: log and accept.
+    pub error: bool,
+}
+
+impl Validator {
+    /// Reads the validator from collection options; `None` when there is none.
+    pub fn from_options(options: &Document) -> Result<Option<Validator>> {
+        let filter = match options.get("validator") {
+            None => return Ok(None),
+            Some(Bson::Document(v)) if v.is_empty() => return Ok(None),
+            Some(Bson::Document(v)) => {
+                for op in ["$where", "$near", "$nearSphere", "$text", "$expr"] {
+                    if op == "$expr" {
+                        continue;
+                    }
+                    if v.contains_key(op) {
+                        return Err(Error::BadValue(format!(
+                            "{op} is not allowed in collection validators"
+                        )));
+                    }
+                }
+                Filter::parse(v)?
+            }
+            Some(other) => {
+                return Err(Error::TypeMismatch(format!(
+                    "'validator' must be an object, not {other}"
+                )))
+            }
+        };
+        let level = match options.get_str("validationLevel") {
+            Err(_) | Ok("strict") => ValidationLevel::Strict,
+            Ok("moderate") => ValidationLevel::Moderate,
+            Ok("off") => ValidationLevel::Off,
+            Ok(other) => {
+                return Err(Error::BadValue(format!(
+                    "Enumeration value '{other}' for field 'validationLevel' is not a valid value."
+                )))
+            }
+        };
+        let error = match options.get_str("validationAction") {
+            Err(_) | Ok("error") => true,
+            Ok("warn") => false,
+            Ok(other) => {
+                return Err(Error::BadValue(format!(
+                    "Enumeration value '{other}' for field 'validationAction' is not a valid value."
+                )))
+            }
+        };
+        Ok(Some(Validator {
+            filter,
+            level,
+            error,
+        }))
+    }
 }
 
 /// Parses a key pattern into (path, descending) pairs. Only ascending/descending fields are

@@ -435,7 +435,7 @@ impl Storage {
     /// Drops indexes; returns the number of indexes before.
     pub fn drop_indexes(&self, db: &str, coll: &str, which: IndexSelector) -> Result<usize> {
         let _w = self.writer();
-        let Some(collection) = self.collection(db, coll) else {
+        let Some(collection) = self.writable_collection(db, coll)? else {
             return Err(Error::NamespaceNotFound(format!(
                 "ns not found {db}.{coll}"
             )));
@@ -490,7 +490,7 @@ impl Storage {
 
     /// `listIndexes` documents, `_id_` first.
     pub fn list_indexes(&self, db: &str, coll: &str) -> Result<Vec<Document>> {
-        let Some(collection) = self.collection(db, coll) else {
+        let Some(collection) = self.writable_collection(db, coll)? else {
             return Err(Error::NamespaceNotFound(format!(
                 "ns does not exist: {db}.{coll}"
             )));

@@ -17,6 +17,7 @@ mod history;
 mod index;
 mod kv;
 mod read;
+mod ttl;
 mod write;
 
 use std::collections::BTreeMap;
@@ -30,7 +31,7 @@ pub use catalog::{
 };
 pub use history::{HistoryEntry, HistoryOp, Hlc, Origin};
 pub use index::CreateIndexesOutcome;
-pub use read::{ExplainInfo, FindOptions, PlanKind, ReadCursor};
+pub use read::{distinct_values, ExplainInfo, FindOptions, PlanKind, ReadCursor};
 pub use write::{
     DeleteSpec, FindAndModify, FindAndModifyOutcome, UpdateOutcome, UpdateSpec, WriteOptions,
 };
@@ -86,6 +87,8 @@ pub struct DatabaseInfo {
 #[derive(Debug, Clone)]
 pub struct CollectionInfo {
     pub name: String,
+    /// A view (`options` holds `viewOn` and `pipeline`).
+    pub is_view: bool,
     pub options: Document,
     pub uuid: bson::Binary,
 }
@@ -185,6 +188,21 @@ impl Storage {
             .cloned()
     }
 
+    /// The collection a write goes to, if it exists; an error for a view.
+    pub(crate) fn writable_collection(
+        &self,
+        db: &str,
+        coll: &str,
+    ) -> Result<Option<Arc<Collection>>> {
+        match self.collection(db, coll) {
+            Some(c) if c.meta.is_view() => Err(Error::coded(
+                166,
+                format!("Namespace {db}.{coll} is a view, not a collection"),
+            )),
+            other => Ok(other),
+        }
+    }
+
     /// The collection, created with default options if it does not exist (implicit creation
     /// on first write). Call with the writer lock held.
     pub(crate) fn collection_or_create(
@@ -193,7 +211,7 @@ impl Storage {
         db: &str,
         coll: &str,
     ) -> Result<Arc<Collection>> {
-        if let Some(c) = self.collection(db, coll) {
+        if let Some(c) = self.writable_collection(db, coll)? {
             return Ok(c);
         }
         self.create_collection_locked(db, coll, Document::new())
@@ -274,6 +292,7 @@ impl Storage {
                 name: c.meta.name.clone(),
                 options: c.meta.options.clone(),
                 uuid: c.meta.uuid.clone(),
+                is_view: c.meta.is_view(),
             })
             .collect()
     }
@@ -292,6 +311,37 @@ impl Storage {
         }
         self.create_collection_locked(db, coll, options)?;
         Ok(())
+    }
+
+    /// Creates a view: a read-only collection defined by a pipeline over `view_on` (a
+    /// collection or another view of the same database). The pipeline is checked by the caller.
+    pub fn create_view(
+        &self,
+        db: &str,
+        name: &str,
+        view_on: &str,
+        pipeline: Vec<Document>,
+    ) -> Result<()> {
+        validate_collection_name(db, view_on)?;
+        let options = bson::doc! {
+            "viewOn": view_on,
+            "pipeline": pipeline.into_iter().map(Bson::Document).collect::<Vec<_>>(),
+        };
+        self.create_collection(db, name, options)
+    }
+
+    /// The definition of a view: the namespace it reads (in the same database) and its
+    /// pipeline; `None` when `db.name` is not a view.
+    pub fn view_definition(&self, db: &str, name: &str) -> Option<(String, Vec<Document>)> {
+        let c = self.collection(db, name)?;
+        let view_on = c.meta.options.get_str("viewOn").ok()?.to_owned();
+        let pipeline = c
+            .meta
+            .options
+            .get_array("pipeline")
+            .map(|a| a.iter().filter_map(|s| s.as_document().cloned()).collect())
+            .unwrap_or_default();
+        Some((view_on, pipeline))
     }
 
     /// Drops a collection; false if it did not exist.
@@ -410,6 +460,57 @@ impl Storage {
         Ok(())
     }
 
+    /// Merges `changes` (validator, validationLevel, validationAction) into a collection's
+    /// options, as `collMod` does.
+    pub fn set_collection_options(&self, db: &str, coll: &str, changes: &Document) -> Result<()> {
+        let _w = self.writer();
+        let Some(collection) = self.collection(db, coll) else {
+            return Err(Error::NamespaceNotFound(format!(
+                "ns does not exist: {db}.{coll}"
+            )));
+        };
+        let mut meta = collection.meta.clone();
+        for (key, value) in changes {
+            meta.options.insert(key.clone(), value.clone());
+        }
+        catalog::Validator::from_options(&meta.options)?;
+        self.replace_collection_meta(meta, None)?;
+        Ok(())
+    }
+
+    /// Changes a TTL index's `expireAfterSeconds`; returns the old value.
+    pub fn set_index_expiry(
+        &self,
+        db: &str,
+        coll: &str,
+        index: &IndexSelector,
+        seconds: i64,
+    ) -> Result<Option<i64>> {
+        let _w = self.writer();
+        let Some(collection) = self.collection(db, coll) else {
+            return Err(Error::NamespaceNotFound(format!(
+                "ns does not exist: {db}.{coll}"
+            )));
+        };
+        let mut meta = collection.meta.clone();
+        let found = meta.indexes.iter_mut().find(|i| match index {
+            IndexSelector::Names(names) => names.contains(&i.name),
+            IndexSelector::Key(key) => i.key == *key,
+            IndexSelector::All => false,
+        });
+        let Some(found) = found else {
+            return Err(Error::IndexNotFound("cannot find index for collMod".into()));
+        };
+        let Some(old) = found.expire_after_seconds else {
+            return Err(Error::BadValue(
+                "no expireAfterSeconds field to update".into(),
+            ));
+        };
+        found.expire_after_seconds = Some(seconds);
+        self.replace_collection_meta(meta, None)?;
+        Ok(Some(old))
+    }
+
     /// Count and sizes of one collection.
     pub fn collection_stats(&self, db: &str, coll: &str) -> Result<CollectionStats> {
         let Some(c) = self.collection(db, coll) else {
@@ -504,10 +605,12 @@ fn open_collection(kv: &Kv, meta: CollectionMeta) -> Result<Collection> {
         let tree = kv.tree(&index_tree_name(index_meta.id))?;
         indexes.push(Index::open(index_meta.clone(), tree)?);
     }
+    let validator = catalog::Validator::from_options(&meta.options)?;
     Ok(Collection {
         meta,
         docs,
         indexes,
+        validator,
     })
 }
 

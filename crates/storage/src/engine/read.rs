@@ -121,7 +121,7 @@ fn full_range() -> Vec<ByteRange> {
 }
 
 /// Converts value intervals on one key field into byte ranges of its encoding.
-fn byte_ranges(intervals: &[Interval], descending: bool) -> Vec<ByteRange> {
+pub(crate) fn byte_ranges(intervals: &[Interval], descending: bool) -> Vec<ByteRange> {
     let enc = |v: &Bson| {
         if descending {
             keyenc::encode_descending(v)
@@ -584,13 +584,16 @@ pub(crate) fn sort_found<T>(
 impl Storage {
     /// Runs a find. A collection that does not exist gives no documents.
     pub fn find(&self, db: &str, coll: &str, options: &FindOptions) -> Result<ReadCursor> {
-        let filter = Filter::parse_with_variables(&options.filter, options.variables.as_ref())?;
+        let filter = Filter::parse_with_variables(
+            &options.filter,
+            options.variables.as_ref().unwrap_or(&Document::new()),
+        )?;
         let sort = match &options.sort {
             Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
             _ => None,
         };
         let projection = match &options.projection {
-            Some(p) if !p.is_empty() => Some(Projection::parse(p)?),
+            Some(p) if !p.is_empty() => Some(Projection::parse_for_query(p, &options.filter)?),
             _ => None,
         };
         let info = Arc::new(ExplainInfo::default());
@@ -603,7 +606,10 @@ impl Storage {
             });
         };
         let sort_doc = options.sort.as_ref().filter(|s| !s.is_empty());
-        let natural = sort.as_ref().and_then(|s| s.natural_direction());
+        let natural = sort
+            .as_ref()
+            .and_then(|s| s.natural_order())
+            .map(|forward| !forward);
         let plan = match natural {
             Some(reverse) if options.hint.is_none() => Plan {
                 kind: PlanKind::CollScan,
@@ -619,10 +625,11 @@ impl Storage {
         let provides_sort = plan.provides_sort;
         let scanned = plan.scan(collection.docs.clone(), info.clone());
         let matching = scanned.filter_map(move |item| match item {
-            Ok(found) => {
-                let details = filter.matches_details(&found.doc);
-                details.matched.then_some(Ok((found, details.array_index)))
-            }
+            // try_matches_details reports $expr evaluation errors instead of hiding them.
+            Ok(found) => match filter.try_matches_details(&found.doc) {
+                Ok(details) => details.matched.then_some(Ok((found, details.array_index))),
+                Err(e) => Some(Err(e)),
+            },
             Err(e) => Some(Err(e)),
         });
         let skip = usize::try_from(options.skip).unwrap_or(usize::MAX);
@@ -705,44 +712,52 @@ impl Storage {
             hint: hint.cloned(),
             ..FindOptions::default()
         };
-        let parts: Vec<&str> = key.split('.').collect();
-        let mut values: Vec<Bson> = Vec::new();
-        for doc in self.find(db, coll, &options)? {
-            let doc = doc?;
-            let mut found = Vec::new();
-            if let Some((first, rest)) = parts.split_first() {
-                if let Some(v) = doc.get(*first) {
-                    distinct_values(v, rest, &mut found);
-                }
-            }
-            values.extend(found);
-        }
-        values.sort_by(compare);
-        values.dedup_by(|a, b| compare(a, b).is_eq());
-        Ok(values)
+        let docs = self.find(db, coll, &options)?;
+        distinct_values(docs, key)
     }
 }
 
+/// The distinct values of `key` among `docs`, in MongoDB's order. Array values contribute
+/// their elements, as MongoDB's `distinct` does.
+pub fn distinct_values(
+    docs: impl Iterator<Item = Result<Document>>,
+    key: &str,
+) -> Result<Vec<Bson>> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut values: Vec<Bson> = Vec::new();
+    for doc in docs {
+        let doc = doc?;
+        if let Some((first, rest)) = parts.split_first() {
+            if let Some(v) = doc.get(*first) {
+                collect_distinct(v, rest, &mut values);
+            }
+        }
+    }
+    values.sort_by(compare);
+    values.dedup_by(|a, b| compare(a, b).is_eq());
+    Ok(values)
+}
+
 /// Collects the values at `rest` below `v`, traversing arrays as MongoDB's distinct does.
-fn distinct_values(v: &Bson, rest: &[&str], out: &mut Vec<Bson>) {
+fn collect_distinct(v: &Bson, rest: &[&str], out: &mut Vec<Bson>) {
     match (rest.split_first(), v) {
         (None, Bson::Array(items)) => out.extend(items.iter().cloned()),
         (None, other) => out.push(other.clone()),
         (Some((field, tail)), Bson::Document(d)) => {
             if let Some(child) = d.get(*field) {
-                distinct_values(child, tail, out);
+                collect_distinct(child, tail, out);
             }
         }
         (Some((field, tail)), Bson::Array(items)) => {
             if let Ok(i) = field.parse::<usize>() {
                 if let Some(child) = items.get(i) {
-                    distinct_values(child, tail, out);
+                    collect_distinct(child, tail, out);
                 }
             }
             for item in items {
                 if let Bson::Document(d) = item {
                     if let Some(child) = d.get(*field) {
-                        distinct_values(child, tail, out);
+                        collect_distinct(child, tail, out);
                     }
                 }
             }
@@ -763,10 +778,10 @@ pub(crate) fn matching_documents(
     Ok(plan
         .scan(collection.docs.clone(), info)
         .filter_map(move |item| match item {
-            Ok(found) => {
-                let details = filter.matches_details(&found.doc);
-                details.matched.then_some(Ok((found, details.array_index)))
-            }
+            Ok(found) => match filter.try_matches_details(&found.doc) {
+                Ok(details) => details.matched.then_some(Ok((found, details.array_index))),
+                Err(e) => Some(Err(e)),
+            },
             Err(e) => Some(Err(e)),
         }))
 }

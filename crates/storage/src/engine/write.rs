@@ -3,7 +3,7 @@
 
 use bson::{oid::ObjectId, Bson, Document};
 
-use super::catalog::{Collection, CollectionMeta};
+use super::catalog::{Collection, CollectionMeta, ValidationLevel};
 use super::history::{HistoryOp, Origin};
 use super::index::{check_unique, document_keys, duplicate_key, entry_key};
 use super::kv::WriteSet;
@@ -22,6 +22,8 @@ pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 pub struct WriteOptions {
     /// Who made the change (a local client, or a sync peer).
     pub origin: Origin,
+    /// Skip the collection's validator (`bypassDocumentValidation`).
+    pub bypass_document_validation: bool,
 }
 
 /// One update statement.
@@ -152,6 +154,43 @@ fn encode_checked(doc: &Document) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Checks `doc` against the collection's validator. `old` is the document before an update
+/// (`validationLevel: "moderate"` lets updates of already invalid documents through).
+fn check_validator(
+    collection: &Collection,
+    doc: &Document,
+    old: Option<&Document>,
+    options: &WriteOptions,
+) -> Result<()> {
+    let Some(validator) = &collection.validator else {
+        return Ok(());
+    };
+    if options.bypass_document_validation || validator.level == ValidationLevel::Off {
+        return Ok(());
+    }
+    if validator.level == ValidationLevel::Moderate
+        && old.is_some_and(|o| !validator.filter.matches(o))
+    {
+        return Ok(());
+    }
+    if validator.filter.try_matches_details(doc)?.matched {
+        return Ok(());
+    }
+    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+    if !validator.error {
+        tracing::warn!(ns = %collection.meta.namespace(), id = %id, "document failed validation (validationAction: warn)");
+        return Ok(());
+    }
+    Err(Error::DocumentValidation(Box::new(bson::doc! {
+        "failingDocumentId": id,
+        "details": {
+            "operatorName": "$and",
+            "specifiedAs": collection.meta.options.get("validator").cloned().unwrap_or(Bson::Null),
+            "reason": "the document does not match the collection's validator",
+        },
+    })))
+}
+
 /// Top-level fields whose values differ between `old` and `new` (added, changed or removed).
 fn changed_fields(old: &Document, new: &Document) -> Vec<String> {
     let mut out: Vec<String> = new
@@ -232,7 +271,7 @@ impl Storage {
         let doc = prepare_for_insert(doc)?;
         let mut w = self.writer();
         let collection = self.collection_or_create(&mut w, db, coll)?;
-        self.insert_locked(&mut w, &collection, doc, &options.origin)
+        self.insert_locked(&mut w, &collection, doc, options)
     }
 
     fn insert_locked(
@@ -240,9 +279,11 @@ impl Storage {
         w: &mut Writer,
         collection: &Collection,
         doc: Document,
-        origin: &Origin,
+        options: &WriteOptions,
     ) -> Result<Bson> {
+        let origin = &options.origin;
         let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+        check_validator(collection, &doc, None, options)?;
         let bytes = encode_checked(&doc)?;
         let doc_key = keyenc::encode(&id);
         if collection.docs.contains_key(&doc_key)? {
@@ -278,9 +319,11 @@ impl Storage {
         target: &Candidate,
         new: Document,
         op: HistoryOp,
-        origin: &Origin,
+        options: &WriteOptions,
     ) -> Result<()> {
+        let origin = &options.origin;
         let (doc_key, old) = (target.key.as_slice(), &target.doc);
+        check_validator(collection, &new, Some(old), options)?;
         let bytes = encode_checked(&new)?;
         let mut set = WriteSet::new();
         let changed_meta = self.stage_document(
@@ -305,7 +348,7 @@ impl Storage {
         self.commit_write(set, changed_meta)
     }
 
-    fn delete_locked(
+    pub(crate) fn delete_locked(
         &self,
         w: &mut Writer,
         collection: &Collection,
@@ -393,14 +436,15 @@ impl Storage {
         spec: &UpdateSpec,
         options: &WriteOptions,
     ) -> Result<UpdateOutcome> {
-        let filter = Filter::parse_with_variables(spec.filter, spec.variables)?;
+        let filter =
+            Filter::parse_with_variables(spec.filter, spec.variables.unwrap_or(&Document::new()))?;
         let sort = match spec.sort {
             Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
             _ => None,
         };
         let mut w = self.writer();
         let mut outcome = UpdateOutcome::default();
-        let collection = match self.collection(db, coll) {
+        let collection = match self.writable_collection(db, coll)? {
             Some(c) => c,
             None if spec.upsert => self.collection_or_create(&mut w, db, coll)?,
             None => return Ok(outcome),
@@ -420,13 +464,13 @@ impl Storage {
                 } else {
                     HistoryOp::Update
                 };
-                self.replace_locked(&mut w, &collection, &target, new, op, &options.origin)?;
+                self.replace_locked(&mut w, &collection, &target, new, op, options)?;
                 outcome.modified += 1;
             }
         }
         if outcome.matched == 0 && spec.upsert {
             let doc = Self::upsert_document(spec.update, spec.filter, spec.variables)?;
-            let id = self.insert_locked(&mut w, &collection, doc, &options.origin)?;
+            let id = self.insert_locked(&mut w, &collection, doc, options)?;
             outcome.upserted_id = Some(id);
         }
         Ok(outcome)
@@ -467,9 +511,10 @@ impl Storage {
         spec: &DeleteSpec,
         options: &WriteOptions,
     ) -> Result<u64> {
-        let filter = Filter::parse_with_variables(spec.filter, spec.variables)?;
+        let filter =
+            Filter::parse_with_variables(spec.filter, spec.variables.unwrap_or(&Document::new()))?;
         let mut w = self.writer();
-        let Some(collection) = self.collection(db, coll) else {
+        let Some(collection) = self.writable_collection(db, coll)? else {
             return Ok(0);
         };
         let candidates = self.candidates(&collection, &filter, spec.hint, None, !spec.just_one)?;
@@ -495,13 +540,16 @@ impl Storage {
         request: &FindAndModify,
         options: &WriteOptions,
     ) -> Result<FindAndModifyOutcome> {
-        let filter = Filter::parse_with_variables(request.filter, request.variables)?;
+        let filter = Filter::parse_with_variables(
+            request.filter,
+            request.variables.unwrap_or(&Document::new()),
+        )?;
         let sort = match request.sort {
             Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
             _ => None,
         };
         let projection = match request.projection {
-            Some(p) if !p.is_empty() => Some(Projection::parse(p)?),
+            Some(p) if !p.is_empty() => Some(Projection::parse_for_query(p, request.filter)?),
             _ => None,
         };
         let project = |doc: Document, array_index: Option<usize>| -> Result<Document> {
@@ -512,7 +560,7 @@ impl Storage {
         };
         let mut w = self.writer();
         let mut outcome = FindAndModifyOutcome::default();
-        let collection = match self.collection(db, coll) {
+        let collection = match self.writable_collection(db, coll)? {
             Some(c) => c,
             None if request.upsert && !request.remove => {
                 self.collection_or_create(&mut w, db, coll)?
@@ -553,7 +601,7 @@ impl Storage {
                             &target,
                             new.clone(),
                             op,
-                            &options.origin,
+                            options,
                         )?;
                         new
                     }
@@ -564,7 +612,7 @@ impl Storage {
             }
             (None, false, Some(update)) if request.upsert => {
                 let doc = Self::upsert_document(update, request.filter, request.variables)?;
-                let id = self.insert_locked(&mut w, &collection, doc.clone(), &options.origin)?;
+                let id = self.insert_locked(&mut w, &collection, doc.clone(), options)?;
                 outcome.n = 1;
                 outcome.upserted_id = Some(id);
                 if request.return_new {
@@ -592,6 +640,11 @@ impl Storage {
         doc: Option<Document>,
         origin: &Origin,
     ) -> Result<()> {
+        // Changes from a peer were validated where they were made.
+        let options = WriteOptions {
+            origin: origin.clone(),
+            bypass_document_validation: true,
+        };
         let mut w = self.writer();
         let collection = self.collection_or_create(&mut w, db, coll)?;
         let doc_key = keyenc::encode(id);
@@ -614,12 +667,12 @@ impl Storage {
                         &target,
                         new,
                         HistoryOp::Replace,
-                        origin,
+                        &options,
                     )?;
                 }
             }
             (None, Some(new)) => {
-                self.insert_locked(&mut w, &collection, prepare_for_insert(new)?, origin)?;
+                self.insert_locked(&mut w, &collection, prepare_for_insert(new)?, &options)?;
             }
             (Some(old), None) => self.delete_locked(&mut w, &collection, &doc_key, &old, origin)?,
             (None, None) => {}

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use bson::Bson;
 
+use super::convert::double_to_string;
 use super::decimal::{Dec128, Rounding};
 use super::number::{self, from_f64_like, narrow_integer, Num, Width};
 use super::{is_nullish, truthy, type_name, Ctx, Operator};
@@ -21,16 +22,19 @@ fn num(n: Num) -> Out {
     Ok(Some(n.to_bson()))
 }
 
-/// `$add`: numbers and at most one date; null or missing anywhere gives null.
+/// `$add`: numbers and at most one date. Arguments are checked left to right: the first null
+/// or missing one makes the answer null, the first of another type is an error.
 pub(super) fn add(op: &Operator, ctx: &Ctx<'_>) -> Out {
-    let values = op.eval_args(ctx)?;
     let mut width = Width::Int;
     let mut integer_total: i128 = 0;
     let mut double_total = 0.0f64;
     let mut decimal_total = Dec128::zero();
     let mut date: Option<i64> = None;
-    let mut saw_null = false;
-    for v in &values {
+    for i in 0..op.args.len() {
+        let v = op.arg(i, ctx)?;
+        if is_nullish(v.as_ref()) {
+            return null();
+        }
         match v.as_ref() {
             Some(Bson::DateTime(d)) => {
                 if date.is_some() {
@@ -41,8 +45,13 @@ pub(super) fn add(op: &Operator, ctx: &Ctx<'_>) -> Out {
                 }
                 date = Some(d.timestamp_millis());
             }
-            Some(x) if Num::of(x).is_some() => {
-                let n = Num::of(x).unwrap_or(Num::Int(0));
+            other => {
+                let Some(n) = other.and_then(Num::of) else {
+                    return Err(Error::TypeMismatch(format!(
+                        "$add only supports numeric or date types, not {}",
+                        type_name(other)
+                    )));
+                };
                 width = width.max(n.width());
                 match n {
                     Num::Int(_) | Num::Long(_) => {
@@ -52,25 +61,13 @@ pub(super) fn add(op: &Operator, ctx: &Ctx<'_>) -> Out {
                     Num::Decimal(d) => decimal_total = decimal_total.add(d),
                 }
             }
-            other if is_nullish(other) => saw_null = true,
-            other => {
-                return Err(Error::coded(
-                    16554,
-                    format!(
-                        "$add only supports numeric or date types, not {}",
-                        type_name(other)
-                    ),
-                ))
-            }
         }
     }
-    if saw_null {
-        return null();
-    }
     let total = match width {
+        // A double total joins a decimal one rounded to 34 digits, as MongoDB's $add does.
         Width::Decimal => Num::Decimal(
             decimal_total
-                .add(Dec128::from_f64_15_digits(double_total))
+                .add(Dec128::from_f64_34_digits(double_total))
                 .add(int_dec(integer_total)),
         ),
         Width::Double => Num::Double(double_total + integer_total as f64),
@@ -79,7 +76,19 @@ pub(super) fn add(op: &Operator, ctx: &Ctx<'_>) -> Out {
     match date {
         None => num(total),
         Some(millis) => {
-            let offset = round_to_millis(total)?;
+            let offset = match total {
+                Num::Int(i) => i64::from(i),
+                Num::Long(i) => i,
+                Num::Double(d) => {
+                    // llround, with MongoDB's range check.
+                    number::f64_to_i64_exact(d.round())
+                        .ok_or_else(|| Error::coded(15, "date overflow in $add"))?
+                }
+                Num::Decimal(d) => d
+                    .round_to_place(0, Rounding::HalfEven)
+                    .to_i64_exact()
+                    .ok_or_else(|| Error::coded(15, "date overflow in $add"))?,
+            };
             let sum = millis
                 .checked_add(offset)
                 .ok_or_else(|| Error::coded(15, "date overflow in $add"))?;
@@ -95,82 +104,90 @@ fn int_dec(total: i128) -> Dec128 {
     }
 }
 
-/// A number of milliseconds to add to a date: doubles and decimals round half away from zero.
-fn round_to_millis(n: Num) -> Result<i64> {
-    let f = match n {
-        Num::Int(i) => return Ok(i64::from(i)),
-        Num::Long(i) => return Ok(i),
-        other => other.to_f64().round(),
-    };
-    number::f64_to_i64_exact(f).ok_or_else(|| Error::coded(15, "date overflow in $add"))
-}
-
+/// `$subtract`: numbers, date minus date (milliseconds as a long) or date minus number
+/// (milliseconds, truncated toward zero).
 pub(super) fn subtract(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let lhs = op.arg(0, ctx)?;
     let rhs = op.arg(1, ctx)?;
+    let (a, b) = (
+        lhs.as_ref().and_then(Num::of),
+        rhs.as_ref().and_then(Num::of),
+    );
+    if let (Some(x), Some(y)) = (a, b) {
+        return num(number::sub(x, y));
+    }
     if is_nullish(lhs.as_ref()) || is_nullish(rhs.as_ref()) {
         return null();
     }
     match (&lhs, &rhs) {
-        (Some(Bson::DateTime(a)), Some(Bson::DateTime(b))) => Ok(Some(Bson::Int64(
-            a.timestamp_millis().wrapping_sub(b.timestamp_millis()),
+        (Some(Bson::DateTime(x)), Some(Bson::DateTime(y))) => Ok(Some(Bson::Int64(
+            x.timestamp_millis().wrapping_sub(y.timestamp_millis()),
         ))),
-        (Some(Bson::DateTime(a)), Some(b)) => match Num::of(b) {
+        (Some(Bson::DateTime(x)), Some(y)) => match Num::of(y) {
             Some(n) => {
-                let offset = round_to_millis(n)?;
-                let millis = a
-                    .timestamp_millis()
-                    .checked_sub(offset)
-                    .ok_or_else(|| Error::coded(15, "date overflow in $subtract"))?;
-                Ok(Some(Bson::DateTime(bson::DateTime::from_millis(millis))))
+                let offset = truncate_to_i64(n);
+                Ok(Some(Bson::DateTime(bson::DateTime::from_millis(
+                    x.timestamp_millis().wrapping_sub(offset),
+                ))))
             }
-            None => Err(Error::coded(
-                16613,
-                format!("can't $subtract {} from Date", type_name(Some(b))),
-            )),
+            None => Err(Error::TypeMismatch(format!(
+                "can't $subtract {} from Date",
+                type_name(Some(y))
+            ))),
         },
-        (Some(a), Some(b)) => match (Num::of(a), Num::of(b)) {
-            (Some(x), Some(y)) => num(number::sub(x, y)),
-            _ => Err(Error::coded(
-                16556,
-                format!(
-                    "can't $subtract {} from {}",
-                    type_name(Some(b)),
-                    type_name(Some(a))
-                ),
-            )),
-        },
-        _ => null(),
+        _ => Err(Error::TypeMismatch(format!(
+            "can't $subtract {} from {}",
+            type_name(rhs.as_ref()),
+            type_name(lhs.as_ref())
+        ))),
     }
 }
 
-pub(super) fn multiply(op: &Operator, ctx: &Ctx<'_>) -> Out {
-    let values = op.eval_args(ctx)?;
-    let mut product = Num::Int(1);
-    let mut saw_null = false;
-    for v in &values {
-        match v.as_ref().and_then(Num::of) {
-            Some(n) => product = number::mul(product, n),
-            None if is_nullish(v.as_ref()) => saw_null = true,
-            None => {
-                return Err(Error::coded(
-                    16555,
-                    format!(
-                        "$multiply only supports numeric types, not {}",
-                        type_name(v.as_ref())
-                    ),
-                ))
+/// A number truncated toward zero to i64, saturating (C++'s coerceToLong).
+fn truncate_to_i64(n: Num) -> i64 {
+    match n {
+        Num::Int(i) => i64::from(i),
+        Num::Long(i) => i,
+        Num::Double(d) => {
+            if d.is_nan() {
+                0
+            } else {
+                // Saturating float-to-int conversion is the intent here.
+                d.trunc() as i64
             }
         }
+        Num::Decimal(d) => d
+            .round_to_place(0, Rounding::TowardZero)
+            .to_i64_exact()
+            .unwrap_or(0),
     }
-    if saw_null {
-        return null();
+}
+
+/// `$multiply`: checked left to right like `$add`.
+pub(super) fn multiply(op: &Operator, ctx: &Ctx<'_>) -> Out {
+    let mut product = Num::Int(1);
+    for i in 0..op.args.len() {
+        let v = op.arg(i, ctx)?;
+        if is_nullish(v.as_ref()) {
+            return null();
+        }
+        let Some(n) = v.as_ref().and_then(Num::of) else {
+            return Err(Error::TypeMismatch(format!(
+                "$multiply only supports numeric types, not {}",
+                type_name(v.as_ref())
+            )));
+        };
+        product = number::mul(product, n);
     }
     num(product)
 }
 
 /// Evaluates two numeric arguments; `None` means the answer is null.
-fn two_numbers(op: &Operator, ctx: &Ctx<'_>, code: i32) -> Result<Option<(Num, Num)>> {
+fn two_numbers(
+    op: &Operator,
+    ctx: &Ctx<'_>,
+    type_error: fn(String) -> Error,
+) -> Result<Option<(Num, Num)>> {
     let lhs = op.arg(0, ctx)?;
     let rhs = op.arg(1, ctx)?;
     match (
@@ -179,50 +196,59 @@ fn two_numbers(op: &Operator, ctx: &Ctx<'_>, code: i32) -> Result<Option<(Num, N
     ) {
         (Some(a), Some(b)) => Ok(Some((a, b))),
         _ if is_nullish(lhs.as_ref()) || is_nullish(rhs.as_ref()) => Ok(None),
-        _ => Err(Error::coded(
-            code,
-            format!(
-                "{} only supports numeric types, not {} and {}",
-                op.name,
-                type_name(lhs.as_ref()),
-                type_name(rhs.as_ref())
-            ),
-        )),
+        _ => Err(type_error(format!(
+            "{} only supports numeric types, not {} and {}",
+            op.name,
+            type_name(lhs.as_ref()),
+            type_name(rhs.as_ref())
+        ))),
     }
 }
 
 /// `$divide` always answers a double (or a decimal if either input is one).
 pub(super) fn divide(op: &Operator, ctx: &Ctx<'_>) -> Out {
-    let Some((a, b)) = two_numbers(op, ctx, 16609)? else {
+    let Some((a, b)) = two_numbers(op, ctx, Error::TypeMismatch)? else {
         return null();
     };
-    if b.is_zero() {
-        return Err(Error::BadValue("can't $divide by zero".into()));
-    }
     if a.width() == Width::Decimal || b.width() == Width::Decimal {
+        if b.to_dec().is_zero() {
+            return Err(Error::BadValue("can't $divide by zero".into()));
+        }
         return num(Num::Decimal(a.to_dec().div(b.to_dec())));
+    }
+    if b.to_f64() == 0.0 {
+        return Err(Error::BadValue("can't $divide by zero".into()));
     }
     num(Num::Double(a.to_f64() / b.to_f64()))
 }
 
+/// `$mod`: decimal if either is; a double dividend (or a non-integral double divisor) gives a
+/// double; otherwise long if either is long, else int. The sign follows the dividend.
 pub(super) fn modulo(op: &Operator, ctx: &Ctx<'_>) -> Out {
-    let Some((a, b)) = two_numbers(op, ctx, 16611)? else {
+    let Some((a, b)) = two_numbers(op, ctx, |m| Error::coded(16611, m))? else {
         return null();
     };
-    if b.is_zero() {
+    if a.width() == Width::Decimal || b.width() == Width::Decimal {
+        if b.to_dec().is_zero() {
+            return Err(Error::coded(5733415, "can't $mod by zero"));
+        }
+        return num(Num::Decimal(a.to_dec().rem(b.to_dec())));
+    }
+    if b.to_f64() == 0.0 {
         return Err(Error::coded(16610, "can't $mod by zero"));
     }
-    let width = a.width().max(b.width());
-    let result = match width {
-        Width::Decimal => Num::Decimal(a.to_dec().rem(b.to_dec())),
-        Width::Double => Num::Double(a.to_f64() % b.to_f64()),
-        _ => {
-            let (x, y) = (a.as_i64().unwrap_or(0), b.as_i64().unwrap_or(1));
-            // i64::MIN % -1 overflows in Rust; the answer is 0.
-            narrow_integer(i128::from(x) % i128::from(y), width)
-        }
-    };
-    num(result)
+    let divisor_is_fractional_double =
+        matches!(b, Num::Double(d) if d.fract() != 0.0 || !d.is_finite());
+    if a.width() == Width::Double || divisor_is_fractional_double {
+        return num(Num::Double(a.to_f64() % b.to_f64()));
+    }
+    let (x, y) = (truncate_to_i64(a), truncate_to_i64(b));
+    // i64::MIN % -1 overflows in Rust; the answer is 0 (MongoDB's safeMod).
+    let r = x.checked_rem(y).unwrap_or(0);
+    if a.width() == Width::Long || b.width() == Width::Long {
+        return num(Num::Long(r));
+    }
+    num(Num::Int(i32::try_from(r).unwrap_or(0)))
 }
 
 /// Evaluates the single numeric argument of `$abs`, `$ceil`, ...; `None` means null.
@@ -326,21 +352,28 @@ fn round_to_place(op: &Operator, ctx: &Ctx<'_>, rounding: Rounding) -> Out {
             ),
         ));
     };
-    let place = place
+    let Some(place) = place
         .as_ref()
         .and_then(Num::of)
         .and_then(|p| p.to_i64_exact())
-        .filter(|p| (-20..=100).contains(p))
-        .ok_or_else(|| {
-            Error::coded(
-                51083,
-                format!(
-                    "cannot apply {} with precision value {} value must be in [-20, 100]",
-                    op.name,
-                    place.as_ref().map(|p| p.to_string()).unwrap_or_default()
-                ),
-            )
-        })?;
+    else {
+        return Err(Error::coded(
+            51082,
+            format!(
+                "precision argument to  {} must be a integral value",
+                op.name
+            ),
+        ));
+    };
+    if !(-20..=100).contains(&place) {
+        return Err(Error::coded(
+            51083,
+            format!(
+                "cannot apply {} with precision value {place} value must be in [-20, 100]",
+                op.name
+            ),
+        ));
+    }
     let place = i32::try_from(place).unwrap_or(0);
     let result = match n {
         Num::Int(_) | Num::Long(_) => {
@@ -360,8 +393,8 @@ fn round_to_place(op: &Operator, ctx: &Ctx<'_>, rounding: Rounding) -> Out {
             if !d.is_finite() {
                 n
             } else {
-                // Through the decimal representation so 19.25 rounds to 19.2 as MongoDB does.
-                let dec = Dec128::from_f64_shortest(d).round_to_place(place, rounding);
+                // Through the double's 34-digit decimal value, as MongoDB does.
+                let dec = Dec128::from_f64_34_digits(d).round_to_place(place, rounding);
                 Num::Double(dec.to_f64())
             }
         }
@@ -418,7 +451,7 @@ pub(super) fn log10(op: &Operator, ctx: &Ctx<'_>) -> Out {
             28761,
             format!(
                 "$log10's argument must be a positive number, but is {}",
-                n.to_bson()
+                double_to_string(f)
             ),
         ));
     }
@@ -464,7 +497,7 @@ pub(super) fn log(op: &Operator, ctx: &Ctx<'_>) -> Out {
             28759,
             format!(
                 "$log's base must be a positive number not equal to 1, but is {}",
-                b.to_bson()
+                double_to_string(fb)
             ),
         ));
     }

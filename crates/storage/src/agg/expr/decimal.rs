@@ -186,6 +186,28 @@ impl Dec128 {
         Dec128::from_f64_formatted(f, Some(14))
     }
 
+    /// A double rounded to 34 significant digits (nearly its exact binary value).
+    pub(super) fn from_f64_34_digits(f: f64) -> Dec128 {
+        match Dec128::from_f64_formatted(f, Some(33)) {
+            Dec128::Finite {
+                negative,
+                mut coefficient,
+                mut exponent,
+            } => {
+                while coefficient != 0 && coefficient % 10 == 0 {
+                    coefficient /= 10;
+                    exponent += 1;
+                }
+                Dec128::Finite {
+                    negative,
+                    coefficient,
+                    exponent,
+                }
+            }
+            other => other,
+        }
+    }
+
     /// A double as its shortest round-trip decimal form (for results computed through f64).
     pub(super) fn from_f64_shortest(f: f64) -> Dec128 {
         Dec128::from_f64_formatted(f, None)
@@ -245,7 +267,6 @@ impl Dec128 {
         matches!(self, Dec128::Finite { coefficient: 0, .. })
     }
 
-    #[allow(dead_code)] // FIXME(expr): used by later families.
     pub(super) fn is_nan(self) -> bool {
         matches!(self, Dec128::NaN)
     }

@@ -99,15 +99,6 @@ impl Num {
             Num::Decimal(d) => d.is_zero(),
         }
     }
-
-    #[allow(dead_code)] // FIXME(expr): used by later families.
-    pub(super) fn is_nan(self) -> bool {
-        match self {
-            Num::Double(d) => d.is_nan(),
-            Num::Decimal(d) => d.is_nan(),
-            _ => false,
-        }
-    }
 }
 
 /// An integral double within i64's range, exactly.
@@ -131,20 +122,6 @@ pub(super) fn narrow_integer(total: i128, width: Width) -> Num {
     match i64::try_from(total) {
         Ok(i) => Num::Long(i),
         Err(_) => Num::Double(total as f64),
-    }
-}
-
-/// a + b with promotion.
-#[allow(dead_code)] // FIXME(expr): used by $sum.
-pub(super) fn add(a: Num, b: Num) -> Num {
-    let width = a.width().max(b.width());
-    match width {
-        Width::Decimal => Num::Decimal(a.to_dec().add(b.to_dec())),
-        Width::Double => Num::Double(a.to_f64() + b.to_f64()),
-        _ => match (a.as_i64(), b.as_i64()) {
-            (Some(x), Some(y)) => narrow_integer(i128::from(x) + i128::from(y), width),
-            _ => Num::Double(a.to_f64() + b.to_f64()),
-        },
     }
 }
 

@@ -1,0 +1,131 @@
+//! Views: read-only collections defined by a pipeline over another collection or view. Reads
+//! of a view (`find`, `count`, `distinct`, `aggregate`) run as an aggregation over the
+//! collection underneath, with the view's pipeline first; writes are refused by storage.
+
+use bson::{doc, Bson, Document};
+use outpost_storage::agg::{AggOptions, Pipeline};
+
+use crate::error::{Error, Result};
+use crate::state::State;
+
+/// Views may stack this deep, as in MongoDB.
+const MAX_VIEW_DEPTH: usize = 20;
+
+/// A view resolved to the collection it finally reads and the pipeline to run on it.
+pub struct Resolved {
+    pub collection: String,
+    pub pipeline: Vec<Document>,
+}
+
+/// `Some` when `db.name` is a view.
+pub fn resolve(state: &State, db: &str, name: &str) -> Result<Option<Resolved>> {
+    let Some((mut source, mut pipeline)) = state.storage.view_definition(db, name) else {
+        return Ok(None);
+    };
+    for _ in 0..MAX_VIEW_DEPTH {
+        match state.storage.view_definition(db, &source) {
+            Some((next, mut inner)) => {
+                inner.extend(pipeline);
+                pipeline = inner;
+                source = next;
+            }
+            None => {
+                return Ok(Some(Resolved {
+                    collection: source,
+                    pipeline,
+                }))
+            }
+        }
+    }
+    Err(Error::new(
+        149,
+        format!("View depth too deep or view cycle detected; maximum depth is {MAX_VIEW_DEPTH}"),
+    ))
+}
+
+/// Runs `stages` after the view's pipeline, over the view's collection.
+pub fn aggregate(
+    state: &State,
+    db: &str,
+    view: Resolved,
+    stages: Vec<Document>,
+    variables: Document,
+    allow_disk_use: bool,
+) -> Result<Vec<Document>> {
+    let mut all = view.pipeline;
+    all.extend(stages);
+    let pipeline = Pipeline::parse(&all)?;
+    let options = AggOptions {
+        db: db.to_owned(),
+        allow_disk_use,
+        variables,
+        database_level: false,
+    };
+    Ok(state
+        .storage
+        .aggregate(Some(&view.collection), &pipeline, &options)?)
+}
+
+/// The stages that give a find's answer: filter, sort, skip, limit, projection.
+pub fn find_stages(
+    filter: &Document,
+    sort: Option<&Document>,
+    skip: u64,
+    limit: u64,
+    projection: Option<&Document>,
+) -> Vec<Document> {
+    let mut stages = Vec::new();
+    if !filter.is_empty() {
+        stages.push(doc! {"$match": filter.clone()});
+    }
+    if let Some(sort) = sort.filter(|s| !s.is_empty()) {
+        stages.push(doc! {"$sort": sort.clone()});
+    }
+    if skip > 0 {
+        stages.push(doc! {"$skip": i64::try_from(skip).unwrap_or(i64::MAX)});
+    }
+    if limit > 0 {
+        stages.push(doc! {"$limit": i64::try_from(limit).unwrap_or(i64::MAX)});
+    }
+    if let Some(projection) = projection.filter(|p| !p.is_empty()) {
+        stages.push(doc! {"$project": projection.clone()});
+    }
+    stages
+}
+
+/// Checks a view definition given to `create`.
+pub fn check_definition(
+    view_on: &Bson,
+    pipeline: Option<&Bson>,
+) -> Result<(String, Vec<Document>)> {
+    let source = match view_on {
+        Bson::String(s) if !s.is_empty() => s.clone(),
+        _ => return Err(Error::type_mismatch("'viewOn' must be a non-empty string")),
+    };
+    let stages: Vec<Document> = match pipeline {
+        None => Vec::new(),
+        Some(Bson::Array(items)) => items
+            .iter()
+            .map(|s| {
+                s.as_document()
+                    .cloned()
+                    .ok_or_else(|| Error::type_mismatch("'pipeline' must be an array of objects"))
+            })
+            .collect::<Result<_>>()?,
+        Some(_) => return Err(Error::type_mismatch("'pipeline' must be an array")),
+    };
+    if stages
+        .iter()
+        .any(|s| s.contains_key("$out") || s.contains_key("$merge"))
+    {
+        return Err(Error::new(
+            ERR_VIEW_WRITE_STAGE,
+            "$out and $merge cannot be used in a view definition",
+        ));
+    }
+    Pipeline::parse(&stages)?;
+    Ok((source, stages))
+}
+
+/// mongod's code for a write stage in a view definition (OptionNotSupportedOnView).
+const ERR_VIEW_WRITE_STAGE: i32 = 167;

@@ -1,0 +1,542 @@
+//! Stages that read other collections through [`AggEnv::scan`](super::AggEnv::scan):
+//! `$lookup`, `$graphLookup` and `$unionWith`.
+
+use std::collections::BTreeSet;
+
+use bson::{Bson, Document};
+
+use super::expr::Expr;
+use super::paths::{set_path, type_name, validate_field_path, values_along_path, OrderedBson};
+use super::stage::{stage_documents, StageContext};
+use super::{DocStream, Pipeline, RunContext};
+use crate::error::{Error, Result};
+use crate::query::Filter;
+use crate::value::equal;
+
+/// A collection named by a stage: in the pipeline's database unless `db` is given.
+#[derive(Debug, Clone)]
+pub(crate) struct Namespace {
+    db: Option<String>,
+    coll: String,
+}
+
+impl Namespace {
+    fn parse(value: &Bson, stage: &str, field: &str) -> Result<Namespace> {
+        match value {
+            Bson::String(coll) => Ok(Namespace {
+                db: None,
+                coll: coll.clone(),
+            }),
+            Bson::Document(d) => {
+                let db = d.get_str("db").map_err(|_| {
+                    Error::FailedToParse(format!(
+                        "{stage} '{field}' object must have a string 'db'"
+                    ))
+                })?;
+                let coll = d.get_str("coll").map_err(|_| {
+                    Error::FailedToParse(format!(
+                        "{stage} '{field}' object must have a string 'coll'"
+                    ))
+                })?;
+                Ok(Namespace {
+                    db: Some(db.to_string()),
+                    coll: coll.to_string(),
+                })
+            }
+            other => Err(Error::FailedToParse(format!(
+                "{stage} '{field}' field must be a string or an object, but found {}",
+                type_name(other)
+            ))),
+        }
+    }
+
+    fn scan(&self, context: &RunContext<'_>) -> Result<Vec<Document>> {
+        let db = self.db.as_deref().unwrap_or(&context.db);
+        context.env()?.scan(db, &self.coll)
+    }
+}
+
+/// A parsed `$lookup`: the equality form (`localField`/`foreignField`), the sub-pipeline form
+/// (`let`/`pipeline`), or both.
+#[derive(Debug, Clone)]
+pub(crate) struct LookupSpec {
+    from: Option<Namespace>,
+    local_field: Option<String>,
+    foreign_field: Option<String>,
+    let_variables: Vec<(String, Expr)>,
+    pipeline: Option<Pipeline>,
+    as_field: String,
+}
+
+fn string_argument(value: &Bson, stage: &str, field: &str) -> Result<String> {
+    match value {
+        Bson::String(s) => Ok(s.clone()),
+        other => Err(Error::FailedToParse(format!(
+            "{stage} argument '{field}: {other}' must be a string, is type {}",
+            type_name(other)
+        ))),
+    }
+}
+
+/// Validates a user variable name as MongoDB does: a lowercase letter (or non-ASCII) first,
+/// then letters, digits and underscores.
+fn validate_variable_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let valid_first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || !c.is_ascii());
+    if !valid_first {
+        return Err(Error::FailedToParse(format!(
+            "'{name}' starts with an invalid character for a user variable name"
+        )));
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii()) {
+        return Err(Error::FailedToParse(format!(
+            "'{name}' contains an invalid character for a variable name"
+        )));
+    }
+    Ok(())
+}
+
+impl LookupSpec {
+    pub(crate) fn parse(spec: &Bson) -> Result<LookupSpec> {
+        let Bson::Document(d) = spec else {
+            return Err(Error::FailedToParse(format!(
+                "the $lookup specification must be an Object, but found {}",
+                type_name(spec)
+            )));
+        };
+        let mut from = None;
+        let mut local_field = None;
+        let mut foreign_field = None;
+        let mut let_variables = Vec::new();
+        let mut pipeline_stages = None;
+        let mut as_field = None;
+        for (name, value) in d {
+            match name.as_str() {
+                "from" => from = Some(Namespace::parse(value, "$lookup", "from")?),
+                "localField" => {
+                    let path = string_argument(value, "$lookup", name)?;
+                    validate_field_path(&path)?;
+                    local_field = Some(path);
+                }
+                "foreignField" => {
+                    let path = string_argument(value, "$lookup", name)?;
+                    validate_field_path(&path)?;
+                    foreign_field = Some(path);
+                }
+                "as" => {
+                    let path = string_argument(value, "$lookup", name)?;
+                    validate_field_path(&path)?;
+                    as_field = Some(path);
+                }
+                "let" => {
+                    let Bson::Document(vars) = value else {
+                        return Err(Error::FailedToParse(format!(
+                            "$lookup argument 'let' must be an object, is type {}",
+                            type_name(value)
+                        )));
+                    };
+                    for (var, expr) in vars {
+                        validate_variable_name(var)?;
+                        let_variables.push((var.clone(), Expr::parse(expr)?));
+                    }
+                }
+                "pipeline" => {
+                    let Bson::Array(items) = value else {
+                        return Err(Error::FailedToParse(format!(
+                            "$lookup argument 'pipeline' must be an array, is type {}",
+                            type_name(value)
+                        )));
+                    };
+                    pipeline_stages = Some(stage_documents(items, 9, "$lookup")?);
+                }
+                other => {
+                    return Err(Error::FailedToParse(format!(
+                        "unknown argument to $lookup: {other}"
+                    )))
+                }
+            }
+        }
+        let Some(as_field) = as_field else {
+            return Err(Error::FailedToParse(
+                "must specify 'as' field for a $lookup".into(),
+            ));
+        };
+        if local_field.is_some() != foreign_field.is_some() {
+            return Err(Error::FailedToParse(
+                "$lookup requires both or neither of 'localField' and 'foreignField' to be \
+                 specified"
+                    .into(),
+            ));
+        }
+        if pipeline_stages.is_none() && local_field.is_none() {
+            return Err(Error::FailedToParse(
+                "$lookup requires either 'pipeline' or both 'localField' and 'foreignField' to \
+                 be specified"
+                    .into(),
+            ));
+        }
+        if !let_variables.is_empty() && pipeline_stages.is_none() {
+            return Err(Error::FailedToParse(
+                "$lookup with 'let' must also specify 'pipeline'".into(),
+            ));
+        }
+        let pipeline = match pipeline_stages {
+            Some(stages) => Some(Pipeline::parse_in(&stages, StageContext::Lookup)?),
+            None => None,
+        };
+        if from.is_none() && !pipeline.as_ref().is_some_and(|p| p.starts_with_documents()) {
+            return Err(Error::FailedToParse(
+                "must specify 'from' field for a $lookup".into(),
+            ));
+        }
+        Ok(LookupSpec {
+            from,
+            local_field,
+            foreign_field,
+            let_variables,
+            pipeline,
+            as_field,
+        })
+    }
+
+    pub(crate) fn execute<'a>(
+        &'a self,
+        input: DocStream<'a>,
+        context: &'a RunContext<'a>,
+    ) -> Result<DocStream<'a>> {
+        let foreign = match &self.from {
+            Some(ns) => ns.scan(context)?,
+            None => Vec::new(),
+        };
+        let vars = context.vars();
+        Ok(Box::new(input.map(move |r| {
+            let mut doc = r?;
+            let candidates: Vec<Document> = match (&self.local_field, &self.foreign_field) {
+                (Some(local), Some(foreign_path)) => {
+                    let mut local_values = Vec::new();
+                    collect_local_values(&doc, local, &mut local_values);
+                    foreign
+                        .iter()
+                        .filter(|f| matches_any(f, foreign_path, &local_values))
+                        .cloned()
+                        .collect()
+                }
+                _ => foreign.clone(),
+            };
+            let results = match &self.pipeline {
+                Some(pipeline) => {
+                    let mut let_values = Document::new();
+                    for (name, expr) in &self.let_variables {
+                        let value = expr.eval(&doc, &vars)?.unwrap_or(Bson::Null);
+                        let_values.insert(name.clone(), value);
+                    }
+                    let sub_context = context.with_variables(let_values);
+                    pipeline.run_with(Box::new(candidates.into_iter().map(Ok)), &sub_context)?
+                }
+                None => candidates,
+            };
+            set_path(
+                &mut doc,
+                &self.as_field,
+                Bson::Array(results.into_iter().map(Bson::Document).collect()),
+            );
+            Ok(doc)
+        })))
+    }
+}
+
+/// The values `localField` names: each element of an array (at the end of the path or on
+/// the way), and null when there are none, so that a missing local field matches foreign
+/// documents whose field is null or missing.
+fn collect_local_values(doc: &Document, path: &str, out: &mut Vec<Bson>) {
+    let mut raw = Vec::new();
+    values_along_path(doc, path, &mut raw);
+    for value in raw {
+        // values_along_path yields an array and its elements; the elements are the keys.
+        if !matches!(value, Bson::Array(_)) {
+            out.push(value);
+        }
+    }
+    if out.is_empty() {
+        out.push(Bson::Null);
+    }
+}
+
+/// Whether the foreign document's `path` equals one of `values`, with query semantics:
+/// arrays match by element, and null matches a missing field.
+fn matches_any(foreign: &Document, path: &str, values: &[Bson]) -> bool {
+    let mut found = Vec::new();
+    values_along_path(foreign, path, &mut found);
+    values.iter().any(|wanted| {
+        if matches!(wanted, Bson::Null | Bson::Undefined) && found.is_empty() {
+            return true;
+        }
+        found.iter().any(|f| equal(f, wanted))
+    })
+}
+
+/// A parsed `$graphLookup`.
+#[derive(Debug, Clone)]
+pub(crate) struct GraphLookupSpec {
+    from: Namespace,
+    start_with: Expr,
+    connect_from_field: String,
+    connect_to_field: String,
+    as_field: String,
+    max_depth: Option<i64>,
+    depth_field: Option<String>,
+    restrict_search_with_match: Option<Filter>,
+}
+
+impl GraphLookupSpec {
+    pub(crate) fn parse(spec: &Bson) -> Result<GraphLookupSpec> {
+        let Bson::Document(d) = spec else {
+            return Err(Error::FailedToParse(format!(
+                "the $graphLookup specification must be an Object, but found {}",
+                type_name(spec)
+            )));
+        };
+        let mut from = None;
+        let mut start_with = None;
+        let mut connect_from_field = None;
+        let mut connect_to_field = None;
+        let mut as_field = None;
+        let mut max_depth = None;
+        let mut depth_field = None;
+        let mut restrict = None;
+        for (name, value) in d {
+            match name.as_str() {
+                "from" => from = Some(Namespace::parse(value, "$graphLookup", "from")?),
+                "startWith" => start_with = Some(Expr::parse(value)?),
+                "connectFromField" | "connectToField" | "as" | "depthField" => {
+                    let Bson::String(path) = value else {
+                        return Err(Error::coded(
+                            40103,
+                            format!(
+                                "expected string as argument for {name}, found: {}",
+                                type_name(value)
+                            ),
+                        ));
+                    };
+                    validate_field_path(path)?;
+                    let slot = match name.as_str() {
+                        "connectFromField" => &mut connect_from_field,
+                        "connectToField" => &mut connect_to_field,
+                        "as" => &mut as_field,
+                        _ => &mut depth_field,
+                    };
+                    *slot = Some(path.clone());
+                }
+                "maxDepth" => {
+                    let Some(depth) = super::paths::integral_i64(value) else {
+                        return Err(Error::coded(
+                            40100,
+                            format!("maxDepth must be numeric, found type: {}", type_name(value)),
+                        ));
+                    };
+                    if depth < 0 {
+                        return Err(Error::coded(
+                            40101,
+                            format!("maxDepth requires a nonnegative argument, found: {depth}"),
+                        ));
+                    }
+                    max_depth = Some(depth);
+                }
+                "restrictSearchWithMatch" => {
+                    let Bson::Document(filter) = value else {
+                        return Err(Error::coded(
+                            40185,
+                            format!(
+                                "restrictSearchWithMatch must be an object, found {}",
+                                type_name(value)
+                            ),
+                        ));
+                    };
+                    restrict = Some(Filter::parse(filter)?);
+                }
+                other => {
+                    return Err(Error::coded(
+                        40104,
+                        format!("Unknown argument to $graphLookup: {other}"),
+                    ))
+                }
+            }
+        }
+        match (
+            from,
+            start_with,
+            connect_from_field,
+            connect_to_field,
+            as_field,
+        ) {
+            (Some(from), Some(start_with), Some(from_field), Some(to_field), Some(as_field)) => {
+                Ok(GraphLookupSpec {
+                    from,
+                    start_with,
+                    connect_from_field: from_field,
+                    connect_to_field: to_field,
+                    as_field,
+                    max_depth,
+                    depth_field,
+                    restrict_search_with_match: restrict,
+                })
+            }
+            _ => Err(Error::coded(
+                40105,
+                "$graphLookup requires 'from', 'startWith', 'connectFromField', \
+                 'connectToField' and 'as' to be specified",
+            )),
+        }
+    }
+
+    pub(crate) fn execute<'a>(
+        &'a self,
+        input: DocStream<'a>,
+        context: &'a RunContext<'a>,
+    ) -> Result<DocStream<'a>> {
+        let foreign: Vec<Document> = self
+            .from
+            .scan(context)?
+            .into_iter()
+            .filter(|d| {
+                self.restrict_search_with_match
+                    .as_ref()
+                    .is_none_or(|f| f.matches(d))
+            })
+            .collect();
+        let vars = context.vars();
+        Ok(Box::new(input.map(move |r| {
+            let mut doc = r?;
+            let start = self.start_with.eval(&doc, &vars)?.unwrap_or(Bson::Null);
+            let mut frontier: Vec<Bson> = match start {
+                Bson::Array(items) => items,
+                other => vec![other],
+            };
+            let mut visited: BTreeSet<usize> = BTreeSet::new();
+            let mut seen_values: BTreeSet<OrderedBson> = BTreeSet::new();
+            let mut results = Vec::new();
+            let mut depth: i64 = 0;
+            while !frontier.is_empty() && self.max_depth.is_none_or(|m| depth <= m) {
+                frontier.retain(|v| seen_values.insert(OrderedBson(v.clone())));
+                let mut next = Vec::new();
+                for (index, candidate) in foreign.iter().enumerate() {
+                    if visited.contains(&index)
+                        || !matches_any(candidate, &self.connect_to_field, &frontier)
+                    {
+                        continue;
+                    }
+                    visited.insert(index);
+                    let mut found = candidate.clone();
+                    values_from(&found, &self.connect_from_field, &mut next);
+                    if let Some(field) = &self.depth_field {
+                        set_path(&mut found, field, Bson::Int64(depth));
+                    }
+                    results.push(Bson::Document(found));
+                }
+                frontier = next;
+                depth += 1;
+            }
+            set_path(&mut doc, &self.as_field, Bson::Array(results));
+            Ok(doc)
+        })))
+    }
+}
+
+/// The values to follow from a found document: each element of an array value.
+fn values_from(doc: &Document, path: &str, out: &mut Vec<Bson>) {
+    let mut raw = Vec::new();
+    values_along_path(doc, path, &mut raw);
+    out.extend(raw.into_iter().filter(|v| !matches!(v, Bson::Array(_))));
+}
+
+/// A parsed `$unionWith`.
+#[derive(Debug, Clone)]
+pub(crate) struct UnionWithSpec {
+    coll: Option<String>,
+    pipeline: Option<Pipeline>,
+}
+
+impl UnionWithSpec {
+    pub(crate) fn parse(spec: &Bson) -> Result<UnionWithSpec> {
+        match spec {
+            Bson::String(coll) => Ok(UnionWithSpec {
+                coll: Some(coll.clone()),
+                pipeline: None,
+            }),
+            Bson::Document(d) => {
+                let mut coll = None;
+                let mut pipeline = None;
+                for (name, value) in d {
+                    match name.as_str() {
+                        "coll" => {
+                            let Bson::String(c) = value else {
+                                return Err(Error::TypeMismatch(format!(
+                                    "BSON field '$unionWith.coll' is the wrong type '{}', \
+                                     expected type 'string'",
+                                    type_name(value)
+                                )));
+                            };
+                            coll = Some(c.clone());
+                        }
+                        "pipeline" => {
+                            let Bson::Array(items) = value else {
+                                return Err(Error::TypeMismatch(format!(
+                                    "BSON field '$unionWith.pipeline' is the wrong type '{}', \
+                                     expected type 'array'",
+                                    type_name(value)
+                                )));
+                            };
+                            let stages = stage_documents(items, 9, "$unionWith")?;
+                            pipeline = Some(Pipeline::parse_in(&stages, StageContext::UnionWith)?);
+                        }
+                        other => {
+                            return Err(Error::coded(
+                                40415,
+                                format!("BSON field '$unionWith.{other}' is an unknown field."),
+                            ))
+                        }
+                    }
+                }
+                if coll.is_none() && !pipeline.as_ref().is_some_and(|p| p.starts_with_documents()) {
+                    return Err(Error::FailedToParse(
+                        "$unionWith stage without explicit collection must have a pipeline with \
+                         $documents as first stage"
+                            .into(),
+                    ));
+                }
+                Ok(UnionWithSpec { coll, pipeline })
+            }
+            other => Err(Error::FailedToParse(format!(
+                "the $unionWith stage specification must be an object or string, but found {}",
+                type_name(other)
+            ))),
+        }
+    }
+
+    /// All input documents, then the other collection's (through its pipeline), read lazily.
+    pub(crate) fn execute<'a>(
+        &'a self,
+        input: DocStream<'a>,
+        context: &'a RunContext<'a>,
+    ) -> DocStream<'a> {
+        let union = std::iter::once(()).flat_map(move |_| {
+            let result = (|| -> Result<Vec<Document>> {
+                let docs = match &self.coll {
+                    Some(coll) => context.env()?.scan(&context.db, coll)?,
+                    None => Vec::new(),
+                };
+                match &self.pipeline {
+                    Some(p) => p.run_with(Box::new(docs.into_iter().map(Ok)), context),
+                    None => Ok(docs),
+                }
+            })();
+            match result {
+                Ok(docs) => docs.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
+            }
+        });
+        Box::new(input.chain(union))
+    }
+}

@@ -1,0 +1,252 @@
+//! Small document helpers the stages share: dotted-path reads and writes with the aggregation
+//! rules (no implicit array traversal), the array-traversing read `$lookup` needs, value
+//! ordering for maps, and a BSON size estimate for the memory limit of blocking stages.
+
+use std::cmp::Ordering;
+
+use bson::{Bson, Document};
+
+use crate::error::{Error, Result};
+
+/// Validates a field path as MongoDB's `FieldPath` does (no empty components, no leading `$`).
+pub(crate) fn validate_field_path(path: &str) -> Result<()> {
+    if path.is_empty() {
+        return Err(Error::coded(
+            40352,
+            "FieldPath cannot be constructed with empty string",
+        ));
+    }
+    if path.ends_with('.') {
+        return Err(Error::coded(40353, "FieldPath must not end with a '.'."));
+    }
+    for part in path.split('.') {
+        if part.is_empty() {
+            return Err(Error::coded(
+                15998,
+                "FieldPath field names may not be empty strings.",
+            ));
+        }
+        if part.starts_with('$') {
+            return Err(Error::coded(
+                16410,
+                "FieldPath field names may not start with '$'. Consider using $getField or \
+                 $setField.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The value at `path` (`a.b.c`), descending only through documents, as aggregation's
+/// `getNestedField` does: an array on the way makes the value missing.
+pub(crate) fn get_path<'d>(doc: &'d Document, path: &str) -> Option<&'d Bson> {
+    let mut parts = path.split('.');
+    let first = parts.next()?;
+    let mut current = doc.get(first)?;
+    for part in parts {
+        match current {
+            Bson::Document(d) => current = d.get(part)?,
+            _ => return None,
+        }
+    }
+    Some(current)
+}
+
+/// Sets `path` in `doc`, creating (or replacing non-document values by) documents on the way.
+pub(crate) fn set_path(doc: &mut Document, path: &str, value: Bson) {
+    match path.split_once('.') {
+        None => {
+            doc.insert(path, value);
+        }
+        Some((head, rest)) => {
+            if !matches!(doc.get(head), Some(Bson::Document(_))) {
+                doc.insert(head, Document::new());
+            }
+            if let Some(Bson::Document(child)) = doc.get_mut(head) {
+                set_path(child, rest, value);
+            }
+        }
+    }
+}
+
+/// Removes `path` from `doc` if present (descending through documents only).
+pub(crate) fn remove_path(doc: &mut Document, path: &str) {
+    match path.split_once('.') {
+        None => {
+            doc.remove(path);
+        }
+        Some((head, rest)) => {
+            if let Some(Bson::Document(child)) = doc.get_mut(head) {
+                remove_path(child, rest);
+            }
+        }
+    }
+}
+
+/// All values reachable at `path`, traversing arrays the way query predicates do: an array
+/// on the way contributes each of its document elements, and an array at the end contributes
+/// itself and each of its elements. Used by `$lookup`'s equality match.
+pub(crate) fn values_along_path(doc: &Document, path: &str, out: &mut Vec<Bson>) {
+    let parts: Vec<&str> = path.split('.').collect();
+    collect_values(&Bson::Document(doc.clone()), &parts, out);
+}
+
+fn collect_values(value: &Bson, parts: &[&str], out: &mut Vec<Bson>) {
+    let Some((first, rest)) = parts.split_first() else {
+        out.push(value.clone());
+        if let Bson::Array(items) = value {
+            out.extend(items.iter().cloned());
+        }
+        return;
+    };
+    match value {
+        Bson::Document(d) => {
+            if let Some(v) = d.get(*first) {
+                collect_values(v, rest, out);
+            }
+        }
+        Bson::Array(items) => {
+            // A numeric component indexes the array; otherwise descend into each element.
+            if let Ok(index) = first.parse::<usize>() {
+                if let Some(v) = items.get(index) {
+                    collect_values(v, rest, out);
+                }
+            }
+            for item in items {
+                if let Bson::Document(_) = item {
+                    collect_values(item, parts, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A BSON value ordered by MongoDB's comparison, so that values can key ordered maps
+/// (`$group` keys, `$addToSet` members).
+#[derive(Debug, Clone)]
+pub(crate) struct OrderedBson(pub Bson);
+
+impl PartialEq for OrderedBson {
+    fn eq(&self, other: &Self) -> bool {
+        crate::value::compare(&self.0, &other.0) == Ordering::Equal
+    }
+}
+
+impl Eq for OrderedBson {}
+
+impl PartialOrd for OrderedBson {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OrderedBson {
+    fn cmp(&self, other: &Self) -> Ordering {
+        crate::value::compare(&self.0, &other.0)
+    }
+}
+
+/// The size of `value` as a BSON element body, computed without serializing. Blocking stages
+/// add these up to enforce MongoDB's 100 MB limit.
+pub(crate) fn bson_size(value: &Bson) -> usize {
+    match value {
+        Bson::Double(_) | Bson::Int64(_) | Bson::DateTime(_) | Bson::Timestamp(_) => 8,
+        Bson::Int32(_) => 4,
+        Bson::Decimal128(_) => 16,
+        Bson::Boolean(_) => 1,
+        Bson::Null | Bson::Undefined | Bson::MinKey | Bson::MaxKey => 0,
+        Bson::String(s) | Bson::Symbol(s) | Bson::JavaScriptCode(s) => s.len() + 5,
+        Bson::ObjectId(_) => 12,
+        Bson::Binary(b) => b.bytes.len() + 5,
+        Bson::RegularExpression(r) => r.pattern.len() + r.options.len() + 2,
+        Bson::Document(d) => document_size(d),
+        Bson::Array(items) => {
+            5 + items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| 2 + decimal_digits(i) + bson_size(v))
+                .sum::<usize>()
+        }
+        Bson::JavaScriptCodeWithScope(c) => c.code.len() + 9 + document_size(&c.scope),
+        Bson::DbPointer(_) => 30,
+    }
+}
+
+/// The BSON size of a document.
+pub(crate) fn document_size(doc: &Document) -> usize {
+    5 + doc
+        .iter()
+        .map(|(k, v)| 2 + k.len() + bson_size(v))
+        .sum::<usize>()
+}
+
+fn decimal_digits(mut i: usize) -> usize {
+    let mut digits = 1;
+    while i >= 10 {
+        i /= 10;
+        digits += 1;
+    }
+    digits
+}
+
+/// MongoDB's name of a value's type, for error messages.
+pub(crate) fn type_name(value: &Bson) -> &'static str {
+    match value {
+        Bson::Double(_) => "double",
+        Bson::String(_) => "string",
+        Bson::Document(_) => "object",
+        Bson::Array(_) => "array",
+        Bson::Binary(_) => "binData",
+        Bson::Undefined => "undefined",
+        Bson::ObjectId(_) => "objectId",
+        Bson::Boolean(_) => "bool",
+        Bson::DateTime(_) => "date",
+        Bson::Null => "null",
+        Bson::RegularExpression(_) => "regex",
+        Bson::DbPointer(_) => "dbPointer",
+        Bson::JavaScriptCode(_) => "javascript",
+        Bson::Symbol(_) => "symbol",
+        Bson::JavaScriptCodeWithScope(_) => "javascriptWithScope",
+        Bson::Int32(_) => "int",
+        Bson::Timestamp(_) => "timestamp",
+        Bson::Int64(_) => "long",
+        Bson::Decimal128(_) => "decimal",
+        Bson::MinKey => "minKey",
+        Bson::MaxKey => "maxKey",
+    }
+}
+
+/// An integral number as i64 (doubles and decimals must be integral), for stage arguments.
+pub(crate) fn integral_i64(value: &Bson) -> Option<i64> {
+    match value {
+        Bson::Int32(i) => Some(i64::from(*i)),
+        Bson::Int64(i) => Some(*i),
+        Bson::Double(d) => {
+            if d.fract() == 0.0 && d.abs() < 9.2e18 {
+                // Integral and within range: exact.
+                Some(*d as i64)
+            } else {
+                None
+            }
+        }
+        Bson::Decimal128(d) => {
+            let s = d.to_string();
+            let f: f64 = s.parse().ok()?;
+            if f.fract() == 0.0 && f.abs() < 9.2e18 {
+                Some(f as i64)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Whether a value is one of the four numeric types.
+pub(crate) fn is_number(value: &Bson) -> bool {
+    matches!(
+        value,
+        Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::Decimal128(_)
+    )
+}
