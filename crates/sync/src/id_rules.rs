@@ -156,3 +156,159 @@ fn describe_type(value: &Bson) -> String {
     };
     described.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use bson::oid::ObjectId;
+    use bson::spec::BinarySubtype;
+    use bson::{
+        doc, Binary, Bson, DateTime, Decimal128, JavaScriptCodeWithScope, Regex, Timestamp,
+    };
+
+    use super::{check_id, ServiceType, SkipReason};
+    use crate::error::Error;
+
+    const EDGE: ServiceType = ServiceType::EdgeServer;
+    const DEVICE: ServiceType = ServiceType::DeviceSync;
+
+    /// `None` = accepted; `Some(message)` = skipped with that `Display` text.
+    #[track_caller]
+    fn check(service: ServiceType, id: Bson, expected: Option<&str>) {
+        let outcome = check_id(service, &doc! {"_id": id.clone(), "x": 1});
+        match (outcome, expected) {
+            (Ok(()), None) => {}
+            (Err(reason), Some(message)) => {
+                assert_eq!(reason.to_string(), message, "{service} with _id {id}");
+                assert_eq!(reason.as_str(), "invalid_id_type");
+            }
+            (outcome, expected) => {
+                panic!("{service} with _id {id}: got {outcome:?}, expected {expected:?}")
+            }
+        }
+    }
+
+    fn binary(subtype: BinarySubtype) -> Bson {
+        Bson::Binary(Binary {
+            subtype,
+            bytes: vec![0; 16],
+        })
+    }
+
+    #[test]
+    fn every_bson_type_under_both_services() {
+        let edge =
+            |found: &str| format!("_id is {found} but an Edge Server service requires an ObjectId");
+        let device = |found: &str| {
+            format!(
+                "_id is {found} but a Device Sync service requires an ObjectId, string, int32, int64 or UUID"
+            )
+        };
+        let cases: Vec<(Bson, &str, bool)> = vec![
+            // (value, description, accepted by Device Sync)
+            (Bson::ObjectId(ObjectId::new()), "an ObjectId", true),
+            (Bson::String("abc".into()), "a string", true),
+            (Bson::String(String::new()), "a string", true),
+            (Bson::Int32(7), "an int32", true),
+            (Bson::Int64(7), "an int64", true),
+            (binary(BinarySubtype::Uuid), "a UUID", true),
+            (
+                binary(BinarySubtype::UuidOld),
+                "binary data of subtype 3",
+                false,
+            ),
+            (
+                binary(BinarySubtype::Generic),
+                "binary data of subtype 0",
+                false,
+            ),
+            (
+                binary(BinarySubtype::Md5),
+                "binary data of subtype 5",
+                false,
+            ),
+            (Bson::Double(7.0), "a double", false),
+            (
+                Bson::Decimal128(Decimal128::from_bytes([0; 16])),
+                "a decimal128",
+                false,
+            ),
+            (Bson::Boolean(true), "a boolean", false),
+            (Bson::Null, "null", false),
+            (Bson::Undefined, "undefined", false),
+            (Bson::Array(vec![Bson::Int32(1)]), "an array", false),
+            (Bson::Document(doc! {"a": 1}), "an embedded document", false),
+            (Bson::DateTime(DateTime::from_millis(0)), "a date", false),
+            (
+                Bson::Timestamp(Timestamp {
+                    time: 1,
+                    increment: 1,
+                }),
+                "a timestamp",
+                false,
+            ),
+            (
+                Bson::RegularExpression(Regex {
+                    pattern: "a".into(),
+                    options: String::new(),
+                }),
+                "a regular expression",
+                false,
+            ),
+            (Bson::JavaScriptCode("f()".into()), "JavaScript code", false),
+            (
+                Bson::JavaScriptCodeWithScope(JavaScriptCodeWithScope {
+                    code: "f()".into(),
+                    scope: doc! {},
+                }),
+                "JavaScript code with scope",
+                false,
+            ),
+            (Bson::Symbol("s".into()), "a symbol", false),
+            (Bson::MinKey, "MinKey", false),
+            (Bson::MaxKey, "MaxKey", false),
+        ];
+        for (value, description, device_accepts) in cases {
+            let edge_accepts = matches!(value, Bson::ObjectId(_));
+            check(
+                EDGE,
+                value.clone(),
+                (!edge_accepts).then(|| edge(description)).as_deref(),
+            );
+            check(
+                DEVICE,
+                value,
+                (!device_accepts).then(|| device(description)).as_deref(),
+            );
+        }
+    }
+
+    #[test]
+    fn missing_id() {
+        for service in [EDGE, DEVICE] {
+            let reason = check_id(service, &doc! {"x": 1}).unwrap_err();
+            assert_eq!(reason, SkipReason::MissingId);
+            assert_eq!(reason.to_string(), "missing _id");
+            assert_eq!(reason.as_str(), "missing_id");
+            // A nested _id is not the document's _id.
+            assert_eq!(
+                check_id(service, &doc! {"a": {"_id": 1}}),
+                Err(SkipReason::MissingId)
+            );
+        }
+    }
+
+    #[test]
+    fn service_type_names() {
+        assert_eq!("edge".parse::<ServiceType>().unwrap(), EDGE);
+        assert_eq!("device-sync".parse::<ServiceType>().unwrap(), DEVICE);
+        assert_eq!(EDGE.to_string(), "edge");
+        assert_eq!(DEVICE.as_str(), "device-sync");
+        for bad in ["", "Edge", "device_sync", "devicesync", "atlas"] {
+            let error = bad.parse::<ServiceType>().unwrap_err();
+            assert!(matches!(&error, Error::UnknownServiceType(name) if name == bad));
+            assert_eq!(error.code(), 2);
+        }
+        let error: Error = SkipReason::MissingId.into();
+        assert_eq!(error.to_string(), "invalid _id: missing _id");
+    }
+}
