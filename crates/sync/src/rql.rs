@@ -286,7 +286,10 @@ impl Parser<'_> {
             Some(operator) => format!("a comparison after '{operator}'"),
             None => "a comparison".to_string(),
         };
-        if !Self::can_start_operand(&token) {
+        let reserved = ["AND", "OR", "NOT", "TRUEPREDICATE", "FALSEPREDICATE"]
+            .iter()
+            .any(|keyword| Self::is_keyword(&token, keyword));
+        if reserved || !Self::can_start_operand(&token) {
             return Err(self.expected(&token, &what));
         }
         self.parse_comparison()

@@ -470,7 +470,12 @@ impl<'a> Lexer<'a> {
         self.eat(':');
         let nanoseconds = self.signed_digits();
         self.refuse_trailing_word(start)?;
-        let out_of_range = || invalid(start, "timestamp out of range");
+        let out_of_range = || {
+            invalid(
+                start,
+                "invalid timestamp: expected T<seconds>:<nanoseconds>",
+            )
+        };
         let seconds: i64 = seconds.parse().map_err(|_| out_of_range())?;
         let nanoseconds: i64 = nanoseconds.parse().map_err(|_| out_of_range())?;
         if nanoseconds.abs() >= 1_000_000_000
@@ -526,6 +531,13 @@ impl<'a> Lexer<'a> {
             }
         }
         if fields.len() < 6 {
+            // `2024-01-31` alone: RQL timestamps always carry a time of day.
+            if fields.len() >= 3 {
+                return Err(invalid(
+                    start,
+                    "incomplete timestamp: expected YYYY-MM-DD@HH:MM:SS",
+                ));
+            }
             return Ok(None);
         }
         self.position += consumed;

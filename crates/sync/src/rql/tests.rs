@@ -392,6 +392,35 @@ fn malformed_queries() {
     check_invalid("t > 2024-02-30@00:00:00", 4, "invalid date");
     check_invalid("t > 2024-01-01@24:00:00", 4, "invalid date");
     check_invalid("t > T1:-5", 4, "nanoseconds");
+    check_invalid("t > T5:", 4, "invalid timestamp");
+    check_invalid("t > 2024-01-31", 4, "incomplete timestamp");
+    check_invalid("t > 2024-01-31@12", 4, "incomplete timestamp");
+    check_invalid("t > 99999-01-01@00:00:00", 4, "invalid date");
+    check_invalid(
+        "a == 1 OR OR b == 2",
+        10,
+        "expected a comparison after 'OR', found 'OR'",
+    );
+    check_invalid(
+        "a == 1 && AND",
+        10,
+        "expected a comparison after '&&', found 'AND'",
+    );
+    check_invalid("a == 'x' \"y\"", 9, "found '\"y\"'");
+    check_invalid("a === 1", 4, "expected a value after '==', found '='");
+    check_invalid("x == 0x", 5, "invalid number '0x'");
+    check_invalid(
+        "x == 1.2.3",
+        8,
+        "expected '&&', '||' or the end of the query, found '.3'",
+    );
+    check_invalid(
+        "a IN {1,,2}",
+        8,
+        "expected a constant value in the list, found ','",
+    );
+    check_invalid("a ==[c]", 7, "expected a value after '=='");
+    check_invalid("a\0b == 1", 1, "invalid character");
     check_invalid("1 == 1", 0, "a comparison needs a property on one side");
     check_invalid("'a' == 'b'", 0, "a comparison needs a property on one side");
     check_invalid("a IN 5", 5, "IN needs a list");
@@ -546,6 +575,258 @@ proptest::proptest! {
         {
             proptest::prop_assert!(position <= text.len());
             proptest::prop_assert!(text.is_char_boundary(position));
+        }
+    }
+}
+
+/// Model-based checks: random queries rendered as RQL text, compiled, evaluated by the storage
+/// crate's `Filter`, and compared with a direct evaluation of the same query.
+mod model {
+    use bson::{doc, Document};
+    use outpost_storage::query::filter::Filter;
+    use proptest::prelude::*;
+
+    use super::compile;
+
+    /// A boolean query over the integer fields `a` and `b`.
+    #[derive(Debug, Clone)]
+    enum Query {
+        Compare {
+            field: &'static str,
+            operator: usize,
+            spelling: usize,
+            constant: i32,
+            constant_first: bool,
+        },
+        And(Box<Query>, Box<Query>, usize),
+        Or(Box<Query>, Box<Query>, usize),
+        Not(Box<Query>, usize),
+        True,
+        False,
+    }
+
+    /// Each operator's spellings; index 0 of each list is the canonical one.
+    const OPERATORS: [&[&str]; 6] = [
+        &["==", "="],
+        &["!=", "<>"],
+        &["<"],
+        &["<=", "=<"],
+        &[">"],
+        &[">=", "=>"],
+    ];
+    const AND_SPELLINGS: [&str; 3] = ["&&", "AND", "and"];
+    const OR_SPELLINGS: [&str; 3] = ["||", "OR", "or"];
+    const NOT_SPELLINGS: [&str; 3] = ["!", "NOT ", "not "];
+
+    fn apply(operator: usize, left: i32, right: i32) -> bool {
+        match operator {
+            0 => left == right,
+            1 => left != right,
+            2 => left < right,
+            3 => left <= right,
+            4 => left > right,
+            _ => left >= right,
+        }
+    }
+
+    /// `operator` with its operands swapped: `k < a` is `a > k`.
+    fn flipped(operator: usize) -> usize {
+        match operator {
+            2 => 4,
+            3 => 5,
+            4 => 2,
+            5 => 3,
+            same => same,
+        }
+    }
+
+    impl Query {
+        fn evaluate(&self, a: i32, b: i32) -> bool {
+            match self {
+                Query::Compare {
+                    field,
+                    operator,
+                    constant,
+                    ..
+                } => {
+                    let value = if *field == "a" { a } else { b };
+                    apply(*operator, value, *constant)
+                }
+                Query::And(left, right, _) => left.evaluate(a, b) && right.evaluate(a, b),
+                Query::Or(left, right, _) => left.evaluate(a, b) || right.evaluate(a, b),
+                Query::Not(inner, _) => !inner.evaluate(a, b),
+                Query::True => true,
+                Query::False => false,
+            }
+        }
+
+        /// 0 = OR, 1 = AND, 2 = NOT and atoms: a child of lower precedence needs parentheses.
+        fn precedence(&self) -> u8 {
+            match self {
+                Query::Or(..) => 0,
+                Query::And(..) => 1,
+                _ => 2,
+            }
+        }
+
+        fn render_child(&self, minimum: u8) -> String {
+            if self.precedence() < minimum {
+                format!("({})", self.render())
+            } else {
+                self.render()
+            }
+        }
+
+        /// RQL text with only the parentheses precedence requires.
+        fn render(&self) -> String {
+            match self {
+                Query::Compare {
+                    field,
+                    operator,
+                    spelling,
+                    constant,
+                    constant_first,
+                } => {
+                    if *constant_first {
+                        let spellings = OPERATORS[flipped(*operator)];
+                        let text = spellings[spelling % spellings.len()];
+                        format!("{constant} {text} {field}")
+                    } else {
+                        let spellings = OPERATORS[*operator];
+                        let text = spellings[spelling % spellings.len()];
+                        format!("{field} {text} {constant}")
+                    }
+                }
+                Query::And(left, right, spelling) => format!(
+                    "{} {} {}",
+                    left.render_child(1),
+                    AND_SPELLINGS[spelling % 3],
+                    right.render_child(2)
+                ),
+                Query::Or(left, right, spelling) => format!(
+                    "{} {} {}",
+                    left.render_child(0),
+                    OR_SPELLINGS[spelling % 3],
+                    right.render_child(1)
+                ),
+                Query::Not(inner, spelling) => {
+                    format!("{}{}", NOT_SPELLINGS[spelling % 3], inner.render_child(2))
+                }
+                Query::True => "TRUEPREDICATE".to_string(),
+                Query::False => "FALSEPREDICATE".to_string(),
+            }
+        }
+    }
+
+    fn query_strategy() -> impl Strategy<Value = Query> {
+        let leaf = prop_oneof![
+            8 => (prop_oneof![Just("a"), Just("b")], 0..6usize, 0..2usize, -3..4i32, any::<bool>())
+                .prop_map(|(field, operator, spelling, constant, constant_first)| {
+                    Query::Compare { field, operator, spelling, constant, constant_first }
+                }),
+            1 => Just(Query::True),
+            1 => Just(Query::False),
+        ];
+        leaf.prop_recursive(5, 24, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone(), 0..3usize).prop_map(|(l, r, s)| Query::And(
+                    Box::new(l),
+                    Box::new(r),
+                    s
+                )),
+                (inner.clone(), inner.clone(), 0..3usize).prop_map(|(l, r, s)| Query::Or(
+                    Box::new(l),
+                    Box::new(r),
+                    s
+                )),
+                (inner, 0..3usize).prop_map(|(q, s)| Query::Not(Box::new(q), s)),
+            ]
+        })
+    }
+
+    /// Renders `text` as an RQL single-quoted string literal.
+    fn quoted(text: &str) -> String {
+        let mut out = String::from("'");
+        for c in text.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\'' => out.push_str("\\'"),
+                '\n' => out.push_str("\\n"),
+                other => out.push(other),
+            }
+        }
+        out.push('\'');
+        out
+    }
+
+    /// RQL's LIKE: `*` any run of characters, `?` exactly one.
+    fn like(text: &[char], pattern: &[char]) -> bool {
+        match pattern.split_first() {
+            None => text.is_empty(),
+            Some(('*', rest)) => (0..=text.len()).any(|skip| like(&text[skip..], rest)),
+            Some(('?', rest)) => !text.is_empty() && like(&text[1..], rest),
+            Some((c, rest)) => text.first() == Some(c) && like(&text[1..], rest),
+        }
+    }
+
+    fn matches(filter: &Document, document: &Document) -> bool {
+        Filter::parse(filter)
+            .unwrap_or_else(|error| panic!("storage refused {filter}: {error}"))
+            .matches(document)
+    }
+
+    proptest! {
+        #[test]
+        fn boolean_queries_agree_with_direct_evaluation(
+            query in query_strategy(),
+            documents in proptest::collection::vec((-3..4i32, -3..4i32), 1..8),
+        ) {
+            let text = query.render();
+            let filter = compile(&text)
+                .unwrap_or_else(|error| panic!("{text:?} refused: {error}"));
+            for (a, b) in documents {
+                let document = doc! {"_id": 1, "a": a, "b": b};
+                prop_assert_eq!(
+                    matches(&filter, &document),
+                    query.evaluate(a, b),
+                    "query {:?} compiled to {} on {}", text, filter, document
+                );
+            }
+        }
+
+        #[test]
+        fn string_operators_agree_with_direct_evaluation(
+            value in "[aAbB.*?\\\\^$()\\[\\]{}|+\n' ]{0,6}",
+            pattern in "[aAbB.*?\\\\^$()\\[\\]{}|+\n' ]{0,4}",
+            operator in 0..5usize,
+            case_insensitive in any::<bool>(),
+        ) {
+            let names = ["BEGINSWITH", "ENDSWITH", "CONTAINS", "LIKE", "=="];
+            let modifier = if case_insensitive { "[c]" } else { "" };
+            let text = format!("s {}{modifier} {}", names[operator], quoted(&pattern));
+            let filter = compile(&text).unwrap_or_else(|error| panic!("{text:?} refused: {error}"));
+            let (subject, needle) = if case_insensitive {
+                (value.to_lowercase(), pattern.to_lowercase())
+            } else {
+                (value.clone(), pattern.clone())
+            };
+            let expected = match operator {
+                0 => subject.starts_with(&needle),
+                1 => subject.ends_with(&needle),
+                2 => subject.contains(&needle),
+                3 => {
+                    let subject: Vec<char> = subject.chars().collect();
+                    let needle: Vec<char> = needle.chars().collect();
+                    like(&subject, &needle)
+                }
+                _ => subject == needle,
+            };
+            let document = doc! {"_id": 1, "s": value.clone()};
+            prop_assert_eq!(
+                matches(&filter, &document),
+                expected,
+                "query {:?} compiled to {} on {}", text, filter, document
+            );
         }
     }
 }
