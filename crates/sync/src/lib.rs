@@ -19,3 +19,12 @@ pub mod rql;
 pub use error::{Error, Result};
 pub use id_rules::{check_id, ServiceType, SkipReason};
 pub use instance_query::{InstanceQuery, QueryMatch};
+
+/// The parsed instance query is shared between the upload and download tasks.
+#[allow(dead_code)]
+fn assert_public_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<InstanceQuery>();
+    check::<Error>();
+    check::<SkipReason>();
+}

@@ -13,7 +13,8 @@
 //! - `IN {a, b}` (also `IN[c]`), `'x' IN tags` (the list property contains 'x'), `BETWEEN {a, b}`;
 //! - `BEGINSWITH`, `ENDSWITH`, `CONTAINS`, `LIKE` (`*` any run, `?` one character), each with
 //!   an optional `[c]`, compiled to an anchored, escaped `$regex`;
-//! - `ANY`/`SOME` (a no-op: MongoDB already matches any array element) and `NONE` prefixes;
+//! - `ANY`/`SOME` (a no-op: MongoDB already matches any array element) and `NONE` prefixes on
+//!   properties, and on lists: `== ANY {a, b}` is `$in`, `== NONE {a, b}` is `$nin`;
 //! - `TRUEPREDICATE` (`{}`) and `FALSEPREDICATE` ([`always_false_filter`]);
 //! - literals: strings, integers (int32 when they fit, else int64; `0x` hex), floats, `inf`,
 //!   `nan`, `true`, `false`, `null`/`nil`, `oid(...)`, `uuid(...)`, `B64"..."`, timestamps
@@ -133,7 +134,10 @@ enum Quantifier {
 #[derive(Debug, Clone)]
 enum Operand {
     Value(Bson),
+    /// `{a, b}` or `ANY {a, b}`: equal to one of the values.
     List(Vec<Bson>),
+    /// `NONE {a, b}`: equal to none of the values.
+    ExcludedList(Vec<Bson>),
     Property {
         path: String,
         quantifier: Quantifier,
@@ -413,6 +417,29 @@ impl Parser<'_> {
             TokenKind::AtWord(word) => {
                 return Err(not_supported(&token, format!("'{word}'")));
             }
+            TokenKind::Word(word) if self.peek_second().kind == TokenKind::LeftBrace => {
+                // `ANY {a, b}`, `NONE {a, b}`: a quantified list.
+                let upper = word.to_ascii_uppercase();
+                if !matches!(upper.as_str(), "ANY" | "SOME" | "NONE") {
+                    let feature = if upper == "ALL" {
+                        "ALL".to_string()
+                    } else {
+                        format!("'{word}' before a list")
+                    };
+                    return Err(not_supported(&token, feature));
+                }
+                self.advance();
+                let list = self.parse_list()?;
+                let operand = match (upper.as_str(), list.operand) {
+                    ("NONE", Operand::List(values)) => Operand::ExcludedList(values),
+                    (_, operand) => operand,
+                };
+                return Ok(Spanned {
+                    operand,
+                    start: token.start,
+                    end: list.end,
+                });
+            }
             TokenKind::Word(word) => {
                 if let Some(value) = keyword_value(word) {
                     self.advance();
@@ -566,7 +593,9 @@ impl Parser<'_> {
                 ))
             }
         };
-        let value_position = if matches!(value, Operand::List(_)) || left.start < right.start {
+        let value_position = if matches!(value, Operand::List(_) | Operand::ExcludedList(_))
+            || left.start < right.start
+        {
             right.start
         } else {
             left.start
@@ -627,7 +656,15 @@ fn compile_condition(
         )
     };
     match (operator, value) {
-        (Operator::Compare(CompareOp::Equal) | Operator::In, Operand::List(values)) => {
+        (
+            Operator::Compare(CompareOp::Equal) | Operator::In,
+            list @ (Operand::List(_) | Operand::ExcludedList(_)),
+        ) => {
+            let (name, values) = match list {
+                Operand::ExcludedList(values) => ("$nin", values),
+                Operand::List(values) => ("$in", values),
+                _ => ("$in", Vec::new()),
+            };
             let values = if case_insensitive {
                 values
                     .into_iter()
@@ -645,7 +682,7 @@ fn compile_condition(
             } else {
                 values
             };
-            Ok(Bson::Document(doc! {"$in": values}))
+            Ok(Bson::Document(doc! {name: values}))
         }
         (Operator::In, Operand::Value(_)) => Err(invalid(
             value_position,
@@ -658,11 +695,11 @@ fn compile_condition(
                 "BETWEEN needs a list of two values, such as {1, 10}",
             )),
         },
-        (Operator::Between, Operand::Value(_)) => Err(invalid(
+        (Operator::Between, Operand::Value(_) | Operand::ExcludedList(_)) => Err(invalid(
             value_position,
             "BETWEEN needs a list of two values, such as {1, 10}",
         )),
-        (_, Operand::List(_)) => Err(not_supported(
+        (_, Operand::List(_) | Operand::ExcludedList(_)) => Err(not_supported(
             operator_token,
             format!("comparing a list with '{operator_text}'"),
         )),

@@ -264,6 +264,14 @@ fn in_and_between() {
     );
     check("status == {1, 2}", doc! {"status": {"$in": [1, 2]}});
     check("'sale' IN tags", doc! {"tags": "sale"});
+    check("status == ANY {1, 2}", doc! {"status": {"$in": [1, 2]}});
+    check("status IN SOME {1, 2}", doc! {"status": {"$in": [1, 2]}});
+    check("status == NONE {1, 2}", doc! {"status": {"$nin": [1, 2]}});
+    check("status IN none {'a'}", doc! {"status": {"$nin": ["a"]}});
+    check(
+        "name ==[c] NONE {'ann'}",
+        doc! {"name": {"$nin": [Bson::RegularExpression(Regex { pattern: "^ann\\z".into(), options: "i".into() })]}},
+    );
     check(
         "name IN[c] {'ann', 'Bo'}",
         doc! {"name": {"$in": [
@@ -458,6 +466,9 @@ fn valid_rql_that_is_not_supported() {
     check_not_supported("tags.@count > 1", 5, "'@count'");
     check_not_supported("@links.Person.dogs == 1", 0, "'@links'");
     check_not_supported("ALL scores > 5", 0, "ALL");
+    check_not_supported("a == ALL {1, 2}", 5, "ALL");
+    check_not_supported("a > ANY {1, 2}", 2, "comparing a list with '>'");
+    check_not_supported("a != NONE {1, 2}", 2, "comparing a list with '!='");
     check_not_supported("a == b", 0, "comparing two properties ('a' and 'b')");
     check_not_supported("a + 1 == 2", 2, "arithmetic ('+')");
     check_not_supported("a * 2 == 2", 2, "arithmetic ('*')");
@@ -530,6 +541,16 @@ fn compiled_filters_match_documents() {
     check_match("NOT a == 1", doc! {"a": 1}, false);
     check_match("status IN {'open', 'paid'}", doc! {"status": "paid"}, true);
     check_match("status IN {'open', 'paid'}", doc! {"status": "void"}, false);
+    check_match(
+        "status == NONE {'open', 'paid'}",
+        doc! {"status": "void"},
+        true,
+    );
+    check_match(
+        "status == NONE {'open', 'paid'}",
+        doc! {"status": "open"},
+        false,
+    );
     check_match("'sale' IN tags", doc! {"tags": ["new", "sale"]}, true);
     check_match("name BEGINSWITH[c] 'ab'", doc! {"name": "ABC"}, true);
     check_match("name ENDSWITH 'son'", doc! {"name": "Jason"}, true);
