@@ -290,9 +290,8 @@ impl Parser<'_> {
             Some(operator) => format!("a comparison after '{operator}'"),
             None => "a comparison".to_string(),
         };
-        let reserved = ["AND", "OR", "NOT", "TRUEPREDICATE", "FALSEPREDICATE"]
-            .iter()
-            .any(|keyword| Self::is_keyword(&token, keyword));
+        // `a == 1 OR OR b == 2`: AND and OR are never property names.
+        let reserved = Self::is_keyword(&token, "AND") || Self::is_keyword(&token, "OR");
         if reserved || !Self::can_start_operand(&token) {
             return Err(self.expected(&token, &what));
         }
