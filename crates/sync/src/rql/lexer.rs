@@ -478,7 +478,7 @@ impl<'a> Lexer<'a> {
         };
         let seconds: i64 = seconds.parse().map_err(|_| out_of_range())?;
         let nanoseconds: i64 = nanoseconds.parse().map_err(|_| out_of_range())?;
-        if nanoseconds.abs() >= 1_000_000_000
+        if nanoseconds.unsigned_abs() >= 1_000_000_000
             || (seconds != 0 && nanoseconds != 0 && (seconds < 0) != (nanoseconds < 0))
         {
             return Err(invalid(

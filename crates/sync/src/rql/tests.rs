@@ -401,6 +401,8 @@ fn malformed_queries() {
     check_invalid("t > 2024-01-01@24:00:00", 4, "invalid date");
     check_invalid("t > T1:-5", 4, "nanoseconds");
     check_invalid("t > T5:", 4, "invalid timestamp");
+    check_invalid("t > T1:-9223372036854775808", 4, "nanoseconds");
+    check_invalid("t > T99999999999999999:0", 4, "invalid timestamp");
     check_invalid("t > 2024-01-31", 4, "incomplete timestamp");
     check_invalid("t > 2024-01-31@12", 4, "incomplete timestamp");
     check_invalid("t > 99999-01-01@00:00:00", 4, "invalid date");
