@@ -55,7 +55,7 @@ pub(crate) enum StageContext {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Stage {
-    Match(MatchStage),
+    Match(Box<MatchStage>),
     Project(Projection),
     ReplaceRoot { expr: Expr, with: bool },
     Group(GroupSpec),
@@ -100,7 +100,7 @@ impl Stage {
             }
         };
         Ok(match name.as_str() {
-            "$match" => Stage::Match(MatchStage::parse(spec)?),
+            "$match" => Stage::Match(Box::new(MatchStage::parse(spec)?)),
             "$project" => {
                 let Bson::Document(d) = spec else {
                     return Err(Error::coded(
@@ -270,9 +270,13 @@ impl Stage {
         Ok(match self {
             Stage::Match(m) => {
                 let filter = m.filter_for(context)?;
-                Box::new(input.filter(move |r| match r {
-                    Ok(doc) => filter.matches(doc),
-                    Err(_) => true,
+                // An `$expr` error fails the pipeline, as in MongoDB.
+                Box::new(input.filter_map(move |r| match r {
+                    Ok(doc) => match filter.try_matches_details(&doc) {
+                        Ok(details) => details.matched.then_some(Ok(doc)),
+                        Err(e) => Some(Err(e)),
+                    },
+                    Err(e) => Some(Err(e)),
                 }))
             }
             Stage::Project(projection) => {

@@ -636,24 +636,17 @@ fn match_binds_variables_into_expr() {
 }
 
 /// `$$ROOT` and `$$CURRENT` as whole documents.
-///
-/// FIXME(expr): `agg::expr` evaluates a bare `$$ROOT`/`$$CURRENT` (no field path after it) to
-/// missing: `walk_document` returns None for an empty path. MongoDB gives the whole document:
-/// `$push: "$$ROOT"` collects the documents and `r: "$$ROOT"` is `{_id: 1, a: 2}`. The
-/// assertions below pin today's wrong answers; flip them when expr is fixed.
 #[test]
 fn root_and_current_variables() {
-    // MongoDB: [{"_id": "a", "docs": [{"_id": 1, "g": "a"}, {"_id": 2, "g": "a"}]}].
     check(
         &docs![{"_id": 1, "g": "a"}, {"_id": 2, "g": "a"}],
         &docs![{"$group": {"_id": "$g", "docs": {"$push": "$$ROOT"}}}],
-        &docs![{"_id": "a", "docs": []}],
+        &docs![{"_id": "a", "docs": [{"_id": 1, "g": "a"}, {"_id": 2, "g": "a"}]}],
     );
-    // MongoDB: [{"_id": 1, "c": 2, "r": {"_id": 1, "a": 2}}].
     check(
         &docs![{"_id": 1, "a": 2}],
         &docs![{"$project": {"c": "$$CURRENT.a", "r": "$$ROOT"}}],
-        &docs![{"_id": 1, "c": 2}],
+        &docs![{"_id": 1, "c": 2, "r": {"_id": 1, "a": 2}}],
     );
 }
 
