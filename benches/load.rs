@@ -1,1 +1,321 @@
-fn main() {}
+//! `outpost-load`: an end-to-end load generator. It drives a server through the official Rust
+//! driver, exactly as an application would, and prints throughput and latency per scenario.
+//!
+//! ```text
+//! cargo run --release -p outpost-benches --bin outpost-load             # in-process server
+//! cargo run --release -p outpost-benches --bin outpost-load -- --uri mongodb://127.0.0.1:27021
+//! ```
+//!
+//! Options: `--uri <uri>` targets an external server (its `outpost_load` database is dropped
+//! first); `--seconds <s>` bounds each scenario in time (default 10); `--scale <f>` multiplies
+//! the operation counts (default 1.0). Each scenario runs with 1 and with 16 client tasks
+//! sharing one driver client, and stops at its operation count or its time bound, whichever
+//! comes first.
+
+use std::time::{Duration, Instant};
+
+use bson::{doc, Document};
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Collection};
+
+/// The database the load generator uses (and drops).
+const DATABASE: &str = "outpost_load";
+/// Documents seeded for the find-by-_id scenario.
+const SEEDED: u64 = 10_000;
+/// Documents per insertMany operation.
+const BATCH: u64 = 1_000;
+/// Client task counts every scenario runs with.
+const CONCURRENCY: [u64; 2] = [1, 16];
+
+struct Options {
+    uri: Option<String>,
+    seconds: u64,
+    scale: f64,
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options {
+        uri: None,
+        seconds: 10,
+        scale: 1.0,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--uri" => options.uri = Some(value("--uri")?),
+            "--seconds" => {
+                options.seconds = value("--seconds")?
+                    .parse()
+                    .map_err(|e| format!("--seconds: {e}"))?
+            }
+            "--scale" => {
+                options.scale = value("--scale")?
+                    .parse()
+                    .map_err(|e| format!("--scale: {e}"))?
+            }
+            "--help" | "-h" => {
+                return Err(
+                    "usage: outpost-load [--uri <mongodb uri>] [--seconds <s>] [--scale <f>]"
+                        .into(),
+                )
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    Ok(options)
+}
+
+/// The kinds of operation measured.
+#[derive(Clone, Copy)]
+enum Scenario {
+    /// One small document per operation.
+    InsertOne,
+    /// 1,000 small documents per operation.
+    InsertMany,
+    /// `find({_id})` of a seeded document.
+    FindById,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::InsertOne => "insertOne",
+            Scenario::InsertMany => "insertMany (1,000 docs)",
+            Scenario::FindById => "find by _id",
+        }
+    }
+
+    /// Operations per run before scaling.
+    fn operations(self) -> u64 {
+        match self {
+            Scenario::InsertOne => 20_000,
+            Scenario::InsertMany => 200,
+            Scenario::FindById => 50_000,
+        }
+    }
+}
+
+/// One measured run.
+struct Measurement {
+    scenario: Scenario,
+    clients: u64,
+    operations: u64,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Measurement {
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[rank.min(self.latencies.len() - 1)]
+    }
+
+    fn ops_per_second(&self) -> f64 {
+        self.operations as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+}
+
+fn small_document(task: u64, i: u64) -> Document {
+    doc! {"_id": format!("{task}-{i}"), "task": task as i64, "i": i as i64, "name": "a small document", "tags": ["x", "y"]}
+}
+
+/// A cheap pseudo-random sequence (xorshift), enough to spread reads over the seeded ids.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// Runs `scenario` with `clients` tasks, each doing its share of operations until the count
+/// or the time bound is reached.
+async fn measure(
+    collection: &Collection<Document>,
+    scenario: Scenario,
+    clients: u64,
+    operations: u64,
+    bound: Duration,
+    run_id: u64,
+) -> Measurement {
+    let per_task = operations.div_ceil(clients);
+    let start = Instant::now();
+    let deadline = start + bound;
+    let mut tasks = Vec::new();
+    for task in 0..clients {
+        let collection = collection.clone();
+        tasks.push(tokio::spawn(async move {
+            let task_id = run_id * 1_000 + task;
+            let mut latencies = Vec::with_capacity(per_task as usize);
+            let mut random = 0x9E37_79B9_7F4A_7C15 ^ (task_id + 1);
+            for i in 0..per_task {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let begin = Instant::now();
+                match scenario {
+                    Scenario::InsertOne => {
+                        collection
+                            .insert_one(small_document(task_id, i))
+                            .await
+                            .expect("insertOne failed");
+                    }
+                    Scenario::InsertMany => {
+                        let docs = (0..BATCH).map(|j| small_document(task_id, i * BATCH + j));
+                        collection
+                            .insert_many(docs)
+                            .await
+                            .expect("insertMany failed");
+                    }
+                    Scenario::FindById => {
+                        let id = format!("seed-{}", next_random(&mut random) % SEEDED);
+                        let found = collection
+                            .find_one(doc! {"_id": &id})
+                            .await
+                            .expect("find failed");
+                        assert!(found.is_some(), "seeded document {id} missing");
+                    }
+                }
+                latencies.push(begin.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("a client task panicked"));
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    Measurement {
+        scenario,
+        clients,
+        operations: latencies.len() as u64,
+        elapsed,
+        latencies,
+    }
+}
+
+fn print_table(measurements: &[Measurement]) {
+    println!(
+        "{:<24} {:>7} {:>8} {:>8} {:>11} {:>12} {:>9} {:>9}",
+        "scenario", "clients", "ops", "seconds", "ops/s", "docs/s", "p50 ms", "p99 ms"
+    );
+    for m in measurements {
+        let docs_per_op = match m.scenario {
+            Scenario::InsertMany => BATCH as f64,
+            _ => 1.0,
+        };
+        println!(
+            "{:<24} {:>7} {:>8} {:>8.2} {:>11.0} {:>12.0} {:>9.3} {:>9.3}",
+            m.scenario.name(),
+            m.clients,
+            m.operations,
+            m.elapsed.as_secs_f64(),
+            m.ops_per_second(),
+            m.ops_per_second() * docs_per_op,
+            m.percentile(0.50).as_secs_f64() * 1e3,
+            m.percentile(0.99).as_secs_f64() * 1e3,
+        );
+    }
+}
+
+async fn connect(uri: &str) -> Client {
+    let mut options = ClientOptions::parse(uri).await.expect("invalid --uri");
+    options.max_pool_size = Some(32);
+    options.app_name = Some("outpost-load".into());
+    Client::with_options(options).expect("client options")
+}
+
+#[tokio::main]
+async fn main() {
+    let options = match parse_options() {
+        Ok(o) => o,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    // An in-process server on temporary storage unless --uri names one.
+    let (server, uri) = match &options.uri {
+        Some(uri) => (None, uri.clone()),
+        None => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind 127.0.0.1:0");
+            let config = outpost_server::Config {
+                dbpath: None,
+                port: 0,
+                ..Default::default()
+            };
+            let server = outpost_server::Server::builder()
+                .config(config)
+                .start_on(listener)
+                .await
+                .expect("the server did not start");
+            let uri = format!("mongodb://{}/?directConnection=true", server.local_addr());
+            (Some(server), uri)
+        }
+    };
+    let target = if server.is_some() {
+        "in-process Outpost (temporary storage)"
+    } else {
+        uri.as_str()
+    };
+    println!("target: {target}");
+    let client = connect(&uri).await;
+    let db = client.database(DATABASE);
+    db.drop().await.expect("drop the load database");
+
+    // Seed the documents find-by-_id reads.
+    let reads = db.collection::<Document>("reads");
+    for chunk in (0..SEEDED).collect::<Vec<_>>().chunks(BATCH as usize) {
+        reads
+            .insert_many(
+                chunk
+                    .iter()
+                    .map(|i| doc! {"_id": format!("seed-{i}"), "n": *i as i64}),
+            )
+            .await
+            .expect("seeding failed");
+    }
+
+    let bound = Duration::from_secs(options.seconds);
+    let mut measurements = Vec::new();
+    let mut run_id = 0;
+    for scenario in [
+        Scenario::InsertOne,
+        Scenario::InsertMany,
+        Scenario::FindById,
+    ] {
+        for clients in CONCURRENCY {
+            run_id += 1;
+            let operations =
+                ((scenario.operations() as f64 * options.scale).ceil() as u64).max(clients);
+            let collection = match scenario {
+                Scenario::FindById => reads.clone(),
+                _ => db.collection::<Document>(&format!("writes_{run_id}")),
+            };
+            let m = measure(&collection, scenario, clients, operations, bound, run_id).await;
+            eprintln!(
+                "{} with {} clients: {} ops in {:.2} s",
+                scenario.name(),
+                clients,
+                m.operations,
+                m.elapsed.as_secs_f64()
+            );
+            measurements.push(m);
+        }
+    }
+    println!();
+    print_table(&measurements);
+
+    db.drop().await.expect("drop the load database");
+    client.shutdown().immediate(true).await;
+    if let Some(server) = server {
+        server.shutdown().await.expect("shutdown");
+    }
+}

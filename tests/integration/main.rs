@@ -1,1 +1,22 @@
+//! Outpost's black-box tests: each test starts a real server on `127.0.0.1:0` (in process, on
+//! its own temporary storage) and talks to it as a client does, through the official `mongodb`
+//! driver, raw sockets (`wire`) or mongosh (`mongosh`).
+//!
+//! Expected values come from MongoDB's documentation and behaviour (MongoDB 7.0), not from
+//! what Outpost happens to answer. One binary for all areas, so the driver is linked once.
+//!
+//! The `kill -9` test in `persistence` runs the real `outpost` binary; it builds it with cargo
+//! first (see `persistence::outpost_binary`). The mongosh test needs Node.js (`npx`).
 
+mod aggregation;
+mod catalog;
+mod concurrency;
+mod crud;
+mod cursors;
+mod errors;
+mod handshake;
+mod indexes;
+mod mongosh;
+mod persistence;
+mod query;
+mod wire;

@@ -1,0 +1,149 @@
+//! Many clients at once: every acknowledged write is there, counts are exact, and writes to
+//! the same key are atomic.
+
+use bson::{doc, Document};
+use mongodb::options::IndexOptions;
+use mongodb::IndexModel;
+use outpost_tests::{command_error, find_all, run, TestServer};
+
+const TASKS: usize = 16;
+
+/// The number of documents of load.c matching `query`, by the count command (not
+/// countDocuments, which needs aggregate).
+async fn count(client: &mongodb::Client, query: Document) -> u64 {
+    let reply = run(
+        &client.database("load"),
+        doc! {"count": "c", "query": query},
+    )
+    .await;
+    u64::try_from(outpost_tests::int_field(&reply, "n")).expect("a count")
+}
+const PER_TASK: usize = 120;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_clients_insert_and_read_at_once() {
+    let server = TestServer::start().await;
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        // Each task has its own client, hence its own connections.
+        let client = server.new_client().await;
+        tasks.push(tokio::spawn(async move {
+            let coll = client.database("load").collection::<Document>("c");
+            for i in 0..PER_TASK {
+                let id = format!("{task}-{i}");
+                if i % 10 == 0 {
+                    // Every tenth write is a batch of ten.
+                    let batch: Vec<Document> = (0..10)
+                        .map(|j| doc! {"_id": format!("{id}-batch-{j}"), "task": task as i32})
+                        .collect();
+                    coll.insert_many(batch).await.expect("insert_many");
+                }
+                coll.insert_one(doc! {"_id": &id, "task": task as i32, "i": i as i32})
+                    .await
+                    .expect("insert_one");
+                // Read our own write back at once.
+                let found = coll.find_one(doc! {"_id": &id}).await.expect("find_one");
+                assert_eq!(found.and_then(|d| d.get_i32("i").ok()), Some(i as i32));
+                if i % 30 == 0 {
+                    let mine = count(&client, doc! {"task": task as i32}).await;
+                    let expected = (i + 1) + (i / 10 + 1) * 10;
+                    assert_eq!(mine, expected as u64, "task {task} after {i} writes");
+                }
+            }
+            client.shutdown().immediate(true).await;
+        }));
+    }
+    for task in tasks {
+        task.await.expect("a client task failed");
+    }
+    let db = server.db("load");
+    let per_task = PER_TASK + PER_TASK / 10 * 10;
+    let reply = run(&db, doc! {"count": "c"}).await;
+    assert_eq!(reply, doc! {"n": (TASKS * per_task) as i32, "ok": 1.0});
+    for task in 0..TASKS {
+        let docs = find_all(&db, "c", doc! {"filter": {"task": task as i32}}).await;
+        assert_eq!(docs.len(), per_task, "task {task}");
+    }
+    let all = find_all(&db, "c", doc! {"batchSize": 500}).await;
+    let mut ids: Vec<String> = all
+        .iter()
+        .map(|d| d.get_str("_id").expect("_id").to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), TASKS * per_task, "every document exactly once");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_one_of_many_racing_inserts_of_a_key_wins() {
+    let server = TestServer::start().await;
+    let coll = server.db("load").collection::<Document>("c");
+    coll.create_index(
+        IndexModel::builder()
+            .keys(doc! {"email": 1})
+            .options(IndexOptions::builder().unique(true).build())
+            .build(),
+    )
+    .await
+    .expect("create_index");
+    for round in 0..5 {
+        let mut tasks = Vec::new();
+        for task in 0..TASKS {
+            let coll = coll.clone();
+            tasks.push(tokio::spawn(async move {
+                // Same _id for the first rounds, same unique key (distinct _id) for the rest.
+                let document = if round < 2 {
+                    doc! {"_id": format!("id-{round}"), "email": format!("{round}-{task}")}
+                } else {
+                    doc! {"_id": format!("{round}-{task}"), "email": format!("shared-{round}")}
+                };
+                match coll.insert_one(document).await {
+                    Ok(_) => true,
+                    Err(e) => {
+                        let error = command_error::<()>(Err(e));
+                        assert_eq!(error.code, 11000, "{error:?}");
+                        false
+                    }
+                }
+            }));
+        }
+        let mut winners = 0;
+        for task in tasks {
+            if task.await.expect("task") {
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1, "round {round}: exactly one insert must win");
+    }
+    assert_eq!(count(server.client(), doc! {}).await, 5);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_increments_are_not_lost() {
+    let server = TestServer::start().await;
+    let coll = server.db("race").collection::<Document>("counter");
+    coll.insert_one(doc! {"_id": 1, "n": 0})
+        .await
+        .expect("insert");
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let coll = coll.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..25 {
+                let result = coll
+                    .update_one(doc! {"_id": 1}, doc! {"$inc": {"n": 1}})
+                    .await
+                    .expect("$inc");
+                assert_eq!(result.modified_count, 1);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let found = coll.find_one(doc! {"_id": 1}).await.expect("find");
+    assert_eq!(found, Some(doc! {"_id": 1, "n": (TASKS * 25) as i32}));
+    server.shutdown().await;
+}

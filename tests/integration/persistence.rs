@@ -1,0 +1,298 @@
+//! Durability: data, indexes and catalog changes survive a clean restart, and writes
+//! acknowledged with `j: true` survive `kill -9` of the real `outpost` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bson::{doc, Document};
+use mongodb::options::{Acknowledgment, WriteConcern};
+use mongodb::{Client, IndexModel};
+use outpost_tests::{command_error, connect, find_all, ids, int_field, run, TestServer};
+
+async fn index_names(server: &TestServer, db: &str, coll: &str) -> Vec<String> {
+    server
+        .db(db)
+        .collection::<Document>(coll)
+        .list_index_names()
+        .await
+        .expect("listIndexes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_indexes_and_collections_survive_a_restart() {
+    let server = TestServer::start_persistent().await;
+    let db = server.db("keep");
+    let docs: Vec<Document> = (0..50)
+        .map(|i| doc! {"_id": i, "email": format!("u{i}@x")})
+        .collect();
+    run(&db, doc! {"insert": "users", "documents": docs.clone()}).await;
+    run(
+        &db,
+        doc! {"createIndexes": "users", "indexes": [{"key": {"email": 1}, "name": "email_1", "unique": true}]},
+    )
+    .await;
+    run(&db, doc! {"create": "empty"}).await;
+    run(
+        &db,
+        doc! {"create": "low_ids", "viewOn": "users", "pipeline": [{"$match": {"_id": {"$lt": 3}}}]},
+    )
+    .await;
+    run(&db, doc! {"insert": "doomed", "documents": [{"_id": 1}]}).await;
+    run(&db, doc! {"drop": "doomed"}).await;
+    run(
+        &db,
+        doc! {"insert": "renamed_from", "documents": [{"_id": 1}]},
+    )
+    .await;
+    run(
+        &server.db("admin"),
+        doc! {"renameCollection": "keep.renamed_from", "to": "keep.renamed_to"},
+    )
+    .await;
+    run(
+        &db,
+        doc! {"update": "users", "updates": [{"q": {"_id": 3}, "u": {"$set": {"changed": true}}}]},
+    )
+    .await;
+    run(
+        &db,
+        doc! {"delete": "users", "deletes": [{"q": {"_id": 4}, "limit": 1}]},
+    )
+    .await;
+
+    let server = server.restart().await;
+    let db = server.db("keep");
+    let found = find_all(&db, "users", doc! {"sort": {"_id": 1}}).await;
+    let mut expected: Vec<Document> = docs
+        .into_iter()
+        .filter(|d| d.get_i32("_id") != Ok(4))
+        .collect();
+    expected[3].insert("changed", true);
+    assert_eq!(found, expected);
+    let mut collections = db.list_collection_names().await.expect("listCollections");
+    collections.sort();
+    assert_eq!(collections, ["empty", "low_ids", "renamed_to", "users"]);
+    let view = find_all(&db, "low_ids", doc! {"sort": {"_id": 1}}).await;
+    assert_eq!(ids(&view), [0, 1, 2], "the view survives the restart");
+    assert_eq!(
+        index_names(&server, "keep", "users").await,
+        ["_id_", "email_1"]
+    );
+    // The unique index still refuses duplicates, and accepts new keys.
+    let users = db.collection::<Document>("users");
+    let error = command_error(users.insert_one(doc! {"_id": 100, "email": "u1@x"}).await);
+    assert_eq!(error.code, 11000, "{error:?}");
+    users
+        .insert_one(doc! {"_id": 101, "email": "new@x"})
+        .await
+        .expect("insert");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_databases_stay_dropped_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start_in(dir.path()).await;
+    run(
+        &server.db("gone"),
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
+    )
+    .await;
+    run(
+        &server.db("kept"),
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
+    )
+    .await;
+    run(&server.db("gone"), doc! {"dropDatabase": 1}).await;
+    server.shutdown().await;
+
+    let server = TestServer::start_in(dir.path()).await;
+    let names = server.client().list_database_names().await.expect("names");
+    assert!(!names.contains(&"gone".to_owned()), "{names:?}");
+    assert!(names.contains(&"kept".to_owned()), "{names:?}");
+    server.shutdown().await;
+}
+
+/// The `outpost` binary of this workspace, built (or confirmed up to date) with cargo first
+/// so the test never runs a stale binary. If cargo cannot run, an existing binary is used;
+/// if there is none, the test fails saying how to build it.
+fn outpost_binary() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let built = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "outpost-server",
+            "--bin",
+            "outpost",
+        ])
+        .current_dir(&workspace)
+        .status();
+    let path = outpost_tests::outpost_binary_path();
+    match built {
+        Ok(status) if status.success() => {}
+        other => eprintln!(
+            "`cargo build -p outpost-server` did not succeed ({other:?}); using {}",
+            path.display()
+        ),
+    }
+    assert!(
+        path.exists(),
+        "the outpost binary is missing at {}: run `cargo build -p outpost-server` first",
+        path.display()
+    );
+    path
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// A running `outpost serve` process.
+struct OutpostProcess {
+    child: Child,
+    addr: std::net::SocketAddr,
+    log: PathBuf,
+}
+
+impl OutpostProcess {
+    async fn spawn(binary: &Path, dbpath: &Path, log: PathBuf) -> OutpostProcess {
+        let port = free_port();
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(binary)
+            .args(["serve", "--port", &port.to_string(), "--dbpath"])
+            .arg(dbpath)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log file"))
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let mut process = OutpostProcess {
+            child,
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            log,
+        };
+        process.wait_until_listening().await;
+        process
+    }
+
+    async fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "outpost exited with {status} before listening:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "outpost did not listen within 30 s:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown, no final flush.
+    fn kill_9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("wait");
+    }
+}
+
+impl Drop for OutpostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journaled_writes_survive_kill_9() {
+    let binary = outpost_binary();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dbpath = dir.path().join("data");
+    let process = OutpostProcess::spawn(&binary, &dbpath, dir.path().join("outpost.log")).await;
+    let client: Client = connect(process.addr).await;
+    let journaled = WriteConcern::builder()
+        .journal(true)
+        .w(Acknowledgment::Nodes(1))
+        .build();
+    let coll = client.database("durable").collection::<Document>("c");
+    coll.insert_one(doc! {"_id": 0, "v": "journaled"})
+        .write_concern(journaled.clone())
+        .await
+        .expect("insert j:true");
+    coll.insert_many((1..=100).map(|i| doc! {"_id": i, "v": i}))
+        .write_concern(journaled.clone())
+        .await
+        .expect("insert_many j:true");
+    coll.update_one(doc! {"_id": 5}, doc! {"$set": {"v": "updated"}})
+        .write_concern(journaled.clone())
+        .await
+        .expect("update j:true");
+    coll.delete_one(doc! {"_id": 6})
+        .write_concern(journaled.clone())
+        .await
+        .expect("delete j:true");
+    coll.create_index(IndexModel::builder().keys(doc! {"v": 1}).build())
+        .write_concern(journaled)
+        .await
+        .expect("createIndexes j:true");
+    client.shutdown().immediate(true).await;
+    let log = process.log();
+    process.kill_9();
+
+    let server = TestServer::start_in(&dbpath).await;
+    let db = server.db("durable");
+    let docs = find_all(&db, "c", doc! {"sort": {"_id": 1}}).await;
+    assert_eq!(
+        docs.len(),
+        100,
+        "documents lost after kill -9; server log:\n{log}"
+    );
+    assert_eq!(docs[0], doc! {"_id": 0, "v": "journaled"});
+    assert_eq!(docs[5], doc! {"_id": 5, "v": "updated"});
+    assert!(!ids(&docs).contains(&6));
+    assert_eq!(index_names(&server, "durable", "c").await, ["_id_", "v_1"]);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unjournaled_writes_survive_kill_9_after_the_flush_interval() {
+    let binary = outpost_binary();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dbpath = dir.path().join("data");
+    let process = OutpostProcess::spawn(&binary, &dbpath, dir.path().join("outpost.log")).await;
+    let client = connect(process.addr).await;
+    let reply = run(
+        &client.database("durable"),
+        doc! {"insert": "c", "documents": [{"_id": 1}, {"_id": 2}]},
+    )
+    .await;
+    assert_eq!(int_field(&reply, "n"), 2);
+    // The background flush runs every 100 ms by default (as mongod's journal commit
+    // interval); wait well past it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    client.shutdown().immediate(true).await;
+    process.kill_9();
+
+    let server = TestServer::start_in(&dbpath).await;
+    let docs = find_all(&server.db("durable"), "c", doc! {"sort": {"_id": 1}}).await;
+    assert_eq!(ids(&docs), [1, 2]);
+    server.shutdown().await;
+}
