@@ -9,6 +9,7 @@ use bson::{Bson, Document};
 use super::decimal_math::DecimalValue;
 use super::expr::{Expr, Vars};
 use super::paths::{bson_size, integral_i64, type_name, OrderedBson};
+use super::VariableScope;
 use crate::error::{Error, Result};
 use crate::query::SortSpec;
 use crate::value::compare;
@@ -86,36 +87,48 @@ pub(crate) enum AccumulatorState {
 }
 
 impl AccumulatorSpec {
-    /// Parses `field: {$op: argument}`. MongoDB's errors: 40234 (not an object), 40238 (not
-    /// exactly one accumulator), 15952 (unknown operator), 40237 (array argument to a unary one).
-    pub(crate) fn parse(field: &str, spec: &Bson) -> Result<AccumulatorSpec> {
-        let Bson::Document(spec_doc) = spec else {
-            return Err(Error::coded(
-                40234,
-                format!("The field '{field}' must be an accumulator object"),
-            ));
+    /// Parses `field: {$op: argument}` with MongoDB's checks in MongoDB's order: 40234 (not
+    /// an object starting with an operator), 40235/40236 (field name with '.' or '$'), 40238
+    /// (not exactly one accumulator), 40237 (array argument), 15952 (unknown operator).
+    pub(crate) fn parse(
+        field: &str,
+        spec: &Bson,
+        scope: &VariableScope,
+    ) -> Result<AccumulatorSpec> {
+        let spec_doc = match spec {
+            Bson::Document(d) if d.keys().next().is_some_and(|k| k.starts_with('$')) => d,
+            _ => {
+                return Err(Error::coded(
+                    40234,
+                    format!("The field '{field}' must be an accumulator object"),
+                ))
+            }
         };
-        if spec_doc.len() != 1 {
+        if field.contains('.') {
             return Err(Error::coded(
-                40238,
-                format!("The field '{field}' must specify one accumulator"),
+                40235,
+                format!("The field name '{field}' cannot contain '.'"),
             ));
         }
-        let Some((name, argument)) = spec_doc.iter().next() else {
+        if field.starts_with('$') {
+            return Err(Error::coded(
+                40236,
+                format!("The field name '{field}' cannot be an operator name"),
+            ));
+        }
+        let (Some((name, argument)), 1) = (spec_doc.iter().next(), spec_doc.len()) else {
             return Err(Error::coded(
                 40238,
                 format!("The field '{field}' must specify one accumulator"),
             ));
         };
-        let unary = |argument: &Bson| -> Result<Expr> {
-            if let Bson::Array(_) = argument {
-                return Err(Error::coded(
-                    40237,
-                    format!("The {name} accumulator is a unary operator"),
-                ));
-            }
-            Expr::parse(argument)
-        };
+        if let Bson::Array(_) = argument {
+            return Err(Error::coded(
+                40237,
+                format!("The {name} accumulator is a unary operator"),
+            ));
+        }
+        let unary = |argument: &Bson| -> Result<Expr> { scope.parse(argument) };
         let operator = match name.as_str() {
             "$sum" => Operator::Sum(unary(argument)?),
             "$avg" => Operator::Avg(unary(argument)?),
@@ -138,17 +151,16 @@ impl AccumulatorSpec {
                 match argument {
                     Bson::Document(d) if d.is_empty() => {}
                     _ => {
-                        return Err(Error::coded(
-                            40387,
-                            "$count takes no arguments, i.e. $count:{}",
+                        return Err(Error::TypeMismatch(
+                            "$count takes no arguments, i.e. $count:{}".into(),
                         ))
                     }
                 }
                 Operator::Count
             }
-            "$top" | "$bottom" | "$topN" | "$bottomN" => parse_top_bottom(name, argument)?,
+            "$top" | "$bottom" | "$topN" | "$bottomN" => parse_top_bottom(name, argument, scope)?,
             "$firstN" | "$lastN" | "$minN" | "$maxN" => {
-                let (n, input) = parse_n_input(name, argument)?;
+                let (n, input) = parse_n_input(name, argument, scope)?;
                 match name.as_str() {
                     "$firstN" => Operator::FirstLastN {
                         n,
@@ -437,12 +449,9 @@ fn is_nullish(v: &Bson) -> bool {
     matches!(v, Bson::Null | Bson::Undefined)
 }
 
-fn parse_top_bottom(name: &str, argument: &Bson) -> Result<Operator> {
+fn parse_top_bottom(name: &str, argument: &Bson, scope: &VariableScope) -> Result<Operator> {
     let Bson::Document(spec) = argument else {
-        return Err(Error::coded(
-            5788001,
-            format!("specification must be an object; found {argument}"),
-        ));
+        return Err(Error::coded(5788001, format!("{name} requires an object")));
     };
     let with_n = name.ends_with('N');
     let mut n = None;
@@ -450,16 +459,13 @@ fn parse_top_bottom(name: &str, argument: &Bson) -> Result<Operator> {
     let mut output = None;
     for (key, value) in spec {
         match key.as_str() {
-            "n" if with_n => n = Some(Expr::parse(value)?),
-            "output" => output = Some(Expr::parse(value)?),
+            "n" if with_n => n = Some(scope.parse(value)?),
+            "output" => output = Some(scope.parse(value)?),
             "sortBy" => {
                 let Bson::Document(sort_doc) = value else {
                     return Err(Error::coded(
-                        5788004,
-                        format!(
-                            "{name} 'sortBy' field must be an object, but found type {}",
-                            type_name(value)
-                        ),
+                        10065,
+                        "invalid parameter: expected an object (sortBy)",
                     ));
                 };
                 sort = Some(SortSpec::parse(sort_doc)?);
@@ -473,7 +479,7 @@ fn parse_top_bottom(name: &str, argument: &Bson) -> Result<Operator> {
         }
     }
     if with_n && n.is_none() {
-        return Err(Error::coded(5788003, format!("Missing value for 'n'")));
+        return Err(Error::coded(5788003, "Missing value for 'n'"));
     }
     let Some(output) = output else {
         return Err(Error::coded(5788004, "Missing value for 'output'"));
@@ -489,7 +495,7 @@ fn parse_top_bottom(name: &str, argument: &Bson) -> Result<Operator> {
     })
 }
 
-fn parse_n_input(name: &str, argument: &Bson) -> Result<(Expr, Expr)> {
+fn parse_n_input(name: &str, argument: &Bson, scope: &VariableScope) -> Result<(Expr, Expr)> {
     let Bson::Document(spec) = argument else {
         return Err(Error::coded(
             5787801,
@@ -500,8 +506,8 @@ fn parse_n_input(name: &str, argument: &Bson) -> Result<(Expr, Expr)> {
     let mut input = None;
     for (key, value) in spec {
         match key.as_str() {
-            "n" => n = Some(Expr::parse(value)?),
-            "input" => input = Some(Expr::parse(value)?),
+            "n" => n = Some(scope.parse(value)?),
+            "input" => input = Some(scope.parse(value)?),
             other => {
                 return Err(Error::coded(
                     5787901,

@@ -1,17 +1,21 @@
 //! Stages that read other collections through [`AggEnv::scan`](super::AggEnv::scan):
 //! `$lookup`, `$graphLookup` and `$unionWith`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bson::{Bson, Document};
 
 use super::expr::Expr;
-use super::paths::{set_path, type_name, validate_field_path, values_along_path, OrderedBson};
+use super::paths::{
+    document_size, set_path, type_name, validate_field_path, values_along_path, OrderedBson,
+};
 use super::stage::{stage_documents, StageContext};
-use super::{DocStream, Pipeline, RunContext};
+use super::{DocStream, Pipeline, RunContext, VariableScope};
 use crate::error::{Error, Result};
 use crate::query::Filter;
-use crate::value::equal;
+
+/// The most a `$lookup` may gather for one document.
+const LOOKUP_MAX_RESULT_BYTES: usize = 100 * 1024 * 1024;
 
 /// A collection named by a stage: in the pipeline's database unless `db` is given.
 #[derive(Debug, Clone)]
@@ -99,10 +103,10 @@ fn validate_variable_name(name: &str) -> Result<()> {
 }
 
 impl LookupSpec {
-    pub(crate) fn parse(spec: &Bson) -> Result<LookupSpec> {
+    pub(crate) fn parse(spec: &Bson, scope: &VariableScope) -> Result<LookupSpec> {
         let Bson::Document(d) = spec else {
             return Err(Error::FailedToParse(format!(
-                "the $lookup specification must be an Object, but found {}",
+                "the $lookup stage specification must be an object, but found {}",
                 type_name(spec)
             )));
         };
@@ -139,7 +143,7 @@ impl LookupSpec {
                     };
                     for (var, expr) in vars {
                         validate_variable_name(var)?;
-                        let_variables.push((var.clone(), Expr::parse(expr)?));
+                        let_variables.push((var.clone(), scope.parse(expr)?));
                     }
                 }
                 "pipeline" => {
@@ -183,9 +187,17 @@ impl LookupSpec {
             ));
         }
         let pipeline = match pipeline_stages {
-            Some(stages) => Some(Pipeline::parse_in(&stages, StageContext::Lookup)?),
+            Some(stages) => {
+                let inner = scope.extended(let_variables.iter().map(|(name, _)| name.clone()));
+                Some(Pipeline::parse_in(&stages, StageContext::Lookup, &inner)?)
+            }
             None => None,
         };
+        if from.is_none() && pipeline.is_none() {
+            return Err(Error::FailedToParse(
+                "must specify 'pipeline' when 'from' is empty".into(),
+            ));
+        }
         if from.is_none() && !pipeline.as_ref().is_some_and(|p| p.starts_with_documents()) {
             return Err(Error::FailedToParse(
                 "must specify 'from' field for a $lookup".into(),
@@ -210,17 +222,21 @@ impl LookupSpec {
             Some(ns) => ns.scan(context)?,
             None => Vec::new(),
         };
+        let index = self
+            .foreign_field
+            .as_ref()
+            .map(|path| ForeignIndex::build(&foreign, path));
         let vars = context.vars();
         Ok(Box::new(input.map(move |r| {
             let mut doc = r?;
-            let candidates: Vec<Document> = match (&self.local_field, &self.foreign_field) {
-                (Some(local), Some(foreign_path)) => {
+            let candidates: Vec<Document> = match (&self.local_field, &index) {
+                (Some(local), Some(index)) => {
                     let mut local_values = Vec::new();
                     collect_local_values(&doc, local, &mut local_values);
-                    foreign
-                        .iter()
-                        .filter(|f| matches_any(f, foreign_path, &local_values))
-                        .cloned()
+                    index
+                        .find(&local_values)
+                        .into_iter()
+                        .filter_map(|i| foreign.get(i).cloned())
                         .collect()
                 }
                 _ => foreign.clone(),
@@ -237,6 +253,18 @@ impl LookupSpec {
                 }
                 None => candidates,
             };
+            // MongoDB's internalLookupStageIntermediateDocumentMaxSizeBytes (100 MB).
+            let total: usize = results.iter().map(document_size).sum();
+            if total > LOOKUP_MAX_RESULT_BYTES {
+                let coll = self.from.as_ref().map(|ns| ns.coll.as_str()).unwrap_or("");
+                return Err(Error::coded(
+                    4568,
+                    format!(
+                        "Total size of documents in {coll} matching pipeline's $lookup stage \
+                         exceeds {LOOKUP_MAX_RESULT_BYTES} bytes"
+                    ),
+                ));
+            }
             set_path(
                 &mut doc,
                 &self.as_field,
@@ -247,16 +275,14 @@ impl LookupSpec {
     }
 }
 
-/// The values `localField` names: each element of an array (at the end of the path or on
-/// the way), and null when there are none, so that a missing local field matches foreign
-/// documents whose field is null or missing.
+/// The values `localField` names, as MongoDB's `visitAllValuesAtPath`: arrays on the way
+/// and at the end contribute their elements; none at all (missing, or an empty array) is
+/// null, so that it matches foreign documents whose field is null or missing.
 fn collect_local_values(doc: &Document, path: &str, out: &mut Vec<Bson>) {
-    let mut raw = Vec::new();
-    values_along_path(doc, path, &mut raw);
-    for value in raw {
-        // values_along_path yields an array and its elements; the elements are the keys.
-        if !matches!(value, Bson::Array(_)) {
-            out.push(value);
+    let parts: Vec<&str> = path.split('.').collect();
+    if let Some((first, rest)) = parts.split_first() {
+        if let Some(v) = doc.get(*first) {
+            visit_values(v, rest, out);
         }
     }
     if out.is_empty() {
@@ -264,17 +290,68 @@ fn collect_local_values(doc: &Document, path: &str, out: &mut Vec<Bson>) {
     }
 }
 
-/// Whether the foreign document's `path` equals one of `values`, with query semantics:
-/// arrays match by element, and null matches a missing field.
-fn matches_any(foreign: &Document, path: &str, values: &[Bson]) -> bool {
-    let mut found = Vec::new();
-    values_along_path(foreign, path, &mut found);
-    values.iter().any(|wanted| {
-        if matches!(wanted, Bson::Null | Bson::Undefined) && found.is_empty() {
-            return true;
+fn visit_values(value: &Bson, parts: &[&str], out: &mut Vec<Bson>) {
+    match (value, parts.split_first()) {
+        (Bson::Array(items), _) => {
+            for item in items {
+                match (item, parts.is_empty()) {
+                    (_, true) => out.push(item.clone()),
+                    (Bson::Document(_), false) => visit_values(item, parts, out),
+                    _ => {}
+                }
+            }
         }
-        found.iter().any(|f| equal(f, wanted))
-    })
+        (_, None) => out.push(value.clone()),
+        (Bson::Document(d), Some((first, rest))) => {
+            if let Some(v) = d.get(*first) {
+                visit_values(v, rest, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The foreign documents indexed by the values at one path, for equality lookups with query
+/// semantics: a document is found by each value along the path (an array by itself and by
+/// each element), and null finds documents whose field is null or missing.
+struct ForeignIndex {
+    by_value: BTreeMap<OrderedBson, Vec<usize>>,
+    missing: Vec<usize>,
+}
+
+impl ForeignIndex {
+    fn build(docs: &[Document], path: &str) -> ForeignIndex {
+        let mut by_value: BTreeMap<OrderedBson, Vec<usize>> = BTreeMap::new();
+        let mut missing = Vec::new();
+        for (index, doc) in docs.iter().enumerate() {
+            let mut found = Vec::new();
+            values_along_path(doc, path, &mut found);
+            if found.is_empty() {
+                missing.push(index);
+            }
+            for value in found {
+                let entry = by_value.entry(OrderedBson(value)).or_default();
+                if entry.last() != Some(&index) {
+                    entry.push(index);
+                }
+            }
+        }
+        ForeignIndex { by_value, missing }
+    }
+
+    /// The positions of the documents matching any of `values`, in natural order.
+    fn find(&self, values: &[Bson]) -> Vec<usize> {
+        let mut hits = BTreeSet::new();
+        for value in values {
+            if matches!(value, Bson::Null | Bson::Undefined) {
+                hits.extend(self.missing.iter().copied());
+            }
+            if let Some(positions) = self.by_value.get(&OrderedBson(value.clone())) {
+                hits.extend(positions.iter().copied());
+            }
+        }
+        hits.into_iter().collect()
+    }
 }
 
 /// A parsed `$graphLookup`.
@@ -291,10 +368,10 @@ pub(crate) struct GraphLookupSpec {
 }
 
 impl GraphLookupSpec {
-    pub(crate) fn parse(spec: &Bson) -> Result<GraphLookupSpec> {
+    pub(crate) fn parse(spec: &Bson, scope: &VariableScope) -> Result<GraphLookupSpec> {
         let Bson::Document(d) = spec else {
             return Err(Error::FailedToParse(format!(
-                "the $graphLookup specification must be an Object, but found {}",
+                "the $graphLookup stage specification must be an object, but found {}",
                 type_name(spec)
             )));
         };
@@ -309,7 +386,7 @@ impl GraphLookupSpec {
         for (name, value) in d {
             match name.as_str() {
                 "from" => from = Some(Namespace::parse(value, "$graphLookup", "from")?),
-                "startWith" => start_with = Some(Expr::parse(value)?),
+                "startWith" => start_with = Some(scope.parse(value)?),
                 "connectFromField" | "connectToField" | "as" | "depthField" => {
                     let Bson::String(path) = value else {
                         return Err(Error::coded(
@@ -364,6 +441,11 @@ impl GraphLookupSpec {
                 }
             }
         }
+        if from.is_none() {
+            return Err(Error::FailedToParse(format!(
+                "missing 'from' option to $graphLookup stage specification: {d}"
+            )));
+        }
         match (
             from,
             start_with,
@@ -406,6 +488,7 @@ impl GraphLookupSpec {
                     .is_none_or(|f| f.matches(d))
             })
             .collect();
+        let index = ForeignIndex::build(&foreign, &self.connect_to_field);
         let vars = context.vars();
         Ok(Box::new(input.map(move |r| {
             let mut doc = r?;
@@ -421,13 +504,13 @@ impl GraphLookupSpec {
             while !frontier.is_empty() && self.max_depth.is_none_or(|m| depth <= m) {
                 frontier.retain(|v| seen_values.insert(OrderedBson(v.clone())));
                 let mut next = Vec::new();
-                for (index, candidate) in foreign.iter().enumerate() {
-                    if visited.contains(&index)
-                        || !matches_any(candidate, &self.connect_to_field, &frontier)
-                    {
+                for position in index.find(&frontier) {
+                    let Some(candidate) = foreign.get(position) else {
+                        continue;
+                    };
+                    if !visited.insert(position) {
                         continue;
                     }
-                    visited.insert(index);
                     let mut found = candidate.clone();
                     values_from(&found, &self.connect_from_field, &mut next);
                     if let Some(field) = &self.depth_field {
@@ -459,7 +542,7 @@ pub(crate) struct UnionWithSpec {
 }
 
 impl UnionWithSpec {
-    pub(crate) fn parse(spec: &Bson) -> Result<UnionWithSpec> {
+    pub(crate) fn parse(spec: &Bson, scope: &VariableScope) -> Result<UnionWithSpec> {
         match spec {
             Bson::String(coll) => Ok(UnionWithSpec {
                 coll: Some(coll.clone()),
@@ -489,7 +572,8 @@ impl UnionWithSpec {
                                 )));
                             };
                             let stages = stage_documents(items, 9, "$unionWith")?;
-                            pipeline = Some(Pipeline::parse_in(&stages, StageContext::UnionWith)?);
+                            pipeline =
+                                Some(Pipeline::parse_in(&stages, StageContext::UnionWith, scope)?);
                         }
                         other => {
                             return Err(Error::coded(

@@ -4,10 +4,24 @@
 //! A [`Pipeline`] is parsed (and fully validated) once, then run. Running pulls documents
 //! through the stages as iterators, so non-blocking stages (`$match`, `$project`, `$limit`,
 //! ...) hold one document at a time; blocking stages (`$group`, `$sort`, `$bucket`,
-//! `$bucketAuto`, `$facet`) count the BSON size they hold against MongoDB's 100 MB limit.
+//! `$bucketAuto`, `$facet`, `$setWindowFields`) count the BSON size they hold against
+//! MongoDB's 100 MB limit, which `allowDiskUse` lifts (everything still runs in memory).
+//!
+//! Files: `stage.rs` (parsing, position rules, the simple stages), `project.rs` (`$project`,
+//! `$addFields`/`$set`, `$unset`), `group.rs` and `accumulator.rs` (`$group`, `$bucket`,
+//! `$bucketAuto`, `$sortByCount`), `lookup.rs` (`$lookup`, `$graphLookup`, `$unionWith`),
+//! `output.rs` (`$out`, `$merge`), `window.rs` (`$setWindowFields`, `$fill`).
+//! `densify.rs` (`$densify`).
+//! Not supported (NotSupported, code 115, naming the stage): `$geoNear`, the
+//! search stages, `$changeStream` and the diagnostic stages.
+
+// The crate's `Error` is large (DuplicateKey carries two documents); boxing it is the error
+// module's owner's call, so the lint is allowed for the pipeline code as in `expr`.
+#![allow(clippy::result_large_err)]
 
 mod accumulator;
 mod decimal_math;
+mod densify;
 pub mod expr;
 mod group;
 mod lookup;
@@ -17,6 +31,7 @@ mod project;
 mod stage;
 #[cfg(test)]
 mod tests;
+mod window;
 
 use bson::{Bson, Document};
 
@@ -30,12 +45,21 @@ use stage::{Stage, StageContext};
 pub trait AggEnv {
     /// All documents of `db.coll` in natural order (empty if it does not exist).
     fn scan(&self, db: &str, coll: &str) -> Result<Vec<Document>>;
-    /// Replaces the contents of `db.coll` with `docs` (creating it), as `$out` does.
+    /// Replaces the contents of `db.coll` with `docs` (creating it), as `$out` does: all or
+    /// nothing, failing with DuplicateKey (11000) if two documents share an `_id`. Every
+    /// document has an `_id`.
     fn replace_collection(&self, db: &str, coll: &str, docs: Vec<Document>) -> Result<()>;
     /// Inserts one document into `db.coll` (creating it); duplicate `_id` is an error.
     fn insert(&self, db: &str, coll: &str, doc: Document) -> Result<()>;
     /// Replaces the document whose `_id` is `id` in `db.coll`.
     fn replace(&self, db: &str, coll: &str, id: &Bson, doc: Document) -> Result<()>;
+    /// Whether `db.coll` has a unique index on exactly `fields` (in any order), which
+    /// `$merge` requires for an `on` other than `_id` (MongoDB's error 51183 otherwise).
+    /// The default answers yes, which skips the check.
+    fn has_unique_index(&self, db: &str, coll: &str, fields: &[String]) -> Result<bool> {
+        let _ = (db, coll, fields);
+        Ok(true)
+    }
 }
 
 /// Options of one `aggregate` command.
@@ -44,7 +68,8 @@ pub struct AggOptions {
     /// The database the pipeline runs in (for `$lookup`, `$out`, ...).
     pub db: String,
     pub allow_disk_use: bool,
-    /// The command's `let` variables.
+    /// The command's `let` document as given: its expressions are evaluated (once, against
+    /// an empty document) when the pipeline runs, and its names validated.
     pub variables: Document,
     /// True for a database-level aggregate (`{aggregate: 1}`), whose pipeline must start with
     /// `$documents`; false for a collection's aggregate, where `$documents` is refused.
@@ -76,13 +101,25 @@ impl Pipeline {
     /// Parses and validates every stage (unknown stages, misplaced `$out`/`$merge`, bad
     /// arguments), so that errors come before any document is read.
     pub fn parse(stages: &[Document]) -> Result<Pipeline> {
-        Pipeline::parse_in(stages, StageContext::TopLevel)
+        Pipeline::parse_in(stages, StageContext::TopLevel, &VariableScope::default())
     }
 
-    pub(crate) fn parse_in(stages: &[Document], context: StageContext) -> Result<Pipeline> {
+    /// [`Pipeline::parse`] knowing the command's `let` variables, so that a reference to an
+    /// undefined `$$variable` fails now (code 17276), even in an expression that would never
+    /// be evaluated, as in MongoDB.
+    pub fn parse_with_variables(stages: &[Document], variables: &Document) -> Result<Pipeline> {
+        let scope = VariableScope::default().with(variables.keys().cloned());
+        Pipeline::parse_in(stages, StageContext::TopLevel, &scope)
+    }
+
+    pub(crate) fn parse_in(
+        stages: &[Document],
+        context: StageContext,
+        scope: &VariableScope,
+    ) -> Result<Pipeline> {
         let mut parsed = Vec::with_capacity(stages.len());
         for (index, source) in stages.iter().enumerate() {
-            parsed.push(Stage::parse(source, stages.get(index + 1), context)?);
+            parsed.push(Stage::parse(source, stages.get(index + 1), scope)?);
         }
         stage::check_positions(&parsed, context)?;
         Ok(Pipeline {
@@ -135,10 +172,23 @@ impl Pipeline {
     }
 
     /// Applies a pipeline update (`$set`/`$addFields`, `$unset`, `$project`,
-    /// `$replaceRoot`/`$replaceWith`) to one document. `variables` are the update's `let`.
+    /// `$replaceRoot`/`$replaceWith`) to one document. `variables` are the update's `let`
+    /// values, already evaluated to constants (see `expr::Vars::from_let`).
     pub fn apply_to_document(&self, doc: Document, variables: &Document) -> Result<Document> {
+        self.apply_to_document_at(doc, variables, bson::DateTime::now())
+    }
+
+    /// [`Pipeline::apply_to_document`] with a given `$$NOW`, so that every document of one
+    /// update command sees the same instant, as in MongoDB.
+    pub fn apply_to_document_at(
+        &self,
+        doc: Document,
+        variables: &Document,
+        now: bson::DateTime,
+    ) -> Result<Document> {
         self.check_update_pipeline()?;
-        let context = RunContext::for_document(variables.clone());
+        let mut context = RunContext::for_document(variables.clone());
+        context.now = now;
         let mut current = doc;
         for stage in &self.stages {
             current = stage.apply_to_one(current, &context)?;
@@ -166,18 +216,18 @@ impl Pipeline {
         }
         if !options.database_level && self.starts_with_documents() {
             return Err(Error::InvalidNamespace(
-                "$documents is only valid as the first stage of a database-level aggregate \
-                 ({aggregate: 1})"
-                    .into(),
+                "'$documents' can only be run with {aggregate: 1}".into(),
             ));
         }
+        // The command's `let` is evaluated once, with the run's `$$NOW`.
+        let evaluated = Vars::from_let(&options.variables)?;
         let context = RunContext {
             env: Some(env),
             db: options.db.clone(),
             allow_disk_use: options.allow_disk_use,
             memory_limit_bytes: self.memory_limit_bytes,
-            now: bson::DateTime::now(),
-            variables: options.variables.clone(),
+            now: evaluated.now,
+            variables: evaluated.user,
         };
         self.run_with(input, &context)
     }
@@ -256,6 +306,42 @@ impl<'a> RunContext<'a> {
     }
 }
 
+/// The user variables expressions may refer to while a pipeline is parsed. Unchecked (the
+/// default) when the caller did not give the command's `let`: references are then checked
+/// when evaluated.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VariableScope {
+    known: Option<Vars>,
+}
+
+impl VariableScope {
+    /// Parses an expression, checking its `$$variables` when the scope is known.
+    pub(crate) fn parse(&self, expr: &Bson) -> Result<expr::Expr> {
+        match &self.known {
+            Some(vars) => expr::Expr::parse_with_vars(expr, vars),
+            None => expr::Expr::parse(expr),
+        }
+    }
+
+    /// The scope with more variables (a `$lookup`'s or `$merge`'s `let`). Starting from the
+    /// default scope, this turns checking on.
+    pub(crate) fn with(&self, names: impl IntoIterator<Item = String>) -> VariableScope {
+        let mut vars = self.known.clone().unwrap_or_default();
+        for name in names {
+            vars.user.insert(name, Bson::Null);
+        }
+        VariableScope { known: Some(vars) }
+    }
+
+    /// The same scope with more variables when checking, unchanged otherwise.
+    pub(crate) fn extended(&self, names: impl IntoIterator<Item = String>) -> VariableScope {
+        match &self.known {
+            Some(_) => self.with(names),
+            None => self.clone(),
+        }
+    }
+}
+
 /// Builds the expression module's variables. The one place that knows how [`Vars`] carries
 /// `$$NOW` and user variables.
 pub(crate) fn expression_variables(user: &Document, now: bson::DateTime) -> Vars {
@@ -279,6 +365,7 @@ pub(crate) enum MemoryLimitKind {
     Sort,
     Group,
     Facet,
+    SetWindowFields,
 }
 
 impl MemoryTracker {
@@ -305,6 +392,11 @@ impl MemoryTracker {
                 ),
                 MemoryLimitKind::Group => "Exceeded memory limit for $group, but didn't allow \
                                            external sort. Pass allowDiskUse:true to opt in."
+                    .to_string(),
+                MemoryLimitKind::SetWindowFields => "Exceeded memory limit for \
+                                                     $setWindowFields, but didn't allow \
+                                                     external sort. Pass allowDiskUse:true to \
+                                                     opt in."
                     .to_string(),
                 MemoryLimitKind::Facet => format!(
                     "$facet exceeded memory limit of {} bytes. Pass allowDiskUse:true to opt in.",

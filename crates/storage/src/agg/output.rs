@@ -8,7 +8,7 @@ use bson::{oid::ObjectId, Bson, Document};
 use super::expr::Expr;
 use super::paths::{get_path, type_name, validate_field_path, OrderedBson};
 use super::stage::stage_documents;
-use super::{DocStream, Pipeline, RunContext};
+use super::{DocStream, Pipeline, RunContext, VariableScope};
 use crate::error::{Error, Result};
 
 /// A parsed `$out`.
@@ -20,6 +20,12 @@ pub(crate) struct OutSpec {
 
 impl OutSpec {
     pub(crate) fn parse(spec: &Bson) -> Result<OutSpec> {
+        let out = OutSpec::parse_target(spec)?;
+        check_target("$out", &out.coll)?;
+        Ok(out)
+    }
+
+    fn parse_target(spec: &Bson) -> Result<OutSpec> {
         match spec {
             Bson::String(coll) => Ok(OutSpec {
                 db: None,
@@ -81,6 +87,27 @@ impl OutSpec {
     }
 }
 
+/// MongoDB's "special" collections (`system.*`, or a name with `$`) cannot be written by
+/// `$out` (17385) or `$merge` (31319); an empty name is an invalid namespace.
+fn check_target(stage: &str, coll: &str) -> Result<()> {
+    if coll.is_empty() {
+        return Err(Error::InvalidNamespace(format!(
+            "Invalid {stage} target namespace: collection name cannot be empty"
+        )));
+    }
+    if coll.starts_with("system.") || coll.contains('$') {
+        return Err(if stage == "$out" {
+            Error::coded(17385, format!("Can't $out to special collection: {coll}"))
+        } else {
+            Error::coded(
+                31319,
+                format!("Cannot $merge to special collection: {coll}"),
+            )
+        });
+    }
+    Ok(())
+}
+
 /// A document with `_id` first, generating an ObjectId when it has none (as writes do).
 fn with_id(doc: Document) -> Document {
     if doc.contains_key("_id") {
@@ -120,7 +147,7 @@ pub(crate) struct MergeSpec {
 }
 
 impl MergeSpec {
-    pub(crate) fn parse(spec: &Bson) -> Result<MergeSpec> {
+    pub(crate) fn parse(spec: &Bson, scope: &VariableScope) -> Result<MergeSpec> {
         let mut merge = MergeSpec {
             db: None,
             coll: String::new(),
@@ -132,21 +159,20 @@ impl MergeSpec {
         let d = match spec {
             Bson::String(coll) => {
                 merge.coll = coll.clone();
+                check_target("$merge", &merge.coll)?;
                 return Ok(merge);
             }
             Bson::Document(d) => d,
             other => {
-                return Err(Error::coded(
-                    51182,
-                    format!(
-                        "$merge only supports a string or object argument, but found {}",
-                        type_name(other)
-                    ),
-                ))
+                return Err(Error::TypeMismatch(format!(
+                    "$merge requires a string or object argument, but found {}",
+                    type_name(other)
+                )))
             }
         };
         let mut into = None;
         let mut let_given = false;
+        let mut pipeline_stages = None;
         for (k, v) in d {
             match k.as_str() {
                 "into" => into = Some(v.clone()),
@@ -202,7 +228,7 @@ impl MergeSpec {
                     };
                     let_given = true;
                     for (name, expr) in vars {
-                        merge.let_variables.push((name.clone(), Expr::parse(expr)?));
+                        merge.let_variables.push((name.clone(), scope.parse(expr)?));
                     }
                 }
                 "whenMatched" => {
@@ -220,10 +246,9 @@ impl MergeSpec {
                             }
                         },
                         Bson::Array(items) => {
-                            let stages = stage_documents(items, 9, "$merge")?;
-                            let pipeline = Pipeline::parse(&stages)?;
-                            pipeline.check_update_pipeline()?;
-                            WhenMatched::Pipeline(pipeline)
+                            // Parsed below, once the `let` variables it may use are known.
+                            pipeline_stages = Some(stage_documents(items, 9, "$merge")?);
+                            WhenMatched::Pipeline(Pipeline::parse(&[])?)
                         }
                         other => {
                             return Err(Error::TypeMismatch(format!(
@@ -292,15 +317,26 @@ impl MergeSpec {
                 ))
             }
         }
-        if merge.coll.is_empty() {
-            return Err(Error::InvalidNamespace(
-                "Invalid $merge target namespace: collection name cannot be empty".into(),
-            ));
+        check_target("$merge", &merge.coll)?;
+        if let Some(stages) = pipeline_stages {
+            // The pipeline sees the `let` variables, `new` by default.
+            let names: Vec<String> = if let_given {
+                merge.let_variables.iter().map(|(n, _)| n.clone()).collect()
+            } else {
+                vec!["new".to_string()]
+            };
+            let pipeline = Pipeline::parse_in(
+                &stages,
+                super::stage::StageContext::TopLevel,
+                &scope.extended(names),
+            )?;
+            pipeline.check_update_pipeline()?;
+            merge.when_matched = WhenMatched::Pipeline(pipeline);
         }
         if let_given && !matches!(merge.when_matched, WhenMatched::Pipeline(_)) {
             return Err(Error::coded(
                 51199,
-                "Cannot use 'let' variables with 'whenMatched: [pipeline]'",
+                "Cannot use 'let' variables with a 'whenMatched' mode other than a pipeline",
             ));
         }
         Ok(merge)
@@ -311,6 +347,13 @@ impl MergeSpec {
     pub(crate) fn run(&self, input: DocStream<'_>, context: &RunContext<'_>) -> Result<()> {
         let env = context.env()?;
         let db = self.db.as_deref().unwrap_or(&context.db).to_string();
+        let on_id_only = self.on.len() == 1 && self.on.iter().all(|f| f == "_id");
+        if !on_id_only && !env.has_unique_index(&db, &self.coll, &self.on)? {
+            return Err(Error::coded(
+                51183,
+                "Cannot find index to verify that join fields will be unique",
+            ));
+        }
         let mut target: BTreeMap<OrderedBson, Document> = BTreeMap::new();
         for existing in env.scan(&db, &self.coll)? {
             if let Some(key) = self.key_of(&existing, false)? {
@@ -373,8 +416,11 @@ impl MergeSpec {
                                 let value = expr.eval(&doc, &vars)?.unwrap_or(Bson::Null);
                                 variables.insert(name.clone(), value);
                             }
-                            let updated =
-                                pipeline.apply_to_document(existing.clone(), &variables)?;
+                            let updated = pipeline.apply_to_document_at(
+                                existing.clone(),
+                                &variables,
+                                context.now,
+                            )?;
                             if let Some(id) = updated.get("_id") {
                                 check_same_id(id, &existing_id)?;
                             }
@@ -440,10 +486,11 @@ fn check_same_id(new_id: &Bson, existing_id: &Bson) -> Result<()> {
     if crate::value::equal(new_id, existing_id) {
         Ok(())
     } else {
-        Err(Error::ImmutableField(format!(
+        Err(Error::ImmutableField(
             "$merge failed to update the matching document, did you attempt to modify the _id \
              or the shard key? :: caused by :: Performing an update on the path '_id' would \
              modify the immutable field '_id'"
-        )))
+                .to_string(),
+        ))
     }
 }

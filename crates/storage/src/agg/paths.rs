@@ -88,7 +88,11 @@ pub(crate) fn remove_path(doc: &mut Document, path: &str) {
 /// itself and each of its elements. Used by `$lookup`'s equality match.
 pub(crate) fn values_along_path(doc: &Document, path: &str, out: &mut Vec<Bson>) {
     let parts: Vec<&str> = path.split('.').collect();
-    collect_values(&Bson::Document(doc.clone()), &parts, out);
+    if let Some((first, rest)) = parts.split_first() {
+        if let Some(v) = doc.get(*first) {
+            collect_values(v, rest, out);
+        }
+    }
 }
 
 fn collect_values(value: &Bson, parts: &[&str], out: &mut Vec<Bson>) {

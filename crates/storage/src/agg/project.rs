@@ -9,6 +9,7 @@ use bson::{Bson, Document};
 
 use super::expr::{Expr, Vars};
 use super::paths::validate_field_path;
+use super::VariableScope;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +43,7 @@ const PROJECT_PREFIX: &str = "Invalid $project :: caused by :: ";
 
 impl Projection {
     /// Parses a `$project` specification.
-    pub(crate) fn parse_project(spec: &Document) -> Result<Projection> {
+    pub(crate) fn parse_project(spec: &Document, scope: &VariableScope) -> Result<Projection> {
         if spec.is_empty() {
             return Err(Error::coded(
                 51272,
@@ -50,7 +51,7 @@ impl Projection {
             ));
         }
         let mut mode = None;
-        let root = parse_project_node(spec, "", &mut mode)?;
+        let root = parse_project_node(spec, "", &mut mode, scope)?;
         let mut projection = Projection {
             mode: mode.unwrap_or(Mode::Exclusion),
             root,
@@ -73,10 +74,10 @@ impl Projection {
     }
 
     /// Parses an `$addFields`/`$set` specification.
-    pub(crate) fn parse_add_fields(spec: &Document) -> Result<Projection> {
+    pub(crate) fn parse_add_fields(spec: &Document, scope: &VariableScope) -> Result<Projection> {
         Ok(Projection {
             mode: Mode::AddFields,
-            root: parse_add_fields_node(spec)?,
+            root: parse_add_fields_node(spec, scope)?,
         })
     }
 
@@ -148,7 +149,12 @@ fn is_truthy_number_or_bool(value: &Bson) -> Option<bool> {
     }
 }
 
-fn parse_project_node(spec: &Document, prefix: &str, mode: &mut Option<Mode>) -> Result<Node> {
+fn parse_project_node(
+    spec: &Document,
+    prefix: &str,
+    mode: &mut Option<Mode>,
+    scope: &VariableScope,
+) -> Result<Node> {
     let mut node = Node::default();
     for (key, value) in spec {
         validate_field_path(key)?;
@@ -192,7 +198,9 @@ fn parse_project_node(spec: &Document, prefix: &str, mode: &mut Option<Mode>) ->
                 Entry::Exclude
             }
         } else {
-            let nested = match value {
+            // As MongoDB: an object is an expression when it has exactly one field and that
+            // field starts with '$'; any other object is a nested projection.
+            let is_expression_object = match value {
                 Bson::Document(d) => {
                     if d.is_empty() {
                         return Err(Error::coded(
@@ -203,24 +211,35 @@ fn parse_project_node(spec: &Document, prefix: &str, mode: &mut Option<Mode>) ->
                             ),
                         ));
                     }
-                    d.keys().next().is_some_and(|k| !k.starts_with('$'))
+                    is_single_operator(d)
                 }
-                _ => false,
+                _ => true,
             };
-            match (nested, value) {
-                (true, Bson::Document(d)) => Entry::Child(parse_project_node(d, &full, mode)?),
+            match value {
+                Bson::Document(d) if !is_expression_object => {
+                    Entry::Child(parse_project_node(d, &full, mode, scope)?)
+                }
                 _ => {
                     if *mode == Some(Mode::Exclusion) {
-                        return Err(Error::coded(
-                            31252,
-                            format!(
-                                "{PROJECT_PREFIX}Cannot use expression other than $meta in \
-                                 exclusion projection"
+                        return Err(match value {
+                            Bson::Document(_) => Error::coded(
+                                31252,
+                                format!(
+                                    "{PROJECT_PREFIX}Cannot use expression other than $meta in \
+                                     exclusion projection"
+                                ),
                             ),
-                        ));
+                            literal => Error::coded(
+                                31310,
+                                format!(
+                                    "{PROJECT_PREFIX}Cannot use an expression {key}: {literal} \
+                                     in an exclusion projection"
+                                ),
+                            ),
+                        });
                     }
                     *mode = Some(Mode::Inclusion);
-                    Entry::Computed(Expr::parse(value)?)
+                    Entry::Computed(scope.parse(value)?)
                 }
             }
         };
@@ -229,17 +248,22 @@ fn parse_project_node(spec: &Document, prefix: &str, mode: &mut Option<Mode>) ->
     Ok(node)
 }
 
-fn parse_add_fields_node(spec: &Document) -> Result<Node> {
+/// Whether an object is `{$operator: ...}`: exactly one field, starting with '$'.
+fn is_single_operator(d: &Document) -> bool {
+    d.len() == 1 && d.keys().all(|k| k.starts_with('$'))
+}
+
+fn parse_add_fields_node(spec: &Document, scope: &VariableScope) -> Result<Node> {
     let mut node = Node::default();
     for (key, value) in spec {
         validate_field_path(key)?;
         let entry = match value {
-            Bson::Document(d)
-                if !d.is_empty() && d.keys().next().is_some_and(|k| !k.starts_with('$')) =>
-            {
-                Entry::Child(parse_add_fields_node(d)?)
+            // An empty object is the literal `{}`; one `$` field is an expression; any other
+            // object is nested fields to set (as in MongoDB's projection parser).
+            Bson::Document(d) if !d.is_empty() && !is_single_operator(d) => {
+                Entry::Child(parse_add_fields_node(d, scope)?)
             }
-            _ => Entry::Computed(Expr::parse(value)?),
+            _ => Entry::Computed(scope.parse(value)?),
         };
         node.insert_path(key, key, entry)?;
     }
@@ -288,14 +312,6 @@ impl Node {
         }
     }
 
-    fn has_inclusions(&self) -> bool {
-        self.entries.iter().any(|(_, e)| match e {
-            Entry::Include => true,
-            Entry::Child(c) => c.has_inclusions(),
-            _ => false,
-        })
-    }
-
     fn has_computed(&self) -> bool {
         self.entries.iter().any(|(_, e)| match e {
             Entry::Computed(_) => true,
@@ -312,7 +328,9 @@ fn include_document(node: &Node, input: &Document) -> Document {
             Some(Entry::Include) => {
                 out.insert(key.clone(), value.clone());
             }
-            Some(Entry::Child(child)) if child.has_inclusions() => {
+            // As MongoDB, a sub-tree with only computed fields is still projected here, so that
+            // its field keeps its place and arrays keep their shape for the computed fields.
+            Some(Entry::Child(child)) => {
                 if let Some(projected) = include_value(child, value) {
                     out.insert(key.clone(), projected);
                 }

@@ -5,6 +5,7 @@
 
 use bson::{Bson, Document};
 
+use super::densify::DensifySpec;
 use super::expr::{Expr, Vars};
 use super::group::{BucketAutoSpec, BucketSpec, GroupSpec};
 use super::lookup::{GraphLookupSpec, LookupSpec, UnionWithSpec};
@@ -13,15 +14,13 @@ use super::paths::{
     document_size, get_path, integral_i64, remove_path, set_path, type_name, validate_field_path,
 };
 use super::project::Projection;
-use super::{DocStream, MemoryLimitKind, MemoryTracker, Pipeline, RunContext};
+use super::window::{FillSpec, SetWindowFieldsSpec};
+use super::{DocStream, MemoryLimitKind, MemoryTracker, Pipeline, RunContext, VariableScope};
 use crate::error::{Error, Result};
 use crate::query::{Filter, SortSpec};
 
 /// Stages MongoDB has that Outpost does not run; naming them gives a clear NotSupported.
 const UNSUPPORTED_STAGES: &[&str] = &[
-    "$densify",
-    "$fill",
-    "$setWindowFields",
     "$geoNear",
     "$search",
     "$searchMeta",
@@ -56,7 +55,7 @@ pub(crate) enum StageContext {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Stage {
-    Match(MatchStage),
+    Match(Box<MatchStage>),
     Project(Projection),
     ReplaceRoot { expr: Expr, with: bool },
     Group(GroupSpec),
@@ -77,6 +76,9 @@ pub(crate) enum Stage {
     Out(OutSpec),
     Merge(Box<MergeSpec>),
     Redact(Expr),
+    SetWindowFields(Box<SetWindowFieldsSpec>),
+    Fill(Box<FillSpec>),
+    Densify(Box<DensifySpec>),
 }
 
 impl Stage {
@@ -85,7 +87,7 @@ impl Stage {
     pub(crate) fn parse(
         source: &Document,
         next: Option<&Document>,
-        context: StageContext,
+        scope: &VariableScope,
     ) -> Result<Stage> {
         let mut fields = source.iter();
         let (name, spec) = match (fields.next(), fields.next()) {
@@ -98,7 +100,7 @@ impl Stage {
             }
         };
         Ok(match name.as_str() {
-            "$match" => Stage::Match(MatchStage::parse(spec)?),
+            "$match" => Stage::Match(Box::new(MatchStage::parse(spec)?)),
             "$project" => {
                 let Bson::Document(d) = spec else {
                     return Err(Error::coded(
@@ -106,7 +108,7 @@ impl Stage {
                         "$project specification must be an object",
                     ));
                 };
-                Stage::Project(Projection::parse_project(d)?)
+                Stage::Project(Projection::parse_project(d, scope)?)
             }
             "$addFields" | "$set" => {
                 let Bson::Document(d) = spec else {
@@ -118,7 +120,7 @@ impl Stage {
                         ),
                     ));
                 };
-                Stage::Project(Projection::parse_add_fields(d)?)
+                Stage::Project(Projection::parse_add_fields(d, scope)?)
             }
             "$unset" => Stage::Project(Projection::parse_unset(spec)?),
             "$replaceRoot" => {
@@ -134,7 +136,7 @@ impl Stage {
                 let mut new_root = None;
                 for (k, v) in d {
                     if k == "newRoot" {
-                        new_root = Some(Expr::parse(v)?);
+                        new_root = Some(scope.parse(v)?);
                     } else {
                         return Err(Error::coded(
                             40230,
@@ -151,10 +153,10 @@ impl Stage {
                 Stage::ReplaceRoot { expr, with: false }
             }
             "$replaceWith" => Stage::ReplaceRoot {
-                expr: Expr::parse(spec)?,
+                expr: scope.parse(spec)?,
                 with: true,
             },
-            "$group" => Stage::Group(GroupSpec::parse(spec)?),
+            "$group" => Stage::Group(GroupSpec::parse(spec, scope)?),
             "$sort" => {
                 let Bson::Document(d) = spec else {
                     return Err(Error::coded(
@@ -182,25 +184,29 @@ impl Stage {
             "$skip" => Stage::Skip(parse_skip(spec)?),
             "$count" => Stage::Count(parse_count(spec)?),
             "$unwind" => Stage::Unwind(UnwindSpec::parse(spec)?),
-            "$lookup" => Stage::Lookup(Box::new(LookupSpec::parse(spec)?)),
-            "$graphLookup" => Stage::GraphLookup(Box::new(GraphLookupSpec::parse(spec)?)),
-            "$unionWith" => Stage::UnionWith(Box::new(UnionWithSpec::parse(spec)?)),
-            "$facet" => Stage::Facet(parse_facet(spec)?),
-            "$bucket" => Stage::Bucket(Box::new(BucketSpec::parse(spec)?)),
-            "$bucketAuto" => Stage::BucketAuto(Box::new(BucketAutoSpec::parse(spec)?)),
-            "$sortByCount" => Stage::SortByCount(GroupSpec::parse_sort_by_count(spec)?),
+            "$lookup" => Stage::Lookup(Box::new(LookupSpec::parse(spec, scope)?)),
+            "$graphLookup" => Stage::GraphLookup(Box::new(GraphLookupSpec::parse(spec, scope)?)),
+            "$unionWith" => Stage::UnionWith(Box::new(UnionWithSpec::parse(spec, scope)?)),
+            "$facet" => Stage::Facet(parse_facet(spec, scope)?),
+            "$bucket" => Stage::Bucket(Box::new(BucketSpec::parse(spec, scope)?)),
+            "$bucketAuto" => Stage::BucketAuto(Box::new(BucketAutoSpec::parse(spec, scope)?)),
+            "$sortByCount" => Stage::SortByCount(GroupSpec::parse_sort_by_count(spec, scope)?),
             "$sample" => Stage::Sample(parse_sample(spec)?),
-            "$documents" => Stage::Documents(Expr::parse(spec)?),
+            "$documents" => Stage::Documents(scope.parse(spec)?),
             "$out" => Stage::Out(OutSpec::parse(spec)?),
-            "$merge" => Stage::Merge(Box::new(MergeSpec::parse(spec)?)),
-            "$redact" => Stage::Redact(Expr::parse(spec)?),
+            "$merge" => Stage::Merge(Box::new(MergeSpec::parse(spec, scope)?)),
+            "$redact" => Stage::Redact(scope.parse(spec)?),
+            "$fill" => Stage::Fill(Box::new(FillSpec::parse(spec, scope)?)),
+            "$densify" => Stage::Densify(Box::new(DensifySpec::parse(spec)?)),
+            "$setWindowFields" => {
+                Stage::SetWindowFields(Box::new(SetWindowFieldsSpec::parse(spec, scope)?))
+            }
             other if UNSUPPORTED_STAGES.contains(&other) => {
                 return Err(Error::NotSupported(format!(
                     "the {other} aggregation stage is not supported"
                 )))
             }
             other => {
-                let _ = context;
                 return Err(Error::coded(
                     40324,
                     format!("Unrecognized pipeline stage name: '{other}'"),
@@ -233,6 +239,9 @@ impl Stage {
             Stage::Out(_) => "$out",
             Stage::Merge(_) => "$merge",
             Stage::Redact(_) => "$redact",
+            Stage::SetWindowFields(_) => "$setWindowFields",
+            Stage::Fill(_) => "$fill",
+            Stage::Densify(_) => "$densify",
         }
     }
 
@@ -261,9 +270,13 @@ impl Stage {
         Ok(match self {
             Stage::Match(m) => {
                 let filter = m.filter_for(context)?;
-                Box::new(input.filter(move |r| match r {
-                    Ok(doc) => filter.matches(doc),
-                    Err(_) => true,
+                // An `$expr` error fails the pipeline, as in MongoDB.
+                Box::new(input.filter_map(move |r| match r {
+                    Ok(doc) => match filter.try_matches_details(&doc) {
+                        Ok(details) => details.matched.then_some(Ok(doc)),
+                        Err(e) => Some(Err(e)),
+                    },
+                    Err(e) => Some(Err(e)),
                 }))
             }
             Stage::Project(projection) => {
@@ -325,6 +338,9 @@ impl Stage {
                 from_vec(groups)
             }
             Stage::Sample(n) => from_vec(sample(input, *n)?),
+            Stage::SetWindowFields(window) => from_vec(window.run(input, context)?),
+            Stage::Fill(fill) => from_vec(fill.run(input, context)?),
+            Stage::Densify(densify) => from_vec(densify.run(input, context)?),
             Stage::Documents(expr) => {
                 drop(input);
                 from_vec(evaluate_documents(expr, context)?)
@@ -519,8 +535,7 @@ fn parse_sample(spec: &Bson) -> Result<u64> {
                     "size argument to $sample must not be negative",
                 ));
             }
-            // Fractional sizes are truncated, as MongoDB's coerceToLong does.
-            size = Some(integral_i64(v).unwrap_or(n.trunc().min(9.0e18) as i64));
+            size = Some(integral_i64(v).unwrap_or(n.clamp(0.0, 9.0e18) as i64));
         } else {
             return Err(Error::coded(
                 28748,
@@ -784,6 +799,9 @@ impl UnwindSpec {
                 ))
             }
         };
+        if path.is_empty() {
+            return Err(Error::coded(28812, "no path specified to $unwind stage"));
+        }
         let Some(stripped) = path.strip_prefix('$') else {
             return Err(Error::coded(
                 28818,
@@ -838,7 +856,7 @@ impl UnwindSpec {
 
 /// `$facet: {name: [stages], ...}` (40169, 40170; sub-pipelines refuse `$out`, `$merge`,
 /// `$facet` and `$documents` with 40600).
-fn parse_facet(spec: &Bson) -> Result<Vec<(String, Pipeline)>> {
+fn parse_facet(spec: &Bson, scope: &VariableScope) -> Result<Vec<(String, Pipeline)>> {
     let Bson::Document(d) = spec else {
         return Err(Error::coded(
             40169,
@@ -848,7 +866,7 @@ fn parse_facet(spec: &Bson) -> Result<Vec<(String, Pipeline)>> {
     if d.is_empty() {
         return Err(Error::coded(
             40169,
-            "the $facet specification must be a non-empty object, but found: {}",
+            "the $facet specification must be a non-empty object, but found: $facet: {}",
         ));
     }
     let mut facets = Vec::new();
@@ -856,8 +874,12 @@ fn parse_facet(spec: &Bson) -> Result<Vec<(String, Pipeline)>> {
         validate_field_path(name)?;
         if name.contains('.') {
             return Err(Error::coded(
-                40173,
-                format!("FieldPath field names may not contain '.': {name}"),
+                16412,
+                format!(
+                    "$facet pipeline names must follow the naming rules of field path \
+                     expressions. :: caused by :: FieldPath field names may not contain '.'. \
+                     ('{name}')"
+                ),
             ));
         }
         let Bson::Array(items) = value else {
@@ -872,7 +894,7 @@ fn parse_facet(spec: &Bson) -> Result<Vec<(String, Pipeline)>> {
         let stages = stage_documents(items, 40171, "$facet")?;
         facets.push((
             name.clone(),
-            Pipeline::parse_in(&stages, StageContext::Facet)?,
+            Pipeline::parse_in(&stages, StageContext::Facet, scope)?,
         ));
     }
     Ok(facets)
@@ -895,6 +917,9 @@ pub(crate) fn stage_documents(items: &[Bson], code: i32, owner: &str) -> Result<
         .collect()
 }
 
+/// MongoDB's `internalQueryFacetMaxOutputDocSizeBytes` (100 MB).
+const FACET_MAX_OUTPUT_BYTES: usize = 100 * 1024 * 1024;
+
 fn run_facet(
     facets: &[(String, Pipeline)],
     input: DocStream<'_>,
@@ -912,12 +937,22 @@ fn run_facet(
         docs.push(doc);
     }
     let mut out = Document::new();
+    let mut output_size = 5;
     for (name, pipeline) in facets {
         let results = pipeline.run_with(Box::new(docs.iter().cloned().map(Ok)), context)?;
-        out.insert(
-            name.clone(),
-            Bson::Array(results.into_iter().map(Bson::Document).collect()),
-        );
+        let value = Bson::Array(results.into_iter().map(Bson::Document).collect());
+        output_size += 2 + name.len() + super::paths::bson_size(&value);
+        // MongoDB caps the document $facet builds at 100 MB whatever allowDiskUse says.
+        if output_size > FACET_MAX_OUTPUT_BYTES {
+            return Err(Error::coded(
+                4031700,
+                format!(
+                    "document constructed by $facet is {output_size} bytes, which exceeds the \
+                     limit of {FACET_MAX_OUTPUT_BYTES} bytes"
+                ),
+            ));
+        }
+        out.insert(name.clone(), value);
     }
     Ok(out)
 }
@@ -1011,23 +1046,29 @@ fn evaluate_documents(expr: &Expr, context: &RunContext<'_>) -> Result<Vec<Docum
 /// and recurses into sub-documents (and arrays of them), `$$PRUNE` drops it, `$$KEEP` keeps
 /// it whole.
 fn redact_document(expr: &Expr, doc: &Document, vars: &Vars) -> Result<Option<Document>> {
-    redact_level(expr, doc, vars)
+    redact_level(expr, doc, doc, vars)
 }
 
-fn redact_level(expr: &Expr, doc: &Document, vars: &Vars) -> Result<Option<Document>> {
-    let decision = expr.eval(doc, vars)?;
+/// One level of `$redact`: `$$CURRENT` is the sub-document, `$$ROOT` the whole document.
+fn redact_level(
+    expr: &Expr,
+    root: &Document,
+    current: &Document,
+    vars: &Vars,
+) -> Result<Option<Document>> {
+    let decision = expr.eval_with_current(root, current, vars)?;
     match decision.as_ref() {
         Some(Bson::String(s)) if s == "descend" => {
             let mut out = Document::new();
-            for (k, v) in doc {
+            for (k, v) in current {
                 match v {
                     Bson::Document(d) => {
-                        if let Some(kept) = redact_level(expr, d, vars)? {
+                        if let Some(kept) = redact_level(expr, root, d, vars)? {
                             out.insert(k.clone(), kept);
                         }
                     }
                     Bson::Array(items) => {
-                        out.insert(k.clone(), redact_array(expr, items, vars)?);
+                        out.insert(k.clone(), redact_array(expr, root, items, vars)?);
                     }
                     other => {
                         out.insert(k.clone(), other.clone());
@@ -1037,7 +1078,7 @@ fn redact_level(expr: &Expr, doc: &Document, vars: &Vars) -> Result<Option<Docum
             Ok(Some(out))
         }
         Some(Bson::String(s)) if s == "prune" => Ok(None),
-        Some(Bson::String(s)) if s == "keep" => Ok(Some(doc.clone())),
+        Some(Bson::String(s)) if s == "keep" => Ok(Some(current.clone())),
         other => Err(Error::coded(
             17053,
             format!(
@@ -1051,16 +1092,16 @@ fn redact_level(expr: &Expr, doc: &Document, vars: &Vars) -> Result<Option<Docum
     }
 }
 
-fn redact_array(expr: &Expr, items: &[Bson], vars: &Vars) -> Result<Bson> {
+fn redact_array(expr: &Expr, root: &Document, items: &[Bson], vars: &Vars) -> Result<Bson> {
     let mut out = Vec::new();
     for item in items {
         match item {
             Bson::Document(d) => {
-                if let Some(kept) = redact_level(expr, d, vars)? {
+                if let Some(kept) = redact_level(expr, root, d, vars)? {
                     out.push(Bson::Document(kept));
                 }
             }
-            Bson::Array(inner) => out.push(redact_array(expr, inner, vars)?),
+            Bson::Array(inner) => out.push(redact_array(expr, root, inner, vars)?),
             other => out.push(other.clone()),
         }
     }

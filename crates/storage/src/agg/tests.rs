@@ -5,6 +5,9 @@
 //! beyond constants; `stages_with_expressions` and later groups use field paths and
 //! operators from `agg::expr`.
 
+// The tables pass `&docs![...]` (a Vec) where a slice would do, for one-line cases.
+#![allow(clippy::useless_vec)]
+
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -93,6 +96,10 @@ impl AggEnv for MemEnv {
         }
         Err(Error::BadValue(format!("no document with _id {id}")))
     }
+
+    fn has_unique_index(&self, _db: &str, coll: &str, _fields: &[String]) -> Result<bool> {
+        Ok(coll != "without_unique_index")
+    }
 }
 
 pub(super) fn options() -> AggOptions {
@@ -173,10 +180,32 @@ fn parse_errors() {
         (docs![{"$out": "x"}, {"$foo": 1}], 40324),
         (
             docs![{"$densify": {"field": "a", "range": {"step": 1}}}],
+            40414,
+        ),
+        (
+            docs![{"$densify": {"field": "a", "range": {"step": 0, "bounds": "full"}}}],
+            9,
+        ),
+        (
+            docs![{"$densify": {"field": "a", "range": {"step": 1, "bounds": "x"}}}],
+            9,
+        ),
+        (
+            docs![{"$densify": {"field": "a", "range": {"step": 1, "bounds": [5, 1]}}}],
+            9,
+        ),
+        (
+            docs![{"$densify": {"field": "a", "range": {"step": 1, "bounds": "full", "unit": "month"}}}],
             115,
         ),
-        (docs![{"$fill": {"output": {}}}], 115),
-        (docs![{"$setWindowFields": {"output": {}}}], 115),
+        (
+            docs![{"$densify": {"field": "a", "partitionByFields": ["a"], "range": {"step": 1, "bounds": "full"}}}],
+            9,
+        ),
+        (
+            docs![{"$densify": {"range": {"step": 1, "bounds": "full"}}}],
+            40414,
+        ),
         (docs![{"$geoNear": {}}], 115),
         (docs![{"$search": {}}], 115),
         (docs![{"$vectorSearch": {}}], 115),
@@ -211,8 +240,13 @@ fn parse_errors() {
         ),
         (
             docs![{"$group": {"_id": null, "n": {"$count": {"x": 1}}}}],
-            40387,
+            14,
         ),
+        (docs![{"$group": {"_id": null, "n": {"sum": 1}}}], 40234),
+        (docs![{"$group": {"_id": null, "n": {}}}], 40234),
+        (docs![{"$group": {"_id": null, "a.b": 1}}], 40234),
+        (docs![{"$group": {"_id": null, "$a": {"$sum": 1}}}], 40236),
+        (docs![{"$group": {"_id": null, "n": {"$topN": [1]}}}], 40237),
         (
             docs![{"$group": {"_id": null, "n": {"$accumulator": {}}}}],
             115,
@@ -234,7 +268,7 @@ fn parse_errors() {
         (docs![{"$project": 1}], 15969),
         (docs![{"$project": {"a": 1, "b": 0}}], 31254),
         (docs![{"$project": {"a": 0, "b": 1}}], 31253),
-        (docs![{"$project": {"a": 0, "b": "$x"}}], 31252),
+        (docs![{"$project": {"a": 0, "b": "$x"}}], 31310),
         (docs![{"$project": {"a": 1, "a.b": 1}}], 31249),
         (docs![{"$project": {"a.b": 1, "a": 1}}], 31250),
         (docs![{"$project": {"$a": 1}}], 16410),
@@ -294,8 +328,28 @@ fn parse_errors() {
         ),
         (docs![{"$bucketAuto": {"groupBy": "$a"}}], 40246),
         (
-            docs![{"$bucketAuto": {"groupBy": "$a", "buckets": 2, "granularity": "R5"}}],
-            115,
+            docs![{"$bucketAuto": {"groupBy": "$a", "buckets": 2, "granularity": 5}}],
+            40261,
+        ),
+        (
+            docs![{"$bucketAuto": {"groupBy": "$a", "buckets": 2.5}}],
+            40242,
+        ),
+        (
+            docs![{"$bucketAuto": {"groupBy": "$a", "buckets": "x"}}],
+            40241,
+        ),
+        (
+            docs![{"$bucketAuto": {"groupBy": "$a", "buckets": 2, "x": 1}}],
+            40245,
+        ),
+        (
+            docs![{"$bucketAuto": {"groupBy": "a", "buckets": 2}}],
+            40239,
+        ),
+        (
+            docs![{"$bucketAuto": {"groupBy": "$a", "buckets": 2, "output": 1}}],
+            40244,
         ),
         (docs![{"$sample": {}}], 28749),
         (docs![{"$sample": {"size": -1}}], 28747),
@@ -335,6 +389,65 @@ fn parse_errors() {
         (docs![{"$merge": {"on": "_id"}}], 40414),
         (docs![{"$sortByCount": "a"}], 40148),
         (docs![{"$match": 1}], 15959),
+        (docs![{"$project": {"a": 0, "b": "$a"}}], 31310),
+        (docs![{"$project": {"a": 0, "b": null}}], 31310),
+        (docs![{"$project": {"a": 0, "b": ["$a"]}}], 31310),
+        (
+            docs![{"$project": {"a": {"x": 0, "y": {"$add": [1, 2]}}}}],
+            31252,
+        ),
+        (
+            docs![{"$project": {"_id": {"$add": [1, 2]}, "a": 0}}],
+            31254,
+        ),
+        (
+            docs![{"$project": {"_id": 1, "a": 0, "b": {"$add": [1, 2]}}}],
+            31252,
+        ),
+        (docs![{"$project": {"a": {"x": 1, "y": 0}}}], 31254),
+        (docs![{"$project": {"a": {"$add": [1], "b": 1}}}], 16410),
+        (docs![{"$project": {"a..b": 1}}], 15998),
+        (docs![{"$project": {"a.": 1}}], 40353),
+        (docs![{"$project": {"": 1}}], 40352),
+        (docs![{"$group": {"_id": null, "t": {"$top": 1}}}], 5788001),
+        (
+            docs![{"$group": {"_id": null, "t": {"$top": {"n": 1, "output": "$a", "sortBy": {"a": 1}}}}}],
+            5788002,
+        ),
+        (
+            docs![{"$group": {"_id": null, "t": {"$top": {"sortBy": {"a": 1}}}}}],
+            5788004,
+        ),
+        (
+            docs![{"$group": {"_id": null, "t": {"$bottom": {"output": "$a"}}}}],
+            5788005,
+        ),
+        (
+            docs![{"$group": {"_id": null, "t": {"$bottom": {"output": "$a", "sortBy": 1}}}}],
+            10065,
+        ),
+        (docs![{"$out": "system.x"}], 17385),
+        (docs![{"$out": "a$b"}], 17385),
+        (docs![{"$out": ""}], 73),
+        (docs![{"$merge": "system.x"}], 31319),
+        (docs![{"$merge": {"into": ""}}], 73),
+        (docs![{"$unwind": ""}], 28812),
+        (docs![{"$unwind": {"path": ""}}], 28812),
+        (docs![{"$unwind": {"other": 1}}], 28811),
+        (docs![{"$lookup": "x"}], 9),
+        (docs![{"$lookup": {"as": "x"}}], 9),
+        (docs![{"$graphLookup": {"as": "x"}}], 9),
+        (docs![{"$sortByCount": {}}], 40147),
+        (docs![{"$sortByCount": 5}], 40149),
+        (docs![{"$merge": 5}], 14),
+        (docs![{"$out": 5}], 16990),
+        (docs![{"$unset": ""}], 40352),
+        (docs![{"$facet": {"a.b": []}}], 16412),
+        (docs![{"$bucket": 5}], 40201),
+        (docs![{"$bucketAuto": 5}], 40240),
+        (docs![{"$sample": 5}], 28745),
+        (docs![{"$replaceRoot": 5}], 40229),
+        (docs![{"$unionWith": 5}], 9),
     ];
     for (pipeline, code) in cases {
         check_error(&none, &pipeline, code);
@@ -602,6 +715,24 @@ fn lookup_union_out_merge() {
         &docs![{"$lookup": {"from": "b", "localField": "k", "foreignField": "k", "as": "x.y"}}],
         &docs![{"_id": 9, "k": 1i64, "x": {"y": [{"_id": 1, "k": 1.0}]}}],
     );
+    // An empty local array is treated like a missing field: it matches null or missing.
+    let nulls = MemEnv::with(&[(
+        "b",
+        docs![{"_id": 1, "k": null}, {"_id": 2}, {"_id": 3, "k": 3}],
+    )]);
+    check_in(
+        &nulls,
+        &docs![{"_id": 9, "k": []}],
+        &docs![{"$lookup": {"from": "b", "localField": "k", "foreignField": "k", "as": "r"}}, {"$project": {"r._id": 1}}],
+        &docs![{"_id": 9, "r": [{"_id": 1}, {"_id": 2}]}],
+    );
+    // Local values through an array of documents.
+    check_in(
+        &nulls,
+        &docs![{"_id": 9, "a": [{"k": 3}, {"k": 4}]}],
+        &docs![{"$lookup": {"from": "b", "localField": "a.k", "foreignField": "k", "as": "r"}}, {"$project": {"r._id": 1}}],
+        &docs![{"_id": 9, "r": [{"_id": 3}]}],
+    );
     // A missing collection gives empty arrays.
     check_in(
         &env,
@@ -738,6 +869,13 @@ fn lookup_union_out_merge() {
         &docs![{"$merge": {"into": "t", "on": "k"}}],
         51132,
     );
+    // `on` other than _id needs a unique index on those fields.
+    check_error_in(
+        &env,
+        &docs![{"k": "a"}],
+        &docs![{"$merge": {"into": "without_unique_index", "on": "k"}}],
+        51183,
+    );
     // A merge into a new collection creates it.
     let env = MemEnv::default();
     check_in(
@@ -824,7 +962,7 @@ fn memory_limit_of_blocking_stages() {
             .and_then(|d| d.get("_id")),
         Some(&Bson::Int32(199))
     );
-    let group = docs![{"$group": {"_id": null, "all": {"$push": "$$ROOT"}}}];
+    let group = docs![{"$group": {"_id": null, "all": {"$push": "$pad"}}}];
     assert_eq!(
         limited(&group, false).map_err(|e| e.code()).err(),
         Some(292)
@@ -864,4 +1002,12 @@ fn pipeline_helpers() {
             .expect("update"),
         doc! {"_id": 1, "c": 3}
     );
+}
+
+/// A parsed pipeline can be cached and shared between connections.
+#[test]
+fn pipeline_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Pipeline>();
+    assert_send_sync::<AggOptions>();
 }

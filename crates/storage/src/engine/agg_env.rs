@@ -43,6 +43,21 @@ impl AggEnv for Storage {
         Storage::insert(self, db, coll, doc, &WriteOptions::default()).map(|_| ())
     }
 
+    fn has_unique_index(&self, db: &str, coll: &str, fields: &[String]) -> Result<bool> {
+        if fields == ["_id"] {
+            return Ok(true);
+        }
+        let Some(collection) = self.collection(db, coll) else {
+            return Ok(false);
+        };
+        Ok(collection.indexes.iter().any(|index| {
+            index.meta.unique
+                && index.partial.is_none()
+                && index.fields.len() == fields.len()
+                && index.fields.iter().all(|(path, _)| fields.contains(path))
+        }))
+    }
+
     fn replace(&self, db: &str, coll: &str, id: &Bson, doc: Document) -> Result<()> {
         let filter = bson::doc! {"_id": id.clone()};
         let update = crate::query::Update::parse(&Bson::Document(doc), None)?;

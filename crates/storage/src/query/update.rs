@@ -246,11 +246,20 @@ impl Update {
     /// Applies the update to `doc`, returning the new document. `_id` is preserved.
     pub fn apply(&self, doc: &Document, ctx: &UpdateContext) -> Result<Document> {
         match &self.kind {
-            UpdateKind::Replacement(replacement) => finish_replacement(doc, replacement.clone()),
+            UpdateKind::Replacement(replacement) => {
+                // A replacement document may not hold `$`-prefixed top-level fields; a
+                // pipeline's output may ($setField/$replaceWith), as in MongoDB 5.0+.
+                check_top_level_field_names(replacement)?;
+                finish_replacement(doc, replacement.clone())
+            }
             UpdateKind::Pipeline(pipeline) => {
-                let empty = Document::new();
-                let variables = ctx.variables.unwrap_or(&empty);
-                let result = pipeline.apply_to_document(doc.clone(), variables)?;
+                // The command's `let` values are expressions, evaluated once per command by
+                // MongoDB; evaluating them per document gives the same constants.
+                let vars = match ctx.variables {
+                    Some(spec) => crate::agg::expr::Vars::from_let(spec)?,
+                    None => crate::agg::expr::Vars::default(),
+                };
+                let result = pipeline.apply_to_document_at(doc.clone(), &vars.user, vars.now)?;
                 finish_replacement(doc, result)
             }
             UpdateKind::Operators {
@@ -649,8 +658,8 @@ fn depth_exceeds(value: &Bson, level: usize) -> bool {
 /// A replacement (or a pipeline's result) keeps the original `_id`: it may repeat it, omit it
 /// (it is restored, first), but not change it.
 fn finish_replacement(original: &Document, replacement: Document) -> Result<Document> {
-    check_top_level_field_names(&replacement)?;
-    let original_id = original.get("_id");
+    let original_id
+ = original.get("_id");
     let id = match (original_id, replacement.get("_id")) {
         (Some(old), Some(new)) if !equal(old, new) => {
             return Err(Error::ImmutableField(format!(

@@ -144,12 +144,6 @@ fn group_accumulators() {
         &docs![{"$group": {"_id": null, "samp": {"$stdDevSamp": "$s"}, "pop": {"$stdDevPop": "$s"}}}],
         &docs![{"_id": null, "samp": null, "pop": 0.0}],
     );
-    // $$ROOT.
-    check(
-        &docs![{"_id": 1, "g": "a"}, {"_id": 2, "g": "a"}],
-        &docs![{"$group": {"_id": "$g", "docs": {"$push": "$$ROOT"}}}],
-        &docs![{"_id": "a", "docs": [{"_id": 1, "g": "a"}, {"_id": 2, "g": "a"}]}],
-    );
 }
 
 #[test]
@@ -281,6 +275,16 @@ fn computed_projections() {
         &docs![{"$addFields": {"a.c": 5}}],
         &docs![{"_id": 1, "a": {"c": 5}}],
     );
+    check(
+        &docs![{"_id": 1, "a": 1}],
+        &docs![{"$addFields": {"e": {}}}],
+        &docs![{"_id": 1, "a": 1, "e": {}}],
+    );
+    check_error(
+        &docs![{"_id": 1}],
+        &docs![{"$addFields": {"e": {"$literal": 1, "b": 2}}}],
+        16410,
+    );
     // $$REMOVE drops the field.
     check(
         &docs![{"_id": 1, "a": 1, "b": 2}],
@@ -313,6 +317,17 @@ fn computed_projections() {
         &books,
         &docs![{"$project": {"_id": "$copies"}}],
         &docs![{"_id": 5}],
+    );
+    // Computed fields below an array apply to each element; the field keeps its position.
+    check(
+        &docs![{"_id": 1, "a": [{"c": 1}, 5], "x": 2}],
+        &docs![{"$project": {"x": 1, "a.b": {"$literal": 1}}}],
+        &docs![{"_id": 1, "a": [{"b": 1}], "x": 2}],
+    );
+    check(
+        &docs![{"_id": 1, "a": 5}],
+        &docs![{"$project": {"_id": 0, "a.b": {"$literal": 1}}}],
+        &docs![{"a": {"b": 1}}],
     );
     // $replaceRoot / $replaceWith (MongoDB docs: produce).
     let produce = docs![
@@ -470,6 +485,13 @@ fn lookup_with_variables_and_redact() {
         &docs![{"_id": 1, "keep": true, "a": {"level": 5}}],
     );
     check_error(&docs![{"_id": 1}], &docs![{"$redact": "x"}], 17053);
+    // $$ROOT stays the whole document while $$CURRENT descends (MongoDB docs: accounts with
+    // access levels decided at the top level).
+    check(
+        &docs![{"_id": 1, "acl": "open", "a": {"x": 1, "b": {"y": 2}}}],
+        &docs![{"$redact": {"$cond": {"if": {"$eq": ["$$ROOT.acl", "open"]}, "then": "$$DESCEND", "else": "$$PRUNE"}}}],
+        &docs![{"_id": 1, "acl": "open", "a": {"x": 1, "b": {"y": 2}}}],
+    );
     // $graphLookup (MongoDB docs: employees).
     let employees = docs![
         {"_id": 1, "name": "Dev"},
@@ -513,12 +535,31 @@ fn variables() {
     let now = out[0].get("now").cloned();
     assert!(matches!(now, Some(Bson::DateTime(_))));
     assert!(out.iter().all(|d| d.get("now").cloned() == now));
-    // $$CURRENT and $$ROOT.
-    check(
-        &docs![{"_id": 1, "a": 2}],
-        &docs![{"$project": {"c": "$$CURRENT.a", "r": "$$ROOT"}}],
-        &docs![{"_id": 1, "c": 2, "r": {"_id": 1, "a": 2}}],
+    // `let` values are expressions, evaluated once; names are validated.
+    let let_options = AggOptions {
+        db: "test".into(),
+        variables: doc! {"x": {"$add": [1, 2]}, "y": {"$multiply": ["$$x", 2]}},
+        ..AggOptions::default()
+    };
+    let evaluated = run_in(
+        &MemEnv::default(),
+        &let_options,
+        &docs![{"_id": 1}],
+        &docs![{"$addFields": {"x": "$$x", "y": "$$y"}}],
     );
+    assert_eq!(evaluated.expect("let"), docs![{"_id": 1, "x": 3, "y": 6}]);
+    let let_options = AggOptions {
+        db: "test".into(),
+        variables: doc! {"Bad": 1},
+        ..AggOptions::default()
+    };
+    assert!(run_in(
+        &MemEnv::default(),
+        &let_options,
+        &docs![{"_id": 1}],
+        &docs![{"$limit": 1}]
+    )
+    .is_err());
     // Update pipelines on one document, with the update's `let`.
     let p =
         Pipeline::parse(&docs![{"$set": {"total": {"$add": ["$a", "$$inc"]}}}, {"$unset": "a"}])
@@ -527,6 +568,13 @@ fn variables() {
         p.apply_to_document(doc! {"_id": 1, "a": 2}, &doc! {"inc": 10})
             .expect("update"),
         doc! {"_id": 1, "total": 12}
+    );
+    let now = bson::DateTime::from_millis(1_700_000_000_000);
+    let p = Pipeline::parse(&docs![{"$set": {"at": "$$NOW"}}]).expect("parse");
+    assert_eq!(
+        p.apply_to_document_at(doc! {"_id": 1}, &Document::new(), now)
+            .expect("update"),
+        doc! {"_id": 1, "at": now}
     );
     let p = Pipeline::parse(&docs![{"$replaceWith": {"_id": "$_id", "x": "$a"}}]).expect("parse");
     assert_eq!(
@@ -585,4 +633,356 @@ fn match_binds_variables_into_expr() {
     );
     let out = pipeline.run(Box::new(std::iter::empty()), &MemEnv::default(), &options);
     assert!(out.is_ok());
+}
+
+/// `$$ROOT` and `$$CURRENT` as whole documents.
+#[test]
+fn root_and_current_variables() {
+    check(
+        &docs![{"_id": 1, "g": "a"}, {"_id": 2, "g": "a"}],
+        &docs![{"$group": {"_id": "$g", "docs": {"$push": "$$ROOT"}}}],
+        &docs![{"_id": "a", "docs": [{"_id": 1, "g": "a"}, {"_id": 2, "g": "a"}]}],
+    );
+    check(
+        &docs![{"_id": 1, "a": 2}],
+        &docs![{"$project": {"c": "$$CURRENT.a", "r": "$$ROOT"}}],
+        &docs![{"_id": 1, "c": 2, "r": {"_id": 1, "a": 2}}],
+    );
+}
+
+/// MongoDB docs' `cakeSales` collection for `$setWindowFields`.
+fn cake_sales() -> Vec<Document> {
+    docs![
+        {"_id": 0, "type": "chocolate", "orderDate": (date("2020-05-18T14:10:30Z")), "state": "CA", "price": 13, "quantity": 120},
+        {"_id": 1, "type": "chocolate", "orderDate": (date("2021-03-20T11:30:05Z")), "state": "WA", "price": 14, "quantity": 140},
+        {"_id": 2, "type": "vanilla", "orderDate": (date("2021-01-11T06:31:15Z")), "state": "CA", "price": 12, "quantity": 145},
+        {"_id": 3, "type": "vanilla", "orderDate": (date("2020-02-08T13:13:23Z")), "state": "WA", "price": 13, "quantity": 104},
+        {"_id": 4, "type": "strawberry", "orderDate": (date("2019-05-18T16:09:01Z")), "state": "CA", "price": 41, "quantity": 162},
+        {"_id": 5, "type": "strawberry", "orderDate": (date("2019-01-08T06:12:03Z")), "state": "WA", "price": 43, "quantity": 134},
+    ]
+}
+
+fn window_values(pipeline_stage: Document) -> Vec<Document> {
+    run(
+        &cake_sales(),
+        &[pipeline_stage, doc! {"$project": {"v": 1}}],
+    )
+    .expect("window")
+}
+
+#[test]
+fn set_window_fields() {
+    // Documents window: a running total per state, partitions in order, sorted by date.
+    assert_eq!(
+        window_values(
+            doc! {"$setWindowFields": {"partitionBy": "$state", "sortBy": {"orderDate": 1},
+            "output": {"v": {"$sum": "$quantity", "window": {"documents": ["unbounded", "current"]}}}}}
+        ),
+        docs![{"_id": 4, "v": 162}, {"_id": 0, "v": 282}, {"_id": 2, "v": 427}, {"_id": 5, "v": 134}, {"_id": 3, "v": 238}, {"_id": 1, "v": 378}],
+    );
+    // Moving average over the previous and current document.
+    assert_eq!(
+        window_values(
+            doc! {"$setWindowFields": {"partitionBy": "$state", "sortBy": {"orderDate": 1},
+            "output": {"v": {"$avg": "$quantity", "window": {"documents": [-1, 0]}}}}}
+        ),
+        docs![{"_id": 4, "v": 162.0}, {"_id": 0, "v": 141.0}, {"_id": 2, "v": 132.5}, {"_id": 5, "v": 134.0}, {"_id": 3, "v": 119.0}, {"_id": 1, "v": 122.0}],
+    );
+    // Range window on price: orders within 10 of each other.
+    assert_eq!(
+        window_values(
+            doc! {"$setWindowFields": {"partitionBy": "$state", "sortBy": {"price": 1},
+            "output": {"v": {"$sum": "$quantity", "window": {"range": [-10, 10]}}}}}
+        ),
+        docs![{"_id": 2, "v": 265}, {"_id": 0, "v": 265}, {"_id": 4, "v": 162}, {"_id": 3, "v": 244}, {"_id": 1, "v": 244}, {"_id": 5, "v": 134}],
+    );
+    // The whole partition when there is no window.
+    assert_eq!(
+        window_values(
+            doc! {"$setWindowFields": {"partitionBy": "$state", "output": {"v": {"$max": "$quantity"}}}}
+        ),
+        docs![{"_id": 0, "v": 162}, {"_id": 2, "v": 162}, {"_id": 4, "v": 162}, {"_id": 1, "v": 140}, {"_id": 3, "v": 140}, {"_id": 5, "v": 140}],
+    );
+    // $rank, $denseRank, $documentNumber.
+    assert_eq!(
+        window_values(
+            doc! {"$setWindowFields": {"partitionBy": "$state", "sortBy": {"quantity": -1},
+            "output": {"v": {"$rank": {}}}}}
+        ),
+        docs![{"_id": 4, "v": 1}, {"_id": 2, "v": 2}, {"_id": 0, "v": 3}, {"_id": 1, "v": 1}, {"_id": 5, "v": 2}, {"_id": 3, "v": 3}],
+    );
+    let ties =
+        docs![{"_id": 1, "s": 5}, {"_id": 2, "s": 7}, {"_id": 3, "s": 5}, {"_id": 4, "s": 9}];
+    check(
+        &ties,
+        &docs![{"$setWindowFields": {"sortBy": {"s": 1}, "output": {"r": {"$rank": {}}, "d": {"$denseRank": {}}, "n": {"$documentNumber": {}}}}}, {"$project": {"s": 0}}],
+        &docs![{"_id": 1, "r": 1, "d": 1, "n": 1}, {"_id": 3, "r": 1, "d": 1, "n": 2}, {"_id": 2, "r": 3, "d": 2, "n": 3}, {"_id": 4, "r": 4, "d": 3, "n": 4}],
+    );
+    // $shift with a default (MongoDB docs).
+    assert_eq!(
+        window_values(
+            doc! {"$setWindowFields": {"partitionBy": "$state", "sortBy": {"quantity": -1},
+            "output": {"v": {"$shift": {"output": "$quantity", "by": 1, "default": "Not available"}}}}}
+        ),
+        docs![{"_id": 4, "v": 145}, {"_id": 2, "v": 120}, {"_id": 0, "v": "Not available"}, {"_id": 1, "v": 134}, {"_id": 5, "v": 104}, {"_id": 3, "v": "Not available"}],
+    );
+    // $locf carries the last non-null value forward.
+    check(
+        &docs![{"_id": 1, "t": 1, "p": 5}, {"_id": 2, "t": 2, "p": null}, {"_id": 3, "t": 3}, {"_id": 4, "t": 4, "p": 7}],
+        &docs![{"$setWindowFields": {"sortBy": {"t": 1}, "output": {"p": {"$locf": "$p"}}}}],
+        &docs![{"_id": 1, "t": 1, "p": 5}, {"_id": 2, "t": 2, "p": 5}, {"_id": 3, "t": 3, "p": 5}, {"_id": 4, "t": 4, "p": 7}],
+    );
+    // Windows past the partition's edges, $push and $count.
+    check(
+        &docs![{"_id": 1, "t": 1}, {"_id": 2, "t": 2}, {"_id": 3, "t": 3}],
+        &docs![{"$setWindowFields": {"sortBy": {"t": 1}, "output": {
+            "next": {"$push": "$_id", "window": {"documents": [1, 5]}},
+            "n": {"$count": {}, "window": {"documents": ["current", "unbounded"]}},
+        }}}],
+        &docs![{"_id": 1, "t": 1, "next": [2, 3], "n": 3}, {"_id": 2, "t": 2, "next": [3], "n": 2}, {"_id": 3, "t": 3, "next": [], "n": 1}],
+    );
+    // Errors.
+    let cases: Vec<(Document, i32)> = vec![
+        (doc! {"$setWindowFields": 1}, 9),
+        (doc! {"$setWindowFields": {"partitionBy": "$state"}}, 40414),
+        (
+            doc! {"$setWindowFields": {"output": {"r": {"$rank": {}}}}},
+            5371602,
+        ),
+        (
+            doc! {"$setWindowFields": {"sortBy": {"a": 1}, "output": {"r": {"$rank": {}, "window": {"documents": [0, 1]}}}}},
+            9,
+        ),
+        (doc! {"$setWindowFields": {"output": {"r": {"$foo": 1}}}}, 9),
+        (
+            doc! {"$setWindowFields": {"output": {"r": {"$derivative": {}}}}},
+            115,
+        ),
+        (
+            doc! {"$setWindowFields": {"output": {"r": {"$sum": 1, "window": {"documents": [-1, 0]}}}}},
+            9,
+        ),
+        (
+            doc! {"$setWindowFields": {"sortBy": {"a": 1}, "output": {"r": {"$sum": 1, "window": {"documents": [0.5, 1]}}}}},
+            9,
+        ),
+        (
+            doc! {"$setWindowFields": {"sortBy": {"a": 1}, "output": {"r": {"$sum": 1, "window": {"documents": [2, 1]}}}}},
+            9,
+        ),
+        (
+            doc! {"$setWindowFields": {"sortBy": {"a": 1, "b": 1}, "output": {"r": {"$sum": 1, "window": {"range": [-1, 1]}}}}},
+            9,
+        ),
+        (
+            doc! {"$setWindowFields": {"sortBy": {"a": 1}, "output": {"r": {"$sum": 1, "window": {"range": [-1, 1], "unit": "day"}}}}},
+            115,
+        ),
+        (
+            doc! {"$setWindowFields": {"output": {"r": {"$shift": {"output": "$a", "by": 1}}}}},
+            9,
+        ),
+        (
+            doc! {"$setWindowFields": {"output": {"r": {"$mergeObjects": "$a"}}}},
+            9,
+        ),
+    ];
+    for (stage, code) in cases {
+        check_error(&cake_sales(), &[stage], code);
+    }
+    // Range windows need numeric sort values.
+    check_error(
+        &docs![{"a": "x"}],
+        &docs![{"$setWindowFields": {"sortBy": {"a": 1}, "output": {"r": {"$sum": 1, "window": {"range": [-1, 1]}}}}}],
+        5429414,
+    );
+}
+
+#[test]
+fn fill() {
+    // MongoDB docs: fill missing fields with a constant.
+    check(
+        &docs![
+            {"date": (date("2022-02-02T00:00:00Z")), "bootsSold": 10, "sandalsSold": 20, "sneakersSold": 12},
+            {"date": (date("2022-02-03T00:00:00Z")), "bootsSold": 7, "sneakersSold": 18},
+            {"date": (date("2022-02-04T00:00:00Z")), "sneakersSold": 5},
+        ],
+        &docs![{"$fill": {"output": {"bootsSold": {"value": 0}, "sandalsSold": {"value": 0}, "sneakersSold": {"value": 0}}}}],
+        &docs![
+            {"date": (date("2022-02-02T00:00:00Z")), "bootsSold": 10, "sandalsSold": 20, "sneakersSold": 12},
+            {"date": (date("2022-02-03T00:00:00Z")), "bootsSold": 7, "sneakersSold": 18, "sandalsSold": 0},
+            {"date": (date("2022-02-04T00:00:00Z")), "sneakersSold": 5, "bootsSold": 0, "sandalsSold": 0},
+        ],
+    );
+    // MongoDB docs: last observation carried forward.
+    let reviews = docs![
+        {"date": (date("2021-03-08T00:00:00Z")), "score": 90},
+        {"date": (date("2021-03-09T00:00:00Z")), "score": 92},
+        {"date": (date("2021-03-10T00:00:00Z"))},
+        {"date": (date("2021-03-11T00:00:00Z"))},
+        {"date": (date("2021-03-12T00:00:00Z")), "score": 85},
+        {"date": (date("2021-03-13T00:00:00Z"))},
+    ];
+    let out = run(
+        &reviews,
+        &docs![{"$fill": {"sortBy": {"date": 1}, "output": {"score": {"method": "locf"}}}}],
+    )
+    .expect("locf");
+    let scores: Vec<Option<&Bson>> = out.iter().map(|d| d.get("score")).collect();
+    let expected = [90, 92, 92, 92, 85, 85].map(Bson::Int32);
+    assert_eq!(scores, expected.iter().map(Some).collect::<Vec<_>>());
+    // Per partition (partitionByFields), and errors.
+    check(
+        &docs![{"_id": 1, "k": "a", "t": 1, "v": 1}, {"_id": 2, "k": "b", "t": 2}, {"_id": 3, "k": "a", "t": 3}],
+        &docs![{"$fill": {"partitionByFields": ["k"], "sortBy": {"t": 1}, "output": {"v": {"method": "locf"}}}}],
+        &docs![{"_id": 1, "k": "a", "t": 1, "v": 1}, {"_id": 3, "k": "a", "t": 3, "v": 1}, {"_id": 2, "k": "b", "t": 2}],
+    );
+    check_error(
+        &reviews,
+        &docs![{"$fill": {"output": {"score": {"method": "locf"}}}}],
+        9,
+    );
+    check_error(
+        &reviews,
+        &docs![{"$fill": {"sortBy": {"date": 1}, "output": {"score": {"method": "linear"}}}}],
+        115,
+    );
+    check_error(
+        &reviews,
+        &docs![{"$fill": {"output": {"score": {"value": 1, "method": "locf"}}}}],
+        9,
+    );
+    check_error(&reviews, &docs![{"$fill": {"sortBy": {"date": 1}}}], 40414);
+    check_error(&reviews, &docs![{"$fill": {"output": {}, "x": 1}}], 40415);
+}
+
+#[test]
+fn densify() {
+    // MongoDB docs: coffee altitudes, full range per variety.
+    let coffee = docs![
+        {"altitude": 600, "variety": "Arabica Typica", "score": 68.3},
+        {"altitude": 750, "variety": "Arabica Typica", "score": 69.5},
+        {"altitude": 950, "variety": "Arabica Typica", "score": 70.5},
+        {"altitude": 1250, "variety": "Gesha", "score": 88.15},
+        {"altitude": 1700, "variety": "Gesha", "score": 95.5, "price": 1029},
+    ];
+    check(
+        &coffee,
+        &docs![{"$densify": {"field": "altitude", "partitionByFields": ["variety"], "range": {"bounds": "full", "step": 200}}}],
+        &docs![
+            {"altitude": 600, "variety": "Arabica Typica", "score": 68.3},
+            {"altitude": 750, "variety": "Arabica Typica", "score": 69.5},
+            {"variety": "Arabica Typica", "altitude": 800},
+            {"altitude": 950, "variety": "Arabica Typica", "score": 70.5},
+            {"variety": "Arabica Typica", "altitude": 1000},
+            {"variety": "Arabica Typica", "altitude": 1200},
+            {"variety": "Arabica Typica", "altitude": 1400},
+            {"variety": "Arabica Typica", "altitude": 1600},
+            {"variety": "Gesha", "altitude": 600},
+            {"variety": "Gesha", "altitude": 800},
+            {"variety": "Gesha", "altitude": 1000},
+            {"variety": "Gesha", "altitude": 1200},
+            {"altitude": 1250, "variety": "Gesha", "score": 88.15},
+            {"variety": "Gesha", "altitude": 1400},
+            {"variety": "Gesha", "altitude": 1600},
+            {"altitude": 1700, "variety": "Gesha", "score": 95.5, "price": 1029},
+        ],
+    );
+    // Within each partition's own range.
+    check(
+        &coffee,
+        &docs![{"$densify": {"field": "altitude", "partitionByFields": ["variety"], "range": {"bounds": "partition", "step": 200}}}, {"$project": {"_id": 0, "altitude": 1}}],
+        &docs![{"altitude": 600}, {"altitude": 750}, {"altitude": 800}, {"altitude": 950}, {"altitude": 1250}, {"altitude": 1450}, {"altitude": 1650}, {"altitude": 1700}],
+    );
+    // MongoDB docs: hourly readings between explicit date bounds; later documents pass.
+    let weather: Vec<Document> = [0, 4, 8, 12]
+        .iter()
+        .map(|h| doc! {"timestamp": bson::DateTime::from_millis(1_621_296_000_000 + h * 3_600_000), "temp": 12})
+        .collect();
+    let out = run(
+        &weather,
+        &docs![{"$densify": {"field": "timestamp", "range": {"step": 1, "unit": "hour", "bounds": [
+            (bson::DateTime::from_millis(1_621_296_000_000)),
+            (bson::DateTime::from_millis(1_621_296_000_000 + 8 * 3_600_000)),
+        ]}}}],
+    )
+    .expect("densify dates");
+    let hours: Vec<i64> = out
+        .iter()
+        .filter_map(|d| d.get_datetime("timestamp").ok())
+        .map(|t| (t.timestamp_millis() - 1_621_296_000_000) / 3_600_000)
+        .collect();
+    assert_eq!(hours, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 12]);
+    assert_eq!(
+        out.get(1),
+        Some(&doc! {"timestamp": bson::DateTime::from_millis(1_621_296_000_000 + 3_600_000)})
+    );
+    // Documents without the field pass through; wrong types are errors.
+    check(
+        &docs![{"x": 1}, {"v": 1}, {"v": 3}],
+        &docs![{"$densify": {"field": "v", "range": {"step": 1, "bounds": "full"}}}],
+        &docs![{"x": 1}, {"v": 1}, {"v": 2}, {"v": 3}],
+    );
+    check(
+        &docs![{"v": 0.5}, {"v": 1.5}],
+        &docs![{"$densify": {"field": "v", "range": {"step": 0.25, "bounds": "full"}}}],
+        &docs![{"v": 0.5}, {"v": 0.75}, {"v": 1.0}, {"v": 1.25}, {"v": 1.5}],
+    );
+    check_error(
+        &docs![{"v": "a"}],
+        &docs![{"$densify": {"field": "v", "range": {"step": 1, "bounds": "full"}}}],
+        5733201,
+    );
+    check_error(
+        &docs![{"v": 0}, {"v": 1_000_000}],
+        &docs![{"$densify": {"field": "v", "range": {"step": 1, "bounds": "full"}}}],
+        5897900,
+    );
+}
+
+#[test]
+fn undefined_variables_at_parse_time() {
+    let lets = doc! {"x": 1};
+    let parse = |stages: Vec<Document>| {
+        Pipeline::parse_with_variables(&stages, &lets)
+            .map(|_| ())
+            .map_err(|e| e.code())
+    };
+    assert_eq!(parse(docs![{"$addFields": {"a": "$$x"}}]), Ok(()));
+    assert_eq!(parse(docs![{"$addFields": {"a": "$$y"}}]), Err(17276));
+    assert_eq!(parse(docs![{"$group": {"_id": "$$y"}}]), Err(17276));
+    assert_eq!(
+        parse(docs![{"$project": {"a": {"$add": ["$$NOW", 1]}, "r": "$$ROOT"}}]),
+        Ok(())
+    );
+    // $lookup's let is visible in its sub-pipeline only.
+    let lookup = |sub: &str| docs![{"$lookup": {"from": "b", "let": {"v": "$a"}, "pipeline": [{"$addFields": {"z": sub}}], "as": "r"}}];
+    assert_eq!(parse(lookup("$$v")), Ok(()));
+    assert_eq!(parse(lookup("$$x")), Ok(()));
+    assert_eq!(parse(lookup("$$w")), Err(17276));
+    assert_eq!(
+        parse(
+            docs![{"$lookup": {"from": "b", "let": {"v": "$a"}, "pipeline": [], "as": "r"}}, {"$addFields": {"z": "$$v"}}]
+        ),
+        Err(17276)
+    );
+    // $merge's pipeline sees $$new (or its own let).
+    assert_eq!(
+        parse(docs![{"$merge": {"into": "t", "whenMatched": [{"$set": {"n": "$$new.n"}}]}}]),
+        Ok(())
+    );
+    assert_eq!(
+        parse(
+            docs![{"$merge": {"into": "t", "let": {"m": 1}, "whenMatched": [{"$set": {"n": "$$new"}}]}}]
+        ),
+        Err(17276)
+    );
+    // Without the command's variables, references are checked when evaluated.
+    assert!(Pipeline::parse(&docs![{"$addFields": {"a": "$$y"}}]).is_ok());
+    assert_eq!(
+        run(&docs![{"_id": 1}], &docs![{"$addFields": {"a": "$$y"}}])
+            .map_err(|e| e.code())
+            .err(),
+        Some(17276)
+    );
 }

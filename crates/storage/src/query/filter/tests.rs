@@ -411,6 +411,9 @@ fn json_schema() {
     t!({"a": [1, "x"]}, {"$jsonSchema": {"properties": {"a": {"items": [{"type": "number"}, {"type": "string"}], "additionalItems": false}}}}, true);
     t!({"a": [1, "x", 2]}, {"$jsonSchema": {"properties": {"a": {"items": [{"type": "number"}, {"type": "string"}], "additionalItems": false}}}}, false);
     t!({"x1": 1, "y": "s"}, {"$jsonSchema": {"patternProperties": {"^x": {"type": "number"}}, "additionalProperties": {"type": "string"}}}, true);
+    t!({"a": 1, "b": 1}, {"$expr": {"$eq": ["$a", "$b"]}}, true);
+    t!({"a": 1, "b": 2}, {"$expr": {"$lt": ["$b", "$a"]}}, false);
+
 }
 
 fn check_error(filter: Document, code: i32, message: &str) {
@@ -483,7 +486,6 @@ fn parse_errors() {
     check_error(doc! {"a": {"$nearSphere": [0, 0]}}, 115, "$nearSphere");
     check_error(doc! {"a": {"$geoWithin": {}}}, 115, "$geoWithin");
     check_error(doc! {"a": {"$geoIntersects": {}}}, 115, "$geoIntersects");
-    check_error(doc! {"$expr": {"$eq": ["$a", 1]}}, 115, "");
     check_error(doc! {"$jsonSchema": 1}, 14, "$jsonSchema must be an object");
     check_error(doc! {"$jsonSchema": {"foo": 1}}, 9, "Unknown $jsonSchema keyword: foo");
     check_error(doc! {"$jsonSchema": {"required": []}}, 9, "'required' cannot be an empty array");
