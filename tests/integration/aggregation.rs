@@ -3,7 +3,7 @@
 
 use bson::{doc, Document};
 use futures::TryStreamExt;
-use outpost_tests::{first_batch, next_batch, run, run_err, TestServer};
+use outpost_tests::{first_batch, next_batch, run, run_err, SessionDb, TestServer};
 
 /// The sales collection of MongoDB's $group documentation, simplified.
 fn sales() -> Vec<Document> {
@@ -26,22 +26,14 @@ async fn start_with_sales() -> TestServer {
     server
 }
 
-/// Runs `pipeline` on test.sales and returns every result document.
+/// Runs `pipeline` on test.sales and returns every result document (in one session, so the
+/// cursor can be followed).
 async fn aggregate(server: &TestServer, pipeline: Vec<Document>) -> Vec<Document> {
-    let db = server.db("test");
-    let reply = run(
-        &db,
-        doc! {"aggregate": "sales", "pipeline": pipeline, "cursor": {}},
-    )
-    .await;
-    let (mut docs, mut id) = first_batch(&reply);
-    while id != 0 {
-        let reply = run(&db, doc! {"getMore": id, "collection": "sales"}).await;
-        let (more, next) = next_batch(&reply);
-        docs.extend(more);
-        id = next;
-    }
-    docs
+    let mut db = SessionDb::new(server.db("test")).await;
+    let reply = db
+        .run(doc! {"aggregate": "sales", "pipeline": pipeline, "cursor": {}})
+        .await;
+    db.follow("sales", reply).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,9 +174,8 @@ async fn aggregate_pipelines_give_mongodb_results() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aggregate_batches_with_a_cursor() {
     let server = start_with_sales().await;
-    let db = server.db("test");
-    let reply = run(
-        &db,
+    let mut db = SessionDb::new(server.db("test")).await;
+    let reply = db.run(
         doc! {"aggregate": "sales", "pipeline": [{"$sort": {"_id": 1}}], "cursor": {"batchSize": 2}},
     )
     .await;
@@ -195,14 +186,12 @@ async fn aggregate_batches_with_a_cursor() {
         reply.get_document("cursor").expect("cursor").get_str("ns"),
         Ok("test.sales")
     );
-    let reply = run(
-        &db,
-        doc! {"getMore": id, "collection": "sales", "batchSize": 2},
-    )
-    .await;
+    let reply = db
+        .run(doc! {"getMore": id, "collection": "sales", "batchSize": 2})
+        .await;
     let (docs, id) = next_batch(&reply);
     assert_eq!(docs, sales()[2..4]);
-    let reply = run(&db, doc! {"getMore": id, "collection": "sales"}).await;
+    let reply = db.run(doc! {"getMore": id, "collection": "sales"}).await;
     let (docs, id) = next_batch(&reply);
     assert_eq!((docs, id), (sales()[4..].to_vec(), 0));
 

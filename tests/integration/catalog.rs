@@ -178,20 +178,20 @@ async fn list_collections_describes_collections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_collections_batches_with_a_cursor() {
     let server = TestServer::start().await;
-    let db = server.db("many");
+    let mut db = outpost_tests::SessionDb::new(server.db("many")).await;
     for i in 0..5 {
-        run(&db, doc! {"create": format!("c{i}")}).await;
+        db.run(doc! {"create": format!("c{i}")}).await;
     }
-    let reply = run(&db, doc! {"listCollections": 1, "cursor": {"batchSize": 2}}).await;
+    let reply = db
+        .run(doc! {"listCollections": 1, "cursor": {"batchSize": 2}})
+        .await;
     let (mut entries, mut id) = first_batch(&reply);
     assert_eq!(entries.len(), 2);
     assert_ne!(id, 0);
     while id != 0 {
-        let reply = run(
-            &db,
-            doc! {"getMore": id, "collection": "$cmd.listCollections"},
-        )
-        .await;
+        let reply = db
+            .run(doc! {"getMore": id, "collection": "$cmd.listCollections"})
+            .await;
         let (more, next) = next_batch(&reply);
         entries.extend(more);
         id = next;

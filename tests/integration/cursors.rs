@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use bson::{doc, Bson, Document};
 use futures::TryStreamExt;
-use outpost_tests::{first_batch, int_field, next_batch, run, run_err, TestServer};
+use outpost_tests::{first_batch, int_field, next_batch, run, SessionDb, TestServer};
 
 const DOCUMENTS: i32 = 1_000;
 
@@ -37,17 +37,15 @@ fn assert_each_once(docs: &[Document]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_of_seven_return_every_document_once() {
     let server = start_with_documents().await;
-    let db = server.db("test");
-    let reply = run(&db, doc! {"find": "many", "batchSize": 7}).await;
+    let mut db = SessionDb::new(server.db("test")).await;
+    let reply = db.run(doc! {"find": "many", "batchSize": 7}).await;
     let (mut docs, mut id) = first_batch(&reply);
     assert_eq!(docs.len(), 7);
     let mut batches = 1;
     while id != 0 {
-        let reply = run(
-            &db,
-            doc! {"getMore": id, "collection": "many", "batchSize": 7},
-        )
-        .await;
+        let reply = db
+            .run(doc! {"getMore": id, "collection": "many", "batchSize": 7})
+            .await;
         let cursor = reply.get_document("cursor").expect("cursor");
         assert_eq!(cursor.get_str("ns"), Ok("test.many"), "{reply}");
         let (batch, next) = next_batch(&reply);
@@ -69,18 +67,14 @@ async fn batches_of_seven_return_every_document_once() {
     assert_each_once(&docs);
 
     // Sorted, the documents come in order across batches.
-    let reply = run(
-        &db,
-        doc! {"find": "many", "sort": {"_id": -1}, "batchSize": 7},
-    )
-    .await;
+    let reply = db
+        .run(doc! {"find": "many", "sort": {"_id": -1}, "batchSize": 7})
+        .await;
     let (mut docs, mut id) = first_batch(&reply);
     while id != 0 {
-        let reply = run(
-            &db,
-            doc! {"getMore": id, "collection": "many", "batchSize": 7},
-        )
-        .await;
+        let reply = db
+            .run(doc! {"getMore": id, "collection": "many", "batchSize": 7})
+            .await;
         let (batch, next) = next_batch(&reply);
         docs.extend(batch);
         id = next;
@@ -96,18 +90,18 @@ async fn batches_of_seven_return_every_document_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_batches_are_101_then_the_rest() {
     let server = start_with_documents().await;
-    let db = server.db("test");
-    let reply = run(&db, doc! {"find": "many"}).await;
+    let mut db = SessionDb::new(server.db("test")).await;
+    let reply = db.run(doc! {"find": "many"}).await;
     let (first, id) = first_batch(&reply);
     assert_eq!(first.len(), 101, "mongod's default first batch");
     assert_ne!(id, 0);
-    let reply = run(&db, doc! {"getMore": id, "collection": "many"}).await;
+    let reply = db.run(doc! {"getMore": id, "collection": "many"}).await;
     let (rest, next) = next_batch(&reply);
     assert_eq!((rest.len(), next), (899, 0));
     let all: Vec<Document> = first.into_iter().chain(rest).collect();
     assert_each_once(&all);
     // The exhausted cursor is gone.
-    run_err(&db, doc! {"getMore": id, "collection": "many"})
+    db.run_err(doc! {"getMore": id, "collection": "many"})
         .await
         .assert(43, "CursorNotFound", &format!("cursor id {id} not found"));
     server.shutdown().await;
@@ -149,19 +143,15 @@ async fn the_driver_cursor_walks_every_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limit_across_batches_stops_at_the_limit() {
     let server = start_with_documents().await;
-    let db = server.db("test");
-    let reply = run(
-        &db,
-        doc! {"find": "many", "sort": {"_id": 1}, "limit": 10, "batchSize": 4},
-    )
-    .await;
+    let mut db = SessionDb::new(server.db("test")).await;
+    let reply = db
+        .run(doc! {"find": "many", "sort": {"_id": 1}, "limit": 10, "batchSize": 4})
+        .await;
     let (mut docs, mut id) = first_batch(&reply);
     while id != 0 {
-        let reply = run(
-            &db,
-            doc! {"getMore": id, "collection": "many", "batchSize": 4},
-        )
-        .await;
+        let reply = db
+            .run(doc! {"getMore": id, "collection": "many", "batchSize": 4})
+            .await;
         let (batch, next) = next_batch(&reply);
         docs.extend(batch);
         id = next;
@@ -177,12 +167,14 @@ async fn limit_across_batches_stops_at_the_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_cursors_closes_cursors() {
     let server = start_with_documents().await;
-    let db = server.db("test");
-    let reply = run(&db, doc! {"find": "many", "batchSize": 5}).await;
+    let mut db = SessionDb::new(server.db("test")).await;
+    let reply = db.run(doc! {"find": "many", "batchSize": 5}).await;
     let (_, id) = first_batch(&reply);
     assert_ne!(id, 0);
     let unknown: i64 = 123_456_789;
-    let reply = run(&db, doc! {"killCursors": "many", "cursors": [id, unknown]}).await;
+    let reply = db
+        .run(doc! {"killCursors": "many", "cursors": [id, unknown]})
+        .await;
     assert_eq!(
         reply,
         doc! {
@@ -193,18 +185,18 @@ async fn kill_cursors_closes_cursors() {
             "ok": 1.0,
         }
     );
-    run_err(&db, doc! {"getMore": id, "collection": "many"})
+    db.run_err(doc! {"getMore": id, "collection": "many"})
         .await
         .assert(43, "CursorNotFound", &format!("cursor id {id} not found"));
     // Killing it again: not found.
-    let reply = run(&db, doc! {"killCursors": "many", "cursors": [id]}).await;
+    let reply = db.run(doc! {"killCursors": "many", "cursors": [id]}).await;
     assert_eq!(
         reply.get_array("cursorsNotFound").ok(),
         Some(&vec![Bson::Int64(id)])
     );
 
     // serverStatus counts open cursors.
-    let reply = run(&db, doc! {"find": "many", "batchSize": 1}).await;
+    let reply = db.run(doc! {"find": "many", "batchSize": 1}).await;
     let (_, id) = first_batch(&reply);
     let status = run(&server.db("admin"), doc! {"serverStatus": 1}).await;
     let open = status
@@ -213,36 +205,34 @@ async fn kill_cursors_closes_cursors() {
         .and_then(|c| c.get_document("open"))
         .expect("metrics.cursor.open");
     assert_eq!(int_field(open, "total"), 1, "{status}");
-    run(&db, doc! {"killCursors": "many", "cursors": [id]}).await;
+    db.run(doc! {"killCursors": "many", "cursors": [id]}).await;
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_more_checks_its_arguments() {
     let server = start_with_documents().await;
-    let db = server.db("test");
-    let reply = run(&db, doc! {"find": "many", "batchSize": 5}).await;
+    let mut db = SessionDb::new(server.db("test")).await;
+    let reply = db.run(doc! {"find": "many", "batchSize": 5}).await;
     let (_, id) = first_batch(&reply);
     // Another collection's cursor.
-    run_err(&db, doc! {"getMore": id, "collection": "other"})
+    db.run_err(doc! {"getMore": id, "collection": "other"})
         .await
         .assert(13, "Unauthorized", "different namespace");
     // The cursor survives the refused getMore.
-    let reply = run(
-        &db,
-        doc! {"getMore": id, "collection": "many", "batchSize": 5},
-    )
-    .await;
+    let reply = db
+        .run(doc! {"getMore": id, "collection": "many", "batchSize": 5})
+        .await;
     assert_eq!(next_batch(&reply).0.len(), 5);
-    run_err(&db, doc! {"getMore": "x", "collection": "many"})
+    db.run_err(doc! {"getMore": "x", "collection": "many"})
         .await
         .assert(14, "TypeMismatch", "getMore.getMore");
-    run_err(&db, doc! {"getMore": id}).await.assert(
+    db.run_err(doc! {"getMore": id}).await.assert(
         40414,
         "Location40414",
         "'getMore.collection' is missing",
     );
-    run_err(&db, doc! {"getMore": 987_654_321_i64, "collection": "many"})
+    db.run_err(doc! {"getMore": 987_654_321_i64, "collection": "many"})
         .await
         .assert(43, "CursorNotFound", "cursor id 987654321 not found");
     server.shutdown().await;
@@ -251,26 +241,18 @@ async fn get_more_checks_its_arguments() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cursors_see_a_consistent_set_while_others_write() {
     let server = start_with_documents().await;
-    let db = server.db("test");
-    let reply = run(
-        &db,
-        doc! {"find": "many", "sort": {"_id": 1}, "batchSize": 100},
-    )
-    .await;
+    let mut db = SessionDb::new(server.db("test")).await;
+    let reply = db
+        .run(doc! {"find": "many", "sort": {"_id": 1}, "batchSize": 100})
+        .await;
     let (mut docs, mut id) = first_batch(&reply);
     // Delete documents the cursor has not reached yet, and add new ones.
-    run(
-        &db,
-        doc! {"delete": "many", "deletes": [{"q": {"n": 9}, "limit": 0}]},
-    )
-    .await;
-    run(
-        &db,
-        doc! {"insert": "many", "documents": [{"_id": 5000, "n": 0}]},
-    )
-    .await;
+    db.run(doc! {"delete": "many", "deletes": [{"q": {"n": 9}, "limit": 0}]})
+        .await;
+    db.run(doc! {"insert": "many", "documents": [{"_id": 5000, "n": 0}]})
+        .await;
     while id != 0 {
-        let reply = run(&db, doc! {"getMore": id, "collection": "many"}).await;
+        let reply = db.run(doc! {"getMore": id, "collection": "many"}).await;
         let (batch, next) = next_batch(&reply);
         docs.extend(batch);
         id = next;
@@ -297,28 +279,24 @@ async fn idle_cursors_time_out_unless_no_cursor_timeout() {
         ..Default::default()
     })
     .await;
-    let db = server.db("test");
+    let mut db = SessionDb::new(server.db("test")).await;
     let docs: Vec<Document> = (0..10).map(|i| doc! {"_id": i}).collect();
-    run(&db, doc! {"insert": "c", "documents": docs}).await;
-    let reply = run(&db, doc! {"find": "c", "batchSize": 2}).await;
+    db.run(doc! {"insert": "c", "documents": docs}).await;
+    let reply = db.run(doc! {"find": "c", "batchSize": 2}).await;
     let (_, idle) = first_batch(&reply);
-    let reply = run(
-        &db,
-        doc! {"find": "c", "batchSize": 2, "noCursorTimeout": true},
-    )
-    .await;
+    let reply = db
+        .run(doc! {"find": "c", "batchSize": 2, "noCursorTimeout": true})
+        .await;
     let (_, pinned) = first_batch(&reply);
     // cursorTimeoutMillis is 1 s here; wait for the reaper to pass.
     tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
-    run_err(&db, doc! {"getMore": idle, "collection": "c"})
+    db.run_err(doc! {"getMore": idle, "collection": "c"})
         .await
         .assert(43, "CursorNotFound", "");
-    let reply = run(
-        &db,
-        doc! {"getMore": pinned, "collection": "c", "batchSize": 2},
-    )
-    .await;
+    let reply = db
+        .run(doc! {"getMore": pinned, "collection": "c", "batchSize": 2})
+        .await;
     assert_eq!(next_batch(&reply).0.len(), 2);
-    run(&db, doc! {"killCursors": "c", "cursors": [pinned]}).await;
+    db.run(doc! {"killCursors": "c", "cursors": [pinned]}).await;
     server.shutdown().await;
 }

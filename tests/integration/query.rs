@@ -215,12 +215,16 @@ async fn projections_shape_documents() {
     server.shutdown().await;
 }
 
+/// An update case: the document before, the filter beyond `_id`, the update, its
+/// `arrayFilters`, and the document after.
+type UpdateCase = (Document, Document, Bson, Option<Vec<Document>>, Document);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_operators_change_documents_like_mongodb() {
     let server = TestServer::start().await;
     let db = server.db("test");
     // (document before, filter beyond _id, update, arrayFilters, document after)
-    let cases: Vec<(Document, Document, Bson, Option<Vec<Document>>, Document)> = vec![
+    let cases: Vec<UpdateCase> = vec![
         (
             doc! {"_id": 1},
             doc! {},

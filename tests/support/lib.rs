@@ -21,7 +21,7 @@ use std::time::Duration;
 use bson::{Bson, Document};
 use mongodb::error::{Error as DriverError, ErrorKind};
 use mongodb::options::ClientOptions;
-use mongodb::{Client, Database};
+use mongodb::{Client, ClientSession, Database};
 use outpost_server::{Config, Server, ServerHandle};
 use tokio::net::TcpListener;
 
@@ -336,20 +336,88 @@ fn batch(reply: &Document, field: &str) -> (Vec<Document>, i64) {
     (docs, id)
 }
 
-/// Runs `find` with `options` (filter, sort, batchSize...) and follows the cursor with
-/// `getMore` to the end; returns every document.
-pub async fn find_all(db: &Database, collection: &str, options: Document) -> Vec<Document> {
-    let mut command = bson::doc! {"find": collection};
-    command.extend(options);
-    let reply = run(db, command).await;
-    let (mut docs, mut id) = first_batch(&reply);
-    while id != 0 {
-        let reply = run(db, bson::doc! {"getMore": id, "collection": collection}).await;
-        let (more, next) = next_batch(&reply);
-        docs.extend(more);
-        id = next;
+/// A database handle whose commands all run in one explicit session, as a shell's do.
+/// Following a cursor needs it: MongoDB ties a cursor to the session that opened it and
+/// refuses `getMore` and `killCursors` from another one, while `Database::run_command` gives
+/// every call its own implicit session.
+pub struct SessionDb {
+    db: Database,
+    session: ClientSession,
+}
+
+impl SessionDb {
+    pub async fn new(db: Database) -> SessionDb {
+        let session = db
+            .client()
+            .start_session()
+            .await
+            .expect("cannot start a session");
+        SessionDb { db, session }
     }
-    docs
+
+    /// Runs `command` in the session, except the commands the driver refuses to attach a
+    /// session to (`killCursors`), which go without one.
+    async fn send(&mut self, command: Document) -> mongodb::error::Result<Document> {
+        if command
+            .keys()
+            .next()
+            .is_some_and(|name| name == "killCursors")
+        {
+            return self.db.run_command(command).await;
+        }
+        self.db
+            .run_command(command)
+            .session(&mut self.session)
+            .await
+    }
+
+    /// Runs a command that must succeed and returns its reply (with `ok: 1` checked).
+    pub async fn run(&mut self, command: Document) -> Document {
+        let shown = format!("{command}");
+        let reply = self
+            .send(command)
+            .await
+            .unwrap_or_else(|e| panic!("command {shown} failed: {e}"));
+        assert_eq!(ok_value(&reply), Some(1.0), "reply without ok: 1: {reply}");
+        reply
+    }
+
+    /// Runs a command that must fail with a server error and returns the error.
+    pub async fn run_err(&mut self, command: Document) -> CommandFailure {
+        command_error(self.send(command).await)
+    }
+
+    /// Runs `find` with `options` and follows the cursor to the end.
+    pub async fn find_all(&mut self, collection: &str, options: Document) -> Vec<Document> {
+        let mut command = bson::doc! {"find": collection};
+        command.extend(options);
+        let reply = self.run(command).await;
+        self.follow(collection, reply).await
+    }
+
+    /// Follows the cursor of a `find`/`aggregate`/`list*` reply to its end with `getMore`;
+    /// returns every document, the first batch included.
+    pub async fn follow(&mut self, collection: &str, reply: Document) -> Vec<Document> {
+        let (mut docs, mut id) = first_batch(&reply);
+        while id != 0 {
+            let reply = self
+                .run(bson::doc! {"getMore": id, "collection": collection})
+                .await;
+            let (more, next) = next_batch(&reply);
+            docs.extend(more);
+            id = next;
+        }
+        docs
+    }
+}
+
+/// Runs `find` with `options` (filter, sort, batchSize...) and follows the cursor with
+/// `getMore` to the end, in one session; returns every document.
+pub async fn find_all(db: &Database, collection: &str, options: Document) -> Vec<Document> {
+    SessionDb::new(db.clone())
+        .await
+        .find_all(collection, options)
+        .await
 }
 
 /// The `_id`s of documents, as `i32`s (tests use small integer ids for readability).
