@@ -366,6 +366,16 @@ async fn rename_collection_moves_documents_and_indexes() {
 
     run_err(
         &admin,
+        doc! {"renameCollection": "archive.other", "to": "archive.other"},
+    )
+    .await
+    .assert(
+        20,
+        "IllegalOperation",
+        "Can't rename a collection to itself",
+    );
+    run_err(
+        &admin,
         doc! {"renameCollection": "test.missing", "to": "test.x"},
     )
     .await

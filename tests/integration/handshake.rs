@@ -498,3 +498,69 @@ async fn unknown_command_is_command_not_found_and_the_connection_survives() {
     client.shutdown().immediate(true).await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drivers_connect_with_their_defaults() {
+    let server = TestServer::start().await;
+    // No directConnection: the driver discovers the topology from hello (a standalone).
+    let uri = format!("mongodb://{}/?serverSelectionTimeoutMS=5000", server.addr());
+    let client = mongodb::Client::with_uri_str(&uri).await.expect("client");
+    let coll = client.database("test").collection::<Document>("c");
+    coll.insert_one(doc! {"_id": 1})
+        .await
+        .expect("insert with default options");
+    assert_eq!(
+        coll.find_one(doc! {"_id": 1}).await.expect("find"),
+        Some(doc! {"_id": 1})
+    );
+    client.shutdown().immediate(true).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_status_counts_connections_as_they_come_and_go() {
+    let server = TestServer::start().await;
+    let admin = server.db("admin");
+    let current = |status: &Document| {
+        int_field(
+            status.get_document("connections").expect("connections"),
+            "current",
+        )
+    };
+    let before = current(&run(&admin, doc! {"serverStatus": 1}).await);
+    let mut streams = Vec::new();
+    for _ in 0..5 {
+        streams.push(
+            tokio::net::TcpStream::connect(server.addr())
+                .await
+                .expect("connect"),
+        );
+    }
+    // The server counts a connection once its task has started: poll briefly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let now = current(&run(&admin, doc! {"serverStatus": 1}).await);
+        if now == before + 5 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "current stayed {now}, expected {}",
+            before + 5
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(streams);
+    loop {
+        let now = current(&run(&admin, doc! {"serverStatus": 1}).await);
+        if now == before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "current stayed {now} after the clients left, expected {before}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    server.shutdown().await;
+}
