@@ -564,3 +564,18 @@ async fn server_status_counts_connections_as_they_come_and_go() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_client_does_not_flood_the_server_with_hello() {
+    let server = TestServer::start().await;
+    let admin = server.db("admin");
+    let commands = |status: &Document| opcounter(status, "command");
+    let before = run(&admin, doc! {"serverStatus": 1}).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let after = run(&admin, doc! {"serverStatus": 1}).await;
+    // Drivers check a server every 10 s (heartbeatFrequencyMS); with the streaming protocol
+    // the server holds an awaitable hello up to maxAwaitTimeMS. Either way a few commands.
+    let delta = commands(&after) - commands(&before);
+    assert!(delta <= 5, "{delta} commands in 3 s from one idle client");
+    server.shutdown().await;
+}
