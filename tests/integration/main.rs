@@ -16,6 +16,7 @@ mod cursors;
 mod errors;
 mod handshake;
 mod indexes;
+mod model;
 mod mongosh;
 mod persistence;
 mod query;
