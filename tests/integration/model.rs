@@ -74,13 +74,17 @@ async fn run_sequence(seed: u64) {
             0 | 1 => {
                 let document = doc! {"_id": id, "v": value, "n": 0};
                 let result = coll.insert_one(document.clone()).await;
-                if model.contains_key(&id) {
-                    let error = command_error(result);
-                    assert_eq!(error.code, 11000, "seed {seed} step {step}: {error:?}");
-                } else {
-                    result
-                        .unwrap_or_else(|e| panic!("seed {seed} step {step}: insert failed: {e}"));
-                    model.insert(id, document);
+                match model.entry(id) {
+                    std::collections::btree_map::Entry::Occupied(_) => {
+                        let error = command_error(result);
+                        assert_eq!(error.code, 11000, "seed {seed} step {step}: {error:?}");
+                    }
+                    std::collections::btree_map::Entry::Vacant(slot) => {
+                        result.unwrap_or_else(|e| {
+                            panic!("seed {seed} step {step}: insert failed: {e}")
+                        });
+                        slot.insert(document);
+                    }
                 }
             }
             2 => {
