@@ -533,3 +533,27 @@ async fn many_bad_connections_do_not_disturb_a_busy_client() {
     assert_eq!(int_field(&count, "n"), 200);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optional_flag_bits_are_accepted() {
+    let server = TestServer::start().await;
+    let mut stream = connect(&server).await;
+    // exhaustAllowed (bit 16) is optional: a server that does not stream answers normally.
+    const EXHAUST_ALLOWED: u32 = 1 << 16;
+    let body = body_section(&doc! {"ping": 1, "$db": "admin"});
+    stream
+        .write_all(&op_msg_raw(60, EXHAUST_ALLOWED, &body))
+        .await
+        .expect("write");
+    let reply = read_reply(&mut stream).await.expect("reply");
+    assert_eq!(reply.response_to, 60);
+    assert_eq!(reply.op_msg_body(), doc! {"ok": 1.0});
+    // An unknown optional bit (16-31) is ignored too.
+    stream
+        .write_all(&op_msg_raw(61, 1 << 20, &body))
+        .await
+        .expect("write");
+    let reply = read_reply(&mut stream).await.expect("reply");
+    assert_eq!(reply.op_msg_body(), doc! {"ok": 1.0});
+    server.shutdown().await;
+}
