@@ -95,6 +95,7 @@ pub fn code_name(code: i32) -> String {
         11 => "UserNotFound",
         13 => "Unauthorized",
         14 => "TypeMismatch",
+        16 => "InvalidLength",
         18 => "AuthenticationFailed",
         20 => "IllegalOperation",
         26 => "NamespaceNotFound",

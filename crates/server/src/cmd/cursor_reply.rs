@@ -38,9 +38,10 @@ impl BatchOptions {
 pub fn batch_size(body: &Document, command: &str, field: &str) -> Result<Option<usize>> {
     match args::opt_i64(body, command, field)? {
         None => Ok(None),
-        Some(n) if n < 0 => Err(Error::bad_value(format!(
-            "BSON field '{field}' value must be >= 0, actual value '{n}'"
-        ))),
+        Some(n) if n < 0 => Err(Error::new(
+            51024,
+            format!("BSON field '{field}' value must be >= 0, actual value '{n}'"),
+        )),
         Some(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
     }
 }

@@ -6,6 +6,7 @@ use outpost_storage::{DeleteSpec, WriteOptions};
 use super::{Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::state::State;
 
 pub static COMMAND: Command = Command {
@@ -14,11 +15,20 @@ pub static COMMAND: Command = Command {
     help:
         "deletes documents: { delete: <coll>, deletes: [{ q, limit: 0|1, hint }], ordered: true }",
     admin_only: false,
-    counter: Counter::Delete,
+    counter: Counter::None,
     run,
 };
 
-fn run_statement(state: &State, req: &Request, coll: &str, statement: &Document) -> Result<u64> {
+/// One parsed delete statement.
+struct Statement {
+    filter: Document,
+    just_one: bool,
+    hint: Option<Bson>,
+    variables: Option<Document>,
+}
+
+/// Parses a statement; argument errors fail the whole command, as MongoDB's parser does.
+fn parse_statement(req: &Request, statement: &Document) -> Result<Statement> {
     let command = "delete.deletes";
     let filter = match statement.get("q") {
         Some(Bson::Document(q)) => q.clone(),
@@ -51,13 +61,20 @@ fn run_statement(state: &State, req: &Request, coll: &str, statement: &Document)
         }
     };
     args::check_collation(statement, command)?;
-    let hint = args::opt_hint(statement, command)?;
-    let vars = super::update::variables(req.body, Some(statement), "delete")?;
-    let spec = DeleteSpec {
-        filter: &filter,
+    Ok(Statement {
+        filter,
         just_one,
-        hint: hint.as_ref(),
-        variables: vars.as_ref(),
+        hint: args::opt_hint(statement, command)?,
+        variables: super::update::variables(req.body, Some(statement), "delete")?,
+    })
+}
+
+fn run_statement(state: &State, req: &Request, coll: &str, statement: &Statement) -> Result<u64> {
+    let spec = DeleteSpec {
+        filter: &statement.filter,
+        just_one: statement.just_one,
+        hint: statement.hint.as_ref(),
+        variables: statement.variables.as_ref(),
     };
     Ok(state
         .storage
@@ -69,6 +86,11 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let statements = args::req_documents(req.body, "delete", "deletes")?;
     super::insert::check_batch_size(statements.len())?;
     let ordered = args::bool_or(req.body, "delete", "ordered", true)?;
+    let statements = statements
+        .iter()
+        .map(|s| parse_statement(req, s))
+        .collect::<Result<Vec<_>>>()?;
+    Metrics::add(&state.metrics.op_delete, statements.len() as u64);
     let mut n = 0u64;
     let mut write_errors = Vec::new();
     for (index, statement) in statements.iter().enumerate() {

@@ -6,6 +6,7 @@ use bson::{doc, Bson, Document};
 use super::{Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::state::State;
 
 pub static COMMAND: Command = Command {
@@ -13,7 +14,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "inserts documents: { insert: <coll>, documents: [...], ordered: true }",
     admin_only: false,
-    counter: Counter::Insert,
+    counter: Counter::None,
     run,
 };
 
@@ -33,6 +34,8 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let coll = args::collection_name(req.body, "insert")?;
     let docs = args::req_documents(req.body, "insert", "documents")?;
     check_batch_size(docs.len())?;
+    // opcounters.insert counts documents, as mongod's does.
+    Metrics::add(&state.metrics.op_insert, docs.len() as u64);
     let ordered = args::bool_or(req.body, "insert", "ordered", true)?;
     outpost_storage::validate_collection_name(req.db, &coll)?;
     let options = args::write_options(req.body, "insert")?;

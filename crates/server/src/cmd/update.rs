@@ -8,6 +8,7 @@ use outpost_storage::UpdateSpec;
 use super::{Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::state::State;
 
 pub static COMMAND: Command = Command {
@@ -15,7 +16,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "updates documents: { update: <coll>, updates: [{ q, u, upsert, multi, arrayFilters, hint }], ordered: true }",
     admin_only: false,
-    counter: Counter::Update,
+    counter: Counter::None,
     run,
 };
 
@@ -50,33 +51,35 @@ struct Outcome {
     upserted: Option<Bson>,
 }
 
-fn run_statement(
-    state: &State,
-    req: &Request,
-    coll: &str,
-    statement: &Document,
-) -> Result<Outcome> {
+/// One update statement with its arguments read; the update itself is parsed when it runs,
+/// so its errors are write errors, as in MongoDB.
+struct Statement {
+    filter: Document,
+    u: Bson,
+    multi: bool,
+    upsert: bool,
+    array_filters: Option<Vec<Document>>,
+    hint: Option<Bson>,
+    variables: Option<Document>,
+}
+
+/// Reads a statement's arguments; errors here fail the whole command, as MongoDB's parser does.
+fn parse_statement(req: &Request, statement: &Document) -> Result<Statement> {
     let command = "update.updates";
     let filter = args::opt_doc(statement, command, "q")?
         .cloned()
         .unwrap_or_default();
-    let u = statement.get("u").ok_or_else(|| {
-        Error::new(
-            40414,
-            "BSON field 'update.updates.u' is missing but a required field",
-        )
-    })?;
+    let u = match statement.get("u") {
+        Some(u @ (Bson::Document(_) | Bson::Array(_))) => u.clone(),
+        Some(other) => {
+            return Err(Error::type_mismatch(format!(
+                "BSON field 'update.updates.u' is the wrong type '{}', expected types '[object, array]'",
+                outpost_storage::value::compare::type_name(other)
+            )))
+        }
+        None => return Err(Error::new(40414, "BSON field 'update.updates.u' is missing but a required field")),
+    };
     args::check_collation(statement, command)?;
-    let multi = args::bool_or(statement, command, "multi", false)?;
-    let upsert = args::bool_or(statement, command, "upsert", false)?;
-    let filters = array_filters(statement, command)?;
-    let update = Update::parse(u, filters.as_deref())?;
-    if multi && update.is_replacement() {
-        return Err(Error::failed_to_parse(
-            "multi update is not supported for replacement-style update",
-        ));
-    }
-    let hint = args::opt_hint(statement, command)?;
     // `sort` in update statements arrived in MongoDB 8.0; Outpost follows 7.0.
     if statement.contains_key("sort") {
         return Err(Error::new(
@@ -84,15 +87,37 @@ fn run_statement(
             "BSON field 'update.updates.sort' is an unknown field.",
         ));
     }
-    let vars = variables(req.body, Some(statement), "update")?;
+    Ok(Statement {
+        filter,
+        u,
+        multi: args::bool_or(statement, command, "multi", false)?,
+        upsert: args::bool_or(statement, command, "upsert", false)?,
+        array_filters: array_filters(statement, command)?,
+        hint: args::opt_hint(statement, command)?,
+        variables: variables(req.body, Some(statement), "update")?,
+    })
+}
+
+fn run_statement(
+    state: &State,
+    req: &Request,
+    coll: &str,
+    statement: &Statement,
+) -> Result<Outcome> {
+    let update = Update::parse(&statement.u, statement.array_filters.as_deref())?;
+    if statement.multi && update.is_replacement() {
+        return Err(Error::failed_to_parse(
+            "multi update is not supported for replacement-style update",
+        ));
+    }
     let spec = UpdateSpec {
-        filter: &filter,
+        filter: &statement.filter,
         update: &update,
-        multi,
-        upsert,
-        hint: hint.as_ref(),
+        multi: statement.multi,
+        upsert: statement.upsert,
+        hint: statement.hint.as_ref(),
         sort: None,
-        variables: vars.as_ref(),
+        variables: statement.variables.as_ref(),
     };
     let outcome = state.storage.update(
         req.db,
@@ -112,6 +137,11 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let statements = args::req_documents(req.body, "update", "updates")?;
     super::insert::check_batch_size(statements.len())?;
     let ordered = args::bool_or(req.body, "update", "ordered", true)?;
+    let statements = statements
+        .iter()
+        .map(|s| parse_statement(req, s))
+        .collect::<Result<Vec<_>>>()?;
+    Metrics::add(&state.metrics.op_update, statements.len() as u64);
     outpost_storage::validate_collection_name(req.db, &coll)?;
     let (mut n, mut modified) = (0u64, 0u64);
     let mut upserted = Vec::new();

@@ -284,7 +284,15 @@ impl Storage {
         let origin = &options.origin;
         let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
         check_validator(collection, &doc, None, options)?;
-        let bytes = encode_checked(&doc)?;
+        let bytes = bson::to_vec(&doc)?;
+        if bytes.len() > MAX_DOCUMENT_BYTES {
+            // mongod's answer to an oversized insert (updates that grow too large get 10334).
+            return Err(Error::BadValue(format!(
+                "object to insert too large. size in bytes: {}, max size: {MAX_DOCUMENT_BYTES}",
+                bytes.len()
+            )));
+        }
+
         let doc_key = keyenc::encode(&id);
         if collection.docs.contains_key(&doc_key)? {
             let id_index = collection.meta.id_index();

@@ -658,8 +658,7 @@ fn depth_exceeds(value: &Bson, level: usize) -> bool {
 /// A replacement (or a pipeline's result) keeps the original `_id`: it may repeat it, omit it
 /// (it is restored, first), but not change it.
 fn finish_replacement(original: &Document, replacement: Document) -> Result<Document> {
-    let original_id
- = original.get("_id");
+    let original_id = original.get("_id");
     let id = match (original_id, replacement.get("_id")) {
         (Some(old), Some(new)) if !equal(old, new) => {
             return Err(Error::ImmutableField(format!(
