@@ -147,3 +147,45 @@ async fn concurrent_increments_are_not_lost() {
     assert_eq!(found, Some(doc! {"_id": 1, "n": (TASKS * 25) as i32}));
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_connections_are_served_at_once() {
+    let server = TestServer::start().await;
+    let mut options = mongodb::options::ClientOptions::parse(server.uri())
+        .await
+        .expect("uri");
+    options.max_pool_size = Some(100);
+    options.min_pool_size = Some(100);
+    let client = mongodb::Client::with_options(options).expect("client");
+    let coll = client.database("load").collection::<Document>("wide");
+    coll.insert_one(doc! {"_id": 0}).await.expect("insert");
+    let mut tasks = Vec::new();
+    for task in 0..100 {
+        let coll = coll.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                coll.insert_one(doc! {"_id": 1 + task * 10 + i})
+                    .await
+                    .expect("insert");
+                assert!(coll
+                    .find_one(doc! {"_id": 0})
+                    .await
+                    .expect("find")
+                    .is_some());
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let status = run(&server.db("admin"), doc! {"serverStatus": 1}).await;
+    let connections = status.get_document("connections").expect("connections");
+    assert!(
+        outpost_tests::int_field(connections, "totalCreated") >= 20,
+        "the pool opened many connections: {connections}"
+    );
+    let reply = run(&client.database("load"), doc! {"count": "wide"}).await;
+    assert_eq!(reply, doc! {"n": 1001, "ok": 1.0});
+    client.shutdown().immediate(true).await;
+    server.shutdown().await;
+}
