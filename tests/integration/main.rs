@@ -17,6 +17,8 @@ mod errors;
 mod handshake;
 mod indexes;
 mod mongosh;
+mod nesting;
+
 mod persistence;
 mod query;
 mod wire;
