@@ -18,6 +18,8 @@ mod handshake;
 mod indexes;
 mod model;
 mod mongosh;
+mod nesting;
+
 mod persistence;
 mod query;
 mod wire;

@@ -204,7 +204,10 @@ async fn run_command(
 ) -> Result<Document, Closed> {
     let state = state.clone();
     let conn = conn.clone();
-    let reply = tokio::task::spawn_blocking(move || cmd::dispatch(&state, &conn, &db, &body))
+    let pool = state.clone();
+    let reply = pool
+        .commands
+        .run(move || cmd::dispatch(&state, &conn, &db, &body))
         .await
         .map_err(|e| Closed::Protocol(format!("command task failed: {e}")))?;
     match reply {

@@ -21,6 +21,8 @@ mod error;
 mod failpoint;
 pub mod logbuf;
 mod metrics;
+mod pool;
+
 mod server;
 mod sessions;
 mod state;

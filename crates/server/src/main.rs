@@ -82,11 +82,8 @@ fn serve(args: ServeArgs) -> ExitCode {
     config.argv = std::env::args().collect();
     init_logging(config.log_format);
 
-    // Deeply nested documents (MongoDB allows 200 levels) recurse in the bson crate and in
-    // the query language: give every worker and blocking thread room for them.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .thread_stack_size(32 * 1024 * 1024)
         .build()
     {
         Ok(rt) => rt,

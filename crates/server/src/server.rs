@@ -95,7 +95,9 @@ impl ServerBuilder {
             cursors: CursorRegistry::default(),
             metrics: Metrics::default(),
             config: self.config,
+            commands: crate::pool::CommandPool::new()?,
             fail_points: Default::default(),
+
             sessions: Default::default(),
             started: Instant::now(),
             local_addr,
@@ -173,7 +175,7 @@ async fn accept_loop(
             }
             _ = ttl.tick() => {
                 let storage = state.storage.clone();
-                match tokio::task::spawn_blocking(move || storage.remove_expired(bson::DateTime::now())).await {
+                match state.commands.run(move || storage.remove_expired(bson::DateTime::now())).await {
                     Ok(Ok(0)) => {}
                     Ok(Ok(removed)) => tracing::info!(removed, "removed expired documents (TTL)"),
                     Ok(Err(e)) => tracing::error!(error = %e, "TTL pass failed"),

@@ -18,6 +18,9 @@ pub struct State {
     pub metrics: Metrics,
     pub config: Config,
     pub fail_points: FailPoints,
+    /// The threads commands run on.
+    pub commands: crate::pool::CommandPool,
+
     pub sessions: SessionCache,
     pub started: Instant,
     /// The address the server listens on.
