@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bson::{doc, Bson, Document};
 use outpost_wire::{Message, OpMsg, OpReply, HEADER_LEN};
@@ -55,7 +56,7 @@ pub async fn serve(
             Err(closed) => break closed,
         };
         // The request runs to completion even if shutdown starts meanwhile.
-        match handle(&state, &conn, bytes).await {
+        match handle(&state, &conn, bytes, shutdown.clone()).await {
             Ok(Some(reply)) => {
                 if let Err(e) = write_all(&mut writer, &reply).await {
                     break Closed::Io(e);
@@ -135,6 +136,7 @@ async fn handle(
     state: &Arc<State>,
     conn: &ConnInfo,
     bytes: Vec<u8>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<Option<Vec<u8>>, Closed> {
     let header = outpost_wire::parse_header(&bytes).map_err(|e| Closed::Protocol(e.to_string()))?;
     let message = match outpost_wire::decode(&bytes) {
@@ -163,6 +165,7 @@ async fn handle(
     match message {
         Message::Msg(msg) => {
             let more_to_come = msg.flags & outpost_wire::FLAG_MORE_TO_COME != 0;
+            await_topology_change(state, &msg.body, shutdown).await;
             let reply = run_op_msg(state, conn, msg).await?;
             if more_to_come {
                 return Ok(None);
@@ -240,6 +243,42 @@ async fn run_op_msg(state: &Arc<State>, conn: &ConnInfo, msg: OpMsg) -> Result<D
         );
     }
     run_command(state, conn, db, body).await
+}
+
+/// Drivers monitor a server with "awaitable" `hello`s: they send the `topologyVersion` they
+/// know and `maxAwaitTimeMS`, and the server answers when the topology changes or the time is
+/// up. A standalone Outpost's topology never changes, so the answer waits the full time (or
+/// until shutdown); answering at once would make drivers ask again at once, in a tight loop.
+async fn await_topology_change(
+    state: &State,
+    body: &Document,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let is_hello = body
+        .keys()
+        .next()
+        .is_some_and(|name| ["hello", "isMaster", "ismaster"].contains(&name.as_str()));
+    if !is_hello {
+        return;
+    }
+    let Ok(known) = body.get_document("topologyVersion") else {
+        return;
+    };
+    let same_process =
+        matches!(known.get("processId"), Some(Bson::ObjectId(id)) if *id == state.process_id);
+    if !same_process {
+        return;
+    }
+    let wait_ms = match body.get("maxAwaitTimeMS") {
+        Some(Bson::Int32(n)) => i64::from(*n),
+        Some(Bson::Int64(n)) => *n,
+        _ => return,
+    };
+    let wait = Duration::from_millis(u64::try_from(wait_ms.clamp(0, 10 * 60 * 1000)).unwrap_or(0));
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => {}
+        _ = shutdown.changed() => {}
+    }
 }
 
 /// OP_QUERY is accepted only for the handshake (`hello`/`isMaster` on `<db>.$cmd`), as in

@@ -100,6 +100,8 @@ impl ServerBuilder {
 
             sessions: Default::default(),
             started: Instant::now(),
+            process_id: bson::oid::ObjectId::new(),
+
             local_addr,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);

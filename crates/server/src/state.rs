@@ -23,6 +23,9 @@ pub struct State {
 
     pub sessions: SessionCache,
     pub started: Instant,
+    /// Fixed for the life of the server: `topologyVersion.processId` in `hello`.
+    pub process_id: bson::oid::ObjectId,
+
     /// The address the server listens on.
     pub local_addr: SocketAddr,
 }

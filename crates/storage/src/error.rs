@@ -34,9 +34,6 @@ pub enum Error {
     /// Two update operators touch the same path (code 40).
     #[error("{0}")]
     ConflictingUpdateOperators(String),
-    /// A document is larger than 16 MiB (code 10334).
-    #[error("{0}")]
-    DocumentTooLarge(String),
     /// A feature Outpost does not implement; the message names it (code 115).
     #[error("{0}")]
     NotSupported(String),
@@ -99,7 +96,6 @@ impl Error {
             Error::DuplicateKey(_) => 11000,
             Error::ImmutableField(_) => 66,
             Error::ConflictingUpdateOperators(_) => 40,
-            Error::DocumentTooLarge(_) => 10334,
             Error::NotSupported(_) => 115,
             Error::MaxTimeMsExpired => 50,
             Error::InvalidNamespace(_) => 73,

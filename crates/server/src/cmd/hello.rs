@@ -61,7 +61,7 @@ pub fn reply(state: &State, req: &Request, modern: bool) -> Document {
         out.insert("helloOk", true);
     }
     out.extend(doc! {
-        "topologyVersion": {"processId": process_id(state), "counter": 0_i64},
+        "topologyVersion": {"processId": state.process_id, "counter": 0_i64},
         "maxBsonObjectSize": i32::try_from(outpost_wire::MAX_BSON_OBJECT_SIZE).unwrap_or(i32::MAX),
         "maxMessageSizeBytes": i32::try_from(outpost_wire::MAX_MESSAGE_SIZE).unwrap_or(i32::MAX),
         "maxWriteBatchSize": MAX_WRITE_BATCH_SIZE,
@@ -73,18 +73,4 @@ pub fn reply(state: &State, req: &Request, modern: bool) -> Document {
         "readOnly": false,
     });
     out
-}
-
-/// An ObjectId fixed for the life of the process, as mongod's `topologyVersion.processId`.
-fn process_id(state: &State) -> bson::oid::ObjectId {
-    let secs = state.started.elapsed().as_secs();
-    let mut bytes = [0u8; 12];
-    let started = std::time::SystemTime::now()
-        .checked_sub(std::time::Duration::from_secs(secs))
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    bytes[..4].copy_from_slice(&u32::try_from(started).unwrap_or(0).to_be_bytes());
-    bytes[4..8].copy_from_slice(&std::process::id().to_be_bytes());
-    bson::oid::ObjectId::from_bytes(bytes)
 }

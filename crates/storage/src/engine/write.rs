@@ -142,14 +142,14 @@ fn dollar_field(d: &Document) -> Option<&str> {
     })
 }
 
-fn encode_checked(doc: &Document) -> Result<Vec<u8>> {
+/// Encodes the result of an update, refusing it past 16 MiB as mongod does (17419).
+fn encode_updated(doc: &Document) -> Result<Vec<u8>> {
     let bytes = bson::to_vec(doc)?;
     if bytes.len() > MAX_DOCUMENT_BYTES {
-        return Err(Error::DocumentTooLarge(format!(
-            "BSONObj size: {} (0x{:X}) is invalid. Size must be between 0 and 16793600(16MB)",
-            bytes.len(),
-            bytes.len()
-        )));
+        return Err(Error::coded(
+            17419,
+            format!("Resulting document after update is larger than {MAX_DOCUMENT_BYTES}"),
+        ));
     }
     Ok(bytes)
 }
@@ -332,7 +332,7 @@ impl Storage {
         let origin = &options.origin;
         let (doc_key, old) = (target.key.as_slice(), &target.doc);
         check_validator(collection, &new, Some(old), options)?;
-        let bytes = encode_checked(&new)?;
+        let bytes = encode_updated(&new)?;
         let mut set = WriteSet::new();
         let changed_meta = self.stage_document(
             collection,
@@ -433,6 +433,13 @@ impl Storage {
             };
             update.apply(&seed, &ctx)?
         };
+        let size = bson::to_vec(&doc)?.len();
+        if size > MAX_DOCUMENT_BYTES {
+            return Err(Error::coded(
+                17420,
+                format!("Document to upsert is larger than {MAX_DOCUMENT_BYTES}"),
+            ));
+        }
         prepare_for_insert(doc)
     }
 
