@@ -39,19 +39,20 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let ordered = args::bool_or(req.body, "insert", "ordered", true)?;
     outpost_storage::validate_collection_name(req.db, &coll)?;
     let options = args::write_options(req.body, "insert")?;
-    let mut n = 0u64;
-    let mut write_errors = Vec::new();
-    for (index, doc) in docs.into_iter().enumerate() {
-        match state.storage.insert(req.db, &coll, doc, &options) {
-            Ok(_) => n += 1,
-            Err(e) => {
-                write_errors.push(Bson::Document(Error::from(e).to_write_error(index)));
-                if ordered {
-                    break;
-                }
-            }
-        }
-    }
+    let total = docs.len();
+    let failures = state
+        .storage
+        .insert_many(req.db, &coll, docs, ordered, &options)?;
+    // Ordered inserts stop at the first failure; unordered ones try every document.
+    let inserted = match failures.first() {
+        Some((position, _)) if ordered => *position,
+        _ => total - failures.len(),
+    };
+    let n = inserted as u64;
+    let write_errors: Vec<Bson> = failures
+        .into_iter()
+        .map(|(index, e)| Bson::Document(Error::from(e).to_write_error(index)))
+        .collect();
     super::flush_if_requested(state, req.body)?;
     let mut reply = doc! {"n": super::count_i32(n)};
     if !write_errors.is_empty() {

@@ -19,10 +19,14 @@ pub struct Kv {
 /// One named, ordered tree of byte keys to byte values.
 pub type Tree = sled::Tree;
 
+/// One write to a tree: a put (`Some` value) or a delete (`None`).
+type Op = (Vec<u8>, Option<Vec<u8>>);
+
 /// Puts and deletes for several trees, applied atomically by [`Kv::commit`].
 #[derive(Default)]
 pub struct WriteSet {
-    writes: Vec<(Tree, sled::Batch)>,
+    /// Per tree, its writes in order.
+    writes: Vec<(Tree, Vec<Op>)>,
 }
 
 impl WriteSet {
@@ -30,7 +34,7 @@ impl WriteSet {
         WriteSet::default()
     }
 
-    fn batch(&mut self, tree: &Tree) -> &mut sled::Batch {
+    fn ops(&mut self, tree: &Tree) -> &mut Vec<Op> {
         let position = match self
             .writes
             .iter()
@@ -38,7 +42,7 @@ impl WriteSet {
         {
             Some(p) => p,
             None => {
-                self.writes.push((tree.clone(), sled::Batch::default()));
+                self.writes.push((tree.clone(), Vec::new()));
                 self.writes.len() - 1
             }
         };
@@ -46,11 +50,28 @@ impl WriteSet {
     }
 
     pub fn put(&mut self, tree: &Tree, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.batch(tree).insert(key.as_ref(), value.as_ref());
+        self.ops(tree)
+            .push((key.as_ref().to_vec(), Some(value.as_ref().to_vec())));
     }
 
     pub fn delete(&mut self, tree: &Tree, key: impl AsRef<[u8]>) {
-        self.batch(tree).remove(key.as_ref());
+        self.ops(tree).push((key.as_ref().to_vec(), None));
+    }
+
+    fn into_sled_batches(self) -> Vec<(Tree, sled::Batch)> {
+        self.writes
+            .into_iter()
+            .map(|(tree, ops)| {
+                let mut batch = sled::Batch::default();
+                for (key, value) in ops {
+                    match value {
+                        Some(v) => batch.insert(key, v),
+                        None => batch.remove(key),
+                    }
+                }
+                (tree, batch)
+            })
+            .collect()
     }
 }
 
@@ -86,34 +107,26 @@ impl Kv {
 
     /// Applies every write of `set` atomically: all of them or none.
     pub fn commit(&self, set: WriteSet) -> Result<()> {
-        match set.writes.len() {
-            0 => Ok(()),
-            1 => {
-                let (tree, batch) = set
-                    .writes
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| Error::Corrupt("empty write set".into()))?;
+        let mut writes = set.into_sled_batches();
+        if writes.len() <= 1 {
+            // One tree: sled applies a batch atomically without a transaction.
+            if let Some((tree, batch)) = writes.pop() {
                 tree.apply_batch(batch)?;
-                Ok(())
             }
-            _ => {
-                let trees: Vec<Tree> = set.writes.iter().map(|(t, _)| t.clone()).collect();
-                let result: std::result::Result<(), TransactionError<()>> =
-                    trees.as_slice().transaction(|views| {
-                        for (view, (_, batch)) in views.iter().zip(set.writes.iter()) {
-                            view.apply_batch(batch)?;
-                        }
-                        Ok::<(), ConflictableTransactionError<()>>(())
-                    });
-                match result {
-                    Ok(()) => Ok(()),
-                    Err(TransactionError::Storage(e)) => Err(Error::Engine(e)),
-                    Err(TransactionError::Abort(())) => {
-                        Err(Error::Corrupt("transaction aborted".into()))
-                    }
+            return Ok(());
+        }
+        let trees: Vec<Tree> = writes.iter().map(|(t, _)| t.clone()).collect();
+        let result: std::result::Result<(), TransactionError<()>> =
+            trees.as_slice().transaction(|views| {
+                for (view, (_, batch)) in views.iter().zip(writes.iter()) {
+                    view.apply_batch(batch)?;
                 }
-            }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(e)) => Err(Error::Engine(e)),
+            Err(TransactionError::Abort(())) => Err(Error::Corrupt("transaction aborted".into())),
         }
     }
 

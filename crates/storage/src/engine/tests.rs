@@ -462,3 +462,47 @@ mod indexed_vs_unindexed {
         }
     }
 }
+
+#[test]
+fn insert_many_checks_duplicates_within_the_batch() {
+    let s = Storage::temporary().expect("store");
+    s.create_indexes(
+        "db",
+        "c",
+        &[doc! {"key": {"u": 1}, "name": "u_1", "unique": true}],
+    )
+    .expect("index");
+    let docs = vec![
+        doc! {"_id": 1, "u": 1},
+        doc! {"_id": 1, "u": 2},
+        doc! {"_id": 2, "u": 1},
+        doc! {"_id": 3, "u": 3},
+    ];
+    let failures = s
+        .insert_many("db", "c", docs.clone(), false, &opts())
+        .expect("insert_many");
+    let positions: Vec<usize> = failures.iter().map(|(p, _)| *p).collect();
+    assert_eq!(positions, vec![1, 2]);
+    assert!(failures.iter().all(|(_, e)| e.code() == 11000));
+    let ids: Vec<i32> = find_all(&s, doc! {})
+        .iter()
+        .map(|d| d.get_i32("_id").expect("_id"))
+        .collect();
+    assert_eq!(ids, vec![1, 3]);
+    // Ordered: stops at the first failure; what came before it is kept.
+    let t = Storage::temporary().expect("store");
+    let failures = t
+        .insert_many("db", "c", docs, true, &opts())
+        .expect("insert_many");
+    assert_eq!(failures.len(), 1);
+    assert_eq!(t.estimated_count("db", "c"), 1);
+    // Large batches commit in groups and every document gets its history entry.
+    let many: Vec<Document> = (0..2500).map(|i| doc! {"_id": i}).collect();
+    let u = Storage::temporary().expect("store");
+    assert!(u
+        .insert_many("db", "c", many, true, &opts())
+        .expect("insert_many")
+        .is_empty());
+    assert_eq!(u.estimated_count("db", "c"), 2500);
+    assert_eq!(u.last_seq(), 2500);
+}

@@ -1,6 +1,8 @@
 //! Writes: insert, update, delete and findAndModify. Each changed document commits together
 //! with its index entries and its history entry.
 
+use std::collections::{HashMap, HashSet};
+
 use bson::{oid::ObjectId, Bson, Document};
 
 use super::catalog::{Collection, CollectionMeta, ValidationLevel};
@@ -71,6 +73,23 @@ pub struct FindAndModifyOutcome {
     pub n: u64,
     pub updated_existing: bool,
     pub upserted_id: Option<Bson>,
+}
+
+/// Writes staged for one atomic commit, with what they claim, so that later writes of the
+/// same batch see them (the trees show only what is committed).
+#[derive(Default)]
+struct Batch {
+    set: WriteSet,
+    /// Keys of documents inserted by this batch.
+    doc_keys: HashSet<Vec<u8>>,
+    /// Unique index keys claimed by this batch: (index position, key) -> document key.
+    unique_keys: HashMap<(usize, Vec<u8>), Vec<u8>>,
+    /// Collection metadata changed by this batch (an index became multikey).
+    changed_meta: Option<CollectionMeta>,
+    /// Documents staged.
+    len: usize,
+    /// Bytes of documents staged.
+    bytes: usize,
 }
 
 /// A stored document a write will change: its key, contents and positional match.
@@ -204,17 +223,22 @@ fn changed_fields(old: &Document, new: &Document) -> Vec<String> {
 
 impl Storage {
     /// Stages the replacement of `old` by `new` (either may be absent) for document key
-    /// `doc_key`: document tree, index entries, uniqueness checks and the multikey flag.
+    /// `doc_key`: document tree, index entries, uniqueness checks (against the trees and the
+    /// batch) and the multikey flag. Every check runs before anything is staged, so a failed
+    /// document leaves the batch as it was.
     fn stage_document(
         &self,
         collection: &Collection,
-        set: &mut WriteSet,
+        batch: &mut Batch,
         doc_key: &[u8],
         old: Option<&Document>,
         new: Option<(&Document, &[u8])>,
-    ) -> Result<Option<CollectionMeta>> {
+    ) -> Result<()> {
         let ns = collection.meta.namespace();
-        let mut changed_meta: Option<CollectionMeta> = None;
+        let mut deletes = Vec::new();
+        let mut puts = Vec::new();
+        let mut claims = Vec::new();
+        let mut multikey_positions = Vec::new();
         for (position, index) in collection.indexes.iter().enumerate() {
             let old_keys = match old {
                 Some(d) => document_keys(index, d)?.map(|k| k.keys).unwrap_or_default(),
@@ -229,35 +253,65 @@ impl Storage {
             };
             for (key, _) in &old_keys {
                 if !new_keys.iter().any(|(k, _)| k == key) {
-                    set.delete(&index.tree, entry_key(key, doc_key));
+                    deletes.push((&index.tree, entry_key(key, doc_key)));
                 }
             }
             for (key, values) in &new_keys {
-                if !old_keys.iter().any(|(k, _)| k == key) {
-                    check_unique(&ns, index, key, values, doc_key)?;
-                    set.put(&index.tree, entry_key(key, doc_key), doc_key);
+                if old_keys.iter().any(|(k, _)| k == key) {
+                    continue;
                 }
+                check_unique(&ns, index, key, values, doc_key)?;
+                if index.meta.unique {
+                    let claim = (position, key.clone());
+                    if batch
+                        .unique_keys
+                        .get(&claim)
+                        .is_some_and(|owner| owner.as_slice() != doc_key)
+                    {
+                        return Err(duplicate_key(&ns, &index.meta, values));
+                    }
+                    claims.push(claim);
+                }
+                puts.push((&index.tree, entry_key(key, doc_key)));
             }
             if multikey && !index.meta.multikey {
-                let meta = changed_meta.get_or_insert_with(|| collection.meta.clone());
-                if let Some(m) = meta.indexes.get_mut(position) {
-                    m.multikey = true;
-                }
+                multikey_positions.push(position);
+            }
+        }
+        for (tree, key) in deletes {
+            batch.set.delete(tree, key);
+        }
+        for (tree, key) in puts {
+            batch.set.put(tree, key, doc_key);
+        }
+        for claim in claims {
+            batch.unique_keys.insert(claim, doc_key.to_vec());
+        }
+        for position in multikey_positions {
+            let meta = batch
+                .changed_meta
+                .get_or_insert_with(|| collection.meta.clone());
+            if let Some(m) = meta.indexes.get_mut(position) {
+                m.multikey = true;
             }
         }
         match new {
-            Some((_, bytes)) => set.put(&collection.docs, doc_key, bytes),
-            None => set.delete(&collection.docs, doc_key),
+            Some((_, bytes)) => {
+                batch.set.put(&collection.docs, doc_key, bytes);
+                batch.bytes += bytes.len();
+            }
+            None => batch.set.delete(&collection.docs, doc_key),
         }
-        Ok(changed_meta)
+        batch.len += 1;
+        Ok(())
     }
 
     /// Commits a staged write, publishing changed collection metadata with it.
-    fn commit_write(&self, mut set: WriteSet, changed_meta: Option<CollectionMeta>) -> Result<()> {
-        if let Some(meta) = changed_meta {
-            self.replace_collection_meta(meta, Some(&mut set))?;
+    fn commit_write(&self, mut batch: Batch) -> Result<()> {
+        if let Some(meta) = batch.changed_meta.take() {
+            self.replace_collection_meta(meta, Some(&mut batch.set))?;
         }
-        self.inner.kv.commit(set)
+        self.inner.kv.commit(batch.set)
     }
 
     /// Inserts one document (creating the collection if needed); returns its `_id`.
@@ -281,12 +335,61 @@ impl Storage {
         doc: Document,
         options: &WriteOptions,
     ) -> Result<Bson> {
+        let mut batch = Batch::default();
+        let id = self.stage_insert(w, collection, &mut batch, doc, options)?;
+        self.commit_write(batch)?;
+        Ok(id)
+    }
+
+    /// Inserts many documents under one writer lock, committing them in atomic groups (every
+    /// 1,000 documents or 8 MB). Returns the failed documents' positions and errors; with
+    /// `ordered`, the first failure stops the rest.
+    pub fn insert_many(
+        &self,
+        db: &str,
+        coll: &str,
+        docs: Vec<Document>,
+        ordered: bool,
+        options: &WriteOptions,
+    ) -> Result<Vec<(usize, Error)>> {
+        const GROUP_DOCS: usize = 1000;
+        const GROUP_BYTES: usize = 8 * 1024 * 1024;
+        let mut w = self.writer();
+        let collection = self.collection_or_create(&mut w, db, coll)?;
+        let mut failures = Vec::new();
+        let mut batch = Batch::default();
+        for (position, doc) in docs.into_iter().enumerate() {
+            let staged = prepare_for_insert(doc)
+                .and_then(|doc| self.stage_insert(&mut w, &collection, &mut batch, doc, options));
+            if let Err(e) = staged {
+                failures.push((position, e));
+                if ordered {
+                    break;
+                }
+            }
+            if batch.len >= GROUP_DOCS || batch.bytes >= GROUP_BYTES {
+                self.commit_write(std::mem::take(&mut batch))?;
+            }
+        }
+        self.commit_write(batch)?;
+        Ok(failures)
+    }
+
+    /// Stages one insert into `batch` (nothing is staged when it fails).
+    fn stage_insert(
+        &self,
+        w: &mut Writer,
+        collection: &Collection,
+        batch: &mut Batch,
+        doc: Document,
+        options: &WriteOptions,
+    ) -> Result<Bson> {
         let origin = &options.origin;
         let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
         check_validator(collection, &doc, None, options)?;
         let bytes = bson::to_vec(&doc)?;
         if bytes.len() > MAX_DOCUMENT_BYTES {
-            // mongod's answer to an oversized insert (updates that grow too large get 10334).
+            // mongod's answer to an oversized insert (an update that grows too large gets 17419).
             return Err(Error::BadValue(format!(
                 "object to insert too large. size in bytes: {}, max size: {MAX_DOCUMENT_BYTES}",
                 bytes.len()
@@ -294,7 +397,7 @@ impl Storage {
         }
 
         let doc_key = keyenc::encode(&id);
-        if collection.docs.contains_key(&doc_key)? {
+        if batch.doc_keys.contains(&doc_key) || collection.docs.contains_key(&doc_key)? {
             let id_index = collection.meta.id_index();
             return Err(duplicate_key(
                 &collection.meta.namespace(),
@@ -302,12 +405,11 @@ impl Storage {
                 std::slice::from_ref(&id),
             ));
         }
-        let mut set = WriteSet::new();
-        let changed_meta =
-            self.stage_document(collection, &mut set, &doc_key, None, Some((&doc, &bytes)))?;
+        self.stage_document(collection, batch, &doc_key, None, Some((&doc, &bytes)))?;
+        batch.doc_keys.insert(doc_key);
         self.append_history(
             w,
-            &mut set,
+            &mut batch.set,
             &collection.meta.namespace(),
             HistoryOp::Insert,
             id.clone(),
@@ -315,7 +417,6 @@ impl Storage {
             None,
             origin,
         )?;
-        self.commit_write(set, changed_meta)?;
         Ok(id)
     }
 
@@ -333,10 +434,10 @@ impl Storage {
         let (doc_key, old) = (target.key.as_slice(), &target.doc);
         check_validator(collection, &new, Some(old), options)?;
         let bytes = encode_updated(&new)?;
-        let mut set = WriteSet::new();
-        let changed_meta = self.stage_document(
+        let mut batch = Batch::default();
+        self.stage_document(
             collection,
-            &mut set,
+            &mut batch,
             doc_key,
             Some(old),
             Some((&new, &bytes)),
@@ -345,7 +446,7 @@ impl Storage {
         let changed = (op == HistoryOp::Update).then(|| changed_fields(old, &new));
         self.append_history(
             w,
-            &mut set,
+            &mut batch.set,
             &collection.meta.namespace(),
             op,
             id,
@@ -353,7 +454,7 @@ impl Storage {
             changed,
             origin,
         )?;
-        self.commit_write(set, changed_meta)
+        self.commit_write(batch)
     }
 
     pub(crate) fn delete_locked(
@@ -364,12 +465,12 @@ impl Storage {
         old: &Document,
         origin: &Origin,
     ) -> Result<()> {
-        let mut set = WriteSet::new();
-        let changed_meta = self.stage_document(collection, &mut set, doc_key, Some(old), None)?;
+        let mut batch = Batch::default();
+        self.stage_document(collection, &mut batch, doc_key, Some(old), None)?;
         let id = old.get("_id").cloned().unwrap_or(Bson::Null);
         self.append_history(
             w,
-            &mut set,
+            &mut batch.set,
             &collection.meta.namespace(),
             HistoryOp::Delete,
             id,
@@ -377,7 +478,7 @@ impl Storage {
             None,
             origin,
         )?;
-        self.commit_write(set, changed_meta)
+        self.commit_write(batch)
     }
 
     /// Applies `update` to `old`; `None` when the document did not change.
