@@ -62,6 +62,7 @@ pub fn parse(state: &State, req: &Request) -> Result<Parsed> {
             .cloned()
             .unwrap_or_default(),
         database_level: coll.is_none() && input.is_none(),
+        deadline: args::deadline(req.body, name)?,
     };
     if let (Some(coll), Some(hint)) = (&coll, args::opt_hint(req.body, name)?) {
         check_hint(state, req, coll, &hint)?;

@@ -81,6 +81,7 @@ pub fn parse_options(body: &Document) -> Result<(String, FindOptions)> {
         hint: args::opt_hint(body, name)?,
         variables: args::opt_doc(body, name, "let")?.cloned(),
         allow_disk_use: args::bool_or(body, name, "allowDiskUse", false)?,
+        deadline: args::deadline(body, name)?,
     };
     Ok((coll, options))
 }

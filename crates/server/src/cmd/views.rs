@@ -60,6 +60,7 @@ pub fn aggregate(
         allow_disk_use,
         variables,
         database_level: false,
+        deadline: None,
     };
     Ok(state
         .storage

@@ -74,6 +74,8 @@ pub struct AggOptions {
     /// True for a database-level aggregate (`{aggregate: 1}`), whose pipeline must start with
     /// `$documents`; false for a collection's aggregate, where `$documents` is refused.
     pub database_level: bool,
+    /// `maxTimeMS` as a deadline: reading the input past it fails with MaxTimeMSExpired.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// MongoDB's default memory limit of one blocking stage (100 MB).

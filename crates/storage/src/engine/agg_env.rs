@@ -98,6 +98,7 @@ impl Storage {
                 let find = FindOptions {
                     filter,
                     variables: Some(options.variables.clone()),
+                    deadline: options.deadline,
                     ..FindOptions::default()
                 };
                 Box::new(self.find(db, coll, &find)?)

@@ -33,6 +33,8 @@ pub struct FindOptions {
     /// The command's `let` variables.
     pub variables: Option<Document>,
     pub allow_disk_use: bool,
+    /// `maxTimeMS` as a deadline: scanning past it fails with MaxTimeMSExpired (code 50).
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// Which access path a plan uses.
@@ -541,6 +543,27 @@ fn found(key: IVec, value: &[u8]) -> Result<Found> {
     })
 }
 
+/// Fails the scan with MaxTimeMSExpired once `deadline` has passed (checked every 64
+/// documents, so the clock is not read per document).
+fn with_deadline(scan: FoundIter, deadline: Option<std::time::Instant>) -> FoundIter {
+    let Some(deadline) = deadline else {
+        return scan;
+    };
+    let mut seen = 0u32;
+    let mut expired = false;
+    Box::new(scan.map_while(move |item| {
+        if expired {
+            return None;
+        }
+        seen = seen.wrapping_add(1);
+        if seen % 64 == 0 && std::time::Instant::now() > deadline {
+            expired = true;
+            return Some(Err(Error::MaxTimeMsExpired));
+        }
+        Some(item)
+    }))
+}
+
 /// The error MongoDB gives when a sort needs more memory than allowed.
 pub(crate) fn sort_memory_error() -> Error {
     Error::coded(
@@ -623,7 +646,10 @@ impl Storage {
         };
         let kind = plan.kind.clone();
         let provides_sort = plan.provides_sort;
-        let scanned = plan.scan(collection.docs.clone(), info.clone());
+        let scanned = with_deadline(
+            plan.scan(collection.docs.clone(), info.clone()),
+            options.deadline,
+        );
         let matching = scanned.filter_map(move |item| match item {
             // try_matches_details reports $expr evaluation errors instead of hiding them.
             Ok(found) => match filter.try_matches_details(&found.doc) {

@@ -506,3 +506,23 @@ fn insert_many_checks_duplicates_within_the_batch() {
     assert_eq!(u.estimated_count("db", "c"), 2500);
     assert_eq!(u.last_seq(), 2500);
 }
+
+#[test]
+fn a_scan_past_its_deadline_fails_with_max_time_ms_expired() {
+    let s = Storage::temporary().expect("store");
+    let docs: Vec<Document> = (0..500).map(|i| doc! {"_id": i}).collect();
+    s.insert_many("db", "c", docs, true, &opts())
+        .expect("insert");
+    let past = std::time::Instant::now().checked_sub(std::time::Duration::from_millis(1));
+    let options = FindOptions {
+        deadline: past,
+        ..FindOptions::default()
+    };
+    let result: Result<Vec<Document>> = s.find("db", "c", &options).expect("find").collect();
+    assert_eq!(result.expect_err("expired").code(), 50);
+    let options = FindOptions {
+        deadline: None,
+        ..FindOptions::default()
+    };
+    assert_eq!(s.find("db", "c", &options).expect("find").count(), 500);
+}
