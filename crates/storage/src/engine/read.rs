@@ -556,7 +556,7 @@ fn with_deadline(scan: FoundIter, deadline: Option<std::time::Instant>) -> Found
             return None;
         }
         seen = seen.wrapping_add(1);
-        if seen % 64 == 0 && std::time::Instant::now() > deadline {
+        if seen.is_multiple_of(64) && std::time::Instant::now() > deadline {
             expired = true;
             return Some(Err(Error::MaxTimeMsExpired));
         }
