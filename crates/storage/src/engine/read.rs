@@ -580,29 +580,59 @@ pub(crate) fn sort_found<T>(
     allow_disk_use: bool,
     keep: Option<usize>,
 ) -> Result<Vec<T>> {
-    let mut keyed: Vec<(Vec<Bson>, T)> = Vec::new();
+    // Only the kept documents count towards the memory limit, as in MongoDB's top-k sort.
+    let mut keyed: Vec<(Vec<Bson>, u64, T)> = Vec::new();
     let mut bytes = 0u64;
-    for item in items {
-        let (value, size, doc) = item?;
-        bytes = bytes.saturating_add(size);
+    let check_memory = |bytes: u64| {
         if bytes > MEMORY_LIMIT_BYTES && !allow_disk_use {
-            return Err(sort_memory_error());
+            Err(sort_memory_error())
+        } else {
+            Ok(())
         }
-        keyed.push((sort.sort_key(&doc), value));
-        // Keep memory bounded for top-k: trim to `keep` whenever we hold twice as many.
-        if let Some(k) = keep {
-            if k > 0 && keyed.len() >= k.saturating_mul(2).max(1024) {
-                keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));
+    };
+    match keep {
+        Some(k) if k > 0 && k <= TOP_K_MAX => {
+            // `keyed` stays sorted and at most `k` long; equal keys keep their arrival order.
+            for item in items {
+                let (value, size, doc) = item?;
+                let key = sort.sort_key(&doc);
+                if keyed.len() == k
+                    && keyed
+                        .last()
+                        .is_some_and(|(last, _, _)| sort.compare_keys(&key, last).is_ge())
+                {
+                    continue;
+                }
+                let position = keyed
+                    .partition_point(|(existing, _, _)| sort.compare_keys(existing, &key).is_le());
+                keyed.insert(position, (key, size, value));
+                bytes = bytes.saturating_add(size);
+                if keyed.len() > k {
+                    if let Some((_, dropped, _)) = keyed.pop() {
+                        bytes = bytes.saturating_sub(dropped);
+                    }
+                }
+                check_memory(bytes)?;
+            }
+        }
+        _ => {
+            for item in items {
+                let (value, size, doc) = item?;
+                bytes = bytes.saturating_add(size);
+                check_memory(bytes)?;
+                keyed.push((sort.sort_key(&doc), size, value));
+            }
+            keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));
+            if let Some(k) = keep {
                 keyed.truncate(k);
             }
         }
     }
-    keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));
-    if let Some(k) = keep {
-        keyed.truncate(k);
-    }
-    Ok(keyed.into_iter().map(|(_, v)| v).collect())
+    Ok(keyed.into_iter().map(|(_, _, v)| v).collect())
 }
+
+/// Up to this many documents, a sort with a limit keeps only the best ones as it reads.
+const TOP_K_MAX: usize = 10_000;
 
 impl Storage {
     /// Runs a find. A collection that does not exist gives no documents.

@@ -455,8 +455,14 @@ mod indexed_vs_unindexed {
                 x.sort_by_key(by_id);
                 y.sort_by_key(by_id);
                 prop_assert_eq!(&x, &y, "filter {}", f);
-                for sort in [doc! {"a": 1, "_id": 1}, doc! {"a": -1, "b": 1, "_id": 1}] {
-                    prop_assert_eq!(run(&plain, f, Some(sort.clone())), run(&indexed, f, Some(sort.clone())), "filter {} sort {}", f, sort);
+                // Sorts end with `_id`: MongoDB leaves the order of ties unspecified.
+                for sort in [doc! {"a": 1, "_id": 1}, doc! {"a": -1, "b": 1, "_id": 1}, doc! {"b": 1, "_id": -1}] {
+                    let full = run(&plain, f, Some(sort.clone()));
+                    prop_assert_eq!(&full, &run(&indexed, f, Some(sort.clone())), "filter {} sort {}", f, sort);
+                    // A limited sort keeps only the best documents as it reads: same prefix.
+                    let options = FindOptions { filter: f.clone(), sort: Some(sort.clone()), limit: 3, ..FindOptions::default() };
+                    let top: Vec<Document> = plain.find("db", "c", &options).expect("find").collect::<Result<_>>().expect("docs");
+                    prop_assert_eq!(&top[..], &full[..full.len().min(3)], "filter {} sort {} limit 3", f, sort);
                 }
             }
         }
@@ -525,4 +531,23 @@ fn a_scan_past_its_deadline_fails_with_max_time_ms_expired() {
         ..FindOptions::default()
     };
     assert_eq!(s.find("db", "c", &options).expect("find").count(), 500);
+}
+
+#[test]
+fn a_limited_sort_keeps_ties_in_arrival_order() {
+    let s = Storage::temporary().expect("store");
+    let docs: Vec<Document> = (0..50).map(|i| doc! {"_id": i, "k": i % 3}).collect();
+    s.insert_many("db", "c", docs, true, &opts())
+        .expect("insert");
+    let options = FindOptions {
+        sort: Some(doc! {"k": 1}),
+        limit: 5,
+        ..FindOptions::default()
+    };
+    let ids: Vec<i32> = s
+        .find("db", "c", &options)
+        .expect("find")
+        .map(|d| d.expect("doc").get_i32("_id").expect("_id"))
+        .collect();
+    assert_eq!(ids, vec![0, 3, 6, 9, 12]);
 }
