@@ -4,12 +4,17 @@
 //! returns `Option<Bson>`: `None` is MongoDB's "missing" value, which is distinct from null
 //! (an object literal drops a field whose value is missing; `$ifNull` treats both alike).
 //!
-//! ```ignore
-//! let vars = Vars::from_let(&command_let)?;          // `let` values, `$$NOW` fixed once
-//! let expr = Expr::parse_with_vars(&spec, &vars)?;   // or Expr::parse / Expr::parse_object
-//! for doc in docs {
+//! ```
+//! use bson::{bson, doc, Bson};
+//! use outpost_storage::agg::expr::{Expr, Vars};
+//!
+//! let vars = Vars::from_let(&doc! {"rate": 2})?;          // `let` values, `$$NOW` fixed once
+//! let expr = Expr::parse_with_vars(&bson!({"$multiply": ["$price", "$$rate"]}), &vars)?;
+//! for doc in [doc! {"price": 3}, doc! {"price": 5}] {
 //!     let value: Option<Bson> = expr.eval(&doc, &vars)?;   // `$$ROOT` = `$$CURRENT` = doc
+//!     assert!(value.is_some());
 //! }
+//! # Ok::<(), outpost_storage::Error>(())
 //! ```
 //!
 //! Operators live in submodules by family; each is one entry in [`lookup_operator`], which
