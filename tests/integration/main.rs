@@ -22,4 +22,5 @@ mod nesting;
 
 mod persistence;
 mod query;
+mod stats;
 mod wire;

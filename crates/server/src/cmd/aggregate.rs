@@ -54,6 +54,15 @@ pub fn parse(state: &State, req: &Request) -> Result<Parsed> {
         let spec = stages.remove(0);
         input = Some(list_local_sessions(state, &spec)?);
     }
+    // $collStats reads the catalog's statistics: its one document feeds the rest.
+    if let Some(name) = &coll {
+        if stages.first().is_some_and(|s| s.contains_key("$collStats")) {
+            let spec = stages.remove(0);
+            input = Some(vec![super::coll_stats::coll_stats_stage(
+                state, req.db, name, &spec,
+            )?]);
+        }
+    }
     let pipeline = Pipeline::parse(&stages)?;
     let options = AggOptions {
         db: req.db.to_owned(),

@@ -1,6 +1,6 @@
 //! `collStats`: document count and sizes of one collection.
 
-use bson::{doc, Document};
+use bson::{doc, Bson, Document};
 
 use super::{Command, Counter, Request};
 use crate::args;
@@ -19,10 +19,19 @@ pub static COMMAND: Command = Command {
 fn run(state: &State, req: &Request) -> Result<Document> {
     let name = args::collection_name(req.body, "collStats")?;
     let scale = args::opt_i64(req.body, "collStats", "scale")?.unwrap_or(1);
+    let mut reply = storage_stats(state, req.db, &name, scale)?;
+    let mut out = doc! {"ns": format!("{}.{name}", req.db)};
+    out.extend(std::mem::take(&mut reply));
+    Ok(out)
+}
+
+/// Counts and sizes of one collection, divided by `scale`: the body of `collStats` and the
+/// `storageStats` of the `$collStats` stage.
+pub fn storage_stats(state: &State, db: &str, name: &str, scale: i64) -> Result<Document> {
     if scale < 1 {
         return Err(Error::bad_value("scale has to be >= 1"));
     }
-    let stats = state.storage.collection_stats(req.db, &name)?;
+    let stats = state.storage.collection_stats(db, name)?;
     let scaled = |n: u64| i64::try_from(n).unwrap_or(i64::MAX) / scale;
     let total_index: u64 = stats.index_sizes.iter().map(|(_, s)| *s).sum();
     let mut index_sizes = Document::new();
@@ -31,11 +40,11 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     }
     let avg = stats.size.checked_div(stats.count).unwrap_or(0);
     Ok(doc! {
-        "ns": format!("{}.{name}", req.db),
         "size": scaled(stats.size),
         "count": i64::try_from(stats.count).unwrap_or(i64::MAX),
         "avgObjSize": i64::try_from(avg).unwrap_or(i64::MAX),
         "storageSize": scaled(stats.size),
+        "freeStorageSize": 0_i64,
         "totalIndexSize": scaled(total_index),
         "totalSize": scaled(stats.size + total_index),
         "indexSizes": index_sizes,
@@ -43,4 +52,47 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         "scaleFactor": scale,
         "capped": false,
     })
+}
+
+/// The `$collStats` stage (first in a collection's pipeline): `storageStats` and `count`.
+/// `latencyStats` and `queryExecStats` need counters Outpost does not keep, so they are refused.
+pub fn coll_stats_stage(state: &State, db: &str, coll: &str, spec: &Document) -> Result<Document> {
+    let options = match spec.get("$collStats") {
+        Some(Bson::Document(d)) => d,
+        _ => {
+            return Err(Error::failed_to_parse(
+                "$collStats must take a nested object",
+            ))
+        }
+    };
+    let mut out = doc! {
+        "ns": format!("{db}.{coll}"),
+        "host": super::host_info::hostname(),
+        "localTime": bson::DateTime::now(),
+    };
+    for (key, value) in options {
+        match key.as_str() {
+            "storageStats" => {
+                let scale = value
+                    .as_document()
+                    .map(|d| args::opt_i64(d, "$collStats.storageStats", "scale"))
+                    .transpose()?
+                    .flatten()
+                    .unwrap_or(1);
+                out.insert("storageStats", storage_stats(state, db, coll, scale)?);
+            }
+            "count" => {
+                out.insert(
+                    "count",
+                    i64::try_from(state.storage.estimated_count(db, coll)).unwrap_or(i64::MAX),
+                );
+            }
+            other => {
+                return Err(Error::not_supported(format!(
+                    "$collStats option '{other}' is not supported by Outpost"
+                )));
+            }
+        }
+    }
+    Ok(out)
 }
