@@ -19,12 +19,13 @@ mod connection;
 mod cursor;
 mod error;
 mod failpoint;
+pub mod hub;
 pub mod logbuf;
 mod metrics;
 mod server;
 mod sessions;
 mod state;
 
-pub use config::{Config, LogFormat};
+pub use config::{Config, LogFormat, WriteOutsideQuery};
 pub use error::{code_name, Error};
 pub use server::{Server, ServerBuilder, ServerHandle, StartError};

@@ -1,0 +1,627 @@
+//! The edge's side of sync: registration, upload of the history log from a persisted cursor,
+//! download of the hub's changes, query changes, and the status an operator sees.
+//!
+//! The engine is synchronous and written against [`Link`] (send one command, get its reply), so
+//! it runs the same over TCP (the server crate's link) and in-process in tests. One
+//! [`EdgeSync::sync_once`] call registers if needed, uploads until the backlog is empty, then
+//! downloads until caught up. The caller loops with backoff on errors.
+//!
+//! Persistent state (edge id, API key, query, cursors) is one BSON file,
+//! [`STATE_FILE_NAME`] in the data directory, owner-readable only, replaced atomically. The
+//! upload cursor advances only after the hub's acknowledgement; the download cursor only after
+//! the downloaded changes are applied and flushed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bson::{doc, Bson, DateTime, Document};
+use outpost_storage::{HistoryOp, Origin, Storage};
+
+use crate::error::{Error, Result};
+use crate::id_rules::{check_id, ServiceType};
+use crate::instance_query::{is_internal_namespace, InstanceQuery, QueryMatch};
+use crate::protocol::{
+    read_str, read_u64, split_namespace, u64_to_i64, Change, DOWNLOAD, MAX_BATCH_BYTES,
+    MAX_BATCH_COUNT, REGISTER, SNAPSHOT, UPLOAD,
+};
+
+/// The edge's sync state file in its data directory.
+pub const STATE_FILE_NAME: &str = "outpost-sync-state.bson";
+/// The origin under which the edge applies the hub's changes.
+pub const HUB_ORIGIN: &str = "hub";
+/// How many skipped documents are remembered to log each only once.
+const LOGGED_SKIPS_LIMIT: usize = 100_000;
+
+/// One request-reply exchange with the hub. `call` sends a command document (its first key is
+/// the command name) and returns the reply body; an `{ok: 0}` reply is an error carrying the
+/// hub's code and message.
+pub trait Link {
+    fn call(&mut self, command: Document) -> Result<Document>;
+}
+
+/// How the edge syncs.
+#[derive(Debug, Clone)]
+pub struct EdgeOptions {
+    /// Where [`STATE_FILE_NAME`] lives; `None` keeps the state in memory (temporary databases).
+    pub state_dir: Option<PathBuf>,
+    /// The one-time key to register with when no API key is stored yet.
+    pub registration_key: Option<String>,
+    pub batch_count: usize,
+    pub batch_bytes: usize,
+}
+
+impl Default for EdgeOptions {
+    fn default() -> EdgeOptions {
+        EdgeOptions {
+            state_dir: None,
+            registration_key: None,
+            batch_count: MAX_BATCH_COUNT,
+            batch_bytes: MAX_BATCH_BYTES,
+        }
+    }
+}
+
+/// What the edge remembers between runs.
+#[derive(Debug, Clone, PartialEq)]
+struct EdgeState {
+    edge_id: String,
+    api_key: String,
+    service: ServiceType,
+    default_db: String,
+    query: Document,
+    /// The query version the local data reflects (0: never snapshotted).
+    synced_query_version: i64,
+    /// The last history sequence uploaded (and acknowledged) or skipped.
+    upload_cursor: u64,
+    /// The last hub history sequence applied.
+    download_cursor: u64,
+}
+
+impl EdgeState {
+    fn to_document(&self) -> Document {
+        doc! {
+            "edgeId": &self.edge_id,
+            "apiKey": &self.api_key,
+            "service": self.service.as_str(),
+            "defaultDb": &self.default_db,
+            "query": self.query.clone(),
+            "syncedQueryVersion": self.synced_query_version,
+            "uploadCursor": u64_to_i64(self.upload_cursor),
+            "downloadCursor": u64_to_i64(self.download_cursor),
+        }
+    }
+
+    fn from_document(d: &Document) -> Result<EdgeState> {
+        Ok(EdgeState {
+            edge_id: read_str(d, "edgeId")?.to_string(),
+            api_key: read_str(d, "apiKey")?.to_string(),
+            service: read_str(d, "service")?.parse()?,
+            default_db: read_str(d, "defaultDb")?.to_string(),
+            query: d
+                .get_document("query")
+                .map_err(|_| Error::protocol("sync state: 'query' must be a document"))?
+                .clone(),
+            synced_query_version: d.get_i64("syncedQueryVersion").unwrap_or(0),
+            upload_cursor: read_u64(d, "uploadCursor")?,
+            download_cursor: read_u64(d, "downloadCursor")?,
+        })
+    }
+}
+
+/// What `outpostSyncStatus` shows.
+#[derive(Debug, Clone, Default)]
+pub struct SyncStatus {
+    pub edge_id: Option<String>,
+    pub connected: bool,
+    pub last_success: Option<DateTime>,
+    pub last_error: Option<String>,
+    /// The hub refused the edge's credentials; sync stopped, local service continues.
+    pub failed: bool,
+    pub upload_backlog_entries: u64,
+    pub download_lag_entries: u64,
+    pub uploaded: u64,
+    pub downloaded: u64,
+    pub skipped: BTreeMap<String, u64>,
+    pub query: Option<Document>,
+}
+
+impl SyncStatus {
+    pub fn to_document(&self) -> Document {
+        let skipped: Document = self
+            .skipped
+            .iter()
+            .map(|(reason, count)| (reason.clone(), Bson::Int64(u64_to_i64(*count))))
+            .collect();
+        doc! {
+            "edgeId": self.edge_id.clone().map_or(Bson::Null, Bson::String),
+            "state": if self.failed { "failed" } else if self.connected { "active" } else { "disconnected" },
+            "connected": self.connected,
+            "lastSuccessfulSync": self.last_success.map_or(Bson::Null, Bson::DateTime),
+            "lastError": self.last_error.clone().map_or(Bson::Null, Bson::String),
+            "uploadBacklogEntries": u64_to_i64(self.upload_backlog_entries),
+            "downloadLagEntries": u64_to_i64(self.download_lag_entries),
+            "uploadedChanges": u64_to_i64(self.uploaded),
+            "downloadedChanges": u64_to_i64(self.downloaded),
+            "skipped": skipped,
+            "query": self.query.clone().map_or(Bson::Null, Bson::Document),
+        }
+    }
+}
+
+/// What one upload pass chose from the history log.
+#[derive(Debug, Default)]
+struct UploadBatch {
+    changes: Vec<Change>,
+    /// The last sequence examined: the cursor after this batch is acknowledged.
+    last_seq: u64,
+}
+
+/// The edge's sync engine.
+pub struct EdgeSync {
+    storage: Storage,
+    options: EdgeOptions,
+    state: Option<EdgeState>,
+    status: Arc<Mutex<SyncStatus>>,
+    logged_skips: HashSet<(String, Vec<u8>, &'static str)>,
+}
+
+impl EdgeSync {
+    /// Loads the stored state, if any.
+    pub fn new(storage: Storage, options: EdgeOptions) -> Result<EdgeSync> {
+        let state = match &options.state_dir {
+            Some(dir) => load_state(&dir.join(STATE_FILE_NAME))?,
+            None => None,
+        };
+        let status = SyncStatus {
+            edge_id: state.as_ref().map(|s| s.edge_id.clone()),
+            query: state.as_ref().map(|s| s.query.clone()),
+            ..SyncStatus::default()
+        };
+        Ok(EdgeSync {
+            storage,
+            options,
+            state,
+            status: Arc::new(Mutex::new(status)),
+            logged_skips: HashSet::new(),
+        })
+    }
+
+    /// The live status, shared with the `outpostSyncStatus` command.
+    pub fn status(&self) -> Arc<Mutex<SyncStatus>> {
+        self.status.clone()
+    }
+
+    fn update_status(&self, f: impl FnOnce(&mut SyncStatus)) {
+        let mut status = self
+            .status
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut status);
+    }
+
+    /// Records a failed round in the status (the caller decides about retrying).
+    pub fn record_error(&self, error: &Error) {
+        let fatal = error.is_fatal();
+        self.update_status(|s| {
+            s.connected = false;
+            s.last_error = Some(error.to_string());
+            s.failed |= fatal;
+        });
+    }
+
+    /// One full round: register if needed, upload the whole backlog, download until caught up.
+    pub fn sync_once(&mut self, link: &mut dyn Link) -> Result<()> {
+        if self.state.is_none() {
+            self.register(link)?;
+        }
+        loop {
+            let batch = self.next_upload_batch()?;
+            if batch.last_seq == 0 {
+                break;
+            }
+            self.upload(link, batch)?;
+        }
+        self.download(link)?;
+        let backlog = self.upload_backlog();
+        self.update_status(|s| {
+            s.connected = true;
+            s.failed = false;
+            s.last_error = None;
+            s.last_success = Some(DateTime::now());
+            s.upload_backlog_entries = backlog;
+        });
+        Ok(())
+    }
+
+    fn register(&mut self, link: &mut dyn Link) -> Result<()> {
+        let Some(key) = self.options.registration_key.clone() else {
+            return Err(Error::Unauthorized(
+                "this edge is not registered: start it with --registration-key (a key from \
+                 `outpost hub edge create`)"
+                    .into(),
+            ));
+        };
+        let reply = link.call(doc! {REGISTER: 1, "registrationKey": key})?;
+        let query = reply
+            .get_document("query")
+            .map_err(|_| Error::protocol("registration reply without a query"))?
+            .clone();
+        let state = EdgeState {
+            edge_id: read_str(&reply, "edgeId")?.to_string(),
+            api_key: read_str(&reply, "apiKey")?.to_string(),
+            service: read_str(&reply, "service")?.parse()?,
+            default_db: read_str(&reply, "defaultDb")?.to_string(),
+            query,
+            synced_query_version: 0,
+            upload_cursor: 0,
+            download_cursor: 0,
+        };
+        tracing::info!(edge = %state.edge_id, "registered with the hub");
+        self.save(state)?;
+        Ok(())
+    }
+
+    fn save(&mut self, state: EdgeState) -> Result<()> {
+        if let Some(dir) = &self.options.state_dir {
+            save_state(&dir.join(STATE_FILE_NAME), &state)?;
+        }
+        let (id, query) = (state.edge_id.clone(), state.query.clone());
+        self.update_status(|s| {
+            s.edge_id = Some(id);
+            s.query = Some(query);
+        });
+        self.state = Some(state);
+        Ok(())
+    }
+
+    fn state(&self) -> Result<&EdgeState> {
+        self.state
+            .as_ref()
+            .ok_or_else(|| Error::Unauthorized("this edge is not registered".into()))
+    }
+
+    fn upload_backlog(&self) -> u64 {
+        let cursor = self.state.as_ref().map_or(0, |s| s.upload_cursor);
+        self.storage.last_seq().saturating_sub(cursor)
+    }
+
+    fn count_skip(&mut self, ns: &str, id: &Bson, reason: &'static str, detail: &dyn std::fmt::Display, log: bool) {
+        self.update_status(|s| *s.skipped.entry(reason.to_string()).or_default() += 1);
+        if !log {
+            return;
+        }
+        let key = (ns.to_string(), outpost_storage::value::keyenc::encode(id), reason);
+        if self.logged_skips.len() >= LOGGED_SKIPS_LIMIT {
+            self.logged_skips.clear();
+        }
+        if self.logged_skips.insert(key) {
+            tracing::warn!(ns, id = %id, reason, "not synced: {detail}");
+        }
+    }
+
+    /// Chooses the next batch from the history log after the upload cursor. Skipped entries
+    /// are counted (and logged once per document) and still move the cursor.
+    fn next_upload_batch(&mut self) -> Result<UploadBatch> {
+        let state = self.state()?.clone();
+        let query = InstanceQuery::parse(&state.query, &state.default_db)?;
+        let mut batch = UploadBatch::default();
+        let mut bytes = 0;
+        let entries: Vec<_> = self
+            .storage
+            .history_from(state.upload_cursor.saturating_add(1))
+            .take(self.options.batch_count.max(1))
+            .collect();
+        for entry in entries {
+            let entry = entry?;
+            if batch.changes.len() >= self.options.batch_count || bytes >= self.options.batch_bytes {
+                break;
+            }
+            batch.last_seq = entry.seq;
+            if entry.origin != Origin::Local {
+                continue;
+            }
+            let Ok((db, coll)) = split_namespace(&entry.ns) else {
+                continue;
+            };
+            if is_internal_namespace(db, coll) || !query.is_synced(db, coll) {
+                self.count_skip(&entry.ns, &entry.id, "local_only_namespace", &"namespace not in the instance query", false);
+                continue;
+            }
+            let doc = match (entry.op, entry.doc) {
+                (HistoryOp::Drop, _) => {
+                    self.count_skip(&entry.ns, &entry.id, "collection_drop", &"dropping a synced collection is not synced (delete its documents instead)", true);
+                    continue;
+                }
+                (HistoryOp::Delete, _) | (_, None) => {
+                    if let Err(reason) = check_id(state.service, &doc! {"_id": entry.id.clone()}) {
+                        self.count_skip(&entry.ns, &entry.id, reason.as_str(), &reason, true);
+                        continue;
+                    }
+                    None
+                }
+                (op, Some(doc)) => {
+                    if let Err(reason) = check_id(state.service, &doc) {
+                        self.count_skip(&entry.ns, &entry.id, reason.as_str(), &reason, true);
+                        continue;
+                    }
+                    match query.matches(db, coll, &doc) {
+                        Ok(QueryMatch::Matches) => Some(doc),
+                        Ok(_) => {
+                            self.count_skip(&entry.ns, &entry.id, "outside_query", &"the document does not match the instance query", true);
+                            if op == HistoryOp::Insert {
+                                continue;
+                            }
+                            // An update moved the document out of the query: the hub drops it.
+                            None
+                        }
+                        Err(error) => {
+                            self.count_skip(&entry.ns, &entry.id, "query_error", &error, true);
+                            continue;
+                        }
+                    }
+                }
+            };
+            let change = Change {
+                seq: entry.seq,
+                ns: entry.ns,
+                id: entry.id,
+                doc,
+                hlc: entry.hlc,
+            };
+            bytes += change.approximate_bytes();
+            batch.changes.push(change);
+        }
+        Ok(batch)
+    }
+
+    fn upload(&mut self, link: &mut dyn Link, batch: UploadBatch) -> Result<()> {
+        let mut state = self.state()?.clone();
+        let count = batch.changes.len();
+        if count > 0 {
+            // What is uploaded must be durable here first: after a crash the edge must not
+            // reuse sequence numbers the hub has already acknowledged.
+            self.storage.flush()?;
+            let changes: Vec<Bson> = batch
+                .changes
+                .iter()
+                .map(|c| Bson::Document(c.to_document()))
+                .collect();
+            let reply = link.call(doc! {
+                UPLOAD: 1,
+                "apiKey": &state.api_key,
+                "fromSeq": u64_to_i64(state.upload_cursor),
+                "lastSeq": u64_to_i64(batch.last_seq),
+                "changes": changes,
+            })?;
+            let ack = read_u64(&reply, "ackSeq")?;
+            if ack < batch.last_seq {
+                return Err(Error::protocol(format!(
+                    "the hub acknowledged sequence {ack}, expected {}",
+                    batch.last_seq
+                )));
+            }
+        }
+        state.upload_cursor = batch.last_seq;
+        self.save(state)?;
+        let uploaded = u64::try_from(count).unwrap_or(u64::MAX);
+        self.update_status(|s| s.uploaded += uploaded);
+        Ok(())
+    }
+
+    fn download(&mut self, link: &mut dyn Link) -> Result<()> {
+        loop {
+            let mut state = self.state()?.clone();
+            let reply = link.call(doc! {
+                DOWNLOAD: 1,
+                "apiKey": &state.api_key,
+                "after": u64_to_i64(state.download_cursor),
+                "limit": i64::try_from(self.options.batch_count).unwrap_or(500),
+            })?;
+            let query_version = reply.get_i64("queryVersion").unwrap_or(1);
+            if query_version != state.synced_query_version {
+                let query = reply
+                    .get_document("query")
+                    .map_err(|_| Error::protocol("download reply without a query"))?
+                    .clone();
+                self.apply_query_change(link, query, query_version)?;
+                continue;
+            }
+            let next = read_u64(&reply, "next")?;
+            let last = read_u64(&reply, "lastSeq")?;
+            let changes = reply
+                .get_array("changes")
+                .map_err(|_| Error::protocol("download reply without changes"))?;
+            let pending = self.pending_local_changes(state.upload_cursor)?;
+            let mut applied = 0_u64;
+            for change in changes {
+                let Bson::Document(change) = change else {
+                    return Err(Error::protocol("a downloaded change must be a document"));
+                };
+                let change = Change::from_document(change)?;
+                if self.apply_downloaded(&change, &pending)? {
+                    applied += 1;
+                }
+            }
+            self.storage.flush()?;
+            let caught_up = next >= last || next == state.download_cursor;
+            state.download_cursor = next.max(state.download_cursor);
+            let lag = last.saturating_sub(state.download_cursor);
+            self.save(state)?;
+            self.update_status(|s| {
+                s.downloaded += applied;
+                s.download_lag_entries = lag;
+            });
+            if caught_up {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Local changes not yet uploaded, by document: (namespace, encoded `_id`) -> (hlc, is a
+    /// delete). A downloaded change older than one of them loses (last writer wins); the local
+    /// one reaches the hub with the next upload.
+    fn pending_local_changes(&self, upload_cursor: u64) -> Result<HashMap<(String, Vec<u8>), (u64, bool)>> {
+        let mut pending = HashMap::new();
+        for entry in self.storage.history_from(upload_cursor.saturating_add(1)) {
+            let entry = entry?;
+            if entry.origin != Origin::Local {
+                continue;
+            }
+            let key = (entry.ns.clone(), outpost_storage::value::keyenc::encode(&entry.id));
+            pending.insert(key, (entry.hlc, entry.op == HistoryOp::Delete));
+        }
+        Ok(pending)
+    }
+
+    /// Applies one change of the hub unless a newer pending local change of the same document
+    /// wins. Returns whether it was applied.
+    fn apply_downloaded(
+        &self,
+        change: &Change,
+        pending: &HashMap<(String, Vec<u8>), (u64, bool)>,
+    ) -> Result<bool> {
+        let key = (change.ns.clone(), outpost_storage::value::keyenc::encode(&change.id));
+        if let Some(&(local_hlc, local_delete)) = pending.get(&key) {
+            let remote_delete = change.doc.is_none();
+            if (local_hlc, local_delete) > (change.hlc, remote_delete) {
+                return Ok(false);
+            }
+        }
+        let (db, coll) = split_namespace(&change.ns)?;
+        self.storage.apply_remote(
+            db,
+            coll,
+            &change.id,
+            change.doc.clone(),
+            &Origin::Peer(HUB_ORIGIN.into()),
+        )?;
+        Ok(true)
+    }
+
+    /// The hub has a new query (or this is the first sync): fetch every document the new query
+    /// matches, remove local copies of synced namespaces that no longer match, and continue
+    /// downloading from the hub's sequence at the snapshot.
+    fn apply_query_change(&mut self, link: &mut dyn Link, query: Document, version: i64) -> Result<()> {
+        let mut state = self.state()?.clone();
+        let old_query = InstanceQuery::parse(&state.query, &state.default_db)?;
+        let new_query = InstanceQuery::parse(&query, &state.default_db)?;
+        tracing::info!(version, query = %query, "applying the hub's instance query");
+        let pending = self.pending_local_changes(state.upload_cursor)?;
+        let mut position: Option<Document> = None;
+        let mut hub_seq;
+        loop {
+            let mut request = doc! {SNAPSHOT: 1, "apiKey": &state.api_key, "limit": i64::try_from(self.options.batch_count).unwrap_or(500)};
+            if let Some(position) = &position {
+                request.insert("position", position.clone());
+            }
+            let reply = link.call(request)?;
+            hub_seq = read_u64(&reply, "hubSeq")?;
+            for item in reply
+                .get_array("docs")
+                .map_err(|_| Error::protocol("snapshot reply without docs"))?
+            {
+                let Bson::Document(item) = item else {
+                    return Err(Error::protocol("a snapshot item must be a document"));
+                };
+                let ns = read_str(item, "ns")?;
+                let doc = item
+                    .get_document("doc")
+                    .map_err(|_| Error::protocol("a snapshot item needs a doc"))?;
+                let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+                let change = Change {
+                    seq: 0,
+                    ns: ns.to_string(),
+                    id,
+                    doc: Some(doc.clone()),
+                    hlc: 0,
+                };
+                self.apply_downloaded(&change, &pending)?;
+            }
+            if reply.get_bool("done").unwrap_or(true) {
+                break;
+            }
+            position = Some(
+                reply
+                    .get_document("position")
+                    .map_err(|_| Error::protocol("snapshot reply without a position"))?
+                    .clone(),
+            );
+        }
+        // Local copies that matched the old query and not the new one go (as hub-origin deletes,
+        // so they are not uploaded); local-only documents are untouched.
+        for database in self.storage.list_databases() {
+            for collection in self.storage.list_collections(&database.name) {
+                let (db, coll) = (database.name.as_str(), collection.name.as_str());
+                if collection.is_view || !(old_query.is_synced(db, coll) || new_query.is_synced(db, coll)) {
+                    continue;
+                }
+                let mut removed = Vec::new();
+                for doc in self.storage.find(db, coll, &outpost_storage::FindOptions::default())? {
+                    let doc = doc?;
+                    let matched_before =
+                        old_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
+                    let matches_now =
+                        new_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
+                    if matched_before && !matches_now {
+                        removed.push(doc.get("_id").cloned().unwrap_or(Bson::Null));
+                    }
+                }
+                for id in removed {
+                    self.storage.apply_remote(db, coll, &id, None, &Origin::Peer(HUB_ORIGIN.into()))?;
+                }
+            }
+        }
+        self.storage.flush()?;
+        state.query = query;
+        state.synced_query_version = version;
+        state.download_cursor = hub_seq;
+        self.save(state)?;
+        Ok(())
+    }
+}
+
+fn load_state(path: &std::path::Path) -> Result<Option<EdgeState>> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(Error::Coded {
+                code: 1,
+                message: format!("cannot read {}: {error}", path.display()),
+            })
+        }
+    };
+    let document = Document::from_reader(bytes.as_slice()).map_err(|error| Error::Coded {
+        code: 1,
+        message: format!("corrupt sync state {}: {error}", path.display()),
+    })?;
+    EdgeState::from_document(&document).map(Some)
+}
+
+/// Writes the state to a temporary file (mode 0600: it holds the API key), syncs it and renames
+/// it over the old one, so a crash leaves either the old or the new state.
+fn save_state(path: &std::path::Path, state: &EdgeState) -> Result<()> {
+    use std::io::Write;
+    let io_error = |error: std::io::Error| Error::Coded {
+        code: 1,
+        message: format!("cannot write {}: {error}", path.display()),
+    };
+    let bytes = bson::to_vec(&state.to_document()).map_err(|error| Error::Coded {
+        code: 1,
+        message: error.to_string(),
+    })?;
+    let temporary = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&temporary).map_err(io_error)?;
+    file.write_all(&bytes).map_err(io_error)?;
+    file.sync_all().map_err(io_error)?;
+    std::fs::rename(&temporary, path).map_err(io_error)?;
+    Ok(())
+}

@@ -1,0 +1,495 @@
+//! The hub's side of sync: the edge registry, registration, applying uploads, serving
+//! downloads and snapshots.
+//!
+//! Everything the hub knows lives in its own storage, in database [`HUB_DATABASE`]:
+//! - `edges`: one document per edge instance: `_id` (24 hex characters), `name`, `service`,
+//!   `query` (as given), `queryVersion`, `defaultDb`, `registrationKeyHash`,
+//!   `registrationKeyUsed`, `apiKeyHash` (SHA-256 hex; keys themselves are never stored),
+//!   `created`, `lastSeen`, and `uploadedSeq` (the edge's last applied history sequence: uploads
+//!   at or below it are ignored, which makes a re-sent batch harmless);
+//! - `versions`: for each document an edge wrote, `{_id: {ns, id}, hlc, origin, deleted}`, the
+//!   last-writer-wins version of the document (see [`Hub::upload`]).
+//!
+//! The hub's bookkeeping database is internal (see
+//! [`crate::instance_query::is_internal_namespace`]) and never syncs.
+
+use std::cmp::Ordering;
+use std::sync::Mutex;
+
+use bson::oid::ObjectId;
+use bson::{doc, Bson, DateTime, Document};
+use outpost_storage::{FindOptions, HistoryOp, Origin, Storage};
+
+use crate::error::{Error, Result};
+use crate::id_rules::{check_id, ServiceType};
+use crate::instance_query::{is_internal_namespace, InstanceQuery, QueryMatch};
+use crate::protocol::{
+    hash_key, random_key, split_namespace, u64_to_i64, Change, MAX_BATCH_BYTES, MAX_BATCH_COUNT,
+};
+
+/// The hub's bookkeeping database.
+pub const HUB_DATABASE: &str = "__outpost_hub";
+const EDGES: &str = "edges";
+const VERSIONS: &str = "versions";
+/// History entries one download request examines at most (so a request over a long stretch of
+/// unrelated history still answers quickly; the edge asks again from `next`).
+const DOWNLOAD_SCAN_LIMIT: usize = 10_000;
+
+/// The hub: cheap to share (`Arc<Hub>`), one per hub server.
+pub struct Hub {
+    storage: Storage,
+    /// Registry changes and uploads are serialized: one edge's batch applies as a unit with
+    /// respect to other requests, and `uploadedSeq` never goes backwards.
+    lock: Mutex<()>,
+}
+
+/// One registered edge, as read from the registry.
+struct EdgeRecord {
+    record: Document,
+    id: String,
+    service: ServiceType,
+    query: InstanceQuery,
+    uploaded_seq: u64,
+}
+
+impl Hub {
+    pub fn new(storage: Storage) -> Hub {
+        Hub {
+            storage,
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn locked(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Creates an edge instance; returns its id and one-time registration key (shown once:
+    /// the hub keeps only its hash).
+    pub fn create_edge(
+        &self,
+        name: &str,
+        service: ServiceType,
+        query: Option<&Document>,
+        default_db: &str,
+    ) -> Result<Document> {
+        if name.is_empty() {
+            return Err(Error::Coded {
+                code: 2,
+                message: "an edge instance needs a non-empty name".into(),
+            });
+        }
+        let query = match query {
+            Some(query) => query.clone(),
+            None => doc! {"*": "TRUEPREDICATE"},
+        };
+        InstanceQuery::parse(&query, default_db)?;
+        let id = ObjectId::new().to_hex();
+        let registration_key = random_key()?;
+        let now = DateTime::now();
+        let record = doc! {
+            "_id": &id,
+            "name": name,
+            "service": service.as_str(),
+            "query": query.clone(),
+            "queryVersion": 1_i64,
+            "defaultDb": default_db,
+            "registrationKeyHash": hash_key(&registration_key),
+            "registrationKeyUsed": false,
+            "apiKeyHash": Bson::Null,
+            "created": now,
+            "lastSeen": Bson::Null,
+            "uploadedSeq": 0_i64,
+        };
+        let _guard = self.locked();
+        self.put_edge(&record)?;
+        Ok(doc! {
+            "id": id,
+            "name": name,
+            "service": service.as_str(),
+            "query": query,
+            "defaultDb": default_db,
+            "registration_key": registration_key,
+        })
+    }
+
+    /// Every edge instance, without key hashes.
+    pub fn list_edges(&self) -> Result<Vec<Document>> {
+        let found = self.storage.find(
+            HUB_DATABASE,
+            EDGES,
+            &FindOptions {
+                sort: Some(doc! {"created": 1}),
+                ..FindOptions::default()
+            },
+        )?;
+        let mut edges = Vec::new();
+        for record in found {
+            let mut record = record?;
+            let state = if record.get_bool("registrationKeyUsed").unwrap_or(false) {
+                "active"
+            } else {
+                "pending"
+            };
+            record.remove("registrationKeyHash");
+            record.remove("apiKeyHash");
+            record.insert("state", state);
+            if let Some(id) = record.remove("_id") {
+                record.insert("id", id);
+            }
+            edges.push(record);
+        }
+        Ok(edges)
+    }
+
+    /// Changes an edge's instance query; the edge picks up the new version at its next
+    /// download and re-fetches what now matches.
+    pub fn set_edge_query(&self, id: &str, query: &Document) -> Result<Document> {
+        let _guard = self.locked();
+        let mut record = self.edge_by_id(id)?;
+        let default_db = record.get_str("defaultDb").unwrap_or("test").to_string();
+        InstanceQuery::parse(query, &default_db)?;
+        let version = record.get_i64("queryVersion").unwrap_or(1).saturating_add(1);
+        record.insert("query", query.clone());
+        record.insert("queryVersion", version);
+        self.put_edge(&record)?;
+        Ok(doc! {"id": id, "query": query.clone(), "queryVersion": version})
+    }
+
+    /// Exchanges a one-time registration key for an API key.
+    pub fn register(&self, registration_key: &str) -> Result<Document> {
+        let _guard = self.locked();
+        let hash = hash_key(registration_key);
+        let Some(mut record) = self.find_edge(doc! {"registrationKeyHash": &hash})? else {
+            return Err(Error::Unauthorized(
+                "the registration key is not valid: no edge instance has it".into(),
+            ));
+        };
+        if record.get_bool("registrationKeyUsed").unwrap_or(false) {
+            return Err(Error::Unauthorized(
+                "the registration key was already used; create a new edge instance or re-key it \
+                 at the hub"
+                    .into(),
+            ));
+        }
+        let api_key = random_key()?;
+        record.insert("registrationKeyUsed", true);
+        record.insert("apiKeyHash", hash_key(&api_key));
+        record.insert("lastSeen", DateTime::now());
+        self.put_edge(&record)?;
+        Ok(doc! {
+            "edgeId": record.get("_id").cloned().unwrap_or(Bson::Null),
+            "apiKey": api_key,
+            "service": record.get("service").cloned().unwrap_or(Bson::Null),
+            "query": record.get("query").cloned().unwrap_or(Bson::Null),
+            "queryVersion": record.get("queryVersion").cloned().unwrap_or(Bson::Null),
+            "defaultDb": record.get("defaultDb").cloned().unwrap_or(Bson::Null),
+        })
+    }
+
+    /// Applies an edge's batch of changes. Changes at or below the edge's `uploadedSeq` were
+    /// applied before and are ignored. Conflicts are last-writer-wins per document: a change
+    /// applies only when its (hlc, delete, edge id) is greater than the document's recorded
+    /// version, so deletes win ties. Returns `{ackSeq, applied, ignored}`.
+    pub fn upload(&self, api_key: &str, changes: &[Change], last_seq: u64) -> Result<Document> {
+        let _guard = self.locked();
+        let edge = self.authenticate(api_key)?;
+        let mut applied = 0_i64;
+        let mut ignored = 0_i64;
+        let origin = Origin::Peer(edge.id.clone());
+        for change in changes {
+            if change.seq <= edge.uploaded_seq {
+                ignored += 1;
+                continue;
+            }
+            let (db, coll) = split_namespace(&change.ns)?;
+            // The edge filtered already; the hub checks again so a misbehaving edge cannot write
+            // outside its query.
+            let allowed = !is_internal_namespace(db, coll)
+                && edge.query.is_synced(db, coll)
+                && match &change.doc {
+                    Some(doc) => {
+                        check_id(edge.service, doc).is_ok()
+                            && edge.query.matches(db, coll, doc)? == QueryMatch::Matches
+                    }
+                    None => check_id(edge.service, &doc! {"_id": change.id.clone()}).is_ok(),
+                };
+            if !allowed {
+                tracing::warn!(edge = %edge.id, ns = %change.ns, id = %change.id, "hub refused an uploaded change outside the edge's query");
+                ignored += 1;
+                continue;
+            }
+            let version_id = doc! {"ns": &change.ns, "id": change.id.clone()};
+            let incoming = (change.hlc, change.doc.is_none(), edge.id.as_str());
+            if let Some(current) = self.version(&version_id)? {
+                let current_origin = current.get_str("origin").unwrap_or_default();
+                let current_key = (
+                    u64::try_from(current.get_i64("hlc").unwrap_or(0)).unwrap_or(0),
+                    current.get_bool("deleted").unwrap_or(false),
+                    current_origin,
+                );
+                if incoming.cmp(&current_key) != Ordering::Greater {
+                    ignored += 1;
+                    continue;
+                }
+            }
+            self.storage
+                .apply_remote(db, coll, &change.id, change.doc.clone(), &origin)?;
+            self.storage.apply_remote(
+                HUB_DATABASE,
+                VERSIONS,
+                &Bson::Document(version_id.clone()),
+                Some(doc! {
+                    "_id": version_id,
+                    "hlc": u64_to_i64(change.hlc),
+                    "origin": &edge.id,
+                    "deleted": change.doc.is_none(),
+                }),
+                &Origin::Local,
+            )?;
+            applied += 1;
+        }
+        let ack = last_seq.max(edge.uploaded_seq);
+        let mut record = edge.record;
+        record.insert("uploadedSeq", u64_to_i64(ack));
+        record.insert("lastSeen", DateTime::now());
+        self.put_edge(&record)?;
+        Ok(doc! {"ackSeq": u64_to_i64(ack), "applied": applied, "ignored": ignored})
+    }
+
+    /// The hub's changes after history sequence `after` that concern the edge: not made by the
+    /// edge itself, in a namespace its query syncs; an insert, update or replace of a matching
+    /// document becomes an upsert, an update that moves a document out of the query and a
+    /// delete become deletes. Returns `{changes, next, lastSeq, queryVersion}`; the edge stores
+    /// `next` as its download cursor.
+    pub fn download(&self, api_key: &str, after: u64, limit: usize) -> Result<Document> {
+        let edge = {
+            let _guard = self.locked();
+            let edge = self.authenticate(api_key)?;
+            let mut record = edge.record.clone();
+            record.insert("lastSeen", DateTime::now());
+            self.put_edge(&record)?;
+            edge
+        };
+        let limit = limit.clamp(1, MAX_BATCH_COUNT);
+        let own_origin = Origin::Peer(edge.id.clone());
+        let mut changes = Vec::new();
+        let mut bytes = 0;
+        let mut next = after;
+        for (scanned, entry) in self
+            .storage
+            .history_from(after.saturating_add(1))
+            .enumerate()
+        {
+            let entry = entry?;
+            if scanned >= DOWNLOAD_SCAN_LIMIT || changes.len() >= limit || bytes >= MAX_BATCH_BYTES
+            {
+                break;
+            }
+            next = entry.seq;
+            if entry.origin == own_origin {
+                continue;
+            }
+            let Ok((db, coll)) = split_namespace(&entry.ns) else {
+                continue;
+            };
+            if !edge.query.is_synced(db, coll) {
+                continue;
+            }
+            let doc = match (entry.op, &entry.doc) {
+                (HistoryOp::Delete, _) => None,
+                (HistoryOp::Drop, _) | (_, None) => continue,
+                (op, Some(doc)) => {
+                    if check_id(edge.service, doc).is_err() {
+                        continue;
+                    }
+                    match edge.query.matches(db, coll, doc) {
+                        Ok(QueryMatch::Matches) => Some(doc.clone()),
+                        // Moved out of the query: the edge drops its copy, if it has one.
+                        Ok(_) if op != HistoryOp::Insert => None,
+                        Ok(_) | Err(_) => continue,
+                    }
+                }
+            };
+            let hlc = self.original_hlc(&entry.ns, &entry.id, &entry.origin, entry.hlc)?;
+            let change = Change {
+                seq: entry.seq,
+                ns: entry.ns,
+                id: entry.id,
+                doc,
+                hlc,
+            };
+            bytes += change.approximate_bytes();
+            changes.push(Bson::Document(change.to_document()));
+        }
+        Ok(doc! {
+            "changes": changes,
+            "next": u64_to_i64(next),
+            "lastSeq": u64_to_i64(self.storage.last_seq()),
+            "queryVersion": edge.record.get_i64("queryVersion").unwrap_or(1),
+            "query": edge.query.to_document(),
+        })
+    }
+
+    /// A page of every document the edge's query matches, namespace by namespace in name
+    /// order, `_id` order within. `position` is `{ns, skip}` from the previous page (absent
+    /// for the first). Returns `{docs: [{ns, doc}], position, done, hubSeq}`: the edge applies
+    /// the pages, then downloads from `hubSeq` (the hub's last sequence when the snapshot was
+    /// asked for, sent back with each page).
+    pub fn snapshot(
+        &self,
+        api_key: &str,
+        position: Option<&Document>,
+        limit: usize,
+    ) -> Result<Document> {
+        let edge = {
+            let _guard = self.locked();
+            self.authenticate(api_key)?
+        };
+        let limit = limit.clamp(1, MAX_BATCH_COUNT);
+        let hub_seq = match position.and_then(|p| p.get_i64("hubSeq").ok()) {
+            Some(seq) => seq,
+            None => u64_to_i64(self.storage.last_seq()),
+        };
+        let mut namespaces: Vec<String> = Vec::new();
+        for database in self.storage.list_databases() {
+            for collection in self.storage.list_collections(&database.name) {
+                if !collection.is_view && edge.query.is_synced(&database.name, &collection.name)
+                {
+                    namespaces.push(format!("{}.{}", database.name, collection.name));
+                }
+            }
+        }
+        namespaces.sort();
+        let start_ns = position
+            .and_then(|p| p.get_str("ns").ok())
+            .map(str::to_string);
+        let mut skip = position
+            .and_then(|p| p.get_i64("skip").ok())
+            .and_then(|s| u64::try_from(s).ok())
+            .unwrap_or(0);
+        let mut docs = Vec::new();
+        let mut bytes = 0;
+        for ns in namespaces
+            .iter()
+            .filter(|ns| start_ns.as_ref().is_none_or(|start| *ns >= start))
+        {
+            if start_ns.as_ref() != Some(ns) {
+                skip = 0;
+            }
+            let (db, coll) = split_namespace(ns)?;
+            let filter = edge.query.filter_for(db, coll).cloned().unwrap_or_default();
+            let found = self.storage.find(
+                db,
+                coll,
+                &FindOptions {
+                    filter,
+                    sort: Some(doc! {"_id": 1}),
+                    skip,
+                    ..FindOptions::default()
+                },
+            )?;
+            for doc in found {
+                if docs.len() >= limit || bytes >= MAX_BATCH_BYTES {
+                    return Ok(doc! {
+                        "docs": docs,
+                        "position": {"ns": ns, "skip": u64_to_i64(skip), "hubSeq": hub_seq},
+                        "done": false,
+                        "hubSeq": hub_seq,
+                    });
+                }
+                let doc = doc?;
+                skip += 1;
+                if check_id(edge.service, &doc).is_err() {
+                    continue;
+                }
+                bytes += bson::to_vec(&doc).map_or(0, |b| b.len());
+                docs.push(Bson::Document(doc! {"ns": ns, "doc": doc}));
+            }
+        }
+        Ok(doc! {"docs": docs, "done": true, "hubSeq": hub_seq})
+    }
+
+    /// The hlc of the write a history entry records: for a change an edge uploaded, the edge's
+    /// own clock (kept in `versions`), else the hub's entry clock.
+    fn original_hlc(&self, ns: &str, id: &Bson, origin: &Origin, hub_hlc: u64) -> Result<u64> {
+        let Origin::Peer(peer) = origin else {
+            return Ok(hub_hlc);
+        };
+        let version = self.version(&doc! {"ns": ns, "id": id.clone()})?;
+        Ok(match version {
+            Some(v) if v.get_str("origin").ok() == Some(peer.as_str()) => {
+                u64::try_from(v.get_i64("hlc").unwrap_or(0)).unwrap_or(hub_hlc)
+            }
+            _ => hub_hlc,
+        })
+    }
+
+    fn version(&self, version_id: &Document) -> Result<Option<Document>> {
+        let mut found = self.storage.find(
+            HUB_DATABASE,
+            VERSIONS,
+            &FindOptions {
+                filter: doc! {"_id": version_id.clone()},
+                limit: 1,
+                ..FindOptions::default()
+            },
+        )?;
+        Ok(found.next().transpose()?)
+    }
+
+    fn authenticate(&self, api_key: &str) -> Result<EdgeRecord> {
+        let record = self
+            .find_edge(doc! {"apiKeyHash": hash_key(api_key)})?
+            .ok_or_else(|| {
+                Error::Unauthorized(
+                    "the API key is not valid (the edge instance was deleted or re-keyed at the \
+                     hub); register the edge again with a new registration key"
+                        .into(),
+                )
+            })?;
+        let id = record.get_str("_id").unwrap_or_default().to_string();
+        let service: ServiceType = record.get_str("service").unwrap_or("edge").parse()?;
+        let default_db = record.get_str("defaultDb").unwrap_or("test");
+        let query = InstanceQuery::parse(
+            record.get_document("query").unwrap_or(&Document::new()),
+            default_db,
+        )?;
+        let uploaded_seq = u64::try_from(record.get_i64("uploadedSeq").unwrap_or(0)).unwrap_or(0);
+        Ok(EdgeRecord {
+            record,
+            id,
+            service,
+            query,
+            uploaded_seq,
+        })
+    }
+
+    fn edge_by_id(&self, id: &str) -> Result<Document> {
+        self.find_edge(doc! {"_id": id})?
+            .ok_or_else(|| Error::Coded {
+                code: 2,
+                message: format!("no edge instance with id '{id}'"),
+            })
+    }
+
+    fn find_edge(&self, filter: Document) -> Result<Option<Document>> {
+        let mut found = self.storage.find(
+            HUB_DATABASE,
+            EDGES,
+            &FindOptions {
+                filter,
+                limit: 1,
+                ..FindOptions::default()
+            },
+        )?;
+        Ok(found.next().transpose()?)
+    }
+
+    fn put_edge(&self, record: &Document) -> Result<()> {
+        let id = record.get("_id").cloned().unwrap_or(Bson::Null);
+        self.storage
+            .apply_remote(HUB_DATABASE, EDGES, &id, Some(record.clone()), &Origin::Local)?;
+        Ok(())
+    }
+}
