@@ -131,8 +131,8 @@ fn edge_command(command: EdgeCommands) -> ExitCode {
     use outpost_server::hub::client::HubClient;
 
     fn parse_query(text: &str) -> Result<Bson, String> {
-        let json: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| format!("the query is not valid JSON: {e}"))?;
+        let json: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("the query is not valid JSON: {e}"))?;
         match Bson::try_from(json).map_err(|e| format!("invalid query: {e}"))? {
             query @ (Bson::Document(_) | Bson::String(_)) => Ok(query),
             _ => Err("the query must be a JSON object (or a query string)".into()),

@@ -281,17 +281,34 @@ impl EdgeSync {
             .ok_or_else(|| Error::Unauthorized("this edge is not registered".into()))
     }
 
+    /// Local changes after the upload cursor (changes applied from the hub do not count).
     fn upload_backlog(&self) -> u64 {
         let cursor = self.state.as_ref().map_or(0, |s| s.upload_cursor);
-        self.storage.last_seq().saturating_sub(cursor)
+        let local = self
+            .storage
+            .history_from(cursor.saturating_add(1))
+            .filter(|entry| entry.as_ref().is_ok_and(|e| e.origin == Origin::Local))
+            .count();
+        u64::try_from(local).unwrap_or(u64::MAX)
     }
 
-    fn count_skip(&mut self, ns: &str, id: &Bson, reason: &'static str, detail: &dyn std::fmt::Display, log: bool) {
+    fn count_skip(
+        &mut self,
+        ns: &str,
+        id: &Bson,
+        reason: &'static str,
+        detail: &dyn std::fmt::Display,
+        log: bool,
+    ) {
         self.update_status(|s| *s.skipped.entry(reason.to_string()).or_default() += 1);
         if !log {
             return;
         }
-        let key = (ns.to_string(), outpost_storage::value::keyenc::encode(id), reason);
+        let key = (
+            ns.to_string(),
+            outpost_storage::value::keyenc::encode(id),
+            reason,
+        );
         if self.logged_skips.len() >= LOGGED_SKIPS_LIMIT {
             self.logged_skips.clear();
         }
@@ -314,7 +331,8 @@ impl EdgeSync {
             .collect();
         for entry in entries {
             let entry = entry?;
-            if batch.changes.len() >= self.options.batch_count || bytes >= self.options.batch_bytes {
+            if batch.changes.len() >= self.options.batch_count || bytes >= self.options.batch_bytes
+            {
                 break;
             }
             batch.last_seq = entry.seq;
@@ -325,7 +343,13 @@ impl EdgeSync {
                 continue;
             };
             if is_internal_namespace(db, coll) || !query.is_synced(db, coll) {
-                self.count_skip(&entry.ns, &entry.id, "local_only_namespace", &"namespace not in the instance query", false);
+                self.count_skip(
+                    &entry.ns,
+                    &entry.id,
+                    "local_only_namespace",
+                    &"namespace not in the instance query",
+                    false,
+                );
                 continue;
             }
             let doc = match (entry.op, entry.doc) {
@@ -348,7 +372,13 @@ impl EdgeSync {
                     match query.matches(db, coll, &doc) {
                         Ok(QueryMatch::Matches) => Some(doc),
                         Ok(_) => {
-                            self.count_skip(&entry.ns, &entry.id, "outside_query", &"the document does not match the instance query", true);
+                            self.count_skip(
+                                &entry.ns,
+                                &entry.id,
+                                "outside_query",
+                                &"the document does not match the instance query",
+                                true,
+                            );
                             if op == HistoryOp::Insert {
                                 continue;
                             }
@@ -461,14 +491,20 @@ impl EdgeSync {
     /// Local changes not yet uploaded, by document: (namespace, encoded `_id`) -> (hlc, is a
     /// delete). A downloaded change older than one of them loses (last writer wins); the local
     /// one reaches the hub with the next upload.
-    fn pending_local_changes(&self, upload_cursor: u64) -> Result<HashMap<(String, Vec<u8>), (u64, bool)>> {
+    fn pending_local_changes(
+        &self,
+        upload_cursor: u64,
+    ) -> Result<HashMap<(String, Vec<u8>), (u64, bool)>> {
         let mut pending = HashMap::new();
         for entry in self.storage.history_from(upload_cursor.saturating_add(1)) {
             let entry = entry?;
             if entry.origin != Origin::Local {
                 continue;
             }
-            let key = (entry.ns.clone(), outpost_storage::value::keyenc::encode(&entry.id));
+            let key = (
+                entry.ns.clone(),
+                outpost_storage::value::keyenc::encode(&entry.id),
+            );
             pending.insert(key, (entry.hlc, entry.op == HistoryOp::Delete));
         }
         Ok(pending)
@@ -481,7 +517,10 @@ impl EdgeSync {
         change: &Change,
         pending: &HashMap<(String, Vec<u8>), (u64, bool)>,
     ) -> Result<bool> {
-        let key = (change.ns.clone(), outpost_storage::value::keyenc::encode(&change.id));
+        let key = (
+            change.ns.clone(),
+            outpost_storage::value::keyenc::encode(&change.id),
+        );
         if let Some(&(local_hlc, local_delete)) = pending.get(&key) {
             let remote_delete = change.doc.is_none();
             if (local_hlc, local_delete) > (change.hlc, remote_delete) {
@@ -502,7 +541,12 @@ impl EdgeSync {
     /// The hub has a new query (or this is the first sync): fetch every document the new query
     /// matches, remove local copies of synced namespaces that no longer match, and continue
     /// downloading from the hub's sequence at the snapshot.
-    fn apply_query_change(&mut self, link: &mut dyn Link, query: Document, version: i64) -> Result<()> {
+    fn apply_query_change(
+        &mut self,
+        link: &mut dyn Link,
+        query: Document,
+        version: i64,
+    ) -> Result<()> {
         let mut state = self.state()?.clone();
         let old_query = InstanceQuery::parse(&state.query, &state.default_db)?;
         let new_query = InstanceQuery::parse(&query, &state.default_db)?;
@@ -553,11 +597,16 @@ impl EdgeSync {
         for database in self.storage.list_databases() {
             for collection in self.storage.list_collections(&database.name) {
                 let (db, coll) = (database.name.as_str(), collection.name.as_str());
-                if collection.is_view || !(old_query.is_synced(db, coll) || new_query.is_synced(db, coll)) {
+                if collection.is_view
+                    || !(old_query.is_synced(db, coll) || new_query.is_synced(db, coll))
+                {
                     continue;
                 }
                 let mut removed = Vec::new();
-                for doc in self.storage.find(db, coll, &outpost_storage::FindOptions::default())? {
+                for doc in self
+                    .storage
+                    .find(db, coll, &outpost_storage::FindOptions::default())?
+                {
                     let doc = doc?;
                     let matched_before =
                         old_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
@@ -568,7 +617,13 @@ impl EdgeSync {
                     }
                 }
                 for id in removed {
-                    self.storage.apply_remote(db, coll, &id, None, &Origin::Peer(HUB_ORIGIN.into()))?;
+                    self.storage.apply_remote(
+                        db,
+                        coll,
+                        &id,
+                        None,
+                        &Origin::Peer(HUB_ORIGIN.into()),
+                    )?;
                 }
             }
         }
@@ -625,3 +680,6 @@ fn save_state(path: &std::path::Path, state: &EdgeState) -> Result<()> {
     std::fs::rename(&temporary, path).map_err(io_error)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

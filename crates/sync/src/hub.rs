@@ -24,7 +24,8 @@ use crate::error::{Error, Result};
 use crate::id_rules::{check_id, ServiceType};
 use crate::instance_query::{is_internal_namespace, InstanceQuery, QueryMatch};
 use crate::protocol::{
-    hash_key, random_key, split_namespace, u64_to_i64, Change, MAX_BATCH_BYTES, MAX_BATCH_COUNT,
+    hash_key, random_key, read_str, read_u64, split_namespace, u64_to_i64, Change, DOWNLOAD,
+    MAX_BATCH_BYTES, MAX_BATCH_COUNT, REGISTER, SNAPSHOT, UPLOAD,
 };
 
 /// The hub's bookkeeping database.
@@ -61,7 +62,59 @@ impl Hub {
     }
 
     fn locked(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs one sync protocol command sent by an edge (`outpostSyncRegister`,
+    /// `outpostSyncUpload`, `outpostSyncDownload`, `outpostSyncSnapshot`); the wire commands and
+    /// in-process test links both come here.
+    pub fn handle(&self, command: &Document) -> Result<Document> {
+        let name = command
+            .keys()
+            .next()
+            .map(String::as_str)
+            .unwrap_or_default();
+        let limit = || {
+            read_u64(command, "limit")
+                .ok()
+                .and_then(|l| usize::try_from(l).ok())
+                .unwrap_or(MAX_BATCH_COUNT)
+        };
+        match name {
+            REGISTER => self.register(read_str(command, "registrationKey")?),
+            UPLOAD => {
+                let changes = command
+                    .get_array("changes")
+                    .map_err(|_| Error::protocol("'changes' must be an array"))?
+                    .iter()
+                    .map(|change| match change {
+                        Bson::Document(change) => Change::from_document(change),
+                        _ => Err(Error::protocol("each change must be a document")),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                self.upload(
+                    read_str(command, "apiKey")?,
+                    &changes,
+                    read_u64(command, "lastSeq")?,
+                )
+            }
+            DOWNLOAD => self.download(
+                read_str(command, "apiKey")?,
+                read_u64(command, "after")?,
+                limit(),
+            ),
+            SNAPSHOT => self.snapshot(
+                read_str(command, "apiKey")?,
+                command.get_document("position").ok(),
+                limit(),
+            ),
+            other => Err(Error::Coded {
+                code: 59,
+                message: format!("no such sync command: '{other}'"),
+            }),
+        }
     }
 
     /// Creates an edge instance; returns its id and one-time registration key (shown once:
@@ -149,7 +202,10 @@ impl Hub {
         let mut record = self.edge_by_id(id)?;
         let default_db = record.get_str("defaultDb").unwrap_or("test").to_string();
         InstanceQuery::parse(query, &default_db)?;
-        let version = record.get_i64("queryVersion").unwrap_or(1).saturating_add(1);
+        let version = record
+            .get_i64("queryVersion")
+            .unwrap_or(1)
+            .saturating_add(1);
         record.insert("query", query.clone());
         record.insert("queryVersion", version);
         self.put_edge(&record)?;
@@ -354,8 +410,7 @@ impl Hub {
         let mut namespaces: Vec<String> = Vec::new();
         for database in self.storage.list_databases() {
             for collection in self.storage.list_collections(&database.name) {
-                if !collection.is_view && edge.query.is_synced(&database.name, &collection.name)
-                {
+                if !collection.is_view && edge.query.is_synced(&database.name, &collection.name) {
                     namespaces.push(format!("{}.{}", database.name, collection.name));
                 }
             }
@@ -488,8 +543,13 @@ impl Hub {
 
     fn put_edge(&self, record: &Document) -> Result<()> {
         let id = record.get("_id").cloned().unwrap_or(Bson::Null);
-        self.storage
-            .apply_remote(HUB_DATABASE, EDGES, &id, Some(record.clone()), &Origin::Local)?;
+        self.storage.apply_remote(
+            HUB_DATABASE,
+            EDGES,
+            &id,
+            Some(record.clone()),
+            &Origin::Local,
+        )?;
         Ok(())
     }
 }

@@ -2,11 +2,11 @@
 //! `outpostSyncDownload`, `outpostSyncSnapshot`), and `outpostSyncStatus` on an edge.
 
 use bson::{doc, Bson, Document};
-use outpost_sync::protocol::{read_str, read_u64, Change, DOWNLOAD, REGISTER, SNAPSHOT, UPLOAD};
+use outpost_sync::protocol::{DOWNLOAD, REGISTER, SNAPSHOT, UPLOAD};
 
 use super::outpost_hub::{hub, sync_error};
 use super::{Command, Counter, Request};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::state::State;
 
 pub static REGISTER_COMMAND: Command = Command {
@@ -15,7 +15,7 @@ pub static REGISTER_COMMAND: Command = Command {
     help: "hub: exchanges a one-time registration key for an API key",
     admin_only: true,
     counter: Counter::Command,
-    run: register,
+    run: run_on_hub,
 };
 
 pub static UPLOAD_COMMAND: Command = Command {
@@ -24,7 +24,7 @@ pub static UPLOAD_COMMAND: Command = Command {
     help: "hub: applies a batch of an edge's changes and acknowledges it",
     admin_only: true,
     counter: Counter::Command,
-    run: upload,
+    run: run_on_hub,
 };
 
 pub static DOWNLOAD_COMMAND: Command = Command {
@@ -33,7 +33,7 @@ pub static DOWNLOAD_COMMAND: Command = Command {
     help: "hub: the hub's changes after a sequence that match the edge's query",
     admin_only: true,
     counter: Counter::Command,
-    run: download,
+    run: run_on_hub,
 };
 
 pub static SNAPSHOT_COMMAND: Command = Command {
@@ -42,7 +42,7 @@ pub static SNAPSHOT_COMMAND: Command = Command {
     help: "hub: a page of every document the edge's query matches",
     admin_only: true,
     counter: Counter::Command,
-    run: snapshot,
+    run: run_on_hub,
 };
 
 pub static STATUS_COMMAND: Command = Command {
@@ -54,49 +54,11 @@ pub static STATUS_COMMAND: Command = Command {
     run: status,
 };
 
-fn protocol(error: outpost_sync::Error) -> Error {
-    sync_error(error)
-}
-
-fn register(state: &State, req: &Request) -> Result<Document> {
-    let key = read_str(req.body, "registrationKey").map_err(protocol)?;
-    hub(state)?.register(key).map_err(sync_error)
-}
-
-fn upload(state: &State, req: &Request) -> Result<Document> {
-    let api_key = read_str(req.body, "apiKey").map_err(protocol)?;
-    let last_seq = read_u64(req.body, "lastSeq").map_err(protocol)?;
-    let changes = req
-        .body
-        .get_array("changes")
-        .map_err(|_| Error::type_mismatch("'changes' must be an array"))?
-        .iter()
-        .map(|change| match change {
-            Bson::Document(change) => Change::from_document(change).map_err(protocol),
-            _ => Err(Error::type_mismatch("each change must be a document")),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    hub(state)?
-        .upload(api_key, &changes, last_seq)
-        .map_err(sync_error)
-}
-
-fn download(state: &State, req: &Request) -> Result<Document> {
-    let api_key = read_str(req.body, "apiKey").map_err(protocol)?;
-    let after = read_u64(req.body, "after").map_err(protocol)?;
-    let limit = read_u64(req.body, "limit").unwrap_or(500);
-    hub(state)?
-        .download(api_key, after, usize::try_from(limit).unwrap_or(500))
-        .map_err(sync_error)
-}
-
-fn snapshot(state: &State, req: &Request) -> Result<Document> {
-    let api_key = read_str(req.body, "apiKey").map_err(protocol)?;
-    let limit = read_u64(req.body, "limit").unwrap_or(500);
-    let position = req.body.get_document("position").ok();
-    hub(state)?
-        .snapshot(api_key, position, usize::try_from(limit).unwrap_or(500))
-        .map_err(sync_error)
+/// The four protocol commands share one handler in the sync crate.
+fn run_on_hub(state: &State, req: &Request) -> Result<Document> {
+    let mut command = req.body.clone();
+    command.remove("$db");
+    hub(state)?.handle(&command).map_err(sync_error)
 }
 
 fn status(state: &State, _req: &Request) -> Result<Document> {
@@ -107,7 +69,10 @@ fn status(state: &State, _req: &Request) -> Result<Document> {
         }
         None => doc! {"state": "not configured", "connected": false},
     };
-    reply.insert("hub", state.config.hub.clone().map_or(Bson::Null, Bson::String));
+    reply.insert(
+        "hub",
+        state.config.hub.clone().map_or(Bson::Null, Bson::String),
+    );
     reply.insert("isHub", state.hub.is_some());
     Ok(reply)
 }

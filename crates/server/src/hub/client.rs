@@ -36,7 +36,9 @@ pub fn host_and_port(uri: &str) -> Result<String> {
         });
     }
     let has_port = match rest.rsplit_once(':') {
-        Some((_, port)) => !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) && !rest.ends_with(']'),
+        Some((_, port)) => {
+            !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) && !rest.ends_with(']')
+        }
         None => false,
     };
     Ok(if has_port {
@@ -58,7 +60,9 @@ impl HubClient {
             .ok_or_else(|| Error::Link(format!("{address}: no address")))?;
         let stream = TcpStream::connect_timeout(&socket_address, timeout).map_err(link_error)?;
         stream.set_read_timeout(Some(timeout)).map_err(link_error)?;
-        stream.set_write_timeout(Some(timeout)).map_err(link_error)?;
+        stream
+            .set_write_timeout(Some(timeout))
+            .map_err(link_error)?;
         let _ = stream.set_nodelay(true);
         Ok(HubClient {
             stream,
@@ -92,7 +96,9 @@ impl HubClient {
         let (_, reply) = outpost_wire::decode(&buffer)
             .map_err(|error| Error::Link(format!("bad reply: {error}")))?;
         let Message::Msg(reply) = reply else {
-            return Err(Error::Link("the hub answered with a non-OP_MSG reply".into()));
+            return Err(Error::Link(
+                "the hub answered with a non-OP_MSG reply".into(),
+            ));
         };
         let reply = reply.body;
         let ok = match reply.get("ok") {
