@@ -72,8 +72,13 @@ impl HubClient {
 
     /// Runs `body` (first key = command name) against the `admin` database; returns the reply
     /// body, or the hub's error (`{ok: 0}`) with its code and message.
-    pub fn command(&mut self, mut body: Document) -> Result<Document> {
-        body.insert("$db", "admin");
+    pub fn command(&mut self, body: Document) -> Result<Document> {
+        self.command_on("admin", body)
+    }
+
+    /// Runs `body` against database `db`.
+    pub fn command_on(&mut self, db: &str, mut body: Document) -> Result<Document> {
+        body.insert("$db", db);
         let request_id = self.next_request_id;
         self.next_request_id = self.next_request_id.wrapping_add(1);
         let message = Message::Msg(OpMsg {
