@@ -87,7 +87,7 @@ async fn ids(server: &ServerHandle, ns: &str) -> Vec<Bson> {
 
 /// Polls until `ns` at `server` holds exactly `expected` (by `_id`), or fails at the deadline.
 async fn wait_for_ids(server: &ServerHandle, ns: &str, mut expected: Vec<Bson>) {
-    expected.sort_by(|a, b| outpost_storage::value::compare(a, b));
+    expected.sort_by(outpost_storage::value::compare);
     let start = Instant::now();
     loop {
         let found = ids(server, ns).await;

@@ -149,6 +149,9 @@ impl SyncStatus {
     }
 }
 
+/// Local changes not yet uploaded: (namespace, encoded `_id`) -> (hlc, is a delete).
+type PendingChanges = HashMap<(String, Vec<u8>), (u64, bool)>;
+
 /// What one upload pass chose from the history log.
 #[derive(Debug, Default)]
 struct UploadBatch {
@@ -494,7 +497,7 @@ impl EdgeSync {
     fn pending_local_changes(
         &self,
         upload_cursor: u64,
-    ) -> Result<HashMap<(String, Vec<u8>), (u64, bool)>> {
+    ) -> Result<PendingChanges> {
         let mut pending = HashMap::new();
         for entry in self.storage.history_from(upload_cursor.saturating_add(1)) {
             let entry = entry?;
@@ -515,7 +518,7 @@ impl EdgeSync {
     fn apply_downloaded(
         &self,
         change: &Change,
-        pending: &HashMap<(String, Vec<u8>), (u64, bool)>,
+        pending: &PendingChanges,
     ) -> Result<bool> {
         let key = (
             change.ns.clone(),
