@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bson::oid::ObjectId;
 use bson::{doc, Bson, Document};
 use outpost_server::hub::client::HubClient;
-use outpost_server::{Config, Server, ServerHandle};
+use outpost_server::{Config, Server, ServerHandle, WriteOutsideQuery};
 use tokio::net::TcpListener;
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -30,8 +30,19 @@ async fn start_hub() -> ServerHandle {
     .await
 }
 
+/// An edge that keeps writes outside its query local (so the upload side's filtering shows).
 async fn start_edge(hub: &ServerHandle, dbpath: &Path, key: Option<&str>) -> ServerHandle {
+    start_edge_with(hub, dbpath, key, WriteOutsideQuery::Local).await
+}
+
+async fn start_edge_with(
+    hub: &ServerHandle,
+    dbpath: &Path,
+    key: Option<&str>,
+    write_outside_query: WriteOutsideQuery,
+) -> ServerHandle {
     start(Config {
+        write_outside_query,
         dbpath: Some(dbpath.to_path_buf()),
         hub: Some(format!("mongodb://{}", hub.local_addr())),
         registration_key: key.map(str::to_string),
@@ -332,5 +343,70 @@ async fn sync_commands_refuse_bad_keys_and_non_hubs() {
     let status = sync_status(&plain).await;
     assert_eq!(status.get_str("state").unwrap(), "not configured");
     plain.shutdown().await.unwrap();
+    hub.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reject_mode_refuses_writes_the_query_does_not_sync() {
+    let hub = start_hub().await;
+    let (_, key) = create_edge(&hub, doc! {"items": "store == 42"}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let edge = start_edge_with(&hub, dir.path(), Some(&key), WriteOutsideQuery::Reject).await;
+    // Registered (the guard knows the query) once the first round succeeded.
+    wait_for_status(&edge, |status| status.get_bool("connected") == Ok(true)).await;
+    let write = |body: Document| command(&edge, "shop", body);
+    let good = ObjectId::new();
+    // (command, refused with a message containing)
+    let cases = [
+        (
+            doc! {"insert": "items", "documents": [{"_id": good, "store": 42}]},
+            None,
+        ),
+        (
+            doc! {"insert": "items", "documents": [{"_id": ObjectId::new(), "store": 7}]},
+            Some("does not match the instance query"),
+        ),
+        (
+            doc! {"insert": "items", "documents": [{"_id": "text", "store": 42}]},
+            Some("_id is a string but an Edge Server service requires an ObjectId"),
+        ),
+        (doc! {"insert": "items", "documents": [{"store": 42}]}, None),
+        (
+            doc! {"update": "items", "updates": [{"q": {"_id": good}, "u": {"$set": {"store": 8}}}]},
+            Some("moves the document out of the instance query"),
+        ),
+        (
+            doc! {"update": "items", "updates": [{"q": {"_id": good}, "u": {"$set": {"n": 1}}}]},
+            None,
+        ),
+        (
+            doc! {"insert": "notes", "documents": [{"_id": "local-only", "store": 7}]},
+            None,
+        ),
+    ];
+    for (body, refused) in cases {
+        let reply = write(body.clone()).await.unwrap();
+        let error = reply
+            .get_array("writeErrors")
+            .ok()
+            .and_then(|errors| errors.first())
+            .and_then(Bson::as_document)
+            .map(|e| e.get_str("errmsg").unwrap().to_string());
+        match (refused, error) {
+            (None, None) => {}
+            (Some(expected), Some(message)) => {
+                assert!(message.contains(expected), "{body}: {message}");
+                assert!(message.contains("write_outside_query"), "{message}");
+            }
+            (expected, got) => panic!("{body}: expected {expected:?}, got {got:?}"),
+        }
+    }
+    assert_eq!(ids(&edge, "shop.items").await.len(), 2);
+    wait_for_status(&edge, |status| {
+        status.get_i64("uploadBacklogEntries") == Ok(0)
+    })
+    .await;
+    assert_eq!(ids(&hub, "shop.items").await.len(), 2);
+    edge.shutdown().await.unwrap();
     hub.shutdown().await.unwrap();
 }

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bson::{doc, Bson, DateTime, Document};
 use outpost_storage::{HistoryOp, Origin, Storage};
@@ -166,7 +166,67 @@ pub struct EdgeSync {
     options: EdgeOptions,
     state: Option<EdgeState>,
     status: Arc<Mutex<SyncStatus>>,
+    /// The current query and service, shared with the write guard.
+    scope: Arc<RwLock<Option<SyncScope>>>,
     logged_skips: HashSet<(String, Vec<u8>, &'static str)>,
+}
+
+/// What the edge syncs right now.
+struct SyncScope {
+    query: InstanceQuery,
+    service: ServiceType,
+}
+
+impl SyncScope {
+    fn of(state: &EdgeState) -> Option<SyncScope> {
+        match InstanceQuery::parse(&state.query, &state.default_db) {
+            Ok(query) => Some(SyncScope {
+                query,
+                service: state.service,
+            }),
+            Err(error) => {
+                tracing::error!(error = %error, "the stored instance query does not parse");
+                None
+            }
+        }
+    }
+
+    /// Refuses a local write into a synced collection that the query does not sync.
+    fn check(&self, ns: &str, old: Option<&Document>, new: &Document) -> Result<(), String> {
+        let Ok((db, coll)) = split_namespace(ns) else {
+            return Ok(());
+        };
+        if !self.query.is_synced(db, coll) {
+            return Ok(());
+        }
+        let refuse = |why: String| {
+            Err(format!(
+                "cannot write to {ns}: {why}; this collection is synced with the hub and                  write_outside_query is \"reject\" (set it to \"local\" to keep such                  documents local-only)"
+            ))
+        };
+        if let Err(reason) = check_id(self.service, new) {
+            return refuse(reason.to_string());
+        }
+        match self.query.matches(db, coll, new) {
+            Ok(QueryMatch::Matches) | Ok(QueryMatch::NotSynced) => Ok(()),
+            Ok(QueryMatch::DoesNotMatch) => {
+                let was_synced = old.is_some_and(|old| {
+                    self.query.matches(db, coll, old).ok() == Some(QueryMatch::Matches)
+                });
+                let filter = self.query.filter_for(db, coll).cloned().unwrap_or_default();
+                if was_synced {
+                    refuse(format!(
+                        "the update moves the document out of the instance query {filter}"
+                    ))
+                } else {
+                    refuse(format!(
+                        "the document does not match the instance query {filter}"
+                    ))
+                }
+            }
+            Err(error) => refuse(format!("the instance query cannot be evaluated: {error}")),
+        }
+    }
 }
 
 impl EdgeSync {
@@ -181,12 +241,30 @@ impl EdgeSync {
             query: state.as_ref().map(|s| s.query.clone()),
             ..SyncStatus::default()
         };
+        let scope = state.as_ref().and_then(SyncScope::of);
         Ok(EdgeSync {
             storage,
             options,
             state,
             status: Arc::new(Mutex::new(status)),
+            scope: Arc::new(RwLock::new(scope)),
             logged_skips: HashSet::new(),
+        })
+    }
+
+    /// A storage write guard that refuses local writes into synced collections that the
+    /// current instance query does not sync (`write_outside_query = "reject"`). It follows
+    /// query changes; before registration (no query known yet) it lets every write through.
+    pub fn write_guard(&self) -> outpost_storage::WriteGuard {
+        let scope = self.scope.clone();
+        Arc::new(move |ns: &str, old: Option<&Document>, new: &Document| {
+            let scope = scope.read().unwrap_or_else(|p| p.into_inner());
+            match scope.as_ref() {
+                Some(scope) => scope
+                    .check(ns, old, new)
+                    .map_err(|message| outpost_storage::Error::coded(2, message)),
+                None => Ok(()),
+            }
         })
     }
 
@@ -268,6 +346,11 @@ impl EdgeSync {
     fn save(&mut self, state: EdgeState) -> Result<()> {
         if let Some(dir) = &self.options.state_dir {
             save_state(&dir.join(STATE_FILE_NAME), &state)?;
+        }
+        let query_changed = self.state.as_ref().map(|s| (&s.query, s.service))
+            != Some((&state.query, state.service));
+        if query_changed {
+            *self.scope.write().unwrap_or_else(|p| p.into_inner()) = SyncScope::of(&state);
         }
         let (id, query) = (state.edge_id.clone(), state.query.clone());
         self.update_status(|s| {
@@ -494,10 +577,7 @@ impl EdgeSync {
     /// Local changes not yet uploaded, by document: (namespace, encoded `_id`) -> (hlc, is a
     /// delete). A downloaded change older than one of them loses (last writer wins); the local
     /// one reaches the hub with the next upload.
-    fn pending_local_changes(
-        &self,
-        upload_cursor: u64,
-    ) -> Result<PendingChanges> {
+    fn pending_local_changes(&self, upload_cursor: u64) -> Result<PendingChanges> {
         let mut pending = HashMap::new();
         for entry in self.storage.history_from(upload_cursor.saturating_add(1)) {
             let entry = entry?;
@@ -515,11 +595,7 @@ impl EdgeSync {
 
     /// Applies one change of the hub unless a newer pending local change of the same document
     /// wins. Returns whether it was applied.
-    fn apply_downloaded(
-        &self,
-        change: &Change,
-        pending: &PendingChanges,
-    ) -> Result<bool> {
+    fn apply_downloaded(&self, change: &Change, pending: &PendingChanges) -> Result<bool> {
         let key = (
             change.ns.clone(),
             outpost_storage::value::keyenc::encode(&change.id),

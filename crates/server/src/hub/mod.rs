@@ -40,6 +40,9 @@ impl SyncTask {
             }
         };
         let status = engine.status();
+        if config.write_outside_query == crate::config::WriteOutsideQuery::Reject {
+            storage.set_write_guard(Some(engine.write_guard()));
+        }
         let (stop, stopped) = mpsc::channel();
         let timing = Timing {
             interval: Duration::from_millis(config.sync_interval_ms.max(1)),

@@ -284,6 +284,7 @@ impl Storage {
         let origin = &options.origin;
         let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
         check_validator(collection, &doc, None, options)?;
+        self.check_write_guard(&collection.meta.namespace(), origin, None, &doc)?;
         let bytes = encode_checked(&doc)?;
         let doc_key = keyenc::encode(&id);
         if collection.docs.contains_key(&doc_key)? {
@@ -324,6 +325,7 @@ impl Storage {
         let origin = &options.origin;
         let (doc_key, old) = (target.key.as_slice(), &target.doc);
         check_validator(collection, &new, Some(old), options)?;
+        self.check_write_guard(&collection.meta.namespace(), origin, Some(old), &new)?;
         let bytes = encode_checked(&new)?;
         let mut set = WriteSet::new();
         let changed_meta = self.stage_document(
