@@ -24,6 +24,12 @@ enum Commands {
     Serve(ServeArgs),
     /// Runs a hub (the cloud side of sync), or manages a running hub's edge instances.
     Hub(HubArgs),
+    /// Shows a running server's sync status.
+    Status {
+        /// The server to ask.
+        #[arg(long, default_value = "mongodb://127.0.0.1:27021")]
+        host: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -114,6 +120,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Commands::Serve(args) => serve(args, false),
+        Commands::Status { host } => status(&host),
         Commands::Hub(HubArgs {
             command: Some(HubCommands::Edge(command)),
             ..
@@ -123,6 +130,47 @@ fn main() -> ExitCode {
             serve: args,
         }) => serve(args, true),
     }
+}
+
+/// `outpost status`: the sync status, for a person.
+fn status(host: &str) -> ExitCode {
+    use outpost_server::hub::client::HubClient;
+    let reply = HubClient::connect(host, std::time::Duration::from_secs(10))
+        .and_then(|mut client| client.command(bson::doc! {"outpostSyncStatus": 1}));
+    let status = match reply {
+        Ok(status) => status,
+        Err(e) => {
+            eprintln!("outpost: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let show = |key: &str| match status.get(key) {
+        None | Some(bson::Bson::Null) => "-".to_string(),
+        Some(bson::Bson::String(s)) => s.clone(),
+        Some(other) => other.clone().into_relaxed_extjson().to_string(),
+    };
+    if status.get_bool("isHub").unwrap_or(false) {
+        println!("role:                 hub");
+    }
+    for (label, key) in [
+        ("sync state", "state"),
+        ("hub", "hub"),
+        ("edge id", "edgeId"),
+        ("connected", "connected"),
+        ("last successful sync", "lastSuccessfulSync"),
+        ("last error", "lastError"),
+        ("upload backlog", "uploadBacklogEntries"),
+        ("download lag", "downloadLagEntries"),
+        ("uploaded changes", "uploadedChanges"),
+        ("downloaded changes", "downloadedChanges"),
+        ("skipped by reason", "skipped"),
+        ("instance query", "query"),
+    ] {
+        if status.contains_key(key) {
+            println!("{:<22}{}", format!("{label}:"), show(key));
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// `outpost hub edge ...`: one request to a running hub, JSON on stdout.

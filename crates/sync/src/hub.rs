@@ -187,10 +187,10 @@ impl Hub {
             record.remove("registrationKeyHash");
             record.remove("apiKeyHash");
             record.insert("state", state);
-            if let Some(id) = record.remove("_id") {
-                record.insert("id", id);
-            }
-            edges.push(record);
+            // `id` first, as `outpost hub edge create` prints it.
+            let mut listed = doc! {"id": record.remove("_id").unwrap_or(Bson::Null)};
+            listed.extend(record);
+            edges.push(listed);
         }
         Ok(edges)
     }

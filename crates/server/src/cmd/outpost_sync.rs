@@ -62,6 +62,11 @@ fn run_on_hub(state: &State, req: &Request) -> Result<Document> {
 }
 
 fn status(state: &State, _req: &Request) -> Result<Document> {
+    Ok(status_document(state))
+}
+
+/// The sync status of this server, for `outpostSyncStatus` and `serverStatus.sync`.
+pub(super) fn status_document(state: &State) -> Document {
     let mut reply = match &state.sync_status {
         Some(status) => {
             let status = status.lock().unwrap_or_else(|p| p.into_inner());
@@ -74,5 +79,5 @@ fn status(state: &State, _req: &Request) -> Result<Document> {
         state.config.hub.clone().map_or(Bson::Null, Bson::String),
     );
     reply.insert("isHub", state.hub.is_some());
-    Ok(reply)
+    reply
 }
