@@ -484,6 +484,7 @@ impl EdgeSync {
                 id: entry.id,
                 doc,
                 hlc: entry.hlc,
+                origin: String::new(),
             };
             bytes += change.approximate_bytes();
             batch.changes.push(change);
@@ -494,6 +495,7 @@ impl EdgeSync {
     fn upload(&mut self, link: &mut dyn Link, batch: UploadBatch) -> Result<()> {
         let mut state = self.state()?.clone();
         let count = batch.changes.len();
+        let mut superseded = Vec::new();
         if count > 0 {
             // What is uploaded must be durable here first: after a crash the edge must not
             // reuse sequence numbers the hub has already acknowledged.
@@ -517,9 +519,27 @@ impl EdgeSync {
                     batch.last_seq
                 )));
             }
+            if let Ok(changes) = reply.get_array("superseded") {
+                for change in changes {
+                    let Bson::Document(change) = change else {
+                        return Err(Error::protocol("a superseded change must be a document"));
+                    };
+                    superseded.push(Change::from_document(change)?);
+                }
+            }
         }
         state.upload_cursor = batch.last_seq;
+        let upload_cursor = state.upload_cursor;
         self.save(state)?;
+        // Changes the hub refused because it holds a newer version: take the hub's version,
+        // unless a local change made since this batch is newer still.
+        if !superseded.is_empty() {
+            let pending = self.pending_local_changes(upload_cursor)?;
+            for change in &superseded {
+                self.apply_downloaded(change, &pending)?;
+            }
+            self.storage.flush()?;
+        }
         let uploaded = u64::try_from(count).unwrap_or(u64::MAX);
         self.update_status(|s| s.uploaded += uploaded);
         Ok(())
@@ -596,13 +616,17 @@ impl EdgeSync {
     /// Applies one change of the hub unless a newer pending local change of the same document
     /// wins. Returns whether it was applied.
     fn apply_downloaded(&self, change: &Change, pending: &PendingChanges) -> Result<bool> {
+        self.storage.observe_hlc(change.hlc);
         let key = (
             change.ns.clone(),
             outpost_storage::value::keyenc::encode(&change.id),
         );
         if let Some(&(local_hlc, local_delete)) = pending.get(&key) {
-            let remote_delete = change.doc.is_none();
-            if (local_hlc, local_delete) > (change.hlc, remote_delete) {
+            // The same order as the hub's: clock, then delete, then instance id.
+            let own_id = self.state.as_ref().map_or("", |s| s.edge_id.as_str());
+            let local = (local_hlc, local_delete, own_id);
+            let remote = (change.hlc, change.doc.is_none(), change.origin.as_str());
+            if local > remote {
                 return Ok(false);
             }
         }
@@ -632,6 +656,7 @@ impl EdgeSync {
         tracing::info!(version, query = %query, "applying the hub's instance query");
         let pending = self.pending_local_changes(state.upload_cursor)?;
         let mut position: Option<Document> = None;
+        let mut received = HashSet::new();
         let mut hub_seq;
         loop {
             let mut request = doc! {SNAPSHOT: 1, "apiKey": &state.api_key, "limit": i64::try_from(self.options.batch_count).unwrap_or(500)};
@@ -652,12 +677,14 @@ impl EdgeSync {
                     .get_document("doc")
                     .map_err(|_| Error::protocol("a snapshot item needs a doc"))?;
                 let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+                received.insert((ns.to_string(), outpost_storage::value::keyenc::encode(&id)));
                 let change = Change {
                     seq: 0,
                     ns: ns.to_string(),
                     id,
                     doc: Some(doc.clone()),
                     hlc: 0,
+                    origin: String::new(),
                 };
                 self.apply_downloaded(&change, &pending)?;
             }
@@ -671,8 +698,11 @@ impl EdgeSync {
                     .clone(),
             );
         }
-        // Local copies that matched the old query and not the new one go (as hub-origin deletes,
-        // so they are not uploaded); local-only documents are untouched.
+        // Local copies go (as hub-origin deletes, so they are not uploaded) when they matched the
+        // old query and not the new one, or when the new query matches them but the hub no
+        // longer has them (deleted at the hub while this edge was not listening) and no local
+        // change of them waits for upload. Local-only documents (outside both queries, or with
+        // an `_id` the service does not sync) are untouched.
         for database in self.storage.list_databases() {
             for collection in self.storage.list_collections(&database.name) {
                 let (db, coll) = (database.name.as_str(), collection.name.as_str());
@@ -691,8 +721,17 @@ impl EdgeSync {
                         old_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
                     let matches_now =
                         new_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
-                    if matched_before && !matches_now {
-                        removed.push(doc.get("_id").cloned().unwrap_or(Bson::Null));
+                    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+                    let key = (
+                        format!("{db}.{coll}"),
+                        outpost_storage::value::keyenc::encode(&id),
+                    );
+                    let gone_at_hub = matches_now
+                        && check_id(state.service, &doc).is_ok()
+                        && !received.contains(&key)
+                        && !pending.contains_key(&key);
+                    if (matched_before && !matches_now) || gone_at_hub {
+                        removed.push(id);
                     }
                 }
                 for id in removed {

@@ -13,11 +13,12 @@
 //! The hub's bookkeeping database is internal (see
 //! [`crate::instance_query::is_internal_namespace`]) and never syncs.
 
-use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use bson::oid::ObjectId;
 use bson::{doc, Bson, DateTime, Document};
+use outpost_storage::value::keyenc;
 use outpost_storage::{FindOptions, HistoryOp, Origin, Storage};
 
 use crate::error::{Error, Result};
@@ -41,7 +42,35 @@ pub struct Hub {
     storage: Storage,
     /// Registry changes and uploads are serialized: one edge's batch applies as a unit with
     /// respect to other requests, and `uploadedSeq` never goes backwards.
-    lock: Mutex<()>,
+    lock: Mutex<HubMemory>,
+}
+
+/// What the hub keeps in memory, under its lock.
+#[derive(Default)]
+struct HubMemory {
+    /// The hub history sequence up to which hub-local writes have versions (see
+    /// [`Hub::catch_up_versions`]); `None` until read from `meta` after a start.
+    versioned_seq: Option<u64>,
+}
+
+/// The instance id of the hub's own (local) writes in `versions`.
+pub const HUB_INSTANCE: &str = "hub";
+const META: &str = "meta";
+
+/// Who wrote a document last, and when: the last-writer-wins key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Version {
+    hlc: u64,
+    deleted: bool,
+    /// The instance that wrote it: an edge id, or [`HUB_INSTANCE`].
+    origin: String,
+}
+
+impl Version {
+    /// Later clock wins; on a tie a delete wins, then the greater instance id.
+    fn key(&self) -> (u64, bool, &str) {
+        (self.hlc, self.deleted, self.origin.as_str())
+    }
 }
 
 /// One registered edge, as read from the registry.
@@ -57,11 +86,11 @@ impl Hub {
     pub fn new(storage: Storage) -> Hub {
         Hub {
             storage,
-            lock: Mutex::new(()),
+            lock: Mutex::new(HubMemory::default()),
         }
     }
 
-    fn locked(&self) -> std::sync::MutexGuard<'_, ()> {
+    fn locked(&self) -> std::sync::MutexGuard<'_, HubMemory> {
         self.lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -245,19 +274,25 @@ impl Hub {
 
     /// Applies an edge's batch of changes. Changes at or below the edge's `uploadedSeq` were
     /// applied before and are ignored. Conflicts are last-writer-wins per document: a change
-    /// applies only when its (hlc, delete, edge id) is greater than the document's recorded
-    /// version, so deletes win ties. Returns `{ackSeq, applied, ignored}`.
+    /// applies only when its (hlc, delete, instance id) is greater than the document's recorded
+    /// version, so deletes win ties. A change that loses is answered in `superseded` with the
+    /// hub's winning document (or a delete), which the edge applies, so both sides converge
+    /// whatever the order of uploads and downloads. Returns
+    /// `{ackSeq, applied, ignored, superseded}`.
     pub fn upload(&self, api_key: &str, changes: &[Change], last_seq: u64) -> Result<Document> {
-        let _guard = self.locked();
+        let mut memory = self.locked();
         let edge = self.authenticate(api_key)?;
+        self.catch_up_versions(&mut memory)?;
         let mut applied = 0_i64;
         let mut ignored = 0_i64;
+        let mut lost: Vec<(String, Bson)> = Vec::new();
         let origin = Origin::Peer(edge.id.clone());
         for change in changes {
             if change.seq <= edge.uploaded_seq {
                 ignored += 1;
                 continue;
             }
+            self.storage.observe_hlc(change.hlc);
             let (db, coll) = split_namespace(&change.ns)?;
             // The edge filtered already; the hub checks again so a misbehaving edge cannot write
             // outside its query.
@@ -275,61 +310,159 @@ impl Hub {
                 ignored += 1;
                 continue;
             }
-            let version_id = doc! {"ns": &change.ns, "id": change.id.clone()};
-            let incoming = (change.hlc, change.doc.is_none(), edge.id.as_str());
-            if let Some(current) = self.version(&version_id)? {
-                let current_origin = current.get_str("origin").unwrap_or_default();
-                let current_key = (
-                    u64::try_from(current.get_i64("hlc").unwrap_or(0)).unwrap_or(0),
-                    current.get_bool("deleted").unwrap_or(false),
-                    current_origin,
-                );
-                if incoming.cmp(&current_key) != Ordering::Greater {
+            let incoming = Version {
+                hlc: change.hlc,
+                deleted: change.doc.is_none(),
+                origin: edge.id.clone(),
+            };
+            if let Some(current) = self.version(&change.ns, &change.id)? {
+                if incoming.key() <= current.key() {
                     ignored += 1;
+                    lost.push((change.ns.clone(), change.id.clone()));
                     continue;
                 }
             }
             self.storage
                 .apply_remote(db, coll, &change.id, change.doc.clone(), &origin)?;
-            self.storage.apply_remote(
-                HUB_DATABASE,
-                VERSIONS,
-                &Bson::Document(version_id.clone()),
-                Some(doc! {
-                    "_id": version_id,
-                    "hlc": u64_to_i64(change.hlc),
-                    "origin": &edge.id,
-                    "deleted": change.doc.is_none(),
-                }),
-                &Origin::Local,
-            )?;
+            self.put_version(&change.ns, &change.id, &incoming)?;
             applied += 1;
+        }
+        // The winners of the documents whose changes lost, as they stand after the whole batch
+        // (a later change of the same batch may have won after all).
+        let mut superseded = Vec::new();
+        let mut answered = HashSet::new();
+        for (ns, id) in lost {
+            if !answered.insert((ns.clone(), keyenc::encode(&id))) {
+                continue;
+            }
+            let Some(winner) = self.version(&ns, &id)? else {
+                continue;
+            };
+            if winner.origin == edge.id {
+                continue;
+            }
+            let (db, coll) = split_namespace(&ns)?;
+            // A winner the edge's query does not sync reaches the edge as a delete.
+            let doc = self.current_document(db, coll, &id)?.filter(|doc| {
+                check_id(edge.service, doc).is_ok()
+                    && edge.query.matches(db, coll, doc).ok() == Some(QueryMatch::Matches)
+            });
+            let change = Change {
+                seq: 0,
+                ns,
+                id,
+                doc,
+                hlc: winner.hlc,
+                origin: winner.origin,
+            };
+            superseded.push(Bson::Document(change.to_document()));
         }
         let ack = last_seq.max(edge.uploaded_seq);
         let mut record = edge.record;
         record.insert("uploadedSeq", u64_to_i64(ack));
         record.insert("lastSeen", DateTime::now());
         self.put_edge(&record)?;
-        Ok(doc! {"ackSeq": u64_to_i64(ack), "applied": applied, "ignored": ignored})
+        Ok(doc! {
+            "ackSeq": u64_to_i64(ack),
+            "applied": applied,
+            "ignored": ignored,
+            "superseded": superseded,
+        })
     }
 
-    /// The hub's changes after history sequence `after` that concern the edge: not made by the
-    /// edge itself, in a namespace its query syncs; an insert, update or replace of a matching
-    /// document becomes an upsert, an update that moves a document out of the query and a
-    /// delete become deletes. Returns `{changes, next, lastSeq, queryVersion}`; the edge stores
-    /// `next` as its download cursor.
+    /// Records versions for the hub's own local writes (mongosh or drivers on the hub) made
+    /// since the last call, so they take part in last-writer-wins. A local write is the newest
+    /// version of its document by definition (it replaced whatever was there); the hub's clock
+    /// has observed every uploaded change, so its timestamp is later too.
+    fn catch_up_versions(&self, memory: &mut HubMemory) -> Result<()> {
+        let from = match memory.versioned_seq {
+            Some(seq) => seq,
+            None => {
+                let mut found = self.storage.find(
+                    HUB_DATABASE,
+                    META,
+                    &FindOptions {
+                        filter: doc! {"_id": "versions"},
+                        ..FindOptions::default()
+                    },
+                )?;
+                match found.next().transpose()? {
+                    Some(meta) => u64::try_from(meta.get_i64("seq").unwrap_or(0)).unwrap_or(0),
+                    None => 0,
+                }
+            }
+        };
+        let mut last = from;
+        let mut recorded = 0;
+        let entries: Vec<_> = self.storage.history_from(from.saturating_add(1)).collect();
+        for entry in entries {
+            let entry = entry?;
+            last = entry.seq;
+            if entry.origin != Origin::Local || entry.op == HistoryOp::Drop {
+                continue;
+            }
+            let Ok((db, coll)) = split_namespace(&entry.ns) else {
+                continue;
+            };
+            if is_internal_namespace(db, coll) {
+                continue;
+            }
+            let version = Version {
+                hlc: entry.hlc,
+                deleted: entry.op == HistoryOp::Delete,
+                origin: HUB_INSTANCE.to_string(),
+            };
+            self.put_version(&entry.ns, &entry.id, &version)?;
+            recorded += 1;
+        }
+        memory.versioned_seq = Some(last);
+        if recorded > 0 {
+            // Only when something was recorded: this write is itself a (skipped) history entry.
+            self.storage.apply_remote(
+                HUB_DATABASE,
+                META,
+                &Bson::String("versions".into()),
+                Some(doc! {"_id": "versions", "seq": u64_to_i64(last)}),
+                &Origin::Local,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn current_document(&self, db: &str, coll: &str, id: &Bson) -> Result<Option<Document>> {
+        let mut found = self.storage.find(
+            db,
+            coll,
+            &FindOptions {
+                filter: doc! {"_id": id.clone()},
+                limit: 1,
+                ..FindOptions::default()
+            },
+        )?;
+        Ok(found.next().transpose()?)
+    }
+
+    /// The hub's changes after history sequence `after` that concern the edge, as document
+    /// states: for each document a history entry touched (in a namespace the edge's query
+    /// syncs), its current version at the hub, an upsert when it matches the query and a delete
+    /// when it is gone or moved out of the query. Documents whose current version the edge
+    /// wrote itself are skipped (the edge already has it, or something newer). Returns
+    /// `{changes, next, lastSeq, queryVersion, query}`; the edge stores `next` as its download
+    /// cursor.
     pub fn download(&self, api_key: &str, after: u64, limit: usize) -> Result<Document> {
-        let edge = {
-            let _guard = self.locked();
+        let (edge, horizon) = {
+            let mut memory = self.locked();
             let edge = self.authenticate(api_key)?;
+            self.catch_up_versions(&mut memory)?;
             let mut record = edge.record.clone();
             record.insert("lastSeen", DateTime::now());
             self.put_edge(&record)?;
-            edge
+            // Every entry up to here has a version; later ones wait for the next request.
+            (edge, self.storage.last_seq())
         };
         let limit = limit.clamp(1, MAX_BATCH_COUNT);
-        let own_origin = Origin::Peer(edge.id.clone());
         let mut changes = Vec::new();
+        let mut seen = HashSet::new();
         let mut bytes = 0;
         let mut next = after;
         for (scanned, entry) in self
@@ -338,42 +471,54 @@ impl Hub {
             .enumerate()
         {
             let entry = entry?;
-            if scanned >= DOWNLOAD_SCAN_LIMIT || changes.len() >= limit || bytes >= MAX_BATCH_BYTES
+            if entry.seq > horizon
+                || scanned >= DOWNLOAD_SCAN_LIMIT
+                || changes.len() >= limit
+                || bytes >= MAX_BATCH_BYTES
             {
                 break;
             }
             next = entry.seq;
-            if entry.origin == own_origin {
+            if entry.op == HistoryOp::Drop {
                 continue;
             }
             let Ok((db, coll)) = split_namespace(&entry.ns) else {
                 continue;
             };
-            if !edge.query.is_synced(db, coll) {
+            if is_internal_namespace(db, coll) || !edge.query.is_synced(db, coll) {
                 continue;
             }
-            let doc = match (entry.op, &entry.doc) {
-                (HistoryOp::Delete, _) => None,
-                (HistoryOp::Drop, _) | (_, None) => continue,
-                (op, Some(doc)) => {
-                    if check_id(edge.service, doc).is_err() {
+            if !seen.insert((entry.ns.clone(), keyenc::encode(&entry.id))) {
+                continue;
+            }
+            let version = self.version(&entry.ns, &entry.id)?;
+            if version.as_ref().is_some_and(|v| v.origin == edge.id) {
+                continue;
+            }
+            let doc = match self.current_document(db, coll, &entry.id)? {
+                Some(doc) => {
+                    let valid = check_id(edge.service, &doc).is_ok();
+                    let matches = valid
+                        && edge.query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
+                    if matches {
+                        Some(doc)
+                    } else if entry.op == HistoryOp::Insert || !valid {
+                        // Never synced to this edge.
                         continue;
-                    }
-                    match edge.query.matches(db, coll, doc) {
-                        Ok(QueryMatch::Matches) => Some(doc.clone()),
+                    } else {
                         // Moved out of the query: the edge drops its copy, if it has one.
-                        Ok(_) if op != HistoryOp::Insert => None,
-                        Ok(_) | Err(_) => continue,
+                        None
                     }
                 }
+                None => None,
             };
-            let hlc = self.original_hlc(&entry.ns, &entry.id, &entry.origin, entry.hlc)?;
             let change = Change {
                 seq: entry.seq,
                 ns: entry.ns,
                 id: entry.id,
                 doc,
-                hlc,
+                hlc: version.as_ref().map_or(entry.hlc, |v| v.hlc),
+                origin: version.map_or_else(|| HUB_INSTANCE.to_string(), |v| v.origin),
             };
             bytes += change.approximate_bytes();
             changes.push(Bson::Document(change.to_document()));
@@ -381,7 +526,7 @@ impl Hub {
         Ok(doc! {
             "changes": changes,
             "next": u64_to_i64(next),
-            "lastSeq": u64_to_i64(self.storage.last_seq()),
+            "lastSeq": u64_to_i64(horizon),
             "queryVersion": edge.record.get_i64("queryVersion").unwrap_or(1),
             "query": edge.query.to_document(),
         })
@@ -465,32 +610,39 @@ impl Hub {
         Ok(doc! {"docs": docs, "done": true, "hubSeq": hub_seq})
     }
 
-    /// The hlc of the write a history entry records: for a change an edge uploaded, the edge's
-    /// own clock (kept in `versions`), else the hub's entry clock.
-    fn original_hlc(&self, ns: &str, id: &Bson, origin: &Origin, hub_hlc: u64) -> Result<u64> {
-        let Origin::Peer(peer) = origin else {
-            return Ok(hub_hlc);
-        };
-        let version = self.version(&doc! {"ns": ns, "id": id.clone()})?;
-        Ok(match version {
-            Some(v) if v.get_str("origin").ok() == Some(peer.as_str()) => {
-                u64::try_from(v.get_i64("hlc").unwrap_or(0)).unwrap_or(hub_hlc)
-            }
-            _ => hub_hlc,
-        })
-    }
-
-    fn version(&self, version_id: &Document) -> Result<Option<Document>> {
+    /// The last-writer-wins version of a document, if any write to it was versioned.
+    fn version(&self, ns: &str, id: &Bson) -> Result<Option<Version>> {
         let mut found = self.storage.find(
             HUB_DATABASE,
             VERSIONS,
             &FindOptions {
-                filter: doc! {"_id": version_id.clone()},
+                filter: doc! {"_id": {"ns": ns, "id": id.clone()}},
                 limit: 1,
                 ..FindOptions::default()
             },
         )?;
-        Ok(found.next().transpose()?)
+        Ok(found.next().transpose()?.map(|record| Version {
+            hlc: u64::try_from(record.get_i64("hlc").unwrap_or(0)).unwrap_or(0),
+            deleted: record.get_bool("deleted").unwrap_or(false),
+            origin: record.get_str("origin").unwrap_or_default().to_string(),
+        }))
+    }
+
+    fn put_version(&self, ns: &str, id: &Bson, version: &Version) -> Result<()> {
+        let version_id = doc! {"ns": ns, "id": id.clone()};
+        self.storage.apply_remote(
+            HUB_DATABASE,
+            VERSIONS,
+            &Bson::Document(version_id.clone()),
+            Some(doc! {
+                "_id": version_id,
+                "hlc": u64_to_i64(version.hlc),
+                "origin": &version.origin,
+                "deleted": version.deleted,
+            }),
+            &Origin::Local,
+        )?;
+        Ok(())
     }
 
     fn authenticate(&self, api_key: &str) -> Result<EdgeRecord> {

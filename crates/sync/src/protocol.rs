@@ -38,6 +38,9 @@ pub struct Change {
     pub id: Bson,
     pub doc: Option<Document>,
     pub hlc: u64,
+    /// The instance that wrote this version (an edge id or `hub`), for ties of `hlc`; empty in
+    /// uploads (the hub knows who is uploading).
+    pub origin: String,
 }
 
 impl Change {
@@ -47,6 +50,9 @@ impl Change {
         out.insert("ns", self.ns.clone());
         out.insert("id", self.id.clone());
         out.insert("hlc", u64_to_i64(self.hlc));
+        if !self.origin.is_empty() {
+            out.insert("origin", self.origin.clone());
+        }
         match &self.doc {
             Some(doc) => out.insert("doc", doc.clone()),
             None => out.insert("delete", true),
@@ -73,6 +79,7 @@ impl Change {
                 .ok_or_else(|| Error::protocol("a change needs an 'id'"))?,
             doc,
             hlc: read_u64(change, "hlc")?,
+            origin: change.get_str("origin").unwrap_or_default().to_string(),
         })
     }
 
@@ -166,6 +173,7 @@ mod tests {
                 id: Bson::Int32(1),
                 doc: Some(doc! {"_id": 1, "a": 2}),
                 hlc: 99,
+                origin: String::new(),
             },
             Change {
                 seq: 8,
@@ -173,6 +181,7 @@ mod tests {
                 id: Bson::String("x".into()),
                 doc: None,
                 hlc: 100,
+                origin: "hub".into(),
             },
         ];
         for change in cases {

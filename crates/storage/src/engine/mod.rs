@@ -167,6 +167,12 @@ impl Storage {
         self.inner.kv.flush()
     }
 
+    /// Takes a sync peer's clock reading into account, so that local writes made after seeing a
+    /// remote change get later timestamps even when this machine's clock is behind.
+    pub fn observe_hlc(&self, remote: u64) {
+        self.writer().hlc.observe(remote);
+    }
+
     /// Installs (or with `None` removes) the [`WriteGuard`].
     pub fn set_write_guard(&self, guard: Option<WriteGuard>) {
         *self

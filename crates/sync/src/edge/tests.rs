@@ -492,3 +492,98 @@ fn a_down_link_changes_nothing() {
     engine.sync_once(&mut link).unwrap();
     assert_eq!(all(&f.hub_storage, "shop.items").len(), 1);
 }
+
+mod convergence {
+    //! Random writes at the hub and two edges, random sync rounds, some of them losing the
+    //! upload acknowledgement: after a final quiet sync every replica holds the same documents.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Replica 0 is the hub, 1 and 2 the edges. `value` `None` deletes.
+        Write {
+            replica: usize,
+            id: usize,
+            value: Option<i32>,
+        },
+        /// A sync round of edge 1 or 2; `lose_ack` drops the reply of its first upload.
+        Sync { edge: usize, lose_ack: bool },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (
+                0..3_usize,
+                0..4_usize,
+                proptest::option::weighted(0.8, 0..100_i32)
+            )
+                .prop_map(|(replica, id, value)| Step::Write { replica, id, value }),
+            (1..3_usize, proptest::bool::weighted(0.2))
+                .prop_map(|(edge, lose_ack)| Step::Sync { edge, lose_ack }),
+        ]
+    }
+
+    fn write(storage: &Storage, id: ObjectId, value: Option<i32>, replica: usize) {
+        let filter = doc! {"_id": id};
+        match value {
+            Some(value) => {
+                let update = outpost_storage::query::Update::parse(
+                    &Bson::Document(
+                        doc! {"$set": {"v": value, "by": i32::try_from(replica).unwrap()}},
+                    ),
+                    None,
+                )
+                .unwrap();
+                let spec = UpdateSpec {
+                    filter: &filter,
+                    update: &update,
+                    multi: false,
+                    upsert: true,
+                    hint: None,
+                    sort: None,
+                    variables: None,
+                };
+                storage
+                    .update("shop", "items", &spec, &WriteOptions::default())
+                    .unwrap();
+            }
+            None => delete(storage, "shop.items", filter),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn replicas_converge(steps in proptest::collection::vec(step(), 1..40)) {
+            let f = Fixture::new();
+            let (one, engine_one, _) = f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+            let (two, engine_two, _) = f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+            let mut engines = [engine_one, engine_two];
+            let replicas = [f.hub_storage.clone(), one, two];
+            let ids: Vec<ObjectId> = (0..4).map(|_| ObjectId::new()).collect();
+            for step in &steps {
+                match *step {
+                    Step::Write { replica, id, value } => write(&replicas[replica], ids[id], value, replica),
+                    Step::Sync { edge, lose_ack } => {
+                        let mut link = InProcessLink::new(&f.hub);
+                        link.fail_after_upload = lose_ack;
+                        let _ = engines[edge - 1].sync_once(&mut link);
+                    }
+                }
+            }
+            // Quiet period: rounds until nothing changes (bounded).
+            let mut link = InProcessLink::new(&f.hub);
+            for _ in 0..4 {
+                for engine in &mut engines {
+                    engine.sync_once(&mut link).unwrap();
+                }
+            }
+            let hub_docs = all(&replicas[0], "shop.items");
+            prop_assert_eq!(&all(&replicas[1], "shop.items"), &hub_docs, "edge 1 vs hub after {:?}", steps);
+            prop_assert_eq!(&all(&replicas[2], "shop.items"), &hub_docs, "edge 2 vs hub after {:?}", steps);
+        }
+    }
+}
