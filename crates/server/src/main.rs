@@ -160,6 +160,7 @@ fn status(host: &str) -> ExitCode {
         ("last successful sync", "lastSuccessfulSync"),
         ("last error", "lastError"),
         ("upload backlog", "uploadBacklogEntries"),
+        ("upload backlog bytes", "uploadBacklogBytes"),
         ("download lag", "downloadLagEntries"),
         ("uploaded changes", "uploadedChanges"),
         ("downloaded changes", "downloadedChanges"),

@@ -119,6 +119,7 @@ pub struct SyncStatus {
     /// The hub refused the edge's credentials; sync stopped, local service continues.
     pub failed: bool,
     pub upload_backlog_entries: u64,
+    pub upload_backlog_bytes: u64,
     pub download_lag_entries: u64,
     pub uploaded: u64,
     pub downloaded: u64,
@@ -140,6 +141,7 @@ impl SyncStatus {
             "lastSuccessfulSync": self.last_success.map_or(Bson::Null, Bson::DateTime),
             "lastError": self.last_error.clone().map_or(Bson::Null, Bson::String),
             "uploadBacklogEntries": u64_to_i64(self.upload_backlog_entries),
+            "uploadBacklogBytes": u64_to_i64(self.upload_backlog_bytes),
             "downloadLagEntries": u64_to_i64(self.download_lag_entries),
             "uploadedChanges": u64_to_i64(self.uploaded),
             "downloadedChanges": u64_to_i64(self.downloaded),
@@ -284,7 +286,10 @@ impl EdgeSync {
     /// Records a failed round in the status (the caller decides about retrying).
     pub fn record_error(&self, error: &Error) {
         let fatal = error.is_fatal();
+        let (backlog, backlog_bytes) = self.upload_backlog();
         self.update_status(|s| {
+            s.upload_backlog_entries = backlog;
+            s.upload_backlog_bytes = backlog_bytes;
             s.connected = false;
             s.last_error = Some(error.to_string());
             s.failed |= fatal;
@@ -304,13 +309,14 @@ impl EdgeSync {
             self.upload(link, batch)?;
         }
         self.download(link)?;
-        let backlog = self.upload_backlog();
+        let (backlog, backlog_bytes) = self.upload_backlog();
         self.update_status(|s| {
             s.connected = true;
             s.failed = false;
             s.last_error = None;
             s.last_success = Some(DateTime::now());
             s.upload_backlog_entries = backlog;
+            s.upload_backlog_bytes = backlog_bytes;
         });
         Ok(())
     }
@@ -367,15 +373,27 @@ impl EdgeSync {
             .ok_or_else(|| Error::Unauthorized("this edge is not registered".into()))
     }
 
-    /// Local changes after the upload cursor (changes applied from the hub do not count).
-    fn upload_backlog(&self) -> u64 {
+    /// Local changes after the upload cursor (changes applied from the hub do not count):
+    /// (entries, bytes of their documents).
+    fn upload_backlog(&self) -> (u64, u64) {
         let cursor = self.state.as_ref().map_or(0, |s| s.upload_cursor);
-        let local = self
+        let (mut entries, mut bytes) = (0_u64, 0_u64);
+        for entry in self
             .storage
             .history_from(cursor.saturating_add(1))
-            .filter(|entry| entry.as_ref().is_ok_and(|e| e.origin == Origin::Local))
-            .count();
-        u64::try_from(local).unwrap_or(u64::MAX)
+            .flatten()
+        {
+            if entry.origin == Origin::Local {
+                entries += 1;
+                let size = entry
+                    .doc
+                    .as_ref()
+                    .and_then(|doc| bson::to_vec(doc).ok())
+                    .map_or(0, |b| b.len());
+                bytes += u64::try_from(size).unwrap_or(0);
+            }
+        }
+        (entries, bytes)
     }
 
     fn count_skip(

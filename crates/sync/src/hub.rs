@@ -362,6 +362,8 @@ impl Hub {
         record.insert("uploadedSeq", u64_to_i64(ack));
         record.insert("lastSeen", DateTime::now());
         self.put_edge(&record)?;
+        // The edge forgets what it uploaded once acknowledged: it must be on disk first.
+        self.storage.flush()?;
         Ok(doc! {
             "ackSeq": u64_to_i64(ack),
             "applied": applied,
