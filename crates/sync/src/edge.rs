@@ -675,6 +675,7 @@ impl EdgeSync {
         let pending = self.pending_local_changes(state.upload_cursor)?;
         let mut position: Option<Document> = None;
         let mut received = HashSet::new();
+        let mut newly_synced = Vec::new();
         let mut hub_seq;
         loop {
             let mut request = doc! {SNAPSHOT: 1, "apiKey": &state.api_key, "limit": i64::try_from(self.options.batch_count).unwrap_or(500)};
@@ -744,12 +745,23 @@ impl EdgeSync {
                         format!("{db}.{coll}"),
                         outpost_storage::value::keyenc::encode(&id),
                     );
-                    let gone_at_hub = matches_now
-                        && check_id(state.service, &doc).is_ok()
+                    let valid_id = check_id(state.service, &doc).is_ok();
+                    let unknown_at_hub = matches_now
+                        && valid_id
                         && !received.contains(&key)
                         && !pending.contains_key(&key);
-                    if (matched_before && !matches_now) || gone_at_hub {
+                    if (matched_before && !matches_now) || (matched_before && unknown_at_hub) {
                         removed.push(id);
+                    } else if unknown_at_hub {
+                        // A local-only document the new query now covers: offer it to the hub.
+                        newly_synced.push(Change {
+                            seq: 0,
+                            ns: key.0,
+                            id,
+                            doc: Some(doc),
+                            hlc: 0,
+                            origin: String::new(),
+                        });
                     }
                 }
                 for id in removed {
@@ -767,7 +779,19 @@ impl EdgeSync {
         state.query = query;
         state.synced_query_version = version;
         state.download_cursor = hub_seq;
+        let upload_cursor = state.upload_cursor;
         self.save(state)?;
+        // Sequence 0 and clock 0: not from the history log (the hub does not check them
+        // against the edge's upload sequence) and older than any version the hub has.
+        for chunk in newly_synced.chunks(self.options.batch_count.max(1)) {
+            self.upload(
+                link,
+                UploadBatch {
+                    changes: chunk.to_vec(),
+                    last_seq: upload_cursor,
+                },
+            )?;
+        }
         Ok(())
     }
 }

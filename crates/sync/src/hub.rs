@@ -288,7 +288,9 @@ impl Hub {
         let mut lost: Vec<(String, Bson)> = Vec::new();
         let origin = Origin::Peer(edge.id.clone());
         for change in changes {
-            if change.seq <= edge.uploaded_seq {
+            // Sequence 0 marks a document offered outside the history log (after a query
+            // change); last-writer-wins alone decides about it.
+            if change.seq != 0 && change.seq <= edge.uploaded_seq {
                 ignored += 1;
                 continue;
             }

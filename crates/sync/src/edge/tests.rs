@@ -410,17 +410,32 @@ fn a_query_change_fetches_new_matches_and_removes_old_ones() {
         f.edge(ServiceType::EdgeServer, doc! {"items": "store == 1"}, None);
     let local = ObjectId::new();
     insert(&edge, "shop.notes", doc! {"_id": local});
+    // Kept local (outside the first query); the second query covers it.
+    let (kept, never) = (ObjectId::new(), ObjectId::new());
+    insert(&edge, "shop.items", doc! {"_id": kept, "store": 2});
+    insert(&edge, "shop.items", doc! {"_id": never, "store": 3});
     let mut link = InProcessLink::new(&f.hub);
     engine.sync_once(&mut link).unwrap();
-    assert_eq!(ids(&all(&edge, "shop.items")), vec![Bson::ObjectId(x)]);
+    assert_eq!(
+        ids(&all(&edge, "shop.items")),
+        [x, kept, never].map(Bson::ObjectId).to_vec()
+    );
+    assert_eq!(all(&f.hub_storage, "shop.items").len(), 2);
     f.hub
         .set_edge_query(&id, &doc! {"items": "store == 2"})
         .unwrap();
     engine.sync_once(&mut link).unwrap();
-    assert_eq!(ids(&all(&edge, "shop.items")), vec![Bson::ObjectId(y)]);
+    assert_eq!(
+        ids(&all(&edge, "shop.items")),
+        [y, kept, never].map(Bson::ObjectId).to_vec()
+    );
     assert_eq!(ids(&all(&edge, "shop.notes")), vec![Bson::ObjectId(local)]);
-    // Removing the hub's old match at the edge was not uploaded as a delete.
-    assert_eq!(all(&f.hub_storage, "shop.items").len(), 2);
+    // Removing the hub's old match at the edge was not uploaded as a delete; the newly
+    // covered local document was.
+    assert_eq!(
+        ids(&all(&f.hub_storage, "shop.items")),
+        [x, y, kept].map(Bson::ObjectId).to_vec()
+    );
     assert_eq!(
         engine.status().lock().unwrap().query,
         Some(doc! {"items": "store == 2"})
