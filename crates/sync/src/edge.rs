@@ -750,7 +750,7 @@ impl EdgeSync {
                         && valid_id
                         && !received.contains(&key)
                         && !pending.contains_key(&key);
-                    if (matched_before && !matches_now) || (matched_before && unknown_at_hub) {
+                    if matched_before && (!matches_now || unknown_at_hub) {
                         removed.push(id);
                     } else if unknown_at_hub {
                         // A local-only document the new query now covers: offer it to the hub.
