@@ -503,6 +503,7 @@ impl EdgeSync {
                 doc,
                 hlc: entry.hlc,
                 origin: String::new(),
+                drop: false,
             };
             bytes += change.approximate_bytes();
             batch.changes.push(change);
@@ -635,6 +636,9 @@ impl EdgeSync {
     /// wins. Returns whether it was applied.
     fn apply_downloaded(&self, change: &Change, pending: &PendingChanges) -> Result<bool> {
         self.storage.observe_hlc(change.hlc);
+        if change.drop {
+            return self.apply_downloaded_drop(change, pending);
+        }
         let key = (
             change.ns.clone(),
             outpost_storage::value::keyenc::encode(&change.id),
@@ -656,6 +660,39 @@ impl EdgeSync {
             change.doc.clone(),
             &Origin::Peer(HUB_ORIGIN.into()),
         )?;
+        Ok(true)
+    }
+
+    /// The hub dropped a collection: remove the local documents of it that the query syncs,
+    /// except those with a local change newer than the drop (they reach the hub again).
+    fn apply_downloaded_drop(&self, change: &Change, pending: &PendingChanges) -> Result<bool> {
+        let state = self.state()?;
+        let query = InstanceQuery::parse(&state.query, &state.default_db)?;
+        let (db, coll) = split_namespace(&change.ns)?;
+        let mut removed = Vec::new();
+        for doc in self
+            .storage
+            .find(db, coll, &outpost_storage::FindOptions::default())?
+        {
+            let doc = doc?;
+            let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+            let key = (
+                change.ns.clone(),
+                outpost_storage::value::keyenc::encode(&id),
+            );
+            let synced = check_id(state.service, &doc).is_ok()
+                && query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
+            let newer_locally = pending
+                .get(&key)
+                .is_some_and(|&(local_hlc, _)| local_hlc > change.hlc);
+            if synced && !newer_locally {
+                removed.push(id);
+            }
+        }
+        for id in removed {
+            self.storage
+                .apply_remote(db, coll, &id, None, &Origin::Peer(HUB_ORIGIN.into()))?;
+        }
         Ok(true)
     }
 
@@ -704,6 +741,7 @@ impl EdgeSync {
                     doc: Some(doc.clone()),
                     hlc: 0,
                     origin: String::new(),
+                    drop: false,
                 };
                 self.apply_downloaded(&change, &pending)?;
             }
@@ -761,6 +799,7 @@ impl EdgeSync {
                             doc: Some(doc),
                             hlc: 0,
                             origin: String::new(),
+                            drop: false,
                         });
                     }
                 }

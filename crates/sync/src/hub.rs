@@ -33,6 +33,7 @@ use crate::protocol::{
 pub const HUB_DATABASE: &str = "__outpost_hub";
 const EDGES: &str = "edges";
 const VERSIONS: &str = "versions";
+const DROPS: &str = "drops";
 /// History entries one download request examines at most (so a request over a long stretch of
 /// unrelated history still answers quickly; the edge asks again from `next`).
 const DOWNLOAD_SCAN_LIMIT: usize = 10_000;
@@ -291,7 +292,15 @@ impl Hub {
             // Sequence 0 marks a document offered outside the history log (after a query
             // change); last-writer-wins alone decides about it.
             if change.seq != 0 && change.seq <= edge.uploaded_seq {
+                // Applied (or refused) before and the answer was lost: answer again with the
+                // winner when it is not this edge's write.
                 ignored += 1;
+                if self
+                    .version(&change.ns, &change.id)?
+                    .is_some_and(|v| v.origin != edge.id)
+                {
+                    lost.push((change.ns.clone(), change.id.clone()));
+                }
                 continue;
             }
             self.storage.observe_hlc(change.hlc);
@@ -356,6 +365,7 @@ impl Hub {
                 doc,
                 hlc: winner.hlc,
                 origin: winner.origin,
+                drop: false,
             };
             superseded.push(Bson::Document(change.to_document()));
         }
@@ -402,13 +412,20 @@ impl Hub {
         for entry in entries {
             let entry = entry?;
             last = entry.seq;
-            if entry.origin != Origin::Local || entry.op == HistoryOp::Drop {
-                continue;
-            }
             let Ok((db, coll)) = split_namespace(&entry.ns) else {
                 continue;
             };
             if is_internal_namespace(db, coll) {
+                continue;
+            }
+            if entry.op == HistoryOp::Drop {
+                // Every document of the collection is deleted as of the drop: an older change
+                // uploaded later must not bring one back.
+                self.record_drop(&entry.ns, entry.hlc)?;
+                recorded += 1;
+                continue;
+            }
+            if entry.origin != Origin::Local {
                 continue;
             }
             let version = Version {
@@ -483,13 +500,57 @@ impl Hub {
                 break;
             }
             next = entry.seq;
-            if entry.op == HistoryOp::Drop {
-                continue;
-            }
             let Ok((db, coll)) = split_namespace(&entry.ns) else {
                 continue;
             };
             if is_internal_namespace(db, coll) || !edge.query.is_synced(db, coll) {
+                continue;
+            }
+            if entry.op == HistoryOp::Drop {
+                // The edge removes its copies.
+                let change = Change {
+                    seq: entry.seq,
+                    ns: entry.ns.clone(),
+                    id: Bson::Null,
+                    doc: None,
+                    hlc: entry.hlc,
+                    origin: HUB_INSTANCE.to_string(),
+                    drop: true,
+                };
+                // Earlier changes of this batch to the collection are moot (the drop removes
+                // them); later ones are sent again.
+                changes.retain(|earlier: &Bson| {
+                    earlier.as_document().and_then(|d| d.get_str("ns").ok())
+                        != Some(change.ns.as_str())
+                });
+                seen.retain(|(ns, _)| *ns != change.ns);
+                bytes += change.approximate_bytes();
+                changes.push(Bson::Document(change.to_document()));
+                // Documents of the edge's own that won over the drop (written later) exist at
+                // the hub now, but the edge is never sent its own writes: send them back after
+                // the drop so the edge keeps them.
+                for doc in self.storage.find(db, coll, &FindOptions::default())? {
+                    let doc = doc?;
+                    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+                    let Some(version) = self.version(&entry.ns, &id)? else {
+                        continue;
+                    };
+                    if version.origin != edge.id || version.hlc <= entry.hlc {
+                        continue;
+                    }
+                    seen.insert((entry.ns.clone(), keyenc::encode(&id)));
+                    let survivor = Change {
+                        seq: entry.seq,
+                        ns: entry.ns.clone(),
+                        id,
+                        doc: Some(doc),
+                        hlc: version.hlc,
+                        origin: version.origin,
+                        drop: false,
+                    };
+                    bytes += survivor.approximate_bytes();
+                    changes.push(Bson::Document(survivor.to_document()));
+                }
                 continue;
             }
             if !seen.insert((entry.ns.clone(), keyenc::encode(&entry.id))) {
@@ -523,6 +584,7 @@ impl Hub {
                 doc,
                 hlc: version.as_ref().map_or(entry.hlc, |v| v.hlc),
                 origin: version.map_or_else(|| HUB_INSTANCE.to_string(), |v| v.origin),
+                drop: false,
             };
             bytes += change.approximate_bytes();
             changes.push(Bson::Document(change.to_document()));
@@ -625,11 +687,44 @@ impl Hub {
                 ..FindOptions::default()
             },
         )?;
-        Ok(found.next().transpose()?.map(|record| Version {
+        let version = found.next().transpose()?.map(|record| Version {
             hlc: u64::try_from(record.get_i64("hlc").unwrap_or(0)).unwrap_or(0),
             deleted: record.get_bool("deleted").unwrap_or(false),
             origin: record.get_str("origin").unwrap_or_default().to_string(),
-        }))
+        });
+        // A later drop of the collection deletes the document too.
+        let mut drops = self.storage.find(
+            HUB_DATABASE,
+            DROPS,
+            &FindOptions {
+                filter: doc! {"_id": ns},
+                limit: 1,
+                ..FindOptions::default()
+            },
+        )?;
+        let dropped = drops.next().transpose()?.map(|record| Version {
+            hlc: u64::try_from(record.get_i64("hlc").unwrap_or(0)).unwrap_or(0),
+            deleted: true,
+            origin: HUB_INSTANCE.to_string(),
+        });
+        Ok(match (version, dropped) {
+            (Some(version), Some(dropped)) if dropped.key() > version.key() => Some(dropped),
+            (None, dropped) => dropped,
+            (version, _) => version,
+        })
+    }
+
+    /// Records that `ns` was dropped at `hlc`: every document of it counts as deleted then
+    /// (see [`Hub::version`]), so an older change uploaded later does not bring one back.
+    fn record_drop(&self, ns: &str, hlc: u64) -> Result<()> {
+        self.storage.apply_remote(
+            HUB_DATABASE,
+            DROPS,
+            &Bson::String(ns.to_string()),
+            Some(doc! {"_id": ns, "hlc": u64_to_i64(hlc)}),
+            &Origin::Local,
+        )?;
+        Ok(())
     }
 
     fn put_version(&self, ns: &str, id: &Bson, version: &Version) -> Result<()> {

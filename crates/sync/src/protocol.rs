@@ -41,6 +41,9 @@ pub struct Change {
     /// The instance that wrote this version (an edge id or `hub`), for ties of `hlc`; empty in
     /// uploads (the hub knows who is uploading).
     pub origin: String,
+    /// The whole collection `ns` was dropped at the hub (`id` and `doc` are unused): the edge
+    /// removes its copies of the documents its query syncs there.
+    pub drop: bool,
 }
 
 impl Change {
@@ -52,6 +55,9 @@ impl Change {
         out.insert("hlc", u64_to_i64(self.hlc));
         if !self.origin.is_empty() {
             out.insert("origin", self.origin.clone());
+        }
+        if self.drop {
+            out.insert("drop", true);
         }
         match &self.doc {
             Some(doc) => out.insert("doc", doc.clone()),
@@ -80,6 +86,7 @@ impl Change {
             doc,
             hlc: read_u64(change, "hlc")?,
             origin: change.get_str("origin").unwrap_or_default().to_string(),
+            drop: change.get_bool("drop").unwrap_or(false),
         })
     }
 
@@ -174,6 +181,7 @@ mod tests {
                 doc: Some(doc! {"_id": 1, "a": 2}),
                 hlc: 99,
                 origin: String::new(),
+                drop: false,
             },
             Change {
                 seq: 8,
@@ -182,6 +190,7 @@ mod tests {
                 doc: None,
                 hlc: 100,
                 origin: "hub".into(),
+                drop: false,
             },
         ];
         for change in cases {

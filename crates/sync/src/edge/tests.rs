@@ -401,6 +401,34 @@ fn hub_changes_reach_the_edge_but_not_back() {
 }
 
 #[test]
+fn a_drop_at_the_hub_removes_the_synced_copies() {
+    let f = Fixture::new();
+    let (edge, mut engine, _) = f.edge(ServiceType::DeviceSync, doc! {"items": "store == 1"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    let synced = ObjectId::new();
+    insert(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": synced, "store": 1},
+    );
+    insert(&edge, "shop.items", doc! {"_id": "local", "store": 2});
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(all(&edge, "shop.items").len(), 2);
+    f.hub_storage.drop_collection("shop", "items").unwrap();
+    let again = ObjectId::new();
+    insert(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": again, "store": 1},
+    );
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(
+        ids(&all(&edge, "shop.items")),
+        vec![Bson::String("local".into()), Bson::ObjectId(again)]
+    );
+}
+
+#[test]
 fn a_query_change_fetches_new_matches_and_removes_old_ones() {
     let f = Fixture::new();
     let (x, y) = (ObjectId::new(), ObjectId::new());
@@ -525,18 +553,21 @@ mod convergence {
         },
         /// A sync round of edge 1 or 2; `lose_ack` drops the reply of its first upload.
         Sync { edge: usize, lose_ack: bool },
+        /// The hub drops the collection.
+        HubDrop,
     }
 
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
-            (
+            12 => (
                 0..3_usize,
                 0..4_usize,
                 proptest::option::weighted(0.8, 0..100_i32)
             )
                 .prop_map(|(replica, id, value)| Step::Write { replica, id, value }),
-            (1..3_usize, proptest::bool::weighted(0.2))
+            8 => (1..3_usize, proptest::bool::weighted(0.2))
                 .prop_map(|(edge, lose_ack)| Step::Sync { edge, lose_ack }),
+            1 => Just(Step::HubDrop),
         ]
     }
 
@@ -581,6 +612,9 @@ mod convergence {
             for step in &steps {
                 match *step {
                     Step::Write { replica, id, value } => write(&replicas[replica], ids[id], value, replica),
+                    Step::HubDrop => {
+                        f.hub_storage.drop_collection("shop", "items").unwrap();
+                    }
                     Step::Sync { edge, lose_ack } => {
                         let mut link = InProcessLink::new(&f.hub);
                         link.fail_after_upload = lose_ack;
