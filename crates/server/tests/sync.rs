@@ -189,6 +189,12 @@ async fn edge_and_hub_exchange_exactly_the_matching_documents() {
     })
     .await;
     assert_eq!(status.get_str("edgeId").unwrap(), edge_id);
+    let server_status = command(&edge, "admin", doc! {"serverStatus": 1})
+        .await
+        .unwrap();
+    let section = server_status.get_document("sync").unwrap();
+    assert_eq!(section.get_str("edgeId").unwrap(), edge_id);
+    assert!(!section.get_bool("isHub").unwrap());
     let skipped = status.get_document("skipped").unwrap();
     assert_eq!(skipped.get_i64("invalid_id_type").unwrap(), 2, "{status}");
     assert_eq!(skipped.get_i64("outside_query").unwrap(), 1, "{status}");

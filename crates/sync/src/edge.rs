@@ -30,6 +30,8 @@ use crate::protocol::{
 pub const STATE_FILE_NAME: &str = "outpost-sync-state.bson";
 /// The origin under which the edge applies the hub's changes.
 pub const HUB_ORIGIN: &str = "hub";
+/// Upload batches per sync round before the round turns to downloading.
+const UPLOAD_BATCHES_PER_ROUND: usize = 20;
 /// How many skipped documents are remembered to log each only once.
 const LOGGED_SKIPS_LIMIT: usize = 100_000;
 
@@ -301,7 +303,8 @@ impl EdgeSync {
         if self.state.is_none() {
             self.register(link)?;
         }
-        loop {
+        // A bounded number of upload batches per round, so that a busy edge still downloads.
+        for _ in 0..UPLOAD_BATCHES_PER_ROUND {
             let batch = self.next_upload_batch()?;
             if batch.last_seq == 0 {
                 break;
@@ -553,10 +556,7 @@ impl EdgeSync {
         // Changes the hub refused because it holds a newer version: take the hub's version,
         // unless a local change made since this batch is newer still.
         if !superseded.is_empty() {
-            let pending = self.pending_local_changes(upload_cursor)?;
-            for change in &superseded {
-                self.apply_downloaded(change, &pending)?;
-            }
+            self.apply_changes(&superseded, upload_cursor)?;
             self.storage.flush()?;
         }
         let uploaded = u64::try_from(count).unwrap_or(u64::MAX);
@@ -587,17 +587,14 @@ impl EdgeSync {
             let changes = reply
                 .get_array("changes")
                 .map_err(|_| Error::protocol("download reply without changes"))?;
-            let pending = self.pending_local_changes(state.upload_cursor)?;
-            let mut applied = 0_u64;
-            for change in changes {
-                let Bson::Document(change) = change else {
-                    return Err(Error::protocol("a downloaded change must be a document"));
-                };
-                let change = Change::from_document(change)?;
-                if self.apply_downloaded(&change, &pending)? {
-                    applied += 1;
-                }
-            }
+            let changes = changes
+                .iter()
+                .map(|change| match change {
+                    Bson::Document(change) => Change::from_document(change),
+                    _ => Err(Error::protocol("a downloaded change must be a document")),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let applied = self.apply_changes(&changes, state.upload_cursor)?;
             self.storage.flush()?;
             let caught_up = next >= last || next == state.download_cursor;
             state.download_cursor = next.max(state.download_cursor);
@@ -617,9 +614,16 @@ impl EdgeSync {
     /// delete). A downloaded change older than one of them loses (last writer wins); the local
     /// one reaches the hub with the next upload.
     fn pending_local_changes(&self, upload_cursor: u64) -> Result<PendingChanges> {
+        Ok(self.pending_local_changes_and_mark(upload_cursor)?.0)
+    }
+
+    /// [`Self::pending_local_changes`] and the last history sequence it saw.
+    fn pending_local_changes_and_mark(&self, upload_cursor: u64) -> Result<(PendingChanges, u64)> {
         let mut pending = HashMap::new();
+        let mut mark = upload_cursor;
         for entry in self.storage.history_from(upload_cursor.saturating_add(1)) {
             let entry = entry?;
+            mark = entry.seq;
             if entry.origin != Origin::Local {
                 continue;
             }
@@ -629,7 +633,50 @@ impl EdgeSync {
             );
             pending.insert(key, (entry.hlc, entry.op == HistoryOp::Delete));
         }
-        Ok(pending)
+        Ok((pending, mark))
+    }
+
+    /// Applies the hub's changes (downloaded, or answers to an upload). A local write that
+    /// lands between reading the pending changes and applying (applications never wait for
+    /// sync) could be overwritten by an older hub version; such writes are found in the
+    /// history afterwards and their documents put back (as hub-origin writes: their own history
+    /// entries still upload them). Returns how many changes were applied.
+    fn apply_changes(&self, changes: &[Change], upload_cursor: u64) -> Result<u64> {
+        let (pending, mark) = self.pending_local_changes_and_mark(upload_cursor)?;
+        let mut applied = 0_u64;
+        let mut touched = HashSet::new();
+        for change in changes {
+            if self.apply_downloaded(change, &pending)? {
+                applied += 1;
+                touched.insert(change.ns.clone());
+            }
+        }
+        if applied == 0 {
+            return Ok(0);
+        }
+        let mut racing: HashMap<(String, Vec<u8>), (Bson, Option<Document>)> = HashMap::new();
+        for entry in self.storage.history_from(mark.saturating_add(1)) {
+            let entry = entry?;
+            if entry.origin != Origin::Local || !touched.contains(&entry.ns) {
+                continue;
+            }
+            let key = (
+                entry.ns.clone(),
+                outpost_storage::value::keyenc::encode(&entry.id),
+            );
+            let doc = if entry.op == HistoryOp::Delete {
+                None
+            } else {
+                entry.doc
+            };
+            racing.insert(key, (entry.id, doc));
+        }
+        for ((ns, _), (id, doc)) in racing {
+            let (db, coll) = split_namespace(&ns)?;
+            self.storage
+                .apply_remote(db, coll, &id, doc, &Origin::Peer(HUB_ORIGIN.into()))?;
+        }
+        Ok(applied)
     }
 
     /// Applies one change of the hub unless a newer pending local change of the same document
@@ -768,7 +815,10 @@ impl EdgeSync {
                 {
                     continue;
                 }
-                let mut removed = Vec::new();
+                // Decide after the scan which documents have pending local changes: a write
+                // committed during the scan is then known as pending (a write and its history
+                // entry commit together).
+                let mut candidates = Vec::new();
                 for doc in self
                     .storage
                     .find(db, coll, &outpost_storage::FindOptions::default())?
@@ -778,16 +828,21 @@ impl EdgeSync {
                         old_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
                     let matches_now =
                         new_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
+                    let valid_id = check_id(state.service, &doc).is_ok();
+                    candidates.push((doc, matched_before, matches_now, valid_id));
+                }
+                let pending = self.pending_local_changes(state.upload_cursor)?;
+                let mut removed = Vec::new();
+                for (doc, matched_before, matches_now, valid_id) in candidates {
                     let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
                     let key = (
                         format!("{db}.{coll}"),
                         outpost_storage::value::keyenc::encode(&id),
                     );
-                    let valid_id = check_id(state.service, &doc).is_ok();
-                    let unknown_at_hub = matches_now
-                        && valid_id
-                        && !received.contains(&key)
-                        && !pending.contains_key(&key);
+                    if pending.contains_key(&key) {
+                        continue;
+                    }
+                    let unknown_at_hub = matches_now && valid_id && !received.contains(&key);
                     if matched_before && (!matches_now || unknown_at_hub) {
                         removed.push(id);
                     } else if unknown_at_hub {

@@ -599,39 +599,60 @@ mod convergence {
         }
     }
 
+    /// Runs `steps`, then quiet rounds; returns the replicas (hub, edge 1, edge 2).
+    fn run(steps: &[Step], query_two: Document) -> [Storage; 3] {
+        let f = Fixture::new();
+        let (one, engine_one, _) =
+            f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+        let (two, engine_two, _) = f.edge(ServiceType::EdgeServer, query_two, None);
+        let mut engines = [engine_one, engine_two];
+        let replicas = [f.hub_storage.clone(), one, two];
+        let ids: Vec<ObjectId> = (0..4).map(|_| ObjectId::new()).collect();
+        for step in steps {
+            match *step {
+                Step::Write { replica, id, value } => {
+                    write(&replicas[replica], ids[id], value, replica)
+                }
+                Step::HubDrop => {
+                    f.hub_storage.drop_collection("shop", "items").unwrap();
+                }
+                Step::Sync { edge, lose_ack } => {
+                    let mut link = InProcessLink::new(&f.hub);
+                    link.fail_after_upload = lose_ack;
+                    let _ = engines[edge - 1].sync_once(&mut link);
+                }
+            }
+        }
+        let mut link = InProcessLink::new(&f.hub);
+        for _ in 0..4 {
+            for engine in &mut engines {
+                engine.sync_once(&mut link).unwrap();
+            }
+        }
+        replicas
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
         #[test]
         fn replicas_converge(steps in proptest::collection::vec(step(), 1..40)) {
-            let f = Fixture::new();
-            let (one, engine_one, _) = f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
-            let (two, engine_two, _) = f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
-            let mut engines = [engine_one, engine_two];
-            let replicas = [f.hub_storage.clone(), one, two];
-            let ids: Vec<ObjectId> = (0..4).map(|_| ObjectId::new()).collect();
-            for step in &steps {
-                match *step {
-                    Step::Write { replica, id, value } => write(&replicas[replica], ids[id], value, replica),
-                    Step::HubDrop => {
-                        f.hub_storage.drop_collection("shop", "items").unwrap();
-                    }
-                    Step::Sync { edge, lose_ack } => {
-                        let mut link = InProcessLink::new(&f.hub);
-                        link.fail_after_upload = lose_ack;
-                        let _ = engines[edge - 1].sync_once(&mut link);
-                    }
-                }
-            }
-            // Quiet period: rounds until nothing changes (bounded).
-            let mut link = InProcessLink::new(&f.hub);
-            for _ in 0..4 {
-                for engine in &mut engines {
-                    engine.sync_once(&mut link).unwrap();
-                }
-            }
-            let hub_docs = all(&replicas[0], "shop.items");
-            prop_assert_eq!(&all(&replicas[1], "shop.items"), &hub_docs, "edge 1 vs hub after {:?}", steps);
-            prop_assert_eq!(&all(&replicas[2], "shop.items"), &hub_docs, "edge 2 vs hub after {:?}", steps);
+            let [hub, one, two] = run(&steps, doc! {"*": "TRUEPREDICATE"});
+            let hub_docs = all(&hub, "shop.items");
+            prop_assert_eq!(&all(&one, "shop.items"), &hub_docs, "edge 1 vs hub after {:?}", steps);
+            prop_assert_eq!(&all(&two, "shop.items"), &hub_docs, "edge 2 vs hub after {:?}", steps);
+        }
+
+        /// Edge 2 syncs only `v >= 50` and keeps other writes local: where the query holds, it
+        /// agrees with the hub.
+        #[test]
+        fn a_filtered_edge_agrees_on_its_query(steps in proptest::collection::vec(step(), 1..40)) {
+            let [hub, one, two] = run(&steps, doc! {"items": "v >= 50"});
+            let hub_docs = all(&hub, "shop.items");
+            prop_assert_eq!(&all(&one, "shop.items"), &hub_docs, "edge 1 vs hub after {:?}", steps);
+            let in_query = |docs: Vec<Document>| -> Vec<Document> {
+                docs.into_iter().filter(|d| d.get_i32("v").is_ok_and(|v| v >= 50)).collect()
+            };
+            prop_assert_eq!(in_query(all(&two, "shop.items")), in_query(hub_docs), "edge 2 vs hub after {:?}", steps);
         }
     }
 }
