@@ -456,3 +456,66 @@ async fn a_hub_restart_loses_and_duplicates_nothing() {
     edge.shutdown().await.unwrap();
     hub.shutdown().await.unwrap();
 }
+
+async fn documents(server: &ServerHandle, ns: &str) -> Vec<Document> {
+    let (db, coll) = ns.split_once('.').unwrap();
+    let reply = command(
+        server,
+        db,
+        doc! {"find": coll, "sort": {"_id": 1}, "batchSize": 10_000},
+    )
+    .await
+    .unwrap();
+    reply
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap()
+        .iter()
+        .map(|d| d.as_document().unwrap().clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_edits_at_two_edges_and_the_hub_converge() {
+    let hub = start_hub().await;
+    let (_, key_one) = create_edge(&hub, doc! {"*": "TRUEPREDICATE"}).await;
+    let (_, key_two) = create_edge(&hub, doc! {"*": "TRUEPREDICATE"}).await;
+    let (dir_one, dir_two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let one = start_edge(&hub, dir_one.path(), Some(&key_one)).await;
+    let two = start_edge(&hub, dir_two.path(), Some(&key_two)).await;
+    let ids: Vec<ObjectId> = (0..5).map(|_| ObjectId::new()).collect();
+    // Every replica edits the same documents while sync runs.
+    for round in 0..20 {
+        for (replica, server) in [&hub, &one, &two].into_iter().enumerate() {
+            let id = ids[(round + replica) % ids.len()];
+            let update = if (round + replica) % 7 == 6 {
+                doc! {"delete": "items", "deletes": [{"q": {"_id": id}, "limit": 1}]}
+            } else {
+                doc! {"update": "items", "updates": [{
+                    "q": {"_id": id},
+                    "u": {"$set": {"by": i32::try_from(replica).unwrap(), "round": i32::try_from(round).unwrap()}},
+                    "upsert": true,
+                }]}
+            };
+            command(server, "shop", update).await.unwrap();
+        }
+    }
+    let start_time = Instant::now();
+    loop {
+        let at_hub = documents(&hub, "shop.items").await;
+        let at_one = documents(&one, "shop.items").await;
+        let at_two = documents(&two, "shop.items").await;
+        if at_hub == at_one && at_hub == at_two {
+            break;
+        }
+        assert!(
+            start_time.elapsed() < DEADLINE,
+            "never converged:\nhub {at_hub:?}\none {at_one:?}\ntwo {at_two:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    one.shutdown().await.unwrap();
+    two.shutdown().await.unwrap();
+    hub.shutdown().await.unwrap();
+}
