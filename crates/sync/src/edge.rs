@@ -353,6 +353,10 @@ impl EdgeSync {
     }
 
     fn save(&mut self, state: EdgeState) -> Result<()> {
+        if self.state.as_ref() == Some(&state) {
+            // An idle round changes nothing: no file write, no fsync.
+            return Ok(());
+        }
         if let Some(dir) = &self.options.state_dir {
             save_state(&dir.join(STATE_FILE_NAME), &state)?;
         }

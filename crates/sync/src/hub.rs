@@ -34,6 +34,8 @@ pub const HUB_DATABASE: &str = "__outpost_hub";
 const EDGES: &str = "edges";
 const VERSIONS: &str = "versions";
 const DROPS: &str = "drops";
+/// How stale the registry's `lastSeen` may get (milliseconds).
+const LAST_SEEN_PERSIST_MS: i64 = 60_000;
 /// History entries one download request examines at most (so a request over a long stretch of
 /// unrelated history still answers quickly; the edge asks again from `next`).
 const DOWNLOAD_SCAN_LIMIT: usize = 10_000;
@@ -49,6 +51,9 @@ pub struct Hub {
 /// What the hub keeps in memory, under its lock.
 #[derive(Default)]
 struct HubMemory {
+    /// When each edge was last heard from; written to the registry at most once a minute (every
+    /// registry write is a history entry).
+    last_seen: std::collections::HashMap<String, DateTime>,
     /// The hub history sequence up to which hub-local writes have versions (see
     /// [`Hub::catch_up_versions`]); `None` until read from `meta` after a start.
     versioned_seq: Option<u64>,
@@ -206,6 +211,7 @@ impl Hub {
                 ..FindOptions::default()
             },
         )?;
+        let last_seen = self.locked().last_seen.clone();
         let mut edges = Vec::new();
         for record in found {
             let mut record = record?;
@@ -217,6 +223,9 @@ impl Hub {
             record.remove("registrationKeyHash");
             record.remove("apiKeyHash");
             record.insert("state", state);
+            if let Some(seen) = record.get_str("_id").ok().and_then(|id| last_seen.get(id)) {
+                record.insert("lastSeen", *seen);
+            }
             // `id` first, as `outpost hub edge create` prints it.
             let mut listed = doc! {"id": record.remove("_id").unwrap_or(Bson::Null)};
             listed.extend(record);
@@ -475,9 +484,7 @@ impl Hub {
             let mut memory = self.locked();
             let edge = self.authenticate(api_key)?;
             self.catch_up_versions(&mut memory)?;
-            let mut record = edge.record.clone();
-            record.insert("lastSeen", DateTime::now());
-            self.put_edge(&record)?;
+            self.touch(&mut memory, &edge)?;
             // Every entry up to here has a version; later ones wait for the next request.
             (edge, self.storage.last_seq())
         };
@@ -769,6 +776,24 @@ impl Hub {
             query,
             uploaded_seq,
         })
+    }
+
+    /// Notes that `edge` was heard from now.
+    fn touch(&self, memory: &mut HubMemory, edge: &EdgeRecord) -> Result<()> {
+        let now = DateTime::now();
+        let persisted = edge.record.get_datetime("lastSeen").ok().copied();
+        let stale = persisted.is_none_or(|seen| {
+            now.timestamp_millis()
+                .saturating_sub(seen.timestamp_millis())
+                > LAST_SEEN_PERSIST_MS
+        });
+        memory.last_seen.insert(edge.id.clone(), now);
+        if stale {
+            let mut record = edge.record.clone();
+            record.insert("lastSeen", now);
+            self.put_edge(&record)?;
+        }
+        Ok(())
     }
 
     fn edge_by_id(&self, id: &str) -> Result<Document> {
