@@ -443,12 +443,22 @@ async fn a_hub_restart_loses_and_duplicates_nothing() {
         }
     }
     wait_for_status(&edge, |status| status.get_bool("connected") == Ok(false)).await;
-    let listener = TcpListener::bind(hub_address).await.unwrap();
-    let hub = Server::builder()
-        .config(hub_config)
-        .start_on(listener)
-        .await
-        .unwrap();
+    // A request the old hub was still running may hold its database for a moment.
+    let start_time = Instant::now();
+    let hub = loop {
+        let listener = TcpListener::bind(hub_address).await.unwrap();
+        match Server::builder()
+            .config(hub_config.clone())
+            .start_on(listener)
+            .await
+        {
+            Ok(hub) => break hub,
+            Err(error) => {
+                assert!(start_time.elapsed() < DEADLINE, "hub restart: {error}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
     wait_for_ids(&hub, "shop.items", expected.clone()).await;
     wait_for_status(&edge, |status| {
         status.get_i64("uploadBacklogEntries") == Ok(0)
