@@ -463,6 +463,11 @@ impl EdgeSync {
                 );
                 continue;
             }
+            // An update names its changed fields: the hub merges only those.
+            let fields = match entry.op {
+                HistoryOp::Update => entry.changed_fields.clone(),
+                _ => None,
+            };
             let doc = match (entry.op, entry.doc) {
                 (HistoryOp::Drop, _) => {
                     self.count_skip(&entry.ns, &entry.id, "collection_drop", &"dropping a synced collection is not synced (delete its documents instead)", true);
@@ -503,6 +508,7 @@ impl EdgeSync {
                     }
                 }
             };
+            let fields = if doc.is_some() { fields } else { None };
             let change = Change {
                 seq: entry.seq,
                 ns: entry.ns,
@@ -511,6 +517,7 @@ impl EdgeSync {
                 hlc: entry.hlc,
                 origin: String::new(),
                 drop: false,
+                fields,
             };
             bytes += change.approximate_bytes();
             batch.changes.push(change);
@@ -793,6 +800,7 @@ impl EdgeSync {
                     hlc: 0,
                     origin: String::new(),
                     drop: false,
+                    fields: None,
                 };
                 self.apply_downloaded(&change, &pending)?;
             }
@@ -859,6 +867,7 @@ impl EdgeSync {
                             hlc: 0,
                             origin: String::new(),
                             drop: false,
+                            fields: None,
                         });
                     }
                 }

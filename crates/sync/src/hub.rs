@@ -66,16 +66,49 @@ const META: &str = "meta";
 /// Who wrote a document last, and when: the last-writer-wins key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Version {
+    /// The latest clock of any write to the document.
     hlc: u64,
     deleted: bool,
-    /// The instance that wrote it: an edge id, or [`HUB_INSTANCE`].
+    /// The instance whose version of the document the hub holds: an edge id, or
+    /// [`HUB_INSTANCE`] (a hub write, or a merge of several instances' fields).
     origin: String,
+    /// Per-field versions (top-level fields) newer than the last whole-document write:
+    /// (field, hlc, instance). A field not listed has the version of the last whole write,
+    /// `base`.
+    fields: Vec<(String, u64, String)>,
+    base: (u64, String),
 }
 
 impl Version {
+    /// A whole-document write (insert, replace, delete) by `origin` at `hlc`.
+    fn whole(hlc: u64, deleted: bool, origin: &str) -> Version {
+        Version {
+            hlc,
+            deleted,
+            origin: origin.to_string(),
+            fields: Vec::new(),
+            base: (hlc, origin.to_string()),
+        }
+    }
+
     /// Later clock wins; on a tie a delete wins, then the greater instance id.
     fn key(&self) -> (u64, bool, &str) {
         (self.hlc, self.deleted, self.origin.as_str())
+    }
+
+    /// The version of one top-level field.
+    fn field_key(&self, field: &str) -> (u64, &str) {
+        match self.fields.iter().find(|(name, _, _)| name == field) {
+            Some((_, hlc, origin)) => (*hlc, origin.as_str()),
+            None => (self.base.0, self.base.1.as_str()),
+        }
+    }
+
+    fn set_field(&mut self, field: &str, hlc: u64, origin: &str) {
+        self.fields.retain(|(name, _, _)| name != field);
+        self.fields
+            .push((field.to_string(), hlc, origin.to_string()));
+        self.hlc = self.hlc.max(hlc);
     }
 }
 
@@ -330,21 +363,69 @@ impl Hub {
                 ignored += 1;
                 continue;
             }
-            let incoming = Version {
-                hlc: change.hlc,
-                deleted: change.doc.is_none(),
-                origin: edge.id.clone(),
-            };
-            if let Some(current) = self.version(&change.ns, &change.id)? {
-                if incoming.key() <= current.key() {
-                    ignored += 1;
-                    lost.push((change.ns.clone(), change.id.clone()));
-                    continue;
+            let current = self.version(&change.ns, &change.id)?;
+            let stored = self.current_document(db, coll, &change.id)?;
+            match (&change.doc, stored, current) {
+                // An update of a stored document: last-writer-wins per top-level field.
+                (Some(doc), Some(stored), current) => {
+                    let mut version = current.unwrap_or_else(|| Version::whole(0, false, ""));
+                    let fields: Vec<String> = match &change.fields {
+                        Some(fields) => fields.clone(),
+                        None => doc
+                            .keys()
+                            .chain(stored.keys().filter(|k| !doc.contains_key(*k)))
+                            .cloned()
+                            .collect(),
+                    };
+                    let mut merged = stored.clone();
+                    let (mut won, mut lost_some) = (false, false);
+                    for field in fields.iter().filter(|f| *f != "_id") {
+                        if (change.hlc, edge.id.as_str()) > version.field_key(field) {
+                            match doc.get(field) {
+                                Some(value) => {
+                                    merged.insert(field.clone(), value.clone());
+                                }
+                                None => {
+                                    merged.remove(field);
+                                }
+                            }
+                            version.set_field(field, change.hlc, &edge.id);
+                            won = true;
+                        } else {
+                            lost_some = true;
+                        }
+                    }
+                    if !won {
+                        ignored += 1;
+                        lost.push((change.ns.clone(), change.id.clone()));
+                        continue;
+                    }
+                    if merged == *doc && !lost_some {
+                        version.origin = edge.id.clone();
+                    } else {
+                        // The edge does not hold this merge: it gets it back below.
+                        version.origin = HUB_INSTANCE.to_string();
+                        lost.push((change.ns.clone(), change.id.clone()));
+                    }
+                    version.deleted = false;
+                    self.storage
+                        .apply_remote(db, coll, &change.id, Some(merged), &origin)?;
+                    self.put_version(&change.ns, &change.id, &version)?;
+                }
+                // A delete, or a document the hub does not hold: whole-document LWW.
+                (_, _, current) => {
+                    let incoming =
+                        Version::whole(change.hlc, change.doc.is_none(), edge.id.as_str());
+                    if current.is_some_and(|current| incoming.key() <= current.key()) {
+                        ignored += 1;
+                        lost.push((change.ns.clone(), change.id.clone()));
+                        continue;
+                    }
+                    self.storage
+                        .apply_remote(db, coll, &change.id, change.doc.clone(), &origin)?;
+                    self.put_version(&change.ns, &change.id, &incoming)?;
                 }
             }
-            self.storage
-                .apply_remote(db, coll, &change.id, change.doc.clone(), &origin)?;
-            self.put_version(&change.ns, &change.id, &incoming)?;
             applied += 1;
         }
         // The winners of the documents whose changes lost, as they stand after the whole batch
@@ -375,6 +456,7 @@ impl Hub {
                 hlc: winner.hlc,
                 origin: winner.origin,
                 drop: false,
+                fields: None,
             };
             superseded.push(Bson::Document(change.to_document()));
         }
@@ -437,10 +519,19 @@ impl Hub {
             if entry.origin != Origin::Local {
                 continue;
             }
-            let version = Version {
-                hlc: entry.hlc,
-                deleted: entry.op == HistoryOp::Delete,
-                origin: HUB_INSTANCE.to_string(),
+            let version = match (&entry.op, &entry.changed_fields) {
+                (HistoryOp::Update, Some(fields)) => {
+                    let mut version = self
+                        .version(&entry.ns, &entry.id)?
+                        .filter(|v| !v.deleted)
+                        .unwrap_or_else(|| Version::whole(0, false, HUB_INSTANCE));
+                    for field in fields {
+                        version.set_field(field, entry.hlc, HUB_INSTANCE);
+                    }
+                    version.origin = HUB_INSTANCE.to_string();
+                    version
+                }
+                (op, _) => Version::whole(entry.hlc, *op == HistoryOp::Delete, HUB_INSTANCE),
             };
             self.put_version(&entry.ns, &entry.id, &version)?;
             recorded += 1;
@@ -523,6 +614,7 @@ impl Hub {
                     hlc: entry.hlc,
                     origin: HUB_INSTANCE.to_string(),
                     drop: true,
+                    fields: None,
                 };
                 // Earlier changes of this batch to the collection are moot (the drop removes
                 // them); later ones are sent again.
@@ -554,6 +646,7 @@ impl Hub {
                         hlc: version.hlc,
                         origin: version.origin,
                         drop: false,
+                        fields: None,
                     };
                     bytes += survivor.approximate_bytes();
                     changes.push(Bson::Document(survivor.to_document()));
@@ -592,6 +685,7 @@ impl Hub {
                 hlc: version.as_ref().map_or(entry.hlc, |v| v.hlc),
                 origin: version.map_or_else(|| HUB_INSTANCE.to_string(), |v| v.origin),
                 drop: false,
+                fields: None,
             };
             bytes += change.approximate_bytes();
             changes.push(Bson::Document(change.to_document()));
@@ -694,10 +788,41 @@ impl Hub {
                 ..FindOptions::default()
             },
         )?;
-        let version = found.next().transpose()?.map(|record| Version {
-            hlc: u64::try_from(record.get_i64("hlc").unwrap_or(0)).unwrap_or(0),
-            deleted: record.get_bool("deleted").unwrap_or(false),
-            origin: record.get_str("origin").unwrap_or_default().to_string(),
+        let clock =
+            |d: &Document, key: &str| u64::try_from(d.get_i64(key).unwrap_or(0)).unwrap_or(0);
+        let version = found.next().transpose()?.map(|record| {
+            let hlc = clock(&record, "hlc");
+            let origin = record.get_str("origin").unwrap_or_default().to_string();
+            let base = match record.get_document("base") {
+                Ok(base) => (
+                    clock(base, "hlc"),
+                    base.get_str("origin").unwrap_or_default().to_string(),
+                ),
+                Err(_) => (hlc, origin.clone()),
+            };
+            let fields = record
+                .get_array("fields")
+                .map(|fields| {
+                    fields
+                        .iter()
+                        .filter_map(Bson::as_document)
+                        .map(|f| {
+                            (
+                                f.get_str("f").unwrap_or_default().to_string(),
+                                clock(f, "hlc"),
+                                f.get_str("origin").unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Version {
+                hlc,
+                deleted: record.get_bool("deleted").unwrap_or(false),
+                origin,
+                fields,
+                base,
+            }
         });
         // A later drop of the collection deletes the document too.
         let mut drops = self.storage.find(
@@ -709,10 +834,12 @@ impl Hub {
                 ..FindOptions::default()
             },
         )?;
-        let dropped = drops.next().transpose()?.map(|record| Version {
-            hlc: u64::try_from(record.get_i64("hlc").unwrap_or(0)).unwrap_or(0),
-            deleted: true,
-            origin: HUB_INSTANCE.to_string(),
+        let dropped = drops.next().transpose()?.map(|record| {
+            Version::whole(
+                u64::try_from(record.get_i64("hlc").unwrap_or(0)).unwrap_or(0),
+                true,
+                HUB_INSTANCE,
+            )
         });
         Ok(match (version, dropped) {
             (Some(version), Some(dropped)) if dropped.key() > version.key() => Some(dropped),
@@ -745,6 +872,12 @@ impl Hub {
                 "hlc": u64_to_i64(version.hlc),
                 "origin": &version.origin,
                 "deleted": version.deleted,
+                "base": {"hlc": u64_to_i64(version.base.0), "origin": &version.base.1},
+                "fields": version
+                    .fields
+                    .iter()
+                    .map(|(f, hlc, origin)| doc! {"f": f, "hlc": u64_to_i64(*hlc), "origin": origin})
+                    .collect::<Vec<_>>(),
             }),
             &Origin::Local,
         )?;

@@ -44,6 +44,9 @@ pub struct Change {
     /// The whole collection `ns` was dropped at the hub (`id` and `doc` are unused): the edge
     /// removes its copies of the documents its query syncs there.
     pub drop: bool,
+    /// For an update: the top-level fields it changed (or removed); the hub merges only
+    /// those (per-field last-writer-wins). `None`: the whole document.
+    pub fields: Option<Vec<String>>,
 }
 
 impl Change {
@@ -58,6 +61,9 @@ impl Change {
         }
         if self.drop {
             out.insert("drop", true);
+        }
+        if let Some(fields) = &self.fields {
+            out.insert("fields", fields.clone());
         }
         match &self.doc {
             Some(doc) => out.insert("doc", doc.clone()),
@@ -87,6 +93,20 @@ impl Change {
             hlc: read_u64(change, "hlc")?,
             origin: change.get_str("origin").unwrap_or_default().to_string(),
             drop: change.get_bool("drop").unwrap_or(false),
+            fields: match change.get("fields") {
+                None | Some(Bson::Null) => None,
+                Some(Bson::Array(fields)) => Some(
+                    fields
+                        .iter()
+                        .map(|f| {
+                            f.as_str()
+                                .map(str::to_string)
+                                .ok_or_else(|| Error::protocol("'fields' must hold strings"))
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                ),
+                Some(_) => return Err(Error::protocol("'fields' must be an array")),
+            },
         })
     }
 
@@ -182,6 +202,7 @@ mod tests {
                 hlc: 99,
                 origin: String::new(),
                 drop: false,
+                fields: None,
             },
             Change {
                 seq: 8,
@@ -191,6 +212,7 @@ mod tests {
                 hlc: 100,
                 origin: "hub".into(),
                 drop: false,
+                fields: None,
             },
         ];
         for change in cases {

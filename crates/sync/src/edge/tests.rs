@@ -515,6 +515,73 @@ fn last_writer_wins_across_two_edges_and_deletes_win_ties() {
 }
 
 #[test]
+fn concurrent_updates_of_different_fields_merge() {
+    let f = Fixture::new();
+    let (one, mut engine_one, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let (two, mut engine_two, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    let id = ObjectId::new();
+    insert(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": id, "a": 0, "b": 0, "c": 0},
+    );
+    engine_one.sync_once(&mut link).unwrap();
+    engine_two.sync_once(&mut link).unwrap();
+    // Offline: edge one changes a, edge two changes b, the hub changes c.
+    update(
+        &one,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$set": {"a": 1}},
+    );
+    update(
+        &two,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$set": {"b": 2}},
+    );
+    update(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$set": {"c": 3}},
+    );
+    for _ in 0..2 {
+        engine_one.sync_once(&mut link).unwrap();
+        engine_two.sync_once(&mut link).unwrap();
+    }
+    let merged = vec![doc! {"_id": id, "a": 1, "b": 2, "c": 3}];
+    assert_eq!(all(&f.hub_storage, "shop.items"), merged);
+    assert_eq!(all(&one, "shop.items"), merged);
+    assert_eq!(all(&two, "shop.items"), merged);
+    // The same field on both edges: the later write wins everywhere.
+    update(
+        &one,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$set": {"a": 10}},
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    update(
+        &two,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$set": {"a": 20, "b": 20}},
+    );
+    for _ in 0..2 {
+        engine_two.sync_once(&mut link).unwrap();
+        engine_one.sync_once(&mut link).unwrap();
+    }
+    let merged = vec![doc! {"_id": id, "a": 20, "b": 20, "c": 3}];
+    assert_eq!(all(&f.hub_storage, "shop.items"), merged);
+    assert_eq!(all(&one, "shop.items"), merged);
+    assert_eq!(all(&two, "shop.items"), merged);
+}
+
+#[test]
 fn a_down_link_changes_nothing() {
     let f = Fixture::new();
     let (edge, mut engine, _) = f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
@@ -550,6 +617,7 @@ mod convergence {
             replica: usize,
             id: usize,
             value: Option<i32>,
+            field: usize,
         },
         /// A sync round of edge 1 or 2; `lose_ack` drops the reply of its first upload.
         Sync { edge: usize, lose_ack: bool },
@@ -562,23 +630,29 @@ mod convergence {
             12 => (
                 0..3_usize,
                 0..4_usize,
-                proptest::option::weighted(0.8, 0..100_i32)
+                proptest::option::weighted(0.8, 0..100_i32),
+                0..3_usize,
             )
-                .prop_map(|(replica, id, value)| Step::Write { replica, id, value }),
+                .prop_map(|(replica, id, value, field)| Step::Write { replica, id, value, field }),
             8 => (1..3_usize, proptest::bool::weighted(0.2))
                 .prop_map(|(edge, lose_ack)| Step::Sync { edge, lose_ack }),
             1 => Just(Step::HubDrop),
         ]
     }
 
-    fn write(storage: &Storage, id: ObjectId, value: Option<i32>, replica: usize) {
+    /// Sets `v` (field 0), `w` (field 1) or `v` and `x` (field 2), or deletes.
+    fn write(storage: &Storage, id: ObjectId, value: Option<i32>, replica: usize, field: usize) {
         let filter = doc! {"_id": id};
         match value {
             Some(value) => {
+                let by = i32::try_from(replica).unwrap();
+                let set = match field {
+                    0 => doc! {"v": value, "by": by},
+                    1 => doc! {"w": value},
+                    _ => doc! {"v": value, "x": by},
+                };
                 let update = outpost_storage::query::Update::parse(
-                    &Bson::Document(
-                        doc! {"$set": {"v": value, "by": i32::try_from(replica).unwrap()}},
-                    ),
+                    &Bson::Document(doc! {"$set": set}),
                     None,
                 )
                 .unwrap();
@@ -610,9 +684,12 @@ mod convergence {
         let ids: Vec<ObjectId> = (0..4).map(|_| ObjectId::new()).collect();
         for step in steps {
             match *step {
-                Step::Write { replica, id, value } => {
-                    write(&replicas[replica], ids[id], value, replica)
-                }
+                Step::Write {
+                    replica,
+                    id,
+                    value,
+                    field,
+                } => write(&replicas[replica], ids[id], value, replica, field),
                 Step::HubDrop => {
                     f.hub_storage.drop_collection("shop", "items").unwrap();
                 }
