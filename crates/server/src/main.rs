@@ -94,8 +94,9 @@ struct ServeArgs {
     #[arg(long)]
     dbpath: Option<PathBuf>,
     /// TOML config file; its keys are port, bind, dbpath, log_format, enable_test_commands,
-    /// flush_interval_ms, cursor_timeout_secs and ttl_interval_secs. Flags given on the command
-    /// line win.
+    /// flush_interval_ms, cursor_timeout_secs, ttl_interval_secs, and for sync hub,
+    /// registration_key, write_outside_query, sync_interval_ms, sync_max_backoff_ms and
+    /// sync_timeout_ms. Flags given on the command line win.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Log format: text (for people) or json (one object per line, for machines).
