@@ -17,6 +17,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// What an edge does with application writes that its instance query does not sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteOutsideQuery {
+    /// Refuse them with an error.
+    #[default]
+    Reject,
+    /// Keep them local-only.
+    Local,
+}
+
 /// Everything a server needs to start. Field names are also the keys of the config file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -36,6 +47,21 @@ pub struct Config {
     pub cursor_timeout_secs: u64,
     /// Interval between passes removing documents past their TTL index's expiry, in seconds.
     pub ttl_interval_secs: u64,
+    /// Serve the hub role too: the sync protocol and hub admin commands (`outpost hub`).
+    pub hub_mode: bool,
+    /// The hub this edge syncs with (`mongodb://HOST:PORT`); `None`: no sync.
+    pub hub: Option<String>,
+    /// The one-time key to register with the hub (needed until an API key is stored).
+    pub registration_key: Option<String>,
+    /// What happens to application writes into a synced collection outside the instance query
+    /// or with an `_id` the service does not sync: `reject` or `local` (kept local-only).
+    pub write_outside_query: WriteOutsideQuery,
+    /// Pause between sync rounds while connected, in milliseconds.
+    pub sync_interval_ms: u64,
+    /// Longest pause between reconnection attempts (exponential backoff), in milliseconds.
+    pub sync_max_backoff_ms: u64,
+    /// Timeout of one sync request, in milliseconds.
+    pub sync_timeout_ms: u64,
     /// The command line, as `getCmdLineOpts` reports it.
     #[serde(skip)]
     pub argv: Vec<String>,
@@ -52,6 +78,13 @@ impl Default for Config {
             flush_interval_ms: 100,
             cursor_timeout_secs: 600,
             ttl_interval_secs: 60,
+            hub_mode: false,
+            hub: None,
+            registration_key: None,
+            write_outside_query: WriteOutsideQuery::Reject,
+            sync_interval_ms: 1000,
+            sync_max_backoff_ms: 60_000,
+            sync_timeout_ms: 30_000,
             argv: Vec::new(),
         }
     }

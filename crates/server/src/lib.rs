@@ -19,6 +19,7 @@ mod connection;
 mod cursor;
 mod error;
 mod failpoint;
+pub mod hub;
 pub mod logbuf;
 mod metrics;
 mod pool;
@@ -27,6 +28,6 @@ mod server;
 mod sessions;
 mod state;
 
-pub use config::{Config, LogFormat};
+pub use config::{Config, LogFormat, WriteOutsideQuery};
 pub use error::{code_name, Error};
 pub use server::{Server, ServerBuilder, ServerHandle, StartError};

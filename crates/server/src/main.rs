@@ -22,6 +22,64 @@ struct Cli {
 enum Commands {
     /// Runs the database server (the edge role). mongosh and MongoDB drivers connect to it.
     Serve(ServeArgs),
+    /// Runs a hub (the cloud side of sync), or manages a running hub's edge instances.
+    Hub(HubArgs),
+    /// Shows a running server's sync status.
+    Status {
+        /// The server to ask.
+        #[arg(long, default_value = "mongodb://127.0.0.1:27021")]
+        host: String,
+    },
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct HubArgs {
+    #[command(subcommand)]
+    command: Option<HubCommands>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum HubCommands {
+    /// Manages the edge instances of a running hub.
+    #[command(subcommand)]
+    Edge(EdgeCommands),
+}
+
+#[derive(Subcommand)]
+enum EdgeCommands {
+    /// Creates an edge instance; prints JSON with its id and one-time registration_key.
+    Create {
+        /// The hub, as mongodb://HOST:PORT.
+        #[arg(long)]
+        hub: String,
+        #[arg(long)]
+        name: String,
+        /// edge (ObjectId _ids only) or device-sync (also string, int32, int64, UUID).
+        #[arg(long, default_value = "edge")]
+        service: String,
+        /// Instance query as JSON, e.g. '{"shop.items": "store_id == 42"}' [default: {"*": "TRUEPREDICATE"}].
+        #[arg(long)]
+        query: Option<String>,
+        /// Database that bare collection names in the query refer to.
+        #[arg(long, default_value = "test")]
+        default_db: String,
+    },
+    /// Lists the hub's edge instances as JSON.
+    List {
+        #[arg(long)]
+        hub: String,
+    },
+    /// Changes an edge instance's query.
+    SetQuery {
+        #[arg(long)]
+        hub: String,
+        id: String,
+        /// Instance query as JSON.
+        query: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -36,8 +94,9 @@ struct ServeArgs {
     #[arg(long)]
     dbpath: Option<PathBuf>,
     /// TOML config file; its keys are port, bind, dbpath, log_format, enable_test_commands,
-    /// flush_interval_ms, cursor_timeout_secs and ttl_interval_secs. Flags given on the command
-    /// line win.
+    /// flush_interval_ms, cursor_timeout_secs, ttl_interval_secs, and for sync hub,
+    /// registration_key, write_outside_query, sync_interval_ms, sync_max_backoff_ms and
+    /// sync_timeout_ms. Flags given on the command line win.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Log format: text (for people) or json (one object per line, for machines).
@@ -46,16 +105,143 @@ struct ServeArgs {
     /// Enables commands meant only for tests (configureFailPoint).
     #[arg(long)]
     enable_test_commands: bool,
+    /// The hub to sync with, as mongodb://HOST:PORT (config file key `hub`).
+    #[arg(long)]
+    hub: Option<String>,
+    /// One-time key from `outpost hub edge create`, exchanged for an API key at the first
+    /// connection (config file key `registration_key`).
+    #[arg(long)]
+    registration_key: Option<String>,
+    /// Writes into a synced collection outside the instance query: reject or local.
+    #[arg(long, value_enum)]
+    write_outside_query: Option<outpost_server::WriteOutsideQuery>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Commands::Serve(args) => serve(args),
+        Commands::Serve(args) => serve(args, false),
+        Commands::Status { host } => status(&host),
+        Commands::Hub(HubArgs {
+            command: Some(HubCommands::Edge(command)),
+            ..
+        }) => edge_command(command),
+        Commands::Hub(HubArgs {
+            command: None,
+            serve: args,
+        }) => serve(args, true),
     }
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
+/// `outpost status`: the sync status, for a person.
+fn status(host: &str) -> ExitCode {
+    use outpost_server::hub::client::HubClient;
+    let reply = HubClient::connect(host, std::time::Duration::from_secs(10))
+        .and_then(|mut client| client.command(bson::doc! {"outpostSyncStatus": 1}));
+    let status = match reply {
+        Ok(status) => status,
+        Err(e) => {
+            eprintln!("outpost: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let show = |key: &str| match status.get(key) {
+        None | Some(bson::Bson::Null) => "-".to_string(),
+        Some(bson::Bson::String(s)) => s.clone(),
+        Some(other) => other.clone().into_relaxed_extjson().to_string(),
+    };
+    if status.get_bool("isHub").unwrap_or(false) {
+        println!("role:                 hub");
+    }
+    for (label, key) in [
+        ("sync state", "state"),
+        ("hub", "hub"),
+        ("edge id", "edgeId"),
+        ("connected", "connected"),
+        ("last successful sync", "lastSuccessfulSync"),
+        ("last error", "lastError"),
+        ("upload backlog", "uploadBacklogEntries"),
+        ("upload backlog bytes", "uploadBacklogBytes"),
+        ("download lag", "downloadLagEntries"),
+        ("uploaded changes", "uploadedChanges"),
+        ("downloaded changes", "downloadedChanges"),
+        ("skipped by reason", "skipped"),
+        ("instance query", "query"),
+    ] {
+        if status.contains_key(key) {
+            println!("{:<22}{}", format!("{label}:"), show(key));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `outpost hub edge ...`: one request to a running hub, JSON on stdout.
+fn edge_command(command: EdgeCommands) -> ExitCode {
+    use bson::{doc, Bson, Document};
+    use outpost_server::hub::client::HubClient;
+
+    fn parse_query(text: &str) -> Result<Bson, String> {
+        let json: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("the query is not valid JSON: {e}"))?;
+        match Bson::try_from(json).map_err(|e| format!("invalid query: {e}"))? {
+            query @ (Bson::Document(_) | Bson::String(_)) => Ok(query),
+            _ => Err("the query must be a JSON object (or a query string)".into()),
+        }
+    }
+    let (hub, request): (String, Result<Document, String>) = match command {
+        EdgeCommands::Create {
+            hub,
+            name,
+            service,
+            query,
+            default_db,
+        } => {
+            let request = match query.as_deref().map(parse_query).transpose() {
+                Ok(query) => {
+                    let mut request = doc! {"outpostHubCreateEdge": 1, "name": name, "service": service, "defaultDb": default_db};
+                    if let Some(query) = query {
+                        request.insert("query", query);
+                    }
+                    Ok(request)
+                }
+                Err(e) => Err(e),
+            };
+            (hub, request)
+        }
+        EdgeCommands::List { hub } => (hub, Ok(doc! {"outpostHubListEdges": 1})),
+        EdgeCommands::SetQuery { hub, id, query } => {
+            let request = parse_query(&query)
+                .map(|query| doc! {"outpostHubSetEdgeQuery": 1, "id": id, "query": query});
+            (hub, request)
+        }
+    };
+    let request = match request {
+        Ok(request) => request,
+        Err(e) => {
+            eprintln!("outpost: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let reply = HubClient::connect(&hub, std::time::Duration::from_secs(10))
+        .and_then(|mut client| client.command(request));
+    match reply {
+        Ok(mut reply) => {
+            reply.remove("ok");
+            let json = Bson::Document(reply).into_relaxed_extjson();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_else(|_| json.to_string())
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("outpost: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
     let mut config = match &args.config {
         Some(path) => match Config::from_file(path) {
             Ok(c) => c,
@@ -64,8 +250,23 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        None if hub_mode => Config {
+            port: 27017,
+            dbpath: Some(PathBuf::from("./outpost-hub")),
+            ..Config::default()
+        },
         None => Config::default(),
     };
+    config.hub_mode |= hub_mode;
+    if let Some(hub) = args.hub {
+        config.hub = Some(hub);
+    }
+    if let Some(key) = args.registration_key {
+        config.registration_key = Some(key);
+    }
+    if let Some(mode) = args.write_outside_query {
+        config.write_outside_query = mode;
+    }
     if let Some(port) = args.port {
         config.port = port;
     }

@@ -90,6 +90,11 @@ impl ServerBuilder {
     pub async fn start_on(self, listener: TcpListener) -> Result<ServerHandle, StartError> {
         let storage = self.open_storage()?;
         let local_addr = listener.local_addr()?;
+        let hub = self
+            .config
+            .hub_mode
+            .then(|| Arc::new(outpost_sync::Hub::new(storage.clone())));
+        let sync_task = crate::hub::SyncTask::start(&storage, &self.config);
         let state = Arc::new(State {
             storage,
             cursors: CursorRegistry::default(),
@@ -103,6 +108,8 @@ impl ServerBuilder {
             process_id: bson::oid::ObjectId::new(),
 
             local_addr,
+            hub,
+            sync_status: sync_task.as_ref().map(crate::hub::SyncTask::status),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx));
@@ -112,6 +119,7 @@ impl ServerBuilder {
             state,
             shutdown: shutdown_tx,
             task,
+            sync_task,
         })
     }
 }
@@ -122,6 +130,7 @@ pub struct ServerHandle {
     state: Arc<State>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    sync_task: Option<crate::hub::SyncTask>,
 }
 
 impl ServerHandle {
@@ -137,6 +146,9 @@ impl ServerHandle {
 
     /// Stops accepting, lets in-flight requests finish, closes connections, flushes storage.
     pub async fn shutdown(self) -> Result<(), outpost_storage::Error> {
+        if let Some(sync_task) = self.sync_task {
+            let _ = tokio::task::spawn_blocking(move || sync_task.stop()).await;
+        }
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
         self.state.storage.flush()?;

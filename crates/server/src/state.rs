@@ -28,6 +28,10 @@ pub struct State {
 
     /// The address the server listens on.
     pub local_addr: SocketAddr,
+    /// The hub's side of sync, on a server started as a hub.
+    pub hub: Option<Arc<outpost_sync::Hub>>,
+    /// The edge's sync status, on an edge configured with a hub.
+    pub sync_status: Option<Arc<std::sync::Mutex<outpost_sync::SyncStatus>>>,
 }
 
 /// One client connection, as commands see it.

@@ -32,6 +32,16 @@ pub enum Error {
     /// A service type name other than `edge` or `device-sync`.
     #[error("unknown service type '{0}': expected 'edge' or 'device-sync'")]
     UnknownServiceType(String),
+    /// A registration key or API key the hub does not accept (AuthenticationFailed, 18).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A sync protocol error with its MongoDB code: a malformed request or reply, an unknown
+    /// edge id, an error reply of the peer.
+    #[error("{message}")]
+    Coded { code: i32, message: String },
+    /// The link to the peer failed (connection refused, reset, timed out). Retried with backoff.
+    #[error("sync link: {0}")]
+    Link(String),
 }
 
 impl Error {
@@ -47,7 +57,25 @@ impl Error {
             }
             Error::InQueryFor { source, .. } => source.code(),
             Error::Storage(error) => error.code(),
+            Error::Unauthorized(_) => 18,
+            Error::Coded { code, .. } => *code,
+            Error::Link(_) => 6,
         }
+    }
+}
+
+impl Error {
+    /// A malformed sync request or reply (FailedToParse, 9).
+    pub fn protocol(message: impl Into<String>) -> Error {
+        Error::Coded {
+            code: 9,
+            message: message.into(),
+        }
+    }
+
+    /// Whether retrying cannot help: the hub refused the edge's credentials.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Error::Unauthorized(_)) || self.code() == 18
     }
 }
 

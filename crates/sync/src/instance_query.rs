@@ -179,8 +179,15 @@ impl InstanceQuery {
     }
 }
 
-fn is_internal_namespace(database: &str, collection: &str) -> bool {
-    INTERNAL_DATABASES.contains(&database) || collection.starts_with("system.")
+/// Outpost's own bookkeeping (the hub's edge registry, sync metadata) lives in databases with
+/// this prefix; they never sync.
+pub const OUTPOST_DATABASE_PREFIX: &str = "__outpost";
+
+/// Whether `database.collection` is the server's own (never synced, even under `*`).
+pub fn is_internal_namespace(database: &str, collection: &str) -> bool {
+    INTERNAL_DATABASES.contains(&database)
+        || database.starts_with(OUTPOST_DATABASE_PREFIX)
+        || collection.starts_with("system.")
 }
 
 fn parse_key(key: &str, default_database: &str) -> Result<Scope> {

@@ -11,12 +11,17 @@
 //! rather than a matcher of its own. It knows nothing of sockets: the server crate provides the
 //! network link.
 
+pub mod edge;
 mod error;
+pub mod hub;
 pub mod id_rules;
 pub mod instance_query;
+pub mod protocol;
 pub mod rql;
 
+pub use edge::{EdgeOptions, EdgeSync, Link, SyncStatus};
 pub use error::{Error, Result};
+pub use hub::Hub;
 pub use id_rules::{check_id, ServiceType, SkipReason};
 pub use instance_query::{InstanceQuery, QueryMatch};
 

@@ -43,6 +43,8 @@ mod list_collections;
 mod list_commands;
 mod list_databases;
 mod list_indexes;
+mod outpost_hub;
+mod outpost_sync;
 mod ping;
 mod rename_collection;
 mod server_status;
@@ -113,6 +115,14 @@ pub static COMMANDS: &[&Command] = &[
     &list_commands::COMMAND,
     &list_databases::COMMAND,
     &list_indexes::COMMAND,
+    &outpost_hub::CREATE_EDGE_COMMAND,
+    &outpost_hub::LIST_EDGES_COMMAND,
+    &outpost_hub::SET_EDGE_QUERY_COMMAND,
+    &outpost_sync::DOWNLOAD_COMMAND,
+    &outpost_sync::REGISTER_COMMAND,
+    &outpost_sync::SNAPSHOT_COMMAND,
+    &outpost_sync::STATUS_COMMAND,
+    &outpost_sync::UPLOAD_COMMAND,
     &ping::COMMAND,
     &rename_collection::COMMAND,
     &server_status::COMMAND,

@@ -16,7 +16,14 @@ pub static COMMAND: Command = Command {
     run,
 };
 
-fn run(state: &State, _req: &Request) -> Result<Document> {
+fn run(state: &State, req: &Request) -> Result<Document> {
+    let mut reply = status(state, req)?;
+    // Outpost's own section: sync with a hub (issue 4).
+    reply.insert("sync", super::outpost_sync::status_document(state));
+    Ok(reply)
+}
+
+fn status(state: &State, _req: &Request) -> Result<Document> {
     let m = &state.metrics;
     let uptime = state.started.elapsed();
     let current = Metrics::get(&m.connections_current);

@@ -67,7 +67,15 @@ struct Inner {
     history: Tree,
     collections: RwLock<BTreeMap<String, Arc<Collection>>>,
     writer: Mutex<Writer>,
+    /// Checked before committing a local insert, update or replace (see [`WriteGuard`]).
+    write_guard: RwLock<Option<WriteGuard>>,
 }
+
+/// A check the sync layer runs on every local (`Origin::Local`) insert, update and replace
+/// before it commits: `(namespace, old document, new document)`. An error refuses the write
+/// (an edge in `write_outside_query = "reject"` mode refuses writes its query does not sync).
+/// Changes applied from a sync peer are not checked.
+pub type WriteGuard = Arc<dyn Fn(&str, Option<&Document>, &Document) -> Result<()> + Send + Sync>;
 
 /// State only the single writer touches.
 pub(crate) struct Writer {
@@ -149,6 +157,7 @@ impl Storage {
                     next_seq,
                     hlc: Hlc::new(last_hlc),
                 }),
+                write_guard: RwLock::new(None),
             }),
         })
     }
@@ -156,6 +165,44 @@ impl Storage {
     /// Waits until every acknowledged write is on disk.
     pub fn flush(&self) -> Result<()> {
         self.inner.kv.flush()
+    }
+
+    /// Takes a sync peer's clock reading into account, so that local writes made after seeing a
+    /// remote change get later timestamps even when this machine's clock is behind.
+    pub fn observe_hlc(&self, remote: u64) {
+        self.writer().hlc.observe(remote);
+    }
+
+    /// Installs (or with `None` removes) the [`WriteGuard`].
+    pub fn set_write_guard(&self, guard: Option<WriteGuard>) {
+        *self
+            .inner
+            .write_guard
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = guard;
+    }
+
+    /// Runs the [`WriteGuard`] for a local write.
+    pub(crate) fn check_write_guard(
+        &self,
+        ns: &str,
+        origin: &Origin,
+        old: Option<&Document>,
+        new: &Document,
+    ) -> Result<()> {
+        if *origin != Origin::Local {
+            return Ok(());
+        }
+        let guard = self
+            .inner
+            .write_guard
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match guard {
+            Some(guard) => guard(ns, old, new),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn writer(&self) -> MutexGuard<'_, Writer> {

@@ -387,6 +387,7 @@ impl Storage {
         let origin = &options.origin;
         let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
         check_validator(collection, &doc, None, options)?;
+        self.check_write_guard(&collection.meta.namespace(), origin, None, &doc)?;
         let bytes = bson::to_vec(&doc)?;
         if bytes.len() > MAX_DOCUMENT_BYTES {
             // mongod's answer to an oversized insert (an update that grows too large gets 17419).
@@ -395,7 +396,6 @@ impl Storage {
                 bytes.len()
             )));
         }
-
         let doc_key = keyenc::encode(&id);
         if batch.doc_keys.contains(&doc_key) || collection.docs.contains_key(&doc_key)? {
             let id_index = collection.meta.id_index();
@@ -433,6 +433,7 @@ impl Storage {
         let origin = &options.origin;
         let (doc_key, old) = (target.key.as_slice(), &target.doc);
         check_validator(collection, &new, Some(old), options)?;
+        self.check_write_guard(&collection.meta.namespace(), origin, Some(old), &new)?;
         let bytes = encode_updated(&new)?;
         let mut batch = Batch::default();
         self.stage_document(

@@ -1,0 +1,104 @@
+//! The hub's admin commands (until the Admin API exists): `outpostHubCreateEdge`,
+//! `outpostHubListEdges`, `outpostHubSetEdgeQuery`. They answer only on a server started as a
+//! hub (`outpost hub`).
+
+use bson::{doc, Bson, Document};
+use outpost_sync::protocol::{CREATE_EDGE, LIST_EDGES, SET_EDGE_QUERY};
+use outpost_sync::{Hub, ServiceType};
+
+use super::{Command, Counter, Request};
+use crate::error::{Error, Result};
+use crate::state::State;
+
+pub static CREATE_EDGE_COMMAND: Command = Command {
+    name: CREATE_EDGE,
+    aliases: &[],
+    help: "hub: creates an edge instance {name, service: 'edge'|'device-sync', query, defaultDb}; \
+           answers its id and one-time registration_key",
+    admin_only: true,
+    counter: Counter::Command,
+    run: create_edge,
+};
+
+pub static LIST_EDGES_COMMAND: Command = Command {
+    name: LIST_EDGES,
+    aliases: &[],
+    help: "hub: lists the edge instances",
+    admin_only: true,
+    counter: Counter::Command,
+    run: list_edges,
+};
+
+pub static SET_EDGE_QUERY_COMMAND: Command = Command {
+    name: SET_EDGE_QUERY,
+    aliases: &[],
+    help: "hub: changes an edge instance's query {id, query}",
+    admin_only: true,
+    counter: Counter::Command,
+    run: set_edge_query,
+};
+
+/// The hub of this server, or the error a non-hub server gives.
+pub(super) fn hub(state: &State) -> Result<&Hub> {
+    state.hub.as_deref().ok_or_else(|| {
+        Error::new(
+            59,
+            "this server is not a hub: sync and hub commands answer only on `outpost hub`",
+        )
+    })
+}
+
+pub(super) fn sync_error(error: outpost_sync::Error) -> Error {
+    Error::new(error.code(), error.to_string())
+}
+
+fn query_argument(body: &Document) -> Result<Option<Document>> {
+    match body.get("query") {
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::Document(query)) => Ok(Some(query.clone())),
+        Some(Bson::String(text)) => {
+            // A bare query string means "every collection, filtered by this query".
+            Ok(Some(doc! {"*": text.clone()}))
+        }
+        Some(_) => Err(Error::type_mismatch(
+            "'query' must be an instance query document or a query string",
+        )),
+    }
+}
+
+fn create_edge(state: &State, req: &Request) -> Result<Document> {
+    let hub = hub(state)?;
+    let name = req
+        .body
+        .get_str("name")
+        .map_err(|_| Error::type_mismatch("'name' must be a string"))?;
+    let service: ServiceType = match req.body.get("service") {
+        None | Some(Bson::Null) => ServiceType::EdgeServer,
+        Some(Bson::String(service)) => service.parse().map_err(sync_error)?,
+        Some(_) => return Err(Error::type_mismatch("'service' must be a string")),
+    };
+    let default_db = match req.body.get("defaultDb") {
+        None | Some(Bson::Null) => "test",
+        Some(Bson::String(db)) => db.as_str(),
+        Some(_) => return Err(Error::type_mismatch("'defaultDb' must be a string")),
+    };
+    let query = query_argument(req.body)?;
+    hub.create_edge(name, service, query.as_ref(), default_db)
+        .map_err(sync_error)
+}
+
+fn list_edges(state: &State, _req: &Request) -> Result<Document> {
+    let edges = hub(state)?.list_edges().map_err(sync_error)?;
+    Ok(doc! {"edges": edges})
+}
+
+fn set_edge_query(state: &State, req: &Request) -> Result<Document> {
+    let id = req
+        .body
+        .get_str("id")
+        .map_err(|_| Error::type_mismatch("'id' must be a string"))?;
+    let Some(query) = query_argument(req.body)? else {
+        return Err(Error::bad_value("'query' is required"));
+    };
+    hub(state)?.set_edge_query(id, &query).map_err(sync_error)
+}

@@ -1,0 +1,83 @@
+//! The sync protocol's commands on the hub (`outpostSyncRegister`, `outpostSyncUpload`,
+//! `outpostSyncDownload`, `outpostSyncSnapshot`), and `outpostSyncStatus` on an edge.
+
+use bson::{doc, Bson, Document};
+use outpost_sync::protocol::{DOWNLOAD, REGISTER, SNAPSHOT, UPLOAD};
+
+use super::outpost_hub::{hub, sync_error};
+use super::{Command, Counter, Request};
+use crate::error::Result;
+use crate::state::State;
+
+pub static REGISTER_COMMAND: Command = Command {
+    name: REGISTER,
+    aliases: &[],
+    help: "hub: exchanges a one-time registration key for an API key",
+    admin_only: true,
+    counter: Counter::Command,
+    run: run_on_hub,
+};
+
+pub static UPLOAD_COMMAND: Command = Command {
+    name: UPLOAD,
+    aliases: &[],
+    help: "hub: applies a batch of an edge's changes and acknowledges it",
+    admin_only: true,
+    counter: Counter::Command,
+    run: run_on_hub,
+};
+
+pub static DOWNLOAD_COMMAND: Command = Command {
+    name: DOWNLOAD,
+    aliases: &[],
+    help: "hub: the hub's changes after a sequence that match the edge's query",
+    admin_only: true,
+    counter: Counter::Command,
+    run: run_on_hub,
+};
+
+pub static SNAPSHOT_COMMAND: Command = Command {
+    name: SNAPSHOT,
+    aliases: &[],
+    help: "hub: a page of every document the edge's query matches",
+    admin_only: true,
+    counter: Counter::Command,
+    run: run_on_hub,
+};
+
+pub static STATUS_COMMAND: Command = Command {
+    name: "outpostSyncStatus",
+    aliases: &[],
+    help: "edge: sync state (connected, last sync, backlog, lag, skipped documents, query)",
+    admin_only: false,
+    counter: Counter::Command,
+    run: status,
+};
+
+/// The four protocol commands share one handler in the sync crate.
+fn run_on_hub(state: &State, req: &Request) -> Result<Document> {
+    let mut command = req.body.clone();
+    command.remove("$db");
+    hub(state)?.handle(&command).map_err(sync_error)
+}
+
+fn status(state: &State, _req: &Request) -> Result<Document> {
+    Ok(status_document(state))
+}
+
+/// The sync status of this server, for `outpostSyncStatus` and `serverStatus.sync`.
+pub(super) fn status_document(state: &State) -> Document {
+    let mut reply = match &state.sync_status {
+        Some(status) => {
+            let status = status.lock().unwrap_or_else(|p| p.into_inner());
+            status.to_document()
+        }
+        None => doc! {"state": "not configured", "connected": false},
+    };
+    reply.insert(
+        "hub",
+        state.config.hub.clone().map_or(Bson::Null, Bson::String),
+    );
+    reply.insert("isHub", state.hub.is_some());
+    reply
+}

@@ -1,0 +1,156 @@
+//! A tiny client for Outpost's own sync and hub commands: one TCP connection, OP_MSG requests
+//! built with `outpost_wire::encode`, replies read with `outpost_wire::parse_header` and
+//! `decode`. Used by the edge's sync task and the `outpost hub edge ...` commands, so the binary
+//! needs no MongoDB driver.
+//!
+//! It is blocking on purpose: the sync engine runs on its own thread (it reads storage, which
+//! blocks anyway) and the CLI makes one request at a time. Every read and write has a timeout,
+//! so a dead hub fails a request instead of hanging the sync thread.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use bson::{Bson, Document};
+use outpost_sync::{Error, Link, Result};
+use outpost_wire::{Message, OpMsg, HEADER_LEN};
+
+/// A connection to a hub.
+pub struct HubClient {
+    stream: TcpStream,
+    next_request_id: i32,
+}
+
+/// `mongodb://host:port/...?...` (or a bare `host:port`) -> `host:port`; the port defaults to
+/// 27017.
+pub fn host_and_port(uri: &str) -> Result<String> {
+    let rest = uri.strip_prefix("mongodb://").unwrap_or(uri);
+    let rest = rest.split(['/', '?']).next().unwrap_or_default();
+    let rest = rest.rsplit('@').next().unwrap_or_default();
+    if rest.is_empty() || rest.contains(',') {
+        return Err(Error::Coded {
+            code: 2,
+            message: format!(
+                "invalid hub address '{uri}': expected mongodb://HOST:PORT (one host)"
+            ),
+        });
+    }
+    let has_port = match rest.rsplit_once(':') {
+        Some((_, port)) => {
+            !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) && !rest.ends_with(']')
+        }
+        None => false,
+    };
+    Ok(if has_port {
+        rest.to_string()
+    } else {
+        format!("{rest}:27017")
+    })
+}
+
+impl HubClient {
+    /// Connects to the hub at `uri` (`mongodb://HOST:PORT`).
+    pub fn connect(uri: &str, timeout: Duration) -> Result<HubClient> {
+        let address = host_and_port(uri)?;
+        let link_error = |error: std::io::Error| Error::Link(format!("{address}: {error}"));
+        let socket_address = address
+            .to_socket_addrs()
+            .map_err(link_error)?
+            .next()
+            .ok_or_else(|| Error::Link(format!("{address}: no address")))?;
+        let stream = TcpStream::connect_timeout(&socket_address, timeout).map_err(link_error)?;
+        stream.set_read_timeout(Some(timeout)).map_err(link_error)?;
+        stream
+            .set_write_timeout(Some(timeout))
+            .map_err(link_error)?;
+        let _ = stream.set_nodelay(true);
+        Ok(HubClient {
+            stream,
+            next_request_id: 1,
+        })
+    }
+
+    /// Runs `body` (first key = command name) against the `admin` database; returns the reply
+    /// body, or the hub's error (`{ok: 0}`) with its code and message.
+    pub fn command(&mut self, body: Document) -> Result<Document> {
+        self.command_on("admin", body)
+    }
+
+    /// Runs `body` against database `db`.
+    pub fn command_on(&mut self, db: &str, mut body: Document) -> Result<Document> {
+        body.insert("$db", db);
+        let request_id = self.next_request_id;
+        self.next_request_id = self.next_request_id.wrapping_add(1);
+        let message = Message::Msg(OpMsg {
+            flags: 0,
+            body,
+            sequences: Vec::new(),
+        });
+        let bytes = outpost_wire::encode(request_id, 0, &message)
+            .map_err(|error| Error::protocol(format!("cannot encode the request: {error}")))?;
+        let io = |error: std::io::Error| Error::Link(error.to_string());
+        self.stream.write_all(&bytes).map_err(io)?;
+        let mut header = [0u8; HEADER_LEN];
+        self.stream.read_exact(&mut header).map_err(io)?;
+        let parsed = outpost_wire::parse_header(&header)
+            .map_err(|error| Error::Link(format!("bad reply header: {error}")))?;
+        let mut buffer = vec![0u8; parsed.length()];
+        let (head, rest) = buffer.split_at_mut(HEADER_LEN.min(parsed.length()));
+        head.copy_from_slice(header.get(..head.len()).unwrap_or_default());
+        self.stream.read_exact(rest).map_err(io)?;
+        let (_, reply) = outpost_wire::decode(&buffer)
+            .map_err(|error| Error::Link(format!("bad reply: {error}")))?;
+        let Message::Msg(reply) = reply else {
+            return Err(Error::Link(
+                "the hub answered with a non-OP_MSG reply".into(),
+            ));
+        };
+        let reply = reply.body;
+        let ok = match reply.get("ok") {
+            Some(Bson::Double(ok)) => *ok == 1.0,
+            Some(Bson::Int32(ok)) => *ok == 1,
+            Some(Bson::Int64(ok)) => *ok == 1,
+            _ => false,
+        };
+        if ok {
+            return Ok(reply);
+        }
+        let code = reply.get_i32("code").unwrap_or(1);
+        let message = reply
+            .get_str("errmsg")
+            .unwrap_or("the hub refused the request")
+            .to_string();
+        Err(if code == 18 {
+            Error::Unauthorized(message)
+        } else {
+            Error::Coded { code, message }
+        })
+    }
+}
+
+impl Link for HubClient {
+    fn call(&mut self, command: Document) -> Result<Document> {
+        self.command(command)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_and_port;
+
+    #[test]
+    fn hub_addresses() {
+        let cases = [
+            ("mongodb://127.0.0.1:27017", Some("127.0.0.1:27017")),
+            ("mongodb://hub.example.com", Some("hub.example.com:27017")),
+            ("mongodb://hub:9000/?tls=false", Some("hub:9000")),
+            ("mongodb://user:pw@hub:9000/admin", Some("hub:9000")),
+            ("hub:1", Some("hub:1")),
+            ("mongodb://", None),
+            ("mongodb://a:1,b:2", None),
+        ];
+        for (uri, expected) in cases {
+            assert_eq!(host_and_port(uri).ok().as_deref(), expected, "{uri}");
+        }
+    }
+}

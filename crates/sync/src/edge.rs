@@ -1,0 +1,952 @@
+//! The edge's side of sync: registration, upload of the history log from a persisted cursor,
+//! download of the hub's changes, query changes, and the status an operator sees.
+//!
+//! The engine is synchronous and written against [`Link`] (send one command, get its reply), so
+//! it runs the same over TCP (the server crate's link) and in-process in tests. One
+//! [`EdgeSync::sync_once`] call registers if needed, uploads until the backlog is empty, then
+//! downloads until caught up. The caller loops with backoff on errors.
+//!
+//! Persistent state (edge id, API key, query, cursors) is one BSON file,
+//! [`STATE_FILE_NAME`] in the data directory, owner-readable only, replaced atomically. The
+//! upload cursor advances only after the hub's acknowledgement; the download cursor only after
+//! the downloaded changes are applied and flushed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use bson::{doc, Bson, DateTime, Document};
+use outpost_storage::{HistoryOp, Origin, Storage};
+
+use crate::error::{Error, Result};
+use crate::id_rules::{check_id, ServiceType};
+use crate::instance_query::{is_internal_namespace, InstanceQuery, QueryMatch};
+use crate::protocol::{
+    read_str, read_u64, split_namespace, u64_to_i64, Change, DOWNLOAD, MAX_BATCH_BYTES,
+    MAX_BATCH_COUNT, REGISTER, SNAPSHOT, UPLOAD,
+};
+
+/// The edge's sync state file in its data directory.
+pub const STATE_FILE_NAME: &str = "outpost-sync-state.bson";
+/// The origin under which the edge applies the hub's changes.
+pub const HUB_ORIGIN: &str = "hub";
+/// Upload batches per sync round before the round turns to downloading.
+const UPLOAD_BATCHES_PER_ROUND: usize = 20;
+/// How many skipped documents are remembered to log each only once.
+const LOGGED_SKIPS_LIMIT: usize = 100_000;
+
+/// One request-reply exchange with the hub. `call` sends a command document (its first key is
+/// the command name) and returns the reply body; an `{ok: 0}` reply is an error carrying the
+/// hub's code and message.
+pub trait Link {
+    fn call(&mut self, command: Document) -> Result<Document>;
+}
+
+/// How the edge syncs.
+#[derive(Debug, Clone)]
+pub struct EdgeOptions {
+    /// Where [`STATE_FILE_NAME`] lives; `None` keeps the state in memory (temporary databases).
+    pub state_dir: Option<PathBuf>,
+    /// The one-time key to register with when no API key is stored yet.
+    pub registration_key: Option<String>,
+    pub batch_count: usize,
+    pub batch_bytes: usize,
+}
+
+impl Default for EdgeOptions {
+    fn default() -> EdgeOptions {
+        EdgeOptions {
+            state_dir: None,
+            registration_key: None,
+            batch_count: MAX_BATCH_COUNT,
+            batch_bytes: MAX_BATCH_BYTES,
+        }
+    }
+}
+
+/// What the edge remembers between runs.
+#[derive(Debug, Clone, PartialEq)]
+struct EdgeState {
+    edge_id: String,
+    api_key: String,
+    service: ServiceType,
+    default_db: String,
+    query: Document,
+    /// The query version the local data reflects (0: never snapshotted).
+    synced_query_version: i64,
+    /// The last history sequence uploaded (and acknowledged) or skipped.
+    upload_cursor: u64,
+    /// The last hub history sequence applied.
+    download_cursor: u64,
+}
+
+impl EdgeState {
+    fn to_document(&self) -> Document {
+        doc! {
+            "edgeId": &self.edge_id,
+            "apiKey": &self.api_key,
+            "service": self.service.as_str(),
+            "defaultDb": &self.default_db,
+            "query": self.query.clone(),
+            "syncedQueryVersion": self.synced_query_version,
+            "uploadCursor": u64_to_i64(self.upload_cursor),
+            "downloadCursor": u64_to_i64(self.download_cursor),
+        }
+    }
+
+    fn from_document(d: &Document) -> Result<EdgeState> {
+        Ok(EdgeState {
+            edge_id: read_str(d, "edgeId")?.to_string(),
+            api_key: read_str(d, "apiKey")?.to_string(),
+            service: read_str(d, "service")?.parse()?,
+            default_db: read_str(d, "defaultDb")?.to_string(),
+            query: d
+                .get_document("query")
+                .map_err(|_| Error::protocol("sync state: 'query' must be a document"))?
+                .clone(),
+            synced_query_version: d.get_i64("syncedQueryVersion").unwrap_or(0),
+            upload_cursor: read_u64(d, "uploadCursor")?,
+            download_cursor: read_u64(d, "downloadCursor")?,
+        })
+    }
+}
+
+/// What `outpostSyncStatus` shows.
+#[derive(Debug, Clone, Default)]
+pub struct SyncStatus {
+    pub edge_id: Option<String>,
+    pub connected: bool,
+    pub last_success: Option<DateTime>,
+    pub last_error: Option<String>,
+    /// The hub refused the edge's credentials; sync stopped, local service continues.
+    pub failed: bool,
+    pub upload_backlog_entries: u64,
+    pub upload_backlog_bytes: u64,
+    pub download_lag_entries: u64,
+    pub uploaded: u64,
+    pub downloaded: u64,
+    pub skipped: BTreeMap<String, u64>,
+    pub query: Option<Document>,
+}
+
+impl SyncStatus {
+    pub fn to_document(&self) -> Document {
+        let skipped: Document = self
+            .skipped
+            .iter()
+            .map(|(reason, count)| (reason.clone(), Bson::Int64(u64_to_i64(*count))))
+            .collect();
+        doc! {
+            "edgeId": self.edge_id.clone().map_or(Bson::Null, Bson::String),
+            "state": if self.failed { "failed" } else if self.connected { "active" } else { "disconnected" },
+            "connected": self.connected,
+            "lastSuccessfulSync": self.last_success.map_or(Bson::Null, Bson::DateTime),
+            "lastError": self.last_error.clone().map_or(Bson::Null, Bson::String),
+            "uploadBacklogEntries": u64_to_i64(self.upload_backlog_entries),
+            "uploadBacklogBytes": u64_to_i64(self.upload_backlog_bytes),
+            "downloadLagEntries": u64_to_i64(self.download_lag_entries),
+            "uploadedChanges": u64_to_i64(self.uploaded),
+            "downloadedChanges": u64_to_i64(self.downloaded),
+            "skipped": skipped,
+            "query": self.query.clone().map_or(Bson::Null, Bson::Document),
+        }
+    }
+}
+
+/// Local changes not yet uploaded: (namespace, encoded `_id`) -> (hlc, is a delete).
+type PendingChanges = HashMap<(String, Vec<u8>), (u64, bool)>;
+
+/// What one upload pass chose from the history log.
+#[derive(Debug, Default)]
+struct UploadBatch {
+    changes: Vec<Change>,
+    /// The last sequence examined: the cursor after this batch is acknowledged.
+    last_seq: u64,
+}
+
+/// The edge's sync engine.
+pub struct EdgeSync {
+    storage: Storage,
+    options: EdgeOptions,
+    state: Option<EdgeState>,
+    status: Arc<Mutex<SyncStatus>>,
+    /// The current query and service, shared with the write guard.
+    scope: Arc<RwLock<Option<SyncScope>>>,
+    logged_skips: HashSet<(String, Vec<u8>, &'static str)>,
+}
+
+/// What the edge syncs right now.
+struct SyncScope {
+    query: InstanceQuery,
+    service: ServiceType,
+}
+
+impl SyncScope {
+    fn of(state: &EdgeState) -> Option<SyncScope> {
+        match InstanceQuery::parse(&state.query, &state.default_db) {
+            Ok(query) => Some(SyncScope {
+                query,
+                service: state.service,
+            }),
+            Err(error) => {
+                tracing::error!(error = %error, "the stored instance query does not parse");
+                None
+            }
+        }
+    }
+
+    /// Refuses a local write into a synced collection that the query does not sync.
+    fn check(&self, ns: &str, old: Option<&Document>, new: &Document) -> Result<(), String> {
+        let Ok((db, coll)) = split_namespace(ns) else {
+            return Ok(());
+        };
+        if !self.query.is_synced(db, coll) {
+            return Ok(());
+        }
+        let refuse = |why: String| {
+            Err(format!(
+                "cannot write to {ns}: {why}; this collection is synced with the hub and                  write_outside_query is \"reject\" (set it to \"local\" to keep such                  documents local-only)"
+            ))
+        };
+        if let Err(reason) = check_id(self.service, new) {
+            return refuse(reason.to_string());
+        }
+        match self.query.matches(db, coll, new) {
+            Ok(QueryMatch::Matches) | Ok(QueryMatch::NotSynced) => Ok(()),
+            Ok(QueryMatch::DoesNotMatch) => {
+                let was_synced = old.is_some_and(|old| {
+                    self.query.matches(db, coll, old).ok() == Some(QueryMatch::Matches)
+                });
+                let filter = self.query.filter_for(db, coll).cloned().unwrap_or_default();
+                if was_synced {
+                    refuse(format!(
+                        "the update moves the document out of the instance query {filter}"
+                    ))
+                } else {
+                    refuse(format!(
+                        "the document does not match the instance query {filter}"
+                    ))
+                }
+            }
+            Err(error) => refuse(format!("the instance query cannot be evaluated: {error}")),
+        }
+    }
+}
+
+impl EdgeSync {
+    /// Loads the stored state, if any.
+    pub fn new(storage: Storage, options: EdgeOptions) -> Result<EdgeSync> {
+        let state = match &options.state_dir {
+            Some(dir) => load_state(&dir.join(STATE_FILE_NAME))?,
+            None => None,
+        };
+        let status = SyncStatus {
+            edge_id: state.as_ref().map(|s| s.edge_id.clone()),
+            query: state.as_ref().map(|s| s.query.clone()),
+            ..SyncStatus::default()
+        };
+        let scope = state.as_ref().and_then(SyncScope::of);
+        Ok(EdgeSync {
+            storage,
+            options,
+            state,
+            status: Arc::new(Mutex::new(status)),
+            scope: Arc::new(RwLock::new(scope)),
+            logged_skips: HashSet::new(),
+        })
+    }
+
+    /// A storage write guard that refuses local writes into synced collections that the
+    /// current instance query does not sync (`write_outside_query = "reject"`). It follows
+    /// query changes; before registration (no query known yet) it lets every write through.
+    pub fn write_guard(&self) -> outpost_storage::WriteGuard {
+        let scope = self.scope.clone();
+        Arc::new(move |ns: &str, old: Option<&Document>, new: &Document| {
+            let scope = scope.read().unwrap_or_else(|p| p.into_inner());
+            match scope.as_ref() {
+                Some(scope) => scope
+                    .check(ns, old, new)
+                    .map_err(|message| outpost_storage::Error::coded(2, message)),
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// The live status, shared with the `outpostSyncStatus` command.
+    pub fn status(&self) -> Arc<Mutex<SyncStatus>> {
+        self.status.clone()
+    }
+
+    fn update_status(&self, f: impl FnOnce(&mut SyncStatus)) {
+        let mut status = self
+            .status
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut status);
+    }
+
+    /// Records a failed round in the status (the caller decides about retrying).
+    pub fn record_error(&self, error: &Error) {
+        let fatal = error.is_fatal();
+        let (backlog, backlog_bytes) = self.upload_backlog();
+        self.update_status(|s| {
+            s.upload_backlog_entries = backlog;
+            s.upload_backlog_bytes = backlog_bytes;
+            s.connected = false;
+            s.last_error = Some(error.to_string());
+            s.failed |= fatal;
+        });
+    }
+
+    /// One full round: register if needed, upload the whole backlog, download until caught up.
+    pub fn sync_once(&mut self, link: &mut dyn Link) -> Result<()> {
+        if self.state.is_none() {
+            self.register(link)?;
+        }
+        // A bounded number of upload batches per round, so that a busy edge still downloads.
+        for _ in 0..UPLOAD_BATCHES_PER_ROUND {
+            let batch = self.next_upload_batch()?;
+            if batch.last_seq == 0 {
+                break;
+            }
+            self.upload(link, batch)?;
+        }
+        self.download(link)?;
+        let (backlog, backlog_bytes) = self.upload_backlog();
+        self.update_status(|s| {
+            s.connected = true;
+            s.failed = false;
+            s.last_error = None;
+            s.last_success = Some(DateTime::now());
+            s.upload_backlog_entries = backlog;
+            s.upload_backlog_bytes = backlog_bytes;
+        });
+        Ok(())
+    }
+
+    fn register(&mut self, link: &mut dyn Link) -> Result<()> {
+        let Some(key) = self.options.registration_key.clone() else {
+            return Err(Error::Unauthorized(
+                "this edge is not registered: start it with --registration-key (a key from \
+                 `outpost hub edge create`)"
+                    .into(),
+            ));
+        };
+        let reply = link.call(doc! {REGISTER: 1, "registrationKey": key})?;
+        let query = reply
+            .get_document("query")
+            .map_err(|_| Error::protocol("registration reply without a query"))?
+            .clone();
+        let state = EdgeState {
+            edge_id: read_str(&reply, "edgeId")?.to_string(),
+            api_key: read_str(&reply, "apiKey")?.to_string(),
+            service: read_str(&reply, "service")?.parse()?,
+            default_db: read_str(&reply, "defaultDb")?.to_string(),
+            query,
+            synced_query_version: 0,
+            upload_cursor: 0,
+            download_cursor: 0,
+        };
+        tracing::info!(edge = %state.edge_id, "registered with the hub");
+        self.save(state)?;
+        Ok(())
+    }
+
+    fn save(&mut self, state: EdgeState) -> Result<()> {
+        if self.state.as_ref() == Some(&state) {
+            // An idle round changes nothing: no file write, no fsync.
+            return Ok(());
+        }
+        if let Some(dir) = &self.options.state_dir {
+            save_state(&dir.join(STATE_FILE_NAME), &state)?;
+        }
+        let query_changed = self.state.as_ref().map(|s| (&s.query, s.service))
+            != Some((&state.query, state.service));
+        if query_changed {
+            *self.scope.write().unwrap_or_else(|p| p.into_inner()) = SyncScope::of(&state);
+        }
+        let (id, query) = (state.edge_id.clone(), state.query.clone());
+        self.update_status(|s| {
+            s.edge_id = Some(id);
+            s.query = Some(query);
+        });
+        self.state = Some(state);
+        Ok(())
+    }
+
+    fn state(&self) -> Result<&EdgeState> {
+        self.state
+            .as_ref()
+            .ok_or_else(|| Error::Unauthorized("this edge is not registered".into()))
+    }
+
+    /// Local changes after the upload cursor (changes applied from the hub do not count):
+    /// (entries, bytes of their documents).
+    fn upload_backlog(&self) -> (u64, u64) {
+        let cursor = self.state.as_ref().map_or(0, |s| s.upload_cursor);
+        let (mut entries, mut bytes) = (0_u64, 0_u64);
+        for entry in self
+            .storage
+            .history_from(cursor.saturating_add(1))
+            .flatten()
+        {
+            if entry.origin == Origin::Local {
+                entries += 1;
+                let size = entry
+                    .doc
+                    .as_ref()
+                    .and_then(|doc| bson::to_vec(doc).ok())
+                    .map_or(0, |b| b.len());
+                bytes += u64::try_from(size).unwrap_or(0);
+            }
+        }
+        (entries, bytes)
+    }
+
+    fn count_skip(
+        &mut self,
+        ns: &str,
+        id: &Bson,
+        reason: &'static str,
+        detail: &dyn std::fmt::Display,
+        log: bool,
+    ) {
+        self.update_status(|s| *s.skipped.entry(reason.to_string()).or_default() += 1);
+        if !log {
+            return;
+        }
+        let key = (
+            ns.to_string(),
+            outpost_storage::value::keyenc::encode(id),
+            reason,
+        );
+        if self.logged_skips.len() >= LOGGED_SKIPS_LIMIT {
+            self.logged_skips.clear();
+        }
+        if self.logged_skips.insert(key) {
+            tracing::warn!(ns, id = %id, reason, "not synced: {detail}");
+        }
+    }
+
+    /// Chooses the next batch from the history log after the upload cursor. Skipped entries
+    /// are counted (and logged once per document) and still move the cursor.
+    fn next_upload_batch(&mut self) -> Result<UploadBatch> {
+        let state = self.state()?.clone();
+        let query = InstanceQuery::parse(&state.query, &state.default_db)?;
+        let mut batch = UploadBatch::default();
+        let mut bytes = 0;
+        let entries: Vec<_> = self
+            .storage
+            .history_from(state.upload_cursor.saturating_add(1))
+            .take(self.options.batch_count.max(1))
+            .collect();
+        for entry in entries {
+            let entry = entry?;
+            if batch.changes.len() >= self.options.batch_count || bytes >= self.options.batch_bytes
+            {
+                break;
+            }
+            batch.last_seq = entry.seq;
+            if entry.origin != Origin::Local {
+                continue;
+            }
+            let Ok((db, coll)) = split_namespace(&entry.ns) else {
+                continue;
+            };
+            if is_internal_namespace(db, coll) || !query.is_synced(db, coll) {
+                self.count_skip(
+                    &entry.ns,
+                    &entry.id,
+                    "local_only_namespace",
+                    &"namespace not in the instance query",
+                    false,
+                );
+                continue;
+            }
+            // An update names its changed fields: the hub merges only those.
+            let fields = match entry.op {
+                HistoryOp::Update => entry.changed_fields.clone(),
+                _ => None,
+            };
+            let doc = match (entry.op, entry.doc) {
+                (HistoryOp::Drop, _) => {
+                    self.count_skip(&entry.ns, &entry.id, "collection_drop", &"dropping a synced collection is not synced (delete its documents instead)", true);
+                    continue;
+                }
+                (HistoryOp::Delete, _) | (_, None) => {
+                    if let Err(reason) = check_id(state.service, &doc! {"_id": entry.id.clone()}) {
+                        self.count_skip(&entry.ns, &entry.id, reason.as_str(), &reason, true);
+                        continue;
+                    }
+                    None
+                }
+                (op, Some(doc)) => {
+                    if let Err(reason) = check_id(state.service, &doc) {
+                        self.count_skip(&entry.ns, &entry.id, reason.as_str(), &reason, true);
+                        continue;
+                    }
+                    match query.matches(db, coll, &doc) {
+                        Ok(QueryMatch::Matches) => Some(doc),
+                        Ok(_) => {
+                            self.count_skip(
+                                &entry.ns,
+                                &entry.id,
+                                "outside_query",
+                                &"the document does not match the instance query",
+                                true,
+                            );
+                            if op == HistoryOp::Insert {
+                                continue;
+                            }
+                            // An update moved the document out of the query: the hub drops it.
+                            None
+                        }
+                        Err(error) => {
+                            self.count_skip(&entry.ns, &entry.id, "query_error", &error, true);
+                            continue;
+                        }
+                    }
+                }
+            };
+            let fields = if doc.is_some() { fields } else { None };
+            let change = Change {
+                seq: entry.seq,
+                ns: entry.ns,
+                id: entry.id,
+                doc,
+                hlc: entry.hlc,
+                origin: String::new(),
+                drop: false,
+                fields,
+            };
+            bytes += change.approximate_bytes();
+            batch.changes.push(change);
+        }
+        Ok(batch)
+    }
+
+    fn upload(&mut self, link: &mut dyn Link, batch: UploadBatch) -> Result<()> {
+        let mut state = self.state()?.clone();
+        let count = batch.changes.len();
+        let mut superseded = Vec::new();
+        if count > 0 {
+            // What is uploaded must be durable here first: after a crash the edge must not
+            // reuse sequence numbers the hub has already acknowledged.
+            self.storage.flush()?;
+            let changes: Vec<Bson> = batch
+                .changes
+                .iter()
+                .map(|c| Bson::Document(c.to_document()))
+                .collect();
+            let reply = link.call(doc! {
+                UPLOAD: 1,
+                "apiKey": &state.api_key,
+                "fromSeq": u64_to_i64(state.upload_cursor),
+                "lastSeq": u64_to_i64(batch.last_seq),
+                "changes": changes,
+            })?;
+            let ack = read_u64(&reply, "ackSeq")?;
+            if ack < batch.last_seq {
+                return Err(Error::protocol(format!(
+                    "the hub acknowledged sequence {ack}, expected {}",
+                    batch.last_seq
+                )));
+            }
+            if let Ok(changes) = reply.get_array("superseded") {
+                for change in changes {
+                    let Bson::Document(change) = change else {
+                        return Err(Error::protocol("a superseded change must be a document"));
+                    };
+                    superseded.push(Change::from_document(change)?);
+                }
+            }
+        }
+        state.upload_cursor = batch.last_seq;
+        let upload_cursor = state.upload_cursor;
+        self.save(state)?;
+        // Changes the hub refused because it holds a newer version: take the hub's version,
+        // unless a local change made since this batch is newer still.
+        if !superseded.is_empty() {
+            self.apply_changes(&superseded, upload_cursor)?;
+            self.storage.flush()?;
+        }
+        let uploaded = u64::try_from(count).unwrap_or(u64::MAX);
+        self.update_status(|s| s.uploaded += uploaded);
+        Ok(())
+    }
+
+    fn download(&mut self, link: &mut dyn Link) -> Result<()> {
+        loop {
+            let mut state = self.state()?.clone();
+            let reply = link.call(doc! {
+                DOWNLOAD: 1,
+                "apiKey": &state.api_key,
+                "after": u64_to_i64(state.download_cursor),
+                "limit": i64::try_from(self.options.batch_count).unwrap_or(500),
+            })?;
+            let query_version = reply.get_i64("queryVersion").unwrap_or(1);
+            if query_version != state.synced_query_version {
+                let query = reply
+                    .get_document("query")
+                    .map_err(|_| Error::protocol("download reply without a query"))?
+                    .clone();
+                self.apply_query_change(link, query, query_version)?;
+                continue;
+            }
+            let next = read_u64(&reply, "next")?;
+            let last = read_u64(&reply, "lastSeq")?;
+            let changes = reply
+                .get_array("changes")
+                .map_err(|_| Error::protocol("download reply without changes"))?;
+            let changes = changes
+                .iter()
+                .map(|change| match change {
+                    Bson::Document(change) => Change::from_document(change),
+                    _ => Err(Error::protocol("a downloaded change must be a document")),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let applied = self.apply_changes(&changes, state.upload_cursor)?;
+            self.storage.flush()?;
+            let caught_up = next >= last || next == state.download_cursor;
+            state.download_cursor = next.max(state.download_cursor);
+            let lag = last.saturating_sub(state.download_cursor);
+            self.save(state)?;
+            self.update_status(|s| {
+                s.downloaded += applied;
+                s.download_lag_entries = lag;
+            });
+            if caught_up {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Local changes not yet uploaded, by document: (namespace, encoded `_id`) -> (hlc, is a
+    /// delete). A downloaded change older than one of them loses (last writer wins); the local
+    /// one reaches the hub with the next upload.
+    fn pending_local_changes(&self, upload_cursor: u64) -> Result<PendingChanges> {
+        Ok(self.pending_local_changes_and_mark(upload_cursor)?.0)
+    }
+
+    /// [`Self::pending_local_changes`] and the last history sequence it saw.
+    fn pending_local_changes_and_mark(&self, upload_cursor: u64) -> Result<(PendingChanges, u64)> {
+        let mut pending = HashMap::new();
+        let mut mark = upload_cursor;
+        for entry in self.storage.history_from(upload_cursor.saturating_add(1)) {
+            let entry = entry?;
+            mark = entry.seq;
+            if entry.origin != Origin::Local {
+                continue;
+            }
+            let key = (
+                entry.ns.clone(),
+                outpost_storage::value::keyenc::encode(&entry.id),
+            );
+            pending.insert(key, (entry.hlc, entry.op == HistoryOp::Delete));
+        }
+        Ok((pending, mark))
+    }
+
+    /// Applies the hub's changes (downloaded, or answers to an upload). A local write that
+    /// lands between reading the pending changes and applying (applications never wait for
+    /// sync) could be overwritten by an older hub version; such writes are found in the
+    /// history afterwards and their documents put back (as hub-origin writes: their own history
+    /// entries still upload them). Returns how many changes were applied.
+    fn apply_changes(&self, changes: &[Change], upload_cursor: u64) -> Result<u64> {
+        let (pending, mark) = self.pending_local_changes_and_mark(upload_cursor)?;
+        let mut applied = 0_u64;
+        let mut touched = HashSet::new();
+        for change in changes {
+            if self.apply_downloaded(change, &pending)? {
+                applied += 1;
+                touched.insert(change.ns.clone());
+            }
+        }
+        if applied == 0 {
+            return Ok(0);
+        }
+        let mut racing: HashMap<(String, Vec<u8>), (Bson, Option<Document>)> = HashMap::new();
+        for entry in self.storage.history_from(mark.saturating_add(1)) {
+            let entry = entry?;
+            if entry.origin != Origin::Local || !touched.contains(&entry.ns) {
+                continue;
+            }
+            let key = (
+                entry.ns.clone(),
+                outpost_storage::value::keyenc::encode(&entry.id),
+            );
+            let doc = if entry.op == HistoryOp::Delete {
+                None
+            } else {
+                entry.doc
+            };
+            racing.insert(key, (entry.id, doc));
+        }
+        for ((ns, _), (id, doc)) in racing {
+            let (db, coll) = split_namespace(&ns)?;
+            self.storage
+                .apply_remote(db, coll, &id, doc, &Origin::Peer(HUB_ORIGIN.into()))?;
+        }
+        Ok(applied)
+    }
+
+    /// Applies one change of the hub unless a newer pending local change of the same document
+    /// wins. Returns whether it was applied.
+    fn apply_downloaded(&self, change: &Change, pending: &PendingChanges) -> Result<bool> {
+        self.storage.observe_hlc(change.hlc);
+        if change.drop {
+            return self.apply_downloaded_drop(change, pending);
+        }
+        let key = (
+            change.ns.clone(),
+            outpost_storage::value::keyenc::encode(&change.id),
+        );
+        if let Some(&(local_hlc, local_delete)) = pending.get(&key) {
+            // The same order as the hub's: clock, then delete, then instance id.
+            let own_id = self.state.as_ref().map_or("", |s| s.edge_id.as_str());
+            let local = (local_hlc, local_delete, own_id);
+            let remote = (change.hlc, change.doc.is_none(), change.origin.as_str());
+            if local > remote {
+                return Ok(false);
+            }
+        }
+        let (db, coll) = split_namespace(&change.ns)?;
+        self.storage.apply_remote(
+            db,
+            coll,
+            &change.id,
+            change.doc.clone(),
+            &Origin::Peer(HUB_ORIGIN.into()),
+        )?;
+        Ok(true)
+    }
+
+    /// The hub dropped a collection: remove the local documents of it that the query syncs,
+    /// except those with a local change newer than the drop (they reach the hub again).
+    fn apply_downloaded_drop(&self, change: &Change, pending: &PendingChanges) -> Result<bool> {
+        let state = self.state()?;
+        let query = InstanceQuery::parse(&state.query, &state.default_db)?;
+        let (db, coll) = split_namespace(&change.ns)?;
+        let mut removed = Vec::new();
+        for doc in self
+            .storage
+            .find(db, coll, &outpost_storage::FindOptions::default())?
+        {
+            let doc = doc?;
+            let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+            let key = (
+                change.ns.clone(),
+                outpost_storage::value::keyenc::encode(&id),
+            );
+            let synced = check_id(state.service, &doc).is_ok()
+                && query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
+            let newer_locally = pending
+                .get(&key)
+                .is_some_and(|&(local_hlc, _)| local_hlc > change.hlc);
+            if synced && !newer_locally {
+                removed.push(id);
+            }
+        }
+        for id in removed {
+            self.storage
+                .apply_remote(db, coll, &id, None, &Origin::Peer(HUB_ORIGIN.into()))?;
+        }
+        Ok(true)
+    }
+
+    /// The hub has a new query (or this is the first sync): fetch every document the new query
+    /// matches, remove local copies of synced namespaces that no longer match, and continue
+    /// downloading from the hub's sequence at the snapshot.
+    fn apply_query_change(
+        &mut self,
+        link: &mut dyn Link,
+        query: Document,
+        version: i64,
+    ) -> Result<()> {
+        let mut state = self.state()?.clone();
+        let old_query = InstanceQuery::parse(&state.query, &state.default_db)?;
+        let new_query = InstanceQuery::parse(&query, &state.default_db)?;
+        tracing::info!(version, query = %query, "applying the hub's instance query");
+        let pending = self.pending_local_changes(state.upload_cursor)?;
+        let mut position: Option<Document> = None;
+        let mut received = HashSet::new();
+        let mut newly_synced = Vec::new();
+        let mut hub_seq;
+        loop {
+            let mut request = doc! {SNAPSHOT: 1, "apiKey": &state.api_key, "limit": i64::try_from(self.options.batch_count).unwrap_or(500)};
+            if let Some(position) = &position {
+                request.insert("position", position.clone());
+            }
+            let reply = link.call(request)?;
+            hub_seq = read_u64(&reply, "hubSeq")?;
+            for item in reply
+                .get_array("docs")
+                .map_err(|_| Error::protocol("snapshot reply without docs"))?
+            {
+                let Bson::Document(item) = item else {
+                    return Err(Error::protocol("a snapshot item must be a document"));
+                };
+                let ns = read_str(item, "ns")?;
+                let doc = item
+                    .get_document("doc")
+                    .map_err(|_| Error::protocol("a snapshot item needs a doc"))?;
+                let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+                received.insert((ns.to_string(), outpost_storage::value::keyenc::encode(&id)));
+                let change = Change {
+                    seq: 0,
+                    ns: ns.to_string(),
+                    id,
+                    doc: Some(doc.clone()),
+                    hlc: 0,
+                    origin: String::new(),
+                    drop: false,
+                    fields: None,
+                };
+                self.apply_downloaded(&change, &pending)?;
+            }
+            if reply.get_bool("done").unwrap_or(true) {
+                break;
+            }
+            position = Some(
+                reply
+                    .get_document("position")
+                    .map_err(|_| Error::protocol("snapshot reply without a position"))?
+                    .clone(),
+            );
+        }
+        // Local copies go (as hub-origin deletes, so they are not uploaded) when they matched the
+        // old query and not the new one, or when the new query matches them but the hub no
+        // longer has them (deleted at the hub while this edge was not listening) and no local
+        // change of them waits for upload. Local-only documents (outside both queries, or with
+        // an `_id` the service does not sync) are untouched.
+        for database in self.storage.list_databases() {
+            for collection in self.storage.list_collections(&database.name) {
+                let (db, coll) = (database.name.as_str(), collection.name.as_str());
+                if collection.is_view
+                    || !(old_query.is_synced(db, coll) || new_query.is_synced(db, coll))
+                {
+                    continue;
+                }
+                // Decide after the scan which documents have pending local changes: a write
+                // committed during the scan is then known as pending (a write and its history
+                // entry commit together).
+                let mut candidates = Vec::new();
+                for doc in self
+                    .storage
+                    .find(db, coll, &outpost_storage::FindOptions::default())?
+                {
+                    let doc = doc?;
+                    let matched_before =
+                        old_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
+                    let matches_now =
+                        new_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
+                    let valid_id = check_id(state.service, &doc).is_ok();
+                    candidates.push((doc, matched_before, matches_now, valid_id));
+                }
+                let pending = self.pending_local_changes(state.upload_cursor)?;
+                let mut removed = Vec::new();
+                for (doc, matched_before, matches_now, valid_id) in candidates {
+                    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+                    let key = (
+                        format!("{db}.{coll}"),
+                        outpost_storage::value::keyenc::encode(&id),
+                    );
+                    if pending.contains_key(&key) {
+                        continue;
+                    }
+                    let unknown_at_hub = matches_now && valid_id && !received.contains(&key);
+                    if matched_before && (!matches_now || unknown_at_hub) {
+                        removed.push(id);
+                    } else if unknown_at_hub {
+                        // A local-only document the new query now covers: offer it to the hub.
+                        newly_synced.push(Change {
+                            seq: 0,
+                            ns: key.0,
+                            id,
+                            doc: Some(doc),
+                            hlc: 0,
+                            origin: String::new(),
+                            drop: false,
+                            fields: None,
+                        });
+                    }
+                }
+                for id in removed {
+                    self.storage.apply_remote(
+                        db,
+                        coll,
+                        &id,
+                        None,
+                        &Origin::Peer(HUB_ORIGIN.into()),
+                    )?;
+                }
+            }
+        }
+        self.storage.flush()?;
+        state.query = query;
+        state.synced_query_version = version;
+        state.download_cursor = hub_seq;
+        let upload_cursor = state.upload_cursor;
+        self.save(state)?;
+        // Sequence 0 and clock 0: not from the history log (the hub does not check them
+        // against the edge's upload sequence) and older than any version the hub has.
+        for chunk in newly_synced.chunks(self.options.batch_count.max(1)) {
+            self.upload(
+                link,
+                UploadBatch {
+                    changes: chunk.to_vec(),
+                    last_seq: upload_cursor,
+                },
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn load_state(path: &std::path::Path) -> Result<Option<EdgeState>> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(Error::Coded {
+                code: 1,
+                message: format!("cannot read {}: {error}", path.display()),
+            })
+        }
+    };
+    let document = Document::from_reader(bytes.as_slice()).map_err(|error| Error::Coded {
+        code: 1,
+        message: format!("corrupt sync state {}: {error}", path.display()),
+    })?;
+    EdgeState::from_document(&document).map(Some)
+}
+
+/// Writes the state to a temporary file (mode 0600: it holds the API key), syncs it and renames
+/// it over the old one, so a crash leaves either the old or the new state.
+fn save_state(path: &std::path::Path, state: &EdgeState) -> Result<()> {
+    use std::io::Write;
+    let io_error = |error: std::io::Error| Error::Coded {
+        code: 1,
+        message: format!("cannot write {}: {error}", path.display()),
+    };
+    let bytes = bson::to_vec(&state.to_document()).map_err(|error| Error::Coded {
+        code: 1,
+        message: error.to_string(),
+    })?;
+    let temporary = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&temporary).map_err(io_error)?;
+    file.write_all(&bytes).map_err(io_error)?;
+    file.sync_all().map_err(io_error)?;
+    std::fs::rename(&temporary, path).map_err(io_error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,735 @@
+//! The edge engine against an in-process hub: filtering, batching, cursors, idempotent
+//! re-sends, download, query changes and last-writer-wins, with injected link faults.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use bson::oid::ObjectId;
+use bson::{doc, Bson, Document};
+use outpost_storage::{DeleteSpec, FindOptions, Storage, UpdateSpec, WriteOptions};
+
+use super::{EdgeOptions, EdgeSync, Link};
+use crate::error::{Error, Result};
+use crate::hub::Hub;
+use crate::id_rules::ServiceType;
+
+/// A link that calls the hub directly. `fail_after_upload` makes the next upload apply at the
+/// hub but lose its reply (the ack), as a dropped connection would.
+struct InProcessLink<'a> {
+    hub: &'a Hub,
+    calls: Rc<Cell<usize>>,
+    uploads: Rc<Cell<usize>>,
+    fail_after_upload: bool,
+    down: bool,
+}
+
+impl<'a> InProcessLink<'a> {
+    fn new(hub: &'a Hub) -> InProcessLink<'a> {
+        InProcessLink {
+            hub,
+            calls: Rc::default(),
+            uploads: Rc::default(),
+            fail_after_upload: false,
+            down: false,
+        }
+    }
+}
+
+impl Link for InProcessLink<'_> {
+    fn call(&mut self, command: Document) -> Result<Document> {
+        if self.down {
+            return Err(Error::Link("connection refused".into()));
+        }
+        self.calls.set(self.calls.get() + 1);
+        let is_upload = command.keys().next().map(String::as_str) == Some("outpostSyncUpload");
+        if is_upload {
+            self.uploads.set(self.uploads.get() + 1);
+        }
+        let reply = self.hub.handle(&command)?;
+        if is_upload && self.fail_after_upload {
+            self.fail_after_upload = false;
+            return Err(Error::Link("connection reset".into()));
+        }
+        Ok(reply)
+    }
+}
+
+struct Fixture {
+    hub_storage: Storage,
+    hub: Hub,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let hub_storage = Storage::temporary().unwrap();
+        Fixture {
+            hub: Hub::new(hub_storage.clone()),
+            hub_storage,
+        }
+    }
+
+    /// A registered-to-be edge: (storage, engine, its edge id).
+    fn edge(
+        &self,
+        service: ServiceType,
+        query: Document,
+        dir: Option<&std::path::Path>,
+    ) -> (Storage, EdgeSync, String) {
+        let created = self
+            .hub
+            .create_edge("edge", service, Some(&query), "shop")
+            .unwrap();
+        let key = created.get_str("registration_key").unwrap().to_string();
+        let storage = Storage::temporary().unwrap();
+        let engine = EdgeSync::new(
+            storage.clone(),
+            EdgeOptions {
+                registration_key: Some(key),
+                state_dir: dir.map(std::path::Path::to_path_buf),
+                ..EdgeOptions::default()
+            },
+        )
+        .unwrap();
+        (storage, engine, created.get_str("id").unwrap().to_string())
+    }
+}
+
+fn insert(storage: &Storage, ns: &str, doc: Document) {
+    let (db, coll) = ns.split_once('.').unwrap();
+    storage
+        .insert(db, coll, doc, &WriteOptions::default())
+        .unwrap();
+}
+
+fn all(storage: &Storage, ns: &str) -> Vec<Document> {
+    let (db, coll) = ns.split_once('.').unwrap();
+    let options = FindOptions {
+        sort: Some(doc! {"_id": 1}),
+        ..FindOptions::default()
+    };
+    storage
+        .find(db, coll, &options)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn update(storage: &Storage, ns: &str, filter: Document, update: Document) {
+    let (db, coll) = ns.split_once('.').unwrap();
+    let update = outpost_storage::query::Update::parse(&Bson::Document(update), None).unwrap();
+    let spec = UpdateSpec {
+        filter: &filter,
+        update: &update,
+        multi: false,
+        upsert: false,
+        hint: None,
+        sort: None,
+        variables: None,
+    };
+    storage
+        .update(db, coll, &spec, &WriteOptions::default())
+        .unwrap();
+}
+
+fn delete(storage: &Storage, ns: &str, filter: Document) {
+    let (db, coll) = ns.split_once('.').unwrap();
+    let spec = DeleteSpec {
+        filter: &filter,
+        just_one: false,
+        hint: None,
+        variables: None,
+    };
+    storage
+        .delete(db, coll, &spec, &WriteOptions::default())
+        .unwrap();
+}
+
+fn ids(docs: &[Document]) -> Vec<Bson> {
+    docs.iter()
+        .map(|d| d.get("_id").cloned().unwrap())
+        .collect()
+}
+
+#[test]
+fn upload_sends_exactly_the_matching_documents_with_valid_ids() {
+    let f = Fixture::new();
+    let (edge, mut engine, _) = f.edge(
+        ServiceType::EdgeServer,
+        doc! {"items": "store == 42", "shop.orders": {}},
+        None,
+    );
+    let mut link = InProcessLink::new(&f.hub);
+    let (a, b, c) = (ObjectId::new(), ObjectId::new(), ObjectId::new());
+    // (namespace, document, reaches the hub)
+    let cases = [
+        ("shop.items", doc! {"_id": a, "store": 42}, true),
+        ("shop.items", doc! {"_id": b, "store": 7}, false),
+        ("shop.items", doc! {"_id": "s1", "store": 42}, false),
+        ("shop.items", doc! {"_id": 5, "store": 42}, false),
+        ("shop.orders", doc! {"_id": c, "total": 1}, true),
+        ("shop.orders", doc! {"_id": 1.5, "total": 1}, false),
+        ("shop.local", doc! {"_id": ObjectId::new()}, false),
+        (
+            "other.items",
+            doc! {"_id": ObjectId::new(), "store": 42},
+            false,
+        ),
+    ];
+    for (ns, doc, _) in &cases {
+        insert(&edge, ns, doc.clone());
+    }
+    engine.sync_once(&mut link).unwrap();
+    for ns in ["shop.items", "shop.orders", "shop.local", "other.items"] {
+        let expected: Vec<Bson> = cases
+            .iter()
+            .filter(|(n, _, synced)| *n == ns && *synced)
+            .map(|(_, d, _)| d.get("_id").cloned().unwrap())
+            .collect();
+        assert_eq!(ids(&all(&f.hub_storage, ns)), expected, "{ns}");
+    }
+    let status = engine.status().lock().unwrap().clone();
+    assert_eq!(status.skipped.get("outside_query"), Some(&1));
+    assert_eq!(status.skipped.get("invalid_id_type"), Some(&3));
+    assert_eq!(status.skipped.get("local_only_namespace"), Some(&2));
+    assert_eq!(status.uploaded, 2);
+    assert_eq!(status.upload_backlog_entries, 0);
+    assert!(status.connected);
+}
+
+#[test]
+fn device_sync_accepts_more_id_types() {
+    let f = Fixture::new();
+    let (edge, mut engine, _) = f.edge(ServiceType::DeviceSync, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    for id in [
+        Bson::String("s".into()),
+        Bson::Int32(1),
+        Bson::Int64(2),
+        Bson::Double(3.5),
+    ] {
+        insert(&edge, "shop.items", doc! {"_id": id});
+    }
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(
+        ids(&all(&f.hub_storage, "shop.items")),
+        vec![Bson::Int32(1), Bson::Int64(2), Bson::String("s".into())]
+    );
+}
+
+#[test]
+fn updates_deletes_and_moves_out_of_the_query() {
+    let f = Fixture::new();
+    let (edge, mut engine, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"items": "store == 42"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    let (a, b, c) = (ObjectId::new(), ObjectId::new(), ObjectId::new());
+    for id in [a, b, c] {
+        insert(&edge, "shop.items", doc! {"_id": id, "store": 42, "n": 0});
+    }
+    engine.sync_once(&mut link).unwrap();
+    update(
+        &edge,
+        "shop.items",
+        doc! {"_id": a},
+        doc! {"$set": {"n": 5}},
+    );
+    update(
+        &edge,
+        "shop.items",
+        doc! {"_id": b},
+        doc! {"$set": {"store": 7}},
+    );
+    delete(&edge, "shop.items", doc! {"_id": c});
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(
+        all(&f.hub_storage, "shop.items"),
+        vec![doc! {"_id": a, "store": 42, "n": 5}]
+    );
+}
+
+#[test]
+fn batches_are_bounded_and_a_lost_ack_duplicates_nothing() {
+    let f = Fixture::new();
+    let (edge, mut engine, _) = f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    engine.options.batch_count = 3;
+    for n in 0..10 {
+        insert(&edge, "shop.items", doc! {"_id": ObjectId::new(), "n": n});
+    }
+    let mut link = InProcessLink::new(&f.hub);
+    link.fail_after_upload = true;
+    assert!(engine.sync_once(&mut link).is_err());
+    // The hub applied the first batch but the edge never heard: it sends it again.
+    assert_eq!(all(&f.hub_storage, "shop.items").len(), 3);
+    engine.sync_once(&mut link).unwrap();
+    // 1 lost + 4 batches of at most 3.
+    assert_eq!(link.uploads.get(), 5);
+    let on_hub = all(&f.hub_storage, "shop.items");
+    assert_eq!(on_hub.len(), 10);
+    // Re-sent entries at or below the acknowledged sequence were ignored, not re-applied:
+    // the hub's history has one entry per document.
+    let hub_entries = f
+        .hub_storage
+        .history_from(0)
+        .map(Result::unwrap)
+        .filter(|e| e.ns == "shop.items")
+        .count();
+    assert_eq!(hub_entries, 10);
+}
+
+#[test]
+fn restart_resumes_from_the_persisted_cursors() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (edge, mut engine, _) = f.edge(
+        ServiceType::EdgeServer,
+        doc! {"*": "TRUEPREDICATE"},
+        Some(dir.path()),
+    );
+    let mut link = InProcessLink::new(&f.hub);
+    insert(&edge, "shop.items", doc! {"_id": ObjectId::new()});
+    engine.sync_once(&mut link).unwrap();
+    drop(engine);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(super::STATE_FILE_NAME))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A new engine on the same data: no registration key needed, nothing uploaded again.
+    let mut engine = EdgeSync::new(
+        edge.clone(),
+        EdgeOptions {
+            state_dir: Some(dir.path().to_path_buf()),
+            ..EdgeOptions::default()
+        },
+    )
+    .unwrap();
+    insert(&edge, "shop.items", doc! {"_id": ObjectId::new()});
+    let mut link = InProcessLink::new(&f.hub);
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(link.uploads.get(), 1);
+    assert_eq!(all(&f.hub_storage, "shop.items").len(), 2);
+    assert_eq!(engine.status().lock().unwrap().uploaded, 1);
+}
+
+#[test]
+fn registration_keys_are_single_use() {
+    let f = Fixture::new();
+    let created = f
+        .hub
+        .create_edge("e", ServiceType::EdgeServer, None, "test")
+        .unwrap();
+    let key = created.get_str("registration_key").unwrap();
+    assert_eq!(key.len(), 64);
+    f.hub.register(key).unwrap();
+    let used = f.hub.register(key).unwrap_err();
+    assert_eq!(used.code(), 18);
+    assert!(used.to_string().contains("already used"), "{used}");
+    let wrong = f.hub.register("nope").unwrap_err();
+    assert!(wrong.is_fatal());
+    let bad_api_key = f.hub.download("nope", 0, 10).unwrap_err();
+    assert_eq!(bad_api_key.code(), 18);
+    // An engine with a used key fails fatally and says so in its status.
+    let storage = Storage::temporary().unwrap();
+    let mut engine = EdgeSync::new(
+        storage,
+        EdgeOptions {
+            registration_key: Some(key.to_string()),
+            ..EdgeOptions::default()
+        },
+    )
+    .unwrap();
+    let error = engine
+        .sync_once(&mut InProcessLink::new(&f.hub))
+        .unwrap_err();
+    assert!(error.is_fatal());
+    engine.record_error(&error);
+    assert!(engine.status().lock().unwrap().failed);
+}
+
+#[test]
+fn hub_changes_reach_the_edge_but_not_back() {
+    let f = Fixture::new();
+    let before = ObjectId::new();
+    insert(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": before, "store": 42},
+    );
+    insert(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": ObjectId::new(), "store": 7},
+    );
+    let (edge, mut engine, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"items": "store == 42"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    engine.sync_once(&mut link).unwrap();
+    // The first sync snapshots what already matches.
+    assert_eq!(ids(&all(&edge, "shop.items")), vec![Bson::ObjectId(before)]);
+    let after = ObjectId::new();
+    insert(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": after, "store": 42},
+    );
+    insert(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": ObjectId::new(), "store": 8},
+    );
+    update(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": before},
+        doc! {"$set": {"store": 9}},
+    );
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(
+        all(&edge, "shop.items"),
+        vec![doc! {"_id": after, "store": 42}]
+    );
+    // Nothing the edge applied from the hub goes back up.
+    let uploads = link.uploads.get();
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(link.uploads.get(), uploads);
+    assert_eq!(uploads, 0);
+    assert_eq!(engine.status().lock().unwrap().download_lag_entries, 0);
+}
+
+#[test]
+fn a_drop_at_the_hub_removes_the_synced_copies() {
+    let f = Fixture::new();
+    let (edge, mut engine, _) = f.edge(ServiceType::DeviceSync, doc! {"items": "store == 1"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    let synced = ObjectId::new();
+    insert(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": synced, "store": 1},
+    );
+    insert(&edge, "shop.items", doc! {"_id": "local", "store": 2});
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(all(&edge, "shop.items").len(), 2);
+    f.hub_storage.drop_collection("shop", "items").unwrap();
+    let again = ObjectId::new();
+    insert(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": again, "store": 1},
+    );
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(
+        ids(&all(&edge, "shop.items")),
+        vec![Bson::String("local".into()), Bson::ObjectId(again)]
+    );
+}
+
+#[test]
+fn a_query_change_fetches_new_matches_and_removes_old_ones() {
+    let f = Fixture::new();
+    let (x, y) = (ObjectId::new(), ObjectId::new());
+    insert(&f.hub_storage, "shop.items", doc! {"_id": x, "store": 1});
+    insert(&f.hub_storage, "shop.items", doc! {"_id": y, "store": 2});
+    let (edge, mut engine, id) =
+        f.edge(ServiceType::EdgeServer, doc! {"items": "store == 1"}, None);
+    let local = ObjectId::new();
+    insert(&edge, "shop.notes", doc! {"_id": local});
+    // Kept local (outside the first query); the second query covers it.
+    let (kept, never) = (ObjectId::new(), ObjectId::new());
+    insert(&edge, "shop.items", doc! {"_id": kept, "store": 2});
+    insert(&edge, "shop.items", doc! {"_id": never, "store": 3});
+    let mut link = InProcessLink::new(&f.hub);
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(
+        ids(&all(&edge, "shop.items")),
+        [x, kept, never].map(Bson::ObjectId).to_vec()
+    );
+    assert_eq!(all(&f.hub_storage, "shop.items").len(), 2);
+    f.hub
+        .set_edge_query(&id, &doc! {"items": "store == 2"})
+        .unwrap();
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(
+        ids(&all(&edge, "shop.items")),
+        [y, kept, never].map(Bson::ObjectId).to_vec()
+    );
+    assert_eq!(ids(&all(&edge, "shop.notes")), vec![Bson::ObjectId(local)]);
+    // Removing the hub's old match at the edge was not uploaded as a delete; the newly
+    // covered local document was.
+    assert_eq!(
+        ids(&all(&f.hub_storage, "shop.items")),
+        [x, y, kept].map(Bson::ObjectId).to_vec()
+    );
+    assert_eq!(
+        engine.status().lock().unwrap().query,
+        Some(doc! {"items": "store == 2"})
+    );
+}
+
+#[test]
+fn last_writer_wins_across_two_edges_and_deletes_win_ties() {
+    let f = Fixture::new();
+    let (one, mut engine_one, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let (two, mut engine_two, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    let id = ObjectId::new();
+    insert(&one, "shop.items", doc! {"_id": id, "v": 0});
+    engine_one.sync_once(&mut link).unwrap();
+    engine_two.sync_once(&mut link).unwrap();
+    assert_eq!(all(&two, "shop.items"), vec![doc! {"_id": id, "v": 0}]);
+    // Two offline edits; edge two writes last, but edge one syncs last.
+    update(
+        &one,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$set": {"v": 1}},
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    update(
+        &two,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$set": {"v": 2}},
+    );
+    engine_two.sync_once(&mut link).unwrap();
+    engine_one.sync_once(&mut link).unwrap();
+    engine_two.sync_once(&mut link).unwrap();
+    let winner = vec![doc! {"_id": id, "v": 2}];
+    assert_eq!(all(&f.hub_storage, "shop.items"), winner);
+    assert_eq!(all(&one, "shop.items"), winner);
+    assert_eq!(all(&two, "shop.items"), winner);
+    // A delete on one edge and a later-synced update on the other: both converge.
+    delete(&one, "shop.items", doc! {"_id": id});
+    engine_one.sync_once(&mut link).unwrap();
+    engine_two.sync_once(&mut link).unwrap();
+    engine_one.sync_once(&mut link).unwrap();
+    assert!(all(&f.hub_storage, "shop.items").is_empty());
+    assert!(all(&one, "shop.items").is_empty());
+    assert!(all(&two, "shop.items").is_empty());
+}
+
+#[test]
+fn concurrent_updates_of_different_fields_merge() {
+    let f = Fixture::new();
+    let (one, mut engine_one, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let (two, mut engine_two, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    let id = ObjectId::new();
+    insert(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": id, "a": 0, "b": 0, "c": 0},
+    );
+    engine_one.sync_once(&mut link).unwrap();
+    engine_two.sync_once(&mut link).unwrap();
+    // Offline: edge one changes a, edge two changes b, the hub changes c.
+    update(
+        &one,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$set": {"a": 1}},
+    );
+    update(
+        &two,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$set": {"b": 2}},
+    );
+    update(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$set": {"c": 3}},
+    );
+    for _ in 0..2 {
+        engine_one.sync_once(&mut link).unwrap();
+        engine_two.sync_once(&mut link).unwrap();
+    }
+    let merged = vec![doc! {"_id": id, "a": 1, "b": 2, "c": 3}];
+    assert_eq!(all(&f.hub_storage, "shop.items"), merged);
+    assert_eq!(all(&one, "shop.items"), merged);
+    assert_eq!(all(&two, "shop.items"), merged);
+    // The same field on both edges: the later write wins everywhere.
+    update(
+        &one,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$set": {"a": 10}},
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    update(
+        &two,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$set": {"a": 20, "b": 20}},
+    );
+    for _ in 0..2 {
+        engine_two.sync_once(&mut link).unwrap();
+        engine_one.sync_once(&mut link).unwrap();
+    }
+    let merged = vec![doc! {"_id": id, "a": 20, "b": 20, "c": 3}];
+    assert_eq!(all(&f.hub_storage, "shop.items"), merged);
+    assert_eq!(all(&one, "shop.items"), merged);
+    assert_eq!(all(&two, "shop.items"), merged);
+}
+
+#[test]
+fn a_down_link_changes_nothing() {
+    let f = Fixture::new();
+    let (edge, mut engine, _) = f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    engine.sync_once(&mut link).unwrap();
+    insert(&edge, "shop.items", doc! {"_id": ObjectId::new()});
+    link.down = true;
+    let error = engine.sync_once(&mut link).unwrap_err();
+    assert!(!error.is_fatal());
+    engine.record_error(&error);
+    let status = engine.status().lock().unwrap().clone();
+    assert!(!status.connected);
+    // The backlog shows while the hub is unreachable.
+    assert_eq!(status.upload_backlog_entries, 1);
+    assert!(status.upload_backlog_bytes > 0);
+    link.down = false;
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(all(&f.hub_storage, "shop.items").len(), 1);
+}
+
+mod convergence {
+    //! Random writes at the hub and two edges, random sync rounds, some of them losing the
+    //! upload acknowledgement: after a final quiet sync every replica holds the same documents.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Replica 0 is the hub, 1 and 2 the edges. `value` `None` deletes.
+        Write {
+            replica: usize,
+            id: usize,
+            value: Option<i32>,
+            field: usize,
+        },
+        /// A sync round of edge 1 or 2; `lose_ack` drops the reply of its first upload.
+        Sync { edge: usize, lose_ack: bool },
+        /// The hub drops the collection.
+        HubDrop,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            12 => (
+                0..3_usize,
+                0..4_usize,
+                proptest::option::weighted(0.8, 0..100_i32),
+                0..3_usize,
+            )
+                .prop_map(|(replica, id, value, field)| Step::Write { replica, id, value, field }),
+            8 => (1..3_usize, proptest::bool::weighted(0.2))
+                .prop_map(|(edge, lose_ack)| Step::Sync { edge, lose_ack }),
+            1 => Just(Step::HubDrop),
+        ]
+    }
+
+    /// Sets `v` (field 0), `w` (field 1) or `v` and `x` (field 2), or deletes.
+    fn write(storage: &Storage, id: ObjectId, value: Option<i32>, replica: usize, field: usize) {
+        let filter = doc! {"_id": id};
+        match value {
+            Some(value) => {
+                let by = i32::try_from(replica).unwrap();
+                let set = match field {
+                    0 => doc! {"v": value, "by": by},
+                    1 => doc! {"w": value},
+                    _ => doc! {"v": value, "x": by},
+                };
+                let update = outpost_storage::query::Update::parse(
+                    &Bson::Document(doc! {"$set": set}),
+                    None,
+                )
+                .unwrap();
+                let spec = UpdateSpec {
+                    filter: &filter,
+                    update: &update,
+                    multi: false,
+                    upsert: true,
+                    hint: None,
+                    sort: None,
+                    variables: None,
+                };
+                storage
+                    .update("shop", "items", &spec, &WriteOptions::default())
+                    .unwrap();
+            }
+            None => delete(storage, "shop.items", filter),
+        }
+    }
+
+    /// Runs `steps`, then quiet rounds; returns the replicas (hub, edge 1, edge 2).
+    fn run(steps: &[Step], query_two: Document) -> [Storage; 3] {
+        let f = Fixture::new();
+        let (one, engine_one, _) =
+            f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+        let (two, engine_two, _) = f.edge(ServiceType::EdgeServer, query_two, None);
+        let mut engines = [engine_one, engine_two];
+        let replicas = [f.hub_storage.clone(), one, two];
+        let ids: Vec<ObjectId> = (0..4).map(|_| ObjectId::new()).collect();
+        for step in steps {
+            match *step {
+                Step::Write {
+                    replica,
+                    id,
+                    value,
+                    field,
+                } => write(&replicas[replica], ids[id], value, replica, field),
+                Step::HubDrop => {
+                    f.hub_storage.drop_collection("shop", "items").unwrap();
+                }
+                Step::Sync { edge, lose_ack } => {
+                    let mut link = InProcessLink::new(&f.hub);
+                    link.fail_after_upload = lose_ack;
+                    let _ = engines[edge - 1].sync_once(&mut link);
+                }
+            }
+        }
+        let mut link = InProcessLink::new(&f.hub);
+        for _ in 0..4 {
+            for engine in &mut engines {
+                engine.sync_once(&mut link).unwrap();
+            }
+        }
+        replicas
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn replicas_converge(steps in proptest::collection::vec(step(), 1..40)) {
+            let [hub, one, two] = run(&steps, doc! {"*": "TRUEPREDICATE"});
+            let hub_docs = all(&hub, "shop.items");
+            prop_assert_eq!(&all(&one, "shop.items"), &hub_docs, "edge 1 vs hub after {:?}", steps);
+            prop_assert_eq!(&all(&two, "shop.items"), &hub_docs, "edge 2 vs hub after {:?}", steps);
+        }
+
+        /// Edge 2 syncs only `v >= 50` and keeps other writes local: where the query holds, it
+        /// agrees with the hub.
+        #[test]
+        fn a_filtered_edge_agrees_on_its_query(steps in proptest::collection::vec(step(), 1..40)) {
+            let [hub, one, two] = run(&steps, doc! {"items": "v >= 50"});
+            let hub_docs = all(&hub, "shop.items");
+            prop_assert_eq!(&all(&one, "shop.items"), &hub_docs, "edge 1 vs hub after {:?}", steps);
+            let in_query = |docs: Vec<Document>| -> Vec<Document> {
+                docs.into_iter().filter(|d| d.get_i32("v").is_ok_and(|v| v >= 50)).collect()
+            };
+            prop_assert_eq!(in_query(all(&two, "shop.items")), in_query(hub_docs), "edge 2 vs hub after {:?}", steps);
+        }
+    }
+}

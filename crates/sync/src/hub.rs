@@ -1,0 +1,964 @@
+//! The hub's side of sync: the edge registry, registration, applying uploads, serving
+//! downloads and snapshots.
+//!
+//! Everything the hub knows lives in its own storage, in database [`HUB_DATABASE`]:
+//! - `edges`: one document per edge instance: `_id` (24 hex characters), `name`, `service`,
+//!   `query` (as given), `queryVersion`, `defaultDb`, `registrationKeyHash`,
+//!   `registrationKeyUsed`, `apiKeyHash` (SHA-256 hex; keys themselves are never stored),
+//!   `created`, `lastSeen`, and `uploadedSeq` (the edge's last applied history sequence: uploads
+//!   at or below it are ignored, which makes a re-sent batch harmless);
+//! - `versions`: for each document an edge wrote, `{_id: {ns, id}, hlc, origin, deleted}`, the
+//!   last-writer-wins version of the document (see [`Hub::upload`]).
+//!
+//! The hub's bookkeeping database is internal (see
+//! [`crate::instance_query::is_internal_namespace`]) and never syncs.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use bson::oid::ObjectId;
+use bson::{doc, Bson, DateTime, Document};
+use outpost_storage::value::keyenc;
+use outpost_storage::{FindOptions, HistoryOp, Origin, Storage};
+
+use crate::error::{Error, Result};
+use crate::id_rules::{check_id, ServiceType};
+use crate::instance_query::{is_internal_namespace, InstanceQuery, QueryMatch};
+use crate::protocol::{
+    hash_key, random_key, read_str, read_u64, split_namespace, u64_to_i64, Change, DOWNLOAD,
+    MAX_BATCH_BYTES, MAX_BATCH_COUNT, REGISTER, SNAPSHOT, UPLOAD,
+};
+
+/// The hub's bookkeeping database.
+pub const HUB_DATABASE: &str = "__outpost_hub";
+const EDGES: &str = "edges";
+const VERSIONS: &str = "versions";
+const DROPS: &str = "drops";
+/// How stale the registry's `lastSeen` may get (milliseconds).
+const LAST_SEEN_PERSIST_MS: i64 = 60_000;
+/// History entries one download request examines at most (so a request over a long stretch of
+/// unrelated history still answers quickly; the edge asks again from `next`).
+const DOWNLOAD_SCAN_LIMIT: usize = 10_000;
+
+/// The hub: cheap to share (`Arc<Hub>`), one per hub server.
+pub struct Hub {
+    storage: Storage,
+    /// Registry changes and uploads are serialized: one edge's batch applies as a unit with
+    /// respect to other requests, and `uploadedSeq` never goes backwards.
+    lock: Mutex<HubMemory>,
+}
+
+/// What the hub keeps in memory, under its lock.
+#[derive(Default)]
+struct HubMemory {
+    /// When each edge was last heard from; written to the registry at most once a minute (every
+    /// registry write is a history entry).
+    last_seen: std::collections::HashMap<String, DateTime>,
+    /// The hub history sequence up to which hub-local writes have versions (see
+    /// [`Hub::catch_up_versions`]); `None` until read from `meta` after a start.
+    versioned_seq: Option<u64>,
+}
+
+/// The instance id of the hub's own (local) writes in `versions`.
+pub const HUB_INSTANCE: &str = "hub";
+const META: &str = "meta";
+
+/// Who wrote a document last, and when: the last-writer-wins key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Version {
+    /// The latest clock of any write to the document.
+    hlc: u64,
+    deleted: bool,
+    /// The instance whose version of the document the hub holds: an edge id, or
+    /// [`HUB_INSTANCE`] (a hub write, or a merge of several instances' fields).
+    origin: String,
+    /// Per-field versions (top-level fields) newer than the last whole-document write:
+    /// (field, hlc, instance). A field not listed has the version of the last whole write,
+    /// `base`.
+    fields: Vec<(String, u64, String)>,
+    base: (u64, String),
+}
+
+impl Version {
+    /// A whole-document write (insert, replace, delete) by `origin` at `hlc`.
+    fn whole(hlc: u64, deleted: bool, origin: &str) -> Version {
+        Version {
+            hlc,
+            deleted,
+            origin: origin.to_string(),
+            fields: Vec::new(),
+            base: (hlc, origin.to_string()),
+        }
+    }
+
+    /// Later clock wins; on a tie a delete wins, then the greater instance id.
+    fn key(&self) -> (u64, bool, &str) {
+        (self.hlc, self.deleted, self.origin.as_str())
+    }
+
+    /// The version of one top-level field.
+    fn field_key(&self, field: &str) -> (u64, &str) {
+        match self.fields.iter().find(|(name, _, _)| name == field) {
+            Some((_, hlc, origin)) => (*hlc, origin.as_str()),
+            None => (self.base.0, self.base.1.as_str()),
+        }
+    }
+
+    fn set_field(&mut self, field: &str, hlc: u64, origin: &str) {
+        self.fields.retain(|(name, _, _)| name != field);
+        self.fields
+            .push((field.to_string(), hlc, origin.to_string()));
+        self.hlc = self.hlc.max(hlc);
+    }
+}
+
+/// One registered edge, as read from the registry.
+struct EdgeRecord {
+    record: Document,
+    id: String,
+    service: ServiceType,
+    query: InstanceQuery,
+    uploaded_seq: u64,
+}
+
+impl Hub {
+    pub fn new(storage: Storage) -> Hub {
+        Hub {
+            storage,
+            lock: Mutex::new(HubMemory::default()),
+        }
+    }
+
+    fn locked(&self) -> std::sync::MutexGuard<'_, HubMemory> {
+        self.lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs one sync protocol command sent by an edge (`outpostSyncRegister`,
+    /// `outpostSyncUpload`, `outpostSyncDownload`, `outpostSyncSnapshot`); the wire commands and
+    /// in-process test links both come here.
+    pub fn handle(&self, command: &Document) -> Result<Document> {
+        let name = command
+            .keys()
+            .next()
+            .map(String::as_str)
+            .unwrap_or_default();
+        let limit = || {
+            read_u64(command, "limit")
+                .ok()
+                .and_then(|l| usize::try_from(l).ok())
+                .unwrap_or(MAX_BATCH_COUNT)
+        };
+        match name {
+            REGISTER => self.register(read_str(command, "registrationKey")?),
+            UPLOAD => {
+                let changes = command
+                    .get_array("changes")
+                    .map_err(|_| Error::protocol("'changes' must be an array"))?
+                    .iter()
+                    .map(|change| match change {
+                        Bson::Document(change) => Change::from_document(change),
+                        _ => Err(Error::protocol("each change must be a document")),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                self.upload(
+                    read_str(command, "apiKey")?,
+                    &changes,
+                    read_u64(command, "lastSeq")?,
+                )
+            }
+            DOWNLOAD => self.download(
+                read_str(command, "apiKey")?,
+                read_u64(command, "after")?,
+                limit(),
+            ),
+            SNAPSHOT => self.snapshot(
+                read_str(command, "apiKey")?,
+                command.get_document("position").ok(),
+                limit(),
+            ),
+            other => Err(Error::Coded {
+                code: 59,
+                message: format!("no such sync command: '{other}'"),
+            }),
+        }
+    }
+
+    /// Creates an edge instance; returns its id and one-time registration key (shown once:
+    /// the hub keeps only its hash).
+    pub fn create_edge(
+        &self,
+        name: &str,
+        service: ServiceType,
+        query: Option<&Document>,
+        default_db: &str,
+    ) -> Result<Document> {
+        if name.is_empty() {
+            return Err(Error::Coded {
+                code: 2,
+                message: "an edge instance needs a non-empty name".into(),
+            });
+        }
+        let query = match query {
+            Some(query) => query.clone(),
+            None => doc! {"*": "TRUEPREDICATE"},
+        };
+        InstanceQuery::parse(&query, default_db)?;
+        let id = ObjectId::new().to_hex();
+        let registration_key = random_key()?;
+        let now = DateTime::now();
+        let record = doc! {
+            "_id": &id,
+            "name": name,
+            "service": service.as_str(),
+            "query": query.clone(),
+            "queryVersion": 1_i64,
+            "defaultDb": default_db,
+            "registrationKeyHash": hash_key(&registration_key),
+            "registrationKeyUsed": false,
+            "apiKeyHash": Bson::Null,
+            "created": now,
+            "lastSeen": Bson::Null,
+            "uploadedSeq": 0_i64,
+        };
+        let _guard = self.locked();
+        self.put_edge(&record)?;
+        Ok(doc! {
+            "id": id,
+            "name": name,
+            "service": service.as_str(),
+            "query": query,
+            "defaultDb": default_db,
+            "registration_key": registration_key,
+        })
+    }
+
+    /// Every edge instance, without key hashes.
+    pub fn list_edges(&self) -> Result<Vec<Document>> {
+        let found = self.storage.find(
+            HUB_DATABASE,
+            EDGES,
+            &FindOptions {
+                sort: Some(doc! {"created": 1}),
+                ..FindOptions::default()
+            },
+        )?;
+        let last_seen = self.locked().last_seen.clone();
+        let mut edges = Vec::new();
+        for record in found {
+            let mut record = record?;
+            let state = if record.get_bool("registrationKeyUsed").unwrap_or(false) {
+                "active"
+            } else {
+                "pending"
+            };
+            record.remove("registrationKeyHash");
+            record.remove("apiKeyHash");
+            record.insert("state", state);
+            if let Some(seen) = record.get_str("_id").ok().and_then(|id| last_seen.get(id)) {
+                record.insert("lastSeen", *seen);
+            }
+            // `id` first, as `outpost hub edge create` prints it.
+            let mut listed = doc! {"id": record.remove("_id").unwrap_or(Bson::Null)};
+            listed.extend(record);
+            edges.push(listed);
+        }
+        Ok(edges)
+    }
+
+    /// Changes an edge's instance query; the edge picks up the new version at its next
+    /// download and re-fetches what now matches.
+    pub fn set_edge_query(&self, id: &str, query: &Document) -> Result<Document> {
+        let _guard = self.locked();
+        let mut record = self.edge_by_id(id)?;
+        let default_db = record.get_str("defaultDb").unwrap_or("test").to_string();
+        InstanceQuery::parse(query, &default_db)?;
+        let version = record
+            .get_i64("queryVersion")
+            .unwrap_or(1)
+            .saturating_add(1);
+        record.insert("query", query.clone());
+        record.insert("queryVersion", version);
+        self.put_edge(&record)?;
+        Ok(doc! {"id": id, "query": query.clone(), "queryVersion": version})
+    }
+
+    /// Exchanges a one-time registration key for an API key.
+    pub fn register(&self, registration_key: &str) -> Result<Document> {
+        let _guard = self.locked();
+        let hash = hash_key(registration_key);
+        let Some(mut record) = self.find_edge(doc! {"registrationKeyHash": &hash})? else {
+            return Err(Error::Unauthorized(
+                "the registration key is not valid: no edge instance has it".into(),
+            ));
+        };
+        if record.get_bool("registrationKeyUsed").unwrap_or(false) {
+            return Err(Error::Unauthorized(
+                "the registration key was already used; create a new edge instance or re-key it \
+                 at the hub"
+                    .into(),
+            ));
+        }
+        let api_key = random_key()?;
+        record.insert("registrationKeyUsed", true);
+        record.insert("apiKeyHash", hash_key(&api_key));
+        record.insert("lastSeen", DateTime::now());
+        self.put_edge(&record)?;
+        Ok(doc! {
+            "edgeId": record.get("_id").cloned().unwrap_or(Bson::Null),
+            "apiKey": api_key,
+            "service": record.get("service").cloned().unwrap_or(Bson::Null),
+            "query": record.get("query").cloned().unwrap_or(Bson::Null),
+            "queryVersion": record.get("queryVersion").cloned().unwrap_or(Bson::Null),
+            "defaultDb": record.get("defaultDb").cloned().unwrap_or(Bson::Null),
+        })
+    }
+
+    /// Applies an edge's batch of changes. Changes at or below the edge's `uploadedSeq` were
+    /// applied before and are ignored. Conflicts are last-writer-wins per document: a change
+    /// applies only when its (hlc, delete, instance id) is greater than the document's recorded
+    /// version, so deletes win ties. A change that loses is answered in `superseded` with the
+    /// hub's winning document (or a delete), which the edge applies, so both sides converge
+    /// whatever the order of uploads and downloads. Returns
+    /// `{ackSeq, applied, ignored, superseded}`.
+    pub fn upload(&self, api_key: &str, changes: &[Change], last_seq: u64) -> Result<Document> {
+        let mut memory = self.locked();
+        let edge = self.authenticate(api_key)?;
+        self.catch_up_versions(&mut memory)?;
+        let mut applied = 0_i64;
+        let mut ignored = 0_i64;
+        let mut lost: Vec<(String, Bson)> = Vec::new();
+        let origin = Origin::Peer(edge.id.clone());
+        for change in changes {
+            // Sequence 0 marks a document offered outside the history log (after a query
+            // change); last-writer-wins alone decides about it.
+            if change.seq != 0 && change.seq <= edge.uploaded_seq {
+                // Applied (or refused) before and the answer was lost: answer again with the
+                // winner when it is not this edge's write.
+                ignored += 1;
+                if self
+                    .version(&change.ns, &change.id)?
+                    .is_some_and(|v| v.origin != edge.id)
+                {
+                    lost.push((change.ns.clone(), change.id.clone()));
+                }
+                continue;
+            }
+            self.storage.observe_hlc(change.hlc);
+            let (db, coll) = split_namespace(&change.ns)?;
+            // The edge filtered already; the hub checks again so a misbehaving edge cannot write
+            // outside its query.
+            let allowed = !is_internal_namespace(db, coll)
+                && edge.query.is_synced(db, coll)
+                && match &change.doc {
+                    Some(doc) => {
+                        check_id(edge.service, doc).is_ok()
+                            && edge.query.matches(db, coll, doc)? == QueryMatch::Matches
+                    }
+                    None => check_id(edge.service, &doc! {"_id": change.id.clone()}).is_ok(),
+                };
+            if !allowed {
+                tracing::warn!(edge = %edge.id, ns = %change.ns, id = %change.id, "hub refused an uploaded change outside the edge's query");
+                ignored += 1;
+                continue;
+            }
+            let current = self.version(&change.ns, &change.id)?;
+            let stored = self.current_document(db, coll, &change.id)?;
+            match (&change.doc, stored, current) {
+                // An update of a stored document: last-writer-wins per top-level field.
+                (Some(doc), Some(stored), current) => {
+                    let mut version = current.unwrap_or_else(|| Version::whole(0, false, ""));
+                    let fields: Vec<String> = match &change.fields {
+                        Some(fields) => fields.clone(),
+                        None => doc
+                            .keys()
+                            .chain(stored.keys().filter(|k| !doc.contains_key(*k)))
+                            .cloned()
+                            .collect(),
+                    };
+                    let mut merged = stored.clone();
+                    let (mut won, mut lost_some) = (false, false);
+                    for field in fields.iter().filter(|f| *f != "_id") {
+                        if (change.hlc, edge.id.as_str()) > version.field_key(field) {
+                            match doc.get(field) {
+                                Some(value) => {
+                                    merged.insert(field.clone(), value.clone());
+                                }
+                                None => {
+                                    merged.remove(field);
+                                }
+                            }
+                            version.set_field(field, change.hlc, &edge.id);
+                            won = true;
+                        } else {
+                            lost_some = true;
+                        }
+                    }
+                    if !won {
+                        ignored += 1;
+                        lost.push((change.ns.clone(), change.id.clone()));
+                        continue;
+                    }
+                    if merged == *doc && !lost_some {
+                        version.origin = edge.id.clone();
+                    } else {
+                        // The edge does not hold this merge: it gets it back below.
+                        version.origin = HUB_INSTANCE.to_string();
+                        lost.push((change.ns.clone(), change.id.clone()));
+                    }
+                    version.deleted = false;
+                    self.storage
+                        .apply_remote(db, coll, &change.id, Some(merged), &origin)?;
+                    self.put_version(&change.ns, &change.id, &version)?;
+                }
+                // A delete, or a document the hub does not hold: whole-document LWW.
+                (_, _, current) => {
+                    let incoming =
+                        Version::whole(change.hlc, change.doc.is_none(), edge.id.as_str());
+                    if current.is_some_and(|current| incoming.key() <= current.key()) {
+                        ignored += 1;
+                        lost.push((change.ns.clone(), change.id.clone()));
+                        continue;
+                    }
+                    self.storage
+                        .apply_remote(db, coll, &change.id, change.doc.clone(), &origin)?;
+                    self.put_version(&change.ns, &change.id, &incoming)?;
+                }
+            }
+            applied += 1;
+        }
+        // The winners of the documents whose changes lost, as they stand after the whole batch
+        // (a later change of the same batch may have won after all).
+        let mut superseded = Vec::new();
+        let mut answered = HashSet::new();
+        for (ns, id) in lost {
+            if !answered.insert((ns.clone(), keyenc::encode(&id))) {
+                continue;
+            }
+            let Some(winner) = self.version(&ns, &id)? else {
+                continue;
+            };
+            if winner.origin == edge.id {
+                continue;
+            }
+            let (db, coll) = split_namespace(&ns)?;
+            // A winner the edge's query does not sync reaches the edge as a delete.
+            let doc = self.current_document(db, coll, &id)?.filter(|doc| {
+                check_id(edge.service, doc).is_ok()
+                    && edge.query.matches(db, coll, doc).ok() == Some(QueryMatch::Matches)
+            });
+            let change = Change {
+                seq: 0,
+                ns,
+                id,
+                doc,
+                hlc: winner.hlc,
+                origin: winner.origin,
+                drop: false,
+                fields: None,
+            };
+            superseded.push(Bson::Document(change.to_document()));
+        }
+        let ack = last_seq.max(edge.uploaded_seq);
+        let mut record = edge.record;
+        record.insert("uploadedSeq", u64_to_i64(ack));
+        record.insert("lastSeen", DateTime::now());
+        self.put_edge(&record)?;
+        // The edge forgets what it uploaded once acknowledged: it must be on disk first.
+        self.storage.flush()?;
+        Ok(doc! {
+            "ackSeq": u64_to_i64(ack),
+            "applied": applied,
+            "ignored": ignored,
+            "superseded": superseded,
+        })
+    }
+
+    /// Records versions for the hub's own local writes (mongosh or drivers on the hub) made
+    /// since the last call, so they take part in last-writer-wins. A local write is the newest
+    /// version of its document by definition (it replaced whatever was there); the hub's clock
+    /// has observed every uploaded change, so its timestamp is later too.
+    fn catch_up_versions(&self, memory: &mut HubMemory) -> Result<()> {
+        let from = match memory.versioned_seq {
+            Some(seq) => seq,
+            None => {
+                let mut found = self.storage.find(
+                    HUB_DATABASE,
+                    META,
+                    &FindOptions {
+                        filter: doc! {"_id": "versions"},
+                        ..FindOptions::default()
+                    },
+                )?;
+                match found.next().transpose()? {
+                    Some(meta) => u64::try_from(meta.get_i64("seq").unwrap_or(0)).unwrap_or(0),
+                    None => 0,
+                }
+            }
+        };
+        let mut last = from;
+        let mut recorded = 0;
+        let entries: Vec<_> = self.storage.history_from(from.saturating_add(1)).collect();
+        for entry in entries {
+            let entry = entry?;
+            last = entry.seq;
+            let Ok((db, coll)) = split_namespace(&entry.ns) else {
+                continue;
+            };
+            if is_internal_namespace(db, coll) {
+                continue;
+            }
+            if entry.op == HistoryOp::Drop {
+                // Every document of the collection is deleted as of the drop: an older change
+                // uploaded later must not bring one back.
+                self.record_drop(&entry.ns, entry.hlc)?;
+                recorded += 1;
+                continue;
+            }
+            if entry.origin != Origin::Local {
+                continue;
+            }
+            let version = match (&entry.op, &entry.changed_fields) {
+                (HistoryOp::Update, Some(fields)) => {
+                    let mut version = self
+                        .version(&entry.ns, &entry.id)?
+                        .filter(|v| !v.deleted)
+                        .unwrap_or_else(|| Version::whole(0, false, HUB_INSTANCE));
+                    for field in fields {
+                        version.set_field(field, entry.hlc, HUB_INSTANCE);
+                    }
+                    version.origin = HUB_INSTANCE.to_string();
+                    version
+                }
+                (op, _) => Version::whole(entry.hlc, *op == HistoryOp::Delete, HUB_INSTANCE),
+            };
+            self.put_version(&entry.ns, &entry.id, &version)?;
+            recorded += 1;
+        }
+        memory.versioned_seq = Some(last);
+        if recorded > 0 {
+            // Only when something was recorded: this write is itself a (skipped) history entry.
+            self.storage.apply_remote(
+                HUB_DATABASE,
+                META,
+                &Bson::String("versions".into()),
+                Some(doc! {"_id": "versions", "seq": u64_to_i64(last)}),
+                &Origin::Local,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn current_document(&self, db: &str, coll: &str, id: &Bson) -> Result<Option<Document>> {
+        let mut found = self.storage.find(
+            db,
+            coll,
+            &FindOptions {
+                filter: doc! {"_id": id.clone()},
+                limit: 1,
+                ..FindOptions::default()
+            },
+        )?;
+        Ok(found.next().transpose()?)
+    }
+
+    /// The hub's changes after history sequence `after` that concern the edge, as document
+    /// states: for each document a history entry touched (in a namespace the edge's query
+    /// syncs), its current version at the hub, an upsert when it matches the query and a delete
+    /// when it is gone or moved out of the query. Documents whose current version the edge
+    /// wrote itself are skipped (the edge already has it, or something newer). Returns
+    /// `{changes, next, lastSeq, queryVersion, query}`; the edge stores `next` as its download
+    /// cursor.
+    pub fn download(&self, api_key: &str, after: u64, limit: usize) -> Result<Document> {
+        let (edge, horizon) = {
+            let mut memory = self.locked();
+            let edge = self.authenticate(api_key)?;
+            self.catch_up_versions(&mut memory)?;
+            self.touch(&mut memory, &edge)?;
+            // Every entry up to here has a version; later ones wait for the next request.
+            (edge, self.storage.last_seq())
+        };
+        let limit = limit.clamp(1, MAX_BATCH_COUNT);
+        let mut changes = Vec::new();
+        let mut seen = HashSet::new();
+        let mut bytes = 0;
+        let mut next = after;
+        for (scanned, entry) in self
+            .storage
+            .history_from(after.saturating_add(1))
+            .enumerate()
+        {
+            let entry = entry?;
+            if entry.seq > horizon
+                || scanned >= DOWNLOAD_SCAN_LIMIT
+                || changes.len() >= limit
+                || bytes >= MAX_BATCH_BYTES
+            {
+                break;
+            }
+            next = entry.seq;
+            let Ok((db, coll)) = split_namespace(&entry.ns) else {
+                continue;
+            };
+            if is_internal_namespace(db, coll) || !edge.query.is_synced(db, coll) {
+                continue;
+            }
+            if entry.op == HistoryOp::Drop {
+                // The edge removes its copies.
+                let change = Change {
+                    seq: entry.seq,
+                    ns: entry.ns.clone(),
+                    id: Bson::Null,
+                    doc: None,
+                    hlc: entry.hlc,
+                    origin: HUB_INSTANCE.to_string(),
+                    drop: true,
+                    fields: None,
+                };
+                // Earlier changes of this batch to the collection are moot (the drop removes
+                // them); later ones are sent again.
+                changes.retain(|earlier: &Bson| {
+                    earlier.as_document().and_then(|d| d.get_str("ns").ok())
+                        != Some(change.ns.as_str())
+                });
+                seen.retain(|(ns, _)| *ns != change.ns);
+                bytes += change.approximate_bytes();
+                changes.push(Bson::Document(change.to_document()));
+                // Documents of the edge's own that won over the drop (written later) exist at
+                // the hub now, but the edge is never sent its own writes: send them back after
+                // the drop so the edge keeps them.
+                for doc in self.storage.find(db, coll, &FindOptions::default())? {
+                    let doc = doc?;
+                    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+                    let Some(version) = self.version(&entry.ns, &id)? else {
+                        continue;
+                    };
+                    if version.origin != edge.id || version.hlc <= entry.hlc {
+                        continue;
+                    }
+                    seen.insert((entry.ns.clone(), keyenc::encode(&id)));
+                    let survivor = Change {
+                        seq: entry.seq,
+                        ns: entry.ns.clone(),
+                        id,
+                        doc: Some(doc),
+                        hlc: version.hlc,
+                        origin: version.origin,
+                        drop: false,
+                        fields: None,
+                    };
+                    bytes += survivor.approximate_bytes();
+                    changes.push(Bson::Document(survivor.to_document()));
+                }
+                continue;
+            }
+            if !seen.insert((entry.ns.clone(), keyenc::encode(&entry.id))) {
+                continue;
+            }
+            let version = self.version(&entry.ns, &entry.id)?;
+            if version.as_ref().is_some_and(|v| v.origin == edge.id) {
+                continue;
+            }
+            let doc = match self.current_document(db, coll, &entry.id)? {
+                Some(doc) => {
+                    let valid = check_id(edge.service, &doc).is_ok();
+                    let matches = valid
+                        && edge.query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
+                    if matches {
+                        Some(doc)
+                    } else if entry.op == HistoryOp::Insert || !valid {
+                        // Never synced to this edge.
+                        continue;
+                    } else {
+                        // Moved out of the query: the edge drops its copy, if it has one.
+                        None
+                    }
+                }
+                None => None,
+            };
+            let change = Change {
+                seq: entry.seq,
+                ns: entry.ns,
+                id: entry.id,
+                doc,
+                hlc: version.as_ref().map_or(entry.hlc, |v| v.hlc),
+                origin: version.map_or_else(|| HUB_INSTANCE.to_string(), |v| v.origin),
+                drop: false,
+                fields: None,
+            };
+            bytes += change.approximate_bytes();
+            changes.push(Bson::Document(change.to_document()));
+        }
+        Ok(doc! {
+            "changes": changes,
+            "next": u64_to_i64(next),
+            "lastSeq": u64_to_i64(horizon),
+            "queryVersion": edge.record.get_i64("queryVersion").unwrap_or(1),
+            "query": edge.query.to_document(),
+        })
+    }
+
+    /// A page of every document the edge's query matches, namespace by namespace in name
+    /// order, `_id` order within. `position` is `{ns, skip}` from the previous page (absent
+    /// for the first). Returns `{docs: [{ns, doc}], position, done, hubSeq}`: the edge applies
+    /// the pages, then downloads from `hubSeq` (the hub's last sequence when the snapshot was
+    /// asked for, sent back with each page).
+    pub fn snapshot(
+        &self,
+        api_key: &str,
+        position: Option<&Document>,
+        limit: usize,
+    ) -> Result<Document> {
+        let edge = {
+            let _guard = self.locked();
+            self.authenticate(api_key)?
+        };
+        let limit = limit.clamp(1, MAX_BATCH_COUNT);
+        let hub_seq = match position.and_then(|p| p.get_i64("hubSeq").ok()) {
+            Some(seq) => seq,
+            None => u64_to_i64(self.storage.last_seq()),
+        };
+        let mut namespaces: Vec<String> = Vec::new();
+        for database in self.storage.list_databases() {
+            for collection in self.storage.list_collections(&database.name) {
+                if !collection.is_view && edge.query.is_synced(&database.name, &collection.name) {
+                    namespaces.push(format!("{}.{}", database.name, collection.name));
+                }
+            }
+        }
+        namespaces.sort();
+        let start_ns = position
+            .and_then(|p| p.get_str("ns").ok())
+            .map(str::to_string);
+        let mut skip = position
+            .and_then(|p| p.get_i64("skip").ok())
+            .and_then(|s| u64::try_from(s).ok())
+            .unwrap_or(0);
+        let mut docs = Vec::new();
+        let mut bytes = 0;
+        for ns in namespaces
+            .iter()
+            .filter(|ns| start_ns.as_ref().is_none_or(|start| *ns >= start))
+        {
+            if start_ns.as_ref() != Some(ns) {
+                skip = 0;
+            }
+            let (db, coll) = split_namespace(ns)?;
+            let filter = edge.query.filter_for(db, coll).cloned().unwrap_or_default();
+            let found = self.storage.find(
+                db,
+                coll,
+                &FindOptions {
+                    filter,
+                    sort: Some(doc! {"_id": 1}),
+                    skip,
+                    ..FindOptions::default()
+                },
+            )?;
+            for doc in found {
+                if docs.len() >= limit || bytes >= MAX_BATCH_BYTES {
+                    return Ok(doc! {
+                        "docs": docs,
+                        "position": {"ns": ns, "skip": u64_to_i64(skip), "hubSeq": hub_seq},
+                        "done": false,
+                        "hubSeq": hub_seq,
+                    });
+                }
+                let doc = doc?;
+                skip += 1;
+                if check_id(edge.service, &doc).is_err() {
+                    continue;
+                }
+                bytes += bson::to_vec(&doc).map_or(0, |b| b.len());
+                docs.push(Bson::Document(doc! {"ns": ns, "doc": doc}));
+            }
+        }
+        Ok(doc! {"docs": docs, "done": true, "hubSeq": hub_seq})
+    }
+
+    /// The last-writer-wins version of a document, if any write to it was versioned.
+    fn version(&self, ns: &str, id: &Bson) -> Result<Option<Version>> {
+        let mut found = self.storage.find(
+            HUB_DATABASE,
+            VERSIONS,
+            &FindOptions {
+                filter: doc! {"_id": {"ns": ns, "id": id.clone()}},
+                limit: 1,
+                ..FindOptions::default()
+            },
+        )?;
+        let clock =
+            |d: &Document, key: &str| u64::try_from(d.get_i64(key).unwrap_or(0)).unwrap_or(0);
+        let version = found.next().transpose()?.map(|record| {
+            let hlc = clock(&record, "hlc");
+            let origin = record.get_str("origin").unwrap_or_default().to_string();
+            let base = match record.get_document("base") {
+                Ok(base) => (
+                    clock(base, "hlc"),
+                    base.get_str("origin").unwrap_or_default().to_string(),
+                ),
+                Err(_) => (hlc, origin.clone()),
+            };
+            let fields = record
+                .get_array("fields")
+                .map(|fields| {
+                    fields
+                        .iter()
+                        .filter_map(Bson::as_document)
+                        .map(|f| {
+                            (
+                                f.get_str("f").unwrap_or_default().to_string(),
+                                clock(f, "hlc"),
+                                f.get_str("origin").unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Version {
+                hlc,
+                deleted: record.get_bool("deleted").unwrap_or(false),
+                origin,
+                fields,
+                base,
+            }
+        });
+        // A later drop of the collection deletes the document too.
+        let mut drops = self.storage.find(
+            HUB_DATABASE,
+            DROPS,
+            &FindOptions {
+                filter: doc! {"_id": ns},
+                limit: 1,
+                ..FindOptions::default()
+            },
+        )?;
+        let dropped = drops.next().transpose()?.map(|record| {
+            Version::whole(
+                u64::try_from(record.get_i64("hlc").unwrap_or(0)).unwrap_or(0),
+                true,
+                HUB_INSTANCE,
+            )
+        });
+        Ok(match (version, dropped) {
+            (Some(version), Some(dropped)) if dropped.key() > version.key() => Some(dropped),
+            (None, dropped) => dropped,
+            (version, _) => version,
+        })
+    }
+
+    /// Records that `ns` was dropped at `hlc`: every document of it counts as deleted then
+    /// (see [`Hub::version`]), so an older change uploaded later does not bring one back.
+    fn record_drop(&self, ns: &str, hlc: u64) -> Result<()> {
+        self.storage.apply_remote(
+            HUB_DATABASE,
+            DROPS,
+            &Bson::String(ns.to_string()),
+            Some(doc! {"_id": ns, "hlc": u64_to_i64(hlc)}),
+            &Origin::Local,
+        )?;
+        Ok(())
+    }
+
+    fn put_version(&self, ns: &str, id: &Bson, version: &Version) -> Result<()> {
+        let version_id = doc! {"ns": ns, "id": id.clone()};
+        self.storage.apply_remote(
+            HUB_DATABASE,
+            VERSIONS,
+            &Bson::Document(version_id.clone()),
+            Some(doc! {
+                "_id": version_id,
+                "hlc": u64_to_i64(version.hlc),
+                "origin": &version.origin,
+                "deleted": version.deleted,
+                "base": {"hlc": u64_to_i64(version.base.0), "origin": &version.base.1},
+                "fields": version
+                    .fields
+                    .iter()
+                    .map(|(f, hlc, origin)| doc! {"f": f, "hlc": u64_to_i64(*hlc), "origin": origin})
+                    .collect::<Vec<_>>(),
+            }),
+            &Origin::Local,
+        )?;
+        Ok(())
+    }
+
+    fn authenticate(&self, api_key: &str) -> Result<EdgeRecord> {
+        let record = self
+            .find_edge(doc! {"apiKeyHash": hash_key(api_key)})?
+            .ok_or_else(|| {
+                Error::Unauthorized(
+                    "the API key is not valid (the edge instance was deleted or re-keyed at the \
+                     hub); register the edge again with a new registration key"
+                        .into(),
+                )
+            })?;
+        let id = record.get_str("_id").unwrap_or_default().to_string();
+        let service: ServiceType = record.get_str("service").unwrap_or("edge").parse()?;
+        let default_db = record.get_str("defaultDb").unwrap_or("test");
+        let query = InstanceQuery::parse(
+            record.get_document("query").unwrap_or(&Document::new()),
+            default_db,
+        )?;
+        let uploaded_seq = u64::try_from(record.get_i64("uploadedSeq").unwrap_or(0)).unwrap_or(0);
+        Ok(EdgeRecord {
+            record,
+            id,
+            service,
+            query,
+            uploaded_seq,
+        })
+    }
+
+    /// Notes that `edge` was heard from now.
+    fn touch(&self, memory: &mut HubMemory, edge: &EdgeRecord) -> Result<()> {
+        let now = DateTime::now();
+        let persisted = edge.record.get_datetime("lastSeen").ok().copied();
+        let stale = persisted.is_none_or(|seen| {
+            now.timestamp_millis()
+                .saturating_sub(seen.timestamp_millis())
+                > LAST_SEEN_PERSIST_MS
+        });
+        memory.last_seen.insert(edge.id.clone(), now);
+        if stale {
+            let mut record = edge.record.clone();
+            record.insert("lastSeen", now);
+            self.put_edge(&record)?;
+        }
+        Ok(())
+    }
+
+    fn edge_by_id(&self, id: &str) -> Result<Document> {
+        self.find_edge(doc! {"_id": id})?
+            .ok_or_else(|| Error::Coded {
+                code: 2,
+                message: format!("no edge instance with id '{id}'"),
+            })
+    }
+
+    fn find_edge(&self, filter: Document) -> Result<Option<Document>> {
+        let mut found = self.storage.find(
+            HUB_DATABASE,
+            EDGES,
+            &FindOptions {
+                filter,
+                limit: 1,
+                ..FindOptions::default()
+            },
+        )?;
+        Ok(found.next().transpose()?)
+    }
+
+    fn put_edge(&self, record: &Document) -> Result<()> {
+        let id = record.get("_id").cloned().unwrap_or(Bson::Null);
+        self.storage.apply_remote(
+            HUB_DATABASE,
+            EDGES,
+            &id,
+            Some(record.clone()),
+            &Origin::Local,
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,254 @@
+//! The sync protocol's shared vocabulary: one change as it travels between edge and hub, the
+//! command names, keys and their hashes, and small argument readers.
+//!
+//! Every sync request is a command document on the hub's wire-protocol port (database
+//! `admin`): `outpostSyncRegister`, `outpostSyncUpload`, `outpostSyncDownload`,
+//! `outpostSyncSnapshot`, and the admin commands `outpostHubCreateEdge`,
+//! `outpostHubListEdges`, `outpostHubSetEdgeQuery`.
+
+use std::io::Read;
+
+use bson::{Bson, Document};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+pub const REGISTER: &str = "outpostSyncRegister";
+pub const UPLOAD: &str = "outpostSyncUpload";
+pub const DOWNLOAD: &str = "outpostSyncDownload";
+pub const SNAPSHOT: &str = "outpostSyncSnapshot";
+pub const CREATE_EDGE: &str = "outpostHubCreateEdge";
+pub const LIST_EDGES: &str = "outpostHubListEdges";
+pub const SET_EDGE_QUERY: &str = "outpostHubSetEdgeQuery";
+
+/// Largest number of changes in one upload or download batch.
+pub const MAX_BATCH_COUNT: usize = 500;
+/// Largest total BSON size of the documents in one batch: well under the 16 MB document limit
+/// (the batch travels inside one reply or request document).
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// One change to one document: an upsert of the whole document after the change, or a delete
+/// (`doc` is `None`). `seq` is the sequence number in the sender's history log; `hlc` is the
+/// hybrid logical clock of the original write, used for last-writer-wins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub seq: u64,
+    /// `database.collection`.
+    pub ns: String,
+    pub id: Bson,
+    pub doc: Option<Document>,
+    pub hlc: u64,
+    /// The instance that wrote this version (an edge id or `hub`), for ties of `hlc`; empty in
+    /// uploads (the hub knows who is uploading).
+    pub origin: String,
+    /// The whole collection `ns` was dropped at the hub (`id` and `doc` are unused): the edge
+    /// removes its copies of the documents its query syncs there.
+    pub drop: bool,
+    /// For an update: the top-level fields it changed (or removed); the hub merges only
+    /// those (per-field last-writer-wins). `None`: the whole document.
+    pub fields: Option<Vec<String>>,
+}
+
+impl Change {
+    pub fn to_document(&self) -> Document {
+        let mut out = Document::new();
+        out.insert("seq", u64_to_i64(self.seq));
+        out.insert("ns", self.ns.clone());
+        out.insert("id", self.id.clone());
+        out.insert("hlc", u64_to_i64(self.hlc));
+        if !self.origin.is_empty() {
+            out.insert("origin", self.origin.clone());
+        }
+        if self.drop {
+            out.insert("drop", true);
+        }
+        if let Some(fields) = &self.fields {
+            out.insert("fields", fields.clone());
+        }
+        match &self.doc {
+            Some(doc) => out.insert("doc", doc.clone()),
+            None => out.insert("delete", true),
+        };
+        out
+    }
+
+    pub fn from_document(change: &Document) -> Result<Change> {
+        let doc = match change.get("doc") {
+            Some(Bson::Document(doc)) => Some(doc.clone()),
+            None | Some(Bson::Null) => None,
+            Some(_) => return Err(Error::protocol("a change's 'doc' must be a document")),
+        };
+        let ns = change
+            .get_str("ns")
+            .map_err(|_| Error::protocol("a change needs a string 'ns'"))?;
+        split_namespace(ns)?;
+        Ok(Change {
+            seq: read_u64(change, "seq")?,
+            ns: ns.to_string(),
+            id: change
+                .get("id")
+                .cloned()
+                .ok_or_else(|| Error::protocol("a change needs an 'id'"))?,
+            doc,
+            hlc: read_u64(change, "hlc")?,
+            origin: change.get_str("origin").unwrap_or_default().to_string(),
+            drop: change.get_bool("drop").unwrap_or(false),
+            fields: match change.get("fields") {
+                None | Some(Bson::Null) => None,
+                Some(Bson::Array(fields)) => Some(
+                    fields
+                        .iter()
+                        .map(|f| {
+                            f.as_str()
+                                .map(str::to_string)
+                                .ok_or_else(|| Error::protocol("'fields' must hold strings"))
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                ),
+                Some(_) => return Err(Error::protocol("'fields' must be an array")),
+            },
+        })
+    }
+
+    /// Approximate size on the wire, for batch limits.
+    pub fn approximate_bytes(&self) -> usize {
+        let doc_bytes = self
+            .doc
+            .as_ref()
+            .and_then(|doc| bson::to_vec(doc).ok())
+            .map_or(0, |bytes| bytes.len());
+        doc_bytes + self.ns.len() + 64
+    }
+}
+
+/// Splits `database.collection` at the first dot.
+pub fn split_namespace(ns: &str) -> Result<(&str, &str)> {
+    match ns.split_once('.') {
+        Some((db, coll)) if !db.is_empty() && !coll.is_empty() => Ok((db, coll)),
+        _ => Err(Error::protocol(format!(
+            "invalid namespace '{ns}': expected 'database.collection'"
+        ))),
+    }
+}
+
+/// Sequence numbers and clocks travel as int64 (BSON has no unsigned type).
+pub fn u64_to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Reads a non-negative integer field (int32, int64 or a whole double).
+pub fn read_u64(doc: &Document, field: &str) -> Result<u64> {
+    let value = match doc.get(field) {
+        Some(Bson::Int32(n)) => i64::from(*n),
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Double(f)) if f.fract() == 0.0 && *f >= 0.0 && *f < 9.0e18 => {
+            // Checked above: a whole number in range.
+            #[allow(clippy::cast_possible_truncation)]
+            let n = *f as i64;
+            n
+        }
+        Some(other) => {
+            return Err(Error::protocol(format!(
+                "'{field}' must be a non-negative integer, not {other}"
+            )))
+        }
+        None => return Err(Error::protocol(format!("missing field '{field}'"))),
+    };
+    u64::try_from(value)
+        .map_err(|_| Error::protocol(format!("'{field}' must be a non-negative integer")))
+}
+
+/// Reads a required string field.
+pub fn read_str<'a>(doc: &'a Document, field: &str) -> Result<&'a str> {
+    doc.get_str(field)
+        .map_err(|_| Error::protocol(format!("'{field}' must be a string")))
+}
+
+/// The SHA-256 of a key, hex-encoded: the hub stores only hashes of keys.
+pub fn hash_key(key: &str) -> String {
+    hex(&Sha256::digest(key.as_bytes()))
+}
+
+/// A new random key: 32 bytes from the operating system, 64 hex characters.
+pub fn random_key() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut file| file.read_exact(&mut bytes))
+        .map_err(|error| Error::Coded {
+            code: 1,
+            message: format!("cannot read random bytes from /dev/urandom: {error}"),
+        })?;
+    Ok(hex(&bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::doc;
+
+    use super::*;
+
+    #[test]
+    fn change_round_trip() {
+        let cases = [
+            Change {
+                seq: 7,
+                ns: "shop.items".into(),
+                id: Bson::Int32(1),
+                doc: Some(doc! {"_id": 1, "a": 2}),
+                hlc: 99,
+                origin: String::new(),
+                drop: false,
+                fields: None,
+            },
+            Change {
+                seq: 8,
+                ns: "shop.a.b".into(),
+                id: Bson::String("x".into()),
+                doc: None,
+                hlc: 100,
+                origin: "hub".into(),
+                drop: false,
+                fields: None,
+            },
+        ];
+        for change in cases {
+            assert_eq!(
+                Change::from_document(&change.to_document()).unwrap(),
+                change
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_changes_are_refused() {
+        let cases = [
+            doc! {"ns": "shop.items", "id": 1, "hlc": 1_i64},
+            doc! {"seq": -1_i64, "ns": "shop.items", "id": 1, "hlc": 1_i64},
+            doc! {"seq": 1_i64, "ns": "shop", "id": 1, "hlc": 1_i64},
+            doc! {"seq": 1_i64, "ns": "shop.items", "hlc": 1_i64},
+            doc! {"seq": 1_i64, "ns": "shop.items", "id": 1, "hlc": "x"},
+            doc! {"seq": 1_i64, "ns": "shop.items", "id": 1, "hlc": 1, "doc": 5},
+        ];
+        for case in cases {
+            let error = Change::from_document(&case).unwrap_err();
+            assert_eq!(error.code(), 9, "{case}: {error}");
+        }
+    }
+
+    #[test]
+    fn keys_and_hashes() {
+        let a = random_key().unwrap();
+        let b = random_key().unwrap();
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
