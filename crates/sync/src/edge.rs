@@ -464,9 +464,9 @@ impl EdgeSync {
                 continue;
             }
             // An update names its changed fields: the hub merges only those.
-            let fields = match entry.op {
-                HistoryOp::Update => entry.changed_fields.clone(),
-                _ => None,
+            let (fields, increments) = match entry.op {
+                HistoryOp::Update => (entry.changed_fields.clone(), entry.increments.clone()),
+                _ => (None, None),
             };
             let doc = match (entry.op, entry.doc) {
                 (HistoryOp::Drop, _) => {
@@ -508,7 +508,11 @@ impl EdgeSync {
                     }
                 }
             };
-            let fields = if doc.is_some() { fields } else { None };
+            let (fields, increments) = if doc.is_some() {
+                (fields, increments)
+            } else {
+                (None, None)
+            };
             let change = Change {
                 seq: entry.seq,
                 ns: entry.ns,
@@ -518,6 +522,7 @@ impl EdgeSync {
                 origin: String::new(),
                 drop: false,
                 fields,
+                increments,
             };
             bytes += change.approximate_bytes();
             batch.changes.push(change);
@@ -801,6 +806,7 @@ impl EdgeSync {
                     origin: String::new(),
                     drop: false,
                     fields: None,
+                    increments: None,
                 };
                 self.apply_downloaded(&change, &pending)?;
             }
@@ -868,6 +874,7 @@ impl EdgeSync {
                             origin: String::new(),
                             drop: false,
                             fields: None,
+                            increments: None,
                         });
                     }
                 }

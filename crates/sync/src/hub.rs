@@ -18,6 +18,7 @@ use std::sync::Mutex;
 
 use bson::oid::ObjectId;
 use bson::{doc, Bson, DateTime, Document};
+use outpost_storage::query::update::add_numbers;
 use outpost_storage::value::keyenc;
 use outpost_storage::{FindOptions, HistoryOp, Origin, Storage};
 
@@ -380,6 +381,18 @@ impl Hub {
                     let mut merged = stored.clone();
                     let (mut won, mut lost_some) = (false, false);
                     for field in fields.iter().filter(|f| *f != "_id") {
+                        // `$inc` merges as a counter: the delta is added to the hub's value,
+                        // whatever the clocks say, so two +1s give +2.
+                        let delta = change.increments.as_ref().and_then(|inc| inc.get(field));
+                        let base = stored.get(field).cloned().unwrap_or(Bson::Int32(0));
+                        if let Some(sum) = delta.and_then(|d| add_numbers(&base, d)) {
+                            merged.insert(field.clone(), sum);
+                            if (change.hlc, edge.id.as_str()) > version.field_key(field) {
+                                version.set_field(field, change.hlc, &edge.id);
+                            }
+                            won = true;
+                            continue;
+                        }
                         if (change.hlc, edge.id.as_str()) > version.field_key(field) {
                             match doc.get(field) {
                                 Some(value) => {
@@ -457,6 +470,7 @@ impl Hub {
                 origin: winner.origin,
                 drop: false,
                 fields: None,
+                increments: None,
             };
             superseded.push(Bson::Document(change.to_document()));
         }
@@ -615,6 +629,7 @@ impl Hub {
                     origin: HUB_INSTANCE.to_string(),
                     drop: true,
                     fields: None,
+                    increments: None,
                 };
                 // Earlier changes of this batch to the collection are moot (the drop removes
                 // them); later ones are sent again.
@@ -647,6 +662,7 @@ impl Hub {
                         origin: version.origin,
                         drop: false,
                         fields: None,
+                        increments: None,
                     };
                     bytes += survivor.approximate_bytes();
                     changes.push(Bson::Document(survivor.to_document()));
@@ -686,6 +702,7 @@ impl Hub {
                 origin: version.map_or_else(|| HUB_INSTANCE.to_string(), |v| v.origin),
                 drop: false,
                 fields: None,
+                increments: None,
             };
             bytes += change.approximate_bytes();
             changes.push(Bson::Document(change.to_document()));

@@ -47,6 +47,9 @@ pub struct Change {
     /// For an update: the top-level fields it changed (or removed); the hub merges only
     /// those (per-field last-writer-wins). `None`: the whole document.
     pub fields: Option<Vec<String>>,
+    /// For an update: the top-level fields it incremented (`$inc`) and by how much; the hub
+    /// adds these to its own values, so concurrent increments add up like a counter.
+    pub increments: Option<Document>,
 }
 
 impl Change {
@@ -64,6 +67,9 @@ impl Change {
         }
         if let Some(fields) = &self.fields {
             out.insert("fields", fields.clone());
+        }
+        if let Some(increments) = &self.increments {
+            out.insert("inc", increments.clone());
         }
         match &self.doc {
             Some(doc) => out.insert("doc", doc.clone()),
@@ -106,6 +112,11 @@ impl Change {
                         .collect::<Result<Vec<_>>>()?,
                 ),
                 Some(_) => return Err(Error::protocol("'fields' must be an array")),
+            },
+            increments: match change.get("inc") {
+                None | Some(Bson::Null) => None,
+                Some(Bson::Document(inc)) => Some(inc.clone()),
+                Some(_) => return Err(Error::protocol("'inc' must be a document")),
             },
         })
     }
@@ -203,6 +214,7 @@ mod tests {
                 origin: String::new(),
                 drop: false,
                 fields: None,
+                increments: None,
             },
             Change {
                 seq: 8,
@@ -213,6 +225,7 @@ mod tests {
                 origin: "hub".into(),
                 drop: false,
                 fields: None,
+                increments: None,
             },
         ];
         for change in cases {

@@ -64,6 +64,9 @@ pub struct HistoryEntry {
     pub doc: Option<Document>,
     /// For updates: the top-level fields whose values changed or were removed.
     pub changed_fields: Option<Vec<String>>,
+    /// For updates: the top-level fields incremented by `$inc`, with their deltas (sync merges
+    /// concurrent increments as counters).
+    pub increments: Option<Document>,
     /// Hybrid logical clock timestamp of the change (see [`Hlc`]).
     pub hlc: u64,
     pub origin: Origin,
@@ -82,6 +85,9 @@ impl HistoryEntry {
         }
         if let Some(fields) = &self.changed_fields {
             d.insert("changed", fields.clone());
+        }
+        if let Some(increments) = &self.increments {
+            d.insert("inc", increments.clone());
         }
         if let Origin::Peer(peer) = &self.origin {
             d.insert("origin", peer.clone());
@@ -108,6 +114,7 @@ impl HistoryEntry {
             id: d.get("id").cloned().unwrap_or(Bson::Null),
             doc: d.get_document("doc").ok().cloned(),
             changed_fields,
+            increments: d.get_document("inc").ok().cloned(),
             hlc: u64::try_from(d.get_i64("hlc").map_err(|_| corrupt("hlc"))?)
                 .map_err(|_| corrupt("hlc"))?,
             origin: match d.get_str("origin") {
@@ -175,6 +182,7 @@ mod tests {
             id: Bson::Int32(1),
             doc: Some(doc! {"_id": 1, "a": 2}),
             changed_fields: Some(vec!["a".into()]),
+            increments: Some(doc! {"a": 1}),
             hlc: 42,
             origin: Origin::Peer("edge-1".into()),
         };

@@ -412,6 +412,7 @@ impl Storage {
             Bson::Null,
             None,
             None,
+            None,
             &Origin::Local,
         )?;
         self.inner.kv.commit(set)?;
@@ -480,6 +481,7 @@ impl Storage {
             Bson::Null,
             None,
             None,
+            None,
             &Origin::Local,
         )?;
         self.inner.kv.commit(set)?;
@@ -495,6 +497,7 @@ impl Storage {
                 HistoryOp::Insert,
                 id,
                 Some(doc),
+                None,
                 None,
                 &Origin::Local,
             )?;
@@ -601,6 +604,7 @@ impl Storage {
         id: Bson,
         doc: Option<Document>,
         changed_fields: Option<Vec<String>>,
+        increments: Option<Document>,
         origin: &Origin,
     ) -> Result<u64> {
         let seq = w.next_seq;
@@ -611,6 +615,7 @@ impl Storage {
             id,
             doc,
             changed_fields,
+            increments,
             hlc: w.hlc.tick(),
             origin: origin.clone(),
         };

@@ -92,6 +92,29 @@ struct Batch {
     bytes: usize,
 }
 
+/// How a stored document changed, for its history entry.
+struct Edit {
+    op: HistoryOp,
+    /// `$inc` deltas of top-level fields (see [`Update::increments`]).
+    increments: Option<Document>,
+}
+
+impl Edit {
+    fn of(update: &Update) -> Edit {
+        if update.is_replacement() {
+            Edit {
+                op: HistoryOp::Replace,
+                increments: None,
+            }
+        } else {
+            Edit {
+                op: HistoryOp::Update,
+                increments: update.increments(),
+            }
+        }
+    }
+}
+
 /// A stored document a write will change: its key, contents and positional match.
 struct Candidate {
     key: Vec<u8>,
@@ -415,6 +438,7 @@ impl Storage {
             id.clone(),
             Some(doc),
             None,
+            None,
             origin,
         )?;
         Ok(id)
@@ -427,10 +451,11 @@ impl Storage {
         collection: &Collection,
         target: &Candidate,
         new: Document,
-        op: HistoryOp,
+        edit: Edit,
         options: &WriteOptions,
     ) -> Result<()> {
         let origin = &options.origin;
+        let op = edit.op;
         let (doc_key, old) = (target.key.as_slice(), &target.doc);
         check_validator(collection, &new, Some(old), options)?;
         self.check_write_guard(&collection.meta.namespace(), origin, Some(old), &new)?;
@@ -453,6 +478,7 @@ impl Storage {
             id,
             Some(new),
             changed,
+            edit.increments,
             origin,
         )?;
         self.commit_write(batch)
@@ -475,6 +501,7 @@ impl Storage {
             &collection.meta.namespace(),
             HistoryOp::Delete,
             id,
+            None,
             None,
             None,
             origin,
@@ -576,12 +603,8 @@ impl Storage {
                 target.array_index,
                 spec.variables,
             )? {
-                let op = if spec.update.is_replacement() {
-                    HistoryOp::Replace
-                } else {
-                    HistoryOp::Update
-                };
-                self.replace_locked(&mut w, &collection, &target, new, op, options)?;
+                let edit = Edit::of(spec.update);
+                self.replace_locked(&mut w, &collection, &target, new, edit, options)?;
                 outcome.modified += 1;
             }
         }
@@ -707,17 +730,12 @@ impl Storage {
                 let new = match Self::updated_document(update, old, array_index, request.variables)?
                 {
                     Some(new) => {
-                        let op = if update.is_replacement() {
-                            HistoryOp::Replace
-                        } else {
-                            HistoryOp::Update
-                        };
                         self.replace_locked(
                             &mut w,
                             &collection,
                             &target,
                             new.clone(),
-                            op,
+                            Edit::of(update),
                             options,
                         )?;
                         new
@@ -783,7 +801,10 @@ impl Storage {
                         &collection,
                         &target,
                         new,
-                        HistoryOp::Replace,
+                        Edit {
+                            op: HistoryOp::Replace,
+                            increments: None,
+                        },
                         &options,
                     )?;
                 }

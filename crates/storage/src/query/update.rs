@@ -243,6 +243,23 @@ impl Update {
         }
     }
 
+    /// The top-level fields this update increments (`{$inc: {n: 1}}` gives `{n: 1}`), so that
+    /// sync can merge concurrent increments as a counter. `None` when there are none.
+    pub fn increments(&self) -> Option<Document> {
+        let UpdateKind::Operators { operations, .. } = &self.kind else {
+            return None;
+        };
+        let mut out = Document::new();
+        for op in operations {
+            if let (Modifier::Arithmetic(arith::ArithmeticOp::Add, delta), [Part::Field(name)]) =
+                (&op.modifier, op.parts.as_slice())
+            {
+                out.insert(name.clone(), delta.clone());
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
     /// Applies the update to `doc`, returning the new document. `_id` is preserved.
     pub fn apply(&self, doc: &Document, ctx: &UpdateContext) -> Result<Document> {
         match &self.kind {
@@ -268,6 +285,13 @@ impl Update {
             } => apply_operators(doc, operations, array_filters, ctx),
         }
     }
+}
+
+/// `a + b` with `$inc`'s result types (int32 stays int32 until it overflows, then int64; any
+/// double gives a double; any decimal a decimal); `None` when either is not a number or the
+/// sum overflows int64.
+pub fn add_numbers(a: &Bson, b: &Bson) -> Option<Bson> {
+    arith::arithmetic(arith::ArithmeticOp::Add, a, b)
 }
 
 /// The document an upsert starts from: the equality fields of `filter` (`{a: 1, "b.c": 2}`

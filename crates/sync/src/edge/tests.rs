@@ -515,6 +515,74 @@ fn last_writer_wins_across_two_edges_and_deletes_win_ties() {
 }
 
 #[test]
+fn concurrent_increments_add_up_like_a_counter() {
+    let f = Fixture::new();
+    let (one, mut engine_one, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let (two, mut engine_two, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    let id = ObjectId::new();
+    insert(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": id, "n": 0, "label": "x"},
+    );
+    engine_one.sync_once(&mut link).unwrap();
+    engine_two.sync_once(&mut link).unwrap();
+    // Offline, both edges and the hub increment the same counter; one edge also sets a field.
+    update(
+        &one,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$inc": {"n": 1}},
+    );
+    update(
+        &one,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$inc": {"n": 2}},
+    );
+    update(
+        &two,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$inc": {"n": 10}, "$set": {"label": "y"}},
+    );
+    update(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$inc": {"n": 100}},
+    );
+    for _ in 0..3 {
+        engine_one.sync_once(&mut link).unwrap();
+        engine_two.sync_once(&mut link).unwrap();
+    }
+    let expected = vec![doc! {"_id": id, "n": 113, "label": "y"}];
+    assert_eq!(all(&f.hub_storage, "shop.items"), expected);
+    assert_eq!(all(&one, "shop.items"), expected);
+    assert_eq!(all(&two, "shop.items"), expected);
+    // A lost acknowledgement re-sends the batch: the increment is still counted once.
+    update(
+        &one,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$inc": {"n": 1}},
+    );
+    link.fail_after_upload = true;
+    let _ = engine_one.sync_once(&mut link);
+    for _ in 0..3 {
+        engine_one.sync_once(&mut link).unwrap();
+        engine_two.sync_once(&mut link).unwrap();
+    }
+    let expected = vec![doc! {"_id": id, "n": 114, "label": "y"}];
+    assert_eq!(all(&f.hub_storage, "shop.items"), expected);
+    assert_eq!(all(&one, "shop.items"), expected);
+    assert_eq!(all(&two, "shop.items"), expected);
+}
+
+#[test]
 fn concurrent_updates_of_different_fields_merge() {
     let f = Fixture::new();
     let (one, mut engine_one, _) =
@@ -631,7 +699,7 @@ mod convergence {
                 0..3_usize,
                 0..4_usize,
                 proptest::option::weighted(0.8, 0..100_i32),
-                0..3_usize,
+                0..4_usize,
             )
                 .prop_map(|(replica, id, value, field)| Step::Write { replica, id, value, field }),
             8 => (1..3_usize, proptest::bool::weighted(0.2))
@@ -646,16 +714,15 @@ mod convergence {
         match value {
             Some(value) => {
                 let by = i32::try_from(replica).unwrap();
-                let set = match field {
-                    0 => doc! {"v": value, "by": by},
-                    1 => doc! {"w": value},
-                    _ => doc! {"v": value, "x": by},
+                let spec = match field {
+                    0 => doc! {"$set": {"v": value, "by": by}},
+                    1 => doc! {"$set": {"w": value}},
+                    // A counter: concurrent increments add up.
+                    2 => doc! {"$inc": {"n": value}},
+                    _ => doc! {"$set": {"v": value, "x": by}},
                 };
-                let update = outpost_storage::query::Update::parse(
-                    &Bson::Document(doc! {"$set": set}),
-                    None,
-                )
-                .unwrap();
+                let update =
+                    outpost_storage::query::Update::parse(&Bson::Document(spec), None).unwrap();
                 let spec = UpdateSpec {
                     filter: &filter,
                     update: &update,
