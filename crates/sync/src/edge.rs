@@ -464,6 +464,7 @@ impl EdgeSync {
                 continue;
             }
             // An update names its changed fields: the hub merges only those.
+            let insert = entry.op == HistoryOp::Insert;
             let (fields, increments) = match entry.op {
                 HistoryOp::Update => (entry.changed_fields.clone(), entry.increments.clone()),
                 _ => (None, None),
@@ -523,6 +524,7 @@ impl EdgeSync {
                 drop: false,
                 fields,
                 increments,
+                insert,
             };
             bytes += change.approximate_bytes();
             batch.changes.push(change);
@@ -807,6 +809,7 @@ impl EdgeSync {
                     drop: false,
                     fields: None,
                     increments: None,
+                    insert: false,
                 };
                 self.apply_downloaded(&change, &pending)?;
             }
@@ -875,6 +878,7 @@ impl EdgeSync {
                             drop: false,
                             fields: None,
                             increments: None,
+                            insert: false,
                         });
                     }
                 }

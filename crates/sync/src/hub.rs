@@ -409,6 +409,12 @@ impl Hub {
                         }
                     }
                     if !won {
+                        // This edge no longer holds the hub's version (an earlier change of
+                        // the same batch may have claimed it did): it gets the winner back.
+                        if version.origin == edge.id {
+                            version.origin = HUB_INSTANCE.to_string();
+                            self.put_version(&change.ns, &change.id, &version)?;
+                        }
                         ignored += 1;
                         lost.push((change.ns.clone(), change.id.clone()));
                         continue;
@@ -425,15 +431,42 @@ impl Hub {
                         .apply_remote(db, coll, &change.id, Some(merged), &origin)?;
                     self.put_version(&change.ns, &change.id, &version)?;
                 }
-                // A delete, or a document the hub does not hold: whole-document LWW.
+                // A delete, or a document the hub does not hold. Deletes win over concurrent
+                // updates: an update or replacement of a document another instance deleted
+                // was made without seeing the delete, so it loses whatever its clock; a delete
+                // wins over a stored document's versions whatever their clocks. Otherwise
+                // (a new document, or one inserted again after a delete) the later clock wins.
                 (_, _, current) => {
-                    let incoming =
-                        Version::whole(change.hlc, change.doc.is_none(), edge.id.as_str());
-                    if current.is_some_and(|current| incoming.key() <= current.key()) {
+                    let deleting = change.doc.is_none();
+                    let held_deleted = current.as_ref().is_some_and(|c| c.deleted);
+                    let loses = if deleting {
+                        held_deleted
+                            && current.as_ref().is_some_and(|c| {
+                                Version::whole(change.hlc, true, edge.id.as_str()).key() <= c.key()
+                            })
+                    } else if held_deleted
+                        && !change.insert
+                        && current.as_ref().is_some_and(|c| c.origin != edge.id)
+                    {
+                        // Another instance's delete. (After its own delete, an instance that
+                        // writes the document again is causally later: its clock decides.)
+                        true
+                    } else {
+                        let incoming = Version::whole(change.hlc, false, edge.id.as_str());
+                        current.as_ref().is_some_and(|c| incoming.key() <= c.key())
+                    };
+                    if loses {
+                        if let Some(mut version) = current.filter(|c| c.origin == edge.id) {
+                            version.origin = HUB_INSTANCE.to_string();
+                            self.put_version(&change.ns, &change.id, &version)?;
+                        }
                         ignored += 1;
                         lost.push((change.ns.clone(), change.id.clone()));
                         continue;
                     }
+                    // The version keeps the change's own clock: a later insert by the same
+                    // instance (which saw this delete) must compare as later.
+                    let incoming = Version::whole(change.hlc, deleting, edge.id.as_str());
                     self.storage
                         .apply_remote(db, coll, &change.id, change.doc.clone(), &origin)?;
                     self.put_version(&change.ns, &change.id, &incoming)?;
@@ -471,6 +504,7 @@ impl Hub {
                 drop: false,
                 fields: None,
                 increments: None,
+                insert: false,
             };
             superseded.push(Bson::Document(change.to_document()));
         }
@@ -630,6 +664,7 @@ impl Hub {
                     drop: true,
                     fields: None,
                     increments: None,
+                    insert: false,
                 };
                 // Earlier changes of this batch to the collection are moot (the drop removes
                 // them); later ones are sent again.
@@ -663,6 +698,7 @@ impl Hub {
                         drop: false,
                         fields: None,
                         increments: None,
+                        insert: false,
                     };
                     bytes += survivor.approximate_bytes();
                     changes.push(Bson::Document(survivor.to_document()));
@@ -703,6 +739,7 @@ impl Hub {
                 drop: false,
                 fields: None,
                 increments: None,
+                insert: false,
             };
             bytes += change.approximate_bytes();
             changes.push(Bson::Document(change.to_document()));

@@ -50,6 +50,9 @@ pub struct Change {
     /// For an update: the top-level fields it incremented (`$inc`) and by how much; the hub
     /// adds these to its own values, so concurrent increments add up like a counter.
     pub increments: Option<Document>,
+    /// The document was inserted (created), not updated or replaced: an insert after a
+    /// delete re-creates the document, while an update of a deleted document loses.
+    pub insert: bool,
 }
 
 impl Change {
@@ -70,6 +73,9 @@ impl Change {
         }
         if let Some(increments) = &self.increments {
             out.insert("inc", increments.clone());
+        }
+        if self.insert {
+            out.insert("insert", true);
         }
         match &self.doc {
             Some(doc) => out.insert("doc", doc.clone()),
@@ -113,6 +119,7 @@ impl Change {
                 ),
                 Some(_) => return Err(Error::protocol("'fields' must be an array")),
             },
+            insert: change.get_bool("insert").unwrap_or(false),
             increments: match change.get("inc") {
                 None | Some(Bson::Null) => None,
                 Some(Bson::Document(inc)) => Some(inc.clone()),
@@ -215,6 +222,7 @@ mod tests {
                 drop: false,
                 fields: None,
                 increments: None,
+                insert: false,
             },
             Change {
                 seq: 8,
@@ -226,6 +234,7 @@ mod tests {
                 drop: false,
                 fields: None,
                 increments: None,
+                insert: false,
             },
         ];
         for change in cases {

@@ -515,6 +515,55 @@ fn last_writer_wins_across_two_edges_and_deletes_win_ties() {
 }
 
 #[test]
+fn deletes_win_over_concurrent_updates_whatever_the_clocks() {
+    for delete_syncs_first in [true, false] {
+        let f = Fixture::new();
+        let (one, mut engine_one, _) =
+            f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+        let (two, mut engine_two, _) =
+            f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+        let mut link = InProcessLink::new(&f.hub);
+        let id = ObjectId::new();
+        insert(&f.hub_storage, "shop.items", doc! {"_id": id, "v": 0});
+        engine_one.sync_once(&mut link).unwrap();
+        engine_two.sync_once(&mut link).unwrap();
+        // Offline: edge one deletes, then edge two updates (a later clock).
+        delete(&one, "shop.items", doc! {"_id": id});
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        update(
+            &two,
+            "shop.items",
+            doc! {"_id": id},
+            doc! {"$set": {"v": 2}},
+        );
+        for _ in 0..3 {
+            if delete_syncs_first {
+                engine_one.sync_once(&mut link).unwrap();
+                engine_two.sync_once(&mut link).unwrap();
+            } else {
+                engine_two.sync_once(&mut link).unwrap();
+                engine_one.sync_once(&mut link).unwrap();
+            }
+        }
+        assert!(
+            all(&f.hub_storage, "shop.items").is_empty(),
+            "delete first: {delete_syncs_first}"
+        );
+        assert!(all(&one, "shop.items").is_empty());
+        assert!(all(&two, "shop.items").is_empty());
+        // Inserting the same _id again after seeing the delete creates the document anew.
+        insert(&two, "shop.items", doc! {"_id": id, "v": 3});
+        for _ in 0..2 {
+            engine_two.sync_once(&mut link).unwrap();
+            engine_one.sync_once(&mut link).unwrap();
+        }
+        let again = vec![doc! {"_id": id, "v": 3}];
+        assert_eq!(all(&f.hub_storage, "shop.items"), again);
+        assert_eq!(all(&one, "shop.items"), again);
+    }
+}
+
+#[test]
 fn concurrent_increments_add_up_like_a_counter() {
     let f = Fixture::new();
     let (one, mut engine_one, _) =
