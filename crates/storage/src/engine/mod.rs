@@ -17,6 +17,7 @@ mod history;
 mod index;
 mod kv;
 mod read;
+mod remote;
 mod ttl;
 mod write;
 
@@ -32,6 +33,7 @@ pub use catalog::{
 pub use history::{HistoryEntry, HistoryOp, Hlc, Origin};
 pub use index::CreateIndexesOutcome;
 pub use read::{distinct_values, ExplainInfo, FindOptions, PlanKind, ReadCursor};
+pub use remote::RemoteBatch;
 pub use write::{
     DeleteSpec, FindAndModify, FindAndModifyOutcome, UpdateOutcome, UpdateSpec, WriteOptions,
 };

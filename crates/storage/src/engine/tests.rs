@@ -551,3 +551,112 @@ fn a_limited_sort_keeps_ties_in_arrival_order() {
         .collect();
     assert_eq!(ids, vec![0, 3, 6, 9, 12]);
 }
+
+#[test]
+fn remote_batch_commits_all_or_nothing() {
+    let s = Storage::temporary().expect("store");
+    s.create_indexes(
+        "db",
+        "c",
+        &[doc! {"key": {"sku": 1}, "name": "sku_1", "unique": true}],
+    )
+    .expect("index");
+    s.insert("db", "c", doc! {"_id": 1, "sku": "a"}, &opts())
+        .expect("insert");
+    let before = s.last_seq();
+    let peer = Origin::Peer("edge".into());
+
+    // The last write breaks the unique index: nothing of the batch is committed.
+    let mut batch = s.remote_batch();
+    batch.put(
+        "db",
+        "c",
+        &Bson::Int32(2),
+        Some(doc! {"_id": 2, "sku": "b"}),
+        &peer,
+    );
+    batch.put("db", "other", &Bson::Int32(1), Some(doc! {"_id": 1}), &peer);
+    batch.put("db", "c", &Bson::Int32(1), None, &peer);
+    batch.put(
+        "db",
+        "c",
+        &Bson::Int32(3),
+        Some(doc! {"_id": 3, "sku": "b"}),
+        &peer,
+    );
+    assert!(matches!(batch.commit(), Err(Error::DuplicateKey(_))));
+    assert_eq!(find_all(&s, doc! {}), vec![doc! {"_id": 1, "sku": "a"}]);
+    assert_eq!(s.estimated_count("db", "other"), 0);
+    assert_eq!(s.history_from(before + 1).count(), 0);
+    assert_eq!(s.last_seq(), before);
+
+    // The same writes without the conflict commit together, one history entry per document,
+    // and the batch reads its own staged writes.
+    let mut batch = s.remote_batch();
+    batch.put(
+        "db",
+        "c",
+        &Bson::Int32(2),
+        Some(doc! {"_id": 2, "sku": "b"}),
+        &peer,
+    );
+    batch.put(
+        "db",
+        "c",
+        &Bson::Int32(2),
+        Some(doc! {"_id": 2, "sku": "c"}),
+        &peer,
+    );
+    batch.put("db", "other", &Bson::Int32(1), Some(doc! {"_id": 1}), &peer);
+    batch.put("db", "c", &Bson::Int32(1), None, &peer);
+    assert_eq!(
+        batch.get("db", "c", &Bson::Int32(2)).expect("get"),
+        Some(doc! {"_id": 2, "sku": "c"})
+    );
+    assert_eq!(batch.get("db", "c", &Bson::Int32(1)).expect("get"), None);
+    assert_eq!(batch.len(), 3);
+    batch.commit().expect("commit");
+    assert_eq!(find_all(&s, doc! {}), vec![doc! {"_id": 2, "sku": "c"}]);
+    assert_eq!(s.estimated_count("db", "other"), 1);
+    let entries: Vec<HistoryEntry> = s
+        .history_from(before + 1)
+        .collect::<Result<_>>()
+        .expect("history");
+    let ops: Vec<HistoryOp> = entries.iter().map(|e| e.op.clone()).collect();
+    assert_eq!(
+        ops,
+        [HistoryOp::Insert, HistoryOp::Insert, HistoryOp::Delete]
+    );
+    assert!(entries.iter().all(|e| e.origin == peer));
+    // The unique index follows the committed documents.
+    s.insert("db", "c", doc! {"_id": 4, "sku": "a"}, &opts())
+        .expect("sku a is free again");
+}
+
+#[test]
+fn remote_batch_dropped_without_commit_writes_nothing() {
+    let s = Storage::temporary().expect("store");
+    let before = s.last_seq();
+    {
+        let mut batch = s.remote_batch();
+        batch.put(
+            "db",
+            "c",
+            &Bson::Int32(1),
+            Some(doc! {"_id": 1}),
+            &Origin::Local,
+        );
+    }
+    assert_eq!(s.estimated_count("db", "c"), 0);
+    assert_eq!(s.last_seq(), before);
+    // A document whose _id differs from the key it is written under is refused.
+    let mut batch = s.remote_batch();
+    batch.put(
+        "db",
+        "c",
+        &Bson::Int32(1),
+        Some(doc! {"_id": 2}),
+        &Origin::Local,
+    );
+    assert!(matches!(batch.commit(), Err(Error::BadValue(_))));
+}

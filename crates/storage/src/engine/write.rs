@@ -76,16 +76,17 @@ pub struct FindAndModifyOutcome {
 }
 
 /// Writes staged for one atomic commit, with what they claim, so that later writes of the
-/// same batch see them (the trees show only what is committed).
+/// same batch see them (the trees show only what is committed). A batch may span
+/// collections (see [`super::RemoteBatch`]).
 #[derive(Default)]
-struct Batch {
-    set: WriteSet,
-    /// Keys of documents inserted by this batch.
-    doc_keys: HashSet<Vec<u8>>,
-    /// Unique index keys claimed by this batch: (index position, key) -> document key.
-    unique_keys: HashMap<(usize, Vec<u8>), Vec<u8>>,
-    /// Collection metadata changed by this batch (an index became multikey).
-    changed_meta: Option<CollectionMeta>,
+pub(super) struct Batch {
+    pub(super) set: WriteSet,
+    /// Documents inserted by this batch: (collection id, document key).
+    doc_keys: HashSet<(u64, Vec<u8>)>,
+    /// Unique index keys claimed by this batch: (index id, key) -> document key.
+    unique_keys: HashMap<(u64, Vec<u8>), Vec<u8>>,
+    /// Collection metadata changed by this batch (an index became multikey), by namespace.
+    changed_meta: HashMap<String, CollectionMeta>,
     /// Documents staged.
     len: usize,
     /// Bytes of documents staged.
@@ -93,10 +94,10 @@ struct Batch {
 }
 
 /// How a stored document changed, for its history entry.
-struct Edit {
-    op: HistoryOp,
+pub(super) struct Edit {
+    pub(super) op: HistoryOp,
     /// `$inc` deltas of top-level fields (see [`Update::increments`]).
-    increments: Option<Document>,
+    pub(super) increments: Option<Document>,
 }
 
 impl Edit {
@@ -116,10 +117,10 @@ impl Edit {
 }
 
 /// A stored document a write will change: its key, contents and positional match.
-struct Candidate {
-    key: Vec<u8>,
-    doc: Document,
-    array_index: Option<usize>,
+pub(super) struct Candidate {
+    pub(super) key: Vec<u8>,
+    pub(super) doc: Document,
+    pub(super) array_index: Option<usize>,
 }
 
 /// One delete statement.
@@ -285,7 +286,7 @@ impl Storage {
                 }
                 check_unique(&ns, index, key, values, doc_key)?;
                 if index.meta.unique {
-                    let claim = (position, key.clone());
+                    let claim = (index.meta.id, key.clone());
                     if batch
                         .unique_keys
                         .get(&claim)
@@ -313,7 +314,8 @@ impl Storage {
         for position in multikey_positions {
             let meta = batch
                 .changed_meta
-                .get_or_insert_with(|| collection.meta.clone());
+                .entry(ns.clone())
+                .or_insert_with(|| collection.meta.clone());
             if let Some(m) = meta.indexes.get_mut(position) {
                 m.multikey = true;
             }
@@ -330,8 +332,8 @@ impl Storage {
     }
 
     /// Commits a staged write, publishing changed collection metadata with it.
-    fn commit_write(&self, mut batch: Batch) -> Result<()> {
-        if let Some(meta) = batch.changed_meta.take() {
+    pub(super) fn commit_write(&self, mut batch: Batch) -> Result<()> {
+        for (_, meta) in std::mem::take(&mut batch.changed_meta) {
             self.replace_collection_meta(meta, Some(&mut batch.set))?;
         }
         self.inner.kv.commit(batch.set)
@@ -399,7 +401,7 @@ impl Storage {
     }
 
     /// Stages one insert into `batch` (nothing is staged when it fails).
-    fn stage_insert(
+    pub(super) fn stage_insert(
         &self,
         w: &mut Writer,
         collection: &Collection,
@@ -420,7 +422,8 @@ impl Storage {
             )));
         }
         let doc_key = keyenc::encode(&id);
-        if batch.doc_keys.contains(&doc_key) || collection.docs.contains_key(&doc_key)? {
+        let batch_key = (collection.meta.id, doc_key);
+        if batch.doc_keys.contains(&batch_key) || collection.docs.contains_key(&batch_key.1)? {
             let id_index = collection.meta.id_index();
             return Err(duplicate_key(
                 &collection.meta.namespace(),
@@ -428,8 +431,8 @@ impl Storage {
                 std::slice::from_ref(&id),
             ));
         }
-        self.stage_document(collection, batch, &doc_key, None, Some((&doc, &bytes)))?;
-        batch.doc_keys.insert(doc_key);
+        self.stage_document(collection, batch, &batch_key.1, None, Some((&doc, &bytes)))?;
+        batch.doc_keys.insert(batch_key);
         self.append_history(
             w,
             &mut batch.set,
@@ -454,20 +457,31 @@ impl Storage {
         edit: Edit,
         options: &WriteOptions,
     ) -> Result<()> {
+        let mut batch = Batch::default();
+        self.stage_replace(w, collection, &mut batch, target, new, edit, options)?;
+        self.commit_write(batch)
+    }
+
+    /// Stages the replacement of one stored document by `new` (same `_id`), with its history
+    /// entry (nothing is staged when it fails).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn stage_replace(
+        &self,
+        w: &mut Writer,
+        collection: &Collection,
+        batch: &mut Batch,
+        target: &Candidate,
+        new: Document,
+        edit: Edit,
+        options: &WriteOptions,
+    ) -> Result<()> {
         let origin = &options.origin;
         let op = edit.op;
         let (doc_key, old) = (target.key.as_slice(), &target.doc);
         check_validator(collection, &new, Some(old), options)?;
         self.check_write_guard(&collection.meta.namespace(), origin, Some(old), &new)?;
         let bytes = encode_updated(&new)?;
-        let mut batch = Batch::default();
-        self.stage_document(
-            collection,
-            &mut batch,
-            doc_key,
-            Some(old),
-            Some((&new, &bytes)),
-        )?;
+        self.stage_document(collection, batch, doc_key, Some(old), Some((&new, &bytes)))?;
         let id = new.get("_id").cloned().unwrap_or(Bson::Null);
         let changed = (op == HistoryOp::Update).then(|| changed_fields(old, &new));
         self.append_history(
@@ -481,7 +495,7 @@ impl Storage {
             edit.increments,
             origin,
         )?;
-        self.commit_write(batch)
+        Ok(())
     }
 
     pub(crate) fn delete_locked(
@@ -493,7 +507,21 @@ impl Storage {
         origin: &Origin,
     ) -> Result<()> {
         let mut batch = Batch::default();
-        self.stage_document(collection, &mut batch, doc_key, Some(old), None)?;
+        self.stage_delete(w, collection, &mut batch, doc_key, old, origin)?;
+        self.commit_write(batch)
+    }
+
+    /// Stages the delete of one stored document, with its history entry.
+    pub(super) fn stage_delete(
+        &self,
+        w: &mut Writer,
+        collection: &Collection,
+        batch: &mut Batch,
+        doc_key: &[u8],
+        old: &Document,
+        origin: &Origin,
+    ) -> Result<()> {
+        self.stage_document(collection, batch, doc_key, Some(old), None)?;
         let id = old.get("_id").cloned().unwrap_or(Bson::Null);
         self.append_history(
             w,
@@ -506,7 +534,7 @@ impl Storage {
             None,
             origin,
         )?;
-        self.commit_write(batch)
+        Ok(())
     }
 
     /// Applies `update` to `old`; `None` when the document did not change.
@@ -766,7 +794,8 @@ impl Storage {
 
     /// Applies a change that came from a sync peer: stores `doc` under its `_id` (inserting or
     /// replacing), or removes the document when `doc` is `None`. The history entry carries the
-    /// peer as origin so the change is never sent back to it.
+    /// peer as origin so the change is never sent back to it. Several changes that must commit
+    /// together go through [`Storage::remote_batch`].
     pub fn apply_remote(
         &self,
         db: &str,
@@ -775,46 +804,8 @@ impl Storage {
         doc: Option<Document>,
         origin: &Origin,
     ) -> Result<()> {
-        // Changes from a peer were validated where they were made.
-        let options = WriteOptions {
-            origin: origin.clone(),
-            bypass_document_validation: true,
-        };
-        let mut w = self.writer();
-        let collection = self.collection_or_create(&mut w, db, coll)?;
-        let doc_key = keyenc::encode(id);
-        let old = match collection.docs.get(&doc_key)? {
-            Some(bytes) => Some(super::decode_document(&bytes)?),
-            None => None,
-        };
-        match (old, doc) {
-            (Some(old), Some(new)) => {
-                let new = prepare_for_insert(new)?;
-                if new != old {
-                    let target = Candidate {
-                        key: doc_key,
-                        doc: old,
-                        array_index: None,
-                    };
-                    self.replace_locked(
-                        &mut w,
-                        &collection,
-                        &target,
-                        new,
-                        Edit {
-                            op: HistoryOp::Replace,
-                            increments: None,
-                        },
-                        &options,
-                    )?;
-                }
-            }
-            (None, Some(new)) => {
-                self.insert_locked(&mut w, &collection, prepare_for_insert(new)?, &options)?;
-            }
-            (Some(old), None) => self.delete_locked(&mut w, &collection, &doc_key, &old, origin)?,
-            (None, None) => {}
-        }
-        Ok(())
+        let mut batch = self.remote_batch();
+        batch.put(db, coll, id, doc, origin);
+        batch.commit()
     }
 }
