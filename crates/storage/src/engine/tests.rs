@@ -622,7 +622,7 @@ fn remote_batch_commits_all_or_nothing() {
         .history_from(before + 1)
         .collect::<Result<_>>()
         .expect("history");
-    let ops: Vec<HistoryOp> = entries.iter().map(|e| e.op.clone()).collect();
+    let ops: Vec<HistoryOp> = entries.iter().map(|e| e.op).collect();
     assert_eq!(
         ops,
         [HistoryOp::Insert, HistoryOp::Insert, HistoryOp::Delete]
