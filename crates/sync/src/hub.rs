@@ -8,7 +8,13 @@
 //!   `created`, `lastSeen`, and `uploadedSeq` (the edge's last applied history sequence: uploads
 //!   at or below it are ignored, which makes a re-sent batch harmless);
 //! - `versions`: for each document an edge wrote, `{_id: {ns, id}, hlc, origin, deleted}`, the
-//!   last-writer-wins version of the document (see [`Hub::upload`]).
+//!   last-writer-wins version of the document (see [`Hub::upload`]);
+//! - `drops`: per namespace, the clock of its last drop; `meta`: how far the hub's own local
+//!   writes have versions.
+//!
+//! An upload commits atomically: its documents, their versions and the edge's `uploadedSeq` in
+//! one storage batch, so a failure or a crash part way applies nothing and the re-sent batch
+//! applies once.
 //!
 //! The hub's bookkeeping database is internal (see
 //! [`crate::instance_query::is_internal_namespace`]) and never syncs.
@@ -20,7 +26,7 @@ use bson::oid::ObjectId;
 use bson::{doc, Bson, DateTime, Document};
 use outpost_storage::query::update::add_numbers;
 use outpost_storage::value::keyenc;
-use outpost_storage::{FindOptions, HistoryOp, Origin, Storage};
+use outpost_storage::{FindOptions, HistoryOp, Origin, RemoteBatch, Storage};
 
 use crate::error::{Error, Result};
 use crate::id_rules::{check_id, ServiceType};
@@ -326,7 +332,11 @@ impl Hub {
     pub fn upload(&self, api_key: &str, changes: &[Change], last_seq: u64) -> Result<Document> {
         let mut memory = self.locked();
         let edge = self.authenticate(api_key)?;
-        self.catch_up_versions(&mut memory)?;
+        // Everything below commits as one batch: the documents, their versions, the edge's
+        // `uploadedSeq`. A failure or crash part way applies nothing, and the edge sends the
+        // batch again.
+        let mut batch = self.storage.remote_batch();
+        let versioned = self.catch_up_versions(&memory, &mut batch)?;
         let mut applied = 0_i64;
         let mut ignored = 0_i64;
         let mut lost: Vec<(String, Bson)> = Vec::new();
@@ -339,14 +349,14 @@ impl Hub {
                 // winner when it is not this edge's write.
                 ignored += 1;
                 if self
-                    .version(&change.ns, &change.id)?
+                    .version(&batch, &change.ns, &change.id)?
                     .is_some_and(|v| v.origin != edge.id)
                 {
                     lost.push((change.ns.clone(), change.id.clone()));
                 }
                 continue;
             }
-            self.storage.observe_hlc(change.hlc);
+            batch.observe_hlc(change.hlc);
             let (db, coll) = split_namespace(&change.ns)?;
             // The edge filtered already; the hub checks again so a misbehaving edge cannot write
             // outside its query.
@@ -364,8 +374,8 @@ impl Hub {
                 ignored += 1;
                 continue;
             }
-            let current = self.version(&change.ns, &change.id)?;
-            let stored = self.current_document(db, coll, &change.id)?;
+            let current = self.version(&batch, &change.ns, &change.id)?;
+            let stored = batch.get(db, coll, &change.id)?;
             match (&change.doc, stored, current) {
                 // An update of a stored document: last-writer-wins per top-level field.
                 (Some(doc), Some(stored), current) => {
@@ -413,7 +423,7 @@ impl Hub {
                         // the same batch may have claimed it did): it gets the winner back.
                         if version.origin == edge.id {
                             version.origin = HUB_INSTANCE.to_string();
-                            self.put_version(&change.ns, &change.id, &version)?;
+                            put_version(&mut batch, &change.ns, &change.id, &version);
                         }
                         ignored += 1;
                         lost.push((change.ns.clone(), change.id.clone()));
@@ -427,9 +437,8 @@ impl Hub {
                         lost.push((change.ns.clone(), change.id.clone()));
                     }
                     version.deleted = false;
-                    self.storage
-                        .apply_remote(db, coll, &change.id, Some(merged), &origin)?;
-                    self.put_version(&change.ns, &change.id, &version)?;
+                    batch.put(db, coll, &change.id, Some(merged), &origin);
+                    put_version(&mut batch, &change.ns, &change.id, &version);
                 }
                 // A delete, or a document the hub does not hold. Deletes win over concurrent
                 // updates: an update or replacement of a document another instance deleted
@@ -458,7 +467,7 @@ impl Hub {
                     if loses {
                         if let Some(mut version) = current.filter(|c| c.origin == edge.id) {
                             version.origin = HUB_INSTANCE.to_string();
-                            self.put_version(&change.ns, &change.id, &version)?;
+                            put_version(&mut batch, &change.ns, &change.id, &version);
                         }
                         ignored += 1;
                         lost.push((change.ns.clone(), change.id.clone()));
@@ -467,9 +476,8 @@ impl Hub {
                     // The version keeps the change's own clock: a later insert by the same
                     // instance (which saw this delete) must compare as later.
                     let incoming = Version::whole(change.hlc, deleting, edge.id.as_str());
-                    self.storage
-                        .apply_remote(db, coll, &change.id, change.doc.clone(), &origin)?;
-                    self.put_version(&change.ns, &change.id, &incoming)?;
+                    batch.put(db, coll, &change.id, change.doc.clone(), &origin);
+                    put_version(&mut batch, &change.ns, &change.id, &incoming);
                 }
             }
             applied += 1;
@@ -482,7 +490,7 @@ impl Hub {
             if !answered.insert((ns.clone(), keyenc::encode(&id))) {
                 continue;
             }
-            let Some(winner) = self.version(&ns, &id)? else {
+            let Some(winner) = self.version(&batch, &ns, &id)? else {
                 continue;
             };
             if winner.origin == edge.id {
@@ -490,7 +498,7 @@ impl Hub {
             }
             let (db, coll) = split_namespace(&ns)?;
             // A winner the edge's query does not sync reaches the edge as a delete.
-            let doc = self.current_document(db, coll, &id)?.filter(|doc| {
+            let doc = batch.get(db, coll, &id)?.filter(|doc| {
                 check_id(edge.service, doc).is_ok()
                     && edge.query.matches(db, coll, doc).ok() == Some(QueryMatch::Matches)
             });
@@ -512,7 +520,9 @@ impl Hub {
         let mut record = edge.record;
         record.insert("uploadedSeq", u64_to_i64(ack));
         record.insert("lastSeen", DateTime::now());
-        self.put_edge(&record)?;
+        stage_edge(&mut batch, &record);
+        batch.commit()?;
+        memory.versioned_seq = Some(versioned);
         // The edge forgets what it uploaded once acknowledged: it must be on disk first.
         self.storage.flush()?;
         Ok(doc! {
@@ -527,23 +537,15 @@ impl Hub {
     /// since the last call, so they take part in last-writer-wins. A local write is the newest
     /// version of its document by definition (it replaced whatever was there); the hub's clock
     /// has observed every uploaded change, so its timestamp is later too.
-    fn catch_up_versions(&self, memory: &mut HubMemory) -> Result<()> {
+    /// Stages them in `batch`; returns the history sequence they are recorded up to, for
+    /// `HubMemory::versioned_seq` once the batch is committed.
+    fn catch_up_versions(&self, memory: &HubMemory, batch: &mut RemoteBatch) -> Result<u64> {
         let from = match memory.versioned_seq {
             Some(seq) => seq,
-            None => {
-                let mut found = self.storage.find(
-                    HUB_DATABASE,
-                    META,
-                    &FindOptions {
-                        filter: doc! {"_id": "versions"},
-                        ..FindOptions::default()
-                    },
-                )?;
-                match found.next().transpose()? {
-                    Some(meta) => u64::try_from(meta.get_i64("seq").unwrap_or(0)).unwrap_or(0),
-                    None => 0,
-                }
-            }
+            None => match batch.get(HUB_DATABASE, META, &Bson::String("versions".into()))? {
+                Some(meta) => u64::try_from(meta.get_i64("seq").unwrap_or(0)).unwrap_or(0),
+                None => 0,
+            },
         };
         let mut last = from;
         let mut recorded = 0;
@@ -560,7 +562,7 @@ impl Hub {
             if entry.op == HistoryOp::Drop {
                 // Every document of the collection is deleted as of the drop: an older change
                 // uploaded later must not bring one back.
-                self.record_drop(&entry.ns, entry.hlc)?;
+                record_drop(batch, &entry.ns, entry.hlc);
                 recorded += 1;
                 continue;
             }
@@ -570,7 +572,7 @@ impl Hub {
             let version = match (&entry.op, &entry.changed_fields) {
                 (HistoryOp::Update, Some(fields)) => {
                     let mut version = self
-                        .version(&entry.ns, &entry.id)?
+                        .version(batch, &entry.ns, &entry.id)?
                         .filter(|v| !v.deleted)
                         .unwrap_or_else(|| Version::whole(0, false, HUB_INSTANCE));
                     for field in fields {
@@ -581,34 +583,20 @@ impl Hub {
                 }
                 (op, _) => Version::whole(entry.hlc, *op == HistoryOp::Delete, HUB_INSTANCE),
             };
-            self.put_version(&entry.ns, &entry.id, &version)?;
+            put_version(batch, &entry.ns, &entry.id, &version);
             recorded += 1;
         }
-        memory.versioned_seq = Some(last);
         if recorded > 0 {
             // Only when something was recorded: this write is itself a (skipped) history entry.
-            self.storage.apply_remote(
+            batch.put(
                 HUB_DATABASE,
                 META,
                 &Bson::String("versions".into()),
                 Some(doc! {"_id": "versions", "seq": u64_to_i64(last)}),
                 &Origin::Local,
-            )?;
+            );
         }
-        Ok(())
-    }
-
-    fn current_document(&self, db: &str, coll: &str, id: &Bson) -> Result<Option<Document>> {
-        let mut found = self.storage.find(
-            db,
-            coll,
-            &FindOptions {
-                filter: doc! {"_id": id.clone()},
-                limit: 1,
-                ..FindOptions::default()
-            },
-        )?;
-        Ok(found.next().transpose()?)
+        Ok(last)
     }
 
     /// The hub's changes after history sequence `after` that concern the edge, as document
@@ -622,7 +610,10 @@ impl Hub {
         let (edge, horizon) = {
             let mut memory = self.locked();
             let edge = self.authenticate(api_key)?;
-            self.catch_up_versions(&mut memory)?;
+            let mut batch = self.storage.remote_batch();
+            let versioned = self.catch_up_versions(&memory, &mut batch)?;
+            batch.commit()?;
+            memory.versioned_seq = Some(versioned);
             self.touch(&mut memory, &edge)?;
             // Every entry up to here has a version; later ones wait for the next request.
             (edge, self.storage.last_seq())
@@ -681,7 +672,7 @@ impl Hub {
                 for doc in self.storage.find(db, coll, &FindOptions::default())? {
                     let doc = doc?;
                     let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-                    let Some(version) = self.version(&entry.ns, &id)? else {
+                    let Some(version) = self.version(&self.storage, &entry.ns, &id)? else {
                         continue;
                     };
                     if version.origin != edge.id || version.hlc <= entry.hlc {
@@ -708,11 +699,11 @@ impl Hub {
             if !seen.insert((entry.ns.clone(), keyenc::encode(&entry.id))) {
                 continue;
             }
-            let version = self.version(&entry.ns, &entry.id)?;
+            let version = self.version(&self.storage, &entry.ns, &entry.id)?;
             if version.as_ref().is_some_and(|v| v.origin == edge.id) {
                 continue;
             }
-            let doc = match self.current_document(db, coll, &entry.id)? {
+            let doc = match self.storage.by_id(db, coll, &entry.id)? {
                 Some(doc) => {
                     let valid = check_id(edge.service, &doc).is_ok();
                     let matches = valid
@@ -832,19 +823,15 @@ impl Hub {
     }
 
     /// The last-writer-wins version of a document, if any write to it was versioned.
-    fn version(&self, ns: &str, id: &Bson) -> Result<Option<Version>> {
-        let mut found = self.storage.find(
+    fn version(&self, docs: &impl Documents, ns: &str, id: &Bson) -> Result<Option<Version>> {
+        let found = docs.by_id(
             HUB_DATABASE,
             VERSIONS,
-            &FindOptions {
-                filter: doc! {"_id": {"ns": ns, "id": id.clone()}},
-                limit: 1,
-                ..FindOptions::default()
-            },
+            &Bson::Document(doc! {"ns": ns, "id": id.clone()}),
         )?;
         let clock =
             |d: &Document, key: &str| u64::try_from(d.get_i64(key).unwrap_or(0)).unwrap_or(0);
-        let version = found.next().transpose()?.map(|record| {
+        let version = found.map(|record| {
             let hlc = clock(&record, "hlc");
             let origin = record.get_str("origin").unwrap_or_default().to_string();
             let base = match record.get_document("base") {
@@ -879,63 +866,20 @@ impl Hub {
             }
         });
         // A later drop of the collection deletes the document too.
-        let mut drops = self.storage.find(
-            HUB_DATABASE,
-            DROPS,
-            &FindOptions {
-                filter: doc! {"_id": ns},
-                limit: 1,
-                ..FindOptions::default()
-            },
-        )?;
-        let dropped = drops.next().transpose()?.map(|record| {
-            Version::whole(
-                u64::try_from(record.get_i64("hlc").unwrap_or(0)).unwrap_or(0),
-                true,
-                HUB_INSTANCE,
-            )
-        });
+        let dropped = docs
+            .by_id(HUB_DATABASE, DROPS, &Bson::String(ns.to_string()))?
+            .map(|record| {
+                Version::whole(
+                    u64::try_from(record.get_i64("hlc").unwrap_or(0)).unwrap_or(0),
+                    true,
+                    HUB_INSTANCE,
+                )
+            });
         Ok(match (version, dropped) {
             (Some(version), Some(dropped)) if dropped.key() > version.key() => Some(dropped),
             (None, dropped) => dropped,
             (version, _) => version,
         })
-    }
-
-    /// Records that `ns` was dropped at `hlc`: every document of it counts as deleted then
-    /// (see [`Hub::version`]), so an older change uploaded later does not bring one back.
-    fn record_drop(&self, ns: &str, hlc: u64) -> Result<()> {
-        self.storage.apply_remote(
-            HUB_DATABASE,
-            DROPS,
-            &Bson::String(ns.to_string()),
-            Some(doc! {"_id": ns, "hlc": u64_to_i64(hlc)}),
-            &Origin::Local,
-        )?;
-        Ok(())
-    }
-
-    fn put_version(&self, ns: &str, id: &Bson, version: &Version) -> Result<()> {
-        let version_id = doc! {"ns": ns, "id": id.clone()};
-        self.storage.apply_remote(
-            HUB_DATABASE,
-            VERSIONS,
-            &Bson::Document(version_id.clone()),
-            Some(doc! {
-                "_id": version_id,
-                "hlc": u64_to_i64(version.hlc),
-                "origin": &version.origin,
-                "deleted": version.deleted,
-                "base": {"hlc": u64_to_i64(version.base.0), "origin": &version.base.1},
-                "fields": version
-                    .fields
-                    .iter()
-                    .map(|(f, hlc, origin)| doc! {"f": f, "hlc": u64_to_i64(*hlc), "origin": origin})
-                    .collect::<Vec<_>>(),
-            }),
-            &Origin::Local,
-        )?;
-        Ok(())
     }
 
     fn authenticate(&self, api_key: &str) -> Result<EdgeRecord> {
@@ -1004,6 +948,7 @@ impl Hub {
         Ok(found.next().transpose()?)
     }
 
+    /// Stores an edge record on its own (a registry change outside an upload).
     fn put_edge(&self, record: &Document) -> Result<()> {
         let id = record.get("_id").cloned().unwrap_or(Bson::Null);
         self.storage.apply_remote(
@@ -1015,4 +960,77 @@ impl Hub {
         )?;
         Ok(())
     }
+}
+
+/// Where the hub reads documents by `_id`: committed storage, or an open batch (which sees its
+/// own staged writes).
+trait Documents {
+    fn by_id(&self, db: &str, coll: &str, id: &Bson) -> Result<Option<Document>>;
+}
+
+impl Documents for Storage {
+    fn by_id(&self, db: &str, coll: &str, id: &Bson) -> Result<Option<Document>> {
+        let mut found = self.find(
+            db,
+            coll,
+            &FindOptions {
+                filter: doc! {"_id": id.clone()},
+                limit: 1,
+                ..FindOptions::default()
+            },
+        )?;
+        Ok(found.next().transpose()?)
+    }
+}
+
+impl Documents for RemoteBatch<'_> {
+    fn by_id(&self, db: &str, coll: &str, id: &Bson) -> Result<Option<Document>> {
+        Ok(self.get(db, coll, id)?)
+    }
+}
+
+/// Records that `ns` was dropped at `hlc`: every document of it counts as deleted then (see
+/// [`Hub::version`]), so an older change uploaded later does not bring one back.
+fn record_drop(batch: &mut RemoteBatch, ns: &str, hlc: u64) {
+    batch.put(
+        HUB_DATABASE,
+        DROPS,
+        &Bson::String(ns.to_string()),
+        Some(doc! {"_id": ns, "hlc": u64_to_i64(hlc)}),
+        &Origin::Local,
+    );
+}
+
+fn put_version(batch: &mut RemoteBatch, ns: &str, id: &Bson, version: &Version) {
+    let version_id = doc! {"ns": ns, "id": id.clone()};
+    batch.put(
+        HUB_DATABASE,
+        VERSIONS,
+        &Bson::Document(version_id.clone()),
+        Some(doc! {
+            "_id": version_id,
+            "hlc": u64_to_i64(version.hlc),
+            "origin": &version.origin,
+            "deleted": version.deleted,
+            "base": {"hlc": u64_to_i64(version.base.0), "origin": &version.base.1},
+            "fields": version
+                .fields
+                .iter()
+                .map(|(f, hlc, origin)| doc! {"f": f, "hlc": u64_to_i64(*hlc), "origin": origin})
+                .collect::<Vec<_>>(),
+        }),
+        &Origin::Local,
+    );
+}
+
+/// Stages an edge record in `batch`.
+fn stage_edge(batch: &mut RemoteBatch, record: &Document) {
+    let id = record.get("_id").cloned().unwrap_or(Bson::Null);
+    batch.put(
+        HUB_DATABASE,
+        EDGES,
+        &id,
+        Some(record.clone()),
+        &Origin::Local,
+    );
 }

@@ -632,6 +632,70 @@ fn concurrent_increments_add_up_like_a_counter() {
 }
 
 #[test]
+fn the_hub_applies_a_batch_all_or_nothing() {
+    let f = Fixture::new();
+    f.hub_storage
+        .create_indexes(
+            "shop",
+            "items",
+            &[doc! {"key": {"sku": 1}, "name": "sku_1", "unique": true}],
+        )
+        .unwrap();
+    let (edge, mut engine, edge_id) =
+        f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    let (a, b) = (ObjectId::new(), ObjectId::new());
+    insert(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": a, "sku": "s1", "n": 0},
+    );
+    engine.sync_once(&mut link).unwrap();
+    let uploaded_seq = |hub: &Hub| {
+        let edges = hub.list_edges().unwrap();
+        let record = edges
+            .iter()
+            .find(|e| e.get_str("id").ok() == Some(&edge_id));
+        record.unwrap().get_i64("uploadedSeq").unwrap()
+    };
+    let acknowledged = uploaded_seq(&f.hub);
+    // One batch: a counter increment, then a document the hub's unique index refuses (the edge
+    // has no such index). The batch fails at the hub as a whole, however often it is sent.
+    update(
+        &edge,
+        "shop.items",
+        doc! {"_id": a},
+        doc! {"$inc": {"n": 1}},
+    );
+    insert(&edge, "shop.items", doc! {"_id": b, "sku": "s1"});
+    for _ in 0..3 {
+        assert!(engine.sync_once(&mut link).is_err());
+        assert_eq!(
+            all(&f.hub_storage, "shop.items"),
+            vec![doc! {"_id": a, "sku": "s1", "n": 0}]
+        );
+        assert_eq!(uploaded_seq(&f.hub), acknowledged);
+    }
+    // Once the hub accepts it, the batch applies once: the increment counts once.
+    f.hub_storage
+        .drop_indexes(
+            "shop",
+            "items",
+            outpost_storage::IndexSelector::Names(vec!["sku_1".into()]),
+        )
+        .unwrap();
+    engine.sync_once(&mut link).unwrap();
+    let expected = vec![
+        doc! {"_id": a, "sku": "s1", "n": 1},
+        doc! {"_id": b, "sku": "s1"},
+    ];
+    assert_eq!(all(&f.hub_storage, "shop.items"), expected);
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(all(&edge, "shop.items"), expected);
+    assert!(uploaded_seq(&f.hub) > acknowledged);
+}
+
+#[test]
 fn concurrent_updates_of_different_fields_merge() {
     let f = Fixture::new();
     let (one, mut engine_one, _) =
