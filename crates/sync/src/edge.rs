@@ -471,7 +471,22 @@ impl EdgeSync {
             };
             let doc = match (entry.op, entry.doc) {
                 (HistoryOp::Drop, _) => {
-                    self.count_skip(&entry.ns, &entry.id, "collection_drop", &"dropping a synced collection is not synced (delete its documents instead)", true);
+                    // The hub deletes the documents of the collection this edge's query syncs
+                    // (see `Hub::upload`).
+                    let change = Change {
+                        seq: entry.seq,
+                        ns: entry.ns,
+                        id: Bson::Null,
+                        doc: None,
+                        hlc: entry.hlc,
+                        origin: String::new(),
+                        drop: true,
+                        fields: None,
+                        increments: None,
+                        insert: false,
+                    };
+                    bytes += change.approximate_bytes();
+                    batch.changes.push(change);
                     continue;
                 }
                 (HistoryOp::Delete, _) | (_, None) => {

@@ -358,6 +358,16 @@ impl Hub {
             }
             batch.observe_hlc(change.hlc);
             let (db, coll) = split_namespace(&change.ns)?;
+            if change.drop {
+                if is_internal_namespace(db, coll) || !edge.query.is_synced(db, coll) {
+                    ignored += 1;
+                    continue;
+                }
+                let survivors = self.apply_edge_drop(&mut batch, &edge, change)?;
+                lost.extend(survivors.into_iter().map(|id| (change.ns.clone(), id)));
+                applied += 1;
+                continue;
+            }
             // The edge filtered already; the hub checks again so a misbehaving edge cannot write
             // outside its query.
             let allowed = !is_internal_namespace(db, coll)
@@ -531,6 +541,61 @@ impl Hub {
             "ignored": ignored,
             "superseded": superseded,
         })
+    }
+
+    /// Applies a collection drop made at an edge: deletes each document of the collection that
+    /// the edge's query syncs (the documents the edge held) and that was last written before the
+    /// drop by the clock. Returns the `_id`s of matching documents written after the drop: they
+    /// stay, and go back to the edge.
+    fn apply_edge_drop(
+        &self,
+        batch: &mut RemoteBatch,
+        edge: &EdgeRecord,
+        change: &Change,
+    ) -> Result<Vec<Bson>> {
+        let (db, coll) = split_namespace(&change.ns)?;
+        let origin = Origin::Peer(edge.id.clone());
+        batch.observe_hlc(change.hlc);
+        let mut ids = batch.staged_ids(db, coll);
+        let stored = self.storage.find(
+            db,
+            coll,
+            &FindOptions {
+                projection: Some(doc! {"_id": 1}),
+                ..FindOptions::default()
+            },
+        )?;
+        for doc in stored {
+            ids.push(doc?.get("_id").cloned().unwrap_or(Bson::Null));
+        }
+        let mut seen = HashSet::new();
+        let mut survivors = Vec::new();
+        for id in ids {
+            if !seen.insert(keyenc::encode(&id)) {
+                continue;
+            }
+            let Some(doc) = batch.get(db, coll, &id)? else {
+                continue;
+            };
+            let synced = check_id(edge.service, &doc).is_ok()
+                && edge.query.matches(db, coll, &doc)? == QueryMatch::Matches;
+            if !synced {
+                continue;
+            }
+            let written_later = self
+                .version(batch, &change.ns, &id)?
+                .is_some_and(|v| !v.deleted && v.hlc > change.hlc);
+            if written_later {
+                survivors.push(id);
+                continue;
+            }
+            batch.put(db, coll, &id, None, &origin);
+            // Recorded as the hub's, not the edge's: the delete is sent back to the edge too,
+            // which may have downloaded the document again after its drop.
+            let deleted = Version::whole(change.hlc, true, HUB_INSTANCE);
+            put_version(batch, &change.ns, &id, &deleted);
+        }
+        Ok(survivors)
     }
 
     /// Records versions for the hub's own local writes (mongosh or drivers on the hub) made

@@ -41,8 +41,10 @@ pub struct Change {
     /// The instance that wrote this version (an edge id or `hub`), for ties of `hlc`; empty in
     /// uploads (the hub knows who is uploading).
     pub origin: String,
-    /// The whole collection `ns` was dropped at the hub (`id` and `doc` are unused): the edge
-    /// removes its copies of the documents its query syncs there.
+    /// The whole collection `ns` was dropped (`id` and `doc` are unused). From the hub: the
+    /// edge removes its copies of the documents its query syncs there. From an edge: the hub
+    /// deletes the documents of `ns` that the edge's query syncs and that were written before
+    /// the drop.
     pub drop: bool,
     /// For an update: the top-level fields it changed (or removed); the hub merges only
     /// those (per-field last-writer-wins). `None`: the whole document.

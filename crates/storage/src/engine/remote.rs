@@ -95,6 +95,15 @@ impl RemoteBatch<'_> {
         }
     }
 
+    /// The `_id`s of the documents of `db.coll` this batch writes (deletes included).
+    pub fn staged_ids(&self, db: &str, coll: &str) -> Vec<Bson> {
+        self.staged
+            .iter()
+            .filter(|w| w.db == db && w.coll == coll)
+            .map(|w| w.id.clone())
+            .collect()
+    }
+
     /// Number of documents staged.
     pub fn len(&self) -> usize {
         self.staged.len()

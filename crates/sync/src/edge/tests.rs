@@ -429,6 +429,59 @@ fn a_drop_at_the_hub_removes_the_synced_copies() {
 }
 
 #[test]
+fn a_drop_at_an_edge_deletes_what_it_synced_at_the_hub() {
+    let f = Fixture::new();
+    let query = doc! {"items": "store == 1"};
+    let (one, mut engine_one, _) = f.edge(ServiceType::EdgeServer, query.clone(), None);
+    let (two, mut engine_two, _) = f.edge(ServiceType::EdgeServer, query, None);
+    let mut link = InProcessLink::new(&f.hub);
+    let (a, b, c, d) = (
+        ObjectId::new(),
+        ObjectId::new(),
+        ObjectId::new(),
+        ObjectId::new(),
+    );
+    insert(&f.hub_storage, "shop.items", doc! {"_id": a, "store": 1});
+    insert(&f.hub_storage, "shop.items", doc! {"_id": b, "store": 1});
+    insert(&f.hub_storage, "shop.items", doc! {"_id": c, "store": 2});
+    engine_one.sync_once(&mut link).unwrap();
+    engine_two.sync_once(&mut link).unwrap();
+    assert_eq!(
+        ids(&all(&one, "shop.items")),
+        vec![Bson::ObjectId(a), Bson::ObjectId(b)]
+    );
+
+    one.drop_collection("shop", "items").unwrap();
+    insert(&one, "shop.items", doc! {"_id": d, "store": 1});
+    // After the drop by the clock, the hub updates b: that write survives the drop.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    update(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": b},
+        doc! {"$set": {"x": 1}},
+    );
+    for _ in 0..2 {
+        engine_one.sync_once(&mut link).unwrap();
+        engine_two.sync_once(&mut link).unwrap();
+    }
+    // The documents edge one held are gone at the hub, except the later write; the document
+    // outside its query and the one it inserted after the drop are there.
+    let expected = vec![
+        doc! {"_id": b, "store": 1, "x": 1},
+        doc! {"_id": c, "store": 2},
+        doc! {"_id": d, "store": 1},
+    ];
+    assert_eq!(all(&f.hub_storage, "shop.items"), expected);
+    let synced: Vec<Document> = expected
+        .into_iter()
+        .filter(|doc| doc.get_i32("store") == Ok(1))
+        .collect();
+    assert_eq!(all(&one, "shop.items"), synced);
+    assert_eq!(all(&two, "shop.items"), synced);
+}
+
+#[test]
 fn a_query_change_fetches_new_matches_and_removes_old_ones() {
     let f = Fixture::new();
     let (x, y) = (ObjectId::new(), ObjectId::new());
@@ -804,6 +857,8 @@ mod convergence {
         Sync { edge: usize, lose_ack: bool },
         /// The hub drops the collection.
         HubDrop,
+        /// Edge 1 or 2 drops the collection.
+        EdgeDrop { edge: usize },
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -818,6 +873,7 @@ mod convergence {
             8 => (1..3_usize, proptest::bool::weighted(0.2))
                 .prop_map(|(edge, lose_ack)| Step::Sync { edge, lose_ack }),
             1 => Just(Step::HubDrop),
+            1 => (1..3_usize).prop_map(|edge| Step::EdgeDrop { edge }),
         ]
     }
 
@@ -872,6 +928,9 @@ mod convergence {
                 } => write(&replicas[replica], ids[id], value, replica, field),
                 Step::HubDrop => {
                     f.hub_storage.drop_collection("shop", "items").unwrap();
+                }
+                Step::EdgeDrop { edge } => {
+                    replicas[edge].drop_collection("shop", "items").unwrap();
                 }
                 Step::Sync { edge, lose_ack } => {
                     let mut link = InProcessLink::new(&f.hub);
