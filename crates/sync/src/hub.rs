@@ -46,6 +46,8 @@ const LAST_SEEN_PERSIST_MS: i64 = 60_000;
 /// History entries one download request examines at most (so a request over a long stretch of
 /// unrelated history still answers quickly; the edge asks again from `next`).
 const DOWNLOAD_SCAN_LIMIT: usize = 10_000;
+/// Documents one snapshot page examines at most (the edge asks again from the position).
+const SNAPSHOT_SCAN_LIMIT: usize = 10_000;
 
 /// The hub: cheap to share (`Arc<Hub>`), one per hub server.
 pub struct Hub {
@@ -810,8 +812,8 @@ impl Hub {
     }
 
     /// A page of every document the edge's query matches, namespace by namespace in name
-    /// order, `_id` order within. `position` is `{ns, skip}` from the previous page (absent
-    /// for the first). Returns `{docs: [{ns, doc}], position, done, hubSeq}`: the edge applies
+    /// order, `_id` order within. `position` is `{ns, after}` from the previous page (absent
+    /// for the first; `after` is the last `_id` it examined). Returns `{docs: [{ns, doc}], position, done, hubSeq}`: the edge applies
     /// the pages, then downloads from `hubSeq` (the hub's last sequence when the snapshot was
     /// asked for, sent back with each page).
     pub fn snapshot(
@@ -841,43 +843,43 @@ impl Hub {
         let start_ns = position
             .and_then(|p| p.get_str("ns").ok())
             .map(str::to_string);
-        let mut skip = position
-            .and_then(|p| p.get_i64("skip").ok())
-            .and_then(|s| u64::try_from(s).ok())
-            .unwrap_or(0);
+        let start_after = position.and_then(|p| p.get("after"));
         let mut docs = Vec::new();
         let mut bytes = 0;
+        let mut scanned = 0;
         for ns in namespaces
             .iter()
             .filter(|ns| start_ns.as_ref().is_none_or(|start| *ns >= start))
         {
-            if start_ns.as_ref() != Some(ns) {
-                skip = 0;
-            }
+            let after = start_after.filter(|_| start_ns.as_ref() == Some(ns));
             let (db, coll) = split_namespace(ns)?;
-            let filter = edge.query.filter_for(db, coll).cloned().unwrap_or_default();
-            let found = self.storage.find(
-                db,
-                coll,
-                &FindOptions {
-                    filter,
-                    sort: Some(doc! {"_id": 1}),
-                    skip,
-                    ..FindOptions::default()
-                },
-            )?;
-            for doc in found {
-                if docs.len() >= limit || bytes >= MAX_BATCH_BYTES {
+            let mut last: Option<Bson> = None;
+            for doc in self.storage.documents_after(db, coll, after) {
+                // A page ends when full, or after scanning SNAPSHOT_SCAN_LIMIT documents (so a
+                // page over a large collection the query barely matches still answers quickly).
+                if docs.len() >= limit || bytes >= MAX_BATCH_BYTES || scanned >= SNAPSHOT_SCAN_LIMIT
+                {
+                    if let Some(last) = last.or_else(|| after.cloned()) {
+                        return Ok(doc! {
+                            "docs": docs,
+                            "position": {"ns": ns, "after": last, "hubSeq": hub_seq},
+                            "done": false,
+                            "hubSeq": hub_seq,
+                        });
+                    }
                     return Ok(doc! {
                         "docs": docs,
-                        "position": {"ns": ns, "skip": u64_to_i64(skip), "hubSeq": hub_seq},
+                        "position": {"ns": ns, "hubSeq": hub_seq},
                         "done": false,
                         "hubSeq": hub_seq,
                     });
                 }
                 let doc = doc?;
-                skip += 1;
-                if check_id(edge.service, &doc).is_err() {
+                scanned += 1;
+                last = doc.get("_id").cloned();
+                let synced = check_id(edge.service, &doc).is_ok()
+                    && edge.query.matches(db, coll, &doc)? == QueryMatch::Matches;
+                if !synced {
                     continue;
                 }
                 bytes += bson::to_vec(&doc).map_or(0, |b| b.len());

@@ -18,6 +18,7 @@ mod index;
 mod kv;
 mod read;
 mod remote;
+mod scan;
 mod ttl;
 mod write;
 

@@ -660,3 +660,34 @@ fn remote_batch_dropped_without_commit_writes_nothing() {
     );
     assert!(matches!(batch.commit(), Err(Error::BadValue(_))));
 }
+
+#[test]
+fn documents_after_pages_in_id_order_across_types() {
+    let s = Storage::temporary().expect("store");
+    let ids = [
+        Bson::String("b".into()),
+        Bson::Int32(2),
+        Bson::ObjectId(bson::oid::ObjectId::new()),
+        Bson::Double(1.5),
+        Bson::String("a".into()),
+    ];
+    for id in &ids {
+        s.insert("db", "c", doc! {"_id": id.clone()}, &opts())
+            .expect("insert");
+    }
+    let page = |after: Option<&Bson>| -> Vec<Bson> {
+        s.documents_after("db", "c", after)
+            .take(2)
+            .map(|d| d.expect("document").get("_id").cloned().expect("_id"))
+            .collect()
+    };
+    // Numbers, then strings, then ObjectIds, as MongoDB orders them.
+    assert_eq!(page(None), [Bson::Double(1.5), Bson::Int32(2)]);
+    assert_eq!(
+        page(Some(&Bson::Int32(2))),
+        [Bson::String("a".into()), Bson::String("b".into())]
+    );
+    assert_eq!(page(Some(&Bson::String("b".into()))), [ids[2].clone()]);
+    assert!(page(Some(&ids[2])).is_empty());
+    assert_eq!(s.documents_after("db", "missing", None).count(), 0);
+}

@@ -277,6 +277,43 @@ fn batches_are_bounded_and_a_lost_ack_duplicates_nothing() {
 }
 
 #[test]
+fn a_snapshot_pages_through_mixed_ids_and_collections() {
+    let f = Fixture::new();
+    // Ids of several types, in two collections, some outside the query.
+    let mut expected_items = Vec::new();
+    for n in 0..12_i32 {
+        let id = match n % 3 {
+            0 => Bson::Int32(n),
+            1 => Bson::String(format!("s{n:02}")),
+            _ => Bson::ObjectId(ObjectId::new()),
+        };
+        let doc = doc! {"_id": id, "n": n};
+        insert(&f.hub_storage, "shop.items", doc.clone());
+        if n % 4 != 3 {
+            expected_items.push(doc);
+        }
+    }
+    insert(&f.hub_storage, "shop.orders", doc! {"_id": 1, "n": 0});
+    insert(&f.hub_storage, "shop.orders", doc! {"_id": 2, "n": 3});
+    let (edge, mut engine, _) = f.edge(
+        ServiceType::DeviceSync,
+        doc! {"*": {"n": {"$not": {"$mod": [4, 3]}}}},
+        None,
+    );
+    engine.options.batch_count = 2;
+    let mut link = InProcessLink::new(&f.hub);
+    engine.sync_once(&mut link).unwrap();
+    let sorted = |mut docs: Vec<Document>| {
+        docs.sort_by(|a, b| {
+            outpost_storage::value::compare(a.get("_id").unwrap(), b.get("_id").unwrap())
+        });
+        docs
+    };
+    assert_eq!(all(&edge, "shop.items"), sorted(expected_items));
+    assert_eq!(all(&edge, "shop.orders"), vec![doc! {"_id": 1, "n": 0}]);
+}
+
+#[test]
 fn restart_resumes_from_the_persisted_cursors() {
     let f = Fixture::new();
     let dir = tempfile::tempdir().unwrap();
