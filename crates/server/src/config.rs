@@ -47,6 +47,10 @@ pub struct Config {
     pub cursor_timeout_secs: u64,
     /// Interval between passes removing documents past their TTL index's expiry, in seconds.
     pub ttl_interval_secs: u64,
+    /// How long history log entries are kept after every sync consumer is past them, in
+    /// hours. A server that neither syncs with a hub nor is one keeps its whole history (it
+    /// may be registered with a hub later, and uploads start from the log).
+    pub history_retention_hours: u64,
     /// Serve the hub role too: the sync protocol and hub admin commands (`outpost hub`).
     pub hub_mode: bool,
     /// The hub this edge syncs with (`mongodb://HOST:PORT`); `None`: no sync.
@@ -78,6 +82,7 @@ impl Default for Config {
             flush_interval_ms: 100,
             cursor_timeout_secs: 600,
             ttl_interval_secs: 60,
+            history_retention_hours: 24,
             hub_mode: false,
             hub: None,
             registration_key: None,

@@ -94,7 +94,8 @@ struct ServeArgs {
     #[arg(long)]
     dbpath: Option<PathBuf>,
     /// TOML config file; its keys are port, bind, dbpath, log_format, enable_test_commands,
-    /// flush_interval_ms, cursor_timeout_secs, ttl_interval_secs, and for sync hub,
+    /// flush_interval_ms, cursor_timeout_secs, ttl_interval_secs, history_retention_hours, and
+    /// for sync hub,
     /// registration_key, write_outside_query, sync_interval_ms, sync_max_backoff_ms and
     /// sync_timeout_ms. Flags given on the command line win.
     #[arg(long)]

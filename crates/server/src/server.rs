@@ -188,6 +188,13 @@ async fn accept_loop(
                 }
             }
             _ = ttl.tick() => {
+                let trimmer = state.clone();
+                match state.commands.run(move || trim_history(&trimmer)).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(removed)) => tracing::info!(removed, "trimmed the history log"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "history trim failed"),
+                    Err(e) => tracing::error!(error = %e, "history trim panicked"),
+                }
                 let storage = state.storage.clone();
                 match state.commands.run(move || storage.remove_expired(bson::DateTime::now())).await {
                     Ok(Ok(0)) => {}
@@ -203,4 +210,48 @@ async fn accept_loop(
     }
     drop(listener);
     while connections.join_next().await.is_some() {}
+}
+
+/// Removes history entries that no sync consumer needs any more and that are older than
+/// `history_retention_hours`: on an edge, those the hub acknowledged; on a hub, those every
+/// registered edge has downloaded. A server with no sync keeps its history. Returns how many
+/// entries were removed.
+fn trim_history(state: &State) -> Result<u64, String> {
+    const CHUNK: usize = 10_000;
+    let mut floor = match (&state.sync_status, &state.config.hub) {
+        (Some(status), _) => Some(
+            status
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .upload_cursor,
+        ),
+        // Sync is configured but not running (it failed to start): keep everything.
+        (None, Some(_)) => return Ok(0),
+        (None, None) => None,
+    };
+    if let Some(hub) = &state.hub {
+        let hub_floor = hub.history_floor().map_err(|e| e.to_string())?;
+        floor = Some(floor.map_or(hub_floor, |f| f.min(hub_floor)));
+    }
+    let Some(floor) = floor else {
+        return Ok(0);
+    };
+    let retention_ms = state
+        .config
+        .history_retention_hours
+        .saturating_mul(3_600_000);
+    let now_ms = u64::try_from(bson::DateTime::now().timestamp_millis()).unwrap_or(0);
+    // The clock of a history entry holds milliseconds in its high 48 bits.
+    let before_hlc = now_ms.saturating_sub(retention_ms) << 16;
+    let mut removed = 0;
+    loop {
+        let chunk = state
+            .storage
+            .trim_history(floor, before_hlc, CHUNK)
+            .map_err(|e| e.to_string())?;
+        removed += chunk;
+        if chunk < CHUNK as u64 {
+            return Ok(removed);
+        }
+    }
 }

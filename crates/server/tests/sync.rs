@@ -531,3 +531,93 @@ async fn concurrent_edits_at_two_edges_and_the_hub_converge() {
     two.shutdown().await.unwrap();
     hub.shutdown().await.unwrap();
 }
+
+/// Polls until `server`'s history log holds at most `most` entries for `ns`.
+async fn wait_for_history_at_most(server: &ServerHandle, ns: &str, most: usize) {
+    let start = Instant::now();
+    loop {
+        let entries = history_entries(server, ns);
+        if entries <= most {
+            return;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the history of {ns} was never trimmed: {entries} entries"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_trimmed_once_synced_and_kept_without_sync() {
+    // No retention, and a maintenance pass every second.
+    let hub = start(Config {
+        dbpath: None,
+        hub_mode: true,
+        history_retention_hours: 0,
+        ttl_interval_secs: 1,
+        ..Config::default()
+    })
+    .await;
+    let (_, key) = create_edge(&hub, doc! {"*": "TRUEPREDICATE"}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let edge = start(Config {
+        dbpath: Some(dir.path().to_path_buf()),
+        hub: Some(format!("mongodb://{}", hub.local_addr())),
+        registration_key: Some(key),
+        sync_interval_ms: 20,
+        history_retention_hours: 0,
+        ttl_interval_secs: 1,
+        ..Config::default()
+    })
+    .await;
+    let docs: Vec<Document> = (0..50)
+        .map(|n| doc! {"_id": ObjectId::new(), "n": n})
+        .collect();
+    let mut expected: Vec<Bson> = docs
+        .iter()
+        .map(|d| d.get("_id").cloned().unwrap())
+        .collect();
+    insert(&edge, "shop.items", docs).await;
+    wait_for_ids(&hub, "shop.items", expected.clone()).await;
+    // Uploaded and acknowledged: the edge keeps at most its newest entry; downloaded by the
+    // only edge: the hub keeps at most its newest.
+    wait_for_history_at_most(&edge, "shop.items", 1).await;
+    wait_for_history_at_most(&hub, "shop.items", 1).await;
+    // Sync goes on both ways after trimming.
+    let (from_hub, from_edge) = (ObjectId::new(), ObjectId::new());
+    insert(&hub, "shop.items", vec![doc! {"_id": from_hub}]).await;
+    insert(&edge, "shop.items", vec![doc! {"_id": from_edge}]).await;
+    expected.extend([Bson::ObjectId(from_hub), Bson::ObjectId(from_edge)]);
+    wait_for_ids(&hub, "shop.items", expected.clone()).await;
+    wait_for_ids(&edge, "shop.items", expected).await;
+
+    // A server with no sync keeps its history, whatever the retention: it may be registered
+    // later. Its maintenance pass has run once a TTL index removed an expired document.
+    let plain = start(Config {
+        dbpath: None,
+        history_retention_hours: 0,
+        ttl_interval_secs: 1,
+        ..Config::default()
+    })
+    .await;
+    command(
+        &plain,
+        "shop",
+        doc! {"createIndexes": "ttl", "indexes": [{"key": {"at": 1}, "name": "at_1", "expireAfterSeconds": 0}]},
+    )
+    .await
+    .unwrap();
+    insert(&plain, "shop.items", vec![doc! {"_id": 1}, doc! {"_id": 2}]).await;
+    insert(
+        &plain,
+        "shop.ttl",
+        vec![doc! {"_id": 1, "at": bson::DateTime::from_millis(0)}],
+    )
+    .await;
+    wait_for_ids(&plain, "shop.ttl", Vec::new()).await;
+    assert_eq!(history_entries(&plain, "shop.items"), 2);
+    for server in [edge, hub, plain] {
+        server.shutdown().await.unwrap();
+    }
+}

@@ -125,6 +125,9 @@ pub struct SyncStatus {
     pub download_lag_entries: u64,
     pub uploaded: u64,
     pub downloaded: u64,
+    /// The last local history sequence the hub acknowledged: older history is no longer needed
+    /// by sync (see `Storage::trim_history`).
+    pub upload_cursor: u64,
     pub skipped: BTreeMap<String, u64>,
     pub query: Option<Document>,
 }
@@ -243,6 +246,7 @@ impl EdgeSync {
         let status = SyncStatus {
             edge_id: state.as_ref().map(|s| s.edge_id.clone()),
             query: state.as_ref().map(|s| s.query.clone()),
+            upload_cursor: state.as_ref().map_or(0, |s| s.upload_cursor),
             ..SyncStatus::default()
         };
         let scope = state.as_ref().and_then(SyncScope::of);
@@ -593,7 +597,10 @@ impl EdgeSync {
             self.storage.flush()?;
         }
         let uploaded = u64::try_from(count).unwrap_or(u64::MAX);
-        self.update_status(|s| s.uploaded += uploaded);
+        self.update_status(|s| {
+            s.uploaded += uploaded;
+            s.upload_cursor = upload_cursor;
+        });
         Ok(())
     }
 

@@ -63,6 +63,10 @@ struct HubMemory {
     /// When each edge was last heard from; written to the registry at most once a minute (every
     /// registry write is a history entry).
     last_seen: std::collections::HashMap<String, DateTime>,
+    /// Each edge's download cursor, from its last download request (persisted with
+    /// `lastSeen` as `downloadedSeq`): the hub's history at or below the smallest is no
+    /// longer needed (see [`Hub::history_floor`]).
+    downloaded: std::collections::HashMap<String, u64>,
     /// The hub history sequence up to which hub-local writes have versions (see
     /// [`Hub::catch_up_versions`]); `None` until read from `meta` after a start.
     versioned_seq: Option<u64>,
@@ -241,6 +245,47 @@ impl Hub {
             "defaultDb": default_db,
             "registration_key": registration_key,
         })
+    }
+
+    /// The hub history sequence at and below which no consumer needs the log any more: every
+    /// registered edge has downloaded past it, and the hub's own local writes have versions up
+    /// to it. Edges that never registered do not count: they start with a snapshot.
+    pub fn history_floor(&self) -> Result<u64> {
+        let memory = self.locked();
+        let mut floor = match memory.versioned_seq {
+            Some(seq) => seq,
+            None => {
+                match self
+                    .storage
+                    .by_id(HUB_DATABASE, META, &Bson::String("versions".into()))?
+                {
+                    Some(meta) => u64::try_from(meta.get_i64("seq").unwrap_or(0)).unwrap_or(0),
+                    None => 0,
+                }
+            }
+        };
+        let edges = self.storage.find(
+            HUB_DATABASE,
+            EDGES,
+            &FindOptions {
+                filter: doc! {"registrationKeyUsed": true},
+                ..FindOptions::default()
+            },
+        )?;
+        for record in edges {
+            let record = record?;
+            let id = record.get_str("_id").unwrap_or_default();
+            let persisted =
+                u64::try_from(record.get_i64("downloadedSeq").unwrap_or(0)).unwrap_or(0);
+            let downloaded = memory
+                .downloaded
+                .get(id)
+                .copied()
+                .unwrap_or(0)
+                .max(persisted);
+            floor = floor.min(downloaded);
+        }
+        Ok(floor)
     }
 
     /// Every edge instance, without key hashes.
@@ -681,7 +726,7 @@ impl Hub {
             let versioned = self.catch_up_versions(&memory, &mut batch)?;
             batch.commit()?;
             memory.versioned_seq = Some(versioned);
-            self.touch(&mut memory, &edge)?;
+            self.touch(&mut memory, &edge, after)?;
             // Every entry up to here has a version; later ones wait for the next request.
             (edge, self.storage.last_seq())
         };
@@ -976,8 +1021,8 @@ impl Hub {
         })
     }
 
-    /// Notes that `edge` was heard from now.
-    fn touch(&self, memory: &mut HubMemory, edge: &EdgeRecord) -> Result<()> {
+    /// Notes that `edge` was heard from now, downloading after history sequence `downloaded`.
+    fn touch(&self, memory: &mut HubMemory, edge: &EdgeRecord, downloaded: u64) -> Result<()> {
         let now = DateTime::now();
         let persisted = edge.record.get_datetime("lastSeen").ok().copied();
         let stale = persisted.is_none_or(|seen| {
@@ -986,9 +1031,11 @@ impl Hub {
                 > LAST_SEEN_PERSIST_MS
         });
         memory.last_seen.insert(edge.id.clone(), now);
+        memory.downloaded.insert(edge.id.clone(), downloaded);
         if stale {
             let mut record = edge.record.clone();
             record.insert("lastSeen", now);
+            record.insert("downloadedSeq", u64_to_i64(downloaded));
             self.put_edge(&record)?;
         }
         Ok(())

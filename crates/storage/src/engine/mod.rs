@@ -641,14 +641,26 @@ impl Storage {
         self.writer().next_seq - 1
     }
 
-    /// Removes history entries below `below` (every consumer's cursor is past them).
-    pub fn trim_history(&self, below: u64) -> Result<u64> {
+    /// Removes history entries from the oldest on: those at or below sequence `through` (every
+    /// consumer's cursor is past them) and with a clock before `before_hlc` (the retention),
+    /// at most `max` of them in one atomic batch. Returns how many were removed.
+    pub fn trim_history(&self, through: u64, before_hlc: u64, max: usize) -> Result<u64> {
+        // The newest entry always stays: a restart recovers the next sequence number and the
+        // clock from it, and sequence numbers must never be reused.
+        let through = through.min(self.last_seq().saturating_sub(1));
+        let mut set = WriteSet::new();
         let mut removed = 0;
-        for item in self.inner.history.range(..below.to_be_bytes()) {
-            let (key, _) = item?;
-            self.inner.history.remove(key)?;
+        let end = through.saturating_add(1);
+        for item in self.inner.history.range(..end.to_be_bytes()).take(max) {
+            let (key, value) = item?;
+            let entry = HistoryEntry::from_bytes(decode_seq(&key)?, &value)?;
+            if entry.hlc >= before_hlc {
+                break;
+            }
+            set.delete(&self.inner.history, key);
             removed += 1;
         }
+        self.inner.kv.commit(set)?;
         Ok(removed)
     }
 }

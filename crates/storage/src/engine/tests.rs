@@ -691,3 +691,30 @@ fn documents_after_pages_in_id_order_across_types() {
     assert!(page(Some(&ids[2])).is_empty());
     assert_eq!(s.documents_after("db", "missing", None).count(), 0);
 }
+
+#[test]
+fn trim_history_respects_the_cursor_the_retention_and_the_newest_entry() {
+    let s = Storage::temporary().expect("store");
+    for n in 0..10 {
+        s.insert("db", "c", doc! {"_id": n}, &opts())
+            .expect("insert");
+    }
+    let entries: Vec<HistoryEntry> = s.history_from(0).collect::<Result<_>>().expect("history");
+    let seqs =
+        |s: &Storage| -> Vec<u64> { s.history_from(0).map(|e| e.expect("entry").seq).collect() };
+    let first = entries[0].seq;
+    // Only below the cursor, at most `max` at a time.
+    assert_eq!(s.trim_history(first + 2, u64::MAX, 2).expect("trim"), 2);
+    assert_eq!(seqs(&s)[0], first + 2);
+    assert_eq!(s.trim_history(first + 2, u64::MAX, 100).expect("trim"), 1);
+    // Not what is inside the retention: entries from entry 6's clock on stay.
+    s.trim_history(u64::MAX, entries[6].hlc, 100).expect("trim");
+    assert_eq!(seqs(&s)[0], entries[6].seq);
+    // Never the newest entry, so sequence numbers continue after a restart.
+    s.trim_history(u64::MAX, u64::MAX, 100).expect("trim");
+    assert_eq!(seqs(&s), [entries[9].seq]);
+    let before = s.last_seq();
+    s.insert("db", "c", doc! {"_id": 10}, &opts())
+        .expect("insert");
+    assert_eq!(s.last_seq(), before + 1);
+}
