@@ -26,7 +26,9 @@ use bson::oid::ObjectId;
 use bson::{doc, Bson, DateTime, Document};
 use outpost_storage::query::update::add_numbers;
 use outpost_storage::value::keyenc;
-use outpost_storage::{FindOptions, HistoryOp, Origin, RemoteBatch, Storage};
+use outpost_storage::{
+    join_field_path, split_field_path, FindOptions, HistoryOp, Origin, RemoteBatch, Storage,
+};
 
 use crate::error::{Error, Result};
 use crate::id_rules::{check_id, ServiceType};
@@ -85,7 +87,8 @@ struct Version {
     /// The instance whose version of the document the hub holds: an edge id, or
     /// [`HUB_INSTANCE`] (a hub write, or a merge of several instances' fields).
     origin: String,
-    /// Per-field versions (top-level fields) newer than the last whole-document write:
+    /// Per-field versions (field paths, see [`join_field_path`]) newer than the last
+    /// whole-document write:
     /// (field, hlc, instance). A field not listed has the version of the last whole write,
     /// `base`.
     fields: Vec<(String, u64, String)>,
@@ -109,16 +112,27 @@ impl Version {
         (self.hlc, self.deleted, self.origin.as_str())
     }
 
-    /// The version of one top-level field.
+    /// The version of a field (a field path, see [`join_field_path`]): the latest write to it,
+    /// to a field that contains it or to a field inside it. A change of the field must be
+    /// later than all of them to win.
     fn field_key(&self, field: &str) -> (u64, &str) {
-        match self.fields.iter().find(|(name, _, _)| name == field) {
-            Some((_, hlc, origin)) => (*hlc, origin.as_str()),
-            None => (self.base.0, self.base.1.as_str()),
+        let segments = split_field_path(field);
+        let mut key = (self.base.0, self.base.1.as_str());
+        for (name, hlc, origin) in &self.fields {
+            let other = split_field_path(name);
+            let overlaps = other.starts_with(&segments) || segments.starts_with(&other);
+            if overlaps && (*hlc, origin.as_str()) > key {
+                key = (*hlc, origin.as_str());
+            }
         }
+        key
     }
 
+    /// Records a write of `field`, which replaces the versions of the fields inside it.
     fn set_field(&mut self, field: &str, hlc: u64, origin: &str) {
-        self.fields.retain(|(name, _, _)| name != field);
+        let segments = split_field_path(field);
+        self.fields
+            .retain(|(name, _, _)| !split_field_path(name).starts_with(&segments));
         self.fields
             .push((field.to_string(), hlc, origin.to_string()));
         self.hlc = self.hlc.max(hlc);
@@ -434,7 +448,8 @@ impl Hub {
             let current = self.version(&batch, &change.ns, &change.id)?;
             let stored = batch.get(db, coll, &change.id)?;
             match (&change.doc, stored, current) {
-                // An update of a stored document: last-writer-wins per top-level field.
+                // An update of a stored document: last-writer-wins per field (down to fields of
+                // embedded documents).
                 (Some(doc), Some(stored), current) => {
                     let mut version = current.unwrap_or_else(|| Version::whole(0, false, ""));
                     let fields: Vec<String> = match &change.fields {
@@ -447,29 +462,44 @@ impl Hub {
                     };
                     let mut merged = stored.clone();
                     let (mut won, mut lost_some) = (false, false);
-                    for field in fields.iter().filter(|f| *f != "_id") {
+                    let incoming = (change.hlc, edge.id.as_str());
+                    for field in &fields {
+                        let segments = split_field_path(field);
+                        if segments.first().is_some_and(|s| s == "_id") {
+                            continue;
+                        }
                         // `$inc` merges as a counter: the delta is added to the hub's value,
                         // whatever the clocks say, so two +1s give +2.
                         let delta = change.increments.as_ref().and_then(|inc| inc.get(field));
-                        let base = stored.get(field).cloned().unwrap_or(Bson::Int32(0));
+                        let base = field_at(&stored, &segments)
+                            .cloned()
+                            .unwrap_or(Bson::Int32(0));
                         if let Some(sum) = delta.and_then(|d| add_numbers(&base, d)) {
-                            merged.insert(field.clone(), sum);
-                            if (change.hlc, edge.id.as_str()) > version.field_key(field) {
-                                version.set_field(field, change.hlc, &edge.id);
+                            if set_field_at(&mut merged, &segments, Some(sum)) {
+                                if incoming > version.field_key(field) {
+                                    version.set_field(field, change.hlc, &edge.id);
+                                }
+                                won = true;
+                                continue;
                             }
+                        }
+                        if incoming <= version.field_key(field) {
+                            lost_some = true;
+                            continue;
+                        }
+                        let value = field_at(doc, &segments).cloned();
+                        if set_field_at(&mut merged, &segments, value) {
+                            version.set_field(field, change.hlc, &edge.id);
                             won = true;
                             continue;
                         }
-                        if (change.hlc, edge.id.as_str()) > version.field_key(field) {
-                            match doc.get(field) {
-                                Some(value) => {
-                                    merged.insert(field.clone(), value.clone());
-                                }
-                                None => {
-                                    merged.remove(field);
-                                }
-                            }
-                            version.set_field(field, change.hlc, &edge.id);
+                        // The path crosses a value that is not a document at the hub (another
+                        // write changed its shape): the edge's whole top-level field decides.
+                        let top = &segments[..1];
+                        let top_field = join_field_path(top);
+                        if incoming > version.field_key(&top_field) {
+                            set_field_at(&mut merged, top, doc.get(&top[0]).cloned());
+                            version.set_field(&top_field, change.hlc, &edge.id);
                             won = true;
                         } else {
                             lost_some = true;
@@ -1147,4 +1177,45 @@ fn stage_edge(batch: &mut RemoteBatch, record: &Document) {
         Some(record.clone()),
         &Origin::Local,
     );
+}
+
+/// The value at a field path, through embedded documents only.
+fn field_at<'a>(doc: &'a Document, segments: &[String]) -> Option<&'a Bson> {
+    let (last, parents) = segments.split_last()?;
+    let mut current = doc;
+    for segment in parents {
+        current = current.get_document(segment).ok()?;
+    }
+    current.get(last)
+}
+
+/// Sets (`Some`) or removes (`None`) the value at a field path, creating the embedded documents
+/// on the way. `false` when the path crosses a value that is not a document.
+fn set_field_at(doc: &mut Document, segments: &[String], value: Option<Bson>) -> bool {
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut current = doc;
+    for segment in parents {
+        if !current.contains_key(segment) {
+            if value.is_none() {
+                return true;
+            }
+            current.insert(segment.clone(), Document::new());
+        }
+        match current.get_mut(segment) {
+            Some(Bson::Document(inner)) => current = inner,
+            // Nothing to remove under a value that is not a document.
+            _ => return value.is_none(),
+        }
+    }
+    match value {
+        Some(value) => {
+            current.insert(last.clone(), value);
+        }
+        None => {
+            current.remove(last);
+        }
+    }
+    true
 }

@@ -46,10 +46,11 @@ pub struct Change {
     /// deletes the documents of `ns` that the edge's query syncs and that were written before
     /// the drop.
     pub drop: bool,
-    /// For an update: the top-level fields it changed (or removed); the hub merges only
-    /// those (per-field last-writer-wins). `None`: the whole document.
+    /// For an update: the fields it changed (or removed), as field paths through embedded
+    /// documents (`outpost_storage::join_field_path`); the hub merges only those (per-field
+    /// last-writer-wins). `None`: the whole document.
     pub fields: Option<Vec<String>>,
-    /// For an update: the top-level fields it incremented (`$inc`) and by how much; the hub
+    /// For an update: the fields it incremented (`$inc`, field paths) and by how much; the hub
     /// adds these to its own values, so concurrent increments add up like a counter.
     pub increments: Option<Document>,
     /// The document was inserted (created), not updated or replaced: an insert after a

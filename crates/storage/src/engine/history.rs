@@ -62,10 +62,12 @@ pub struct HistoryEntry {
     pub id: Bson,
     /// The document after the change (inserts, updates, replaces).
     pub doc: Option<Document>,
-    /// For updates: the top-level fields whose values changed or were removed.
+    /// For updates: the fields whose values changed or were removed, as field paths (see
+    /// [`join_field_path`]): the deepest field that changed, descending through embedded
+    /// documents (not arrays).
     pub changed_fields: Option<Vec<String>>,
-    /// For updates: the top-level fields incremented by `$inc`, with their deltas (sync merges
-    /// concurrent increments as counters).
+    /// For updates: the fields incremented by `$inc` (field paths), with their deltas (sync
+    /// merges concurrent increments as counters).
     pub increments: Option<Document>,
     /// Hybrid logical clock timestamp of the change (see [`Hlc`]).
     pub hlc: u64,
@@ -169,9 +171,66 @@ impl Hlc {
     }
 }
 
+/// A field in embedded documents as history entries and sync name it: its segments joined by
+/// `.`, where a `.` or `\` inside a segment is escaped by `\` (MongoDB allows dots in field
+/// names, so a bare dotted string would be ambiguous).
+pub fn join_field_path<S: AsRef<str>>(segments: &[S]) -> String {
+    let mut out = String::new();
+    for (n, segment) in segments.iter().enumerate() {
+        if n > 0 {
+            out.push('.');
+        }
+        for c in segment.as_ref().chars() {
+            if c == '.' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The segments of a path made by [`join_field_path`].
+pub fn split_field_path(path: &str) -> Vec<String> {
+    let mut segments = vec![String::new()];
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let (Some(next), Some(last)) = (chars.next(), segments.last_mut()) {
+                    last.push(next);
+                }
+            }
+            '.' => segments.push(String::new()),
+            c => {
+                if let Some(last) = segments.last_mut() {
+                    last.push(c);
+                }
+            }
+        }
+    }
+    segments
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_paths_round_trip_dots_and_backslashes() {
+        for segments in [
+            vec!["a"],
+            vec!["a", "b", "c"],
+            vec!["a.b", "c"],
+            vec!["x\\", ".", ""],
+            vec!["", "é.ü"],
+        ] {
+            let path = join_field_path(&segments);
+            assert_eq!(split_field_path(&path), segments, "{path}");
+        }
+        assert_eq!(join_field_path(&["a", "b"]), "a.b");
+        assert_eq!(join_field_path(&["a.b"]), "a\\.b");
+    }
 
     #[test]
     fn entry_round_trip() {

@@ -31,7 +31,7 @@ use bson::{Bson, Document};
 pub use catalog::{
     default_index_name, validate_collection_name, validate_db_name, CollectionMeta, IndexMeta,
 };
-pub use history::{HistoryEntry, HistoryOp, Hlc, Origin};
+pub use history::{join_field_path, split_field_path, HistoryEntry, HistoryOp, Hlc, Origin};
 pub use index::CreateIndexesOutcome;
 pub use read::{distinct_values, ExplainInfo, FindOptions, PlanKind, ReadCursor};
 pub use remote::RemoteBatch;

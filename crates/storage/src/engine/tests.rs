@@ -718,3 +718,45 @@ fn trim_history_respects_the_cursor_the_retention_and_the_newest_entry() {
         .expect("insert");
     assert_eq!(s.last_seq(), before + 1);
 }
+
+#[test]
+fn updates_record_the_nested_fields_they_change() {
+    let s = Storage::temporary().expect("store");
+    s.insert(
+        "db",
+        "c",
+        doc! {"_id": 1, "a": {"b": 1, "c": {"d": 1}}, "e": [1, 2], "f": {"x": 1, "y": 2}, "g": 1},
+        &opts(),
+    )
+    .expect("insert");
+    let before = s.last_seq();
+    let update = Update::parse(
+        &Bson::Document(doc! {
+            "$set": {"a.c.d": 2, "e.0": 5, "f": {"y": 2, "x": 1}, "new.field": 1},
+            "$inc": {"a.b": 1, "g": 1, "e.1": 1},
+            "$unset": {"a.missing": ""},
+        }),
+        None,
+    )
+    .expect("update");
+    let spec = UpdateSpec {
+        filter: &doc! {"_id": 1},
+        update: &update,
+        multi: false,
+        upsert: false,
+        hint: None,
+        sort: None,
+        variables: None,
+    };
+    s.update("db", "c", &spec, &opts()).expect("update");
+    let entry = s
+        .history_from(before + 1)
+        .next()
+        .expect("an entry")
+        .expect("entry");
+    let mut changed = entry.changed_fields.expect("changed fields");
+    changed.sort();
+    // Arrays are not descended into; field order is not a change (as everywhere in storage).
+    assert_eq!(changed, ["a.b", "a.c.d", "e", "g", "new"]);
+    assert_eq!(entry.increments, Some(doc! {"a.b": 1, "g": 1, "e.1": 1}));
+}

@@ -235,14 +235,46 @@ fn check_validator(
 }
 
 /// Top-level fields whose values differ between `old` and `new` (added, changed or removed).
+/// The fields an update changed or removed, as field paths (see
+/// [`super::history::join_field_path`]): where a field holds an embedded document before and
+/// after, the fields inside it that changed, down to `CHANGED_FIELDS_DEPTH` levels.
 fn changed_fields(old: &Document, new: &Document) -> Vec<String> {
-    let mut out: Vec<String> = new
-        .iter()
-        .filter(|(k, v)| old.get(*k).is_none_or(|o| o != *v))
-        .map(|(k, _)| k.clone())
-        .collect();
-    out.extend(old.keys().filter(|k| !new.contains_key(*k)).cloned());
+    let mut out = Vec::new();
+    changed_fields_under(old, new, &mut Vec::new(), &mut out);
     out
+}
+
+const CHANGED_FIELDS_DEPTH: usize = 32;
+
+fn changed_fields_under<'a>(
+    old: &'a Document,
+    new: &'a Document,
+    prefix: &mut Vec<&'a str>,
+    out: &mut Vec<String>,
+) {
+    for (key, value) in new {
+        prefix.push(key);
+        match (old.get(key), value) {
+            (Some(before), after) if before == after => {}
+            (Some(Bson::Document(before)), Bson::Document(after))
+                if prefix.len() <= CHANGED_FIELDS_DEPTH =>
+            {
+                let found = out.len();
+                changed_fields_under(before, after, prefix, out);
+                if out.len() == found {
+                    // Never report nothing for a field that changed.
+                    out.push(super::history::join_field_path(prefix));
+                }
+            }
+            _ => out.push(super::history::join_field_path(prefix)),
+        }
+        prefix.pop();
+    }
+    for key in old.keys().filter(|k| !new.contains_key(*k)) {
+        prefix.push(key);
+        out.push(super::history::join_field_path(prefix));
+        prefix.pop();
+    }
 }
 
 impl Storage {

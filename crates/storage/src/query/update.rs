@@ -243,18 +243,29 @@ impl Update {
         }
     }
 
-    /// The top-level fields this update increments (`{$inc: {n: 1}}` gives `{n: 1}`), so that
-    /// sync can merge concurrent increments as a counter. `None` when there are none.
+    /// The fields this update increments, as field paths (`{$inc: {n: 1, "a.b": 2}}` gives
+    /// `{n: 1, "a.b": 2}`; see [`crate::join_field_path`]), so that sync can merge concurrent
+    /// increments as a counter. Increments through array positions are left out. `None` when
+    /// there are none.
     pub fn increments(&self) -> Option<Document> {
         let UpdateKind::Operators { operations, .. } = &self.kind else {
             return None;
         };
         let mut out = Document::new();
         for op in operations {
-            if let (Modifier::Arithmetic(arith::ArithmeticOp::Add, delta), [Part::Field(name)]) =
-                (&op.modifier, op.parts.as_slice())
-            {
-                out.insert(name.clone(), delta.clone());
+            let Modifier::Arithmetic(arith::ArithmeticOp::Add, delta) = &op.modifier else {
+                continue;
+            };
+            let fields: Option<Vec<&str>> = op
+                .parts
+                .iter()
+                .map(|part| match part {
+                    Part::Field(name) => Some(name.as_str()),
+                    _ => None,
+                })
+                .collect();
+            if let Some(fields) = fields {
+                out.insert(crate::join_field_path(&fields), delta.clone());
             }
         }
         (!out.is_empty()).then_some(out)
