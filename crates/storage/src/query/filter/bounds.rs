@@ -98,7 +98,7 @@ pub(super) fn bounds_for(root: &Node, path: &str, multikey: bool) -> Option<Vec<
     for node in top_level_conjuncts(root) {
         if let Node::Path(p) = node {
             if p.path == path {
-                if let Some(intervals) = intervals_for(&p.op) {
+                if let Some(intervals) = intervals_for(&p.op, multikey) {
                     candidates.push((intervals, matches!(p.op, Op::Eq(_) | Op::In(_))));
                 }
             }
@@ -145,7 +145,7 @@ fn equality_intervals(v: &Bson, out: &mut Vec<Interval>) {
     }
 }
 
-fn intervals_for(op: &Op) -> Option<Vec<Interval>> {
+fn intervals_for(op: &Op, multikey: bool) -> Option<Vec<Interval>> {
     match op {
         Op::Eq(v) => {
             let mut out = Vec::new();
@@ -162,17 +162,21 @@ fn intervals_for(op: &Op) -> Option<Vec<Interval>> {
             }
             Some(out)
         }
-        Op::Compare(cmp, v) => range_intervals(*cmp, v),
+        Op::Compare(cmp, v) => range_intervals(*cmp, v, multikey),
         _ => None,
     }
 }
 
-fn range_intervals(cmp: Comparison, v: &Bson) -> Option<Vec<Interval>> {
+fn range_intervals(cmp: Comparison, v: &Bson, multikey: bool) -> Option<Vec<Interval>> {
     use Bound::{Excluded, Included, Unbounded};
     let interval = |lower, upper| Some(vec![Interval { lower, upper }]);
     match v {
         Bson::Array(_) | Bson::DbPointer(_) => None,
+        // `$gt: MinKey` and `$lt: MaxKey` match an array as a whole, even `[MinKey]`, whose only
+        // multikey index key is MinKey: on a multikey index the bounds take every key (the
+        // filter re-checks).
         Bson::MinKey => match cmp {
+            Comparison::Gt if multikey => interval(Unbounded, Unbounded),
             Comparison::Gt => interval(Excluded(Bson::MinKey), Unbounded),
             Comparison::Gte => interval(Unbounded, Unbounded),
             Comparison::Lt => Some(vec![]),
@@ -181,6 +185,7 @@ fn range_intervals(cmp: Comparison, v: &Bson) -> Option<Vec<Interval>> {
         Bson::MaxKey => match cmp {
             Comparison::Gt => Some(vec![]),
             Comparison::Gte => Some(vec![Interval::point(Bson::MaxKey)]),
+            Comparison::Lt if multikey => interval(Unbounded, Unbounded),
             Comparison::Lt => interval(Unbounded, Excluded(Bson::MaxKey)),
             Comparison::Lte => interval(Unbounded, Unbounded),
         },

@@ -551,6 +551,9 @@ fn index_bounds() {
     check_bounds(doc! {"a": 1, "$and": [{"a": {"$gt": 0}}]}, "a", false, &[1.into()], &[2.into()]);
     check_bounds(doc! {"a": {"$gt": 5, "$lt": 3}}, "a", false, &[], &[4.into(), 6.into(), 2.into()]);
     check_bounds(doc! {"a": {"$gt": Bson::MinKey}}, "a", false, &["x".into(), Bson::MaxKey], &[Bson::MinKey]);
+    // On a multikey index `[MinKey]` has only the key MinKey, yet matches `$gt: MinKey` as a whole.
+    check_bounds(doc! {"a": {"$gt": Bson::MinKey}}, "a", true, &[Bson::MinKey, "x".into()], &[]);
+    check_bounds(doc! {"a": {"$lt": Bson::MaxKey}}, "a", true, &[Bson::MaxKey, 1.into()], &[]);
     check_bounds(doc! {"a": {"$lte": bson::DateTime::from_millis(0)}}, "a", false, &[bson::DateTime::from_millis(-5).into()], &[true.into(), bson::DateTime::from_millis(1).into()]);
     let no_bounds = |filter: Document, path: &str| {
         assert!(Filter::parse(&filter).expect("parses").bounds_for(path, false).is_none(), "{filter}");
