@@ -760,3 +760,80 @@ fn updates_record_the_nested_fields_they_change() {
     assert_eq!(changed, ["a.b", "a.c.d", "e", "g", "new"]);
     assert_eq!(entry.increments, Some(doc! {"a.b": 1, "g": 1, "e.1": 1}));
 }
+
+#[test]
+fn remote_batch_reuses_unique_keys_its_earlier_writes_released() {
+    let s = Storage::temporary().expect("store");
+    s.create_indexes(
+        "db",
+        "c",
+        &[doc! {"key": {"sku": 1}, "name": "sku_1", "unique": true}],
+    )
+    .expect("index");
+    s.insert("db", "c", doc! {"_id": 1, "sku": "a"}, &opts())
+        .expect("insert");
+    s.insert("db", "c", doc! {"_id": 2, "sku": "b"}, &opts())
+        .expect("insert");
+    let peer = Origin::Peer("edge".into());
+    // Taken in the order written: a key is free once an earlier write gave it up.
+    let mut batch = s.remote_batch();
+    batch.put(
+        "db",
+        "c",
+        &Bson::Int32(3),
+        Some(doc! {"_id": 3, "sku": "b"}),
+        &peer,
+    );
+    batch.put("db", "c", &Bson::Int32(2), None, &peer);
+    assert!(matches!(batch.commit(), Err(Error::DuplicateKey(_))));
+    let mut batch = s.remote_batch();
+    batch.put("db", "c", &Bson::Int32(1), None, &peer);
+    batch.put(
+        "db",
+        "c",
+        &Bson::Int32(2),
+        Some(doc! {"_id": 2, "sku": "c"}),
+        &peer,
+    );
+    batch.put(
+        "db",
+        "c",
+        &Bson::Int32(3),
+        Some(doc! {"_id": 3, "sku": "a"}),
+        &peer,
+    );
+    batch.put(
+        "db",
+        "c",
+        &Bson::Int32(4),
+        Some(doc! {"_id": 4, "sku": "b"}),
+        &peer,
+    );
+    batch.commit().expect("commit");
+    assert_eq!(
+        find_all(&s, doc! {}),
+        vec![
+            doc! {"_id": 2, "sku": "c"},
+            doc! {"_id": 3, "sku": "a"},
+            doc! {"_id": 4, "sku": "b"},
+        ]
+    );
+    // And a released key is still claimed only once.
+    let mut batch = s.remote_batch();
+    batch.put("db", "c", &Bson::Int32(3), None, &peer);
+    batch.put(
+        "db",
+        "c",
+        &Bson::Int32(5),
+        Some(doc! {"_id": 5, "sku": "a"}),
+        &peer,
+    );
+    batch.put(
+        "db",
+        "c",
+        &Bson::Int32(6),
+        Some(doc! {"_id": 6, "sku": "a"}),
+        &peer,
+    );
+    assert!(matches!(batch.commit(), Err(Error::DuplicateKey(_))));
+}

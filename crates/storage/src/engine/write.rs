@@ -85,6 +85,9 @@ pub(super) struct Batch {
     doc_keys: HashSet<(u64, Vec<u8>)>,
     /// Unique index keys claimed by this batch: (index id, key) -> document key.
     unique_keys: HashMap<(u64, Vec<u8>), Vec<u8>>,
+    /// Unique index keys the batch removes from their committed owner (a delete, or an update
+    /// that changed the key): another document of the batch may take them.
+    released_keys: HashSet<(u64, Vec<u8>)>,
     /// Collection metadata changed by this batch (an index became multikey), by namespace.
     changed_meta: HashMap<String, CollectionMeta>,
     /// Documents staged.
@@ -294,6 +297,7 @@ impl Storage {
         let mut deletes = Vec::new();
         let mut puts = Vec::new();
         let mut claims = Vec::new();
+        let mut releases = Vec::new();
         let mut multikey_positions = Vec::new();
         for (position, index) in collection.indexes.iter().enumerate() {
             let old_keys = match old {
@@ -310,15 +314,22 @@ impl Storage {
             for (key, _) in &old_keys {
                 if !new_keys.iter().any(|(k, _)| k == key) {
                     deletes.push((&index.tree, entry_key(key, doc_key)));
+                    if index.meta.unique {
+                        releases.push((index.meta.id, key.clone()));
+                    }
                 }
             }
             for (key, values) in &new_keys {
                 if old_keys.iter().any(|(k, _)| k == key) {
                     continue;
                 }
-                check_unique(&ns, index, key, values, doc_key)?;
+                let claim = (index.meta.id, key.clone());
+                // A key an earlier write of this batch released is free whatever the tree says
+                // (a unique index has one committed owner per key, and it gave the key up).
+                if !batch.released_keys.contains(&claim) {
+                    check_unique(&ns, index, key, values, doc_key)?;
+                }
                 if index.meta.unique {
-                    let claim = (index.meta.id, key.clone());
                     if batch
                         .unique_keys
                         .get(&claim)
@@ -343,6 +354,7 @@ impl Storage {
         for claim in claims {
             batch.unique_keys.insert(claim, doc_key.to_vec());
         }
+        batch.released_keys.extend(releases);
         for position in multikey_positions {
             let meta = batch
                 .changed_meta
