@@ -578,6 +578,16 @@ impl EdgeSync {
                     batch.last_seq
                 )));
             }
+            // Changes the hub's storage refused (its own unique indexes, say): counted, logged,
+            // and reverted to the hub's version through `superseded`.
+            if let Ok(refused) = reply.get_array("refused") {
+                for item in refused.iter().filter_map(Bson::as_document) {
+                    let ns = item.get_str("ns").unwrap_or_default();
+                    let id = item.get("id").cloned().unwrap_or(Bson::Null);
+                    let reason = item.get_str("reason").unwrap_or_default();
+                    self.count_skip(ns, &id, "refused_by_hub", &reason, true);
+                }
+            }
             if let Ok(changes) = reply.get_array("superseded") {
                 for change in changes {
                     let Bson::Document(change) = change else {

@@ -390,19 +390,101 @@ impl Hub {
     /// hub's winning document (or a delete), which the edge applies, so both sides converge
     /// whatever the order of uploads and downloads. Returns
     /// `{ackSeq, applied, ignored, superseded}`.
+    ///
+    /// A change the hub's storage refuses (a duplicate key in one of the hub's unique indexes,
+    /// a document too large) does not hold the rest back: it is found, left out, reported in
+    /// `refused` with the reason, and answered with the hub's version of its document (a
+    /// compensating write, as Atlas Device Sync does), so the edge converges to the hub.
     pub fn upload(&self, api_key: &str, changes: &[Change], last_seq: u64) -> Result<Document> {
         let mut memory = self.locked();
         let edge = self.authenticate(api_key)?;
+        let mut refused: Vec<(usize, String)> = Vec::new();
+        loop {
+            let attempt = Attempt {
+                changes,
+                last_seq,
+                refused: &refused,
+                prefix: changes.len(),
+                dry_run: false,
+            };
+            let error = match self.apply_upload(&mut memory, &edge, &attempt) {
+                Err(Error::Storage(error)) if is_document_error(&error) => error,
+                other => return other,
+            };
+            if refused.len() >= changes.len() {
+                return Err(Error::Storage(error));
+            }
+            let (position, reason) = self.find_refused(&mut memory, &edge, &attempt, error)?;
+            tracing::warn!(
+                edge = %edge.id,
+                ns = %changes[position].ns,
+                id = %changes[position].id,
+                reason = %reason,
+                "the hub refused an uploaded change; the edge gets the hub's version back"
+            );
+            refused.push((position, reason));
+        }
+    }
+
+    /// The change that makes `attempt` fail: the last change of the shortest failing prefix
+    /// (by bisection, each step a dry run), with its error.
+    fn find_refused(
+        &self,
+        memory: &mut HubMemory,
+        edge: &EdgeRecord,
+        attempt: &Attempt,
+        error: outpost_storage::Error,
+    ) -> Result<(usize, String)> {
+        let (mut passes, mut fails) = (0, attempt.changes.len());
+        let mut reason = error.to_string();
+        while fails - passes > 1 {
+            let middle = passes + (fails - passes) / 2;
+            let dry = Attempt {
+                prefix: middle,
+                dry_run: true,
+                ..*attempt
+            };
+            match self.apply_upload(memory, edge, &dry) {
+                Ok(_) => passes = middle,
+                Err(Error::Storage(error)) if is_document_error(&error) => {
+                    fails = middle;
+                    reason = error.to_string();
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok((fails - 1, reason))
+    }
+
+    /// Applies `attempt.changes[..attempt.prefix]`, leaving out the refused ones, as one batch:
+    /// committed, or only checked (`dry_run`, which returns an empty document).
+    fn apply_upload(
+        &self,
+        memory: &mut HubMemory,
+        edge: &EdgeRecord,
+        attempt: &Attempt,
+    ) -> Result<Document> {
         // Everything below commits as one batch: the documents, their versions, the edge's
         // `uploadedSeq`. A failure or crash part way applies nothing, and the edge sends the
         // batch again.
         let mut batch = self.storage.remote_batch();
-        let versioned = self.catch_up_versions(&memory, &mut batch)?;
+        let versioned = self.catch_up_versions(memory, &mut batch)?;
         let mut applied = 0_i64;
         let mut ignored = 0_i64;
         let mut lost: Vec<(String, Bson)> = Vec::new();
+        let mut refused = Vec::new();
         let origin = Origin::Peer(edge.id.clone());
-        for change in changes {
+        for (position, change) in attempt.changes.iter().enumerate().take(attempt.prefix) {
+            if let Some((_, reason)) = attempt.refused.iter().find(|(p, _)| *p == position) {
+                ignored += 1;
+                refused.push(Bson::Document(doc! {
+                    "ns": &change.ns,
+                    "id": change.id.clone(),
+                    "reason": reason,
+                }));
+                lost.push((change.ns.clone(), change.id.clone()));
+                continue;
+            }
             // Sequence 0 marks a document offered outside the history log (after a query
             // change); last-writer-wins alone decides about it.
             if change.seq != 0 && change.seq <= edge.uploaded_seq {
@@ -424,7 +506,7 @@ impl Hub {
                     ignored += 1;
                     continue;
                 }
-                let survivors = self.apply_edge_drop(&mut batch, &edge, change)?;
+                let survivors = self.apply_edge_drop(&mut batch, edge, change)?;
                 lost.extend(survivors.into_iter().map(|id| (change.ns.clone(), id)));
                 applied += 1;
                 continue;
@@ -577,12 +659,18 @@ impl Hub {
             if !answered.insert((ns.clone(), keyenc::encode(&id))) {
                 continue;
             }
-            let Some(winner) = self.version(&batch, &ns, &id)? else {
-                continue;
+            let refused_change = attempt.changes.iter().enumerate().find(|(p, c)| {
+                c.ns == ns
+                    && keyenc::encode(&c.id) == keyenc::encode(&id)
+                    && attempt.refused.iter().any(|(r, _)| r == p)
+            });
+            let winner = match (self.version(&batch, &ns, &id)?, refused_change) {
+                (Some(winner), _) if winner.origin != edge.id || refused_change.is_some() => winner,
+                // A refused change of a document the hub never versioned: the edge deletes its
+                // copy (at the refused change's clock, so later local writes stay).
+                (None, Some((_, change))) => Version::whole(change.hlc, true, HUB_INSTANCE),
+                _ => continue,
             };
-            if winner.origin == edge.id {
-                continue;
-            }
             let (db, coll) = split_namespace(&ns)?;
             // A winner the edge's query does not sync reaches the edge as a delete.
             let doc = batch.get(db, coll, &id)?.filter(|doc| {
@@ -603,11 +691,15 @@ impl Hub {
             };
             superseded.push(Bson::Document(change.to_document()));
         }
-        let ack = last_seq.max(edge.uploaded_seq);
-        let mut record = edge.record;
+        let ack = attempt.last_seq.max(edge.uploaded_seq);
+        let mut record = edge.record.clone();
         record.insert("uploadedSeq", u64_to_i64(ack));
         record.insert("lastSeen", DateTime::now());
         stage_edge(&mut batch, &record);
+        if attempt.dry_run {
+            batch.check()?;
+            return Ok(Document::new());
+        }
         batch.commit()?;
         memory.versioned_seq = Some(versioned);
         // The edge forgets what it uploaded once acknowledged: it must be on disk first.
@@ -617,6 +709,7 @@ impl Hub {
             "applied": applied,
             "ignored": ignored,
             "superseded": superseded,
+            "refused": refused,
         })
     }
 
@@ -1104,6 +1197,28 @@ impl Hub {
         )?;
         Ok(())
     }
+}
+
+/// One way of applying an upload (see [`Hub::upload`]).
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    changes: &'a [Change],
+    last_seq: u64,
+    /// Changes left out, by position, with the reason.
+    refused: &'a [(usize, String)],
+    /// Only the first `prefix` changes are applied.
+    prefix: usize,
+    /// Check the batch instead of committing it.
+    dry_run: bool,
+}
+
+/// Whether a storage error belongs to one change (the hub can leave it out and apply the rest)
+/// rather than to the hub itself (a disk error, corruption).
+fn is_document_error(error: &outpost_storage::Error) -> bool {
+    !matches!(
+        error,
+        outpost_storage::Error::Engine(_) | outpost_storage::Error::Corrupt(_)
+    )
 }
 
 /// Where the hub reads documents by `_id`: committed storage, or an open batch (which sees its

@@ -119,7 +119,9 @@ impl RemoteBatch<'_> {
     /// empty.
     pub fn commit(mut self) -> Result<()> {
         let first_seq = self.writer.next_seq;
-        let result = self.stage_and_commit();
+        let result = self
+            .stage()
+            .and_then(|batch| self.storage.commit_write(batch));
         if result.is_err() {
             // The history sequence numbers taken by the discarded entries are free again.
             self.writer.next_seq = first_seq;
@@ -127,7 +129,17 @@ impl RemoteBatch<'_> {
         result
     }
 
-    fn stage_and_commit(&mut self) -> Result<()> {
+    /// Whether [`RemoteBatch::commit`] would succeed, without committing anything: the same
+    /// checks, then the staged writes are discarded. (Collections it would create are created.)
+    pub fn check(mut self) -> Result<()> {
+        let first_seq = self.writer.next_seq;
+        let result = self.stage().map(drop);
+        self.writer.next_seq = first_seq;
+        result
+    }
+
+    /// Stages every write into one storage batch, checking each.
+    fn stage(&mut self) -> Result<Batch> {
         let storage = self.storage;
         let mut batch = Batch::default();
         for write in std::mem::take(&mut self.staged) {
@@ -193,7 +205,7 @@ impl RemoteBatch<'_> {
                 (None, None) => {}
             }
         }
-        storage.commit_write(batch)
+        Ok(batch)
     }
 }
 

@@ -586,6 +586,26 @@ fn remote_batch_commits_all_or_nothing() {
     );
     assert!(matches!(batch.commit(), Err(Error::DuplicateKey(_))));
     assert_eq!(find_all(&s, doc! {}), vec![doc! {"_id": 1, "sku": "a"}]);
+    // `check` answers the same without committing, either way.
+    let mut batch = s.remote_batch();
+    batch.put(
+        "db",
+        "c",
+        &Bson::Int32(3),
+        Some(doc! {"_id": 3, "sku": "a"}),
+        &peer,
+    );
+    assert!(matches!(batch.check(), Err(Error::DuplicateKey(_))));
+    let mut batch = s.remote_batch();
+    batch.put(
+        "db",
+        "c",
+        &Bson::Int32(3),
+        Some(doc! {"_id": 3, "sku": "c"}),
+        &peer,
+    );
+    batch.check().expect("would commit");
+    assert_eq!(find_all(&s, doc! {}), vec![doc! {"_id": 1, "sku": "a"}]);
     assert_eq!(s.estimated_count("db", "other"), 0);
     assert_eq!(s.history_from(before + 1).count(), 0);
     assert_eq!(s.last_seq(), before);

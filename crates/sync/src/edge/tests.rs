@@ -722,7 +722,7 @@ fn concurrent_increments_add_up_like_a_counter() {
 }
 
 #[test]
-fn the_hub_applies_a_batch_all_or_nothing() {
+fn a_change_the_hub_refuses_is_reverted_and_the_rest_applies_once() {
     let f = Fixture::new();
     f.hub_storage
         .create_indexes(
@@ -731,26 +731,17 @@ fn the_hub_applies_a_batch_all_or_nothing() {
             &[doc! {"key": {"sku": 1}, "name": "sku_1", "unique": true}],
         )
         .unwrap();
-    let (edge, mut engine, edge_id) =
-        f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let (edge, mut engine, _) = f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
     let mut link = InProcessLink::new(&f.hub);
-    let (a, b) = (ObjectId::new(), ObjectId::new());
+    let (a, b, c) = (ObjectId::new(), ObjectId::new(), ObjectId::new());
     insert(
         &f.hub_storage,
         "shop.items",
         doc! {"_id": a, "sku": "s1", "n": 0},
     );
     engine.sync_once(&mut link).unwrap();
-    let uploaded_seq = |hub: &Hub| {
-        let edges = hub.list_edges().unwrap();
-        let record = edges
-            .iter()
-            .find(|e| e.get_str("id").ok() == Some(&edge_id));
-        record.unwrap().get_i64("uploadedSeq").unwrap()
-    };
-    let acknowledged = uploaded_seq(&f.hub);
-    // One batch: a counter increment, then a document the hub's unique index refuses (the edge
-    // has no such index). The batch fails at the hub as a whole, however often it is sent.
+    // One batch: a counter increment, a document the hub's unique index refuses (the edge has
+    // no such index), a document it accepts, and a change of `a` after the refused one.
     update(
         &edge,
         "shop.items",
@@ -758,31 +749,39 @@ fn the_hub_applies_a_batch_all_or_nothing() {
         doc! {"$inc": {"n": 1}},
     );
     insert(&edge, "shop.items", doc! {"_id": b, "sku": "s1"});
-    for _ in 0..3 {
-        assert!(engine.sync_once(&mut link).is_err());
-        assert_eq!(
-            all(&f.hub_storage, "shop.items"),
-            vec![doc! {"_id": a, "sku": "s1", "n": 0}]
-        );
-        assert_eq!(uploaded_seq(&f.hub), acknowledged);
-    }
-    // Once the hub accepts it, the batch applies once: the increment counts once.
-    f.hub_storage
-        .drop_indexes(
-            "shop",
-            "items",
-            outpost_storage::IndexSelector::Names(vec!["sku_1".into()]),
-        )
-        .unwrap();
+    insert(&edge, "shop.items", doc! {"_id": c, "sku": "s2"});
+    update(
+        &edge,
+        "shop.items",
+        doc! {"_id": a},
+        doc! {"$set": {"label": "x"}},
+    );
     engine.sync_once(&mut link).unwrap();
     let expected = vec![
-        doc! {"_id": a, "sku": "s1", "n": 1},
-        doc! {"_id": b, "sku": "s1"},
+        doc! {"_id": a, "sku": "s1", "n": 1, "label": "x"},
+        doc! {"_id": c, "sku": "s2"},
     ];
     assert_eq!(all(&f.hub_storage, "shop.items"), expected);
-    engine.sync_once(&mut link).unwrap();
+    // The refused insert is reverted at the edge (a compensating write), and counted.
     assert_eq!(all(&edge, "shop.items"), expected);
-    assert!(uploaded_seq(&f.hub) > acknowledged);
+    let status = engine.status().lock().unwrap().clone();
+    assert_eq!(status.skipped.get("refused_by_hub"), Some(&1));
+    // Nothing is applied twice afterwards.
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(all(&f.hub_storage, "shop.items"), expected);
+    assert_eq!(all(&edge, "shop.items"), expected);
+    // A refused update is reverted to the hub's version.
+    update(
+        &edge,
+        "shop.items",
+        doc! {"_id": c},
+        doc! {"$set": {"sku": "s1"}},
+    );
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(all(&f.hub_storage, "shop.items"), expected);
+    assert_eq!(all(&edge, "shop.items"), expected);
+    let status = engine.status().lock().unwrap().clone();
+    assert_eq!(status.skipped.get("refused_by_hub"), Some(&2));
 }
 
 #[test]
@@ -988,7 +987,8 @@ mod convergence {
                 let by = i32::try_from(replica).unwrap();
                 let spec = match field {
                     0 => doc! {"$set": {"v": value, "by": by}},
-                    1 => doc! {"$set": {"w": value}},
+                    // Few values: duplicates at the hub's unique index are frequent.
+                    1 => doc! {"$set": {"w": value % 3}},
                     // A counter: concurrent increments add up.
                     2 => doc! {"$inc": {"n": value}},
                     3 => doc! {"$set": {"v": value, "x": by}},
@@ -1010,7 +1010,10 @@ mod convergence {
                 };
                 match storage.update("shop", "items", &spec, &WriteOptions::default()) {
                     // `sub.p` where `sub` is a number: refused, as MongoDB does (PathNotViable).
-                    Ok(_) | Err(outpost_storage::Error::Coded { code: 28, .. }) => {}
+                    // A duplicate `w` at the hub: refused there too.
+                    Ok(_)
+                    | Err(outpost_storage::Error::Coded { code: 28, .. })
+                    | Err(outpost_storage::Error::DuplicateKey(_)) => {}
                     Err(error) => panic!("update failed: {error}"),
                 }
             }
@@ -1021,6 +1024,15 @@ mod convergence {
     /// Runs `steps`, then quiet rounds; returns the replicas (hub, edge 1, edge 2).
     fn run(steps: &[Step], query_two: Document) -> [Storage; 3] {
         let f = Fixture::new();
+        // Only the hub has a unique index (on `w`): edges' changes that break it are refused
+        // and reverted.
+        f.hub_storage
+            .create_indexes(
+                "shop",
+                "items",
+                &[doc! {"key": {"w": 1}, "name": "w_1", "unique": true, "sparse": true}],
+            )
+            .unwrap();
         let (one, engine_one, _) =
             f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
         let (two, engine_two, _) = f.edge(ServiceType::EdgeServer, query_two, None);
