@@ -1,0 +1,279 @@
+//! Collation behaviour checked against ICU's (and MongoDB's documented) results.
+
+use std::cmp::Ordering;
+
+use bson::{doc, Document};
+
+use super::*;
+
+fn collation(spec: Document) -> Arc<Collation> {
+    match Collation::parse(&spec) {
+        Ok(Some(c)) => c,
+        other => panic!("{spec} did not parse to a collation: {other:?}"),
+    }
+}
+
+/// `a` compared with `b` under `spec` is `expected`.
+fn check(spec: &Document, a: &str, b: &str, expected: Ordering) {
+    let c = collation(spec.clone());
+    assert_eq!(c.compare_strings(a, b), expected, "{spec}: {a:?} vs {b:?}");
+    // Sort keys agree with the comparison.
+    let (mut ka, mut kb) = (Vec::new(), Vec::new());
+    c.sort_key_into(a, &mut ka);
+    c.sort_key_into(b, &mut kb);
+    assert_eq!(ka.cmp(&kb), expected, "{spec}: sort keys of {a:?} vs {b:?}");
+    assert!(
+        !ka.contains(&0) && !kb.contains(&0),
+        "sort keys hold no 0x00"
+    );
+}
+
+#[test]
+fn comparisons() {
+    use Ordering::*;
+    let cases: &[(Document, &str, &str, Ordering)] = &[
+        // Strength 1: base letters only.
+        (doc! {"locale": "en", "strength": 1}, "a", "A", Equal),
+        (doc! {"locale": "en", "strength": 1}, "a", "á", Equal),
+        (doc! {"locale": "en", "strength": 1}, "a", "b", Less),
+        // Strength 2: accents, not case.
+        (doc! {"locale": "en_US", "strength": 2}, "a", "A", Equal),
+        (doc! {"locale": "en_US", "strength": 2}, "a", "á", Less),
+        (
+            doc! {"locale": "en_US", "strength": 2},
+            "cafe",
+            "CAFE",
+            Equal,
+        ),
+        // Strength 3 (default): case too, lower before upper by default.
+        (doc! {"locale": "en"}, "a", "A", Less),
+        (doc! {"locale": "en", "strength": 3}, "A", "á", Less),
+        (doc! {"locale": "en"}, "B", "a", Greater),
+        // caseFirst.
+        (doc! {"locale": "en", "caseFirst": "upper"}, "A", "a", Less),
+        (doc! {"locale": "en", "caseFirst": "lower"}, "a", "A", Less),
+        // numericOrdering.
+        (doc! {"locale": "en"}, "10", "9", Less),
+        (
+            doc! {"locale": "en", "numericOrdering": true},
+            "10",
+            "9",
+            Greater,
+        ),
+        (
+            doc! {"locale": "en", "numericOrdering": true},
+            "a2",
+            "a10",
+            Less,
+        ),
+        // alternate shifted: punctuation and spaces ignored (below strength 4).
+        (
+            doc! {"locale": "en", "alternate": "shifted", "strength": 3},
+            "black-bird",
+            "blackbird",
+            Equal,
+        ),
+        (
+            doc! {"locale": "en", "alternate": "shifted", "strength": 1},
+            "a b",
+            "ab",
+            Equal,
+        ),
+        (
+            doc! {"locale": "en", "alternate": "shifted", "maxVariable": "space", "strength": 1},
+            "a b",
+            "ab",
+            Equal,
+        ),
+        (
+            doc! {"locale": "en", "alternate": "shifted", "maxVariable": "space", "strength": 1},
+            "a-b",
+            "ab",
+            Less,
+        ),
+        (doc! {"locale": "en"}, "black-bird", "blackbird", Less),
+        // Locales: ä is a letter after z in Swedish, an a with an accent in German.
+        (doc! {"locale": "de"}, "ä", "z", Less),
+        (doc! {"locale": "sv"}, "ä", "z", Greater),
+        (doc! {"locale": "de", "strength": 1}, "ä", "a", Equal),
+        // Traditional Spanish: "ch" is a letter between c and d.
+        (doc! {"locale": "es"}, "chico", "cz", Less),
+        (
+            doc! {"locale": "es@collation=traditional"},
+            "chico",
+            "cz",
+            Greater,
+        ),
+        // ñ is its own letter in Spanish.
+        (doc! {"locale": "es", "strength": 1}, "ñ", "n", Greater),
+        (doc! {"locale": "en", "strength": 1}, "ñ", "n", Equal),
+    ];
+    for (spec, a, b, expected) in cases {
+        check(spec, a, b, *expected);
+    }
+}
+
+/// Parsing `spec` fails with `code`, its message containing `text`.
+fn check_error(spec: &Document, code: i32, text: &str) {
+    match Collation::parse(spec) {
+        Err(e) => {
+            assert_eq!(e.code(), code, "{spec}: {e}");
+            assert!(e.to_string().contains(text), "{spec}: {e}");
+        }
+        Ok(c) => panic!("{spec} parsed: {c:?}"),
+    }
+}
+
+#[test]
+fn invalid_specifications() {
+    let cases: &[(Document, i32, &str)] = &[
+        (doc! {}, 4, "Missing expected field \"locale\""),
+        (doc! {"locale": 1}, 14, "\"locale\" had the wrong type"),
+        (doc! {"locale": ""}, 2, "cannot be the empty string"),
+        (doc! {"locale": "xx"}, 2, "Field 'locale' is invalid in"),
+        (
+            doc! {"locale": "en_XX_YY"},
+            2,
+            "Field 'locale' is invalid in",
+        ),
+        (
+            doc! {"locale": "simple", "strength": 1},
+            9,
+            "no other fields",
+        ),
+        (
+            doc! {"locale": "en", "strength": 0},
+            9,
+            "must be an integer 1 through 5",
+        ),
+        (
+            doc! {"locale": "en", "strength": 6},
+            9,
+            "must be an integer 1 through 5",
+        ),
+        (
+            doc! {"locale": "en", "strength": "2"},
+            14,
+            "to have numeric type",
+        ),
+        (
+            doc! {"locale": "en", "strength": 1.5},
+            2,
+            "exactly representable",
+        ),
+        (
+            doc! {"locale": "en", "caseLevel": 1},
+            14,
+            "\"caseLevel\" had the wrong type",
+        ),
+        (
+            doc! {"locale": "en", "caseFirst": "middle"},
+            9,
+            "'upper', 'lower', or 'off'",
+        ),
+        (
+            doc! {"locale": "en", "alternate": "x"},
+            9,
+            "'non-ignorable' or 'shifted'",
+        ),
+        (
+            doc! {"locale": "en", "maxVariable": "x"},
+            9,
+            "'punct' or 'space'",
+        ),
+        (doc! {"locale": "en", "foo": 1}, 9, "unknown field"),
+        (
+            doc! {"locale": "en", "version": "1.0"},
+            161,
+            "Requested collation version 1.0",
+        ),
+        (
+            doc! {"locale": "en", "caseFirst": "upper", "strength": 2},
+            2,
+            "'caseFirst' is invalid unless",
+        ),
+        (
+            doc! {"locale": "fr_CA", "strength": 1},
+            2,
+            "'backwards' is invalid with 'strength' of 1",
+        ),
+        (doc! {"locale": "en", "backwards": true}, 115, "backwards"),
+        (
+            doc! {"locale": "de@collation=search"},
+            115,
+            "@collation=search",
+        ),
+    ];
+    for (spec, code, text) in cases {
+        check_error(spec, *code, text);
+    }
+}
+
+#[test]
+fn simple_and_normalized_spec() {
+    assert!(matches!(
+        Collation::parse(&doc! {"locale": "simple"}),
+        Ok(None)
+    ));
+    let c = collation(doc! {"locale": "en_US", "strength": 2});
+    assert_eq!(
+        c.to_document(),
+        doc! {
+            "locale": "en_US", "caseLevel": false, "caseFirst": "off", "strength": 2,
+            "numericOrdering": false, "alternate": "non-ignorable", "maxVariable": "punct",
+            "normalization": false, "backwards": false, "version": "57.1",
+        }
+    );
+    // Equal when the normalized specs are: an explicit default equals an omitted one.
+    assert_eq!(
+        *c,
+        *collation(doc! {"locale": "en_US", "strength": 2, "caseLevel": false})
+    );
+    assert_ne!(*c, *collation(doc! {"locale": "en_US", "strength": 3}));
+    assert!(collation(doc! {"locale": "fr_CA"}).spec().backwards);
+    // The normalized spec parses back to the same collation.
+    assert_eq!(*c, *collation(c.to_document()));
+}
+
+/// `compare_with` and the collated key encoding agree, also inside documents and arrays, and
+/// on values that are not strings.
+#[test]
+fn key_encoding_agrees_with_comparison() {
+    use crate::value::{compare_with, keyenc};
+    use bson::Bson;
+    let c = collation(doc! {"locale": "en", "strength": 2});
+    let values: Vec<Bson> = vec![
+        Bson::Null,
+        Bson::Int32(3),
+        Bson::Double(2.5),
+        "a".into(),
+        "A".into(),
+        "á".into(),
+        "ab".into(),
+        "b".into(),
+        "B".into(),
+        Bson::Document(doc! {"x": "a"}),
+        Bson::Document(doc! {"x": "A"}),
+        Bson::Document(doc! {"x": "b", "y": 1}),
+        Bson::Array(vec!["a".into(), "B".into()]),
+        Bson::Array(vec!["A".into(), "b".into()]),
+        Bson::Array(vec!["A".into()]),
+        Bson::Boolean(true),
+    ];
+    for a in &values {
+        for b in &values {
+            let expected = compare_with(a, b, Some(&c));
+            let (ka, kb) = (
+                keyenc::encode_with(a, Some(&c)),
+                keyenc::encode_with(b, Some(&c)),
+            );
+            assert_eq!(ka.cmp(&kb), expected, "{a} vs {b}");
+            let (mut da, mut db) = (Vec::new(), Vec::new());
+            keyenc::encode_descending_with_into(a, Some(&c), &mut da);
+            keyenc::encode_descending_with_into(b, Some(&c), &mut db);
+            assert_eq!(da.cmp(&db), expected.reverse(), "descending {a} vs {b}");
+            // Simple collation: exactly the plain encoding.
+            assert_eq!(keyenc::encode_with(a, None), keyenc::encode(a));
+        }
+    }
+}
