@@ -43,6 +43,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             let options = FindOptions {
                 filter: crate::args::opt_doc(inner, "count", "query")?.cloned().unwrap_or_default(),
                 hint: crate::args::opt_hint(inner, "count")?,
+                collation: crate::args::opt_collation(inner, "count")?,
                 ..FindOptions::default()
             };
             explain_find(state, req.db, &coll, &options, verbosity)
@@ -51,6 +52,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             let coll = crate::args::collection_name(inner, "distinct")?;
             let options = FindOptions {
                 filter: crate::args::opt_doc(inner, "distinct", "query")?.cloned().unwrap_or_default(),
+                collation: crate::args::opt_collation(inner, "distinct")?,
                 ..FindOptions::default()
             };
             explain_find(state, req.db, &coll, &options, verbosity)
@@ -126,6 +128,7 @@ pub fn explain_aggregate(state: &State, req: &Request, verbosity: &str) -> Resul
     };
     let options = FindOptions {
         filter: parsed.pipeline.leading_match().cloned().unwrap_or_default(),
+        collation: parsed.options.collation.clone(),
         ..FindOptions::default()
     };
     let mut cursor_explain = explain_find(state, req.db, &coll, &options, verbosity)?;

@@ -61,6 +61,7 @@ pub fn aggregate(
         variables,
         database_level: false,
         deadline: None,
+        collation: None,
     };
     Ok(state
         .storage

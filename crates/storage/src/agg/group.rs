@@ -108,7 +108,7 @@ fn group_documents(
     for r in input {
         let doc = r?;
         let key = key_of(&doc, vars)?;
-        let ordered = OrderedBson(key);
+        let ordered = OrderedBson(key, vars.collation.clone());
         let position = match index.get(&ordered) {
             Some(p) => *p,
             None => {

@@ -60,6 +60,11 @@ impl AggEnv for Storage {
 
     fn replace(&self, db: &str, coll: &str, id: &Bson, doc: Document) -> Result<()> {
         let filter = bson::doc! {"_id": id.clone()};
+        // `$merge` replaces the document with exactly this `_id`.
+        let exact = WriteOptions {
+            collation: Some(bson::doc! {"locale": "simple"}),
+            ..WriteOptions::default()
+        };
         let update = crate::query::Update::parse(&Bson::Document(doc), None)?;
         let spec = super::write::UpdateSpec {
             filter: &filter,
@@ -70,7 +75,7 @@ impl AggEnv for Storage {
             sort: None,
             variables: None,
         };
-        let outcome = self.update(db, coll, &spec, &WriteOptions::default())?;
+        let outcome = self.update(db, coll, &spec, &exact)?;
         if outcome.matched == 0 {
             return Err(Error::Coded {
                 code: 17035,
@@ -91,6 +96,13 @@ impl Storage {
         options: &AggOptions,
     ) -> Result<Vec<Document>> {
         let db = options.db.as_str();
+        let collation = match coll {
+            Some(coll) => super::read::effective_collation(
+                options.collation.as_ref(),
+                self.collection(db, coll).as_deref(),
+            )?,
+            None => super::read::effective_collation(options.collation.as_ref(), None)?,
+        };
         let input: Box<dyn Iterator<Item = Result<Document>>> = match coll {
             Some(coll) => {
                 // The leading $match picks the access path; the pipeline still applies it.
@@ -99,12 +111,13 @@ impl Storage {
                     filter,
                     variables: Some(options.variables.clone()),
                     deadline: options.deadline,
+                    collation: options.collation.clone(),
                     ..FindOptions::default()
                 };
                 Box::new(self.find(db, coll, &find)?)
             }
             None => Box::new(std::iter::empty()),
         };
-        pipeline.run(input, self, options)
+        pipeline.run_with_collation(input, self, options, collation)
     }
 }

@@ -6,7 +6,7 @@ use super::catalog::{default_index_name, key_fields, Collection, Index, IndexMet
 use super::kv::WriteSet;
 use super::{decode_document, IndexSelector, Storage};
 use crate::error::{Error, Result};
-use crate::value::{keyenc, path};
+use crate::value::{keyenc, path, Collation};
 
 /// The keys one document produces for one index.
 pub(crate) struct DocKeys {
@@ -66,10 +66,11 @@ pub(crate) fn document_keys(index: &Index, doc: &Document) -> Result<Option<DocK
             }
             .cloned()
             .unwrap_or(Bson::Null);
+            let collation = index.collation.as_deref();
             if *descending {
-                keyenc::encode_descending_into(&value, &mut bytes);
+                keyenc::encode_descending_with_into(&value, collation, &mut bytes);
             } else {
-                keyenc::encode_into(&value, &mut bytes);
+                keyenc::encode_with_into(&value, collation, &mut bytes);
             }
             values.push(value);
         }
@@ -156,7 +157,8 @@ const KNOWN_INDEX_OPTIONS: &[&str] = &[
 ];
 
 /// Parses and validates one `createIndexes` specification.
-fn parse_index_spec(spec: &Document) -> Result<IndexMeta> {
+/// Also says whether the spec gave a collation (else the collection's default applies).
+fn parse_index_spec(spec: &Document) -> Result<(IndexMeta, bool)> {
     for field in spec.keys() {
         if !KNOWN_INDEX_OPTIONS.contains(&field.as_str()) {
             if [
@@ -218,13 +220,18 @@ fn parse_index_spec(spec: &Document) -> Result<IndexMeta> {
             ))
         }
     };
-    if let Ok(c) = spec.get_document("collation") {
-        if c.get_str("locale").ok() != Some("simple") {
-            return Err(Error::NotSupported(
-                "collations other than 'simple' are not supported by Outpost".into(),
-            ));
+    // The collation as its normalized spec; `Some(None)` for an explicit simple collation,
+    // `None` when not given (the collection's default applies).
+    let collation = match spec.get("collation") {
+        None => None,
+        Some(Bson::Document(c)) => Some(Collation::parse(c)?.map(|c| c.to_document())),
+        Some(other) => {
+            return Err(Error::TypeMismatch(format!(
+                "The field 'collation' must be an object, but got {}",
+                type_name(other)
+            )))
         }
-    }
+    };
     let flag = |field: &str| -> Result<bool> {
         match spec.get(field) {
             None => Ok(false),
@@ -283,7 +290,9 @@ fn parse_index_spec(spec: &Document) -> Result<IndexMeta> {
         partial_filter,
         expire_after_seconds,
         multikey: false,
+        collation: collation.clone().unwrap_or(None),
     })
+    .map(|meta| (meta, collation.is_some()))
 }
 
 fn same_options(a: &IndexMeta, b: &IndexMeta) -> bool {
@@ -291,6 +300,7 @@ fn same_options(a: &IndexMeta, b: &IndexMeta) -> bool {
         && a.sparse == b.sparse
         && a.partial_filter == b.partial_filter
         && a.expire_after_seconds == b.expire_after_seconds
+        && a.collation == b.collation
 }
 
 fn type_name(v: &Bson) -> &'static str {
@@ -315,7 +325,7 @@ impl Storage {
     ) -> Result<CreateIndexesOutcome> {
         let mut parsed = Vec::with_capacity(specs.len());
         for spec in specs {
-            let mut meta = parse_index_spec(spec)?;
+            let (mut meta, collation_given) = parse_index_spec(spec)?;
             if meta.name == "_id_" || meta.key == bson::doc! {"_id": 1} {
                 if meta.key != bson::doc! {"_id": 1}
                     || meta.name != "_id_"
@@ -332,15 +342,24 @@ impl Storage {
                 }
                 meta.name = "_id_".into();
             }
-            parsed.push(meta);
+            parsed.push((meta, collation_given));
         }
         let mut w = self.writer();
         let created_collection = self.collection(db, coll).is_none();
         let mut collection = self.collection_or_create(&mut w, db, coll)?;
         let indexes_before = collection.indexes.len() + 1;
-        for mut meta in parsed {
+        for (mut meta, collation_given) in parsed {
             if meta.name == "_id_" {
                 continue;
+            }
+            // An index created without a collation takes the collection's default.
+            if !collation_given {
+                meta.collation = collection
+                    .meta
+                    .options
+                    .get_document("collation")
+                    .ok()
+                    .cloned();
             }
             if let Some(existing) = collection.indexes.iter().find(|i| i.meta.name == meta.name) {
                 if existing.meta.key == meta.key && same_options(&existing.meta, &meta) {
@@ -359,7 +378,12 @@ impl Storage {
                     existing.meta.spec()
                 )));
             }
-            if let Some(existing) = collection.indexes.iter().find(|i| i.meta.key == meta.key) {
+            // Indexes on the same key with different collations may coexist, as in MongoDB.
+            if let Some(existing) = collection
+                .indexes
+                .iter()
+                .find(|i| i.meta.key == meta.key && i.meta.collation == meta.collation)
+            {
                 if same_options(&existing.meta, &meta) {
                     return Err(Error::IndexOptionsConflict(format!(
                         "Index already exists with a different name: {}",

@@ -26,6 +26,9 @@ pub struct WriteOptions {
     pub origin: Origin,
     /// Skip the collection's validator (`bypassDocumentValidation`).
     pub bypass_document_validation: bool,
+    /// The statement's `collation` as given, for its filter and sort (update, delete,
+    /// findAndModify); `None`: the collection's default.
+    pub collation: Option<Document>,
 }
 
 /// One update statement.
@@ -580,12 +583,14 @@ impl Storage {
         spec: &UpdateSpec,
         options: &WriteOptions,
     ) -> Result<UpdateOutcome> {
-        let filter =
-            Filter::parse_with_variables(spec.filter, spec.variables.unwrap_or(&Document::new()))?;
-        let sort = match spec.sort {
-            Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
-            _ => None,
-        };
+        let (filter, sort) = self.write_filter_and_sort(
+            db,
+            coll,
+            spec.filter,
+            spec.variables,
+            spec.sort,
+            options.collation.as_ref(),
+        )?;
         let mut w = self.writer();
         let mut outcome = UpdateOutcome::default();
         let collection = match self.writable_collection(db, coll)? {
@@ -651,8 +656,14 @@ impl Storage {
         spec: &DeleteSpec,
         options: &WriteOptions,
     ) -> Result<u64> {
-        let filter =
-            Filter::parse_with_variables(spec.filter, spec.variables.unwrap_or(&Document::new()))?;
+        let (filter, _) = self.write_filter_and_sort(
+            db,
+            coll,
+            spec.filter,
+            spec.variables,
+            None,
+            options.collation.as_ref(),
+        )?;
         let mut w = self.writer();
         let Some(collection) = self.writable_collection(db, coll)? else {
             return Ok(0);
@@ -680,14 +691,14 @@ impl Storage {
         request: &FindAndModify,
         options: &WriteOptions,
     ) -> Result<FindAndModifyOutcome> {
-        let filter = Filter::parse_with_variables(
+        let (filter, sort) = self.write_filter_and_sort(
+            db,
+            coll,
             request.filter,
-            request.variables.unwrap_or(&Document::new()),
+            request.variables,
+            request.sort,
+            options.collation.as_ref(),
         )?;
-        let sort = match request.sort {
-            Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
-            _ => None,
-        };
         let projection = match request.projection {
             Some(p) if !p.is_empty() => Some(Projection::parse_for_query(p, request.filter)?),
             _ => None,
@@ -779,6 +790,7 @@ impl Storage {
         let options = WriteOptions {
             origin: origin.clone(),
             bypass_document_validation: true,
+            ..WriteOptions::default()
         };
         let mut w = self.writer();
         let collection = self.collection_or_create(&mut w, db, coll)?;

@@ -21,6 +21,8 @@ pub struct SortSpec {
     fields: Vec<SortField>,
     /// `Some(ascending)` for `{$natural: ±1}`.
     natural: Option<bool>,
+    /// The collation strings sort by (`None`: simple, binary).
+    collation: Option<std::sync::Arc<crate::value::Collation>>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,7 +54,11 @@ impl SortSpec {
                 "$natural sort cannot be combined with other sort fields".into(),
             ));
         }
-        Ok(SortSpec { fields, natural })
+        Ok(SortSpec {
+            fields,
+            natural,
+            collation: None,
+        })
     }
 
     /// True for an empty specification (`{}`).
@@ -84,19 +90,32 @@ impl SortSpec {
             .map(|field| {
                 let values = index_key_values(doc, &field.path);
                 let chosen = if field.ascending {
-                    values.into_iter().min_by(crate::value::compare)
+                    values
+                        .into_iter()
+                        .min_by(|a, b| crate::value::compare_with(a, b, self.collation.as_deref()))
                 } else {
-                    values.into_iter().max_by(crate::value::compare)
+                    values
+                        .into_iter()
+                        .max_by(|a, b| crate::value::compare_with(a, b, self.collation.as_deref()))
                 };
                 chosen.unwrap_or(Bson::Null)
             })
             .collect()
     }
 
+    /// The same sort with strings compared under `collation` (`None`: simple).
+    pub fn with_collation(
+        mut self,
+        collation: Option<std::sync::Arc<crate::value::Collation>>,
+    ) -> SortSpec {
+        self.collation = collation;
+        self
+    }
+
     /// Compares two sort keys from [`SortSpec::sort_key`].
     pub fn compare_keys(&self, a: &[Bson], b: &[Bson]) -> Ordering {
         for ((field, x), y) in self.fields.iter().zip(a).zip(b) {
-            let ordering = crate::value::compare(x, y);
+            let ordering = crate::value::compare_with(x, y, self.collation.as_deref());
             if ordering != Ordering::Equal {
                 return if field.ascending {
                     ordering
