@@ -529,3 +529,73 @@ async fn invalid_collations_fail_as_in_mongodb() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_operators_and_validators_use_the_collation() {
+    let server = TestServer::start().await;
+    let db = server.db("test");
+    run(
+        &db,
+        doc! {"insert": "t", "documents": [{"_id": 1, "tags": ["red", "blue"]}]},
+    )
+    .await;
+    run(
+        &db,
+        doc! {"update": "t", "updates": [
+            {"q": {"_id": 1}, "u": {"$addToSet": {"tags": "RED"}}, "collation": case_insensitive()},
+            {"q": {"_id": 1}, "u": {"$pull": {"tags": "BLUE"}}, "collation": case_insensitive()},
+        ]},
+    )
+    .await;
+    let docs = all(&server, "t", doc! {"find": "t"}).await;
+    assert_eq!(docs, vec![doc! {"_id": 1, "tags": ["red"]}]);
+
+    // A validator compares under the collection's default collation.
+    run(
+        &db,
+        doc! {"create": "v", "collation": case_insensitive(), "validator": {"status": {"$in": ["OPEN", "CLOSED"]}}},
+    )
+    .await;
+    run(
+        &db,
+        doc! {"insert": "v", "documents": [{"_id": 1, "status": "open"}]},
+    )
+    .await;
+    let failure = outpost_tests::write_failure(
+        &db,
+        doc! {"insert": "v", "documents": [{"_id": 2, "status": "pending"}]},
+    )
+    .await;
+    assert_eq!(failure.code, 121, "{failure:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_keep_the_simple_collation() {
+    let server = start_with_words().await;
+    let db = server.db("test");
+    run(
+        &db,
+        doc! {"create": "view", "viewOn": "words", "pipeline": []},
+    )
+    .await;
+    let failure = run_err(
+        &db,
+        doc! {"find": "view", "filter": {}, "collation": case_insensitive()},
+    )
+    .await;
+    assert_eq!(failure.code, 167, "{failure:?}");
+    // The simple collation is the view's own: allowed.
+    let found = all(
+        &server,
+        "view",
+        doc! {"find": "view", "filter": {"x": "ping"}, "collation": {"locale": "simple"}},
+    )
+    .await;
+    assert_eq!(ids(&found), vec![1]);
+    let failure = run_err(
+        &db,
+        doc! {"create": "view2", "viewOn": "words", "pipeline": [], "collation": case_insensitive()},
+    )
+    .await;
+    failure.assert(115, "CommandNotSupported", "collation");
+}

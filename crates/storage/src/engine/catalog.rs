@@ -205,7 +205,12 @@ impl Validator {
                         )));
                     }
                 }
-                Filter::parse(v)?
+                // The validator compares strings under the collection's default collation.
+                let collation = match options.get_document("collation") {
+                    Ok(spec) => Collation::parse(spec)?,
+                    Err(_) => None,
+                };
+                Filter::parse_with_collation(v, &Document::new(), collation)?
             }
             Some(other) => {
                 return Err(Error::TypeMismatch(format!(

@@ -591,6 +591,7 @@ impl Storage {
             spec.sort,
             options.collation.as_ref(),
         )?;
+        let update = spec.update.collated(filter.collation());
         let mut w = self.writer();
         let mut outcome = UpdateOutcome::default();
         let collection = match self.writable_collection(db, coll)? {
@@ -602,19 +603,16 @@ impl Storage {
             self.candidates(&collection, &filter, spec.hint, sort.as_ref(), spec.multi)?;
         for target in candidates {
             outcome.matched += 1;
-            if let Some(new) = Self::updated_document(
-                spec.update,
-                &target.doc,
-                target.array_index,
-                spec.variables,
-            )? {
-                let edit = Edit::of(spec.update);
+            if let Some(new) =
+                Self::updated_document(&update, &target.doc, target.array_index, spec.variables)?
+            {
+                let edit = Edit::of(&update);
                 self.replace_locked(&mut w, &collection, &target, new, edit, options)?;
                 outcome.modified += 1;
             }
         }
         if outcome.matched == 0 && spec.upsert {
-            let doc = Self::upsert_document(spec.update, spec.filter, spec.variables)?;
+            let doc = Self::upsert_document(&update, spec.filter, spec.variables)?;
             let id = self.insert_locked(&mut w, &collection, doc, options)?;
             outcome.upserted_id = Some(id);
         }
@@ -722,7 +720,8 @@ impl Storage {
             .candidates(&collection, &filter, request.hint, sort.as_ref(), false)?
             .into_iter()
             .next();
-        match (first, request.remove, request.update) {
+        let update = request.update.map(|u| u.collated(filter.collation()));
+        match (first, request.remove, update.as_deref()) {
             (Some(target), true, _) => {
                 self.delete_locked(
                     &mut w,

@@ -102,6 +102,18 @@ impl Filter {
         self.collation.as_ref()
     }
 
+    /// The same filter with strings compared under `collation` (for filters parsed before the
+    /// operation's collation is known: `$pull` conditions, `arrayFilters`).
+    pub fn with_collation(&self, collation: Option<Arc<Collation>>) -> Filter {
+        let mut root = self.root.clone();
+        set_expr_collation(&mut root, &collation);
+        Filter {
+            source: self.source.clone(),
+            root,
+            collation,
+        }
+    }
+
     /// Whether `doc` matches. An error while evaluating `$expr` counts as no match; use
     /// [`Filter::try_matches_details`] to see it.
     pub fn matches(&self, doc: &Document) -> bool {
@@ -168,6 +180,25 @@ impl Filter {
                 },
                 _ => None,
             })
+    }
+}
+
+/// Sets the collation `$expr` nodes evaluate with.
+fn set_expr_collation(node: &mut Node, collation: &Option<Arc<Collation>>) {
+    match node {
+        Node::And(children) | Node::Or(children) | Node::Nor(children) => {
+            for child in children {
+                set_expr_collation(child, collation);
+            }
+        }
+        Node::Not(child) => set_expr_collation(child, collation),
+        Node::Path(p) => {
+            if let Op::ElemMatchObject(child) | Op::OnElement(child) = &mut p.op {
+                set_expr_collation(child, collation);
+            }
+        }
+        Node::Expr(_, vars) => vars.collation = collation.clone(),
+        Node::Schema(_) | Node::Constant(_) => {}
     }
 }
 

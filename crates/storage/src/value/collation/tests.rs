@@ -277,3 +277,130 @@ fn key_encoding_agrees_with_comparison() {
         }
     }
 }
+
+/// Filters under a collation: `filter` matches `document` or not, case-insensitively.
+#[test]
+fn filters_compare_strings_under_the_collation() {
+    use crate::query::Filter;
+    let c = collation(doc! {"locale": "en_US", "strength": 2});
+    let cases: &[(Document, Document, bool)] = &[
+        (doc! {"a": "ABC"}, doc! {"a": "abc"}, true),
+        (doc! {"a": {"$eq": "ABC"}}, doc! {"a": "abc"}, true),
+        (doc! {"a": {"$ne": "ABC"}}, doc! {"a": "abc"}, false),
+        (doc! {"a": {"$gt": "ABC"}}, doc! {"a": "abd"}, true),
+        (doc! {"a": {"$gte": "ABC"}}, doc! {"a": "abc"}, true),
+        (doc! {"a": {"$lt": "ABC"}}, doc! {"a": "abc"}, false),
+        (doc! {"a": {"$lte": "ABC"}}, doc! {"a": "abc"}, true),
+        (doc! {"a": {"$in": ["X", "ABC"]}}, doc! {"a": "abc"}, true),
+        (doc! {"a": {"$nin": ["X", "ABC"]}}, doc! {"a": "abc"}, false),
+        (
+            doc! {"a": {"$all": ["X", "Y"]}},
+            doc! {"a": ["x", "y"]},
+            true,
+        ),
+        (
+            doc! {"a": {"$elemMatch": {"$eq": "X"}}},
+            doc! {"a": ["x"]},
+            true,
+        ),
+        (
+            doc! {"a": {"$elemMatch": {"b": "X"}}},
+            doc! {"a": [{"b": "x"}]},
+            true,
+        ),
+        (doc! {"a": "X"}, doc! {"a": ["x", "y"]}, true),
+        (doc! {"a": {"b": "X"}}, doc! {"a": {"b": "x"}}, true),
+        (doc! {"a": ["X"]}, doc! {"a": ["x"]}, true),
+        // Accents still count at strength 2.
+        (doc! {"a": "abc"}, doc! {"a": "ábc"}, false),
+        // $regex ignores the collation.
+        (doc! {"a": {"$regex": "^A"}}, doc! {"a": "abc"}, false),
+        // $expr compares under it too.
+        (
+            doc! {"$expr": {"$eq": ["$a", "ABC"]}},
+            doc! {"a": "abc"},
+            true,
+        ),
+        // Other types are unaffected.
+        (doc! {"a": 1}, doc! {"a": 1.0}, true),
+        (doc! {"a": {"$gt": 1}}, doc! {"a": "abc"}, false),
+    ];
+    for (filter, document, expected) in cases {
+        let parsed = Filter::parse_with_collation(filter, &Document::new(), Some(c.clone()))
+            .unwrap_or_else(|e| panic!("{filter}: {e}"));
+        assert_eq!(
+            parsed.matches(document),
+            *expected,
+            "{filter} on {document}"
+        );
+        // The simple collation is binary: "ABC" never equals "abc".
+        if filter.get("a").is_some_and(|v| v.as_str() == Some("ABC")) {
+            assert!(!Filter::parse(filter)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .matches(document));
+        }
+    }
+}
+
+/// Update operators under a collation: `update` applied to `document` gives `expected`.
+#[test]
+fn update_operators_compare_strings_under_the_collation() {
+    use crate::query::update::{Update, UpdateContext};
+    use bson::Bson;
+    let c = collation(doc! {"locale": "en_US", "strength": 2});
+    let cases: &[(Document, Document, Document)] = &[
+        (
+            doc! {"$addToSet": {"a": "X"}},
+            doc! {"a": ["x"]},
+            doc! {"a": ["x"]},
+        ),
+        (
+            doc! {"$addToSet": {"a": "Y"}},
+            doc! {"a": ["x"]},
+            doc! {"a": ["x", "Y"]},
+        ),
+        (
+            doc! {"$pull": {"a": "X"}},
+            doc! {"a": ["x", "y"]},
+            doc! {"a": ["y"]},
+        ),
+        (
+            doc! {"$pull": {"a": {"$in": ["X"]}}},
+            doc! {"a": ["x", "y"]},
+            doc! {"a": ["y"]},
+        ),
+        (
+            doc! {"$pullAll": {"a": ["X", "Y"]}},
+            doc! {"a": ["x", "y", "z"]},
+            doc! {"a": ["z"]},
+        ),
+        (doc! {"$max": {"a": "B"}}, doc! {"a": "a"}, doc! {"a": "B"}),
+        (doc! {"$min": {"a": "B"}}, doc! {"a": "a"}, doc! {"a": "a"}),
+        (
+            doc! {"$push": {"a": {"$each": ["B"], "$sort": 1}}},
+            doc! {"a": ["c", "a"]},
+            doc! {"a": ["a", "B", "c"]},
+        ),
+    ];
+    for (update, document, expected) in cases {
+        let parsed = Update::parse(&Bson::Document(update.clone()), None)
+            .unwrap_or_else(|e| panic!("{update}: {e}"))
+            .with_collation(Some(c.clone()));
+        let got = parsed
+            .apply(document, &UpdateContext::default())
+            .unwrap_or_else(|e| panic!("{update}: {e}"));
+        assert_eq!(&got, expected, "{update} on {document}");
+    }
+    // arrayFilters compare under it too.
+    let filters = [doc! {"e": "X"}];
+    let parsed = Update::parse(
+        &Bson::Document(doc! {"$set": {"a.$[e]": "hit"}}),
+        Some(&filters[..]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .with_collation(Some(c.clone()));
+    let got = parsed
+        .apply(&doc! {"a": ["x", "y"]}, &UpdateContext::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got, doc! {"a": ["hit", "y"]});
+}
