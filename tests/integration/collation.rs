@@ -599,3 +599,34 @@ async fn views_keep_the_simple_collation() {
     .await;
     failure.assert(115, "CommandNotSupported", "collation");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_id_index_has_the_collection_default_collation() {
+    let server = TestServer::start().await;
+    let db = server.db("test");
+    run(&db, doc! {"create": "ids", "collation": case_insensitive()}).await;
+    run(&db, doc! {"insert": "ids", "documents": [{"_id": "a"}]}).await;
+    let failure =
+        outpost_tests::write_failure(&db, doc! {"insert": "ids", "documents": [{"_id": "A"}]})
+            .await;
+    failure.assert(11000, "DuplicateKey", "_id_");
+    // One `_id_` index in listIndexes, with the collation; dropIndexes("*") keeps it.
+    let listed = run(&db, doc! {"listIndexes": "ids"}).await;
+    let specs = outpost_tests::first_batch(&listed).0;
+    assert_eq!(specs.len(), 1, "{specs:?}");
+    assert!(specs[0].get_document("collation").is_ok());
+    run(&db, doc! {"dropIndexes": "ids", "index": "*"}).await;
+    let failure =
+        outpost_tests::write_failure(&db, doc! {"insert": "ids", "documents": [{"_id": "A"}]})
+            .await;
+    assert_eq!(failure.code, 11000);
+    // Lookups by _id find "a" for "A" under the default collation, by the collated index.
+    let found = all(&server, "ids", doc! {"find": "ids", "filter": {"_id": "A"}}).await;
+    assert_eq!(found, vec![doc! {"_id": "a"}]);
+    assert_eq!(
+        plan_stage(&server, doc! {"find": "ids", "filter": {"_id": "A"}}).await,
+        "IXSCAN _id_"
+    );
+    let stats = run(&db, doc! {"collStats": "ids"}).await;
+    assert_eq!(stats.get_i32("nindexes").ok(), Some(1));
+}

@@ -96,7 +96,13 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         .storage
         .create_collection(req.db, &name, options.clone())
     {
-        Ok(()) => Ok(super::ok()),
+        Ok(()) => {
+            // A default collation applies to the `_id` index too.
+            if collation.is_some() {
+                state.storage.create_collated_id_index(req.db, &name)?;
+            }
+            Ok(super::ok())
+        }
         // As MongoDB 7.0: creating an existing collection with the same options succeeds.
         Err(outpost_storage::Error::NamespaceExists(msg)) => {
             let same = state

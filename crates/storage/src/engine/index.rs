@@ -347,7 +347,7 @@ impl Storage {
         let mut w = self.writer();
         let created_collection = self.collection(db, coll).is_none();
         let mut collection = self.collection_or_create(&mut w, db, coll)?;
-        let indexes_before = collection.indexes.len() + 1;
+        let indexes_before = index_count(&collection);
         for (mut meta, collation_given) in parsed {
             if meta.name == "_id_" {
                 continue;
@@ -401,7 +401,7 @@ impl Storage {
         }
         Ok(CreateIndexesOutcome {
             indexes_before,
-            indexes_after: collection.indexes.len() + 1,
+            indexes_after: index_count(&collection),
             created_collection,
         })
     }
@@ -464,9 +464,16 @@ impl Storage {
                 "ns not found {db}.{coll}"
             )));
         };
-        let before = collection.indexes.len() + 1;
+        let before = index_count(&collection);
         let doomed: Vec<IndexMeta> = match which {
-            IndexSelector::All => collection.meta.indexes.clone(),
+            // The collated `_id` index stays with the collection.
+            IndexSelector::All => collection
+                .meta
+                .indexes
+                .iter()
+                .filter(|i| !i.is_id_index())
+                .cloned()
+                .collect(),
             IndexSelector::Names(names) => {
                 let mut out = Vec::new();
                 for name in names {
@@ -520,7 +527,45 @@ impl Storage {
             )));
         };
         let mut out = vec![collection.meta.id_index().spec()];
-        out.extend(collection.meta.indexes.iter().map(IndexMeta::spec));
+        out.extend(
+            collection
+                .meta
+                .indexes
+                .iter()
+                .filter(|i| !i.is_id_index())
+                .map(IndexMeta::spec),
+        );
         Ok(out)
     }
+
+    /// For a collection whose default collation is not simple: builds the `_id` index under
+    /// it, so `_id` values equal under the collation are duplicates (as in MongoDB, whose
+    /// `_id` index has the collection's default collation). The documents tree stays keyed by
+    /// the binary encoding of `_id`; this index is an ordinary unique index named `_id_` that
+    /// `listIndexes` and `dropIndexes` do not show or drop (the implicit `_id_` stands for it).
+    pub fn create_collated_id_index(&self, db: &str, coll: &str) -> Result<()> {
+        let _w = self.writer();
+        let Some(collection) = self.writable_collection(db, coll)? else {
+            return Ok(());
+        };
+        if collection.meta.default_collation()?.is_none()
+            || collection.meta.indexes.iter().any(IndexMeta::is_id_index)
+        {
+            return Ok(());
+        }
+        let mut meta = collection.meta.id_index();
+        meta.id = self.inner.kv.generate_id()?;
+        self.build_index(&collection, meta)?;
+        Ok(())
+    }
+}
+
+/// The number of indexes as MongoDB counts them: the `_id` index (implicit, or collated and
+/// stored) and the secondary ones.
+fn index_count(collection: &Collection) -> usize {
+    1 + collection
+        .indexes
+        .iter()
+        .filter(|i| !i.meta.is_id_index())
+        .count()
 }
