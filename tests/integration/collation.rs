@@ -630,3 +630,82 @@ async fn the_id_index_has_the_collection_default_collation() {
     let stats = run(&db, doc! {"collStats": "ids"}).await;
     assert_eq!(stats.get_i32("nindexes").ok(), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_stages_and_accumulators_use_the_collation() {
+    let server = start_with_words().await;
+    let aggregate = |pipeline: Vec<Document>| {
+        doc! {"aggregate": "words", "pipeline": pipeline, "cursor": {}, "collation": case_insensitive()}
+    };
+    // $addToSet, $topN and $maxN under the collation.
+    let grouped = all(
+        &server,
+        "words",
+        aggregate(vec![doc! {"$group": {
+            "_id": null,
+            "set": {"$addToSet": "$x"},
+            "top": {"$topN": {"n": 2, "sortBy": {"x": -1, "_id": 1}, "output": "$_id"}},
+            "max": {"$maxN": {"n": 1, "input": "$x"}},
+        }}]),
+    )
+    .await;
+    let first = grouped.first().cloned().unwrap_or_default();
+    assert_eq!(
+        first.get_array("set").map(Vec::len).ok(),
+        Some(3),
+        "{first}"
+    );
+    assert_eq!(
+        first.get_array("top").ok(),
+        Some(&vec![Bson::Int32(5), Bson::Int32(4)])
+    );
+    assert_eq!(
+        first.get_array("max").ok(),
+        Some(&vec![Bson::String("pong".into())])
+    );
+
+    // $setWindowFields partitions by the collation.
+    let windows = all(
+        &server,
+        "words",
+        aggregate(vec![
+            doc! {"$setWindowFields": {
+                "partitionBy": "$x",
+                "sortBy": {"_id": 1},
+                "output": {"n": {"$count": {}}},
+            }},
+            doc! {"$sort": {"_id": 1}},
+            doc! {"$project": {"_id": 0, "n": 1}},
+        ]),
+    )
+    .await;
+    assert_eq!(
+        windows,
+        vec![
+            doc! {"n": 3},
+            doc! {"n": 3},
+            doc! {"n": 3},
+            doc! {"n": 1},
+            doc! {"n": 1}
+        ]
+    );
+
+    // $bucket boundaries compare under it: "PING" (upper case) is the lowest boundary.
+    let buckets = all(
+        &server,
+        "words",
+        aggregate(vec![doc! {"$bucket": {
+            "groupBy": "$x",
+            "boundaries": ["PING", "PO", "ZZZ"],
+            "default": "other",
+        }}]),
+    )
+    .await;
+    assert_eq!(
+        buckets,
+        vec![
+            doc! {"_id": "PING", "count": 4},
+            doc! {"_id": "PO", "count": 1}
+        ]
+    );
+}

@@ -12,7 +12,7 @@ use super::paths::{bson_size, integral_i64, type_name, OrderedBson};
 use super::VariableScope;
 use crate::error::{Error, Result};
 use crate::query::SortSpec;
-use crate::value::{compare, compare_with};
+use crate::value::compare_with;
 
 /// The accumulators MongoDB has but Outpost does not (JavaScript, or newer statistics).
 const UNSUPPORTED_ACCUMULATORS: &[&str] = &[
@@ -349,8 +349,9 @@ impl AccumulatorSpec {
             ) => {
                 let value = output.eval(doc, vars)?.unwrap_or(Bson::Null);
                 // Upper bound: equal keys keep their arrival order (a stable sort).
-                let position =
-                    items.partition_point(|(d, _)| sort.compare(d, doc) != Ordering::Greater);
+                let position = items.partition_point(|(d, _)| {
+                    sort.compare_under(d, doc, vars.collation.as_deref()) != Ordering::Greater
+                });
                 if *bottom {
                     grown += super::paths::document_size(doc) + bson_size(&value);
                     items.insert(position, (doc.clone(), value));
@@ -383,7 +384,7 @@ impl AccumulatorSpec {
                     if !is_nullish(&v) {
                         // Kept best first: descending for $maxN, ascending for $minN.
                         let position = items.partition_point(|x| {
-                            let ord = compare(x, &v);
+                            let ord = compare_with(x, &v, vars.collation.as_deref());
                             if *max {
                                 ord != Ordering::Less
                             } else {

@@ -192,9 +192,22 @@ impl Pipeline {
         variables: &Document,
         now: bson::DateTime,
     ) -> Result<Document> {
+        self.apply_to_document_with(doc, variables, now, None)
+    }
+
+    /// [`Pipeline::apply_to_document_at`] with expressions comparing strings under
+    /// `collation` (an update's).
+    pub fn apply_to_document_with(
+        &self,
+        doc: Document,
+        variables: &Document,
+        now: bson::DateTime,
+        collation: Option<std::sync::Arc<crate::value::Collation>>,
+    ) -> Result<Document> {
         self.check_update_pipeline()?;
         let mut context = RunContext::for_document(variables.clone());
         context.now = now;
+        context.collation = collation;
         let mut current = doc;
         for stage in &self.stages {
             current = stage.apply_to_one(current, &context)?;

@@ -85,6 +85,15 @@ impl SortSpec {
     /// ascending, the largest when descending). Compute once per document, compare with
     /// [`SortSpec::compare_keys`].
     pub fn sort_key(&self, doc: &Document) -> Vec<Bson> {
+        self.sort_key_under(doc, self.collation.as_deref())
+    }
+
+    /// [`SortSpec::sort_key`] under `collation` instead of the spec's own.
+    pub fn sort_key_under(
+        &self,
+        doc: &Document,
+        collation: Option<&crate::value::Collation>,
+    ) -> Vec<Bson> {
         self.fields
             .iter()
             .map(|field| {
@@ -92,11 +101,11 @@ impl SortSpec {
                 let chosen = if field.ascending {
                     values
                         .into_iter()
-                        .min_by(|a, b| crate::value::compare_with(a, b, self.collation.as_deref()))
+                        .min_by(|a, b| crate::value::compare_with(a, b, collation))
                 } else {
                     values
                         .into_iter()
-                        .max_by(|a, b| crate::value::compare_with(a, b, self.collation.as_deref()))
+                        .max_by(|a, b| crate::value::compare_with(a, b, collation))
                 };
                 chosen.unwrap_or(Bson::Null)
             })
@@ -114,8 +123,18 @@ impl SortSpec {
 
     /// Compares two sort keys from [`SortSpec::sort_key`].
     pub fn compare_keys(&self, a: &[Bson], b: &[Bson]) -> Ordering {
+        self.compare_keys_under(a, b, self.collation.as_deref())
+    }
+
+    /// [`SortSpec::compare_keys`] under `collation` instead of the spec's own.
+    pub fn compare_keys_under(
+        &self,
+        a: &[Bson],
+        b: &[Bson],
+        collation: Option<&crate::value::Collation>,
+    ) -> Ordering {
         for ((field, x), y) in self.fields.iter().zip(a).zip(b) {
-            let ordering = crate::value::compare_with(x, y, self.collation.as_deref());
+            let ordering = crate::value::compare_with(x, y, collation);
             if ordering != Ordering::Equal {
                 return if field.ascending {
                     ordering
@@ -131,6 +150,21 @@ impl SortSpec {
     /// sorting many documents).
     pub fn compare(&self, a: &Document, b: &Document) -> Ordering {
         self.compare_keys(&self.sort_key(a), &self.sort_key(b))
+    }
+
+    /// [`SortSpec::compare`] under `collation` instead of the spec's own (sorts parsed before
+    /// the operation's collation is known: `$topN`, `$setWindowFields`).
+    pub fn compare_under(
+        &self,
+        a: &Document,
+        b: &Document,
+        collation: Option<&crate::value::Collation>,
+    ) -> Ordering {
+        self.compare_keys_under(
+            &self.sort_key_under(a, collation),
+            &self.sort_key_under(b, collation),
+            collation,
+        )
     }
 }
 

@@ -319,7 +319,12 @@ impl Update {
                     Some(spec) => crate::agg::expr::Vars::from_let(spec)?,
                     None => crate::agg::expr::Vars::default(),
                 };
-                let result = pipeline.apply_to_document_at(doc.clone(), &vars.user, vars.now)?;
+                let result = pipeline.apply_to_document_with(
+                    doc.clone(),
+                    &vars.user,
+                    vars.now,
+                    self.collation.clone(),
+                )?;
                 finish_replacement(doc, result)
             }
             UpdateKind::Operators {

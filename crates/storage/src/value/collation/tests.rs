@@ -391,6 +391,17 @@ fn update_operators_compare_strings_under_the_collation() {
             .unwrap_or_else(|e| panic!("{update}: {e}"));
         assert_eq!(&got, expected, "{update} on {document}");
     }
+    // Pipeline updates evaluate their expressions under it.
+    let pipeline = Bson::Array(vec![Bson::Document(
+        doc! {"$set": {"same": {"$eq": ["$a", "X"]}}},
+    )]);
+    let parsed = Update::parse(&pipeline, None)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_collation(Some(c.clone()));
+    let got = parsed
+        .apply(&doc! {"a": "x"}, &UpdateContext::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got, doc! {"a": "x", "same": true});
     // arrayFilters compare under it too.
     let filters = [doc! {"e": "X"}];
     let parsed = Update::parse(
