@@ -709,3 +709,66 @@ async fn blocking_stages_and_accumulators_use_the_collation() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_and_list_indexes_show_collations_as_mongodb() {
+    let server = TestServer::start().await;
+    let db = server.db("test");
+    run(&db, doc! {"create": "fr", "collation": {"locale": "fr_CA"}}).await;
+    let fr_ca = doc! {
+        "locale": "fr_CA", "caseLevel": false, "caseFirst": "off", "strength": 3,
+        "numericOrdering": false, "alternate": "non-ignorable", "maxVariable": "punct",
+        "normalization": false, "backwards": true, "version": "57.1",
+    };
+    run(
+        &db,
+        doc! {"createIndexes": "fr", "indexes": [
+            {"key": {"a": 1}, "name": "a_1"},
+            {"key": {"d": 1}, "name": "d_1", "collation": {"locale": "simple"}},
+        ]},
+    )
+    .await;
+    let listed = run(&db, doc! {"listIndexes": "fr"}).await;
+    let specs = outpost_tests::first_batch(&listed).0;
+    let collation_of = |name: &str| {
+        specs
+            .iter()
+            .find(|s| s.get_str("name") == Ok(name))
+            .and_then(|s| s.get_document("collation").ok().cloned())
+    };
+    assert_eq!(collation_of("_id_"), Some(fr_ca.clone()));
+    assert_eq!(collation_of("a_1"), Some(fr_ca.clone()));
+    assert_eq!(collation_of("d_1"), Some(doc! {"locale": "simple"}));
+
+    // explain shows the query's collation and the scanned index's.
+    let reply = run(
+        &db,
+        doc! {"explain": {"find": "fr", "filter": {"a": "foo"}}, "verbosity": "queryPlanner"},
+    )
+    .await;
+    let planner = reply
+        .get_document("queryPlanner")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(planner.get_document("collation").ok(), Some(&fr_ca));
+    let scan = planner
+        .get_document("winningPlan")
+        .and_then(|p| p.get_document("inputStage"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(scan.get_str("indexName").ok(), Some("a_1"));
+    assert_eq!(scan.get_document("collation").ok(), Some(&fr_ca));
+    // The simple index serves a query with the simple collation only.
+    assert_eq!(
+        plan_stage(&server, doc! {"find": "fr", "filter": {"d": "foo"}}).await,
+        "COLLSCAN"
+    );
+    assert_eq!(
+        plan_stage(
+            &server,
+            doc! {"find": "fr", "filter": {"d": "foo"}, "collation": {"locale": "simple"}}
+        )
+        .await,
+        "IXSCAN d_1"
+    );
+}

@@ -352,14 +352,14 @@ impl Storage {
             if meta.name == "_id_" {
                 continue;
             }
-            // An index created without a collation takes the collection's default.
+            // An index created without a collation takes the collection's default; one that
+            // overrides a default with the simple collation records it (listIndexes shows
+            // `collation: {locale: "simple"}`, as MongoDB).
+            let default = collection.meta.options.get_document("collation").ok();
             if !collation_given {
-                meta.collation = collection
-                    .meta
-                    .options
-                    .get_document("collation")
-                    .ok()
-                    .cloned();
+                meta.collation = default.cloned();
+            } else if meta.collation.is_none() && default.is_some() {
+                meta.collation = Some(bson::doc! {"locale": "simple"});
             }
             if let Some(existing) = collection.indexes.iter().find(|i| i.meta.name == meta.name) {
                 if existing.meta.key == meta.key && same_options(&existing.meta, &meta) {

@@ -117,6 +117,10 @@ pub struct ReadCursor {
     pub info: Arc<ExplainInfo>,
     /// True when an index gave the sort order and no in-memory sort ran.
     pub sorted_by_index: bool,
+    /// The query's collation as its normalized spec (`None`: simple), for `explain`.
+    pub collation: Option<Document>,
+    /// The scanned index's collation, for `explain`'s IXSCAN stage.
+    pub index_collation: Option<Document>,
     iter: Box<dyn Iterator<Item = Result<Document>> + Send>,
 }
 
@@ -737,6 +741,7 @@ impl Storage {
             options.variables.as_ref().unwrap_or(&Document::new()),
             collation.clone(),
         )?;
+        let collation_spec = collation.as_ref().map(|c| c.to_document());
         let sort = match &options.sort {
             Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?.with_collation(collation)),
             _ => None,
@@ -751,6 +756,8 @@ impl Storage {
                 plan: PlanKind::Eof,
                 info,
                 sorted_by_index: false,
+                collation: collation_spec,
+                index_collation: None,
                 iter: Box::new(std::iter::empty()),
             });
         };
@@ -771,6 +778,10 @@ impl Storage {
             _ => choose_plan(&collection, &filter, options.hint.as_ref(), sort_doc)?,
         };
         let kind = plan.kind.clone();
+        let index_collation = match &plan.source {
+            Source::Index { index, .. } => index.meta.collation.clone(),
+            _ => None,
+        };
         let provides_sort = plan.provides_sort;
         let scanned = with_deadline(
             plan.scan(collection.docs.clone(), info.clone()),
@@ -814,6 +825,8 @@ impl Storage {
             plan: kind,
             info,
             sorted_by_index: sort.is_some() && provides_sort,
+            collation: collation_spec,
+            index_collation,
             iter: projected,
         })
     }

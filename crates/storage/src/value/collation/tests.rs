@@ -415,3 +415,4 @@ fn update_operators_compare_strings_under_the_collation() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(got, doc! {"a": ["hit", "y"]});
 }
+
