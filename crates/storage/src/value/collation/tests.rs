@@ -416,3 +416,64 @@ fn update_operators_compare_strings_under_the_collation() {
     assert_eq!(got, doc! {"a": ["hit", "y"]});
 }
 
+mod properties {
+    use super::*;
+    use crate::value::{compare_with, keyenc};
+    use bson::Bson;
+    use proptest::prelude::*;
+
+    /// Short strings over letters that differ by case, accent, punctuation, digits and space.
+    fn text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop::sample::select(vec![
+                'a', 'A', 'á', 'b', 'B', '-', ' ', '1', '9', '0', 'ß', 's', '\0',
+            ]),
+            0..6,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    fn value() -> impl Strategy<Value = Bson> {
+        prop_oneof![
+            text().prop_map(Bson::String),
+            (0i32..3).prop_map(Bson::Int32),
+            proptest::collection::vec(text().prop_map(Bson::String), 0..3).prop_map(Bson::Array),
+            (text(), text()).prop_map(|(k, v)| Bson::Document(doc! {"x": k, "y": v})),
+        ]
+    }
+
+    fn collations() -> Vec<Arc<Collation>> {
+        [
+            doc! {"locale": "en", "strength": 1},
+            doc! {"locale": "en_US", "strength": 2},
+            doc! {"locale": "en", "caseFirst": "upper"},
+            doc! {"locale": "en", "numericOrdering": true},
+            doc! {"locale": "en", "alternate": "shifted"},
+            doc! {"locale": "de", "strength": 5},
+        ]
+        .into_iter()
+        .map(collation)
+        .collect()
+    }
+
+    proptest! {
+        /// The collated encoding orders as `compare_with` does, and stays prefix-free so
+        /// compound keys (concatenations) order field by field, also when descending.
+        #[test]
+        fn collated_keys_agree_with_the_comparison(
+            a1 in value(), b1 in value(), a2 in value(), b2 in value(), which in 0usize..6,
+        ) {
+            let all = collations();
+            let c = all.get(which).map(|c| &**c);
+            let order = compare_with(&a1, &a2, c);
+            prop_assert_eq!(keyenc::encode_with(&a1, c).cmp(&keyenc::encode_with(&a2, c)), order);
+            let compound = |x: &Bson, y: &Bson| {
+                let mut out = keyenc::encode_with(x, c);
+                keyenc::encode_descending_with_into(y, c, &mut out);
+                out
+            };
+            let expected = order.then_with(|| compare_with(&b1, &b2, c).reverse());
+            prop_assert_eq!(compound(&a1, &b1).cmp(&compound(&a2, &b2)), expected);
+        }
+    }
+}
