@@ -13,9 +13,10 @@
 //!
 //! - `backwards: true` is refused (NotSupported) except where the locale itself sorts
 //!   secondary differences backwards (`fr_CA`): ICU4X takes that setting from locale data only.
-//! - Locale variants (`@collation=...`): those ICU4X ships data for are accepted
-//!   (`traditional`, `phonebook`, `pinyin`, `stroke`, `zhuyin`, `unihan`, `compat`,
-//!   `dictionary`); `search` and the rest are refused (NotSupported).
+//! - Locale variants (`@collation=...`): those MongoDB documents and ICU4X ships data for
+//!   are accepted (for example `es@collation=traditional`, `de@collation=phonebook`,
+//!   `zh@collation=stroke`); the rest of MongoDB's list (`search`, `searchjl`, `big5han`,
+//!   `gb2312han`, `phonetic`: data ICU4X leaves out) is refused (NotSupported).
 //! - `normalization`: ICU4X always decomposes its input (normalization on). With
 //!   `normalization: false` ICU skips that step for text already in FCD form (nearly all text),
 //!   giving the same result; only non-FCD input could order differently.
@@ -148,17 +149,79 @@ const SUPPORTED_LOCALES: &[&str] = &[
     "zu",
 ];
 
-/// MongoDB's locale variant names (`@collation=...`) and the CLDR collation type each is.
-const VARIANTS: &[(&str, &str)] = &[
+/// The locale variants (`@collation=...`) MongoDB's documentation lists, per locale.
+const DOCUMENTED_VARIANTS: &[(&str, &[&str])] = &[
+    ("ar", &["compat"]),
+    ("az", &["search"]),
+    ("bn", &["traditional"]),
+    ("bs", &["search"]),
+    ("ca", &["search"]),
+    (
+        "zh",
+        &[
+            "big5han",
+            "gb2312han",
+            "pinyin",
+            "unihan",
+            "zhuyin",
+            "stroke",
+        ],
+    ),
+    ("zh_Hant", &["stroke", "pinyin", "unihan", "zhuyin"]),
+    ("hr", &["search"]),
+    ("cs", &["search"]),
+    ("da", &["search"]),
+    ("fi", &["search", "traditional"]),
+    ("fi_FI", &["search", "traditional"]),
+    ("gl", &["search"]),
+    ("de", &["search", "eor", "phonebook"]),
+    ("de_AT", &["phonebook"]),
+    ("he", &["search"]),
+    ("is", &["search"]),
+    ("smn", &["search"]),
+    ("ja", &["unihan"]),
+    ("kl", &["search"]),
+    ("kn", &["traditional"]),
+    ("ko", &["search", "searchjl", "unihan"]),
+    ("ln", &["phonetic"]),
+    ("se", &["search"]),
+    ("nb", &["search"]),
+    ("nn", &["search"]),
+    ("sr_Latn", &["search"]),
+    ("si", &["dictionary"]),
+    ("sk", &["search"]),
+    ("es", &["search", "traditional"]),
+    ("sv", &["search"]),
+    ("tr", &["search"]),
+    ("vi", &["traditional"]),
+    ("yi", &["search"]),
+];
+
+/// MongoDB's (ICU's) variant names and the CLDR collation type each is.
+const VARIANT_TYPES: &[(&str, &str)] = &[
     ("traditional", "trad"),
     ("phonebook", "phonebk"),
-    ("pinyin", "pinyin"),
-    ("stroke", "stroke"),
-    ("zhuyin", "zhuyin"),
-    ("unihan", "unihan"),
-    ("compat", "compat"),
     ("dictionary", "dict"),
+    ("gb2312han", "gb2312"),
 ];
+
+/// Whether ICU4X's compiled data holds the collation `kind` for `locale` (or a locale it
+/// falls back to, as ICU does); without it ICU4X would silently use the standard order.
+fn variant_data_available(locale: &icu_locale_core::Locale, kind: &str) -> bool {
+    use icu_collator::provider::{Baked, CollationMetadataV1};
+    use icu_provider::prelude::*;
+    let Ok(attributes) = DataMarkerAttributes::try_from_str(kind) else {
+        return false;
+    };
+    let data_locale = DataLocale::from(locale);
+    let mut metadata = DataRequestMetadata::default();
+    metadata.silent = true;
+    let request = DataRequest {
+        id: DataIdentifierBorrowed::for_marker_attributes_and_locale(attributes, &data_locale),
+        metadata,
+    };
+    DataProvider::<CollationMetadataV1>::load(&Baked, request).is_ok()
+}
 
 /// `caseFirst`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,37 +405,38 @@ impl Collation {
             Some((base, variant)) => (base, Some(variant)),
             None => (locale, None),
         };
-        if !SUPPORTED_LOCALES.contains(&base) || base.contains('@') {
-            return Err(Error::BadValue(format!(
-                "Field 'locale' is invalid in: {spec}"
-            )));
+        let invalid = || Error::BadValue(format!("Field 'locale' is invalid in: {spec}"));
+        if !SUPPORTED_LOCALES.contains(&base) {
+            return Err(invalid());
         }
-        let collation_type = match variant {
-            None => None,
-            Some(v) => match VARIANTS.iter().find(|(name, _)| *name == v) {
-                Some((_, cldr)) => Some(*cldr),
-                None => {
-                    return Err(Error::NotSupported(format!(
-                        "collation locale variant '@collation={v}' is not supported by Outpost"
-                    )))
-                }
-            },
-        };
-        let bcp47 = base.replace('_', "-");
-        let parsed_locale: icu_locale_core::Locale = bcp47
-            .parse()
-            .map_err(|_| Error::BadValue(format!("Field 'locale' is invalid in: {spec}")))?;
+        if let Some(v) = variant {
+            let documented = DOCUMENTED_VARIANTS
+                .iter()
+                .any(|(l, variants)| *l == base && variants.contains(&v));
+            if !documented {
+                return Err(invalid());
+            }
+        }
+        let parsed_locale: icu_locale_core::Locale =
+            base.replace('_', "-").parse().map_err(|_| invalid())?;
         let mut prefs = CollatorPreferences::from(&parsed_locale);
-        if let Some(cldr) = collation_type {
-            let kind = CollationType::try_from(
-                &icu_locale_core::extensions::unicode::Value::try_from_str(cldr).map_err(|_| {
-                    Error::NotSupported(format!("collation type '{cldr}' is not supported"))
-                })?,
-            )
-            .map_err(|_| {
-                Error::NotSupported(format!("collation type '{cldr}' is not supported"))
-            })?;
-            prefs.collation_type = Some(kind);
+        if let Some(v) = variant {
+            let kind = VARIANT_TYPES
+                .iter()
+                .find(|(name, _)| *name == v)
+                .map_or(v, |(_, cldr)| *cldr);
+            let not_supported = || {
+                Error::NotSupported(format!(
+                    "collation locale variant '{locale}' is not supported by Outpost (no ICU4X data for it)"
+                ))
+            };
+            if !variant_data_available(&parsed_locale, kind) {
+                return Err(not_supported());
+            }
+            let value = icu_locale_core::extensions::unicode::Value::try_from_str(kind)
+                .map_err(|_| not_supported())?;
+            prefs.collation_type =
+                Some(CollationType::try_from(&value).map_err(|_| not_supported())?);
         }
 
         let case_level = bool_field(spec, "caseLevel")?;

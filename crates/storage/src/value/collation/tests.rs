@@ -104,6 +104,20 @@ fn comparisons() {
             "cz",
             Greater,
         ),
+        // German phone book order: ä is "ae".
+        (doc! {"locale": "de"}, "äz", "af", Greater),
+        (doc! {"locale": "de@collation=phonebook"}, "äz", "af", Less),
+        // Traditional Finnish: v and w are one letter.
+        (doc! {"locale": "fi", "strength": 1}, "v", "w", Less),
+        (
+            doc! {"locale": "fi@collation=traditional", "strength": 1},
+            "v",
+            "w",
+            Equal,
+        ),
+        // Chinese: pinyin (default) puts 阿 (a) first, stroke order puts 一 (one stroke) first.
+        (doc! {"locale": "zh"}, "一", "阿", Greater),
+        (doc! {"locale": "zh@collation=stroke"}, "一", "阿", Less),
         // ñ is its own letter in Spanish.
         (doc! {"locale": "es", "strength": 1}, "ñ", "n", Greater),
         (doc! {"locale": "en", "strength": 1}, "ñ", "n", Equal),
