@@ -592,6 +592,21 @@ async fn views_keep_the_simple_collation() {
     )
     .await;
     assert_eq!(ids(&found), vec![1]);
+    // A view does not inherit the default collation of the collection it reads.
+    run(&db, doc! {"create": "ci", "collation": case_insensitive()}).await;
+    run(&db, doc! {"insert": "ci", "documents": words()}).await;
+    run(
+        &db,
+        doc! {"create": "ci_view", "viewOn": "ci", "pipeline": []},
+    )
+    .await;
+    let found = all(
+        &server,
+        "ci_view",
+        doc! {"find": "ci_view", "filter": {"x": "ping"}},
+    )
+    .await;
+    assert_eq!(ids(&found), vec![1]);
     let failure = run_err(
         &db,
         doc! {"create": "view2", "viewOn": "words", "pipeline": [], "collation": case_insensitive()},
