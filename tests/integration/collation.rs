@@ -787,3 +787,39 @@ async fn explain_and_list_indexes_show_collations_as_mongodb() {
         "IXSCAN d_1"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_keeps_the_target_default_collation() {
+    let server = start_with_words().await;
+    let db = server.db("test");
+    run(
+        &db,
+        doc! {"create": "target", "collation": case_insensitive()},
+    )
+    .await;
+    run(
+        &db,
+        doc! {"aggregate": "words", "pipeline": [{"$out": "target"}], "cursor": {}},
+    )
+    .await;
+    let listed = run(
+        &db,
+        doc! {"listCollections": 1, "filter": {"name": "target"}},
+    )
+    .await;
+    let info = outpost_tests::first_batch(&listed)
+        .0
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    assert!(info
+        .get_document("options")
+        .is_ok_and(|o| o.contains_key("collation")));
+    let found = all(
+        &server,
+        "target",
+        doc! {"find": "target", "filter": {"x": "ping"}},
+    )
+    .await;
+    assert_eq!(found.len(), 3);
+}

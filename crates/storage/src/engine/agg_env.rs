@@ -19,7 +19,19 @@ impl AggEnv for Storage {
         // Build under a temporary name, then rename over the target, as mongod's $out does, so
         // a failure leaves the target untouched.
         let temp = format!("tmp.agg_out.{}", bson::oid::ObjectId::new());
-        self.create_collection(db, &temp, Document::new())?;
+        // The target keeps its default collation (and with it its `_id` index's).
+        let mut temp_options = Document::new();
+        if let Some(collation) = self
+            .collection(db, coll)
+            .and_then(|t| t.meta.options.get_document("collation").ok().cloned())
+        {
+            temp_options.insert("collation", collation);
+        }
+        let collated = temp_options.contains_key("collation");
+        self.create_collection(db, &temp, temp_options)?;
+        if collated {
+            self.create_collated_id_index(db, &temp)?;
+        }
         let options = WriteOptions::default();
         for doc in docs {
             if let Err(e) = self.insert(db, &temp, doc, &options) {
