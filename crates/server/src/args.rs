@@ -125,19 +125,31 @@ pub fn opt_hint(body: &Document, command: &str) -> Result<Option<Bson>> {
     }
 }
 
-/// Refuses collations other than the simple one: Outpost compares strings by bytes only.
-pub fn check_collation(body: &Document, command: &str) -> Result<()> {
+/// The `collation` argument as given (validated with MongoDB's errors), for storage to apply;
+/// `None` when absent or null, in which case the collection's default collation applies.
+pub fn opt_collation(body: &Document, command: &str) -> Result<Option<Document>> {
     match body.get("collation") {
-        None | Some(Bson::Null) => Ok(()),
-        Some(Bson::Document(c)) => match c.get("locale") {
-            Some(Bson::String(l)) if l == "simple" => Ok(()),
-            Some(Bson::String(l)) => Err(Error::not_supported(format!(
-                "collation with locale '{l}' is not supported by Outpost: only the simple (binary) collation is"
-            ))),
-            _ => Err(Error::bad_value("Missing expected field \"locale\"")),
-        },
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::Document(c)) => {
+            outpost_storage::value::Collation::parse(c)?;
+            Ok(Some(c.clone()))
+        }
         Some(other) => Err(wrong_type(command, "collation", other, "object")),
     }
+}
+
+/// Refuses a non-simple collation on an operation against a view: views have the simple
+/// collation, which an operation may not override (MongoDB's OptionNotSupportedOnView, 167).
+pub fn check_view_collation(collation: Option<&Document>) -> Result<()> {
+    if let Some(spec) = collation {
+        if outpost_storage::value::Collation::parse(spec)?.is_some() {
+            return Err(Error::new(
+                167,
+                "Cannot override a view's default collation",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// True when the write concern asks for the journal (`j: true`) or a majority, which on a

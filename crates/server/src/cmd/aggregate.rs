@@ -42,7 +42,7 @@ pub fn parse(state: &State, req: &Request) -> Result<Parsed> {
         }
     };
     let mut stages = args::req_documents(req.body, name, "pipeline")?;
-    args::check_collation(req.body, name)?;
+    let collation = args::opt_collation(req.body, name)?;
     // $listLocalSessions reads the server's session cache, which only this layer knows: its
     // output becomes the input of the rest of the pipeline.
     let mut input = None;
@@ -72,6 +72,7 @@ pub fn parse(state: &State, req: &Request) -> Result<Parsed> {
             .unwrap_or_default(),
         database_level: coll.is_none() && input.is_none(),
         deadline: args::deadline(req.body, name)?,
+        collation,
     };
     if let (Some(coll), Some(hint)) = (&coll, args::opt_hint(req.body, name)?) {
         check_hint(state, req, coll, &hint)?;
@@ -141,6 +142,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let parsed = parse(state, req)?;
     if let Some(coll) = &parsed.coll {
         if let Some(view) = super::views::resolve(state, req.db, coll)? {
+            args::check_view_collation(parsed.options.collation.as_ref())?;
             let stages = args::req_documents(req.body, "aggregate", "pipeline")?;
             let docs = super::views::aggregate(
                 state,

@@ -39,6 +39,7 @@ pub fn storage_stats(state: &State, db: &str, name: &str, scale: i64) -> Result<
         index_sizes.insert(index.clone(), scaled(*size));
     }
     let avg = stats.size.checked_div(stats.count).unwrap_or(0);
+    let index_count = index_sizes.len() as u64;
     Ok(doc! {
         "size": scaled(stats.size),
         "count": i64::try_from(stats.count).unwrap_or(i64::MAX),
@@ -48,7 +49,8 @@ pub fn storage_stats(state: &State, db: &str, name: &str, scale: i64) -> Result<
         "totalIndexSize": scaled(total_index),
         "totalSize": scaled(stats.size + total_index),
         "indexSizes": index_sizes,
-        "nindexes": super::count_i32(stats.index_sizes.len() as u64),
+        // By name: a collection with a default collation stores its `_id_` index as well.
+        "nindexes": super::count_i32(index_count),
         "scaleFactor": scale,
         "capped": false,
     })

@@ -30,8 +30,9 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         .unwrap_or(0)
         .unsigned_abs();
     let hint = args::opt_hint(req.body, "count")?;
-    args::check_collation(req.body, "count")?;
+    let collation = args::opt_collation(req.body, "count")?;
     if let Some(view) = super::views::resolve(state, req.db, &coll)? {
+        args::check_view_collation(collation.as_ref())?;
         let mut stages = super::views::find_stages(&query, None, skip, limit, None);
         stages.push(doc! {"$count": "n"});
         let docs = super::views::aggregate(state, req.db, view, stages, Document::new(), false)?;
@@ -45,9 +46,15 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let n = if query.is_empty() && skip == 0 && limit == 0 && hint.is_none() {
         state.storage.estimated_count(req.db, &coll)
     } else {
-        state
-            .storage
-            .count(req.db, &coll, &query, skip, limit, hint.as_ref())?
+        let options = outpost_storage::FindOptions {
+            filter: query,
+            skip,
+            limit,
+            hint,
+            collation,
+            ..outpost_storage::FindOptions::default()
+        };
+        state.storage.count(req.db, &coll, &options)?
     };
     Ok(doc! {"n": super::count_i32(n)})
 }

@@ -49,8 +49,18 @@ const ACCEPTED: &[&str] = &[
 
 fn run(state: &State, req: &Request) -> Result<Document> {
     let name = args::collection_name(req.body, "create")?;
-    args::check_collation(req.body, "create")?;
+    // The collection's default collation, stored as its normalized spec (as MongoDB reports
+    // it in listCollections); the simple collation is the same as none.
+    let collation = match args::opt_collation(req.body, "create")? {
+        Some(spec) => outpost_storage::value::Collation::parse(&spec)?.map(|c| c.to_document()),
+        None => None,
+    };
     if let Some(view_on) = req.body.get("viewOn") {
+        if collation.is_some() {
+            return Err(Error::not_supported(
+                "views with a collation other than 'simple' are not supported by Outpost",
+            ));
+        }
         let (source, stages) = super::views::check_definition(view_on, req.body.get("pipeline"))?;
         return match state.storage.create_view(req.db, &name, &source, stages) {
             Ok(()) => Ok(super::ok()),
@@ -72,6 +82,12 @@ fn run(state: &State, req: &Request) -> Result<Document> {
                 "{feature} are not supported by Outpost"
             )));
         }
+        if key == "collation" {
+            if let Some(spec) = &collation {
+                options.insert("collation", spec.clone());
+            }
+            continue;
+        }
         if ACCEPTED.contains(&key.as_str()) {
             options.insert(key.clone(), value.clone());
         }
@@ -80,7 +96,13 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         .storage
         .create_collection(req.db, &name, options.clone())
     {
-        Ok(()) => Ok(super::ok()),
+        Ok(()) => {
+            // A default collation applies to the `_id` index too.
+            if collation.is_some() {
+                state.storage.create_collated_id_index(req.db, &name)?;
+            }
+            Ok(super::ok())
+        }
         // As MongoDB 7.0: creating an existing collection with the same options succeeds.
         Err(outpost_storage::Error::NamespaceExists(msg)) => {
             let same = state

@@ -27,7 +27,10 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         let stats = state.storage.collection_stats(req.db, &c.name)?;
         objects += stats.count;
         data += stats.size;
-        indexes += stats.index_sizes.len() as u64;
+        // By name: a collection with a default collation stores its `_id_` index as well.
+        let names: std::collections::HashSet<&str> =
+            stats.index_sizes.iter().map(|(n, _)| n.as_str()).collect();
+        indexes += names.len() as u64;
         index_size += stats.index_sizes.iter().map(|(_, s)| *s).sum::<u64>();
     }
     let scaled = |n: u64| i64::try_from(n).unwrap_or(i64::MAX) as f64 / scale as f64;

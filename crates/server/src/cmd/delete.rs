@@ -25,6 +25,8 @@ struct Statement {
     just_one: bool,
     hint: Option<Bson>,
     variables: Option<Document>,
+    /// The statement's collation as given (`None`: the collection's default).
+    collation: Option<Document>,
 }
 
 /// Parses a statement; argument errors fail the whole command, as MongoDB's parser does.
@@ -60,12 +62,13 @@ fn parse_statement(req: &Request, statement: &Document) -> Result<Statement> {
             ))
         }
     };
-    args::check_collation(statement, command)?;
+    let collation = args::opt_collation(statement, command)?;
     Ok(Statement {
         filter,
         just_one,
         hint: args::opt_hint(statement, command)?,
         variables: super::update::variables(req.body, Some(statement), "delete")?,
+        collation,
     })
 }
 
@@ -76,9 +79,15 @@ fn run_statement(state: &State, req: &Request, coll: &str, statement: &Statement
         hint: statement.hint.as_ref(),
         variables: statement.variables.as_ref(),
     };
-    Ok(state
-        .storage
-        .delete(req.db, coll, &spec, &WriteOptions::default())?)
+    Ok(state.storage.delete(
+        req.db,
+        coll,
+        &spec,
+        &WriteOptions {
+            collation: statement.collation.clone(),
+            ..WriteOptions::default()
+        },
+    )?)
 }
 
 fn run(state: &State, req: &Request) -> Result<Document> {

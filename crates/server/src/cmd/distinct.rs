@@ -28,17 +28,23 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         .cloned()
         .unwrap_or_default();
     let hint = args::opt_hint(req.body, "distinct")?;
-    args::check_collation(req.body, "distinct")?;
+    let collation = args::opt_collation(req.body, "distinct")?;
     let values = match super::views::resolve(state, req.db, &coll)? {
         Some(view) => {
+            args::check_view_collation(collation.as_ref())?;
             let stages = super::views::find_stages(&query, None, 0, 0, None);
             let docs =
                 super::views::aggregate(state, req.db, view, stages, Document::new(), false)?;
             outpost_storage::distinct_values(docs.into_iter().map(Ok), key)?
         }
-        None => state
-            .storage
-            .distinct(req.db, &coll, key, &query, hint.as_ref())?,
+        None => state.storage.distinct(
+            req.db,
+            &coll,
+            key,
+            &query,
+            hint.as_ref(),
+            collation.as_ref(),
+        )?,
     };
 
     let reply = doc! {"values": Bson::Array(values)};

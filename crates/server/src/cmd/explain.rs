@@ -43,6 +43,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             let options = FindOptions {
                 filter: crate::args::opt_doc(inner, "count", "query")?.cloned().unwrap_or_default(),
                 hint: crate::args::opt_hint(inner, "count")?,
+                collation: crate::args::opt_collation(inner, "count")?,
                 ..FindOptions::default()
             };
             explain_find(state, req.db, &coll, &options, verbosity)
@@ -51,6 +52,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             let coll = crate::args::collection_name(inner, "distinct")?;
             let options = FindOptions {
                 filter: crate::args::opt_doc(inner, "distinct", "query")?.cloned().unwrap_or_default(),
+                collation: crate::args::opt_collation(inner, "distinct")?,
                 ..FindOptions::default()
             };
             explain_find(state, req.db, &coll, &options, verbosity)
@@ -65,10 +67,13 @@ fn run(state: &State, req: &Request) -> Result<Document> {
 fn winning_plan(cursor: &ReadCursor) -> Document {
     match &cursor.plan {
         PlanKind::IdLookup => doc! {"stage": "IDHACK"},
-        PlanKind::IndexScan { index } => doc! {
-            "stage": "FETCH",
-            "inputStage": {"stage": "IXSCAN", "indexName": index.clone()},
-        },
+        PlanKind::IndexScan { index } => {
+            let mut scan = doc! {"stage": "IXSCAN", "indexName": index.clone()};
+            if let Some(collation) = &cursor.index_collation {
+                scan.insert("collation", collation.clone());
+            }
+            doc! {"stage": "FETCH", "inputStage": scan}
+        }
         PlanKind::CollScan => doc! {"stage": "COLLSCAN", "direction": "forward"},
         PlanKind::Eof => doc! {"stage": "EOF"},
     }
@@ -84,14 +89,17 @@ fn explain_find(
     let started = std::time::Instant::now();
     let mut cursor = state.storage.find(db, coll, options)?;
     let plan = winning_plan(&cursor);
-    let mut reply = doc! {
-        "queryPlanner": {
-            "namespace": format!("{db}.{coll}"),
-            "parsedQuery": options.filter.clone(),
-            "winningPlan": plan,
-            "rejectedPlans": Bson::Array(vec![]),
-        },
+    let mut planner = doc! {
+        "namespace": format!("{db}.{coll}"),
+        "parsedQuery": options.filter.clone(),
     };
+    // The query's collation (given or the collection's default), as MongoDB shows it.
+    if let Some(collation) = &cursor.collation {
+        planner.insert("collation", collation.clone());
+    }
+    planner.insert("winningPlan", plan);
+    planner.insert("rejectedPlans", Bson::Array(vec![]));
+    let mut reply = doc! {"queryPlanner": planner};
     if verbosity != "queryPlanner" {
         let mut returned = 0i64;
         for doc in cursor.by_ref() {
@@ -126,6 +134,7 @@ pub fn explain_aggregate(state: &State, req: &Request, verbosity: &str) -> Resul
     };
     let options = FindOptions {
         filter: parsed.pipeline.leading_match().cloned().unwrap_or_default(),
+        collation: parsed.options.collation.clone(),
         ..FindOptions::default()
     };
     let mut cursor_explain = explain_find(state, req.db, &coll, &options, verbosity)?;

@@ -51,7 +51,7 @@ pub fn parse_options(body: &Document) -> Result<(String, FindOptions)> {
             "error processing query: tailable cursor requested on non capped collection",
         ));
     }
-    args::check_collation(body, name)?;
+    let collation = args::opt_collation(body, name)?;
     let skip = match args::opt_i64(body, name, "skip")? {
         Some(n) if n < 0 => {
             return Err(Error::new(
@@ -71,6 +71,7 @@ pub fn parse_options(body: &Document) -> Result<(String, FindOptions)> {
         n => n.unwrap_or(0).unsigned_abs(),
     };
     let options = FindOptions {
+        collation,
         filter: args::opt_doc(body, name, "filter")?
             .cloned()
             .unwrap_or_default(),
@@ -96,6 +97,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         deadline: args::deadline(req.body, "find")?,
     };
     if let Some(view) = super::views::resolve(state, req.db, &coll)? {
+        args::check_view_collation(options.collation.as_ref())?;
         if options.hint.is_some() {
             return Err(Error::bad_value("hint is not supported on a view"));
         }

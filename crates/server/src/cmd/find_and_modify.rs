@@ -34,7 +34,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let upsert = args::bool_or(req.body, name, "upsert", false)?;
     let projection = args::opt_doc(req.body, name, "fields")?;
     let hint = args::opt_hint(req.body, name)?;
-    args::check_collation(req.body, name)?;
+    let collation = args::opt_collation(req.body, name)?;
     let vars = super::update::variables(req.body, None, name)?;
     let update = match req.body.get("update") {
         None | Some(Bson::Null) => None,
@@ -86,7 +86,10 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         req.db,
         &coll,
         &request,
-        &args::write_options(req.body, "findAndModify")?,
+        &outpost_storage::WriteOptions {
+            collation,
+            ..args::write_options(req.body, "findAndModify")?
+        },
     )?;
     super::flush_if_requested(state, req.body)?;
     let mut last_error = doc! {"n": super::count_i32(outcome.n)};

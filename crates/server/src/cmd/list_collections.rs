@@ -31,12 +31,17 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         let full = if info.is_view {
             doc! {"name": &info.name, "type": kind, "options": info.options.clone(), "info": {"readOnly": true}}
         } else {
+            let mut id_index = doc! {"v": 2, "key": {"_id": 1}, "name": "_id_"};
+            // The `_id` index has the collection's default collation.
+            if let Ok(collation) = info.options.get_document("collation") {
+                id_index.insert("collation", collation.clone());
+            }
             doc! {
                 "name": &info.name,
                 "type": kind,
                 "options": info.options.clone(),
                 "info": {"readOnly": false, "uuid": info.uuid.clone()},
-                "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"},
+                "idIndex": id_index,
             }
         };
         if filter.as_ref().is_some_and(|f| !f.matches(&full)) {

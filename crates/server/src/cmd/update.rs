@@ -61,6 +61,8 @@ struct Statement {
     array_filters: Option<Vec<Document>>,
     hint: Option<Bson>,
     variables: Option<Document>,
+    /// The statement's collation as given (`None`: the collection's default).
+    collation: Option<Document>,
 }
 
 /// Reads a statement's arguments; errors here fail the whole command, as MongoDB's parser does.
@@ -79,7 +81,7 @@ fn parse_statement(req: &Request, statement: &Document) -> Result<Statement> {
         }
         None => return Err(Error::new(40414, "BSON field 'update.updates.u' is missing but a required field")),
     };
-    args::check_collation(statement, command)?;
+    let collation = args::opt_collation(statement, command)?;
     // `sort` in update statements arrived in MongoDB 8.0; Outpost follows 7.0.
     if statement.contains_key("sort") {
         return Err(Error::new(
@@ -95,6 +97,7 @@ fn parse_statement(req: &Request, statement: &Document) -> Result<Statement> {
         array_filters: array_filters(statement, command)?,
         hint: args::opt_hint(statement, command)?,
         variables: variables(req.body, Some(statement), "update")?,
+        collation,
     })
 }
 
@@ -123,7 +126,10 @@ fn run_statement(
         req.db,
         coll,
         &spec,
-        &args::write_options(req.body, "update")?,
+        &outpost_storage::WriteOptions {
+            collation: statement.collation.clone(),
+            ..args::write_options(req.body, "update")?
+        },
     )?;
     Ok(Outcome {
         matched: outcome.matched,

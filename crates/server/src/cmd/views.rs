@@ -61,6 +61,9 @@ pub fn aggregate(
         variables,
         database_level: false,
         deadline: None,
+        // A view has the simple collation (Outpost refuses views with another): it does not
+        // inherit the default collation of the collection it reads.
+        collation: Some(doc! {"locale": "simple"}),
     };
     Ok(state
         .storage

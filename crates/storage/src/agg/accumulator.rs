@@ -12,7 +12,7 @@ use super::paths::{bson_size, integral_i64, type_name, OrderedBson};
 use super::VariableScope;
 use crate::error::{Error, Result};
 use crate::query::SortSpec;
-use crate::value::compare;
+use crate::value::compare_with;
 
 /// The accumulators MongoDB has but Outpost does not (JavaScript, or newer statistics).
 const UNSUPPORTED_ACCUMULATORS: &[&str] = &[
@@ -263,9 +263,9 @@ impl AccumulatorSpec {
             (Operator::Min(e), AccumulatorState::Min(current)) => {
                 if let Some(v) = e.eval(doc, vars)? {
                     if !is_nullish(&v)
-                        && current
-                            .as_ref()
-                            .is_none_or(|c| compare(&v, c) == Ordering::Less)
+                        && current.as_ref().is_none_or(|c| {
+                            compare_with(&v, c, vars.collation.as_deref()) == Ordering::Less
+                        })
                     {
                         grown += bson_size(&v);
                         *current = Some(v);
@@ -275,9 +275,9 @@ impl AccumulatorSpec {
             (Operator::Max(e), AccumulatorState::Max(current)) => {
                 if let Some(v) = e.eval(doc, vars)? {
                     if !is_nullish(&v)
-                        && current
-                            .as_ref()
-                            .is_none_or(|c| compare(&v, c) == Ordering::Greater)
+                        && current.as_ref().is_none_or(|c| {
+                            compare_with(&v, c, vars.collation.as_deref()) == Ordering::Greater
+                        })
                     {
                         grown += bson_size(&v);
                         *current = Some(v);
@@ -304,7 +304,7 @@ impl AccumulatorSpec {
             }
             (Operator::AddToSet(e), AccumulatorState::AddToSet(items, seen)) => {
                 if let Some(v) = e.eval(doc, vars)? {
-                    if seen.insert(OrderedBson(v.clone())) {
+                    if seen.insert(OrderedBson(v.clone(), vars.collation.clone())) {
                         grown += 2 * bson_size(&v);
                         items.push(v);
                     }
@@ -349,8 +349,9 @@ impl AccumulatorSpec {
             ) => {
                 let value = output.eval(doc, vars)?.unwrap_or(Bson::Null);
                 // Upper bound: equal keys keep their arrival order (a stable sort).
-                let position =
-                    items.partition_point(|(d, _)| sort.compare(d, doc) != Ordering::Greater);
+                let position = items.partition_point(|(d, _)| {
+                    sort.compare_under(d, doc, vars.collation.as_deref()) != Ordering::Greater
+                });
                 if *bottom {
                     grown += super::paths::document_size(doc) + bson_size(&value);
                     items.insert(position, (doc.clone(), value));
@@ -383,7 +384,7 @@ impl AccumulatorSpec {
                     if !is_nullish(&v) {
                         // Kept best first: descending for $maxN, ascending for $minN.
                         let position = items.partition_point(|x| {
-                            let ord = compare(x, &v);
+                            let ord = compare_with(x, &v, vars.collation.as_deref());
                             if *max {
                                 ord != Ordering::Less
                             } else {

@@ -14,7 +14,7 @@ use bson::{Bson, Document};
 use super::paths::{document_size, get_path, set_path, type_name, validate_field_path};
 use super::{DocStream, MemoryLimitKind, MemoryTracker, RunContext};
 use crate::error::{Error, Result};
-use crate::value::compare;
+use crate::value::{compare, compare_with};
 
 /// MongoDB's `internalQueryMaxAllowedDensifyDocs` default.
 const MAX_GENERATED_DOCUMENTS: usize = 500_000;
@@ -277,7 +277,10 @@ impl DensifySpec {
             );
             rows.push((key, value, doc));
         }
-        rows.sort_by(|a, b| compare(&a.0, &b.0).then_with(|| compare(&a.1, &b.1)));
+        // Partitions compare under the operation's collation (their values are numbers or
+        // dates, which it does not affect).
+        let collation = context.collation.as_deref();
+        rows.sort_by(|a, b| compare_with(&a.0, &b.0, collation).then_with(|| compare(&a.1, &b.1)));
         let (global_min, global_max) = match (
             rows.iter().map(|r| &r.1).min_by(|a, b| compare(a, b)),
             rows.iter().map(|r| &r.1).max_by(|a, b| compare(a, b)),
@@ -309,7 +312,7 @@ impl DensifySpec {
                 && rows
                     .get(start)
                     .zip(rows.get(end))
-                    .is_some_and(|(a, b)| compare(&a.0, &b.0) == Ordering::Equal)
+                    .is_some_and(|(a, b)| compare_with(&a.0, &b.0, collation) == Ordering::Equal)
             {
                 end += 1;
             }

@@ -57,6 +57,9 @@ pub struct Vars {
     pub user: Document,
     /// `$$NOW`: fixed for the whole command so every document sees the same instant.
     pub now: bson::DateTime,
+    /// The operation's collation (`None`: simple): string comparisons in `$eq`, `$cmp`,
+    /// `$in`, set expressions, ... use it.
+    pub collation: Option<std::sync::Arc<crate::value::Collation>>,
 }
 
 impl Default for Vars {
@@ -71,6 +74,7 @@ impl Vars {
         Vars {
             user,
             now: bson::DateTime::now(),
+            collation: None,
         }
     }
 
@@ -163,6 +167,11 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// The operation's collation (`None`: simple).
+    fn collation(&self) -> Option<&'a crate::value::Collation> {
+        self.vars.collation.as_deref()
+    }
+
     /// A context with one more variable bound.
     fn with<'b>(&'b self, frame: &'b Frame<'b>) -> Ctx<'b>
     where

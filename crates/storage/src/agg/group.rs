@@ -9,7 +9,7 @@ use super::expr::{Expr, Vars};
 use super::paths::{bson_size, type_name, OrderedBson};
 use super::{DocStream, MemoryLimitKind, MemoryTracker, RunContext, VariableScope};
 use crate::error::{Error, Result};
-use crate::value::{compare, type_rank};
+use crate::value::{compare, compare_with, type_rank};
 
 /// A parsed `$group`: the `_id` expression and the accumulated fields.
 #[derive(Debug, Clone)]
@@ -108,7 +108,7 @@ fn group_documents(
     for r in input {
         let doc = r?;
         let key = key_of(&doc, vars)?;
-        let ordered = OrderedBson(key);
+        let ordered = OrderedBson(key, vars.collation.clone());
         let position = match index.get(&ordered) {
             Some(p) => *p,
             None => {
@@ -370,9 +370,9 @@ impl BucketSpec {
         let mut key_of = |doc: &Document, vars: &Vars| -> Result<Bson> {
             let value = self.group_by.eval(doc, vars)?.unwrap_or(Bson::Null);
             // The bucket whose lower boundary is the last one not above the value.
-            let above = self
-                .boundaries
-                .partition_point(|b| compare(b, &value) != std::cmp::Ordering::Greater);
+            let above = self.boundaries.partition_point(|b| {
+                compare_with(b, &value, vars.collation.as_deref()) != std::cmp::Ordering::Greater
+            });
             if above > 0 && above < self.boundaries.len() {
                 if let Some(lower) = self.boundaries.get(above - 1) {
                     return Ok(lower.clone());
@@ -389,9 +389,10 @@ impl BucketSpec {
         };
         let mut groups = group_documents(&self.accumulators, input, context, &vars, &mut key_of)?;
         groups.sort_by(|a, b| {
-            compare(
+            compare_with(
                 a.get("_id").unwrap_or(&Bson::Null),
                 b.get("_id").unwrap_or(&Bson::Null),
+                vars.collation.as_deref(),
             )
         });
         Ok(groups)
@@ -538,7 +539,8 @@ impl BucketAutoSpec {
             tracker.add(bson_size(&value) + super::paths::document_size(&doc))?;
             entries.push((value, doc));
         }
-        entries.sort_by(|a, b| compare(&a.0, &b.0));
+        let collation = vars.collation.clone();
+        entries.sort_by(|a, b| compare_with(&a.0, &b.0, collation.as_deref()));
         let total = entries.len();
         if total == 0 {
             return Ok(Vec::new());
@@ -602,7 +604,8 @@ impl BucketAutoSpec {
                     None => {
                         // Values equal to the bucket's maximum stay in this bucket.
                         while iter.peek().is_some_and(|(v, _)| {
-                            compare(v, &bucket.max) == std::cmp::Ordering::Equal
+                            compare_with(v, &bucket.max, collation.as_deref())
+                                == std::cmp::Ordering::Equal
                         }) {
                             if let Some((value, doc)) = iter.next() {
                                 add(&mut bucket, value, doc)?;

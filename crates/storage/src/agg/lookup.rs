@@ -225,7 +225,7 @@ impl LookupSpec {
         let index = self
             .foreign_field
             .as_ref()
-            .map(|path| ForeignIndex::build(&foreign, path));
+            .map(|path| ForeignIndex::build(&foreign, path, context.collation.clone()));
         let vars = context.vars();
         Ok(Box::new(input.map(move |r| {
             let mut doc = r?;
@@ -317,10 +317,16 @@ fn visit_values(value: &Bson, parts: &[&str], out: &mut Vec<Bson>) {
 struct ForeignIndex {
     by_value: BTreeMap<OrderedBson, Vec<usize>>,
     missing: Vec<usize>,
+    /// The operation's collation: values compare under it.
+    collation: Option<std::sync::Arc<crate::value::Collation>>,
 }
 
 impl ForeignIndex {
-    fn build(docs: &[Document], path: &str) -> ForeignIndex {
+    fn build(
+        docs: &[Document],
+        path: &str,
+        collation: Option<std::sync::Arc<crate::value::Collation>>,
+    ) -> ForeignIndex {
         let mut by_value: BTreeMap<OrderedBson, Vec<usize>> = BTreeMap::new();
         let mut missing = Vec::new();
         for (index, doc) in docs.iter().enumerate() {
@@ -330,13 +336,19 @@ impl ForeignIndex {
                 missing.push(index);
             }
             for value in found {
-                let entry = by_value.entry(OrderedBson(value)).or_default();
+                let entry = by_value
+                    .entry(OrderedBson(value, collation.clone()))
+                    .or_default();
                 if entry.last() != Some(&index) {
                     entry.push(index);
                 }
             }
         }
-        ForeignIndex { by_value, missing }
+        ForeignIndex {
+            by_value,
+            missing,
+            collation,
+        }
     }
 
     /// The positions of the documents matching any of `values`, in natural order.
@@ -346,7 +358,10 @@ impl ForeignIndex {
             if matches!(value, Bson::Null | Bson::Undefined) {
                 hits.extend(self.missing.iter().copied());
             }
-            if let Some(positions) = self.by_value.get(&OrderedBson(value.clone())) {
+            if let Some(positions) = self
+                .by_value
+                .get(&OrderedBson(value.clone(), self.collation.clone()))
+            {
                 hits.extend(positions.iter().copied());
             }
         }
@@ -488,7 +503,8 @@ impl GraphLookupSpec {
                     .is_none_or(|f| f.matches(d))
             })
             .collect();
-        let index = ForeignIndex::build(&foreign, &self.connect_to_field);
+        let index =
+            ForeignIndex::build(&foreign, &self.connect_to_field, context.collation.clone());
         let vars = context.vars();
         Ok(Box::new(input.map(move |r| {
             let mut doc = r?;
@@ -502,7 +518,9 @@ impl GraphLookupSpec {
             let mut results = Vec::new();
             let mut depth: i64 = 0;
             while !frontier.is_empty() && self.max_depth.is_none_or(|m| depth <= m) {
-                frontier.retain(|v| seen_values.insert(OrderedBson(v.clone())));
+                frontier.retain(|v| {
+                    seen_values.insert(OrderedBson(v.clone(), context.collation.clone()))
+                });
                 let mut next = Vec::new();
                 for position in index.find(&frontier) {
                     let Some(candidate) = foreign.get(position) else {

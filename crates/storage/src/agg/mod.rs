@@ -76,6 +76,10 @@ pub struct AggOptions {
     pub database_level: bool,
     /// `maxTimeMS` as a deadline: reading the input past it fails with MaxTimeMSExpired.
     pub deadline: Option<std::time::Instant>,
+    /// The command's `collation` document as given (`None`: the collection's default). Under
+    /// it strings compare in `$match`, `$sort`, `$group` keys, comparison and set expressions
+    /// and `$lookup` equality.
+    pub collation: Option<Document>,
 }
 
 /// MongoDB's default memory limit of one blocking stage (100 MB).
@@ -188,9 +192,22 @@ impl Pipeline {
         variables: &Document,
         now: bson::DateTime,
     ) -> Result<Document> {
+        self.apply_to_document_with(doc, variables, now, None)
+    }
+
+    /// [`Pipeline::apply_to_document_at`] with expressions comparing strings under
+    /// `collation` (an update's).
+    pub fn apply_to_document_with(
+        &self,
+        doc: Document,
+        variables: &Document,
+        now: bson::DateTime,
+        collation: Option<std::sync::Arc<crate::value::Collation>>,
+    ) -> Result<Document> {
         self.check_update_pipeline()?;
         let mut context = RunContext::for_document(variables.clone());
         context.now = now;
+        context.collation = collation;
         let mut current = doc;
         for stage in &self.stages {
             current = stage.apply_to_one(current, &context)?;
@@ -205,6 +222,22 @@ impl Pipeline {
         input: Box<dyn Iterator<Item = Result<Document>> + '_>,
         env: &dyn AggEnv,
         options: &AggOptions,
+    ) -> Result<Vec<Document>> {
+        let collation = match &options.collation {
+            Some(spec) => crate::value::Collation::parse(spec)?,
+            None => None,
+        };
+        self.run_with_collation(input, env, options, collation)
+    }
+
+    /// Runs the pipeline with strings compared under `collation` (the operation's, or the
+    /// collection's default, resolved by the engine).
+    pub fn run_with_collation(
+        &self,
+        input: Box<dyn Iterator<Item = Result<Document>> + '_>,
+        env: &dyn AggEnv,
+        options: &AggOptions,
+        collation: Option<std::sync::Arc<crate::value::Collation>>,
     ) -> Result<Vec<Document>> {
         if options.database_level && !self.starts_with_documents() {
             let name = self
@@ -230,6 +263,7 @@ impl Pipeline {
             memory_limit_bytes: self.memory_limit_bytes,
             now: evaluated.now,
             variables: evaluated.user,
+            collation,
         };
         self.run_with(input, &context)
     }
@@ -263,6 +297,8 @@ pub(crate) struct RunContext<'a> {
     pub now: bson::DateTime,
     /// User variables: the command's `let`, and in sub-pipelines `$lookup`'s `let`.
     pub variables: Document,
+    /// The operation's collation (`None`: simple).
+    pub collation: Option<std::sync::Arc<crate::value::Collation>>,
 }
 
 impl<'a> RunContext<'a> {
@@ -274,6 +310,7 @@ impl<'a> RunContext<'a> {
             memory_limit_bytes: BLOCKING_STAGE_MEMORY_LIMIT_BYTES,
             now: bson::DateTime::now(),
             variables,
+            collation: None,
         }
     }
 
@@ -290,6 +327,7 @@ impl<'a> RunContext<'a> {
             memory_limit_bytes: self.memory_limit_bytes,
             now: self.now,
             variables,
+            collation: self.collation.clone(),
         }
     }
 
@@ -304,7 +342,9 @@ impl<'a> RunContext<'a> {
 
     /// The variables for expression evaluation: `$$NOW` and the user variables.
     pub(crate) fn vars(&self) -> Vars {
-        expression_variables(&self.variables, self.now)
+        let mut vars = expression_variables(&self.variables, self.now);
+        vars.collation = self.collation.clone();
+        vars
     }
 }
 
@@ -350,6 +390,7 @@ pub(crate) fn expression_variables(user: &Document, now: bson::DateTime) -> Vars
     Vars {
         user: user.clone(),
         now,
+        collation: None,
     }
 }
 

@@ -357,7 +357,7 @@ impl MergeSpec {
         let mut target: BTreeMap<OrderedBson, Document> = BTreeMap::new();
         for existing in env.scan(&db, &self.coll)? {
             if let Some(key) = self.key_of(&existing, false)? {
-                target.insert(OrderedBson(key), existing);
+                target.insert(OrderedBson(key, None), existing);
             }
         }
         let vars = context.vars();
@@ -369,7 +369,7 @@ impl MergeSpec {
             let Some(key) = self.key_of(&doc, true)? else {
                 continue;
             };
-            let key = OrderedBson(key);
+            let key = OrderedBson(key, None);
             match target.get(&key).cloned() {
                 Some(existing) => {
                     let existing_id = existing.get("_id").cloned().unwrap_or(Bson::Null);

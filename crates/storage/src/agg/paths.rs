@@ -126,14 +126,18 @@ fn collect_values(value: &Bson, parts: &[&str], out: &mut Vec<Bson>) {
     }
 }
 
-/// A BSON value ordered by MongoDB's comparison, so that values can key ordered maps
-/// (`$group` keys, `$addToSet` members).
+/// A BSON value ordered by MongoDB's comparison under a collation (`None`: simple), so that
+/// values can key ordered maps (`$group` keys, `$addToSet` members). Every key of one map
+/// carries the same collation.
 #[derive(Debug, Clone)]
-pub(crate) struct OrderedBson(pub Bson);
+pub(crate) struct OrderedBson(
+    pub Bson,
+    pub Option<std::sync::Arc<crate::value::Collation>>,
+);
 
 impl PartialEq for OrderedBson {
     fn eq(&self, other: &Self) -> bool {
-        crate::value::compare(&self.0, &other.0) == Ordering::Equal
+        self.cmp(other) == Ordering::Equal
     }
 }
 
@@ -147,7 +151,7 @@ impl PartialOrd for OrderedBson {
 
 impl Ord for OrderedBson {
     fn cmp(&self, other: &Self) -> Ordering {
-        crate::value::compare(&self.0, &other.0)
+        crate::value::compare_with(&self.0, &other.0, self.1.as_deref())
     }
 }
 

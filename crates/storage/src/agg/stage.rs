@@ -290,7 +290,10 @@ impl Stage {
                 )
             }
             Stage::Group(group) => from_vec(group.run(input, context)?),
-            Stage::Sort { spec, limit } => from_vec(sort_documents(input, spec, *limit, context)?),
+            Stage::Sort { spec, limit } => {
+                let spec = spec.clone().with_collation(context.collation.clone());
+                from_vec(sort_documents(input, &spec, *limit, context)?)
+            }
             Stage::Limit(n) => Box::new(input.take(usize::try_from(*n).unwrap_or(usize::MAX))),
             Stage::Skip(n) => {
                 let mut remaining = *n;
@@ -576,11 +579,15 @@ impl MatchStage {
     /// The filter with this run's variables bound. `Filter` evaluates `$expr` without
     /// variables of its own, so `$$name` references are replaced by `{$literal: value}`.
     fn filter_for(&self, context: &RunContext<'_>) -> Result<Filter> {
-        if !self.uses_variables {
+        if !self.uses_variables && context.collation.is_none() {
             return Ok(self.filter.clone());
         }
-        let bound = bind_variables_in_document(&self.source, context, false);
-        Filter::parse(&bound)
+        let bound = if self.uses_variables {
+            bind_variables_in_document(&self.source, context, false)
+        } else {
+            self.source.clone()
+        };
+        Filter::parse_with_collation(&bound, &Document::new(), context.collation.clone())
     }
 }
 
@@ -1118,6 +1125,7 @@ pub(crate) fn bind_variables_for_tests(filter: &Document, variables: &Document) 
         memory_limit_bytes: super::BLOCKING_STAGE_MEMORY_LIMIT_BYTES,
         now: bson::DateTime::now(),
         variables: variables.clone(),
+        collation: None,
     };
     bind_variables_in_document(filter, &context, false)
 }

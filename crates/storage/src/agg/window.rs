@@ -17,7 +17,7 @@ use super::paths::{document_size, set_path, type_name, validate_field_path};
 use super::{DocStream, MemoryLimitKind, MemoryTracker, RunContext, VariableScope};
 use crate::error::{Error, Result};
 use crate::query::SortSpec;
-use crate::value::compare;
+use crate::value::compare_with;
 
 /// Window functions MongoDB has that are not implemented here.
 const UNSUPPORTED_WINDOW_FUNCTIONS: &[&str] = &[
@@ -203,9 +203,10 @@ impl SetWindowFieldsSpec {
             rows.push((key, doc));
         }
         // Stable: equal keys keep their input order.
+        let collation = vars.collation.as_deref();
         rows.sort_by(|a, b| {
-            compare(&a.0, &b.0).then_with(|| match &self.sort_by {
-                Some((spec, _)) => spec.compare(&a.1, &b.1),
+            compare_with(&a.0, &b.0, collation).then_with(|| match &self.sort_by {
+                Some((spec, _)) => spec.compare_under(&a.1, &b.1, collation),
                 None => Ordering::Equal,
             })
         });
@@ -217,7 +218,7 @@ impl SetWindowFieldsSpec {
                 && rows
                     .get(start)
                     .zip(rows.get(end))
-                    .is_some_and(|(a, b)| compare(&a.0, &b.0) == Ordering::Equal)
+                    .is_some_and(|(a, b)| compare_with(&a.0, &b.0, collation) == Ordering::Equal)
             {
                 end += 1;
             }
@@ -270,9 +271,9 @@ impl SetWindowFieldsSpec {
                 let mut rank: i64 = 0;
                 for (i, doc) in docs.iter().enumerate() {
                     let key = key_expr.eval(doc, vars)?.unwrap_or(Bson::Null);
-                    let is_new = last
-                        .as_ref()
-                        .is_none_or(|l| compare(l, &key) != Ordering::Equal);
+                    let is_new = last.as_ref().is_none_or(|l| {
+                        compare_with(l, &key, vars.collation.as_deref()) != Ordering::Equal
+                    });
                     match output.function {
                         // Competition ranking: ties share the rank of their first document.
                         WindowFunction::Rank => {

@@ -19,7 +19,19 @@ impl AggEnv for Storage {
         // Build under a temporary name, then rename over the target, as mongod's $out does, so
         // a failure leaves the target untouched.
         let temp = format!("tmp.agg_out.{}", bson::oid::ObjectId::new());
-        self.create_collection(db, &temp, Document::new())?;
+        // The target keeps its default collation (and with it its `_id` index's).
+        let mut temp_options = Document::new();
+        if let Some(collation) = self
+            .collection(db, coll)
+            .and_then(|t| t.meta.options.get_document("collation").ok().cloned())
+        {
+            temp_options.insert("collation", collation);
+        }
+        let collated = temp_options.contains_key("collation");
+        self.create_collection(db, &temp, temp_options)?;
+        if collated {
+            self.create_collated_id_index(db, &temp)?;
+        }
         let options = WriteOptions::default();
         for doc in docs {
             if let Err(e) = self.insert(db, &temp, doc, &options) {
@@ -60,6 +72,11 @@ impl AggEnv for Storage {
 
     fn replace(&self, db: &str, coll: &str, id: &Bson, doc: Document) -> Result<()> {
         let filter = bson::doc! {"_id": id.clone()};
+        // `$merge` replaces the document with exactly this `_id`.
+        let exact = WriteOptions {
+            collation: Some(bson::doc! {"locale": "simple"}),
+            ..WriteOptions::default()
+        };
         let update = crate::query::Update::parse(&Bson::Document(doc), None)?;
         let spec = super::write::UpdateSpec {
             filter: &filter,
@@ -70,7 +87,7 @@ impl AggEnv for Storage {
             sort: None,
             variables: None,
         };
-        let outcome = self.update(db, coll, &spec, &WriteOptions::default())?;
+        let outcome = self.update(db, coll, &spec, &exact)?;
         if outcome.matched == 0 {
             return Err(Error::Coded {
                 code: 17035,
@@ -91,6 +108,13 @@ impl Storage {
         options: &AggOptions,
     ) -> Result<Vec<Document>> {
         let db = options.db.as_str();
+        let collation = match coll {
+            Some(coll) => super::read::effective_collation(
+                options.collation.as_ref(),
+                self.collection(db, coll).as_deref(),
+            )?,
+            None => super::read::effective_collation(options.collation.as_ref(), None)?,
+        };
         let input: Box<dyn Iterator<Item = Result<Document>>> = match coll {
             Some(coll) => {
                 // The leading $match picks the access path; the pipeline still applies it.
@@ -99,12 +123,13 @@ impl Storage {
                     filter,
                     variables: Some(options.variables.clone()),
                     deadline: options.deadline,
+                    collation: options.collation.clone(),
                     ..FindOptions::default()
                 };
                 Box::new(self.find(db, coll, &find)?)
             }
             None => Box::new(std::iter::empty()),
         };
-        pipeline.run(input, self, options)
+        pipeline.run_with_collation(input, self, options, collation)
     }
 }

@@ -1,12 +1,15 @@
 //! The catalog: which collections exist, their options and their indexes. Persisted as one
 //! BSON document per collection in the `catalog` tree, cached in memory.
 
+use std::sync::Arc;
+
 use bson::{Bson, Document};
 use serde::{Deserialize, Serialize};
 
 use super::kv::Tree;
 use crate::error::{Error, Result};
 use crate::query::Filter;
+use crate::value::Collation;
 
 /// Persisted description of an index.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,6 +30,10 @@ pub struct IndexMeta {
     /// True once some document produced more than one key for this index.
     #[serde(default)]
     pub multikey: bool,
+    /// The index's collation as its normalized specification (`None`: simple). Keys of
+    /// strings are ICU sort keys under it.
+    #[serde(default)]
+    pub collation: Option<Document>,
 }
 
 impl IndexMeta {
@@ -44,6 +51,9 @@ impl IndexMeta {
         }
         if let Some(s) = self.expire_after_seconds {
             spec.insert("expireAfterSeconds", s);
+        }
+        if let Some(c) = &self.collation {
+            spec.insert("collation", c.clone());
         }
         spec
     }
@@ -99,6 +109,15 @@ impl CollectionMeta {
             partial_filter: None,
             expire_after_seconds: None,
             multikey: false,
+            collation: self.options.get_document("collation").ok().cloned(),
+        }
+    }
+
+    /// The collection's default collation (`create`'s `collation`), `None` when simple.
+    pub fn default_collation(&self) -> Result<Option<Arc<Collation>>> {
+        match self.options.get_document("collation") {
+            Ok(spec) => Collation::parse(spec),
+            Err(_) => Ok(None),
         }
     }
 }
@@ -111,13 +130,24 @@ pub struct Index {
     /// Key fields in order: (dotted path, descending).
     pub fields: Vec<(String, bool)>,
     pub partial: Option<Filter>,
+    /// The index's collation (`None`: simple).
+    pub collation: Option<Arc<Collation>>,
 }
 
 impl Index {
     pub fn open(meta: IndexMeta, tree: Tree) -> Result<Index> {
         let fields = key_fields(&meta.key)?;
+        let collation = match &meta.collation {
+            Some(c) => Collation::parse(c)?,
+            None => None,
+        };
+        // A partial filter compares strings under the index's collation, as in MongoDB.
         let partial = match &meta.partial_filter {
-            Some(p) => Some(Filter::parse(p)?),
+            Some(p) => Some(Filter::parse_with_collation(
+                p,
+                &Document::new(),
+                collation.clone(),
+            )?),
             None => None,
         };
         Ok(Index {
@@ -125,6 +155,7 @@ impl Index {
             tree,
             fields,
             partial,
+            collation,
         })
     }
 }
@@ -174,7 +205,12 @@ impl Validator {
                         )));
                     }
                 }
-                Filter::parse(v)?
+                // The validator compares strings under the collection's default collation.
+                let collation = match options.get_document("collation") {
+                    Ok(spec) => Collation::parse(spec)?,
+                    Err(_) => None,
+                };
+                Filter::parse_with_collation(v, &Document::new(), collation)?
             }
             Some(other) => {
                 return Err(Error::TypeMismatch(format!(

@@ -6,7 +6,7 @@ use super::catalog::{default_index_name, key_fields, Collection, Index, IndexMet
 use super::kv::WriteSet;
 use super::{decode_document, IndexSelector, Storage};
 use crate::error::{Error, Result};
-use crate::value::{keyenc, path};
+use crate::value::{keyenc, path, Collation};
 
 /// The keys one document produces for one index.
 pub(crate) struct DocKeys {
@@ -66,10 +66,11 @@ pub(crate) fn document_keys(index: &Index, doc: &Document) -> Result<Option<DocK
             }
             .cloned()
             .unwrap_or(Bson::Null);
+            let collation = index.collation.as_deref();
             if *descending {
-                keyenc::encode_descending_into(&value, &mut bytes);
+                keyenc::encode_descending_with_into(&value, collation, &mut bytes);
             } else {
-                keyenc::encode_into(&value, &mut bytes);
+                keyenc::encode_with_into(&value, collation, &mut bytes);
             }
             values.push(value);
         }
@@ -156,7 +157,8 @@ const KNOWN_INDEX_OPTIONS: &[&str] = &[
 ];
 
 /// Parses and validates one `createIndexes` specification.
-fn parse_index_spec(spec: &Document) -> Result<IndexMeta> {
+/// Also says whether the spec gave a collation (else the collection's default applies).
+fn parse_index_spec(spec: &Document) -> Result<(IndexMeta, bool)> {
     for field in spec.keys() {
         if !KNOWN_INDEX_OPTIONS.contains(&field.as_str()) {
             if [
@@ -218,13 +220,18 @@ fn parse_index_spec(spec: &Document) -> Result<IndexMeta> {
             ))
         }
     };
-    if let Ok(c) = spec.get_document("collation") {
-        if c.get_str("locale").ok() != Some("simple") {
-            return Err(Error::NotSupported(
-                "collations other than 'simple' are not supported by Outpost".into(),
-            ));
+    // The collation as its normalized spec; `Some(None)` for an explicit simple collation,
+    // `None` when not given (the collection's default applies).
+    let collation = match spec.get("collation") {
+        None => None,
+        Some(Bson::Document(c)) => Some(Collation::parse(c)?.map(|c| c.to_document())),
+        Some(other) => {
+            return Err(Error::TypeMismatch(format!(
+                "The field 'collation' must be an object, but got {}",
+                type_name(other)
+            )))
         }
-    }
+    };
     let flag = |field: &str| -> Result<bool> {
         match spec.get(field) {
             None => Ok(false),
@@ -283,7 +290,9 @@ fn parse_index_spec(spec: &Document) -> Result<IndexMeta> {
         partial_filter,
         expire_after_seconds,
         multikey: false,
+        collation: collation.clone().unwrap_or(None),
     })
+    .map(|meta| (meta, collation.is_some()))
 }
 
 fn same_options(a: &IndexMeta, b: &IndexMeta) -> bool {
@@ -291,6 +300,7 @@ fn same_options(a: &IndexMeta, b: &IndexMeta) -> bool {
         && a.sparse == b.sparse
         && a.partial_filter == b.partial_filter
         && a.expire_after_seconds == b.expire_after_seconds
+        && a.collation == b.collation
 }
 
 fn type_name(v: &Bson) -> &'static str {
@@ -315,7 +325,7 @@ impl Storage {
     ) -> Result<CreateIndexesOutcome> {
         let mut parsed = Vec::with_capacity(specs.len());
         for spec in specs {
-            let mut meta = parse_index_spec(spec)?;
+            let (mut meta, collation_given) = parse_index_spec(spec)?;
             if meta.name == "_id_" || meta.key == bson::doc! {"_id": 1} {
                 if meta.key != bson::doc! {"_id": 1}
                     || meta.name != "_id_"
@@ -332,15 +342,24 @@ impl Storage {
                 }
                 meta.name = "_id_".into();
             }
-            parsed.push(meta);
+            parsed.push((meta, collation_given));
         }
         let mut w = self.writer();
         let created_collection = self.collection(db, coll).is_none();
         let mut collection = self.collection_or_create(&mut w, db, coll)?;
-        let indexes_before = collection.indexes.len() + 1;
-        for mut meta in parsed {
+        let indexes_before = index_count(&collection);
+        for (mut meta, collation_given) in parsed {
             if meta.name == "_id_" {
                 continue;
+            }
+            // An index created without a collation takes the collection's default; one that
+            // overrides a default with the simple collation records it (listIndexes shows
+            // `collation: {locale: "simple"}`, as MongoDB).
+            let default = collection.meta.options.get_document("collation").ok();
+            if !collation_given {
+                meta.collation = default.cloned();
+            } else if meta.collation.is_none() && default.is_some() {
+                meta.collation = Some(bson::doc! {"locale": "simple"});
             }
             if let Some(existing) = collection.indexes.iter().find(|i| i.meta.name == meta.name) {
                 if existing.meta.key == meta.key && same_options(&existing.meta, &meta) {
@@ -359,7 +378,12 @@ impl Storage {
                     existing.meta.spec()
                 )));
             }
-            if let Some(existing) = collection.indexes.iter().find(|i| i.meta.key == meta.key) {
+            // Indexes on the same key with different collations may coexist, as in MongoDB.
+            if let Some(existing) = collection
+                .indexes
+                .iter()
+                .find(|i| i.meta.key == meta.key && i.meta.collation == meta.collation)
+            {
                 if same_options(&existing.meta, &meta) {
                     return Err(Error::IndexOptionsConflict(format!(
                         "Index already exists with a different name: {}",
@@ -377,7 +401,7 @@ impl Storage {
         }
         Ok(CreateIndexesOutcome {
             indexes_before,
-            indexes_after: collection.indexes.len() + 1,
+            indexes_after: index_count(&collection),
             created_collection,
         })
     }
@@ -440,9 +464,16 @@ impl Storage {
                 "ns not found {db}.{coll}"
             )));
         };
-        let before = collection.indexes.len() + 1;
+        let before = index_count(&collection);
         let doomed: Vec<IndexMeta> = match which {
-            IndexSelector::All => collection.meta.indexes.clone(),
+            // The collated `_id` index stays with the collection.
+            IndexSelector::All => collection
+                .meta
+                .indexes
+                .iter()
+                .filter(|i| !i.is_id_index())
+                .cloned()
+                .collect(),
             IndexSelector::Names(names) => {
                 let mut out = Vec::new();
                 for name in names {
@@ -496,7 +527,45 @@ impl Storage {
             )));
         };
         let mut out = vec![collection.meta.id_index().spec()];
-        out.extend(collection.meta.indexes.iter().map(IndexMeta::spec));
+        out.extend(
+            collection
+                .meta
+                .indexes
+                .iter()
+                .filter(|i| !i.is_id_index())
+                .map(IndexMeta::spec),
+        );
         Ok(out)
     }
+
+    /// For a collection whose default collation is not simple: builds the `_id` index under
+    /// it, so `_id` values equal under the collation are duplicates (as in MongoDB, whose
+    /// `_id` index has the collection's default collation). The documents tree stays keyed by
+    /// the binary encoding of `_id`; this index is an ordinary unique index named `_id_` that
+    /// `listIndexes` and `dropIndexes` do not show or drop (the implicit `_id_` stands for it).
+    pub fn create_collated_id_index(&self, db: &str, coll: &str) -> Result<()> {
+        let _w = self.writer();
+        let Some(collection) = self.writable_collection(db, coll)? else {
+            return Ok(());
+        };
+        if collection.meta.default_collation()?.is_none()
+            || collection.meta.indexes.iter().any(IndexMeta::is_id_index)
+        {
+            return Ok(());
+        }
+        let mut meta = collection.meta.id_index();
+        meta.id = self.inner.kv.generate_id()?;
+        self.build_index(&collection, meta)?;
+        Ok(())
+    }
+}
+
+/// The number of indexes as MongoDB counts them: the `_id` index (implicit, or collated and
+/// stored) and the secondary ones.
+fn index_count(collection: &Collection) -> usize {
+    1 + collection
+        .indexes
+        .iter()
+        .filter(|i| !i.meta.is_id_index())
+        .count()
 }

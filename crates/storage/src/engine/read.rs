@@ -15,7 +15,8 @@ use super::{decode_document, Storage};
 use crate::error::{Error, Result};
 use crate::query::filter::Interval;
 use crate::query::{Filter, Projection, SortSpec};
-use crate::value::{compare, keyenc};
+use crate::value::collation::same_collation;
+use crate::value::{compare, compare_with, keyenc, type_rank, Collation};
 
 /// Blocking stages (sort) may hold this many bytes unless the command allows disk use.
 pub const MEMORY_LIMIT_BYTES: u64 = 100 * 1024 * 1024;
@@ -35,6 +36,49 @@ pub struct FindOptions {
     pub allow_disk_use: bool,
     /// `maxTimeMS` as a deadline: scanning past it fails with MaxTimeMSExpired (code 50).
     pub deadline: Option<std::time::Instant>,
+    /// The operation's `collation` document as given; `None` takes the collection's default
+    /// (`{locale: "simple"}` overrides a default with the binary collation).
+    pub collation: Option<Document>,
+}
+
+/// The collation an operation uses: the one it gives, else the collection's default.
+pub(crate) fn effective_collation(
+    given: Option<&Document>,
+    collection: Option<&Collection>,
+) -> Result<Option<Arc<Collation>>> {
+    match (given, collection) {
+        (Some(spec), _) => Collation::parse(spec),
+        (None, Some(c)) => c.meta.default_collation(),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Whether index keys inside `intervals` may be (or contain) strings: a bound is a string,
+/// document or array, or the interval spans their type ranks. An index whose collation
+/// differs from the query's can serve only bounds that hold no strings.
+fn intervals_may_hold_strings(intervals: &[Interval]) -> bool {
+    const STRING_RANK: u8 = 15;
+    const ARRAY_RANK: u8 = 25;
+    intervals.iter().any(|i| {
+        let low = match &i.lower {
+            Bound::Included(v) | Bound::Excluded(v) => type_rank(v),
+            Bound::Unbounded => 0,
+        };
+        let high = match &i.upper {
+            Bound::Included(v) | Bound::Excluded(v) => type_rank(v),
+            Bound::Unbounded => u8::MAX,
+        };
+        low <= ARRAY_RANK && high >= STRING_RANK
+    })
+}
+
+/// Whether an index with collation `index` may serve bounds computed under `query`.
+fn collation_allows(
+    index: Option<&Collation>,
+    query: Option<&Collation>,
+    intervals: &[Interval],
+) -> bool {
+    same_collation(index, query) || !intervals_may_hold_strings(intervals)
 }
 
 /// Which access path a plan uses.
@@ -73,6 +117,10 @@ pub struct ReadCursor {
     pub info: Arc<ExplainInfo>,
     /// True when an index gave the sort order and no in-memory sort ran.
     pub sorted_by_index: bool,
+    /// The query's collation as its normalized spec (`None`: simple), for `explain`.
+    pub collation: Option<Document>,
+    /// The scanned index's collation, for `explain`'s IXSCAN stage.
+    pub index_collation: Option<Document>,
     iter: Box<dyn Iterator<Item = Result<Document>> + Send>,
 }
 
@@ -122,14 +170,26 @@ fn full_range() -> Vec<ByteRange> {
     vec![(Bound::Unbounded, Bound::Unbounded)]
 }
 
-/// Converts value intervals on one key field into byte ranges of its encoding.
+/// Byte ranges for a field of an index with the simple collation.
 pub(crate) fn byte_ranges(intervals: &[Interval], descending: bool) -> Vec<ByteRange> {
+    byte_ranges_with(intervals, descending, None)
+}
+
+/// Converts value intervals on one key field into byte ranges of its encoding under the
+/// index's `collation`: string bounds encode as its sort keys.
+pub(crate) fn byte_ranges_with(
+    intervals: &[Interval],
+    descending: bool,
+    collation: Option<&Collation>,
+) -> Vec<ByteRange> {
     let enc = |v: &Bson| {
+        let mut out = Vec::new();
         if descending {
-            keyenc::encode_descending(v)
+            keyenc::encode_descending_with_into(v, collation, &mut out);
         } else {
-            keyenc::encode(v)
+            keyenc::encode_with_into(v, collation, &mut out);
         }
+        out
     };
     // Distinct decimals closer than a double's precision share one key (see keyenc), so an
     // exclusive numeric bound must include its own key; the filter re-check excludes the bound.
@@ -241,6 +301,14 @@ fn intervals_contain_null(intervals: &[Interval]) -> bool {
     })
 }
 
+/// The interval holding exactly `v`.
+fn is_point_interval(v: &Bson) -> Interval {
+    Interval {
+        lower: Bound::Included(v.clone()),
+        upper: Bound::Included(v.clone()),
+    }
+}
+
 fn is_point(interval: &Interval) -> bool {
     matches!((&interval.lower, &interval.upper), (Bound::Included(a), Bound::Included(b)) if compare(a, b).is_eq())
 }
@@ -255,17 +323,28 @@ pub(crate) fn choose_plan(
     if let Some(hint) = hint {
         return hinted_plan(collection, filter, hint, sort);
     }
-    if let Some(id) = filter.equality_id() {
+    // The documents tree is ordered by the binary encoding of `_id`: it serves string bounds
+    // only for the simple collation.
+    let query_collation = filter.collation().map(|c| &**c);
+    if let Some(id) = filter
+        .equality_id()
+        .filter(|id| collation_allows(None, query_collation, &[is_point_interval(id)]))
+    {
         return Ok(Plan {
             kind: PlanKind::IdLookup,
             provides_sort: true,
             source: Source::Id(keyenc::encode(&id)),
         });
     }
-    let id_sort = sort.and_then(|s| sort_matches(&[("_id".to_owned(), false)], s));
+    let id_sort = sort
+        .filter(|_| query_collation.is_none())
+        .and_then(|s| sort_matches(&[("_id".to_owned(), false)], s));
     // Candidates: (is equality, index or None for _id, intervals).
     let mut best: Option<(bool, Option<&Index>, Vec<Interval>)> = None;
-    if let Some(intervals) = filter.bounds_for("_id", false) {
+    if let Some(intervals) = filter
+        .bounds_for("_id", false)
+        .filter(|i| collation_allows(None, query_collation, i))
+    {
         best = Some((intervals.iter().all(is_point), None, intervals));
     }
     for index in &collection.indexes {
@@ -275,7 +354,10 @@ pub(crate) fn choose_plan(
         let Some((first, _)) = index.fields.first() else {
             continue;
         };
-        let Some(intervals) = filter.bounds_for(first, index.meta.multikey) else {
+        let Some(intervals) = filter
+            .bounds_for(first, index.meta.multikey)
+            .filter(|i| collation_allows(index.collation.as_deref(), query_collation, i))
+        else {
             continue;
         };
         if index.meta.sparse && intervals_contain_null(&intervals) {
@@ -305,8 +387,12 @@ pub(crate) fn choose_plan(
             })
         }
         Some((_, Some(index), intervals)) => {
-            let index_sort = sort.and_then(|s| usable_for_sort(index, s));
-            let ranges = byte_ranges(&intervals, index.fields.first().is_some_and(|f| f.1));
+            let index_sort = sort.and_then(|s| usable_for_sort(index, s, query_collation));
+            let ranges = byte_ranges_with(
+                &intervals,
+                index.fields.first().is_some_and(|f| f.1),
+                index.collation.as_deref(),
+            );
             let dedupe = index.meta.multikey || ranges.len() > 1;
             Ok(Plan {
                 kind: PlanKind::IndexScan {
@@ -336,7 +422,7 @@ pub(crate) fn choose_plan(
             }
             if let Some(sort) = sort {
                 for index in &collection.indexes {
-                    if let Some(reverse) = usable_for_sort(index, sort) {
+                    if let Some(reverse) = usable_for_sort(index, sort, query_collation) {
                         return Ok(Plan {
                             kind: PlanKind::IndexScan {
                                 index: index.meta.name.clone(),
@@ -364,9 +450,14 @@ pub(crate) fn choose_plan(
     }
 }
 
-/// An index gives a sort order only when it holds one entry per document.
-fn usable_for_sort(index: &Index, sort: &Document) -> Option<bool> {
-    if index.meta.multikey || index.meta.sparse || index.partial.is_some() {
+/// An index gives a sort order only when it holds one entry per document, and its collation
+/// is the query's.
+fn usable_for_sort(index: &Index, sort: &Document, query: Option<&Collation>) -> Option<bool> {
+    if index.meta.multikey
+        || index.meta.sparse
+        || index.partial.is_some()
+        || !same_collation(index.collation.as_deref(), query)
+    {
         return None;
     }
     sort_matches(&index.fields, sort)
@@ -410,10 +501,15 @@ fn hinted_plan(
             )))
         }
     };
+    let query_collation = filter.collation().map(|c| &**c);
     match index {
         None => {
-            let intervals = filter.bounds_for("_id", false);
-            let reverse = sort.and_then(|s| sort_matches(&[("_id".to_owned(), false)], s));
+            let intervals = filter
+                .bounds_for("_id", false)
+                .filter(|i| collation_allows(None, query_collation, i));
+            let reverse = sort
+                .filter(|_| query_collation.is_none())
+                .and_then(|s| sort_matches(&[("_id".to_owned(), false)], s));
             Ok(Plan {
                 kind: PlanKind::IndexScan {
                     index: "_id_".into(),
@@ -434,11 +530,12 @@ fn hinted_plan(
             let (first, descending) = index.fields.first().cloned().unwrap_or_default();
             let intervals = filter
                 .bounds_for(&first, index.meta.multikey)
-                .filter(|i| !(index.meta.sparse && intervals_contain_null(i)));
+                .filter(|i| !(index.meta.sparse && intervals_contain_null(i)))
+                .filter(|i| collation_allows(index.collation.as_deref(), query_collation, i));
             let ranges = intervals
-                .map(|i| byte_ranges(&i, descending))
+                .map(|i| byte_ranges_with(&i, descending, index.collation.as_deref()))
                 .unwrap_or_else(full_range);
-            let index_sort = sort.and_then(|s| usable_for_sort(index, s));
+            let index_sort = sort.and_then(|s| usable_for_sort(index, s, query_collation));
             Ok(Plan {
                 kind: PlanKind::IndexScan {
                     index: index.meta.name.clone(),
@@ -637,12 +734,16 @@ const TOP_K_MAX: usize = 10_000;
 impl Storage {
     /// Runs a find. A collection that does not exist gives no documents.
     pub fn find(&self, db: &str, coll: &str, options: &FindOptions) -> Result<ReadCursor> {
-        let filter = Filter::parse_with_variables(
+        let existing = self.collection(db, coll);
+        let collation = effective_collation(options.collation.as_ref(), existing.as_deref())?;
+        let filter = Filter::parse_with_collation(
             &options.filter,
             options.variables.as_ref().unwrap_or(&Document::new()),
+            collation.clone(),
         )?;
+        let collation_spec = collation.as_ref().map(|c| c.to_document());
         let sort = match &options.sort {
-            Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
+            Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?.with_collation(collation)),
             _ => None,
         };
         let projection = match &options.projection {
@@ -650,11 +751,13 @@ impl Storage {
             _ => None,
         };
         let info = Arc::new(ExplainInfo::default());
-        let Some(collection) = self.collection(db, coll) else {
+        let Some(collection) = existing else {
             return Ok(ReadCursor {
                 plan: PlanKind::Eof,
                 info,
                 sorted_by_index: false,
+                collation: collation_spec,
+                index_collation: None,
                 iter: Box::new(std::iter::empty()),
             });
         };
@@ -675,6 +778,10 @@ impl Storage {
             _ => choose_plan(&collection, &filter, options.hint.as_ref(), sort_doc)?,
         };
         let kind = plan.kind.clone();
+        let index_collation = match &plan.source {
+            Source::Index { index, .. } => index.meta.collation.clone(),
+            _ => None,
+        };
         let provides_sort = plan.provides_sort;
         let scanned = with_deadline(
             plan.scan(collection.docs.clone(), info.clone()),
@@ -718,26 +825,19 @@ impl Storage {
             plan: kind,
             info,
             sorted_by_index: sort.is_some() && provides_sort,
+            collation: collation_spec,
+            index_collation,
             iter: projected,
         })
     }
 
-    /// Counts documents matching `filter` (after `skip`, up to `limit` when non-zero).
-    pub fn count(
-        &self,
-        db: &str,
-        coll: &str,
-        filter: &Document,
-        skip: u64,
-        limit: u64,
-        hint: Option<&Bson>,
-    ) -> Result<u64> {
+    /// Counts documents matching the options' filter (after `skip`, up to `limit` when
+    /// non-zero), with its `hint` and `collation`; sort and projection are ignored.
+    pub fn count(&self, db: &str, coll: &str, options: &FindOptions) -> Result<u64> {
         let options = FindOptions {
-            filter: filter.clone(),
-            skip,
-            limit,
-            hint: hint.cloned(),
-            ..FindOptions::default()
+            sort: None,
+            projection: None,
+            ..options.clone()
         };
         let mut n = 0u64;
         for doc in self.find(db, coll, &options)? {
@@ -762,14 +862,18 @@ impl Storage {
         key: &str,
         filter: &Document,
         hint: Option<&Bson>,
+        collation: Option<&Document>,
     ) -> Result<Vec<Bson>> {
         let options = FindOptions {
             filter: filter.clone(),
             hint: hint.cloned(),
+            collation: collation.cloned(),
             ..FindOptions::default()
         };
+        let existing = self.collection(db, coll);
+        let effective = effective_collation(collation, existing.as_deref())?;
         let docs = self.find(db, coll, &options)?;
-        distinct_values(docs, key)
+        distinct_values_with(docs, key, effective.as_deref())
     }
 }
 
@@ -778,6 +882,16 @@ impl Storage {
 pub fn distinct_values(
     docs: impl Iterator<Item = Result<Document>>,
     key: &str,
+) -> Result<Vec<Bson>> {
+    distinct_values_with(docs, key, None)
+}
+
+/// The distinct values of `key` among `docs`, deduplicated and ordered under `collation`
+/// (the first value seen of values equal under it is kept).
+pub fn distinct_values_with(
+    docs: impl Iterator<Item = Result<Document>>,
+    key: &str,
+    collation: Option<&Collation>,
 ) -> Result<Vec<Bson>> {
     let parts: Vec<&str> = key.split('.').collect();
     let mut values: Vec<Bson> = Vec::new();
@@ -789,8 +903,9 @@ pub fn distinct_values(
             }
         }
     }
-    values.sort_by(compare);
-    values.dedup_by(|a, b| compare(a, b).is_eq());
+    // Stable: of values equal under the collation, the first seen stays.
+    values.sort_by(|a, b| compare_with(a, b, collation));
+    values.dedup_by(|a, b| compare_with(a, b, collation).is_eq());
     Ok(values)
 }
 
@@ -819,6 +934,33 @@ fn collect_distinct(v: &Bson, rest: &[&str], out: &mut Vec<Bson>) {
             }
         }
         _ => {}
+    }
+}
+
+impl Storage {
+    /// The filter and sort of a write statement (update, delete, findAndModify), comparing
+    /// strings under the statement's collation, else the collection's default.
+    pub(crate) fn write_filter_and_sort(
+        &self,
+        db: &str,
+        coll: &str,
+        filter: &Document,
+        variables: Option<&Document>,
+        sort: Option<&Document>,
+        collation: Option<&Document>,
+    ) -> Result<(Filter, Option<SortSpec>)> {
+        let existing = self.collection(db, coll);
+        let collation = effective_collation(collation, existing.as_deref())?;
+        let filter = Filter::parse_with_collation(
+            filter,
+            variables.unwrap_or(&Document::new()),
+            collation.clone(),
+        )?;
+        let sort = match sort {
+            Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?.with_collation(collation)),
+            _ => None,
+        };
+        Ok((filter, sort))
     }
 }
 

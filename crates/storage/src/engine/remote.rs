@@ -148,6 +148,7 @@ impl RemoteBatch<'_> {
             let options = WriteOptions {
                 origin: write.origin,
                 bypass_document_validation: true,
+                ..WriteOptions::default()
             };
             let doc_key = keyenc::encode(&write.id);
             let old = match collection.docs.get(&doc_key)? {

@@ -26,6 +26,9 @@ pub struct WriteOptions {
     pub origin: Origin,
     /// Skip the collection's validator (`bypassDocumentValidation`).
     pub bypass_document_validation: bool,
+    /// The statement's `collation` as given, for its filter and sort (update, delete,
+    /// findAndModify); `None`: the collection's default.
+    pub collation: Option<Document>,
 }
 
 /// One update statement.
@@ -652,12 +655,15 @@ impl Storage {
         spec: &UpdateSpec,
         options: &WriteOptions,
     ) -> Result<UpdateOutcome> {
-        let filter =
-            Filter::parse_with_variables(spec.filter, spec.variables.unwrap_or(&Document::new()))?;
-        let sort = match spec.sort {
-            Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
-            _ => None,
-        };
+        let (filter, sort) = self.write_filter_and_sort(
+            db,
+            coll,
+            spec.filter,
+            spec.variables,
+            spec.sort,
+            options.collation.as_ref(),
+        )?;
+        let update = spec.update.collated(filter.collation());
         let mut w = self.writer();
         let mut outcome = UpdateOutcome::default();
         let collection = match self.writable_collection(db, coll)? {
@@ -669,19 +675,16 @@ impl Storage {
             self.candidates(&collection, &filter, spec.hint, sort.as_ref(), spec.multi)?;
         for target in candidates {
             outcome.matched += 1;
-            if let Some(new) = Self::updated_document(
-                spec.update,
-                &target.doc,
-                target.array_index,
-                spec.variables,
-            )? {
-                let edit = Edit::of(spec.update);
+            if let Some(new) =
+                Self::updated_document(&update, &target.doc, target.array_index, spec.variables)?
+            {
+                let edit = Edit::of(&update);
                 self.replace_locked(&mut w, &collection, &target, new, edit, options)?;
                 outcome.modified += 1;
             }
         }
         if outcome.matched == 0 && spec.upsert {
-            let doc = Self::upsert_document(spec.update, spec.filter, spec.variables)?;
+            let doc = Self::upsert_document(&update, spec.filter, spec.variables)?;
             let id = self.insert_locked(&mut w, &collection, doc, options)?;
             outcome.upserted_id = Some(id);
         }
@@ -723,8 +726,14 @@ impl Storage {
         spec: &DeleteSpec,
         options: &WriteOptions,
     ) -> Result<u64> {
-        let filter =
-            Filter::parse_with_variables(spec.filter, spec.variables.unwrap_or(&Document::new()))?;
+        let (filter, _) = self.write_filter_and_sort(
+            db,
+            coll,
+            spec.filter,
+            spec.variables,
+            None,
+            options.collation.as_ref(),
+        )?;
         let mut w = self.writer();
         let Some(collection) = self.writable_collection(db, coll)? else {
             return Ok(0);
@@ -752,14 +761,14 @@ impl Storage {
         request: &FindAndModify,
         options: &WriteOptions,
     ) -> Result<FindAndModifyOutcome> {
-        let filter = Filter::parse_with_variables(
+        let (filter, sort) = self.write_filter_and_sort(
+            db,
+            coll,
             request.filter,
-            request.variables.unwrap_or(&Document::new()),
+            request.variables,
+            request.sort,
+            options.collation.as_ref(),
         )?;
-        let sort = match request.sort {
-            Some(s) if !s.is_empty() => Some(SortSpec::parse(s)?),
-            _ => None,
-        };
         let projection = match request.projection {
             Some(p) if !p.is_empty() => Some(Projection::parse_for_query(p, request.filter)?),
             _ => None,
@@ -783,7 +792,8 @@ impl Storage {
             .candidates(&collection, &filter, request.hint, sort.as_ref(), false)?
             .into_iter()
             .next();
-        match (first, request.remove, request.update) {
+        let update = request.update.map(|u| u.collated(filter.collation()));
+        match (first, request.remove, update.as_deref()) {
             (Some(target), true, _) => {
                 self.delete_locked(
                     &mut w,

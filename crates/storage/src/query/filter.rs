@@ -38,6 +38,8 @@ mod schema;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use bson::{Bson, Document};
 
 pub use self::bounds::Interval;
@@ -46,13 +48,17 @@ use self::schema::Schema;
 use crate::agg::expr::{Expr, Vars};
 use crate::error::{Error, Result};
 use crate::value::path::parse_array_index;
-use crate::value::{compare, equal, type_rank};
+use crate::value::{compare_with, equal_with, type_rank, Collation};
 
 /// A parsed filter.
 #[derive(Debug, Clone)]
 pub struct Filter {
     source: Document,
     root: Node,
+    /// The collation string comparisons use (`None`: simple, binary). `$eq`, `$ne`, `$gt`,
+    /// `$gte`, `$lt`, `$lte`, `$in`, `$nin`, `$all` and `$elemMatch` use it, and so does `$expr`
+    /// (through its variables); `$regex` does not, as in MongoDB.
+    collation: Option<Arc<Collation>>,
 }
 
 /// The outcome of matching one document.
@@ -72,13 +78,40 @@ impl Filter {
 
     /// Parses a filter whose `$expr` may use the command's `let` variables (`$$name`).
     pub fn parse_with_variables(filter: &Document, variables: &Document) -> Result<Filter> {
-        let context = ParseContext {
-            variables: Vars::from_let(variables)?,
-        };
+        Filter::parse_with_collation(filter, variables, None)
+    }
+
+    /// Parses a filter whose string comparisons use `collation` (`None`: simple).
+    pub fn parse_with_collation(
+        filter: &Document,
+        variables: &Document,
+        collation: Option<Arc<Collation>>,
+    ) -> Result<Filter> {
+        let mut vars = Vars::from_let(variables)?;
+        vars.collation = collation.clone();
+        let context = ParseContext { variables: vars };
         Ok(Filter {
             source: filter.clone(),
             root: context.parse_document(filter, false)?,
+            collation,
         })
+    }
+
+    /// The filter's collation (`None`: simple).
+    pub fn collation(&self) -> Option<&Arc<Collation>> {
+        self.collation.as_ref()
+    }
+
+    /// The same filter with strings compared under `collation` (for filters parsed before the
+    /// operation's collation is known: `$pull` conditions, `arrayFilters`).
+    pub fn with_collation(&self, collation: Option<Arc<Collation>>) -> Filter {
+        let mut root = self.root.clone();
+        set_expr_collation(&mut root, &collation);
+        Filter {
+            source: self.source.clone(),
+            root,
+            collation,
+        }
     }
 
     /// Whether `doc` matches. An error while evaluating `$expr` counts as no match; use
@@ -97,7 +130,7 @@ impl Filter {
     /// Like [`Filter::matches_details`], but reports errors from `$expr` evaluation (MongoDB
     /// fails the whole query on them).
     pub fn try_matches_details(&self, doc: &Document) -> Result<MatchDetails> {
-        let outcome = self.root.evaluate(doc)?;
+        let outcome = self.root.evaluate(doc, self.collation.as_deref())?;
         Ok(MatchDetails {
             matched: outcome.matched,
             array_index: if outcome.matched {
@@ -123,8 +156,9 @@ impl Filter {
     /// Derived only from top-level AND-ed predicates on exactly `path`. With `multikey` true,
     /// the predicates are not intersected (each may match a different element); the most
     /// selective one is used. `None` when no bound can be derived.
+    /// Intervals are in the order of the filter's collation.
     pub fn bounds_for(&self, path: &str, multikey: bool) -> Option<Vec<Interval>> {
-        bounds::bounds_for(&self.root, path, multikey)
+        bounds::bounds_for(&self.root, path, multikey, self.collation.as_deref())
     }
 
     /// The `_id` value of a top-level `_id` equality to a non-document, non-array, non-regex
@@ -146,6 +180,25 @@ impl Filter {
                 },
                 _ => None,
             })
+    }
+}
+
+/// Sets the collation `$expr` nodes evaluate with.
+fn set_expr_collation(node: &mut Node, collation: &Option<Arc<Collation>>) {
+    match node {
+        Node::And(children) | Node::Or(children) | Node::Nor(children) => {
+            for child in children {
+                set_expr_collation(child, collation);
+            }
+        }
+        Node::Not(child) => set_expr_collation(child, collation),
+        Node::Path(p) => {
+            if let Op::ElemMatchObject(child) | Op::OnElement(child) = &mut p.op {
+                set_expr_collation(child, collation);
+            }
+        }
+        Node::Expr(_, vars) => vars.collation = collation.clone(),
+        Node::Schema(_) | Node::Constant(_) => {}
     }
 }
 
@@ -280,12 +333,12 @@ impl Node {
         }
     }
 
-    fn evaluate(&self, doc: &Document) -> Result<Outcome> {
+    fn evaluate(&self, doc: &Document, collation: Option<&Collation>) -> Result<Outcome> {
         match self {
             Node::And(children) => {
                 let mut array_index = None;
                 for child in children {
-                    let outcome = child.evaluate(doc)?;
+                    let outcome = child.evaluate(doc, collation)?;
                     if !outcome.matched {
                         return Ok(Outcome::of(false));
                     }
@@ -300,7 +353,7 @@ impl Node {
             }
             Node::Or(children) => {
                 for child in children {
-                    if child.evaluate(doc)?.matched {
+                    if child.evaluate(doc, collation)?.matched {
                         return Ok(Outcome::of(true));
                     }
                 }
@@ -308,14 +361,14 @@ impl Node {
             }
             Node::Nor(children) => {
                 for child in children {
-                    if child.evaluate(doc)?.matched {
+                    if child.evaluate(doc, collation)?.matched {
                         return Ok(Outcome::of(false));
                     }
                 }
                 Ok(Outcome::of(true))
             }
-            Node::Not(child) => Ok(Outcome::of(!child.evaluate(doc)?.matched)),
-            Node::Path(predicate) => predicate.evaluate(doc),
+            Node::Not(child) => Ok(Outcome::of(!child.evaluate(doc, collation)?.matched)),
+            Node::Path(predicate) => predicate.evaluate(doc, collation),
             Node::Expr(expr, vars) => {
                 let value = expr.eval(doc, vars)?;
                 Ok(Outcome::of(value.as_ref().is_some_and(is_truthy)))
@@ -436,7 +489,7 @@ fn walk_value<'a>(
 }
 
 impl PathPredicate {
-    fn evaluate(&self, doc: &Document) -> Result<Outcome> {
+    fn evaluate(&self, doc: &Document, collation: Option<&Collation>) -> Result<Outcome> {
         let expand = self.expand_leaf_arrays
             && !matches!(
                 self.op,
@@ -446,7 +499,7 @@ impl PathPredicate {
         let mut error = None;
         let matched = any_leaf(doc, &self.components, expand, &mut |leaf| match self
             .op
-            .matches_leaf(leaf.value)
+            .matches_leaf(leaf.value, collation)
         {
             Ok(Some(element)) => {
                 found = leaf.array_index.or(element);
@@ -471,17 +524,21 @@ impl PathPredicate {
 impl Op {
     /// Whether the operator matches one leaf: `Some(element index)` when it does (the index of
     /// the matching element for `$elemMatch`, else `None` inside).
-    fn matches_leaf(&self, value: Option<&Bson>) -> Result<Option<Option<usize>>> {
+    fn matches_leaf(
+        &self,
+        value: Option<&Bson>,
+        collation: Option<&Collation>,
+    ) -> Result<Option<Option<usize>>> {
         let matched = match (self, value) {
             (Op::Eq(expected), None) => matches!(expected, Bson::Null),
-            (Op::Eq(expected), Some(v)) => equal_bracketed(v, expected),
+            (Op::Eq(expected), Some(v)) => equal_bracketed(v, expected, collation),
             (Op::Compare(cmp, bound), None) => {
                 matches!(bound, Bson::Null) && matches!(cmp, Comparison::Gte | Comparison::Lte)
             }
-            (Op::Compare(cmp, bound), Some(v)) => compare_bracketed(*cmp, v, bound),
+            (Op::Compare(cmp, bound), Some(v)) => compare_bracketed(*cmp, v, bound, collation),
             (Op::In(set), None) => set.values.iter().any(|v| matches!(v, Bson::Null)),
             (Op::In(set), Some(v)) => {
-                set.values.iter().any(|e| equal_bracketed(v, e))
+                set.values.iter().any(|e| equal_bracketed(v, e, collation))
                     || set.regexes.iter().any(|r| r.matches_value(v))
             }
             (Op::Regex(r), Some(v)) => r.matches_value(v),
@@ -493,13 +550,13 @@ impl Op {
             (Op::OnElement(node), Some(v)) => {
                 let mut wrapper = Document::new();
                 wrapper.insert("", v.clone());
-                node.evaluate(&wrapper)?.matched
+                node.evaluate(&wrapper, collation)?.matched
             }
             (Op::ElemMatchValue(ops), Some(Bson::Array(items))) => {
                 for (i, item) in items.iter().enumerate() {
                     let mut all = true;
                     for op in ops {
-                        if op.matches_leaf(Some(item))?.is_none() {
+                        if op.matches_leaf(Some(item), collation)?.is_none() {
                             all = false;
                             break;
                         }
@@ -525,7 +582,7 @@ impl Op {
                         ),
                         _ => continue,
                     };
-                    if node.evaluate(&element)?.matched {
+                    if node.evaluate(&element, collation)?.matched {
                         return Ok(Some(Some(i)));
                     }
                 }
@@ -538,13 +595,18 @@ impl Op {
 }
 
 /// Equality as MongoDB's `$eq`: same canonical type and equal value.
-fn equal_bracketed(value: &Bson, expected: &Bson) -> bool {
-    type_rank(value) == type_rank(expected) && equal(value, expected)
+fn equal_bracketed(value: &Bson, expected: &Bson, collation: Option<&Collation>) -> bool {
+    type_rank(value) == type_rank(expected) && equal_with(value, expected, collation)
 }
 
 /// A type-bracketed comparison: values of another canonical type never match, except against
 /// `MinKey`/`MaxKey` bounds.
-fn compare_bracketed(cmp: Comparison, value: &Bson, bound: &Bson) -> bool {
+fn compare_bracketed(
+    cmp: Comparison,
+    value: &Bson,
+    bound: &Bson,
+    collation: Option<&Collation>,
+) -> bool {
     let unbracketed = matches!(bound, Bson::MinKey | Bson::MaxKey);
     if !unbracketed && type_rank(value) != type_rank(bound) {
         return false;
@@ -554,7 +616,7 @@ fn compare_bracketed(cmp: Comparison, value: &Bson, bound: &Bson) -> bool {
     if !unbracketed && is_nan(value) != is_nan(bound) {
         return false;
     }
-    let ordering = compare(value, bound);
+    let ordering = compare_with(value, bound, collation);
     match cmp {
         Comparison::Gt => ordering.is_gt(),
         Comparison::Gte => ordering.is_ge(),

@@ -21,6 +21,8 @@ pub struct SortSpec {
     fields: Vec<SortField>,
     /// `Some(ascending)` for `{$natural: ±1}`.
     natural: Option<bool>,
+    /// The collation strings sort by (`None`: simple, binary).
+    collation: Option<std::sync::Arc<crate::value::Collation>>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,7 +54,11 @@ impl SortSpec {
                 "$natural sort cannot be combined with other sort fields".into(),
             ));
         }
-        Ok(SortSpec { fields, natural })
+        Ok(SortSpec {
+            fields,
+            natural,
+            collation: None,
+        })
     }
 
     /// True for an empty specification (`{}`).
@@ -79,24 +85,56 @@ impl SortSpec {
     /// ascending, the largest when descending). Compute once per document, compare with
     /// [`SortSpec::compare_keys`].
     pub fn sort_key(&self, doc: &Document) -> Vec<Bson> {
+        self.sort_key_under(doc, self.collation.as_deref())
+    }
+
+    /// [`SortSpec::sort_key`] under `collation` instead of the spec's own.
+    pub fn sort_key_under(
+        &self,
+        doc: &Document,
+        collation: Option<&crate::value::Collation>,
+    ) -> Vec<Bson> {
         self.fields
             .iter()
             .map(|field| {
                 let values = index_key_values(doc, &field.path);
                 let chosen = if field.ascending {
-                    values.into_iter().min_by(crate::value::compare)
+                    values
+                        .into_iter()
+                        .min_by(|a, b| crate::value::compare_with(a, b, collation))
                 } else {
-                    values.into_iter().max_by(crate::value::compare)
+                    values
+                        .into_iter()
+                        .max_by(|a, b| crate::value::compare_with(a, b, collation))
                 };
                 chosen.unwrap_or(Bson::Null)
             })
             .collect()
     }
 
+    /// The same sort with strings compared under `collation` (`None`: simple).
+    pub fn with_collation(
+        mut self,
+        collation: Option<std::sync::Arc<crate::value::Collation>>,
+    ) -> SortSpec {
+        self.collation = collation;
+        self
+    }
+
     /// Compares two sort keys from [`SortSpec::sort_key`].
     pub fn compare_keys(&self, a: &[Bson], b: &[Bson]) -> Ordering {
+        self.compare_keys_under(a, b, self.collation.as_deref())
+    }
+
+    /// [`SortSpec::compare_keys`] under `collation` instead of the spec's own.
+    pub fn compare_keys_under(
+        &self,
+        a: &[Bson],
+        b: &[Bson],
+        collation: Option<&crate::value::Collation>,
+    ) -> Ordering {
         for ((field, x), y) in self.fields.iter().zip(a).zip(b) {
-            let ordering = crate::value::compare(x, y);
+            let ordering = crate::value::compare_with(x, y, collation);
             if ordering != Ordering::Equal {
                 return if field.ascending {
                     ordering
@@ -112,6 +150,21 @@ impl SortSpec {
     /// sorting many documents).
     pub fn compare(&self, a: &Document, b: &Document) -> Ordering {
         self.compare_keys(&self.sort_key(a), &self.sort_key(b))
+    }
+
+    /// [`SortSpec::compare`] under `collation` instead of the spec's own (sorts parsed before
+    /// the operation's collation is known: `$topN`, `$setWindowFields`).
+    pub fn compare_under(
+        &self,
+        a: &Document,
+        b: &Document,
+        collation: Option<&crate::value::Collation>,
+    ) -> Ordering {
+        self.compare_keys_under(
+            &self.sort_key_under(a, collation),
+            &self.sort_key_under(b, collation),
+            collation,
+        )
     }
 }
 

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use bson::{Bson, Document};
 
-use self::ops::Modifier;
+use self::ops::{Modifier, PullMatcher};
 use self::path::{Cursor, Lookup};
 use crate::agg::Pipeline;
 use crate::error::{Error, Result};
@@ -105,6 +105,9 @@ const OTHER_PIPELINE_STAGES: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct Update {
     kind: UpdateKind,
+    /// The operation's collation (`None`: simple): `$addToSet`, `$pull`, `$pullAll`,
+    /// `$min`, `$max`, `$push`'s `$sort` and `arrayFilters` compare strings under it.
+    collation: Option<std::sync::Arc<crate::value::Collation>>,
 }
 
 #[derive(Debug, Clone)]
@@ -192,6 +195,7 @@ impl Update {
                 }
                 Ok(Update {
                     kind: UpdateKind::Pipeline(parse_pipeline(stages)?),
+                    collation: None,
                 })
             }
             Bson::Document(d) if d.keys().next().is_some_and(|k| k.starts_with('$')) => {
@@ -206,6 +210,7 @@ impl Update {
                 check_top_level_field_names(d)?;
                 Ok(Update {
                     kind: UpdateKind::Replacement(d.clone()),
+                    collation: None,
                 })
             }
             _ => Err(Error::TypeMismatch(
@@ -271,6 +276,44 @@ impl Update {
         (!out.is_empty()).then_some(out)
     }
 
+    /// The same update with strings compared under `collation` (the operation's, known only
+    /// once the collection is: its default applies when the operation gives none).
+    pub fn with_collation(
+        &self,
+        collation: Option<std::sync::Arc<crate::value::Collation>>,
+    ) -> Update {
+        let mut out = self.clone();
+        if let UpdateKind::Operators {
+            operations,
+            array_filters,
+        } = &mut out.kind
+        {
+            for filter in array_filters.values_mut() {
+                *filter = filter.with_collation(collation.clone());
+            }
+            for operation in operations {
+                if let Modifier::Pull(PullMatcher::Document(f) | PullMatcher::Wrapped(f)) =
+                    &mut operation.modifier
+                {
+                    *f = f.with_collation(collation.clone());
+                }
+            }
+        }
+        out.collation = collation;
+        out
+    }
+
+    /// This update under `collation`, borrowed when that is the simple one.
+    pub fn collated(
+        &self,
+        collation: Option<&std::sync::Arc<crate::value::Collation>>,
+    ) -> std::borrow::Cow<'_, Update> {
+        match collation {
+            None => std::borrow::Cow::Borrowed(self),
+            Some(c) => std::borrow::Cow::Owned(self.with_collation(Some(c.clone()))),
+        }
+    }
+
     /// Applies the update to `doc`, returning the new document. `_id` is preserved.
     pub fn apply(&self, doc: &Document, ctx: &UpdateContext) -> Result<Document> {
         match &self.kind {
@@ -287,13 +330,24 @@ impl Update {
                     Some(spec) => crate::agg::expr::Vars::from_let(spec)?,
                     None => crate::agg::expr::Vars::default(),
                 };
-                let result = pipeline.apply_to_document_at(doc.clone(), &vars.user, vars.now)?;
+                let result = pipeline.apply_to_document_with(
+                    doc.clone(),
+                    &vars.user,
+                    vars.now,
+                    self.collation.clone(),
+                )?;
                 finish_replacement(doc, result)
             }
             UpdateKind::Operators {
                 operations,
                 array_filters,
-            } => apply_operators(doc, operations, array_filters, ctx),
+            } => apply_operators(
+                doc,
+                operations,
+                array_filters,
+                ctx,
+                self.collation.as_deref(),
+            ),
         }
     }
 }
@@ -413,6 +467,7 @@ fn parse_operators(update: &Document, array_filter_docs: &[Document]) -> Result<
             operations,
             array_filters,
         },
+        collation: None,
     })
 }
 
@@ -737,6 +792,7 @@ fn apply_operators(
     operations: &[Operation],
     array_filters: &BTreeMap<String, Filter>,
     ctx: &UpdateContext,
+    collation: Option<&crate::value::Collation>,
 ) -> Result<Document> {
     let mut planned = Vec::new();
     for operation in operations {
@@ -782,7 +838,7 @@ fn apply_operators(
     let original_id = doc.get("_id");
     let mut out = doc.clone();
     for step in &planned {
-        apply_one(&mut out, step, now)?;
+        apply_one(&mut out, step, now, collation)?;
         let touches_id = step.path.first().is_some_and(|p| p == "_id")
             || matches!(&step.operation.modifier, Modifier::Rename { from } if from.first().is_some_and(|p| p == "_id"));
         if touches_id {
@@ -906,7 +962,12 @@ enum Action {
     Nothing,
 }
 
-fn apply_one(doc: &mut Document, step: &Planned, now: bson::DateTime) -> Result<()> {
+fn apply_one(
+    doc: &mut Document,
+    step: &Planned,
+    now: bson::DateTime,
+    collation: Option<&crate::value::Collation>,
+) -> Result<()> {
     let path = &step.path;
     let modifier = &step.operation.modifier;
     match modifier {
@@ -920,14 +981,14 @@ fn apply_one(doc: &mut Document, step: &Planned, now: bson::DateTime) -> Result<
     let dotted = path.join(".");
     let action = match path::lookup(doc, path) {
         Lookup::Found(existing) => {
-            match modifier.modify_existing(existing, &dotted, doc.get("_id"), now)? {
+            match modifier.modify_existing(existing, &dotted, doc.get("_id"), now, collation)? {
                 Some(v) => Action::Replace(v),
                 None => Action::Nothing,
             }
         }
         Lookup::Missing { depth, parent } => {
             if modifier.creates_missing_path() {
-                Action::Create(modifier.value_for_missing(now)?)
+                Action::Create(modifier.value_for_missing(now, collation)?)
             } else {
                 path::check_viability(parent, path, depth)?;
                 Action::Nothing

@@ -9,6 +9,7 @@ use std::cmp::Ordering;
 
 use bson::{Bson, Document};
 
+use super::collation::Collation;
 use super::decimal::Dec;
 
 /// MongoDB's canonical type rank: values of lower rank sort first. Types that compare as one
@@ -117,6 +118,62 @@ pub fn compare(a: &Bson, b: &Bson) -> Ordering {
 /// Whether two values are equal in MongoDB's sense (`1`, `1.0` and `NumberLong(1)` are equal).
 pub fn equal(a: &Bson, b: &Bson) -> bool {
     compare(a, b) == Ordering::Equal
+}
+
+/// Compares two values in MongoDB's order under `collation` (`None`: the simple, binary
+/// collation, which is exactly [`compare`]). Strings and symbols compare with the collator,
+/// also inside documents and arrays; field names and every other type compare as in
+/// [`compare`].
+pub fn compare_with(a: &Bson, b: &Bson, collation: Option<&Collation>) -> Ordering {
+    match collation {
+        None => compare(a, b),
+        Some(c) => compare_collated(a, b, c),
+    }
+}
+
+/// Equality under `collation` (see [`compare_with`]).
+pub fn equal_with(a: &Bson, b: &Bson, collation: Option<&Collation>) -> bool {
+    compare_with(a, b, collation) == Ordering::Equal
+}
+
+fn compare_collated(a: &Bson, b: &Bson, c: &Collation) -> Ordering {
+    match (a, b) {
+        (Bson::String(x) | Bson::Symbol(x), Bson::String(y) | Bson::Symbol(y)) => {
+            c.compare_strings(x, y)
+        }
+        (Bson::Document(x), Bson::Document(y)) => {
+            let mut ia = x.iter();
+            let mut ib = y.iter();
+            loop {
+                match (ia.next(), ib.next()) {
+                    (None, None) => return Ordering::Equal,
+                    (None, Some(_)) => return Ordering::Less,
+                    (Some(_), None) => return Ordering::Greater,
+                    (Some((ka, va)), Some((kb, vb))) => {
+                        let ord = type_rank(va)
+                            .cmp(&type_rank(vb))
+                            .then_with(|| ka.as_bytes().cmp(kb.as_bytes()))
+                            .then_with(|| compare_collated(va, vb, c));
+                        if ord != Ordering::Equal {
+                            return ord;
+                        }
+                    }
+                }
+            }
+        }
+        (Bson::Array(x), Bson::Array(y)) => {
+            for (p, q) in x.iter().zip(y.iter()) {
+                let ord = type_rank(p)
+                    .cmp(&type_rank(q))
+                    .then_with(|| compare_collated(p, q, c));
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+            }
+            x.len().cmp(&y.len())
+        }
+        _ => compare(a, b),
+    }
 }
 
 /// Compares documents field by field: type rank, then field name, then value.

@@ -45,6 +45,7 @@
 
 use bson::{Bson, Document};
 
+use super::collation::Collation;
 use super::compare::type_rank;
 use super::decimal::Dec;
 
@@ -84,6 +85,66 @@ pub fn encode_descending(v: &Bson) -> Vec<u8> {
     let mut out = Vec::new();
     encode_descending_into(v, &mut out);
     out
+}
+
+/// Appends the encoding of `v` under `collation` (`None`: exactly [`encode_into`]). Strings
+/// and symbols (also inside documents and arrays) encode as their ICU sort key, written as a
+/// string body: sort keys hold no 0x00, so the body is the key then 0x00 0x00, which keeps the
+/// encoding order-preserving (`encode_with(a) < encode_with(b)` iff `compare_with(a, b)` is
+/// Less, equal under the collation iff equal bytes) and prefix-free.
+pub fn encode_with_into(v: &Bson, collation: Option<&Collation>, out: &mut Vec<u8>) {
+    match collation {
+        None => encode_into(v, out),
+        Some(c) => {
+            out.push(type_rank(v));
+            encode_body_collated(v, c, out);
+        }
+    }
+}
+
+/// The encoding of `v` under `collation` (see [`encode_with_into`]).
+pub fn encode_with(v: &Bson, collation: Option<&Collation>) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_with_into(v, collation, &mut out);
+    out
+}
+
+/// The descending encoding of `v` under `collation`: every byte of [`encode_with_into`]
+/// inverted (see [`encode_descending_into`]).
+pub fn encode_descending_with_into(v: &Bson, collation: Option<&Collation>, out: &mut Vec<u8>) {
+    let start = out.len();
+    encode_with_into(v, collation, out);
+    if let Some(tail) = out.get_mut(start..) {
+        for byte in tail {
+            *byte = !*byte;
+        }
+    }
+}
+
+fn encode_body_collated(v: &Bson, c: &Collation, out: &mut Vec<u8>) {
+    match v {
+        Bson::String(s) | Bson::Symbol(s) => {
+            let mut key = Vec::new();
+            c.sort_key_into(s, &mut key);
+            encode_string(&key, out);
+        }
+        Bson::Document(d) => {
+            for (name, value) in d {
+                out.push(type_rank(value));
+                encode_string(name.as_bytes(), out);
+                encode_body_collated(value, c, out);
+            }
+            out.push(END_OF_CONTAINER);
+        }
+        Bson::Array(items) => {
+            for item in items {
+                out.push(type_rank(item));
+                encode_body_collated(item, c, out);
+            }
+            out.push(END_OF_CONTAINER);
+        }
+        other => encode_body(other, out),
+    }
 }
 
 fn encode_body(v: &Bson, out: &mut Vec<u8>) {

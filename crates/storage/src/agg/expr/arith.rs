@@ -10,7 +10,6 @@ use super::decimal::{Dec128, Rounding};
 use super::number::{self, from_f64_like, narrow_integer, Num, Width};
 use super::{is_nullish, truthy, type_name, Ctx, Operator};
 use crate::error::{Error, Result};
-use crate::value::compare;
 
 type Out = Result<Option<Bson>>;
 
@@ -560,15 +559,19 @@ pub(super) fn pow(op: &Operator, ctx: &Ctx<'_>) -> Out {
 }
 
 /// Compares two possibly missing values; missing sorts with undefined, below null.
-pub(super) fn compare_values(a: Option<&Bson>, b: Option<&Bson>) -> Ordering {
+pub(super) fn compare_values(
+    a: Option<&Bson>,
+    b: Option<&Bson>,
+    collation: Option<&crate::value::Collation>,
+) -> Ordering {
     let undefined = Bson::Undefined;
-    compare(a.unwrap_or(&undefined), b.unwrap_or(&undefined))
+    crate::value::compare_with(a.unwrap_or(&undefined), b.unwrap_or(&undefined), collation)
 }
 
 fn comparison(op: &Operator, ctx: &Ctx<'_>) -> Result<Ordering> {
     let a = op.arg(0, ctx)?;
     let b = op.arg(1, ctx)?;
-    Ok(compare_values(a.as_ref(), b.as_ref()))
+    Ok(compare_values(a.as_ref(), b.as_ref(), ctx.collation()))
 }
 
 pub(super) fn cmp(op: &Operator, ctx: &Ctx<'_>) -> Out {

@@ -13,7 +13,7 @@ use super::{
     Operator, ParseScope, Shape, UnknownStyle,
 };
 use crate::error::{Error, Result};
-use crate::value::{compare, equal};
+use crate::value::{compare_with, equal_with, Collation};
 
 type Out = Result<Option<Bson>>;
 
@@ -386,9 +386,9 @@ pub(super) fn in_array(op: &Operator, ctx: &Ctx<'_>) -> Out {
             ),
         ));
     };
-    let found = items
-        .iter()
-        .any(|item| compare_values(Some(item), needle.as_ref()) == Ordering::Equal);
+    let found = items.iter().any(|item| {
+        compare_values(Some(item), needle.as_ref(), ctx.collation()) == Ordering::Equal
+    });
     boolean(found)
 }
 
@@ -598,7 +598,7 @@ pub(super) fn index_of_array(op: &Operator, ctx: &Ctx<'_>) -> Out {
     };
     for i in start..end {
         if let Some(item) = items.get(i) {
-            if compare_values(Some(item), needle.as_ref()) == Ordering::Equal {
+            if compare_values(Some(item), needle.as_ref(), ctx.collation()) == Ordering::Equal {
                 return int(i);
             }
         }
@@ -896,6 +896,7 @@ pub(super) fn sort_array(op: &Operator, ctx: &Ctx<'_>) -> Out {
             ))
         }
     };
+    let collation = ctx.collation();
     match &sort_by {
         Some(Bson::Document(spec)) => {
             let keys: Vec<(&str, bool)> = spec
@@ -904,7 +905,7 @@ pub(super) fn sort_array(op: &Operator, ctx: &Ctx<'_>) -> Out {
                 .collect();
             items.sort_by(|a, b| {
                 for (path, ascending) in &keys {
-                    let ord = compare(&sort_key(a, path), &sort_key(b, path));
+                    let ord = compare_with(&sort_key(a, path), &sort_key(b, path), collation);
                     let ord = if *ascending { ord } else { ord.reverse() };
                     if ord != Ordering::Equal {
                         return ord;
@@ -916,7 +917,7 @@ pub(super) fn sort_array(op: &Operator, ctx: &Ctx<'_>) -> Out {
         Some(v) => {
             let ascending = direction(v).unwrap_or(true);
             items.sort_by(|a, b| {
-                let ord = compare(a, b);
+                let ord = compare_with(a, b, collation);
                 if ascending {
                     ord
                 } else {
@@ -976,8 +977,9 @@ fn extreme_n(op: &Operator, ctx: &Ctx<'_>, largest: bool) -> Out {
         .into_iter()
         .filter(|v| !matches!(v, Bson::Null | Bson::Undefined))
         .collect();
+    let collation = ctx.collation();
     kept.sort_by(|a, b| {
-        let ord = compare(a, b);
+        let ord = compare_with(a, b, collation);
         if largest {
             ord.reverse()
         } else {
@@ -1026,18 +1028,18 @@ pub(super) fn any_element_true(op: &Operator, ctx: &Ctx<'_>) -> Out {
 }
 
 /// The distinct values of `items` (MongoDB equality), in first-seen order.
-fn distinct(items: impl IntoIterator<Item = Bson>) -> Vec<Bson> {
+fn distinct(items: impl IntoIterator<Item = Bson>, collation: Option<&Collation>) -> Vec<Bson> {
     let mut out: Vec<Bson> = Vec::new();
     for item in items {
-        if !out.iter().any(|o| equal(o, &item)) {
+        if !out.iter().any(|o| equal_with(o, &item, collation)) {
             out.push(item);
         }
     }
     out
 }
 
-fn contains(set: &[Bson], v: &Bson) -> bool {
-    set.iter().any(|o| equal(o, v))
+fn contains(set: &[Bson], v: &Bson, collation: Option<&Collation>) -> bool {
+    set.iter().any(|o| equal_with(o, v, collation))
 }
 
 pub(super) fn set_union(op: &Operator, ctx: &Ctx<'_>) -> Out {
@@ -1057,27 +1059,29 @@ pub(super) fn set_union(op: &Operator, ctx: &Ctx<'_>) -> Out {
             }
         }
     }
-    array(sorted(distinct(all)))
+    let collation = ctx.collation();
+    array(sorted(distinct(all, collation), collation))
 }
 
 /// Values in MongoDB's order (`$setUnion` and `$setIntersection` answer sorted sets).
-fn sorted(mut items: Vec<Bson>) -> Vec<Bson> {
-    items.sort_by(compare);
+fn sorted(mut items: Vec<Bson>, collation: Option<&Collation>) -> Vec<Bson> {
+    items.sort_by(|a, b| compare_with(a, b, collation));
     items
 }
 
 pub(super) fn set_intersection(op: &Operator, ctx: &Ctx<'_>) -> Out {
+    let collation = ctx.collation();
     let mut result: Option<Vec<Bson>> = None;
     let mut saw_null = false;
     for v in op.eval_args(ctx)? {
         match v {
             Some(Bson::Array(items)) => {
-                let items = distinct(items);
+                let items = distinct(items, collation);
                 result = Some(match result {
                     None => items,
                     Some(current) => current
                         .into_iter()
-                        .filter(|c| contains(&items, c))
+                        .filter(|c| contains(&items, c, collation))
                         .collect(),
                 });
             }
@@ -1100,7 +1104,7 @@ pub(super) fn set_intersection(op: &Operator, ctx: &Ctx<'_>) -> Out {
     if saw_null {
         return null();
     }
-    array(sorted(result.unwrap_or_default()))
+    array(sorted(result.unwrap_or_default(), collation))
 }
 
 pub(super) fn set_difference(op: &Operator, ctx: &Ctx<'_>) -> Out {
@@ -1127,10 +1131,11 @@ pub(super) fn set_difference(op: &Operator, ctx: &Ctx<'_>) -> Out {
             ),
         ));
     };
+    let collation = ctx.collation();
     array(
-        distinct(a)
+        distinct(a, collation)
             .into_iter()
-            .filter(|v| !contains(&b, v))
+            .filter(|v| !contains(&b, v, collation))
             .collect(),
     )
 }
@@ -1139,7 +1144,7 @@ pub(super) fn set_equals(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let mut sets: Vec<Vec<Bson>> = Vec::new();
     for (i, v) in op.eval_args(ctx)?.into_iter().enumerate() {
         match v {
-            Some(Bson::Array(items)) => sets.push(distinct(items)),
+            Some(Bson::Array(items)) => sets.push(distinct(items, ctx.collation())),
             v => {
                 return Err(Error::coded(
                     17044,
@@ -1157,7 +1162,7 @@ pub(super) fn set_equals(op: &Operator, ctx: &Ctx<'_>) -> Out {
     };
     let same = rest
         .iter()
-        .all(|s| s.len() == first.len() && s.iter().all(|v| contains(first, v)));
+        .all(|s| s.len() == first.len() && s.iter().all(|v| contains(first, v, ctx.collation())));
     boolean(same)
 }
 
@@ -1182,7 +1187,7 @@ pub(super) fn set_is_subset(op: &Operator, ctx: &Ctx<'_>) -> Out {
             ),
         ));
     };
-    boolean(a.iter().all(|v| contains(&b, v)))
+    boolean(a.iter().all(|v| contains(&b, v, ctx.collation())))
 }
 
 /// The values an accumulator expression (`$sum: [...]`, `$sum: "$arr"`) works on: with one
@@ -1262,7 +1267,7 @@ fn extreme(op: &Operator, ctx: &Ctx<'_>, largest: bool) -> Out {
         let replace = match &best {
             None => true,
             Some(b) => {
-                let ord = compare(&v, b);
+                let ord = compare_with(&v, b, ctx.collation());
                 if largest {
                     ord == Ordering::Greater
                 } else {

@@ -10,6 +10,7 @@ fn eval(document: &Document, expr: &Bson) -> crate::Result<Option<Bson>> {
     let vars = Vars {
         user: doc! {"target": 5, "obj": {"x": [1, 2]}},
         now: bson::DateTime::from_millis(1_609_459_200_000),
+        collation: None,
     };
     Expr::parse(expr)?.eval(document, &vars)
 }

@@ -7,7 +7,7 @@ use std::ops::Bound;
 use bson::{Bson, Document};
 
 use super::{top_level_conjuncts, Comparison, Node, Op};
-use crate::value::{compare, type_rank};
+use crate::value::{compare_with, type_rank, Collation};
 
 /// An interval of index key values (in `compare` order).
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +33,12 @@ impl Interval {
 
     /// Whether `v` lies inside the interval.
     pub fn contains(&self, v: &Bson) -> bool {
+        self.contains_with(v, None)
+    }
+
+    /// Whether `v` lies inside the interval, in the order of `collation`.
+    pub fn contains_with(&self, v: &Bson, collation: Option<&Collation>) -> bool {
+        let compare = |a: &Bson, b: &Bson| compare_with(a, b, collation);
         let above_lower = match &self.lower {
             Bound::Unbounded => true,
             Bound::Included(l) => compare(v, l) != Ordering::Less,
@@ -46,7 +52,8 @@ impl Interval {
         above_lower && below_upper
     }
 
-    fn is_empty(&self) -> bool {
+    fn is_empty(&self, collation: Option<&Collation>) -> bool {
+        let compare = |a: &Bson, b: &Bson| compare_with(a, b, collation);
         match (&self.lower, &self.upper) {
             (Bound::Included(l), Bound::Included(u)) => compare(l, u) == Ordering::Greater,
             (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) => {
@@ -56,15 +63,16 @@ impl Interval {
         }
     }
 
-    fn intersect(&self, other: &Interval) -> Option<Interval> {
-        let lower = higher_lower(&self.lower, &other.lower);
-        let upper = lower_upper(&self.upper, &other.upper);
+    fn intersect(&self, other: &Interval, collation: Option<&Collation>) -> Option<Interval> {
+        let lower = higher_lower(&self.lower, &other.lower, collation);
+        let upper = lower_upper(&self.upper, &other.upper, collation);
         let interval = Interval { lower, upper };
-        (!interval.is_empty()).then_some(interval)
+        (!interval.is_empty(collation)).then_some(interval)
     }
 }
 
-fn higher_lower(a: &Bound<Bson>, b: &Bound<Bson>) -> Bound<Bson> {
+fn higher_lower(a: &Bound<Bson>, b: &Bound<Bson>, collation: Option<&Collation>) -> Bound<Bson> {
+    let compare = |a: &Bson, b: &Bson| compare_with(a, b, collation);
     match (a, b) {
         (Bound::Unbounded, other) | (other, Bound::Unbounded) => other.clone(),
         (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
@@ -78,7 +86,8 @@ fn higher_lower(a: &Bound<Bson>, b: &Bound<Bson>) -> Bound<Bson> {
     }
 }
 
-fn lower_upper(a: &Bound<Bson>, b: &Bound<Bson>) -> Bound<Bson> {
+fn lower_upper(a: &Bound<Bson>, b: &Bound<Bson>, collation: Option<&Collation>) -> Bound<Bson> {
+    let compare = |a: &Bson, b: &Bson| compare_with(a, b, collation);
     match (a, b) {
         (Bound::Unbounded, other) | (other, Bound::Unbounded) => other.clone(),
         (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
@@ -92,7 +101,12 @@ fn lower_upper(a: &Bound<Bson>, b: &Bound<Bson>) -> Bound<Bson> {
     }
 }
 
-pub(super) fn bounds_for(root: &Node, path: &str, multikey: bool) -> Option<Vec<Interval>> {
+pub(super) fn bounds_for(
+    root: &Node,
+    path: &str,
+    multikey: bool,
+    collation: Option<&Collation>,
+) -> Option<Vec<Interval>> {
     // (intervals, whether they are points from an equality or $in)
     let mut candidates: Vec<(Vec<Interval>, bool)> = Vec::new();
     for node in top_level_conjuncts(root) {
@@ -124,7 +138,7 @@ pub(super) fn bounds_for(root: &Node, path: &str, multikey: bool) -> Option<Vec<
         let mut next = Vec::new();
         for a in &result {
             for b in &intervals {
-                if let Some(i) = a.intersect(b) {
+                if let Some(i) = a.intersect(b, collation) {
                     next.push(i);
                 }
             }

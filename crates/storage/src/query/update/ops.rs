@@ -8,7 +8,7 @@ use bson::{Bson, Document};
 use super::arith::{arithmetic, bitwise, is_number, ArithmeticOp, BitOp};
 use crate::error::{Error, Result};
 use crate::query::Filter;
-use crate::value::{compare, equal};
+use crate::value::{compare_with, equal_with, Collation};
 
 /// Field name used to wrap a scalar array element (and the condition) so a query filter can
 /// test it: `{$pull: {a: {$gte: 6}}}` matches element `e` when the filter `{"__element":
@@ -147,7 +147,11 @@ impl Modifier {
     }
 
     /// The value for a path that does not exist yet.
-    pub fn value_for_missing(&self, now: bson::DateTime) -> Result<Bson> {
+    pub fn value_for_missing(
+        &self,
+        now: bson::DateTime,
+        collation: Option<&Collation>,
+    ) -> Result<Bson> {
         Ok(match self {
             Modifier::Set(v) | Modifier::SetOnInsert(v) | Modifier::Min(v) | Modifier::Max(v) => {
                 v.clone()
@@ -158,10 +162,10 @@ impl Modifier {
                 arithmetic(ArithmeticOp::Multiply, v, &Bson::Int32(0)).unwrap_or(Bson::Int32(0))
             }
             Modifier::CurrentDate { timestamp } => current_date(*timestamp, now),
-            Modifier::Push(spec) => spec.apply(Vec::new()),
+            Modifier::Push(spec) => spec.apply(Vec::new(), collation),
             Modifier::AddToSet(values) => {
                 let mut items = Vec::new();
-                add_to_set(&mut items, values);
+                add_to_set(&mut items, values, collation);
                 Bson::Array(items)
             }
             Modifier::Bit(ops) => {
@@ -187,6 +191,7 @@ impl Modifier {
         path: &str,
         id: Option<&Bson>,
         now: bson::DateTime,
+        collation: Option<&Collation>,
     ) -> Result<Option<Bson>> {
         let field = path.rsplit('.').next().unwrap_or(path);
         let id_text = || match id {
@@ -228,11 +233,15 @@ impl Modifier {
                     }
                 }
             }
-            Modifier::Min(v) => (compare(v, existing) == Ordering::Less).then(|| v.clone()),
-            Modifier::Max(v) => (compare(v, existing) == Ordering::Greater).then(|| v.clone()),
+            Modifier::Min(v) => {
+                (compare_with(v, existing, collation) == Ordering::Less).then(|| v.clone())
+            }
+            Modifier::Max(v) => {
+                (compare_with(v, existing, collation) == Ordering::Greater).then(|| v.clone())
+            }
             Modifier::CurrentDate { timestamp } => Some(current_date(*timestamp, now)),
             Modifier::Push(spec) => match existing {
-                Bson::Array(items) => Some(spec.apply(items.clone())),
+                Bson::Array(items) => Some(spec.apply(items.clone(), collation)),
                 other => {
                     return Err(Error::BadValue(format!(
                         "The field '{path}' must be an array but is of type {} in document \
@@ -245,7 +254,7 @@ impl Modifier {
             Modifier::AddToSet(values) => match existing {
                 Bson::Array(items) => {
                     let mut items = items.clone();
-                    add_to_set(&mut items, values);
+                    add_to_set(&mut items, values, collation);
                     Some(Bson::Array(items))
                 }
                 other => {
@@ -280,7 +289,7 @@ impl Modifier {
                 Bson::Array(items) => {
                     let kept: Vec<Bson> = items
                         .iter()
-                        .filter(|e| !matcher.matches(e))
+                        .filter(|e| !matcher.matches(e, collation))
                         .cloned()
                         .collect();
                     (kept.len() != items.len()).then_some(Bson::Array(kept))
@@ -295,7 +304,7 @@ impl Modifier {
                 Bson::Array(items) => {
                     let kept: Vec<Bson> = items
                         .iter()
-                        .filter(|e| !values.iter().any(|v| equal(v, e)))
+                        .filter(|e| !values.iter().any(|v| equal_with(v, e, collation)))
                         .cloned()
                         .collect();
                     (kept.len() != items.len()).then_some(Bson::Array(kept))
@@ -328,7 +337,7 @@ impl Modifier {
 
 impl PushSpec {
     /// Inserts the values at the position, then sorts, then slices, as MongoDB does.
-    fn apply(&self, mut items: Vec<Bson>) -> Bson {
+    fn apply(&self, mut items: Vec<Bson>, collation: Option<&Collation>) -> Bson {
         let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
         let at = match self.position {
             None => len,
@@ -342,7 +351,7 @@ impl PushSpec {
         items.extend(self.values.iter().cloned());
         items.extend(tail);
         if let Some(sort) = &self.sort {
-            items.sort_by(|a, b| sort.compare(a, b));
+            items.sort_by(|a, b| sort.compare(a, b, collation));
         }
         if let Some(slice) = self.slice {
             let keep = usize::try_from(slice.unsigned_abs()).unwrap_or(usize::MAX);
@@ -359,10 +368,10 @@ impl PushSpec {
 }
 
 impl PushSort {
-    fn compare(&self, a: &Bson, b: &Bson) -> Ordering {
+    fn compare(&self, a: &Bson, b: &Bson, collation: Option<&Collation>) -> Ordering {
         match self {
             PushSort::WholeValue { descending } => {
-                let ord = compare(a, b);
+                let ord = compare_with(a, b, collation);
                 if *descending {
                     ord.reverse()
                 } else {
@@ -371,7 +380,7 @@ impl PushSort {
             }
             PushSort::Fields(fields) => {
                 for (path, descending) in fields {
-                    let ord = compare(&sort_key(a, path), &sort_key(b, path));
+                    let ord = compare_with(&sort_key(a, path), &sort_key(b, path), collation);
                     let ord = if *descending { ord.reverse() } else { ord };
                     if ord != Ordering::Equal {
                         return ord;
@@ -406,7 +415,9 @@ fn sort_key(element: &Bson, path: &[String]) -> Bson {
 }
 
 impl PullMatcher {
-    fn matches(&self, element: &Bson) -> bool {
+    /// Conditions carry the collation already ([`super::Update::with_collation`]); a plain
+    /// value compares under `collation`.
+    fn matches(&self, element: &Bson, collation: Option<&Collation>) -> bool {
         match self {
             PullMatcher::Document(filter) => match element {
                 Bson::Document(d) => filter.matches(d),
@@ -417,15 +428,18 @@ impl PullMatcher {
                 wrapped.insert(WRAPPED_ELEMENT_FIELD, element.clone());
                 filter.matches(&wrapped)
             }
-            PullMatcher::Equal(value) => equal(element, value),
+            PullMatcher::Equal(value) => equal_with(element, value, collation),
         }
     }
 }
 
 /// Appends each value not already present (by MongoDB equality), in order.
-fn add_to_set(items: &mut Vec<Bson>, values: &[Bson]) {
+fn add_to_set(items: &mut Vec<Bson>, values: &[Bson], collation: Option<&Collation>) {
     for value in values {
-        if !items.iter().any(|existing| equal(existing, value)) {
+        if !items
+            .iter()
+            .any(|existing| equal_with(existing, value, collation))
+        {
             items.push(value.clone());
         }
     }
