@@ -293,3 +293,46 @@ async fn documents_over_16_mib_are_refused_and_the_server_keeps_serving() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
     server.shutdown().await;
 }
+
+/// `maxTimeMS` bounds find, count, distinct and aggregate, on collections and on views: a scan
+/// of 30,000 documents cannot finish within 1 ms, so each fails with MaxTimeMSExpired (50).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_time_ms_expires_on_collections_and_views() {
+    let server = TestServer::start().await;
+    let db = server.db("test");
+    let docs: Vec<Document> = (0..30_000).map(|i| doc! {"_id": i, "x": i % 7}).collect();
+    db.collection::<Document>("c")
+        .insert_many(docs)
+        .await
+        .expect("insert");
+    run(
+        &db,
+        doc! {"create": "v", "viewOn": "c", "pipeline": [{"$match": {"x": {"$gte": 0}}}]},
+    )
+    .await;
+    let mut cases = Vec::new();
+    for source in ["c", "v"] {
+        let none = doc! {"x": "no such value"};
+        cases.push(doc! {"find": source, "filter": none.clone()});
+        cases.push(doc! {"count": source, "query": none.clone()});
+        cases.push(doc! {"distinct": source, "key": "x", "query": none.clone()});
+        cases
+            .push(doc! {"aggregate": source, "pipeline": [{"$match": none.clone()}], "cursor": {}});
+    }
+    for command in cases {
+        // Without a limit the command answers; with 1 ms it runs out of time.
+        db.run_command(command.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{command}: {e}"));
+        let mut limited = command.clone();
+        limited.insert("maxTimeMS", 1);
+        let error = outpost_tests::command_error::<Document>(db.run_command(limited).await);
+        assert_eq!(
+            (error.code, error.code_name.as_str()),
+            (50, "MaxTimeMSExpired"),
+            "{command}: {}",
+            error.message
+        );
+    }
+    server.shutdown().await;
+}

@@ -151,6 +151,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
                 stages,
                 parsed.options.variables,
                 parsed.options.allow_disk_use,
+                parsed.options.deadline,
             )?;
             return first_batch(
                 state,

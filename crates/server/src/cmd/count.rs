@@ -31,11 +31,20 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         .unsigned_abs();
     let hint = args::opt_hint(req.body, "count")?;
     let collation = args::opt_collation(req.body, "count")?;
+    let deadline = args::deadline(req.body, "count")?;
     if let Some(view) = super::views::resolve(state, req.db, &coll)? {
         args::check_view_collation(collation.as_ref())?;
         let mut stages = super::views::find_stages(&query, None, skip, limit, None);
         stages.push(doc! {"$count": "n"});
-        let docs = super::views::aggregate(state, req.db, view, stages, Document::new(), false)?;
+        let docs = super::views::aggregate(
+            state,
+            req.db,
+            view,
+            stages,
+            Document::new(),
+            false,
+            deadline,
+        )?;
         let n = docs
             .first()
             .and_then(|d| d.get("n"))
@@ -52,6 +61,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             limit,
             hint,
             collation,
+            deadline,
             ..outpost_storage::FindOptions::default()
         };
         state.storage.count(req.db, &coll, &options)?

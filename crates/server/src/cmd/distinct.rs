@@ -29,22 +29,32 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         .unwrap_or_default();
     let hint = args::opt_hint(req.body, "distinct")?;
     let collation = args::opt_collation(req.body, "distinct")?;
+    let deadline = args::deadline(req.body, "distinct")?;
     let values = match super::views::resolve(state, req.db, &coll)? {
         Some(view) => {
             args::check_view_collation(collation.as_ref())?;
             let stages = super::views::find_stages(&query, None, 0, 0, None);
-            let docs =
-                super::views::aggregate(state, req.db, view, stages, Document::new(), false)?;
+            let docs = super::views::aggregate(
+                state,
+                req.db,
+                view,
+                stages,
+                Document::new(),
+                false,
+                deadline,
+            )?;
             outpost_storage::distinct_values(docs.into_iter().map(Ok), key)?
         }
-        None => state.storage.distinct(
-            req.db,
-            &coll,
-            key,
-            &query,
-            hint.as_ref(),
-            collation.as_ref(),
-        )?,
+        None => {
+            let options = outpost_storage::FindOptions {
+                filter: query,
+                hint,
+                collation,
+                deadline,
+                ..outpost_storage::FindOptions::default()
+            };
+            state.storage.distinct(req.db, &coll, key, &options)?
+        }
     };
 
     let reply = doc! {"values": Bson::Array(values)};

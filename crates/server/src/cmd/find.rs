@@ -115,6 +115,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             stages,
             options.variables.unwrap_or_default(),
             options.allow_disk_use,
+            options.deadline,
         )?;
         return first_batch(
             state,

@@ -43,7 +43,8 @@ pub fn resolve(state: &State, db: &str, name: &str) -> Result<Option<Resolved>> 
     ))
 }
 
-/// Runs `stages` after the view's pipeline, over the view's collection.
+/// Runs `stages` after the view's pipeline, over the view's collection, failing with
+/// MaxTimeMSExpired past `deadline` (the command's `maxTimeMS`).
 pub fn aggregate(
     state: &State,
     db: &str,
@@ -51,6 +52,7 @@ pub fn aggregate(
     stages: Vec<Document>,
     variables: Document,
     allow_disk_use: bool,
+    deadline: Option<std::time::Instant>,
 ) -> Result<Vec<Document>> {
     let mut all = view.pipeline;
     all.extend(stages);
@@ -60,7 +62,7 @@ pub fn aggregate(
         allow_disk_use,
         variables,
         database_level: false,
-        deadline: None,
+        deadline,
         // A view has the simple collation (Outpost refuses views with another): it does not
         // inherit the default collation of the collection it reads.
         collation: Some(doc! {"locale": "simple"}),

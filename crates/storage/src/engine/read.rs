@@ -853,25 +853,25 @@ impl Storage {
             .map_or(0, |c| u64::try_from(c.docs.len()).unwrap_or(u64::MAX))
     }
 
-    /// The distinct values of `key` among documents matching `filter`, in MongoDB's order.
-    /// Array values contribute their elements.
+    /// The distinct values of `key` among documents matching `options.filter` (with its
+    /// `hint`, `collation` and `deadline`), in MongoDB's order. Array values contribute their
+    /// elements.
     pub fn distinct(
         &self,
         db: &str,
         coll: &str,
         key: &str,
-        filter: &Document,
-        hint: Option<&Bson>,
-        collation: Option<&Document>,
+        options: &FindOptions,
     ) -> Result<Vec<Bson>> {
         let options = FindOptions {
-            filter: filter.clone(),
-            hint: hint.cloned(),
-            collation: collation.cloned(),
-            ..FindOptions::default()
+            sort: None,
+            projection: None,
+            skip: 0,
+            limit: 0,
+            ..options.clone()
         };
         let existing = self.collection(db, coll);
-        let effective = effective_collation(collation, existing.as_deref())?;
+        let effective = effective_collation(options.collation.as_ref(), existing.as_deref())?;
         let docs = self.find(db, coll, &options)?;
         distinct_values_with(docs, key, effective.as_deref())
     }
