@@ -139,7 +139,56 @@ pub(crate) struct Found {
     pub doc: Document,
 }
 
-type FoundIter = Box<dyn Iterator<Item = Result<Found>> + Send>;
+/// What a scan yields per document examined: the document, or `None` when the
+/// [`Prefilter`] showed it cannot match (it was not decoded).
+type FoundIter = Box<dyn Iterator<Item = Result<Option<Found>>> + Send>;
+
+/// A first test of a stored document on its raw bytes: the filter run on only the top-level
+/// fields it reads (see [`Filter::top_level_fields`]), decoded from the raw document. A
+/// document that fails it cannot match and is never decoded whole; most of a collection
+/// scan's time was decoding documents the filter then refused.
+pub(crate) struct Prefilter {
+    fields: Vec<String>,
+    filter: Filter,
+}
+
+impl Prefilter {
+    /// `None` when the filter reads the whole document, or no field at all.
+    pub(crate) fn new(filter: &Filter) -> Option<Arc<Prefilter>> {
+        let fields = filter.top_level_fields()?;
+        if fields.is_empty() {
+            return None;
+        }
+        Some(Arc::new(Prefilter {
+            fields,
+            filter: filter.clone(),
+        }))
+    }
+
+    /// False only when the document cannot match. Anything unexpected (undecodable bytes, an
+    /// evaluation error) answers true, and the full decode and filter report it.
+    pub(crate) fn may_match(&self, bytes: &[u8]) -> bool {
+        let Ok(raw) = bson::RawDocument::from_bytes(bytes) else {
+            return true;
+        };
+        let mut partial = Document::new();
+        for field in &self.fields {
+            match raw.get(field) {
+                Ok(Some(value)) => match Bson::try_from(value) {
+                    Ok(value) => {
+                        partial.insert(field.clone(), value);
+                    }
+                    Err(_) => return true,
+                },
+                Ok(None) => {}
+                Err(_) => return true,
+            }
+        }
+        self.filter
+            .try_matches_details(&partial)
+            .map_or(true, |details| details.matched)
+    }
+}
 
 /// A chosen access path.
 pub(crate) struct Plan {
@@ -561,8 +610,19 @@ fn key_pattern_equal(a: &Document, b: &Document) -> bool {
 }
 
 impl Plan {
-    /// Runs the access path: documents (unfiltered) in scan order.
-    pub(crate) fn scan(self, docs: Tree, info: Arc<ExplainInfo>) -> FoundIter {
+    /// Runs the access path: documents in scan order, unfiltered except by `prefilter`.
+    pub(crate) fn scan(
+        self,
+        docs: Tree,
+        info: Arc<ExplainInfo>,
+        prefilter: Option<Arc<Prefilter>>,
+    ) -> FoundIter {
+        let found = move |key: IVec, value: &[u8]| -> Result<Option<Found>> {
+            match &prefilter {
+                Some(p) if !p.may_match(value) => Ok(None),
+                _ => found(key, value).map(Some),
+            }
+        };
         match self.source {
             Source::Id(key) => {
                 info.keys_examined.fetch_add(1, AtomicOrdering::Relaxed);
@@ -585,6 +645,7 @@ impl Plan {
                 let docs_for_ranges = docs.clone();
                 Box::new(ranges.into_iter().flat_map(move |(start, end)| {
                     let info = info.clone();
+                    let found = found.clone();
                     range(&docs_for_ranges, start, end, reverse).map(move |item| {
                         let (key, value) = item?;
                         info.docs_examined.fetch_add(1, AtomicOrdering::Relaxed);
@@ -784,12 +845,17 @@ impl Storage {
         };
         let provides_sort = plan.provides_sort;
         let scanned = with_deadline(
-            plan.scan(collection.docs.clone(), info.clone()),
+            plan.scan(
+                collection.docs.clone(),
+                info.clone(),
+                Prefilter::new(&filter),
+            ),
             options.deadline,
         );
         let matching = scanned.filter_map(move |item| match item {
+            Ok(None) => None,
             // try_matches_details reports $expr evaluation errors instead of hiding them.
-            Ok(found) => match filter.try_matches_details(&found.doc) {
+            Ok(Some(found)) => match filter.try_matches_details(&found.doc) {
                 Ok(details) => details.matched.then_some(Ok((found, details.array_index))),
                 Err(e) => Some(Err(e)),
             },
@@ -974,9 +1040,10 @@ pub(crate) fn matching_documents(
     let info = Arc::new(ExplainInfo::default());
     let filter = filter.clone();
     Ok(plan
-        .scan(collection.docs.clone(), info)
+        .scan(collection.docs.clone(), info, Prefilter::new(&filter))
         .filter_map(move |item| match item {
-            Ok(found) => match filter.try_matches_details(&found.doc) {
+            Ok(None) => None,
+            Ok(Some(found)) => match filter.try_matches_details(&found.doc) {
                 Ok(details) => details.matched.then_some(Ok((found, details.array_index))),
                 Err(e) => Some(Err(e)),
             },

@@ -414,6 +414,40 @@ mod indexed_vs_unindexed {
         ]
     }
 
+    /// Filters beyond what the planner uses: logical operators, negations, array operators.
+    fn any_filter() -> impl Strategy<Value = Document> {
+        let leaf = prop_oneof![
+            filter(),
+            Just(doc! {"a": {"$exists": false}}),
+            Just(doc! {"b": {"$size": 1}}),
+            Just(doc! {"a": {"$type": "string"}}),
+            (-5i32..5).prop_map(|v| doc! {"a": {"$elemMatch": {"$gt": v}}}),
+            (-5i32..5).prop_map(|v| doc! {"a": {"$not": {"$gt": v}}}),
+            (-5i32..5).prop_map(|v| doc! {"b.x": {"$ne": v}}),
+            (-5i32..5).prop_map(|v| doc! {"a": {"$nin": [v, Bson::Null]}}),
+        ];
+        prop_oneof![
+            3 => leaf.clone(),
+            1 => prop::collection::vec(leaf.clone(), 1..3).prop_map(|v| doc! {"$or": v}),
+            1 => prop::collection::vec(leaf.clone(), 1..3).prop_map(|v| doc! {"$nor": v}),
+            1 => prop::collection::vec(leaf, 1..3).prop_map(|v| doc! {"$and": v}),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        /// The raw-bytes prefilter of a scan agrees with the filter on the whole document.
+        #[test]
+        fn prefilter_agrees_with_the_filter(docs in prop::collection::vec(document(1), 1..16), f in any_filter()) {
+            let filter = crate::query::Filter::parse(&f).expect("filter");
+            let prefilter = super::read::Prefilter::new(&filter).expect("a prefilter");
+            for doc in docs {
+                let bytes = bson::to_vec(&doc).expect("encode");
+                prop_assert_eq!(prefilter.may_match(&bytes), filter.matches(&doc), "filter {} on {}", f, doc);
+            }
+        }
+    }
+
     fn run(s: &Storage, filter: &Document, sort: Option<Document>) -> Vec<Document> {
         let options = FindOptions {
             filter: filter.clone(),

@@ -151,6 +151,35 @@ impl Filter {
         self.root.has_expr()
     }
 
+    /// The top-level fields the filter reads: it gives the same answer on a document holding
+    /// only those fields as on the whole document. `None` when it reads the whole document
+    /// (`$expr`, `$jsonSchema`).
+    pub fn top_level_fields(&self) -> Option<Vec<String>> {
+        fn collect(node: &Node, out: &mut Vec<String>) -> bool {
+            match node {
+                Node::And(nodes) | Node::Or(nodes) | Node::Nor(nodes) => {
+                    nodes.iter().all(|n| collect(n, out))
+                }
+                Node::Not(inner) => collect(inner, out),
+                // Predicates inside `$elemMatch` read the elements of this path's value.
+                Node::Path(p) => match p.components.first() {
+                    Some(field) => {
+                        if !out.contains(field) {
+                            out.push(field.clone());
+                        }
+                        true
+                    }
+                    // A predicate on the document itself.
+                    None => false,
+                },
+                Node::Expr(..) | Node::Schema(_) => false,
+                Node::Constant(_) => true,
+            }
+        }
+        let mut fields = Vec::new();
+        collect(&self.root, &mut fields).then_some(fields)
+    }
+
     /// For the planner: intervals of index key values on `path` such that every document
     /// matching this filter has some key value (from `index_key_values`) inside one of them.
     /// Derived only from top-level AND-ed predicates on exactly `path`. With `multikey` true,
