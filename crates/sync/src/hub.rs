@@ -427,7 +427,8 @@ impl Hub {
     }
 
     /// The change that makes `attempt` fail: the last change of the shortest failing prefix
-    /// (by bisection, each step a dry run), with its error.
+    /// (by bisection, each step a dry run), with its error. When even no change fails, the
+    /// fault is not in the changes: that error is returned.
     fn find_refused(
         &self,
         memory: &mut HubMemory,
@@ -435,6 +436,12 @@ impl Hub {
         attempt: &Attempt,
         error: outpost_storage::Error,
     ) -> Result<(usize, String)> {
+        let nothing = Attempt {
+            prefix: 0,
+            dry_run: true,
+            ..*attempt
+        };
+        self.apply_upload(memory, edge, &nothing)?;
         let (mut passes, mut fails) = (0, attempt.changes.len());
         let mut reason = error.to_string();
         while fails - passes > 1 {
