@@ -19,7 +19,7 @@
 //! The hub's bookkeeping database is internal (see
 //! [`crate::instance_query::is_internal_namespace`]) and never syncs.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use bson::oid::ObjectId;
@@ -478,7 +478,9 @@ impl Hub {
         let versioned = self.catch_up_versions(memory, &mut batch)?;
         let mut applied = 0_i64;
         let mut ignored = 0_i64;
-        let mut lost: Vec<(String, Bson)> = Vec::new();
+        // Documents the edge must get the hub's version of: (namespace, `_id`, even when the
+        // hub's version is the edge's own write).
+        let mut lost: Vec<(String, Bson, bool)> = Vec::new();
         let mut refused = Vec::new();
         let origin = Origin::Peer(edge.id.clone());
         for (position, change) in attempt.changes.iter().enumerate().take(attempt.prefix) {
@@ -489,20 +491,25 @@ impl Hub {
                     "id": change.id.clone(),
                     "reason": reason,
                 }));
-                lost.push((change.ns.clone(), change.id.clone()));
+                lost.push((change.ns.clone(), change.id.clone(), true));
                 continue;
             }
             // Sequence 0 marks a document offered outside the history log (after a query
             // change); last-writer-wins alone decides about it.
             if change.seq != 0 && change.seq <= edge.uploaded_seq {
                 // Applied (or refused) before and the answer was lost: answer again with the
-                // winner when it is not this edge's write.
+                // winner when it is not this edge's write, or with a delete when the hub
+                // never took the document (it was refused).
+                // (The hub keeps no record of what it refused: a document whose state at the hub
+                // is not the change's may be a refused change, and gets the hub's version.)
                 ignored += 1;
-                if self
+                let (db, coll) = split_namespace(&change.ns)?;
+                let differs = batch.get(db, coll, &change.id)? != change.doc;
+                let other_writer = self
                     .version(&batch, &change.ns, &change.id)?
-                    .is_some_and(|v| v.origin != edge.id)
-                {
-                    lost.push((change.ns.clone(), change.id.clone()));
+                    .is_some_and(|v| v.origin != edge.id);
+                if differs || other_writer {
+                    lost.push((change.ns.clone(), change.id.clone(), differs));
                 }
                 continue;
             }
@@ -514,7 +521,11 @@ impl Hub {
                     continue;
                 }
                 let survivors = self.apply_edge_drop(&mut batch, edge, change)?;
-                lost.extend(survivors.into_iter().map(|id| (change.ns.clone(), id)));
+                lost.extend(
+                    survivors
+                        .into_iter()
+                        .map(|id| (change.ns.clone(), id, false)),
+                );
                 applied += 1;
                 continue;
             }
@@ -602,7 +613,7 @@ impl Hub {
                             put_version(&mut batch, &change.ns, &change.id, &version);
                         }
                         ignored += 1;
-                        lost.push((change.ns.clone(), change.id.clone()));
+                        lost.push((change.ns.clone(), change.id.clone(), false));
                         continue;
                     }
                     if merged == *doc && !lost_some {
@@ -610,7 +621,7 @@ impl Hub {
                     } else {
                         // The edge does not hold this merge: it gets it back below.
                         version.origin = HUB_INSTANCE.to_string();
-                        lost.push((change.ns.clone(), change.id.clone()));
+                        lost.push((change.ns.clone(), change.id.clone(), false));
                     }
                     version.deleted = false;
                     batch.put(db, coll, &change.id, Some(merged), &origin);
@@ -646,7 +657,7 @@ impl Hub {
                             put_version(&mut batch, &change.ns, &change.id, &version);
                         }
                         ignored += 1;
-                        lost.push((change.ns.clone(), change.id.clone()));
+                        lost.push((change.ns.clone(), change.id.clone(), false));
                         continue;
                     }
                     // The version keeps the change's own clock: a later insert by the same
@@ -661,24 +672,37 @@ impl Hub {
         // The winners of the documents whose changes lost, as they stand after the whole batch
         // (a later change of the same batch may have won after all).
         let mut superseded = Vec::new();
-        let mut answered = HashSet::new();
-        for (ns, id) in lost {
-            if !answered.insert((ns.clone(), keyenc::encode(&id))) {
-                continue;
+        // Each document once, forced if any of its entries is.
+        let mut documents: Vec<(String, Bson, bool)> = Vec::new();
+        let mut positions: HashMap<(String, Vec<u8>), usize> = HashMap::new();
+        for (ns, id, force) in lost {
+            let key = (ns.clone(), keyenc::encode(&id));
+            match positions.get(&key) {
+                Some(&p) => documents[p].2 |= force,
+                None => {
+                    positions.insert(key, documents.len());
+                    documents.push((ns, id, force));
+                }
             }
-            let refused_change = attempt.changes.iter().enumerate().find(|(p, c)| {
-                c.ns == ns
-                    && keyenc::encode(&c.id) == keyenc::encode(&id)
-                    && attempt.refused.iter().any(|(r, _)| r == p)
-            });
-            let winner = match (self.version(&batch, &ns, &id)?, refused_change) {
-                (Some(winner), _) if winner.origin != edge.id || refused_change.is_some() => winner,
-                // A refused change of a document the hub never versioned: the edge deletes its
-                // copy (at the refused change's clock, so later local writes stay).
-                (None, Some((_, change))) => Version::whole(change.hlc, true, HUB_INSTANCE),
-                _ => continue,
-            };
+        }
+        for (ns, id, force) in documents {
             let (db, coll) = split_namespace(&ns)?;
+            let key = keyenc::encode(&id);
+            let same_document = |c: &&Change| c.ns == ns && keyenc::encode(&c.id) == key;
+            let winner = match self.version(&batch, &ns, &id)? {
+                Some(winner) if winner.origin != edge.id || force => winner,
+                Some(_) => continue,
+                // A document the hub never took (its change was refused, now or in a batch
+                // whose answer was lost): the edge deletes its copy, at the change's clock so
+                // later local writes stay.
+                None if batch.get(db, coll, &id)?.is_none() => {
+                    match attempt.changes.iter().rfind(same_document) {
+                        Some(change) => Version::whole(change.hlc, true, HUB_INSTANCE),
+                        None => continue,
+                    }
+                }
+                None => continue,
+            };
             // A winner the edge's query does not sync reaches the edge as a delete.
             let doc = batch.get(db, coll, &id)?.filter(|doc| {
                 check_id(edge.service, doc).is_ok()

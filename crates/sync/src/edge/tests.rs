@@ -782,6 +782,14 @@ fn a_change_the_hub_refuses_is_reverted_and_the_rest_applies_once() {
     assert_eq!(all(&edge, "shop.items"), expected);
     let status = engine.status().lock().unwrap().clone();
     assert_eq!(status.skipped.get("refused_by_hub"), Some(&2));
+    // A refused insert whose answer is lost: the re-sent batch is answered with a delete.
+    let d = ObjectId::new();
+    insert(&edge, "shop.items", doc! {"_id": d, "sku": "s2"});
+    link.fail_after_upload = true;
+    assert!(engine.sync_once(&mut link).is_err());
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(all(&f.hub_storage, "shop.items"), expected);
+    assert_eq!(all(&edge, "shop.items"), expected);
 }
 
 #[test]
