@@ -1078,7 +1078,7 @@ mod convergence {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
         #[test]
         fn replicas_converge(steps in proptest::collection::vec(step(), 1..40)) {
             let [hub, one, two] = run(&steps, doc! {"*": "TRUEPREDICATE"});
