@@ -80,6 +80,12 @@ enum EdgeCommands {
         /// Instance query as JSON.
         query: String,
     },
+    /// Deletes an edge instance: its keys stop working (the edge keeps its local data).
+    Delete {
+        #[arg(long)]
+        hub: String,
+        id: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -215,6 +221,7 @@ fn edge_command(command: EdgeCommands) -> ExitCode {
                 .map(|query| doc! {"outpostHubSetEdgeQuery": 1, "id": id, "query": query});
             (hub, request)
         }
+        EdgeCommands::Delete { hub, id } => (hub, Ok(doc! {"outpostHubDeleteEdge": 1, "id": id})),
     };
     let request = match request {
         Ok(request) => request,

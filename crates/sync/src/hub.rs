@@ -352,6 +352,24 @@ impl Hub {
         Ok(doc! {"id": id, "query": query.clone(), "queryVersion": version})
     }
 
+    /// Deletes an edge instance: its API key (or unused registration key) stops working at
+    /// once, and its download cursor no longer holds back the trimming of the hub's history.
+    /// The edge keeps serving its local data; its sync stops with an authentication error.
+    pub fn delete_edge(&self, id: &str) -> Result<Document> {
+        let mut memory = self.locked();
+        self.edge_by_id(id)?;
+        self.storage.apply_remote(
+            HUB_DATABASE,
+            EDGES,
+            &Bson::String(id.to_string()),
+            None,
+            &Origin::Local,
+        )?;
+        memory.last_seen.remove(id);
+        memory.downloaded.remove(id);
+        Ok(doc! {"id": id, "deleted": true})
+    }
+
     /// Exchanges a one-time registration key for an API key.
     pub fn register(&self, registration_key: &str) -> Result<Document> {
         let _guard = self.locked();

@@ -20,6 +20,7 @@ pub const SNAPSHOT: &str = "outpostSyncSnapshot";
 pub const CREATE_EDGE: &str = "outpostHubCreateEdge";
 pub const LIST_EDGES: &str = "outpostHubListEdges";
 pub const SET_EDGE_QUERY: &str = "outpostHubSetEdgeQuery";
+pub const DELETE_EDGE: &str = "outpostHubDeleteEdge";
 
 /// Largest number of changes in one upload or download batch.
 pub const MAX_BATCH_COUNT: usize = 500;

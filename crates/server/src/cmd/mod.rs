@@ -118,6 +118,7 @@ pub static COMMANDS: &[&Command] = &[
     &outpost_hub::CREATE_EDGE_COMMAND,
     &outpost_hub::LIST_EDGES_COMMAND,
     &outpost_hub::SET_EDGE_QUERY_COMMAND,
+    &outpost_hub::DELETE_EDGE_COMMAND,
     &outpost_sync::DOWNLOAD_COMMAND,
     &outpost_sync::REGISTER_COMMAND,
     &outpost_sync::SNAPSHOT_COMMAND,

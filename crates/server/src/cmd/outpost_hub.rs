@@ -1,9 +1,9 @@
 //! The hub's admin commands (until the Admin API exists): `outpostHubCreateEdge`,
-//! `outpostHubListEdges`, `outpostHubSetEdgeQuery`. They answer only on a server started as a
-//! hub (`outpost hub`).
+//! `outpostHubListEdges`, `outpostHubSetEdgeQuery`, `outpostHubDeleteEdge`. They answer only on
+//! a server started as a hub (`outpost hub`).
 
 use bson::{doc, Bson, Document};
-use outpost_sync::protocol::{CREATE_EDGE, LIST_EDGES, SET_EDGE_QUERY};
+use outpost_sync::protocol::{CREATE_EDGE, DELETE_EDGE, LIST_EDGES, SET_EDGE_QUERY};
 use outpost_sync::{Hub, ServiceType};
 
 use super::{Command, Counter, Request};
@@ -36,6 +36,15 @@ pub static SET_EDGE_QUERY_COMMAND: Command = Command {
     admin_only: true,
     counter: Counter::Command,
     run: set_edge_query,
+};
+
+pub static DELETE_EDGE_COMMAND: Command = Command {
+    name: DELETE_EDGE,
+    aliases: &[],
+    help: "hub: deletes an edge instance {id}; its keys stop working",
+    admin_only: true,
+    counter: Counter::Command,
+    run: delete_edge,
 };
 
 /// The hub of this server, or the error a non-hub server gives.
@@ -101,4 +110,12 @@ fn set_edge_query(state: &State, req: &Request) -> Result<Document> {
         return Err(Error::bad_value("'query' is required"));
     };
     hub(state)?.set_edge_query(id, &query).map_err(sync_error)
+}
+
+fn delete_edge(state: &State, req: &Request) -> Result<Document> {
+    let id = req
+        .body
+        .get_str("id")
+        .map_err(|_| Error::type_mismatch("'id' must be a string"))?;
+    hub(state)?.delete_edge(id).map_err(sync_error)
 }

@@ -353,6 +353,47 @@ fn restart_resumes_from_the_persisted_cursors() {
 }
 
 #[test]
+fn deleting_an_edge_revokes_its_key_and_its_hold_on_history() {
+    let f = Fixture::new();
+    let everything = doc! {"*": "TRUEPREDICATE"};
+    let (_, mut kept, _) = f.edge(ServiceType::EdgeServer, everything.clone(), None);
+    let (behind, mut deleted, deleted_id) = f.edge(ServiceType::EdgeServer, everything, None);
+    let mut link = InProcessLink::new(&f.hub);
+    kept.sync_once(&mut link).unwrap();
+    deleted.sync_once(&mut link).unwrap();
+    for n in 0..5 {
+        insert(
+            &f.hub_storage,
+            "shop.items",
+            doc! {"_id": ObjectId::new(), "n": n},
+        );
+    }
+    // (The hub learns a download cursor from the next request: two rounds.)
+    kept.sync_once(&mut link).unwrap();
+    kept.sync_once(&mut link).unwrap();
+    // The edge that fell behind holds the hub's history back until it is deleted.
+    let held = f.hub.history_floor().unwrap();
+    let reply = f.hub.delete_edge(&deleted_id).unwrap();
+    assert_eq!(reply.get_bool("deleted"), Ok(true));
+    assert!(f.hub.history_floor().unwrap() > held);
+    let listed = f.hub.list_edges().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed
+        .iter()
+        .all(|e| e.get_str("id") != Ok(deleted_id.as_str())));
+    // Its key no longer works; its local data stays.
+    match deleted.sync_once(&mut link) {
+        Err(error) => assert_eq!(error.code(), 18, "{error}"),
+        Ok(()) => panic!("a deleted edge synced"),
+    }
+    assert!(all(&behind, "shop.items").is_empty());
+    match f.hub.delete_edge(&deleted_id) {
+        Err(error) => assert_eq!(error.code(), 2, "{error}"),
+        Ok(reply) => panic!("deleted twice: {reply}"),
+    }
+}
+
+#[test]
 fn registration_keys_are_single_use() {
     let f = Fixture::new();
     let created = f
