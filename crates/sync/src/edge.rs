@@ -30,6 +30,8 @@ use crate::protocol::{
 pub const STATE_FILE_NAME: &str = "outpost-sync-state.bson";
 /// The origin under which the edge applies the hub's changes.
 pub const HUB_ORIGIN: &str = "hub";
+/// History entries one upload batch examines at most (most may be skipped).
+const UPLOAD_SCAN_LIMIT: usize = 10_000;
 /// Upload batches per sync round before the round turns to downloading.
 const UPLOAD_BATCHES_PER_ROUND: usize = 20;
 /// How many skipped documents are remembered to log each only once.
@@ -439,11 +441,13 @@ impl EdgeSync {
         let query = InstanceQuery::parse(&state.query, &state.default_db)?;
         let mut batch = UploadBatch::default();
         let mut bytes = 0;
-        let entries: Vec<_> = self
-            .storage
+        // Entries are read one at a time; the changes of the hub (downloaded, never uploaded)
+        // are skipped cheaply, so a large download does not hold back the local writes after
+        // it for many rounds.
+        let storage = self.storage.clone();
+        let entries = storage
             .history_from(state.upload_cursor.saturating_add(1))
-            .take(self.options.batch_count.max(1))
-            .collect();
+            .take(UPLOAD_SCAN_LIMIT.max(self.options.batch_count));
         for entry in entries {
             let entry = entry?;
             if batch.changes.len() >= self.options.batch_count || bytes >= self.options.batch_bytes

@@ -48,6 +48,8 @@ const LAST_SEEN_PERSIST_MS: i64 = 60_000;
 /// History entries one download request examines at most (so a request over a long stretch of
 /// unrelated history still answers quickly; the edge asks again from `next`).
 const DOWNLOAD_SCAN_LIMIT: usize = 10_000;
+/// History entries one commit of hub-local versions covers at most.
+const CATCH_UP_CHUNK: usize = 5_000;
 /// Documents one snapshot page examines at most (the edge asks again from the position).
 const SNAPSHOT_SCAN_LIMIT: usize = 10_000;
 
@@ -416,6 +418,7 @@ impl Hub {
     pub fn upload(&self, api_key: &str, changes: &[Change], last_seq: u64) -> Result<Document> {
         let mut memory = self.locked();
         let edge = self.authenticate(api_key)?;
+        self.catch_up_all(&mut memory)?;
         let mut refused: Vec<(usize, String)> = Vec::new();
         loop {
             let attempt = Attempt {
@@ -493,7 +496,8 @@ impl Hub {
         // `uploadedSeq`. A failure or crash part way applies nothing, and the edge sends the
         // batch again.
         let mut batch = self.storage.remote_batch();
-        let versioned = self.catch_up_versions(memory, &mut batch)?;
+        // What is left since `catch_up_all` (writes made in between) is small.
+        let (versioned, _) = self.catch_up_versions(memory, &mut batch, usize::MAX)?;
         let mut applied = 0_i64;
         let mut ignored = 0_i64;
         // Documents the edge must get the hub's version of: (namespace, `_id`, even when the
@@ -823,7 +827,13 @@ impl Hub {
     /// has observed every uploaded change, so its timestamp is later too.
     /// Stages them in `batch`; returns the history sequence they are recorded up to, for
     /// `HubMemory::versioned_seq` once the batch is committed.
-    fn catch_up_versions(&self, memory: &HubMemory, batch: &mut RemoteBatch) -> Result<u64> {
+    /// At most `limit` history entries are read; returns also whether that was all of them.
+    fn catch_up_versions(
+        &self,
+        memory: &HubMemory,
+        batch: &mut RemoteBatch,
+        limit: usize,
+    ) -> Result<(u64, bool)> {
         let from = match memory.versioned_seq {
             Some(seq) => seq,
             None => match batch.get(HUB_DATABASE, META, &Bson::String("versions".into()))? {
@@ -833,7 +843,12 @@ impl Hub {
         };
         let mut last = from;
         let mut recorded = 0;
-        let entries: Vec<_> = self.storage.history_from(from.saturating_add(1)).collect();
+        let entries: Vec<_> = self
+            .storage
+            .history_from(from.saturating_add(1))
+            .take(limit)
+            .collect();
+        let complete = entries.len() < limit;
         for entry in entries {
             let entry = entry?;
             last = entry.seq;
@@ -880,7 +895,23 @@ impl Hub {
                 &Origin::Local,
             );
         }
-        Ok(last)
+        Ok((last, complete))
+    }
+
+    /// Records versions for every hub-local write not versioned yet, committing every
+    /// `CATCH_UP_CHUNK` history entries: after a large import at the hub, no single batch (and
+    /// no single hold of the writer lock) covers all of it.
+    fn catch_up_all(&self, memory: &mut HubMemory) -> Result<()> {
+        loop {
+            let mut batch = self.storage.remote_batch();
+            let (versioned, complete) =
+                self.catch_up_versions(memory, &mut batch, CATCH_UP_CHUNK)?;
+            batch.commit()?;
+            memory.versioned_seq = Some(versioned);
+            if complete {
+                return Ok(());
+            }
+        }
     }
 
     /// The hub's changes after history sequence `after` that concern the edge, as document
@@ -894,10 +925,7 @@ impl Hub {
         let (edge, horizon) = {
             let mut memory = self.locked();
             let edge = self.authenticate(api_key)?;
-            let mut batch = self.storage.remote_batch();
-            let versioned = self.catch_up_versions(&memory, &mut batch)?;
-            batch.commit()?;
-            memory.versioned_seq = Some(versioned);
+            self.catch_up_all(&mut memory)?;
             self.touch(&mut memory, &edge, after)?;
             // Every entry up to here has a version; later ones wait for the next request.
             (edge, self.storage.last_seq())

@@ -394,6 +394,50 @@ fn deleting_an_edge_revokes_its_key_and_its_hold_on_history() {
 }
 
 #[test]
+fn a_large_import_at_the_hub_is_versioned_and_later_edits_win() {
+    let f = Fixture::new();
+    let (edge, mut engine, _) = f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    engine.sync_once(&mut link).unwrap();
+    // More than two chunks of hub-local writes.
+    let docs: Vec<Document> = (0..12_000)
+        .map(|n| doc! {"_id": ObjectId::new(), "n": n})
+        .collect();
+    let last = docs[docs.len() - 1].get_object_id("_id").unwrap();
+    f.hub_storage
+        .insert_many("shop", "items", docs, true, &WriteOptions::default())
+        .unwrap();
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(all(&edge, "shop.items").len(), 12_000);
+    let versions = f
+        .hub_storage
+        .find(
+            crate::hub::HUB_DATABASE,
+            "versions",
+            &FindOptions::default(),
+        )
+        .unwrap()
+        .count();
+    assert!(versions >= 12_000, "{versions} versions");
+    // A later edit at the edge of the last imported document wins over the import.
+    update(
+        &edge,
+        "shop.items",
+        doc! {"_id": last},
+        doc! {"$set": {"n": -1}},
+    );
+    // One round: the 12,000 downloaded entries before it in the edge's history are skipped
+    // without holding it back.
+    engine.sync_once(&mut link).unwrap();
+    let at_hub = all(&f.hub_storage, "shop.items");
+    let doc = at_hub
+        .iter()
+        .find(|d| d.get_object_id("_id") == Ok(last))
+        .unwrap();
+    assert_eq!(doc.get_i32("n"), Ok(-1));
+}
+
+#[test]
 fn registration_keys_are_single_use() {
     let f = Fixture::new();
     let created = f
