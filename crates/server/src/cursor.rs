@@ -109,7 +109,7 @@ pub fn next_batch(
                     _ => Err(Error::new(1, "cursor error vanished")),
                 }
             }
-            Some(Ok(doc)) => outpost_wire::document_size(doc),
+            Some(Ok(doc)) => outpost_storage::value::size::document_size(doc),
         };
         if !batch.is_empty() && bytes + size > MAX_BATCH_BYTES {
             break;

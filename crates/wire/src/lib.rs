@@ -44,7 +44,6 @@ mod op_msg;
 mod op_query;
 mod op_reply;
 mod reader;
-mod size;
 mod writer;
 
 #[cfg(test)]
@@ -55,7 +54,6 @@ mod tests;
 pub use codec::{decode, encode};
 pub use error::{Error, Result};
 pub use header::{check, minimum_message_length, parse_header};
-pub use size::document_size;
 
 /// Largest message accepted or produced, header included (MongoDB's `maxMessageSizeBytes`).
 pub const MAX_MESSAGE_SIZE: usize = 48_000_000;

@@ -155,75 +155,12 @@ impl Ord for OrderedBson {
     }
 }
 
-/// The size of `value` as a BSON element body, computed without serializing. Blocking stages
-/// add these up to enforce MongoDB's 100 MB limit.
-pub(crate) fn bson_size(value: &Bson) -> usize {
-    match value {
-        Bson::Double(_) | Bson::Int64(_) | Bson::DateTime(_) | Bson::Timestamp(_) => 8,
-        Bson::Int32(_) => 4,
-        Bson::Decimal128(_) => 16,
-        Bson::Boolean(_) => 1,
-        Bson::Null | Bson::Undefined | Bson::MinKey | Bson::MaxKey => 0,
-        Bson::String(s) | Bson::Symbol(s) | Bson::JavaScriptCode(s) => s.len() + 5,
-        Bson::ObjectId(_) => 12,
-        Bson::Binary(b) => b.bytes.len() + 5,
-        Bson::RegularExpression(r) => r.pattern.len() + r.options.len() + 2,
-        Bson::Document(d) => document_size(d),
-        Bson::Array(items) => {
-            5 + items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| 2 + decimal_digits(i) + bson_size(v))
-                .sum::<usize>()
-        }
-        Bson::JavaScriptCodeWithScope(c) => c.code.len() + 9 + document_size(&c.scope),
-        Bson::DbPointer(_) => 30,
-    }
-}
-
-/// The BSON size of a document.
-pub(crate) fn document_size(doc: &Document) -> usize {
-    5 + doc
-        .iter()
-        .map(|(k, v)| 2 + k.len() + bson_size(v))
-        .sum::<usize>()
-}
-
-fn decimal_digits(mut i: usize) -> usize {
-    let mut digits = 1;
-    while i >= 10 {
-        i /= 10;
-        digits += 1;
-    }
-    digits
-}
+/// BSON sizes, computed without serializing: blocking stages add these up to enforce MongoDB's
+/// 100 MB limit.
+pub(crate) use crate::value::size::{document_size, value_size as bson_size};
 
 /// MongoDB's name of a value's type, for error messages.
-pub(crate) fn type_name(value: &Bson) -> &'static str {
-    match value {
-        Bson::Double(_) => "double",
-        Bson::String(_) => "string",
-        Bson::Document(_) => "object",
-        Bson::Array(_) => "array",
-        Bson::Binary(_) => "binData",
-        Bson::Undefined => "undefined",
-        Bson::ObjectId(_) => "objectId",
-        Bson::Boolean(_) => "bool",
-        Bson::DateTime(_) => "date",
-        Bson::Null => "null",
-        Bson::RegularExpression(_) => "regex",
-        Bson::DbPointer(_) => "dbPointer",
-        Bson::JavaScriptCode(_) => "javascript",
-        Bson::Symbol(_) => "symbol",
-        Bson::JavaScriptCodeWithScope(_) => "javascriptWithScope",
-        Bson::Int32(_) => "int",
-        Bson::Timestamp(_) => "timestamp",
-        Bson::Int64(_) => "long",
-        Bson::Decimal128(_) => "decimal",
-        Bson::MinKey => "minKey",
-        Bson::MaxKey => "maxKey",
-    }
-}
+pub(crate) use crate::value::compare::type_name;
 
 /// An integral number as i64 (doubles and decimals must be integral), for stage arguments.
 pub(crate) fn integral_i64(value: &Bson) -> Option<i64> {

@@ -6,6 +6,7 @@ use super::catalog::{default_index_name, key_fields, Collection, Index, IndexMet
 use super::kv::WriteSet;
 use super::{decode_document, IndexSelector, Storage};
 use crate::error::{Error, Result};
+use crate::value::compare::type_name;
 use crate::value::{keyenc, path, Collation};
 
 /// The keys one document produces for one index.
@@ -301,10 +302,6 @@ fn same_options(a: &IndexMeta, b: &IndexMeta) -> bool {
         && a.partial_filter == b.partial_filter
         && a.expire_after_seconds == b.expire_after_seconds
         && a.collation == b.collation
-}
-
-fn type_name(v: &Bson) -> &'static str {
-    crate::value::compare::type_name(v)
 }
 
 /// What `createIndexes` did.

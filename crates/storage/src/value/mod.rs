@@ -6,6 +6,7 @@ pub mod compare;
 pub mod decimal;
 pub mod keyenc;
 pub mod path;
+pub mod size;
 
 pub use collation::Collation;
 pub use compare::{compare, compare_with, equal, equal_with, type_rank, Number};

@@ -1,6 +1,6 @@
-//! The encoded size of a BSON document, computed without encoding it: the server measures every
-//! document it puts in a reply batch (batches stay under 16 MiB), and serializing each one just
-//! to measure it doubled the cost of a large `find`.
+//! The encoded size of BSON, computed without encoding it: reply batches stay under 16 MiB and
+//! blocking aggregation stages under 100 MB by adding these up, and serializing each document
+//! just to measure it doubled the cost of a large `find`.
 
 use bson::spec::BinarySubtype;
 use bson::{Bson, Document};
@@ -34,7 +34,8 @@ fn string_size(s: &str) -> usize {
     4 + s.len() + 1
 }
 
-fn value_size(value: &Bson) -> usize {
+/// The number of bytes a value takes as an element body (without type byte and key).
+pub fn value_size(value: &Bson) -> usize {
     match value {
         Bson::Double(_) | Bson::DateTime(_) | Bson::Timestamp(_) | Bson::Int64(_) => 8,
         Bson::String(s) | Bson::JavaScriptCode(s) | Bson::Symbol(s) => string_size(s),
