@@ -97,6 +97,14 @@ impl HistoryEntry {
         Ok(bson::to_vec(&d)?)
     }
 
+    /// Only the clock of a stored entry, read without decoding the rest (its document).
+    pub(crate) fn hlc_of(seq: u64, bytes: &[u8]) -> Result<u64> {
+        let corrupt = || Error::Corrupt(format!("history entry {seq}: hlc"));
+        let raw = bson::RawDocument::from_bytes(bytes).map_err(|_| corrupt())?;
+        let hlc = raw.get_i64("hlc").map_err(|_| corrupt())?;
+        u64::try_from(hlc).map_err(|_| corrupt())
+    }
+
     pub(crate) fn from_bytes(seq: u64, bytes: &[u8]) -> Result<HistoryEntry> {
         let d = Document::from_reader(bytes)
             .map_err(|e| Error::Corrupt(format!("history entry {seq}: {e}")))?;

@@ -653,8 +653,7 @@ impl Storage {
         let end = through.saturating_add(1);
         for item in self.inner.history.range(..end.to_be_bytes()).take(max) {
             let (key, value) = item?;
-            let entry = HistoryEntry::from_bytes(decode_seq(&key)?, &value)?;
-            if entry.hlc >= before_hlc {
+            if HistoryEntry::hlc_of(decode_seq(&key)?, &value)? >= before_hlc {
                 break;
             }
             set.delete(&self.inner.history, key);
