@@ -432,11 +432,11 @@ impl Storage {
                     }
                 }
                 if pending >= 1000 || index.meta.unique {
-                    self.inner.kv.commit(std::mem::take(&mut set))?;
+                    self.commit_set(std::mem::take(&mut set))?;
                     pending = 0;
                 }
             }
-            self.inner.kv.commit(set)?;
+            self.commit_set(set)?;
             Ok(multikey)
         };
         match build() {

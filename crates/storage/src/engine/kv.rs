@@ -27,6 +27,8 @@ type Op = (Vec<u8>, Option<Vec<u8>>);
 pub struct WriteSet {
     /// Per tree, its writes in order.
     writes: Vec<(Tree, Vec<Op>)>,
+    /// The last history sequence number this set appends, published once it commits.
+    pub(super) last_history_seq: Option<u64>,
 }
 
 impl WriteSet {

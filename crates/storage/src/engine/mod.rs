@@ -13,10 +13,12 @@
 
 mod agg_env;
 mod catalog;
+mod commits;
 mod history;
 mod index;
 mod kv;
 mod read;
+mod records;
 mod remote;
 mod scan;
 mod ttl;
@@ -34,6 +36,7 @@ pub use catalog::{
 pub use history::{join_field_path, split_field_path, HistoryEntry, HistoryOp, Hlc, Origin};
 pub use index::CreateIndexesOutcome;
 pub use read::{distinct_values, ExplainInfo, FindOptions, PlanKind, ReadCursor};
+pub use records::RecordTree;
 pub use remote::RemoteBatch;
 pub use write::{
     DeleteSpec, FindAndModify, FindAndModifyOutcome, UpdateOutcome, UpdateSpec, WriteOptions,
@@ -72,6 +75,8 @@ struct Inner {
     writer: Mutex<Writer>,
     /// Checked before committing a local insert, update or replace (see [`WriteGuard`]).
     write_guard: RwLock<Option<WriteGuard>>,
+    /// The last committed history sequence number, for consumers that wait for commits.
+    commits: commits::CommitWatch,
 }
 
 /// A check the sync layer runs on every local (`Origin::Local`) insert, update and replace
@@ -161,6 +166,7 @@ impl Storage {
                     hlc: Hlc::new(last_hlc),
                 }),
                 write_guard: RwLock::new(None),
+                commits: commits::CommitWatch::new(next_seq - 1),
             }),
         })
     }
@@ -418,7 +424,7 @@ impl Storage {
             None,
             &Origin::Local,
         )?;
-        self.inner.kv.commit(set)?;
+        self.commit_set(set)?;
         self.collections_write().remove(&ns);
         self.inner.kv.drop_tree(&docs_tree_name(c.meta.id))?;
         for index in &c.indexes {
@@ -487,7 +493,7 @@ impl Storage {
             None,
             &Origin::Local,
         )?;
-        self.inner.kv.commit(set)?;
+        self.commit_set(set)?;
         for item in source.docs.iter() {
             let (_, value) = item?;
             let doc = decode_document(&value)?;
@@ -504,7 +510,7 @@ impl Storage {
                 None,
                 &Origin::Local,
             )?;
-            self.inner.kv.commit(set)?;
+            self.commit_set(set)?;
         }
         let opened = Arc::new(open_collection(&self.inner.kv, meta)?);
         let mut map = self.collections_write();
@@ -623,8 +629,20 @@ impl Storage {
             origin: origin.clone(),
         };
         set.put(&self.inner.history, seq.to_be_bytes(), entry.to_bytes()?);
+        set.last_history_seq = Some(seq);
         w.next_seq += 1;
         Ok(seq)
+    }
+
+    /// Commits `set` atomically and, when it appends history, tells the commit watchers. Call
+    /// with the writer lock held, so published sequence numbers only grow.
+    pub(crate) fn commit_set(&self, set: WriteSet) -> Result<()> {
+        let last_history_seq = set.last_history_seq;
+        self.inner.kv.commit(set)?;
+        if let Some(seq) = last_history_seq {
+            self.inner.commits.publish(seq);
+        }
+        Ok(())
     }
 
     /// History entries with sequence numbers at or after `from`, in order.
@@ -659,7 +677,7 @@ impl Storage {
             set.delete(&self.inner.history, key);
             removed += 1;
         }
-        self.inner.kv.commit(set)?;
+        self.commit_set(set)?;
         Ok(removed)
     }
 }

@@ -11,7 +11,12 @@ use std::sync::MutexGuard;
 
 use bson::{Bson, Document};
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use super::history::{HistoryOp, Origin};
+use super::kv::Tree;
+use super::records::{self, RecordTree};
 use super::write::{prepare_for_insert, Batch, Candidate, Edit, WriteOptions};
 use super::{decode_document, Storage, Writer};
 use crate::error::{Error, Result};
@@ -30,7 +35,14 @@ pub struct RemoteBatch<'a> {
     staged: Vec<StagedWrite>,
     /// (namespace, document key) -> position in `staged`.
     positions: HashMap<(String, Vec<u8>), usize>,
+    /// Record writes (see [`RecordTree`]), committed with the documents.
+    records: HashMap<RecordKey, StagedRecord>,
 }
+
+/// (tree name, key) of a staged record.
+type RecordKey = (Vec<u8>, Vec<u8>);
+/// The tree of a staged record, and the encoded record (`None`: a removal).
+type StagedRecord = (Tree, Option<Vec<u8>>);
 
 struct StagedWrite {
     db: String,
@@ -48,6 +60,7 @@ impl Storage {
             writer: self.writer(),
             staged: Vec::new(),
             positions: HashMap::new(),
+            records: HashMap::new(),
         }
     }
 }
@@ -95,6 +108,34 @@ impl RemoteBatch<'_> {
         }
     }
 
+    /// Stages storing (`Some`) or removing (`None`) a record; it commits with the documents.
+    pub fn put_record<T: Serialize + DeserializeOwned>(
+        &mut self,
+        tree: &RecordTree<T>,
+        key: &[u8],
+        value: Option<&T>,
+    ) -> Result<()> {
+        let encoded = value.map(records::encode).transpose()?;
+        self.records.insert(
+            (tree.tree.name().to_vec(), key.to_vec()),
+            (tree.tree.clone(), encoded),
+        );
+        Ok(())
+    }
+
+    /// A record as this batch leaves it: staged, or else stored.
+    pub fn get_record<T: Serialize + DeserializeOwned>(
+        &self,
+        tree: &RecordTree<T>,
+        key: &[u8],
+    ) -> Result<Option<T>> {
+        match self.records.get(&(tree.tree.name().to_vec(), key.to_vec())) {
+            Some((_, Some(bytes))) => tree.decode(key, bytes).map(Some),
+            Some((_, None)) => Ok(None),
+            None => tree.get(key),
+        }
+    }
+
     /// The `_id`s of the documents of `db.coll` this batch writes (deletes included).
     pub fn staged_ids(&self, db: &str, coll: &str) -> Vec<Bson> {
         self.staged
@@ -109,8 +150,9 @@ impl RemoteBatch<'_> {
         self.staged.len()
     }
 
+    /// Whether nothing (no document, no record) is staged.
     pub fn is_empty(&self) -> bool {
-        self.staged.is_empty()
+        self.staged.is_empty() && self.records.is_empty()
     }
 
     /// Commits every staged write atomically, or returns the first error (a duplicate key in a
@@ -142,6 +184,12 @@ impl RemoteBatch<'_> {
     fn stage(&mut self) -> Result<Batch> {
         let storage = self.storage;
         let mut batch = Batch::default();
+        for ((_, key), (tree, value)) in std::mem::take(&mut self.records) {
+            match value {
+                Some(bytes) => batch.set.put(&tree, key, bytes),
+                None => batch.set.delete(&tree, key),
+            }
+        }
         for write in std::mem::take(&mut self.staged) {
             let w = &mut *self.writer;
             let collection = storage.collection_or_create(w, &write.db, &write.coll)?;

@@ -891,3 +891,71 @@ fn remote_batch_reuses_unique_keys_its_earlier_writes_released() {
     );
     assert!(matches!(batch.commit(), Err(Error::DuplicateKey(_))));
 }
+
+#[test]
+fn records_commit_with_the_documents_of_a_remote_batch() {
+    let s = Storage::temporary().expect("store");
+    let cursors = s.records::<Document>("test.cursors").expect("tree");
+    let mut batch = s.remote_batch();
+    batch.put(
+        "db",
+        "c",
+        &Bson::Int32(1),
+        Some(doc! {"_id": 1}),
+        &Origin::Local,
+    );
+    batch
+        .put_record(&cursors, b"edge", Some(&doc! {"seq": 7_i64}))
+        .expect("stage");
+    assert_eq!(
+        batch.get_record(&cursors, b"edge").expect("get"),
+        Some(doc! {"seq": 7_i64})
+    );
+    // Nothing is visible before the commit, and a dropped batch writes no record.
+    assert_eq!(cursors.get(b"edge").expect("get"), None);
+    batch.commit().expect("commit");
+    assert_eq!(
+        cursors.get(b"edge").expect("get"),
+        Some(doc! {"seq": 7_i64})
+    );
+    let mut batch = s.remote_batch();
+    batch.put_record(&cursors, b"edge", None).expect("stage");
+    batch.put(
+        "db",
+        "c",
+        &Bson::Int32(2),
+        Some(doc! {"_id": 1}),
+        &Origin::Local,
+    );
+    assert!(batch.commit().is_err());
+    assert!(cursors.get(b"edge").expect("get").is_some());
+}
+
+#[test]
+fn commit_watch_follows_the_history_log() {
+    use std::time::Duration;
+    let s = Storage::temporary().expect("store");
+    assert_eq!(s.committed_seq(), 0);
+    let mut watch = s.subscribe_commits();
+    let waiter = {
+        let s = s.clone();
+        std::thread::spawn(move || s.wait_for_commit_after(0, Duration::from_secs(30)))
+    };
+    s.insert("db", "c", doc! {"_id": 1}, &opts())
+        .expect("insert");
+    assert_eq!(waiter.join().expect("thread"), 1);
+    assert_eq!(*watch.borrow_and_update(), 1);
+    assert_eq!(s.committed_seq(), s.last_seq());
+    // A time-out returns the unchanged sequence number.
+    assert_eq!(s.wait_for_commit_after(1, Duration::from_millis(10)), 1);
+    s.insert_many(
+        "db",
+        "c",
+        vec![doc! {"_id": 2}, doc! {"_id": 3}],
+        false,
+        &opts(),
+    )
+    .expect("insert");
+    assert_eq!(s.committed_seq(), 3);
+    assert!(watch.has_changed().expect("open"));
+}

@@ -383,7 +383,7 @@ impl Storage {
         for (_, meta) in std::mem::take(&mut batch.changed_meta) {
             self.replace_collection_meta(meta, Some(&mut batch.set))?;
         }
-        self.inner.kv.commit(batch.set)
+        self.commit_set(batch.set)
     }
 
     /// Inserts one document (creating the collection if needed); returns its `_id`.
