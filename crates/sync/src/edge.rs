@@ -21,6 +21,7 @@ use outpost_storage::{HistoryOp, Origin, Storage};
 use crate::error::{Error, Result};
 use crate::id_rules::{check_id, ServiceType};
 use crate::instance_query::{is_internal_namespace, InstanceQuery, QueryMatch};
+use crate::merge::{incoming_wins_at_edge, LocalOp, Stamp};
 use crate::protocol::{
     read_str, read_u64, split_namespace, u64_to_i64, Change, DOWNLOAD, MAX_BATCH_BYTES,
     MAX_BATCH_COUNT, REGISTER, SNAPSHOT, UPLOAD,
@@ -158,8 +159,8 @@ impl SyncStatus {
     }
 }
 
-/// Local changes not yet uploaded: (namespace, encoded `_id`) -> (hlc, is a delete).
-type PendingChanges = HashMap<(String, Vec<u8>), (u64, bool)>;
+/// Local changes not yet uploaded: (namespace, encoded `_id`) -> (clock, what they did).
+type PendingChanges = HashMap<(String, Vec<u8>), (u64, LocalOp)>;
 
 /// What one upload pass chose from the history log.
 #[derive(Debug, Default)]
@@ -306,10 +307,18 @@ impl EdgeSync {
 
     /// One full round: register if needed, upload the whole backlog, download until caught up.
     pub fn sync_once(&mut self, link: &mut dyn Link) -> Result<()> {
+        self.upload_all(link)?;
+        self.download_all(link)?;
+        self.record_success();
+        Ok(())
+    }
+
+    /// Registers if needed, then uploads a bounded number of batches (so that a busy edge
+    /// still downloads).
+    pub fn upload_all(&mut self, link: &mut dyn Link) -> Result<()> {
         if self.state.is_none() {
             self.register(link)?;
         }
-        // A bounded number of upload batches per round, so that a busy edge still downloads.
         for _ in 0..UPLOAD_BATCHES_PER_ROUND {
             let batch = self.next_upload_batch()?;
             if batch.last_seq == 0 {
@@ -317,7 +326,18 @@ impl EdgeSync {
             }
             self.upload(link, batch)?;
         }
-        self.download(link)?;
+        Ok(())
+    }
+
+    /// Registers if needed, then downloads until caught up with the hub.
+    pub fn download_all(&mut self, link: &mut dyn Link) -> Result<()> {
+        if self.state.is_none() {
+            self.register(link)?;
+        }
+        self.download(link)
+    }
+
+    fn record_success(&self) {
         let (backlog, backlog_bytes) = self.upload_backlog();
         self.update_status(|s| {
             s.connected = true;
@@ -327,7 +347,6 @@ impl EdgeSync {
             s.upload_backlog_entries = backlog;
             s.upload_backlog_bytes = backlog_bytes;
         });
-        Ok(())
     }
 
     fn register(&mut self, link: &mut dyn Link) -> Result<()> {
@@ -664,15 +683,25 @@ impl EdgeSync {
         }
     }
 
-    /// Local changes not yet uploaded, by document: (namespace, encoded `_id`) -> (hlc, is a
-    /// delete). A downloaded change older than one of them loses (last writer wins); the local
-    /// one reaches the hub with the next upload.
+    /// Local changes not yet uploaded, by document: (namespace, encoded `_id`) -> (clock of the
+    /// latest, what they did: an insert followed by updates counts as an insert). A downloaded
+    /// change that loses to one of them (see [`incoming_wins_at_edge`]) is not applied; the
+    /// local one reaches the hub with the next upload.
     fn pending_local_changes(&self, upload_cursor: u64) -> Result<PendingChanges> {
         Ok(self.pending_local_changes_and_mark(upload_cursor)?.0)
     }
 
-    /// [`Self::pending_local_changes`] and the last history sequence it saw.
+    /// [`Self::pending_local_changes`] and the last history sequence it saw. Each change counts
+    /// as what its upload will say: an update that moved a document out of the query is
+    /// uploaded as a delete, so it is a pending delete; a local-only write is not pending.
     fn pending_local_changes_and_mark(&self, upload_cursor: u64) -> Result<(PendingChanges, u64)> {
+        let scope = match &self.state {
+            Some(state) => Some((
+                InstanceQuery::parse(&state.query, &state.default_db)?,
+                state.service,
+            )),
+            None => None,
+        };
         let mut pending = HashMap::new();
         let mut mark = upload_cursor;
         for entry in self.storage.history_from(upload_cursor.saturating_add(1)) {
@@ -681,11 +710,34 @@ impl EdgeSync {
             if entry.origin != Origin::Local {
                 continue;
             }
+            let synced_doc = |doc: &Document| match &scope {
+                Some((query, service)) => {
+                    let Ok((db, coll)) = split_namespace(&entry.ns) else {
+                        return false;
+                    };
+                    check_id(*service, doc).is_ok()
+                        && query.matches(db, coll, doc).ok() == Some(QueryMatch::Matches)
+                }
+                None => true,
+            };
+            let op = match (entry.op, &entry.doc) {
+                (HistoryOp::Insert, Some(doc)) if !synced_doc(doc) => continue,
+                (HistoryOp::Insert, _) => LocalOp::Insert,
+                (HistoryOp::Update | HistoryOp::Replace, Some(doc)) if !synced_doc(doc) => {
+                    LocalOp::Delete
+                }
+                (HistoryOp::Update | HistoryOp::Replace, _) => LocalOp::Update,
+                (HistoryOp::Delete | HistoryOp::Drop, _) => LocalOp::Delete,
+            };
             let key = (
                 entry.ns.clone(),
                 outpost_storage::value::keyenc::encode(&entry.id),
             );
-            pending.insert(key, (entry.hlc, entry.op == HistoryOp::Delete));
+            let op = match pending.get(&key) {
+                Some(&(_, earlier)) => LocalOp::then(earlier, op),
+                None => op,
+            };
+            pending.insert(key, (entry.hlc, op));
         }
         Ok((pending, mark))
     }
@@ -744,12 +796,11 @@ impl EdgeSync {
             change.ns.clone(),
             outpost_storage::value::keyenc::encode(&change.id),
         );
-        if let Some(&(local_hlc, local_delete)) = pending.get(&key) {
-            // The same order as the hub's: clock, then delete, then instance id.
+        if let Some(&(local_hlc, local_op)) = pending.get(&key) {
             let own_id = self.state.as_ref().map_or("", |s| s.edge_id.as_str());
-            let local = (local_hlc, local_delete, own_id);
-            let remote = (change.hlc, change.doc.is_none(), change.origin.as_str());
-            if local > remote {
+            let local = Stamp::new(local_hlc, local_op == LocalOp::Delete, own_id);
+            let incoming = Stamp::new(change.hlc, change.doc.is_none(), change.origin.as_str());
+            if !incoming_wins_at_edge(&local, local_op, &incoming) {
                 return Ok(false);
             }
         }

@@ -1008,7 +1008,8 @@ impl Hub {
                 }
                 continue;
             }
-            if !seen.insert((entry.ns.clone(), keyenc::encode(&entry.id))) {
+            let key = (entry.ns.clone(), keyenc::encode(&entry.id));
+            if seen.contains(&key) {
                 continue;
             }
             let version = self.version(&self.storage, &entry.ns, &entry.id)?;
@@ -1020,10 +1021,14 @@ impl Hub {
                     let valid = check_id(edge.service, &doc).is_ok();
                     let matches = valid
                         && edge.query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
+                    let inserted_by_another = entry.op == HistoryOp::Insert
+                        && entry.origin != Origin::Peer(edge.id.clone());
                     if matches {
                         Some(doc)
-                    } else if entry.op == HistoryOp::Insert || !valid {
-                        // Never synced to this edge.
+                    } else if inserted_by_another || !valid {
+                        // Not synced to this edge by this entry. A later entry of the same
+                        // document in this window may still have been (so the document is not
+                        // marked as seen).
                         continue;
                     } else {
                         // Moved out of the query: the edge drops its copy, if it has one.
@@ -1032,6 +1037,7 @@ impl Hub {
                 }
                 None => None,
             };
+            seen.insert(key);
             let change = Change {
                 seq: entry.seq,
                 ns: entry.ns,

@@ -16,6 +16,7 @@ mod error;
 pub mod hub;
 pub mod id_rules;
 pub mod instance_query;
+pub mod merge;
 pub mod protocol;
 pub mod rql;
 

@@ -738,6 +738,41 @@ fn deletes_win_over_concurrent_updates_whatever_the_clocks() {
     }
 }
 
+/// The divergence seen with real processes: an edge deletes a document while another
+/// updates it, and the deleting edge downloads the update before it uploads its delete (its
+/// download side runs while the upload waits, or its snapshot is still running). The delete
+/// must win there too, as it does at the hub.
+#[test]
+fn a_pending_local_delete_wins_over_a_downloaded_update() {
+    let f = Fixture::new();
+    let (one, mut engine_one, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let (two, mut engine_two, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    let id = ObjectId::new();
+    insert(&f.hub_storage, "shop.items", doc! {"_id": id, "v": 0});
+    engine_one.sync_once(&mut link).unwrap();
+    engine_two.sync_once(&mut link).unwrap();
+    delete(&one, "shop.items", doc! {"_id": id});
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    update(
+        &two,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$set": {"w": 2}},
+    );
+    engine_two.sync_once(&mut link).unwrap();
+    engine_one.download_all(&mut link).unwrap();
+    for _ in 0..3 {
+        engine_one.sync_once(&mut link).unwrap();
+        engine_two.sync_once(&mut link).unwrap();
+    }
+    assert_eq!(all(&f.hub_storage, "shop.items"), Vec::<Document>::new());
+    assert_eq!(all(&two, "shop.items"), Vec::<Document>::new());
+    assert_eq!(all(&one, "shop.items"), Vec::<Document>::new());
+}
+
 #[test]
 fn concurrent_increments_add_up_like_a_counter() {
     let f = Fixture::new();
@@ -1048,6 +1083,10 @@ mod convergence {
         },
         /// A sync round of edge 1 or 2; `lose_ack` drops the reply of its first upload.
         Sync { edge: usize, lose_ack: bool },
+        /// Edge 1 or 2 only downloads (as its download side does while its upload side waits).
+        Download { edge: usize },
+        /// Edge 1 or 2 only uploads.
+        Upload { edge: usize },
         /// The hub drops the collection.
         HubDrop,
         /// Edge 1 or 2 drops the collection.
@@ -1065,6 +1104,8 @@ mod convergence {
                 .prop_map(|(replica, id, value, field)| Step::Write { replica, id, value, field }),
             8 => (1..3_usize, proptest::bool::weighted(0.2))
                 .prop_map(|(edge, lose_ack)| Step::Sync { edge, lose_ack }),
+            2 => (1..3_usize).prop_map(|edge| Step::Download { edge }),
+            2 => (1..3_usize).prop_map(|edge| Step::Upload { edge }),
             1 => Just(Step::HubDrop),
             1 => (1..3_usize).prop_map(|edge| Step::EdgeDrop { edge }),
         ]
@@ -1151,6 +1192,14 @@ mod convergence {
                     link.fail_after_upload = lose_ack;
                     let _ = engines[edge - 1].sync_once(&mut link);
                 }
+                Step::Download { edge } => {
+                    let mut link = InProcessLink::new(&f.hub);
+                    let _ = engines[edge - 1].download_all(&mut link);
+                }
+                Step::Upload { edge } => {
+                    let mut link = InProcessLink::new(&f.hub);
+                    let _ = engines[edge - 1].upload_all(&mut link);
+                }
             }
         }
         let mut link = InProcessLink::new(&f.hub);
@@ -1160,6 +1209,47 @@ mod convergence {
             }
         }
         replicas
+    }
+
+    /// Regressions found by the property tests below, as plain tests.
+    #[test]
+    fn regression_update_outside_a_filtered_query_during_a_download() {
+        use Step::*;
+        let steps = [
+            Write {
+                replica: 2,
+                id: 2,
+                value: Some(5),
+                field: 2,
+            },
+            Sync {
+                edge: 2,
+                lose_ack: false,
+            },
+            Write {
+                replica: 0,
+                id: 2,
+                value: Some(52),
+                field: 0,
+            },
+            Write {
+                replica: 2,
+                id: 2,
+                value: Some(12),
+                field: 0,
+            },
+            Download { edge: 2 },
+        ];
+        let [hub, _, two] = run(&steps, doc! {"items": "v >= 50"});
+        let in_query = |docs: Vec<Document>| -> Vec<Document> {
+            docs.into_iter()
+                .filter(|d| d.get_i32("v").is_ok_and(|v| v >= 50))
+                .collect()
+        };
+        assert_eq!(
+            in_query(all(&two, "shop.items")),
+            in_query(all(&hub, "shop.items"))
+        );
     }
 
     proptest! {
