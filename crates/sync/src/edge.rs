@@ -6,17 +6,17 @@
 //! [`EdgeSync::sync_once`] call registers if needed, uploads until the backlog is empty, then
 //! downloads until caught up. The caller loops with backoff on errors.
 //!
-//! Persistent state (edge id, API key, query, cursors) is one BSON file,
-//! [`STATE_FILE_NAME`] in the data directory, owner-readable only, replaced atomically. The
-//! upload cursor advances only after the hub's acknowledgement; the download cursor only after
-//! the downloaded changes are applied and flushed.
+//! Persistent state (see [`state`]): the identity (edge id, API key) in an owner-only file,
+//! the progress (query, cursors) as a record committed with the data it describes. The upload
+//! cursor advances only after the hub's acknowledgement; the download cursor commits in the
+//! same batch as the downloaded changes it covers.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use bson::{doc, Bson, DateTime, Document};
-use outpost_storage::{HistoryOp, Origin, Storage};
+use outpost_storage::{HistoryOp, Origin, RemoteBatch, Storage};
 
 use crate::error::{Error, Result};
 use crate::id_rules::{check_id, ServiceType};
@@ -27,8 +27,8 @@ use crate::protocol::{
     MAX_BATCH_COUNT, REGISTER, SNAPSHOT, UPLOAD,
 };
 
-/// The edge's sync state file in its data directory.
-pub const STATE_FILE_NAME: &str = "outpost-sync-state.bson";
+pub use state::STATE_FILE_NAME;
+use state::{EdgeState, Identity, Progress, StateStore};
 /// The origin under which the edge applies the hub's changes.
 pub const HUB_ORIGIN: &str = "hub";
 /// History entries one upload batch examines at most (most may be skipped).
@@ -64,53 +64,6 @@ impl Default for EdgeOptions {
             batch_count: MAX_BATCH_COUNT,
             batch_bytes: MAX_BATCH_BYTES,
         }
-    }
-}
-
-/// What the edge remembers between runs.
-#[derive(Debug, Clone, PartialEq)]
-struct EdgeState {
-    edge_id: String,
-    api_key: String,
-    service: ServiceType,
-    default_db: String,
-    query: Document,
-    /// The query version the local data reflects (0: never snapshotted).
-    synced_query_version: i64,
-    /// The last history sequence uploaded (and acknowledged) or skipped.
-    upload_cursor: u64,
-    /// The last hub history sequence applied.
-    download_cursor: u64,
-}
-
-impl EdgeState {
-    fn to_document(&self) -> Document {
-        doc! {
-            "edgeId": &self.edge_id,
-            "apiKey": &self.api_key,
-            "service": self.service.as_str(),
-            "defaultDb": &self.default_db,
-            "query": self.query.clone(),
-            "syncedQueryVersion": self.synced_query_version,
-            "uploadCursor": u64_to_i64(self.upload_cursor),
-            "downloadCursor": u64_to_i64(self.download_cursor),
-        }
-    }
-
-    fn from_document(d: &Document) -> Result<EdgeState> {
-        Ok(EdgeState {
-            edge_id: read_str(d, "edgeId")?.to_string(),
-            api_key: read_str(d, "apiKey")?.to_string(),
-            service: read_str(d, "service")?.parse()?,
-            default_db: read_str(d, "defaultDb")?.to_string(),
-            query: d
-                .get_document("query")
-                .map_err(|_| Error::protocol("sync state: 'query' must be a document"))?
-                .clone(),
-            synced_query_version: d.get_i64("syncedQueryVersion").unwrap_or(0),
-            upload_cursor: read_u64(d, "uploadCursor")?,
-            download_cursor: read_u64(d, "downloadCursor")?,
-        })
     }
 }
 
@@ -174,6 +127,7 @@ struct UploadBatch {
 pub struct EdgeSync {
     storage: Storage,
     options: EdgeOptions,
+    store: StateStore,
     state: Option<EdgeState>,
     status: Arc<Mutex<SyncStatus>>,
     /// The current query and service, shared with the write guard.
@@ -189,10 +143,10 @@ struct SyncScope {
 
 impl SyncScope {
     fn of(state: &EdgeState) -> Option<SyncScope> {
-        match InstanceQuery::parse(&state.query, &state.default_db) {
+        match InstanceQuery::parse(&state.progress.query, &state.identity.default_db) {
             Ok(query) => Some(SyncScope {
                 query,
-                service: state.service,
+                service: state.identity.service,
             }),
             Err(error) => {
                 tracing::error!(error = %error, "the stored instance query does not parse");
@@ -242,20 +196,19 @@ impl SyncScope {
 impl EdgeSync {
     /// Loads the stored state, if any.
     pub fn new(storage: Storage, options: EdgeOptions) -> Result<EdgeSync> {
-        let state = match &options.state_dir {
-            Some(dir) => load_state(&dir.join(STATE_FILE_NAME))?,
-            None => None,
-        };
+        let store = StateStore::new(&storage, options.state_dir.as_deref())?;
+        let state = store.load()?;
         let status = SyncStatus {
-            edge_id: state.as_ref().map(|s| s.edge_id.clone()),
-            query: state.as_ref().map(|s| s.query.clone()),
-            upload_cursor: state.as_ref().map_or(0, |s| s.upload_cursor),
+            edge_id: state.as_ref().map(|s| s.identity.edge_id.clone()),
+            query: state.as_ref().map(|s| s.progress.query.clone()),
+            upload_cursor: state.as_ref().map_or(0, |s| s.progress.upload_cursor),
             ..SyncStatus::default()
         };
         let scope = state.as_ref().and_then(SyncScope::of);
         Ok(EdgeSync {
             storage,
             options,
+            store,
             state,
             status: Arc::new(Mutex::new(status)),
             scope: Arc::new(RwLock::new(scope)),
@@ -363,34 +316,51 @@ impl EdgeSync {
             .map_err(|_| Error::protocol("registration reply without a query"))?
             .clone();
         let state = EdgeState {
-            edge_id: read_str(&reply, "edgeId")?.to_string(),
-            api_key: read_str(&reply, "apiKey")?.to_string(),
-            service: read_str(&reply, "service")?.parse()?,
-            default_db: read_str(&reply, "defaultDb")?.to_string(),
-            query,
-            synced_query_version: 0,
-            upload_cursor: 0,
-            download_cursor: 0,
+            identity: Identity {
+                edge_id: read_str(&reply, "edgeId")?.to_string(),
+                api_key: read_str(&reply, "apiKey")?.to_string(),
+                service: read_str(&reply, "service")?.parse()?,
+                default_db: read_str(&reply, "defaultDb")?.to_string(),
+            },
+            progress: Progress {
+                query,
+                synced_query_version: 0,
+                upload_cursor: 0,
+                download_cursor: 0,
+            },
         };
-        tracing::info!(edge = %state.edge_id, "registered with the hub");
+        tracing::info!(edge = %state.identity.edge_id, "registered with the hub");
         self.save(state)?;
         Ok(())
     }
 
+    /// Stores `state` (the identity file only when the identity changed; the progress record
+    /// only when it changed and was not committed with data already, `progress_committed`).
     fn save(&mut self, state: EdgeState) -> Result<()> {
+        self.save_with(state, false)
+    }
+
+    fn save_with(&mut self, state: EdgeState, progress_committed: bool) -> Result<()> {
         if self.state.as_ref() == Some(&state) {
-            // An idle round changes nothing: no file write, no fsync.
+            // An idle round changes nothing: no write.
             return Ok(());
         }
-        if let Some(dir) = &self.options.state_dir {
-            save_state(&dir.join(STATE_FILE_NAME), &state)?;
+        if self.state.as_ref().map(|s| &s.identity) != Some(&state.identity) {
+            self.store.save_identity(&state.identity)?;
         }
-        let query_changed = self.state.as_ref().map(|s| (&s.query, s.service))
-            != Some((&state.query, state.service));
+        let progress_changed = self.state.as_ref().map(|s| &s.progress) != Some(&state.progress);
+        if progress_changed && !progress_committed {
+            self.store.save_progress(&state.progress)?;
+        }
+        let query_changed = self
+            .state
+            .as_ref()
+            .map(|s| (&s.progress.query, s.identity.service))
+            != Some((&state.progress.query, state.identity.service));
         if query_changed {
             *self.scope.write().unwrap_or_else(|p| p.into_inner()) = SyncScope::of(&state);
         }
-        let (id, query) = (state.edge_id.clone(), state.query.clone());
+        let (id, query) = (state.identity.edge_id.clone(), state.progress.query.clone());
         self.update_status(|s| {
             s.edge_id = Some(id);
             s.query = Some(query);
@@ -408,7 +378,7 @@ impl EdgeSync {
     /// Local changes after the upload cursor (changes applied from the hub do not count):
     /// (entries, bytes of their documents).
     fn upload_backlog(&self) -> (u64, u64) {
-        let cursor = self.state.as_ref().map_or(0, |s| s.upload_cursor);
+        let cursor = self.state.as_ref().map_or(0, |s| s.progress.upload_cursor);
         let (mut entries, mut bytes) = (0_u64, 0_u64);
         for entry in self
             .storage
@@ -457,7 +427,7 @@ impl EdgeSync {
     /// are counted (and logged once per document) and still move the cursor.
     fn next_upload_batch(&mut self) -> Result<UploadBatch> {
         let state = self.state()?.clone();
-        let query = InstanceQuery::parse(&state.query, &state.default_db)?;
+        let query = InstanceQuery::parse(&state.progress.query, &state.identity.default_db)?;
         let mut batch = UploadBatch::default();
         let mut bytes = 0;
         // Entries are read one at a time; the changes of the hub (downloaded, never uploaded)
@@ -465,7 +435,7 @@ impl EdgeSync {
         // it for many rounds.
         let storage = self.storage.clone();
         let entries = storage
-            .history_from(state.upload_cursor.saturating_add(1))
+            .history_from(state.progress.upload_cursor.saturating_add(1))
             .take(UPLOAD_SCAN_LIMIT.max(self.options.batch_count));
         for entry in entries {
             let entry = entry?;
@@ -517,14 +487,16 @@ impl EdgeSync {
                     continue;
                 }
                 (HistoryOp::Delete, _) | (_, None) => {
-                    if let Err(reason) = check_id(state.service, &doc! {"_id": entry.id.clone()}) {
+                    if let Err(reason) =
+                        check_id(state.identity.service, &doc! {"_id": entry.id.clone()})
+                    {
                         self.count_skip(&entry.ns, &entry.id, reason.as_str(), &reason, true);
                         continue;
                     }
                     None
                 }
                 (op, Some(doc)) => {
-                    if let Err(reason) = check_id(state.service, &doc) {
+                    if let Err(reason) = check_id(state.identity.service, &doc) {
                         self.count_skip(&entry.ns, &entry.id, reason.as_str(), &reason, true);
                         continue;
                     }
@@ -589,8 +561,8 @@ impl EdgeSync {
                 .collect();
             let reply = link.call(doc! {
                 UPLOAD: 1,
-                "apiKey": &state.api_key,
-                "fromSeq": u64_to_i64(state.upload_cursor),
+                "apiKey": &state.identity.api_key,
+                "fromSeq": u64_to_i64(state.progress.upload_cursor),
                 "lastSeq": u64_to_i64(batch.last_seq),
                 "changes": changes,
             })?;
@@ -620,15 +592,12 @@ impl EdgeSync {
                 }
             }
         }
-        state.upload_cursor = batch.last_seq;
-        let upload_cursor = state.upload_cursor;
-        self.save(state)?;
+        state.progress.upload_cursor = batch.last_seq;
+        let upload_cursor = state.progress.upload_cursor;
         // Changes the hub refused because it holds a newer version: take the hub's version,
-        // unless a local change made since this batch is newer still.
-        if !superseded.is_empty() {
-            self.apply_changes(&superseded, upload_cursor)?;
-            self.storage.flush()?;
-        }
+        // unless a local change made since this batch wins; committed with the new cursor.
+        self.apply_changes(&superseded, Some(&state))?;
+        self.save_with(state, true)?;
         let uploaded = u64::try_from(count).unwrap_or(u64::MAX);
         self.update_status(|s| {
             s.uploaded += uploaded;
@@ -642,12 +611,12 @@ impl EdgeSync {
             let mut state = self.state()?.clone();
             let reply = link.call(doc! {
                 DOWNLOAD: 1,
-                "apiKey": &state.api_key,
-                "after": u64_to_i64(state.download_cursor),
+                "apiKey": &state.identity.api_key,
+                "after": u64_to_i64(state.progress.download_cursor),
                 "limit": i64::try_from(self.options.batch_count).unwrap_or(500),
             })?;
             let query_version = reply.get_i64("queryVersion").unwrap_or(1);
-            if query_version != state.synced_query_version {
+            if query_version != state.progress.synced_query_version {
                 let query = reply
                     .get_document("query")
                     .map_err(|_| Error::protocol("download reply without a query"))?
@@ -667,12 +636,11 @@ impl EdgeSync {
                     _ => Err(Error::protocol("a downloaded change must be a document")),
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let applied = self.apply_changes(&changes, state.upload_cursor)?;
-            self.storage.flush()?;
-            let caught_up = next >= last || next == state.download_cursor;
-            state.download_cursor = next.max(state.download_cursor);
-            let lag = last.saturating_sub(state.download_cursor);
-            self.save(state)?;
+            let caught_up = next >= last || next == state.progress.download_cursor;
+            state.progress.download_cursor = next.max(state.progress.download_cursor);
+            let applied = self.apply_changes(&changes, Some(&state))?;
+            let lag = last.saturating_sub(state.progress.download_cursor);
+            self.save_with(state, true)?;
             self.update_status(|s| {
                 s.downloaded += applied;
                 s.download_lag_entries = lag;
@@ -686,27 +654,20 @@ impl EdgeSync {
     /// Local changes not yet uploaded, by document: (namespace, encoded `_id`) -> (clock of the
     /// latest, what they did: an insert followed by updates counts as an insert). A downloaded
     /// change that loses to one of them (see [`incoming_wins_at_edge`]) is not applied; the
-    /// local one reaches the hub with the next upload.
+    /// local one reaches the hub with the next upload. Each change counts as what its upload
+    /// will say: an update that moved a document out of the query uploads as a delete, so it
+    /// is a pending delete; a local-only write is not pending.
     fn pending_local_changes(&self, upload_cursor: u64) -> Result<PendingChanges> {
-        Ok(self.pending_local_changes_and_mark(upload_cursor)?.0)
-    }
-
-    /// [`Self::pending_local_changes`] and the last history sequence it saw. Each change counts
-    /// as what its upload will say: an update that moved a document out of the query is
-    /// uploaded as a delete, so it is a pending delete; a local-only write is not pending.
-    fn pending_local_changes_and_mark(&self, upload_cursor: u64) -> Result<(PendingChanges, u64)> {
         let scope = match &self.state {
             Some(state) => Some((
-                InstanceQuery::parse(&state.query, &state.default_db)?,
-                state.service,
+                InstanceQuery::parse(&state.progress.query, &state.identity.default_db)?,
+                state.identity.service,
             )),
             None => None,
         };
         let mut pending = HashMap::new();
-        let mut mark = upload_cursor;
         for entry in self.storage.history_from(upload_cursor.saturating_add(1)) {
             let entry = entry?;
-            mark = entry.seq;
             if entry.origin != Origin::Local {
                 continue;
             }
@@ -739,65 +700,68 @@ impl EdgeSync {
             };
             pending.insert(key, (entry.hlc, op));
         }
-        Ok((pending, mark))
+        Ok(pending)
     }
 
-    /// Applies the hub's changes (downloaded, or answers to an upload). A local write that
-    /// lands between reading the pending changes and applying (applications never wait for
-    /// sync) could be overwritten by an older hub version; such writes are found in the
-    /// history afterwards and their documents put back (as hub-origin writes: their own history
-    /// entries still upload them). Returns how many changes were applied.
-    fn apply_changes(&self, changes: &[Change], upload_cursor: u64) -> Result<u64> {
-        let (pending, mark) = self.pending_local_changes_and_mark(upload_cursor)?;
-        let mut applied = 0_u64;
-        let mut touched = HashSet::new();
-        for change in changes {
-            if self.apply_downloaded(change, &pending)? {
-                applied += 1;
-                touched.insert(change.ns.clone());
+    /// Applies the hub's changes (downloaded, or answers to an upload) in one atomic commit,
+    /// with the progress of `commit_state` when given (the cursor after these changes). The
+    /// batch holds the storage's writer lock from before the pending local changes are read
+    /// until the commit, so no local write can slip in between and be overwritten by an older
+    /// version from the hub. Returns how many changes were applied.
+    fn apply_changes(&self, changes: &[Change], commit_state: Option<&EdgeState>) -> Result<u64> {
+        if changes.is_empty() {
+            // Nothing to check against pending local changes (a scan of the backlog).
+            if let Some(state) = commit_state {
+                self.store.save_progress(&state.progress)?;
             }
-        }
-        if applied == 0 {
             return Ok(0);
         }
-        let mut racing: HashMap<(String, Vec<u8>), (Bson, Option<Document>)> = HashMap::new();
-        for entry in self.storage.history_from(mark.saturating_add(1)) {
-            let entry = entry?;
-            if entry.origin != Origin::Local || !touched.contains(&entry.ns) {
-                continue;
+        let storage = self.storage.clone();
+        let mut batch = storage.remote_batch();
+        let upload_cursor = commit_state
+            .or(self.state.as_ref())
+            .map_or(0, |s| s.progress.upload_cursor);
+        let pending = self.pending_local_changes(upload_cursor)?;
+        let mut applied = 0_u64;
+        for change in changes {
+            if self.stage_downloaded(&mut batch, change, &pending)? {
+                applied += 1;
             }
-            let key = (
-                entry.ns.clone(),
-                outpost_storage::value::keyenc::encode(&entry.id),
-            );
-            let doc = if entry.op == HistoryOp::Delete {
-                None
-            } else {
-                entry.doc
-            };
-            racing.insert(key, (entry.id, doc));
         }
-        for ((ns, _), (id, doc)) in racing {
-            let (db, coll) = split_namespace(&ns)?;
-            self.storage
-                .apply_remote(db, coll, &id, doc, &Origin::Peer(HUB_ORIGIN.into()))?;
+        if let Some(state) = commit_state {
+            batch.put_record(
+                self.store.progress_tree(),
+                self.store.progress_key(),
+                Some(&state.progress),
+            )?;
+        }
+        if !batch.is_empty() {
+            batch.commit()?;
         }
         Ok(applied)
     }
 
-    /// Applies one change of the hub unless a newer pending local change of the same document
-    /// wins. Returns whether it was applied.
-    fn apply_downloaded(&self, change: &Change, pending: &PendingChanges) -> Result<bool> {
-        self.storage.observe_hlc(change.hlc);
+    /// Stages one change of the hub unless a pending local change of the same document wins.
+    /// Returns whether it was staged.
+    fn stage_downloaded(
+        &self,
+        batch: &mut RemoteBatch,
+        change: &Change,
+        pending: &PendingChanges,
+    ) -> Result<bool> {
+        batch.observe_hlc(change.hlc);
         if change.drop {
-            return self.apply_downloaded_drop(change, pending);
+            return self.stage_downloaded_drop(batch, change, pending);
         }
         let key = (
             change.ns.clone(),
             outpost_storage::value::keyenc::encode(&change.id),
         );
         if let Some(&(local_hlc, local_op)) = pending.get(&key) {
-            let own_id = self.state.as_ref().map_or("", |s| s.edge_id.as_str());
+            let own_id = self
+                .state
+                .as_ref()
+                .map_or("", |s| s.identity.edge_id.as_str());
             let local = Stamp::new(local_hlc, local_op == LocalOp::Delete, own_id);
             let incoming = Stamp::new(change.hlc, change.doc.is_none(), change.origin.as_str());
             if !incoming_wins_at_edge(&local, local_op, &incoming) {
@@ -805,45 +769,55 @@ impl EdgeSync {
             }
         }
         let (db, coll) = split_namespace(&change.ns)?;
-        self.storage.apply_remote(
+        batch.put(
             db,
             coll,
             &change.id,
             change.doc.clone(),
             &Origin::Peer(HUB_ORIGIN.into()),
-        )?;
+        );
         Ok(true)
     }
 
     /// The hub dropped a collection: remove the local documents of it that the query syncs,
     /// except those with a local change newer than the drop (they reach the hub again).
-    fn apply_downloaded_drop(&self, change: &Change, pending: &PendingChanges) -> Result<bool> {
+    fn stage_downloaded_drop(
+        &self,
+        batch: &mut RemoteBatch,
+        change: &Change,
+        pending: &PendingChanges,
+    ) -> Result<bool> {
         let state = self.state()?;
-        let query = InstanceQuery::parse(&state.query, &state.default_db)?;
+        let query = InstanceQuery::parse(&state.progress.query, &state.identity.default_db)?;
         let (db, coll) = split_namespace(&change.ns)?;
-        let mut removed = Vec::new();
-        for doc in self
-            .storage
-            .find(db, coll, &outpost_storage::FindOptions::default())?
-        {
-            let doc = doc?;
-            let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-            let key = (
-                change.ns.clone(),
-                outpost_storage::value::keyenc::encode(&id),
-            );
-            let synced = check_id(state.service, &doc).is_ok()
+        let mut ids = batch.staged_ids(db, coll);
+        for doc in self.storage.find(
+            db,
+            coll,
+            &outpost_storage::FindOptions {
+                projection: Some(doc! {"_id": 1}),
+                ..outpost_storage::FindOptions::default()
+            },
+        )? {
+            ids.push(doc?.get("_id").cloned().unwrap_or(Bson::Null));
+        }
+        let mut seen = HashSet::new();
+        for id in ids {
+            let encoded = outpost_storage::value::keyenc::encode(&id);
+            if !seen.insert(encoded.clone()) {
+                continue;
+            }
+            let Some(doc) = batch.get(db, coll, &id)? else {
+                continue;
+            };
+            let synced = check_id(state.identity.service, &doc).is_ok()
                 && query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
             let newer_locally = pending
-                .get(&key)
+                .get(&(change.ns.clone(), encoded))
                 .is_some_and(|&(local_hlc, _)| local_hlc > change.hlc);
             if synced && !newer_locally {
-                removed.push(id);
+                batch.put(db, coll, &id, None, &Origin::Peer(HUB_ORIGIN.into()));
             }
-        }
-        for id in removed {
-            self.storage
-                .apply_remote(db, coll, &id, None, &Origin::Peer(HUB_ORIGIN.into()))?;
         }
         Ok(true)
     }
@@ -858,21 +832,21 @@ impl EdgeSync {
         version: i64,
     ) -> Result<()> {
         let mut state = self.state()?.clone();
-        let old_query = InstanceQuery::parse(&state.query, &state.default_db)?;
-        let new_query = InstanceQuery::parse(&query, &state.default_db)?;
+        let old_query = InstanceQuery::parse(&state.progress.query, &state.identity.default_db)?;
+        let new_query = InstanceQuery::parse(&query, &state.identity.default_db)?;
         tracing::info!(version, query = %query, "applying the hub's instance query");
-        let pending = self.pending_local_changes(state.upload_cursor)?;
         let mut position: Option<Document> = None;
         let mut received = HashSet::new();
         let mut newly_synced = Vec::new();
         let mut hub_seq;
         loop {
-            let mut request = doc! {SNAPSHOT: 1, "apiKey": &state.api_key, "limit": i64::try_from(self.options.batch_count).unwrap_or(500)};
+            let mut request = doc! {SNAPSHOT: 1, "apiKey": &state.identity.api_key, "limit": i64::try_from(self.options.batch_count).unwrap_or(500)};
             if let Some(position) = &position {
                 request.insert("position", position.clone());
             }
             let reply = link.call(request)?;
             hub_seq = read_u64(&reply, "hubSeq")?;
+            let mut page = Vec::new();
             for item in reply
                 .get_array("docs")
                 .map_err(|_| Error::protocol("snapshot reply without docs"))?
@@ -898,8 +872,11 @@ impl EdgeSync {
                     increments: None,
                     insert: false,
                 };
-                self.apply_downloaded(&change, &pending)?;
+                page.push(change);
             }
+            // Each page in one commit, checked against the local changes pending at that
+            // moment (a document deleted here during the snapshot stays deleted).
+            self.apply_changes(&page, None)?;
             if reply.get_bool("done").unwrap_or(true) {
                 break;
             }
@@ -915,6 +892,7 @@ impl EdgeSync {
         // longer has them (deleted at the hub while this edge was not listening) and no local
         // change of them waits for upload. Local-only documents (outside both queries, or with
         // an `_id` the service does not sync) are untouched.
+        let mut candidates = Vec::new();
         for database in self.storage.list_databases() {
             for collection in self.storage.list_collections(&database.name) {
                 let (db, coll) = (database.name.as_str(), collection.name.as_str());
@@ -923,10 +901,6 @@ impl EdgeSync {
                 {
                     continue;
                 }
-                // Decide after the scan which documents have pending local changes: a write
-                // committed during the scan is then known as pending (a write and its history
-                // entry commit together).
-                let mut candidates = Vec::new();
                 for doc in self
                     .storage
                     .find(db, coll, &outpost_storage::FindOptions::default())?
@@ -936,56 +910,62 @@ impl EdgeSync {
                         old_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
                     let matches_now =
                         new_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
-                    let valid_id = check_id(state.service, &doc).is_ok();
-                    candidates.push((doc, matched_before, matches_now, valid_id));
-                }
-                let pending = self.pending_local_changes(state.upload_cursor)?;
-                let mut removed = Vec::new();
-                for (doc, matched_before, matches_now, valid_id) in candidates {
-                    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-                    let key = (
+                    let valid_id = check_id(state.identity.service, &doc).is_ok();
+                    candidates.push((
                         format!("{db}.{coll}"),
-                        outpost_storage::value::keyenc::encode(&id),
-                    );
-                    if pending.contains_key(&key) {
-                        continue;
-                    }
-                    let unknown_at_hub = matches_now && valid_id && !received.contains(&key);
-                    if matched_before && (!matches_now || unknown_at_hub) {
-                        removed.push(id);
-                    } else if unknown_at_hub {
-                        // A local-only document the new query now covers: offer it to the hub.
-                        newly_synced.push(Change {
-                            seq: 0,
-                            ns: key.0,
-                            id,
-                            doc: Some(doc),
-                            hlc: 0,
-                            origin: String::new(),
-                            drop: false,
-                            fields: None,
-                            increments: None,
-                            insert: false,
-                        });
-                    }
-                }
-                for id in removed {
-                    self.storage.apply_remote(
-                        db,
-                        coll,
-                        &id,
-                        None,
-                        &Origin::Peer(HUB_ORIGIN.into()),
-                    )?;
+                        doc,
+                        matched_before,
+                        matches_now,
+                        valid_id,
+                    ));
                 }
             }
         }
-        self.storage.flush()?;
-        state.query = query;
-        state.synced_query_version = version;
-        state.download_cursor = hub_seq;
-        let upload_cursor = state.upload_cursor;
-        self.save(state)?;
+        state.progress.query = query;
+        state.progress.synced_query_version = version;
+        state.progress.download_cursor = hub_seq;
+        let upload_cursor = state.progress.upload_cursor;
+        {
+            // Which documents have pending local changes is decided under the writer lock, after
+            // the scan: a write committed during the scan is pending (a write and its history
+            // entry commit together), and none can come between this and the commit.
+            let storage = self.storage.clone();
+            let mut batch = storage.remote_batch();
+            let pending = self.pending_local_changes(upload_cursor)?;
+            for (ns, doc, matched_before, matches_now, valid_id) in candidates {
+                let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+                let key = (ns, outpost_storage::value::keyenc::encode(&id));
+                if pending.contains_key(&key) {
+                    continue;
+                }
+                let unknown_at_hub = matches_now && valid_id && !received.contains(&key);
+                if matched_before && (!matches_now || unknown_at_hub) {
+                    let (db, coll) = split_namespace(&key.0)?;
+                    batch.put(db, coll, &id, None, &Origin::Peer(HUB_ORIGIN.into()));
+                } else if unknown_at_hub {
+                    // A local-only document the new query now covers: offer it to the hub.
+                    newly_synced.push(Change {
+                        seq: 0,
+                        ns: key.0,
+                        id,
+                        doc: Some(doc),
+                        hlc: 0,
+                        origin: String::new(),
+                        drop: false,
+                        fields: None,
+                        increments: None,
+                        insert: false,
+                    });
+                }
+            }
+            batch.put_record(
+                self.store.progress_tree(),
+                self.store.progress_key(),
+                Some(&state.progress),
+            )?;
+            batch.commit()?;
+        }
+        self.save_with(state, true)?;
         // Sequence 0 and clock 0: not from the history log (the hub does not check them
         // against the edge's upload sequence) and older than any version the hub has.
         for chunk in newly_synced.chunks(self.options.batch_count.max(1)) {
@@ -1001,50 +981,7 @@ impl EdgeSync {
     }
 }
 
-fn load_state(path: &std::path::Path) -> Result<Option<EdgeState>> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(Error::Coded {
-                code: 1,
-                message: format!("cannot read {}: {error}", path.display()),
-            })
-        }
-    };
-    let document = Document::from_reader(bytes.as_slice()).map_err(|error| Error::Coded {
-        code: 1,
-        message: format!("corrupt sync state {}: {error}", path.display()),
-    })?;
-    EdgeState::from_document(&document).map(Some)
-}
-
-/// Writes the state to a temporary file (mode 0600: it holds the API key), syncs it and renames
-/// it over the old one, so a crash leaves either the old or the new state.
-fn save_state(path: &std::path::Path, state: &EdgeState) -> Result<()> {
-    use std::io::Write;
-    let io_error = |error: std::io::Error| Error::Coded {
-        code: 1,
-        message: format!("cannot write {}: {error}", path.display()),
-    };
-    let bytes = bson::to_vec(&state.to_document()).map_err(|error| Error::Coded {
-        code: 1,
-        message: error.to_string(),
-    })?;
-    let temporary = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&temporary).map_err(io_error)?;
-    file.write_all(&bytes).map_err(io_error)?;
-    file.sync_all().map_err(io_error)?;
-    std::fs::rename(&temporary, path).map_err(io_error)?;
-    Ok(())
-}
+mod state;
 
 #[cfg(test)]
 mod tests;

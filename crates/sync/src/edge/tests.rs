@@ -773,6 +773,103 @@ fn a_pending_local_delete_wins_over_a_downloaded_update() {
     assert_eq!(all(&one, "shop.items"), Vec::<Document>::new());
 }
 
+/// A link that runs `after_first_snapshot_page` once, when the edge asks for the second
+/// snapshot page (the first is applied by then), as an application's write or another edge's
+/// would happen while the snapshot goes on.
+struct HookedLink<'a, F: FnMut()> {
+    inner: InProcessLink<'a>,
+    snapshot_pages: usize,
+    after_first_snapshot_page: Option<F>,
+}
+
+impl<F: FnMut()> Link for HookedLink<'_, F> {
+    fn call(&mut self, command: Document) -> Result<Document> {
+        if command.keys().next().map(String::as_str) == Some("outpostSyncSnapshot") {
+            self.snapshot_pages += 1;
+            if self.snapshot_pages == 2 {
+                if let Some(mut hook) = self.after_first_snapshot_page.take() {
+                    hook();
+                }
+            }
+        }
+        self.inner.call(command)
+    }
+}
+
+/// The second divergence seen with real processes: an edge joins after the data exists and,
+/// while its snapshot is still running, deletes documents that arrived in its first page while
+/// another edge updates them. The deletes win everywhere.
+#[test]
+fn a_delete_during_the_snapshot_wins_over_a_concurrent_update() {
+    let f = Fixture::new();
+    let ids: Vec<ObjectId> = (0..30).map(|_| ObjectId::new()).collect();
+    for (n, id) in ids.iter().enumerate() {
+        insert(
+            &f.hub_storage,
+            "shop.items",
+            doc! {"_id": id, "n": i32::try_from(n).unwrap()},
+        );
+    }
+    let (one, mut engine_one, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    engine_one.sync_once(&mut link).unwrap();
+    let (two, mut engine_two, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    engine_two.options.batch_count = 5;
+    let mut sorted = ids.clone();
+    sorted.sort();
+    let first_page = sorted[..5].to_vec();
+    {
+        let (two, one, hub, first_page) = (two.clone(), one.clone(), &f.hub, first_page.clone());
+        let mut hooked = HookedLink {
+            inner: InProcessLink::new(&f.hub),
+            snapshot_pages: 0,
+            after_first_snapshot_page: Some(move || {
+                for id in &first_page {
+                    delete(&two, "shop.items", doc! {"_id": id});
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                for id in &first_page {
+                    update(
+                        &one,
+                        "shop.items",
+                        doc! {"_id": id},
+                        doc! {"$set": {"w": 1}},
+                    );
+                }
+                let mut link = InProcessLink::new(hub);
+                engine_one.sync_once(&mut link).unwrap();
+            }),
+        };
+        engine_two.download_all(&mut hooked).unwrap();
+    }
+    let mut link = InProcessLink::new(&f.hub);
+    for _ in 0..3 {
+        engine_two.sync_once(&mut link).unwrap();
+    }
+    let remaining = |storage: &Storage| all(storage, "shop.items").len();
+    assert_eq!(remaining(&f.hub_storage), 25);
+    assert_eq!(remaining(&two), 25);
+    for id in &first_page {
+        let filter = doc! {"_id": id};
+        assert!(find_one(&two, filter.clone()).is_none(), "{id} came back");
+        assert!(find_one(&f.hub_storage, filter).is_none());
+    }
+}
+
+fn find_one(storage: &Storage, filter: Document) -> Option<Document> {
+    let options = FindOptions {
+        filter,
+        ..FindOptions::default()
+    };
+    storage
+        .find("shop", "items", &options)
+        .unwrap()
+        .next()
+        .map(Result::unwrap)
+}
+
 #[test]
 fn concurrent_increments_add_up_like_a_counter() {
     let f = Fixture::new();
