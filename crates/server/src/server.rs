@@ -26,6 +26,8 @@ pub enum StartError {
     },
     #[error("cannot open the database: {0}")]
     Storage(#[from] outpost_storage::Error),
+    #[error("cannot open the hub's state: {0}")]
+    Hub(#[from] outpost_sync::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -90,10 +92,10 @@ impl ServerBuilder {
     pub async fn start_on(self, listener: TcpListener) -> Result<ServerHandle, StartError> {
         let storage = self.open_storage()?;
         let local_addr = listener.local_addr()?;
-        let hub = self
-            .config
-            .hub_mode
-            .then(|| Arc::new(outpost_sync::Hub::new(storage.clone())));
+        let hub = match self.config.hub_mode {
+            true => Some(Arc::new(outpost_sync::Hub::new(storage.clone())?)),
+            false => None,
+        };
         let sync_task = crate::hub::SyncTask::start(&storage, &self.config);
         let state = Arc::new(State {
             storage,

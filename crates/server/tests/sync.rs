@@ -299,6 +299,18 @@ async fn two_edges_converge_through_the_hub() {
     for server in [&hub, &one, &two] {
         wait_for_ids(server, "shop.items", rest.clone()).await;
     }
+    // The hub's registry and versions are records of its own, not collections: a client sees
+    // only the synced data.
+    let databases = command(&hub, "admin", doc! {"listDatabases": 1, "nameOnly": true})
+        .await
+        .unwrap();
+    let names: Vec<&str> = databases
+        .get_array("databases")
+        .unwrap()
+        .iter()
+        .map(|d| d.as_document().unwrap().get_str("name").unwrap())
+        .collect();
+    assert_eq!(names, ["shop"]);
     one.shutdown().await.unwrap();
     two.shutdown().await.unwrap();
     hub.shutdown().await.unwrap();

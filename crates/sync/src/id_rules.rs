@@ -13,8 +13,10 @@ use bson::{Bson, Document};
 
 use crate::error::Error;
 
-/// The kind of cloud service an edge syncs with; it decides which `_id` types sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The kind of cloud service an edge syncs with; it decides which `_id` types sync. Stored
+/// and sent by its configuration name (`edge`, `device-sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum ServiceType {
     /// Atlas Edge Server semantics: `_id` must be an ObjectId.
     EdgeServer,
@@ -51,6 +53,20 @@ impl ServiceType {
 impl fmt::Display for ServiceType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for ServiceType {
+    type Error = Error;
+
+    fn try_from(name: String) -> Result<ServiceType, Error> {
+        name.parse()
+    }
+}
+
+impl From<ServiceType> for &'static str {
+    fn from(service: ServiceType) -> &'static str {
+        service.as_str()
     }
 }
 

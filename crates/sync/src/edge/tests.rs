@@ -63,7 +63,7 @@ impl Fixture {
     fn new() -> Fixture {
         let hub_storage = Storage::temporary().unwrap();
         Fixture {
-            hub: Hub::new(hub_storage.clone()),
+            hub: Hub::new(hub_storage.clone()).unwrap(),
             hub_storage,
         }
     }
@@ -411,12 +411,9 @@ fn a_large_import_at_the_hub_is_versioned_and_later_edits_win() {
     assert_eq!(all(&edge, "shop.items").len(), 12_000);
     let versions = f
         .hub_storage
-        .find(
-            crate::hub::HUB_DATABASE,
-            "versions",
-            &FindOptions::default(),
-        )
+        .records::<crate::hub::Version>("sync.hub.versions")
         .unwrap()
+        .iter()
         .count();
     assert!(versions >= 12_000, "{versions} versions");
     // A later edit at the edge of the last imported document wins over the import.

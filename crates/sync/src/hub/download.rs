@@ -1,0 +1,241 @@
+//! Serving an edge's downloads (the hub's changes since its cursor, as document states) and
+//! snapshots (every document its query matches, page by page).
+
+use std::collections::HashSet;
+
+use bson::{doc, Bson, Document};
+use outpost_storage::value::keyenc;
+use outpost_storage::{HistoryOp, Origin};
+
+use super::records::HUB_INSTANCE;
+use super::upload::version_with_drop;
+use super::{Hub, HubStore};
+use crate::error::Result;
+use crate::id_rules::check_id;
+use crate::instance_query::{is_internal_namespace, QueryMatch};
+use crate::protocol::{split_namespace, u64_to_i64, Change, MAX_BATCH_BYTES, MAX_BATCH_COUNT};
+
+/// History entries one download request examines at most (so a request over a long stretch of
+/// unrelated history still answers quickly; the edge asks again from `next`).
+const DOWNLOAD_SCAN_LIMIT: usize = 10_000;
+/// Documents one snapshot page examines at most (the edge asks again from the position).
+const SNAPSHOT_SCAN_LIMIT: usize = 10_000;
+
+impl<S: HubStore> Hub<S> {
+    /// The hub's changes after history sequence `after` that concern the edge, as document
+    /// states: for each document a history entry touched (in a namespace the edge's query
+    /// syncs), its current version at the hub, an upsert when it matches the query and a delete
+    /// when it is gone or moved out of the query. Documents whose current version the edge
+    /// wrote itself are skipped (the edge already has it, or something newer). Returns
+    /// `{changes, next, lastSeq, queryVersion, query}`; the edge stores `next` as its download
+    /// cursor.
+    pub fn download(&self, api_key: &str, after: u64, limit: usize) -> Result<Document> {
+        let (edge, horizon) = {
+            let mut memory = self.locked();
+            let edge = self.authenticate(api_key)?;
+            self.catch_up_all(&mut memory)?;
+            self.touch(&mut memory, &edge, after)?;
+            // Every entry up to here has a version; later ones wait for the next request.
+            (edge, self.store.last_seq())
+        };
+        let limit = limit.clamp(1, MAX_BATCH_COUNT);
+        let mut changes = Vec::new();
+        let mut seen = HashSet::new();
+        let mut bytes = 0;
+        let mut next = after;
+        for (scanned, entry) in self.store.history_from(after.saturating_add(1)).enumerate() {
+            let entry = entry?;
+            if entry.seq > horizon
+                || scanned >= DOWNLOAD_SCAN_LIMIT
+                || changes.len() >= limit
+                || bytes >= MAX_BATCH_BYTES
+            {
+                break;
+            }
+            next = entry.seq;
+            let Ok((db, coll)) = split_namespace(&entry.ns) else {
+                continue;
+            };
+            if is_internal_namespace(db, coll) || !edge.query.is_synced(db, coll) {
+                continue;
+            }
+            if entry.op == HistoryOp::Drop {
+                // The edge removes its copies.
+                let change = Change {
+                    seq: entry.seq,
+                    ns: entry.ns.clone(),
+                    id: Bson::Null,
+                    doc: None,
+                    hlc: entry.hlc,
+                    origin: HUB_INSTANCE.to_string(),
+                    drop: true,
+                    fields: None,
+                    increments: None,
+                    insert: false,
+                };
+                // Earlier changes of this batch to the collection are moot (the drop removes
+                // them); later ones are sent again.
+                changes.retain(|earlier: &Bson| {
+                    earlier.as_document().and_then(|d| d.get_str("ns").ok())
+                        != Some(change.ns.as_str())
+                });
+                seen.retain(|(ns, _)| *ns != change.ns);
+                bytes += change.approximate_bytes();
+                changes.push(Bson::Document(change.to_document()));
+                // Documents of the edge's own that won over the drop (written later) exist at
+                // the hub now, but the edge is never sent its own writes: send them back after
+                // the drop so the edge keeps them.
+                for doc in self.store.documents_after(&entry.ns, None)? {
+                    let doc = doc?;
+                    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+                    let Some(version) = version_with_drop(&self.store, &entry.ns, &id)? else {
+                        continue;
+                    };
+                    if version.origin != edge.record.id || version.hlc <= entry.hlc {
+                        continue;
+                    }
+                    seen.insert((entry.ns.clone(), keyenc::encode(&id)));
+                    let survivor = Change {
+                        seq: entry.seq,
+                        ns: entry.ns.clone(),
+                        id,
+                        doc: Some(doc),
+                        hlc: version.hlc,
+                        origin: version.origin,
+                        drop: false,
+                        fields: None,
+                        increments: None,
+                        insert: false,
+                    };
+                    bytes += survivor.approximate_bytes();
+                    changes.push(Bson::Document(survivor.to_document()));
+                }
+                continue;
+            }
+            let key = (entry.ns.clone(), keyenc::encode(&entry.id));
+            if seen.contains(&key) {
+                continue;
+            }
+            let version = version_with_drop(&self.store, &entry.ns, &entry.id)?;
+            if version.as_ref().is_some_and(|v| v.origin == edge.record.id) {
+                continue;
+            }
+            let doc = match self.store.document(&entry.ns, &entry.id)? {
+                Some(doc) => {
+                    let valid = check_id(edge.record.service, &doc).is_ok();
+                    let matches = valid
+                        && edge.query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
+                    let inserted_by_another = entry.op == HistoryOp::Insert
+                        && entry.origin != Origin::Peer(edge.record.id.clone());
+                    if matches {
+                        Some(doc)
+                    } else if inserted_by_another || !valid {
+                        // Not synced to this edge by this entry. A later entry of the same
+                        // document in this window may still have been (so the document is not
+                        // marked as seen).
+                        continue;
+                    } else {
+                        // Moved out of the query: the edge drops its copy, if it has one.
+                        None
+                    }
+                }
+                None => None,
+            };
+            seen.insert(key);
+            let change = Change {
+                seq: entry.seq,
+                ns: entry.ns,
+                id: entry.id,
+                doc,
+                hlc: version.as_ref().map_or(entry.hlc, |v| v.hlc),
+                origin: version.map_or_else(|| HUB_INSTANCE.to_string(), |v| v.origin),
+                drop: false,
+                fields: None,
+                increments: None,
+                insert: false,
+            };
+            bytes += change.approximate_bytes();
+            changes.push(Bson::Document(change.to_document()));
+        }
+        Ok(doc! {
+            "changes": changes,
+            "next": u64_to_i64(next),
+            "lastSeq": u64_to_i64(horizon),
+            "queryVersion": edge.record.query_version,
+            "query": edge.query.to_document(),
+        })
+    }
+
+    /// A page of every document the edge's query matches, namespace by namespace in name
+    /// order, `_id` order within. `position` is `{ns, after}` from the previous page (absent
+    /// for the first; `after` is the last `_id` it examined). Returns `{docs: [{ns, doc}], position, done, hubSeq}`: the edge applies
+    /// the pages, then downloads from `hubSeq` (the hub's last sequence when the snapshot was
+    /// asked for, sent back with each page).
+    pub fn snapshot(
+        &self,
+        api_key: &str,
+        position: Option<&Document>,
+        limit: usize,
+    ) -> Result<Document> {
+        let edge = {
+            let _guard = self.locked();
+            self.authenticate(api_key)?
+        };
+        let limit = limit.clamp(1, MAX_BATCH_COUNT);
+        let hub_seq = match position.and_then(|p| p.get_i64("hubSeq").ok()) {
+            Some(seq) => seq,
+            None => u64_to_i64(self.store.last_seq()),
+        };
+        let mut namespaces = self.store.namespaces();
+        namespaces.retain(|ns| {
+            split_namespace(ns).is_ok_and(|(db, coll)| edge.query.is_synced(db, coll))
+        });
+        let start_ns = position
+            .and_then(|p| p.get_str("ns").ok())
+            .map(str::to_string);
+        let start_after = position.and_then(|p| p.get("after"));
+        let mut docs = Vec::new();
+        let mut bytes = 0;
+        let mut scanned = 0;
+        for ns in namespaces
+            .iter()
+            .filter(|ns| start_ns.as_ref().is_none_or(|start| *ns >= start))
+        {
+            let after = start_after.filter(|_| start_ns.as_ref() == Some(ns));
+            let (db, coll) = split_namespace(ns)?;
+            let mut last: Option<Bson> = None;
+            for doc in self.store.documents_after(ns, after)? {
+                // A page ends when full, or after scanning SNAPSHOT_SCAN_LIMIT documents (so a
+                // page over a large collection the query barely matches still answers quickly).
+                if docs.len() >= limit || bytes >= MAX_BATCH_BYTES || scanned >= SNAPSHOT_SCAN_LIMIT
+                {
+                    if let Some(last) = last.or_else(|| after.cloned()) {
+                        return Ok(doc! {
+                            "docs": docs,
+                            "position": {"ns": ns, "after": last, "hubSeq": hub_seq},
+                            "done": false,
+                            "hubSeq": hub_seq,
+                        });
+                    }
+                    return Ok(doc! {
+                        "docs": docs,
+                        "position": {"ns": ns, "hubSeq": hub_seq},
+                        "done": false,
+                        "hubSeq": hub_seq,
+                    });
+                }
+                let doc = doc?;
+                scanned += 1;
+                last = doc.get("_id").cloned();
+                let synced = check_id(edge.record.service, &doc).is_ok()
+                    && edge.query.matches(db, coll, &doc)? == QueryMatch::Matches;
+                if !synced {
+                    continue;
+                }
+                bytes += bson::to_vec(&doc).map_or(0, |b| b.len());
+                docs.push(Bson::Document(doc! {"ns": ns, "doc": doc}));
+            }
+        }
+        Ok(doc! {"docs": docs, "done": true, "hubSeq": hub_seq})
+    }
+}

@@ -1,0 +1,204 @@
+//! The hub's side of sync: the registry of edge instances ([`registry`]), applying uploads
+//! ([`upload`]), serving downloads and snapshots ([`download`]).
+//!
+//! The hub's data lives behind [`HubStore`] ([`store`]): documents in their collections, and
+//! the hub's own state as typed records ([`records`]) that no client command can reach:
+//! - the registry: one [`EdgeRecord`] per edge instance (key hashes only; keys are never
+//!   stored), with `uploadedSeq`, the edge's last applied history sequence: uploads at or below
+//!   it are ignored, which makes a re-sent batch harmless;
+//! - versions: for each document an instance wrote, its last-writer-wins [`Version`] (see
+//!   [`crate::merge`]);
+//! - drops: per namespace, the clock of its last drop; and how far the hub's own local writes
+//!   have versions.
+//!
+//! An upload commits atomically: its documents, their versions and the edge's `uploadedSeq` in
+//! one batch, so a failure or a crash part way applies nothing and the re-sent batch applies
+//! once.
+
+mod download;
+mod records;
+mod registry;
+pub mod store;
+mod upload;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use bson::{Bson, DateTime, Document};
+use outpost_storage::Storage;
+
+use crate::error::{Error, Result};
+use crate::instance_query::InstanceQuery;
+use crate::protocol::{
+    hash_key, read_str, read_u64, Change, DOWNLOAD, MAX_BATCH_COUNT, REGISTER, SNAPSHOT, UPLOAD,
+};
+pub use records::{EdgeRecord, FieldVersion, Version, HUB_INSTANCE};
+pub use store::{HubBatch, HubStore, SledHubStore};
+
+/// The hub's bookkeeping database of earlier versions (its registry is a set of records
+/// now); still internal, never synced.
+pub const HUB_DATABASE: &str = "__outpost_hub";
+/// How stale the registry's `lastSeen` may get (milliseconds).
+const LAST_SEEN_PERSIST_MS: i64 = 60_000;
+
+/// The hub: cheap to share (`Arc<Hub>`), one per hub server.
+pub struct Hub<S: HubStore = SledHubStore> {
+    store: S,
+    /// Registry changes and uploads are serialized: one edge's batch applies as a unit with
+    /// respect to other requests, and `uploadedSeq` never goes backwards.
+    lock: Mutex<HubMemory>,
+}
+
+/// What the hub keeps in memory, under its lock.
+#[derive(Default)]
+struct HubMemory {
+    /// When each edge was last heard from; written to the registry at most once a minute.
+    last_seen: HashMap<String, DateTime>,
+    /// Each edge's download cursor, from its last download request (persisted with
+    /// `lastSeen` as `downloadedSeq`): the hub's history at or below the smallest is no
+    /// longer needed (see [`Hub::history_floor`]).
+    downloaded: HashMap<String, u64>,
+    /// The hub history sequence up to which hub-local writes have versions (see
+    /// `Hub::catch_up_versions`); `None` until read from the store after a start.
+    versioned_seq: Option<u64>,
+}
+
+/// One registered edge, as a request sees it.
+struct Edge {
+    record: EdgeRecord,
+    query: InstanceQuery,
+}
+
+impl Hub<SledHubStore> {
+    /// A hub on Outpost's own storage.
+    pub fn new(storage: Storage) -> Result<Hub> {
+        Ok(Hub::with_store(SledHubStore::new(storage)?))
+    }
+}
+
+impl<S: HubStore> Hub<S> {
+    pub fn with_store(store: S) -> Hub<S> {
+        Hub {
+            store,
+            lock: Mutex::new(HubMemory::default()),
+        }
+    }
+
+    fn locked(&self) -> std::sync::MutexGuard<'_, HubMemory> {
+        self.lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs one sync protocol command sent by an edge (`outpostSyncRegister`,
+    /// `outpostSyncUpload`, `outpostSyncDownload`, `outpostSyncSnapshot`); the wire commands and
+    /// in-process test links both come here.
+    pub fn handle(&self, command: &Document) -> Result<Document> {
+        let name = command
+            .keys()
+            .next()
+            .map(String::as_str)
+            .unwrap_or_default();
+        let limit = || {
+            read_u64(command, "limit")
+                .ok()
+                .and_then(|l| usize::try_from(l).ok())
+                .unwrap_or(MAX_BATCH_COUNT)
+        };
+        match name {
+            REGISTER => self.register(read_str(command, "registrationKey")?),
+            UPLOAD => {
+                let changes = command
+                    .get_array("changes")
+                    .map_err(|_| Error::protocol("'changes' must be an array"))?
+                    .iter()
+                    .map(|change| match change {
+                        Bson::Document(change) => Change::from_document(change),
+                        _ => Err(Error::protocol("each change must be a document")),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                self.upload(
+                    read_str(command, "apiKey")?,
+                    &changes,
+                    read_u64(command, "lastSeq")?,
+                )
+            }
+            DOWNLOAD => self.download(
+                read_str(command, "apiKey")?,
+                read_u64(command, "after")?,
+                limit(),
+            ),
+            SNAPSHOT => self.snapshot(
+                read_str(command, "apiKey")?,
+                command.get_document("position").ok(),
+                limit(),
+            ),
+            other => Err(Error::Coded {
+                code: 59,
+                message: format!("no such sync command: '{other}'"),
+            }),
+        }
+    }
+
+    /// The hub history sequence at and below which no consumer needs the log any more: every
+    /// registered edge has downloaded past it, and the hub's own local writes have versions up
+    /// to it. Edges that never registered do not count: they start with a snapshot.
+    pub fn history_floor(&self) -> Result<u64> {
+        let memory = self.locked();
+        let mut floor = match memory.versioned_seq {
+            Some(seq) => seq,
+            None => self.store.versioned_up_to()?,
+        };
+        for edge in self.store.edges()? {
+            if !edge.registration_key_used {
+                continue;
+            }
+            let downloaded = memory
+                .downloaded
+                .get(&edge.id)
+                .copied()
+                .unwrap_or(0)
+                .max(edge.downloaded_seq);
+            floor = floor.min(downloaded);
+        }
+        Ok(floor)
+    }
+
+    /// The edge whose API key this is.
+    fn authenticate(&self, api_key: &str) -> Result<Edge> {
+        let hash = hash_key(api_key);
+        let record = self
+            .store
+            .edges()?
+            .into_iter()
+            .find(|edge| edge.api_key_hash.as_deref() == Some(hash.as_str()))
+            .ok_or_else(|| {
+                Error::Unauthorized(
+                    "the API key is not valid (the edge instance was deleted or re-keyed at the \
+                     hub); register the edge again with a new registration key"
+                        .into(),
+                )
+            })?;
+        let query = InstanceQuery::parse(&record.query, &record.default_db)?;
+        Ok(Edge { record, query })
+    }
+
+    /// Notes that `edge` was heard from now, downloading after history sequence `downloaded`.
+    fn touch(&self, memory: &mut HubMemory, edge: &Edge, downloaded: u64) -> Result<()> {
+        let now = DateTime::now();
+        let stale = edge.record.last_seen.is_none_or(|seen| {
+            now.timestamp_millis()
+                .saturating_sub(seen.timestamp_millis())
+                > LAST_SEEN_PERSIST_MS
+        });
+        memory.last_seen.insert(edge.record.id.clone(), now);
+        memory.downloaded.insert(edge.record.id.clone(), downloaded);
+        if stale {
+            let mut record = edge.record.clone();
+            record.last_seen = Some(now);
+            record.downloaded_seq = downloaded;
+            self.store.put_edge(&record)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,140 @@
+//! The registry of edge instances: create, list, change the query of, delete, and register
+//! (a one-time registration key for an API key).
+
+use bson::oid::ObjectId;
+use bson::{doc, DateTime, Document};
+
+use super::records::EdgeRecord;
+use super::{Hub, HubStore};
+use crate::error::{Error, Result};
+use crate::id_rules::ServiceType;
+use crate::instance_query::InstanceQuery;
+use crate::protocol::{hash_key, random_key};
+
+impl<S: HubStore> Hub<S> {
+    /// Creates an edge instance; returns its id and one-time registration key (shown once:
+    /// the hub keeps only its hash).
+    pub fn create_edge(
+        &self,
+        name: &str,
+        service: ServiceType,
+        query: Option<&Document>,
+        default_db: &str,
+    ) -> Result<Document> {
+        if name.is_empty() {
+            return Err(Error::Coded {
+                code: 2,
+                message: "an edge instance needs a non-empty name".into(),
+            });
+        }
+        let query = match query {
+            Some(query) => query.clone(),
+            None => doc! {"*": "TRUEPREDICATE"},
+        };
+        InstanceQuery::parse(&query, default_db)?;
+        let registration_key = random_key()?;
+        let record = EdgeRecord {
+            id: ObjectId::new().to_hex(),
+            name: name.to_string(),
+            service,
+            query: query.clone(),
+            query_version: 1,
+            default_db: default_db.to_string(),
+            registration_key_hash: hash_key(&registration_key),
+            registration_key_used: false,
+            api_key_hash: None,
+            created: DateTime::now(),
+            last_seen: None,
+            uploaded_seq: 0,
+            downloaded_seq: 0,
+        };
+        let _guard = self.locked();
+        self.store.put_edge(&record)?;
+        Ok(doc! {
+            "id": &record.id,
+            "name": name,
+            "service": service.as_str(),
+            "query": query,
+            "defaultDb": default_db,
+            "registration_key": registration_key,
+        })
+    }
+
+    /// Every edge instance, oldest first, without key hashes.
+    pub fn list_edges(&self) -> Result<Vec<Document>> {
+        let last_seen = self.locked().last_seen.clone();
+        Ok(self
+            .store
+            .edges()?
+            .iter()
+            .map(|edge| edge.to_listing(last_seen.get(&edge.id).copied()))
+            .collect())
+    }
+
+    /// Changes an edge's instance query; the edge picks up the new version at its next
+    /// download and re-fetches what now matches.
+    pub fn set_edge_query(&self, id: &str, query: &Document) -> Result<Document> {
+        let _guard = self.locked();
+        let mut record = self.edge_by_id(id)?;
+        InstanceQuery::parse(query, &record.default_db)?;
+        record.query = query.clone();
+        record.query_version = record.query_version.saturating_add(1);
+        self.store.put_edge(&record)?;
+        Ok(doc! {"id": id, "query": query.clone(), "queryVersion": record.query_version})
+    }
+
+    /// Deletes an edge instance: its API key (or unused registration key) stops working at
+    /// once, and its download cursor no longer holds back the trimming of the hub's history.
+    /// The edge keeps serving its local data; its sync stops with an authentication error.
+    pub fn delete_edge(&self, id: &str) -> Result<Document> {
+        let mut memory = self.locked();
+        self.edge_by_id(id)?;
+        self.store.remove_edge(id)?;
+        memory.last_seen.remove(id);
+        memory.downloaded.remove(id);
+        Ok(doc! {"id": id, "deleted": true})
+    }
+
+    /// Exchanges a one-time registration key for an API key.
+    pub fn register(&self, registration_key: &str) -> Result<Document> {
+        let _guard = self.locked();
+        let hash = hash_key(registration_key);
+        let Some(mut record) = self
+            .store
+            .edges()?
+            .into_iter()
+            .find(|edge| edge.registration_key_hash == hash)
+        else {
+            return Err(Error::Unauthorized(
+                "the registration key is not valid: no edge instance has it".into(),
+            ));
+        };
+        if record.registration_key_used {
+            return Err(Error::Unauthorized(
+                "the registration key was already used; create a new edge instance or re-key it \
+                 at the hub"
+                    .into(),
+            ));
+        }
+        let api_key = random_key()?;
+        record.registration_key_used = true;
+        record.api_key_hash = Some(hash_key(&api_key));
+        record.last_seen = Some(DateTime::now());
+        self.store.put_edge(&record)?;
+        Ok(doc! {
+            "edgeId": &record.id,
+            "apiKey": api_key,
+            "service": record.service.as_str(),
+            "query": record.query,
+            "queryVersion": record.query_version,
+            "defaultDb": record.default_db,
+        })
+    }
+
+    fn edge_by_id(&self, id: &str) -> Result<EdgeRecord> {
+        self.store.edge(id)?.ok_or_else(|| Error::Coded {
+            code: 2,
+            message: format!("no edge instance with id '{id}'"),
+        })
+    }
+}

@@ -1,0 +1,527 @@
+//! Applying an edge's upload: idempotent by the edge's sequence numbers, merged by
+//! [`crate::merge`], committed as one batch, with changes the hub's storage refuses left out
+//! and answered with the hub's version.
+
+use std::collections::{HashMap, HashSet};
+
+use bson::{doc, Bson, DateTime, Document};
+use outpost_storage::value::keyenc;
+use outpost_storage::{HistoryOp, Origin};
+
+use super::records::{DropRecord, Version, HUB_INSTANCE};
+use super::store::Versions;
+use super::{Edge, Hub, HubBatch, HubMemory, HubStore};
+use crate::error::{Error, Result};
+use crate::id_rules::check_id;
+use crate::instance_query::{is_internal_namespace, QueryMatch};
+use crate::merge::{merge_update, whole_write_loses};
+use crate::protocol::{split_namespace, u64_to_i64, Change};
+
+/// History entries one commit of hub-local versions covers at most.
+const CATCH_UP_CHUNK: usize = 5_000;
+
+/// One way of applying an upload (see [`Hub::upload`]).
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    changes: &'a [Change],
+    last_seq: u64,
+    /// Changes left out, by position, with the reason.
+    refused: &'a [(usize, String)],
+    /// Only the first `prefix` changes are applied.
+    prefix: usize,
+    /// Check the batch instead of committing it.
+    dry_run: bool,
+}
+
+/// What applying the changes of an upload decided, before the answer is built.
+#[derive(Default)]
+struct Applied {
+    applied: i64,
+    ignored: i64,
+    /// Documents the edge must get the hub's version of: (namespace, `_id`, even when the
+    /// hub's version is the edge's own write).
+    lost: Vec<(String, Bson, bool)>,
+    refused: Vec<Bson>,
+}
+
+/// Whether a storage error belongs to one change (the hub can leave it out and apply the rest)
+/// rather than to the hub itself (a disk error, corruption).
+fn is_document_error(error: &outpost_storage::Error) -> bool {
+    !matches!(
+        error,
+        outpost_storage::Error::Engine(_) | outpost_storage::Error::Corrupt(_)
+    )
+}
+
+impl<S: HubStore> Hub<S> {
+    /// Applies an edge's batch of changes. Changes at or below the edge's `uploadedSeq` were
+    /// applied before and are ignored. Conflicts follow [`crate::merge`]: per-field
+    /// last-writer-wins for updates, deletes over concurrent updates, `$inc` as counters. A
+    /// change that loses is answered in `superseded` with the hub's winning document (or a
+    /// delete), which the edge applies, so both sides converge whatever the order of uploads
+    /// and downloads. Returns `{ackSeq, applied, ignored, superseded, refused}`.
+    ///
+    /// A change the hub's storage refuses (a duplicate key in one of the hub's unique indexes,
+    /// a document too large) does not hold the rest back: it is found, left out, reported in
+    /// `refused` with the reason, and answered with the hub's version of its document (a
+    /// compensating write, as Atlas Device Sync does), so the edge converges to the hub.
+    pub fn upload(&self, api_key: &str, changes: &[Change], last_seq: u64) -> Result<Document> {
+        let mut memory = self.locked();
+        let edge = self.authenticate(api_key)?;
+        self.catch_up_all(&mut memory)?;
+        let mut refused: Vec<(usize, String)> = Vec::new();
+        loop {
+            let attempt = Attempt {
+                changes,
+                last_seq,
+                refused: &refused,
+                prefix: changes.len(),
+                dry_run: false,
+            };
+            let error = match self.apply_upload(&mut memory, &edge, &attempt) {
+                Err(Error::Storage(error)) if is_document_error(&error) => error,
+                other => return other,
+            };
+            if refused.len() >= changes.len() {
+                return Err(Error::Storage(error));
+            }
+            let (position, reason) = self.find_refused(&mut memory, &edge, &attempt, error)?;
+            tracing::warn!(
+                edge = %edge.record.id,
+                ns = %changes[position].ns,
+                id = %changes[position].id,
+                reason = %reason,
+                "the hub refused an uploaded change; the edge gets the hub's version back"
+            );
+            refused.push((position, reason));
+        }
+    }
+
+    /// The change that makes `attempt` fail: the last change of the shortest failing prefix
+    /// (by bisection, each step a dry run), with its error. When even no change fails, the
+    /// fault is not in the changes: that error is returned.
+    fn find_refused(
+        &self,
+        memory: &mut HubMemory,
+        edge: &Edge,
+        attempt: &Attempt,
+        error: outpost_storage::Error,
+    ) -> Result<(usize, String)> {
+        let nothing = Attempt {
+            prefix: 0,
+            dry_run: true,
+            ..*attempt
+        };
+        self.apply_upload(memory, edge, &nothing)?;
+        let (mut passes, mut fails) = (0, attempt.changes.len());
+        let mut reason = error.to_string();
+        while fails - passes > 1 {
+            let middle = passes + (fails - passes) / 2;
+            let dry = Attempt {
+                prefix: middle,
+                dry_run: true,
+                ..*attempt
+            };
+            match self.apply_upload(memory, edge, &dry) {
+                Ok(_) => passes = middle,
+                Err(Error::Storage(error)) if is_document_error(&error) => {
+                    fails = middle;
+                    reason = error.to_string();
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok((fails - 1, reason))
+    }
+
+    /// Applies `attempt.changes[..attempt.prefix]`, leaving out the refused ones, as one batch:
+    /// committed, or only checked (`dry_run`, which returns an empty document).
+    fn apply_upload(
+        &self,
+        memory: &mut HubMemory,
+        edge: &Edge,
+        attempt: &Attempt,
+    ) -> Result<Document> {
+        // Everything below commits as one batch: the documents, their versions, the edge's
+        // `uploadedSeq`. A failure or crash part way applies nothing, and the edge sends the
+        // batch again.
+        let mut batch = self.store.batch();
+        // What is left since `catch_up_all` (writes made in between) is small.
+        let (versioned, _) = self.catch_up_versions(memory, &mut batch, usize::MAX)?;
+        let mut outcome = Applied::default();
+        for (position, change) in attempt.changes.iter().enumerate().take(attempt.prefix) {
+            if let Some((_, reason)) = attempt.refused.iter().find(|(p, _)| *p == position) {
+                outcome.ignored += 1;
+                outcome.refused.push(Bson::Document(doc! {
+                    "ns": &change.ns,
+                    "id": change.id.clone(),
+                    "reason": reason,
+                }));
+                outcome
+                    .lost
+                    .push((change.ns.clone(), change.id.clone(), true));
+                continue;
+            }
+            self.apply_change(&mut batch, edge, change, &mut outcome)?;
+        }
+        let superseded = self.superseded(&batch, edge, attempt.changes, outcome.lost)?;
+        let ack = attempt.last_seq.max(edge.record.uploaded_seq);
+        let mut record = edge.record.clone();
+        record.uploaded_seq = ack;
+        record.last_seen = Some(DateTime::now());
+        batch.put_edge(&record)?;
+        if attempt.dry_run {
+            batch.check()?;
+            return Ok(Document::new());
+        }
+        batch.commit()?;
+        memory.versioned_seq = Some(versioned);
+        // The edge forgets what it uploaded once acknowledged: it must be on disk first.
+        self.store.flush()?;
+        Ok(doc! {
+            "ackSeq": u64_to_i64(ack),
+            "applied": outcome.applied,
+            "ignored": outcome.ignored,
+            "superseded": superseded,
+            "refused": outcome.refused,
+        })
+    }
+
+    /// Stages one change of an upload.
+    fn apply_change(
+        &self,
+        batch: &mut S::Batch<'_>,
+        edge: &Edge,
+        change: &Change,
+        outcome: &mut Applied,
+    ) -> Result<()> {
+        let edge_id = edge.record.id.as_str();
+        // Sequence 0 marks a document offered outside the history log (after a query change);
+        // last-writer-wins alone decides about it.
+        if change.seq != 0 && change.seq <= edge.record.uploaded_seq {
+            // Applied (or refused) before and the answer was lost: answer again with the winner
+            // when it is not this edge's write, or with a delete when the hub never took the
+            // document (it was refused). (The hub keeps no record of what it refused: a document
+            // whose state at the hub is not the change's may be a refused change, and gets the
+            // hub's version.)
+            outcome.ignored += 1;
+            let differs = batch.document(&change.ns, &change.id)? != change.doc;
+            let other_writer = version_with_drop(batch, &change.ns, &change.id)?
+                .is_some_and(|v| v.origin != edge_id);
+            if differs || other_writer {
+                outcome
+                    .lost
+                    .push((change.ns.clone(), change.id.clone(), differs));
+            }
+            return Ok(());
+        }
+        batch.observe_hlc(change.hlc);
+        let (db, coll) = split_namespace(&change.ns)?;
+        if change.drop {
+            if is_internal_namespace(db, coll) || !edge.query.is_synced(db, coll) {
+                outcome.ignored += 1;
+                return Ok(());
+            }
+            let survivors = self.apply_edge_drop(batch, edge, change)?;
+            outcome.lost.extend(
+                survivors
+                    .into_iter()
+                    .map(|id| (change.ns.clone(), id, false)),
+            );
+            outcome.applied += 1;
+            return Ok(());
+        }
+        // The edge filtered already; the hub checks again so a misbehaving edge cannot write
+        // outside its query.
+        let allowed = !is_internal_namespace(db, coll)
+            && edge.query.is_synced(db, coll)
+            && match &change.doc {
+                Some(doc) => {
+                    check_id(edge.record.service, doc).is_ok()
+                        && edge.query.matches(db, coll, doc)? == QueryMatch::Matches
+                }
+                None => check_id(edge.record.service, &doc! {"_id": change.id.clone()}).is_ok(),
+            };
+        if !allowed {
+            tracing::warn!(edge = %edge_id, ns = %change.ns, id = %change.id, "hub refused an uploaded change outside the edge's query");
+            outcome.ignored += 1;
+            return Ok(());
+        }
+        let current = version_with_drop(batch, &change.ns, &change.id)?;
+        let stored = batch.document(&change.ns, &change.id)?;
+        let origin = Origin::Peer(edge_id.to_string());
+        match (&change.doc, stored) {
+            // An update of a stored document: last-writer-wins per field.
+            (Some(doc), Some(stored)) => {
+                let version = current.unwrap_or_else(|| Version::whole(0, false, ""));
+                let merge = merge_update(
+                    &stored,
+                    version,
+                    doc,
+                    change.fields.as_deref(),
+                    change.increments.as_ref(),
+                    change.hlc,
+                    edge_id,
+                );
+                let mut version = merge.version;
+                if !merge.won {
+                    // This edge no longer holds the hub's version (an earlier change of the
+                    // same batch may have claimed it did): it gets the winner back.
+                    if version.origin == edge_id {
+                        version.origin = HUB_INSTANCE.to_string();
+                        batch.put_version(&change.ns, &change.id, &version)?;
+                    }
+                    outcome.ignored += 1;
+                    outcome
+                        .lost
+                        .push((change.ns.clone(), change.id.clone(), false));
+                    return Ok(());
+                }
+                if merge.merged == *doc && !merge.lost_some {
+                    version.origin = edge_id.to_string();
+                } else {
+                    // The edge does not hold this merge: it gets it back.
+                    version.origin = HUB_INSTANCE.to_string();
+                    outcome
+                        .lost
+                        .push((change.ns.clone(), change.id.clone(), false));
+                }
+                version.deleted = false;
+                batch.put_document(&change.ns, &change.id, Some(merge.merged), &origin);
+                batch.put_version(&change.ns, &change.id, &version)?;
+            }
+            // A delete, or a document the hub does not hold.
+            (_, _) => {
+                let deleting = change.doc.is_none();
+                if whole_write_loses(
+                    deleting,
+                    change.insert,
+                    change.hlc,
+                    edge_id,
+                    current.as_ref(),
+                ) {
+                    if let Some(mut version) = current.filter(|c| c.origin == edge_id) {
+                        version.origin = HUB_INSTANCE.to_string();
+                        batch.put_version(&change.ns, &change.id, &version)?;
+                    }
+                    outcome.ignored += 1;
+                    outcome
+                        .lost
+                        .push((change.ns.clone(), change.id.clone(), false));
+                    return Ok(());
+                }
+                // The version keeps the change's own clock: a later insert by the same
+                // instance (which saw this delete) must compare as later.
+                let incoming = Version::whole(change.hlc, deleting, edge_id);
+                batch.put_document(&change.ns, &change.id, change.doc.clone(), &origin);
+                batch.put_version(&change.ns, &change.id, &incoming)?;
+            }
+        }
+        outcome.applied += 1;
+        Ok(())
+    }
+
+    /// The winners of the documents whose changes lost, as they stand after the whole batch
+    /// (a later change of the same batch may have won after all), as changes for the edge.
+    fn superseded(
+        &self,
+        batch: &S::Batch<'_>,
+        edge: &Edge,
+        changes: &[Change],
+        lost: Vec<(String, Bson, bool)>,
+    ) -> Result<Vec<Bson>> {
+        // Each document once, forced if any of its entries is.
+        let mut documents: Vec<(String, Bson, bool)> = Vec::new();
+        let mut positions: HashMap<(String, Vec<u8>), usize> = HashMap::new();
+        for (ns, id, force) in lost {
+            let key = (ns.clone(), keyenc::encode(&id));
+            match positions.get(&key) {
+                Some(&p) => documents[p].2 |= force,
+                None => {
+                    positions.insert(key, documents.len());
+                    documents.push((ns, id, force));
+                }
+            }
+        }
+        let mut superseded = Vec::new();
+        for (ns, id, force) in documents {
+            let (db, coll) = split_namespace(&ns)?;
+            let key = keyenc::encode(&id);
+            let same_document = |c: &&Change| c.ns == ns && keyenc::encode(&c.id) == key;
+            let winner = match version_with_drop(batch, &ns, &id)? {
+                Some(winner) if winner.origin != edge.record.id || force => winner,
+                Some(_) => continue,
+                // A document the hub never took (its change was refused, now or in a batch
+                // whose answer was lost): the edge deletes its copy, at the change's clock so
+                // later local writes stay.
+                None if batch.document(&ns, &id)?.is_none() => {
+                    match changes.iter().rfind(same_document) {
+                        Some(change) => Version::whole(change.hlc, true, HUB_INSTANCE),
+                        None => continue,
+                    }
+                }
+                None => continue,
+            };
+            // A winner the edge's query does not sync reaches the edge as a delete.
+            let doc = batch.document(&ns, &id)?.filter(|doc| {
+                check_id(edge.record.service, doc).is_ok()
+                    && edge.query.matches(db, coll, doc).ok() == Some(QueryMatch::Matches)
+            });
+            let change = Change {
+                seq: 0,
+                ns,
+                id,
+                doc,
+                hlc: winner.hlc,
+                origin: winner.origin,
+                drop: false,
+                fields: None,
+                increments: None,
+                insert: false,
+            };
+            superseded.push(Bson::Document(change.to_document()));
+        }
+        Ok(superseded)
+    }
+
+    /// Applies a collection drop made at an edge: deletes each document of the collection that
+    /// the edge's query syncs (the documents the edge held) and that was last written before the
+    /// drop by the clock. Returns the `_id`s of matching documents written after the drop: they
+    /// stay, and go back to the edge.
+    fn apply_edge_drop(
+        &self,
+        batch: &mut S::Batch<'_>,
+        edge: &Edge,
+        change: &Change,
+    ) -> Result<Vec<Bson>> {
+        let (db, coll) = split_namespace(&change.ns)?;
+        let origin = Origin::Peer(edge.record.id.clone());
+        batch.observe_hlc(change.hlc);
+        let mut ids = batch.staged_ids(&change.ns);
+        ids.extend(self.store.ids(&change.ns)?);
+        let mut seen = HashSet::new();
+        let mut survivors = Vec::new();
+        for id in ids {
+            if !seen.insert(keyenc::encode(&id)) {
+                continue;
+            }
+            let Some(doc) = batch.document(&change.ns, &id)? else {
+                continue;
+            };
+            let synced = check_id(edge.record.service, &doc).is_ok()
+                && edge.query.matches(db, coll, &doc)? == QueryMatch::Matches;
+            if !synced {
+                continue;
+            }
+            let written_later = version_with_drop(batch, &change.ns, &id)?
+                .is_some_and(|v| !v.deleted && v.hlc > change.hlc);
+            if written_later {
+                survivors.push(id);
+                continue;
+            }
+            batch.put_document(&change.ns, &id, None, &origin);
+            // Recorded as the hub's, not the edge's: the delete is sent back to the edge too,
+            // which may have downloaded the document again after its drop.
+            let deleted = Version::whole(change.hlc, true, HUB_INSTANCE);
+            batch.put_version(&change.ns, &id, &deleted)?;
+        }
+        Ok(survivors)
+    }
+
+    /// Records versions for the hub's own local writes (mongosh or drivers on the hub) made
+    /// since the last call, so they take part in last-writer-wins. A local write is the newest
+    /// version of its document by definition (it replaced whatever was there); the hub's clock
+    /// has observed every uploaded change, so its timestamp is later too.
+    /// Stages them in `batch`; returns the history sequence they are recorded up to, for
+    /// `HubMemory::versioned_seq` once the batch is committed, and whether that was all of
+    /// them (at most `limit` history entries are read).
+    pub(super) fn catch_up_versions(
+        &self,
+        memory: &HubMemory,
+        batch: &mut S::Batch<'_>,
+        limit: usize,
+    ) -> Result<(u64, bool)> {
+        let from = match memory.versioned_seq {
+            Some(seq) => seq,
+            None => batch.versioned_up_to()?,
+        };
+        let mut last = from;
+        let entries: Vec<_> = self
+            .store
+            .history_from(from.saturating_add(1))
+            .take(limit)
+            .collect();
+        let complete = entries.len() < limit;
+        for entry in entries {
+            let entry = entry?;
+            last = entry.seq;
+            let Ok((db, coll)) = split_namespace(&entry.ns) else {
+                continue;
+            };
+            if is_internal_namespace(db, coll) {
+                continue;
+            }
+            if entry.op == HistoryOp::Drop {
+                // Every document of the collection is deleted as of the drop: an older change
+                // uploaded later must not bring one back.
+                batch.put_drop(&entry.ns, &DropRecord { hlc: entry.hlc })?;
+                continue;
+            }
+            if entry.origin != Origin::Local {
+                continue;
+            }
+            let version = match (&entry.op, &entry.changed_fields) {
+                (HistoryOp::Update, Some(fields)) => {
+                    let mut version = version_with_drop(batch, &entry.ns, &entry.id)?
+                        .filter(|v| !v.deleted)
+                        .unwrap_or_else(|| Version::whole(0, false, HUB_INSTANCE));
+                    for field in fields {
+                        version.set_field(field, entry.hlc, HUB_INSTANCE);
+                    }
+                    version.origin = HUB_INSTANCE.to_string();
+                    version
+                }
+                (op, _) => Version::whole(entry.hlc, *op == HistoryOp::Delete, HUB_INSTANCE),
+            };
+            batch.put_version(&entry.ns, &entry.id, &version)?;
+        }
+        if last != from {
+            batch.set_versioned_up_to(last)?;
+        }
+        Ok((last, complete))
+    }
+
+    /// Records versions for every hub-local write not versioned yet, committing every
+    /// `CATCH_UP_CHUNK` history entries: after a large import at the hub, no single batch (and
+    /// no single hold of the writer lock) covers all of it.
+    pub(super) fn catch_up_all(&self, memory: &mut HubMemory) -> Result<()> {
+        loop {
+            let mut batch = self.store.batch();
+            let (versioned, complete) =
+                self.catch_up_versions(memory, &mut batch, CATCH_UP_CHUNK)?;
+            batch.commit()?;
+            memory.versioned_seq = Some(versioned);
+            if complete {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The last-writer-wins version of a document, if any write to it was versioned; a later drop
+/// of its collection deletes it too.
+pub(super) fn version_with_drop(
+    batch: &impl Versions,
+    ns: &str,
+    id: &Bson,
+) -> Result<Option<Version>> {
+    let version = batch.version(ns, id)?;
+    let dropped = batch
+        .dropped(ns)?
+        .map(|drop| Version::whole(drop.hlc, true, HUB_INSTANCE));
+    Ok(match (version, dropped) {
+        (Some(version), Some(dropped)) if dropped.stamp() > version.stamp() => Some(dropped),
+        (None, dropped) => dropped,
+        (version, _) => version,
+    })
+}
