@@ -151,6 +151,10 @@ impl ServerHandle {
         if let Some(sync_task) = self.sync_task {
             let _ = tokio::task::spawn_blocking(move || sync_task.stop()).await;
         }
+        if let Some(hub) = &self.state.hub {
+            // Edges' long polls answer now rather than at the end of their wait.
+            hub.stop_waiting();
+        }
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
         self.state.storage.flush()?;

@@ -123,6 +123,13 @@ struct UploadBatch {
     last_seq: u64,
 }
 
+/// An upload batch chosen by [`EdgeSync::prepare_upload`], and the request that sends it
+/// (`None` when it only moves the cursor past skipped entries).
+pub struct PreparedUpload {
+    batch: UploadBatch,
+    pub request: Option<Document>,
+}
+
 /// The edge's sync engine.
 pub struct EdgeSync {
     storage: Storage,
@@ -282,15 +289,43 @@ impl EdgeSync {
         Ok(())
     }
 
+    /// Chooses the next upload batch: `None` when nothing is left after the upload cursor.
+    /// The caller sends its request (if any) without holding the engine, then gives the answer
+    /// to [`Self::complete_upload`].
+    pub fn prepare_upload(&mut self) -> Result<Option<PreparedUpload>> {
+        let batch = self.next_upload_batch()?;
+        if batch.last_seq == 0 {
+            return Ok(None);
+        }
+        let request = self.upload_request(&batch)?;
+        Ok(Some(PreparedUpload { batch, request }))
+    }
+
+    /// Takes the hub's answer to a prepared upload (`None` when it had no request).
+    pub fn complete_upload(
+        &mut self,
+        prepared: PreparedUpload,
+        reply: Option<&Document>,
+    ) -> Result<()> {
+        self.finish_upload(prepared.batch, reply)
+    }
+
     /// Registers if needed, then downloads until caught up with the hub.
     pub fn download_all(&mut self, link: &mut dyn Link) -> Result<()> {
-        if self.state.is_none() {
-            self.register(link)?;
-        }
+        self.ensure_registered(link)?;
         self.download(link)
     }
 
-    fn record_success(&self) {
+    /// Registers with the hub if this edge has no identity yet.
+    pub fn ensure_registered(&mut self, link: &mut dyn Link) -> Result<()> {
+        if self.state.is_none() {
+            self.register(link)?;
+        }
+        Ok(())
+    }
+
+    /// Records a successful exchange with the hub in the status.
+    pub fn record_success(&self) {
         let (backlog, backlog_bytes) = self.upload_backlog();
         self.update_status(|s| {
             s.connected = true;
@@ -547,26 +582,45 @@ impl EdgeSync {
     }
 
     fn upload(&mut self, link: &mut dyn Link, batch: UploadBatch) -> Result<()> {
+        let reply = match self.upload_request(&batch)? {
+            Some(request) => Some(link.call(request)?),
+            None => None,
+        };
+        self.finish_upload(batch, reply.as_ref())
+    }
+
+    /// The request that uploads `batch`, or `None` when it has no changes (only skipped
+    /// entries: the cursor moves without asking the hub).
+    fn upload_request(&self, batch: &UploadBatch) -> Result<Option<Document>> {
+        if batch.changes.is_empty() {
+            return Ok(None);
+        }
+        let state = self.state()?;
+        // What is uploaded must be durable here first: after a crash the edge must not reuse
+        // sequence numbers the hub has already acknowledged.
+        self.storage.flush()?;
+        let changes: Vec<Bson> = batch
+            .changes
+            .iter()
+            .map(|c| Bson::Document(c.to_document()))
+            .collect();
+        Ok(Some(doc! {
+            UPLOAD: 1,
+            "apiKey": &state.identity.api_key,
+            "fromSeq": u64_to_i64(state.progress.upload_cursor),
+            "lastSeq": u64_to_i64(batch.last_seq),
+            "changes": changes,
+        }))
+    }
+
+    /// Takes the hub's answer to an upload: the cursor moves past the batch, refused changes
+    /// are counted, and superseded ones take the hub's version.
+    fn finish_upload(&mut self, batch: UploadBatch, reply: Option<&Document>) -> Result<()> {
         let mut state = self.state()?.clone();
         let count = batch.changes.len();
         let mut superseded = Vec::new();
-        if count > 0 {
-            // What is uploaded must be durable here first: after a crash the edge must not
-            // reuse sequence numbers the hub has already acknowledged.
-            self.storage.flush()?;
-            let changes: Vec<Bson> = batch
-                .changes
-                .iter()
-                .map(|c| Bson::Document(c.to_document()))
-                .collect();
-            let reply = link.call(doc! {
-                UPLOAD: 1,
-                "apiKey": &state.identity.api_key,
-                "fromSeq": u64_to_i64(state.progress.upload_cursor),
-                "lastSeq": u64_to_i64(batch.last_seq),
-                "changes": changes,
-            })?;
-            let ack = read_u64(&reply, "ackSeq")?;
+        if let Some(reply) = reply {
+            let ack = read_u64(reply, "ackSeq")?;
             if ack < batch.last_seq {
                 return Err(Error::protocol(format!(
                     "the hub acknowledged sequence {ack}, expected {}",
@@ -592,7 +646,9 @@ impl EdgeSync {
                 }
             }
         }
-        state.progress.upload_cursor = batch.last_seq;
+        // (A batch of documents a query change offered carries the cursor of its time: an
+        // upload acknowledged meanwhile is not undone.)
+        state.progress.upload_cursor = state.progress.upload_cursor.max(batch.last_seq);
         let upload_cursor = state.progress.upload_cursor;
         // Changes the hub refused because it holds a newer version: take the hub's version,
         // unless a local change made since this batch wins; committed with the new cursor.
@@ -608,47 +664,66 @@ impl EdgeSync {
 
     fn download(&mut self, link: &mut dyn Link) -> Result<()> {
         loop {
-            let mut state = self.state()?.clone();
-            let reply = link.call(doc! {
-                DOWNLOAD: 1,
-                "apiKey": &state.identity.api_key,
-                "after": u64_to_i64(state.progress.download_cursor),
-                "limit": i64::try_from(self.options.batch_count).unwrap_or(500),
-            })?;
-            let query_version = reply.get_i64("queryVersion").unwrap_or(1);
-            if query_version != state.progress.synced_query_version {
-                let query = reply
-                    .get_document("query")
-                    .map_err(|_| Error::protocol("download reply without a query"))?
-                    .clone();
-                self.apply_query_change(link, query, query_version)?;
-                continue;
-            }
-            let next = read_u64(&reply, "next")?;
-            let last = read_u64(&reply, "lastSeq")?;
-            let changes = reply
-                .get_array("changes")
-                .map_err(|_| Error::protocol("download reply without changes"))?;
-            let changes = changes
-                .iter()
-                .map(|change| match change {
-                    Bson::Document(change) => Change::from_document(change),
-                    _ => Err(Error::protocol("a downloaded change must be a document")),
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let caught_up = next >= last || next == state.progress.download_cursor;
-            state.progress.download_cursor = next.max(state.progress.download_cursor);
-            let applied = self.apply_changes(&changes, Some(&state))?;
-            let lag = last.saturating_sub(state.progress.download_cursor);
-            self.save_with(state, true)?;
-            self.update_status(|s| {
-                s.downloaded += applied;
-                s.download_lag_entries = lag;
-            });
-            if caught_up {
+            let request = self.download_request(0)?;
+            let reply = link.call(request)?;
+            if self.apply_download(link, &reply)? {
                 return Ok(());
             }
         }
+    }
+
+    /// The next download request. With `wait_ms`, the hub waits that long for a change when
+    /// there is nothing new (a long poll); the caller need not hold the engine meanwhile.
+    pub fn download_request(&self, wait_ms: u64) -> Result<Document> {
+        let state = self.state()?;
+        let mut request = doc! {
+            DOWNLOAD: 1,
+            "apiKey": &state.identity.api_key,
+            "after": u64_to_i64(state.progress.download_cursor),
+            "limit": i64::try_from(self.options.batch_count).unwrap_or(500),
+        };
+        if wait_ms > 0 {
+            request.insert("waitMs", u64_to_i64(wait_ms));
+            request.insert("queryVersion", state.progress.synced_query_version);
+        }
+        Ok(request)
+    }
+
+    /// Applies the hub's answer to [`Self::download_request`] (a query change first fetches
+    /// what the new query matches, through `link`). Returns whether the edge is caught up.
+    pub fn apply_download(&mut self, link: &mut dyn Link, reply: &Document) -> Result<bool> {
+        let mut state = self.state()?.clone();
+        let query_version = reply.get_i64("queryVersion").unwrap_or(1);
+        if query_version != state.progress.synced_query_version {
+            let query = reply
+                .get_document("query")
+                .map_err(|_| Error::protocol("download reply without a query"))?
+                .clone();
+            self.apply_query_change(link, query, query_version)?;
+            return Ok(false);
+        }
+        let next = read_u64(reply, "next")?;
+        let last = read_u64(reply, "lastSeq")?;
+        let changes = reply
+            .get_array("changes")
+            .map_err(|_| Error::protocol("download reply without changes"))?;
+        let changes = changes
+            .iter()
+            .map(|change| match change {
+                Bson::Document(change) => Change::from_document(change),
+                _ => Err(Error::protocol("a downloaded change must be a document")),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let caught_up = next >= last || next == state.progress.download_cursor;
+        state.progress.download_cursor = next.max(state.progress.download_cursor);
+        let applied = self.apply_changes(&changes, Some(&state))?;
+        let lag = last.saturating_sub(state.progress.download_cursor);
+        self.save_with(state, true)?;
+        self.update_status(|s| {
+            s.downloaded += applied;
+            s.download_lag_entries = lag;
+        });
+        Ok(caught_up)
     }
 
     /// Local changes not yet uploaded, by document: (namespace, encoded `_id`) -> (clock of the

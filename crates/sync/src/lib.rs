@@ -20,7 +20,7 @@ pub mod merge;
 pub mod protocol;
 pub mod rql;
 
-pub use edge::{EdgeOptions, EdgeSync, Link, SyncStatus};
+pub use edge::{EdgeOptions, EdgeSync, Link, PreparedUpload, SyncStatus};
 pub use error::{Error, Result};
 pub use hub::Hub;
 pub use id_rules::{check_id, ServiceType, SkipReason};

@@ -70,6 +70,12 @@ impl HubClient {
         })
     }
 
+    /// Another handle to the connection's socket (shutting it down interrupts a blocked
+    /// request).
+    pub fn socket(&self) -> std::io::Result<TcpStream> {
+        self.stream.try_clone()
+    }
+
     /// Runs `body` (first key = command name) against the `admin` database; returns the reply
     /// body, or the hub's error (`{ok: 0}`) with its code and message.
     pub fn command(&mut self, body: Document) -> Result<Document> {

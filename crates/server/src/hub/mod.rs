@@ -1,26 +1,48 @@
 //! The server's side of sync: the TCP link to a hub ([`client`]) and the edge's background
-//! sync task, which runs [`outpost_sync::EdgeSync`] rounds on its own thread, reconnecting
-//! with exponential backoff. Sync never blocks local reads and writes: it only uses storage's
-//! public API like any other client, and a hub that is down only delays the next round.
+//! sync task, which runs [`outpost_sync::EdgeSync`] on two threads of its own (upload and
+//! download), reconnecting with exponential backoff. Sync never blocks local reads and
+//! writes: it only uses storage's public API like any other client, and a hub that is down
+//! only delays the next exchange.
 
 pub mod client;
 
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use outpost_storage::Storage;
-use outpost_sync::{EdgeOptions, EdgeSync, SyncStatus};
+use outpost_sync::{EdgeOptions, EdgeSync, Link, SyncStatus};
 
 use crate::config::Config;
 use client::HubClient;
 
-/// The edge's running sync thread.
+/// The edge's running sync: two threads, one connection each.
+/// - The upload side waits for local commits (storage's commit watch) and uploads as soon as
+///   one lands, so a write reaches the hub within a round trip; bursts coalesce into one batch
+///   while the previous one is in flight.
+/// - The download side holds a long poll open at the hub, which answers as soon as a change
+///   for this edge commits there; an idle edge costs one request per [`LONG_POLL_MS`].
+///
+/// The engine is shared; neither side holds it while waiting on the network or for a commit.
 pub struct SyncTask {
-    stop: mpsc::Sender<()>,
-    thread: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
     status: Arc<Mutex<SyncStatus>>,
+}
+
+/// How long the hub may hold a download request when nothing is new (milliseconds).
+pub const LONG_POLL_MS: u64 = 5_000;
+
+/// What both sides share.
+struct Shared {
+    engine: Mutex<EdgeSync>,
+    storage: Storage,
+    hub: String,
+    timing: Timing,
+    stopping: AtomicBool,
+    /// Each side's socket, shut down to interrupt a long poll when stopping.
+    sockets: Mutex<Vec<(Side, std::net::TcpStream)>>,
 }
 
 impl SyncTask {
@@ -43,21 +65,40 @@ impl SyncTask {
         if config.write_outside_query == crate::config::WriteOutsideQuery::Reject {
             storage.set_write_guard(Some(engine.write_guard()));
         }
-        let (stop, stopped) = mpsc::channel();
-        let timing = Timing {
-            interval: Duration::from_millis(config.sync_interval_ms.max(1)),
-            max_backoff: Duration::from_millis(config.sync_max_backoff_ms.max(1)),
-            timeout: Duration::from_millis(config.sync_timeout_ms.max(1)),
-        };
-        let thread = std::thread::Builder::new()
-            .name("outpost-sync".into())
-            .stack_size(32 * 1024 * 1024)
-            .spawn(move || run(engine, &hub, timing, &stopped))
-            .map_err(|error| tracing::error!(error = %error, "cannot start the sync thread"))
-            .ok()?;
+        let shared = Arc::new(Shared {
+            engine: Mutex::new(engine),
+            storage: storage.clone(),
+            hub,
+            timing: Timing {
+                interval: Duration::from_millis(config.sync_interval_ms.max(1)),
+                max_backoff: Duration::from_millis(config.sync_max_backoff_ms.max(1)),
+                timeout: Duration::from_millis(config.sync_timeout_ms.max(1)),
+            },
+            stopping: AtomicBool::new(false),
+            sockets: Mutex::new(Vec::new()),
+        });
+        let mut threads = Vec::new();
+        for (name, side) in [
+            ("outpost-sync-up", Side::Upload),
+            ("outpost-sync-down", Side::Download),
+        ] {
+            let for_thread = shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name(name.into())
+                .stack_size(32 * 1024 * 1024)
+                .spawn(move || run(&for_thread, side));
+            match spawned {
+                Ok(thread) => threads.push(thread),
+                Err(error) => {
+                    tracing::error!(error = %error, "cannot start the sync threads");
+                    shared.stop();
+                    return None;
+                }
+            }
+        }
         Some(SyncTask {
-            stop,
-            thread: Some(thread),
+            shared,
+            threads,
             status,
         })
     }
@@ -66,70 +107,163 @@ impl SyncTask {
         self.status.clone()
     }
 
-    /// Stops the thread after its current request.
+    /// Stops both sides after their current request (a long poll is cut short).
     pub fn stop(mut self) {
-        let _ = self.stop.send(());
-        if let Some(thread) = self.thread.take() {
+        self.shared.stop();
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
 }
 
+impl Shared {
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for (_, socket) in lock(&self.sockets).drain(..) {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn engine(&self) -> MutexGuard<'_, EdgeSync> {
+        lock(&self.engine)
+    }
+
+    /// Waits up to `wait`, waking early when stopping. (The upload side waits on the commit
+    /// watch instead.)
+    fn sleep(&self, wait: Duration) {
+        let deadline = std::time::Instant::now() + wait;
+        while !self.stopping() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+    }
+
+    fn connect(&self, side: Side) -> outpost_sync::Result<HubClient> {
+        let client = HubClient::connect(&self.hub, self.timing.timeout)?;
+        if let Ok(socket) = client.socket() {
+            let mut sockets = lock(&self.sockets);
+            sockets.retain(|(s, _)| *s != side);
+            sockets.push((side, socket));
+        }
+        if self.stopping() {
+            return Err(outpost_sync::Error::Link("stopping".into()));
+        }
+        Ok(client)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[derive(Clone, Copy)]
 struct Timing {
+    /// How long the upload side waits for a commit before looking again anyway.
     interval: Duration,
     max_backoff: Duration,
     timeout: Duration,
 }
 
-/// Sync rounds until stopped: a round every `interval` while things work; after an error, a
-/// new connection after a backoff that doubles up to `max_backoff`. A refused API key or
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Side {
+    Upload,
+    Download,
+}
+
+/// One side's loop until stopped: its exchanges while things work; after an error, a new
+/// connection after a backoff that doubles up to `max_backoff`. A refused API key or
 /// registration key stops sync (retrying cannot fix it); local service continues.
-fn run(mut engine: EdgeSync, hub: &str, timing: Timing, stopped: &mpsc::Receiver<()>) {
-    let initial_backoff = Duration::from_millis(100).min(timing.max_backoff);
+fn run(shared: &Shared, side: Side) {
+    let initial_backoff = Duration::from_millis(100).min(shared.timing.max_backoff);
     let mut backoff = initial_backoff;
     let mut link: Option<HubClient> = None;
     let mut failing = false;
-    loop {
+    while !shared.stopping() {
         let outcome = match &mut link {
-            Some(link) => engine.sync_once(link),
-            None => match HubClient::connect(hub, timing.timeout) {
-                Ok(connected) => {
-                    let link = link.insert(connected);
-                    engine.sync_once(link)
-                }
+            Some(link) => exchange(shared, side, link),
+            None => match shared.connect(side) {
+                Ok(connected) => exchange(shared, side, link.insert(connected)),
                 Err(error) => Err(error),
             },
         };
-        let wait = match outcome {
+        match outcome {
             Ok(()) => {
                 if failing {
-                    tracing::info!(hub, "sync with the hub restored");
+                    tracing::info!(hub = %shared.hub, ?side, "sync with the hub restored");
                     failing = false;
                 }
                 backoff = initial_backoff;
-                timing.interval
             }
+            Err(_) if shared.stopping() => return,
             Err(error) if error.is_fatal() => {
-                engine.record_error(&error);
-                tracing::error!(hub, error = %error, "the hub refused this edge; sync stopped, the edge keeps serving locally");
+                shared.engine().record_error(&error);
+                tracing::error!(hub = %shared.hub, error = %error, "the hub refused this edge; sync stopped, the edge keeps serving locally");
+                shared.stop();
                 return;
             }
             Err(error) => {
-                engine.record_error(&error);
+                shared.engine().record_error(&error);
                 if !failing {
-                    tracing::warn!(hub, error = %error, "sync with the hub failed; retrying with backoff");
+                    tracing::warn!(hub = %shared.hub, ?side, error = %error, "sync with the hub failed; retrying with backoff");
                     failing = true;
                 }
                 link = None;
-                let wait = backoff;
-                backoff = (backoff * 2).min(timing.max_backoff);
-                wait
+                shared.sleep(backoff);
+                backoff = (backoff * 2).min(shared.timing.max_backoff);
             }
-        };
-        match stopped.recv_timeout(wait) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
         }
     }
+}
+
+/// One step of a side: registration if needed, then for the upload side every batch of the
+/// backlog followed by a wait for the next local commit, and for the download side one long
+/// poll and what it brings.
+fn exchange(shared: &Shared, side: Side, link: &mut HubClient) -> outpost_sync::Result<()> {
+    shared.engine().ensure_registered(link)?;
+    match side {
+        Side::Upload => {
+            // The commit watch's position before reading the backlog: a commit after it wakes
+            // the wait below, so nothing committed meanwhile waits for the interval.
+            let seen = shared.storage.committed_seq();
+            loop {
+                let Some(prepared) = shared.engine().prepare_upload()? else {
+                    break;
+                };
+                let reply = match &prepared.request {
+                    Some(request) => Some(link.call(request.clone())?),
+                    None => None,
+                };
+                let mut engine = shared.engine();
+                engine.complete_upload(prepared, reply.as_ref())?;
+                engine.record_success();
+            }
+            if !shared.stopping() {
+                shared
+                    .storage
+                    .wait_for_commit_after(seen, shared.timing.interval);
+            }
+        }
+        Side::Download => {
+            let wait = LONG_POLL_MS.min(duration_ms(shared.timing.timeout) / 2);
+            let request = shared.engine().download_request(wait)?;
+            let reply = link.call(request)?;
+            let mut engine = shared.engine();
+            engine.apply_download(link, &reply)?;
+            engine.record_success();
+        }
+    }
+    Ok(())
+}
+
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -867,6 +867,35 @@ fn find_one(storage: &Storage, filter: Document) -> Option<Document> {
         .map(Result::unwrap)
 }
 
+/// A download that finds nothing new waits for the next commit at the hub and answers with it
+/// (a long poll), instead of answering empty.
+#[test]
+fn a_waiting_download_answers_with_the_next_commit() {
+    let f = Fixture::new();
+    let (_, mut engine, _) = f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    engine.sync_once(&mut link).unwrap();
+    let request = engine.download_request(30_000).unwrap();
+    let id = ObjectId::new();
+    let writer = {
+        let hub_storage = f.hub_storage.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            insert(&hub_storage, "shop.items", doc! {"_id": id});
+        })
+    };
+    let reply = f.hub.handle(&request).unwrap();
+    writer.join().unwrap();
+    let changes = reply.get_array("changes").unwrap();
+    assert_eq!(changes.len(), 1, "{reply}");
+    engine.apply_download(&mut link, &reply).unwrap();
+    // A stopping hub answers waiting downloads (here: with nothing) instead of waiting.
+    f.hub.stop_waiting();
+    let request = engine.download_request(30_000).unwrap();
+    let reply = f.hub.handle(&request).unwrap();
+    assert!(reply.get_array("changes").unwrap().is_empty(), "{reply}");
+}
+
 #[test]
 fn concurrent_increments_add_up_like_a_counter() {
     let f = Fixture::new();

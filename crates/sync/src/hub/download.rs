@@ -2,6 +2,8 @@
 //! snapshots (every document its query matches, page by page).
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use bson::{doc, Bson, Document};
 use outpost_storage::value::keyenc;
@@ -21,7 +23,57 @@ const DOWNLOAD_SCAN_LIMIT: usize = 10_000;
 /// Documents one snapshot page examines at most (the edge asks again from the position).
 const SNAPSHOT_SCAN_LIMIT: usize = 10_000;
 
+/// Download requests that may wait at once (each holds a thread); more answer at once.
+const MAX_WAITING_DOWNLOADS: usize = 256;
+/// How often a waiting download looks at the registry (a query change is not a commit).
+const WAIT_SLICE: Duration = Duration::from_millis(500);
+
 impl<S: HubStore> Hub<S> {
+    /// A download (see [`Hub::download`]) that, when there is nothing new for the edge, waits
+    /// up to `wait` for a change to commit before answering (a long poll: the edge learns of a
+    /// change as soon as it commits, and an idle edge costs one request per `wait`). It also
+    /// answers when the edge's query changed (`known_query_version` is the version the edge
+    /// has).
+    pub fn download_waiting(
+        &self,
+        api_key: &str,
+        after: u64,
+        limit: usize,
+        wait: Duration,
+        known_query_version: Option<u64>,
+    ) -> Result<Document> {
+        let deadline = Instant::now() + wait;
+        let mut after = after;
+        let mut counted = false;
+        let result = loop {
+            let reply = self.download(api_key, after, limit)?;
+            let next = u64::try_from(reply.get_i64("next").unwrap_or(0)).unwrap_or(0);
+            let last = u64::try_from(reply.get_i64("lastSeq").unwrap_or(0)).unwrap_or(0);
+            let nothing_new = reply.get_array("changes").is_ok_and(Vec::is_empty) && next >= last;
+            let query_changed = known_query_version.is_some_and(|known| {
+                reply.get_i64("queryVersion").ok() != i64::try_from(known).ok()
+            });
+            let left = deadline.saturating_duration_since(Instant::now());
+            let stopping = self.stopping.load(Ordering::SeqCst);
+            if !nothing_new || query_changed || left.is_zero() || stopping {
+                break Ok(reply);
+            }
+            if !counted {
+                if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING_DOWNLOADS {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    break Ok(reply);
+                }
+                counted = true;
+            }
+            after = next;
+            self.store.wait_for_commit_after(last, left.min(WAIT_SLICE));
+        };
+        if counted {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+        result
+    }
+
     /// The hub's changes after history sequence `after` that concern the edge, as document
     /// states: for each document a history entry touched (in a namespace the edge's query
     /// syncs), its current version at the hub, an upsert when it matches the query and a delete

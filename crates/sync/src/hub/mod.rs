@@ -22,7 +22,9 @@ pub mod store;
 mod upload;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use bson::{Bson, DateTime, Document};
 use outpost_storage::Storage;
@@ -40,6 +42,8 @@ pub use store::{HubBatch, HubStore, SledHubStore};
 pub const HUB_DATABASE: &str = "__outpost_hub";
 /// How stale the registry's `lastSeen` may get (milliseconds).
 const LAST_SEEN_PERSIST_MS: i64 = 60_000;
+/// The longest a download request may wait for a change (`waitMs`).
+pub const MAX_DOWNLOAD_WAIT_MS: u64 = 30_000;
 
 /// The hub: cheap to share (`Arc<Hub>`), one per hub server.
 pub struct Hub<S: HubStore = SledHubStore> {
@@ -47,6 +51,10 @@ pub struct Hub<S: HubStore = SledHubStore> {
     /// Registry changes and uploads are serialized: one edge's batch applies as a unit with
     /// respect to other requests, and `uploadedSeq` never goes backwards.
     lock: Mutex<HubMemory>,
+    /// Download requests waiting for a change now.
+    waiting: AtomicUsize,
+    /// Set when the server stops: waiting downloads answer at once.
+    stopping: AtomicBool,
 }
 
 /// What the hub keeps in memory, under its lock.
@@ -81,7 +89,14 @@ impl<S: HubStore> Hub<S> {
         Hub {
             store,
             lock: Mutex::new(HubMemory::default()),
+            waiting: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
         }
+    }
+
+    /// Makes waiting downloads answer now, and later ones not wait (the server is stopping).
+    pub fn stop_waiting(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
     }
 
     fn locked(&self) -> std::sync::MutexGuard<'_, HubMemory> {
@@ -123,11 +138,23 @@ impl<S: HubStore> Hub<S> {
                     read_u64(command, "lastSeq")?,
                 )
             }
-            DOWNLOAD => self.download(
-                read_str(command, "apiKey")?,
-                read_u64(command, "after")?,
-                limit(),
-            ),
+            DOWNLOAD => {
+                let wait_ms = match command.get("waitMs") {
+                    Some(_) => read_u64(command, "waitMs")?.min(MAX_DOWNLOAD_WAIT_MS),
+                    None => 0,
+                };
+                let known_query_version = match command.get("queryVersion") {
+                    Some(_) => Some(read_u64(command, "queryVersion")?),
+                    None => None,
+                };
+                self.download_waiting(
+                    read_str(command, "apiKey")?,
+                    read_u64(command, "after")?,
+                    limit(),
+                    Duration::from_millis(wait_ms),
+                    known_query_version,
+                )
+            }
             SNAPSHOT => self.snapshot(
                 read_str(command, "apiKey")?,
                 command.get_document("position").ok(),
