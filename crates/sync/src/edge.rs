@@ -270,6 +270,7 @@ impl EdgeSync {
         self.upload_all(link)?;
         self.download_all(link)?;
         self.record_success();
+        self.refresh_backlog();
         Ok(())
     }
 
@@ -326,12 +327,19 @@ impl EdgeSync {
 
     /// Records a successful exchange with the hub in the status.
     pub fn record_success(&self) {
-        let (backlog, backlog_bytes) = self.upload_backlog();
         self.update_status(|s| {
             s.connected = true;
             s.failed = false;
             s.last_error = None;
             s.last_success = Some(DateTime::now());
+        });
+    }
+
+    /// Counts the upload backlog for the status: a scan of the history after the upload
+    /// cursor, so call it when the backlog is small (after uploading it) or rarely.
+    pub fn refresh_backlog(&self) {
+        let (backlog, backlog_bytes) = self.upload_backlog();
+        self.update_status(|s| {
             s.upload_backlog_entries = backlog;
             s.upload_backlog_bytes = backlog_bytes;
         });

@@ -236,6 +236,8 @@ fn exchange(shared: &Shared, side: Side, link: &mut HubClient) -> outpost_sync::
             let seen = shared.storage.committed_seq();
             loop {
                 let Some(prepared) = shared.engine().prepare_upload()? else {
+                    // Caught up: counting what is left is cheap now.
+                    shared.engine().refresh_backlog();
                     break;
                 };
                 let reply = match &prepared.request {
