@@ -24,7 +24,10 @@ use client::HubClient;
 /// - The download side holds a long poll open at the hub, which answers as soon as a change
 ///   for this edge commits there; an idle edge costs one request per [`LONG_POLL_MS`].
 ///
-/// The engine is shared; neither side holds it while waiting on the network or for a commit.
+/// The engine is shared. The download side does not hold it during its long poll, so the two
+/// overlap: an upload acknowledged while a download request is out counts as pending when the
+/// answer is applied (the hub may have answered before the upload reached it). The upload side
+/// holds it for each round trip, so the hub's answers are applied in the order it gave them.
 pub struct SyncTask {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
@@ -235,16 +238,19 @@ fn exchange(shared: &Shared, side: Side, link: &mut HubClient) -> outpost_sync::
             // the wait below, so nothing committed meanwhile waits for the interval.
             let seen = shared.storage.committed_seq();
             loop {
-                let Some(prepared) = shared.engine().prepare_upload()? else {
+                // The engine stays held for the round trip: the hub's answer (its versions of
+                // documents whose changes lost) must be applied before any download answered
+                // after it, or an older version would replace a newer one.
+                let mut engine = shared.engine();
+                let Some(prepared) = engine.prepare_upload()? else {
                     // Caught up: counting what is left is cheap now.
-                    shared.engine().refresh_backlog();
+                    engine.refresh_backlog();
                     break;
                 };
                 let reply = match &prepared.request {
                     Some(request) => Some(link.call(request.clone())?),
                     None => None,
                 };
-                let mut engine = shared.engine();
                 engine.complete_upload(prepared, reply.as_ref())?;
                 engine.record_success();
             }

@@ -896,6 +896,43 @@ fn a_waiting_download_answers_with_the_next_commit() {
     assert!(reply.get_array("changes").unwrap().is_empty(), "{reply}");
 }
 
+/// With push, an edge's download and upload overlap: a download answered before an upload
+/// reached the hub can be applied after the upload's acknowledgement. Its stale version of a
+/// document the upload wrote must not replace the edge's newer one (the hub never sends the
+/// edge its own writes again, so the edge would keep the stale version).
+#[test]
+fn a_download_answered_before_an_upload_does_not_undo_it() {
+    let f = Fixture::new();
+    let (edge, mut engine, _) = f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    let id = ObjectId::new();
+    insert(&f.hub_storage, "shop.items", doc! {"_id": id, "v": 0});
+    engine.sync_once(&mut link).unwrap();
+    update(
+        &f.hub_storage,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$set": {"v": 1}},
+    );
+    let request = engine.download_request(0).unwrap();
+    let stale = f.hub.handle(&request).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    update(
+        &edge,
+        "shop.items",
+        doc! {"_id": id},
+        doc! {"$set": {"v": 2}},
+    );
+    engine.upload_all(&mut link).unwrap();
+    engine.apply_download(&mut link, &stale).unwrap();
+    for _ in 0..2 {
+        engine.sync_once(&mut link).unwrap();
+    }
+    let expected = vec![doc! {"_id": id, "v": 2}];
+    assert_eq!(all(&f.hub_storage, "shop.items"), expected);
+    assert_eq!(all(&edge, "shop.items"), expected);
+}
+
 #[test]
 fn concurrent_increments_add_up_like_a_counter() {
     let f = Fixture::new();
@@ -1210,6 +1247,9 @@ mod convergence {
         Download { edge: usize },
         /// Edge 1 or 2 only uploads.
         Upload { edge: usize },
+        /// Edge 1 or 2 asks for a download, uploads while the answer travels, then applies the
+        /// answer (the two sides of a pushing edge overlap).
+        OverlappedDownload { edge: usize },
         /// The hub drops the collection.
         HubDrop,
         /// Edge 1 or 2 drops the collection.
@@ -1229,6 +1269,7 @@ mod convergence {
                 .prop_map(|(edge, lose_ack)| Step::Sync { edge, lose_ack }),
             2 => (1..3_usize).prop_map(|edge| Step::Download { edge }),
             2 => (1..3_usize).prop_map(|edge| Step::Upload { edge }),
+            2 => (1..3_usize).prop_map(|edge| Step::OverlappedDownload { edge }),
             1 => Just(Step::HubDrop),
             1 => (1..3_usize).prop_map(|edge| Step::EdgeDrop { edge }),
         ]
@@ -1322,6 +1363,18 @@ mod convergence {
                 Step::Upload { edge } => {
                     let mut link = InProcessLink::new(&f.hub);
                     let _ = engines[edge - 1].upload_all(&mut link);
+                }
+                Step::OverlappedDownload { edge } => {
+                    let mut link = InProcessLink::new(&f.hub);
+                    let engine = &mut engines[edge - 1];
+                    let Ok(request) = engine.download_request(0) else {
+                        continue;
+                    };
+                    let answer = f.hub.handle(&request);
+                    let _ = engine.upload_all(&mut link);
+                    if let Ok(answer) = answer {
+                        let _ = engine.apply_download(&mut link, &answer);
+                    }
                 }
             }
         }
