@@ -17,6 +17,7 @@ mod cursors;
 mod errors;
 mod handshake;
 mod indexes;
+mod limits;
 mod model;
 mod mongosh;
 mod nesting;

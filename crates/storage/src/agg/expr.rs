@@ -759,6 +759,7 @@ fn check_variable_characters(name: &str, code: i32) -> Result<()> {
 }
 
 fn parse_field_path(s: &str, scope: &ParseScope) -> Result<FieldPath> {
+    crate::value::path::check_path_length(s)?;
     if let Some(rest) = s.strip_prefix("$$") {
         let mut parts = rest.split('.');
         let name = parts.next().unwrap_or("");
