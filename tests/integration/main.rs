@@ -12,6 +12,7 @@ mod aggregation;
 mod catalog;
 mod collation;
 mod concurrency;
+mod connections;
 mod crud;
 mod cursors;
 mod errors;

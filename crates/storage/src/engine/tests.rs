@@ -318,12 +318,33 @@ fn ttl_removes_expired_documents_only() {
         &[doc! {"key": {"at": -1}, "name": "at_-1", "expireAfterSeconds": 60}],
     )
     .expect("index");
-    assert_eq!(s.remove_expired(now).expect("ttl pass"), 2);
+    assert_eq!(s.remove_expired(now, u64::MAX).expect("ttl pass"), 2);
     let left: Vec<i32> = find_all(&s, doc! {})
         .iter()
         .map(|d| d.get_i32("_id").expect("_id"))
         .collect();
     assert_eq!(left, vec![2, 3]);
+}
+
+#[test]
+fn ttl_pass_removes_at_most_its_limit() {
+    let s = Storage::temporary().expect("store");
+    let now = bson::DateTime::now();
+    let old = bson::DateTime::from_millis(now.timestamp_millis() - 120_000);
+    s.create_indexes(
+        "db",
+        "c",
+        &[doc! {"key": {"at": 1}, "name": "at_1", "expireAfterSeconds": 60}],
+    )
+    .expect("index");
+    for id in 0..2_500 {
+        s.insert("db", "c", doc! {"_id": id, "at": old}, &opts())
+            .expect("insert");
+    }
+    assert_eq!(s.remove_expired(now, 1_200).expect("ttl pass"), 1_200);
+    assert_eq!(s.estimated_count("db", "c"), 1_300);
+    assert_eq!(s.remove_expired(now, u64::MAX).expect("ttl pass"), 1_300);
+    assert_eq!(s.estimated_count("db", "c"), 0);
 }
 
 #[test]
