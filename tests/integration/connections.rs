@@ -237,3 +237,102 @@ async fn session_ids_must_be_small_uuids() {
     run(&server.db("admin"), doc! {"ping": 1}).await;
     server.shutdown().await;
 }
+
+/// Raises this process's soft limit of open files to at least `needed` (within the hard
+/// limit); the flood test holds both ends of thousands of loopback connections.
+fn raise_open_file_limit(needed: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    assert_eq!(got, 0, "getrlimit failed");
+    if limit.rlim_cur >= needed {
+        return;
+    }
+    assert!(
+        limit.rlim_max >= needed,
+        "this test needs {needed} open files; the hard limit is {}",
+        limit.rlim_max
+    );
+    limit.rlim_cur = needed;
+    // SAFETY: as above.
+    let set = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    assert_eq!(set, 0, "setrlimit failed");
+}
+
+/// What one hostile connection of the flood sends.
+fn hostile_bytes(n: usize) -> Vec<u8> {
+    match n % 4 {
+        // A header with a negative length: a framing error, closed at once.
+        0 => vec![0xFF; 16],
+        // Part of a header, then nothing.
+        1 => vec![60, 0, 0],
+        // A header announcing 100 bytes, 30 of them, then nothing.
+        2 => {
+            let mut bytes = Vec::new();
+            for field in [100_i32, 1, 0, OP_MSG] {
+                bytes.extend_from_slice(&field.to_le_bytes());
+            }
+            bytes.extend_from_slice(&[0; 14]);
+            bytes
+        }
+        // Nothing at all.
+        _ => Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_2000_hostile_connections_leaves_a_normal_client_served() {
+    const FLOOD: usize = 2_000;
+    raise_open_file_limit(4_096);
+    let server = TestServer::start_with(Config {
+        max_conns: 500,
+        idle_timeout_secs: 5,
+        message_timeout_secs: 5,
+        ..config()
+    })
+    .await;
+    let db = server.db("limits");
+    run(&db, doc! {"ping": 1}).await;
+
+    // A normal client works through the flood on its pooled connection.
+    let normal = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            for id in 0..200 {
+                run(&db, doc! {"insert": "c", "documents": [{"_id": id}]}).await;
+                let found = run(&db, doc! {"find": "c", "filter": {"_id": id}}).await;
+                let batch = found
+                    .get_document("cursor")
+                    .and_then(|c| c.get_array("firstBatch"))
+                    .map(Vec::len);
+                assert_eq!(batch, Ok(1), "{found}");
+            }
+        })
+    };
+    let mut hostile = Vec::with_capacity(FLOOD);
+    for n in 0..FLOOD {
+        let mut stream = TcpStream::connect(server.addr()).await.expect("connect");
+        // A refused connection may already be closed: writing to it can fail.
+        let _ = stream.write_all(&hostile_bytes(n)).await;
+        hostile.push(stream);
+    }
+    normal
+        .await
+        .expect("the normal client was served throughout");
+    let status = run(&server.db("admin"), doc! {"serverStatus": 1}).await;
+    let connections = status.get_document("connections").expect("connections");
+    assert!(int_field(connections, "rejected") > 0, "{connections}");
+    assert!(int_field(connections, "current") <= 500, "{connections}");
+    // Every hostile connection ends: refused, closed for garbage, or at its deadline.
+    for stream in &mut hostile {
+        assert_closed(stream, "a hostile connection").await;
+    }
+    drop(hostile);
+    fresh_connection_pings(&server).await;
+    let reply = run(&db, doc! {"count": "c"}).await;
+    assert_eq!(int_field(&reply, "n"), 200);
+    server.shutdown().await;
+}

@@ -67,3 +67,38 @@ async fn long_dotted_paths_are_refused_in_updates_filters_projections_and_pipeli
     assert_eq!(reply.get_i32("n").ok(), Some(1));
     server.shutdown().await;
 }
+
+async fn flushes_before_reply(server: &TestServer) -> i64 {
+    let status = run(&server.db("admin"), doc! {"serverStatus": 1}).await;
+    let engine = status.get_document("storageEngine").expect("storageEngine");
+    outpost_tests::int_field(engine, "flushesBeforeReply")
+}
+
+#[tokio::test]
+async fn numeric_j_and_fsync_flush_before_the_reply() {
+    let server = TestServer::start_persistent().await;
+    let db = server.db("limits");
+    let cases = [
+        (doc! {"w": 1}, 0),
+        (doc! {"w": 1, "j": 0}, 0),
+        (doc! {"w": 1, "j": 1}, 1),
+        (doc! {"w": 1, "j": true}, 1),
+        (doc! {"fsync": true}, 1),
+        (doc! {"w": "majority"}, 1),
+    ];
+    for (id, (write_concern, flushes)) in (0..).zip(cases) {
+        let before = flushes_before_reply(&server).await;
+        let shown = format!("{write_concern}");
+        run(
+            &db,
+            doc! {"insert": "c", "documents": [{"_id": id}], "writeConcern": write_concern},
+        )
+        .await;
+        assert_eq!(
+            flushes_before_reply(&server).await - before,
+            flushes,
+            "{shown}"
+        );
+    }
+    server.shutdown().await;
+}
