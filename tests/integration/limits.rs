@@ -102,3 +102,82 @@ async fn numeric_j_and_fsync_flush_before_the_reply() {
     }
     server.shutdown().await;
 }
+
+/// An aggregation over one document whose `$project` computes `x` with `expression`.
+fn project_x(expression: bson::Bson) -> bson::Document {
+    doc! {"aggregate": "one", "pipeline": [{"$project": {"x": expression}}], "cursor": {}}
+}
+
+#[tokio::test]
+async fn expressions_cannot_build_unbounded_values() {
+    let server = TestServer::start().await;
+    let db = server.db("limits");
+    run(&db, doc! {"insert": "one", "documents": [{"_id": 1}]}).await;
+    let doubling = |initial: bson::Bson, step: bson::Bson| bson::bson!({"$reduce": {"input": {"$range": [0, 40]}, "initialValue": initial, "in": step}});
+    // A string doubled 40 times: refused at 16 MB.
+    let strings = doubling(
+        bson::Bson::String("ab".into()),
+        bson::bson!({"$concat": ["$$value", "$$value"]}),
+    );
+    run_err(&db, project_x(strings)).await.assert(
+        16493,
+        "Location16493",
+        "string longer than 16MB",
+    );
+    // An array doubled 40 times: refused at the memory limit.
+    let arrays = doubling(
+        bson::bson!([1]),
+        bson::bson!({"$concatArrays": ["$$value", "$$value"]}),
+    );
+    run_err(&db, project_x(arrays)).await.assert(
+        146,
+        "ExceededMemoryLimit",
+        "$concatArrays used too much memory",
+    );
+    // An object holding the previous value twice.
+    let objects = doubling(
+        bson::bson!({"s": "ab"}),
+        bson::bson!({"l": "$$value", "r": "$$value"}),
+    );
+    run_err(&db, project_x(objects)).await.assert(
+        146,
+        "ExceededMemoryLimit",
+        "used too much memory",
+    );
+    // An object wrapping the previous value 300 times: refused by depth.
+    let deep = bson::bson!({"$reduce": {"input": {"$range": [0, 300]}, "initialValue": 1, "in": {"a": "$$value"}}});
+    run_err(&db, project_x(deep))
+        .await
+        .assert(15, "Overflow", "nested deeper than 200 levels");
+    // An 8 MB string mapped over 100 elements.
+    let big = bson::bson!({"$reduce": {"input": {"$range": [0, 22]}, "initialValue": "ab", "in": {"$concat": ["$$value", "$$value"]}}});
+    let mapped = bson::bson!({"$let": {"vars": {"big": big}, "in": {"$map": {"input": {"$range": [0, 100]}, "in": "$$big"}}}});
+    run_err(&db, project_x(mapped)).await.assert(
+        146,
+        "ExceededMemoryLimit",
+        "$map used too much memory",
+    );
+    // $replaceAll multiplying a string.
+    let replaced = bson::bson!({"$replaceAll": {"input": {"$reduce": {"input": {"$range": [0, 20]}, "initialValue": "a", "in": {"$concat": ["$$value", "$$value"]}}}, "find": "a", "replacement": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}});
+    run_err(&db, project_x(replaced)).await.assert(
+        16493,
+        "Location16493",
+        "string longer than 16MB",
+    );
+    // Ordinary expressions still work.
+    let fine = doubling(
+        bson::bson!([]),
+        bson::bson!({"$concatArrays": ["$$value", ["$$this"]]}),
+    );
+    let reply = run(&db, project_x(fine)).await;
+    let first = outpost_tests::first_batch(&reply).0;
+    assert_eq!(
+        first
+            .first()
+            .and_then(|d| d.get_array("x").ok())
+            .map(Vec::len),
+        Some(40)
+    );
+    assert_still_serving(&server).await;
+    server.shutdown().await;
+}
