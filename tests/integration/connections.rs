@@ -336,3 +336,66 @@ async fn a_flood_of_2000_hostile_connections_leaves_a_normal_client_served() {
     assert_eq!(int_field(&reply, "n"), 200);
     server.shutdown().await;
 }
+
+/// An OP_MSG `{ping: 1, $db: "admin", n: [null x count]}` whose array keys are empty: two
+/// bytes a null on the wire.
+fn ping_with_nulls(request_id: i32, count: usize) -> Vec<u8> {
+    let mut array = 0_i32.to_le_bytes().to_vec();
+    for _ in 0..count {
+        array.extend([0x0A, 0x00]);
+    }
+    array.push(0);
+    let array_len = i32::try_from(array.len()).expect("array length");
+    array.splice(0..4, array_len.to_le_bytes());
+    let mut body = 0_i32.to_le_bytes().to_vec();
+    body.push(0x10);
+    body.extend(b"ping\0");
+    body.extend(1_i32.to_le_bytes());
+    body.push(0x02);
+    body.extend(b"$db\0");
+    body.extend(6_i32.to_le_bytes());
+    body.extend(b"admin\0");
+    body.push(0x04);
+    body.extend(b"n\0");
+    body.extend(array);
+    body.push(0);
+    let body_len = i32::try_from(body.len()).expect("body length");
+    body.splice(0..4, body_len.to_le_bytes());
+    let mut payload = 0_u32.to_le_bytes().to_vec();
+    payload.push(0);
+    payload.extend(body);
+    let length = i32::try_from(16 + payload.len()).expect("message length");
+    let mut out = Vec::new();
+    for field in [length, request_id, 0, OP_MSG] {
+        out.extend_from_slice(&field.to_le_bytes());
+    }
+    out.extend(payload);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_decodes_to_many_times_its_size_is_refused() {
+    let server = TestServer::start().await;
+    let mut stream = TcpStream::connect(server.addr()).await.expect("connect");
+    stream
+        .write_all(&ping_with_nulls(5, 2_000_000))
+        .await
+        .expect("write");
+    let reply = read_reply(&mut stream).await.expect("an error reply");
+    assert_eq!(reply.get_f64("ok"), Ok(0.0), "{reply}");
+    assert_eq!(int_field(&reply, "code"), 9, "{reply}");
+    assert!(
+        reply
+            .get_str("errmsg")
+            .is_ok_and(|m| m.contains("too many elements")),
+        "{reply}"
+    );
+    // The same connection and the driver still work, and a batch of 100,000 small documents
+    // (many elements, but few per byte) is accepted.
+    assert!(ping(&mut stream).await.is_some());
+    let coll = server.db("limits").collection::<Document>("batch");
+    let documents: Vec<Document> = (0..100_000).map(|i| doc! {"_id": i, "k": i % 7}).collect();
+    coll.insert_many(documents).await.expect("insert_many");
+    assert_eq!(coll.count_documents(doc! {}).await.expect("count"), 100_000);
+    server.shutdown().await;
+}

@@ -80,6 +80,16 @@ pub enum Error {
         /// Where the document is.
         what: &'static str,
     },
+    /// The message's documents hold more elements than its decoding budget allows: decoded,
+    /// they would take more than a small multiple of the message's size in memory.
+    #[error(
+        "the documents in {what} hold too many elements: decoding them would take more than \
+         64 MiB plus 8 times the message's size in memory; send fewer or larger values"
+    )]
+    TooManyElements {
+        /// Where the element that went over the budget is.
+        what: &'static str,
+    },
     /// A BSON document is malformed.
     #[error("invalid BSON in {what}: {message}")]
     InvalidBson {
