@@ -399,3 +399,34 @@ async fn a_message_that_decodes_to_many_times_its_size_is_refused() {
     assert_eq!(coll.count_documents(doc! {}).await.expect("count"), 100_000);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ttl_pass_runs_on_its_own_task() {
+    let server = TestServer::start_with(Config {
+        ttl_interval_secs: 1,
+        ..config()
+    })
+    .await;
+    let db = server.db("limits");
+    run(
+        &db,
+        doc! {"createIndexes": "ttl", "indexes": [{"key": {"at": 1}, "name": "at_1", "expireAfterSeconds": 0}]},
+    )
+    .await;
+    let old = bson::DateTime::from_millis(0);
+    let documents: Vec<Document> = (0..3_000).map(|i| doc! {"_id": i, "at": old}).collect();
+    run(&db, doc! {"insert": "ttl", "documents": documents}).await;
+    // The pass removes them (in chunks) while connections keep being accepted and answered.
+    let mut left = 3_000;
+    for _ in 0..600 {
+        let mut stream = TcpStream::connect(server.addr()).await.expect("connect");
+        assert!(ping(&mut stream).await.is_some());
+        left = int_field(&run(&db, doc! {"count": "ttl"}).await, "n");
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "the TTL pass did not remove the expired documents");
+    server.shutdown().await;
+}

@@ -60,9 +60,18 @@ async fn long_dotted_paths_are_refused_in_updates_filters_projections_and_pipeli
         failure.assert(15, "Overflow", "FieldPath is too long");
         assert_still_serving(&server).await;
     }
-    // 200 components is within the limit.
+    // 200 components is within the limit: the filter runs; the update would nest the
+    // document past the storage depth limit and is refused with an error, not a crash.
     let at_limit = long_path(200);
     run(&db, doc! {"find": "c", "filter": {at_limit.as_str(): 1}}).await;
+    let set = format!("b.{}", long_path(199));
+    let failure = write_failure(
+        &db,
+        doc! {"update": "c", "updates": [{"q": {}, "u": {"$set": {set.as_str(): 1}}}]},
+    )
+    .await;
+    assert_ne!(failure.code, 0, "{failure:?}");
+    assert_still_serving(&server).await;
     let reply = run(&db, doc! {"count": "c"}).await;
     assert_eq!(reply.get_i32("n").ok(), Some(1));
     server.shutdown().await;
