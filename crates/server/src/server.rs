@@ -174,13 +174,14 @@ async fn accept_loop(
         state.config.max_conns.min(Semaphore::MAX_PERMITS),
     ));
     let maintenance = tokio::spawn(maintenance_loop(state.clone(), shutdown.clone()));
+    let mut refusals = RefusalLog::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let Ok(slot) = slots.clone().try_acquire_owned() else {
                         Metrics::add(&state.metrics.connections_rejected, 1);
-                        tracing::warn!(remote = %peer, max_conns = state.config.max_conns, "connection refused: too many open connections");
+                        refusals.refused(peer, state.config.max_conns);
                         drop(stream);
                         continue;
                     };
@@ -218,6 +219,35 @@ async fn accept_loop(
         connections.shutdown().await;
     }
     let _ = maintenance.await;
+}
+
+/// Logs refused connections, at most one line a second with the count since the last one, so
+/// that a flood of connections does not flood the log as well.
+#[derive(Default)]
+struct RefusalLog {
+    last: Option<Instant>,
+    unlogged: u64,
+}
+
+impl RefusalLog {
+    fn refused(&mut self, peer: SocketAddr, max_conns: usize) {
+        self.unlogged += 1;
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            return;
+        }
+        tracing::warn!(
+            remote = %peer,
+            max_conns,
+            refused = self.unlogged,
+            "connection refused: too many open connections"
+        );
+        self.last = Some(now);
+        self.unlogged = 0;
+    }
 }
 
 /// Most history entries removed per maintenance pass, and most expired documents: the rest
