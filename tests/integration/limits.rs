@@ -60,6 +60,26 @@ async fn long_dotted_paths_are_refused_in_updates_filters_projections_and_pipeli
         failure.assert(15, "Overflow", "FieldPath is too long");
         assert_still_serving(&server).await;
     }
+    // Paths in other stages.
+    let field_path = format!("${huge}");
+    let stages = [
+        doc! {"$unwind": field_path.as_str()},
+        doc! {"$unset": huge.as_str()},
+        doc! {"$group": {"_id": field_path.as_str()}},
+        doc! {"$sortByCount": field_path.as_str()},
+        doc! {"$lookup": {"from": "c", "localField": huge.as_str(), "foreignField": "a", "as": "j"}},
+        doc! {"$match": {huge.as_str(): {"$exists": true}}},
+        doc! {"$sort": {huge.as_str(): 1}},
+    ];
+    for stage in stages {
+        let failure = run_err(
+            &db,
+            doc! {"aggregate": "c", "pipeline": [stage], "cursor": {}},
+        )
+        .await;
+        failure.assert(15, "Overflow", "FieldPath is too long");
+    }
+    assert_still_serving(&server).await;
     // 200 components is within the limit: the filter runs; the update would nest the
     // document past the storage depth limit and is refused with an error, not a crash.
     let at_limit = long_path(200);
