@@ -163,11 +163,22 @@ struct OutpostProcess {
 
 impl OutpostProcess {
     async fn spawn(binary: &Path, dbpath: &Path, log: PathBuf) -> OutpostProcess {
+        OutpostProcess::spawn_with(binary, dbpath, log, &[]).await
+    }
+
+    /// Starts `outpost serve` with `extra` arguments after the port and data directory.
+    async fn spawn_with(
+        binary: &Path,
+        dbpath: &Path,
+        log: PathBuf,
+        extra: &[&std::ffi::OsStr],
+    ) -> OutpostProcess {
         let port = free_port();
         let log_file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(binary)
             .args(["serve", "--port", &port.to_string(), "--dbpath"])
             .arg(dbpath)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log file"))
             .stderr(log_file)
@@ -295,4 +306,106 @@ async fn unjournaled_writes_survive_kill_9_after_the_flush_interval() {
     let docs = find_all(&server.db("durable"), "c", doc! {"sort": {"_id": 1}}).await;
     assert_eq!(ids(&docs), [1, 2]);
     server.shutdown().await;
+}
+
+impl OutpostProcess {
+    /// Sends SIGTERM, as a service manager stops a server.
+    fn terminate(&self) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        // SAFETY: kill only sends a signal to the process this test started.
+        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(sent, 0, "kill -TERM failed");
+    }
+
+    /// Waits (bounded) for the process to exit and returns its exit code.
+    async fn exit_code(&mut self) -> Option<i32> {
+        for _ in 0..600 {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("outpost did not exit within 60 s:\n{}", self.log());
+    }
+}
+
+/// A connection that pipelines 16 MB finds and never reads the replies, so the server's
+/// writes to it block: the data (four 4 MB documents) is inserted first.
+async fn stalled_reader(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let client: Client = connect(addr).await;
+    let coll = client.database("stall").collection::<Document>("c");
+    let big = "x".repeat(4 << 20);
+    for id in 0..4 {
+        coll.insert_one(doc! {"_id": id, "s": big.as_str()})
+            .await
+            .expect("insert");
+    }
+    client.shutdown().immediate(true).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    for request_id in 0..8_i32 {
+        let body = bson::to_vec(&doc! {"find": "c", "$db": "stall"}).expect("bson");
+        let length = i32::try_from(16 + 4 + 1 + body.len()).expect("length");
+        let mut message = Vec::new();
+        for field in [length, request_id, 0, 2013] {
+            message.extend_from_slice(&field.to_le_bytes());
+        }
+        message.extend_from_slice(&[0, 0, 0, 0, 0]);
+        message.extend(body);
+        stream.write_all(&message).await.expect("write");
+    }
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_within_the_deadline_when_a_client_never_reads() {
+    let binary = outpost_binary();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("outpost.toml");
+    std::fs::write(&config, "shutdown_timeout_secs = 1\n").expect("config");
+    let mut process = OutpostProcess::spawn_with(
+        &binary,
+        &dir.path().join("data"),
+        dir.path().join("outpost.log"),
+        &["--config".as_ref(), config.as_os_str()],
+    )
+    .await;
+    let _stalled = stalled_reader(process.addr).await;
+    process.terminate();
+    assert_eq!(process.exit_code().await, Some(0), "{}", process.log());
+    assert!(
+        process
+            .log()
+            .contains("closing connections still open at the shutdown deadline"),
+        "{}",
+        process.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_exits_at_once() {
+    let binary = outpost_binary();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("outpost.toml");
+    // A shutdown that would wait ten minutes for the stalled client.
+    std::fs::write(&config, "shutdown_timeout_secs = 600\n").expect("config");
+    let mut process = OutpostProcess::spawn_with(
+        &binary,
+        &dir.path().join("data"),
+        dir.path().join("outpost.log"),
+        &["--config".as_ref(), config.as_os_str()],
+    )
+    .await;
+    let _stalled = stalled_reader(process.addr).await;
+    process.terminate();
+    // Wait until the first signal is handled before sending the second.
+    for _ in 0..600 {
+        if process.log().contains("shutting down") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(process.log().contains("shutting down"), "{}", process.log());
+    process.terminate();
+    assert_eq!(process.exit_code().await, Some(130), "{}", process.log());
 }

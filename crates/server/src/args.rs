@@ -152,16 +152,23 @@ pub fn check_view_collation(collation: Option<&Document>) -> Result<()> {
     Ok(())
 }
 
-/// True when the write concern asks for the journal (`j: true`) or a majority, which on a
-/// single node means the same: the write is on disk before the reply.
+/// True when the write concern asks for the journal (`j: true`, or a non-zero number as many
+/// drivers send it), an `fsync`, or a majority, which on a single node all mean the same: the
+/// write is on disk before the reply.
 pub fn wants_durability(body: &Document) -> bool {
-    match body.get_document("writeConcern") {
-        Ok(wc) => {
-            matches!(wc.get("j"), Some(Bson::Boolean(true)))
-                || matches!(wc.get("w"), Some(Bson::String(s)) if s == "majority")
-        }
-        Err(_) => false,
-    }
+    let Ok(wc) = body.get_document("writeConcern") else {
+        return false;
+    };
+    let truthy = |field: &str| match wc.get(field) {
+        Some(Bson::Boolean(b)) => *b,
+        Some(Bson::Int32(n)) => *n != 0,
+        Some(Bson::Int64(n)) => *n != 0,
+        Some(Bson::Double(n)) => *n != 0.0,
+        _ => false,
+    };
+    truthy("j")
+        || truthy("fsync")
+        || matches!(wc.get("w"), Some(Bson::String(s)) if s == "majority")
 }
 
 /// `maxTimeMS` as a deadline.
@@ -182,4 +189,31 @@ pub fn write_options(body: &Document, command: &str) -> Result<outpost_storage::
         bypass_document_validation: bool_or(body, command, "bypassDocumentValidation", false)?,
         ..outpost_storage::WriteOptions::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wants_durability;
+    use bson::doc;
+
+    #[test]
+    fn durability_table() {
+        let cases = [
+            (doc! {}, false),
+            (doc! {"writeConcern": {"w": 1}}, false),
+            (doc! {"writeConcern": {"j": false}}, false),
+            (doc! {"writeConcern": {"j": 0}}, false),
+            (doc! {"writeConcern": {"j": true}}, true),
+            (doc! {"writeConcern": {"j": 1}}, true),
+            (doc! {"writeConcern": {"j": 1_i64}}, true),
+            (doc! {"writeConcern": {"j": 1.0}}, true),
+            (doc! {"writeConcern": {"fsync": true}}, true),
+            (doc! {"writeConcern": {"fsync": 1}}, true),
+            (doc! {"writeConcern": {"fsync": false}}, false),
+            (doc! {"writeConcern": {"w": "majority"}}, true),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(wants_durability(&body), expected, "{body}");
+        }
+    }
 }

@@ -66,6 +66,15 @@ pub struct Config {
     pub sync_max_backoff_ms: u64,
     /// Timeout of one sync request, in milliseconds.
     pub sync_timeout_ms: u64,
+    /// The most client connections open at once; a connection over it is closed at once.
+    pub max_conns: usize,
+    /// Seconds a client has to send the rest of a message once its first byte arrived.
+    pub message_timeout_secs: u64,
+    /// Seconds a connection may stay open without completing its first message. Connections
+    /// that have completed one are not timed out (drivers keep idle pooled connections).
+    pub idle_timeout_secs: u64,
+    /// Seconds a shutdown waits for connections to finish before closing them.
+    pub shutdown_timeout_secs: u64,
     /// The command line, as `getCmdLineOpts` reports it.
     #[serde(skip)]
     pub argv: Vec<String>,
@@ -90,6 +99,10 @@ impl Default for Config {
             sync_interval_ms: 1000,
             sync_max_backoff_ms: 60_000,
             sync_timeout_ms: 30_000,
+            max_conns: 1_000,
+            message_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            shutdown_timeout_secs: 10,
             argv: Vec::new(),
         }
     }

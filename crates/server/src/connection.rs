@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bson::{doc, Bson, Document};
 use outpost_wire::{Message, OpMsg, OpReply, HEADER_LEN};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -24,6 +24,18 @@ enum Closed {
     Protocol(String),
     /// A test fail point (`closeConnection`) asked for it.
     FailPoint,
+    /// No message began within the idle deadline of a connection not yet trusted.
+    IdleTimeout,
+    /// A message began but was not complete within the message deadline.
+    MessageTimeout,
+}
+
+/// How long a connection may wait for the first byte of its next message: bounded
+/// (`idle_timeout_secs`) until the connection is trusted, unbounded afterwards (drivers keep
+/// pooled connections idle for long). Today a connection is trusted once it has completed one
+/// message; with authentication this is the hook to tie to "authenticated".
+fn idle_limit(state: &State, trusted: bool) -> Option<Duration> {
+    (!trusted).then(|| Duration::from_secs(state.config.idle_timeout_secs))
 }
 
 pub async fn serve(
@@ -45,9 +57,11 @@ pub async fn serve(
     let (read_half, write_half) = stream.into_split();
     let mut reader = BufReader::new(read_half);
     let mut writer = BufWriter::new(write_half);
+    let message_limit = Duration::from_secs(state.config.message_timeout_secs);
+    let mut trusted = false;
     let closed = loop {
         let message = tokio::select! {
-            m = read_message(&mut reader) => m,
+            m = read_message(&mut reader, idle_limit(&state, trusted), message_limit) => m,
             _ = shutdown.changed() => break Closed::Shutdown,
         };
         let bytes = match message {
@@ -55,6 +69,7 @@ pub async fn serve(
             Ok(None) => break Closed::ClientLeft,
             Err(closed) => break closed,
         };
+        trusted = true;
         // The request runs to completion even if shutdown starts meanwhile.
         match handle(&state, &conn, bytes, shutdown.clone()).await {
             Ok(Some(reply)) => {
@@ -74,7 +89,11 @@ pub async fn serve(
         .connections_current
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     match closed {
-        Closed::ClientLeft | Closed::Shutdown | Closed::FailPoint => {
+        Closed::ClientLeft
+        | Closed::Shutdown
+        | Closed::FailPoint
+        | Closed::IdleTimeout
+        | Closed::MessageTimeout => {
             tracing::info!(connection_id = id, remote = %peer, reason = ?closed, "connection ended")
         }
         Closed::Io(e) => {
@@ -95,40 +114,62 @@ async fn write_all(
 }
 
 /// Reads one whole message (header included). `Ok(None)` on a clean end of stream between
-/// messages. The header's length is checked before the body is buffered.
+/// messages. The first byte must arrive within `idle` (if bounded), the rest of the message
+/// within `whole` of it. The header's length is checked before the body is buffered.
 async fn read_message(
     reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    idle: Option<Duration>,
+    whole: Duration,
 ) -> Result<Option<Vec<u8>>, Closed> {
-    let mut header = [0u8; HEADER_LEN];
-    let mut filled = 0;
-    while filled < HEADER_LEN {
-        match reader.read(&mut header[filled..]).await {
-            Ok(0) if filled == 0 => return Ok(None),
-            Ok(0) => {
-                return Err(Closed::Protocol(
-                    "stream ended inside a message header".into(),
-                ))
-            }
-            Ok(n) => filled += n,
-            Err(e) => return Err(Closed::Io(e)),
-        }
+    let first_byte = reader.fill_buf();
+    let available = match idle {
+        Some(limit) => tokio::time::timeout(limit, first_byte)
+            .await
+            .map_err(|_| Closed::IdleTimeout)?,
+        None => first_byte.await,
+    };
+    match available {
+        Ok([]) => return Ok(None),
+        Ok(_) => {}
+        Err(e) => return Err(Closed::Io(e)),
     }
+    tokio::time::timeout(whole, read_rest(reader))
+        .await
+        .map_err(|_| Closed::MessageTimeout)?
+        .map(Some)
+}
+
+/// Reads a message whose first byte is buffered.
+async fn read_rest(
+    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+) -> Result<Vec<u8>, Closed> {
+    let mut header = [0u8; HEADER_LEN];
+    reader
+        .read_exact(&mut header)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => {
+                Closed::Protocol("stream ended inside a message header".into())
+            }
+            _ => Closed::Io(e),
+        })?;
     let parsed =
         outpost_wire::parse_header(&header).map_err(|e| Closed::Protocol(e.to_string()))?;
     let total = usize::try_from(parsed.message_length)
         .map_err(|_| Closed::Protocol("negative message length".into()))?;
     let mut bytes = vec![0u8; total];
-    bytes[..HEADER_LEN].copy_from_slice(&header);
-    reader
-        .read_exact(&mut bytes[HEADER_LEN..])
-        .await
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => {
-                Closed::Protocol("stream ended inside a message body".into())
-            }
-            _ => Closed::Io(e),
-        })?;
-    Ok(Some(bytes))
+    bytes
+        .get_mut(..HEADER_LEN)
+        .ok_or_else(|| Closed::Protocol("message shorter than its header".into()))?
+        .copy_from_slice(&header);
+    let body = bytes.get_mut(HEADER_LEN..).unwrap_or_default();
+    reader.read_exact(body).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => {
+            Closed::Protocol("stream ended inside a message body".into())
+        }
+        _ => Closed::Io(e),
+    })?;
+    Ok(bytes)
 }
 
 /// Runs one message; returns the encoded reply, if the protocol calls for one.

@@ -100,8 +100,9 @@ struct ServeArgs {
     #[arg(long)]
     dbpath: Option<PathBuf>,
     /// TOML config file; its keys are port, bind, dbpath, log_format, enable_test_commands,
-    /// flush_interval_ms, cursor_timeout_secs, ttl_interval_secs, history_retention_hours, and
-    /// for sync hub,
+    /// flush_interval_ms, cursor_timeout_secs, ttl_interval_secs, history_retention_hours,
+    /// max_conns, message_timeout_secs, idle_timeout_secs, shutdown_timeout_secs, and for
+    /// sync hub,
     /// registration_key, write_outside_query, sync_interval_ms, sync_max_backoff_ms and
     /// sync_timeout_ms. Flags given on the command line win.
     #[arg(long)]
@@ -122,6 +123,10 @@ struct ServeArgs {
     /// Writes into a synced collection outside the instance query: reject or local.
     #[arg(long, value_enum)]
     write_outside_query: Option<outpost_server::WriteOutsideQuery>,
+    /// Most client connections open at once; more are closed at once and logged
+    /// [default: 1000, or the config file's `max_conns`].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    max_conns: Option<u32>,
 }
 
 fn main() -> ExitCode {
@@ -272,6 +277,9 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
     if let Some(key) = args.registration_key {
         config.registration_key = Some(key);
     }
+    if let Some(max_conns) = args.max_conns {
+        config.max_conns = usize::try_from(max_conns).unwrap_or(usize::MAX);
+    }
     if let Some(mode) = args.write_outside_query {
         config.write_outside_query = mode;
     }
@@ -310,12 +318,22 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
             }
         };
         wait_for_signal().await;
-        tracing::info!("shutting down");
-        match server.shutdown().await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!(error = %e, "flush at shutdown failed");
-                ExitCode::FAILURE
+        tracing::info!("shutting down (a second Ctrl-C or SIGTERM exits at once)");
+        tokio::select! {
+            result = server.shutdown() => match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "flush at shutdown failed");
+                    ExitCode::FAILURE
+                }
+            },
+            _ = wait_for_signal() => {
+                // Acknowledged writes are in sled's log; at most the last flush interval of
+                // unflushed ones is lost, as after a crash.
+                // Exit here rather than return: dropping the runtime would wait for commands
+                // still running.
+                tracing::warn!("second signal: exiting without waiting for connections");
+                std::process::exit(130)
             }
         }
     })

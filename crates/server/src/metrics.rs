@@ -6,6 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Metrics {
     pub connections_current: AtomicU64,
     pub connections_total: AtomicU64,
+    /// Connections closed at once because `max_conns` were open.
+    pub connections_rejected: AtomicU64,
+    /// Flushes of storage made before replying (`j`, `fsync`, `w: "majority"`).
+    pub flushes_before_reply: AtomicU64,
     pub op_insert: AtomicU64,
     pub op_query: AtomicU64,
     pub op_update: AtomicU64,

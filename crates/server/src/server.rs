@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use outpost_storage::{Storage, StorageOptions};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::config::Config;
@@ -30,6 +30,8 @@ pub enum StartError {
     Hub(#[from] outpost_sync::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 /// Entry point for embedding: `Server::builder().config(c).start().await`.
@@ -90,6 +92,9 @@ impl ServerBuilder {
 
     /// Starts serving on a listener the caller bound (e.g. `127.0.0.1:0` in tests).
     pub async fn start_on(self, listener: TcpListener) -> Result<ServerHandle, StartError> {
+        if self.config.max_conns == 0 {
+            return Err(StartError::Config("max_conns must be at least 1".into()));
+        }
         let storage = self.open_storage()?;
         let local_addr = listener.local_addr()?;
         let hub = match self.config.hub_mode {
@@ -170,16 +175,28 @@ async fn accept_loop(
 ) {
     let next_id = AtomicI64::new(1);
     let mut connections = JoinSet::new();
-    let mut ttl = tokio::time::interval(Duration::from_secs(state.config.ttl_interval_secs.max(1)));
-    let mut reaper = tokio::time::interval(
-        Duration::from_secs(60).min(state.config.cursor_timeout().max(Duration::from_secs(1))),
-    );
+    // One permit per open connection: a connection over `max_conns` is closed at once.
+    let slots = Arc::new(Semaphore::new(
+        state.config.max_conns.min(Semaphore::MAX_PERMITS),
+    ));
+    let maintenance = tokio::spawn(maintenance_loop(state.clone(), shutdown.clone()));
+    let mut refusals = RefusalLog::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        Metrics::add(&state.metrics.connections_rejected, 1);
+                        refusals.refused(peer, state.config.max_conns);
+                        drop(stream);
+                        continue;
+                    };
                     let id = next_id.fetch_add(1, Ordering::Relaxed);
-                    connections.spawn(crate::connection::serve(stream, peer, id, state.clone(), shutdown.clone()));
+                    let serve = crate::connection::serve(stream, peer, id, state.clone(), shutdown.clone());
+                    connections.spawn(async move {
+                        serve.await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -187,42 +204,112 @@ async fn accept_loop(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
-            _ = reaper.tick() => {
-                let expired = state.cursors.expire(state.config.cursor_timeout());
-                if expired > 0 {
-                    tracing::info!(expired, "closed idle cursors");
-                }
-            }
-            _ = ttl.tick() => {
-                let trimmer = state.clone();
-                match state.commands.run(move || trim_history(&trimmer)).await {
-                    Ok(Ok(0)) => {}
-                    Ok(Ok(removed)) => tracing::info!(removed, "trimmed the history log"),
-                    Ok(Err(e)) => tracing::error!(error = %e, "history trim failed"),
-                    Err(e) => tracing::error!(error = %e, "history trim panicked"),
-                }
-                let storage = state.storage.clone();
-                match state.commands.run(move || storage.remove_expired(bson::DateTime::now())).await {
-                    Ok(Ok(0)) => {}
-                    Ok(Ok(removed)) => tracing::info!(removed, "removed expired documents (TTL)"),
-                    Ok(Err(e)) => tracing::error!(error = %e, "TTL pass failed"),
-                    Err(e) => tracing::error!(error = %e, "TTL pass panicked"),
-                }
-            }
             // Reap finished connection tasks so the set does not grow.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             _ = shutdown.changed() => break,
         }
     }
     drop(listener);
-    while connections.join_next().await.is_some() {}
+    // Connections end at their next message boundary; one that does not (a request still
+    // running, or a client that never reads its reply) is cut at the deadline.
+    let deadline = Duration::from_secs(state.config.shutdown_timeout_secs);
+    let drained = tokio::time::timeout(deadline, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "closing connections still open at the shutdown deadline"
+        );
+        connections.shutdown().await;
+    }
+    let _ = maintenance.await;
+}
+
+/// Logs refused connections, at most one line a second with the count since the last one, so
+/// that a flood of connections does not flood the log as well.
+#[derive(Default)]
+struct RefusalLog {
+    last: Option<Instant>,
+    unlogged: u64,
+}
+
+impl RefusalLog {
+    fn refused(&mut self, peer: SocketAddr, max_conns: usize) {
+        self.unlogged += 1;
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            return;
+        }
+        tracing::warn!(
+            remote = %peer,
+            max_conns,
+            refused = self.unlogged,
+            "connection refused: too many open connections"
+        );
+        self.last = Some(now);
+        self.unlogged = 0;
+    }
+}
+
+/// Most history entries removed per maintenance pass, and most expired documents: the rest
+/// wait for the next pass, so one pass never holds the writer for long.
+const TRIM_PER_PASS: u64 = 100_000;
+const TTL_PER_PASS: u64 = 100_000;
+
+/// The periodic work beside serving, on its own task so that accepting connections never
+/// waits for it: closing idle cursors, history trimming and the TTL pass (both on the command
+/// pool, bounded per pass).
+async fn maintenance_loop(state: Arc<State>, mut shutdown: watch::Receiver<bool>) {
+    let mut ttl = tokio::time::interval(Duration::from_secs(state.config.ttl_interval_secs.max(1)));
+    let mut reaper = tokio::time::interval(
+        Duration::from_secs(60).min(state.config.cursor_timeout().max(Duration::from_secs(1))),
+    );
+    loop {
+        tokio::select! {
+            _ = reaper.tick() => {
+                let expired = state.cursors.expire(state.config.cursor_timeout());
+                if expired > 0 {
+                    tracing::info!(expired, "closed idle cursors");
+                }
+            }
+            _ = ttl.tick() => maintenance_pass(&state).await,
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn maintenance_pass(state: &Arc<State>) {
+    let trimmer = state.clone();
+    match state
+        .commands
+        .run(move || trim_history(&trimmer, TRIM_PER_PASS))
+        .await
+    {
+        Ok(Ok(0)) => {}
+        Ok(Ok(removed)) => tracing::info!(removed, "trimmed the history log"),
+        Ok(Err(e)) => tracing::error!(error = %e, "history trim failed"),
+        Err(e) => tracing::error!(error = %e, "history trim panicked"),
+    }
+    let storage = state.storage.clone();
+    let pass = move || storage.remove_expired(bson::DateTime::now(), TTL_PER_PASS);
+    match state.commands.run(pass).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(removed)) => tracing::info!(removed, "removed expired documents (TTL)"),
+        Ok(Err(e)) => tracing::error!(error = %e, "TTL pass failed"),
+        Err(e) => tracing::error!(error = %e, "TTL pass panicked"),
+    }
 }
 
 /// Removes history entries that no sync consumer needs any more and that are older than
 /// `history_retention_hours`: on an edge, those the hub acknowledged; on a hub, those every
-/// registered edge has downloaded. A server with no sync keeps its history. Returns how many
-/// entries were removed.
-fn trim_history(state: &State) -> Result<u64, String> {
+/// registered edge has downloaded. A server with no sync keeps its history. Removes at most
+/// about `limit` entries (whole chunks); returns how many were removed.
+fn trim_history(state: &State, limit: u64) -> Result<u64, String> {
     const CHUNK: usize = 10_000;
     let mut floor = match (&state.sync_status, &state.config.hub) {
         (Some(status), _) => Some(
@@ -256,7 +343,7 @@ fn trim_history(state: &State) -> Result<u64, String> {
             .trim_history(floor, before_hlc, CHUNK)
             .map_err(|e| e.to_string())?;
         removed += chunk;
-        if chunk < CHUNK as u64 {
+        if chunk < CHUNK as u64 || removed >= limit {
             return Ok(removed);
         }
     }

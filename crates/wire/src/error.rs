@@ -3,6 +3,7 @@
 //! Every way a message can be refused has its own variant, precise enough for the server to log
 //! why. [`Error::is_framing`] tells the server whether it must close the connection.
 
+use crate::reader::{DECODE_MEMORY_FLOOR, DECODE_MEMORY_MULTIPLE};
 use crate::{HEADER_LEN, MAX_BSON_DEPTH, MAX_DOCUMENT_SIZE, MAX_MESSAGE_SIZE};
 
 /// Shorthand for results of this crate.
@@ -78,6 +79,18 @@ pub enum Error {
     #[error("BSON document in {what} exceeds the maximum nesting depth of {MAX_BSON_DEPTH}")]
     DocumentTooDeep {
         /// Where the document is.
+        what: &'static str,
+    },
+    /// The message's documents hold more elements than its decoding budget allows: decoded,
+    /// they would take more than a small multiple of the message's size in memory.
+    #[error(
+        "the documents in {what} hold too many elements: decoding them would take more than \
+         {} MiB plus {} times the message's size in memory; send fewer or larger values",
+        DECODE_MEMORY_FLOOR >> 20,
+        DECODE_MEMORY_MULTIPLE
+    )]
+    TooManyElements {
+        /// Where the element that went over the budget is.
         what: &'static str,
     },
     /// A BSON document is malformed.

@@ -56,7 +56,7 @@ pub(crate) fn decode_op_msg(message: &[u8]) -> Result<OpMsg> {
                 computed,
             });
         }
-        reader = Reader::new(sections);
+        reader = reader.part(sections);
     }
 
     let mut body = None;
@@ -98,7 +98,7 @@ fn read_document_sequence(reader: &mut Reader<'_>) -> Result<DocumentSequence> {
         .and_then(|size| size.checked_sub(4))
         .ok_or(Error::InvalidSequenceSize { size })?;
     let content = reader.take(content_length, "OP_MSG document sequence")?;
-    let mut content = Reader::new(content);
+    let mut content = reader.part(content);
     let identifier = content
         .read_cstring("OP_MSG document sequence identifier")
         .map_err(|error| match error {
@@ -110,6 +110,7 @@ fn read_document_sequence(reader: &mut Reader<'_>) -> Result<DocumentSequence> {
     while !content.is_empty() {
         documents.push(content.read_document("OP_MSG document sequence")?);
     }
+    reader.absorb(&content);
     Ok(DocumentSequence {
         identifier,
         documents,

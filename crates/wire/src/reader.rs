@@ -13,14 +13,54 @@ use crate::{MAX_BSON_DEPTH, MAX_DOCUMENT_SIZE};
 /// The smallest BSON document: a 4-byte length and the terminating NUL.
 pub(crate) const MIN_DOCUMENT_LEN: usize = 5;
 
-/// A cursor over a byte slice that only moves forward.
+/// What one decoded element (a key and a `Bson` in a document's map or an array) costs in
+/// memory, about, whatever its size on the wire: a null in a document with an empty key takes
+/// 2 bytes there.
+pub(crate) const ELEMENT_MEMORY: usize = 128;
+
+/// Decoding a message may take this much memory whatever its size (100,000 small documents
+/// in one insert fit) ...
+pub(crate) const DECODE_MEMORY_FLOOR: usize = 64 * 1024 * 1024;
+
+/// ... plus this multiple of its size.
+pub(crate) const DECODE_MEMORY_MULTIPLE: usize = 8;
+
+/// How many elements the documents of a message of `len` bytes may hold in all, so that
+/// decoding it takes at most [`DECODE_MEMORY_FLOOR`] + [`DECODE_MEMORY_MULTIPLE`] x `len`
+/// bytes.
+pub(crate) fn element_budget(len: usize) -> usize {
+    DECODE_MEMORY_FLOOR.saturating_add(len.saturating_mul(DECODE_MEMORY_MULTIPLE)) / ELEMENT_MEMORY
+}
+
+/// A cursor over a byte slice that only moves forward, with the element budget of the
+/// message it reads.
 pub(crate) struct Reader<'a> {
     rest: &'a [u8],
+    /// Elements the documents still to be read may hold.
+    elements_left: usize,
 }
 
 impl<'a> Reader<'a> {
+    /// A reader over a whole message (or the bytes after its header), with its budget.
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Reader { rest: bytes }
+        Reader {
+            rest: bytes,
+            elements_left: element_budget(bytes.len()),
+        }
+    }
+
+    /// A reader over part of the message this reader reads, sharing its budget: give the
+    /// budget back with [`Reader::absorb`].
+    pub(crate) fn part(&self, bytes: &'a [u8]) -> Reader<'a> {
+        Reader {
+            rest: bytes,
+            elements_left: self.elements_left,
+        }
+    }
+
+    /// Takes over the budget left by a reader made with [`Reader::part`].
+    pub(crate) fn absorb(&mut self, part: &Reader<'_>) {
+        self.elements_left = part.elements_left;
     }
 
     /// Bytes not yet read.
@@ -103,7 +143,7 @@ impl<'a> Reader<'a> {
             return Err(Error::DocumentTooLarge { what, length });
         }
         let bytes = self.take(length, what)?;
-        document_from_bytes(bytes, what)
+        document_from_bytes(bytes, what, &mut self.elements_left)
     }
 }
 
@@ -145,13 +185,17 @@ impl Container {
 
 /// Converts one BSON document (`bytes` is exactly its declared length) into a [`Document`]
 /// without recursion, refusing more than [`MAX_BSON_DEPTH`] levels of nested documents and
-/// arrays.
+/// arrays, and more elements than `elements_left` (which it decreases).
 ///
 /// Why not `Document::from_reader`: its parser recurses once per nesting level with frames of
 /// about 13 KiB in a debug build, so 150 levels overflow a 2 MiB thread stack (an abort, not
 /// an error) while MongoDB accepts 200. Here the depth costs heap, not stack. The raw
 /// iteration of the `bson` crate validates lengths, UTF-8 and element types as it goes.
-fn document_from_bytes(bytes: &[u8], what: &'static str) -> Result<Document> {
+fn document_from_bytes(
+    bytes: &[u8],
+    what: &'static str,
+    elements_left: &mut usize,
+) -> Result<Document> {
     let invalid = |error: bson::raw::Error| Error::InvalidBson {
         what,
         message: error.to_string(),
@@ -175,6 +219,9 @@ fn document_from_bytes(bytes: &[u8], what: &'static str) -> Result<Document> {
             continue;
         };
         let element = element.map_err(invalid)?;
+        *elements_left = elements_left
+            .checked_sub(1)
+            .ok_or(Error::TooManyElements { what })?;
         let key = element.key().to_owned();
         let (nested, container) = match element.value().map_err(invalid)? {
             RawBsonRef::Document(nested) => (nested, Container::Document(Document::new())),

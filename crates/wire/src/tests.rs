@@ -989,3 +989,82 @@ fn every_bson_type_matches_the_bson_parser() {
     // Compare as bytes, because NaN is not equal to itself.
     assert_eq!(document_bytes(&msg.body), document_bytes(&expected));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The decoding budget: memory bounded by a small multiple of the message's size.
+
+/// `{ping: 1, $db: "admin", n: [null x count]}`, the array's keys left empty (2 bytes a null).
+fn ping_with_nulls(count: usize) -> Vec<u8> {
+    let mut array = Vec::with_capacity(count * 2 + 5);
+    array.extend(le32(0));
+    for _ in 0..count {
+        array.extend([0x0A, 0x00]);
+    }
+    array.push(0);
+    let array_len = i32::try_from(array.len()).unwrap();
+    array.splice(0..4, le32(array_len));
+    let mut body = Vec::new();
+    body.extend(le32(0));
+    body.push(0x10);
+    body.extend(cstring("ping"));
+    body.extend(le32(1));
+    body.push(0x02);
+    body.extend(cstring("$db"));
+    body.extend(le32(6));
+    body.extend(cstring("admin"));
+    body.push(0x04);
+    body.extend(cstring("n"));
+    body.extend(array);
+    body.push(0);
+    let body_len = i32::try_from(body.len()).unwrap();
+    body.splice(0..4, le32(body_len));
+    let mut section = vec![0u8];
+    section.extend(body);
+    op_msg_bytes(0, &section)
+}
+
+#[test]
+fn element_budget_refuses_messages_that_decode_to_many_times_their_size() {
+    // 2 million nulls in 4 MB: about 256 MB decoded. Refused, and not a framing error.
+    let bytes = ping_with_nulls(2_000_000);
+    let error = decode(&bytes).unwrap_err();
+    assert_eq!(
+        error,
+        Error::TooManyElements {
+            what: "OP_MSG body"
+        }
+    );
+    assert!(!error.is_framing());
+    // A thousand nulls are fine.
+    let (_, message) = decode(&ping_with_nulls(1_000)).unwrap();
+    let Message::Msg(msg) = message else {
+        panic!("not an OP_MSG")
+    };
+    assert_eq!(msg.body.get_array("n").unwrap().len(), 1_000);
+}
+
+#[test]
+fn element_budget_admits_ordinary_large_batches() {
+    let documents: Vec<Document> = (0..100_000)
+        .map(|i| doc! {"_id": i, "name": "item", "qty": i % 7})
+        .collect();
+    let mut sections = body_section(&doc! {"insert": "c", "$db": "test"});
+    sections.extend(sequence_section("documents", &documents));
+    let (_, message) = decode(&op_msg_bytes(0, &sections)).unwrap();
+    let Message::Msg(msg) = message else {
+        panic!("not an OP_MSG")
+    };
+    assert_eq!(msg.sequences[0].documents.len(), 100_000);
+    // The budget is shared by the sections of a message: the same documents as a second
+    // sequence count again.
+    let many = vec![doc! {"a": [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]}; 60_000];
+    let mut sections = body_section(&doc! {"insert": "c", "$db": "test"});
+    sections.extend(sequence_section("documents", &many));
+    sections.extend(sequence_section("more", &many));
+    assert_eq!(
+        decode(&op_msg_bytes(0, &sections)).unwrap_err(),
+        Error::TooManyElements {
+            what: "OP_MSG document sequence"
+        }
+    );
+}

@@ -218,8 +218,8 @@ fn run(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Docu
         Counter::GetMore => Metrics::add(&state.metrics.op_getmore, 1),
         Counter::None => {}
     }
-    if let Ok(lsid) = body.get_document("lsid") {
-        state.sessions.touch(lsid);
+    if let Some(lsid) = body.get("lsid") {
+        state.sessions.touch(lsid)?;
     }
     let request = Request { db, body, conn };
     (command.run)(state, &request)
@@ -229,6 +229,7 @@ fn run(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Docu
 pub fn flush_if_requested(state: &State, body: &Document) -> Result<()> {
     if crate::args::wants_durability(body) {
         state.storage.flush()?;
+        crate::metrics::Metrics::add(&state.metrics.flushes_before_reply, 1);
     }
     Ok(())
 }

@@ -39,8 +39,12 @@ fn status(state: &State, _req: &Request) -> Result<Document> {
         "localTime": bson::DateTime::now(),
         "connections": {
             "current": i32::try_from(current).unwrap_or(i32::MAX),
-            "available": 1_000_000 - i32::try_from(current).unwrap_or(0),
+            "available": i32::try_from(
+                i64::try_from(state.config.max_conns).unwrap_or(i64::MAX).saturating_sub(current),
+            )
+            .unwrap_or(i32::MAX),
             "totalCreated": Metrics::get(&m.connections_total),
+            "rejected": Metrics::get(&m.connections_rejected),
         },
         "opcounters": {
             "insert": Metrics::get(&m.op_insert),
@@ -59,7 +63,11 @@ fn status(state: &State, _req: &Request) -> Result<Document> {
         "metrics": {
             "cursor": {"open": {"total": i64::try_from(state.cursors.len()).unwrap_or(i64::MAX)}},
         },
-        "storageEngine": {"name": "sled", "persistent": state.config.dbpath.is_some()},
+        "storageEngine": {
+            "name": "sled",
+            "persistent": state.config.dbpath.is_some(),
+            "flushesBeforeReply": Metrics::get(&m.flushes_before_reply),
+        },
     })
 }
 

@@ -48,6 +48,116 @@ mod trig;
 #[rustfmt::skip] // one case per line, however long
 mod tests;
 
+/// The longest string an expression may build: MongoDB refuses strings of 16 MB and more
+/// with 16493.
+const MAX_STRING_BYTES: usize = 16 * 1024 * 1024;
+
+/// The most an expression may build or hold at once in arrays, documents and argument lists:
+/// the memory limit of a blocking stage (100 MB), past which MongoDB fails with
+/// ExceededMemoryLimit (146).
+const MAX_VALUE_BYTES: usize = super::BLOCKING_STAGE_MEMORY_LIMIT_BYTES;
+
+fn string_too_long() -> Error {
+    Error::coded(16493, "Tried to create string longer than 16MB")
+}
+
+fn too_much_memory(name: &str) -> Error {
+    Error::coded(
+        146,
+        format!(
+            "{name} used too much memory and cannot spill to disk. Memory limit: \
+             {MAX_VALUE_BYTES} bytes"
+        ),
+    )
+}
+
+/// Counts the memory of the values an expression builds or holds (elements of an array or
+/// document being built, evaluated arguments), refusing more than [`MAX_VALUE_BYTES`] or
+/// values nested deeper than 200 levels. Every operator's result is also checked
+/// ([`check_result`]); together they bound what any expression can make, however it nests
+/// (`$reduce` doubling a string or an array or wrapping a document, `$map` over a large
+/// range, `$let` binding many large values).
+pub(super) struct Budget {
+    name: &'static str,
+    used: usize,
+}
+
+/// The most levels of documents and arrays a value built by an expression may have
+/// (MongoDB's BSON depth limit).
+const MAX_VALUE_DEPTH: usize = 200;
+
+impl Budget {
+    pub(super) fn new(name: &'static str) -> Budget {
+        Budget { name, used: 0 }
+    }
+
+    /// Counts `value`; refuses it when the total passes the limit.
+    pub(super) fn add(&mut self, value: &Bson) -> Result<()> {
+        self.used = self.used.saturating_add(memory_size(value)?);
+        if self.used > MAX_VALUE_BYTES {
+            return Err(too_much_memory(self.name));
+        }
+        Ok(())
+    }
+}
+
+/// The memory `value` holds: each value's in-memory slot (a `Bson`, far larger than the 16
+/// bytes MongoDB's `Value` takes) plus the bytes of its strings, keys and binaries, walked
+/// without recursion; refuses a value nested deeper than [`MAX_VALUE_DEPTH`] (dropping or
+/// encoding one recurses per level). Counting the real slot keeps the bound a bound on this
+/// process's memory, at the price of refusing arrays of small values sooner than MongoDB does.
+fn memory_size(value: &Bson) -> Result<usize> {
+    let slot = std::mem::size_of::<Bson>();
+    let mut total = 0usize;
+    let mut stack = vec![(value, 1usize)];
+    while let Some((value, depth)) = stack.pop() {
+        total = total.saturating_add(slot);
+        match value {
+            Bson::Document(_) | Bson::Array(_) if depth > MAX_VALUE_DEPTH => {
+                return Err(Error::coded(
+                    15,
+                    format!(
+                        "an expression built a value nested deeper than {MAX_VALUE_DEPTH} levels"
+                    ),
+                ));
+            }
+            Bson::Document(d) => {
+                for (key, v) in d {
+                    total = total.saturating_add(std::mem::size_of::<String>() + key.len());
+                    stack.push((v, depth + 1));
+                }
+            }
+            Bson::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
+            other => {
+                total = total.saturating_add(crate::value::size::value_size(other));
+            }
+        }
+        if total > MAX_VALUE_BYTES {
+            // Already over: the caller refuses it; no need to walk the rest.
+            return Ok(total);
+        }
+    }
+    Ok(total)
+}
+
+/// Refuses a result string of 16 MB or more, and a result array or document over the memory
+/// limit.
+fn check_result(name: &'static str, value: &Option<Bson>) -> Result<()> {
+    match value {
+        Some(Bson::String(s)) if s.len() >= MAX_STRING_BYTES => Err(string_too_long()),
+        Some(v @ (Bson::Array(_) | Bson::Document(_))) => Budget::new(name).add(v),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a string about to grow to `len` bytes.
+pub(super) fn check_string_len(len: usize) -> Result<()> {
+    if len >= MAX_STRING_BYTES {
+        return Err(string_too_long());
+    }
+    Ok(())
+}
+
 /// Variables in scope for one command: the `let` variables and `$$NOW`. `$$ROOT` and
 /// `$$CURRENT` are the document passed to [`Expr::eval`]; variables bound by `$let`, `$map`,
 /// `$filter` and `$reduce` are kept on the evaluation stack, not here.
@@ -634,8 +744,10 @@ impl Expr {
             Expr::Path(path) => path.eval(ctx),
             Expr::Object(fields) => {
                 let mut out = Document::new();
+                let mut budget = Budget::new("an object expression");
                 for (name, expr) in fields {
                     if let Some(v) = expr.eval_in(ctx)? {
+                        budget.add(&v)?;
                         out.insert(name.clone(), v);
                     }
                 }
@@ -643,12 +755,19 @@ impl Expr {
             }
             Expr::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
+                let mut budget = Budget::new("an array expression");
                 for item in items {
-                    out.push(item.eval_in(ctx)?.unwrap_or(Bson::Null));
+                    let v = item.eval_in(ctx)?.unwrap_or(Bson::Null);
+                    budget.add(&v)?;
+                    out.push(v);
                 }
                 Ok(Some(Bson::Array(out)))
             }
-            Expr::Operator(op) => (op.eval)(op, ctx),
+            Expr::Operator(op) => {
+                let result = (op.eval)(op, ctx)?;
+                check_result(op.name, &result)?;
+                Ok(result)
+            }
         }
     }
 }
@@ -759,6 +878,7 @@ fn check_variable_characters(name: &str, code: i32) -> Result<()> {
 }
 
 fn parse_field_path(s: &str, scope: &ParseScope) -> Result<FieldPath> {
+    crate::value::path::check_path_length(s)?;
     if let Some(rest) = s.strip_prefix("$$") {
         let mut parts = rest.split('.');
         let name = parts.next().unwrap_or("");
@@ -1046,10 +1166,17 @@ impl Operator {
 
     /// Evaluates every argument.
     fn eval_args(&self, ctx: &Ctx<'_>) -> Result<Vec<Option<Bson>>> {
+        let mut budget = Budget::new(self.name);
         self.args
             .iter()
             .map(|a| match a {
-                Some(expr) => expr.eval_in(ctx),
+                Some(expr) => {
+                    let v = expr.eval_in(ctx)?;
+                    if let Some(v) = &v {
+                        budget.add(v)?;
+                    }
+                    Ok(v)
+                }
                 None => Ok(None),
             })
             .collect()
@@ -1289,8 +1416,13 @@ fn parse_let(name: &'static str, arg: &Bson, scope: &mut ParseScope) -> Result<O
 fn eval_let(op: &Operator, ctx: &Ctx<'_>) -> Result<Option<Bson>> {
     let n = op.names.len();
     let mut values = Vec::with_capacity(n);
+    let mut budget = Budget::new("$let");
     for i in 0..n {
-        values.push(op.arg(i, ctx)?);
+        let v = op.arg(i, ctx)?;
+        if let Some(v) = &v {
+            budget.add(v)?;
+        }
+        values.push(v);
     }
     eval_with_bindings(op, n, &op.names, values, ctx)
 }

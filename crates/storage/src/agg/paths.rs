@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 
 /// Validates a field path as MongoDB's `FieldPath` does (no empty components, no leading `$`).
 pub(crate) fn validate_field_path(path: &str) -> Result<()> {
+    crate::value::path::check_path_length(path)?;
     if path.is_empty() {
         return Err(Error::coded(
             40352,

@@ -255,6 +255,7 @@ pub fn key_fields(key: &Document) -> Result<Vec<(String, bool)>> {
     }
     let mut fields = Vec::with_capacity(key.len());
     for (path, direction) in key {
+        crate::value::path::check_path_length(path)?;
         if path.is_empty() || path.split('.').any(|p| p.is_empty()) {
             return Err(Error::CannotCreateIndex(format!(
                 "Index key contains an illegal field name: '{path}'"

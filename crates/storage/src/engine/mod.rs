@@ -23,6 +23,7 @@ mod remote;
 mod scan;
 mod ttl;
 mod write;
+mod write_many;
 
 use std::collections::BTreeMap;
 use std::path::Path;

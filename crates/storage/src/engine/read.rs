@@ -959,6 +959,7 @@ pub fn distinct_values_with(
     key: &str,
     collation: Option<&Collation>,
 ) -> Result<Vec<Bson>> {
+    crate::value::path::check_path_length(key)?;
     let parts: Vec<&str> = key.split('.').collect();
     let mut values: Vec<Bson> = Vec::new();
     for doc in docs {

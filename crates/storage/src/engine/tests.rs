@@ -318,12 +318,33 @@ fn ttl_removes_expired_documents_only() {
         &[doc! {"key": {"at": -1}, "name": "at_-1", "expireAfterSeconds": 60}],
     )
     .expect("index");
-    assert_eq!(s.remove_expired(now).expect("ttl pass"), 2);
+    assert_eq!(s.remove_expired(now, u64::MAX).expect("ttl pass"), 2);
     let left: Vec<i32> = find_all(&s, doc! {})
         .iter()
         .map(|d| d.get_i32("_id").expect("_id"))
         .collect();
     assert_eq!(left, vec![2, 3]);
+}
+
+#[test]
+fn ttl_pass_removes_at_most_its_limit() {
+    let s = Storage::temporary().expect("store");
+    let now = bson::DateTime::now();
+    let old = bson::DateTime::from_millis(now.timestamp_millis() - 120_000);
+    s.create_indexes(
+        "db",
+        "c",
+        &[doc! {"key": {"at": 1}, "name": "at_1", "expireAfterSeconds": 60}],
+    )
+    .expect("index");
+    for id in 0..2_500 {
+        s.insert("db", "c", doc! {"_id": id, "at": old}, &opts())
+            .expect("insert");
+    }
+    assert_eq!(s.remove_expired(now, 1_200).expect("ttl pass"), 1_200);
+    assert_eq!(s.estimated_count("db", "c"), 1_300);
+    assert_eq!(s.remove_expired(now, u64::MAX).expect("ttl pass"), 1_300);
+    assert_eq!(s.estimated_count("db", "c"), 0);
 }
 
 #[test]
@@ -958,4 +979,60 @@ fn commit_watch_follows_the_history_log() {
     .expect("insert");
     assert_eq!(s.committed_seq(), 3);
     assert!(watch.has_changed().expect("open"));
+}
+
+#[test]
+fn update_many_and_delete_many_cover_more_than_one_chunk_once_each() {
+    let s = Storage::temporary().expect("store");
+    s.create_indexes("db", "c", &[doc! {"key": {"x": 1}, "name": "x_1"}])
+        .expect("index");
+    let count = 2_500;
+    for id in 0..count {
+        s.insert("db", "c", doc! {"_id": id, "x": id}, &opts())
+            .expect("insert");
+    }
+    // Each update moves the document forward in the index the filter is planned on: every
+    // document is still updated exactly once.
+    let update =
+        Update::parse(&Bson::Document(doc! {"$inc": {"x": 10_000}}), None).expect("update");
+    let filter = doc! {"x": {"$gte": 0}};
+    let spec = UpdateSpec {
+        filter: &filter,
+        update: &update,
+        multi: true,
+        upsert: false,
+        hint: None,
+        sort: None,
+        variables: None,
+    };
+    let outcome = s.update("db", "c", &spec, &opts()).expect("update");
+    assert_eq!((outcome.matched, outcome.modified), (2_500, 2_500));
+    for doc in find_all(&s, doc! {}) {
+        let id = doc.get_i32("_id").expect("_id");
+        assert_eq!(doc.get_i32("x"), Ok(id + 10_000), "{doc}");
+    }
+    // A multi-update that matches nothing still upserts.
+    let filter = doc! {"x": -1};
+    let upsert = UpdateSpec {
+        filter: &filter,
+        upsert: true,
+        ..spec
+    };
+    let outcome = s.update("db", "c", &upsert, &opts()).expect("upsert");
+    assert!(outcome.upserted_id.is_some());
+    let deleted = s
+        .delete(
+            "db",
+            "c",
+            &DeleteSpec {
+                filter: &doc! {"x": {"$gte": 11_000}},
+                just_one: false,
+                hint: None,
+                variables: None,
+            },
+            &opts(),
+        )
+        .expect("delete");
+    assert_eq!(deleted, 1_500);
+    assert_eq!(s.estimated_count("db", "c"), 1_001);
 }

@@ -11,11 +11,16 @@ use super::{decode_document, kv, Storage};
 use crate::error::Result;
 use crate::query::filter::Interval;
 
+/// Documents removed per hold of the writer lock, so that a large expiry never stops other
+/// writers for long (mongod's TTL monitor deletes in batches too).
+const CHUNK: usize = 1_000;
+
 impl Storage {
-    /// Removes every document past its TTL at `now`; returns how many were removed. A document
-    /// whose indexed field is an array expires by its earliest date; non-date values never
-    /// expire.
-    pub fn remove_expired(&self, now: DateTime) -> Result<u64> {
+    /// Removes documents past their TTL at `now`, at most `limit` of them (the rest wait for
+    /// the next pass); returns how many were removed. A document whose indexed field is an
+    /// array expires by its earliest date; non-date values never expire. The writer lock is
+    /// taken for at most [`CHUNK`] documents at a time.
+    pub fn remove_expired(&self, now: DateTime, limit: u64) -> Result<u64> {
         let collections: Vec<_> = self.collections_read().values().cloned().collect();
         let mut removed = 0;
         for collection in collections {
@@ -33,18 +38,42 @@ impl Storage {
                     lower: Bound::Included(Bson::DateTime(DateTime::MIN)),
                     upper: Bound::Included(Bson::DateTime(DateTime::from_millis(cutoff))),
                 };
-                let mut w = self.writer();
                 for (start, end) in byte_ranges(&[interval], *descending) {
-                    let expired: Vec<sled::IVec> = kv::range(&index.tree, start, end, false)
-                        .map(|item| item.map(|(_, doc_key)| doc_key))
-                        .collect::<Result<_>>()?;
-                    for doc_key in expired {
-                        let Some(bytes) = collection.docs.get(&doc_key)? else {
-                            continue;
-                        };
-                        let doc = decode_document(&bytes)?;
-                        self.delete_locked(&mut w, &collection, &doc_key, &doc, &Origin::Local)?;
-                        removed += 1;
+                    loop {
+                        let room = usize::try_from(limit.saturating_sub(removed))
+                            .unwrap_or(usize::MAX)
+                            .min(CHUNK);
+                        if room == 0 {
+                            return Ok(removed);
+                        }
+                        let mut w = self.writer();
+                        // Read under the lock, so that no writer changes the index meanwhile.
+                        let expired: Vec<sled::IVec> =
+                            kv::range(&index.tree, start.clone(), end.clone(), false)
+                                .take(room)
+                                .map(|item| item.map(|(_, doc_key)| doc_key))
+                                .collect::<Result<_>>()?;
+                        let found = expired.len();
+                        let before = removed;
+                        for doc_key in expired {
+                            let Some(bytes) = collection.docs.get(&doc_key)? else {
+                                continue;
+                            };
+                            let doc = decode_document(&bytes)?;
+                            self.delete_locked(
+                                &mut w,
+                                &collection,
+                                &doc_key,
+                                &doc,
+                                &Origin::Local,
+                            )?;
+                            removed += 1;
+                        }
+                        drop(w);
+                        // The range is exhausted, or held only entries without documents.
+                        if found < room || removed == before {
+                            break;
+                        }
                     }
                 }
             }

@@ -107,7 +107,7 @@ pub(super) struct Edit {
 }
 
 impl Edit {
-    fn of(update: &Update) -> Edit {
+    pub(super) fn of(update: &Update) -> Edit {
         if update.is_replacement() {
             Edit {
                 op: HistoryOp::Replace,
@@ -495,7 +495,7 @@ impl Storage {
     }
 
     /// Replaces one stored document by `new` (same `_id`), with its history entry.
-    fn replace_locked(
+    pub(super) fn replace_locked(
         &self,
         w: &mut Writer,
         collection: &Collection,
@@ -585,7 +585,7 @@ impl Storage {
     }
 
     /// Applies `update` to `old`; `None` when the document did not change.
-    fn updated_document(
+    pub(super) fn updated_document(
         update: &Update,
         old: &Document,
         array_index: Option<usize>,
@@ -664,6 +664,13 @@ impl Storage {
             options.collation.as_ref(),
         )?;
         let update = spec.update.collated(filter.collation());
+        if spec.multi {
+            if let Some(outcome) =
+                self.update_in_chunks(db, coll, spec, &filter, &update, options)?
+            {
+                return Ok(outcome);
+            }
+        }
         let mut w = self.writer();
         let mut outcome = UpdateOutcome::default();
         let collection = match self.writable_collection(db, coll)? {
@@ -734,11 +741,14 @@ impl Storage {
             None,
             options.collation.as_ref(),
         )?;
+        if !spec.just_one {
+            return self.delete_in_chunks(db, coll, spec, &filter, options);
+        }
         let mut w = self.writer();
         let Some(collection) = self.writable_collection(db, coll)? else {
             return Ok(0);
         };
-        let candidates = self.candidates(&collection, &filter, spec.hint, None, !spec.just_one)?;
+        let candidates = self.candidates(&collection, &filter, spec.hint, None, false)?;
         let mut deleted = 0;
         for target in candidates {
             self.delete_locked(

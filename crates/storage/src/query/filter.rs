@@ -897,6 +897,7 @@ impl ParseContext {
 
     /// Parses `path: value`: an operator document, a regex, or an equality.
     fn parse_path(&self, path: &str, value: &Bson) -> Result<Node> {
+        crate::value::path::check_path_length(path)?;
         match value {
             Bson::RegularExpression(r) => Ok(path_node(
                 path,

@@ -259,6 +259,7 @@ fn parse_fields(
         } else {
             format!("{prefix}.{key}")
         };
+        crate::value::path::check_path_length(&path)?;
         if path == "_id" || path.starts_with("_id.") {
             state.id_specified = true;
         }

@@ -43,6 +43,7 @@ impl SortSpec {
                 natural = Some(ascending);
                 continue;
             }
+            crate::value::path::check_path_length(key)?;
             validate_field_path(key)?;
             fields.push(SortField {
                 path: key.clone(),

@@ -473,6 +473,7 @@ fn parse_operators(update: &Document, array_filter_docs: &[Document]) -> Result<
 
 /// Splits a dotted path, refusing empty components (EmptyFieldName, 56).
 fn parse_path(field: &str) -> Result<Vec<Part>> {
+    crate::value::path::check_path_length(field)?;
     if field.is_empty() {
         return Err(Error::coded(
             EMPTY_FIELD_NAME,

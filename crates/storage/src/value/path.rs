@@ -9,6 +9,26 @@
 use bson::{Bson, Document};
 
 use super::compare::equal;
+use crate::error::{Error, Result};
+
+/// The most components a field path may have: MongoDB's `FieldPath` refuses paths longer than
+/// the BSON nesting limit (200) with Overflow (15), "FieldPath is too long". Every parser of
+/// paths (filters, projections, sorts, updates, aggregation) checks this before splitting, so
+/// the walks over a path's components stay short whatever a client sends.
+pub const MAX_PATH_COMPONENTS: usize = 200;
+
+/// MongoDB's Overflow error code.
+const OVERFLOW: i32 = 15;
+
+/// Refuses a dotted path with more than [`MAX_PATH_COMPONENTS`] components, counting dots
+/// without allocating.
+pub fn check_path_length(path: &str) -> Result<()> {
+    let dots = path.bytes().filter(|b| *b == b'.').count();
+    if dots >= MAX_PATH_COMPONENTS {
+        return Err(Error::coded(OVERFLOW, "FieldPath is too long"));
+    }
+    Ok(())
+}
 
 /// The value at a dotted path, walking documents by field name and arrays by numeric index
 /// (`a.0.b`). No fan-out: `a.b` on `{a: [{b: 1}]}` is `None`.
@@ -135,6 +155,21 @@ mod tests {
 
     fn check_get(doc: Document, path: &str, expected: Option<Bson>) {
         assert_eq!(get_path(&doc, path).cloned(), expected, "{doc} {path}");
+    }
+
+    #[test]
+    fn path_length_limit() {
+        let path = |n: usize| vec!["a"; n].join(".");
+        assert!(check_path_length(&path(1)).is_ok());
+        assert!(check_path_length(&path(MAX_PATH_COMPONENTS)).is_ok());
+        let err = check_path_length(&path(MAX_PATH_COMPONENTS + 1)).unwrap_err();
+        assert_eq!(
+            (err.code(), err.to_string().as_str()),
+            (15, "FieldPath is too long")
+        );
+        assert!(check_path_length(&path(60_000)).is_err());
+        // Empty components count as components.
+        assert!(check_path_length(&".".repeat(MAX_PATH_COMPONENTS)).is_err());
     }
 
     #[test]

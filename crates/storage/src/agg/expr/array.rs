@@ -9,8 +9,8 @@ use super::arith::compare_values;
 use super::decimal::Dec128;
 use super::number::{narrow_integer, Num, Width};
 use super::{
-    is_nullish, truthy, type_name, validate_user_variable_name, Ctx, Expr, MissingStyle, NamedArgs,
-    Operator, ParseScope, Shape, UnknownStyle,
+    is_nullish, truthy, type_name, validate_user_variable_name, Budget, Ctx, Expr, MissingStyle,
+    NamedArgs, Operator, ParseScope, Shape, UnknownStyle,
 };
 use crate::error::{Error, Result};
 use crate::value::{compare_with, equal_with, Collation};
@@ -319,10 +319,13 @@ pub(super) fn map(op: &Operator, ctx: &Ctx<'_>) -> Out {
     };
     let var = op.names.first().map_or("this", String::as_str);
     let mut out = Vec::with_capacity(items.len());
+    let mut budget = Budget::new("$map");
     for item in items {
         let frame = ctx.frame(var, Some(item));
         let inner = ctx.with(&frame);
-        out.push(op.arg(1, &inner)?.unwrap_or(Bson::Null));
+        let v = op.arg(1, &inner)?.unwrap_or(Bson::Null);
+        budget.add(&v)?;
+        out.push(v);
     }
     array(out)
 }
@@ -475,9 +478,15 @@ pub(super) fn slice(op: &Operator, ctx: &Ctx<'_>) -> Out {
 
 pub(super) fn concat_arrays(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let mut out = Vec::new();
+    let mut budget = Budget::new("$concatArrays");
     for i in 0..op.args.len() {
         match op.arg(i, ctx)? {
-            Some(Bson::Array(items)) => out.extend(items),
+            Some(items @ Bson::Array(_)) => {
+                budget.add(&items)?;
+                if let Bson::Array(items) = items {
+                    out.extend(items);
+                }
+            }
             v if is_nullish(v.as_ref()) => return null(),
             v => {
                 return Err(Error::coded(
@@ -764,13 +773,17 @@ pub(super) fn zip(op: &Operator, ctx: &Ctx<'_>) -> Out {
     }
     let n = if use_longest { max } else { min };
     let mut out = Vec::with_capacity(n);
+    let mut budget = Budget::new("$zip");
     for i in 0..n {
-        let row = arrays
-            .iter()
-            .zip(defaults.iter())
-            .map(|(a, default)| a.get(i).cloned().unwrap_or_else(|| default.clone()))
-            .collect();
-        out.push(Bson::Array(row));
+        let row = Bson::Array(
+            arrays
+                .iter()
+                .zip(defaults.iter())
+                .map(|(a, default)| a.get(i).cloned().unwrap_or_else(|| default.clone()))
+                .collect(),
+        );
+        budget.add(&row)?;
+        out.push(row);
     }
     array(out)
 }

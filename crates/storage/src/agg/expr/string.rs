@@ -70,7 +70,10 @@ pub(super) fn concat(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let mut out = String::new();
     for i in 0..op.args.len() {
         match op.arg(i, ctx)? {
-            Some(Bson::String(s)) => out.push_str(&s),
+            Some(Bson::String(s)) => {
+                super::check_string_len(out.len().saturating_add(s.len()))?;
+                out.push_str(&s);
+            }
             v if is_nullish(v.as_ref()) => return null(),
             v => {
                 return Err(Error::coded(
@@ -671,6 +674,25 @@ fn replace_impl(op: &Operator, ctx: &Ctx<'_>, all: bool) -> Out {
     }
     match (&input, &find, &replacement) {
         (Some(Bson::String(i)), Some(Bson::String(f)), Some(Bson::String(r))) => {
+            // The result's length, computed before building it: a 16 MB replacement for each
+            // of millions of matches must be refused, not built.
+            let matches = if !all {
+                usize::from(f.is_empty() || i.contains(f.as_str()))
+            } else if f.is_empty() {
+                i.chars().count().saturating_add(1)
+            } else {
+                i.matches(f.as_str()).count()
+            };
+            let removed = if f.is_empty() {
+                0
+            } else {
+                matches.saturating_mul(f.len())
+            };
+            super::check_string_len(
+                i.len()
+                    .saturating_sub(removed)
+                    .saturating_add(matches.saturating_mul(r.len())),
+            )?;
             if all {
                 if f.is_empty() {
                     // An empty `find` matches before every character and at the end.
