@@ -66,6 +66,14 @@ pub struct Config {
     pub sync_max_backoff_ms: u64,
     /// Timeout of one sync request, in milliseconds.
     pub sync_timeout_ms: u64,
+    /// The replica set name `hello` reports (a single-node replica set, the primary).
+    pub repl_set: String,
+    /// Report a standalone server instead of a single-node replica set (no change streams,
+    /// sessions' retryable writes or `$clusterTime`, as Outpost before 8.0 support).
+    pub standalone: bool,
+    /// The `HOST:PORT` the replica set advertises as its member (`me`, `hosts`, `primary`);
+    /// `None`: the address each client connected to.
+    pub advertise_host: Option<String>,
     /// The command line, as `getCmdLineOpts` reports it.
     #[serde(skip)]
     pub argv: Vec<String>,
@@ -90,6 +98,9 @@ impl Default for Config {
             sync_interval_ms: 1000,
             sync_max_backoff_ms: 60_000,
             sync_timeout_ms: 30_000,
+            repl_set: "outpost".into(),
+            standalone: false,
+            advertise_host: None,
             argv: Vec::new(),
         }
     }

@@ -23,6 +23,7 @@ pub mod hub;
 pub mod logbuf;
 mod metrics;
 mod pool;
+mod replset;
 
 mod server;
 mod sessions;

@@ -1,9 +1,11 @@
 //! Logical sessions this server has seen, as mongod's in-memory session cache: drivers attach
 //! `lsid` to every command; `$listLocalSessions` lists them and `endSessions` removes them.
-//! Outpost keeps no other per-session state (no transactions, no retryable-write records).
+//! Each session also remembers its last retryable write (`txnNumber` outside a transaction) and
+//! its reply, so a driver retrying it after a network error gets the same answer and the write
+//! is applied once. These records live in memory: a restart forgets them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bson::{doc, Bson, Document};
@@ -13,6 +15,17 @@ struct Entry {
     lsid: Document,
     last_use: bson::DateTime,
     touched: Instant,
+    retry: RetrySlot,
+}
+
+/// A session's last retryable write: its transaction number and reply. Held locked while the
+/// write runs, so a retry sent meanwhile on another connection waits for the outcome.
+pub type RetrySlot = Arc<Mutex<Option<RetryRecord>>>;
+
+#[derive(Debug, Clone)]
+pub struct RetryRecord {
+    pub txn_number: i64,
+    pub reply: Document,
 }
 
 #[derive(Default)]
@@ -37,18 +50,25 @@ impl SessionCache {
 
     /// Records a use of the session named by a command's `lsid`.
     pub fn touch(&self, lsid: &Document) {
-        let Some(key) = session_key(lsid) else { return };
+        let _ = self.retry_slot(lsid);
+    }
+
+    /// Records a use of the session and returns its retryable-write slot (`None` when the
+    /// `lsid` has no binary `id`).
+    pub fn retry_slot(&self, lsid: &Document) -> Option<RetrySlot> {
+        let key = session_key(lsid)?;
         let mut map = self.map();
         let now = Instant::now();
         map.retain(|_, e| now.duration_since(e.touched) < TIMEOUT);
-        map.insert(
-            key,
-            Entry {
-                lsid: lsid.clone(),
-                last_use: bson::DateTime::now(),
-                touched: now,
-            },
-        );
+        let entry = map.entry(key).or_insert_with(|| Entry {
+            lsid: lsid.clone(),
+            last_use: bson::DateTime::now(),
+            touched: now,
+            retry: RetrySlot::default(),
+        });
+        entry.last_use = bson::DateTime::now();
+        entry.touched = now;
+        Some(entry.retry.clone())
     }
 
     /// Forgets the given sessions (`endSessions`).

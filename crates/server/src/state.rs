@@ -39,6 +39,8 @@ pub struct State {
 pub struct ConnInfo {
     pub id: i64,
     pub peer: SocketAddr,
+    /// The server address this client connected to (the replica set member it reached).
+    pub local: SocketAddr,
     /// The application name the client gave in its handshake (`client.application.name`).
     pub app_name: Arc<OnceLock<String>>,
 }
