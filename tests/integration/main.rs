@@ -10,6 +10,7 @@
 
 mod aggregation;
 mod catalog;
+mod changestreams;
 mod collation;
 mod concurrency;
 mod crud;

@@ -13,6 +13,7 @@
 //! ```
 
 mod args;
+mod change_stream;
 pub mod cmd;
 pub mod config;
 mod connection;
