@@ -9,6 +9,7 @@
 //! first (see `persistence::outpost_binary`). The mongosh test needs Node.js (`npx`).
 
 mod aggregation;
+mod bulkwrite;
 mod catalog;
 mod changestreams;
 mod collation;

@@ -12,6 +12,7 @@ use crate::state::{ConnInfo, State};
 
 mod aggregate;
 mod build_info;
+mod bulk_write;
 mod coll_mod;
 mod coll_stats;
 mod configure_fail_point;
@@ -85,6 +86,7 @@ pub struct Command {
 pub static COMMANDS: &[&Command] = &[
     &aggregate::COMMAND,
     &build_info::COMMAND,
+    &bulk_write::COMMAND,
     &coll_mod::COMMAND,
     &coll_stats::COMMAND,
     &configure_fail_point::COMMAND,
