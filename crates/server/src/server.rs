@@ -105,6 +105,7 @@ impl ServerBuilder {
 
             sessions: Default::default(),
             started: Instant::now(),
+            shutting_down: Default::default(),
             process_id: bson::oid::ObjectId::new(),
 
             local_addr,
@@ -149,6 +150,9 @@ impl ServerHandle {
         if let Some(sync_task) = self.sync_task {
             let _ = tokio::task::spawn_blocking(move || sync_task.stop()).await;
         }
+        self.state
+            .shutting_down
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
         self.state.storage.flush()?;

@@ -23,6 +23,8 @@ pub struct State {
 
     pub sessions: SessionCache,
     pub started: Instant,
+    /// Set when shutdown starts: waiting requests (change stream `getMore`) answer early.
+    pub shutting_down: std::sync::atomic::AtomicBool,
     /// Fixed for the life of the server: `topologyVersion.processId` in `hello`.
     pub process_id: bson::oid::ObjectId,
 

@@ -9,6 +9,7 @@
 mod events;
 mod token;
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bson::{doc, Bson, Document};
@@ -39,6 +40,9 @@ const MAX_ENTRIES_PER_BATCH: usize = 10_000;
 
 /// How long `getMore` waits for a change when the driver gives no `maxTimeMS`.
 const DEFAULT_AWAIT: Duration = Duration::from_secs(1);
+
+/// A waiting `getMore` checks this often whether the server is shutting down.
+const SHUTDOWN_CHECK: Duration = Duration::from_secs(1);
 
 /// An open change stream: what it watches, how it renders events and where it is.
 pub struct ChangeStream {
@@ -153,10 +157,16 @@ impl ChangeStream {
             if left.is_zero() {
                 break;
             }
+            if state.shutting_down.load(Ordering::Relaxed) {
+                break;
+            }
             if state.storage.committed_seq() < self.position.next_seq() {
-                state
-                    .storage
-                    .wait_for_commit_after(self.position.next_seq().saturating_sub(1), left);
+                // A commit wakes the wait at once; the slice only bounds how long a shutdown
+                // waits for this request.
+                state.storage.wait_for_commit_after(
+                    self.position.next_seq().saturating_sub(1),
+                    left.min(SHUTDOWN_CHECK),
+                );
             }
         }
         Ok(Batch {
