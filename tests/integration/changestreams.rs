@@ -556,3 +556,39 @@ async fn change_streams_are_refused_where_mongodb_refuses_them() {
     standalone.shutdown().await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_get_more_does_not_hold_up_shutdown() {
+    let server = TestServer::start().await;
+    let client = server.new_client().await;
+    let db = client.database("test");
+    let mut session = SessionDb::new(db).await;
+    let reply = session
+        .run(doc! {"aggregate": "c", "pipeline": [{"$changeStream": {}}], "cursor": {}})
+        .await;
+    let (_, id) = first_batch(&reply);
+    // Waits for ten minutes unless a change commits or the server stops.
+    let waiting = tokio::spawn(async move {
+        let _ = session
+            .send(doc! {"getMore": id, "collection": "c", "maxTimeMS": 600_000})
+            .await;
+    });
+    // Shut down once the getMore is running (opcounters count it when it starts).
+    let admin = server.db("admin");
+    let mut running = false;
+    for _ in 0..1000 {
+        let status = run(&admin, doc! {"serverStatus": 1}).await;
+        let counters = status.get_document("opcounters").expect("opcounters");
+        if outpost_tests::int_field(counters, "getmore") >= 1 {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(running, "the getMore never started");
+    tokio::time::timeout(EVENT_BOUND, server.shutdown())
+        .await
+        .expect("shutdown finished while a getMore was waiting");
+    let _ = tokio::time::timeout(EVENT_BOUND, waiting).await;
+    client.shutdown().immediate(true).await;
+}

@@ -366,7 +366,7 @@ impl SessionDb {
 
     /// Runs `command` in the session, except the commands the driver refuses to attach a
     /// session to (`killCursors`), which go without one.
-    async fn send(&mut self, command: Document) -> mongodb::error::Result<Document> {
+    pub async fn send(&mut self, command: Document) -> mongodb::error::Result<Document> {
         if command
             .keys()
             .next()
