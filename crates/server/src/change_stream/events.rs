@@ -23,6 +23,13 @@ pub enum Scope {
 /// Databases a cluster-wide stream does not report, and on which no other stream opens.
 pub const INTERNAL_DATABASES: &[&str] = &["admin", "config", "local"];
 
+/// Whether a cluster-wide stream reports changes in `db`: not MongoDB's internal databases,
+/// nor Outpost's own (`__outpost...`, sync state).
+fn cluster_reports(db: &str) -> bool {
+    !INTERNAL_DATABASES.contains(&db)
+        && !db.starts_with(outpost_sync::instance_query::OUTPOST_DATABASE_PREFIX)
+}
+
 impl Scope {
     fn watches(&self, db: &str, coll: &str) -> bool {
         if coll.starts_with("system.") {
@@ -31,7 +38,7 @@ impl Scope {
         match self {
             Scope::Collection { db: d, coll: c } => d == db && c == coll,
             Scope::Database(d) => d == db,
-            Scope::Cluster => !INTERNAL_DATABASES.contains(&db),
+            Scope::Cluster => cluster_reports(db),
         }
     }
 
@@ -39,7 +46,7 @@ impl Scope {
         match self {
             Scope::Collection { .. } => false,
             Scope::Database(d) => d == db,
-            Scope::Cluster => !INTERNAL_DATABASES.contains(&db),
+            Scope::Cluster => cluster_reports(db),
         }
     }
 }
@@ -257,5 +264,93 @@ fn value_at<'a>(doc: &'a Document, segments: &[String]) -> Option<&'a Bson> {
     match value {
         Bson::Document(inner) => value_at(inner, rest),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outpost_storage::{join_field_path, Origin};
+
+    fn update(doc: Document, changed: &[&[&str]]) -> HistoryEntry {
+        HistoryEntry {
+            seq: 1,
+            ns: "db.c".into(),
+            op: HistoryOp::Update,
+            id: Bson::Int32(1),
+            doc: Some(doc),
+            changed_fields: Some(changed.iter().map(|p| join_field_path(p)).collect()),
+            increments: None,
+            hlc: 5 << 16,
+            origin: Origin::Local,
+            before: None,
+            ddl: None,
+        }
+    }
+
+    #[test]
+    fn update_descriptions_name_changed_and_removed_fields_by_dotted_path() {
+        let entry = update(
+            doc! {"_id": 1, "a": {"b": 2}, "list": [1, 2]},
+            &[&["a", "b"], &["a", "gone"], &["list"], &["top"]],
+        );
+        assert_eq!(
+            update_description(&entry),
+            doc! {
+                "updatedFields": {"a.b": 2, "list": [1, 2]},
+                "removedFields": ["a.gone", "top"],
+                "truncatedArrays": [],
+            }
+        );
+    }
+
+    #[test]
+    fn streams_see_only_their_scope_and_drops_invalidate_collection_streams() {
+        let storage = Storage::temporary().expect("storage");
+        let options = |scope| EventOptions {
+            scope,
+            full_document: FullDocument::Default,
+            before_change: BeforeChange::Off,
+        };
+        let coll = options(Scope::Collection {
+            db: "db".into(),
+            coll: "c".into(),
+        });
+        let other = options(Scope::Collection {
+            db: "db".into(),
+            coll: "d".into(),
+        });
+        let entry = update(doc! {"_id": 1}, &[]);
+        assert_eq!(events(&storage, &entry, &coll).expect("events").len(), 1);
+        assert!(events(&storage, &entry, &other).expect("events").is_empty());
+        let drop = HistoryEntry {
+            op: HistoryOp::Drop,
+            id: Bson::Null,
+            doc: None,
+            changed_fields: None,
+            ddl: Some(Ddl::DropDatabase),
+            ..entry
+        };
+        let kinds = |options: &EventOptions| -> Vec<String> {
+            events(&storage, &drop, options)
+                .expect("events")
+                .iter()
+                .map(|e| e.body.get_str("operationType").unwrap_or("?").to_owned())
+                .collect()
+        };
+        assert_eq!(kinds(&coll), ["drop", "invalidate"]);
+        assert_eq!(
+            kinds(&options(Scope::Database("db".into()))),
+            ["drop", "dropDatabase", "invalidate"]
+        );
+        assert_eq!(kinds(&options(Scope::Cluster)), ["drop", "dropDatabase"]);
+        assert!(kinds(&options(Scope::Database("other".into()))).is_empty());
+        let hub = HistoryEntry {
+            ns: "__outpost_hub.edges".into(),
+            ..drop
+        };
+        assert!(events(&storage, &hub, &options(Scope::Cluster))
+            .expect("events")
+            .is_empty());
     }
 }

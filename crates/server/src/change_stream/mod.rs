@@ -50,6 +50,8 @@ pub struct ChangeStream {
     pipeline: Option<Pipeline>,
     agg: AggOptions,
     position: Position,
+    /// Entries with an earlier clock are not reported (`startAtOperationTime`).
+    start_hlc: u64,
     /// An `invalidate` event was returned: the stream is over.
     ended: bool,
 }
@@ -121,6 +123,10 @@ impl ChangeStream {
             }
         }
         let position = start_position(state, start)?;
+        let start_hlc = match start {
+            Some(("startAtOperationTime", _)) => position.hlc,
+            _ => 0,
+        };
         Ok(ChangeStream {
             options: EventOptions {
                 scope,
@@ -133,6 +139,7 @@ impl ChangeStream {
                 ..AggOptions::default()
             },
             position,
+            start_hlc,
             ended: false,
         })
     }
@@ -194,7 +201,11 @@ impl ChangeStream {
             if entry.seq > last {
                 break;
             }
-            let rendered = events::events(&state.storage, &entry, &self.options)?;
+            let rendered = if entry.hlc < self.start_hlc {
+                Vec::new()
+            } else {
+                events::events(&state.storage, &entry, &self.options)?
+            };
             for (index, event) in rendered.into_iter().enumerate() {
                 let index = u8::try_from(index).unwrap_or(token::WHOLE_ENTRY - 1);
                 if !self.position.is_before(entry.seq, index) {
