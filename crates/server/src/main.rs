@@ -304,12 +304,21 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
         config.repl_set = name;
     }
     config.standalone |= args.standalone;
+    if let Some(host) = args.advertise_host {
+        config.advertise_host = Some(host);
+    }
     if config.repl_set.is_empty() || config.repl_set.contains('/') {
         eprintln!("outpost: the replica set name must be non-empty and hold no '/'");
         return ExitCode::from(2);
     }
-    if let Some(host) = args.advertise_host {
-        config.advertise_host = Some(host);
+    if let Some(host) = &config.advertise_host {
+        let valid = host
+            .rsplit_once(':')
+            .is_some_and(|(name, port)| !name.is_empty() && port.parse::<u16>().is_ok());
+        if !valid {
+            eprintln!("outpost: --advertise-host must be HOST:PORT, got '{host}'");
+            return ExitCode::from(2);
+        }
     }
     config.argv = std::env::args().collect();
     init_logging(config.log_format);
