@@ -283,3 +283,48 @@ async fn transactions_are_refused_by_name() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_reply_failed_is_retried_by_the_driver_and_applied_once() {
+    let server = TestServer::start_with(config()).await;
+    let admin = server.db("admin");
+    let coll = server.db("test").collection::<Document>("c");
+    // Each write is applied, then its reply reports a retryable write concern error: the
+    // driver sends the same statement again with the same txnNumber.
+    for command in ["insert", "update"] {
+        run(
+            &admin,
+            doc! {
+                "configureFailPoint": "failCommand",
+                "mode": {"times": 1},
+                "data": {
+                    "failCommands": [command],
+                    "writeConcernError": {"code": 64, "errmsg": "waiting for replication timed out"},
+                    "errorLabels": ["RetryableWriteError"],
+                },
+            },
+        )
+        .await;
+        if command == "insert" {
+            // Run twice, the insert would fail the second time with a duplicate key.
+            let result = coll
+                .insert_one(doc! {"_id": 1, "n": 0})
+                .await
+                .expect("the retried insert answers as the first did");
+            assert_eq!(result.inserted_id, Bson::Int32(1));
+        } else {
+            let result = coll
+                .update_one(doc! {"_id": 1}, doc! {"$inc": {"n": 1}})
+                .await
+                .expect("the retried update answers as the first did");
+            assert_eq!(result.modified_count, 1);
+        }
+    }
+    let doc = coll.find_one(doc! {"_id": 1}).await.expect("find");
+    assert_eq!(
+        doc,
+        Some(doc! {"_id": 1, "n": 1}),
+        "each write applied once"
+    );
+    server.shutdown().await;
+}
