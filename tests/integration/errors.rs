@@ -186,11 +186,9 @@ async fn other_argument_errors_have_mongodb_codes() {
             // Namespaces.
             refused(doc! {"find": ""}, 73, "InvalidNamespace", ""),
             refused(doc! {"insert": "bad$name", "documents": [{}]}, 73, "InvalidNamespace", ""),
-            // Transactions are not supported by a standalone.
+            // Multi-document transactions are not supported yet.
             refused(doc! {"find": "c", "txnNumber": 1_i64, "startTransaction": true, "autocommit": false},
-                // The driver replaces this error's message ("Transaction numbers are only
-                // allowed on a replica set member or mongos") with its own advice.
-                20, "IllegalOperation", "does not support retryable writes"),
+                20, "IllegalOperation", "multi-document transactions (startTransaction, autocommit) are not supported by Outpost yet"),
         ],
     )
     .await;

@@ -6,7 +6,7 @@ use bson::{doc, Bson, Document};
 use mongodb::options::ClientOptions;
 use outpost_tests::{int_field, num_field, run, run_err, uri_for, TestServer};
 
-/// Fields every handshake reply (hello and isMaster) carries, with MongoDB 7.0's values.
+/// Fields every handshake reply (hello and isMaster) carries, with MongoDB 8.0's values.
 #[track_caller]
 fn check_handshake_limits(reply: &Document) {
     assert_eq!(
@@ -34,10 +34,10 @@ fn check_handshake_limits(reply: &Document) {
         Some(&Bson::Int32(0)),
         "{reply}"
     );
-    // MongoDB 7.0 speaks wire version 21 (buildInfo says 7.0, see below).
+    // MongoDB 8.0 speaks wire version 25 (buildInfo says 8.0, see below).
     assert_eq!(
         reply.get("maxWireVersion"),
-        Some(&Bson::Int32(21)),
+        Some(&Bson::Int32(25)),
         "{reply}"
     );
     assert_eq!(
@@ -54,7 +54,11 @@ fn check_handshake_limits(reply: &Document) {
         skew < 60_000,
         "localTime is {skew} ms away from now: {reply}"
     );
-    // A standalone: no replica set or mongos fields.
+}
+
+/// A `--standalone` server's handshake: no replica set or mongos fields.
+#[track_caller]
+fn check_standalone(reply: &Document) {
     for field in [
         "setName",
         "hosts",
@@ -72,7 +76,12 @@ fn check_handshake_limits(reply: &Document) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hello_describes_a_writable_standalone_with_mongodb_limits() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(outpost_server::Config {
+        dbpath: None,
+        standalone: true,
+        ..outpost_server::Config::default()
+    })
+    .await;
     let reply = run(&server.db("admin"), doc! {"hello": 1, "helloOk": true}).await;
     assert_eq!(
         reply.get("isWritablePrimary"),
@@ -85,6 +94,7 @@ async fn hello_describes_a_writable_standalone_with_mongodb_limits() {
         "hello must not answer ismaster: {reply}"
     );
     check_handshake_limits(&reply);
+    check_standalone(&reply);
     server.shutdown().await;
 }
 
@@ -131,15 +141,15 @@ async fn connection_ids_differ_between_connections() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn build_info_reports_mongodb_7_0() {
+async fn build_info_reports_mongodb_8_0() {
     let server = TestServer::start().await;
     for name in ["buildInfo", "buildinfo"] {
         let reply = run(&server.db("test"), doc! {name: 1}).await;
         let version = reply.get_str("version").expect("version is a string");
-        assert!(version.starts_with("7.0."), "{reply}");
+        assert!(version.starts_with("8.0."), "{reply}");
         let array = reply.get_array("versionArray").expect("versionArray");
         assert_eq!(array.len(), 4, "{reply}");
-        assert_eq!(&array[..2], &[Bson::Int32(7), Bson::Int32(0)], "{reply}");
+        assert_eq!(&array[..2], &[Bson::Int32(8), Bson::Int32(0)], "{reply}");
         assert!(array.iter().all(|v| matches!(v, Bson::Int32(_))), "{reply}");
         assert_eq!(
             reply.get("maxBsonObjectSize"),
@@ -174,7 +184,7 @@ async fn get_parameter_feature_compatibility_version() {
     .await;
     assert_eq!(
         reply.get_document("featureCompatibilityVersion").ok(),
-        Some(&doc! {"version": "7.0"}),
+        Some(&doc! {"version": "8.0"}),
         "{reply}"
     );
     // Only the parameters asked for.
@@ -326,7 +336,7 @@ async fn server_status_reports_uptime_connections_opcounters_and_memory() {
     assert!(
         before
             .get_str("version")
-            .is_ok_and(|v| v.starts_with("7.0.")),
+            .is_ok_and(|v| v.starts_with("8.0.")),
         "{before}"
     );
     assert_eq!(before.get_str("process"), Ok("outpost"), "{before}");
@@ -502,7 +512,8 @@ async fn unknown_command_is_command_not_found_and_the_connection_survives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drivers_connect_with_their_defaults() {
     let server = TestServer::start().await;
-    // No directConnection: the driver discovers the topology from hello (a standalone).
+    // No directConnection: the driver discovers the topology from hello (a replica set of
+    // one member, whose `me` is the address the driver connected to).
     let uri = format!("mongodb://{}/?serverSelectionTimeoutMS=5000", server.addr());
     let client = mongodb::Client::with_uri_str(&uri).await.expect("client");
     let coll = client.database("test").collection::<Document>("c");

@@ -2,14 +2,16 @@
 //! its own temporary storage) and talks to it as a client does, through the official `mongodb`
 //! driver, raw sockets (`wire`) or mongosh (`mongosh`).
 //!
-//! Expected values come from MongoDB's documentation and behaviour (MongoDB 7.0), not from
+//! Expected values come from MongoDB's documentation and behaviour (MongoDB 8.0), not from
 //! what Outpost happens to answer. One binary for all areas, so the driver is linked once.
 //!
 //! The `kill -9` test in `persistence` runs the real `outpost` binary; it builds it with cargo
 //! first (see `persistence::outpost_binary`). The mongosh test needs Node.js (`npx`).
 
 mod aggregation;
+mod bulkwrite;
 mod catalog;
+mod changestreams;
 mod collation;
 mod concurrency;
 mod connections;
@@ -25,5 +27,6 @@ mod nesting;
 
 mod persistence;
 mod query;
+mod replset;
 mod stats;
 mod wire;

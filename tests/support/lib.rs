@@ -254,6 +254,15 @@ pub async fn run(db: &Database, command: Document) -> Document {
         .await
         .unwrap_or_else(|e| panic!("command {shown} failed: {e}"));
     assert_eq!(ok_value(&reply), Some(1.0), "reply without ok: 1: {reply}");
+    without_cluster_time(reply)
+}
+
+/// A reply without the fields a replica set member adds to every reply (`$clusterTime`,
+/// `operationTime`), so tests can compare the command's own reply; `replset.rs` tests those
+/// fields themselves.
+pub fn without_cluster_time(mut reply: Document) -> Document {
+    reply.remove("$clusterTime");
+    reply.remove("operationTime");
     reply
 }
 
@@ -357,7 +366,7 @@ impl SessionDb {
 
     /// Runs `command` in the session, except the commands the driver refuses to attach a
     /// session to (`killCursors`), which go without one.
-    async fn send(&mut self, command: Document) -> mongodb::error::Result<Document> {
+    pub async fn send(&mut self, command: Document) -> mongodb::error::Result<Document> {
         if command
             .keys()
             .next()
@@ -379,7 +388,7 @@ impl SessionDb {
             .await
             .unwrap_or_else(|e| panic!("command {shown} failed: {e}"));
         assert_eq!(ok_value(&reply), Some(1.0), "reply without ok: 1: {reply}");
-        reply
+        without_cluster_time(reply)
     }
 
     /// Runs a command that must fail with a server error and returns the error.

@@ -75,6 +75,14 @@ pub struct Config {
     pub idle_timeout_secs: u64,
     /// Seconds a shutdown waits for connections to finish before closing them.
     pub shutdown_timeout_secs: u64,
+    /// The replica set name `hello` reports (a single-node replica set, the primary).
+    pub repl_set: String,
+    /// Report a standalone server instead of a single-node replica set (no change streams,
+    /// sessions' retryable writes or `$clusterTime`, as Outpost before 8.0 support).
+    pub standalone: bool,
+    /// The `HOST:PORT` the replica set advertises as its member (`me`, `hosts`, `primary`);
+    /// `None`: the address each client connected to.
+    pub advertise_host: Option<String>,
     /// The command line, as `getCmdLineOpts` reports it.
     #[serde(skip)]
     pub argv: Vec<String>,
@@ -103,6 +111,9 @@ impl Default for Config {
             message_timeout_secs: 30,
             idle_timeout_secs: 60,
             shutdown_timeout_secs: 10,
+            repl_set: "outpost".into(),
+            standalone: false,
+            advertise_host: None,
             argv: Vec::new(),
         }
     }

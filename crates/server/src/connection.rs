@@ -48,9 +48,11 @@ pub async fn serve(
     Metrics::add(&state.metrics.connections_current, 1);
     Metrics::add(&state.metrics.connections_total, 1);
     let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().unwrap_or(state.local_addr);
     let conn = ConnInfo {
         id,
         peer,
+        local,
         app_name: Default::default(),
     };
     tracing::info!(connection_id = id, remote = %peer, "connection accepted");

@@ -21,6 +21,14 @@ pub struct Cursor {
     pub docs: Peekable<DocIter>,
     pub last_used: Instant,
     pub no_timeout: bool,
+    /// A change stream's state (its `docs` are empty: `getMore` reads the history log).
+    pub stream: Option<Box<crate::change_stream::ChangeStream>>,
+}
+
+/// The documents of a cursor that has none of its own (a change stream's).
+pub fn no_documents() -> Peekable<DocIter> {
+    let empty: DocIter = Box::new(std::iter::empty());
+    empty.peekable()
 }
 
 /// Every open cursor of the server, by id.

@@ -38,6 +38,8 @@ pub struct Action {
     pub close_connection: bool,
     pub error: Option<(i32, Vec<Bson>)>,
     pub write_concern_error: Option<Document>,
+    /// The labels to add to a reply with a write concern error (`errorLabels`).
+    pub write_concern_error_labels: Vec<Bson>,
     pub block_ms: Option<u64>,
 }
 
@@ -157,6 +159,7 @@ impl FailPoints {
             close_connection: fp.close_connection,
             error: fp.error_code.map(|c| (c, fp.error_labels.clone())),
             write_concern_error: fp.write_concern_error.clone(),
+            write_concern_error_labels: fp.error_labels.clone(),
             block_ms: fp.block_ms,
         };
         if fp.mode == Mode::Times(0) {

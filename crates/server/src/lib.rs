@@ -13,6 +13,7 @@
 //! ```
 
 mod args;
+mod change_stream;
 pub mod cmd;
 pub mod config;
 mod connection;
@@ -23,6 +24,7 @@ pub mod hub;
 pub mod logbuf;
 mod metrics;
 mod pool;
+mod replset;
 
 mod server;
 mod sessions;

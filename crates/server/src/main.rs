@@ -104,7 +104,8 @@ struct ServeArgs {
     /// max_conns, message_timeout_secs, idle_timeout_secs, shutdown_timeout_secs, and for
     /// sync hub,
     /// registration_key, write_outside_query, sync_interval_ms, sync_max_backoff_ms and
-    /// sync_timeout_ms. Flags given on the command line win.
+    /// sync_timeout_ms, repl_set, standalone, advertise_host. Flags given on the command line
+    /// win.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Log format: text (for people) or json (one object per line, for machines).
@@ -127,6 +128,17 @@ struct ServeArgs {
     /// [default: 1000, or the config file's `max_conns`].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     max_conns: Option<u32>,
+    /// The replica set name reported to drivers (config file key `repl_set`) [default: outpost].
+    #[arg(long = "replSet")]
+    repl_set: Option<String>,
+    /// Report a standalone server instead of a single-node replica set: drivers then use no
+    /// retryable writes and refuse change streams (config file key `standalone`).
+    #[arg(long)]
+    standalone: bool,
+    /// The HOST:PORT advertised as the replica set member (config file key `advertise_host`)
+    /// [default: the address each client connected to].
+    #[arg(long)]
+    advertise_host: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -296,6 +308,26 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
         config.log_format = format;
     }
     config.enable_test_commands |= args.enable_test_commands;
+    if let Some(name) = args.repl_set {
+        config.repl_set = name;
+    }
+    config.standalone |= args.standalone;
+    if let Some(host) = args.advertise_host {
+        config.advertise_host = Some(host);
+    }
+    if config.repl_set.is_empty() || config.repl_set.contains('/') {
+        eprintln!("outpost: the replica set name must be non-empty and hold no '/'");
+        return ExitCode::from(2);
+    }
+    if let Some(host) = &config.advertise_host {
+        let valid = host
+            .rsplit_once(':')
+            .is_some_and(|(name, port)| !name.is_empty() && port.parse::<u16>().is_ok());
+        if !valid {
+            eprintln!("outpost: --advertise-host must be HOST:PORT, got '{host}'");
+            return ExitCode::from(2);
+        }
+    }
     config.argv = std::env::args().collect();
     init_logging(config.log_format);
 

@@ -112,6 +112,7 @@ impl ServerBuilder {
 
             sessions: Default::default(),
             started: Instant::now(),
+            shutting_down: Default::default(),
             process_id: bson::oid::ObjectId::new(),
 
             local_addr,
@@ -160,6 +161,9 @@ impl ServerHandle {
             // Edges' long polls answer now rather than at the end of their wait.
             hub.stop_waiting();
         }
+        self.state
+            .shutting_down
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
         self.state.storage.flush()?;

@@ -1,6 +1,8 @@
 //! Logical sessions this server has seen, as mongod's in-memory session cache: drivers attach
 //! `lsid` to every command; `$listLocalSessions` lists them and `endSessions` removes them.
-//! Outpost keeps no other per-session state (no transactions, no retryable-write records).
+//! Each session also remembers its last retryable write (`txnNumber` outside a transaction) and
+//! its reply, so a driver retrying it after a network error gets the same answer and the write
+//! is applied once. These records live in memory: a restart forgets them.
 //!
 //! The cache is bounded: an `lsid` must be `{id: UUID, uid?: SHA-256}` as mongod's
 //! `LogicalSessionFromClient` is (so an entry is a few dozen bytes), and at most
@@ -8,7 +10,7 @@
 //! (261), as mongod does past `maxSessions`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bson::spec::BinarySubtype;
@@ -21,6 +23,17 @@ struct Entry {
     id: Binary,
     last_use: bson::DateTime,
     touched: Instant,
+    retry: RetrySlot,
+}
+
+/// A session's last retryable write: its transaction number and reply. Held locked while the
+/// write runs, so a retry sent meanwhile on another connection waits for the outcome.
+pub type RetrySlot = Arc<Mutex<Option<RetryRecord>>>;
+
+#[derive(Debug, Clone)]
+pub struct RetryRecord {
+    pub txn_number: i64,
+    pub reply: Document,
 }
 
 /// Sessions kept at most (mongod's `maxSessions` is 1,000,000; an entry here costs about
@@ -115,9 +128,10 @@ impl SessionCache {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a use of the session named by a command's `lsid`; refuses an `lsid` of the
-    /// wrong shape, and a new session when the cache is full.
-    pub fn touch(&self, lsid: &Bson) -> Result<()> {
+    /// Records a use of the session named by a command's `lsid` and returns its
+    /// retryable-write slot; refuses an `lsid` of the wrong shape, and a new session when the
+    /// cache is full.
+    pub fn touch(&self, lsid: &Bson) -> Result<RetrySlot> {
         let key = parse_lsid(lsid)?;
         let mut sessions = self.lock();
         let now = Instant::now();
@@ -139,18 +153,18 @@ impl SessionCache {
                 ),
             ));
         }
-        sessions.map.insert(
-            key,
-            Entry {
-                id: Binary {
-                    subtype: BinarySubtype::Uuid,
-                    bytes: key.to_vec(),
-                },
-                last_use: bson::DateTime::now(),
-                touched: now,
+        let entry = sessions.map.entry(key).or_insert_with(|| Entry {
+            id: Binary {
+                subtype: BinarySubtype::Uuid,
+                bytes: key.to_vec(),
             },
-        );
-        Ok(())
+            last_use: bson::DateTime::now(),
+            touched: now,
+            retry: RetrySlot::default(),
+        });
+        entry.last_use = bson::DateTime::now();
+        entry.touched = now;
+        Ok(entry.retry.clone())
     }
 
     /// Forgets the given sessions (`endSessions`); malformed entries are skipped.

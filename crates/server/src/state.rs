@@ -23,6 +23,8 @@ pub struct State {
 
     pub sessions: SessionCache,
     pub started: Instant,
+    /// Set when shutdown starts: waiting requests (change stream `getMore`) answer early.
+    pub shutting_down: std::sync::atomic::AtomicBool,
     /// Fixed for the life of the server: `topologyVersion.processId` in `hello`.
     pub process_id: bson::oid::ObjectId,
 
@@ -39,6 +41,8 @@ pub struct State {
 pub struct ConnInfo {
     pub id: i64,
     pub peer: SocketAddr,
+    /// The server address this client connected to (the replica set member it reached).
+    pub local: SocketAddr,
     /// The application name the client gave in its handshake (`client.application.name`).
     pub app_name: Arc<OnceLock<String>>,
 }

@@ -139,6 +139,28 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         ));
     }
     let batch = BatchOptions::from_cursor_field(req.body, "aggregate")?;
+    let stages = args::req_documents(req.body, "aggregate", "pipeline")?;
+    if stages
+        .iter()
+        .skip(1)
+        .any(|s| s.contains_key("$changeStream"))
+    {
+        return Err(Error::new(
+            40602,
+            "$changeStream is only valid as the first stage in a pipeline.",
+        ));
+    }
+    if stages
+        .first()
+        .is_some_and(|s| s.contains_key("$changeStream"))
+    {
+        let coll = match req.body.get("aggregate") {
+            Some(Bson::String(_)) => Some(args::collection_name(req.body, "aggregate")?),
+            _ => None,
+        };
+        let coll = coll.as_deref();
+        return crate::change_stream::aggregate(state, req.db, coll, &stages, batch.batch_size);
+    }
     let parsed = parse(state, req)?;
     if let Some(coll) = &parsed.coll {
         if let Some(view) = super::views::resolve(state, req.db, coll)? {

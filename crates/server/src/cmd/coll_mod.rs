@@ -38,6 +38,8 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     for (key, value) in req.body.iter().skip(1) {
         if VALIDATION_FIELDS.contains(&key.as_str()) {
             changes.insert(key.clone(), value.clone());
+        } else if key == "changeStreamPreAndPostImages" {
+            changes.insert(key.clone(), super::create::pre_images_option(value)?);
         } else if key == "index" {
             let spec = value
                 .as_document()

@@ -22,10 +22,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("timeseries", "time-series collections"),
     ("clusteredIndex", "clustered collections (clusteredIndex)"),
     ("capped", "capped collections"),
-    (
-        "changeStreamPreAndPostImages",
-        "change stream pre- and post-images",
-    ),
     ("encryptedFields", "queryable encryption (encryptedFields)"),
     (
         "expireAfterSeconds",
@@ -82,6 +78,10 @@ fn run(state: &State, req: &Request) -> Result<Document> {
                 "{feature} are not supported by Outpost"
             )));
         }
+        if key == "changeStreamPreAndPostImages" {
+            options.insert(key.clone(), Bson::Document(pre_images_option(value)?));
+            continue;
+        }
         if key == "collation" {
             if let Some(spec) = &collation {
                 options.insert("collation", spec.clone());
@@ -117,5 +117,33 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             }
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `changeStreamPreAndPostImages: {enabled: <bool>}` (create and collMod): whether history keeps
+/// the document before each change, for change streams' `fullDocumentBeforeChange`.
+pub fn pre_images_option(value: &Bson) -> Result<bson::Document> {
+    let Bson::Document(spec) = value else {
+        return Err(Error::type_mismatch(
+            "BSON field 'changeStreamPreAndPostImages' is the wrong type, expected type 'object'",
+        ));
+    };
+    for key in spec.keys() {
+        if key != "enabled" {
+            return Err(Error::new(
+                40415,
+                format!("BSON field 'changeStreamPreAndPostImages.{key}' is an unknown field."),
+            ));
+        }
+    }
+    match spec.get("enabled") {
+        Some(Bson::Boolean(enabled)) => Ok(bson::doc! {"enabled": *enabled}),
+        Some(_) => Err(Error::type_mismatch(
+            "BSON field 'changeStreamPreAndPostImages.enabled' is the wrong type, expected type 'bool'",
+        )),
+        None => Err(Error::new(
+            40414,
+            "BSON field 'changeStreamPreAndPostImages.enabled' is missing but a required field",
+        )),
     }
 }

@@ -54,6 +54,13 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             format!("Requested getMore on namespace '{ns}', but cursor belongs to a different namespace {}", cursor.ns),
         ));
     }
+    if let Some(stream) = cursor.stream.as_mut() {
+        let result = crate::change_stream::get_more(state, stream, req.body, batch_size);
+        cursor.last_used = Instant::now();
+        let reply_ns = cursor.ns.clone();
+        drop(cursor);
+        return change_stream_reply(state, id, reply_ns, result);
+    }
     let result = next_batch(&mut cursor.docs, batch_size, deadline);
     cursor.last_used = Instant::now();
     let reply_ns = cursor.ns.clone();
@@ -76,6 +83,37 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             "nextBatch": Bson::Array(batch.into_iter().map(Bson::Document).collect()),
             "id": next_id,
             "ns": reply_ns,
+        }
+    })
+}
+
+/// A change stream's `getMore` reply: the events, the position read up to, and the cursor
+/// (closed after an `invalidate`, or on an error).
+fn change_stream_reply(
+    state: &State,
+    id: i64,
+    ns: String,
+    result: Result<crate::change_stream::Batch>,
+) -> Result<Document> {
+    let batch = match result {
+        Ok(batch) => batch,
+        Err(e) => {
+            state.cursors.remove(id);
+            return Err(e);
+        }
+    };
+    let next_id = if batch.ended {
+        state.cursors.remove(id);
+        0
+    } else {
+        id
+    };
+    Ok(doc! {
+        "cursor": {
+            "nextBatch": batch.events,
+            "postBatchResumeToken": batch.post_batch_resume_token,
+            "id": next_id,
+            "ns": ns,
         }
     })
 }

@@ -18,7 +18,7 @@ pub static COMMAND: Command = Command {
 /// Every parameter Outpost knows, with its value.
 fn parameters(state: &State) -> Document {
     doc! {
-        "featureCompatibilityVersion": {"version": "7.0"},
+        "featureCompatibilityVersion": {"version": "8.0"},
         "authenticationMechanisms": Bson::Array(vec![]),
         "maxBSONDepth": 100,
         "cursorTimeoutMillis": i64::try_from(state.config.cursor_timeout().as_millis()).unwrap_or(i64::MAX),

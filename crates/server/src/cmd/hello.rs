@@ -1,5 +1,6 @@
 //! `hello` and the legacy `isMaster`/`ismaster`: the handshake drivers send first and then
-//! use for monitoring. Outpost is a standalone, always-writable server.
+//! use for monitoring. Outpost is the primary of a single-node replica set (`setName`, default
+//! `outpost`), or with `--standalone` a standalone server; always writable.
 
 use bson::{doc, Document};
 
@@ -8,10 +9,10 @@ use crate::error::Result;
 use crate::state::State;
 
 /// The MongoDB release whose wire protocol and semantics Outpost follows.
-pub const MONGODB_VERSION: &str = "7.0.0";
-pub const MONGODB_VERSION_ARRAY: [i32; 4] = [7, 0, 0, 0];
-/// Wire version of MongoDB 7.0.
-pub const MAX_WIRE_VERSION: i32 = 21;
+pub const MONGODB_VERSION: &str = "8.0.0";
+pub const MONGODB_VERSION_ARRAY: [i32; 4] = [8, 0, 0, 0];
+/// Wire version of MongoDB 8.0.
+pub const MAX_WIRE_VERSION: i32 = 25;
 pub const MAX_WRITE_BATCH_SIZE: i32 = 100_000;
 pub const LOGICAL_SESSION_TIMEOUT_MINUTES: i32 = 30;
 
@@ -60,8 +61,14 @@ pub fn reply(state: &State, req: &Request, modern: bool) -> Document {
     if req.body.contains_key("helloOk") {
         out.insert("helloOk", true);
     }
+    out.insert(
+        "topologyVersion",
+        doc! {"processId": state.process_id, "counter": 0_i64},
+    );
+    if !state.config.standalone {
+        out.extend(replica_set_fields(state, req));
+    }
     out.extend(doc! {
-        "topologyVersion": {"processId": state.process_id, "counter": 0_i64},
         "maxBsonObjectSize": i32::try_from(outpost_wire::MAX_BSON_OBJECT_SIZE).unwrap_or(i32::MAX),
         "maxMessageSizeBytes": i32::try_from(outpost_wire::MAX_MESSAGE_SIZE).unwrap_or(i32::MAX),
         "maxWriteBatchSize": MAX_WRITE_BATCH_SIZE,
@@ -73,4 +80,27 @@ pub fn reply(state: &State, req: &Request, modern: bool) -> Document {
         "readOnly": false,
     });
     out
+}
+
+/// What a replica set primary adds to the handshake: the set, its one member, the last write.
+fn replica_set_fields(state: &State, req: &Request) -> Document {
+    let me = crate::replset::member_host(state, req.conn);
+    let ts = crate::replset::operation_time(state);
+    let date = crate::replset::timestamp_date(ts);
+    let op_time = crate::replset::op_time(ts);
+    doc! {
+        "hosts": [&me],
+        "setName": &state.config.repl_set,
+        "setVersion": 1_i32,
+        "secondary": false,
+        "primary": &me,
+        "me": &me,
+        "electionId": crate::replset::election_id(),
+        "lastWrite": {
+            "opTime": op_time.clone(),
+            "lastWriteDate": date,
+            "majorityOpTime": op_time,
+            "majorityWriteDate": date,
+        },
+    }
 }

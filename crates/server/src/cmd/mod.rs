@@ -12,6 +12,7 @@ use crate::state::{ConnInfo, State};
 
 mod aggregate;
 mod build_info;
+mod bulk_write;
 mod coll_mod;
 mod coll_stats;
 mod configure_fail_point;
@@ -47,6 +48,7 @@ mod outpost_hub;
 mod outpost_sync;
 mod ping;
 mod rename_collection;
+mod repl_set_get_status;
 mod server_status;
 mod update;
 mod views;
@@ -84,6 +86,7 @@ pub struct Command {
 pub static COMMANDS: &[&Command] = &[
     &aggregate::COMMAND,
     &build_info::COMMAND,
+    &bulk_write::COMMAND,
     &coll_mod::COMMAND,
     &coll_stats::COMMAND,
     &configure_fail_point::COMMAND,
@@ -126,6 +129,7 @@ pub static COMMANDS: &[&Command] = &[
     &outpost_sync::UPLOAD_COMMAND,
     &ping::COMMAND,
     &rename_collection::COMMAND,
+    &repl_set_get_status::COMMAND,
     &server_status::COMMAND,
     &update::COMMAND,
     &whats_my_uri::COMMAND,
@@ -138,8 +142,11 @@ pub fn find_command(name: &str) -> Option<&'static Command> {
         .find(|c| c.name == name || c.aliases.contains(&name))
 }
 
-/// Fields any command may carry that Outpost reads elsewhere or may ignore safely.
-const TRANSACTION_FIELDS: &[&str] = &["txnNumber", "startTransaction", "autocommit"];
+/// Fields that start or continue a multi-document transaction, which Outpost does not support.
+const TRANSACTION_FIELDS: &[&str] = &["startTransaction", "autocommit"];
+
+/// The commands a driver retries with a `txnNumber` outside a transaction (retryable writes).
+const RETRYABLE_WRITES: &[&str] = &["insert", "update", "delete", "findAndModify", "bulkWrite"];
 
 /// What the connection does with a command's outcome.
 pub enum Reply {
@@ -167,6 +174,9 @@ pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Re
             if !labels.is_empty() {
                 reply.insert("errorLabels", labels.clone());
             }
+            if !state.config.standalone {
+                crate::replset::add_cluster_time(state, &mut reply);
+            }
             return Reply::Document(reply);
         }
     }
@@ -182,8 +192,16 @@ pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Re
             e.to_reply()
         }
     };
-    if let Some(wce) = fail.and_then(|a| a.write_concern_error) {
-        reply.insert("writeConcernError", wce);
+    if let Some(action) = fail {
+        if let Some(wce) = action.write_concern_error {
+            reply.insert("writeConcernError", wce);
+            if !action.write_concern_error_labels.is_empty() {
+                reply.insert("errorLabels", action.write_concern_error_labels);
+            }
+        }
+    }
+    if !state.config.standalone {
+        crate::replset::add_cluster_time(state, &mut reply);
     }
     Reply::Document(reply)
 }
@@ -199,7 +217,7 @@ fn run(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Docu
     if TRANSACTION_FIELDS.iter().any(|f| body.contains_key(*f)) {
         return Err(Error::new(
             20,
-            "Transaction numbers are only allowed on a replica set member or mongos: Outpost does not support transactions",
+            "multi-document transactions (startTransaction, autocommit) are not supported by Outpost yet",
         ));
     }
     if command.admin_only && db != "admin" {
@@ -218,11 +236,68 @@ fn run(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Docu
         Counter::GetMore => Metrics::add(&state.metrics.op_getmore, 1),
         Counter::None => {}
     }
-    if let Some(lsid) = body.get("lsid") {
-        state.sessions.touch(lsid)?;
-    }
+    let retry_slot = match body.get("lsid") {
+        Some(lsid) => Some(state.sessions.touch(lsid)?),
+        None => None,
+    };
     let request = Request { db, body, conn };
+    if let Some(txn_number) = crate::args::opt_i64(body, command.name, "txnNumber")? {
+        return run_retryable(state, command, &request, retry_slot, txn_number);
+    }
     (command.run)(state, &request)
+}
+
+/// Runs a retryable write (`txnNumber` outside a transaction) at most once per session and
+/// transaction number: a retry of the session's last write answers with the stored reply.
+fn run_retryable(
+    state: &State,
+    command: &Command,
+    req: &Request,
+    slot: Option<crate::sessions::RetrySlot>,
+    txn_number: i64,
+) -> Result<Document> {
+    if state.config.standalone {
+        return Err(Error::new(
+            20,
+            "Transaction numbers are only allowed on a replica set member or mongos",
+        ));
+    }
+    if !RETRYABLE_WRITES.contains(&command.name) {
+        return Err(Error::new(
+            50768,
+            format!(
+                "txnNumber may only be provided for multi-document transactions and retryable write commands. autocommit:false was not provided, and {} is not a retryable write command.",
+                command.name
+            ),
+        ));
+    }
+    let slot = slot.ok_or_else(|| {
+        Error::new(
+            72,
+            "Transaction number requires a session ID to also be specified",
+        )
+    })?;
+    let mut record = slot.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(last) = record.as_ref() {
+        if last.txn_number == txn_number {
+            return Ok(last.reply.clone());
+        }
+        if last.txn_number > txn_number {
+            return Err(Error::new(
+                225,
+                format!(
+                    "Retryable write with txnNumber {txn_number} is prohibited on session because a newer retryable write with txnNumber {} has already started on this session.",
+                    last.txn_number
+                ),
+            ));
+        }
+    }
+    let reply = (command.run)(state, req)?;
+    *record = Some(crate::sessions::RetryRecord {
+        txn_number,
+        reply: reply.clone(),
+    });
+    Ok(reply)
 }
 
 /// The reply body for a write command that asked for durability: flushes first.

@@ -58,6 +58,7 @@ struct Statement {
     u: Bson,
     multi: bool,
     upsert: bool,
+    sort: Option<Document>,
     array_filters: Option<Vec<Document>>,
     hint: Option<Bson>,
     variables: Option<Document>,
@@ -82,17 +83,17 @@ fn parse_statement(req: &Request, statement: &Document) -> Result<Statement> {
         None => return Err(Error::new(40414, "BSON field 'update.updates.u' is missing but a required field")),
     };
     let collation = args::opt_collation(statement, command)?;
-    // `sort` in update statements arrived in MongoDB 8.0; Outpost follows 7.0.
-    if statement.contains_key("sort") {
-        return Err(Error::new(
-            40415,
-            "BSON field 'update.updates.sort' is an unknown field.",
-        ));
+    let multi = args::bool_or(statement, command, "multi", false)?;
+    // `sort` (MongoDB 8.0) picks which matching document a single-document update changes.
+    let sort = args::opt_doc(statement, command, "sort")?.cloned();
+    if multi && sort.is_some() {
+        return Err(Error::new(72, "Cannot specify sort with multi=true"));
     }
     Ok(Statement {
         filter,
         u,
-        multi: args::bool_or(statement, command, "multi", false)?,
+        sort,
+        multi,
         upsert: args::bool_or(statement, command, "upsert", false)?,
         array_filters: array_filters(statement, command)?,
         hint: args::opt_hint(statement, command)?,
@@ -119,7 +120,7 @@ fn run_statement(
         multi: statement.multi,
         upsert: statement.upsert,
         hint: statement.hint.as_ref(),
-        sort: None,
+        sort: statement.sort.as_ref(),
         variables: statement.variables.as_ref(),
     };
     let outcome = state.storage.update(

@@ -90,6 +90,16 @@ impl CollectionMeta {
         self.options.contains_key("viewOn")
     }
 
+    /// True when the collection's history entries keep the document before each change
+    /// (`changeStreamPreAndPostImages: {enabled: true}`, for change streams'
+    /// `fullDocumentBeforeChange`).
+    pub fn keeps_pre_images(&self) -> bool {
+        self.options
+            .get_document("changeStreamPreAndPostImages")
+            .and_then(|o| o.get_bool("enabled"))
+            .unwrap_or(false)
+    }
+
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         Ok(bson::to_vec(self)?)
     }

@@ -78,3 +78,58 @@ impl Storage {
         self.inner.commits.sender.subscribe()
     }
 }
+
+impl Storage {
+    /// The clock reading of the last committed history entry (`None` while the log is empty):
+    /// the server's operation time, as replies report it.
+    pub fn committed_hlc(&self) -> crate::Result<Option<u64>> {
+        let seq = self.committed_seq();
+        match self.inner.history.get(seq.to_be_bytes())? {
+            Some(bytes) => Ok(Some(super::HistoryEntry::hlc_of(seq, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The sequence number of the oldest history entry still kept (`None` while the log is
+    /// empty): a consumer resuming after an older entry has lost history.
+    pub fn first_seq(&self) -> crate::Result<Option<u64>> {
+        match self.inner.history.first()? {
+            Some((key, _)) => Ok(Some(super::decode_seq(&key)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Storage {
+    /// The sequence number of the first history entry whose clock reading is at or after
+    /// `hlc` (one past the last entry when none is). Clock readings grow with sequence
+    /// numbers, so this is a binary search over the kept entries.
+    pub fn seq_at_or_after_hlc(&self, hlc: u64) -> crate::Result<u64> {
+        let Some(first) = self.first_seq()? else {
+            return Ok(self.committed_seq() + 1);
+        };
+        let (mut low, mut high) = (first, self.committed_seq() + 1);
+        while low < high {
+            let mid = low + (high - low) / 2;
+            let at = match self.inner.history.get(mid.to_be_bytes())? {
+                Some(bytes) => super::HistoryEntry::hlc_of(mid, &bytes)?,
+                // Trimmed meanwhile: everything below the new first entry is older.
+                None => 0,
+            };
+            if at >= hlc {
+                high = mid;
+            } else {
+                low = mid + 1;
+            }
+        }
+        Ok(low)
+    }
+
+    /// The history entry with sequence number `seq`, if it is still kept.
+    pub fn history_entry(&self, seq: u64) -> crate::Result<Option<super::HistoryEntry>> {
+        match self.inner.history.get(seq.to_be_bytes())? {
+            Some(bytes) => Ok(Some(super::HistoryEntry::from_bytes(seq, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+}

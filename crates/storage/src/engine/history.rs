@@ -51,6 +51,22 @@ pub enum Origin {
     Peer(String),
 }
 
+/// What a `Drop` or `Insert` entry was part of, when it was more than a plain drop or insert
+/// (change streams report these as `rename` and `dropDatabase`; sync sees the drop and
+/// inserts).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Ddl {
+    /// The dropped namespace was renamed to this one (`db.collection`).
+    #[serde(rename = "renameTo")]
+    RenameTo(String),
+    /// The inserted document moved here by a rename from this namespace.
+    #[serde(rename = "renamedFrom")]
+    RenamedFrom(String),
+    /// The last collection drop of a `dropDatabase`.
+    #[serde(rename = "dropDatabase")]
+    DropDatabase,
+}
+
 /// One entry of the history log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryEntry {
@@ -72,6 +88,11 @@ pub struct HistoryEntry {
     /// Hybrid logical clock timestamp of the change (see [`Hlc`]).
     pub hlc: u64,
     pub origin: Origin,
+    /// The document before the change (updates, replaces, deletes), kept only for collections
+    /// with `changeStreamPreAndPostImages: {enabled: true}`.
+    pub before: Option<Document>,
+    /// What larger operation this entry is part of, if any.
+    pub ddl: Option<Ddl>,
 }
 
 impl HistoryEntry {
@@ -93,6 +114,15 @@ impl HistoryEntry {
         }
         if let Origin::Peer(peer) = &self.origin {
             d.insert("origin", peer.clone());
+        }
+        if let Some(before) = &self.before {
+            d.insert("before", before.clone());
+        }
+        if let Some(ddl) = &self.ddl {
+            d.insert(
+                "ddl",
+                bson::to_bson(ddl).map_err(|e| Error::Corrupt(format!("history ddl: {e}")))?,
+            );
         }
         Ok(bson::to_vec(&d)?)
     }
@@ -130,6 +160,11 @@ impl HistoryEntry {
             origin: match d.get_str("origin") {
                 Ok(peer) => Origin::Peer(peer.to_owned()),
                 Err(_) => Origin::Local,
+            },
+            before: d.get_document("before").ok().cloned(),
+            ddl: match d.get("ddl") {
+                Some(ddl) => Some(bson::from_bson(ddl.clone()).map_err(|_| corrupt("ddl"))?),
+                None => None,
             },
         })
     }
@@ -252,6 +287,15 @@ mod tests {
             increments: Some(doc! {"a": 1}),
             hlc: 42,
             origin: Origin::Peer("edge-1".into()),
+            before: Some(doc! {"_id": 1, "a": 1}),
+            ddl: Some(Ddl::RenamedFrom("db.old".into())),
+        };
+        let bytes = entry.to_bytes().expect("encode");
+        assert_eq!(HistoryEntry::from_bytes(7, &bytes).expect("decode"), entry);
+        let entry = HistoryEntry {
+            before: None,
+            ddl: Some(Ddl::DropDatabase),
+            ..entry
         };
         let bytes = entry.to_bytes().expect("encode");
         assert_eq!(HistoryEntry::from_bytes(7, &bytes).expect("decode"), entry);

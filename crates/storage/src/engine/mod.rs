@@ -34,7 +34,7 @@ use bson::{Bson, Document};
 pub use catalog::{
     default_index_name, validate_collection_name, validate_db_name, CollectionMeta, IndexMeta,
 };
-pub use history::{join_field_path, split_field_path, HistoryEntry, HistoryOp, Hlc, Origin};
+pub use history::{join_field_path, split_field_path, Ddl, HistoryEntry, HistoryOp, Hlc, Origin};
 pub use index::CreateIndexesOutcome;
 pub use read::{distinct_values, ExplainInfo, FindOptions, PlanKind, ReadCursor};
 pub use records::RecordTree;
@@ -404,26 +404,26 @@ impl Storage {
     /// Drops a collection; false if it did not exist.
     pub fn drop_collection(&self, db: &str, coll: &str) -> Result<bool> {
         let mut w = self.writer();
-        self.drop_collection_locked(&mut w, db, coll)
+        self.drop_collection_locked(&mut w, db, coll, None)
     }
 
-    fn drop_collection_locked(&self, w: &mut Writer, db: &str, coll: &str) -> Result<bool> {
+    fn drop_collection_locked(
+        &self,
+        w: &mut Writer,
+        db: &str,
+        coll: &str,
+        ddl: Option<Ddl>,
+    ) -> Result<bool> {
         let Some(c) = self.collection(db, coll) else {
             return Ok(false);
         };
         let ns = c.meta.namespace();
         let mut set = WriteSet::new();
         set.delete(&self.inner.catalog, ns.as_bytes());
-        self.append_history(
+        self.append_entry(
             w,
             &mut set,
-            &ns,
-            HistoryOp::Drop,
-            Bson::Null,
-            None,
-            None,
-            None,
-            &Origin::Local,
+            ddl_entry(&ns, HistoryOp::Drop, Bson::Null, None, ddl),
         )?;
         self.commit_set(set)?;
         self.collections_write().remove(&ns);
@@ -442,8 +442,10 @@ impl Storage {
             .into_iter()
             .map(|c| c.name)
             .collect();
-        for name in names {
-            self.drop_collection_locked(&mut w, db, &name)?;
+        let last = names.len().saturating_sub(1);
+        for (i, name) in names.iter().enumerate() {
+            let ddl = (i == last).then_some(Ddl::DropDatabase);
+            self.drop_collection_locked(&mut w, db, name, ddl)?;
         }
         Ok(())
     }
@@ -471,7 +473,7 @@ impl Storage {
             if !drop_target {
                 return Err(Error::NamespaceExists("target namespace exists".into()));
             }
-            self.drop_collection_locked(&mut w, to_db, to)?;
+            self.drop_collection_locked(&mut w, to_db, to, None)?;
         }
         // Documents move under the new name: a drop of the old namespace and inserts into the
         // new one in the history, so a sync peer sees the same data under the new name.
@@ -483,16 +485,11 @@ impl Storage {
         let mut set = WriteSet::new();
         set.delete(&self.inner.catalog, old_ns.as_bytes());
         set.put(&self.inner.catalog, new_ns.as_bytes(), meta.to_bytes()?);
-        self.append_history(
+        let renamed = Some(Ddl::RenameTo(new_ns.clone()));
+        self.append_entry(
             &mut w,
             &mut set,
-            &old_ns,
-            HistoryOp::Drop,
-            Bson::Null,
-            None,
-            None,
-            None,
-            &Origin::Local,
+            ddl_entry(&old_ns, HistoryOp::Drop, Bson::Null, None, renamed),
         )?;
         self.commit_set(set)?;
         for item in source.docs.iter() {
@@ -500,16 +497,11 @@ impl Storage {
             let doc = decode_document(&value)?;
             let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
             let mut set = WriteSet::new();
-            self.append_history(
+            let moved = Some(Ddl::RenamedFrom(old_ns.clone()));
+            self.append_entry(
                 &mut w,
                 &mut set,
-                &new_ns,
-                HistoryOp::Insert,
-                id,
-                Some(doc),
-                None,
-                None,
-                &Origin::Local,
+                ddl_entry(&new_ns, HistoryOp::Insert, id, Some(doc), moved),
             )?;
             self.commit_set(set)?;
         }
@@ -617,18 +609,33 @@ impl Storage {
         increments: Option<Document>,
         origin: &Origin,
     ) -> Result<u64> {
-        let seq = w.next_seq;
         let entry = HistoryEntry {
-            seq,
+            seq: 0,
             ns: ns.to_owned(),
             op,
             id,
             doc,
             changed_fields,
             increments,
-            hlc: w.hlc.tick(),
+            hlc: 0,
             origin: origin.clone(),
+            before: None,
+            ddl: None,
         };
+        self.append_entry(w, set, entry)
+    }
+
+    /// Appends `entry` to `set` with the next sequence number and clock reading (its own
+    /// `seq` and `hlc` are replaced).
+    pub(crate) fn append_entry(
+        &self,
+        w: &mut Writer,
+        set: &mut WriteSet,
+        mut entry: HistoryEntry,
+    ) -> Result<u64> {
+        let seq = w.next_seq;
+        entry.seq = seq;
+        entry.hlc = w.hlc.tick();
         set.put(&self.inner.history, seq.to_be_bytes(), entry.to_bytes()?);
         set.last_history_seq = Some(seq);
         w.next_seq += 1;
@@ -680,6 +687,29 @@ impl Storage {
         }
         self.commit_set(set)?;
         Ok(removed)
+    }
+}
+
+/// A local history entry for a catalog operation (seq and clock are set when appended).
+fn ddl_entry(
+    ns: &str,
+    op: HistoryOp,
+    id: Bson,
+    doc: Option<Document>,
+    ddl: Option<Ddl>,
+) -> HistoryEntry {
+    HistoryEntry {
+        seq: 0,
+        ns: ns.to_owned(),
+        op,
+        id,
+        doc,
+        changed_fields: None,
+        increments: None,
+        hlc: 0,
+        origin: Origin::Local,
+        before: None,
+        ddl,
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use bson::{oid::ObjectId, Bson, Document};
 
 use super::catalog::{Collection, CollectionMeta, ValidationLevel};
-use super::history::{HistoryOp, Origin};
+use super::history::{HistoryEntry, HistoryOp, Origin};
 use super::index::{check_unique, document_keys, duplicate_key, entry_key};
 use super::kv::WriteSet;
 use super::read::{matching_documents, sort_found};
@@ -531,17 +531,20 @@ impl Storage {
         self.stage_document(collection, batch, doc_key, Some(old), Some((&new, &bytes)))?;
         let id = new.get("_id").cloned().unwrap_or(Bson::Null);
         let changed = (op == HistoryOp::Update).then(|| changed_fields(old, &new));
-        self.append_history(
-            w,
-            &mut batch.set,
-            &collection.meta.namespace(),
+        let entry = HistoryEntry {
+            seq: 0,
+            ns: collection.meta.namespace(),
             op,
             id,
-            Some(new),
-            changed,
-            edit.increments,
-            origin,
-        )?;
+            doc: Some(new),
+            changed_fields: changed,
+            increments: edit.increments,
+            hlc: 0,
+            origin: origin.clone(),
+            before: collection.meta.keeps_pre_images().then(|| old.clone()),
+            ddl: None,
+        };
+        self.append_entry(w, &mut batch.set, entry)?;
         Ok(())
     }
 
@@ -570,17 +573,20 @@ impl Storage {
     ) -> Result<()> {
         self.stage_document(collection, batch, doc_key, Some(old), None)?;
         let id = old.get("_id").cloned().unwrap_or(Bson::Null);
-        self.append_history(
-            w,
-            &mut batch.set,
-            &collection.meta.namespace(),
-            HistoryOp::Delete,
+        let entry = HistoryEntry {
+            seq: 0,
+            ns: collection.meta.namespace(),
+            op: HistoryOp::Delete,
             id,
-            None,
-            None,
-            None,
-            origin,
-        )?;
+            doc: None,
+            changed_fields: None,
+            increments: None,
+            hlc: 0,
+            origin: origin.clone(),
+            before: collection.meta.keeps_pre_images().then(|| old.clone()),
+            ddl: None,
+        };
+        self.append_entry(w, &mut batch.set, entry)?;
         Ok(())
     }
 
