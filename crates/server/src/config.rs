@@ -51,6 +51,11 @@ pub struct Config {
     /// hours. A server that neither syncs with a hub nor is one keeps its whole history (it
     /// may be registered with a hub later, and uploads start from the log).
     pub history_retention_hours: u64,
+    /// Require authentication (`--auth`): every command but the handshake and authentication
+    /// needs a user with a role that allows it.
+    pub auth: bool,
+    /// Allow listening on a non-loopback address without `auth` (warned about at start).
+    pub insecure_disable_auth: bool,
     /// Serve the hub role too: the sync protocol and hub admin commands (`outpost hub`).
     pub hub_mode: bool,
     /// The hub this edge syncs with (`mongodb://HOST:PORT`); `None`: no sync.
@@ -83,6 +88,8 @@ impl Default for Config {
             cursor_timeout_secs: 600,
             ttl_interval_secs: 60,
             history_retention_hours: 24,
+            auth: false,
+            insecure_disable_auth: false,
             hub_mode: false,
             hub: None,
             registration_key: None,

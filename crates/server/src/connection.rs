@@ -40,6 +40,7 @@ pub async fn serve(
         id,
         peer,
         app_name: Default::default(),
+        auth: Default::default(),
     };
     tracing::info!(connection_id = id, remote = %peer, "connection accepted");
     let (read_half, write_half) = stream.into_split();

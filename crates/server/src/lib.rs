@@ -13,6 +13,7 @@
 //! ```
 
 mod args;
+pub mod auth;
 pub mod cmd;
 pub mod config;
 mod connection;

@@ -24,11 +24,34 @@ enum Commands {
     Serve(ServeArgs),
     /// Runs a hub (the cloud side of sync), or manages a running hub's edge instances.
     Hub(HubArgs),
+    /// Manages the users of a stopped server's data directory.
+    #[command(subcommand)]
+    User(UserCommands),
     /// Shows a running server's sync status.
     Status {
         /// The server to ask.
         #[arg(long, default_value = "mongodb://127.0.0.1:27021")]
         host: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommands {
+    /// Adds a user (e.g. the first one, for --auth). The server must be stopped. The password
+    /// is read from a prompt, or from the first line of standard input when it is not a
+    /// terminal; never from a flag.
+    Add {
+        /// The data directory of the (stopped) server.
+        #[arg(long)]
+        dbpath: PathBuf,
+        /// The user's name.
+        name: String,
+        /// A role, as ROLE (on admin) or ROLE@DB; repeat for several. E.g. root, readWrite@shop.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// The database the user belongs to (where it authenticates).
+        #[arg(long, default_value = "admin")]
+        db: String,
     },
 }
 
@@ -99,7 +122,8 @@ struct ServeArgs {
     /// Data directory, created if missing [default: ./outpost-data].
     #[arg(long)]
     dbpath: Option<PathBuf>,
-    /// TOML config file; its keys are port, bind, dbpath, log_format, enable_test_commands,
+    /// TOML config file; its keys are port, bind, dbpath, log_format, enable_test_commands, auth,
+    /// insecure_disable_auth,
     /// flush_interval_ms, cursor_timeout_secs, ttl_interval_secs, history_retention_hours, and
     /// for sync hub,
     /// registration_key, write_outside_query, sync_interval_ms, sync_max_backoff_ms and
@@ -112,6 +136,16 @@ struct ServeArgs {
     /// Enables commands meant only for tests (configureFailPoint).
     #[arg(long)]
     enable_test_commands: bool,
+    /// Requires authentication: every command but the handshake needs a user (config file
+    /// key `auth`). Create the first user with `outpost user add` or, from 127.0.0.1, with
+    /// createUser on admin (the localhost exception).
+    #[arg(long)]
+    auth: bool,
+    /// Allows listening on a non-loopback address without --auth (config file key
+    /// `insecure_disable_auth`). Anyone who can reach the port can then read and change
+    /// every database.
+    #[arg(long)]
+    insecure_disable_auth: bool,
     /// The hub to sync with, as mongodb://HOST:PORT (config file key `hub`).
     #[arg(long)]
     hub: Option<String>,
@@ -129,6 +163,12 @@ fn main() -> ExitCode {
     match cli.command {
         Commands::Serve(args) => serve(args, false),
         Commands::Status { host } => status(&host),
+        Commands::User(UserCommands::Add {
+            dbpath,
+            name,
+            roles,
+            db,
+        }) => user_add(&dbpath, &name, &roles, &db),
         Commands::Hub(HubArgs {
             command: Some(HubCommands::Edge(command)),
             ..
@@ -288,6 +328,8 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
         config.log_format = format;
     }
     config.enable_test_commands |= args.enable_test_commands;
+    config.auth |= args.auth;
+    config.insecure_disable_auth |= args.insecure_disable_auth;
     config.argv = std::env::args().collect();
     init_logging(config.log_format);
 
@@ -319,6 +361,54 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
             }
         }
     })
+}
+
+/// `outpost user add`: a user written straight into a stopped server's data directory (the
+/// database's lock makes this fail while a server has it open).
+fn user_add(dbpath: &std::path::Path, name: &str, roles: &[String], db: &str) -> ExitCode {
+    use outpost_server::auth::{self, RoleRef};
+    let roles: Result<Vec<RoleRef>, _> = roles.iter().map(|r| RoleRef::parse_flag(r)).collect();
+    let roles = match roles {
+        Ok(roles) => roles,
+        Err(e) => {
+            eprintln!("outpost: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !dbpath.is_dir() {
+        eprintln!("outpost: {} is not a data directory", dbpath.display());
+        return ExitCode::from(2);
+    }
+    let password = match auth::read_password() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("outpost: cannot read the password: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = (|| -> Result<(), String> {
+        let storage = outpost_storage::Storage::open(dbpath, Default::default()).map_err(|e| {
+            format!(
+                "cannot open {} (is the server stopped?): {e}",
+                dbpath.display()
+            )
+        })?;
+        let users = auth::Users::open(&storage).map_err(|e| e.to_string())?;
+        let user = auth::new_user(db, name, &password, roles, &auth::default_mechanisms())
+            .map_err(|e| e.to_string())?;
+        users.create(user).map_err(|e| e.to_string())?;
+        storage.flush().map_err(|e| e.to_string())
+    })();
+    match result {
+        Ok(()) => {
+            println!("created user {name}@{db}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("outpost: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logging(format: LogFormat) {

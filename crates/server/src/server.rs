@@ -24,6 +24,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("refusing to listen on {0} without --auth: anyone who can reach it could read and change every database. Enable authentication (--auth, after creating a user), bind 127.0.0.1, or pass --insecure-disable-auth")]
+    Insecure(SocketAddr),
     #[error("cannot open the database: {0}")]
     Storage(#[from] outpost_storage::Error),
     #[error(transparent)]
@@ -88,8 +90,18 @@ impl ServerBuilder {
 
     /// Starts serving on a listener the caller bound (e.g. `127.0.0.1:0` in tests).
     pub async fn start_on(self, listener: TcpListener) -> Result<ServerHandle, StartError> {
-        let storage = self.open_storage()?;
         let local_addr = listener.local_addr()?;
+        if !local_addr.ip().is_loopback() && !self.config.auth {
+            if !self.config.insecure_disable_auth {
+                return Err(StartError::Insecure(local_addr));
+            }
+            tracing::warn!(address = %local_addr, "authentication is disabled on a non-loopback address (--insecure-disable-auth): anyone who can reach this port can read and change every database");
+        }
+        let storage = self.open_storage()?;
+        let users = crate::auth::Users::open(&storage)?;
+        if self.config.auth && !users.any()? {
+            tracing::warn!("authentication is enabled and no user exists yet: create the first user on admin from a loopback connection (the localhost exception) or with `outpost user add`");
+        }
         let hub = self
             .config
             .hub_mode
@@ -97,6 +109,7 @@ impl ServerBuilder {
         let sync_task = crate::hub::SyncTask::start(&storage, &self.config);
         let state = Arc::new(State {
             storage,
+            users,
             cursors: CursorRegistry::default(),
             metrics: Metrics::default(),
             config: self.config,

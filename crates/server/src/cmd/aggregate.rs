@@ -5,7 +5,7 @@ use bson::{Bson, Document};
 use outpost_storage::agg::{AggOptions, Pipeline};
 
 use super::cursor_reply::{first_batch, BatchOptions};
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -15,6 +15,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "runs an aggregation pipeline: { aggregate: <coll> | 1, pipeline: [...], cursor: {}, allowDiskUse, let }",
     admin_only: false,
+    action: Action::Read,
     counter: Counter::Command,
     run,
 };

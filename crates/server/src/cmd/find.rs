@@ -4,7 +4,7 @@ use bson::{Bson, Document};
 use outpost_storage::FindOptions;
 
 use super::cursor_reply::{batch_size, first_batch, BatchOptions};
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -14,6 +14,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "queries a collection: { find: <coll>, filter, sort, projection, skip, limit, batchSize, singleBatch, hint }",
     admin_only: false,
+    action: Action::Read,
     counter: Counter::Query,
     run,
 };

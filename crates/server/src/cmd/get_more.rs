@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use bson::{doc, Bson, Document};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::cursor::next_batch;
 use crate::error::{Error, Result};
@@ -15,6 +15,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "the next batch of a cursor: { getMore: <cursor id>, collection: <coll>, batchSize }",
     admin_only: false,
+    action: Action::Read,
     counter: Counter::GetMore,
     run,
 };

@@ -3,7 +3,7 @@
 use bson::Document;
 
 use super::cursor_reply::{first_batch, BatchOptions};
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::Result;
 use crate::state::State;
@@ -13,6 +13,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "lists the indexes of a collection: { listIndexes: <coll> }",
     admin_only: false,
+    action: Action::Read,
     counter: Counter::Command,
     run,
 };
