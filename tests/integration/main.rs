@@ -9,6 +9,7 @@
 //! first (see `persistence::outpost_binary`). The mongosh test needs Node.js (`npx`).
 
 mod aggregation;
+mod auth;
 mod catalog;
 mod collation;
 mod concurrency;

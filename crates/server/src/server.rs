@@ -91,12 +91,7 @@ impl ServerBuilder {
     /// Starts serving on a listener the caller bound (e.g. `127.0.0.1:0` in tests).
     pub async fn start_on(self, listener: TcpListener) -> Result<ServerHandle, StartError> {
         let local_addr = listener.local_addr()?;
-        if !local_addr.ip().is_loopback() && !self.config.auth {
-            if !self.config.insecure_disable_auth {
-                return Err(StartError::Insecure(local_addr));
-            }
-            tracing::warn!(address = %local_addr, "authentication is disabled on a non-loopback address (--insecure-disable-auth): anyone who can reach this port can read and change every database");
-        }
+        check_exposure(&self.config, local_addr)?;
         let storage = self.open_storage()?;
         let users = crate::auth::Users::open(&storage)?;
         if self.config.auth && !users.any()? {
@@ -135,6 +130,19 @@ impl ServerBuilder {
             sync_task,
         })
     }
+}
+
+/// Listening beyond loopback without `--auth` needs `--insecure-disable-auth` (and is warned
+/// about), as mongod refuses to bind other addresses by default.
+fn check_exposure(config: &Config, addr: SocketAddr) -> Result<(), StartError> {
+    if addr.ip().is_loopback() || config.auth {
+        return Ok(());
+    }
+    if !config.insecure_disable_auth {
+        return Err(StartError::Insecure(addr));
+    }
+    tracing::warn!(address = %addr, "authentication is disabled on a non-loopback address (--insecure-disable-auth): anyone who can reach this port can read and change every database");
+    Ok(())
 }
 
 /// A running server.
@@ -266,5 +274,33 @@ fn trim_history(state: &State) -> Result<u64, String> {
         if chunk < CHUNK as u64 {
             return Ok(removed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_loopback_address_needs_auth_or_the_insecure_flag() {
+        let public: SocketAddr = "192.0.2.1:27021".parse().unwrap();
+        let loopback: SocketAddr = "127.0.0.1:27021".parse().unwrap();
+        let open = Config::default();
+        assert!(check_exposure(&open, loopback).is_ok());
+        let refused = check_exposure(&open, public).unwrap_err();
+        assert!(
+            refused.to_string().contains("--insecure-disable-auth"),
+            "{refused}"
+        );
+        let with_auth = Config {
+            auth: true,
+            ..Config::default()
+        };
+        assert!(check_exposure(&with_auth, public).is_ok());
+        let insecure = Config {
+            insecure_disable_auth: true,
+            ..Config::default()
+        };
+        assert!(check_exposure(&insecure, public).is_ok());
     }
 }
