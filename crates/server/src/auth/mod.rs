@@ -46,7 +46,7 @@ struct Conversation {
 #[derive(Debug)]
 enum Step {
     /// Waiting for `client-final-message`.
-    Proof(ScramServer),
+    Proof(Box<ScramServer>),
     /// Proof accepted and `v=` sent; waiting for the client's empty closing message.
     Done,
 }
@@ -156,7 +156,7 @@ pub fn sasl_start(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> 
         id,
         db: db.to_owned(),
         skip_empty_exchange,
-        step: Step::Proof(server),
+        step: Step::Proof(Box::new(server)),
     });
     drop(auth);
     Ok(doc! {"conversationId": id, "done": false, "payload": binary(reply)})
