@@ -304,6 +304,28 @@ async fn roles_limit_what_users_may_do() {
     assert!(error
         .message
         .starts_with("not authorized on b to execute command"));
+    // An aggregation that writes ($out) needs write, one that reads b needs read on b.
+    let error = command_error(
+        reader
+            .database("a")
+            .run_command(doc! {"aggregate": "c", "pipeline": [{"$out": "copy"}], "cursor": {}})
+            .await,
+    );
+    assert_eq!(error.code, 13);
+    let error = command_error(
+        reader
+            .database("a")
+            .run_command(doc! {"aggregate": "c", "cursor": {}, "pipeline": [
+                {"$lookup": {"from": {"db": "b", "coll": "c"}, "localField": "_id", "foreignField": "_id", "as": "j"}},
+            ]})
+            .await,
+    );
+    assert_eq!(error.code, 13);
+    reader
+        .database("a")
+        .run_command(doc! {"aggregate": "c", "pipeline": [{"$match": {}}], "cursor": {}})
+        .await
+        .unwrap();
     // listDatabases shows only what the user may read.
     let listed = reader
         .database("admin")

@@ -318,10 +318,10 @@ pub fn authorize(
             "Command {name} requires authentication"
         )));
     }
-    let mut dbs = vec![db.to_owned()];
-    dbs.extend(other_databases(name, body));
-    for db in &dbs {
-        if !allowed(state, conn, action, db)? {
+    let mut needs = vec![(action, db.to_owned())];
+    needs.extend(extra_requirements(name, db, body));
+    for (action, db) in &needs {
+        if !allowed(state, conn, *action, db)? {
             return Err(Error::unauthorized(format!(
                 "not authorized on {db} to execute command {}",
                 shown(body)
@@ -340,19 +340,70 @@ fn localhost_exception(state: &State, conn: &ConnInfo, name: &str, db: &str) -> 
         && !state.users.any()?)
 }
 
-/// Databases other than the command's own that it writes (`renameCollection`'s target).
-fn other_databases(name: &str, body: &Document) -> Vec<String> {
+/// What a command needs beyond its class on its own database: `renameCollection` writes both
+/// namespaces; an aggregation (or its explain) writes with `$out`/`$merge` and reads other
+/// databases with `$lookup`, `$graphLookup` and `$unionWith`, also inside nested pipelines.
+fn extra_requirements(name: &str, db: &str, body: &Document) -> Vec<(Action, String)> {
     let mut out = Vec::new();
-    if name == "renameCollection" {
-        for field in ["renameCollection", "to"] {
-            if let Ok(ns) = body.get_str(field) {
-                if let Some((db, _)) = ns.split_once('.') {
-                    out.push(db.to_owned());
+    match name {
+        "renameCollection" => {
+            for field in ["renameCollection", "to"] {
+                if let Some((db, _)) = body.get_str(field).ok().and_then(|ns| ns.split_once('.')) {
+                    out.push((Action::Write, db.to_owned()));
                 }
             }
         }
+        "aggregate" | "explain" => pipeline_requirements(db, body, &mut out),
+        _ => {}
     }
     out
+}
+
+/// Walks every document under `body` (without recursion: documents are at most 200 deep, but
+/// a stack of our own keeps that out of the call stack) for the stages that reach other
+/// namespaces.
+fn pipeline_requirements(db: &str, body: &Document, out: &mut Vec<(Action, String)>) {
+    let named_db = |value: &Bson| match value {
+        Bson::Document(ns) => ns.get_str("db").ok().map(str::to_owned),
+        _ => None,
+    };
+    let mut stack: Vec<&Bson> = body.values().collect();
+    while let Some(value) = stack.pop() {
+        let doc = match value {
+            Bson::Document(doc) => doc,
+            Bson::Array(items) => {
+                stack.extend(items.iter());
+                continue;
+            }
+            _ => continue,
+        };
+        for (key, value) in doc {
+            match key.as_str() {
+                "$out" => out.push((
+                    Action::Write,
+                    named_db(value).unwrap_or_else(|| db.to_owned()),
+                )),
+                "$merge" => {
+                    let into = match value {
+                        Bson::Document(spec) => spec.get("into").and_then(named_db),
+                        _ => None,
+                    };
+                    out.push((Action::Write, into.unwrap_or_else(|| db.to_owned())));
+                }
+                "$lookup" | "$graphLookup" | "$unionWith" => {
+                    if let Bson::Document(spec) = value {
+                        for field in ["from", "coll"] {
+                            if let Some(other) = spec.get(field).and_then(named_db) {
+                                out.push((Action::Read, other));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            stack.push(value);
+        }
+    }
 }
 
 /// The command as mongod's message shows it, cut short (and without a password).
@@ -392,5 +443,50 @@ pub fn read_password() -> std::io::Result<String> {
         let mut line = String::new();
         std::io::stdin().read_line(&mut line)?;
         Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregations_need_write_for_out_and_merge_and_read_for_other_databases() {
+        let body = doc! {
+            "aggregate": "c",
+            "pipeline": [
+                {"$lookup": {"from": {"db": "b", "coll": "x"}, "as": "j", "pipeline": [
+                    {"$unionWith": {"coll": {"db": "d", "coll": "y"}}},
+                ]}},
+                {"$facet": {"f": [{"$match": {}}]}},
+                {"$merge": {"into": {"db": "c", "coll": "z"}}},
+            ],
+        };
+        let mut needs = extra_requirements("aggregate", "a", &body);
+        needs.sort_by(|x, y| x.1.cmp(&y.1));
+        assert_eq!(
+            needs,
+            vec![
+                (Action::Read, "b".to_owned()),
+                (Action::Write, "c".to_owned()),
+                (Action::Read, "d".to_owned()),
+            ]
+        );
+        let out_here = doc! {"explain": {"aggregate": "c", "pipeline": [{"$out": "t"}]}};
+        assert_eq!(
+            extra_requirements("explain", "a", &out_here),
+            vec![(Action::Write, "a".to_owned())]
+        );
+        let rename = doc! {"renameCollection": "a.x", "to": "b.y"};
+        assert_eq!(
+            extra_requirements("renameCollection", "admin", &rename),
+            vec![
+                (Action::Write, "a".to_owned()),
+                (Action::Write, "b".to_owned())
+            ]
+        );
+        assert!(
+            extra_requirements("find", "a", &doc! {"find": "c", "filter": {"$out": 1}}).is_empty()
+        );
     }
 }
