@@ -25,4 +25,5 @@ mod nesting;
 mod persistence;
 mod query;
 mod stats;
+mod tls;
 mod wire;

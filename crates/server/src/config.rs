@@ -56,6 +56,15 @@ pub struct Config {
     pub auth: bool,
     /// Allow listening on a non-loopback address without `auth` (warned about at start).
     pub insecure_disable_auth: bool,
+    /// TLS: `disabled`, `prefer` (TLS and plain on one port) or `require`; unset means
+    /// `require` when a certificate is given, else `disabled`.
+    pub tls_mode: Option<crate::tls::TlsMode>,
+    /// The server's certificate chain (PEM).
+    pub tls_cert_file: Option<PathBuf>,
+    /// The server's private key (PEM).
+    pub tls_key_file: Option<PathBuf>,
+    /// A CA (PEM): clients must then present a certificate it signed.
+    pub tls_ca_file: Option<PathBuf>,
     /// Serve the hub role too: the sync protocol and hub admin commands (`outpost hub`).
     pub hub_mode: bool,
     /// The hub this edge syncs with (`mongodb://HOST:PORT`); `None`: no sync.
@@ -90,6 +99,10 @@ impl Default for Config {
             history_retention_hours: 24,
             auth: false,
             insecure_disable_auth: false,
+            tls_mode: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_file: None,
             hub_mode: false,
             hub: None,
             registration_key: None,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bson::{doc, Bson, Document};
 use outpost_wire::{Message, OpMsg, OpReply, HEADER_LEN};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -31,6 +31,7 @@ pub async fn serve(
     peer: SocketAddr,
     id: i64,
     state: Arc<State>,
+    tls: Option<crate::tls::Acceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     Metrics::add(&state.metrics.connections_current, 1);
@@ -43,32 +44,20 @@ pub async fn serve(
         auth: Default::default(),
     };
     tracing::info!(connection_id = id, remote = %peer, "connection accepted");
-    let (read_half, write_half) = stream.into_split();
-    let mut reader = BufReader::new(read_half);
-    let mut writer = BufWriter::new(write_half);
-    let closed = loop {
-        let message = tokio::select! {
-            m = read_message(&mut reader) => m,
-            _ = shutdown.changed() => break Closed::Shutdown,
-        };
-        let bytes = match message {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => break Closed::ClientLeft,
-            Err(closed) => break closed,
-        };
-        // The request runs to completion even if shutdown starts meanwhile.
-        match handle(&state, &conn, bytes, shutdown.clone()).await {
-            Ok(Some(reply)) => {
-                if let Err(e) = write_all(&mut writer, &reply).await {
-                    break Closed::Io(e);
-                }
+    let closed = match tls {
+        None => serve_stream(stream, &conn, &state, shutdown).await,
+        Some(acceptor) => match tokio::select! {
+            negotiated = acceptor.negotiate(stream) => negotiated,
+            _ = shutdown.changed() => Err(std::io::Error::other("the server is shutting down")),
+        } {
+            Ok(crate::tls::Stream::Plain(stream)) => {
+                serve_stream(stream, &conn, &state, shutdown).await
             }
-            Ok(None) => {}
-            Err(closed) => break closed,
-        }
-        if *shutdown.borrow() {
-            break Closed::Shutdown;
-        }
+            Ok(crate::tls::Stream::Tls(stream)) => {
+                serve_stream(stream, &conn, &state, shutdown).await
+            }
+            Err(e) => Closed::Protocol(format!("TLS negotiation failed: {e}")),
+        },
     };
     state
         .metrics
@@ -87,8 +76,48 @@ pub async fn serve(
     }
 }
 
-async fn write_all(
-    writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+/// Serves one connection's messages over a plain or TLS stream until it ends.
+async fn serve_stream<S>(
+    stream: S,
+    conn: &ConnInfo,
+    state: &Arc<State>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Closed
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin,
+{
+    let (read_half, write_half) = tokio::io::split(stream);
+    let mut reader = BufReader::new(read_half);
+    let mut writer = BufWriter::new(write_half);
+    let closed = loop {
+        let message = tokio::select! {
+            m = read_message(&mut reader) => m,
+            _ = shutdown.changed() => break Closed::Shutdown,
+        };
+        let bytes = match message {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => break Closed::ClientLeft,
+            Err(closed) => break closed,
+        };
+        // The request runs to completion even if shutdown starts meanwhile.
+        match handle(state, conn, bytes, shutdown.clone()).await {
+            Ok(Some(reply)) => {
+                if let Err(e) = write_all(&mut writer, &reply).await {
+                    break Closed::Io(e);
+                }
+            }
+            Ok(None) => {}
+            Err(closed) => break closed,
+        }
+        if *shutdown.borrow() {
+            break Closed::Shutdown;
+        }
+    };
+    closed
+}
+
+async fn write_all<W: AsyncWrite + Unpin>(
+    writer: &mut BufWriter<W>,
     bytes: &[u8],
 ) -> std::io::Result<()> {
     writer.write_all(bytes).await?;
@@ -97,8 +126,8 @@ async fn write_all(
 
 /// Reads one whole message (header included). `Ok(None)` on a clean end of stream between
 /// messages. The header's length is checked before the body is buffered.
-async fn read_message(
-    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+async fn read_message<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
 ) -> Result<Option<Vec<u8>>, Closed> {
     let mut header = [0u8; HEADER_LEN];
     let mut filled = 0;

@@ -28,7 +28,9 @@ mod pool;
 mod server;
 mod sessions;
 mod state;
+pub mod tls;
 
 pub use config::{Config, LogFormat, WriteOutsideQuery};
 pub use error::{code_name, Error};
 pub use server::{Server, ServerBuilder, ServerHandle, StartError};
+pub use tls::TlsMode;

@@ -123,7 +123,7 @@ struct ServeArgs {
     #[arg(long)]
     dbpath: Option<PathBuf>,
     /// TOML config file; its keys are port, bind, dbpath, log_format, enable_test_commands, auth,
-    /// insecure_disable_auth,
+    /// insecure_disable_auth, tls_mode, tls_cert_file, tls_key_file, tls_ca_file,
     /// flush_interval_ms, cursor_timeout_secs, ttl_interval_secs, history_retention_hours, and
     /// for sync hub,
     /// registration_key, write_outside_query, sync_interval_ms, sync_max_backoff_ms and
@@ -146,6 +146,20 @@ struct ServeArgs {
     /// every database.
     #[arg(long)]
     insecure_disable_auth: bool,
+    /// TLS: disabled, prefer (TLS and plain on one port) or require [default: require when
+    /// --tls-cert-file is given, else disabled] (config file key `tls_mode`).
+    #[arg(long, value_enum)]
+    tls_mode: Option<outpost_server::TlsMode>,
+    /// The server's certificate chain, PEM (config file key `tls_cert_file`).
+    #[arg(long)]
+    tls_cert_file: Option<PathBuf>,
+    /// The server's private key, PEM (config file key `tls_key_file`).
+    #[arg(long)]
+    tls_key_file: Option<PathBuf>,
+    /// A CA certificate, PEM: clients must present a certificate it signed (config file key
+    /// `tls_ca_file`).
+    #[arg(long)]
+    tls_ca_file: Option<PathBuf>,
     /// The hub to sync with, as mongodb://HOST:PORT (config file key `hub`).
     #[arg(long)]
     hub: Option<String>,
@@ -330,6 +344,18 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
     config.enable_test_commands |= args.enable_test_commands;
     config.auth |= args.auth;
     config.insecure_disable_auth |= args.insecure_disable_auth;
+    if let Some(mode) = args.tls_mode {
+        config.tls_mode = Some(mode);
+    }
+    if let Some(path) = args.tls_cert_file {
+        config.tls_cert_file = Some(path);
+    }
+    if let Some(path) = args.tls_key_file {
+        config.tls_key_file = Some(path);
+    }
+    if let Some(path) = args.tls_ca_file {
+        config.tls_ca_file = Some(path);
+    }
     config.argv = std::env::args().collect();
     init_logging(config.log_format);
 

@@ -26,6 +26,8 @@ pub enum StartError {
     },
     #[error("refusing to listen on {0} without --auth: anyone who can reach it could read and change every database. Enable authentication (--auth, after creating a user), bind 127.0.0.1, or pass --insecure-disable-auth")]
     Insecure(SocketAddr),
+    #[error("{0}")]
+    Tls(String),
     #[error("cannot open the database: {0}")]
     Storage(#[from] outpost_storage::Error),
     #[error(transparent)]
@@ -92,6 +94,7 @@ impl ServerBuilder {
     pub async fn start_on(self, listener: TcpListener) -> Result<ServerHandle, StartError> {
         let local_addr = listener.local_addr()?;
         check_exposure(&self.config, local_addr)?;
+        let tls = crate::tls::acceptor(&self.config).map_err(StartError::Tls)?;
         let storage = self.open_storage()?;
         let users = crate::auth::Users::open(&storage)?;
         if self.config.auth && !users.any()? {
@@ -120,7 +123,7 @@ impl ServerBuilder {
             sync_status: sync_task.as_ref().map(crate::hub::SyncTask::status),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx));
+        let task = tokio::spawn(accept_loop(listener, state.clone(), tls, shutdown_rx));
         tracing::info!(address = %local_addr, "Outpost is listening");
         Ok(ServerHandle {
             local_addr,
@@ -181,6 +184,7 @@ impl ServerHandle {
 async fn accept_loop(
     listener: TcpListener,
     state: Arc<State>,
+    tls: Option<crate::tls::Acceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let next_id = AtomicI64::new(1);
@@ -194,7 +198,7 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let id = next_id.fetch_add(1, Ordering::Relaxed);
-                    connections.spawn(crate::connection::serve(stream, peer, id, state.clone(), shutdown.clone()));
+                    connections.spawn(crate::connection::serve(stream, peer, id, state.clone(), tls.clone(), shutdown.clone()));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
