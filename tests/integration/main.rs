@@ -10,6 +10,7 @@
 
 mod aggregation;
 mod auth;
+mod auth_clients;
 mod catalog;
 mod collation;
 mod concurrency;
