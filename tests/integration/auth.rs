@@ -326,6 +326,20 @@ async fn roles_limit_what_users_may_do() {
         .run_command(doc! {"aggregate": "c", "pipeline": [{"$match": {}}], "cursor": {}})
         .await
         .unwrap();
+    // A user may see its own user document, not others'.
+    let own = reader
+        .database("a")
+        .run_command(doc! {"usersInfo": "reader"})
+        .await
+        .unwrap();
+    assert_eq!(own.get_array("users").unwrap().len(), 1);
+    let error = command_error(
+        reader
+            .database("a")
+            .run_command(doc! {"usersInfo": "writer"})
+            .await,
+    );
+    assert_eq!(error.code, 13);
     // listDatabases shows only what the user may read.
     let listed = reader
         .database("admin")

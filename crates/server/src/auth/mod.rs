@@ -112,11 +112,8 @@ fn succeeded(conn: &ConnInfo, mechanism: &str, user: &str, db: &str) {
         user: user.to_owned(),
         db: db.to_owned(),
     };
-    if !auth.users.contains(&principal) {
-        // One user per database, as mongod: a new login on the same database replaces it.
-        auth.users.retain(|p| p.db != db);
-        auth.users.push(principal);
-    }
+    // One user per connection, as mongod 5.0 and later: a new login replaces the old one.
+    auth.users = vec![principal];
 }
 
 /// `saslStart` (also the body of `speculativeAuthenticate`).
@@ -318,6 +315,9 @@ pub fn authorize(
             "Command {name} requires authentication"
         )));
     }
+    if name == "usersInfo" && views_only_self(conn, db, body) {
+        return Ok(());
+    }
     let mut needs = vec![(action, db.to_owned())];
     needs.extend(extra_requirements(name, db, body));
     for (action, db) in &needs {
@@ -329,6 +329,25 @@ pub fn authorize(
         }
     }
     Ok(())
+}
+
+/// `usersInfo` about the connection's own user needs no privilege, as in mongod.
+fn views_only_self(conn: &ConnInfo, db: &str, body: &Document) -> bool {
+    let named = match body.get("usersInfo") {
+        Some(Bson::String(user)) => Principal {
+            user: user.clone(),
+            db: db.to_owned(),
+        },
+        Some(Bson::Document(d)) => match (d.get_str("user"), d.get_str("db")) {
+            (Ok(user), Ok(db)) => Principal {
+                user: user.to_owned(),
+                db: db.to_owned(),
+            },
+            _ => return false,
+        },
+        _ => return false,
+    };
+    lock(conn).users.contains(&named)
 }
 
 /// MongoDB's localhost exception: with `--auth` and no user yet, a client on loopback may

@@ -88,6 +88,9 @@ impl UserRecord {
 #[derive(Clone)]
 pub struct Users {
     tree: RecordTree<UserRecord>,
+    /// Serializes the check-then-write of user changes (two `createUser`s of one name, or two
+    /// first users through the localhost exception, cannot both succeed).
+    writes: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 fn key(db: &str, user: &str) -> Vec<u8> {
@@ -98,6 +101,7 @@ impl Users {
     pub fn open(storage: &Storage) -> outpost_storage::Result<Users> {
         Ok(Users {
             tree: storage.records::<UserRecord>("auth.users")?,
+            writes: Default::default(),
         })
     }
 
@@ -124,6 +128,28 @@ impl Users {
 
     /// Stores a new user; code 51003 if it exists, as mongod.
     pub fn create(&self, user: UserRecord) -> Result<()> {
+        let _writes = self.lock();
+        self.create_locked(user)
+    }
+
+    /// Stores the first user (the localhost exception): code 13 if a user exists by now.
+    pub fn create_first(&self, user: UserRecord) -> Result<()> {
+        let _writes = self.lock();
+        if self.any()? {
+            return Err(Error::unauthorized(
+                "the localhost exception is closed: a user exists, log in to create others",
+            ));
+        }
+        self.create_locked(user)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn create_locked(&self, user: UserRecord) -> Result<()> {
         if self.get(&user.db, &user.user)?.is_some() {
             return Err(Error::new(
                 51003,
@@ -143,11 +169,22 @@ impl Users {
         })
     }
 
-    pub fn replace(&self, user: &UserRecord) -> Result<()> {
-        Ok(self.tree.put(&key(&user.db, &user.user), user)?)
+    /// Changes a user: `change` runs on the stored record under the write lock (code 11 if the
+    /// user does not exist).
+    pub fn update(
+        &self,
+        db: &str,
+        user: &str,
+        change: impl FnOnce(&mut UserRecord) -> Result<()>,
+    ) -> Result<()> {
+        let _writes = self.lock();
+        let mut record = self.require(db, user)?;
+        change(&mut record)?;
+        Ok(self.tree.put(&key(db, user), &record)?)
     }
 
     pub fn remove(&self, db: &str, user: &str) -> Result<()> {
+        let _writes = self.lock();
         self.require(db, user)?;
         Ok(self.tree.remove(&key(db, user))?)
     }

@@ -41,7 +41,12 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let mechanisms = users::parse_mechanisms(req.body, "createUser")?;
     let mut user = users::new_user(req.db, name, password, roles, &mechanisms)?;
     user.custom_data = crate::args::opt_doc(req.body, "createUser", "customData")?.cloned();
-    state.users.create(user)?;
+    if state.config.auth && crate::auth::lock(req.conn).users.is_empty() {
+        // Allowed by the localhost exception: only while no user exists.
+        state.users.create_first(user)?;
+    } else {
+        state.users.create(user)?;
+    }
     state.storage.flush()?;
     tracing::info!(user = name, db = req.db, remote = %req.conn.peer, "user created");
     Ok(super::ok())

@@ -27,13 +27,14 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         }
     };
     let roles = users::parse_roles(req.body, "grantRolesToUser", req.db)?;
-    let mut user = state.users.require(req.db, name)?;
-    for role in roles {
-        if !user.roles.contains(&role) {
-            user.roles.push(role);
+    state.users.update(req.db, name, |user| {
+        for role in roles {
+            if !user.roles.contains(&role) {
+                user.roles.push(role);
+            }
         }
-    }
-    state.users.replace(&user)?;
+        Ok(())
+    })?;
     state.storage.flush()?;
     Ok(super::ok())
 }

@@ -27,9 +27,10 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         }
     };
     let roles = users::parse_roles(req.body, "revokeRolesFromUser", req.db)?;
-    let mut user = state.users.require(req.db, name)?;
-    user.roles.retain(|role| !roles.contains(role));
-    state.users.replace(&user)?;
+    state.users.update(req.db, name, |user| {
+        user.roles.retain(|role| !roles.contains(role));
+        Ok(())
+    })?;
     state.storage.flush()?;
     Ok(super::ok())
 }

@@ -27,7 +27,6 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             ))
         }
     };
-    let mut user = state.users.require(req.db, name)?;
     let password = users::parse_password(req.body, "updateUser")?;
     let has_roles = req.body.contains_key("roles");
     let custom = crate::args::opt_doc(req.body, "updateUser", "customData")?;
@@ -41,17 +40,30 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             "updateUser: changing mechanisms needs the password (pwd)",
         ));
     }
-    if let Some(password) = password {
-        let mechanisms = users::parse_mechanisms(req.body, "updateUser")?;
-        user.credentials = Credentials::derive(name, password, &mechanisms)?;
-    }
-    if has_roles {
-        user.roles = users::parse_roles(req.body, "updateUser", req.db)?;
-    }
-    if let Some(custom) = custom {
-        user.custom_data = Some(custom.clone());
-    }
-    state.users.replace(&user)?;
+    // Everything is parsed (and keys derived) before the record changes.
+    let credentials = match password {
+        Some(password) => {
+            let mechanisms = users::parse_mechanisms(req.body, "updateUser")?;
+            Some(Credentials::derive(name, password, &mechanisms)?)
+        }
+        None => None,
+    };
+    let roles = match has_roles {
+        true => Some(users::parse_roles(req.body, "updateUser", req.db)?),
+        false => None,
+    };
+    state.users.update(req.db, name, |user| {
+        if let Some(credentials) = credentials {
+            user.credentials = credentials;
+        }
+        if let Some(roles) = roles {
+            user.roles = roles;
+        }
+        if let Some(custom) = custom {
+            user.custom_data = Some(custom.clone());
+        }
+        Ok(())
+    })?;
     state.storage.flush()?;
     Ok(super::ok())
 }
