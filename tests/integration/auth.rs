@@ -646,3 +646,45 @@ async fn get_cmd_line_opts_reports_the_authorization_mode() {
     assert_eq!(security.get_str("authorization").unwrap(), "disabled");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_answers_speculative_authentication_with_the_server_first_message() {
+    let server = server_with_root().await;
+    let speculative = |user: &str| {
+        doc! {
+            "hello": 1,
+            "speculativeAuthenticate": {
+                "saslStart": 1,
+                "mechanism": "SCRAM-SHA-256",
+                "payload": Bson::Binary(bson::Binary {
+                    subtype: bson::spec::BinarySubtype::Generic,
+                    bytes: format!("n,,n={user},r=clientnonce").into_bytes(),
+                }),
+                "options": {"skipEmptyExchange": true},
+                "db": "admin",
+            },
+        }
+    };
+    let reply = server
+        .db("admin")
+        .run_command(speculative("root"))
+        .await
+        .unwrap();
+    let answer = reply.get_document("speculativeAuthenticate").unwrap();
+    assert!(answer.get_i32("conversationId").is_ok(), "{answer}");
+    assert_eq!(answer.get_bool("done"), Ok(false));
+    let payload = match answer.get("payload") {
+        Some(Bson::Binary(b)) => String::from_utf8(b.bytes.clone()).unwrap(),
+        other => panic!("payload: {other:?}"),
+    };
+    assert!(payload.starts_with("r=clientnonce"), "{payload}");
+    assert!(payload.ends_with(",i=15000"), "{payload}");
+    // An unknown user: no answer, the driver then authenticates the usual way.
+    let reply = server
+        .db("admin")
+        .run_command(speculative("nobody"))
+        .await
+        .unwrap();
+    assert!(!reply.contains_key("speculativeAuthenticate"), "{reply}");
+    server.shutdown().await;
+}

@@ -84,6 +84,8 @@ impl ServerBuilder {
     /// Binds `config.bind:config.port` and starts serving.
     pub async fn start(self) -> Result<ServerHandle, StartError> {
         let addr = SocketAddr::new(self.config.bind, self.config.port);
+        // Refused before binding: an insecure address is never listened on, even briefly.
+        check_exposure(&self.config, addr)?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
