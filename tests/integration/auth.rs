@@ -688,3 +688,80 @@ async fn hello_answers_speculative_authentication_with_the_server_first_message(
     assert!(!reply.contains_key("speculativeAuthenticate"), "{reply}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_with_auth_needs_hub_admin_for_its_admin_commands_and_leaves_sync_to_api_keys() {
+    let server = TestServer::start_with(Config {
+        dbpath: None,
+        port: 0,
+        auth: true,
+        hub_mode: true,
+        ..Config::default()
+    })
+    .await;
+    server
+        .db("admin")
+        .run_command(doc! {"createUser": "ops", "pwd": "pw-ops", "roles": ["hubAdmin"]})
+        .await
+        .unwrap();
+    let ops = login(&server, "ops", "pw-ops", "admin", None).await;
+    ops.database("admin")
+        .run_command(
+            doc! {"createUser": "data", "pwd": "pw-data", "roles": ["readWriteAnyDatabase"]},
+        )
+        .await
+        .expect_err("hubAdmin cannot create users");
+    // A data user, written straight into the user records as `outpost user add` does.
+    let users = outpost_server::auth::Users::open(server.handle().storage()).unwrap();
+    let data_user = outpost_server::auth::new_user(
+        "admin",
+        "data",
+        "pw-data",
+        vec![outpost_server::auth::RoleRef {
+            role: "readWriteAnyDatabase".into(),
+            db: "admin".into(),
+        }],
+        &outpost_server::auth::default_mechanisms(),
+    )
+    .unwrap();
+    users.create(data_user).unwrap();
+
+    let created = ops
+        .database("admin")
+        .run_command(doc! {"outpostHubCreateEdge": 1, "name": "store-1"})
+        .await
+        .unwrap();
+    assert!(created.get_str("registration_key").is_ok(), "{created}");
+    ops.database("admin")
+        .run_command(doc! {"outpostHubListEdges": 1})
+        .await
+        .unwrap();
+    let data = login(&server, "data", "pw-data", "admin", None).await;
+    let error = command_error(
+        data.database("admin")
+            .run_command(doc! {"outpostHubListEdges": 1})
+            .await,
+    );
+    assert_eq!(error.code, 13);
+    let error = command_error(
+        server
+            .db("admin")
+            .run_command(doc! {"outpostHubListEdges": 1})
+            .await,
+    );
+    assert_eq!(error.code, 13);
+    // The sync protocol is not checked against users: a bad key is the sync engine's error.
+    let error = command_error(
+        server
+            .db("admin")
+            .run_command(doc! {"outpostSyncRegister": 1, "registrationKey": "not-a-key"})
+            .await,
+    );
+    assert_ne!(error.code, 13, "{error:?}");
+    server
+        .db("admin")
+        .run_command(doc! {"outpostSyncStatus": 1})
+        .await
+        .unwrap();
+    server.shutdown().await;
+}
