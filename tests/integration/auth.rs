@@ -376,6 +376,28 @@ async fn roles_limit_what_users_may_do() {
     );
     assert_eq!(error.code, 13, "readWrite has no dropDatabase");
 
+    // dbAdmin on a: the catalog and schema of a, not its documents.
+    create_user(
+        &root,
+        "a",
+        "dba",
+        "pw-d",
+        Bson::Array(vec!["dbAdmin".into()]),
+    )
+    .await;
+    let dba = login(&server, "dba", "pw-d", "a", None).await;
+    let a = dba.database("a");
+    a.run_command(doc! {"listCollections": 1}).await.unwrap();
+    a.run_command(doc! {"collStats": "c"}).await.unwrap();
+    a.run_command(doc! {"createIndexes": "c", "indexes": [{"key": {"x": 1}, "name": "x_1"}]})
+        .await
+        .unwrap();
+    a.run_command(doc! {"collMod": "c"}).await.unwrap();
+    let error = command_error(a.run_command(doc! {"find": "c"}).await);
+    assert_eq!(error.code, 13);
+    let error = write_failure(&a, doc! {"insert": "c", "documents": [{"_id": 9}]}).await;
+    assert_eq!(error.code, 13);
+
     // userAdmin on a: manages a's users, cannot read a's data nor touch b's users.
     let useradmin = login(&server, "useradmin", "pw-u", "a", None).await;
     create_user(

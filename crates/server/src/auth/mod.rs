@@ -359,8 +359,8 @@ fn localhost_exception(state: &State, conn: &ConnInfo, name: &str, db: &str) -> 
         && !state.users.any()?)
 }
 
-/// What a command needs beyond its class on its own database: `renameCollection` writes both
-/// namespaces; an aggregation (or its explain) writes with `$out`/`$merge` and reads other
+/// What a command needs beyond its class on its own database: `renameCollection` changes both
+/// databases; an aggregation (or its explain) writes with `$out`/`$merge` and reads other
 /// databases with `$lookup`, `$graphLookup` and `$unionWith`, also inside nested pipelines.
 fn extra_requirements(name: &str, db: &str, body: &Document) -> Vec<(Action, String)> {
     let mut out = Vec::new();
@@ -368,7 +368,7 @@ fn extra_requirements(name: &str, db: &str, body: &Document) -> Vec<(Action, Str
         "renameCollection" => {
             for field in ["renameCollection", "to"] {
                 if let Some((db, _)) = body.get_str(field).ok().and_then(|ns| ns.split_once('.')) {
-                    out.push((Action::Write, db.to_owned()));
+                    out.push((Action::Schema, db.to_owned()));
                 }
             }
         }
@@ -500,8 +500,8 @@ mod tests {
         assert_eq!(
             extra_requirements("renameCollection", "admin", &rename),
             vec![
-                (Action::Write, "a".to_owned()),
-                (Action::Write, "b".to_owned())
+                (Action::Schema, "a".to_owned()),
+                (Action::Schema, "b".to_owned())
             ]
         );
         assert!(

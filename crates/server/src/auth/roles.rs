@@ -12,7 +12,12 @@ pub enum Action {
     /// Any authenticated user (the command itself limits what it shows).
     Authenticated,
     Read,
+    /// Reading a database's catalog and statistics (`listCollections`, `listIndexes`,
+    /// `collStats`, `dbStats`): whoever may read, and `dbAdmin`.
+    ReadMetadata,
     Write,
+    /// Creating and dropping collections and indexes: `readWrite` and `dbAdmin`.
+    Schema,
     DbAdmin,
     UserAdmin,
     /// Server-wide monitoring (`serverStatus`, `getLog`...): a role on `admin`.
@@ -32,7 +37,9 @@ impl Action {
             Action::None => "none",
             Action::Authenticated => "authenticated",
             Action::Read => "read",
+            Action::ReadMetadata => "readMetadata",
             Action::Write => "write",
+            Action::Schema => "schema",
             Action::DbAdmin => "dbAdmin",
             Action::UserAdmin => "userAdmin",
             Action::ClusterMonitor => "clusterMonitor",
@@ -135,7 +142,19 @@ impl RoleRef {
             "renameCollectionSameDB",
             "update",
         ];
-        const DB_ADMIN: &[&str] = &["collMod", "dropDatabase"];
+        const DB_ADMIN: &[&str] = &[
+            "collMod",
+            "collStats",
+            "createCollection",
+            "createIndex",
+            "dbStats",
+            "dropCollection",
+            "dropDatabase",
+            "dropIndex",
+            "listCollections",
+            "listIndexes",
+            "renameCollectionSameDB",
+        ];
         const USER_ADMIN: &[&str] = &[
             "createUser",
             "dropUser",
@@ -174,6 +193,15 @@ impl RoleRef {
     /// Whether this role allows `action` on database `db`.
     pub fn grants(&self, action: Action, db: &str) -> bool {
         let here = self.db == db;
+        match action {
+            Action::ReadMetadata => {
+                return self.grants(Action::Read, db) || self.grants(Action::DbAdmin, db)
+            }
+            Action::Schema => {
+                return self.grants(Action::Write, db) || self.grants(Action::DbAdmin, db)
+            }
+            _ => {}
+        }
         match (self.role.as_str(), action) {
             (_, Action::None) | (_, Action::Sync) | (_, Action::Authenticated) => true,
             ("root", _) => true,
@@ -218,6 +246,15 @@ mod tests {
         assert!(role("root", "admin").grants(Action::ClusterAdmin, "admin"));
         assert!(!role("clusterMonitor", "admin").grants(Action::HubAdmin, "admin"));
         assert!(role("hubAdmin", "admin").grants(Action::HubAdmin, "admin"));
+        // dbAdmin: the catalog and schema, not the documents.
+        assert!(role("dbAdmin", "a").grants(Action::ReadMetadata, "a"));
+        assert!(role("dbAdmin", "a").grants(Action::Schema, "a"));
+        assert!(!role("dbAdmin", "a").grants(Action::Read, "a"));
+        assert!(!role("dbAdmin", "a").grants(Action::Write, "a"));
+        assert!(role("read", "a").grants(Action::ReadMetadata, "a"));
+        assert!(!role("read", "a").grants(Action::Schema, "a"));
+        assert!(role("readWrite", "a").grants(Action::Schema, "a"));
+        assert!(!role("readWrite", "b").grants(Action::Schema, "a"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "count and sizes of a collection: { collStats: <name>, scale: 1 }",
     admin_only: false,
-    action: Action::Read,
+    action: Action::ReadMetadata,
     counter: Counter::Command,
     run,
 };

@@ -13,7 +13,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "creates a collection: { create: <name> }; time-series, clustered, capped, capped collections are not supported",
     admin_only: false,
-    action: Action::Write,
+    action: Action::Schema,
     counter: Counter::Command,
     run,
 };

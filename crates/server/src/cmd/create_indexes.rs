@@ -12,7 +12,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "creates indexes: { createIndexes: <coll>, indexes: [{ key: {...}, name: '...', unique: true }] }",
     admin_only: false,
-    action: Action::Write,
+    action: Action::Schema,
     counter: Counter::Command,
     run,
 };

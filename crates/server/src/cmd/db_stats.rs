@@ -12,7 +12,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "counts and sizes of the current database: { dbStats: 1, scale: 1 }",
     admin_only: false,
-    action: Action::Read,
+    action: Action::ReadMetadata,
     counter: Counter::Command,
     run,
 };

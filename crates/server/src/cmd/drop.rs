@@ -12,7 +12,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "drops a collection: { drop: <name> }",
     admin_only: false,
-    action: Action::Write,
+    action: Action::Schema,
     counter: Counter::Command,
     run,
 };

@@ -13,7 +13,7 @@ pub static COMMAND: Command = Command {
     aliases: &["deleteIndexes"],
     help: "drops indexes: { dropIndexes: <coll>, index: <name> | [<names>] | {<key>} | '*' }",
     admin_only: false,
-    action: Action::Write,
+    action: Action::Schema,
     counter: Counter::Command,
     run,
 };

@@ -14,7 +14,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "lists the collections of a database; options filter, nameOnly, cursor.batchSize",
     admin_only: false,
-    action: Action::Read,
+    action: Action::ReadMetadata,
     counter: Counter::Command,
     run,
 };

@@ -13,7 +13,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "lists the indexes of a collection: { listIndexes: <coll> }",
     admin_only: false,
-    action: Action::Read,
+    action: Action::ReadMetadata,
     counter: Counter::Command,
     run,
 };

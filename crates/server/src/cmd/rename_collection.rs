@@ -12,7 +12,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "renames a collection: { renameCollection: 'db.from', to: 'db.to', dropTarget: false }",
     admin_only: true,
-    action: Action::Write,
+    action: Action::Schema,
     counter: Counter::Command,
     run,
 };
