@@ -465,6 +465,36 @@ async fn roles_limit_what_users_may_do() {
         .run_command(doc! {"serverStatus": 1})
         .await
         .unwrap();
+    // A cursor belongs to the user that opened it.
+    let opened = writer
+        .database("a")
+        .run_command(doc! {"find": "c", "batchSize": 1})
+        .await
+        .unwrap();
+    let id = opened
+        .get_document("cursor")
+        .unwrap()
+        .get_i64("id")
+        .unwrap();
+    assert_ne!(id, 0);
+    let late = login(&server, "late", "pw-l", "a", None).await;
+    let error = command_error(
+        late.database("a")
+            .run_command(doc! {"getMore": id, "collection": "c"})
+            .await,
+    );
+    assert_eq!(error.code, 13, "{error:?}");
+    let error = command_error(
+        late.database("a")
+            .run_command(doc! {"killCursors": "c", "cursors": [id]})
+            .await,
+    );
+    assert_eq!(error.code, 13, "{error:?}");
+    writer
+        .database("a")
+        .run_command(doc! {"getMore": id, "collection": "c"})
+        .await
+        .unwrap();
     server.shutdown().await;
 }
 

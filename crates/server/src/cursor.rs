@@ -21,6 +21,9 @@ pub struct Cursor {
     pub docs: Peekable<DocIter>,
     pub last_used: Instant,
     pub no_timeout: bool,
+    /// The users the opening connection was authenticated as: with `--auth`, only a
+    /// connection authenticated as them may continue or kill the cursor, as in mongod.
+    pub owner: Vec<crate::auth::Principal>,
 }
 
 /// Every open cursor of the server, by id.

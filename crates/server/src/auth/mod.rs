@@ -350,6 +350,22 @@ fn views_only_self(conn: &ConnInfo, db: &str, body: &Document) -> bool {
     lock(conn).users.contains(&named)
 }
 
+/// With `--auth`, a cursor may be continued or killed only by a connection authenticated as
+/// the users that opened it (code 13 otherwise, as mongod).
+pub fn check_cursor_owner(
+    state: &State,
+    conn: &ConnInfo,
+    owner: &[Principal],
+    id: i64,
+) -> Result<()> {
+    if state.config.auth && lock(conn).users.as_slice() != owner {
+        return Err(Error::unauthorized(format!(
+            "cursor id {id} was not created by the authenticated user"
+        )));
+    }
+    Ok(())
+}
+
 /// MongoDB's localhost exception: with `--auth` and no user yet, a client on loopback may
 /// create the first user, on `admin`, and nothing else.
 fn localhost_exception(state: &State, conn: &ConnInfo, name: &str, db: &str) -> Result<bool> {

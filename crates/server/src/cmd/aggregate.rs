@@ -156,6 +156,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             )?;
             return first_batch(
                 state,
+                req.conn,
                 format!("{}.{coll}", req.db),
                 Box::new(docs.into_iter().map(Ok)),
                 &batch,
@@ -179,5 +180,11 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         Some(c) => format!("{}.{c}", req.db),
         None => format!("{}.$cmd.aggregate", req.db),
     };
-    first_batch(state, ns, Box::new(docs.into_iter().map(Ok)), &batch)
+    first_batch(
+        state,
+        req.conn,
+        ns,
+        Box::new(docs.into_iter().map(Ok)),
+        &batch,
+    )
 }

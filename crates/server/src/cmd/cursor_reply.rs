@@ -49,6 +49,7 @@ pub fn batch_size(body: &Document, command: &str, field: &str) -> Result<Option<
 /// Takes the first batch of `docs` and registers a cursor for the rest if any remain.
 pub fn first_batch(
     state: &State,
+    conn: &crate::state::ConnInfo,
     ns: String,
     docs: DocIter,
     options: &BatchOptions,
@@ -63,6 +64,7 @@ pub fn first_batch(
             docs,
             last_used: Instant::now(),
             no_timeout: options.no_timeout,
+            owner: crate::auth::lock(conn).users.clone(),
         })
     };
     Ok(doc! {

@@ -120,6 +120,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         )?;
         return first_batch(
             state,
+            req.conn,
             format!("{}.{coll}", req.db),
             Box::new(docs.into_iter().map(Ok)),
             &batch,
@@ -128,6 +129,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let cursor = state.storage.find(req.db, &coll, &options)?;
     first_batch(
         state,
+        req.conn,
         format!("{}.{coll}", req.db),
         Box::new(cursor),
         &batch,

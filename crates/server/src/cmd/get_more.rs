@@ -47,6 +47,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         .get(id)
         .ok_or_else(|| Error::new(43, format!("cursor id {id} not found")))?;
     let mut cursor = cursor.lock().unwrap_or_else(|p| p.into_inner());
+    crate::auth::check_cursor_owner(state, req.conn, &cursor.owner, id)?;
     if cursor.ns != ns
         && !(cursor.ns.starts_with(&format!("{}.$cmd", req.db)) && coll.starts_with("$cmd"))
     {

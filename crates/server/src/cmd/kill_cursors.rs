@@ -32,6 +32,14 @@ fn run(state: &State, req: &Request) -> Result<Document> {
                 )))
             }
         };
+        if let Some(cursor) = state.cursors.get(id) {
+            let owner = cursor
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .owner
+                .clone();
+            crate::auth::check_cursor_owner(state, req.conn, &owner, id)?;
+        }
         if state.cursors.remove(id) {
             killed.push(id);
         } else {

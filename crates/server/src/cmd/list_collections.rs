@@ -55,5 +55,5 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         }));
     }
     let ns = format!("{}.$cmd.listCollections", req.db);
-    first_batch(state, ns, Box::new(out.into_iter()), &options)
+    first_batch(state, req.conn, ns, Box::new(out.into_iter()), &options)
 }

@@ -23,5 +23,11 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let options = BatchOptions::from_cursor_field(req.body, "listIndexes")?;
     let specs = state.storage.list_indexes(req.db, &name)?;
     let ns = format!("{}.{name}", req.db);
-    first_batch(state, ns, Box::new(specs.into_iter().map(Ok)), &options)
+    first_batch(
+        state,
+        req.conn,
+        ns,
+        Box::new(specs.into_iter().map(Ok)),
+        &options,
+    )
 }
