@@ -127,3 +127,30 @@ impl Config {
         Duration::from_secs(self.cursor_timeout_secs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_keys_are_read_from_the_config_file() {
+        let config: Config = toml::from_str(
+            r#"
+            auth = true
+            insecure_disable_auth = false
+            tls_mode = "prefer"
+            tls_cert_file = "/etc/outpost/server.pem"
+            tls_key_file = "/etc/outpost/server-key.pem"
+            tls_ca_file = "/etc/outpost/ca.pem"
+            "#,
+        )
+        .unwrap();
+        assert!(config.auth);
+        assert_eq!(config.tls_mode, Some(crate::tls::TlsMode::Prefer));
+        assert_eq!(
+            config.tls_ca_file.as_deref(),
+            Some(Path::new("/etc/outpost/ca.pem"))
+        );
+        assert!(toml::from_str::<Config>("tls_mode = \"sometimes\"").is_err());
+    }
+}
