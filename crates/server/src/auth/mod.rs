@@ -244,6 +244,10 @@ fn plain(state: &State, conn: &ConnInfo, db: &str, payload: &[u8]) -> Result<Doc
 /// (the driver then authenticates the usual way and sees the error there).
 pub fn speculative(state: &State, conn: &ConnInfo, body: &Document) -> Option<Document> {
     let db = body.get_str("db").ok()?;
+    // dispatch validates a command's database; this one comes inside hello's body.
+    if db != "$external" && outpost_storage::validate_db_name(db).is_err() {
+        return None;
+    }
     if body.contains_key("saslStart") {
         return sasl_start(state, conn, db, body).ok();
     }

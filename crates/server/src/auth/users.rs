@@ -206,6 +206,8 @@ pub fn new_user(
     if password.is_empty() {
         return Err(Error::bad_value("Password cannot be empty"));
     }
+    // Record keys are `db.user`: a database name never holds a dot.
+    outpost_storage::validate_db_name(db)?;
     Ok(UserRecord {
         user_id: bson::Uuid::new(),
         user: user.to_owned(),
