@@ -9,6 +9,8 @@
 //! first (see `persistence::outpost_binary`). The mongosh test needs Node.js (`npx`).
 
 mod aggregation;
+mod auth;
+mod auth_clients;
 mod bulkwrite;
 mod catalog;
 mod changestreams;
@@ -29,4 +31,5 @@ mod persistence;
 mod query;
 mod replset;
 mod stats;
+mod tls;
 mod wire;

@@ -12,7 +12,7 @@ use outpost_tests::TestServer;
 /// How long mongosh may take, `npx` download included.
 const MONGOSH_TIMEOUT: Duration = Duration::from_secs(300);
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -40,7 +40,7 @@ fn mongosh_command() -> Command {
 }
 
 /// Runs the script against `uri`; returns stdout, failing with stderr if mongosh fails.
-fn run_mongosh(uri: &str, script: &Path) -> String {
+pub(crate) fn run_mongosh(uri: &str, script: &Path) -> String {
     let home = tempfile::tempdir().expect("tempdir");
     let mut command = mongosh_command();
     command

@@ -117,7 +117,7 @@ async fn dropped_databases_stay_dropped_after_a_restart() {
 /// The `outpost` binary of this workspace, built (or confirmed up to date) with cargo first
 /// so the test never runs a stale binary. If cargo cannot run, an existing binary is used;
 /// if there is none, the test fails saying how to build it.
-fn outpost_binary() -> PathBuf {
+pub(crate) fn outpost_binary() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let built = Command::new(env!("CARGO"))
         .args([

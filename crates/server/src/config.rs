@@ -51,6 +51,20 @@ pub struct Config {
     /// hours. A server that neither syncs with a hub nor is one keeps its whole history (it
     /// may be registered with a hub later, and uploads start from the log).
     pub history_retention_hours: u64,
+    /// Require authentication (`--auth`): every command but the handshake and authentication
+    /// needs a user with a role that allows it.
+    pub auth: bool,
+    /// Allow listening on a non-loopback address without `auth` (warned about at start).
+    pub insecure_disable_auth: bool,
+    /// TLS: `disabled`, `prefer` (TLS and plain on one port) or `require`; unset means
+    /// `require` when a certificate is given, else `disabled`.
+    pub tls_mode: Option<crate::tls::TlsMode>,
+    /// The server's certificate chain (PEM).
+    pub tls_cert_file: Option<PathBuf>,
+    /// The server's private key (PEM).
+    pub tls_key_file: Option<PathBuf>,
+    /// A CA (PEM): clients must then present a certificate it signed.
+    pub tls_ca_file: Option<PathBuf>,
     /// Serve the hub role too: the sync protocol and hub admin commands (`outpost hub`).
     pub hub_mode: bool,
     /// The hub this edge syncs with (`mongodb://HOST:PORT`); `None`: no sync.
@@ -100,6 +114,12 @@ impl Default for Config {
             cursor_timeout_secs: 600,
             ttl_interval_secs: 60,
             history_retention_hours: 24,
+            auth: false,
+            insecure_disable_auth: false,
+            tls_mode: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_file: None,
             hub_mode: false,
             hub: None,
             registration_key: None,
@@ -129,5 +149,32 @@ impl Config {
 
     pub fn cursor_timeout(&self) -> Duration {
         Duration::from_secs(self.cursor_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_keys_are_read_from_the_config_file() {
+        let config: Config = toml::from_str(
+            r#"
+            auth = true
+            insecure_disable_auth = false
+            tls_mode = "prefer"
+            tls_cert_file = "/etc/outpost/server.pem"
+            tls_key_file = "/etc/outpost/server-key.pem"
+            tls_ca_file = "/etc/outpost/ca.pem"
+            "#,
+        )
+        .unwrap();
+        assert!(config.auth);
+        assert_eq!(config.tls_mode, Some(crate::tls::TlsMode::Prefer));
+        assert_eq!(
+            config.tls_ca_file.as_deref(),
+            Some(Path::new("/etc/outpost/ca.pem"))
+        );
+        assert!(toml::from_str::<Config>("tls_mode = \"sometimes\"").is_err());
     }
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bson::{doc, Bson, Document};
 use outpost_wire::{Message, OpMsg, OpReply, HEADER_LEN};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter,
+};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -43,6 +45,7 @@ pub async fn serve(
     peer: SocketAddr,
     id: i64,
     state: Arc<State>,
+    tls: Option<crate::tls::Acceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     Metrics::add(&state.metrics.connections_current, 1);
@@ -54,37 +57,23 @@ pub async fn serve(
         peer,
         local,
         app_name: Default::default(),
+        auth: Default::default(),
     };
     tracing::info!(connection_id = id, remote = %peer, "connection accepted");
-    let (read_half, write_half) = stream.into_split();
-    let mut reader = BufReader::new(read_half);
-    let mut writer = BufWriter::new(write_half);
-    let message_limit = Duration::from_secs(state.config.message_timeout_secs);
-    let mut trusted = false;
-    let closed = loop {
-        let message = tokio::select! {
-            m = read_message(&mut reader, idle_limit(&state, trusted), message_limit) => m,
-            _ = shutdown.changed() => break Closed::Shutdown,
-        };
-        let bytes = match message {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => break Closed::ClientLeft,
-            Err(closed) => break closed,
-        };
-        trusted = true;
-        // The request runs to completion even if shutdown starts meanwhile.
-        match handle(&state, &conn, bytes, shutdown.clone()).await {
-            Ok(Some(reply)) => {
-                if let Err(e) = write_all(&mut writer, &reply).await {
-                    break Closed::Io(e);
-                }
+    let closed = match tls {
+        None => serve_stream(stream, &conn, &state, shutdown).await,
+        Some(acceptor) => match tokio::select! {
+            negotiated = acceptor.negotiate(stream) => negotiated,
+            _ = shutdown.changed() => Err(std::io::Error::other("the server is shutting down")),
+        } {
+            Ok(crate::tls::Stream::Plain(stream)) => {
+                serve_stream(stream, &conn, &state, shutdown).await
             }
-            Ok(None) => {}
-            Err(closed) => break closed,
-        }
-        if *shutdown.borrow() {
-            break Closed::Shutdown;
-        }
+            Ok(crate::tls::Stream::Tls(stream)) => {
+                serve_stream(stream, &conn, &state, shutdown).await
+            }
+            Err(e) => Closed::Protocol(format!("TLS negotiation failed: {e}")),
+        },
     };
     state
         .metrics
@@ -107,8 +96,51 @@ pub async fn serve(
     }
 }
 
-async fn write_all(
-    writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+/// Serves one connection's messages over a plain or TLS stream until it ends.
+async fn serve_stream<S>(
+    stream: S,
+    conn: &ConnInfo,
+    state: &Arc<State>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Closed
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin,
+{
+    let (read_half, write_half) = tokio::io::split(stream);
+    let mut reader = BufReader::new(read_half);
+    let mut writer = BufWriter::new(write_half);
+    let message_limit = Duration::from_secs(state.config.message_timeout_secs);
+    let mut trusted = false;
+    let closed = loop {
+        let message = tokio::select! {
+            m = read_message(&mut reader, idle_limit(state, trusted), message_limit) => m,
+            _ = shutdown.changed() => break Closed::Shutdown,
+        };
+        let bytes = match message {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => break Closed::ClientLeft,
+            Err(closed) => break closed,
+        };
+        trusted = true;
+        // The request runs to completion even if shutdown starts meanwhile.
+        match handle(state, conn, bytes, shutdown.clone()).await {
+            Ok(Some(reply)) => {
+                if let Err(e) = write_all(&mut writer, &reply).await {
+                    break Closed::Io(e);
+                }
+            }
+            Ok(None) => {}
+            Err(closed) => break closed,
+        }
+        if *shutdown.borrow() {
+            break Closed::Shutdown;
+        }
+    };
+    closed
+}
+
+async fn write_all<W: AsyncWrite + Unpin>(
+    writer: &mut BufWriter<W>,
     bytes: &[u8],
 ) -> std::io::Result<()> {
     writer.write_all(bytes).await?;
@@ -118,8 +150,8 @@ async fn write_all(
 /// Reads one whole message (header included). `Ok(None)` on a clean end of stream between
 /// messages. The first byte must arrive within `idle` (if bounded), the rest of the message
 /// within `whole` of it. The header's length is checked before the body is buffered.
-async fn read_message(
-    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+async fn read_message<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
     idle: Option<Duration>,
     whole: Duration,
 ) -> Result<Option<Vec<u8>>, Closed> {
@@ -142,9 +174,7 @@ async fn read_message(
 }
 
 /// Reads a message whose first byte is buffered.
-async fn read_rest(
-    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-) -> Result<Vec<u8>, Closed> {
+async fn read_rest<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> Result<Vec<u8>, Closed> {
     let mut header = [0u8; HEADER_LEN];
     reader
         .read_exact(&mut header)

@@ -23,6 +23,9 @@ pub struct Cursor {
     pub no_timeout: bool,
     /// A change stream's state (its `docs` are empty: `getMore` reads the history log).
     pub stream: Option<Box<crate::change_stream::ChangeStream>>,
+    /// The users the opening connection was authenticated as: with `--auth`, only a
+    /// connection authenticated as them may continue or kill the cursor, as in mongod.
+    pub owner: Vec<crate::auth::Principal>,
 }
 
 /// The documents of a cursor that has none of its own (a change stream's).

@@ -36,6 +36,15 @@ impl Error {
         Error::new(14, message)
     }
 
+    /// Code 18, with mongod's message (which never says whether the user exists).
+    pub fn authentication_failed() -> Error {
+        Error::new(18, "Authentication failed.")
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Error {
+        Error::new(13, message)
+    }
+
     pub fn not_supported(message: impl Into<String>) -> Error {
         Error::new(115, message)
     }
@@ -97,11 +106,13 @@ pub fn code_name(code: i32) -> String {
         14 => "TypeMismatch",
         15 => "Overflow",
         16 => "InvalidLength",
+        17 => "ProtocolError",
         18 => "AuthenticationFailed",
         20 => "IllegalOperation",
         26 => "NamespaceNotFound",
         27 => "IndexNotFound",
         28 => "PathNotViable",
+        31 => "RoleNotFound",
         40 => "ConflictingUpdateOperators",
         43 => "CursorNotFound",
         47 => "NoMatchingDocument",
@@ -141,6 +152,7 @@ pub fn code_name(code: i32) -> String {
         263 => "OperationNotSupportedInTransaction",
         280 => "ChangeStreamFatalError",
         286 => "ChangeStreamHistoryLost",
+        334 => "MechanismUnavailable",
         292 => "QueryExceededMemoryLimitNoDiskUseAllowed",
         10334 => "BSONObjectTooLarge",
         11000 => "DuplicateKey",

@@ -13,6 +13,7 @@
 //! ```
 
 mod args;
+pub mod auth;
 mod change_stream;
 pub mod cmd;
 pub mod config;
@@ -29,7 +30,9 @@ mod replset;
 mod server;
 mod sessions;
 mod state;
+pub mod tls;
 
 pub use config::{Config, LogFormat, WriteOutsideQuery};
 pub use error::{code_name, Error};
 pub use server::{Server, ServerBuilder, ServerHandle, StartError};
+pub use tls::TlsMode;

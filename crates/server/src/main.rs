@@ -24,11 +24,34 @@ enum Commands {
     Serve(ServeArgs),
     /// Runs a hub (the cloud side of sync), or manages a running hub's edge instances.
     Hub(HubArgs),
+    /// Manages the users of a stopped server's data directory.
+    #[command(subcommand)]
+    User(UserCommands),
     /// Shows a running server's sync status.
     Status {
         /// The server to ask.
         #[arg(long, default_value = "mongodb://127.0.0.1:27021")]
         host: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommands {
+    /// Adds a user (e.g. the first one, for --auth). The server must be stopped. The password
+    /// is read from a prompt, or from the first line of standard input when it is not a
+    /// terminal; never from a flag.
+    Add {
+        /// The data directory of the (stopped) server.
+        #[arg(long)]
+        dbpath: PathBuf,
+        /// The user's name.
+        name: String,
+        /// A role, as ROLE (on admin) or ROLE@DB; repeat for several. E.g. root, readWrite@shop.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// The database the user belongs to (where it authenticates).
+        #[arg(long, default_value = "admin")]
+        db: String,
     },
 }
 
@@ -99,10 +122,11 @@ struct ServeArgs {
     /// Data directory, created if missing [default: ./outpost-data].
     #[arg(long)]
     dbpath: Option<PathBuf>,
-    /// TOML config file; its keys are port, bind, dbpath, log_format, enable_test_commands,
+    /// TOML config file; its keys are port, bind, dbpath, log_format, enable_test_commands, auth,
+    /// insecure_disable_auth, tls_mode, tls_cert_file, tls_key_file, tls_ca_file,
     /// flush_interval_ms, cursor_timeout_secs, ttl_interval_secs, history_retention_hours,
-    /// max_conns, message_timeout_secs, idle_timeout_secs, shutdown_timeout_secs, and for
-    /// sync hub,
+    /// max_conns, message_timeout_secs, idle_timeout_secs, shutdown_timeout_secs, repl_set,
+    /// standalone, advertise_host, and for sync hub,
     /// registration_key, write_outside_query, sync_interval_ms, sync_max_backoff_ms and
     /// sync_timeout_ms, repl_set, standalone, advertise_host. Flags given on the command line
     /// win.
@@ -114,6 +138,30 @@ struct ServeArgs {
     /// Enables commands meant only for tests (configureFailPoint).
     #[arg(long)]
     enable_test_commands: bool,
+    /// Requires authentication: every command but the handshake needs a user (config file
+    /// key `auth`). Create the first user with `outpost user add` or, from 127.0.0.1, with
+    /// createUser on admin (the localhost exception).
+    #[arg(long)]
+    auth: bool,
+    /// Allows listening on a non-loopback address without --auth (config file key
+    /// `insecure_disable_auth`). Anyone who can reach the port can then read and change
+    /// every database.
+    #[arg(long)]
+    insecure_disable_auth: bool,
+    /// TLS: disabled, prefer (TLS and plain on one port) or require [default: require when
+    /// --tls-cert-file is given, else disabled] (config file key `tls_mode`).
+    #[arg(long, value_enum)]
+    tls_mode: Option<outpost_server::TlsMode>,
+    /// The server's certificate chain, PEM (config file key `tls_cert_file`).
+    #[arg(long)]
+    tls_cert_file: Option<PathBuf>,
+    /// The server's private key, PEM (config file key `tls_key_file`).
+    #[arg(long)]
+    tls_key_file: Option<PathBuf>,
+    /// A CA certificate, PEM: clients must present a certificate it signed (config file key
+    /// `tls_ca_file`).
+    #[arg(long)]
+    tls_ca_file: Option<PathBuf>,
     /// The hub to sync with, as mongodb://HOST:PORT (config file key `hub`).
     #[arg(long)]
     hub: Option<String>,
@@ -146,6 +194,12 @@ fn main() -> ExitCode {
     match cli.command {
         Commands::Serve(args) => serve(args, false),
         Commands::Status { host } => status(&host),
+        Commands::User(UserCommands::Add {
+            dbpath,
+            name,
+            roles,
+            db,
+        }) => user_add(&dbpath, &name, &roles, &db),
         Commands::Hub(HubArgs {
             command: Some(HubCommands::Edge(command)),
             ..
@@ -328,6 +382,20 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    config.auth |= args.auth;
+    config.insecure_disable_auth |= args.insecure_disable_auth;
+    if let Some(mode) = args.tls_mode {
+        config.tls_mode = Some(mode);
+    }
+    if let Some(path) = args.tls_cert_file {
+        config.tls_cert_file = Some(path);
+    }
+    if let Some(path) = args.tls_key_file {
+        config.tls_key_file = Some(path);
+    }
+    if let Some(path) = args.tls_ca_file {
+        config.tls_ca_file = Some(path);
+    }
     config.argv = std::env::args().collect();
     init_logging(config.log_format);
 
@@ -369,6 +437,54 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
             }
         }
     })
+}
+
+/// `outpost user add`: a user written straight into a stopped server's data directory (the
+/// database's lock makes this fail while a server has it open).
+fn user_add(dbpath: &std::path::Path, name: &str, roles: &[String], db: &str) -> ExitCode {
+    use outpost_server::auth::{self, RoleRef};
+    let roles: Result<Vec<RoleRef>, _> = roles.iter().map(|r| RoleRef::parse_flag(r)).collect();
+    let roles = match roles {
+        Ok(roles) => roles,
+        Err(e) => {
+            eprintln!("outpost: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !dbpath.is_dir() {
+        eprintln!("outpost: {} is not a data directory", dbpath.display());
+        return ExitCode::from(2);
+    }
+    let password = match auth::read_password() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("outpost: cannot read the password: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = (|| -> Result<(), String> {
+        let storage = outpost_storage::Storage::open(dbpath, Default::default()).map_err(|e| {
+            format!(
+                "cannot open {} (is the server stopped?): {e}",
+                dbpath.display()
+            )
+        })?;
+        let users = auth::Users::open(&storage).map_err(|e| e.to_string())?;
+        let user = auth::new_user(db, name, &password, roles, &auth::default_mechanisms())
+            .map_err(|e| e.to_string())?;
+        users.create(user).map_err(|e| e.to_string())?;
+        storage.flush().map_err(|e| e.to_string())
+    })();
+    match result {
+        Ok(()) => {
+            println!("created user {name}@{db}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("outpost: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logging(format: LogFormat) {

@@ -24,6 +24,10 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("refusing to listen on {0} without --auth: anyone who can reach it could read and change every database. Enable authentication (--auth, after creating a user), bind 127.0.0.1, or pass --insecure-disable-auth")]
+    Insecure(SocketAddr),
+    #[error("{0}")]
+    Tls(String),
     #[error("cannot open the database: {0}")]
     Storage(#[from] outpost_storage::Error),
     #[error("cannot open the hub's state: {0}")]
@@ -84,6 +88,8 @@ impl ServerBuilder {
     /// Binds `config.bind:config.port` and starts serving.
     pub async fn start(self) -> Result<ServerHandle, StartError> {
         let addr = SocketAddr::new(self.config.bind, self.config.port);
+        // Refused before binding: an insecure address is never listened on, even briefly.
+        check_exposure(&self.config, addr)?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
@@ -95,8 +101,14 @@ impl ServerBuilder {
         if self.config.max_conns == 0 {
             return Err(StartError::Config("max_conns must be at least 1".into()));
         }
-        let storage = self.open_storage()?;
         let local_addr = listener.local_addr()?;
+        check_exposure(&self.config, local_addr)?;
+        let tls = crate::tls::acceptor(&self.config).map_err(StartError::Tls)?;
+        let storage = self.open_storage()?;
+        let users = crate::auth::Users::open(&storage)?;
+        if self.config.auth && !users.any()? {
+            tracing::warn!("authentication is enabled and no user exists yet: create the first user on admin from a loopback connection (the localhost exception) or with `outpost user add`");
+        }
         let hub = match self.config.hub_mode {
             true => Some(Arc::new(outpost_sync::Hub::new(storage.clone())?)),
             false => None,
@@ -104,6 +116,7 @@ impl ServerBuilder {
         let sync_task = crate::hub::SyncTask::start(&storage, &self.config);
         let state = Arc::new(State {
             storage,
+            users,
             cursors: CursorRegistry::default(),
             metrics: Metrics::default(),
             config: self.config,
@@ -120,7 +133,7 @@ impl ServerBuilder {
             sync_status: sync_task.as_ref().map(crate::hub::SyncTask::status),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx));
+        let task = tokio::spawn(accept_loop(listener, state.clone(), tls, shutdown_rx));
         tracing::info!(address = %local_addr, "Outpost is listening");
         Ok(ServerHandle {
             local_addr,
@@ -130,6 +143,19 @@ impl ServerBuilder {
             sync_task,
         })
     }
+}
+
+/// Listening beyond loopback without `--auth` needs `--insecure-disable-auth` (and is warned
+/// about), as mongod refuses to bind other addresses by default.
+fn check_exposure(config: &Config, addr: SocketAddr) -> Result<(), StartError> {
+    if addr.ip().is_loopback() || config.auth {
+        return Ok(());
+    }
+    if !config.insecure_disable_auth {
+        return Err(StartError::Insecure(addr));
+    }
+    tracing::warn!(address = %addr, "authentication is disabled on a non-loopback address (--insecure-disable-auth): anyone who can reach this port can read and change every database");
+    Ok(())
 }
 
 /// A running server.
@@ -175,6 +201,7 @@ impl ServerHandle {
 async fn accept_loop(
     listener: TcpListener,
     state: Arc<State>,
+    tls: Option<crate::tls::Acceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let next_id = AtomicI64::new(1);
@@ -196,7 +223,7 @@ async fn accept_loop(
                         continue;
                     };
                     let id = next_id.fetch_add(1, Ordering::Relaxed);
-                    let serve = crate::connection::serve(stream, peer, id, state.clone(), shutdown.clone());
+                    let serve = crate::connection::serve(stream, peer, id, state.clone(), tls.clone(), shutdown.clone());
                     connections.spawn(async move {
                         serve.await;
                         drop(slot);
@@ -350,5 +377,33 @@ fn trim_history(state: &State, limit: u64) -> Result<u64, String> {
         if chunk < CHUNK as u64 || removed >= limit {
             return Ok(removed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_loopback_address_needs_auth_or_the_insecure_flag() {
+        let public: SocketAddr = "192.0.2.1:27021".parse().unwrap();
+        let loopback: SocketAddr = "127.0.0.1:27021".parse().unwrap();
+        let open = Config::default();
+        assert!(check_exposure(&open, loopback).is_ok());
+        let refused = check_exposure(&open, public).unwrap_err();
+        assert!(
+            refused.to_string().contains("--insecure-disable-auth"),
+            "{refused}"
+        );
+        let with_auth = Config {
+            auth: true,
+            ..Config::default()
+        };
+        assert!(check_exposure(&with_auth, public).is_ok());
+        let insecure = Config {
+            insecure_disable_auth: true,
+            ..Config::default()
+        };
+        assert!(check_exposure(&insecure, public).is_ok());
     }
 }

@@ -14,6 +14,8 @@ use crate::sessions::SessionCache;
 
 pub struct State {
     pub storage: Storage,
+    /// The users (`createUser`...), checked with `--auth`.
+    pub users: crate::auth::Users,
     pub cursors: CursorRegistry,
     pub metrics: Metrics,
     pub config: Config,
@@ -45,4 +47,6 @@ pub struct ConnInfo {
     pub local: SocketAddr,
     /// The application name the client gave in its handshake (`client.application.name`).
     pub app_name: Arc<OnceLock<String>>,
+    /// Who the connection is authenticated as, and a SASL conversation under way.
+    pub auth: Arc<std::sync::Mutex<crate::auth::ConnAuth>>,
 }

@@ -385,6 +385,7 @@ fn following_pipeline(stages: &[Document]) -> Result<Option<Pipeline>> {
 /// (without waiting) and registers its cursor.
 pub fn aggregate(
     state: &State,
+    conn: &crate::state::ConnInfo,
     db: &str,
     coll: Option<&str>,
     stages: &[Document],
@@ -409,6 +410,7 @@ pub fn aggregate(
             last_used: Instant::now(),
             no_timeout: false,
             stream: Some(Box::new(stream)),
+            owner: crate::auth::lock(conn).users.clone(),
         })
     };
     Ok(doc! {

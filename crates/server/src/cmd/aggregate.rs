@@ -5,7 +5,7 @@ use bson::{Bson, Document};
 use outpost_storage::agg::{AggOptions, Pipeline};
 
 use super::cursor_reply::{first_batch, BatchOptions};
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -15,6 +15,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "runs an aggregation pipeline: { aggregate: <coll> | 1, pipeline: [...], cursor: {}, allowDiskUse, let }",
     admin_only: false,
+    action: Action::Read,
     counter: Counter::Command,
     run,
 };
@@ -159,7 +160,14 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             _ => None,
         };
         let coll = coll.as_deref();
-        return crate::change_stream::aggregate(state, req.db, coll, &stages, batch.batch_size);
+        return crate::change_stream::aggregate(
+            state,
+            req.conn,
+            req.db,
+            coll,
+            &stages,
+            batch.batch_size,
+        );
     }
     let parsed = parse(state, req)?;
     if let Some(coll) = &parsed.coll {
@@ -177,6 +185,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             )?;
             return first_batch(
                 state,
+                req.conn,
                 format!("{}.{coll}", req.db),
                 Box::new(docs.into_iter().map(Ok)),
                 &batch,
@@ -200,5 +209,11 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         Some(c) => format!("{}.{c}", req.db),
         None => format!("{}.$cmd.aggregate", req.db),
     };
-    first_batch(state, ns, Box::new(docs.into_iter().map(Ok)), &batch)
+    first_batch(
+        state,
+        req.conn,
+        ns,
+        Box::new(docs.into_iter().map(Ok)),
+        &batch,
+    )
 }

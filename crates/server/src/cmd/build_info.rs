@@ -3,7 +3,7 @@
 use bson::{doc, Document};
 
 use super::hello::{MONGODB_VERSION, MONGODB_VERSION_ARRAY};
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::error::Result;
 use crate::state::State;
 
@@ -12,6 +12,7 @@ pub static COMMAND: Command = Command {
     aliases: &["buildinfo"],
     help: "version and build details of this server",
     admin_only: false,
+    action: Action::None,
     counter: Counter::Command,
     run,
 };

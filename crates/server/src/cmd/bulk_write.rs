@@ -8,6 +8,7 @@ use bson::{doc, Bson, Document};
 use super::cursor_reply::{first_batch, BatchOptions};
 use super::{Command, Counter, Request};
 use crate::args;
+use crate::auth::Action;
 use crate::error::{Error, Result};
 use crate::state::State;
 
@@ -17,6 +18,8 @@ pub static COMMAND: Command = Command {
     help: "mixed writes across namespaces: { bulkWrite: 1, ops: [{insert|update|delete: <nsInfo index>, ...}], nsInfo: [{ns}], ordered, errorsOnly }",
     admin_only: true,
     counter: Counter::None,
+    // Each operation is authorized on its own namespace as the command it stands for.
+    action: Action::Authenticated,
     run,
 };
 
@@ -69,7 +72,10 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         };
         let outcome = super::find_command(kind)
             .ok_or_else(|| Error::new(1, format!("no {kind} command")))
-            .and_then(|command| (command.run)(state, &sub));
+            .and_then(|command| {
+                crate::auth::authorize(state, req.conn, command.name, command.action, db, body)?;
+                (command.run)(state, &sub)
+            });
         let result = op_result(idx, kind, outcome, &mut totals);
         let failed = result.get_f64("ok") != Ok(1.0);
         if failed || !errors_only {
@@ -82,6 +88,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     super::flush_if_requested(state, req.body)?;
     let mut reply = first_batch(
         state,
+        req.conn,
         "admin.$cmd.bulkWrite".into(),
         Box::new(results.into_iter().map(Ok)),
         &batch,

@@ -3,7 +3,7 @@
 use bson::{Bson, Document};
 use outpost_storage::IndexSelector;
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -13,6 +13,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "modifies a collection: { collMod: <coll>, validator, validationLevel, validationAction, index: { name | keyPattern, expireAfterSeconds } }",
     admin_only: false,
+    action: Action::DbAdmin,
     counter: Counter::Command,
     run,
 };

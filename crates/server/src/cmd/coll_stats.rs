@@ -2,7 +2,7 @@
 
 use bson::{doc, Bson, Document};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -12,6 +12,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "count and sizes of a collection: { collStats: <name>, scale: 1 }",
     admin_only: false,
+    action: Action::ReadMetadata,
     counter: Counter::Command,
     run,
 };

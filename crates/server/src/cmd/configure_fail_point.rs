@@ -3,7 +3,7 @@
 
 use bson::Document;
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::error::{Error, Result};
 use crate::state::State;
 
@@ -12,6 +12,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "test only: { configureFailPoint: 'failCommand', mode: 'alwaysOn' | 'off' | {times: n} | {skip: n}, data: { failCommands, errorCode, closeConnection, writeConcernError, blockConnection, blockTimeMS, appName } }",
     admin_only: true,
+    action: Action::ClusterAdmin,
     counter: Counter::Command,
     run,
 };

@@ -2,7 +2,7 @@
 
 use bson::{doc, Document};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -12,6 +12,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "counts documents: { count: <coll>, query, skip, limit, hint }",
     admin_only: false,
+    action: Action::Read,
     counter: Counter::Command,
     run,
 };

@@ -3,7 +3,7 @@
 
 use bson::{Bson, Document};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -13,6 +13,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "creates a collection: { create: <name> }; time-series, clustered, capped, capped collections are not supported",
     admin_only: false,
+    action: Action::Schema,
     counter: Counter::Command,
     run,
 };

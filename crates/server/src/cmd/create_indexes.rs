@@ -2,7 +2,7 @@
 
 use bson::{doc, Document};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -12,6 +12,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "creates indexes: { createIndexes: <coll>, indexes: [{ key: {...}, name: '...', unique: true }] }",
     admin_only: false,
+    action: Action::Schema,
     counter: Counter::Command,
     run,
 };

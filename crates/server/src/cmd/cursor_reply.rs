@@ -49,6 +49,7 @@ pub fn batch_size(body: &Document, command: &str, field: &str) -> Result<Option<
 /// Takes the first batch of `docs` and registers a cursor for the rest if any remain.
 pub fn first_batch(
     state: &State,
+    conn: &crate::state::ConnInfo,
     ns: String,
     docs: DocIter,
     options: &BatchOptions,
@@ -64,6 +65,7 @@ pub fn first_batch(
             last_used: Instant::now(),
             no_timeout: options.no_timeout,
             stream: None,
+            owner: crate::auth::lock(conn).users.clone(),
         })
     };
     Ok(doc! {

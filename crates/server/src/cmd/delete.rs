@@ -3,7 +3,7 @@
 use bson::{doc, Bson, Document};
 use outpost_storage::{DeleteSpec, WriteOptions};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -15,6 +15,7 @@ pub static COMMAND: Command = Command {
     help:
         "deletes documents: { delete: <coll>, deletes: [{ q, limit: 0|1, hint }], ordered: true }",
     admin_only: false,
+    action: Action::Write,
     counter: Counter::None,
     run,
 };

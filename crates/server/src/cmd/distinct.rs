@@ -2,7 +2,7 @@
 
 use bson::{doc, Bson, Document};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -12,6 +12,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "distinct values of a field: { distinct: <coll>, key: <field>, query }",
     admin_only: false,
+    action: Action::Read,
     counter: Counter::Command,
     run,
 };

@@ -2,7 +2,7 @@
 
 use bson::{doc, Document};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::error::Result;
 use crate::state::State;
 
@@ -11,6 +11,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "drops the current database and all its collections",
     admin_only: false,
+    action: Action::DbAdmin,
     counter: Counter::Command,
     run,
 };

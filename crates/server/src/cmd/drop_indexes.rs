@@ -3,7 +3,7 @@
 use bson::{doc, Bson, Document};
 use outpost_storage::IndexSelector;
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -13,6 +13,7 @@ pub static COMMAND: Command = Command {
     aliases: &["deleteIndexes"],
     help: "drops indexes: { dropIndexes: <coll>, index: <name> | [<names>] | {<key>} | '*' }",
     admin_only: false,
+    action: Action::Schema,
     counter: Counter::Command,
     run,
 };

@@ -2,7 +2,7 @@
 
 use bson::Document;
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::Result;
 use crate::state::State;
@@ -12,6 +12,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "ends logical sessions: { endSessions: [{ id: UUID }] }",
     admin_only: false,
+    action: Action::None,
     counter: Counter::Command,
     run,
 };

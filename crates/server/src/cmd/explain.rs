@@ -5,7 +5,7 @@
 use bson::{doc, Bson, Document};
 use outpost_storage::{FindOptions, PlanKind, ReadCursor};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::error::{Error, Result};
 use crate::state::State;
 
@@ -14,6 +14,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "explains a find, count, distinct or aggregate: { explain: { find: ... }, verbosity: 'queryPlanner' | 'executionStats' | 'allPlansExecution' }",
     admin_only: false,
+    action: Action::Read,
     counter: Counter::Command,
     run,
 };

@@ -4,7 +4,7 @@ use bson::{Bson, Document};
 use outpost_storage::FindOptions;
 
 use super::cursor_reply::{batch_size, first_batch, BatchOptions};
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -14,6 +14,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "queries a collection: { find: <coll>, filter, sort, projection, skip, limit, batchSize, singleBatch, hint }",
     admin_only: false,
+    action: Action::Read,
     counter: Counter::Query,
     run,
 };
@@ -119,6 +120,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         )?;
         return first_batch(
             state,
+            req.conn,
             format!("{}.{coll}", req.db),
             Box::new(docs.into_iter().map(Ok)),
             &batch,
@@ -127,6 +129,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let cursor = state.storage.find(req.db, &coll, &options)?;
     first_batch(
         state,
+        req.conn,
         format!("{}.{coll}", req.db),
         Box::new(cursor),
         &batch,

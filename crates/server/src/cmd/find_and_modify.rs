@@ -5,7 +5,7 @@ use bson::{doc, Bson, Document};
 use outpost_storage::query::Update;
 use outpost_storage::FindAndModify;
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -15,6 +15,7 @@ pub static COMMAND: Command = Command {
     aliases: &["findandmodify"],
     help: "updates or removes one document and returns it: { findAndModify: <coll>, query, sort, update | remove: true, new, fields, upsert }",
     admin_only: false,
+    action: Action::Write,
     counter: Counter::Command,
     run,
 };

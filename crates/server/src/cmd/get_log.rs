@@ -2,7 +2,7 @@
 
 use bson::{doc, Bson, Document};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::error::{Error, Result};
 use crate::state::State;
 
@@ -11,6 +11,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "recent log lines: { getLog: 'global' | 'startupWarnings' | '*' }",
     admin_only: true,
+    action: Action::ClusterMonitor,
     counter: Counter::Command,
     run,
 };

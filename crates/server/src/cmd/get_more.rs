@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use bson::{doc, Bson, Document};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::cursor::next_batch;
 use crate::error::{Error, Result};
@@ -15,6 +15,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "the next batch of a cursor: { getMore: <cursor id>, collection: <coll>, batchSize }",
     admin_only: false,
+    action: Action::Read,
     counter: Counter::GetMore,
     run,
 };
@@ -46,6 +47,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         .get(id)
         .ok_or_else(|| Error::new(43, format!("cursor id {id} not found")))?;
     let mut cursor = cursor.lock().unwrap_or_else(|p| p.into_inner());
+    crate::auth::check_cursor_owner(state, req.conn, &cursor.owner, id)?;
     if cursor.ns != ns
         && !(cursor.ns.starts_with(&format!("{}.$cmd", req.db)) && coll.starts_with("$cmd"))
     {

@@ -4,7 +4,7 @@
 
 use bson::{doc, Document};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::error::Result;
 use crate::state::State;
 
@@ -21,6 +21,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "describes this server's role and limits (the driver handshake)",
     admin_only: false,
+    action: Action::None,
     counter: Counter::Command,
     run: run_hello,
 };
@@ -30,6 +31,7 @@ pub static IS_MASTER: Command = Command {
     aliases: &["ismaster"],
     help: "the legacy handshake: describes this server's role and limits",
     admin_only: false,
+    action: Action::None,
     counter: Counter::Command,
     run: run_is_master,
 };
@@ -79,6 +81,16 @@ pub fn reply(state: &State, req: &Request, modern: bool) -> Document {
         "maxWireVersion": MAX_WIRE_VERSION,
         "readOnly": false,
     });
+    if let Ok(name) = req.body.get_str("saslSupportedMechs") {
+        if let Some(mechanisms) = crate::auth::supported_mechs(state, name) {
+            out.insert("saslSupportedMechs", mechanisms);
+        }
+    }
+    if let Ok(speculative) = req.body.get_document("speculativeAuthenticate") {
+        if let Some(reply) = crate::auth::speculative(state, req.conn, speculative) {
+            out.insert("speculativeAuthenticate", reply);
+        }
+    }
     out
 }
 

@@ -3,7 +3,7 @@
 
 use bson::{doc, Bson, Document};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -14,6 +14,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "inserts documents: { insert: <coll>, documents: [...], ordered: true }",
     admin_only: false,
+    action: Action::Write,
     counter: Counter::None,
     run,
 };

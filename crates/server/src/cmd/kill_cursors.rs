@@ -2,7 +2,7 @@
 
 use bson::{doc, Bson, Document};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -12,6 +12,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "closes cursors: { killCursors: <coll>, cursors: [<ids>] }",
     admin_only: false,
+    action: Action::Read,
     counter: Counter::Command,
     run,
 };
@@ -31,6 +32,14 @@ fn run(state: &State, req: &Request) -> Result<Document> {
                 )))
             }
         };
+        if let Some(cursor) = state.cursors.get(id) {
+            let owner = cursor
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .owner
+                .clone();
+            crate::auth::check_cursor_owner(state, req.conn, &owner, id)?;
+        }
         if state.cursors.remove(id) {
             killed.push(id);
         } else {

@@ -3,7 +3,7 @@
 
 use bson::Document;
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::Result;
 use crate::state::State;
@@ -13,6 +13,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "kills logical sessions: { killSessions: [{ id: UUID }] }",
     admin_only: false,
+    action: Action::Authenticated,
     counter: Counter::Command,
     run,
 };

@@ -4,7 +4,7 @@ use bson::{doc, Document};
 use outpost_storage::query::Filter;
 
 use super::cursor_reply::{first_batch, BatchOptions};
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::Result;
 use crate::state::State;
@@ -14,6 +14,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "lists the collections of a database; options filter, nameOnly, cursor.batchSize",
     admin_only: false,
+    action: Action::ReadMetadata,
     counter: Counter::Command,
     run,
 };
@@ -54,5 +55,5 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         }));
     }
     let ns = format!("{}.$cmd.listCollections", req.db);
-    first_batch(state, ns, Box::new(out.into_iter()), &options)
+    first_batch(state, req.conn, ns, Box::new(out.into_iter()), &options)
 }

@@ -2,7 +2,7 @@
 
 use bson::{doc, Document};
 
-use super::{Command, Counter, Request, COMMANDS};
+use super::{Action, Command, Counter, Request, COMMANDS};
 use crate::error::Result;
 use crate::state::State;
 
@@ -11,6 +11,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "lists every command this server implements, with help",
     admin_only: false,
+    action: Action::None,
     counter: Counter::Command,
     run,
 };

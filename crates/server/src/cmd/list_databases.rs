@@ -3,7 +3,7 @@
 use bson::{doc, Bson, Document};
 use outpost_storage::query::Filter;
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::Result;
 use crate::state::State;
@@ -13,6 +13,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "lists databases with their sizes; options nameOnly and filter",
     admin_only: true,
+    action: Action::Authenticated,
     counter: Counter::Command,
     run,
 };
@@ -25,7 +26,12 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     };
     let mut databases = Vec::new();
     let mut total: i64 = 0;
+    let see_all = crate::auth::allowed(state, req.conn, Action::ClusterMonitor, "admin")?;
     for info in state.storage.list_databases() {
+        // Without listDatabases (clusterMonitor), a user sees the databases it may read.
+        if !see_all && !crate::auth::allowed(state, req.conn, Action::Read, &info.name)? {
+            continue;
+        }
         let size = i64::try_from(info.size_on_disk).unwrap_or(i64::MAX);
         let entry = if name_only {
             doc! {"name": &info.name}

@@ -3,7 +3,7 @@
 use bson::Document;
 
 use super::cursor_reply::{first_batch, BatchOptions};
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::Result;
 use crate::state::State;
@@ -13,6 +13,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "lists the indexes of a collection: { listIndexes: <coll> }",
     admin_only: false,
+    action: Action::ReadMetadata,
     counter: Counter::Command,
     run,
 };
@@ -22,5 +23,11 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let options = BatchOptions::from_cursor_field(req.body, "listIndexes")?;
     let specs = state.storage.list_indexes(req.db, &name)?;
     let ns = format!("{}.{name}", req.db);
-    first_batch(state, ns, Box::new(specs.into_iter().map(Ok)), &options)
+    first_batch(
+        state,
+        req.conn,
+        ns,
+        Box::new(specs.into_iter().map(Ok)),
+        &options,
+    )
 }

@@ -6,6 +6,7 @@
 
 use bson::{doc, Bson, Document};
 
+pub use crate::auth::Action;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::state::{ConnInfo, State};
@@ -20,6 +21,7 @@ mod connection_status;
 mod count;
 mod create;
 mod create_indexes;
+mod create_user;
 mod cursor_reply;
 mod db_stats;
 mod delete;
@@ -27,6 +29,7 @@ mod distinct;
 mod drop;
 mod drop_database;
 mod drop_indexes;
+mod drop_user;
 mod end_sessions;
 mod explain;
 mod find;
@@ -35,6 +38,7 @@ mod get_cmd_line_opts;
 mod get_log;
 mod get_more;
 mod get_parameter;
+mod grant_roles_to_user;
 mod hello;
 mod host_info;
 mod insert;
@@ -44,13 +48,19 @@ mod list_collections;
 mod list_commands;
 mod list_databases;
 mod list_indexes;
+mod logout;
 mod outpost_hub;
 mod outpost_sync;
 mod ping;
 mod rename_collection;
 mod repl_set_get_status;
+mod revoke_roles_from_user;
+mod sasl_continue;
+mod sasl_start;
 mod server_status;
 mod update;
+mod update_user;
+mod users_info;
 mod views;
 mod whats_my_uri;
 
@@ -78,6 +88,8 @@ pub struct Command {
     pub aliases: &'static [&'static str],
     pub help: &'static str,
     pub admin_only: bool,
+    /// What the connection's user needs to run it (checked by dispatch with `--auth`).
+    pub action: Action,
     pub counter: Counter,
     pub run: fn(&State, &Request) -> Result<Document>,
 }
@@ -94,12 +106,14 @@ pub static COMMANDS: &[&Command] = &[
     &count::COMMAND,
     &create::COMMAND,
     &create_indexes::COMMAND,
+    &create_user::COMMAND,
     &db_stats::COMMAND,
     &delete::COMMAND,
     &distinct::COMMAND,
     &drop::COMMAND,
     &drop_database::COMMAND,
     &drop_indexes::COMMAND,
+    &drop_user::COMMAND,
     &end_sessions::COMMAND,
     &explain::COMMAND,
     &find::COMMAND,
@@ -108,6 +122,7 @@ pub static COMMANDS: &[&Command] = &[
     &get_log::COMMAND,
     &get_more::COMMAND,
     &get_parameter::COMMAND,
+    &grant_roles_to_user::COMMAND,
     &hello::COMMAND,
     &hello::IS_MASTER,
     &host_info::COMMAND,
@@ -118,6 +133,7 @@ pub static COMMANDS: &[&Command] = &[
     &list_commands::COMMAND,
     &list_databases::COMMAND,
     &list_indexes::COMMAND,
+    &logout::COMMAND,
     &outpost_hub::CREATE_EDGE_COMMAND,
     &outpost_hub::LIST_EDGES_COMMAND,
     &outpost_hub::SET_EDGE_QUERY_COMMAND,
@@ -130,8 +146,13 @@ pub static COMMANDS: &[&Command] = &[
     &ping::COMMAND,
     &rename_collection::COMMAND,
     &repl_set_get_status::COMMAND,
+    &revoke_roles_from_user::COMMAND,
+    &sasl_continue::COMMAND,
+    &sasl_start::COMMAND,
     &server_status::COMMAND,
     &update::COMMAND,
+    &update_user::COMMAND,
+    &users_info::COMMAND,
     &whats_my_uri::COMMAND,
 ];
 
@@ -229,7 +250,11 @@ fn run(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Docu
             ),
         ));
     }
-    outpost_storage::validate_db_name(db).map_err(Error::from)?;
+    crate::auth::authorize(state, conn, command.name, command.action, db, body)?;
+    // `$external` holds no data: it names the source of PLAIN's users.
+    if !(db == "$external" && command.action == Action::None) {
+        outpost_storage::validate_db_name(db).map_err(Error::from)?;
+    }
     match command.counter {
         Counter::Command => Metrics::add(&state.metrics.op_command, 1),
         Counter::Query => Metrics::add(&state.metrics.op_query, 1),

@@ -6,7 +6,7 @@ use bson::{doc, Bson, Document};
 use outpost_sync::protocol::{CREATE_EDGE, DELETE_EDGE, LIST_EDGES, SET_EDGE_QUERY};
 use outpost_sync::{Hub, ServiceType};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::error::{Error, Result};
 use crate::state::State;
 
@@ -16,6 +16,7 @@ pub static CREATE_EDGE_COMMAND: Command = Command {
     help: "hub: creates an edge instance {name, service: 'edge'|'device-sync', query, defaultDb}; \
            answers its id and one-time registration_key",
     admin_only: true,
+    action: Action::HubAdmin,
     counter: Counter::Command,
     run: create_edge,
 };
@@ -25,6 +26,7 @@ pub static LIST_EDGES_COMMAND: Command = Command {
     aliases: &[],
     help: "hub: lists the edge instances",
     admin_only: true,
+    action: Action::HubAdmin,
     counter: Counter::Command,
     run: list_edges,
 };
@@ -34,6 +36,7 @@ pub static SET_EDGE_QUERY_COMMAND: Command = Command {
     aliases: &[],
     help: "hub: changes an edge instance's query {id, query}",
     admin_only: true,
+    action: Action::HubAdmin,
     counter: Counter::Command,
     run: set_edge_query,
 };
@@ -43,6 +46,7 @@ pub static DELETE_EDGE_COMMAND: Command = Command {
     aliases: &[],
     help: "hub: deletes an edge instance {id}; its keys stop working",
     admin_only: true,
+    action: Action::HubAdmin,
     counter: Counter::Command,
     run: delete_edge,
 };

@@ -5,7 +5,7 @@ use bson::{doc, Bson, Document};
 use outpost_sync::protocol::{DOWNLOAD, REGISTER, SNAPSHOT, UPLOAD};
 
 use super::outpost_hub::{hub, sync_error};
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::error::Result;
 use crate::state::State;
 
@@ -14,6 +14,7 @@ pub static REGISTER_COMMAND: Command = Command {
     aliases: &[],
     help: "hub: exchanges a one-time registration key for an API key",
     admin_only: true,
+    action: Action::Sync,
     counter: Counter::Command,
     run: run_on_hub,
 };
@@ -23,6 +24,7 @@ pub static UPLOAD_COMMAND: Command = Command {
     aliases: &[],
     help: "hub: applies a batch of an edge's changes and acknowledges it",
     admin_only: true,
+    action: Action::Sync,
     counter: Counter::Command,
     run: run_on_hub,
 };
@@ -32,6 +34,7 @@ pub static DOWNLOAD_COMMAND: Command = Command {
     aliases: &[],
     help: "hub: the hub's changes after a sequence that match the edge's query",
     admin_only: true,
+    action: Action::Sync,
     counter: Counter::Command,
     run: run_on_hub,
 };
@@ -41,6 +44,7 @@ pub static SNAPSHOT_COMMAND: Command = Command {
     aliases: &[],
     help: "hub: a page of every document the edge's query matches",
     admin_only: true,
+    action: Action::Sync,
     counter: Counter::Command,
     run: run_on_hub,
 };
@@ -50,6 +54,7 @@ pub static STATUS_COMMAND: Command = Command {
     aliases: &[],
     help: "edge: sync state (connected, last sync, backlog, lag, skipped documents, query)",
     admin_only: false,
+    action: Action::Sync,
     counter: Counter::Command,
     run: status,
 };

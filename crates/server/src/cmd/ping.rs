@@ -2,7 +2,7 @@
 
 use bson::Document;
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::error::Result;
 use crate::state::State;
 
@@ -11,6 +11,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "a way to check that the server is alive; responds immediately",
     admin_only: false,
+    action: Action::None,
     counter: Counter::Command,
     run,
 };

@@ -2,7 +2,7 @@
 
 use bson::Document;
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -12,6 +12,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "renames a collection: { renameCollection: 'db.from', to: 'db.to', dropTarget: false }",
     admin_only: true,
+    action: Action::Schema,
     counter: Counter::Command,
     run,
 };

@@ -4,6 +4,7 @@
 use bson::{doc, Document};
 
 use super::{Command, Counter, Request};
+use crate::auth::Action;
 use crate::error::{Error, Result};
 use crate::replset;
 use crate::state::State;
@@ -14,6 +15,7 @@ pub static COMMAND: Command = Command {
     help: "the replica set's members and their optimes (one member: this primary)",
     admin_only: true,
     counter: Counter::Command,
+    action: Action::ClusterMonitor,
     run,
 };
 

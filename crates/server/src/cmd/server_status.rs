@@ -2,7 +2,7 @@
 
 use bson::{doc, Document};
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::state::State;
@@ -12,6 +12,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "the server's state: uptime, connections, operation counters, memory",
     admin_only: false,
+    action: Action::ClusterMonitor,
     counter: Counter::Command,
     run,
 };

@@ -5,7 +5,7 @@ use bson::{doc, Bson, Document};
 use outpost_storage::query::Update;
 use outpost_storage::UpdateSpec;
 
-use super::{Command, Counter, Request};
+use super::{Action, Command, Counter, Request};
 use crate::args;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -16,6 +16,7 @@ pub static COMMAND: Command = Command {
     aliases: &[],
     help: "updates documents: { update: <coll>, updates: [{ q, u, upsert, multi, arrayFilters, hint }], ordered: true }",
     admin_only: false,
+    action: Action::Write,
     counter: Counter::None,
     run,
 };

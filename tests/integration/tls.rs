@@ -1,0 +1,220 @@
+//! TLS through the official driver (`tls=true`, `tlsCAFile`), with a CA and certificates made
+//! at run time: `require` refuses plain clients, `prefer` takes both on one port, a CA file on
+//! the server requires client certificates, and authentication runs over TLS.
+
+use std::path::{Path, PathBuf};
+
+use bson::{doc, Document};
+use mongodb::options::ClientOptions;
+use mongodb::Client;
+use outpost_server::{Config, TlsMode};
+use outpost_tests::{TestServer, SERVER_SELECTION_TIMEOUT_MS};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
+
+/// A CA, a server certificate for 127.0.0.1/localhost and a client certificate, as PEM files.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "Outpost test CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+
+        let server_key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server = params.signed_by(&server_key, &ca, &ca_key).unwrap();
+        std::fs::write(dir.path().join("server.pem"), server.pem()).unwrap();
+        std::fs::write(
+            dir.path().join("server-key.pem"),
+            server_key.serialize_pem(),
+        )
+        .unwrap();
+
+        let client_key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "outpost-test-client");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client = params.signed_by(&client_key, &ca, &ca_key).unwrap();
+        std::fs::write(
+            dir.path().join("client.pem"),
+            format!("{}{}", client.pem(), client_key.serialize_pem()),
+        )
+        .unwrap();
+        Pki { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn config(&self, mode: Option<TlsMode>, client_certs: bool) -> Config {
+        Config {
+            dbpath: None,
+            port: 0,
+            tls_mode: mode,
+            tls_cert_file: Some(self.path("server.pem")),
+            tls_key_file: Some(self.path("server-key.pem")),
+            tls_ca_file: client_certs.then(|| self.path("ca.pem")),
+            ..Config::default()
+        }
+    }
+}
+
+async fn client(server: &TestServer, extra: &str) -> Client {
+    let uri = format!(
+        "mongodb://{}/?directConnection=true&serverSelectionTimeoutMS={SERVER_SELECTION_TIMEOUT_MS}{extra}",
+        server.addr()
+    );
+    Client::with_options(ClientOptions::parse(uri).await.unwrap()).unwrap()
+}
+
+fn tls_options(ca: &Path) -> String {
+    format!("&tls=true&tlsCAFile={}", ca.display())
+}
+
+async fn ping(client: &Client) -> mongodb::error::Result<Document> {
+    client.database("admin").run_command(doc! {"ping": 1}).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_mode_serves_tls_clients_and_refuses_plain_ones() {
+    let pki = Pki::new();
+    // A certificate without a mode means require.
+    let server = TestServer::start_with(pki.config(None, false)).await;
+    let tls = client(&server, &tls_options(&pki.path("ca.pem"))).await;
+    let items = tls.database("shop").collection::<Document>("items");
+    items
+        .insert_one(doc! {"_id": 1, "over": "tls"})
+        .await
+        .unwrap();
+    assert_eq!(
+        items.find_one(doc! {}).await.unwrap(),
+        Some(doc! {"_id": 1, "over": "tls"})
+    );
+    let plain = client(&server, "").await;
+    ping(&plain)
+        .await
+        .expect_err("a plain client of a TLS-only server must fail");
+    // A client that does not trust the server's CA fails too.
+    let untrusting = client(&server, "&tls=true").await;
+    ping(&untrusting)
+        .await
+        .expect_err("the server's certificate is not signed by a public CA");
+    // The TLS client still works afterwards.
+    ping(&tls).await.unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefer_mode_takes_tls_and_plain_on_one_port() {
+    let pki = Pki::new();
+    let server = TestServer::start_with(pki.config(Some(TlsMode::Prefer), false)).await;
+    let tls = client(&server, &tls_options(&pki.path("ca.pem"))).await;
+    let plain = client(&server, "").await;
+    tls.database("shop")
+        .collection::<Document>("items")
+        .insert_one(doc! {"_id": 1})
+        .await
+        .unwrap();
+    let count = plain
+        .database("shop")
+        .collection::<Document>("items")
+        .count_documents(doc! {})
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_file_on_the_server_requires_client_certificates_and_auth_runs_over_tls() {
+    let pki = Pki::new();
+    let config = Config {
+        auth: true,
+        ..pki.config(Some(TlsMode::Require), true)
+    };
+    let server = TestServer::start_with(config).await;
+    let without_cert = client(&server, &tls_options(&pki.path("ca.pem"))).await;
+    ping(&without_cert)
+        .await
+        .expect_err("a client without a certificate must be refused");
+    let with_cert = format!(
+        "{}&tlsCertificateKeyFile={}",
+        tls_options(&pki.path("ca.pem")),
+        pki.path("client.pem").display()
+    );
+    let anonymous = client(&server, &with_cert).await;
+    ping(&anonymous).await.unwrap();
+    anonymous
+        .database("admin")
+        .run_command(doc! {"createUser": "root", "pwd": "pw-tls", "roles": ["root"]})
+        .await
+        .unwrap();
+    for mechanism in ["SCRAM-SHA-256", "PLAIN"] {
+        let source = if mechanism == "PLAIN" {
+            "$external"
+        } else {
+            "admin"
+        };
+        let uri_extra = format!("{with_cert}&authMechanism={mechanism}&authSource={source}");
+        let uri = format!(
+            "mongodb://root:pw-tls@{}/?directConnection=true&serverSelectionTimeoutMS={SERVER_SELECTION_TIMEOUT_MS}{uri_extra}",
+            server.addr()
+        );
+        let logged_in = Client::with_options(ClientOptions::parse(uri).await.unwrap()).unwrap();
+        logged_in
+            .database("shop")
+            .collection::<Document>("items")
+            .insert_one(doc! {"by": mechanism})
+            .await
+            .unwrap_or_else(|e| panic!("{mechanism}: {e}"));
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_configuration_errors_stop_the_start() {
+    let pki = Pki::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let no_key = Config {
+        tls_key_file: None,
+        ..pki.config(Some(TlsMode::Require), false)
+    };
+    let error = outpost_server::Server::builder()
+        .config(no_key)
+        .start_on(listener)
+        .await
+        .err()
+        .expect("a certificate without a key cannot start");
+    assert!(error.to_string().contains("--tls-key-file"), "{error}");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let wrong_key = Config {
+        tls_key_file: Some(pki.path("ca.pem")),
+        ..pki.config(Some(TlsMode::Require), false)
+    };
+    assert!(outpost_server::Server::builder()
+        .config(wrong_key)
+        .start_on(listener)
+        .await
+        .is_err());
+    // The client side the edge's hub link can use: a private CA, or a missing file's error.
+    assert!(outpost_server::tls::client_config(Some(&pki.path("ca.pem"))).is_ok());
+    assert!(outpost_server::tls::client_config(Some(&pki.path("missing.pem"))).is_err());
+    assert!(outpost_server::tls::client_config(None).is_ok());
+}
