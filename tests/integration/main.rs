@@ -24,4 +24,5 @@ mod nesting;
 mod persistence;
 mod query;
 mod stats;
+mod views;
 mod wire;

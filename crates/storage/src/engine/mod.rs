@@ -400,6 +400,27 @@ impl Storage {
         Some((view_on, pipeline))
     }
 
+    /// A view resolved through the views it stacks on: the collection it finally reads and
+    /// the pipeline to run over it (the innermost view's stages first); `None` when
+    /// `db.name` is not a view. Views stack at most [`MAX_VIEW_DEPTH`] deep (code 149 past
+    /// that, as mongod's ViewDepthLimitExceeded).
+    pub fn resolve_view(&self, db: &str, name: &str) -> Result<Option<(String, Vec<Document>)>> {
+        let Some((mut source, mut pipeline)) = self.view_definition(db, name) else {
+            return Ok(None);
+        };
+        for _ in 0..MAX_VIEW_DEPTH {
+            match self.view_definition(db, &source) {
+                Some((next, mut inner)) => {
+                    inner.extend(pipeline);
+                    pipeline = inner;
+                    source = next;
+                }
+                None => return Ok(Some((source, pipeline))),
+            }
+        }
+        Err(view_depth_error())
+    }
+
     /// Drops a collection; false if it did not exist.
     pub fn drop_collection(&self, db: &str, coll: &str) -> Result<bool> {
         let mut w = self.writer();
@@ -680,6 +701,18 @@ impl Storage {
         self.commit_set(set)?;
         Ok(removed)
     }
+}
+
+/// Views may stack this deep, and view reads nest this deep (a view read by `$lookup` inside
+/// a view's pipeline), as in MongoDB.
+pub const MAX_VIEW_DEPTH: usize = 20;
+
+/// mongod's ViewDepthLimitExceeded.
+pub(crate) fn view_depth_error() -> Error {
+    Error::coded(
+        149,
+        format!("View depth too deep or view cycle detected; maximum depth is {MAX_VIEW_DEPTH}"),
+    )
 }
 
 fn open_collection(kv: &Kv, meta: CollectionMeta) -> Result<Collection> {
