@@ -16,6 +16,7 @@ mod crud;
 mod cursors;
 mod errors;
 mod handshake;
+mod hashed;
 mod indexes;
 mod model;
 mod mongosh;

@@ -575,7 +575,7 @@ impl Storage {
         let mut meta = collection.meta.clone();
         let found = meta.indexes.iter_mut().find(|i| match index {
             IndexSelector::Names(names) => names.contains(&i.name),
-            IndexSelector::Key(key) => i.key == *key,
+            IndexSelector::Key(key) => index::same_key_pattern(&i.key, key),
             IndexSelector::All => false,
         });
         let Some(found) = found else {

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::query::filter::Interval;
 use crate::query::{Filter, Projection, SortSpec};
 use crate::value::collation::same_collation;
+use crate::value::hash::hash64;
 use crate::value::{compare, compare_with, keyenc, type_rank, Collation};
 
 /// Blocking stages (sort) may hold this many bytes unless the command allows disk use.
@@ -400,18 +401,9 @@ pub(crate) fn choose_plan(
         if index.partial.is_some() {
             continue;
         }
-        let Some((first, _)) = index.fields.first() else {
+        let Some(intervals) = first_field_intervals(index, filter, query_collation) else {
             continue;
         };
-        let Some(intervals) = filter
-            .bounds_for(first, index.meta.multikey)
-            .filter(|i| collation_allows(index.collation.as_deref(), query_collation, i))
-        else {
-            continue;
-        };
-        if index.meta.sparse && intervals_contain_null(&intervals) {
-            continue;
-        }
         let equality = intervals.iter().all(is_point);
         let better = match &best {
             None => true,
@@ -499,9 +491,40 @@ pub(crate) fn choose_plan(
     }
 }
 
-/// An index gives a sort order only when it holds one entry per document, and its collation
-/// is the query's.
+/// The intervals of `index`'s first field that `filter` implies, in the index's key space;
+/// `None` when the index cannot serve them: a collation that orders strings differently, a
+/// sparse index and bounds that include null, or a hashed first field and bounds that are not
+/// all points (a hashed index serves equality and `$in`, never ranges).
+fn first_field_intervals(
+    index: &Index,
+    filter: &Filter,
+    query_collation: Option<&Collation>,
+) -> Option<Vec<Interval>> {
+    let (first, _) = index.fields.first()?;
+    let intervals = filter
+        .bounds_for(first, index.meta.multikey)
+        .filter(|i| collation_allows(index.collation.as_deref(), query_collation, i))?;
+    if index.meta.sparse && intervals_contain_null(&intervals) {
+        return None;
+    }
+    if index.hashed != Some(0) {
+        return Some(intervals);
+    }
+    intervals
+        .iter()
+        .map(|interval| match (&interval.lower, is_point(interval)) {
+            (Bound::Included(value), true) => Some(is_point_interval(&Bson::Int64(hash64(value)))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An index gives a sort order only when it holds one entry per document, its collation is
+/// the query's, and no sorted field is hashed.
 fn usable_for_sort(index: &Index, sort: &Document, query: Option<&Collation>) -> Option<bool> {
+    if index.hashed.is_some_and(|position| position < sort.len()) {
+        return None;
+    }
     if index.meta.multikey
         || index.meta.sparse
         || index.partial.is_some()
@@ -576,11 +599,8 @@ fn hinted_plan(
             "hint provided does not correspond to an existing index".into(),
         )),
         Some(Some(index)) => {
-            let (first, descending) = index.fields.first().cloned().unwrap_or_default();
-            let intervals = filter
-                .bounds_for(&first, index.meta.multikey)
-                .filter(|i| !(index.meta.sparse && intervals_contain_null(i)))
-                .filter(|i| collation_allows(index.collation.as_deref(), query_collation, i));
+            let descending = index.fields.first().is_some_and(|f| f.1);
+            let intervals = first_field_intervals(index, filter, query_collation);
             let ranges = intervals
                 .map(|i| byte_ranges_with(&i, descending, index.collation.as_deref()))
                 .unwrap_or_else(full_range);
