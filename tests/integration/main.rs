@@ -9,6 +9,7 @@
 //! first (see `persistence::outpost_binary`). The mongosh test needs Node.js (`npx`).
 
 mod aggregation;
+mod capped;
 mod catalog;
 mod collation;
 mod concurrency;

@@ -21,6 +21,8 @@ pub struct Cursor {
     pub docs: Peekable<DocIter>,
     pub last_used: Instant,
     pub no_timeout: bool,
+    /// A tailable cursor's query and position (its `docs` are then empty).
+    pub tail: Option<crate::tail::Tail>,
 }
 
 /// Every open cursor of the server, by id.

@@ -27,6 +27,7 @@ mod pool;
 mod server;
 mod sessions;
 mod state;
+mod tail;
 
 pub use config::{Config, LogFormat, WriteOutsideQuery};
 pub use error::{code_name, Error};

@@ -63,6 +63,7 @@ pub fn first_batch(
             docs,
             last_used: Instant::now(),
             no_timeout: options.no_timeout,
+            tail: None,
         })
     };
     Ok(doc! {

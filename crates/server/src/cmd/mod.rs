@@ -16,6 +16,7 @@ mod coll_mod;
 mod coll_stats;
 mod configure_fail_point;
 mod connection_status;
+mod convert_to_capped;
 mod count;
 mod create;
 mod create_indexes;
@@ -88,6 +89,7 @@ pub static COMMANDS: &[&Command] = &[
     &coll_stats::COMMAND,
     &configure_fail_point::COMMAND,
     &connection_status::COMMAND,
+    &convert_to_capped::COMMAND,
     &count::COMMAND,
     &create::COMMAND,
     &create_indexes::COMMAND,

@@ -171,6 +171,8 @@ pub struct Collection {
     pub docs: Tree,
     pub indexes: Vec<Index>,
     pub validator: Option<Validator>,
+    /// Limits and insertion order of a capped collection.
+    pub capped: Option<super::capped::Capped>,
 }
 
 /// Which writes a validator checks (`validationLevel`).

@@ -12,6 +12,7 @@
 //! write commits its document, index entries and history entry in one atomic batch.
 
 mod agg_env;
+mod capped;
 mod catalog;
 mod commits;
 mod history;
@@ -30,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bson::{Bson, Document};
 
+pub use capped::{capped_options, Capped, TailBatch, TailRequest};
 pub use catalog::{
     default_index_name, validate_collection_name, validate_db_name, CollectionMeta, IndexMeta,
 };
@@ -77,6 +79,8 @@ struct Inner {
     write_guard: RwLock<Option<WriteGuard>>,
     /// The last committed history sequence number, for consumers that wait for commits.
     commits: commits::CommitWatch,
+    /// Committed document count and size of capped collections, by collection id.
+    capped_totals: Mutex<std::collections::HashMap<u64, capped::CappedTotals>>,
 }
 
 /// A check the sync layer runs on every local (`Origin::Local`) insert, update and replace
@@ -116,6 +120,8 @@ pub struct CollectionStats {
     /// Sum of the BSON sizes of the documents.
     pub size: u64,
     pub index_sizes: Vec<(String, u64)>,
+    /// A capped collection's limits: size in bytes, and the document count if any.
+    pub capped: Option<(u64, Option<u64>)>,
 }
 
 /// Which indexes `dropIndexes` drops.
@@ -167,6 +173,7 @@ impl Storage {
                 }),
                 write_guard: RwLock::new(None),
                 commits: commits::CommitWatch::new(next_seq - 1),
+                capped_totals: Mutex::new(std::collections::HashMap::new()),
             }),
         })
     }
@@ -451,6 +458,12 @@ impl Storage {
         for index in &c.indexes {
             self.inner.kv.drop_tree(&index_tree_name(index.meta.id))?;
         }
+        if c.capped.is_some() {
+            self.inner
+                .kv
+                .drop_tree(&capped::capped_tree_name(c.meta.id))?;
+            self.forget_capped(c.meta.id);
+        }
         Ok(true)
     }
 
@@ -598,7 +611,10 @@ impl Storage {
                 "Collection [{db}.{coll}] not found."
             )));
         };
-        let mut stats = CollectionStats::default();
+        let mut stats = CollectionStats {
+            capped: c.capped.as_ref().map(|capped| (capped.size, capped.max)),
+            ..CollectionStats::default()
+        };
         for item in c.docs.iter() {
             let (key, value) = item?;
             stats.count += 1;
@@ -723,7 +739,9 @@ fn open_collection(kv: &Kv, meta: CollectionMeta) -> Result<Collection> {
         indexes.push(Index::open(index_meta.clone(), tree)?);
     }
     let validator = catalog::Validator::from_options(&meta.options)?;
+    let capped = capped::open_capped(kv, meta.id, &meta.options)?;
     Ok(Collection {
+        capped,
         meta,
         docs,
         indexes,

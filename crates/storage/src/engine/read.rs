@@ -212,6 +212,11 @@ enum Source {
         reverse: bool,
         dedupe: bool,
     },
+    /// A capped collection in insertion order.
+    Natural {
+        capped: Box<super::capped::Capped>,
+        reverse: bool,
+    },
 }
 
 type ByteRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
@@ -621,6 +626,26 @@ fn hinted_plan(
     }
 }
 
+/// A collection scan of a capped collection reads it in insertion order (its natural order),
+/// not in `_id` order.
+fn in_natural_order(plan: Plan, collection: &Collection) -> Plan {
+    match (&collection.capped, plan.kind, plan.source) {
+        (Some(capped), PlanKind::CollScan, Source::IdRanges { reverse, .. }) => Plan {
+            kind: PlanKind::CollScan,
+            provides_sort: plan.provides_sort,
+            source: Source::Natural {
+                capped: Box::new(capped.clone()),
+                reverse,
+            },
+        },
+        (_, kind, source) => Plan {
+            kind,
+            provides_sort: plan.provides_sort,
+            source,
+        },
+    }
+}
+
 /// Key patterns are equal when fields and directions agree (1 and 1.0 alike).
 fn key_pattern_equal(a: &Document, b: &Document) -> bool {
     a.len() == b.len()
@@ -673,6 +698,13 @@ impl Plan {
                     })
                 }))
             }
+            Source::Natural { capped, reverse } => Box::new(
+                Storage::natural_scan(&capped, docs, reverse).map(move |item| {
+                    let (key, value) = item?;
+                    info.docs_examined.fetch_add(1, AtomicOrdering::Relaxed);
+                    found(key, &value)
+                }),
+            ),
             Source::Index {
                 index,
                 mut ranges,
@@ -858,6 +890,7 @@ impl Storage {
             },
             _ => choose_plan(&collection, &filter, options.hint.as_ref(), sort_doc)?,
         };
+        let plan = in_natural_order(plan, &collection);
         let kind = plan.kind.clone();
         let index_collation = match &plan.source {
             Source::Index { index, .. } => index.meta.collation.clone(),
