@@ -16,6 +16,7 @@ mod concurrency;
 mod crud;
 mod cursors;
 mod errors;
+mod find_options;
 mod handshake;
 mod hashed;
 mod indexes;

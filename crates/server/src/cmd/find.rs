@@ -12,7 +12,7 @@ use crate::state::State;
 pub static COMMAND: Command = Command {
     name: "find",
     aliases: &[],
-    help: "queries a collection: { find: <coll>, filter, sort, projection, skip, limit, batchSize, singleBatch, hint }",
+    help: "queries a collection: { find: <coll>, filter, sort, projection, skip, limit, batchSize, singleBatch, hint, min, max, returnKey, tailable, awaitData }",
     admin_only: false,
     counter: Counter::Query,
     run,
@@ -23,9 +23,6 @@ const DEFAULT_FIRST_BATCH: usize = 101;
 
 /// Options Outpost refuses by name (they need features it does not have).
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("min", "find's 'min' option"),
-    ("max", "find's 'max' option"),
-    ("returnKey", "find's 'returnKey' option"),
     ("showRecordId", "find's 'showRecordId' option"),
     ("oplogReplay", "find's 'oplogReplay' option"),
 ];
@@ -77,6 +74,9 @@ pub fn parse_options(body: &Document) -> Result<(String, FindOptions)> {
         variables: args::opt_doc(body, name, "let")?.cloned(),
         allow_disk_use: args::bool_or(body, name, "allowDiskUse", false)?,
         deadline: args::deadline(body, name)?,
+        min: args::opt_doc(body, name, "min")?.cloned(),
+        max: args::opt_doc(body, name, "max")?.cloned(),
+        return_key: args::bool_or(body, name, "returnKey", false)?,
     };
     Ok((coll, options))
 }
@@ -177,6 +177,11 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         args::check_view_collation(options.collation.as_ref())?;
         if options.hint.is_some() {
             return Err(Error::bad_value("hint is not supported on a view"));
+        }
+        if options.min.is_some() || options.max.is_some() || options.return_key {
+            return Err(Error::bad_value(
+                "min, max and returnKey are not supported on a view",
+            ));
         }
         let stages = super::views::find_stages(
             &options.filter,

@@ -40,6 +40,13 @@ pub struct FindOptions {
     /// The operation's `collation` document as given; `None` takes the collection's default
     /// (`{locale: "simple"}` overrides a default with the binary collation).
     pub collation: Option<Document>,
+    /// find's `min`: the inclusive lower bound of the hinted index's keys (needs `hint`).
+    pub min: Option<Document>,
+    /// find's `max`: the exclusive upper bound of the hinted index's keys (needs `hint`).
+    pub max: Option<Document>,
+    /// find's `returnKey`: each result is the key of the index the plan read (`{}` for a
+    /// collection scan) instead of the document.
+    pub return_key: bool,
 }
 
 /// The collation an operation uses: the one it gives, else the collection's default.
@@ -626,6 +633,148 @@ fn hinted_plan(
     }
 }
 
+/// The key fields of the index a plan reads, as `returnKey` shows them: (path, hashed);
+/// none for a collection scan.
+fn plan_key_fields(plan: &Plan) -> Vec<(String, bool)> {
+    match &plan.source {
+        Source::Index { index, .. } => index
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(position, (path, _))| (path.clone(), index.hashed == Some(position)))
+            .collect(),
+        Source::Id(_) => vec![("_id".to_owned(), false)],
+        Source::IdRanges { .. } if plan.kind != PlanKind::CollScan => {
+            vec![("_id".to_owned(), false)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A document's index key for `returnKey`: each key field's value (its first, for an array;
+/// the hash, for a hashed field; null when missing).
+fn index_key_of(doc: &Document, fields: &[(String, bool)]) -> Document {
+    let mut key = Document::new();
+    for (path, hashed) in fields {
+        let value = crate::value::path::index_key_values(doc, path)
+            .into_iter()
+            .next()
+            .unwrap_or(Bson::Null);
+        let value = if *hashed {
+            Bson::Int64(hash64(&value))
+        } else {
+            value
+        };
+        key.insert(path.clone(), value);
+    }
+    key
+}
+
+/// The plan of a find with `min`/`max`: a scan of the hinted index between the bounds (`min`
+/// inclusive, `max` exclusive), whose fields must be the index's key fields in order.
+fn min_max_plan(
+    collection: &Collection,
+    options: &FindOptions,
+    sort: Option<&Document>,
+    query_collation: Option<&Arc<Collation>>,
+) -> Result<Plan> {
+    let hint = options.hint.as_ref().ok_or_else(|| {
+        Error::coded(
+            51173,
+            "When using min()/max() a hint of which index to use must be provided",
+        )
+    })?;
+    let index = match hint {
+        Bson::String(name) if name == "_id_" => None,
+        Bson::String(name) => collection.indexes.iter().find(|i| &i.meta.name == name),
+        Bson::Document(key) if key_pattern_equal(key, &bson::doc! {"_id": 1}) => None,
+        Bson::Document(key) => collection
+            .indexes
+            .iter()
+            .find(|i| key_pattern_equal(&i.meta.key, key)),
+        _ => None,
+    };
+    let is_id = match hint {
+        Bson::String(name) => name == "_id_",
+        Bson::Document(key) => key_pattern_equal(key, &bson::doc! {"_id": 1}),
+        _ => false,
+    };
+    if index.is_none() && !is_id {
+        return Err(Error::BadValue(
+            "hint provided does not correspond to an existing index".into(),
+        ));
+    }
+    let fields: Vec<(String, bool)> = match index {
+        Some(index) => index.fields.clone(),
+        None => vec![("_id".to_owned(), false)],
+    };
+    let collation = index.and_then(|i| i.collation.as_deref());
+    let encode = |bound: &Document| -> Result<Vec<u8>> {
+        let names_match = bound.len() == fields.len()
+            && bound
+                .keys()
+                .zip(fields.iter())
+                .all(|(k, (path, _))| k == path);
+        if !names_match {
+            return Err(Error::coded(
+                51174,
+                "The index chosen is not compatible with min/max",
+            ));
+        }
+        let mut bytes = Vec::new();
+        for (value, (_, descending)) in bound.values().zip(fields.iter()) {
+            if *descending {
+                keyenc::encode_descending_with_into(value, collation, &mut bytes);
+            } else {
+                keyenc::encode_with_into(value, collation, &mut bytes);
+            }
+        }
+        Ok(bytes)
+    };
+    let start = match &options.min {
+        Some(min) => Bound::Included(encode(min)?),
+        None => Bound::Unbounded,
+    };
+    let end = match &options.max {
+        Some(max) => Bound::Excluded(encode(max)?),
+        None => Bound::Unbounded,
+    };
+    let ranges = vec![(start, end)];
+    let query_collation = query_collation.map(|c| &**c);
+    match index {
+        None => {
+            let reverse = sort
+                .filter(|_| query_collation.is_none())
+                .and_then(|s| sort_matches(&fields, s));
+            Ok(Plan {
+                kind: PlanKind::IndexScan {
+                    index: "_id_".into(),
+                },
+                provides_sort: sort.is_none() || reverse.is_some(),
+                source: Source::IdRanges {
+                    ranges,
+                    reverse: reverse.unwrap_or(false),
+                },
+            })
+        }
+        Some(index) => {
+            let index_sort = sort.and_then(|s| usable_for_sort(index, s, query_collation));
+            Ok(Plan {
+                kind: PlanKind::IndexScan {
+                    index: index.meta.name.clone(),
+                },
+                provides_sort: sort.is_none() || index_sort.is_some(),
+                source: Source::Index {
+                    index: Box::new(index.clone()),
+                    dedupe: index.meta.multikey,
+                    ranges,
+                    reverse: index_sort.unwrap_or(false),
+                },
+            })
+        }
+    }
+}
+
 /// A collection scan of a capped collection reads it in insertion order (its natural order),
 /// not in `_id` order.
 fn in_natural_order(plan: Plan, collection: &Collection) -> Plan {
@@ -879,7 +1028,9 @@ impl Storage {
             .as_ref()
             .and_then(|s| s.natural_order())
             .map(|forward| !forward);
+        let bounded = options.min.is_some() || options.max.is_some();
         let plan = match natural {
+            _ if bounded => min_max_plan(&collection, options, sort_doc, filter.collation())?,
             Some(reverse) if options.hint.is_none() => Plan {
                 kind: PlanKind::CollScan,
                 provides_sort: true,
@@ -896,6 +1047,7 @@ impl Storage {
             Source::Index { index, .. } => index.meta.collation.clone(),
             _ => None,
         };
+        let key_fields = plan_key_fields(&plan);
         let provides_sort = plan.provides_sort;
         let scanned = with_deadline(
             plan.scan(
@@ -937,6 +1089,9 @@ impl Storage {
                 Box::new(ordered.skip(skip))
             };
         let projected: Box<dyn Iterator<Item = Result<Document>> + Send> = match projection {
+            _ if options.return_key => {
+                Box::new(limited.map(move |r| r.map(|(doc, _)| index_key_of(&doc, &key_fields))))
+            }
             Some(p) => Box::new(limited.map(move |r| r.and_then(|(doc, i)| p.apply(&doc, i)))),
             None => Box::new(limited.map(|r| r.map(|(doc, _)| doc))),
         };
