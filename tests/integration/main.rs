@@ -27,5 +27,6 @@ mod nesting;
 mod persistence;
 mod query;
 mod stats;
+mod validate;
 mod views;
 mod wire;

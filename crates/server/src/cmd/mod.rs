@@ -50,6 +50,7 @@ mod ping;
 mod rename_collection;
 mod server_status;
 mod update;
+mod validate;
 mod views;
 mod whats_my_uri;
 
@@ -130,6 +131,7 @@ pub static COMMANDS: &[&Command] = &[
     &rename_collection::COMMAND,
     &server_status::COMMAND,
     &update::COMMAND,
+    &validate::COMMAND,
     &whats_my_uri::COMMAND,
 ];
 

@@ -23,6 +23,7 @@ mod records;
 mod remote;
 mod scan;
 mod ttl;
+mod validate;
 mod write;
 
 use std::collections::BTreeMap;
@@ -40,6 +41,7 @@ pub use index::CreateIndexesOutcome;
 pub use read::{distinct_values, ExplainInfo, FindOptions, PlanKind, ReadCursor};
 pub use records::RecordTree;
 pub use remote::RemoteBatch;
+pub use validate::ValidateReport;
 pub use write::{
     DeleteSpec, FindAndModify, FindAndModifyOutcome, UpdateOutcome, UpdateSpec, WriteOptions,
 };
