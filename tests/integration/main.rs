@@ -26,6 +26,7 @@ mod nesting;
 
 mod persistence;
 mod query;
+mod stable_api;
 mod stats;
 mod validate;
 mod views;

@@ -26,6 +26,7 @@ mod pool;
 
 mod server;
 mod sessions;
+mod stable_api;
 mod state;
 mod tail;
 

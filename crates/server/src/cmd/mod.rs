@@ -200,6 +200,7 @@ fn run(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Docu
         Metrics::add(&state.metrics.op_command, 1);
         return Err(Error::new(59, format!("no such command: '{name}'")));
     };
+    crate::stable_api::check(command.name, body)?;
     if TRANSACTION_FIELDS.iter().any(|f| body.contains_key(*f)) {
         return Err(Error::new(
             20,
