@@ -234,6 +234,38 @@ async fn tailable_cursors_follow_inserts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tailable_cursor_overtaken_by_eviction_loses_its_position() {
+    let server = TestServer::start().await;
+    let db = server.db("test");
+    run(
+        &db,
+        doc! {"create": "ring", "capped": true, "size": 4096, "max": 2},
+    )
+    .await;
+    insert(&server, "ring", vec![doc! {"_id": 1}, doc! {"_id": 2}]).await;
+    let reply = run(&db, doc! {"find": "ring", "tailable": true, "batchSize": 1}).await;
+    let (docs, id) = first_batch(&reply);
+    assert_eq!(ids(&docs), [1]);
+    // Three more inserts evict documents 1 and 2 (and 3): the cursor stood at 1.
+    insert(
+        &server,
+        "ring",
+        vec![doc! {"_id": 3}, doc! {"_id": 4}, doc! {"_id": 5}],
+    )
+    .await;
+    let error = run_err(&db, doc! {"getMore": id, "collection": "ring"}).await;
+    assert_eq!(
+        (error.code, error.code_name.as_str()),
+        (136, "CappedPositionLost"),
+        "{error:?}"
+    );
+    // The cursor is gone.
+    let error = run_err(&db, doc! {"getMore": id, "collection": "ring"}).await;
+    assert_eq!(error.code, 43, "{error:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_await_data_cursor_wakes_up_on_insert() {
     let server = TestServer::start().await;
     let db = server.db("test");

@@ -122,6 +122,7 @@ pub fn code_name(code: i32) -> String {
         96 => "OperationFailed",
         115 => "CommandNotSupported",
         121 => "DocumentValidationFailure",
+        136 => "CappedPositionLost",
         149 => "ViewDepthLimitExceeded",
         161 => "IncompatibleCollationVersion",
         166 => "CommandNotSupportedOnView",

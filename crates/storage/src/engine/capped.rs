@@ -366,6 +366,7 @@ impl Storage {
             Some(p) if !p.is_empty() => Some(Projection::parse_for_query(p, request.filter)?),
             _ => None,
         };
+        check_position(capped, request.after)?;
         let start = Bound::Excluded(order_key(request.after));
         let end = Bound::Excluded(vec![b'p']);
         let mut batch = TailBatch {
@@ -445,6 +446,25 @@ impl Storage {
         self.collection(db, coll)
             .is_some_and(|c| c.capped.is_some())
     }
+}
+
+/// Fails with CappedPositionLost (136), as mongod, when the document a tailable cursor
+/// stopped at is gone and every document left is newer: the collection moved past it.
+fn check_position(capped: &Capped, after: u64) -> Result<()> {
+    if after == 0 || capped.order.contains_key(order_key(after))? {
+        return Ok(());
+    }
+    let oldest = match capped.order.scan_prefix([b'o']).next() {
+        Some(item) => Some(decode_seq(item?.0.get(1..).unwrap_or_default())?),
+        None => None,
+    };
+    if oldest.is_some_and(|oldest| oldest > after) {
+        return Err(Error::coded(
+            136,
+            "CollectionScan died due to position in capped collection being deleted",
+        ));
+    }
+    Ok(())
 }
 
 /// What a tail read reads: documents after position `after` matching `filter` (under the
