@@ -25,6 +25,7 @@ mod mongosh;
 mod nesting;
 
 mod persistence;
+mod profile;
 mod query;
 mod stable_api;
 mod stats;

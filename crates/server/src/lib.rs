@@ -23,6 +23,7 @@ pub mod hub;
 pub mod logbuf;
 mod metrics;
 mod pool;
+mod profiler;
 
 mod server;
 mod sessions;

@@ -104,6 +104,7 @@ impl ServerBuilder {
             fail_points: Default::default(),
 
             sessions: Default::default(),
+            profiler: Default::default(),
             started: Instant::now(),
             process_id: bson::oid::ObjectId::new(),
 

@@ -22,6 +22,8 @@ pub struct State {
     pub commands: crate::pool::CommandPool,
 
     pub sessions: SessionCache,
+    /// The database profiler's settings (`profile`).
+    pub profiler: crate::profiler::Profiler,
     pub started: Instant,
     /// Fixed for the life of the server: `topologyVersion.processId` in `hello`.
     pub process_id: bson::oid::ObjectId,

@@ -47,6 +47,7 @@ mod list_indexes;
 mod outpost_hub;
 mod outpost_sync;
 mod ping;
+mod profile;
 mod rename_collection;
 mod server_status;
 mod update;
@@ -128,6 +129,7 @@ pub static COMMANDS: &[&Command] = &[
     &outpost_sync::STATUS_COMMAND,
     &outpost_sync::UPLOAD_COMMAND,
     &ping::COMMAND,
+    &profile::COMMAND,
     &rename_collection::COMMAND,
     &server_status::COMMAND,
     &update::COMMAND,
@@ -174,6 +176,7 @@ pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Re
             return Reply::Document(reply);
         }
     }
+    let started = std::time::Instant::now();
     let mut reply = match run(state, conn, db, body) {
         Ok(mut reply) => {
             if !reply.contains_key("ok") {
@@ -189,6 +192,9 @@ pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Re
     if let Some(wce) = fail.and_then(|a| a.write_concern_error) {
         reply.insert("writeConcernError", wce);
     }
+    state
+        .profiler
+        .after_command(state, conn, db, body, &reply, started.elapsed());
     Reply::Document(reply)
 }
 
