@@ -483,3 +483,126 @@ pub struct TailBatch {
     pub docs: Vec<Document>,
     pub last: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use bson::doc;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::engine::{DeleteSpec, FindOptions, UpdateSpec, WriteOptions};
+    use crate::query::Update;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(usize),
+        Delete(usize),
+        Update(usize, usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0usize..1500).prop_map(Op::Insert),
+            1 => (0usize..8).prop_map(Op::Delete),
+            1 => ((0usize..8), (0usize..1500)).prop_map(|(i, n)| Op::Update(i, n)),
+        ]
+    }
+
+    fn document(id: i32, len: usize) -> Document {
+        doc! {"_id": id, "p": "x".repeat(len)}
+    }
+
+    fn size_of(doc: &Document) -> u64 {
+        u64::try_from(bson::to_vec(doc).expect("encode").len()).expect("size")
+    }
+
+    /// The model: a queue of (_id, BSON size), oldest first. An insert adds at the back,
+    /// then drops the oldest others while over a limit; deletes and updates keep positions.
+    fn model_insert(
+        model: &mut VecDeque<(i32, u64)>,
+        entry: (i32, u64),
+        size: u64,
+        max: Option<u64>,
+    ) {
+        model.push_back(entry);
+        loop {
+            let count = u64::try_from(model.len()).expect("count");
+            let bytes: u64 = model.iter().map(|(_, s)| s).sum();
+            let over = max.is_some_and(|m| count > m) || bytes > size;
+            if !over || model.len() <= 1 {
+                break;
+            }
+            model.pop_front();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Random inserts, deletes and updates on a capped collection agree with the queue
+        /// model: same documents in the same natural order, and `validate` finds the trees
+        /// consistent.
+        #[test]
+        fn capped_collections_behave_as_a_bounded_queue(
+            size in prop_oneof![Just(4096i64), Just(8192i64)],
+            max in prop_oneof![Just(None), (1i64..6).prop_map(Some)],
+            ops in proptest::collection::vec(op(), 1..40),
+        ) {
+            let s = Storage::temporary().expect("store");
+            let options = capped_options(
+                Some(&Bson::Int64(size)),
+                max.map(Bson::Int64).as_ref(),
+            ).expect("options");
+            s.create_collection("db", "c", options).expect("create");
+            let size = u64::try_from(size).expect("size");
+            let max = max.map(|m| u64::try_from(m).expect("max"));
+            let mut model: VecDeque<(i32, u64)> = VecDeque::new();
+            let write = WriteOptions::default();
+            for (n, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Insert(len) => {
+                        let id = i32::try_from(n).expect("id");
+                        let doc = document(id, len);
+                        let bytes = size_of(&doc);
+                        s.insert("db", "c", doc, &write).expect("insert");
+                        model_insert(&mut model, (id, bytes), size, max);
+                    }
+                    Op::Delete(i) if i < model.len() => {
+                        let (id, _) = model.remove(i).expect("present");
+                        let filter = doc! {"_id": id};
+                        let spec = DeleteSpec { filter: &filter, just_one: true, hint: None, variables: None };
+                        prop_assert_eq!(s.delete("db", "c", &spec, &write).expect("delete"), 1);
+                    }
+                    Op::Update(i, len) if i < model.len() => {
+                        let id = model.get(i).map(|(id, _)| *id).expect("present");
+                        let filter = doc! {"_id": id};
+                        let update = Update::parse(
+                            &Bson::Document(doc! {"$set": {"p": "x".repeat(len)}}),
+                            None,
+                        ).expect("update");
+                        let spec = UpdateSpec {
+                            filter: &filter, update: &update, multi: false, upsert: false,
+                            hint: None, sort: None, variables: None,
+                        };
+                        s.update("db", "c", &spec, &write).expect("update");
+                        if let Some(entry) = model.get_mut(i) {
+                            entry.1 = size_of(&document(id, len));
+                        }
+                    }
+                    _ => {}
+                }
+                let found: Vec<i32> = s
+                    .find("db", "c", &FindOptions::default())
+                    .expect("find")
+                    .map(|d| d.expect("doc").get_i32("_id").expect("_id"))
+                    .collect();
+                let expected: Vec<i32> = model.iter().map(|(id, _)| *id).collect();
+                prop_assert_eq!(found, expected);
+                let report = s.validate("db", "c").expect("validate");
+                prop_assert!(report.valid(), "{:?}", report);
+            }
+        }
+    }
+}
