@@ -78,6 +78,29 @@ async fn api_parameters_are_checked() {
         doc! {"ping": 1, "apiVersion": "1", "apiStrict": true, "apiDeprecationErrors": true},
     )
     .await;
+    // Stages outside version 1, also nested; $collStats only with count.
+    run(&db, doc! {"insert": "c", "documents": [{"_id": 1}]}).await;
+    for pipeline in [
+        vec![doc! {"$listLocalSessions": {}}],
+        vec![doc! {"$facet": {"x": [{"$lookup": {"from": "c", "as": "y",
+        "pipeline": [{"$currentOp": {}}]}}]}}],
+        vec![doc! {"$collStats": {"storageStats": {}}}],
+    ] {
+        let error = run_err(
+            &server.db("admin"),
+            doc! {"aggregate": 1, "pipeline": pipeline.clone(), "cursor": {},
+            "apiVersion": "1", "apiStrict": true},
+        )
+        .await;
+        assert_eq!(error.code, 323, "{pipeline:?}: {error:?}");
+    }
+    let reply = run(
+        &db,
+        doc! {"aggregate": "c", "pipeline": [{"$collStats": {"count": {}}}], "cursor": {},
+        "apiVersion": "1", "apiStrict": true},
+    )
+    .await;
+    assert_eq!(outpost_tests::first_batch(&reply).0.len(), 1, "{reply}");
     // listCommands tells which commands are in version 1.
     let reply = run(&db, doc! {"listCommands": 1}).await;
     let commands = reply.get_document("commands").cloned().unwrap_or_default();
