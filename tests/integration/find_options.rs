@@ -1,6 +1,7 @@
-//! find's `min` and `max` (bounds on the hinted index's keys) and `returnKey`.
+//! find's `min` and `max` (bounds on the hinted index's keys), `returnKey` and
+//! `showRecordId`.
 
-use bson::{doc, Document};
+use bson::{doc, Bson, Document};
 use outpost_tests::{find_all, ids, run, run_err, TestServer};
 
 /// Ten documents `{_id: i, a: i % 5, b: 10 - i}` with indexes `a_1_b_1` and `b_-1`.
@@ -94,5 +95,63 @@ async fn return_key_answers_the_index_keys() {
     )
     .await;
     assert_eq!(docs, [doc! {}, doc! {}]);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_record_id_adds_a_stable_unique_record_id() {
+    let server = seeded().await;
+    let db = server.db("test");
+    let docs = find_all(
+        &db,
+        "c",
+        doc! {"filter": {"_id": {"$lt": 3}}, "showRecordId": true, "projection": {"a": 1}},
+    )
+    .await;
+    assert_eq!(docs.len(), 3);
+    // The record id comes last; documents are clustered by _id, so it is binary data.
+    let record_ids: Vec<Bson> = docs
+        .iter()
+        .map(|d| {
+            assert_eq!(
+                d.keys().last().map(String::as_str),
+                Some("$recordId"),
+                "{d}"
+            );
+            d.get("$recordId").cloned().unwrap_or(Bson::Null)
+        })
+        .collect();
+    assert!(
+        record_ids.iter().all(|r| matches!(r, Bson::Binary(_))),
+        "{record_ids:?}"
+    );
+    let mut unique = record_ids.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), 3);
+    let again = find_all(
+        &db,
+        "c",
+        doc! {"filter": {"_id": {"$lt": 3}}, "showRecordId": true, "projection": {"a": 1}},
+    )
+    .await;
+    assert_eq!(again, docs);
+
+    // In a capped collection, the record id is the insertion position, a long, growing.
+    run(&db, doc! {"create": "log", "capped": true, "size": 4096}).await;
+    run(
+        &db,
+        doc! {"insert": "log", "documents": [{"_id": "b"}, {"_id": "a"}]},
+    )
+    .await;
+    let docs = find_all(&db, "log", doc! {"showRecordId": true}).await;
+    let positions: Vec<i64> = docs
+        .iter()
+        .map(|d| d.get_i64("$recordId").unwrap_or(-1))
+        .collect();
+    assert_eq!(positions.len(), 2, "{docs:?}");
+    assert!(
+        positions[0] > 0 && positions[0] < positions[1],
+        "{positions:?}"
+    );
     server.shutdown().await;
 }

@@ -12,7 +12,7 @@ use crate::state::State;
 pub static COMMAND: Command = Command {
     name: "find",
     aliases: &[],
-    help: "queries a collection: { find: <coll>, filter, sort, projection, skip, limit, batchSize, singleBatch, hint, min, max, returnKey, tailable, awaitData }",
+    help: "queries a collection: { find: <coll>, filter, sort, projection, skip, limit, batchSize, singleBatch, hint, min, max, returnKey, showRecordId, tailable, awaitData }",
     admin_only: false,
     counter: Counter::Query,
     run,
@@ -22,10 +22,7 @@ pub static COMMAND: Command = Command {
 const DEFAULT_FIRST_BATCH: usize = 101;
 
 /// Options Outpost refuses by name (they need features it does not have).
-const UNSUPPORTED: &[(&str, &str)] = &[
-    ("showRecordId", "find's 'showRecordId' option"),
-    ("oplogReplay", "find's 'oplogReplay' option"),
-];
+const UNSUPPORTED: &[(&str, &str)] = &[("oplogReplay", "find's 'oplogReplay' option")];
 
 /// Parses the find options shared by `find` and `explain`.
 pub fn parse_options(body: &Document) -> Result<(String, FindOptions)> {
@@ -77,6 +74,7 @@ pub fn parse_options(body: &Document) -> Result<(String, FindOptions)> {
         min: args::opt_doc(body, name, "min")?.cloned(),
         max: args::opt_doc(body, name, "max")?.cloned(),
         return_key: args::bool_or(body, name, "returnKey", false)?,
+        show_record_id: args::bool_or(body, name, "showRecordId", false)?,
     };
     Ok((coll, options))
 }
@@ -178,9 +176,13 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         if options.hint.is_some() {
             return Err(Error::bad_value("hint is not supported on a view"));
         }
-        if options.min.is_some() || options.max.is_some() || options.return_key {
+        if options.min.is_some()
+            || options.max.is_some()
+            || options.return_key
+            || options.show_record_id
+        {
             return Err(Error::bad_value(
-                "min, max and returnKey are not supported on a view",
+                "min, max, returnKey and showRecordId are not supported on a view",
             ));
         }
         let stages = super::views::find_stages(

@@ -72,6 +72,15 @@ fn position_key(doc_key: &[u8]) -> Vec<u8> {
     key
 }
 
+/// The insertion position of the document `doc_key` in a capped collection.
+pub(super) fn position_of(capped: &Capped, doc_key: &[u8]) -> Result<Option<u64>> {
+    capped
+        .order
+        .get(position_key(doc_key))?
+        .map(|v| decode_seq(&v))
+        .transpose()
+}
+
 fn decode_seq(bytes: &[u8]) -> Result<u64> {
     let array: [u8; 8] = bytes
         .try_into()

@@ -47,6 +47,8 @@ pub struct FindOptions {
     /// find's `returnKey`: each result is the key of the index the plan read (`{}` for a
     /// collection scan) instead of the document.
     pub return_key: bool,
+    /// find's `showRecordId`: each result gets `$recordId`.
+    pub show_record_id: bool,
 }
 
 /// The collation an operation uses: the one it gives, else the collection's default.
@@ -633,6 +635,49 @@ fn hinted_plan(
     }
 }
 
+/// A found document on its way out: the document, the array position its filter matched
+/// (for positional projections), and its document key.
+type Row = (Document, Option<usize>, IVec);
+
+/// What a find returns of each document: the read index's key (`returnKey`) or the projected
+/// document, and `$recordId` (`showRecordId`).
+struct RowShape {
+    return_key: Option<Vec<(String, bool)>>,
+    projection: Option<Projection>,
+    /// `Some` for `showRecordId`, holding the collection's capped side if it has one.
+    record_ids: Option<Option<super::capped::Capped>>,
+}
+
+impl RowShape {
+    fn apply(&self, (doc, array_index, key): Row) -> Result<Document> {
+        let mut out = match (&self.return_key, &self.projection) {
+            (Some(fields), _) => index_key_of(&doc, fields),
+            (None, Some(p)) => p.apply(&doc, array_index)?,
+            (None, None) => doc,
+        };
+        if let Some(capped) = &self.record_ids {
+            out.insert("$recordId", record_id(capped.as_ref(), &key)?);
+        }
+        Ok(out)
+    }
+}
+
+/// A document's record id as `showRecordId` shows it: in a capped collection its insertion
+/// position (a long, as mongod's record ids); elsewhere Outpost's documents are clustered by
+/// `_id`, and the record id is the encoded `_id` as binary data, as mongod shows record ids
+/// of clustered collections.
+fn record_id(capped: Option<&super::capped::Capped>, key: &[u8]) -> Result<Bson> {
+    if let Some(capped) = capped {
+        if let Some(seq) = super::capped::position_of(capped, key)? {
+            return Ok(Bson::Int64(i64::try_from(seq).unwrap_or(i64::MAX)));
+        }
+    }
+    Ok(Bson::Binary(bson::Binary {
+        subtype: bson::spec::BinarySubtype::Generic,
+        bytes: key.to_vec(),
+    }))
+}
+
 /// The key fields of the index a plan reads, as `returnKey` shows them: (path, hashed);
 /// none for a collection scan.
 fn plan_key_fields(plan: &Plan) -> Vec<(String, bool)> {
@@ -1068,33 +1113,31 @@ impl Storage {
         });
         let skip = usize::try_from(options.skip).unwrap_or(usize::MAX);
         let limit = usize::try_from(options.limit).unwrap_or(usize::MAX);
-        let ordered: Box<dyn Iterator<Item = Result<(Document, Option<usize>)>> + Send> =
-            match (&sort, provides_sort) {
-                (Some(sort), false) => {
-                    let keep = (limit > 0).then(|| skip.saturating_add(limit));
-                    let sorted = sort_found(
-                        matching.map(|r| r.map(|(f, i)| ((f.doc.clone(), i), f.size, f.doc))),
-                        sort,
-                        options.allow_disk_use,
-                        keep,
-                    )?;
-                    Box::new(sorted.into_iter().map(Ok))
-                }
-                _ => Box::new(matching.map(|r| r.map(|(f, i)| (f.doc, i)))),
-            };
-        let limited: Box<dyn Iterator<Item = Result<(Document, Option<usize>)>> + Send> =
-            if limit > 0 {
-                Box::new(ordered.skip(skip).take(limit))
-            } else {
-                Box::new(ordered.skip(skip))
-            };
-        let projected: Box<dyn Iterator<Item = Result<Document>> + Send> = match projection {
-            _ if options.return_key => {
-                Box::new(limited.map(move |r| r.map(|(doc, _)| index_key_of(&doc, &key_fields))))
+        let ordered: Box<dyn Iterator<Item = Result<Row>> + Send> = match (&sort, provides_sort) {
+            (Some(sort), false) => {
+                let keep = (limit > 0).then(|| skip.saturating_add(limit));
+                let sorted = sort_found(
+                    matching.map(|r| r.map(|(f, i)| ((f.doc.clone(), i, f.key), f.size, f.doc))),
+                    sort,
+                    options.allow_disk_use,
+                    keep,
+                )?;
+                Box::new(sorted.into_iter().map(Ok))
             }
-            Some(p) => Box::new(limited.map(move |r| r.and_then(|(doc, i)| p.apply(&doc, i)))),
-            None => Box::new(limited.map(|r| r.map(|(doc, _)| doc))),
+            _ => Box::new(matching.map(|r| r.map(|(f, i)| (f.doc, i, f.key)))),
         };
+        let limited: Box<dyn Iterator<Item = Result<Row>> + Send> = if limit > 0 {
+            Box::new(ordered.skip(skip).take(limit))
+        } else {
+            Box::new(ordered.skip(skip))
+        };
+        let shape = RowShape {
+            return_key: options.return_key.then_some(key_fields),
+            projection,
+            record_ids: options.show_record_id.then(|| collection.capped.clone()),
+        };
+        let projected: Box<dyn Iterator<Item = Result<Document>> + Send> =
+            Box::new(limited.map(move |r| r.and_then(|row| shape.apply(row))));
         Ok(ReadCursor {
             plan: kind,
             info,
