@@ -117,6 +117,39 @@ async fn the_size_limit_evicts_and_deletes_and_updates_are_allowed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coll_mod_changes_the_limits_and_the_next_insert_evicts() {
+    let server = TestServer::start().await;
+    let db = server.db("test");
+    run(&db, doc! {"create": "log", "capped": true, "size": 100_000}).await;
+    for id in 0..6 {
+        insert(&server, "log", vec![doc! {"_id": id}]).await;
+    }
+    run(
+        &db,
+        doc! {"collMod": "log", "cappedMax": 3, "cappedSize": 5000},
+    )
+    .await;
+    let stats = run(&db, doc! {"collStats": "log"}).await;
+    assert_eq!(
+        (int_field(&stats, "max"), int_field(&stats, "maxSize")),
+        (3, 5120),
+        "{stats}"
+    );
+    // Nothing is evicted until the next insert.
+    assert_eq!(find_all(&db, "log", doc! {}).await.len(), 6);
+    insert(&server, "log", vec![doc! {"_id": 6}]).await;
+    assert_eq!(ids(&find_all(&db, "log", doc! {}).await), [4, 5, 6]);
+    // cappedMax 0 removes the count limit.
+    run(&db, doc! {"collMod": "log", "cappedMax": 0}).await;
+    insert(&server, "log", vec![doc! {"_id": 7}]).await;
+    assert_eq!(ids(&find_all(&db, "log", doc! {}).await), [4, 5, 6, 7]);
+    insert(&server, "plain", vec![doc! {"_id": 1}]).await;
+    let error = run_err(&db, doc! {"collMod": "plain", "cappedMax": 3}).await;
+    assert_eq!(error.code, 72, "{error:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capped_order_survives_a_restart() {
     let server = TestServer::start_persistent().await;
     let db = server.db("test");
@@ -159,6 +192,26 @@ async fn convert_to_capped_keeps_the_newest_documents_in_order() {
     assert_eq!(first_batch(&indexes).0.len(), 1, "{indexes}");
     let error = run_err(&db, doc! {"convertToCapped": "missing", "size": 4096}).await;
     assert_eq!(error.code, 26, "{error:?}");
+    // $out cannot replace a capped collection, as in mongod; $merge inserts (and evicts).
+    insert(
+        &server,
+        "source",
+        vec![doc! {"_id": 100, "s": filler(1000)}],
+    )
+    .await;
+    let error = run_err(
+        &db,
+        doc! {"aggregate": "source", "pipeline": [{"$out": "plain"}], "cursor": {}},
+    )
+    .await;
+    assert_eq!(error.code, 17152, "{error:?}");
+    run(
+        &db,
+        doc! {"aggregate": "source", "pipeline": [{"$merge": {"into": "plain"}}], "cursor": {}},
+    )
+    .await;
+    let docs = find_all(&db, "plain", doc! {"projection": {"s": 0}}).await;
+    assert_eq!(ids(&docs), [7, 8, 9, 100]);
     server.shutdown().await;
 }
 

@@ -31,6 +31,12 @@ impl AggEnv for Storage {
     }
 
     fn replace_collection(&self, db: &str, coll: &str, docs: Vec<Document>) -> Result<()> {
+        if self.is_capped(db, coll) {
+            return Err(Error::coded(
+                17152,
+                format!("namespace '{db}.{coll}' is capped so it can't be used for $out"),
+            ));
+        }
         // Build under a temporary name, then rename over the target, as mongod's $out does, so
         // a failure leaves the target untouched.
         let temp = format!("tmp.agg_out.{}", bson::oid::ObjectId::new());

@@ -450,6 +450,45 @@ impl Storage {
         built
     }
 
+    /// `collMod`'s `cappedSize` and `cappedMax`: new limits for a capped collection (the size
+    /// checked and rounded as at `create`; a `cappedMax` of 0 or less removes the count
+    /// limit). Documents over the new limits are evicted by the next insert, as in mongod.
+    pub fn set_capped_limits(
+        &self,
+        db: &str,
+        coll: &str,
+        size: Option<&Bson>,
+        max: Option<&Bson>,
+    ) -> Result<()> {
+        let _w = self.writer();
+        let collection = self
+            .collection(db, coll)
+            .ok_or_else(|| Error::NamespaceNotFound(format!("ns does not exist: {db}.{coll}")))?;
+        if collection.capped.is_none() {
+            return Err(Error::coded(
+                72,
+                "cappedSize and cappedMax can only be changed on a capped collection",
+            ));
+        }
+        let mut meta = collection.meta.clone();
+        if let Some(size) = size {
+            let normalized = capped_options(Some(size), None)?;
+            if let Some(size) = normalized.get("size") {
+                meta.options.insert("size", size.clone());
+            }
+        }
+        if let Some(max) = max {
+            let max = whole_number(max, "cappedMax")?;
+            if max > 0 {
+                meta.options.insert("max", max);
+            } else {
+                meta.options.remove("max");
+            }
+        }
+        self.replace_collection_meta(meta, None)?;
+        Ok(())
+    }
+
     /// Whether `db.coll` is a capped collection.
     pub fn is_capped(&self, db: &str, coll: &str) -> bool {
         self.collection(db, coll)
