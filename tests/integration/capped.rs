@@ -360,3 +360,35 @@ async fn an_await_data_cursor_wakes_up_on_insert() {
     assert_eq!(next, doc! {"_id": 1, "kind": "late"});
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_an_await_data_wait() {
+    let server = TestServer::start().await;
+    let db = server.db("test");
+    run(&db, doc! {"create": "events", "capped": true, "size": 4096}).await;
+    insert(&server, "events", vec![doc! {"_id": 0}]).await;
+    let reply = run(
+        &db,
+        doc! {"find": "events", "tailable": true, "awaitData": true},
+    )
+    .await;
+    let (_, id) = first_batch(&reply);
+    // A getMore that would wait ten minutes for an insert that never comes, on a client of
+    // its own (the test server's client waits for its operations when it shuts down).
+    let waiter = server.new_client().await;
+    let waiting = tokio::spawn(async move {
+        waiter
+            .database("test")
+            .run_command(doc! {"getMore": id, "collection": "events", "maxTimeMS": 600_000})
+            .await
+    });
+    // Give the getMore time to start waiting (ordering only; nothing is timed).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Shutdown wakes it: the getMore answers (an empty batch) and the server stops.
+    server.shutdown().await;
+    let reply = waiting
+        .await
+        .expect("task")
+        .expect("getMore answered before the shutdown");
+    assert_eq!(next_batch(&reply), (vec![], id));
+}

@@ -95,6 +95,7 @@ impl ServerBuilder {
             .hub_mode
             .then(|| Arc::new(outpost_sync::Hub::new(storage.clone())));
         let sync_task = crate::hub::SyncTask::start(&storage, &self.config);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let state = Arc::new(State {
             storage,
             cursors: CursorRegistry::default(),
@@ -111,8 +112,8 @@ impl ServerBuilder {
             local_addr,
             hub,
             sync_status: sync_task.as_ref().map(crate::hub::SyncTask::status),
+            shutdown: shutdown_rx.clone(),
         });
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx));
         tracing::info!(address = %local_addr, "Outpost is listening");
         Ok(ServerHandle {

@@ -2,7 +2,8 @@
 //! instead of a result set. Each batch is a tail read after the position
 //! ([`Storage::tail`](outpost_storage::Storage::tail)); with `awaitData`, a `getMore` that
 //! finds nothing waits on storage's commit watch (no polling) until a commit or its
-//! `maxTimeMS` (1 second by default, as mongod) and reads again.
+//! `maxTimeMS` (1 second by default, as mongod) and reads again. The server's shutdown ends
+//! the wait too.
 
 use std::time::{Duration, Instant};
 
@@ -54,10 +55,32 @@ impl Tail {
             )?;
             self.after = batch.last;
             let left = deadline.saturating_duration_since(Instant::now());
-            if !batch.docs.is_empty() || !self.await_data || left.is_zero() {
+            if !batch.docs.is_empty()
+                || !self.await_data
+                || left.is_zero()
+                || *state.shutdown.borrow()
+            {
                 return Ok(batch.docs);
             }
-            state.storage.wait_for_commit_after(seen, left);
+            wait_for_commit(state, seen, left);
         }
     }
+}
+
+/// Waits until a commit after `seen`, the server's shutdown, or `timeout`. Commands run on
+/// blocking threads of the command runtime, which may block on its futures.
+fn wait_for_commit(state: &State, seen: u64, timeout: Duration) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        state.storage.wait_for_commit_after(seen, timeout);
+        return;
+    };
+    let mut commits = state.storage.subscribe_commits();
+    let mut shutdown = state.shutdown.clone();
+    runtime.block_on(async {
+        tokio::select! {
+            _ = commits.wait_for(|&last| last > seen) => {}
+            _ = shutdown.wait_for(|&stopping| stopping) => {}
+            _ = tokio::time::sleep(timeout) => {}
+        }
+    });
 }
