@@ -236,10 +236,6 @@ async fn create_refuses_unsupported_collection_kinds_by_name() {
             doc! {"create": "clustered", "clusteredIndex": {"key": {"_id": 1}, "unique": true}},
             "clustered",
         ),
-        (
-            doc! {"create": "capped", "capped": true, "size": 4096},
-            "capped",
-        ),
     ];
     for (command, feature) in cases {
         let error = run_err(&db, command.clone()).await;

@@ -26,6 +26,8 @@ pub struct Cursor {
     /// The users the opening connection was authenticated as: with `--auth`, only a
     /// connection authenticated as them may continue or kill the cursor, as in mongod.
     pub owner: Vec<crate::auth::Principal>,
+    /// A tailable cursor's query and position (its `docs` are then empty).
+    pub tail: Option<crate::tail::Tail>,
 }
 
 /// The documents of a cursor that has none of its own (a change stream's).

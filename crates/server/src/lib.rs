@@ -25,11 +25,14 @@ pub mod hub;
 pub mod logbuf;
 mod metrics;
 mod pool;
+mod profiler;
 mod replset;
 
 mod server;
 mod sessions;
+mod stable_api;
 mod state;
+mod tail;
 pub mod tls;
 
 pub use config::{Config, LogFormat, WriteOutsideQuery};

@@ -114,6 +114,7 @@ impl ServerBuilder {
             false => None,
         };
         let sync_task = crate::hub::SyncTask::start(&storage, &self.config);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let state = Arc::new(State {
             storage,
             users,
@@ -124,6 +125,7 @@ impl ServerBuilder {
             fail_points: Default::default(),
 
             sessions: Default::default(),
+            profiler: Default::default(),
             started: Instant::now(),
             shutting_down: Default::default(),
             process_id: bson::oid::ObjectId::new(),
@@ -131,8 +133,8 @@ impl ServerBuilder {
             local_addr,
             hub,
             sync_status: sync_task.as_ref().map(crate::hub::SyncTask::status),
+            shutdown: shutdown_rx.clone(),
         });
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, state.clone(), tls, shutdown_rx));
         tracing::info!(address = %local_addr, "Outpost is listening");
         Ok(ServerHandle {

@@ -24,6 +24,8 @@ pub struct State {
     pub commands: crate::pool::CommandPool,
 
     pub sessions: SessionCache,
+    /// The database profiler's settings (`profile`).
+    pub profiler: crate::profiler::Profiler,
     pub started: Instant,
     /// Set when shutdown starts: waiting requests (change stream `getMore`) answer early.
     pub shutting_down: std::sync::atomic::AtomicBool,
@@ -36,6 +38,9 @@ pub struct State {
     pub hub: Option<Arc<outpost_sync::Hub>>,
     /// The edge's sync status, on an edge configured with a hub.
     pub sync_status: Option<Arc<std::sync::Mutex<outpost_sync::SyncStatus>>>,
+    /// True once the server is shutting down (commands that wait, such as an awaitData
+    /// `getMore`, stop waiting).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// One client connection, as commands see it.

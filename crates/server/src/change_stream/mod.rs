@@ -411,6 +411,7 @@ pub fn aggregate(
             no_timeout: false,
             stream: Some(Box::new(stream)),
             owner: crate::auth::lock(conn).users.clone(),
+            tail: None,
         })
     };
     Ok(doc! {

@@ -11,7 +11,7 @@ use crate::state::State;
 pub static COMMAND: Command = Command {
     name: "collMod",
     aliases: &[],
-    help: "modifies a collection: { collMod: <coll>, validator, validationLevel, validationAction, index: { name | keyPattern, expireAfterSeconds } }",
+    help: "modifies a collection: { collMod: <coll>, validator, validationLevel, validationAction, cappedSize, cappedMax, index: { name | keyPattern, expireAfterSeconds } }",
     admin_only: false,
     action: Action::DbAdmin,
     counter: Counter::Command,
@@ -69,11 +69,19 @@ fn run(state: &State, req: &Request) -> Result<Document> {
                 }
                 reply.insert("expireAfterSeconds_new", seconds);
             }
+        } else if key == "cappedSize" || key == "cappedMax" {
+            // Read together below.
         } else if !GENERIC_FIELDS.contains(&key.as_str()) {
             return Err(Error::not_supported(format!(
                 "collMod option '{key}' is not supported by Outpost"
             )));
         }
+    }
+    let (capped_size, capped_max) = (req.body.get("cappedSize"), req.body.get("cappedMax"));
+    if capped_size.is_some() || capped_max.is_some() {
+        state
+            .storage
+            .set_capped_limits(req.db, &coll, capped_size, capped_max)?;
     }
     if !changes.is_empty() {
         state

@@ -41,7 +41,7 @@ pub fn storage_stats(state: &State, db: &str, name: &str, scale: i64) -> Result<
     }
     let avg = stats.size.checked_div(stats.count).unwrap_or(0);
     let index_count = index_sizes.len() as u64;
-    Ok(doc! {
+    let mut reply = doc! {
         "size": scaled(stats.size),
         "count": i64::try_from(stats.count).unwrap_or(i64::MAX),
         "avgObjSize": i64::try_from(avg).unwrap_or(i64::MAX),
@@ -53,8 +53,15 @@ pub fn storage_stats(state: &State, db: &str, name: &str, scale: i64) -> Result<
         // By name: a collection with a default collation stores its `_id_` index as well.
         "nindexes": super::count_i32(index_count),
         "scaleFactor": scale,
-        "capped": false,
-    })
+        "capped": stats.capped.is_some(),
+    };
+    if let Some((size, max)) = stats.capped {
+        if let Some(max) = max {
+            reply.insert("max", i64::try_from(max).unwrap_or(i64::MAX));
+        }
+        reply.insert("maxSize", scaled(size));
+    }
+    Ok(reply)
 }
 
 /// The `$collStats` stage (first in a collection's pipeline): `storageStats` and `count`.

@@ -11,7 +11,7 @@ use crate::state::State;
 pub static COMMAND: Command = Command {
     name: "create",
     aliases: &[],
-    help: "creates a collection: { create: <name> }; time-series, clustered, capped, capped collections are not supported",
+    help: "creates a collection: { create: <name>, capped, size, max, validator, collation, viewOn, pipeline }; time-series and clustered collections are not supported",
     admin_only: false,
     action: Action::Schema,
     counter: Counter::Command,
@@ -22,7 +22,6 @@ pub static COMMAND: Command = Command {
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("timeseries", "time-series collections"),
     ("clusteredIndex", "clustered collections (clusteredIndex)"),
-    ("capped", "capped collections"),
     ("encryptedFields", "queryable encryption (encryptedFields)"),
     (
         "expireAfterSeconds",
@@ -38,8 +37,6 @@ const ACCEPTED: &[&str] = &[
     "idIndex",
     "storageEngine",
     "indexOptionDefaults",
-    "size",
-    "max",
     "flags",
     "autoIndexId",
 ];
@@ -72,9 +69,6 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let mut options = Document::new();
     for (key, value) in req.body.iter().skip(1) {
         if let Some((_, feature)) = UNSUPPORTED.iter().find(|(k, _)| k == key) {
-            if *key == "capped" && matches!(value, Bson::Boolean(false)) {
-                continue;
-            }
             return Err(Error::not_supported(format!(
                 "{feature} are not supported by Outpost"
             )));
@@ -92,6 +86,12 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         if ACCEPTED.contains(&key.as_str()) {
             options.insert(key.clone(), value.clone());
         }
+    }
+    if args::bool_or(req.body, "create", "capped", false)? {
+        options.extend(outpost_storage::capped_options(
+            req.body.get("size"),
+            req.body.get("max"),
+        )?);
     }
     match state
         .storage

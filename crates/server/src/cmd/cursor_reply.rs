@@ -66,6 +66,7 @@ pub fn first_batch(
             no_timeout: options.no_timeout,
             stream: None,
             owner: crate::auth::lock(conn).users.clone(),
+            tail: None,
         })
     };
     Ok(doc! {

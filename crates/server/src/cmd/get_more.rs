@@ -63,6 +63,28 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         drop(cursor);
         return change_stream_reply(state, id, reply_ns, result);
     }
+    if cursor.tail.is_some() {
+        let max_await =
+            tail_max_await(req.body, cursor.tail.as_ref().is_some_and(|t| t.await_data))?;
+        let result = match cursor.tail.as_mut() {
+            Some(tail) => tail.next_batch(state, batch_size, max_await),
+            None => Ok(Vec::new()),
+        };
+        cursor.last_used = Instant::now();
+        let reply_ns = cursor.ns.clone();
+        drop(cursor);
+        let batch = result.inspect_err(|_| {
+            state.cursors.remove(id);
+        })?;
+        // A tailable cursor stays open at the end of the collection.
+        return Ok(doc! {
+            "cursor": {
+                "nextBatch": Bson::Array(batch.into_iter().map(Bson::Document).collect()),
+                "id": id,
+                "ns": reply_ns,
+            }
+        });
+    }
     let result = next_batch(&mut cursor.docs, batch_size, deadline);
     cursor.last_used = Instant::now();
     let reply_ns = cursor.ns.clone();
@@ -118,4 +140,19 @@ fn change_stream_reply(
             "ns": ns,
         }
     })
+}
+
+/// How long an awaitData `getMore` may wait for new documents: its `maxTimeMS`. mongod
+/// refuses `maxTimeMS` on a `getMore` of any other tailable cursor.
+fn tail_max_await(body: &Document, await_data: bool) -> Result<Option<std::time::Duration>> {
+    match args::opt_i64(body, "getMore", "maxTimeMS")? {
+        None => Ok(None),
+        Some(_) if !await_data => Err(Error::bad_value(
+            "cannot set maxTimeMS on getMore command for a non-awaitData cursor",
+        )),
+        Some(ms) if ms < 0 => Err(Error::bad_value(format!(
+            "{ms} value for maxTimeMS is out of range"
+        ))),
+        Some(ms) => Ok(Some(std::time::Duration::from_millis(ms.unsigned_abs()))),
+    }
 }

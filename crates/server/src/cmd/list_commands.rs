@@ -28,7 +28,11 @@ fn run(_state: &State, _req: &Request) -> Result<Document> {
                 "adminOnly": c.admin_only,
                 "requiresAuth": false,
                 "secondaryOk": true,
-                "apiVersions": [],
+                "apiVersions": if crate::stable_api::API_VERSION_1.contains(&c.name) {
+                    vec!["1"]
+                } else {
+                    Vec::new()
+                },
                 "deprecatedApiVersions": [],
             },
         );

@@ -18,6 +18,7 @@ mod coll_mod;
 mod coll_stats;
 mod configure_fail_point;
 mod connection_status;
+mod convert_to_capped;
 mod count;
 mod create;
 mod create_indexes;
@@ -52,6 +53,7 @@ mod logout;
 mod outpost_hub;
 mod outpost_sync;
 mod ping;
+mod profile;
 mod rename_collection;
 mod repl_set_get_status;
 mod revoke_roles_from_user;
@@ -61,6 +63,7 @@ mod server_status;
 mod update;
 mod update_user;
 mod users_info;
+mod validate;
 mod views;
 mod whats_my_uri;
 
@@ -103,6 +106,7 @@ pub static COMMANDS: &[&Command] = &[
     &coll_stats::COMMAND,
     &configure_fail_point::COMMAND,
     &connection_status::COMMAND,
+    &convert_to_capped::COMMAND,
     &count::COMMAND,
     &create::COMMAND,
     &create_indexes::COMMAND,
@@ -144,6 +148,7 @@ pub static COMMANDS: &[&Command] = &[
     &outpost_sync::STATUS_COMMAND,
     &outpost_sync::UPLOAD_COMMAND,
     &ping::COMMAND,
+    &profile::COMMAND,
     &rename_collection::COMMAND,
     &repl_set_get_status::COMMAND,
     &revoke_roles_from_user::COMMAND,
@@ -153,6 +158,7 @@ pub static COMMANDS: &[&Command] = &[
     &update::COMMAND,
     &update_user::COMMAND,
     &users_info::COMMAND,
+    &validate::COMMAND,
     &whats_my_uri::COMMAND,
 ];
 
@@ -201,6 +207,7 @@ pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Re
             return Reply::Document(reply);
         }
     }
+    let started = std::time::Instant::now();
     let mut reply = match run(state, conn, db, body) {
         Ok(mut reply) => {
             if !reply.contains_key("ok") {
@@ -224,6 +231,9 @@ pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Re
     if !state.config.standalone {
         crate::replset::add_cluster_time(state, &mut reply);
     }
+    state
+        .profiler
+        .after_command(state, conn, db, body, &reply, started.elapsed());
     Reply::Document(reply)
 }
 
@@ -235,6 +245,7 @@ fn run(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Docu
         Metrics::add(&state.metrics.op_command, 1);
         return Err(Error::new(59, format!("no such command: '{name}'")));
     };
+    crate::stable_api::check(command.name, body)?;
     if TRANSACTION_FIELDS.iter().any(|f| body.contains_key(*f)) {
         return Err(Error::new(
             20,

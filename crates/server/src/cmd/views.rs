@@ -8,39 +8,21 @@ use outpost_storage::agg::{AggOptions, Pipeline};
 use crate::error::{Error, Result};
 use crate::state::State;
 
-/// Views may stack this deep, as in MongoDB.
-const MAX_VIEW_DEPTH: usize = 20;
-
 /// A view resolved to the collection it finally reads and the pipeline to run on it.
 pub struct Resolved {
     pub collection: String,
     pub pipeline: Vec<Document>,
 }
 
-/// `Some` when `db.name` is a view.
+/// `Some` when `db.name` is a view (stacked views resolved, at most 20 deep: code 149).
 pub fn resolve(state: &State, db: &str, name: &str) -> Result<Option<Resolved>> {
-    let Some((mut source, mut pipeline)) = state.storage.view_definition(db, name) else {
-        return Ok(None);
-    };
-    for _ in 0..MAX_VIEW_DEPTH {
-        match state.storage.view_definition(db, &source) {
-            Some((next, mut inner)) => {
-                inner.extend(pipeline);
-                pipeline = inner;
-                source = next;
-            }
-            None => {
-                return Ok(Some(Resolved {
-                    collection: source,
-                    pipeline,
-                }))
-            }
-        }
-    }
-    Err(Error::new(
-        149,
-        format!("View depth too deep or view cycle detected; maximum depth is {MAX_VIEW_DEPTH}"),
-    ))
+    Ok(state
+        .storage
+        .resolve_view(db, name)?
+        .map(|(collection, pipeline)| Resolved {
+            collection,
+            pipeline,
+        }))
 }
 
 /// Runs `stages` after the view's pipeline, over the view's collection, failing with

@@ -4,18 +4,39 @@
 
 use bson::{Bson, Document};
 
+use std::cell::Cell;
+
 use super::read::FindOptions;
 use super::write::WriteOptions;
-use super::Storage;
+use super::{view_depth_error, Storage, MAX_VIEW_DEPTH};
 use crate::agg::{AggEnv, AggOptions, Pipeline};
 use crate::error::{Error, Result};
 
 impl AggEnv for Storage {
+    /// A view reads as mongod reads it: its pipeline over the collection underneath.
     fn scan(&self, db: &str, coll: &str) -> Result<Vec<Document>> {
-        self.find(db, coll, &FindOptions::default())?.collect()
+        let Some((source, stages)) = self.resolve_view(db, coll)? else {
+            return self.find(db, coll, &FindOptions::default())?.collect();
+        };
+        // A view's pipeline may itself `$lookup` a view (even itself): the nesting is bounded.
+        let _depth = ViewReadDepth::enter()?;
+        let pipeline = Pipeline::parse(&stages)?;
+        let options = AggOptions {
+            db: db.to_owned(),
+            // A view has the simple collation (Outpost refuses views with another).
+            collation: Some(bson::doc! {"locale": "simple"}),
+            ..AggOptions::default()
+        };
+        self.aggregate(Some(&source), &pipeline, &options)
     }
 
     fn replace_collection(&self, db: &str, coll: &str, docs: Vec<Document>) -> Result<()> {
+        if self.is_capped(db, coll) {
+            return Err(Error::coded(
+                17152,
+                format!("namespace '{db}.{coll}' is capped so it can't be used for $out"),
+            ));
+        }
         // Build under a temporary name, then rename over the target, as mongod's $out does, so
         // a failure leaves the target untouched.
         let temp = format!("tmp.agg_out.{}", bson::oid::ObjectId::new());
@@ -131,5 +152,32 @@ impl Storage {
             None => Box::new(std::iter::empty()),
         };
         pipeline.run_with_collation(input, self, options, collation)
+    }
+}
+
+thread_local! {
+    /// How many view reads are in progress on this thread, nested in one another (a pipeline
+    /// runs on the thread that pulls it).
+    static VIEW_READ_DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// One nested view read; dropping it leaves the level.
+struct ViewReadDepth;
+
+impl ViewReadDepth {
+    fn enter() -> Result<ViewReadDepth> {
+        VIEW_READ_DEPTH.with(|depth| {
+            if depth.get() >= MAX_VIEW_DEPTH {
+                return Err(view_depth_error());
+            }
+            depth.set(depth.get() + 1);
+            Ok(ViewReadDepth)
+        })
+    }
+}
+
+impl Drop for ViewReadDepth {
+    fn drop(&mut self) {
+        VIEW_READ_DEPTH.with(|depth| depth.set(depth.get().saturating_sub(1)));
     }
 }

@@ -142,6 +142,9 @@ pub struct Index {
     pub partial: Option<Filter>,
     /// The index's collation (`None`: simple).
     pub collation: Option<Arc<Collation>>,
+    /// The position in `fields` of the hashed field, whose keys are MongoDB's hash of the
+    /// value (`value::hash::hash64`): usable for equality only, never for ranges or sorts.
+    pub hashed: Option<usize>,
 }
 
 impl Index {
@@ -161,6 +164,7 @@ impl Index {
             None => None,
         };
         Ok(Index {
+            hashed: hashed_field(&meta.key),
             meta,
             tree,
             fields,
@@ -177,6 +181,8 @@ pub struct Collection {
     pub docs: Tree,
     pub indexes: Vec<Index>,
     pub validator: Option<Validator>,
+    /// Limits and insertion order of a capped collection.
+    pub capped: Option<super::capped::Capped>,
 }
 
 /// Which writes a validator checks (`validationLevel`).
@@ -275,9 +281,11 @@ pub fn key_fields(key: &Document) -> Result<Vec<(String, bool)>> {
             Bson::Int32(n) if *n != 0 => *n < 0,
             Bson::Int64(n) if *n != 0 => *n < 0,
             Bson::Double(n) if *n != 0.0 && n.is_finite() => *n < 0.0,
+            // A hashed field's keys are MongoDB's hash of the value, in ascending order.
+            Bson::String(kind) if kind == "hashed" => false,
             Bson::String(kind) => {
                 return Err(Error::NotSupported(format!(
-                    "index type '{kind}' is not supported by Outpost (only ascending and descending keys are)"
+                    "index type '{kind}' is not supported by Outpost (only ascending, descending and hashed keys are)"
                 )))
             }
             other => {
@@ -289,6 +297,13 @@ pub fn key_fields(key: &Document) -> Result<Vec<(String, bool)>> {
         fields.push((path.clone(), descending));
     }
     Ok(fields)
+}
+
+/// The position of the hashed field in a key pattern, if it has one (`{a: 1, b: "hashed"}`:
+/// 1). A valid pattern has at most one.
+pub fn hashed_field(key: &Document) -> Option<usize> {
+    key.values()
+        .position(|v| matches!(v, Bson::String(kind) if kind == "hashed"))
 }
 
 /// The default name MongoDB gives an index: `a_1_b_-1`.

@@ -7,6 +7,7 @@ use super::kv::WriteSet;
 use super::{decode_document, IndexSelector, Storage};
 use crate::error::{Error, Result};
 use crate::value::compare::type_name;
+use crate::value::hash::hash64;
 use crate::value::{keyenc, path, Collation};
 
 /// The keys one document produces for one index.
@@ -32,7 +33,7 @@ pub(crate) fn document_keys(index: &Index, doc: &Document) -> Result<Option<DocK
     {
         return Ok(None);
     }
-    let per_field: Vec<Vec<Bson>> = index
+    let mut per_field: Vec<Vec<Bson>> = index
         .fields
         .iter()
         .map(|(p, _)| path::index_key_values(doc, p))
@@ -43,6 +44,9 @@ pub(crate) fn document_keys(index: &Index, doc: &Document) -> Result<Option<DocK
         .filter(|(p, _)| path::is_multikey_for(doc, p))
         .map(|(p, _)| p.as_str())
         .collect();
+    if let Some(position) = index.hashed {
+        hash_key_values(index, position, &array_fields, &mut per_field)?;
+    }
     if array_fields.len() > 1 {
         return Err(Error::coded(
             171,
@@ -83,6 +87,34 @@ pub(crate) fn document_keys(index: &Index, doc: &Document) -> Result<Option<DocK
         multikey: !array_fields.is_empty(),
         keys,
     }))
+}
+
+/// Replaces the hashed field's value by its hash; an array on the way to it (or at it) is
+/// refused, as mongod does (16766).
+fn hash_key_values(
+    index: &Index,
+    position: usize,
+    array_fields: &[&str],
+    per_field: &mut [Vec<Bson>],
+) -> Result<()> {
+    let Some((path, _)) = index.fields.get(position) else {
+        return Ok(());
+    };
+    if array_fields.contains(&path.as_str()) {
+        return Err(Error::coded(
+            16766,
+            format!(
+                "Error: hashed indexes do not currently support array values. Found array at \
+                 path: {path}"
+            ),
+        ));
+    }
+    if let Some(values) = per_field.get_mut(position) {
+        for value in values.iter_mut() {
+            *value = Bson::Int64(hash64(value));
+        }
+    }
+    Ok(())
 }
 
 /// The index entry key: encoded key values followed by the document key.
@@ -248,6 +280,7 @@ fn parse_index_spec(spec: &Document) -> Result<(IndexMeta, bool)> {
     };
     let unique = flag("unique")?;
     let sparse = flag("sparse")?;
+    check_hashed_key(&key, unique)?;
     let partial_filter = match spec.get("partialFilterExpression") {
         None => None,
         Some(Bson::Document(d)) => {
@@ -277,6 +310,12 @@ fn parse_index_spec(spec: &Document) -> Result<(IndexMeta, bool)> {
             )))
         }
     };
+    if expire_after_seconds.is_some() && super::catalog::hashed_field(&key).is_some() {
+        return Err(Error::CannotCreateIndex(
+            "TTL indexes need a date field in ascending or descending order, not a hashed one"
+                .into(),
+        ));
+    }
     if expire_after_seconds.is_some() && key.len() != 1 {
         return Err(Error::CannotCreateIndex(
             "TTL indexes are single-field indexes, compound indexes do not support TTL".into(),
@@ -294,6 +333,56 @@ fn parse_index_spec(spec: &Document) -> Result<(IndexMeta, bool)> {
         collation: collation.clone().unwrap_or(None),
     })
     .map(|meta| (meta, collation.is_some()))
+}
+
+/// mongod's rules for hashed fields: at most one per index, never unique.
+fn check_hashed_key(key: &Document, unique: bool) -> Result<()> {
+    let hashed = key
+        .values()
+        .filter(|v| matches!(v, Bson::String(kind) if kind == "hashed"))
+        .count();
+    if hashed > 1 {
+        return Err(Error::coded(
+            31303,
+            format!(
+                "A maximum of one index field is allowed to be hashed but found {hashed} for \
+                 'key' {key}"
+            ),
+        ));
+    }
+    if hashed == 1 && unique {
+        return Err(Error::coded(
+            16764,
+            "Currently hashed indexes cannot guarantee uniqueness. Use a regular index.",
+        ));
+    }
+    Ok(())
+}
+
+/// Outpost hashes the values themselves: a hashed index under a non-simple collation (whose
+/// keys mongod makes from collation keys) is refused by name.
+fn check_hashed_collation(meta: &IndexMeta) -> Result<()> {
+    if super::catalog::hashed_field(&meta.key).is_none() {
+        return Ok(());
+    }
+    let collation = match &meta.collation {
+        Some(spec) => Collation::parse(spec)?,
+        None => None,
+    };
+    if collation.is_some() {
+        return Err(Error::NotSupported(format!(
+            "hashed index '{}' with a non-simple collation is not supported by Outpost \
+             (give it collation {{locale: \"simple\"}})",
+            meta.name
+        )));
+    }
+    Ok(())
+}
+
+/// Key patterns are the same when their fields and values are, in the same order
+/// (`Document`'s own equality ignores the order, and `{a: 1, b: 1}` is not `{b: 1, a: 1}`).
+pub(crate) fn same_key_pattern(a: &Document, b: &Document) -> bool {
+    a.len() == b.len() && a.iter().eq(b.iter())
 }
 
 fn same_options(a: &IndexMeta, b: &IndexMeta) -> bool {
@@ -358,11 +447,14 @@ impl Storage {
             } else if meta.collation.is_none() && default.is_some() {
                 meta.collation = Some(bson::doc! {"locale": "simple"});
             }
+            check_hashed_collation(&meta)?;
             if let Some(existing) = collection.indexes.iter().find(|i| i.meta.name == meta.name) {
-                if existing.meta.key == meta.key && same_options(&existing.meta, &meta) {
+                if same_key_pattern(&existing.meta.key, &meta.key)
+                    && same_options(&existing.meta, &meta)
+                {
                     continue;
                 }
-                if existing.meta.key == meta.key {
+                if same_key_pattern(&existing.meta.key, &meta.key) {
                     return Err(Error::IndexOptionsConflict(format!(
                         "An existing index has the same name as the requested index but different options. Requested index: {}, existing index: {}",
                         meta.spec(),
@@ -376,11 +468,9 @@ impl Storage {
                 )));
             }
             // Indexes on the same key with different collations may coexist, as in MongoDB.
-            if let Some(existing) = collection
-                .indexes
-                .iter()
-                .find(|i| i.meta.key == meta.key && i.meta.collation == meta.collation)
-            {
+            if let Some(existing) = collection.indexes.iter().find(|i| {
+                same_key_pattern(&i.meta.key, &meta.key) && i.meta.collation == meta.collation
+            }) {
                 if same_options(&existing.meta, &meta) {
                     return Err(Error::IndexOptionsConflict(format!(
                         "Index already exists with a different name: {}",
@@ -496,7 +586,7 @@ impl Storage {
                     .meta
                     .indexes
                     .iter()
-                    .filter(|i| i.key == key)
+                    .filter(|i| same_key_pattern(&i.key, &key))
                     .cloned()
                     .collect();
                 match matching.len() {

@@ -12,6 +12,7 @@
 //! write commits its document, index entries and history entry in one atomic batch.
 
 mod agg_env;
+mod capped;
 mod catalog;
 mod commits;
 mod history;
@@ -22,6 +23,7 @@ mod records;
 mod remote;
 mod scan;
 mod ttl;
+mod validate;
 mod write;
 mod write_many;
 
@@ -31,6 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bson::{Bson, Document};
 
+pub use capped::{capped_options, Capped, TailBatch, TailRequest};
 pub use catalog::{
     default_index_name, validate_collection_name, validate_db_name, CollectionMeta, IndexMeta,
 };
@@ -39,6 +42,7 @@ pub use index::CreateIndexesOutcome;
 pub use read::{distinct_values, ExplainInfo, FindOptions, PlanKind, ReadCursor};
 pub use records::RecordTree;
 pub use remote::RemoteBatch;
+pub use validate::ValidateReport;
 pub use write::{
     DeleteSpec, FindAndModify, FindAndModifyOutcome, UpdateOutcome, UpdateSpec, WriteOptions,
 };
@@ -78,6 +82,8 @@ struct Inner {
     write_guard: RwLock<Option<WriteGuard>>,
     /// The last committed history sequence number, for consumers that wait for commits.
     commits: commits::CommitWatch,
+    /// Committed document count and size of capped collections, by collection id.
+    capped_totals: Mutex<std::collections::HashMap<u64, capped::CappedTotals>>,
 }
 
 /// A check the sync layer runs on every local (`Origin::Local`) insert, update and replace
@@ -117,6 +123,8 @@ pub struct CollectionStats {
     /// Sum of the BSON sizes of the documents.
     pub size: u64,
     pub index_sizes: Vec<(String, u64)>,
+    /// A capped collection's limits: size in bytes, and the document count if any.
+    pub capped: Option<(u64, Option<u64>)>,
 }
 
 /// Which indexes `dropIndexes` drops.
@@ -168,6 +176,7 @@ impl Storage {
                 }),
                 write_guard: RwLock::new(None),
                 commits: commits::CommitWatch::new(next_seq - 1),
+                capped_totals: Mutex::new(std::collections::HashMap::new()),
             }),
         })
     }
@@ -401,6 +410,27 @@ impl Storage {
         Some((view_on, pipeline))
     }
 
+    /// A view resolved through the views it stacks on: the collection it finally reads and
+    /// the pipeline to run over it (the innermost view's stages first); `None` when
+    /// `db.name` is not a view. Views stack at most [`MAX_VIEW_DEPTH`] deep (code 149 past
+    /// that, as mongod's ViewDepthLimitExceeded).
+    pub fn resolve_view(&self, db: &str, name: &str) -> Result<Option<(String, Vec<Document>)>> {
+        let Some((mut source, mut pipeline)) = self.view_definition(db, name) else {
+            return Ok(None);
+        };
+        for _ in 0..MAX_VIEW_DEPTH {
+            match self.view_definition(db, &source) {
+                Some((next, mut inner)) => {
+                    inner.extend(pipeline);
+                    pipeline = inner;
+                    source = next;
+                }
+                None => return Ok(Some((source, pipeline))),
+            }
+        }
+        Err(view_depth_error())
+    }
+
     /// Drops a collection; false if it did not exist.
     pub fn drop_collection(&self, db: &str, coll: &str) -> Result<bool> {
         let mut w = self.writer();
@@ -430,6 +460,12 @@ impl Storage {
         self.inner.kv.drop_tree(&docs_tree_name(c.meta.id))?;
         for index in &c.indexes {
             self.inner.kv.drop_tree(&index_tree_name(index.meta.id))?;
+        }
+        if c.capped.is_some() {
+            self.inner
+                .kv
+                .drop_tree(&capped::capped_tree_name(c.meta.id))?;
+            self.forget_capped(c.meta.id);
         }
         Ok(true)
     }
@@ -547,7 +583,7 @@ impl Storage {
         let mut meta = collection.meta.clone();
         let found = meta.indexes.iter_mut().find(|i| match index {
             IndexSelector::Names(names) => names.contains(&i.name),
-            IndexSelector::Key(key) => i.key == *key,
+            IndexSelector::Key(key) => index::same_key_pattern(&i.key, key),
             IndexSelector::All => false,
         });
         let Some(found) = found else {
@@ -570,7 +606,10 @@ impl Storage {
                 "Collection [{db}.{coll}] not found."
             )));
         };
-        let mut stats = CollectionStats::default();
+        let mut stats = CollectionStats {
+            capped: c.capped.as_ref().map(|capped| (capped.size, capped.max)),
+            ..CollectionStats::default()
+        };
         for item in c.docs.iter() {
             let (key, value) = item?;
             stats.count += 1;
@@ -713,6 +752,18 @@ fn ddl_entry(
     }
 }
 
+/// Views may stack this deep, and view reads nest this deep (a view read by `$lookup` inside
+/// a view's pipeline), as in MongoDB.
+pub const MAX_VIEW_DEPTH: usize = 20;
+
+/// mongod's ViewDepthLimitExceeded.
+pub(crate) fn view_depth_error() -> Error {
+    Error::coded(
+        149,
+        format!("View depth too deep or view cycle detected; maximum depth is {MAX_VIEW_DEPTH}"),
+    )
+}
+
 fn open_collection(kv: &Kv, meta: CollectionMeta) -> Result<Collection> {
     let docs = kv.tree(&docs_tree_name(meta.id))?;
     let mut indexes = Vec::with_capacity(meta.indexes.len());
@@ -721,7 +772,9 @@ fn open_collection(kv: &Kv, meta: CollectionMeta) -> Result<Collection> {
         indexes.push(Index::open(index_meta.clone(), tree)?);
     }
     let validator = catalog::Validator::from_options(&meta.options)?;
+    let capped = capped::open_capped(kv, meta.id, &meta.options)?;
     Ok(Collection {
+        capped,
         meta,
         docs,
         indexes,

@@ -16,7 +16,14 @@ use crate::error::{Error, Result};
 use crate::query::filter::Interval;
 use crate::query::{Filter, Projection, SortSpec};
 use crate::value::collation::same_collation;
+use crate::value::hash::hash64;
 use crate::value::{compare, compare_with, keyenc, type_rank, Collation};
+
+mod min_max;
+mod row_shape;
+
+use min_max::min_max_plan;
+use row_shape::{plan_key_fields, Row, RowShape};
 
 /// Blocking stages (sort) may hold this many bytes unless the command allows disk use.
 pub const MEMORY_LIMIT_BYTES: u64 = 100 * 1024 * 1024;
@@ -39,6 +46,15 @@ pub struct FindOptions {
     /// The operation's `collation` document as given; `None` takes the collection's default
     /// (`{locale: "simple"}` overrides a default with the binary collation).
     pub collation: Option<Document>,
+    /// find's `min`: the inclusive lower bound of the hinted index's keys (needs `hint`).
+    pub min: Option<Document>,
+    /// find's `max`: the exclusive upper bound of the hinted index's keys (needs `hint`).
+    pub max: Option<Document>,
+    /// find's `returnKey`: each result is the key of the index the plan read (`{}` for a
+    /// collection scan) instead of the document.
+    pub return_key: bool,
+    /// find's `showRecordId`: each result gets `$recordId`.
+    pub show_record_id: bool,
 }
 
 /// The collation an operation uses: the one it gives, else the collection's default.
@@ -210,6 +226,11 @@ enum Source {
         ranges: Vec<ByteRange>,
         reverse: bool,
         dedupe: bool,
+    },
+    /// A capped collection in insertion order.
+    Natural {
+        capped: Box<super::capped::Capped>,
+        reverse: bool,
     },
 }
 
@@ -400,18 +421,9 @@ pub(crate) fn choose_plan(
         if index.partial.is_some() {
             continue;
         }
-        let Some((first, _)) = index.fields.first() else {
+        let Some(intervals) = first_field_intervals(index, filter, query_collation) else {
             continue;
         };
-        let Some(intervals) = filter
-            .bounds_for(first, index.meta.multikey)
-            .filter(|i| collation_allows(index.collation.as_deref(), query_collation, i))
-        else {
-            continue;
-        };
-        if index.meta.sparse && intervals_contain_null(&intervals) {
-            continue;
-        }
         let equality = intervals.iter().all(is_point);
         let better = match &best {
             None => true,
@@ -499,9 +511,40 @@ pub(crate) fn choose_plan(
     }
 }
 
-/// An index gives a sort order only when it holds one entry per document, and its collation
-/// is the query's.
+/// The intervals of `index`'s first field that `filter` implies, in the index's key space;
+/// `None` when the index cannot serve them: a collation that orders strings differently, a
+/// sparse index and bounds that include null, or a hashed first field and bounds that are not
+/// all points (a hashed index serves equality and `$in`, never ranges).
+fn first_field_intervals(
+    index: &Index,
+    filter: &Filter,
+    query_collation: Option<&Collation>,
+) -> Option<Vec<Interval>> {
+    let (first, _) = index.fields.first()?;
+    let intervals = filter
+        .bounds_for(first, index.meta.multikey)
+        .filter(|i| collation_allows(index.collation.as_deref(), query_collation, i))?;
+    if index.meta.sparse && intervals_contain_null(&intervals) {
+        return None;
+    }
+    if index.hashed != Some(0) {
+        return Some(intervals);
+    }
+    intervals
+        .iter()
+        .map(|interval| match (&interval.lower, is_point(interval)) {
+            (Bound::Included(value), true) => Some(is_point_interval(&Bson::Int64(hash64(value)))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An index gives a sort order only when it holds one entry per document, its collation is
+/// the query's, and no sorted field is hashed.
 fn usable_for_sort(index: &Index, sort: &Document, query: Option<&Collation>) -> Option<bool> {
+    if index.hashed.is_some_and(|position| position < sort.len()) {
+        return None;
+    }
     if index.meta.multikey
         || index.meta.sparse
         || index.partial.is_some()
@@ -576,11 +619,8 @@ fn hinted_plan(
             "hint provided does not correspond to an existing index".into(),
         )),
         Some(Some(index)) => {
-            let (first, descending) = index.fields.first().cloned().unwrap_or_default();
-            let intervals = filter
-                .bounds_for(&first, index.meta.multikey)
-                .filter(|i| !(index.meta.sparse && intervals_contain_null(i)))
-                .filter(|i| collation_allows(index.collation.as_deref(), query_collation, i));
+            let descending = index.fields.first().is_some_and(|f| f.1);
+            let intervals = first_field_intervals(index, filter, query_collation);
             let ranges = intervals
                 .map(|i| byte_ranges_with(&i, descending, index.collation.as_deref()))
                 .unwrap_or_else(full_range);
@@ -598,6 +638,26 @@ fn hinted_plan(
                 },
             })
         }
+    }
+}
+
+/// A collection scan of a capped collection reads it in insertion order (its natural order),
+/// not in `_id` order.
+fn in_natural_order(plan: Plan, collection: &Collection) -> Plan {
+    match (&collection.capped, plan.kind, plan.source) {
+        (Some(capped), PlanKind::CollScan, Source::IdRanges { reverse, .. }) => Plan {
+            kind: PlanKind::CollScan,
+            provides_sort: plan.provides_sort,
+            source: Source::Natural {
+                capped: Box::new(capped.clone()),
+                reverse,
+            },
+        },
+        (_, kind, source) => Plan {
+            kind,
+            provides_sort: plan.provides_sort,
+            source,
+        },
     }
 }
 
@@ -653,6 +713,13 @@ impl Plan {
                     })
                 }))
             }
+            Source::Natural { capped, reverse } => Box::new(
+                Storage::natural_scan(&capped, docs, reverse).map(move |item| {
+                    let (key, value) = item?;
+                    info.docs_examined.fetch_add(1, AtomicOrdering::Relaxed);
+                    found(key, &value)
+                }),
+            ),
             Source::Index {
                 index,
                 mut ranges,
@@ -827,7 +894,9 @@ impl Storage {
             .as_ref()
             .and_then(|s| s.natural_order())
             .map(|forward| !forward);
+        let bounded = options.min.is_some() || options.max.is_some();
         let plan = match natural {
+            _ if bounded => min_max_plan(&collection, options, sort_doc, filter.collation())?,
             Some(reverse) if options.hint.is_none() => Plan {
                 kind: PlanKind::CollScan,
                 provides_sort: true,
@@ -838,11 +907,13 @@ impl Storage {
             },
             _ => choose_plan(&collection, &filter, options.hint.as_ref(), sort_doc)?,
         };
+        let plan = in_natural_order(plan, &collection);
         let kind = plan.kind.clone();
         let index_collation = match &plan.source {
             Source::Index { index, .. } => index.meta.collation.clone(),
             _ => None,
         };
+        let key_fields = plan_key_fields(&plan);
         let provides_sort = plan.provides_sort;
         let scanned = with_deadline(
             plan.scan(
@@ -863,30 +934,31 @@ impl Storage {
         });
         let skip = usize::try_from(options.skip).unwrap_or(usize::MAX);
         let limit = usize::try_from(options.limit).unwrap_or(usize::MAX);
-        let ordered: Box<dyn Iterator<Item = Result<(Document, Option<usize>)>> + Send> =
-            match (&sort, provides_sort) {
-                (Some(sort), false) => {
-                    let keep = (limit > 0).then(|| skip.saturating_add(limit));
-                    let sorted = sort_found(
-                        matching.map(|r| r.map(|(f, i)| ((f.doc.clone(), i), f.size, f.doc))),
-                        sort,
-                        options.allow_disk_use,
-                        keep,
-                    )?;
-                    Box::new(sorted.into_iter().map(Ok))
-                }
-                _ => Box::new(matching.map(|r| r.map(|(f, i)| (f.doc, i)))),
-            };
-        let limited: Box<dyn Iterator<Item = Result<(Document, Option<usize>)>> + Send> =
-            if limit > 0 {
-                Box::new(ordered.skip(skip).take(limit))
-            } else {
-                Box::new(ordered.skip(skip))
-            };
-        let projected: Box<dyn Iterator<Item = Result<Document>> + Send> = match projection {
-            Some(p) => Box::new(limited.map(move |r| r.and_then(|(doc, i)| p.apply(&doc, i)))),
-            None => Box::new(limited.map(|r| r.map(|(doc, _)| doc))),
+        let ordered: Box<dyn Iterator<Item = Result<Row>> + Send> = match (&sort, provides_sort) {
+            (Some(sort), false) => {
+                let keep = (limit > 0).then(|| skip.saturating_add(limit));
+                let sorted = sort_found(
+                    matching.map(|r| r.map(|(f, i)| ((f.doc.clone(), i, f.key), f.size, f.doc))),
+                    sort,
+                    options.allow_disk_use,
+                    keep,
+                )?;
+                Box::new(sorted.into_iter().map(Ok))
+            }
+            _ => Box::new(matching.map(|r| r.map(|(f, i)| (f.doc, i, f.key)))),
         };
+        let limited: Box<dyn Iterator<Item = Result<Row>> + Send> = if limit > 0 {
+            Box::new(ordered.skip(skip).take(limit))
+        } else {
+            Box::new(ordered.skip(skip))
+        };
+        let shape = RowShape {
+            return_key: options.return_key.then_some(key_fields),
+            projection,
+            record_ids: options.show_record_id.then(|| collection.capped.clone()),
+        };
+        let projected: Box<dyn Iterator<Item = Result<Document>> + Send> =
+            Box::new(limited.map(move |r| r.and_then(|row| shape.apply(row))));
         Ok(ReadCursor {
             plan: kind,
             info,

@@ -14,6 +14,7 @@ use super::{Storage, Writer};
 use crate::error::{Error, Result};
 use crate::query::update::{upsert_seed, UpdateContext};
 use crate::query::{Filter, Projection, SortSpec, Update};
+use crate::value::size::document_size;
 use crate::value::{compare, keyenc};
 
 /// Largest document Outpost stores (MongoDB's `maxBsonObjectSize`).
@@ -97,6 +98,19 @@ pub(super) struct Batch {
     len: usize,
     /// Bytes of documents staged.
     bytes: usize,
+    /// Changes to capped collections' totals, by collection id, applied after the commit.
+    pub(super) capped: HashMap<u64, super::capped::CappedDelta>,
+    /// Insertion positions of documents this batch inserted into capped collections.
+    pub(super) capped_positions: HashMap<(u64, Vec<u8>), u64>,
+    /// Documents this batch deletes: (collection id, document key).
+    deleted: HashSet<(u64, Vec<u8>)>,
+}
+
+impl Batch {
+    /// Whether this batch deletes the document `doc_key` of collection `id`.
+    pub(super) fn is_deleted(&self, id: u64, doc_key: &[u8]) -> bool {
+        self.deleted.contains(&(id, doc_key.to_vec()))
+    }
 }
 
 /// How a stored document changed, for its history entry.
@@ -383,7 +397,9 @@ impl Storage {
         for (_, meta) in std::mem::take(&mut batch.changed_meta) {
             self.replace_collection_meta(meta, Some(&mut batch.set))?;
         }
-        self.commit_set(batch.set)
+        self.commit_set(batch.set)?;
+        self.apply_capped_deltas(&batch.capped);
+        Ok(())
     }
 
     /// Inserts one document (creating the collection if needed); returns its `_id`.
@@ -439,7 +455,9 @@ impl Storage {
                     break;
                 }
             }
-            if batch.len >= GROUP_DOCS || batch.bytes >= GROUP_BYTES {
+            // A capped collection evicts only committed documents: one commit per document.
+            if batch.len >= GROUP_DOCS || batch.bytes >= GROUP_BYTES || collection.capped.is_some()
+            {
                 self.commit_write(std::mem::take(&mut batch))?;
             }
         }
@@ -479,8 +497,11 @@ impl Storage {
             ));
         }
         self.stage_document(collection, batch, &batch_key.1, None, Some((&doc, &bytes)))?;
-        batch.doc_keys.insert(batch_key);
-        self.append_history(
+        // After every check, so a refused document evicts nothing; the new document is not
+        // committed yet, so it is never evicted itself.
+        self.evict_for(w, collection, batch, bytes.len(), origin)?;
+        let len = bytes.len();
+        let seq = self.append_history(
             w,
             &mut batch.set,
             &collection.meta.namespace(),
@@ -491,6 +512,8 @@ impl Storage {
             None,
             origin,
         )?;
+        Storage::stage_capped_insert(collection, batch, &batch_key.1, seq, len);
+        batch.doc_keys.insert(batch_key);
         Ok(id)
     }
 
@@ -529,6 +552,7 @@ impl Storage {
         self.check_write_guard(&collection.meta.namespace(), origin, Some(old), &new)?;
         let bytes = encode_updated(&new)?;
         self.stage_document(collection, batch, doc_key, Some(old), Some((&new, &bytes)))?;
+        Storage::stage_capped_resize(collection, batch, document_size(old), bytes.len());
         let id = new.get("_id").cloned().unwrap_or(Bson::Null);
         let changed = (op == HistoryOp::Update).then(|| changed_fields(old, &new));
         let entry = HistoryEntry {
@@ -572,6 +596,8 @@ impl Storage {
         origin: &Origin,
     ) -> Result<()> {
         self.stage_document(collection, batch, doc_key, Some(old), None)?;
+        Storage::stage_capped_delete(collection, batch, doc_key, document_size(old))?;
+        batch.deleted.insert((collection.meta.id, doc_key.to_vec()));
         let id = old.get("_id").cloned().unwrap_or(Bson::Null);
         let entry = HistoryEntry {
             seq: 0,

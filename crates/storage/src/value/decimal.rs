@@ -115,6 +115,57 @@ impl Dec {
         self.to_f64().partial_cmp(&d).unwrap_or(Ordering::Equal)
     }
 
+    /// The nearest 64-bit integer, ties to even, saturating at `i64::MIN`/`i64::MAX`; NaN is 0.
+    /// This is mongod's `safeNumberLong` of a decimal (`Decimal128::toLong` rounds ties to
+    /// even).
+    pub fn to_i64_saturating(&self) -> i64 {
+        let (coefficient, exponent) = match self.kind {
+            Kind::NaN => return 0,
+            Kind::Infinity if self.negative => return i64::MIN,
+            Kind::Infinity => return i64::MAX,
+            Kind::Finite {
+                coefficient,
+                exponent,
+            } => (coefficient, exponent),
+        };
+        // The magnitude, rounded, as a u128 (saturated well above i64's range).
+        let magnitude: u128 = if coefficient == 0 {
+            0
+        } else if exponent >= 0 {
+            // 10^19 exceeds i64::MAX, so any larger scale saturates.
+            u32::try_from(exponent)
+                .ok()
+                .filter(|e| *e <= 19)
+                .and_then(|e| coefficient.checked_mul(10u128.pow(e)))
+                .unwrap_or(u128::MAX)
+        } else {
+            let shift = exponent.unsigned_abs();
+            if shift > 38 {
+                // coefficient < 10^34 < 0.5 * 10^38: rounds to zero.
+                0
+            } else {
+                let divisor = 10u128.pow(shift);
+                let (quotient, remainder) = (coefficient / divisor, coefficient % divisor);
+                let twice = remainder * 2;
+                if twice > divisor || (twice == divisor && quotient % 2 == 1) {
+                    quotient + 1
+                } else {
+                    quotient
+                }
+            }
+        };
+        if self.negative {
+            if magnitude >= 1u128 << 63 {
+                i64::MIN
+            } else {
+                // Below 2^63, so it fits.
+                -(i64::try_from(magnitude).unwrap_or(i64::MAX))
+            }
+        } else {
+            i64::try_from(magnitude).unwrap_or(i64::MAX)
+        }
+    }
+
     /// The sign as -1, 0 or 1 (NaN counts as 0).
     fn signum(&self) -> i8 {
         match self.kind {
@@ -228,5 +279,32 @@ mod tests {
         assert_eq!(d("12.5").to_f64(), 12.5);
         assert_eq!(d("123").cmp_f64(123.0), Ordering::Equal);
         assert_eq!(d("0.1").cmp_f64(0.1), Ordering::Equal);
+    }
+
+    #[test]
+    fn rounds_to_i64_ties_to_even_and_saturates() {
+        for (text, expected) in [
+            ("2.5", 2),
+            ("3.5", 4),
+            ("-2.5", -2),
+            ("-3.5", -4),
+            ("2.4999", 2),
+            ("2.5001", 3),
+            ("42", 42),
+            ("4.2E+1", 42),
+            ("0.5", 0),
+            ("1E-6000", 0),
+            ("9223372036854775807", i64::MAX),
+            ("9223372036854775808", i64::MAX),
+            ("-9223372036854775808", i64::MIN),
+            ("-9223372036854775809", i64::MIN),
+            ("1E+30", i64::MAX),
+            ("-1E+6000", i64::MIN),
+            ("Infinity", i64::MAX),
+            ("-Infinity", i64::MIN),
+            ("NaN", 0),
+        ] {
+            assert_eq!(d(text).to_i64_saturating(), expected, "{text}");
+        }
     }
 }

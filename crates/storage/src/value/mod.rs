@@ -4,6 +4,7 @@
 pub mod collation;
 pub mod compare;
 pub mod decimal;
+pub mod hash;
 pub mod keyenc;
 pub mod path;
 pub mod size;
