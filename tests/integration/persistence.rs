@@ -354,6 +354,27 @@ async fn stalled_reader(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
         message.extend(body);
         stream.write_all(&message).await.expect("write");
     }
+    // The server must have taken the connection and started on its finds before the test
+    // signals it (a connection accepted after shutdown began is closed at once instead).
+    let watcher: Client = connect(addr).await;
+    for _ in 0..600 {
+        let status = watcher
+            .database("admin")
+            .run_command(doc! {"serverStatus": 1})
+            .await
+            .expect("serverStatus");
+        let finds = status
+            .get_document("opcounters")
+            .ok()
+            .and_then(|counters| counters.get("query"))
+            .and_then(bson::Bson::as_i64)
+            .unwrap_or(0);
+        if finds > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    watcher.shutdown().immediate(true).await;
     stream
 }
 

@@ -144,6 +144,7 @@ pub fn code_name(code: i32) -> String {
         167 => "OptionNotSupportedOnView",
         168 => "InvalidPipelineOperator",
         171 => "CannotIndexParallelArrays",
+        188 => "IncompatibleServerVersion",
         197 => "InvalidIndexSpecificationOption",
         207 => "InvalidUUID",
         225 => "TransactionTooOld",

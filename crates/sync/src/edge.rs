@@ -23,8 +23,8 @@ use crate::id_rules::{check_id, ServiceType};
 use crate::instance_query::{is_internal_namespace, InstanceQuery, QueryMatch};
 use crate::merge::{incoming_wins_at_edge, LocalOp, Stamp};
 use crate::protocol::{
-    read_str, read_u64, split_namespace, u64_to_i64, Change, DOWNLOAD, MAX_BATCH_BYTES,
-    MAX_BATCH_COUNT, REGISTER, SNAPSHOT, UPLOAD,
+    check_peer_version, read_str, read_u64, split_namespace, u64_to_i64, with_version, Change,
+    DOWNLOAD, MAX_BATCH_BYTES, MAX_BATCH_COUNT, REGISTER, SNAPSHOT, UPLOAD,
 };
 
 pub use state::STATE_FILE_NAME;
@@ -362,7 +362,8 @@ impl EdgeSync {
                     .into(),
             ));
         };
-        let reply = link.call(doc! {REGISTER: 1, "registrationKey": key})?;
+        let reply = link.call(with_version(doc! {REGISTER: 1, "registrationKey": key}))?;
+        check_peer_version(&reply, "hub")?;
         let query = reply
             .get_document("query")
             .map_err(|_| Error::protocol("registration reply without a query"))?
@@ -621,13 +622,13 @@ impl EdgeSync {
             .iter()
             .map(|c| Bson::Document(c.to_document()))
             .collect();
-        Ok(Some(doc! {
+        Ok(Some(with_version(doc! {
             UPLOAD: 1,
             "apiKey": &state.identity.api_key,
             "fromSeq": u64_to_i64(state.progress.upload_cursor),
             "lastSeq": u64_to_i64(batch.last_seq),
             "changes": changes,
-        }))
+        })))
     }
 
     /// Takes the hub's answer to an upload: the cursor moves past the batch, refused changes
@@ -656,6 +657,7 @@ impl EdgeSync {
             }
         }
         if let Some(reply) = reply {
+            check_peer_version(reply, "hub")?;
             let ack = read_u64(reply, "ackSeq")?;
             if ack < batch.last_seq {
                 return Err(Error::protocol(format!(
@@ -714,12 +716,12 @@ impl EdgeSync {
         self.download_in_flight = true;
         self.acked_during_download.clear();
         let state = self.state()?;
-        let mut request = doc! {
+        let mut request = with_version(doc! {
             DOWNLOAD: 1,
             "apiKey": &state.identity.api_key,
             "after": u64_to_i64(state.progress.download_cursor),
             "limit": i64::try_from(self.options.batch_count).unwrap_or(500),
-        };
+        });
         if wait_ms > 0 {
             request.insert("waitMs", u64_to_i64(wait_ms));
             request.insert("queryVersion", state.progress.synced_query_version);
@@ -730,6 +732,7 @@ impl EdgeSync {
     /// Applies the hub's answer to [`Self::download_request`] (a query change first fetches
     /// what the new query matches, through `link`). Returns whether the edge is caught up.
     pub fn apply_download(&mut self, link: &mut dyn Link, reply: &Document) -> Result<bool> {
+        check_peer_version(reply, "hub")?;
         let mut state = self.state()?.clone();
         let query_version = reply.get_i64("queryVersion").unwrap_or(1);
         if query_version != state.progress.synced_query_version {
@@ -986,11 +989,16 @@ impl EdgeSync {
         let mut newly_synced = Vec::new();
         let mut hub_seq;
         loop {
-            let mut request = doc! {SNAPSHOT: 1, "apiKey": &state.identity.api_key, "limit": i64::try_from(self.options.batch_count).unwrap_or(500)};
+            let mut request = with_version(doc! {
+                SNAPSHOT: 1,
+                "apiKey": &state.identity.api_key,
+                "limit": i64::try_from(self.options.batch_count).unwrap_or(500),
+            });
             if let Some(position) = &position {
                 request.insert("position", position.clone());
             }
             let reply = link.call(request)?;
+            check_peer_version(&reply, "hub")?;
             hub_seq = read_u64(&reply, "hubSeq")?;
             let mut page = Vec::new();
             for item in reply

@@ -22,6 +22,74 @@ pub const LIST_EDGES: &str = "outpostHubListEdges";
 pub const SET_EDGE_QUERY: &str = "outpostHubSetEdgeQuery";
 pub const DELETE_EDGE: &str = "outpostHubDeleteEdge";
 
+/// The sync protocol's version: `major.minor`. Peers of another major version refuse each
+/// other with a clear error; a minor version only adds optional fields. Every request of an
+/// edge and every reply of a hub carries it (`protocolVersion`); a peer that sends none
+/// predates versioning and speaks 2.0's subset.
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 0 };
+
+/// A sync protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProtocolVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl std::fmt::Display for ProtocolVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+impl ProtocolVersion {
+    fn parse(text: &str) -> Option<ProtocolVersion> {
+        let (major, minor) = text.split_once('.')?;
+        Some(ProtocolVersion {
+            major: major.parse().ok()?,
+            minor: minor.parse().ok()?,
+        })
+    }
+}
+
+/// Adds this side's `protocolVersion` to a request or reply.
+pub fn with_version(mut message: Document) -> Document {
+    message.insert("protocolVersion", PROTOCOL_VERSION.to_string());
+    message
+}
+
+/// Checks the `protocolVersion` a peer sent (`peer` names it in the error: "edge", "hub"):
+/// another major version is refused with an error that names both.
+pub fn check_peer_version(message: &Document, peer: &str) -> Result<()> {
+    let Some(value) = message.get("protocolVersion") else {
+        return Ok(());
+    };
+    let theirs = value
+        .as_str()
+        .and_then(ProtocolVersion::parse)
+        .ok_or_else(|| {
+            Error::protocol(format!(
+                "invalid protocolVersion {value}: expected \"MAJOR.MINOR\""
+            ))
+        })?;
+    if theirs.major == PROTOCOL_VERSION.major {
+        return Ok(());
+    }
+    let older = if theirs.major < PROTOCOL_VERSION.major {
+        format!("the {peer}")
+    } else {
+        "this side".to_string()
+    };
+    Err(Error::Coded {
+        code: INCOMPATIBLE_PROTOCOL,
+        message: format!(
+            "incompatible sync protocol: the {peer} speaks {theirs} and this side speaks {PROTOCOL_VERSION}; upgrade {older} (local reads and writes continue meanwhile)"
+        ),
+    })
+}
+
+/// The error code of an incompatible protocol version (MongoDB's IncompatibleServerVersion).
+pub const INCOMPATIBLE_PROTOCOL: i32 = 188;
+
 /// Largest number of changes in one upload or download batch.
 pub const MAX_BATCH_COUNT: usize = 500;
 /// Largest total BSON size of the documents in one batch: well under the 16 MB document limit
@@ -263,6 +331,25 @@ mod tests {
             let error = Change::from_document(&case).unwrap_err();
             assert_eq!(error.code(), 9, "{case}: {error}");
         }
+    }
+
+    #[test]
+    fn peers_of_another_major_version_are_refused_by_name() {
+        assert!(check_peer_version(&doc! {}, "edge").is_ok());
+        assert!(check_peer_version(&with_version(doc! {}), "edge").is_ok());
+        assert!(check_peer_version(&doc! {"protocolVersion": "2.7"}, "edge").is_ok());
+        let error = check_peer_version(&doc! {"protocolVersion": "1.0"}, "edge").unwrap_err();
+        assert_eq!(error.code(), INCOMPATIBLE_PROTOCOL);
+        let message = error.to_string();
+        assert!(
+            message.contains("1.0") && message.contains("2.0"),
+            "{message}"
+        );
+        assert!(message.contains("upgrade the edge"), "{message}");
+        let error = check_peer_version(&doc! {"protocolVersion": "3.1"}, "hub").unwrap_err();
+        assert!(error.to_string().contains("upgrade this side"), "{error}");
+        let error = check_peer_version(&doc! {"protocolVersion": 2}, "hub").unwrap_err();
+        assert_eq!(error.code(), 9);
     }
 
     #[test]

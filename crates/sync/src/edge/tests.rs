@@ -933,6 +933,31 @@ fn a_download_answered_before_an_upload_does_not_undo_it() {
     assert_eq!(all(&edge, "shop.items"), expected);
 }
 
+/// A hub refuses an edge of another major protocol version, and the edge a hub of one,
+/// each with the versions in the error; the edge is otherwise untouched.
+#[test]
+fn peers_of_another_protocol_version_are_refused() {
+    let f = Fixture::new();
+    let (_, mut engine, _) = f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    engine.sync_once(&mut link).unwrap();
+    let mut request = engine.download_request(0).unwrap();
+    request.insert("protocolVersion", "3.0");
+    let error = f.hub.handle(&request).unwrap_err();
+    assert_eq!(
+        error.code(),
+        crate::protocol::INCOMPATIBLE_PROTOCOL,
+        "{error}"
+    );
+    let request = engine.download_request(0).unwrap();
+    let mut reply = f.hub.handle(&request).unwrap();
+    assert_eq!(reply.get_str("protocolVersion"), Ok("2.0"));
+    reply.insert("protocolVersion", "1.4");
+    let error = engine.apply_download(&mut link, &reply).unwrap_err();
+    assert!(error.to_string().contains("upgrade the hub"), "{error}");
+    assert!(!error.is_fatal());
+}
+
 #[test]
 fn concurrent_increments_add_up_like_a_counter() {
     let f = Fixture::new();

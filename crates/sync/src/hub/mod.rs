@@ -32,7 +32,8 @@ use outpost_storage::Storage;
 use crate::error::{Error, Result};
 use crate::instance_query::InstanceQuery;
 use crate::protocol::{
-    hash_key, read_str, read_u64, Change, DOWNLOAD, MAX_BATCH_COUNT, REGISTER, SNAPSHOT, UPLOAD,
+    check_peer_version, hash_key, read_str, read_u64, with_version, Change, DOWNLOAD,
+    MAX_BATCH_COUNT, REGISTER, SNAPSHOT, UPLOAD,
 };
 pub use records::{EdgeRecord, FieldVersion, Version, HUB_INSTANCE};
 pub use store::{HubBatch, HubStore, SledHubStore};
@@ -109,6 +110,13 @@ impl<S: HubStore> Hub<S> {
     /// `outpostSyncUpload`, `outpostSyncDownload`, `outpostSyncSnapshot`); the wire commands and
     /// in-process test links both come here.
     pub fn handle(&self, command: &Document) -> Result<Document> {
+        check_peer_version(command, "edge").inspect_err(|error| {
+            tracing::warn!(error = %error, "an edge of another sync protocol version was refused");
+        })?;
+        self.handle_current(command).map(with_version)
+    }
+
+    fn handle_current(&self, command: &Document) -> Result<Document> {
         let name = command
             .keys()
             .next()
