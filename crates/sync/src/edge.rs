@@ -140,13 +140,10 @@ pub struct EdgeSync {
     /// The current query and service, shared with the write guard.
     scope: Arc<RwLock<Option<SyncScope>>>,
     logged_skips: HashSet<(String, Vec<u8>, &'static str)>,
-    /// Whether a download request is out (see [`EdgeSync::download_request`]).
-    download_in_flight: bool,
-    /// The local changes of the uploads acknowledged while a download request was out, by
-    /// document (an empty `_id` for a whole collection's drop), as in [`PendingChanges`]: the
-    /// hub may have answered that request before those uploads reached it, so they still
-    /// count as pending when its answer is applied (see [`EdgeSync::apply_download`]).
-    acked_during_download: PendingChanges,
+    /// Uploads the hub acknowledged so far (see [`EdgeSync::apply_download`]).
+    uploads_acknowledged: u64,
+    /// `uploads_acknowledged` when the download request out now was made.
+    download_requested_after: u64,
 }
 
 /// What the edge syncs right now.
@@ -227,8 +224,8 @@ impl EdgeSync {
             status: Arc::new(Mutex::new(status)),
             scope: Arc::new(RwLock::new(scope)),
             logged_skips: HashSet::new(),
-            download_in_flight: false,
-            acked_during_download: HashMap::new(),
+            uploads_acknowledged: 0,
+            download_requested_after: 0,
         })
     }
 
@@ -637,24 +634,8 @@ impl EdgeSync {
         let mut state = self.state()?.clone();
         let count = batch.changes.len();
         let mut superseded = Vec::new();
-        if reply.is_some() && self.download_in_flight {
-            for change in &batch.changes {
-                let id = match change.drop {
-                    true => Vec::new(),
-                    false => outpost_storage::value::keyenc::encode(&change.id),
-                };
-                let op = match (change.drop, &change.doc) {
-                    (true, _) | (false, None) => LocalOp::Delete,
-                    (false, Some(_)) if change.insert => LocalOp::Insert,
-                    (false, Some(_)) => LocalOp::Update,
-                };
-                let key = (change.ns.clone(), id);
-                let op = match self.acked_during_download.get(&key) {
-                    Some(&(_, earlier)) => earlier.then(op),
-                    None => op,
-                };
-                self.acked_during_download.insert(key, (change.hlc, op));
-            }
+        if reply.is_some() {
+            self.uploads_acknowledged += 1;
         }
         if let Some(reply) = reply {
             check_peer_version(reply, "hub")?;
@@ -713,8 +694,7 @@ impl EdgeSync {
     /// The next download request. With `wait_ms`, the hub waits that long for a change when
     /// there is nothing new (a long poll); the caller need not hold the engine meanwhile.
     pub fn download_request(&mut self, wait_ms: u64) -> Result<Document> {
-        self.download_in_flight = true;
-        self.acked_during_download.clear();
+        self.download_requested_after = self.uploads_acknowledged;
         let state = self.state()?;
         let mut request = with_version(doc! {
             DOWNLOAD: 1,
@@ -729,10 +709,25 @@ impl EdgeSync {
         Ok(request)
     }
 
+    /// Whether an upload was acknowledged since the download request out now was made (its
+    /// answer would not be applied; see [`Self::apply_download`]).
+    pub fn download_answer_is_stale(&self) -> bool {
+        self.download_requested_after != self.uploads_acknowledged
+    }
+
     /// Applies the hub's answer to [`Self::download_request`] (a query change first fetches
     /// what the new query matches, through `link`). Returns whether the edge is caught up.
+    ///
+    /// An answer requested before an upload the hub has acknowledged since is not applied (and
+    /// `Ok(false)` says to ask again): the hub may have answered before that upload reached it,
+    /// and its older version of a document the upload wrote would replace the edge's newer one
+    /// for good (the hub never sends an edge its own writes back). A pushing edge's two sides
+    /// overlap; this keeps what it applies in the hub's order.
     pub fn apply_download(&mut self, link: &mut dyn Link, reply: &Document) -> Result<bool> {
         check_peer_version(reply, "hub")?;
+        if self.download_answer_is_stale() {
+            return Ok(false);
+        }
         let mut state = self.state()?.clone();
         let query_version = reply.get_i64("queryVersion").unwrap_or(1);
         if query_version != state.progress.synced_query_version {
@@ -755,14 +750,9 @@ impl EdgeSync {
                 _ => Err(Error::protocol("a downloaded change must be a document")),
             })
             .collect::<Result<Vec<_>>>()?;
-        // The hub may have answered before uploads acknowledged meanwhile reached it: their
-        // changes are judged as pending ones (an older version of a document the edge wrote
-        // since does not replace it; the hub never sends the edge its own writes again).
-        let acked = std::mem::take(&mut self.acked_during_download);
-        self.download_in_flight = false;
         let caught_up = next >= last || next == state.progress.download_cursor;
         state.progress.download_cursor = next.max(state.progress.download_cursor);
-        let applied = self.apply_changes_with(&changes, Some(&state), &acked)?;
+        let applied = self.apply_changes(&changes, Some(&state))?;
         let lag = last.saturating_sub(state.progress.download_cursor);
         self.save_with(state, true)?;
         self.update_status(|s| {
@@ -832,17 +822,6 @@ impl EdgeSync {
     /// until the commit, so no local write can slip in between and be overwritten by an older
     /// version from the hub. Returns how many changes were applied.
     fn apply_changes(&self, changes: &[Change], commit_state: Option<&EdgeState>) -> Result<u64> {
-        self.apply_changes_with(changes, commit_state, &HashMap::new())
-    }
-
-    /// [`Self::apply_changes`], with `acked` (changes the hub acknowledged that count as
-    /// pending here, earlier than those still in the history) added to the pending ones.
-    fn apply_changes_with(
-        &self,
-        changes: &[Change],
-        commit_state: Option<&EdgeState>,
-        acked: &PendingChanges,
-    ) -> Result<u64> {
         if changes.is_empty() {
             // Nothing to check against pending local changes (a scan of the backlog).
             if let Some(state) = commit_state {
@@ -855,14 +834,7 @@ impl EdgeSync {
         let upload_cursor = commit_state
             .or(self.state.as_ref())
             .map_or(0, |s| s.progress.upload_cursor);
-        let mut pending = acked.clone();
-        for (key, (hlc, op)) in self.pending_local_changes(upload_cursor)? {
-            let op = match pending.get(&key) {
-                Some(&(_, earlier)) => earlier.then(op),
-                None => op,
-            };
-            pending.insert(key, (hlc, op));
-        }
+        let pending = self.pending_local_changes(upload_cursor)?;
         let mut applied = 0_u64;
         for change in changes {
             if self.stage_downloaded(&mut batch, change, &pending)? {
@@ -893,14 +865,6 @@ impl EdgeSync {
         batch.observe_hlc(change.hlc);
         if change.drop {
             return self.stage_downloaded_drop(batch, change, pending);
-        }
-        // A version written before a local drop of the collection not yet uploaded (or
-        // uploaded since the hub answered) is deleted by that drop at the hub.
-        if pending
-            .get(&(change.ns.clone(), Vec::new()))
-            .is_some_and(|&(drop_hlc, _)| change.hlc < drop_hlc)
-        {
-            return Ok(false);
         }
         let key = (
             change.ns.clone(),

@@ -91,7 +91,7 @@ pub fn check_peer_version(message: &Document, peer: &str) -> Result<()> {
 pub const INCOMPATIBLE_PROTOCOL: i32 = 188;
 
 /// Largest number of changes in one upload or download batch.
-pub const MAX_BATCH_COUNT: usize = 500;
+pub const MAX_BATCH_COUNT: usize = 5_000;
 /// Largest total BSON size of the documents in one batch: well under the 16 MB document limit
 /// (the batch travels inside one reply or request document).
 pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
@@ -205,8 +205,7 @@ impl Change {
         let doc_bytes = self
             .doc
             .as_ref()
-            .and_then(|doc| bson::to_vec(doc).ok())
-            .map_or(0, |bytes| bytes.len());
+            .map_or(0, outpost_storage::value::size::document_size);
         doc_bytes + self.ns.len() + 64
     }
 }

@@ -6,7 +6,7 @@
 
 pub mod client;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -25,8 +25,9 @@ use client::HubClient;
 ///   for this edge commits there; an idle edge costs one request per [`LONG_POLL_MS`].
 ///
 /// The engine is shared. The download side does not hold it during its long poll, so the two
-/// overlap: an upload acknowledged while a download request is out counts as pending when the
-/// answer is applied (the hub may have answered before the upload reached it). The upload side
+/// overlap: an answer requested before an upload the hub acknowledged since is not applied
+/// (the hub may have answered before the upload reached it) and is asked for again; after
+/// two such answers in a row the download side asks while holding the engine. The upload side
 /// holds it for each round trip, so the hub's answers are applied in the order it gave them.
 pub struct SyncTask {
     shared: Arc<Shared>,
@@ -36,6 +37,9 @@ pub struct SyncTask {
 
 /// How long the hub may hold a download request when nothing is new (milliseconds).
 pub const LONG_POLL_MS: u64 = 5_000;
+/// Download answers overtaken by uploads in a row before the download side asks while
+/// holding the engine.
+const MAX_STALE_DOWNLOADS: usize = 2;
 
 /// What both sides share.
 struct Shared {
@@ -44,6 +48,8 @@ struct Shared {
     hub: String,
     timing: Timing,
     stopping: AtomicBool,
+    /// Download answers in a row not applied because an upload overtook them.
+    stale_downloads: AtomicUsize,
     /// Each side's socket, shut down to interrupt a long poll when stopping.
     sockets: Mutex<Vec<(Side, std::net::TcpStream)>>,
 }
@@ -78,6 +84,7 @@ impl SyncTask {
                 timeout: Duration::from_millis(config.sync_timeout_ms.max(1)),
             },
             stopping: AtomicBool::new(false),
+            stale_downloads: AtomicUsize::new(0),
             sockets: Mutex::new(Vec::new()),
         });
         let mut threads = Vec::new();
@@ -261,11 +268,29 @@ fn exchange(shared: &Shared, side: Side, link: &mut HubClient) -> outpost_sync::
             }
         }
         Side::Download => {
-            let wait = LONG_POLL_MS.min(duration_ms(shared.timing.timeout) / 2);
-            let request = shared.engine().download_request(wait)?;
-            let reply = link.call(request)?;
-            let mut engine = shared.engine();
-            engine.apply_download(link, &reply)?;
+            let stale = shared.stale_downloads.load(Ordering::SeqCst);
+            let engine = if stale >= MAX_STALE_DOWNLOADS {
+                // Uploads keep overtaking this side's answers: ask once more while holding
+                // the engine (no upload can then complete in between), without waiting.
+                let mut engine = shared.engine();
+                let request = engine.download_request(0)?;
+                let reply = link.call(request)?;
+                engine.apply_download(link, &reply)?;
+                engine
+            } else {
+                let wait = LONG_POLL_MS.min(duration_ms(shared.timing.timeout) / 2);
+                let request = shared.engine().download_request(wait)?;
+                let reply = link.call(request)?;
+                let mut engine = shared.engine();
+                if engine.download_answer_is_stale() {
+                    // Answered before an upload the hub acknowledged since: asked again.
+                    shared.stale_downloads.fetch_add(1, Ordering::SeqCst);
+                    return Ok(());
+                }
+                engine.apply_download(link, &reply)?;
+                engine
+            };
+            shared.stale_downloads.store(0, Ordering::SeqCst);
             engine.record_success();
         }
     }

@@ -15,8 +15,11 @@ use crate::error::{Error, Result};
 use crate::id_rules::check_id;
 use crate::instance_query::{is_internal_namespace, QueryMatch};
 use crate::merge::{merge_update, whole_write_loses};
-use crate::protocol::{split_namespace, u64_to_i64, Change};
+use crate::protocol::{split_namespace, u64_to_i64, Change, MAX_BATCH_BYTES, MAX_BATCH_COUNT};
 
+/// The most bytes of documents one upload may carry: a batch's bytes, plus the one document
+/// (at most 16 MiB) that crossed the limit.
+const MAX_UPLOAD_BYTES: usize = MAX_BATCH_BYTES + 17 * 1024 * 1024;
 /// History entries one commit of hub-local versions covers at most.
 const CATCH_UP_CHUNK: usize = 5_000;
 
@@ -66,6 +69,17 @@ impl<S: HubStore> Hub<S> {
     /// `refused` with the reason, and answered with the hub's version of its document (a
     /// compensating write, as Atlas Device Sync does), so the edge converges to the hub.
     pub fn upload(&self, api_key: &str, changes: &[Change], last_seq: u64) -> Result<Document> {
+        // The hub bounds the work one upload may cost it (the edge's batches stay well within).
+        let bytes: usize = changes.iter().map(Change::approximate_bytes).sum();
+        if changes.len() > MAX_BATCH_COUNT || bytes > MAX_UPLOAD_BYTES {
+            return Err(Error::Coded {
+                code: 2,
+                message: format!(
+                    "an upload holds at most {MAX_BATCH_COUNT} changes and {MAX_UPLOAD_BYTES} bytes; this one holds {} changes and {bytes} bytes",
+                    changes.len()
+                ),
+            });
+        }
         let mut memory = self.locked();
         let edge = self.authenticate(api_key)?;
         self.catch_up_all(&mut memory)?;
