@@ -16,6 +16,7 @@ mod capped;
 mod catalog;
 mod changestreams;
 mod collation;
+mod compression;
 mod concurrency;
 mod connections;
 mod crud;

@@ -58,6 +58,7 @@ pub async fn serve(
         local,
         app_name: Default::default(),
         auth: Default::default(),
+        compressors: Default::default(),
     };
     tracing::info!(connection_id = id, remote = %peer, "connection accepted");
     let closed = match tls {
@@ -122,12 +123,15 @@ where
             Err(closed) => break closed,
         };
         trusted = true;
+        Metrics::add(&state.metrics.network_requests, 1);
+        Metrics::add_len(&state.metrics.network_bytes_in, bytes.len());
         // The request runs to completion even if shutdown starts meanwhile.
         match handle(state, conn, bytes, shutdown.clone()).await {
             Ok(Some(reply)) => {
                 if let Err(e) = write_all(&mut writer, &reply).await {
                     break Closed::Io(e);
                 }
+                Metrics::add_len(&state.metrics.network_bytes_out, reply.len());
             }
             Ok(None) => {}
             Err(closed) => break closed,
@@ -204,7 +208,9 @@ async fn read_rest<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> Result<Ve
     Ok(bytes)
 }
 
-/// Runs one message; returns the encoded reply, if the protocol calls for one.
+/// Runs one message; returns the encoded reply, if the protocol calls for one. A request that
+/// came in an OP_COMPRESSED is answered compressed the same way (as mongod does), except the
+/// replies of [`NEVER_COMPRESSED`].
 async fn handle(
     state: &Arc<State>,
     conn: &ConnInfo,
@@ -212,16 +218,17 @@ async fn handle(
     shutdown: watch::Receiver<bool>,
 ) -> Result<Option<Vec<u8>>, Closed> {
     let header = outpost_wire::parse_header(&bytes).map_err(|e| Closed::Protocol(e.to_string()))?;
-    let message = match outpost_wire::decode(&bytes) {
-        Ok((_, message)) => message,
+    let (message, compression) = match outpost_wire::decode_compressed(&bytes) {
+        Ok((_, message, compression)) => (message, compression),
         Err(e) if e.is_framing() => return Err(Closed::Protocol(e.to_string())),
         Err(e) => {
             // The message was framed correctly but its contents are bad: answer with an error
-            // in the form the client expects, and keep the connection.
+            // in the form the client expects, and keep the connection. (Drivers compress only
+            // OP_MSG: a bad OP_COMPRESSED gets an uncompressed OP_MSG answer.)
             tracing::warn!(connection_id = conn.id, error = %e, op_code = header.op_code, "malformed message");
             let reply = doc! {"ok": 0.0, "errmsg": format!("invalid message: {e}"), "code": 9, "codeName": "FailedToParse"};
             return match header.op_code {
-                outpost_wire::OP_MSG => encode(
+                outpost_wire::OP_MSG | outpost_wire::OP_COMPRESSED => encode(
                     header.request_id,
                     &Message::Msg(OpMsg {
                         flags: 0,
@@ -235,29 +242,99 @@ async fn handle(
             };
         }
     };
+    if let Some(compression) = &compression {
+        if let Some(counters) = state.metrics.compressor(compression.compressor) {
+            Metrics::add_len(&counters.decompressor_bytes_in, compression.compressed_len);
+            Metrics::add_len(
+                &counters.decompressor_bytes_out,
+                compression.uncompressed_len,
+            );
+        }
+    }
     match message {
         Message::Msg(msg) => {
             let more_to_come = msg.flags & outpost_wire::FLAG_MORE_TO_COME != 0;
+            let reply_compressor = compression
+                .map(|c| c.compressor)
+                .filter(|_| may_compress_reply(&msg.body));
             await_topology_change(state, &msg.body, shutdown).await;
             let reply = run_op_msg(state, conn, msg).await?;
             if more_to_come {
                 return Ok(None);
             }
-            encode(
+            let reply = encode(
                 header.request_id,
                 &Message::Msg(OpMsg {
                     flags: 0,
                     body: reply,
                     sequences: vec![],
                 }),
-            )
-            .map(Some)
+            )?;
+            Ok(Some(match reply_compressor {
+                Some(compressor) => compress_reply(state, conn, reply, compressor),
+                None => reply,
+            }))
         }
+        // OP_QUERY serves only the handshake, whose reply is never compressed.
         Message::Query(query) => {
             let reply = run_op_query(state, conn, query).await?;
             encode(header.request_id, &reply).map(Some)
         }
         Message::Reply(_) => Err(Closed::Protocol("clients may not send OP_REPLY".into())),
+    }
+}
+
+/// The commands whose replies are never compressed (the compression specification's list,
+/// plus the lowercase `ismaster`): the handshake and what carries credentials.
+const NEVER_COMPRESSED: [&str; 12] = [
+    "hello",
+    "isMaster",
+    "ismaster",
+    "saslStart",
+    "saslContinue",
+    "getnonce",
+    "authenticate",
+    "createUser",
+    "updateUser",
+    "copydbSaslStart",
+    "copydbgetnonce",
+    "copydb",
+];
+
+fn may_compress_reply(body: &Document) -> bool {
+    body.keys()
+        .next()
+        .is_none_or(|name| !NEVER_COMPRESSED.contains(&name.as_str()))
+}
+
+/// The reply compressed with `compressor`, counted; the reply as it is when compressing fails
+/// or would pass the message size limit.
+fn compress_reply(
+    state: &State,
+    conn: &ConnInfo,
+    reply: Vec<u8>,
+    compressor: outpost_wire::Compressor,
+) -> Vec<u8> {
+    match outpost_wire::compress(&reply, compressor) {
+        Ok(Some(compressed)) => {
+            if let Some(counters) = state.metrics.compressor(compressor) {
+                let header = HEADER_LEN + outpost_wire::COMPRESSION_HEADER_LEN;
+                Metrics::add_len(
+                    &counters.compressor_bytes_in,
+                    reply.len().saturating_sub(HEADER_LEN),
+                );
+                Metrics::add_len(
+                    &counters.compressor_bytes_out,
+                    compressed.len().saturating_sub(header),
+                );
+            }
+            compressed
+        }
+        Ok(None) => reply,
+        Err(e) => {
+            tracing::warn!(connection_id = conn.id, error = %e, "cannot compress a reply; sending it uncompressed");
+            reply
+        }
     }
 }
 

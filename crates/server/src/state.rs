@@ -54,4 +54,6 @@ pub struct ConnInfo {
     pub app_name: Arc<OnceLock<String>>,
     /// Who the connection is authenticated as, and a SASL conversation under way.
     pub auth: Arc<std::sync::Mutex<crate::auth::ConnAuth>>,
+    /// The compressors negotiated by the last `hello` that offered some, in the client's order.
+    pub compressors: Arc<std::sync::Mutex<Vec<outpost_wire::Compressor>>>,
 }

@@ -86,6 +86,8 @@ pub struct SyncStatus {
     pub upload_cursor: u64,
     pub skipped: BTreeMap<String, u64>,
     pub query: Option<Document>,
+    /// Bytes on the wire to and from the hub, counted by the server's links.
+    pub link_bytes: Arc<crate::LinkBytes>,
 }
 
 impl SyncStatus {
@@ -108,6 +110,8 @@ impl SyncStatus {
             "downloadedChanges": u64_to_i64(self.downloaded),
             "skipped": skipped,
             "query": self.query.clone().map_or(Bson::Null, Bson::Document),
+            "bytesSent": u64_to_i64(self.link_bytes.sent()),
+            "bytesReceived": u64_to_i64(self.link_bytes.received()),
         }
     }
 }

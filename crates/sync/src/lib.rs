@@ -16,6 +16,7 @@ mod error;
 pub mod hub;
 pub mod id_rules;
 pub mod instance_query;
+mod link_bytes;
 pub mod merge;
 pub mod protocol;
 pub mod rql;
@@ -25,6 +26,7 @@ pub use error::{Error, Result};
 pub use hub::Hub;
 pub use id_rules::{check_id, ServiceType, SkipReason};
 pub use instance_query::{InstanceQuery, QueryMatch};
+pub use link_bytes::LinkBytes;
 
 /// The parsed instance query is shared between the upload and download tasks.
 #[allow(dead_code)]

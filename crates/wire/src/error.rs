@@ -108,9 +108,64 @@ pub enum Error {
         /// The op code.
         op_code: i32,
     },
-    /// OP_COMPRESSED: Outpost never advertises a compressor, so a client must not send one.
-    #[error("OP_COMPRESSED is not supported: Outpost advertises no compressors")]
-    CompressionNotSupported,
+    /// OP_COMPRESSED with a compressorId Outpost does not implement (snappy, or unknown).
+    #[error("OP_COMPRESSED compressorId {id} ({name}) is not supported: use zstd (3), zlib (2) or noop (0)")]
+    UnknownCompressor {
+        /// The compressorId.
+        id: u8,
+        /// Its name, or "unknown".
+        name: &'static str,
+    },
+    /// OP_COMPRESSED whose originalOpcode is OP_COMPRESSED again.
+    #[error("OP_COMPRESSED may not contain another OP_COMPRESSED")]
+    NestedCompression,
+    /// OP_COMPRESSED whose uncompressedSize is negative, too small for its original op code,
+    /// or would make a message over [`MAX_MESSAGE_SIZE`]; refused before decompressing.
+    #[error(
+        "invalid OP_COMPRESSED uncompressedSize {size} for original op code {op_code}: \
+         it must be between {minimum} and {maximum} bytes"
+    )]
+    InvalidUncompressedSize {
+        /// The declared uncompressedSize.
+        size: i32,
+        /// The declared originalOpcode.
+        op_code: i32,
+        /// The smallest valid size for that op code.
+        minimum: usize,
+        /// The largest size: [`MAX_MESSAGE_SIZE`] less a header.
+        maximum: usize,
+    },
+    /// OP_COMPRESSED data that decompresses to more than its uncompressedSize; decompression
+    /// stopped there.
+    #[error("OP_COMPRESSED data decompresses to more than the {declared} bytes its uncompressedSize declares")]
+    DecompressedTooLarge {
+        /// The declared uncompressedSize.
+        declared: usize,
+    },
+    /// OP_COMPRESSED data that decompresses to fewer bytes than its uncompressedSize.
+    #[error("OP_COMPRESSED data decompresses to {actual} bytes, but its uncompressedSize declares {declared}")]
+    DecompressedSizeMismatch {
+        /// The declared uncompressedSize.
+        declared: usize,
+        /// The bytes decompressed.
+        actual: usize,
+    },
+    /// OP_COMPRESSED data the compressor cannot decompress (corrupt or truncated).
+    #[error("cannot decompress OP_COMPRESSED data with {compressor}: {message}")]
+    Decompression {
+        /// The compressor's name.
+        compressor: &'static str,
+        /// The compressor's description.
+        message: String,
+    },
+    /// When encoding: the compressor failed.
+    #[error("cannot compress with {compressor}: {message}")]
+    Compression {
+        /// The compressor's name.
+        compressor: &'static str,
+        /// The compressor's description.
+        message: String,
+    },
     /// The OP_MSG checksum does not match the CRC-32C of the message.
     #[error(
         "OP_MSG checksum mismatch: message carries {in_message:#010x}, computed {computed:#010x}"

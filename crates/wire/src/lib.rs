@@ -10,6 +10,8 @@
 //! - `codec`: whole messages, [`decode`] and [`encode`], dispatching to
 //! - `op_msg` (OP_MSG: flagBits, kind 0 and kind 1 sections, CRC-32C checksum), `op_query`
 //!   (OP_QUERY, for the legacy handshake) and `op_reply` (OP_REPLY, its answer);
+//! - `compress`: OP_COMPRESSED ([`compress`], and decompression inside [`decode`]) with
+//!   zstd, zlib or noop, bounded by [`MAX_MESSAGE_SIZE`] before decompressing;
 //! - `reader` and `writer`: bounds-checked reading and size-checked writing of fields and BSON
 //!   documents;
 //! - `error`: the one [`Error`] type, with [`Error::is_framing`] telling the server whether to
@@ -38,6 +40,7 @@
 use bson::Document;
 
 mod codec;
+mod compress;
 mod error;
 mod header;
 mod op_msg;
@@ -47,11 +50,14 @@ mod reader;
 mod writer;
 
 #[cfg(test)]
+mod compress_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use codec::{decode, encode};
+pub use codec::{decode, decode_compressed, encode};
+pub use compress::{compress, Compression, Compressor, COMPRESSION_HEADER_LEN};
 pub use error::{Error, Result};
 pub use header::{check, minimum_message_length, parse_header};
 
@@ -72,7 +78,7 @@ pub const MAX_BSON_DEPTH: usize = 200;
 pub const OP_REPLY: i32 = 1;
 /// Op code of OP_QUERY; drivers still send the first handshake this way.
 pub const OP_QUERY: i32 = 2004;
-/// Op code of OP_COMPRESSED; refused, as no compressor is advertised.
+/// Op code of OP_COMPRESSED: another message, compressed (zstd, zlib or noop).
 pub const OP_COMPRESSED: i32 = 2012;
 /// Op code of OP_MSG, the message of every command since MongoDB 3.6.
 pub const OP_MSG: i32 = 2013;

@@ -6,9 +6,9 @@ use bson::{Bson, Document};
 use proptest::prelude::*;
 
 use crate::{
-    check, decode, encode, parse_header, DocumentSequence, Message, OpMsg, OpQuery, OpReply,
-    FLAG_CHECKSUM_PRESENT, FLAG_EXHAUST_ALLOWED, FLAG_MORE_TO_COME, OP_COMPRESSED, OP_MSG,
-    OP_QUERY, OP_REPLY,
+    check, compress, decode, decode_compressed, encode, parse_header, Compressor, DocumentSequence,
+    Message, OpMsg, OpQuery, OpReply, FLAG_CHECKSUM_PRESENT, FLAG_EXHAUST_ALLOWED,
+    FLAG_MORE_TO_COME, OP_COMPRESSED, OP_MSG, OP_QUERY, OP_REPLY,
 };
 
 /// Small BSON values, nested a few levels. Doubles are finite so that `==` holds after a
@@ -124,6 +124,7 @@ fn feed_everything(bytes: &[u8]) {
     let _ = parse_header(bytes);
     let _ = check(bytes);
     let _ = decode(bytes);
+    let _ = decode_compressed(bytes);
     if let Ok(Some(length)) = check(bytes) {
         if let Some(message) = bytes.get(..length) {
             let _ = decode(message);
@@ -253,6 +254,81 @@ proptest! {
         let crc = crc32c::crc32c(bytes.get(..covered).unwrap_or_default());
         bytes.truncate(covered);
         bytes.extend(crc.to_le_bytes());
+        feed_everything(&bytes);
+    }
+}
+
+fn compressor() -> impl Strategy<Value = Compressor> {
+    prop_oneof![
+        Just(Compressor::Noop),
+        Just(Compressor::Zlib),
+        Just(Compressor::Zstd)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// OP_COMPRESSED: decode(compress(encode(m))) == m with the original header, whatever the
+    /// compressor.
+    #[test]
+    fn compressed_round_trip(
+        request_id in any::<i32>(),
+        response_to in any::<i32>(),
+        msg in message(),
+        compressor in compressor(),
+    ) {
+        let plain = encode(request_id, response_to, &msg).unwrap();
+        let bytes = compress(&plain, compressor).unwrap().unwrap();
+        prop_assert_eq!(check(&bytes), Ok(Some(bytes.len())));
+        let outer = parse_header(&bytes).unwrap();
+        prop_assert_eq!(outer.op_code, OP_COMPRESSED);
+        let (header, decoded, compression) = decode_compressed(&bytes).unwrap();
+        prop_assert_eq!(header, parse_header(&plain).unwrap());
+        prop_assert_eq!(&decoded, &msg);
+        let compression = compression.unwrap();
+        prop_assert_eq!(compression.compressor, compressor);
+        prop_assert_eq!(compression.uncompressed_len, plain.len() - 16);
+        prop_assert_eq!(compression.compressed_len, bytes.len() - 25);
+        // `decode` sees through the compression too.
+        prop_assert_eq!(decode(&bytes).unwrap(), (header, decoded));
+    }
+
+    /// OP_COMPRESSED fields of any value in front of any bytes.
+    #[test]
+    fn any_compressed_bytes_never_panic(
+        original_op_code in prop_oneof![
+            Just(OP_MSG), Just(OP_QUERY), Just(OP_REPLY), Just(OP_COMPRESSED), any::<i32>()
+        ],
+        uncompressed_size in prop_oneof![0i32..300, any::<i32>()],
+        compressor_id in prop_oneof![0u8..4, any::<u8>()],
+        rest in prop::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let mut after_header = Vec::new();
+        after_header.extend(original_op_code.to_le_bytes());
+        after_header.extend(uncompressed_size.to_le_bytes());
+        after_header.push(compressor_id);
+        after_header.extend(rest);
+        feed_everything(&with_plausible_header(1, OP_COMPRESSED, &after_header));
+    }
+
+    /// A valid OP_COMPRESSED with bytes after its header overwritten: an error or a message,
+    /// never a panic.
+    #[test]
+    fn mutated_compressed_messages_never_panic(
+        msg in message(),
+        compressor in compressor(),
+        mutations in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+    ) {
+        let plain = encode(1, 0, &msg).unwrap();
+        let mut bytes = compress(&plain, compressor).unwrap().unwrap();
+        let after_header = bytes.len() - 16;
+        for (index, byte) in &mutations {
+            let position = 16 + index.index(after_header);
+            if let Some(slot) = bytes.get_mut(position) {
+                *slot = *byte;
+            }
+        }
         feed_everything(&bytes);
     }
 }

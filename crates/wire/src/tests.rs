@@ -440,8 +440,8 @@ fn decode_errors() {
         }),
     );
     check_decode(
-        &message(1, OP_COMPRESSED, &[0; 9]),
-        Err(Error::CompressionNotSupported),
+        &message(1, OP_COMPRESSED, &[0xdc, 0x07, 0, 0, 0, 0, 0, 0, 1]),
+        Err(Error::NestedCompression),
     );
     check_decode(
         &message(1, 2002, &[0; 20]),
@@ -875,7 +875,11 @@ fn is_framing() {
         assert!(error.is_framing(), "{error}");
     }
     let not_framing = [
-        Error::CompressionNotSupported,
+        Error::UnknownCompressor {
+            id: 1,
+            name: "snappy",
+        },
+        Error::DecompressedTooLarge { declared: 10 },
         Error::UnknownOpCode { op_code: 2002 },
         Error::MissingBody,
         Error::DuplicateBody,

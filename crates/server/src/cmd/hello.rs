@@ -2,10 +2,11 @@
 //! use for monitoring. Outpost is the primary of a single-node replica set (`setName`, default
 //! `outpost`), or with `--standalone` a standalone server; always writable.
 
-use bson::{doc, Document};
+use bson::{doc, Bson, Document};
+use outpost_wire::Compressor;
 
 use super::{Action, Command, Counter, Request};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::State;
 
 /// The MongoDB release whose wire protocol and semantics Outpost follows.
@@ -37,11 +38,62 @@ pub static IS_MASTER: Command = Command {
 };
 
 fn run_hello(state: &State, req: &Request) -> Result<Document> {
-    Ok(reply(state, req, true))
+    let compression = negotiate_compression(req, "hello")?;
+    let mut out = reply(state, req, true);
+    out.extend(compression);
+    Ok(out)
 }
 
 fn run_is_master(state: &State, req: &Request) -> Result<Document> {
-    Ok(reply(state, req, false))
+    let compression = negotiate_compression(req, "isMaster")?;
+    let mut out = reply(state, req, false);
+    out.extend(compression);
+    Ok(out)
+}
+
+/// Compression, as mongod negotiates it: a `compression` list from the client is answered
+/// with the compressors of it that Outpost implements (zstd, zlib), in the client's order, and
+/// remembered for the connection (an empty answer is left out). Without the field, the
+/// compressors negotiated before are repeated. Either side may then send OP_COMPRESSED; the
+/// connection answers a compressed request compressed the same way.
+fn negotiate_compression(req: &Request, command: &str) -> Result<Document> {
+    let mut negotiated = req
+        .conn
+        .compressors
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match req.body.get("compression") {
+        None => {}
+        Some(Bson::Array(offered)) => {
+            let mut accepted = Vec::new();
+            for name in offered {
+                let Bson::String(name) = name else {
+                    return Err(Error::type_mismatch(format!(
+                        "BSON field '{command}.compression' must be an array of strings, found \
+                         an element of type '{}'",
+                        outpost_storage::value::compare::type_name(name)
+                    )));
+                };
+                if let Some(compressor) = Compressor::from_name(name) {
+                    if !accepted.contains(&compressor) {
+                        accepted.push(compressor);
+                    }
+                }
+            }
+            *negotiated = accepted;
+        }
+        Some(other) => {
+            return Err(Error::type_mismatch(format!(
+                "BSON field '{command}.compression' is the wrong type '{}', expected type 'array'",
+                outpost_storage::value::compare::type_name(other)
+            )))
+        }
+    }
+    if negotiated.is_empty() {
+        return Ok(Document::new());
+    }
+    let names: Vec<Bson> = negotiated.iter().map(|c| Bson::from(c.name())).collect();
+    Ok(doc! {"compression": names})
 }
 
 /// The handshake reply; `modern` selects `isWritablePrimary` over `ismaster`.

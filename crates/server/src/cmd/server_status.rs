@@ -1,4 +1,5 @@
-//! `serverStatus`: uptime, connections, operation counters, memory.
+//! `serverStatus`: uptime, connections, network (bytes, compression), operation counters,
+//! memory.
 
 use bson::{doc, Document};
 
@@ -46,6 +47,15 @@ fn status(state: &State, _req: &Request) -> Result<Document> {
             .unwrap_or(i32::MAX),
             "totalCreated": Metrics::get(&m.connections_total),
             "rejected": Metrics::get(&m.connections_rejected),
+        },
+        "network": {
+            "bytesIn": Metrics::get(&m.network_bytes_in),
+            "bytesOut": Metrics::get(&m.network_bytes_out),
+            "numRequests": Metrics::get(&m.network_requests),
+            "compression": {
+                "zstd": m.zstd.to_document(),
+                "zlib": m.zlib.to_document(),
+            },
         },
         "opcounters": {
             "insert": Metrics::get(&m.op_insert),

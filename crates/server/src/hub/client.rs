@@ -3,22 +3,31 @@
 //! `decode`. Used by the edge's sync task and the `outpost hub edge ...` commands, so the binary
 //! needs no MongoDB driver.
 //!
+//! Right after connecting it offers zstd in a `hello`; when the hub accepts, requests whose
+//! compressed form is smaller go as OP_COMPRESSED (and the hub answers those compressed).
+//! Bytes on the wire are counted in a [`LinkBytes`] when one is given.
+//!
 //! It is blocking on purpose: the sync engine runs on its own thread (it reads storage, which
 //! blocks anyway) and the CLI makes one request at a time. Every read and write has a timeout,
 //! so a dead hub fails a request instead of hanging the sync thread.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bson::{Bson, Document};
-use outpost_sync::{Error, Link, Result};
-use outpost_wire::{Message, OpMsg, HEADER_LEN};
+use bson::{doc, Bson, Document};
+use outpost_sync::{Error, Link, LinkBytes, Result};
+use outpost_wire::{Compressor, Message, OpMsg, HEADER_LEN};
 
 /// A connection to a hub.
 pub struct HubClient {
     stream: TcpStream,
     next_request_id: i32,
+    /// zstd, when the hub accepted it in the `hello` after connecting.
+    compressor: Option<Compressor>,
+    /// Where the bytes on the wire are counted.
+    link_bytes: Arc<LinkBytes>,
 }
 
 /// `mongodb://host:port/...?...` (or a bare `host:port`) -> `host:port`; the port defaults to
@@ -49,8 +58,18 @@ pub fn host_and_port(uri: &str) -> Result<String> {
 }
 
 impl HubClient {
-    /// Connects to the hub at `uri` (`mongodb://HOST:PORT`).
+    /// Connects to the hub at `uri` (`mongodb://HOST:PORT`) and negotiates compression.
     pub fn connect(uri: &str, timeout: Duration) -> Result<HubClient> {
+        HubClient::connect_counting(uri, timeout, Arc::default())
+    }
+
+    /// [`HubClient::connect`], counting the bytes on the wire (the `hello` included) in
+    /// `link_bytes`.
+    pub fn connect_counting(
+        uri: &str,
+        timeout: Duration,
+        link_bytes: Arc<LinkBytes>,
+    ) -> Result<HubClient> {
         let address = host_and_port(uri)?;
         let link_error = |error: std::io::Error| Error::Link(format!("{address}: {error}"));
         let socket_address = address
@@ -64,10 +83,40 @@ impl HubClient {
             .set_write_timeout(Some(timeout))
             .map_err(link_error)?;
         let _ = stream.set_nodelay(true);
-        Ok(HubClient {
+        let mut client = HubClient {
             stream,
             next_request_id: 1,
-        })
+            compressor: None,
+            link_bytes,
+        };
+        client.negotiate_compression()?;
+        Ok(client)
+    }
+
+    /// Offers zstd in a `hello`; a hub that does not list it in its answer (an older one, or
+    /// one that does not compress) gets uncompressed requests.
+    fn negotiate_compression(&mut self) -> Result<()> {
+        let offered = Compressor::Zstd;
+        let reply = self.command(doc! {"hello": 1, "compression": [offered.name()]})?;
+        let accepted = match reply.get("compression") {
+            Some(Bson::Array(names)) => names
+                .iter()
+                .any(|name| matches!(name, Bson::String(name) if name == offered.name())),
+            _ => false,
+        };
+        self.compressor = accepted.then_some(offered);
+        Ok(())
+    }
+
+    /// The compressor requests use, if the hub accepted one.
+    pub fn compressor(&self) -> Option<Compressor> {
+        self.compressor
+    }
+
+    /// Sends every further request uncompressed (the hub then answers uncompressed), to
+    /// measure what compression saves.
+    pub fn disable_compression(&mut self) {
+        self.compressor = None;
     }
 
     /// Another handle to the connection's socket (shutting it down interrupts a blocked
@@ -94,8 +143,10 @@ impl HubClient {
         });
         let bytes = outpost_wire::encode(request_id, 0, &message)
             .map_err(|error| Error::protocol(format!("cannot encode the request: {error}")))?;
+        let bytes = self.compress(bytes);
         let io = |error: std::io::Error| Error::Link(error.to_string());
         self.stream.write_all(&bytes).map_err(io)?;
+        self.link_bytes.add_sent(bytes.len());
         let mut header = [0u8; HEADER_LEN];
         self.stream.read_exact(&mut header).map_err(io)?;
         let parsed = outpost_wire::parse_header(&header)
@@ -104,6 +155,8 @@ impl HubClient {
         let (head, rest) = buffer.split_at_mut(HEADER_LEN.min(parsed.length()));
         head.copy_from_slice(header.get(..head.len()).unwrap_or_default());
         self.stream.read_exact(rest).map_err(io)?;
+        self.link_bytes.add_received(buffer.len());
+        // A compressed reply is decompressed by `decode`, bounded by the message size limit.
         let (_, reply) = outpost_wire::decode(&buffer)
             .map_err(|error| Error::Link(format!("bad reply: {error}")))?;
         let Message::Msg(reply) = reply else {
@@ -131,6 +184,24 @@ impl HubClient {
         } else {
             Error::Coded { code, message }
         })
+    }
+}
+
+impl HubClient {
+    /// The request as OP_COMPRESSED when compression was negotiated and it comes out
+    /// smaller (a tiny request is not worth the 9 bytes of OP_COMPRESSED fields).
+    fn compress(&self, request: Vec<u8>) -> Vec<u8> {
+        let Some(compressor) = self.compressor else {
+            return request;
+        };
+        match outpost_wire::compress(&request, compressor) {
+            Ok(Some(compressed)) if compressed.len() < request.len() => compressed,
+            Ok(_) => request,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot compress a request to the hub; sending it uncompressed");
+                request
+            }
+        }
     }
 }
 

@@ -52,6 +52,8 @@ struct Shared {
     stale_downloads: AtomicUsize,
     /// Each side's socket, shut down to interrupt a long poll when stopping.
     sockets: Mutex<Vec<(Side, std::net::TcpStream)>>,
+    /// Bytes on the wire of both sides' links, reported in the sync status.
+    link_bytes: Arc<outpost_sync::LinkBytes>,
 }
 
 impl SyncTask {
@@ -71,6 +73,7 @@ impl SyncTask {
             }
         };
         let status = engine.status();
+        let link_bytes = lock(&status).link_bytes.clone();
         if config.write_outside_query == crate::config::WriteOutsideQuery::Reject {
             storage.set_write_guard(Some(engine.write_guard()));
         }
@@ -86,6 +89,7 @@ impl SyncTask {
             stopping: AtomicBool::new(false),
             stale_downloads: AtomicUsize::new(0),
             sockets: Mutex::new(Vec::new()),
+            link_bytes,
         });
         let mut threads = Vec::new();
         for (name, side) in [
@@ -156,7 +160,8 @@ impl Shared {
     }
 
     fn connect(&self, side: Side) -> outpost_sync::Result<HubClient> {
-        let client = HubClient::connect(&self.hub, self.timing.timeout)?;
+        let client =
+            HubClient::connect_counting(&self.hub, self.timing.timeout, self.link_bytes.clone())?;
         if let Ok(socket) = client.socket() {
             let mut sockets = lock(&self.sockets);
             sockets.retain(|(s, _)| *s != side);
