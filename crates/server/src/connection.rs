@@ -58,6 +58,7 @@ pub async fn serve(
         local,
         app_name: Default::default(),
         auth: Default::default(),
+        sync: Default::default(),
     };
     tracing::info!(connection_id = id, remote = %peer, "connection accepted");
     let closed = match tls {

@@ -54,4 +54,7 @@ pub struct ConnInfo {
     pub app_name: Arc<OnceLock<String>>,
     /// Who the connection is authenticated as, and a SASL conversation under way.
     pub auth: Arc<std::sync::Mutex<crate::auth::ConnAuth>>,
+    /// On a hub: the edge this connection's `outpostSyncHello` bound it to; its other sync
+    /// requests act for that edge only.
+    pub sync: Arc<std::sync::Mutex<outpost_sync::SyncSession>>,
 }
