@@ -806,10 +806,14 @@ async fn a_hub_with_auth_needs_hub_admin_for_its_admin_commands_and_leaves_sync_
     let error = command_error(
         server
             .db("admin")
-            .run_command(doc! {"outpostSyncRegister": 1, "registrationKey": "not-a-key"})
+            .run_command(doc! {
+                "outpostSyncHello": 1,
+                "registrationKey": "not-a-key",
+                "protocolVersion": "3.0",
+            })
             .await,
     );
-    assert_ne!(error.code, 13, "{error:?}");
+    assert_eq!(error.code, 18, "{error:?}");
     server
         .db("admin")
         .run_command(doc! {"outpostSyncStatus": 1})

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use bson::oid::ObjectId;
 use bson::{doc, Document};
 use mongodb::options::ClientOptions;
 use mongodb::Client;
@@ -217,4 +218,127 @@ async fn tls_configuration_errors_stop_the_start() {
     assert!(outpost_server::tls::client_config(Some(&pki.path("ca.pem"))).is_ok());
     assert!(outpost_server::tls::client_config(Some(&pki.path("missing.pem"))).is_err());
     assert!(outpost_server::tls::client_config(None).is_ok());
+}
+
+/// Polls `check` every 20 ms until it gives a value, failing after 20 s.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// An edge server syncing with `hub_uri`; `ca_file` is its `hub_tls_ca_file` setting.
+async fn start_edge(
+    dir: &Path,
+    hub_uri: String,
+    key: &str,
+    ca_file: Option<PathBuf>,
+) -> TestServer {
+    TestServer::start_with(Config {
+        dbpath: Some(dir.to_path_buf()),
+        hub: Some(hub_uri),
+        hub_tls_ca_file: ca_file,
+        registration_key: Some(key.to_string()),
+        sync_interval_ms: 20,
+        sync_max_backoff_ms: 200,
+        sync_timeout_ms: 5_000,
+        ..Config::default()
+    })
+    .await
+}
+
+/// Edges sync with a TLS-only hub when their hub URI says `tls=true`, trusting its private CA
+/// through `tlsCAFile` in the URI or the `hub_tls_ca_file` setting; an edge with a plain URI,
+/// or one that does not trust the CA, is refused and keeps serving locally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edges_sync_with_a_tls_hub_and_plain_edges_are_refused() {
+    let pki = Pki::new();
+    let hub = TestServer::start_with(Config {
+        hub_mode: true,
+        ..pki.config(Some(TlsMode::Require), false)
+    })
+    .await;
+    let admin = client(&hub, &tls_options(&pki.path("ca.pem"))).await;
+    let hub_items = admin.database("shop").collection::<Document>("items");
+    let ca = pki.path("ca.pem");
+    let addr = hub.addr();
+    // (hub URI, hub_tls_ca_file, syncs)
+    let cases = [
+        (
+            format!("mongodb://{addr}/?tls=true&tlsCAFile={}", ca.display()),
+            None,
+            true,
+        ),
+        (
+            format!("mongodb://{addr}/?ssl=true"),
+            Some(ca.clone()),
+            true,
+        ),
+        (format!("mongodb://{addr}"), None, false),
+        (format!("mongodb://{addr}/?tls=true"), None, false),
+    ];
+    for (number, (uri, ca_file, syncs)) in cases.into_iter().enumerate() {
+        let created = admin
+            .database("admin")
+            .run_command(doc! {"outpostHubCreateEdge": 1, "name": format!("edge-{number}"), "defaultDb": "shop"})
+            .await
+            .unwrap();
+        let key = created.get_str("registration_key").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let edge = start_edge(dir.path(), uri.clone(), key, ca_file).await;
+        // Edge Server syncs documents with ObjectId `_id`s.
+        let (id, from_hub) = (ObjectId::new(), ObjectId::new());
+        edge.db("shop")
+            .collection::<Document>("items")
+            .insert_one(doc! {"_id": id, "hubUri": &uri})
+            .await
+            .unwrap();
+        if syncs {
+            eventually(
+                &format!("{uri}: the edge's write reaches the hub"),
+                || async { hub_items.find_one(doc! {"_id": id}).await.unwrap() },
+            )
+            .await;
+            hub_items.insert_one(doc! {"_id": from_hub}).await.unwrap();
+            let edge_items = edge.db("shop").collection::<Document>("items");
+            eventually(
+                &format!("{uri}: the hub's write reaches the edge"),
+                || async { edge_items.find_one(doc! {"_id": from_hub}).await.unwrap() },
+            )
+            .await;
+        } else {
+            let status = eventually(&format!("{uri}: the edge reports the failure"), || async {
+                let status = edge
+                    .db("admin")
+                    .run_command(doc! {"outpostSyncStatus": 1})
+                    .await
+                    .unwrap();
+                status.get_str("lastError").is_ok().then_some(status)
+            })
+            .await;
+            assert_eq!(status.get_bool("connected"), Ok(false), "{status}");
+            assert!(
+                status.get("edgeId").unwrap().as_null().is_some(),
+                "{status}"
+            );
+            assert_eq!(hub_items.find_one(doc! {"_id": id}).await.unwrap(), None);
+            // The edge still serves its local data.
+            let local = edge.db("shop").collection::<Document>("items");
+            assert!(local.find_one(doc! {"_id": id}).await.unwrap().is_some());
+        }
+        edge.shutdown().await;
+    }
+    hub.shutdown().await;
 }

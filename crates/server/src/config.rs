@@ -71,6 +71,9 @@ pub struct Config {
     pub hub: Option<String>,
     /// The one-time key to register with the hub (needed until an API key is stored).
     pub registration_key: Option<String>,
+    /// The CA (PEM) that signed the hub's certificate, when the hub URI says `tls=true` and
+    /// names no `tlsCAFile`; without either, the public web roots.
+    pub hub_tls_ca_file: Option<PathBuf>,
     /// What happens to application writes into a synced collection outside the instance query
     /// or with an `_id` the service does not sync: `reject` or `local` (kept local-only).
     pub write_outside_query: WriteOutsideQuery,
@@ -123,6 +126,7 @@ impl Default for Config {
             hub_mode: false,
             hub: None,
             registration_key: None,
+            hub_tls_ca_file: None,
             write_outside_query: WriteOutsideQuery::Reject,
             sync_interval_ms: 1000,
             sync_max_backoff_ms: 60_000,

@@ -59,6 +59,7 @@ pub async fn serve(
         app_name: Default::default(),
         auth: Default::default(),
         compressors: Default::default(),
+        sync: Default::default(),
     };
     tracing::info!(connection_id = id, remote = %peer, "connection accepted");
     let closed = match tls {

@@ -56,4 +56,7 @@ pub struct ConnInfo {
     pub auth: Arc<std::sync::Mutex<crate::auth::ConnAuth>>,
     /// The compressors negotiated by the last `hello` that offered some, in the client's order.
     pub compressors: Arc<std::sync::Mutex<Vec<outpost_wire::Compressor>>>,
+    /// On a hub: the edge this connection's `outpostSyncHello` bound it to; its other sync
+    /// requests act for that edge only.
+    pub sync: Arc<std::sync::Mutex<outpost_sync::SyncSession>>,
 }

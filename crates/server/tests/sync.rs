@@ -322,7 +322,7 @@ async fn sync_commands_refuse_bad_keys_and_non_hubs() {
     let error = command(
         &hub,
         "admin",
-        doc! {"outpostSyncRegister": 1, "registrationKey": "x"},
+        outpost_sync::protocol::with_version(doc! {"outpostSyncHello": 1, "registrationKey": "x"}),
     )
     .await
     .unwrap_err();
@@ -330,7 +330,7 @@ async fn sync_commands_refuse_bad_keys_and_non_hubs() {
     let error = command(
         &hub,
         "admin",
-        doc! {"outpostSyncDownload": 1, "apiKey": "x", "after": 0},
+        outpost_sync::protocol::with_version(doc! {"outpostSyncHello": 1, "apiKey": "x"}),
     )
     .await
     .unwrap_err();

@@ -225,7 +225,7 @@ fn measure_small_update(hub_uri: &str, key: String, compress: bool) -> RoundTrip
     };
     let mut engine = EdgeSync::new(storage.clone(), options).unwrap();
     let link_bytes = Arc::new(LinkBytes::default());
-    let mut link = HubClient::connect_counting(hub_uri, TIMEOUT, link_bytes.clone()).unwrap();
+    let mut link = HubClient::connect_with(hub_uri, TIMEOUT, None, link_bytes.clone()).unwrap();
     assert_eq!(
         link.compressor(),
         Some(Compressor::Zstd),

@@ -24,7 +24,7 @@ use crate::instance_query::{is_internal_namespace, InstanceQuery, QueryMatch};
 use crate::merge::{incoming_wins_at_edge, LocalOp, Stamp};
 use crate::protocol::{
     check_peer_version, read_str, read_u64, split_namespace, u64_to_i64, with_version, Change,
-    DOWNLOAD, MAX_BATCH_BYTES, MAX_BATCH_COUNT, REGISTER, SNAPSHOT, UPLOAD,
+    DOWNLOAD, HELLO, MAX_BATCH_BYTES, MAX_BATCH_COUNT, SNAPSHOT, UPLOAD,
 };
 
 pub use state::STATE_FILE_NAME;
@@ -38,11 +38,16 @@ const UPLOAD_BATCHES_PER_ROUND: usize = 20;
 /// How many skipped documents are remembered to log each only once.
 const LOGGED_SKIPS_LIMIT: usize = 100_000;
 
-/// One request-reply exchange with the hub. `call` sends a command document (its first key is
-/// the command name) and returns the reply body; an `{ok: 0}` reply is an error carrying the
-/// hub's code and message.
+/// One connection to the hub. `call` sends a command document (its first key is the command
+/// name) and returns the reply body; an `{ok: 0}` reply is an error carrying the hub's code and
+/// message. The hub binds a connection to one edge when its `outpostSyncHello` succeeds; the
+/// link remembers which (`bound_edge`), so the engine says hello once per connection.
 pub trait Link {
     fn call(&mut self, command: Document) -> Result<Document>;
+    /// The edge id this connection's hello bound it to (`None` on a new connection).
+    fn bound_edge(&self) -> Option<&str>;
+    /// Records that the hub bound this connection to `edge_id`.
+    fn set_bound_edge(&mut self, edge_id: String);
 }
 
 /// How the edge syncs.
@@ -284,12 +289,10 @@ impl EdgeSync {
         Ok(())
     }
 
-    /// Registers if needed, then uploads a bounded number of batches (so that a busy edge
-    /// still downloads).
+    /// Says hello (registering if needed), then uploads a bounded number of batches (so that a
+    /// busy edge still downloads).
     pub fn upload_all(&mut self, link: &mut dyn Link) -> Result<()> {
-        if self.state.is_none() {
-            self.register(link)?;
-        }
+        self.ensure_bound(link)?;
         for _ in 0..UPLOAD_BATCHES_PER_ROUND {
             let batch = self.next_upload_batch()?;
             if batch.last_seq == 0 {
@@ -321,17 +324,33 @@ impl EdgeSync {
         self.finish_upload(prepared.batch, reply)
     }
 
-    /// Registers if needed, then downloads until caught up with the hub.
+    /// Says hello (registering if needed), then downloads until caught up with the hub.
     pub fn download_all(&mut self, link: &mut dyn Link) -> Result<()> {
-        self.ensure_registered(link)?;
+        self.ensure_bound(link)?;
         self.download(link)
     }
 
-    /// Registers with the hub if this edge has no identity yet.
-    pub fn ensure_registered(&mut self, link: &mut dyn Link) -> Result<()> {
-        if self.state.is_none() {
-            self.register(link)?;
+    /// Makes sure `link` is bound to this edge at the hub: on a new connection (or one bound to
+    /// another edge) sends `outpostSyncHello` with the API key, or registers with the
+    /// registration key if this edge has no identity yet. Later requests carry no key.
+    pub fn ensure_bound(&mut self, link: &mut dyn Link) -> Result<()> {
+        let Some(state) = &self.state else {
+            return self.register(link);
+        };
+        let edge_id = state.identity.edge_id.clone();
+        if link.bound_edge() == Some(edge_id.as_str()) {
+            return Ok(());
         }
+        let request = with_version(doc! {HELLO: 1, "apiKey": &state.identity.api_key});
+        let reply = link.call(request)?;
+        check_peer_version(&reply, "hub")?;
+        let bound = read_str(&reply, "edgeId")?;
+        if bound != edge_id {
+            return Err(Error::protocol(format!(
+                "the hub bound this connection to edge {bound}, expected {edge_id}"
+            )));
+        }
+        link.set_bound_edge(edge_id);
         Ok(())
     }
 
@@ -363,8 +382,9 @@ impl EdgeSync {
                     .into(),
             ));
         };
-        let reply = link.call(with_version(doc! {REGISTER: 1, "registrationKey": key}))?;
+        let reply = link.call(with_version(doc! {HELLO: 1, "registrationKey": key}))?;
         check_peer_version(&reply, "hub")?;
+        let edge_id = read_str(&reply, "edgeId")?.to_string();
         let query = reply
             .get_document("query")
             .map_err(|_| Error::protocol("registration reply without a query"))?
@@ -385,6 +405,7 @@ impl EdgeSync {
         };
         tracing::info!(edge = %state.identity.edge_id, "registered with the hub");
         self.save(state)?;
+        link.set_bound_edge(edge_id);
         Ok(())
     }
 
@@ -625,7 +646,6 @@ impl EdgeSync {
             .collect();
         Ok(Some(with_version(doc! {
             UPLOAD: 1,
-            "apiKey": &state.identity.api_key,
             "fromSeq": u64_to_i64(state.progress.upload_cursor),
             "lastSeq": u64_to_i64(batch.last_seq),
             "changes": changes,
@@ -702,7 +722,6 @@ impl EdgeSync {
         let state = self.state()?;
         let mut request = with_version(doc! {
             DOWNLOAD: 1,
-            "apiKey": &state.identity.api_key,
             "after": u64_to_i64(state.progress.download_cursor),
             "limit": i64::try_from(self.options.batch_count).unwrap_or(500),
         });
@@ -959,8 +978,7 @@ impl EdgeSync {
         loop {
             let mut request = with_version(doc! {
                 SNAPSHOT: 1,
-                "apiKey": &state.identity.api_key,
-                "limit": i64::try_from(self.options.batch_count).unwrap_or(500),
+                    "limit": i64::try_from(self.options.batch_count).unwrap_or(500),
             });
             if let Some(position) = &position {
                 request.insert("position", position.clone());

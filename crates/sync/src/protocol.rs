@@ -2,9 +2,11 @@
 //! command names, keys and their hashes, and small argument readers.
 //!
 //! Every sync request is a command document on the hub's wire-protocol port (database
-//! `admin`): `outpostSyncRegister`, `outpostSyncUpload`, `outpostSyncDownload`,
-//! `outpostSyncSnapshot`, and the admin commands `outpostHubCreateEdge`,
-//! `outpostHubListEdges`, `outpostHubSetEdgeQuery`.
+//! `admin`): `outpostSyncHello` first on each connection (it authenticates the edge with its
+//! API key, or registers it with a one-time registration key, and binds the connection to
+//! that edge), then `outpostSyncUpload`, `outpostSyncDownload`, `outpostSyncSnapshot`, which
+//! carry no key; and the admin commands `outpostHubCreateEdge`, `outpostHubListEdges`,
+//! `outpostHubSetEdgeQuery`, `outpostHubDeleteEdge`.
 
 use std::io::Read;
 
@@ -13,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-pub const REGISTER: &str = "outpostSyncRegister";
+pub const HELLO: &str = "outpostSyncHello";
 pub const UPLOAD: &str = "outpostSyncUpload";
 pub const DOWNLOAD: &str = "outpostSyncDownload";
 pub const SNAPSHOT: &str = "outpostSyncSnapshot";
@@ -24,9 +26,14 @@ pub const DELETE_EDGE: &str = "outpostHubDeleteEdge";
 
 /// The sync protocol's version: `major.minor`. Peers of another major version refuse each
 /// other with a clear error; a minor version only adds optional fields. Every request of an
-/// edge and every reply of a hub carries it (`protocolVersion`); a peer that sends none
-/// predates versioning and speaks 2.0's subset.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 2, minor: 0 };
+/// edge and every reply of a hub carries it (`protocolVersion`); a peer that sends none speaks
+/// 2.0 or older.
+///
+/// 3.0: a connection starts with `outpostSyncHello` and is bound to one edge; requests carry
+/// no API key (2.0 sent the key with every request).
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 3, minor: 0 };
+/// What a peer that sends no `protocolVersion` speaks (at most).
+const UNVERSIONED: ProtocolVersion = ProtocolVersion { major: 2, minor: 0 };
 
 /// A sync protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,17 +67,17 @@ pub fn with_version(mut message: Document) -> Document {
 /// Checks the `protocolVersion` a peer sent (`peer` names it in the error: "edge", "hub"):
 /// another major version is refused with an error that names both.
 pub fn check_peer_version(message: &Document, peer: &str) -> Result<()> {
-    let Some(value) = message.get("protocolVersion") else {
-        return Ok(());
+    let theirs = match message.get("protocolVersion") {
+        None => UNVERSIONED,
+        Some(value) => value
+            .as_str()
+            .and_then(ProtocolVersion::parse)
+            .ok_or_else(|| {
+                Error::protocol(format!(
+                    "invalid protocolVersion {value}: expected \"MAJOR.MINOR\""
+                ))
+            })?,
     };
-    let theirs = value
-        .as_str()
-        .and_then(ProtocolVersion::parse)
-        .ok_or_else(|| {
-            Error::protocol(format!(
-                "invalid protocolVersion {value}: expected \"MAJOR.MINOR\""
-            ))
-        })?;
     if theirs.major == PROTOCOL_VERSION.major {
         return Ok(());
     }
@@ -334,18 +341,20 @@ mod tests {
 
     #[test]
     fn peers_of_another_major_version_are_refused_by_name() {
-        assert!(check_peer_version(&doc! {}, "edge").is_ok());
         assert!(check_peer_version(&with_version(doc! {}), "edge").is_ok());
-        assert!(check_peer_version(&doc! {"protocolVersion": "2.7"}, "edge").is_ok());
-        let error = check_peer_version(&doc! {"protocolVersion": "1.0"}, "edge").unwrap_err();
+        assert!(check_peer_version(&doc! {"protocolVersion": "3.7"}, "edge").is_ok());
+        let error = check_peer_version(&doc! {"protocolVersion": "2.0"}, "edge").unwrap_err();
         assert_eq!(error.code(), INCOMPATIBLE_PROTOCOL);
         let message = error.to_string();
         assert!(
-            message.contains("1.0") && message.contains("2.0"),
+            message.contains("2.0") && message.contains("3.0"),
             "{message}"
         );
         assert!(message.contains("upgrade the edge"), "{message}");
-        let error = check_peer_version(&doc! {"protocolVersion": "3.1"}, "hub").unwrap_err();
+        // A peer without a version predates 3.0 (it sends its API key with every request).
+        let error = check_peer_version(&doc! {}, "edge").unwrap_err();
+        assert_eq!(error.code(), INCOMPATIBLE_PROTOCOL);
+        let error = check_peer_version(&doc! {"protocolVersion": "4.1"}, "hub").unwrap_err();
         assert!(error.to_string().contains("upgrade this side"), "{error}");
         let error = check_peer_version(&doc! {"protocolVersion": 2}, "hub").unwrap_err();
         assert_eq!(error.code(), 9);

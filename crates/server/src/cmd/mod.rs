@@ -143,7 +143,7 @@ pub static COMMANDS: &[&Command] = &[
     &outpost_hub::SET_EDGE_QUERY_COMMAND,
     &outpost_hub::DELETE_EDGE_COMMAND,
     &outpost_sync::DOWNLOAD_COMMAND,
-    &outpost_sync::REGISTER_COMMAND,
+    &outpost_sync::HELLO_COMMAND,
     &outpost_sync::SNAPSHOT_COMMAND,
     &outpost_sync::STATUS_COMMAND,
     &outpost_sync::UPLOAD_COMMAND,

@@ -1,18 +1,21 @@
-//! The sync protocol's commands on the hub (`outpostSyncRegister`, `outpostSyncUpload`,
-//! `outpostSyncDownload`, `outpostSyncSnapshot`), and `outpostSyncStatus` on an edge.
+//! The sync protocol's commands on the hub (`outpostSyncHello`, `outpostSyncUpload`,
+//! `outpostSyncDownload`, `outpostSyncSnapshot`), and `outpostSyncStatus` on an edge. The hub
+//! keeps each connection's [`outpost_sync::SyncSession`] (the edge its hello bound it to) in
+//! the connection's `ConnInfo::sync`.
 
 use bson::{doc, Bson, Document};
-use outpost_sync::protocol::{DOWNLOAD, REGISTER, SNAPSHOT, UPLOAD};
+use outpost_sync::protocol::{DOWNLOAD, HELLO, SNAPSHOT, UPLOAD};
 
 use super::outpost_hub::{hub, sync_error};
 use super::{Action, Command, Counter, Request};
 use crate::error::Result;
 use crate::state::State;
 
-pub static REGISTER_COMMAND: Command = Command {
-    name: REGISTER,
+pub static HELLO_COMMAND: Command = Command {
+    name: HELLO,
     aliases: &[],
-    help: "hub: exchanges a one-time registration key for an API key",
+    help: "hub: binds the connection to an edge {apiKey} (or registers it {registrationKey}, \
+           answering its API key); first on every sync connection",
     admin_only: true,
     action: Action::Sync,
     counter: Counter::Command,
@@ -59,11 +62,17 @@ pub static STATUS_COMMAND: Command = Command {
     run: status,
 };
 
-/// The four protocol commands share one handler in the sync crate.
+/// The four protocol commands share one handler in the sync crate, with the connection's sync
+/// session (not held locked while a download waits: a connection runs one request at a time).
 fn run_on_hub(state: &State, req: &Request) -> Result<Document> {
+    let hub = hub(state)?;
     let mut command = req.body.clone();
     command.remove("$db");
-    hub(state)?.handle(&command).map_err(sync_error)
+    let lock = || req.conn.sync.lock().unwrap_or_else(|p| p.into_inner());
+    let mut session = lock().clone();
+    let reply = hub.handle(&mut session, &command);
+    *lock() = session;
+    reply.map_err(sync_error)
 }
 
 fn status(state: &State, _req: &Request) -> Result<Document> {

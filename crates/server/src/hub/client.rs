@@ -3,6 +3,9 @@
 //! `decode`. Used by the edge's sync task and the `outpost hub edge ...` commands, so the binary
 //! needs no MongoDB driver.
 //!
+//! With `tls=true` (or `ssl=true`) in the hub's URI the connection uses TLS (rustls), verifying
+//! the hub's certificate against the public web roots, or against a private CA given as
+//! `tlsCAFile=PATH` in the URI or the edge's `hub_tls_ca_file` setting.
 //! Right after connecting it offers zstd in a `hello`; when the hub accepts, requests whose
 //! compressed form is smaller go as OP_COMPRESSED (and the hub answers those compressed).
 //! Bytes on the wire are counted in a [`LinkBytes`] when one is given.
@@ -13,6 +16,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,12 +26,14 @@ use outpost_wire::{Compressor, Message, OpMsg, HEADER_LEN};
 
 /// A connection to a hub.
 pub struct HubClient {
-    stream: TcpStream,
+    stream: Stream,
     next_request_id: i32,
     /// zstd, when the hub accepted it in the `hello` after connecting.
     compressor: Option<Compressor>,
     /// Where the bytes on the wire are counted.
     link_bytes: Arc<LinkBytes>,
+    /// The edge the hub bound this connection to (`outpostSyncHello`).
+    bound_edge: Option<String>,
 }
 
 /// `mongodb://host:port/...?...` (or a bare `host:port`) -> `host:port`; the port defaults to
@@ -57,20 +63,97 @@ pub fn host_and_port(uri: &str) -> Result<String> {
     })
 }
 
-impl HubClient {
-    /// Connects to the hub at `uri` (`mongodb://HOST:PORT`) and negotiates compression.
-    pub fn connect(uri: &str, timeout: Duration) -> Result<HubClient> {
-        HubClient::connect_counting(uri, timeout, Arc::default())
+/// The connection: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(stream) => stream,
+            Stream::Tls(stream) => &stream.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(stream) => stream.read(buf),
+            Stream::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(stream) => stream.write(buf),
+            Stream::Tls(stream) => stream.write(buf),
+        }
     }
 
-    /// [`HubClient::connect`], counting the bytes on the wire (the `hello` included) in
-    /// `link_bytes`.
-    pub fn connect_counting(
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(stream) => stream.flush(),
+            Stream::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
+/// The TLS options of a hub URI: `tls=true` or `ssl=true` turns TLS on; `tlsCAFile=PATH`
+/// names a private CA (PEM). Returns `(tls, ca_file)`.
+pub fn tls_options(uri: &str) -> Result<(bool, Option<PathBuf>)> {
+    let query = uri.split_once('?').map_or("", |(_, query)| query);
+    let mut tls = false;
+    let mut ca_file = None;
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key.to_ascii_lowercase().as_str() {
+            "tls" | "ssl" => {
+                tls = match value.to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(uri_error(uri, &format!("{key} must be true or false"))),
+                }
+            }
+            "tlscafile" if !value.is_empty() => ca_file = Some(PathBuf::from(value)),
+            _ => {}
+        }
+    }
+    if ca_file.is_some() && !tls {
+        return Err(uri_error(uri, "tlsCAFile needs tls=true"));
+    }
+    Ok((tls, ca_file))
+}
+
+fn uri_error(uri: &str, message: &str) -> Error {
+    Error::Coded {
+        code: 2,
+        message: format!("invalid hub address '{uri}': {message}"),
+    }
+}
+
+impl HubClient {
+    /// Connects to the hub at `uri` (`mongodb://HOST:PORT[/?tls=true&tlsCAFile=PATH]`) and
+    /// negotiates compression.
+    pub fn connect(uri: &str, timeout: Duration) -> Result<HubClient> {
+        HubClient::connect_with(uri, timeout, None, Arc::default())
+    }
+
+    /// Connects to the hub at `uri`; with TLS, `ca_file` (when the URI names none) is the CA
+    /// that signed the hub's certificate. The bytes on the wire (the `hello` included) are
+    /// counted in `link_bytes`.
+    pub fn connect_with(
         uri: &str,
         timeout: Duration,
+        ca_file: Option<&Path>,
         link_bytes: Arc<LinkBytes>,
     ) -> Result<HubClient> {
         let address = host_and_port(uri)?;
+        let (tls, uri_ca_file) = tls_options(uri)?;
         let link_error = |error: std::io::Error| Error::Link(format!("{address}: {error}"));
         let socket_address = address
             .to_socket_addrs()
@@ -83,9 +166,17 @@ impl HubClient {
             .set_write_timeout(Some(timeout))
             .map_err(link_error)?;
         let _ = stream.set_nodelay(true);
+        let stream = match tls {
+            false => Stream::Plain(stream),
+            true => {
+                let ca_file = uri_ca_file.as_deref().or(ca_file);
+                Stream::Tls(Box::new(tls_stream(&address, stream, ca_file)?))
+            }
+        };
         let mut client = HubClient {
             stream,
             next_request_id: 1,
+            bound_edge: None,
             compressor: None,
             link_bytes,
         };
@@ -122,7 +213,7 @@ impl HubClient {
     /// Another handle to the connection's socket (shutting it down interrupts a blocked
     /// request).
     pub fn socket(&self) -> std::io::Result<TcpStream> {
-        self.stream.try_clone()
+        self.stream.tcp().try_clone()
     }
 
     /// Runs `body` (first key = command name) against the `admin` database; returns the reply
@@ -205,9 +296,40 @@ impl HubClient {
     }
 }
 
+/// A TLS client over `stream` for the hub at `address` (`host:port`); the handshake runs with
+/// the first request.
+fn tls_stream(
+    address: &str,
+    stream: TcpStream,
+    ca_file: Option<&Path>,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    let host = address
+        .rsplit_once(':')
+        .map_or(address, |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let name = rustls_pki_types::ServerName::try_from(host.to_string())
+        .map_err(|error| Error::Link(format!("{address}: not a TLS server name: {error}")))?;
+    let config = crate::tls::client_config(ca_file).map_err(|message| Error::Coded {
+        code: 2,
+        message: format!("cannot set up TLS to the hub: {message}"),
+    })?;
+    let connection = rustls::ClientConnection::new(Arc::new(config), name)
+        .map_err(|error| Error::Link(format!("{address}: TLS: {error}")))?;
+    Ok(rustls::StreamOwned::new(connection, stream))
+}
+
 impl Link for HubClient {
     fn call(&mut self, command: Document) -> Result<Document> {
         self.command(command)
+    }
+
+    fn bound_edge(&self) -> Option<&str> {
+        self.bound_edge.as_deref()
+    }
+
+    fn set_bound_edge(&mut self, edge_id: String) {
+        self.bound_edge = Some(edge_id);
     }
 }
 
@@ -228,6 +350,26 @@ mod tests {
         ];
         for (uri, expected) in cases {
             assert_eq!(host_and_port(uri).ok().as_deref(), expected, "{uri}");
+        }
+    }
+
+    #[test]
+    fn tls_options_of_hub_addresses() {
+        let ca = Some(std::path::PathBuf::from("/etc/ca.pem"));
+        let cases = [
+            ("mongodb://hub:1", Some((false, None))),
+            ("mongodb://hub:1/?tls=true", Some((true, None))),
+            ("mongodb://hub:1/?SSL=TRUE", Some((true, None))),
+            ("mongodb://hub:1/?tls=false&appName=x", Some((false, None))),
+            (
+                "mongodb://hub:1/?tls=true&tlsCAFile=/etc/ca.pem",
+                Some((true, ca.clone())),
+            ),
+            ("mongodb://hub:1/?tlsCAFile=/etc/ca.pem", None),
+            ("mongodb://hub:1/?tls=yes", None),
+        ];
+        for (uri, expected) in cases {
+            assert_eq!(super::tls_options(uri).ok(), expected, "{uri}");
         }
     }
 }

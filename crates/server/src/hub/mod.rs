@@ -46,6 +46,8 @@ struct Shared {
     engine: Mutex<EdgeSync>,
     storage: Storage,
     hub: String,
+    /// The CA of the hub's certificate (`hub_tls_ca_file`), for a `tls=true` hub URI.
+    hub_tls_ca_file: Option<std::path::PathBuf>,
     timing: Timing,
     stopping: AtomicBool,
     /// Download answers in a row not applied because an upload overtook them.
@@ -81,6 +83,7 @@ impl SyncTask {
             engine: Mutex::new(engine),
             storage: storage.clone(),
             hub,
+            hub_tls_ca_file: config.hub_tls_ca_file.clone(),
             timing: Timing {
                 interval: Duration::from_millis(config.sync_interval_ms.max(1)),
                 max_backoff: Duration::from_millis(config.sync_max_backoff_ms.max(1)),
@@ -160,8 +163,12 @@ impl Shared {
     }
 
     fn connect(&self, side: Side) -> outpost_sync::Result<HubClient> {
-        let client =
-            HubClient::connect_counting(&self.hub, self.timing.timeout, self.link_bytes.clone())?;
+        let client = HubClient::connect_with(
+            &self.hub,
+            self.timing.timeout,
+            self.hub_tls_ca_file.as_deref(),
+            self.link_bytes.clone(),
+        )?;
         if let Ok(socket) = client.socket() {
             let mut sockets = lock(&self.sockets);
             sockets.retain(|(s, _)| *s != side);
@@ -243,7 +250,7 @@ fn run(shared: &Shared, side: Side) {
 /// backlog followed by a wait for the next local commit, and for the download side one long
 /// poll and what it brings.
 fn exchange(shared: &Shared, side: Side, link: &mut HubClient) -> outpost_sync::Result<()> {
-    shared.engine().ensure_registered(link)?;
+    shared.engine().ensure_bound(link)?;
     match side {
         Side::Upload => {
             // The commit watch's position before reading the backlog: a commit after it wakes

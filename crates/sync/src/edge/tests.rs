@@ -10,7 +10,7 @@ use outpost_storage::{DeleteSpec, FindOptions, Storage, UpdateSpec, WriteOptions
 
 use super::{EdgeOptions, EdgeSync, Link};
 use crate::error::{Error, Result};
-use crate::hub::Hub;
+use crate::hub::{Hub, SyncSession};
 use crate::id_rules::ServiceType;
 
 /// A link that calls the hub directly. `fail_after_upload` makes the next upload apply at the
@@ -21,6 +21,10 @@ struct InProcessLink<'a> {
     uploads: Rc<Cell<usize>>,
     fail_after_upload: bool,
     down: bool,
+    /// The hub's state of this connection (what a server keeps per connection).
+    session: SyncSession,
+    /// The edge the hub bound this connection to, as the edge's side sees it.
+    bound: Option<String>,
 }
 
 impl<'a> InProcessLink<'a> {
@@ -31,6 +35,8 @@ impl<'a> InProcessLink<'a> {
             uploads: Rc::default(),
             fail_after_upload: false,
             down: false,
+            session: SyncSession::default(),
+            bound: None,
         }
     }
 }
@@ -45,12 +51,20 @@ impl Link for InProcessLink<'_> {
         if is_upload {
             self.uploads.set(self.uploads.get() + 1);
         }
-        let reply = self.hub.handle(&command)?;
+        let reply = self.hub.handle(&mut self.session, &command)?;
         if is_upload && self.fail_after_upload {
             self.fail_after_upload = false;
             return Err(Error::Link("connection reset".into()));
         }
         Ok(reply)
+    }
+
+    fn bound_edge(&self) -> Option<&str> {
+        self.bound.as_deref()
+    }
+
+    fn set_bound_edge(&mut self, edge_id: String) {
+        self.bound = Some(edge_id);
     }
 }
 
@@ -449,7 +463,11 @@ fn registration_keys_are_single_use() {
     assert!(used.to_string().contains("already used"), "{used}");
     let wrong = f.hub.register("nope").unwrap_err();
     assert!(wrong.is_fatal());
-    let bad_api_key = f.hub.download("nope", 0, 10).unwrap_err();
+    let hello = crate::protocol::with_version(doc! {"outpostSyncHello": 1, "apiKey": "nope"});
+    let bad_api_key = f
+        .hub
+        .handle(&mut SyncSession::default(), &hello)
+        .unwrap_err();
     assert_eq!(bad_api_key.code(), 18);
     // An engine with a used key fails fatally and says so in its status.
     let storage = Storage::temporary().unwrap();
@@ -791,6 +809,14 @@ impl<F: FnMut()> Link for HookedLink<'_, F> {
         }
         self.inner.call(command)
     }
+
+    fn bound_edge(&self) -> Option<&str> {
+        self.inner.bound_edge()
+    }
+
+    fn set_bound_edge(&mut self, edge_id: String) {
+        self.inner.set_bound_edge(edge_id);
+    }
 }
 
 /// The second divergence seen with real processes: an edge joins after the data exists and,
@@ -884,7 +910,7 @@ fn a_waiting_download_answers_with_the_next_commit() {
             insert(&hub_storage, "shop.items", doc! {"_id": id});
         })
     };
-    let reply = f.hub.handle(&request).unwrap();
+    let reply = link.call(request).unwrap();
     writer.join().unwrap();
     let changes = reply.get_array("changes").unwrap();
     assert_eq!(changes.len(), 1, "{reply}");
@@ -892,7 +918,7 @@ fn a_waiting_download_answers_with_the_next_commit() {
     // A stopping hub answers waiting downloads (here: with nothing) instead of waiting.
     f.hub.stop_waiting();
     let request = engine.download_request(30_000).unwrap();
-    let reply = f.hub.handle(&request).unwrap();
+    let reply = link.call(request).unwrap();
     assert!(reply.get_array("changes").unwrap().is_empty(), "{reply}");
 }
 
@@ -915,7 +941,7 @@ fn a_download_answered_before_an_upload_does_not_undo_it() {
         doc! {"$set": {"v": 1}},
     );
     let request = engine.download_request(0).unwrap();
-    let stale = f.hub.handle(&request).unwrap();
+    let stale = link.call(request).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2));
     update(
         &edge,
@@ -942,17 +968,17 @@ fn peers_of_another_protocol_version_are_refused() {
     let mut link = InProcessLink::new(&f.hub);
     engine.sync_once(&mut link).unwrap();
     let mut request = engine.download_request(0).unwrap();
-    request.insert("protocolVersion", "3.0");
-    let error = f.hub.handle(&request).unwrap_err();
+    request.insert("protocolVersion", "4.0");
+    let error = link.call(request).unwrap_err();
     assert_eq!(
         error.code(),
         crate::protocol::INCOMPATIBLE_PROTOCOL,
         "{error}"
     );
     let request = engine.download_request(0).unwrap();
-    let mut reply = f.hub.handle(&request).unwrap();
-    assert_eq!(reply.get_str("protocolVersion"), Ok("2.0"));
-    reply.insert("protocolVersion", "1.4");
+    let mut reply = link.call(request).unwrap();
+    assert_eq!(reply.get_str("protocolVersion"), Ok("3.0"));
+    reply.insert("protocolVersion", "2.4");
     let error = engine.apply_download(&mut link, &reply).unwrap_err();
     assert!(error.to_string().contains("upgrade the hub"), "{error}");
     assert!(!error.is_fatal());
@@ -1395,7 +1421,10 @@ mod convergence {
                     let Ok(request) = engine.download_request(0) else {
                         continue;
                     };
-                    let answer = f.hub.handle(&request);
+                    let answer = match engine.ensure_bound(&mut link) {
+                        Ok(()) => link.call(request),
+                        Err(error) => Err(error),
+                    };
                     let _ = engine.upload_all(&mut link);
                     if let Ok(answer) = answer {
                         let _ = engine.apply_download(&mut link, &answer);
@@ -1476,4 +1505,123 @@ mod convergence {
             prop_assert_eq!(in_query(all(&two, "shop.items")), in_query(hub_docs), "edge 2 vs hub after {:?}", steps);
         }
     }
+}
+
+/// Registers a new edge on `session` through the hub's hello: (edge id, API key).
+fn hello_register(f: &Fixture, session: &mut SyncSession, name: &str) -> (String, String) {
+    let created = f
+        .hub
+        .create_edge(name, ServiceType::EdgeServer, None, "shop")
+        .unwrap();
+    let key = created.get_str("registration_key").unwrap();
+    let hello = crate::protocol::with_version(doc! {"outpostSyncHello": 1, "registrationKey": key});
+    let reply = f.hub.handle(session, &hello).unwrap();
+    assert_eq!(session.edge_id(), reply.get_str("edgeId").ok());
+    (
+        reply.get_str("edgeId").unwrap().to_string(),
+        reply.get_str("apiKey").unwrap().to_string(),
+    )
+}
+
+fn empty_upload(last_seq: i64) -> Document {
+    crate::protocol::with_version(
+        doc! {"outpostSyncUpload": 1, "fromSeq": 0_i64, "lastSeq": last_seq, "changes": []},
+    )
+}
+
+/// A sync connection is bound to the edge whose hello succeeded: its requests act for that edge
+/// only, a request that names another edge's key is refused, an unbound connection is refused
+/// with Unauthorized (13), and a failed hello leaves the connection unbound.
+#[test]
+fn a_connection_acts_only_for_the_edge_it_is_bound_to() {
+    let f = Fixture::new();
+    let mut a = SyncSession::default();
+    let mut b = SyncSession::default();
+    let (a_id, a_key) = hello_register(&f, &mut a, "a");
+    let (b_id, b_key) = hello_register(&f, &mut b, "b");
+    assert_ne!(a_id, b_id);
+
+    let mut fresh = SyncSession::default();
+    let download = crate::protocol::with_version(doc! {"outpostSyncDownload": 1, "after": 0_i64});
+    for request in [download.clone(), empty_upload(1)] {
+        let error = f.hub.handle(&mut fresh, &request).unwrap_err();
+        assert_eq!(error.code(), 13, "{error}");
+        assert!(error.to_string().contains("outpostSyncHello"), "{error}");
+    }
+
+    // Each connection moves only its own edge's cursor.
+    let reply = f.hub.handle(&mut a, &empty_upload(7)).unwrap();
+    assert_eq!(reply.get_i64("ackSeq"), Ok(7));
+    let reply = f.hub.handle(&mut b, &empty_upload(3)).unwrap();
+    assert_eq!(reply.get_i64("ackSeq"), Ok(3), "B's cursor is its own");
+    let reply = f.hub.handle(&mut a, &empty_upload(3)).unwrap();
+    assert_eq!(reply.get_i64("ackSeq"), Ok(7));
+
+    // A request on A's connection that names B's key is refused, not applied as either.
+    let mut as_b = empty_upload(9);
+    as_b.insert("apiKey", &b_key);
+    let error = f.hub.handle(&mut a, &as_b).unwrap_err();
+    assert_eq!(error.code(), 13, "{error}");
+    let reply = f.hub.handle(&mut b, &empty_upload(0)).unwrap();
+    assert_eq!(reply.get_i64("ackSeq"), Ok(3));
+
+    // A failed hello unbinds; a good one rebinds.
+    let hello =
+        |key: &str| crate::protocol::with_version(doc! {"outpostSyncHello": 1, "apiKey": key});
+    let error = f.hub.handle(&mut a, &hello("not-a-key")).unwrap_err();
+    assert_eq!(error.code(), 18, "{error}");
+    assert_eq!(a.edge_id(), None);
+    let error = f.hub.handle(&mut a, &download).unwrap_err();
+    assert_eq!(error.code(), 13, "{error}");
+    let reply = f.hub.handle(&mut a, &hello(&a_key)).unwrap();
+    assert_eq!(reply.get_str("edgeId"), Ok(a_id.as_str()));
+    assert_eq!(reply.get_str("protocolVersion"), Ok("3.0"));
+    assert!(reply.get("apiKey").is_none(), "{reply}");
+    f.hub.handle(&mut a, &download).unwrap();
+}
+
+/// An edge deleted at the hub while its connection is open: the next request on that
+/// connection fails with AuthenticationFailed (18), which stops the edge's sync.
+#[test]
+fn a_deleted_edge_s_open_connection_fails() {
+    let f = Fixture::new();
+    let (_, mut engine, id) = f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(link.session.edge_id(), Some(id.as_str()));
+    let calls = link.calls.get();
+    engine.sync_once(&mut link).unwrap();
+    assert!(link.calls.get() > calls);
+    f.hub.delete_edge(&id).unwrap();
+    let error = engine.sync_once(&mut link).unwrap_err();
+    assert_eq!(error.code(), 18, "{error}");
+    assert!(error.is_fatal());
+    assert!(error.to_string().contains("deleted"), "{error}");
+}
+
+/// The edge says hello once per connection, then sends requests without its key; a new
+/// connection says hello again. A hello of another major version is refused with 188.
+#[test]
+fn an_edge_says_hello_once_per_connection() {
+    let f = Fixture::new();
+    let (edge, mut engine, id) = f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    engine.sync_once(&mut link).unwrap();
+    insert(&edge, "shop.items", doc! {"_id": ObjectId::new()});
+    let request = engine.download_request(0).unwrap();
+    assert!(request.get("apiKey").is_none(), "{request}");
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(all(&f.hub_storage, "shop.items").len(), 1);
+    // A new connection: the engine says hello before anything else.
+    let mut second = InProcessLink::new(&f.hub);
+    engine.sync_once(&mut second).unwrap();
+    assert_eq!(second.session.edge_id(), Some(id.as_str()));
+    let old = doc! {"outpostSyncHello": 1, "apiKey": "x", "protocolVersion": "2.0"};
+    let error = f.hub.handle(&mut SyncSession::default(), &old).unwrap_err();
+    assert_eq!(
+        error.code(),
+        crate::protocol::INCOMPATIBLE_PROTOCOL,
+        "{error}"
+    );
+    assert!(error.to_string().contains("upgrade the edge"), "{error}");
 }

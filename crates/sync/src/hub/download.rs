@@ -11,7 +11,7 @@ use outpost_storage::{HistoryOp, Origin};
 
 use super::records::HUB_INSTANCE;
 use super::upload::version_with_drop;
-use super::{Hub, HubStore};
+use super::{Hub, HubStore, SyncSession};
 use crate::error::Result;
 use crate::id_rules::check_id;
 use crate::instance_query::{is_internal_namespace, QueryMatch};
@@ -36,7 +36,7 @@ impl<S: HubStore> Hub<S> {
     /// has).
     pub fn download_waiting(
         &self,
-        api_key: &str,
+        session: &SyncSession,
         after: u64,
         limit: usize,
         wait: Duration,
@@ -46,7 +46,7 @@ impl<S: HubStore> Hub<S> {
         let mut after = after;
         let mut counted = false;
         let result = loop {
-            let reply = self.download(api_key, after, limit)?;
+            let reply = self.download(session, after, limit)?;
             let next = u64::try_from(reply.get_i64("next").unwrap_or(0)).unwrap_or(0);
             let last = u64::try_from(reply.get_i64("lastSeq").unwrap_or(0)).unwrap_or(0);
             let nothing_new = reply.get_array("changes").is_ok_and(Vec::is_empty) && next >= last;
@@ -81,10 +81,10 @@ impl<S: HubStore> Hub<S> {
     /// wrote itself are skipped (the edge already has it, or something newer). Returns
     /// `{changes, next, lastSeq, queryVersion, query}`; the edge stores `next` as its download
     /// cursor.
-    pub fn download(&self, api_key: &str, after: u64, limit: usize) -> Result<Document> {
+    pub fn download(&self, session: &SyncSession, after: u64, limit: usize) -> Result<Document> {
         let (edge, horizon) = {
             let mut memory = self.locked();
-            let edge = self.authenticate(api_key)?;
+            let edge = self.bound_edge(session)?;
             self.catch_up_all(&mut memory)?;
             self.touch(&mut memory, &edge, after)?;
             // Every entry up to here has a version; later ones wait for the next request.
@@ -225,13 +225,13 @@ impl<S: HubStore> Hub<S> {
     /// asked for, sent back with each page).
     pub fn snapshot(
         &self,
-        api_key: &str,
+        session: &SyncSession,
         position: Option<&Document>,
         limit: usize,
     ) -> Result<Document> {
         let edge = {
             let _guard = self.locked();
-            self.authenticate(api_key)?
+            self.bound_edge(session)?
         };
         let limit = limit.clamp(1, MAX_BATCH_COUNT);
         let hub_seq = match position.and_then(|p| p.get_i64("hubSeq").ok()) {

@@ -32,8 +32,8 @@ use outpost_storage::Storage;
 use crate::error::{Error, Result};
 use crate::instance_query::InstanceQuery;
 use crate::protocol::{
-    check_peer_version, hash_key, read_str, read_u64, with_version, Change, DOWNLOAD,
-    MAX_BATCH_COUNT, REGISTER, SNAPSHOT, UPLOAD,
+    check_peer_version, hash_key, read_str, read_u64, with_version, Change, DOWNLOAD, HELLO,
+    MAX_BATCH_COUNT, SNAPSHOT, UPLOAD,
 };
 pub use records::{EdgeRecord, FieldVersion, Version, HUB_INSTANCE};
 pub use store::{HubBatch, HubStore, SledHubStore};
@@ -72,6 +72,27 @@ struct HubMemory {
     versioned_seq: Option<u64>,
 }
 
+/// One sync connection's state at the hub: the edge its `outpostSyncHello` bound it to. The
+/// server keeps one per connection; an in-process link keeps its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncSession {
+    bound: Option<Binding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Binding {
+    edge_id: String,
+    /// The hash of the API key the edge said hello with: a re-keyed edge's connection stops.
+    api_key_hash: String,
+}
+
+impl SyncSession {
+    /// The edge this connection is bound to, if its hello succeeded.
+    pub fn edge_id(&self) -> Option<&str> {
+        self.bound.as_ref().map(|binding| binding.edge_id.as_str())
+    }
+}
+
 /// One registered edge, as a request sees it.
 struct Edge {
     record: EdgeRecord,
@@ -106,17 +127,17 @@ impl<S: HubStore> Hub<S> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs one sync protocol command sent by an edge (`outpostSyncRegister`,
-    /// `outpostSyncUpload`, `outpostSyncDownload`, `outpostSyncSnapshot`); the wire commands and
-    /// in-process test links both come here.
-    pub fn handle(&self, command: &Document) -> Result<Document> {
+    /// Runs one sync protocol command sent by an edge on the connection whose state is
+    /// `session` (`outpostSyncHello`, then `outpostSyncUpload`, `outpostSyncDownload`,
+    /// `outpostSyncSnapshot`); the wire commands and in-process test links both come here.
+    pub fn handle(&self, session: &mut SyncSession, command: &Document) -> Result<Document> {
         check_peer_version(command, "edge").inspect_err(|error| {
             tracing::warn!(error = %error, "an edge of another sync protocol version was refused");
         })?;
-        self.handle_current(command).map(with_version)
+        self.handle_current(session, command).map(with_version)
     }
 
-    fn handle_current(&self, command: &Document) -> Result<Document> {
+    fn handle_current(&self, session: &mut SyncSession, command: &Document) -> Result<Document> {
         let name = command
             .keys()
             .next()
@@ -128,8 +149,22 @@ impl<S: HubStore> Hub<S> {
                 .and_then(|l| usize::try_from(l).ok())
                 .unwrap_or(MAX_BATCH_COUNT)
         };
+        if name != HELLO {
+            if let Some(field) = ["apiKey", "registrationKey", "edgeId"]
+                .into_iter()
+                .find(|field| command.contains_key(field))
+            {
+                return Err(Error::Coded {
+                    code: 13,
+                    message: format!(
+                        "'{field}' is not allowed in {name}: a sync connection is bound to one \
+                         edge by {HELLO} and its requests carry no credentials"
+                    ),
+                });
+            }
+        }
         match name {
-            REGISTER => self.register(read_str(command, "registrationKey")?),
+            HELLO => self.hello(session, command),
             UPLOAD => {
                 let changes = command
                     .get_array("changes")
@@ -140,11 +175,7 @@ impl<S: HubStore> Hub<S> {
                         _ => Err(Error::protocol("each change must be a document")),
                     })
                     .collect::<Result<Vec<_>>>()?;
-                self.upload(
-                    read_str(command, "apiKey")?,
-                    &changes,
-                    read_u64(command, "lastSeq")?,
-                )
+                self.upload(session, &changes, read_u64(command, "lastSeq")?)
             }
             DOWNLOAD => {
                 let wait_ms = match command.get("waitMs") {
@@ -156,18 +187,14 @@ impl<S: HubStore> Hub<S> {
                     None => None,
                 };
                 self.download_waiting(
-                    read_str(command, "apiKey")?,
+                    session,
                     read_u64(command, "after")?,
                     limit(),
                     Duration::from_millis(wait_ms),
                     known_query_version,
                 )
             }
-            SNAPSHOT => self.snapshot(
-                read_str(command, "apiKey")?,
-                command.get_document("position").ok(),
-                limit(),
-            ),
+            SNAPSHOT => self.snapshot(session, command.get_document("position").ok(), limit()),
             other => Err(Error::Coded {
                 code: 59,
                 message: format!("no such sync command: '{other}'"),
@@ -197,6 +224,63 @@ impl<S: HubStore> Hub<S> {
             floor = floor.min(downloaded);
         }
         Ok(floor)
+    }
+
+    /// `outpostSyncHello {apiKey}` authenticates an edge, `{registrationKey}` registers it
+    /// (the reply carries its new API key, shown once); either way the connection is bound to
+    /// that edge from now on. A failed hello leaves the connection unbound.
+    fn hello(&self, session: &mut SyncSession, command: &Document) -> Result<Document> {
+        session.bound = None;
+        let (edge_id, api_key_hash, mut reply) = match command.get("registrationKey") {
+            Some(_) => {
+                let reply = self.register(read_str(command, "registrationKey")?)?;
+                let api_key = read_str(&reply, "apiKey")?;
+                (
+                    read_str(&reply, "edgeId")?.to_string(),
+                    hash_key(api_key),
+                    reply,
+                )
+            }
+            None => {
+                let edge = self.authenticate(read_str(command, "apiKey")?)?;
+                let reply = bson::doc! {"edgeId": &edge.record.id};
+                let hash = edge.record.api_key_hash.unwrap_or_default();
+                (edge.record.id, hash, reply)
+            }
+        };
+        reply.insert(HELLO, 1);
+        session.bound = Some(Binding {
+            edge_id,
+            api_key_hash,
+        });
+        Ok(reply)
+    }
+
+    /// The edge this connection is bound to, read from the registry on each request (by id):
+    /// a connection that has not said hello is refused with Unauthorized (13); an edge deleted
+    /// or re-keyed since with AuthenticationFailed (18).
+    fn bound_edge(&self, session: &SyncSession) -> Result<Edge> {
+        let Some(binding) = &session.bound else {
+            return Err(Error::Coded {
+                code: 13,
+                message: "this connection is not bound to an edge instance: send \
+                          outpostSyncHello with the edge's API key first"
+                    .into(),
+            });
+        };
+        let record = self
+            .store
+            .edge(&binding.edge_id)?
+            .filter(|record| record.api_key_hash.as_deref() == Some(&binding.api_key_hash))
+            .ok_or_else(|| {
+                Error::Unauthorized(format!(
+                    "edge instance {} was deleted or re-keyed at the hub; register the edge \
+                     again with a new registration key",
+                    binding.edge_id
+                ))
+            })?;
+        let query = InstanceQuery::parse(&record.query, &record.default_db)?;
+        Ok(Edge { record, query })
     }
 
     /// The edge whose API key this is.

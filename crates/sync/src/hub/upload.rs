@@ -10,7 +10,7 @@ use outpost_storage::{HistoryOp, Origin};
 
 use super::records::{DropRecord, Version, HUB_INSTANCE};
 use super::store::Versions;
-use super::{Edge, Hub, HubBatch, HubMemory, HubStore};
+use super::{Edge, Hub, HubBatch, HubMemory, HubStore, SyncSession};
 use crate::error::{Error, Result};
 use crate::id_rules::check_id;
 use crate::instance_query::{is_internal_namespace, QueryMatch};
@@ -68,7 +68,12 @@ impl<S: HubStore> Hub<S> {
     /// a document too large) does not hold the rest back: it is found, left out, reported in
     /// `refused` with the reason, and answered with the hub's version of its document (a
     /// compensating write, as Atlas Device Sync does), so the edge converges to the hub.
-    pub fn upload(&self, api_key: &str, changes: &[Change], last_seq: u64) -> Result<Document> {
+    pub fn upload(
+        &self,
+        session: &SyncSession,
+        changes: &[Change],
+        last_seq: u64,
+    ) -> Result<Document> {
         // The hub bounds the work one upload may cost it (the edge's batches stay well within).
         let bytes: usize = changes.iter().map(Change::approximate_bytes).sum();
         if changes.len() > MAX_BATCH_COUNT || bytes > MAX_UPLOAD_BYTES {
@@ -81,7 +86,7 @@ impl<S: HubStore> Hub<S> {
             });
         }
         let mut memory = self.locked();
-        let edge = self.authenticate(api_key)?;
+        let edge = self.bound_edge(session)?;
         self.catch_up_all(&mut memory)?;
         let mut refused: Vec<(usize, String)> = Vec::new();
         loop {
