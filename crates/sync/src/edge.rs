@@ -23,8 +23,8 @@ use crate::id_rules::{check_id, ServiceType};
 use crate::instance_query::{is_internal_namespace, InstanceQuery, QueryMatch};
 use crate::merge::{incoming_wins_at_edge, LocalOp, Stamp};
 use crate::protocol::{
-    check_peer_version, read_str, read_u64, split_namespace, u64_to_i64, with_version, Change,
-    DOWNLOAD, HELLO, MAX_BATCH_BYTES, MAX_BATCH_COUNT, SNAPSHOT, UPLOAD,
+    check_peer_version, check_received_change, read_str, read_u64, split_namespace, u64_to_i64,
+    with_version, Change, DOWNLOAD, HELLO, MAX_BATCH_BYTES, MAX_BATCH_COUNT, SNAPSHOT, UPLOAD,
 };
 
 pub use state::STATE_FILE_NAME;
@@ -885,6 +885,7 @@ impl EdgeSync {
         change: &Change,
         pending: &PendingChanges,
     ) -> Result<bool> {
+        check_received_change(change)?;
         batch.observe_hlc(change.hlc);
         if change.drop {
             return self.stage_downloaded_drop(batch, change, pending);

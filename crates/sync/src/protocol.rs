@@ -97,6 +97,54 @@ pub fn check_peer_version(message: &Document, peer: &str) -> Result<()> {
 /// The error code of an incompatible protocol version (MongoDB's IncompatibleServerVersion).
 pub const INCOMPATIBLE_PROTOCOL: i32 = 188;
 
+/// How far ahead of this machine's clock a peer's clock may be. A change stamped later is
+/// refused, never adopted: adopting it would move every later local write's clock with it
+/// (a clock near 2^63 would stop all writes).
+pub const MAX_CLOCK_AHEAD_MS: u64 = 60 * 60 * 1000;
+
+/// Checks a change received from a peer before anything adopts its clock or walks its
+/// fields: a hybrid logical clock (milliseconds in the high 48 bits) at most
+/// [`MAX_CLOCK_AHEAD_MS`] ahead of this machine's, and field paths of at most
+/// `MAX_PATH_COMPONENTS` components (as every path a client sends).
+pub fn check_received_change(change: &Change) -> Result<()> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let change_ms = change.hlc >> 16;
+    if change_ms > now_ms.saturating_add(MAX_CLOCK_AHEAD_MS) {
+        return Err(Error::Coded {
+            code: 2,
+            message: format!(
+                "a change of {} is stamped {} s ahead of this machine's clock (at most {} s are accepted): the sender's clock is wrong; it was refused, not adopted",
+                change.ns,
+                (change_ms - now_ms) / 1000,
+                MAX_CLOCK_AHEAD_MS / 1000
+            ),
+        });
+    }
+    let paths = change.fields.iter().flatten().map(String::as_str).chain(
+        change
+            .increments
+            .iter()
+            .flat_map(|inc| inc.keys().map(String::as_str)),
+    );
+    for path in paths {
+        if outpost_storage::split_field_path(path).len()
+            > outpost_storage::value::path::MAX_PATH_COMPONENTS
+        {
+            return Err(Error::Coded {
+                code: 15,
+                message: format!(
+                    "a change of {} names a field path of more than {} components",
+                    change.ns,
+                    outpost_storage::value::path::MAX_PATH_COMPONENTS
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Largest number of changes in one upload or download batch.
 pub const MAX_BATCH_COUNT: usize = 5_000;
 /// Largest total BSON size of the documents in one batch: well under the 16 MB document limit

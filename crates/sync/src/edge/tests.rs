@@ -1625,3 +1625,53 @@ fn an_edge_says_hello_once_per_connection() {
     );
     assert!(error.to_string().contains("upgrade the edge"), "{error}");
 }
+
+/// Changes from a peer are checked before their clock is adopted or their fields walked: a
+/// clock far ahead of the hub's (one near 2^63 would stop every later write) or a field path of
+/// 60,000 components is refused with an error, and the hub keeps working.
+#[test]
+fn a_hub_refuses_changes_with_clocks_far_ahead_or_paths_too_long() {
+    let f = Fixture::new();
+    let mut session = SyncSession::default();
+    hello_register(&f, &mut session, "a");
+    let change = |hlc: u64, fields: Option<Vec<String>>| {
+        let change = crate::protocol::Change {
+            seq: 1,
+            ns: "shop.items".into(),
+            id: Bson::ObjectId(ObjectId::new()),
+            doc: Some(doc! {"v": 1}),
+            hlc,
+            origin: String::new(),
+            drop: false,
+            fields,
+            increments: None,
+            insert: false,
+        };
+        crate::protocol::with_version(doc! {
+            "outpostSyncUpload": 1,
+            "lastSeq": 1_i64,
+            "changes": [change.to_document()],
+        })
+    };
+    let error = f
+        .hub
+        .handle(
+            &mut session,
+            &change(u64::try_from(i64::MAX).unwrap(), None),
+        )
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("ahead of this machine's clock"),
+        "{error}"
+    );
+    let long_path = vec!["a"; 60_000].join(".");
+    let error = f
+        .hub
+        .handle(&mut session, &change(1 << 16, Some(vec![long_path])))
+        .unwrap_err();
+    assert_eq!(error.code(), 15, "{error}");
+    // Nothing was adopted: the hub's own writes still get ordinary clocks.
+    insert(&f.hub_storage, "shop.items", doc! {"_id": ObjectId::new()});
+    let last = f.hub_storage.history_from(0).last().unwrap().unwrap();
+    assert!(last.hlc < u64::try_from(i64::MAX).unwrap() / 2);
+}

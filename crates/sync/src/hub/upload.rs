@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 use crate::id_rules::check_id;
 use crate::instance_query::{is_internal_namespace, QueryMatch};
 use crate::merge::{merge_update, whole_write_loses};
-use crate::protocol::{split_namespace, u64_to_i64, Change, MAX_BATCH_BYTES, MAX_BATCH_COUNT};
+use crate::protocol::{
+    check_received_change, split_namespace, u64_to_i64, Change, MAX_BATCH_BYTES, MAX_BATCH_COUNT,
+};
 
 /// The most bytes of documents one upload may carry: a batch's bytes, plus the one document
 /// (at most 16 MiB) that crossed the limit.
@@ -84,6 +86,9 @@ impl<S: HubStore> Hub<S> {
                     changes.len()
                 ),
             });
+        }
+        for change in changes {
+            check_received_change(change)?;
         }
         let mut memory = self.locked();
         let edge = self.bound_edge(session)?;
