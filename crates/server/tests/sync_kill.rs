@@ -2,74 +2,20 @@
 //! after restarts the hub holds every document exactly once. Writes use `j: true`, so every
 //! acknowledged write is on disk when the process dies.
 
-use std::net::TcpListener as StdListener;
+mod processes;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bson::oid::ObjectId;
 use bson::{doc, Bson, Document};
-use outpost_server::hub::client::HubClient;
+use processes::{client, free_port, outpost, Process};
 
 /// A bound on waiting, never a timing assertion: generous for slow CI machines.
 const DEADLINE: Duration = Duration::from_secs(300);
 /// 100,000 documents in all, as the issue asks.
 const BATCHES: usize = 100;
 const BATCH: usize = 1000;
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process that is killed when dropped (also when the test fails).
-struct Process(Child);
-
-impl Process {
-    /// `kill -9` and reap.
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn outpost(args: &[&str]) -> Process {
-    Process(
-        Command::new(env!("CARGO_BIN_EXE_outpost"))
-            .args(args)
-            .env("OUTPOST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-/// Connects, retrying until the server listens.
-fn client(port: u16) -> HubClient {
-    let start = Instant::now();
-    loop {
-        match HubClient::connect(
-            &format!("mongodb://127.0.0.1:{port}"),
-            Duration::from_secs(10),
-        ) {
-            Ok(client) => return client,
-            Err(error) => {
-                assert!(start.elapsed() < DEADLINE, "port {port}: {error}");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-}
 
 fn start_hub(port: u16, dir: &Path) -> Process {
     outpost(&[

@@ -5,14 +5,14 @@
 //! documents, and the deleted ones gone everywhere (deletes win over concurrent updates).
 //! Several rounds with different documents stand for several seeds.
 
-use std::net::TcpListener as StdListener;
+mod processes;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bson::oid::ObjectId;
 use bson::{doc, Bson, Document};
-use outpost_server::hub::client::HubClient;
+use processes::{client, free_port, outpost, Process};
 
 /// A bound on waiting, never a timing assertion.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -21,53 +21,6 @@ const DEADLINE: Duration = Duration::from_secs(120);
 const OTHERS: usize = 12_000;
 const CONTESTED: usize = 20;
 const ROUNDS: usize = 3;
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process that is killed when dropped (also when the test fails).
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn outpost(args: &[&str]) -> Process {
-    Process(
-        Command::new(env!("CARGO_BIN_EXE_outpost"))
-            .args(args)
-            .env("OUTPOST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-/// Connects, retrying until the server listens.
-fn client(port: u16) -> HubClient {
-    let start = Instant::now();
-    loop {
-        match HubClient::connect(
-            &format!("mongodb://127.0.0.1:{port}"),
-            Duration::from_secs(10),
-        ) {
-            Ok(client) => return client,
-            Err(error) => {
-                assert!(start.elapsed() < DEADLINE, "port {port}: {error}");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-}
 
 fn start_edge(dir: &Path, name: &str, hub_port: u16, key: &str) -> (Process, u16) {
     let port = free_port();
