@@ -1,33 +1,12 @@
 //! The hub's command line, run as a user would: `outpost hub` as a real process, and
 //! `outpost hub edge create|list|set-query|delete` printing JSON.
 
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod processes;
 
-use outpost_server::hub::client::HubClient;
+use std::process::{Command, Output};
+
+use processes::{client, free_port};
 use serde_json::Value;
-
-/// A bound on waiting for the hub to listen, never a timing assertion.
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// The hub process, killed when dropped (also when the test fails).
-struct Hub(Child);
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn outpost(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_outpost"))
@@ -51,20 +30,15 @@ fn edge_command(args: &[&str]) -> Value {
 fn edge_instances_are_created_listed_changed_and_deleted_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _hub = Hub(Command::new(env!("CARGO_BIN_EXE_outpost"))
-        .args(["hub", "--port", &port.to_string(), "--dbpath"])
-        .arg(dir.path().join("hub"))
-        .env("OUTPOST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
+    let _hub = processes::outpost(&[
+        "hub",
+        "--port",
+        &port.to_string(),
+        "--dbpath",
+        dir.path().join("hub").to_str().unwrap(),
+    ]);
+    client(port);
     let uri = format!("mongodb://127.0.0.1:{port}");
-    let start = Instant::now();
-    while HubClient::connect(&uri, Duration::from_secs(5)).is_err() {
-        assert!(start.elapsed() < DEADLINE, "the hub never listened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 
     let created = edge_command(&[
         "hub",

@@ -2,33 +2,12 @@
 //! refuses to start (before binding anything), and `getCmdLineOpts` never shows the
 //! registration key given on the command line.
 
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod processes;
+
+use std::process::Command;
 
 use bson::{doc, Bson};
-use outpost_server::hub::client::HubClient;
-
-/// A bound on waiting for the server to listen, never a timing assertion.
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// The server process, killed when dropped (also when the test fails).
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use processes::{client, free_port, outpost};
 
 #[test]
 fn a_public_address_without_auth_refuses_to_start() {
@@ -52,28 +31,16 @@ fn get_cmd_line_opts_redacts_the_registration_key() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let secret = "registration-secret-0123456789";
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_outpost"))
-            .args(["serve", "--port", &port.to_string(), "--dbpath"])
-            .arg(dir.path())
-            .args(["--registration-key", secret])
-            .env("OUTPOST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let uri = format!("mongodb://127.0.0.1:{port}");
-    let start = Instant::now();
-    let mut client = loop {
-        match HubClient::connect(&uri, Duration::from_secs(5)) {
-            Ok(client) => break client,
-            Err(_) => {
-                assert!(start.elapsed() < DEADLINE, "the server never listened");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    };
+    let _server = outpost(&[
+        "serve",
+        "--port",
+        &port.to_string(),
+        "--dbpath",
+        dir.path().to_str().unwrap(),
+        "--registration-key",
+        secret,
+    ]);
+    let mut client = client(port);
     let reply = client.command(doc! {"getCmdLineOpts": 1}).unwrap();
     let argv: Vec<&str> = reply
         .get_array("argv")
