@@ -342,3 +342,104 @@ async fn edges_sync_with_a_tls_hub_and_plain_edges_are_refused() {
     }
     hub.shutdown().await;
 }
+
+/// A hub open to the internet runs with TLS and `--auth` together: edges sync over TLS with
+/// their API keys, and Outpost's own client (`outpost hub edge ...`, `outpost status`) logs in
+/// with SCRAM from the user and password in its hub address; without them, or with a wrong
+/// password, it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_with_tls_and_auth_syncs_edges_and_admits_its_command_line_client_by_password() {
+    use outpost_server::hub::client::HubClient;
+    use outpost_sync::Error as SyncError;
+    let pki = Pki::new();
+    let hub = TestServer::start_with(Config {
+        hub_mode: true,
+        auth: true,
+        ..pki.config(Some(TlsMode::Require), false)
+    })
+    .await;
+    let ca = pki.path("ca.pem");
+    let addr = hub.addr();
+    let hub_uri = |userinfo: &str| {
+        format!(
+            "mongodb://{userinfo}{addr}/?tls=true&tlsCAFile={}",
+            ca.display()
+        )
+    };
+    let driver = |userinfo: &str| {
+        let uri = format!(
+            "{}&directConnection=true&serverSelectionTimeoutMS={SERVER_SELECTION_TIMEOUT_MS}",
+            hub_uri(userinfo)
+        );
+        async move { Client::with_options(ClientOptions::parse(uri).await.unwrap()).unwrap() }
+    };
+    // The first user through the localhost exception; it creates the operator.
+    driver("")
+        .await
+        .database("admin")
+        .run_command(doc! {"createUser": "root", "pwd": "pw-root", "roles": ["root"]})
+        .await
+        .unwrap();
+    let root = driver("root:pw-root@").await;
+    root.database("admin")
+        .run_command(doc! {"createUser": "ops", "pwd": "p@ss:w/rd", "roles": ["hubAdmin"]})
+        .await
+        .unwrap();
+    let run = |uri: String, command: Document| {
+        tokio::task::spawn_blocking(move || {
+            HubClient::connect(&uri, std::time::Duration::from_secs(10))
+                .and_then(|mut client| client.command(command))
+        })
+    };
+    // The password is percent-encoded in the address, as in any MongoDB connection string.
+    let ops = hub_uri("ops:p%40ss%3Aw%2Frd@");
+    let created = run(
+        ops.clone(),
+        doc! {"outpostHubCreateEdge": 1, "name": "store-1", "defaultDb": "shop"},
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let key = created.get_str("registration_key").unwrap().to_owned();
+    let listed = run(
+        format!("{ops}&authMechanism=SCRAM-SHA-1"),
+        doc! {"outpostHubListEdges": 1},
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(listed.to_string().contains("store-1"), "{listed}");
+    let anonymous = run(hub_uri(""), doc! {"outpostHubListEdges": 1})
+        .await
+        .unwrap();
+    assert!(
+        matches!(anonymous, Err(SyncError::Coded { code: 13, .. })),
+        "{anonymous:?}"
+    );
+    let wrong = run(hub_uri("ops:wrong@"), doc! {"outpostHubListEdges": 1})
+        .await
+        .unwrap();
+    assert!(
+        matches!(wrong, Err(SyncError::Unauthorized(_))),
+        "{wrong:?}"
+    );
+
+    // The edge syncs over TLS with its API key (no user name in its hub address).
+    let dir = tempfile::tempdir().unwrap();
+    let edge = start_edge(dir.path(), hub_uri(""), &key, None).await;
+    let (id, from_hub) = (ObjectId::new(), ObjectId::new());
+    let edge_items = edge.db("shop").collection::<Document>("items");
+    edge_items.insert_one(doc! {"_id": id}).await.unwrap();
+    let hub_items = root.database("shop").collection::<Document>("items");
+    eventually("the edge's write reaches the hub", || async {
+        hub_items.find_one(doc! {"_id": id}).await.unwrap()
+    })
+    .await;
+    hub_items.insert_one(doc! {"_id": from_hub}).await.unwrap();
+    eventually("the hub's write reaches the edge", || async {
+        edge_items.find_one(doc! {"_id": from_hub}).await.unwrap()
+    })
+    .await;
+    edge.shutdown().await;
+    hub.shutdown().await;
+}

@@ -8,6 +8,7 @@
 
 pub mod roles;
 pub mod scram;
+pub mod scram_client;
 pub mod users;
 
 use bson::{doc, spec::BinarySubtype, Binary, Bson, Document};

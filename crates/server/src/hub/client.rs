@@ -8,7 +8,8 @@
 //! `tlsCAFile=PATH` in the URI or the edge's `hub_tls_ca_file` setting.
 //! Right after connecting it offers zstd in a `hello`; when the hub accepts, requests whose
 //! compressed form is smaller go as OP_COMPRESSED (and the hub answers those compressed).
-//! Bytes on the wire are counted in a [`LinkBytes`] when one is given.
+//! Bytes on the wire are counted in a [`LinkBytes`] when one is given. A URI with
+//! `USER:PASSWORD@` logs in with SCRAM right after (see [`super::login`]).
 //!
 //! It is blocking on purpose: the sync engine runs on its own thread (it reads storage, which
 //! blocks anyway) and the CLI makes one request at a time. Every read and write has a timeout,
@@ -137,8 +138,9 @@ fn uri_error(uri: &str, message: &str) -> Error {
 }
 
 impl HubClient {
-    /// Connects to the hub at `uri` (`mongodb://HOST:PORT[/?tls=true&tlsCAFile=PATH]`) and
-    /// negotiates compression.
+    /// Connects to the hub at `uri`
+    /// (`mongodb://[USER:PASSWORD@]HOST:PORT[/?tls=true&tlsCAFile=PATH]`), negotiates
+    /// compression and logs in when the URI names a user.
     pub fn connect(uri: &str, timeout: Duration) -> Result<HubClient> {
         HubClient::connect_with(uri, timeout, None, Arc::default())
     }
@@ -181,6 +183,9 @@ impl HubClient {
             link_bytes,
         };
         client.negotiate_compression()?;
+        if let Some(credentials) = super::login::credentials(uri)? {
+            super::login::log_in(&credentials, |db, body| client.command_on(db, body))?;
+        }
         Ok(client)
     }
 

@@ -5,6 +5,7 @@
 //! only delays the next exchange.
 
 pub mod client;
+pub mod login;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
