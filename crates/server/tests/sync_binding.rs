@@ -7,6 +7,7 @@ use std::time::Duration;
 use bson::{doc, Document};
 use outpost_server::hub::client::HubClient;
 use outpost_server::{Config, Server, ServerHandle};
+use outpost_sync::protocol::PROTOCOL_VERSION;
 use tokio::net::TcpListener;
 
 async fn start_hub() -> ServerHandle {
@@ -90,7 +91,10 @@ async fn a_sync_connection_acts_only_for_the_edge_its_hello_bound() {
             .command(versioned(doc! {"outpostSyncHello": 1, "apiKey": &a_key}))
             .unwrap();
         assert_eq!(reply.get_str("edgeId"), Ok(a_id.as_str()));
-        assert_eq!(reply.get_str("protocolVersion"), Ok("3.0"));
+        assert_eq!(
+            reply.get_str("protocolVersion"),
+            Ok(PROTOCOL_VERSION.to_string().as_str())
+        );
         assert_eq!(fresh.command(upload(0)).unwrap().get_i64("ackSeq"), Ok(7));
         fresh.command(download.clone()).unwrap();
 
@@ -121,22 +125,22 @@ async fn an_edge_of_another_protocol_version_gets_a_clear_error() {
         let cases = [
             (
                 doc! {"outpostSyncHello": 1, "apiKey": "k", "protocolVersion": "2.0"},
-                "the edge speaks 2.0 and this side speaks 3.0; upgrade the edge",
+                format!("the edge speaks 2.0 and this side speaks {PROTOCOL_VERSION}; upgrade the edge"),
             ),
             // 2.0 edges sent the key with each request and no hello.
             (
                 doc! {"outpostSyncDownload": 1, "apiKey": "k", "after": 0_i64},
-                "upgrade the edge",
+                "upgrade the edge".to_string(),
             ),
             (
                 doc! {"outpostSyncHello": 1, "apiKey": "k", "protocolVersion": "9.1"},
-                "the edge speaks 9.1 and this side speaks 3.0; upgrade this side",
+                format!("the edge speaks 9.1 and this side speaks {PROTOCOL_VERSION}; upgrade this side"),
             ),
         ];
         for (request, expected) in cases {
             let (code_, message) = code(link.command(request));
             assert_eq!(code_, 188, "{message}");
-            assert!(message.contains(expected), "{message}");
+            assert!(message.contains(&expected), "{message}");
         }
         // The connection still works for a current edge's hello (and refuses a bad key).
         let (code_, message) = code(link.command(versioned(

@@ -16,15 +16,18 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use bson::{doc, Bson, DateTime, Document};
+use outpost_storage::value::keyenc;
 use outpost_storage::{HistoryOp, Origin, RemoteBatch, Storage};
 
+use crate::delta::field_delta;
 use crate::error::{Error, Result};
 use crate::id_rules::{check_id, ServiceType};
 use crate::instance_query::{is_internal_namespace, InstanceQuery, QueryMatch};
 use crate::merge::{incoming_wins_at_edge, LocalOp, Stamp};
 use crate::protocol::{
     check_peer_version, check_received_change, read_str, read_u64, split_namespace, u64_to_i64,
-    with_version, Change, DOWNLOAD, HELLO, MAX_BATCH_BYTES, MAX_BATCH_COUNT, SNAPSHOT, UPLOAD,
+    with_version, Change, ProtocolVersion, DELTAS_SINCE, DOWNLOAD, HELLO, MAX_BATCH_BYTES,
+    MAX_BATCH_COUNT, SNAPSHOT, UPLOAD,
 };
 
 pub use state::STATE_FILE_NAME;
@@ -153,6 +156,12 @@ pub struct EdgeSync {
     uploads_acknowledged: u64,
     /// `uploads_acknowledged` when the download request out now was made.
     download_requested_after: u64,
+    /// The hub's protocol version, from its answer to this edge's last hello: updates are
+    /// uploaded as field deltas only to a hub that takes them.
+    hub_version: Option<ProtocolVersion>,
+    /// Documents the hub asked for whole (`needFull`: it does not hold them, so a delta of
+    /// them cannot apply); their next upload carries the whole document.
+    send_whole: HashSet<(String, Vec<u8>)>,
 }
 
 /// What the edge syncs right now.
@@ -185,7 +194,9 @@ impl SyncScope {
         }
         let refuse = |why: String| {
             Err(format!(
-                "cannot write to {ns}: {why}; this collection is synced with the hub and                  write_outside_query is \"reject\" (set it to \"local\" to keep such                  documents local-only)"
+                "cannot write to {ns}: {why}; this collection is synced with the hub and \
+                 write_outside_query is \"reject\" (set it to \"local\" to keep such \
+                 documents local-only)"
             ))
         };
         if let Err(reason) = check_id(self.service, new) {
@@ -235,6 +246,8 @@ impl EdgeSync {
             logged_skips: HashSet::new(),
             uploads_acknowledged: 0,
             download_requested_after: 0,
+            hub_version: None,
+            send_whole: HashSet::new(),
         })
     }
 
@@ -343,7 +356,7 @@ impl EdgeSync {
         }
         let request = with_version(doc! {HELLO: 1, "apiKey": &state.identity.api_key});
         let reply = link.call(request)?;
-        check_peer_version(&reply, "hub")?;
+        self.hub_version = Some(check_peer_version(&reply, "hub")?);
         let bound = read_str(&reply, "edgeId")?;
         if bound != edge_id {
             return Err(Error::protocol(format!(
@@ -383,7 +396,7 @@ impl EdgeSync {
             ));
         };
         let reply = link.call(with_version(doc! {HELLO: 1, "registrationKey": key}))?;
-        check_peer_version(&reply, "hub")?;
+        self.hub_version = Some(check_peer_version(&reply, "hub")?);
         let edge_id = read_str(&reply, "edgeId")?.to_string();
         let query = reply
             .get_document("query")
@@ -505,6 +518,7 @@ impl EdgeSync {
         let query = InstanceQuery::parse(&state.progress.query, &state.identity.default_db)?;
         let mut batch = UploadBatch::default();
         let mut bytes = 0;
+        let deltas = self.hub_version.is_some_and(|v| v >= DELTAS_SINCE);
         // Entries are read one at a time; the changes of the hub (downloaded, never uploaded)
         // are skipped cheaply, so a large download does not hold back the local writes after
         // it for many rounds.
@@ -556,6 +570,7 @@ impl EdgeSync {
                         fields: None,
                         increments: None,
                         insert: false,
+                        partial: false,
                     };
                     bytes += change.approximate_bytes();
                     batch.changes.push(change);
@@ -603,22 +618,42 @@ impl EdgeSync {
             } else {
                 (None, None)
             };
+            // An update travels as a field delta when the hub takes them and holds the
+            // document (it said `needFull` otherwise).
+            let delta = match (&doc, &fields) {
+                (Some(doc), Some(fields))
+                    if deltas && !self.must_send_whole(&entry.ns, &entry.id) =>
+                {
+                    field_delta(doc, fields)
+                }
+                _ => None,
+            };
+            let partial = delta.is_some();
             let change = Change {
                 seq: entry.seq,
                 ns: entry.ns,
                 id: entry.id,
-                doc,
+                doc: delta.or(doc),
                 hlc: entry.hlc,
                 origin: String::new(),
                 drop: false,
                 fields,
                 increments,
                 insert,
+                partial,
             };
             bytes += change.approximate_bytes();
             batch.changes.push(change);
         }
         Ok(batch)
+    }
+
+    /// Whether the hub asked for `ns`/`id` whole since the last acknowledged upload.
+    fn must_send_whole(&self, ns: &str, id: &Bson) -> bool {
+        !self.send_whole.is_empty()
+            && self
+                .send_whole
+                .contains(&(ns.to_string(), keyenc::encode(id)))
     }
 
     fn upload(&mut self, link: &mut dyn Link, batch: UploadBatch) -> Result<()> {
@@ -663,6 +698,17 @@ impl EdgeSync {
         }
         if let Some(reply) = reply {
             check_peer_version(reply, "hub")?;
+            if let Ok(need_full) = reply.get_array("needFull") {
+                // The hub applied nothing: the same entries go again, these documents whole.
+                for item in need_full.iter().filter_map(Bson::as_document) {
+                    let ns = read_str(item, "ns")?.to_string();
+                    let id = item.get("id").cloned().unwrap_or(Bson::Null);
+                    self.send_whole.insert((ns, keyenc::encode(&id)));
+                }
+                if !need_full.is_empty() {
+                    return Ok(());
+                }
+            }
             let ack = read_u64(reply, "ackSeq")?;
             if ack < batch.last_seq {
                 return Err(Error::protocol(format!(
@@ -692,6 +738,8 @@ impl EdgeSync {
         // (A batch of documents a query change offered carries the cursor of its time: an
         // upload acknowledged meanwhile is not undone.)
         state.progress.upload_cursor = state.progress.upload_cursor.max(batch.last_seq);
+        // The documents asked for whole have been sent whole now.
+        self.send_whole.clear();
         let upload_cursor = state.progress.upload_cursor;
         // Changes the hub refused because it holds a newer version: take the hub's version,
         // unless a local change made since this batch wins; committed with the new cursor.
@@ -1012,6 +1060,7 @@ impl EdgeSync {
                     fields: None,
                     increments: None,
                     insert: false,
+                    partial: false,
                 };
                 page.push(change);
             }
@@ -1096,6 +1145,7 @@ impl EdgeSync {
                         fields: None,
                         increments: None,
                         insert: false,
+                        partial: false,
                     });
                 }
             }

@@ -11,6 +11,7 @@
 //! rather than a matcher of its own. It knows nothing of sockets: the server crate provides the
 //! network link.
 
+pub mod delta;
 pub mod edge;
 mod error;
 pub mod hub;

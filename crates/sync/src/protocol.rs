@@ -31,12 +31,17 @@ pub const DELETE_EDGE: &str = "outpostHubDeleteEdge";
 ///
 /// 3.0: a connection starts with `outpostSyncHello` and is bound to one edge; requests carry
 /// no API key (2.0 sent the key with every request).
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 3, minor: 0 };
+/// 3.1: an edge may upload an update as a field delta (`partial: true`, see [`crate::delta`])
+/// to a hub that speaks 3.1; the hub answers `needFull` for a delta of a document it does not
+/// hold, and the edge sends that batch again with whole documents.
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 3, minor: 1 };
+/// The first version whose hubs take field deltas.
+pub const DELTAS_SINCE: ProtocolVersion = ProtocolVersion { major: 3, minor: 1 };
 /// What a peer that sends no `protocolVersion` speaks (at most).
 const UNVERSIONED: ProtocolVersion = ProtocolVersion { major: 2, minor: 0 };
 
 /// A sync protocol version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ProtocolVersion {
     pub major: u32,
     pub minor: u32,
@@ -66,7 +71,7 @@ pub fn with_version(mut message: Document) -> Document {
 
 /// Checks the `protocolVersion` a peer sent (`peer` names it in the error: "edge", "hub"):
 /// another major version is refused with an error that names both.
-pub fn check_peer_version(message: &Document, peer: &str) -> Result<()> {
+pub fn check_peer_version(message: &Document, peer: &str) -> Result<ProtocolVersion> {
     let theirs = match message.get("protocolVersion") {
         None => UNVERSIONED,
         Some(value) => value
@@ -79,7 +84,7 @@ pub fn check_peer_version(message: &Document, peer: &str) -> Result<()> {
             })?,
     };
     if theirs.major == PROTOCOL_VERSION.major {
-        return Ok(());
+        return Ok(theirs);
     }
     let older = if theirs.major < PROTOCOL_VERSION.major {
         format!("the {peer}")
@@ -180,6 +185,10 @@ pub struct Change {
     /// The document was inserted (created), not updated or replaced: an insert after a
     /// delete re-creates the document, while an update of a deleted document loses.
     pub insert: bool,
+    /// For an update: `doc` is a field delta (`_id` and the top-level fields the update
+    /// touched, see [`crate::delta`]), not the whole document. Only from an edge to a hub of
+    /// protocol 3.1 or later.
+    pub partial: bool,
 }
 
 impl Change {
@@ -203,6 +212,9 @@ impl Change {
         }
         if self.insert {
             out.insert("insert", true);
+        }
+        if self.partial {
+            out.insert("partial", true);
         }
         match &self.doc {
             Some(doc) => out.insert("doc", doc.clone()),
@@ -247,6 +259,7 @@ impl Change {
                 Some(_) => return Err(Error::protocol("'fields' must be an array")),
             },
             insert: change.get_bool("insert").unwrap_or(false),
+            partial: change.get_bool("partial").unwrap_or(false),
             increments: match change.get("inc") {
                 None | Some(Bson::Null) => None,
                 Some(Bson::Document(inc)) => Some(inc.clone()),
@@ -349,6 +362,7 @@ mod tests {
                 fields: None,
                 increments: None,
                 insert: false,
+                partial: false,
             },
             Change {
                 seq: 8,
@@ -361,6 +375,7 @@ mod tests {
                 fields: None,
                 increments: None,
                 insert: false,
+                partial: false,
             },
         ];
         for change in cases {
@@ -395,7 +410,7 @@ mod tests {
         assert_eq!(error.code(), INCOMPATIBLE_PROTOCOL);
         let message = error.to_string();
         assert!(
-            message.contains("2.0") && message.contains("3.0"),
+            message.contains("2.0") && message.contains("3.1"),
             "{message}"
         );
         assert!(message.contains("upgrade the edge"), "{message}");

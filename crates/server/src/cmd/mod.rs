@@ -228,7 +228,10 @@ pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Re
             }
         }
     }
-    if !state.config.standalone {
+    // The sync protocol's replies go to Outpost's own link, which has no use for cluster time
+    // (on a thin link each reply would carry about 100 bytes of it).
+    let sync_protocol = find_command(name).is_some_and(|c| c.action == crate::auth::Action::Sync);
+    if !state.config.standalone && !sync_protocol {
         crate::replset::add_cluster_time(state, &mut reply);
     }
     state

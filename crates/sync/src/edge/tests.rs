@@ -977,7 +977,7 @@ fn peers_of_another_protocol_version_are_refused() {
     );
     let request = engine.download_request(0).unwrap();
     let mut reply = link.call(request).unwrap();
-    assert_eq!(reply.get_str("protocolVersion"), Ok("3.0"));
+    assert_eq!(reply.get_str("protocolVersion"), Ok("3.1"));
     reply.insert("protocolVersion", "2.4");
     let error = engine.apply_download(&mut link, &reply).unwrap_err();
     assert!(error.to_string().contains("upgrade the hub"), "{error}");
@@ -1575,7 +1575,7 @@ fn a_connection_acts_only_for_the_edge_it_is_bound_to() {
     assert_eq!(error.code(), 13, "{error}");
     let reply = f.hub.handle(&mut a, &hello(&a_key)).unwrap();
     assert_eq!(reply.get_str("edgeId"), Ok(a_id.as_str()));
-    assert_eq!(reply.get_str("protocolVersion"), Ok("3.0"));
+    assert_eq!(reply.get_str("protocolVersion"), Ok("3.1"));
     assert!(reply.get("apiKey").is_none(), "{reply}");
     f.hub.handle(&mut a, &download).unwrap();
 }
@@ -1646,6 +1646,7 @@ fn a_hub_refuses_changes_with_clocks_far_ahead_or_paths_too_long() {
             fields,
             increments: None,
             insert: false,
+            partial: false,
         };
         crate::protocol::with_version(doc! {
             "outpostSyncUpload": 1,
@@ -1674,4 +1675,140 @@ fn a_hub_refuses_changes_with_clocks_far_ahead_or_paths_too_long() {
     insert(&f.hub_storage, "shop.items", doc! {"_id": ObjectId::new()});
     let last = f.hub_storage.history_from(0).last().unwrap().unwrap();
     assert!(last.hlc < u64::try_from(i64::MAX).unwrap() / 2);
+}
+
+/// A link that records the upload requests and replies passing through it.
+struct Recording<'a> {
+    inner: InProcessLink<'a>,
+    uploads: Vec<(Document, Document)>,
+}
+
+impl Link for Recording<'_> {
+    fn call(&mut self, command: Document) -> Result<Document> {
+        let reply = self.inner.call(command.clone())?;
+        if command.contains_key("outpostSyncUpload") {
+            self.uploads.push((command, reply.clone()));
+        }
+        Ok(reply)
+    }
+
+    fn bound_edge(&self) -> Option<&str> {
+        self.inner.bound_edge()
+    }
+
+    fn set_bound_edge(&mut self, edge_id: String) {
+        self.inner.set_bound_edge(edge_id);
+    }
+}
+
+fn uploaded_changes(request: &Document) -> Vec<Document> {
+    request
+        .get_array("changes")
+        .unwrap()
+        .iter()
+        .map(|c| c.as_document().unwrap().clone())
+        .collect()
+}
+
+/// An update uploads as a field delta (the touched top-level fields), and the hub's
+/// document is what a whole upload would have made. A delta of a document the hub does not
+/// hold (it entered the query with this update) gets `needFull`, nothing is applied, and the
+/// same batch goes again with the whole document.
+#[test]
+fn updates_upload_as_field_deltas_and_whole_when_the_hub_lacks_the_document() {
+    let f = Fixture::new();
+    let (edge, mut engine, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"items": "store == 42"}, None);
+    let mut link = Recording {
+        inner: InProcessLink::new(&f.hub),
+        uploads: Vec::new(),
+    };
+    let (a, b) = (ObjectId::new(), ObjectId::new());
+    let big = "x".repeat(2_000);
+    insert(
+        &edge,
+        "shop.items",
+        doc! {"_id": a, "store": 42, "n": 1, "big": &big, "sub": {"p": 1, "q": 2}},
+    );
+    // Outside the query: not uploaded.
+    insert(
+        &edge,
+        "shop.items",
+        doc! {"_id": b, "store": 7, "big": &big},
+    );
+    engine.sync_once(&mut link).unwrap();
+    link.uploads.clear();
+
+    update(
+        &edge,
+        "shop.items",
+        doc! {"_id": a},
+        doc! {"$set": {"n": 2, "sub.q": 3}},
+    );
+    engine.sync_once(&mut link).unwrap();
+    let [(request, reply)] = &link.uploads[..] else {
+        panic!("one upload expected: {:?}", link.uploads);
+    };
+    let [change] = &uploaded_changes(request)[..] else {
+        panic!("{request}");
+    };
+    assert_eq!(change.get_bool("partial"), Ok(true), "{change}");
+    assert_eq!(
+        change.get_document("doc").unwrap(),
+        &doc! {"n": 2, "sub": {"p": 1, "q": 3}}
+    );
+    assert!(reply.get("needFull").is_none(), "{reply}");
+    let expected = doc! {"_id": a, "store": 42, "n": 2, "big": &big, "sub": {"p": 1, "q": 3}};
+    assert_eq!(
+        find_one(&f.hub_storage, doc! {"_id": a}),
+        Some(expected.clone())
+    );
+    assert_eq!(find_one(&edge, doc! {"_id": a}), Some(expected));
+
+    // b enters the query with an update: the hub has never seen it.
+    link.uploads.clear();
+    update(
+        &edge,
+        "shop.items",
+        doc! {"_id": b},
+        doc! {"$set": {"store": 42}},
+    );
+    engine.sync_once(&mut link).unwrap();
+    let [(first, first_reply), (second, _)] = &link.uploads[..] else {
+        panic!("two uploads expected: {:?}", link.uploads);
+    };
+    assert_eq!(uploaded_changes(first)[0].get_bool("partial"), Ok(true));
+    assert_eq!(
+        first_reply.get_array("needFull").unwrap().len(),
+        1,
+        "{first_reply}"
+    );
+    assert_eq!(
+        first.get("lastSeq"),
+        second.get("lastSeq"),
+        "the same batch again"
+    );
+    let resent = &uploaded_changes(second)[0];
+    assert!(resent.get("partial").is_none(), "{resent}");
+    assert_eq!(
+        find_one(&f.hub_storage, doc! {"_id": b}),
+        Some(doc! {"_id": b, "store": 42, "big": &big})
+    );
+    // Later updates of b travel as deltas again.
+    link.uploads.clear();
+    update(
+        &edge,
+        "shop.items",
+        doc! {"_id": b},
+        doc! {"$set": {"m": 1}},
+    );
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(
+        uploaded_changes(&link.uploads[0].0)[0].get_bool("partial"),
+        Ok(true)
+    );
+    assert_eq!(
+        find_one(&f.hub_storage, doc! {"_id": b}),
+        Some(doc! {"_id": b, "store": 42, "big": &big, "m": 1})
+    );
 }

@@ -124,6 +124,7 @@ impl<S: HubStore> Hub<S> {
                     fields: None,
                     increments: None,
                     insert: false,
+                    partial: false,
                 };
                 // Earlier changes of this batch to the collection are moot (the drop removes
                 // them); later ones are sent again.
@@ -158,6 +159,7 @@ impl<S: HubStore> Hub<S> {
                         fields: None,
                         increments: None,
                         insert: false,
+                        partial: false,
                     };
                     bytes += survivor.approximate_bytes();
                     changes.push(Bson::Document(survivor.to_document()));
@@ -205,6 +207,7 @@ impl<S: HubStore> Hub<S> {
                 fields: None,
                 increments: None,
                 insert: false,
+                partial: false,
             };
             bytes += change.approximate_bytes();
             changes.push(Bson::Document(change.to_document()));

@@ -11,6 +11,7 @@ use outpost_storage::{HistoryOp, Origin};
 use super::records::{DropRecord, Version, HUB_INSTANCE};
 use super::store::Versions;
 use super::{Edge, Hub, HubBatch, HubMemory, HubStore, SyncSession};
+use crate::delta::project_like;
 use crate::error::{Error, Result};
 use crate::id_rules::check_id;
 use crate::instance_query::{is_internal_namespace, QueryMatch};
@@ -47,6 +48,8 @@ struct Applied {
     /// hub's version is the edge's own write).
     lost: Vec<(String, Bson, bool)>,
     refused: Vec<Bson>,
+    /// Field deltas of documents the hub does not hold: the edge must send them whole.
+    need_full: Vec<Bson>,
 }
 
 /// Whether a storage error belongs to one change (the hub can leave it out and apply the rest)
@@ -188,6 +191,14 @@ impl<S: HubStore> Hub<S> {
             }
             self.apply_change(&mut batch, edge, change, &mut outcome)?;
         }
+        if !outcome.need_full.is_empty() {
+            // Nothing is committed: the edge sends the same batch again with these documents
+            // whole (protocol 3.1).
+            return Ok(doc! {
+                "ackSeq": u64_to_i64(edge.record.uploaded_seq),
+                "needFull": outcome.need_full,
+            });
+        }
         let superseded = self.superseded(&batch, edge, attempt.changes, outcome.lost)?;
         let ack = attempt.last_seq.max(edge.record.uploaded_seq);
         let mut record = edge.record.clone();
@@ -202,13 +213,19 @@ impl<S: HubStore> Hub<S> {
         memory.versioned_seq = Some(versioned);
         // The edge forgets what it uploaded once acknowledged: it must be on disk first.
         self.store.flush()?;
-        Ok(doc! {
+        // Lean on a thin link: the lists only when they hold something.
+        let mut reply = doc! {
             "ackSeq": u64_to_i64(ack),
             "applied": outcome.applied,
             "ignored": outcome.ignored,
-            "superseded": superseded,
-            "refused": outcome.refused,
-        })
+        };
+        if !superseded.is_empty() {
+            reply.insert("superseded", superseded);
+        }
+        if !outcome.refused.is_empty() {
+            reply.insert("refused", outcome.refused);
+        }
+        Ok(reply)
     }
 
     /// Stages one change of an upload.
@@ -229,7 +246,13 @@ impl<S: HubStore> Hub<S> {
             // whose state at the hub is not the change's may be a refused change, and gets the
             // hub's version.)
             outcome.ignored += 1;
-            let differs = batch.document(&change.ns, &change.id)? != change.doc;
+            let stored = batch.document(&change.ns, &change.id)?;
+            let differs = match (&change.doc, change.partial) {
+                (Some(delta), true) => {
+                    stored.map(|stored| project_like(&stored, delta)).as_ref() != Some(delta)
+                }
+                _ => stored != change.doc,
+            };
             let other_writer = version_with_drop(batch, &change.ns, &change.id)?
                 .is_some_and(|v| v.origin != edge_id);
             if differs || other_writer {
@@ -254,6 +277,9 @@ impl<S: HubStore> Hub<S> {
             );
             outcome.applied += 1;
             return Ok(());
+        }
+        if change.partial {
+            return self.apply_delta(batch, edge, change, outcome);
         }
         // The edge filtered already; the hub checks again so a misbehaving edge cannot write
         // outside its query.
@@ -345,6 +371,95 @@ impl<S: HubStore> Hub<S> {
         Ok(())
     }
 
+    /// Stages an update uploaded as a field delta (`change.partial`). A delta of a document
+    /// the hub does not hold asks for the whole document (`needFull`), unless the update loses
+    /// anyway (the document was deleted). Otherwise it merges as a whole update would; the
+    /// edge's query is checked on the document before and after, as the delta alone cannot
+    /// tell. The edge holds the merge when it held the hub's version before (the version's
+    /// origin is the edge) and no field lost; else it gets the merge back.
+    fn apply_delta(
+        &self,
+        batch: &mut S::Batch<'_>,
+        edge: &Edge,
+        change: &Change,
+        outcome: &mut Applied,
+    ) -> Result<()> {
+        let edge_id = edge.record.id.as_str();
+        let (db, coll) = split_namespace(&change.ns)?;
+        let (Some(delta), Some(fields)) = (&change.doc, change.fields.as_deref()) else {
+            return Err(Error::protocol("a field delta needs 'doc' and 'fields'"));
+        };
+        let lose = |outcome: &mut Applied| {
+            outcome.ignored += 1;
+            outcome
+                .lost
+                .push((change.ns.clone(), change.id.clone(), false));
+        };
+        if is_internal_namespace(db, coll)
+            || !edge.query.is_synced(db, coll)
+            || check_id(edge.record.service, &doc! {"_id": change.id.clone()}).is_err()
+        {
+            tracing::warn!(edge = %edge_id, ns = %change.ns, id = %change.id, "hub refused an uploaded change outside the edge's query");
+            outcome.ignored += 1;
+            return Ok(());
+        }
+        let current = version_with_drop(batch, &change.ns, &change.id)?;
+        let Some(stored) = batch.document(&change.ns, &change.id)? else {
+            if whole_write_loses(false, false, change.hlc, edge_id, current.as_ref()) {
+                if let Some(mut version) = current.filter(|c| c.origin == edge_id) {
+                    version.origin = HUB_INSTANCE.to_string();
+                    batch.put_version(&change.ns, &change.id, &version)?;
+                }
+                lose(outcome);
+            } else {
+                outcome.need_full.push(Bson::Document(
+                    doc! {"ns": &change.ns, "id": change.id.clone()},
+                ));
+            }
+            return Ok(());
+        };
+        let held_by_edge = current.as_ref().is_some_and(|v| v.origin == edge_id);
+        let before = current.unwrap_or_else(|| Version::whole(0, false, ""));
+        let merge = merge_update(
+            &stored,
+            before.clone(),
+            delta,
+            Some(fields),
+            change.increments.as_ref(),
+            change.hlc,
+            edge_id,
+        );
+        let matches = |doc: &Document| -> Result<bool> {
+            Ok(edge.query.matches(db, coll, doc)? == QueryMatch::Matches)
+        };
+        let in_scope = matches(&stored)? || matches(&merge.merged)?;
+        if !merge.won || !in_scope {
+            // Nothing of the delta is written; the edge no longer holds the hub's version.
+            if held_by_edge {
+                let mut version = before;
+                version.origin = HUB_INSTANCE.to_string();
+                batch.put_version(&change.ns, &change.id, &version)?;
+            }
+            lose(outcome);
+            return Ok(());
+        }
+        let mut version = merge.version;
+        if held_by_edge && !merge.lost_some {
+            version.origin = edge_id.to_string();
+        } else {
+            version.origin = HUB_INSTANCE.to_string();
+            outcome
+                .lost
+                .push((change.ns.clone(), change.id.clone(), false));
+        }
+        version.deleted = false;
+        let origin = Origin::Peer(edge_id.to_string());
+        batch.put_document(&change.ns, &change.id, Some(merge.merged), &origin);
+        batch.put_version(&change.ns, &change.id, &version)?;
+        outcome.applied += 1;
+        Ok(())
+    }
+
     /// The winners of the documents whose changes lost, as they stand after the whole batch
     /// (a later change of the same batch may have won after all), as changes for the edge.
     fn superseded(
@@ -402,6 +517,7 @@ impl<S: HubStore> Hub<S> {
                 fields: None,
                 increments: None,
                 insert: false,
+                partial: false,
             };
             superseded.push(Bson::Document(change.to_document()));
         }
