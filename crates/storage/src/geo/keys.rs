@@ -86,7 +86,7 @@ pub fn parse_index_options(spec: &Document, key: &Document) -> Result<Option<Doc
             _ => None,
         })
         .collect();
-    let cannot = |m: String| Error::CannotCreateIndex(m);
+    let cannot = Error::CannotCreateIndex;
     let Some(&(position, kind)) = kinds.first() else {
         for option in ["2dsphereIndexVersion", "bits", "min", "max"] {
             if spec.contains_key(option) {
@@ -322,7 +322,7 @@ fn geohash(p: Point<f64>, min: f64, max: f64, bits: u32) -> std::result::Result<
     let (x, y) = (scale(p.x())?, scale(p.y())?);
     let mut hash = 0u64;
     for i in (0..bits).rev() {
-        hash = (hash << 2) | ((x >> i) & 1) << 1 | ((y >> i) & 1);
+        hash = (hash << 2) | (((x >> i) & 1) << 1) | ((y >> i) & 1);
     }
     // At most 64 bits: shift so the hash fills the high bits, as an int64 in order.
     let shifted = hash << (64 - 2 * bits);

@@ -16,6 +16,10 @@ pub struct Location {
     pub legacy: bool,
 }
 
+/// The most vertices (all rings) and holes of one polygon.
+pub const MAX_POLYGON_VERTICES: usize = 4096;
+pub const MAX_POLYGON_HOLES: usize = 64;
+
 /// GeometryCollections nest; deeper ones are refused so parsing stays shallow.
 const MAX_COLLECTION_DEPTH: usize = 8;
 
@@ -208,6 +212,15 @@ fn polygon(items: &[Bson]) -> Result<Polygon<f64>, String> {
         .into_iter()
         .map(ring)
         .collect::<Result<Vec<_>, _>>()?;
+    // `geo`'s validation compares every pair of a ring's edges: bounded so no polygon can
+    // hold a request for long.
+    let vertices: usize = rings.iter().map(|r| r.0.len()).sum();
+    if vertices > MAX_POLYGON_VERTICES || rings.len() > MAX_POLYGON_HOLES + 1 {
+        return Err(format!(
+            "polygons of more than {MAX_POLYGON_VERTICES} vertices or {MAX_POLYGON_HOLES} holes \
+             are not supported by Outpost"
+        ));
+    }
     let mut rings = rings.into_iter();
     let Some(exterior) = rings.next() else {
         return Err("Polygon has no loops".into());

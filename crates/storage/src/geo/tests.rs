@@ -148,6 +148,40 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Keys and index bounds of any valid line or box, up to the poles and the antimeridian,
+    /// are computed without a panic, and a line's keys fall inside its own intersects bounds.
+    #[test]
+    fn keys_and_bounds_of_extreme_shapes(
+        x1 in -180.0f64..=180.0, y1 in -90.0f64..=90.0,
+        x2 in -180.0f64..=180.0, y2 in -90.0f64..=90.0,
+        pick in 0usize..4,
+    ) {
+        let corners = [(-180.0, -90.0), (180.0, 90.0), (x1, y1), (x2, y2)];
+        let (ax, ay) = corners[pick];
+        let line = bson!({"type": "LineString", "coordinates": [[ax, ay], [x2, y2]]});
+        let keys = field_keys(GeoIndexKind::Sphere, &doc! {"g": line.clone()}, "g").unwrap().unwrap();
+        prop_assert!(!keys.is_empty());
+        let query = GeoPredicate::parse_intersects(&bson!({"$geometry": line})).unwrap();
+        let intervals = sphere_intervals(&query).unwrap();
+        prop_assert!(keys.iter().all(|k| intervals.iter().any(|i| i.contains(k))));
+    }
+}
+
+#[test]
+fn oversized_polygons_are_refused_by_name() {
+    let n = super::shape::MAX_POLYGON_VERTICES;
+    let mut ring: Vec<Bson> = (0..n)
+        .map(|i| {
+            let a = i as f64 / n as f64 * std::f64::consts::TAU;
+            bson!([a.cos(), a.sin()])
+        })
+        .collect();
+    ring.push(bson!([1.0, 0.0]));
+    let err = parse_location(&bson!({"type": "Polygon", "coordinates": [ring]})).unwrap_err();
+    assert!(err.contains("not supported by Outpost"), "{err}");
+}
+
 #[test]
 fn geojson_is_validated() {
     let bad = [
