@@ -23,6 +23,7 @@ mod crud;
 mod cursors;
 mod errors;
 mod find_options;
+mod geo;
 mod handshake;
 mod hashed;
 mod indexes;

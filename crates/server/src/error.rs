@@ -156,6 +156,7 @@ pub fn code_name(code: i32) -> String {
         280 => "ChangeStreamFatalError",
         286 => "ChangeStreamHistoryLost",
         334 => "MechanismUnavailable",
+        291 => "NoQueryExecutionPlans",
         292 => "QueryExceededMemoryLimitNoDiskUseAllowed",
         322 => "APIVersionError",
         323 => "APIStrictError",

@@ -7,6 +7,7 @@
 pub mod agg;
 mod engine;
 mod error;
+pub mod geo;
 pub mod query;
 pub mod value;
 

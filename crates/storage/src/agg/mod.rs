@@ -23,6 +23,7 @@ mod accumulator;
 mod decimal_math;
 mod densify;
 pub mod expr;
+pub(crate) mod geo_near;
 mod group;
 mod lookup;
 mod output;
@@ -144,6 +145,14 @@ impl Pipeline {
     }
 
     /// The leading `$match` filter, if any, so the engine can use an index for it.
+    /// The pipeline's first stage when it is `$geoNear` (the engine then produces its input).
+    pub(crate) fn leading_geo_near(&self) -> Option<&geo_near::GeoNearSpec> {
+        match self.stages.first() {
+            Some(stage::Stage::GeoNear(spec)) => Some(spec),
+            _ => None,
+        }
+    }
+
     pub fn leading_match(&self) -> Option<&Document> {
         self.sources
             .first()

@@ -21,7 +21,6 @@ use crate::query::{Filter, SortSpec};
 
 /// Stages MongoDB has that Outpost does not run; naming them gives a clear NotSupported.
 const UNSUPPORTED_STAGES: &[&str] = &[
-    "$geoNear",
     "$search",
     "$searchMeta",
     "$vectorSearch",
@@ -57,9 +56,15 @@ pub(crate) enum StageContext {
 pub(crate) enum Stage {
     Match(Box<MatchStage>),
     Project(Projection),
-    ReplaceRoot { expr: Expr, with: bool },
+    ReplaceRoot {
+        expr: Expr,
+        with: bool,
+    },
     Group(GroupSpec),
-    Sort { spec: SortSpec, limit: Option<u64> },
+    Sort {
+        spec: SortSpec,
+        limit: Option<u64>,
+    },
     Limit(u64),
     Skip(u64),
     Count(String),
@@ -79,6 +84,8 @@ pub(crate) enum Stage {
     SetWindowFields(Box<SetWindowFieldsSpec>),
     Fill(Box<FillSpec>),
     Densify(Box<DensifySpec>),
+    /// Its documents come from the engine (see `Pipeline::leading_geo_near`).
+    GeoNear(Box<super::geo_near::GeoNearSpec>),
 }
 
 impl Stage {
@@ -101,6 +108,7 @@ impl Stage {
         };
         Ok(match name.as_str() {
             "$match" => Stage::Match(Box::new(MatchStage::parse(spec)?)),
+            "$geoNear" => Stage::GeoNear(Box::new(super::geo_near::GeoNearSpec::parse(spec)?)),
             "$project" => {
                 let Bson::Document(d) = spec else {
                     return Err(Error::coded(
@@ -218,6 +226,7 @@ impl Stage {
     fn name(&self) -> &'static str {
         match self {
             Stage::Match(_) => "$match",
+            Stage::GeoNear(_) => "$geoNear",
             Stage::Project(_) => "$project",
             Stage::ReplaceRoot { with: false, .. } => "$replaceRoot",
             Stage::ReplaceRoot { with: true, .. } => "$replaceWith",
@@ -344,6 +353,7 @@ impl Stage {
             Stage::SetWindowFields(window) => from_vec(window.run(input, context)?),
             Stage::Fill(fill) => from_vec(fill.run(input, context)?),
             Stage::Densify(densify) => from_vec(densify.run(input, context)?),
+            Stage::GeoNear(_) => input,
             Stage::Documents(expr) => {
                 drop(input);
                 from_vec(evaluate_documents(expr, context)?)
@@ -416,6 +426,12 @@ pub(crate) fn check_positions(stages: &[Stage], context: StageContext) -> Result
                         format!("{name} is only valid as the first stage in a pipeline"),
                     ));
                 }
+            }
+            Stage::GeoNear(_) if index != 0 || context != StageContext::TopLevel => {
+                return Err(Error::coded(
+                    40603,
+                    format!("{name} was not the first stage in the pipeline."),
+                ))
             }
             Stage::Facet(_) if context == StageContext::Facet => {
                 return Err(Error::coded(

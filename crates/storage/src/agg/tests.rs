@@ -206,7 +206,7 @@ fn parse_errors() {
             docs![{"$densify": {"range": {"step": 1, "bounds": "full"}}}],
             40414,
         ),
-        (docs![{"$geoNear": {}}], 115),
+        (docs![{"$geoNear": {}}], 2),
         (docs![{"$search": {}}], 115),
         (docs![{"$vectorSearch": {}}], 115),
         (docs![{"$changeStream": {}}], 115),

@@ -137,6 +137,25 @@ impl Storage {
             None => super::read::effective_collation(options.collation.as_ref(), None)?,
         };
         let input: Box<dyn Iterator<Item = Result<Document>>> = match coll {
+            Some(coll) if pipeline.leading_geo_near().is_some() => {
+                let spec = pipeline
+                    .leading_geo_near()
+                    .ok_or_else(|| Error::coded(1, "$geoNear stage missing"))?;
+                let find = FindOptions {
+                    variables: Some(options.variables.clone()),
+                    deadline: options.deadline,
+                    collation: options.collation.clone(),
+                    ..FindOptions::default()
+                };
+                Box::new(
+                    self.geo_near_documents(db, coll, spec, find)?
+                        .into_iter()
+                        .map(Ok),
+                )
+            }
+            None if pipeline.leading_geo_near().is_some() => {
+                return Err(Error::coded(40603, "$geoNear needs a collection to read"))
+            }
             Some(coll) => {
                 // The leading $match picks the access path; the pipeline still applies it.
                 let filter = pipeline.leading_match().cloned().unwrap_or_default();

@@ -34,6 +34,10 @@ pub struct IndexMeta {
     /// strings are ICU sort keys under it.
     #[serde(default)]
     pub collation: Option<Document>,
+    /// A geospatial index's options as `listIndexes` shows them (`2dsphereIndexVersion`;
+    /// `bits`, `min`, `max` of a 2d index); `None` for other indexes.
+    #[serde(default)]
+    pub geo_options: Option<Document>,
 }
 
 impl IndexMeta {
@@ -54,6 +58,9 @@ impl IndexMeta {
         }
         if let Some(c) = &self.collation {
             spec.insert("collation", c.clone());
+        }
+        for (option, value) in self.geo_options.iter().flatten() {
+            spec.insert(option.clone(), value.clone());
         }
         spec
     }
@@ -120,6 +127,7 @@ impl CollectionMeta {
             expire_after_seconds: None,
             multikey: false,
             collation: self.options.get_document("collation").ok().cloned(),
+            geo_options: None,
         }
     }
 
@@ -283,6 +291,8 @@ pub fn key_fields(key: &Document) -> Result<Vec<(String, bool)>> {
             Bson::Double(n) if *n != 0.0 && n.is_finite() => *n < 0.0,
             // A hashed field's keys are MongoDB's hash of the value, in ascending order.
             Bson::String(kind) if kind == "hashed" => false,
+            // Geospatial keys are cell ids (see `geo::keys`), in ascending order.
+            Bson::String(kind) if crate::geo::keys::is_geo_index_type(kind) => false,
             Bson::String(kind) => {
                 return Err(Error::NotSupported(format!(
                     "index type '{kind}' is not supported by Outpost (only ascending, descending and hashed keys are)"

@@ -47,6 +47,11 @@ pub(crate) fn document_keys(index: &Index, doc: &Document) -> Result<Option<DocK
     if let Some(position) = index.hashed {
         hash_key_values(index, position, &array_fields, &mut per_field)?;
     }
+    if let Some((position, kind)) =
+        crate::geo::keys::geo_field(&index.meta.key, index.meta.geo_options.as_ref())
+    {
+        return geo_document_keys(index, doc, (position, kind), per_field, &array_fields);
+    }
     if array_fields.len() > 1 {
         return Err(Error::coded(
             171,
@@ -87,6 +92,71 @@ pub(crate) fn document_keys(index: &Index, doc: &Document) -> Result<Option<DocK
         multikey: !array_fields.is_empty(),
         keys,
     }))
+}
+
+/// The keys of a document for an index with a geospatial field: the field's cell keys (see
+/// `geo::keys`) combined with the values of the other fields (one of which may be an array).
+/// A document without a location is left out of the index.
+fn geo_document_keys(
+    index: &Index,
+    doc: &Document,
+    (position, kind): (usize, crate::geo::keys::GeoIndexKind),
+    mut per_field: Vec<Vec<Bson>>,
+    array_fields: &[&str],
+) -> Result<Option<DocKeys>> {
+    let Some((geo_path, _)) = index.fields.get(position) else {
+        return Ok(None);
+    };
+    let Some(cells) = crate::geo::keys::field_keys(kind, doc, geo_path)? else {
+        return Ok(None);
+    };
+    let other_arrays: Vec<&&str> = array_fields.iter().filter(|p| **p != geo_path).collect();
+    if other_arrays.len() > 1 {
+        return Err(Error::coded(
+            171,
+            format!(
+                "cannot index parallel arrays [{}] [{}]",
+                other_arrays[1], other_arrays[0]
+            ),
+        ));
+    }
+    let multikey = cells.len() > 1 || !array_fields.is_empty();
+    if let Some(slot) = per_field.get_mut(position) {
+        *slot = vec![Bson::Null];
+    }
+    let others = usize::max(1, per_field.iter().map(Vec::len).max().unwrap_or(1));
+    let mut keys = Vec::new();
+    for cell in &cells {
+        for i in 0..others {
+            let mut bytes = Vec::new();
+            let mut values = Vec::with_capacity(per_field.len());
+            for (field, ((_, descending), field_values)) in
+                index.fields.iter().zip(per_field.iter()).enumerate()
+            {
+                let value = if field == position {
+                    cell.clone()
+                } else if field_values.len() > 1 {
+                    field_values.get(i).cloned().unwrap_or(Bson::Null)
+                } else {
+                    field_values.first().cloned().unwrap_or(Bson::Null)
+                };
+                let collation = index.collation.as_deref();
+                if *descending {
+                    keyenc::encode_descending_with_into(&value, collation, &mut bytes);
+                } else {
+                    keyenc::encode_with_into(&value, collation, &mut bytes);
+                }
+                values.push(value);
+            }
+            if !keys.iter().any(|(k, _): &(Vec<u8>, Vec<Bson>)| *k == bytes) {
+                keys.push((bytes, values));
+            }
+            if keys.len() > 100_000 {
+                return Err(Error::coded(16755, "Can't extract geo keys: too many keys"));
+            }
+        }
+    }
+    Ok(Some(DocKeys { keys, multikey }))
 }
 
 /// Replaces the hashed field's value by its hash; an array on the way to it (or at it) is
@@ -187,6 +257,10 @@ const KNOWN_INDEX_OPTIONS: &[&str] = &[
     "ns",
     "hidden",
     "collation",
+    "2dsphereIndexVersion",
+    "bits",
+    "min",
+    "max",
 ];
 
 /// Parses and validates one `createIndexes` specification.
@@ -199,10 +273,6 @@ fn parse_index_spec(spec: &Document) -> Result<(IndexMeta, bool)> {
                 "default_language",
                 "language_override",
                 "textIndexVersion",
-                "2dsphereIndexVersion",
-                "bits",
-                "min",
-                "max",
                 "wildcardProjection",
                 "storageEngine",
                 "clustered",
@@ -281,6 +351,17 @@ fn parse_index_spec(spec: &Document) -> Result<(IndexMeta, bool)> {
     let unique = flag("unique")?;
     let sparse = flag("sparse")?;
     check_hashed_key(&key, unique)?;
+    let geo_options = crate::geo::keys::parse_index_options(spec, &key)?;
+    if geo_options.is_some() && super::catalog::hashed_field(&key).is_some() {
+        return Err(Error::CannotCreateIndex(
+            "an index cannot be both hashed and geospatial".into(),
+        ));
+    }
+    if geo_options.is_some() && unique {
+        return Err(Error::CannotCreateIndex(
+            "a geospatial index cannot be unique".into(),
+        ));
+    }
     let partial_filter = match spec.get("partialFilterExpression") {
         None => None,
         Some(Bson::Document(d)) => {
@@ -331,6 +412,7 @@ fn parse_index_spec(spec: &Document) -> Result<(IndexMeta, bool)> {
         expire_after_seconds,
         multikey: false,
         collation: collation.clone().unwrap_or(None),
+        geo_options,
     })
     .map(|meta| (meta, collation.is_some()))
 }
@@ -391,6 +473,7 @@ fn same_options(a: &IndexMeta, b: &IndexMeta) -> bool {
         && a.partial_filter == b.partial_filter
         && a.expire_after_seconds == b.expire_after_seconds
         && a.collation == b.collation
+        && a.geo_options == b.geo_options
 }
 
 /// What `createIndexes` did.

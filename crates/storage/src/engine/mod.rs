@@ -15,6 +15,7 @@ mod agg_env;
 mod capped;
 mod catalog;
 mod commits;
+mod geo_near;
 mod history;
 mod index;
 mod kv;

@@ -390,6 +390,7 @@ pub(crate) fn choose_plan(
     hint: Option<&Bson>,
     sort: Option<&Document>,
 ) -> Result<Plan> {
+    super::geo_near::check_near_index(collection, filter)?;
     if let Some(hint) = hint {
         return hinted_plan(collection, filter, hint, sort);
     }
@@ -521,6 +522,15 @@ fn first_field_intervals(
     query_collation: Option<&Collation>,
 ) -> Option<Vec<Interval>> {
     let (first, _) = index.fields.first()?;
+    // A geospatial first field holds cell ids: only a geospatial predicate bounds it.
+    if let Some((0, kind)) = crate::geo::keys::geo_field(&index.meta.key, None) {
+        return match kind {
+            crate::geo::keys::GeoIndexKind::Sphere => filter
+                .geo_predicate(first)
+                .and_then(crate::geo::keys::sphere_intervals),
+            crate::geo::keys::GeoIndexKind::Flat { .. } => None,
+        };
+    }
     let intervals = filter
         .bounds_for(first, index.meta.multikey)
         .filter(|i| collation_allows(index.collation.as_deref(), query_collation, i))?;
@@ -543,6 +553,11 @@ fn first_field_intervals(
 /// the query's, and no sorted field is hashed.
 fn usable_for_sort(index: &Index, sort: &Document, query: Option<&Collation>) -> Option<bool> {
     if index.hashed.is_some_and(|position| position < sort.len()) {
+        return None;
+    }
+    if crate::geo::keys::geo_field(&index.meta.key, None)
+        .is_some_and(|(position, _)| position < sort.len())
+    {
         return None;
     }
     if index.meta.multikey
@@ -915,6 +930,7 @@ impl Storage {
         };
         let key_fields = plan_key_fields(&plan);
         let provides_sort = plan.provides_sort;
+        let filter_for_near = filter.clone();
         let scanned = with_deadline(
             plan.scan(
                 collection.docs.clone(),
@@ -934,7 +950,21 @@ impl Storage {
         });
         let skip = usize::try_from(options.skip).unwrap_or(usize::MAX);
         let limit = usize::try_from(options.limit).unwrap_or(usize::MAX);
+        let near = filter_for_near
+            .near()?
+            .map(|(path, spec)| (path.to_owned(), spec.clone()));
         let ordered: Box<dyn Iterator<Item = Result<Row>> + Send> = match (&sort, provides_sort) {
+            // `$near` without a sort: results by distance, nearest first.
+            (None, _) if near.is_some() => {
+                let keep = (limit > 0).then(|| skip.saturating_add(limit));
+                let rows = super::geo_near::sort_by_distance(
+                    matching,
+                    near.as_ref(),
+                    options.allow_disk_use,
+                    keep,
+                )?;
+                Box::new(rows.into_iter().map(|(f, i)| Ok((f.doc, i, f.key))))
+            }
             (Some(sort), false) => {
                 let keep = (limit > 0).then(|| skip.saturating_add(limit));
                 let sorted = sort_found(

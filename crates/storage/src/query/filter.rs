@@ -190,6 +190,60 @@ impl Filter {
         bounds::bounds_for(&self.root, path, multikey, self.collation.as_deref())
     }
 
+    /// The geospatial predicate of a top-level conjunct on exactly `path`, for the planner.
+    pub fn geo_predicate(&self, path: &str) -> Option<&crate::geo::GeoPredicate> {
+        top_level_conjuncts(&self.root)
+            .into_iter()
+            .find_map(|node| match node {
+                Node::Path(p) if p.path == path => match &p.op {
+                    Op::Geo(g) => Some(&**g),
+                    _ => None,
+                },
+                _ => None,
+            })
+    }
+
+    /// The filter's `$near`/`$nearSphere` (its path and spec), which must be a top-level
+    /// conjunct and the only one (error 2 otherwise, as mongod).
+    pub fn near(&self) -> Result<Option<(&str, &crate::geo::NearSpec)>> {
+        fn count(node: &Node) -> usize {
+            match node {
+                Node::And(c) | Node::Or(c) | Node::Nor(c) => c.iter().map(count).sum(),
+                Node::Not(c) => count(c),
+                Node::Path(p) => match &p.op {
+                    Op::Geo(g) => usize::from(g.near().is_some()),
+                    Op::ElemMatchObject(n) | Op::OnElement(n) => count(n),
+                    Op::ElemMatchValue(ops) => ops
+                        .iter()
+                        .filter(|op| matches!(op, Op::Geo(g) if g.near().is_some()))
+                        .count(),
+                    _ => 0,
+                },
+                Node::Expr(..) | Node::Schema(_) | Node::Constant(_) => 0,
+            }
+        }
+        let total = count(&self.root);
+        if total == 0 {
+            return Ok(None);
+        }
+        if total > 1 {
+            return Err(Error::BadValue("Too many geoNear expressions".into()));
+        }
+        let top = top_level_conjuncts(&self.root)
+            .into_iter()
+            .find_map(|node| match node {
+                Node::Path(p) => match &p.op {
+                    Op::Geo(g) => g.near().map(|n| (p.path.as_str(), n)),
+                    _ => None,
+                },
+                _ => None,
+            });
+        match top {
+            Some(found) => Ok(Some(found)),
+            None => Err(Error::BadValue("geoNear must be top-level expr".into())),
+        }
+    }
+
     /// The `_id` value of a top-level `_id` equality to a non-document, non-array, non-regex
     /// value, for point lookups.
     pub fn equality_id(&self) -> Option<Bson> {
@@ -288,6 +342,8 @@ enum Op {
         remainder: i64,
     },
     Bits(BitTest, BitMask),
+    /// A geospatial predicate (`$geoWithin`, `$geoIntersects`, `$near`, `$nearSphere`).
+    Geo(Box<crate::geo::GeoPredicate>),
     /// `$elemMatch` with operators: some element satisfies all of them.
     ElemMatchValue(Vec<Op>),
     /// `$elemMatch` with a filter: some document element matches it.
@@ -576,6 +632,7 @@ impl Op {
             (Op::Size(n), Some(Bson::Array(items))) => items.len() == *n,
             (Op::Mod { divisor, remainder }, Some(v)) => mod_matches(v, *divisor, *remainder),
             (Op::Bits(test, mask), Some(v)) => bits_match(*test, mask, v),
+            (Op::Geo(predicate), Some(v)) => predicate.matches_value(v),
             (Op::OnElement(node), Some(v)) => {
                 let mut wrapper = Document::new();
                 wrapper.insert("", v.clone());
@@ -918,6 +975,14 @@ impl ParseContext {
         if operators.contains_key("$regex") {
             nodes.push(path_node(path, Op::Regex(parse_regex_operator(operators)?)));
         }
+        // `$near`/`$nearSphere` take their sibling `$minDistance`/`$maxDistance`.
+        if let Some(near) = ["$near", "$nearSphere"]
+            .into_iter()
+            .find(|op| operators.contains_key(*op))
+        {
+            let predicate = crate::geo::GeoPredicate::parse_near(near, operators)?;
+            return Ok(path_node(path, Op::Geo(Box::new(predicate))));
+        }
         for (key, value) in operators {
             match key.as_str() {
                 "$regex" | "$options" => {}
@@ -993,11 +1058,21 @@ impl ParseContext {
             "$bitsAllClear" => Op::Bits(BitTest::AllClear, parse_bitmask(key, value)?),
             "$bitsAnyClear" => Op::Bits(BitTest::AnyClear, parse_bitmask(key, value)?),
             "$elemMatch" => self.parse_elem_match(value)?,
-            "$near" | "$nearSphere" | "$geoWithin" | "$geoIntersects" | "$within" | "$geoNear"
-            | "$box" | "$center" | "$centerSphere" | "$polygon" | "$geometry" | "$maxDistance"
-            | "$minDistance" | "$text" => {
-                return Err(Error::NotSupported(format!("{key} is not supported")))
+            "$geoWithin" | "$within" => {
+                Op::Geo(Box::new(crate::geo::GeoPredicate::parse_within(value)?))
             }
+            "$geoIntersects" => {
+                Op::Geo(Box::new(crate::geo::GeoPredicate::parse_intersects(value)?))
+            }
+            "$near" | "$nearSphere" | "$maxDistance" | "$minDistance" => {
+                return Err(Error::BadValue(format!(
+                    "{key} must be a top-level predicate on a field, with $near or $nearSphere"
+                )))
+            }
+            "$geoNear" | "$box" | "$center" | "$centerSphere" | "$polygon" | "$geometry" => {
+                return Err(Error::BadValue(format!("unknown operator: {key}")))
+            }
+            "$text" => return Err(Error::NotSupported(format!("{key} is not supported"))),
             _ => return Err(Error::BadValue(format!("unknown operator: {key}"))),
         })
     }

@@ -482,10 +482,11 @@ fn parse_errors() {
     check_error(doc! {"a": {"$bitsAnySet": ["x"]}}, 2, "Failed to parse bit position");
     check_error(doc! {"$where": "this.a == 1"}, 115, "$where");
     check_error(doc! {"$text": {"$search": "x"}}, 115, "$text");
-    check_error(doc! {"a": {"$near": [0, 0]}}, 115, "$near");
-    check_error(doc! {"a": {"$nearSphere": [0, 0]}}, 115, "$nearSphere");
-    check_error(doc! {"a": {"$geoWithin": {}}}, 115, "$geoWithin");
-    check_error(doc! {"a": {"$geoIntersects": {}}}, 115, "$geoIntersects");
+    check_error(doc! {"a": {"$near": "here"}}, 2, "$near must be a point");
+    check_error(doc! {"a": {"$nearSphere": [0, 100]}}, 2, "out of bounds");
+    check_error(doc! {"a": {"$geoWithin": {}}}, 2, "$geoWithin takes exactly one shape");
+    check_error(doc! {"a": {"$geoIntersects": {}}}, 2, "$geoIntersects requires");
+    check_error(doc! {"a": {"$maxDistance": 1}}, 2, "with $near");
     check_error(doc! {"$jsonSchema": 1}, 14, "$jsonSchema must be an object");
     check_error(doc! {"$jsonSchema": {"foo": 1}}, 9, "Unknown $jsonSchema keyword: foo");
     check_error(doc! {"$jsonSchema": {"required": []}}, 9, "'required' cannot be an empty array");
