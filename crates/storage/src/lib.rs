@@ -8,6 +8,7 @@ pub mod agg;
 mod engine;
 mod error;
 pub mod query;
+pub mod text;
 pub mod value;
 
 pub use engine::*;

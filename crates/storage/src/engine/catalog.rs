@@ -34,6 +34,9 @@ pub struct IndexMeta {
     /// strings are ICU sort keys under it.
     #[serde(default)]
     pub collation: Option<Document>,
+    /// A text index's weights and languages (its key pattern holds `_fts: "text", _ftsx: 1`).
+    #[serde(default)]
+    pub text: Option<crate::text::TextIndexOptions>,
 }
 
 impl IndexMeta {
@@ -54,6 +57,9 @@ impl IndexMeta {
         }
         if let Some(c) = &self.collation {
             spec.insert("collation", c.clone());
+        }
+        if let Some(text) = &self.text {
+            text.append_to(&mut spec);
         }
         spec
     }
@@ -120,6 +126,7 @@ impl CollectionMeta {
             expire_after_seconds: None,
             multikey: false,
             collation: self.options.get_document("collation").ok().cloned(),
+            text: None,
         }
     }
 
@@ -145,6 +152,9 @@ pub struct Index {
     /// The position in `fields` of the hashed field, whose keys are MongoDB's hash of the
     /// value (`value::hash::hash64`): usable for equality only, never for ranges or sorts.
     pub hashed: Option<usize>,
+    /// A text index's specification: its keys are terms (`engine::text_index`), read only by
+    /// `$text` searches, never by ordinary plans.
+    pub text: Option<Arc<crate::text::TextSpec>>,
 }
 
 impl Index {
@@ -163,7 +173,12 @@ impl Index {
             )?),
             None => None,
         };
+        let text = match &meta.text {
+            Some(options) => Some(Arc::new(crate::text::TextSpec::new(&meta.key, options)?)),
+            None => None,
+        };
         Ok(Index {
+            text,
             hashed: hashed_field(&meta.key),
             meta,
             tree,
@@ -283,9 +298,11 @@ pub fn key_fields(key: &Document) -> Result<Vec<(String, bool)>> {
             Bson::Double(n) if *n != 0.0 && n.is_finite() => *n < 0.0,
             // A hashed field's keys are MongoDB's hash of the value, in ascending order.
             Bson::String(kind) if kind == "hashed" => false,
+            // A text index's `_fts` field (its keys are terms: `engine::text_index`).
+            Bson::String(kind) if kind == "text" => false,
             Bson::String(kind) => {
                 return Err(Error::NotSupported(format!(
-                    "index type '{kind}' is not supported by Outpost (only ascending, descending and hashed keys are)"
+                    "index type '{kind}' is not supported by Outpost (only ascending, descending, hashed and text keys are)"
                 )))
             }
             other => {

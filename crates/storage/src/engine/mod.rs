@@ -22,6 +22,7 @@ mod read;
 mod records;
 mod remote;
 mod scan;
+mod text_index;
 mod ttl;
 mod validate;
 mod write;
