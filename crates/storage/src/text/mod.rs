@@ -9,6 +9,9 @@ pub mod query;
 pub mod spec;
 pub mod tokenizer;
 
+#[cfg(test)]
+mod proptests;
+
 use bson::{Bson, Document};
 
 pub use language::Language;

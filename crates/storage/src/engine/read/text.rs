@@ -93,11 +93,11 @@ impl Storage {
             {
                 return Err(Error::MaxTimeMsExpired);
             }
+            info.docs_examined.fetch_add(1, AtomicOrdering::Relaxed);
             let Some(scored) = self.score_candidate(&collection, &spec, &query, &filter, &key)?
             else {
                 continue;
             };
-            info.docs_examined.fetch_add(1, AtomicOrdering::Relaxed);
             bytes = bytes.saturating_add(scored.size);
             if sort.is_some() && bytes > MEMORY_LIMIT_BYTES && !options.allow_disk_use {
                 return Err(sort_memory_error());
