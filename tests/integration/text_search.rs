@@ -72,7 +72,13 @@ async fn a_text_index_is_stored_and_listed_as_mongod_does() {
         doc! {"createIndexes": "articles", "indexes": [{"key": {"author": "text"}, "name": "author_text"}]},
     )
     .await
-    .assert(85, "IndexOptionsConflict", "text index");
+    .assert(85, "IndexOptionsConflict", "existing index");
+    run_err(
+        &db,
+        doc! {"createIndexes": "articles", "indexes": [{"key": {"author": 1, "subject": "text"}, "name": "a_text"}]},
+    )
+    .await
+    .assert(85, "IndexOptionsConflict", "only one text index per collection");
     run_err(
         &db,
         doc! {"createIndexes": "articles", "indexes": [{"key": {"subject": "text"}, "name": "other", "default_language": "french"}]},
