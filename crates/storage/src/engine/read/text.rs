@@ -105,7 +105,7 @@ impl Storage {
             found.push(scored);
         }
         if let Some(sort) = &sort {
-            sort_scored(&mut found, sort);
+            found = sort_scored(found, sort);
         }
         let skip = usize::try_from(options.skip).unwrap_or(usize::MAX);
         let limit = usize::try_from(options.limit).unwrap_or(usize::MAX);
@@ -314,8 +314,8 @@ fn parse_sort(spec: &Document, collation: Option<Arc<Collation>>) -> Result<Vec<
     Ok(keys)
 }
 
-fn sort_scored(found: &mut Vec<Scored>, sort: &[SortKey]) {
-    let mut keyed: Vec<(Vec<Vec<Bson>>, Scored)> = std::mem::take(found)
+fn sort_scored(found: Vec<Scored>, sort: &[SortKey]) -> Vec<Scored> {
+    let mut keyed: Vec<(Vec<Vec<Bson>>, Scored)> = found
         .into_iter()
         .map(|s| {
             let keys = sort
@@ -343,5 +343,5 @@ fn sort_scored(found: &mut Vec<Scored>, sort: &[SortKey]) {
         }
         Ordering::Equal
     });
-    *found = keyed.into_iter().map(|(_, s)| s).collect();
+    keyed.into_iter().map(|(_, s)| s).collect()
 }
