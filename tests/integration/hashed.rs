@@ -209,7 +209,6 @@ async fn compound_hashed_indexes_and_what_is_refused() {
             doc! {"key": {"a": "hashed", "b": "hashed"}, "name": "two"},
             31303,
         ),
-        (doc! {"key": {"a": "text"}, "name": "t"}, 115),
     ];
     for (spec, code) in refused {
         let error = run_err(&db, doc! {"createIndexes": "h", "indexes": [spec.clone()]}).await;

@@ -401,12 +401,12 @@ async fn create_indexes_refuses_bad_specs() {
     // Index types Outpost does not implement are named.
     let error = run_err(
         &db,
-        doc! {"createIndexes": "c", "indexes": [{"key": {"body": "text"}, "name": "body_text"}]},
+        doc! {"createIndexes": "c", "indexes": [{"key": {"pos": "geoHaystack"}, "name": "pos_geoHaystack"}]},
     )
     .await;
     assert_eq!(error.code, 115, "{error:?}");
     assert!(
-        error.message.contains("text") && error.message.contains("not supported"),
+        error.message.contains("geoHaystack") && error.message.contains("not supported"),
         "{error:?}"
     );
     server.shutdown().await;

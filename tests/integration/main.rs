@@ -38,6 +38,7 @@ mod query;
 mod replset;
 mod stable_api;
 mod stats;
+mod text_search;
 mod tls;
 mod validate;
 mod views;

@@ -9,6 +9,7 @@ mod engine;
 mod error;
 pub mod geo;
 pub mod query;
+pub mod text;
 pub mod value;
 
 pub use engine::*;

@@ -104,6 +104,15 @@ const UPDATE_STAGES: &[&str] = &[
     "$replaceWith",
 ];
 
+/// For a `{$match: {$text: ..., rest...}}` stage: `{$match: {rest...}}` (the `$text`
+/// arguments checked); `None` for any other stage.
+fn leading_text_match_rest(source: &Document) -> Result<Option<Document>> {
+    let Ok(filter) = source.get_document("$match") else {
+        return Ok(None);
+    };
+    Ok(crate::text::split_text(filter)?.map(|(_, rest)| bson::doc! {"$match": rest}))
+}
+
 impl Pipeline {
     /// Parses and validates every stage (unknown stages, misplaced `$out`/`$merge`, bad
     /// arguments), so that errors come before any document is read.
@@ -126,6 +135,15 @@ impl Pipeline {
     ) -> Result<Pipeline> {
         let mut parsed = Vec::with_capacity(stages.len());
         for (index, source) in stages.iter().enumerate() {
+            // A top-level pipeline's first `$match` may hold `$text`: the collection read
+            // (`Storage::aggregate` gives the stage to `find`) serves it, and the stage keeps
+            // the rest of its filter.
+            if index == 0 && context == StageContext::TopLevel {
+                if let Some(rest) = leading_text_match_rest(source)? {
+                    parsed.push(Stage::parse(&rest, stages.get(1), scope)?);
+                    continue;
+                }
+            }
             parsed.push(Stage::parse(source, stages.get(index + 1), scope)?);
         }
         stage::check_positions(&parsed, context)?;

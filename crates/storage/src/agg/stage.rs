@@ -585,6 +585,12 @@ impl MatchStage {
                 "the match filter must be an expression in an object",
             ));
         };
+        if d.contains_key("$text") {
+            return Err(Error::coded(
+                17313,
+                "$match with $text is only allowed as the first pipeline stage",
+            ));
+        }
         Ok(MatchStage {
             filter: Filter::parse(d)?,
             source: d.clone(),

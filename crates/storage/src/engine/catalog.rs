@@ -38,6 +38,9 @@ pub struct IndexMeta {
     /// `bits`, `min`, `max` of a 2d index); `None` for other indexes.
     #[serde(default)]
     pub geo_options: Option<Document>,
+    /// A text index's weights and languages (its key pattern holds `_fts: "text", _ftsx: 1`).
+    #[serde(default)]
+    pub text: Option<crate::text::TextIndexOptions>,
 }
 
 impl IndexMeta {
@@ -61,6 +64,9 @@ impl IndexMeta {
         }
         for (option, value) in self.geo_options.iter().flatten() {
             spec.insert(option.clone(), value.clone());
+        }
+        if let Some(text) = &self.text {
+            text.append_to(&mut spec);
         }
         spec
     }
@@ -128,6 +134,7 @@ impl CollectionMeta {
             multikey: false,
             collation: self.options.get_document("collation").ok().cloned(),
             geo_options: None,
+            text: None,
         }
     }
 
@@ -153,6 +160,9 @@ pub struct Index {
     /// The position in `fields` of the hashed field, whose keys are MongoDB's hash of the
     /// value (`value::hash::hash64`): usable for equality only, never for ranges or sorts.
     pub hashed: Option<usize>,
+    /// A text index's specification: its keys are terms (`engine::text_index`), read only by
+    /// `$text` searches, never by ordinary plans.
+    pub text: Option<Arc<crate::text::TextSpec>>,
 }
 
 impl Index {
@@ -171,7 +181,12 @@ impl Index {
             )?),
             None => None,
         };
+        let text = match &meta.text {
+            Some(options) => Some(Arc::new(crate::text::TextSpec::new(&meta.key, options)?)),
+            None => None,
+        };
         Ok(Index {
+            text,
             hashed: hashed_field(&meta.key),
             meta,
             tree,
@@ -293,9 +308,11 @@ pub fn key_fields(key: &Document) -> Result<Vec<(String, bool)>> {
             Bson::String(kind) if kind == "hashed" => false,
             // Geospatial keys are cell ids (see `geo::keys`), in ascending order.
             Bson::String(kind) if crate::geo::keys::is_geo_index_type(kind) => false,
+            // A text index's `_fts` field (its keys are terms: `engine::text_index`).
+            Bson::String(kind) if kind == "text" => false,
             Bson::String(kind) => {
                 return Err(Error::NotSupported(format!(
-                    "index type '{kind}' is not supported by Outpost (only ascending, descending and hashed keys are)"
+                    "index type '{kind}' is not supported by Outpost (only ascending, descending, hashed, text, 2dsphere and 2d keys are)"
                 )))
             }
             other => {

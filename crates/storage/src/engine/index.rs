@@ -20,6 +20,9 @@ pub(crate) struct DocKeys {
 
 /// The keys `doc` produces for `index`, or `None` when a sparse or partial index leaves it out.
 pub(crate) fn document_keys(index: &Index, doc: &Document) -> Result<Option<DocKeys>> {
+    if let Some(spec) = &index.text {
+        return super::text_index::text_document_keys(index, spec, doc);
+    }
     if let Some(partial) = &index.partial {
         if !partial.matches(doc) {
             return Ok(None);
@@ -261,6 +264,19 @@ const KNOWN_INDEX_OPTIONS: &[&str] = &[
     "bits",
     "min",
     "max",
+    // Text indexes' options (`text::spec::fix_spec` checks them).
+    "weights",
+    "default_language",
+    "language_override",
+    "textIndexVersion",
+];
+
+/// Options only text indexes take.
+const TEXT_ONLY_OPTIONS: &[&str] = &[
+    "weights",
+    "default_language",
+    "language_override",
+    "textIndexVersion",
 ];
 
 /// Parses and validates one `createIndexes` specification.
@@ -269,10 +285,6 @@ fn parse_index_spec(spec: &Document) -> Result<(IndexMeta, bool)> {
     for field in spec.keys() {
         if !KNOWN_INDEX_OPTIONS.contains(&field.as_str()) {
             if [
-                "weights",
-                "default_language",
-                "language_override",
-                "textIndexVersion",
                 "wildcardProjection",
                 "storageEngine",
                 "clustered",
@@ -302,6 +314,20 @@ fn parse_index_spec(spec: &Document) -> Result<(IndexMeta, bool)> {
                 "The 'key' field is a required property of an index specification".into(),
             ))
         }
+    };
+    // A text index stores its key pattern as `{prefix..., _fts: "text", _ftsx: 1, suffix...}`.
+    let (key, text) = if crate::text::spec::is_text_key(&key) {
+        let (stored, options) = crate::text::spec::fix_spec(spec, &key)?;
+        (stored, Some(options))
+    } else {
+        for option in TEXT_ONLY_OPTIONS {
+            if spec.contains_key(option) {
+                return Err(Error::CannotCreateIndex(format!(
+                    "the '{option}' option is only valid for text indexes"
+                )));
+            }
+        }
+        (key, None)
     };
     key_fields(&key)?;
     let name = match spec.get("name") {
@@ -413,6 +439,7 @@ fn parse_index_spec(spec: &Document) -> Result<(IndexMeta, bool)> {
         multikey: false,
         collation: collation.clone().unwrap_or(None),
         geo_options,
+        text,
     })
     .map(|meta| (meta, collation.is_some()))
 }
@@ -461,6 +488,41 @@ fn check_hashed_collation(meta: &IndexMeta) -> Result<()> {
     Ok(())
 }
 
+/// A text index: no collation (an explicit non-simple one is refused, a collection's default
+/// does not apply), and at most one text index per collection, as in mongod.
+fn check_text_index(
+    collection: &Collection,
+    meta: &mut IndexMeta,
+    collation_given: bool,
+) -> Result<()> {
+    if meta.text.is_none() {
+        return Ok(());
+    }
+    if collation_given {
+        if let Some(spec) = &meta.collation {
+            if Collation::parse(spec)?.is_some() {
+                return Err(Error::CannotCreateIndex(format!(
+                    "Index type 'text' does not support collation: {spec}"
+                )));
+            }
+        }
+    }
+    meta.collation = None;
+    if let Some(existing) = collection
+        .indexes
+        .iter()
+        .find(|i| i.meta.text.is_some() && i.meta.name != meta.name)
+    {
+        if !same_key_pattern(&existing.meta.key, &meta.key) {
+            return Err(Error::IndexOptionsConflict(format!(
+                "only one text index per collection allowed, found existing text index \"{}\"",
+                existing.meta.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Key patterns are the same when their fields and values are, in the same order
 /// (`Document`'s own equality ignores the order, and `{a: 1, b: 1}` is not `{b: 1, a: 1}`).
 pub(crate) fn same_key_pattern(a: &Document, b: &Document) -> bool {
@@ -474,6 +536,7 @@ fn same_options(a: &IndexMeta, b: &IndexMeta) -> bool {
         && a.expire_after_seconds == b.expire_after_seconds
         && a.collation == b.collation
         && a.geo_options == b.geo_options
+        && a.text == b.text
 }
 
 /// What `createIndexes` did.
@@ -531,6 +594,7 @@ impl Storage {
                 meta.collation = Some(bson::doc! {"locale": "simple"});
             }
             check_hashed_collation(&meta)?;
+            check_text_index(&collection, &mut meta, collation_given)?;
             if let Some(existing) = collection.indexes.iter().find(|i| i.meta.name == meta.name) {
                 if same_key_pattern(&existing.meta.key, &meta.key)
                     && same_options(&existing.meta, &meta)

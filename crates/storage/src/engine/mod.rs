@@ -23,6 +23,7 @@ mod read;
 mod records;
 mod remote;
 mod scan;
+mod text_index;
 mod ttl;
 mod validate;
 mod write;

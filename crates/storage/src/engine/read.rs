@@ -21,6 +21,7 @@ use crate::value::{compare, compare_with, keyenc, type_rank, Collation};
 
 mod min_max;
 mod row_shape;
+mod text;
 
 use min_max::min_max_plan;
 use row_shape::{plan_key_fields, Row, RowShape};
@@ -419,7 +420,8 @@ pub(crate) fn choose_plan(
         best = Some((intervals.iter().all(is_point), None, intervals));
     }
     for index in &collection.indexes {
-        if index.partial.is_some() {
+        // A text index's keys are terms: only `$text` reads it (`read::text`).
+        if index.partial.is_some() || index.text.is_some() {
             continue;
         }
         let Some(intervals) = first_field_intervals(index, filter, query_collation) else {
@@ -552,7 +554,7 @@ fn first_field_intervals(
 /// An index gives a sort order only when it holds one entry per document, its collation is
 /// the query's, and no sorted field is hashed.
 fn usable_for_sort(index: &Index, sort: &Document, query: Option<&Collation>) -> Option<bool> {
-    if index.hashed.is_some_and(|position| position < sort.len()) {
+    if index.text.is_some() || index.hashed.is_some_and(|position| position < sort.len()) {
         return None;
     }
     if crate::geo::keys::geo_field(&index.meta.key, None)
@@ -633,6 +635,10 @@ fn hinted_plan(
         Some(None) => Err(Error::BadValue(
             "hint provided does not correspond to an existing index".into(),
         )),
+        Some(Some(index)) if index.text.is_some() => Err(Error::BadValue(format!(
+            "the text index '{}' can only be used by a $text query",
+            index.meta.name
+        ))),
         Some(Some(index)) => {
             let descending = index.fields.first().is_some_and(|f| f.1);
             let intervals = first_field_intervals(index, filter, query_collation);
@@ -877,6 +883,9 @@ const TOP_K_MAX: usize = 10_000;
 impl Storage {
     /// Runs a find. A collection that does not exist gives no documents.
     pub fn find(&self, db: &str, coll: &str, options: &FindOptions) -> Result<ReadCursor> {
+        if let Some((args, rest)) = crate::text::split_text(&options.filter)? {
+            return self.find_text(db, coll, options, args, rest);
+        }
         let existing = self.collection(db, coll);
         let collation = effective_collation(options.collation.as_ref(), existing.as_deref())?;
         let filter = Filter::parse_with_collation(

@@ -936,7 +936,14 @@ impl ParseContext {
                 };
                 Node::Schema(Box::new(Schema::parse(d)?))
             }
-            "where" | "text" | "sampleRate" | "search" => {
+            "text" => {
+                return Err(Error::NotSupported(
+                    "$text is supported at the top level of a find's or count's filter and of an \
+                     aggregation's first $match only"
+                        .into(),
+                ))
+            }
+            "where" | "sampleRate" | "search" => {
                 return Err(Error::NotSupported(format!("{key} is not supported")))
             }
             _ => {
