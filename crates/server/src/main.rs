@@ -124,7 +124,7 @@ struct ServeArgs {
     dbpath: Option<PathBuf>,
     /// TOML config file; its keys are port, bind, dbpath, log_format, enable_test_commands, auth,
     /// insecure_disable_auth, tls_mode, tls_cert_file, tls_key_file, tls_ca_file,
-    /// flush_interval_ms, cursor_timeout_secs, ttl_interval_secs, history_retention_hours,
+    /// flush_interval_ms, cache_size_mb, cursor_timeout_secs, ttl_interval_secs, history_retention_hours,
     /// max_conns, message_timeout_secs, idle_timeout_secs, shutdown_timeout_secs, repl_set,
     /// standalone, advertise_host, and for sync hub,
     /// registration_key, hub_tls_ca_file, write_outside_query, sync_interval_ms, sync_max_backoff_ms and
@@ -172,6 +172,10 @@ struct ServeArgs {
     /// Writes into a synced collection outside the instance query: reject or local.
     #[arg(long, value_enum)]
     write_outside_query: Option<outpost_server::WriteOutsideQuery>,
+    /// Memory for the storage engine's page cache, in MB [default: 64, or the config file's
+    /// `cache_size_mb`].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    cache_size_mb: Option<u64>,
     /// Most client connections open at once; more are closed at once and logged
     /// [default: 1000, or the config file's `max_conns`].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
@@ -342,6 +346,9 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
     }
     if let Some(key) = args.registration_key {
         config.registration_key = Some(key);
+    }
+    if let Some(cache_size_mb) = args.cache_size_mb {
+        config.cache_size_mb = cache_size_mb;
     }
     if let Some(max_conns) = args.max_conns {
         config.max_conns = usize::try_from(max_conns).unwrap_or(usize::MAX);

@@ -56,12 +56,20 @@ use kv::{Kv, Tree, WriteSet};
 pub struct StorageOptions {
     /// Interval of the background flush (group commit), in milliseconds.
     pub flush_every_ms: u64,
+    /// Memory for the key-value engine's page cache, in MB (sled's own default is 1 GB, too
+    /// much for an edge appliance).
+    pub cache_size_mb: u64,
 }
+
+/// The page cache of a store opened with default options, in MB: small enough for an
+/// appliance with 1-2 GB shared with its applications.
+pub const DEFAULT_CACHE_SIZE_MB: u64 = 64;
 
 impl Default for StorageOptions {
     fn default() -> StorageOptions {
         StorageOptions {
             flush_every_ms: 100,
+            cache_size_mb: DEFAULT_CACHE_SIZE_MB,
         }
     }
 }
@@ -138,12 +146,22 @@ pub enum IndexSelector {
 impl Storage {
     /// Opens (or creates) the database in `path`.
     pub fn open(path: &Path, options: StorageOptions) -> Result<Storage> {
-        Storage::from_kv(Kv::open(path, options.flush_every_ms)?)
+        Storage::from_kv(Kv::open(
+            path,
+            options.flush_every_ms,
+            cache_bytes(options.cache_size_mb),
+        )?)
+    }
+
+    /// A database in a temporary directory, removed when the last handle is dropped, with
+    /// the default options.
+    pub fn temporary() -> Result<Storage> {
+        Storage::temporary_with(StorageOptions::default())
     }
 
     /// A database in a temporary directory, removed when the last handle is dropped.
-    pub fn temporary() -> Result<Storage> {
-        Storage::from_kv(Kv::temporary()?)
+    pub fn temporary_with(options: StorageOptions) -> Result<Storage> {
+        Storage::from_kv(Kv::temporary(cache_bytes(options.cache_size_mb))?)
     }
 
     fn from_kv(kv: Kv) -> Result<Storage> {
@@ -727,6 +745,11 @@ impl Storage {
         self.commit_set(set)?;
         Ok(removed)
     }
+}
+
+/// `mb` megabytes in bytes (saturating: a huge setting means "as much as possible").
+fn cache_bytes(mb: u64) -> u64 {
+    mb.saturating_mul(1024 * 1024)
 }
 
 /// A local history entry for a catalog operation (seq and clock are set when appended).
