@@ -9,12 +9,14 @@
 //! - tree `history`: the history log, keyed by a big-endian u64 sequence.
 //!
 //! Concurrency: one writer at a time (a mutex around [`Writer`]), readers never block. Every
-//! write commits its document, index entries and history entry in one atomic batch.
+//! write commits its document, index entries and history entry in one atomic batch;
+//! concurrent single-document inserts share one commit (`group.rs`).
 
 mod agg_env;
 mod capped;
 mod catalog;
 mod commits;
+mod group;
 mod history;
 mod index;
 mod kv;
@@ -92,6 +94,8 @@ struct Inner {
     commits: commits::CommitWatch,
     /// Committed document count and size of capped collections, by collection id.
     capped_totals: Mutex<std::collections::HashMap<u64, capped::CappedTotals>>,
+    /// Single-document inserts waiting to be committed in a group (see `group.rs`).
+    inserts: group::InsertQueue,
 }
 
 /// A check the sync layer runs on every local (`Origin::Local`) insert, update and replace
@@ -195,6 +199,7 @@ impl Storage {
                 write_guard: RwLock::new(None),
                 commits: commits::CommitWatch::new(next_seq - 1),
                 capped_totals: Mutex::new(std::collections::HashMap::new()),
+                inserts: group::InsertQueue::default(),
             }),
         })
     }
