@@ -162,3 +162,84 @@ fn shared_failure(e: &Error) -> Error {
         other => Error::Corrupt(format!("commit failed: {other}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bson::doc;
+
+    use super::*;
+    use crate::engine::HistoryOp;
+
+    /// Threads insert the same 40 `_id`s at once: each `_id` is inserted exactly once, every
+    /// other attempt gets its own duplicate-key error, and the history holds one insert per
+    /// document (whatever groups the inserts happened to share).
+    #[test]
+    fn concurrent_single_inserts_each_get_their_own_outcome() {
+        const THREADS: i32 = 8;
+        const IDS: i32 = 40;
+        let storage = Storage::temporary().expect("temporary store");
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let storage = storage.clone();
+                std::thread::spawn(move || {
+                    let mut inserted = 0;
+                    let mut duplicates = 0;
+                    for i in 0..IDS {
+                        let failures = storage
+                            .insert_many(
+                                "db",
+                                "c",
+                                vec![doc! {"_id": i, "by": t}],
+                                true,
+                                &WriteOptions::default(),
+                            )
+                            .expect("the write as a whole succeeds");
+                        match failures.as_slice() {
+                            [] => inserted += 1,
+                            [(0, Error::DuplicateKey(_))] => duplicates += 1,
+                            other => panic!("unexpected outcome {other:?}"),
+                        }
+                    }
+                    (inserted, duplicates)
+                })
+            })
+            .collect();
+        let (mut inserted, mut duplicates) = (0, 0);
+        for worker in workers {
+            let (i, d) = worker.join().expect("worker");
+            inserted += i;
+            duplicates += d;
+        }
+        assert_eq!(inserted, IDS);
+        assert_eq!(duplicates, IDS * (THREADS - 1));
+        assert_eq!(
+            storage.collection_stats("db", "c").expect("stats").count,
+            u64::try_from(IDS).expect("small")
+        );
+        let inserts = storage
+            .history_from(1)
+            .map(|entry| entry.expect("history entry"))
+            .filter(|entry| entry.op == HistoryOp::Insert)
+            .count();
+        assert_eq!(inserts, usize::try_from(IDS).expect("small"));
+    }
+
+    /// A refused document in a group leaves the others committed.
+    #[test]
+    fn a_refused_document_does_not_refuse_its_group() {
+        let storage = Storage::temporary().expect("temporary store");
+        let options = WriteOptions::default();
+        storage
+            .insert_many("db", "c", vec![doc! {"_id": 1}], true, &options)
+            .expect("insert");
+        let failures = storage
+            .insert_many("db", "c", vec![doc! {"_id": 1}], true, &options)
+            .expect("insert");
+        assert!(matches!(failures.as_slice(), [(0, Error::DuplicateKey(_))]));
+        let failures = storage
+            .insert_many("db", "c", vec![doc! {"_id": 2}], true, &options)
+            .expect("insert");
+        assert!(failures.is_empty());
+        assert_eq!(storage.collection_stats("db", "c").expect("stats").count, 2);
+    }
+}
