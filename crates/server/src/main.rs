@@ -194,6 +194,7 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     match cli.command {
         Commands::Serve(args) => serve(args, false),
@@ -526,5 +527,29 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Most malloc arenas (glibc): by default glibc gives threads up to 8 per core, and memory
+/// freed in one arena is not reused by another, which under load kept RSS near twice what
+/// the server used (issue 12: 287 MB after the load run against 154 MB with one arena).
+const MALLOC_ARENAS: std::ffi::c_int = 2;
+
+/// Caps glibc's malloc arenas before any thread starts (not done with other C libraries).
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        /// glibc's `M_ARENA_MAX` parameter of `mallopt` (malloc.h).
+        const M_ARENA_MAX: std::ffi::c_int = -8;
+        extern "C" {
+            /// glibc's `int mallopt(int param, int value)`.
+            fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+        }
+        // SAFETY: mallopt only changes a malloc parameter and takes plain integers; it is
+        // called first thing in main, before any other thread exists. A refused value (0
+        // returned) leaves glibc's default.
+        unsafe {
+            mallopt(M_ARENA_MAX, MALLOC_ARENAS);
+        }
     }
 }
