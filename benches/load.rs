@@ -8,9 +8,14 @@
 //!
 //! Options: `--uri <uri>` targets an external server (its `outpost_load` database is dropped
 //! first); `--seconds <s>` bounds each scenario in time (default 10); `--scale <f>` multiplies
-//! the operation counts (default 1.0). Each scenario runs with 1 and with 16 client tasks
-//! sharing one driver client, and stops at its operation count or its time bound, whichever
-//! comes first.
+//! the operation counts (default 1.0); `--server-pid <pid>` names the external server's
+//! process, whose resident memory (`VmRSS`/`VmHWM` of `/proc/<pid>/status`) is reported idle,
+//! after the scenarios and after the bulk load (in-process, the load generator's own process is
+//! reported: server and driver together); `--bulk-load <n>` loads `n` documents of about 130
+//! bytes at the end (insertMany of 1,000) and reports the time and memory; `--only <names>`
+//! runs only the comma-separated scenarios (`ping,insertOne,insertMany,find,update`). Each
+//! scenario runs with 1 and with 16 client tasks sharing one driver client, and stops at its
+//! operation count or its time bound, whichever comes first.
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +36,9 @@ struct Options {
     uri: Option<String>,
     seconds: u64,
     scale: f64,
+    server_pid: Option<u32>,
+    bulk_load: u64,
+    only: Option<Vec<String>>,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -38,6 +46,9 @@ fn parse_options() -> Result<Options, String> {
         uri: None,
         seconds: 10,
         scale: 1.0,
+        server_pid: None,
+        bulk_load: 0,
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -54,11 +65,25 @@ fn parse_options() -> Result<Options, String> {
                     .parse()
                     .map_err(|e| format!("--scale: {e}"))?
             }
-            "--help" | "-h" => {
-                return Err(
-                    "usage: outpost-load [--uri <mongodb uri>] [--seconds <s>] [--scale <f>]"
-                        .into(),
+            "--server-pid" => {
+                options.server_pid = Some(
+                    value("--server-pid")?
+                        .parse()
+                        .map_err(|e| format!("--server-pid: {e}"))?,
                 )
+            }
+            "--bulk-load" => {
+                options.bulk_load = value("--bulk-load")?
+                    .parse()
+                    .map_err(|e| format!("--bulk-load: {e}"))?
+            }
+            "--only" => {
+                options.only = Some(value("--only")?.split(',').map(str::to_owned).collect())
+            }
+            "--help" | "-h" => {
+                return Err("usage: outpost-load [--uri <mongodb uri>] [--seconds <s>] \
+                     [--scale <f>] [--server-pid <pid>] [--bulk-load <n>] [--only <names>]"
+                    .into())
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
@@ -69,29 +94,48 @@ fn parse_options() -> Result<Options, String> {
 /// The kinds of operation measured.
 #[derive(Clone, Copy)]
 enum Scenario {
+    /// The `ping` command: the request path without storage.
+    Ping,
     /// One small document per operation.
     InsertOne,
     /// 1,000 small documents per operation.
     InsertMany,
     /// `find({_id})` of a seeded document.
     FindById,
+    /// `updateOne({_id}, {$inc: {n: 1}})` of a seeded document.
+    UpdateById,
 }
 
 impl Scenario {
     fn name(self) -> &'static str {
         match self {
+            Scenario::Ping => "ping",
             Scenario::InsertOne => "insertOne",
             Scenario::InsertMany => "insertMany (1,000 docs)",
             Scenario::FindById => "find by _id",
+            Scenario::UpdateById => "updateOne by _id",
+        }
+    }
+
+    /// The name `--only` selects it by.
+    fn short_name(self) -> &'static str {
+        match self {
+            Scenario::Ping => "ping",
+            Scenario::InsertOne => "insertOne",
+            Scenario::InsertMany => "insertMany",
+            Scenario::FindById => "find",
+            Scenario::UpdateById => "update",
         }
     }
 
     /// Operations per run before scaling.
     fn operations(self) -> u64 {
         match self {
+            Scenario::Ping => 100_000,
             Scenario::InsertOne => 20_000,
             Scenario::InsertMany => 200,
             Scenario::FindById => 50_000,
+            Scenario::UpdateById => 20_000,
         }
     }
 }
@@ -134,6 +178,7 @@ fn next_random(state: &mut u64) -> u64 {
 /// Runs `scenario` with `clients` tasks, each doing its share of operations until the count
 /// or the time bound is reached.
 async fn measure(
+    db: &mongodb::Database,
     collection: &Collection<Document>,
     scenario: Scenario,
     clients: u64,
@@ -147,6 +192,7 @@ async fn measure(
     let mut tasks = Vec::new();
     for task in 0..clients {
         let collection = collection.clone();
+        let db = db.clone();
         tasks.push(tokio::spawn(async move {
             let task_id = run_id * 1_000 + task;
             let mut latencies = Vec::with_capacity(per_task as usize);
@@ -157,6 +203,9 @@ async fn measure(
                 }
                 let begin = Instant::now();
                 match scenario {
+                    Scenario::Ping => {
+                        db.run_command(doc! {"ping": 1}).await.expect("ping failed");
+                    }
                     Scenario::InsertOne => {
                         collection
                             .insert_one(small_document(task_id, i))
@@ -177,6 +226,14 @@ async fn measure(
                             .await
                             .expect("find failed");
                         assert!(found.is_some(), "seeded document {id} missing");
+                    }
+                    Scenario::UpdateById => {
+                        let id = format!("seed-{}", next_random(&mut random) % SEEDED);
+                        let updated = collection
+                            .update_one(doc! {"_id": &id}, doc! {"$inc": {"n": 1}})
+                            .await
+                            .expect("update failed");
+                        assert_eq!(updated.matched_count, 1, "seeded document {id} missing");
                     }
                 }
                 latencies.push(begin.elapsed());
@@ -223,6 +280,68 @@ fn print_table(measurements: &[Measurement]) {
     }
 }
 
+/// Where the resident memory is read from.
+struct Memory {
+    /// The external server's process; `None`: this process.
+    pid: Option<u32>,
+}
+
+impl Memory {
+    fn label(&self) -> String {
+        match self.pid {
+            Some(pid) => format!("server memory (/proc/{pid}/status):"),
+            None => "memory of this process (in-process server and driver together):".into(),
+        }
+    }
+
+    /// `VmRSS` and `VmHWM` (peak) of the process, as `/proc/<pid>/status` gives them.
+    fn read(&self) -> String {
+        let path = match self.pid {
+            Some(pid) => format!("/proc/{pid}/status"),
+            None => "/proc/self/status".into(),
+        };
+        let Ok(status) = std::fs::read_to_string(&path) else {
+            return format!("({path} unreadable)");
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_else(|| "?".into())
+        };
+        format!("RSS {:>12}   peak {:>12}", field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+/// A document of about 130 bytes for the bulk load.
+fn bulk_document(i: u64) -> Document {
+    doc! {
+        "_id": format!("bulk-{i:08}"),
+        "sensor": format!("sensor-{:04}", i % 1000),
+        "ts": i as i64,
+        "value": (i % 997) as f64 * 0.5,
+        "status": "ok",
+        "note": "a reading of about 130 bytes",
+    }
+}
+
+/// Loads `count` documents with insertMany of 1,000; returns the count and the time taken.
+async fn bulk_load(db: &mongodb::Database, count: u64) -> (u64, Duration) {
+    let collection = db.collection::<Document>("bulk");
+    let start = Instant::now();
+    let mut next = 0;
+    while next < count {
+        let end = (next + BATCH).min(count);
+        collection
+            .insert_many((next..end).map(bulk_document))
+            .await
+            .expect("bulk insertMany failed");
+        next = end;
+    }
+    (count, start.elapsed())
+}
+
 async fn connect(uri: &str) -> Client {
     let mut options = ClientOptions::parse(uri).await.expect("invalid --uri");
     options.max_pool_size = Some(32);
@@ -266,11 +385,15 @@ async fn main() {
         uri.as_str()
     };
     println!("target: {target}");
+    let memory = Memory {
+        pid: options.server_pid,
+    };
     let client = connect(&uri).await;
     let db = client.database(DATABASE);
     db.drop().await.expect("drop the load database");
+    let mut memory_rows = vec![("idle (before seeding)", memory.read())];
 
-    // Seed the documents find-by-_id reads.
+    // Seed the documents find-by-_id and updateOne read.
     let reads = db.collection::<Document>("reads");
     for chunk in (0..SEEDED).collect::<Vec<_>>().chunks(BATCH as usize) {
         reads
@@ -286,20 +409,38 @@ async fn main() {
     let bound = Duration::from_secs(options.seconds);
     let mut measurements = Vec::new();
     let mut run_id = 0;
-    for scenario in [
+    let scenarios = [
+        Scenario::Ping,
         Scenario::InsertOne,
         Scenario::InsertMany,
         Scenario::FindById,
-    ] {
+        Scenario::UpdateById,
+    ];
+    let selected = scenarios.into_iter().filter(|s| {
+        options
+            .only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|name| name == s.short_name()))
+    });
+    for scenario in selected {
         for clients in CONCURRENCY {
             run_id += 1;
             let operations =
                 ((scenario.operations() as f64 * options.scale).ceil() as u64).max(clients);
             let collection = match scenario {
-                Scenario::FindById => reads.clone(),
+                Scenario::FindById | Scenario::UpdateById => reads.clone(),
                 _ => db.collection::<Document>(&format!("writes_{run_id}")),
             };
-            let m = measure(&collection, scenario, clients, operations, bound, run_id).await;
+            let m = measure(
+                &db,
+                &collection,
+                scenario,
+                clients,
+                operations,
+                bound,
+                run_id,
+            )
+            .await;
             eprintln!(
                 "{} with {} clients: {} ops in {:.2} s",
                 scenario.name(),
@@ -310,8 +451,25 @@ async fn main() {
             measurements.push(m);
         }
     }
+    memory_rows.push(("after the scenarios", memory.read()));
     println!();
     print_table(&measurements);
+
+    if options.bulk_load > 0 {
+        db.drop().await.expect("drop the load database");
+        memory_rows.push(("after dropping their data", memory.read()));
+        let (docs, elapsed) = bulk_load(&db, options.bulk_load).await;
+        println!(
+            "\nbulk load: {docs} documents of ~130 bytes in {:.2} s ({:.0} docs/s)",
+            elapsed.as_secs_f64(),
+            docs as f64 / elapsed.as_secs_f64().max(f64::EPSILON)
+        );
+        memory_rows.push(("after the bulk load", memory.read()));
+    }
+    println!("\n{}", memory.label());
+    for (when, reading) in memory_rows {
+        println!("  {when:<26} {reading}");
+    }
 
     db.drop().await.expect("drop the load database");
     client.shutdown().immediate(true).await;

@@ -43,6 +43,8 @@ pub struct Config {
     pub enable_test_commands: bool,
     /// Interval of the background flush of acknowledged writes, in milliseconds.
     pub flush_interval_ms: u64,
+    /// Memory for the storage engine's page cache, in MB.
+    pub cache_size_mb: u64,
     /// Idle time after which a cursor is closed, in seconds.
     pub cursor_timeout_secs: u64,
     /// Interval between passes removing documents past their TTL index's expiry, in seconds.
@@ -114,6 +116,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             enable_test_commands: false,
             flush_interval_ms: 100,
+            cache_size_mb: outpost_storage::DEFAULT_CACHE_SIZE_MB,
             cursor_timeout_secs: 600,
             ttl_interval_secs: 60,
             history_retention_hours: 24,

@@ -350,13 +350,20 @@ fn next_request_id() -> i32 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Runs a command on the blocking pool (storage calls block on disk).
+/// Runs a command on the blocking pool (storage calls block on disk), or on this task when
+/// it is small and bounded (`inline.rs`).
 async fn run_command(
     state: &Arc<State>,
     conn: &ConnInfo,
     db: String,
     body: Document,
 ) -> Result<Document, Closed> {
+    if crate::inline::runs_inline(state, &db, &body) {
+        return match cmd::dispatch(state, conn, &db, &body) {
+            cmd::Reply::Document(doc) => Ok(doc),
+            cmd::Reply::CloseConnection => Err(Closed::FailPoint),
+        };
+    }
     let state = state.clone();
     let conn = conn.clone();
     let pool = state.clone();

@@ -124,6 +124,11 @@ impl FailPoints {
         Ok(())
     }
 
+    /// Whether a fail point is configured (for any command).
+    pub fn is_set(&self) -> bool {
+        self.slot().is_some()
+    }
+
     /// Whether the fail point fires for `command` from a client named `app_name`; counts the
     /// firing.
     pub fn check(&self, command: &str, app_name: Option<&str>) -> Option<Action> {

@@ -22,6 +22,7 @@ mod cursor;
 mod error;
 mod failpoint;
 pub mod hub;
+mod inline;
 pub mod logbuf;
 mod metrics;
 mod pool;

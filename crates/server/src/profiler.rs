@@ -59,6 +59,14 @@ impl Profiler {
         )
     }
 
+    /// Whether the profiler records anything on `db` (its level is not 0).
+    pub fn is_on(&self, db: &str) -> bool {
+        self.settings()
+            .levels
+            .get(db)
+            .is_some_and(|level| *level != 0)
+    }
+
     /// Sets what is given; returns the settings before.
     pub fn set(
         &self,

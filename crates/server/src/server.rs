@@ -78,10 +78,14 @@ impl ServerBuilder {
                     path,
                     StorageOptions {
                         flush_every_ms: self.config.flush_interval_ms,
+                        cache_size_mb: self.config.cache_size_mb,
                     },
                 )?)
             }
-            None => Ok(Storage::temporary()?),
+            None => Ok(Storage::temporary_with(StorageOptions {
+                flush_every_ms: self.config.flush_interval_ms,
+                cache_size_mb: self.config.cache_size_mb,
+            })?),
         }
     }
 

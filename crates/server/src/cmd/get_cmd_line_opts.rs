@@ -27,7 +27,7 @@ fn run(state: &State, _req: &Request) -> Result<Document> {
         "argv": redacted(&config.argv),
         "parsed": {
             "net": {"port": i32::from(state.local_addr.port()), "bindIp": config.bind.to_string()},
-            "storage": {"dbPath": dbpath, "flushIntervalMs": i64::try_from(config.flush_interval_ms).unwrap_or(i64::MAX)},
+            "storage": {"dbPath": dbpath, "flushIntervalMs": i64::try_from(config.flush_interval_ms).unwrap_or(i64::MAX), "cacheSizeMB": i64::try_from(config.cache_size_mb).unwrap_or(i64::MAX)},
             "setParameter": {"enableTestCommands": config.enable_test_commands},
             "security": {"authorization": if config.auth { "enabled" } else { "disabled" }},
         },

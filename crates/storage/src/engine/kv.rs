@@ -78,18 +78,23 @@ impl WriteSet {
 }
 
 impl Kv {
-    /// Opens (or creates) the store in `path`. Background flushes run every `flush_every_ms`.
-    pub fn open(path: &Path, flush_every_ms: u64) -> Result<Kv> {
+    /// Opens (or creates) the store in `path`. Background flushes run every `flush_every_ms`;
+    /// the page cache holds up to `cache_bytes`.
+    pub fn open(path: &Path, flush_every_ms: u64, cache_bytes: u64) -> Result<Kv> {
         let db = sled::Config::new()
             .path(path)
+            .cache_capacity(cache_bytes)
             .flush_every_ms(Some(flush_every_ms.max(1)))
             .open()?;
         Ok(Kv { db })
     }
 
     /// A store in a temporary directory, removed when dropped (for tests and embedding).
-    pub fn temporary() -> Result<Kv> {
-        let db = sled::Config::new().temporary(true).open()?;
+    pub fn temporary(cache_bytes: u64) -> Result<Kv> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .cache_capacity(cache_bytes)
+            .open()?;
         Ok(Kv { db })
     }
 
@@ -192,7 +197,7 @@ mod tests {
 
     #[test]
     fn commit_is_atomic_across_trees() {
-        let kv = Kv::temporary().expect("temporary store");
+        let kv = Kv::temporary(1 << 20).expect("temporary store");
         let a = kv.tree("a").expect("tree a");
         let b = kv.tree("b").expect("tree b");
         let mut set = WriteSet::new();
@@ -213,7 +218,7 @@ mod tests {
 
     #[test]
     fn inverted_range_is_empty() {
-        let kv = Kv::temporary().expect("temporary store");
+        let kv = Kv::temporary(1 << 20).expect("temporary store");
         let a = kv.tree("a").expect("tree a");
         a.insert(b"m", b"").expect("insert");
         let n = range(

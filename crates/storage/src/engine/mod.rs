@@ -9,13 +9,15 @@
 //! - tree `history`: the history log, keyed by a big-endian u64 sequence.
 //!
 //! Concurrency: one writer at a time (a mutex around [`Writer`]), readers never block. Every
-//! write commits its document, index entries and history entry in one atomic batch.
+//! write commits its document, index entries and history entry in one atomic batch;
+//! concurrent single-document inserts share one commit (`group.rs`).
 
 mod agg_env;
 mod capped;
 mod catalog;
 mod commits;
 mod geo_near;
+mod group;
 mod history;
 mod index;
 mod kv;
@@ -58,12 +60,20 @@ use kv::{Kv, Tree, WriteSet};
 pub struct StorageOptions {
     /// Interval of the background flush (group commit), in milliseconds.
     pub flush_every_ms: u64,
+    /// Memory for the key-value engine's page cache, in MB (sled's own default is 1 GB, too
+    /// much for an edge appliance).
+    pub cache_size_mb: u64,
 }
+
+/// The page cache of a store opened with default options, in MB: small enough for an
+/// appliance with 1-2 GB shared with its applications.
+pub const DEFAULT_CACHE_SIZE_MB: u64 = 64;
 
 impl Default for StorageOptions {
     fn default() -> StorageOptions {
         StorageOptions {
             flush_every_ms: 100,
+            cache_size_mb: DEFAULT_CACHE_SIZE_MB,
         }
     }
 }
@@ -86,6 +96,8 @@ struct Inner {
     commits: commits::CommitWatch,
     /// Committed document count and size of capped collections, by collection id.
     capped_totals: Mutex<std::collections::HashMap<u64, capped::CappedTotals>>,
+    /// Single-document inserts waiting to be committed in a group (see `group.rs`).
+    inserts: group::InsertQueue,
 }
 
 /// A check the sync layer runs on every local (`Origin::Local`) insert, update and replace
@@ -140,12 +152,22 @@ pub enum IndexSelector {
 impl Storage {
     /// Opens (or creates) the database in `path`.
     pub fn open(path: &Path, options: StorageOptions) -> Result<Storage> {
-        Storage::from_kv(Kv::open(path, options.flush_every_ms)?)
+        Storage::from_kv(Kv::open(
+            path,
+            options.flush_every_ms,
+            cache_bytes(options.cache_size_mb),
+        )?)
+    }
+
+    /// A database in a temporary directory, removed when the last handle is dropped, with
+    /// the default options.
+    pub fn temporary() -> Result<Storage> {
+        Storage::temporary_with(StorageOptions::default())
     }
 
     /// A database in a temporary directory, removed when the last handle is dropped.
-    pub fn temporary() -> Result<Storage> {
-        Storage::from_kv(Kv::temporary()?)
+    pub fn temporary_with(options: StorageOptions) -> Result<Storage> {
+        Storage::from_kv(Kv::temporary(cache_bytes(options.cache_size_mb))?)
     }
 
     fn from_kv(kv: Kv) -> Result<Storage> {
@@ -179,6 +201,7 @@ impl Storage {
                 write_guard: RwLock::new(None),
                 commits: commits::CommitWatch::new(next_seq - 1),
                 capped_totals: Mutex::new(std::collections::HashMap::new()),
+                inserts: group::InsertQueue::default(),
             }),
         })
     }
@@ -729,6 +752,11 @@ impl Storage {
         self.commit_set(set)?;
         Ok(removed)
     }
+}
+
+/// `mb` megabytes in bytes (saturating: a huge setting means "as much as possible").
+fn cache_bytes(mb: u64) -> u64 {
+    mb.saturating_mul(1024 * 1024)
 }
 
 /// A local history entry for a catalog operation (seq and clock are set when appended).

@@ -97,7 +97,7 @@ pub(super) struct Batch {
     /// Documents staged.
     len: usize,
     /// Bytes of documents staged.
-    bytes: usize,
+    pub(super) bytes: usize,
     /// Changes to capped collections' totals, by collection id, applied after the commit.
     pub(super) capped: HashMap<u64, super::capped::CappedDelta>,
     /// Insertion positions of documents this batch inserted into capped collections.
@@ -431,17 +431,23 @@ impl Storage {
 
     /// Inserts many documents under one writer lock, committing them in atomic groups (every
     /// 1,000 documents or 8 MB). Returns the failed documents' positions and errors; with
-    /// `ordered`, the first failure stops the rest.
+    /// `ordered`, the first failure stops the rest. One document commits in a group with
+    /// other threads' concurrent single-document inserts (see `group.rs`).
     pub fn insert_many(
         &self,
         db: &str,
         coll: &str,
-        docs: Vec<Document>,
+        mut docs: Vec<Document>,
         ordered: bool,
         options: &WriteOptions,
     ) -> Result<Vec<(usize, Error)>> {
         const GROUP_DOCS: usize = 1000;
         const GROUP_BYTES: usize = 8 * 1024 * 1024;
+        if docs.len() == 1 {
+            if let Some(doc) = docs.pop() {
+                return self.insert_one_grouped(db, coll, doc, options);
+            }
+        }
         let mut w = self.writer();
         let collection = self.collection_or_create(&mut w, db, coll)?;
         let mut failures = Vec::new();
