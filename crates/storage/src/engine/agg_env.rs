@@ -136,8 +136,20 @@ impl Storage {
             )?,
             None => super::read::effective_collation(options.collation.as_ref(), None)?,
         };
-        let input: Box<dyn Iterator<Item = Result<Document>>> = match coll {
-            Some(coll) => {
+        // A time-series collection reads as its measurements, unpacked from its buckets.
+        let timeseries = match coll {
+            Some(coll) => self.timeseries_options(db, coll)?,
+            None => None,
+        };
+        let input: Box<dyn Iterator<Item = Result<Document>>> = match (coll, timeseries) {
+            (Some(coll), Some(timeseries)) => Box::new(self.unpacked(
+                db,
+                coll,
+                timeseries,
+                pipeline.leading_match(),
+                options.deadline,
+            )?),
+            (Some(coll), None) => {
                 // The leading $match picks the access path; the pipeline still applies it.
                 let filter = pipeline.leading_match().cloned().unwrap_or_default();
                 let find = FindOptions {
@@ -149,7 +161,7 @@ impl Storage {
                 };
                 Box::new(self.find(db, coll, &find)?)
             }
-            None => Box::new(std::iter::empty()),
+            (None, _) => Box::new(std::iter::empty()),
         };
         pipeline.run_with_collation(input, self, options, collation)
     }

@@ -442,6 +442,9 @@ impl Storage {
     ) -> Result<Vec<(usize, Error)>> {
         const GROUP_DOCS: usize = 1000;
         const GROUP_BYTES: usize = 8 * 1024 * 1024;
+        if self.timeseries_options(db, coll)?.is_some() {
+            return self.timeseries_insert(db, coll, docs, ordered);
+        }
         let mut w = self.writer();
         let collection = self.collection_or_create(&mut w, db, coll)?;
         let mut failures = Vec::new();
@@ -765,6 +768,9 @@ impl Storage {
         spec: &DeleteSpec,
         options: &WriteOptions,
     ) -> Result<u64> {
+        if self.timeseries_options(db, coll)?.is_some() {
+            return self.timeseries_delete(db, coll, spec.filter, spec.just_one);
+        }
         let (filter, _) = self.write_filter_and_sort(
             db,
             coll,
