@@ -37,6 +37,7 @@ mod query;
 mod replset;
 mod stable_api;
 mod stats;
+mod timeseries;
 mod tls;
 mod validate;
 mod views;

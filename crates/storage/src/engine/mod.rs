@@ -527,6 +527,15 @@ impl Storage {
         if from_db == to_db && from == to {
             return Err(Error::coded(20, "Can't rename a collection to itself"));
         }
+        // As mongod: a time-series collection (or its buckets) keeps its name.
+        for (db, name) in [(from_db, from), (to_db, to)] {
+            if self.timeseries_options(db, name)?.is_some() || is_buckets_name(name) {
+                return Err(Error::coded(
+                    20,
+                    format!("Renaming a time-series collection is not allowed: {db}.{name}"),
+                ));
+            }
+        }
         if self.collection(to_db, to).is_some() {
             if !drop_target {
                 return Err(Error::NamespaceExists("target namespace exists".into()));
