@@ -39,6 +39,7 @@ mod replset;
 mod stable_api;
 mod stats;
 mod text_search;
+mod timeseries;
 mod tls;
 mod validate;
 mod views;

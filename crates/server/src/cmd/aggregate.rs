@@ -170,7 +170,9 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         );
     }
     let parsed = parse(state, req)?;
-    if let Some(coll) = &parsed.coll {
+    // `$collStats` on a time-series collection already read its statistics (the input).
+    let stats_input = parsed.input.is_some();
+    if let Some(coll) = parsed.coll.as_ref().filter(|_| !stats_input) {
         if let Some(view) = super::views::resolve(state, req.db, coll)? {
             args::check_view_collation(parsed.options.collation.as_ref())?;
             let stages = args::req_documents(req.body, "aggregate", "pipeline")?;

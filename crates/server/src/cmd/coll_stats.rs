@@ -32,7 +32,13 @@ pub fn storage_stats(state: &State, db: &str, name: &str, scale: i64) -> Result<
     if scale < 1 {
         return Err(Error::bad_value("scale has to be >= 1"));
     }
-    let stats = state.storage.collection_stats(db, name)?;
+    // A time-series collection's storage is its buckets collection's.
+    let timeseries = state.storage.timeseries_options(db, name)?.is_some();
+    let stored = match timeseries {
+        true => outpost_storage::buckets_name(name),
+        false => name.to_owned(),
+    };
+    let stats = state.storage.collection_stats(db, &stored)?;
     let scaled = |n: u64| i64::try_from(n).unwrap_or(i64::MAX) / scale;
     let total_index: u64 = stats.index_sizes.iter().map(|(_, s)| *s).sum();
     let mut index_sizes = Document::new();
@@ -55,6 +61,12 @@ pub fn storage_stats(state: &State, db: &str, name: &str, scale: i64) -> Result<
         "scaleFactor": scale,
         "capped": stats.capped.is_some(),
     };
+    if timeseries {
+        reply.insert(
+            "timeseries",
+            super::timeseries::stats_section(state, db, name, scale)?,
+        );
+    }
     if let Some((size, max)) = stats.capped {
         if let Some(max) = max {
             reply.insert("max", i64::try_from(max).unwrap_or(i64::MAX));

@@ -11,7 +11,7 @@ use crate::state::State;
 pub static COMMAND: Command = Command {
     name: "create",
     aliases: &[],
-    help: "creates a collection: { create: <name>, capped, size, max, validator, collation, viewOn, pipeline }; time-series and clustered collections are not supported",
+    help: "creates a collection: { create: <name>, capped, size, max, validator, collation, viewOn, pipeline, timeseries: {timeField, metaField, granularity | bucketMaxSpanSeconds + bucketRoundingSeconds}, expireAfterSeconds }; clustered collections are not supported",
     admin_only: false,
     action: Action::Schema,
     counter: Counter::Command,
@@ -20,13 +20,8 @@ pub static COMMAND: Command = Command {
 
 /// Options refused with the feature they belong to.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("timeseries", "time-series collections"),
     ("clusteredIndex", "clustered collections (clusteredIndex)"),
     ("encryptedFields", "queryable encryption (encryptedFields)"),
-    (
-        "expireAfterSeconds",
-        "time-series collections (expireAfterSeconds)",
-    ),
 ];
 
 /// Options accepted (stored and reported by listCollections, or generic command fields).
@@ -49,6 +44,16 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         Some(spec) => outpost_storage::value::Collation::parse(&spec)?.map(|c| c.to_document()),
         None => None,
     };
+    if let Some(spec) = req.body.get("timeseries") {
+        return super::timeseries::create(state, req, &name, spec, collation.as_ref());
+    }
+    if req.body.contains_key("expireAfterSeconds") {
+        return Err(Error::new(
+            72,
+            "'expireAfterSeconds' is only supported on time-series collections or when the \
+             'clusteredIndex' option is specified",
+        ));
+    }
     if let Some(view_on) = req.body.get("viewOn") {
         if collation.is_some() {
             return Err(Error::not_supported(

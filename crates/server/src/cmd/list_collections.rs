@@ -28,8 +28,17 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let options = BatchOptions::from_cursor_field(req.body, "listCollections")?;
     let mut out = Vec::new();
     for info in state.storage.list_collections(req.db) {
-        let kind = if info.is_view { "view" } else { "collection" };
-        let full = if info.is_view {
+        let timeseries = super::timeseries::is_timeseries(&info.name, &info.options);
+        let kind = if info.is_view {
+            "view"
+        } else if timeseries {
+            "timeseries"
+        } else {
+            "collection"
+        };
+        let full = if timeseries {
+            doc! {"name": &info.name, "type": kind, "options": info.options.clone(), "info": {"readOnly": false}}
+        } else if info.is_view {
             doc! {"name": &info.name, "type": kind, "options": info.options.clone(), "info": {"readOnly": true}}
         } else {
             let mut id_index = doc! {"v": 2, "key": {"_id": 1}, "name": "_id_"};

@@ -21,6 +21,7 @@ mod connection_status;
 mod convert_to_capped;
 mod count;
 mod create;
+// Not a command: time-series parts of create, listCollections and collStats.
 mod create_indexes;
 mod create_user;
 mod cursor_reply;
@@ -60,6 +61,7 @@ mod revoke_roles_from_user;
 mod sasl_continue;
 mod sasl_start;
 mod server_status;
+mod timeseries;
 mod update;
 mod update_user;
 mod users_info;

@@ -136,11 +136,20 @@ impl Storage {
             )?,
             None => super::read::effective_collation(options.collation.as_ref(), None)?,
         };
-        let input: Box<dyn Iterator<Item = Result<Document>>> = match coll {
-            Some(coll) if pipeline.leading_geo_near().is_some() => {
-                let spec = pipeline
-                    .leading_geo_near()
-                    .ok_or_else(|| Error::coded(1, "$geoNear stage missing"))?;
+        // A time-series collection reads as its measurements, unpacked from its buckets.
+        let timeseries = match coll {
+            Some(coll) => self.timeseries_options(db, coll)?,
+            None => None,
+        };
+        let geo_near = pipeline.leading_geo_near();
+        let input: Box<dyn Iterator<Item = Result<Document>>> = match (coll, timeseries) {
+            (Some(_), Some(_)) if geo_near.is_some() => {
+                return Err(Error::NotSupported(
+                    "$geoNear on a time-series collection is not supported by Outpost".into(),
+                ))
+            }
+            (Some(coll), None) if geo_near.is_some() => {
+                let spec = geo_near.ok_or_else(|| Error::coded(1, "$geoNear stage missing"))?;
                 let find = FindOptions {
                     variables: Some(options.variables.clone()),
                     deadline: options.deadline,
@@ -153,10 +162,17 @@ impl Storage {
                         .map(Ok),
                 )
             }
-            None if pipeline.leading_geo_near().is_some() => {
+            (None, _) if geo_near.is_some() => {
                 return Err(Error::coded(40603, "$geoNear needs a collection to read"))
             }
-            Some(coll) => {
+            (Some(coll), Some(timeseries)) => Box::new(self.unpacked(
+                db,
+                coll,
+                timeseries,
+                pipeline.leading_match(),
+                options.deadline,
+            )?),
+            (Some(coll), None) => {
                 // The leading $match picks the access path; the pipeline still applies it.
                 let filter = pipeline.leading_match().cloned().unwrap_or_default();
                 let find = FindOptions {
@@ -168,7 +184,7 @@ impl Storage {
                 };
                 Box::new(self.find(db, coll, &find)?)
             }
-            None => Box::new(std::iter::empty()),
+            (None, _) => Box::new(std::iter::empty()),
         };
         pipeline.run_with_collation(input, self, options, collation)
     }

@@ -26,6 +26,7 @@ mod records;
 mod remote;
 mod scan;
 mod text_index;
+mod timeseries;
 mod ttl;
 mod validate;
 mod write;
@@ -46,6 +47,10 @@ pub use index::CreateIndexesOutcome;
 pub use read::{distinct_values, ExplainInfo, FindOptions, PlanKind, ReadCursor};
 pub use records::RecordTree;
 pub use remote::RemoteBatch;
+pub use timeseries::{
+    buckets_name, is_buckets_name, parse_expire_after_seconds, TimeseriesOptions, TimeseriesStats,
+    Unpacked,
+};
 pub use validate::ValidateReport;
 pub use write::{
     DeleteSpec, FindAndModify, FindAndModifyOutcome, UpdateOutcome, UpdateSpec, WriteOptions,
@@ -290,6 +295,14 @@ impl Storage {
                 166,
                 format!("Namespace {db}.{coll} is a view, not a collection"),
             )),
+            // Inserts and deletes of measurements go through `timeseries`; nothing else
+            // writes to a time-series collection.
+            Some(_) if self.timeseries_options(db, coll)?.is_some() => {
+                Err(Error::NotSupported(format!(
+                    "{db}.{coll} is a time-series collection: Outpost supports inserts and \
+                     deletes of its measurements, not updates, findAndModify, $out or $merge"
+                )))
+            }
             other => Ok(other),
         }
     }
@@ -439,7 +452,12 @@ impl Storage {
     /// the pipeline to run over it (the innermost view's stages first); `None` when
     /// `db.name` is not a view. Views stack at most [`MAX_VIEW_DEPTH`] deep (code 149 past
     /// that, as mongod's ViewDepthLimitExceeded).
+    /// A time-series collection reads as a view of its measurements: itself, with no stages
+    /// (`Storage::aggregate` unpacks its buckets).
     pub fn resolve_view(&self, db: &str, name: &str) -> Result<Option<(String, Vec<Document>)>> {
+        if self.timeseries_options(db, name)?.is_some() {
+            return Ok(Some((name.to_owned(), Vec::new())));
+        }
         let Some((mut source, mut pipeline)) = self.view_definition(db, name) else {
             return Ok(None);
         };
@@ -472,6 +490,10 @@ impl Storage {
         let Some(c) = self.collection(db, coll) else {
             return Ok(false);
         };
+        // A time-series collection's buckets go with it.
+        if self.timeseries_options(db, coll)?.is_some() {
+            self.drop_collection_locked(w, db, &buckets_name(coll), None)?;
+        }
         let ns = c.meta.namespace();
         let mut set = WriteSet::new();
         set.delete(&self.inner.catalog, ns.as_bytes());
@@ -529,6 +551,15 @@ impl Storage {
         };
         if from_db == to_db && from == to {
             return Err(Error::coded(20, "Can't rename a collection to itself"));
+        }
+        // As mongod: a time-series collection (or its buckets) keeps its name.
+        for (db, name) in [(from_db, from), (to_db, to)] {
+            if self.timeseries_options(db, name)?.is_some() || is_buckets_name(name) {
+                return Err(Error::coded(
+                    20,
+                    format!("Renaming a time-series collection is not allowed: {db}.{name}"),
+                ));
+            }
         }
         if self.collection(to_db, to).is_some() {
             if !drop_target {

@@ -443,6 +443,9 @@ impl Storage {
     ) -> Result<Vec<(usize, Error)>> {
         const GROUP_DOCS: usize = 1000;
         const GROUP_BYTES: usize = 8 * 1024 * 1024;
+        if self.timeseries_options(db, coll)?.is_some() {
+            return self.timeseries_insert(db, coll, docs, ordered);
+        }
         if docs.len() == 1 {
             if let Some(doc) = docs.pop() {
                 return self.insert_one_grouped(db, coll, doc, options);
@@ -771,6 +774,9 @@ impl Storage {
         spec: &DeleteSpec,
         options: &WriteOptions,
     ) -> Result<u64> {
+        if self.timeseries_options(db, coll)?.is_some() {
+            return self.timeseries_delete(db, coll, spec.filter, spec.just_one);
+        }
         let (filter, _) = self.write_filter_and_sort(
             db,
             coll,
