@@ -38,6 +38,7 @@ mod replset;
 mod stable_api;
 mod stats;
 mod tls;
+mod transactions;
 mod validate;
 mod views;
 mod wire;

@@ -10,6 +10,7 @@
 //! (261), as mongod does past `maxSessions`.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,14 @@ struct Entry {
     last_use: bson::DateTime,
     touched: Instant,
     retry: RetrySlot,
+    /// The session's multi-document transaction (dropped, and so aborted, with the session).
+    txn: crate::txn::TxnSlot,
+}
+
+/// What a command's session offers it: its retryable-write slot and its transaction.
+pub struct Slots {
+    pub retry: RetrySlot,
+    pub txn: crate::txn::TxnSlot,
 }
 
 /// A session's last retryable write: its transaction number and reply. Held locked while the
@@ -57,6 +66,8 @@ struct Sessions {
 pub struct SessionCache {
     sessions: Mutex<Sessions>,
     capacity: usize,
+    /// Transactions open now, bounded by [`crate::txn::MAX_OPEN_TRANSACTIONS`].
+    pub open_transactions: Arc<AtomicUsize>,
 }
 
 impl Default for SessionCache {
@@ -121,6 +132,7 @@ impl SessionCache {
                 pruned: Instant::now(),
             }),
             capacity,
+            open_transactions: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -129,9 +141,9 @@ impl SessionCache {
     }
 
     /// Records a use of the session named by a command's `lsid` and returns its
-    /// retryable-write slot; refuses an `lsid` of the wrong shape, and a new session when the
-    /// cache is full.
-    pub fn touch(&self, lsid: &Bson) -> Result<RetrySlot> {
+    /// retryable-write and transaction slots; refuses an `lsid` of the wrong shape, and a new
+    /// session when the cache is full.
+    pub fn touch(&self, lsid: &Bson) -> Result<Slots> {
         let key = parse_lsid(lsid)?;
         let mut sessions = self.lock();
         let now = Instant::now();
@@ -161,13 +173,24 @@ impl SessionCache {
             last_use: bson::DateTime::now(),
             touched: now,
             retry: RetrySlot::default(),
+            txn: crate::txn::TxnSlot::default(),
         });
         entry.last_use = bson::DateTime::now();
         entry.touched = now;
-        Ok(entry.retry.clone())
+        Ok(Slots {
+            retry: entry.retry.clone(),
+            txn: entry.txn.clone(),
+        })
     }
 
-    /// Forgets the given sessions (`endSessions`); malformed entries are skipped.
+    /// Aborts the open transactions older than `limit_secs` (see [`crate::txn::abort_expired`]).
+    pub fn abort_expired_transactions(&self, limit_secs: u64) -> usize {
+        let sessions = self.lock();
+        crate::txn::abort_expired(limit_secs, sessions.map.values().map(|e| &e.txn))
+    }
+
+    /// Forgets the given sessions (`endSessions`, `killSessions`), aborting their open
+    /// transactions; malformed entries are skipped.
     pub fn end(&self, lsids: &[Bson]) {
         let mut sessions = self.lock();
         for lsid in lsids {
