@@ -21,6 +21,7 @@ mod concurrency;
 mod connections;
 mod crud;
 mod cursors;
+mod drivers;
 mod errors;
 mod find_options;
 mod handshake;
