@@ -6,6 +6,8 @@ const shop = db.getSiblingDB("drivers_mongosh");
 const other = new Mongo(db.getMongo()._uri).getDB("drivers_mongosh");
 
 const stream = shop.orders.watch();
+// next() below waits for the other connection's writes, as intended.
+stream.disableBlockWarnings();
 print("opened=" + stream.tryNext());
 other.orders.insertOne({ _id: 1, item: "apple", qty: 1 });
 other.orders.updateOne({ _id: 1 }, { $set: { qty: 2 } });

@@ -21,7 +21,7 @@ def main(uri):
             inserted = stream.next()
             updated = stream.next()
             print("watch=%s,%s" % (inserted["operationType"], updated["operationType"]))
-            print("updatedFields=" + json.dumps(updated["updateDescription"]["updatedFields"]))
+            print("updatedFields=" + json.dumps(updated["updateDescription"]["updatedFields"], separators=(",", ":")))
 
             def callback(session):
                 coll.insert_one({"_id": 2, "item": "pear", "qty": 5}, session=session)

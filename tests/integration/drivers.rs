@@ -85,9 +85,8 @@ fn node_modules() -> PathBuf {
     let _once = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
     let root = workspace_root();
     let modules = root.join("node_modules");
-    let present = |m: &Path| {
-        m.join(".bin/mongosh").exists() && m.join("mongodb/package.json").exists()
-    };
+    let present =
+        |m: &Path| m.join(".bin/mongosh").exists() && m.join("mongodb/package.json").exists();
     if !present(&modules) {
         let mut npm = Command::new("npm");
         npm.args([
@@ -107,7 +106,10 @@ fn node_modules() -> PathBuf {
                  cannot run npm: {e}"
             )
         });
-        assert!(status.success(), "npm install mongosh@2 mongodb@6 failed: {status}");
+        assert!(
+            status.success(),
+            "npm install mongosh@2 mongodb@6 failed: {status}"
+        );
     }
     assert!(present(&modules), "npm did not install mongosh and mongodb");
     modules
@@ -121,7 +123,9 @@ fn ensure_pymongo() {
             .args(["-c", "import pymongo"])
             .stderr(Stdio::null())
             .status()
-            .unwrap_or_else(|e| panic!("this test needs python3 (`apt-get install python3-pip`): {e}"))
+            .unwrap_or_else(|e| {
+                panic!("this test needs python3 (`apt-get install python3-pip`): {e}")
+            })
             .success()
     };
     if !has() {
@@ -219,7 +223,11 @@ async fn mongosh_watches_runs_with_transaction_and_shows_the_replica_set_prompt(
     .expect("the mongosh task panicked");
     let mut expected = vec!["opened=null"];
     expected.extend(COMMON);
-    assert_eq!(lines(&script_out), expected, "mongosh output:\n{script_out}");
+    assert_eq!(
+        lines(&script_out),
+        expected,
+        "mongosh output:\n{script_out}"
+    );
     assert!(
         direct_prompt.contains("outpost [direct: primary] test> "),
         "mongosh prompt with a single host:\n{direct_prompt}"

@@ -337,6 +337,9 @@ async fn commands_a_transaction_does_not_allow_answer_263() {
 async fn a_change_stream_sees_a_committed_transaction() {
     let server = TestServer::start_with(config()).await;
     let coll: Collection<Document> = server.db("shop").collection("orders");
+    coll.insert_one(doc! {"_id": 0, "n": 1})
+        .await
+        .expect("seed");
     let mut stream = coll.watch().await.expect("watch");
     let mut session = server.client().start_session().await.expect("session");
     session.start_transaction().await.expect("start");
@@ -346,16 +349,32 @@ async fn a_change_stream_sees_a_committed_transaction() {
             .await
             .expect("insert");
     }
+    coll.update_one(doc! {"_id": 0}, doc! {"$set": {"n": 2}})
+        .session(&mut session)
+        .await
+        .expect("update");
     session.commit_transaction().await.expect("commit");
-    let mut ids = Vec::new();
-    for _ in 0..2 {
+    let mut seen = Vec::new();
+    for _ in 0..3 {
         let event = stream
             .try_next()
             .await
             .expect("event")
-            .expect("an event for each insert");
-        ids.push(event.document_key.expect("documentKey"));
+            .expect("an event for each write");
+        let fields = event.update_description.map(|u| u.updated_fields);
+        seen.push((
+            format!("{:?}", event.operation_type),
+            event.document_key.expect("documentKey"),
+            fields,
+        ));
     }
-    assert_eq!(ids, vec![doc! {"_id": 1}, doc! {"_id": 2}]);
+    assert_eq!(
+        seen,
+        vec![
+            ("Insert".to_string(), doc! {"_id": 1}, None),
+            ("Insert".to_string(), doc! {"_id": 2}, None),
+            ("Update".to_string(), doc! {"_id": 0}, Some(doc! {"n": 2})),
+        ]
+    );
     server.shutdown().await;
 }

@@ -44,6 +44,9 @@ pub struct Active {
     written: Vec<(String, String, Bson)>,
     /// `(namespace, encoded _id)` of `written`.
     written_keys: HashSet<(String, Vec<u8>)>,
+    /// Those of `written_keys` that a statement replaced whole (the others were inserted,
+    /// updated or deleted): they commit as replaces, the others' changes as updates.
+    replaced: HashSet<(String, Vec<u8>)>,
     /// Bytes copied and written, against [`MAX_TRANSACTION_BYTES`].
     bytes: u64,
     _ticket: Ticket,
@@ -59,6 +62,7 @@ impl Active {
             copied: HashSet::new(),
             written: Vec::new(),
             written_keys: HashSet::new(),
+            replaced: HashSet::new(),
             bytes: 0,
             _ticket: ticket,
         })
@@ -192,6 +196,9 @@ impl Active {
                 self.count_bytes(doc)?;
             }
             let key = (entry.ns.clone(), keyenc::encode(&entry.id));
+            if entry.op == HistoryOp::Replace {
+                self.replaced.insert(key.clone());
+            }
             if self.written_keys.insert(key) {
                 let Some((db, coll)) = entry.ns.split_once('.') else {
                     return Err(Error::new(1, format!("bad namespace {}", entry.ns)));
@@ -228,8 +235,13 @@ impl Active {
         }
         let finals = self.scratch.remote_batch();
         for (db, coll, id) in &self.written {
-            let doc = finals.get(db, coll, id)?;
-            batch.put(db, coll, id, doc, &Origin::Local);
+            let key = (format!("{db}.{coll}"), keyenc::encode(id));
+            match finals.get(db, coll, id)? {
+                Some(doc) if !self.replaced.contains(&key) => {
+                    batch.put_as_update(db, coll, id, doc, &Origin::Local)
+                }
+                doc => batch.put(db, coll, id, doc, &Origin::Local),
+            }
         }
         drop(finals);
         batch.commit()?;
