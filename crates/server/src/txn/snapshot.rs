@@ -284,3 +284,39 @@ pub fn write_conflict(detail: String) -> Error {
     )
     .with_label(TRANSIENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(ns: &str, op: HistoryOp, id: Bson) -> HistoryEntry {
+        HistoryEntry {
+            seq: 9,
+            ns: ns.to_owned(),
+            op,
+            id,
+            doc: None,
+            changed_fields: None,
+            increments: None,
+            hlc: 0,
+            origin: Origin::Local,
+            before: None,
+            ddl: None,
+        }
+    }
+
+    #[test]
+    fn only_changes_to_written_documents_or_drops_of_their_collections_conflict() {
+        let written: HashSet<(String, Vec<u8>)> =
+            [("db.a".to_string(), keyenc::encode(&Bson::Int32(1)))].into();
+        let ns: HashSet<&str> = ["db.a"].into();
+        let conflict = |e: HistoryEntry| conflicts(&written, &ns, &e);
+        assert!(conflict(entry("db.a", HistoryOp::Update, Bson::Int32(1))));
+        // The same _id by value across number types is the same document.
+        assert!(conflict(entry("db.a", HistoryOp::Delete, Bson::Int64(1))));
+        assert!(conflict(entry("db.a", HistoryOp::Drop, Bson::Null)));
+        assert!(!conflict(entry("db.a", HistoryOp::Update, Bson::Int32(2))));
+        assert!(!conflict(entry("db.b", HistoryOp::Update, Bson::Int32(1))));
+        assert!(!conflict(entry("db.b", HistoryOp::Drop, Bson::Null)));
+    }
+}
