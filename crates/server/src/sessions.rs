@@ -2,7 +2,8 @@
 //! `lsid` to every command; `$listLocalSessions` lists them and `endSessions` removes them.
 //! Each session also remembers its last retryable write (`txnNumber` outside a transaction) and
 //! its reply, so a driver retrying it after a network error gets the same answer and the write
-//! is applied once. These records live in memory: a restart forgets them.
+//! is applied once. These records live in memory: a restart forgets them. A session also
+//! holds its multi-document transaction (see `crate::txn`): forgetting the session aborts it.
 //!
 //! The cache is bounded: an `lsid` must be `{id: UUID, uid?: SHA-256}` as mongod's
 //! `LogicalSessionFromClient` is (so an entry is a few dozen bytes), and at most
