@@ -186,9 +186,9 @@ async fn other_argument_errors_have_mongodb_codes() {
             // Namespaces.
             refused(doc! {"find": ""}, 73, "InvalidNamespace", ""),
             refused(doc! {"insert": "bad$name", "documents": [{}]}, 73, "InvalidNamespace", ""),
-            // Multi-document transactions are not supported yet.
-            refused(doc! {"find": "c", "txnNumber": 1_i64, "startTransaction": true, "autocommit": false},
-                20, "IllegalOperation", "multi-document transactions (startTransaction, autocommit) are not supported by Outpost yet"),
+            // A transaction needs autocommit: false (tests/integration/transactions.rs has the rest).
+            refused(doc! {"find": "c", "txnNumber": 1_i64, "startTransaction": true, "autocommit": true},
+                72, "InvalidOptions", "Specifying autocommit=true is not allowed."),
         ],
     )
     .await;

@@ -264,27 +264,6 @@ async fn a_retryable_insert_is_retried_after_a_dropped_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transactions_are_refused_by_name() {
-    let server = TestServer::start_with(config()).await;
-    let coll = server.db("test").collection::<Document>("c");
-    let mut session = server.client().start_session().await.expect("session");
-    session
-        .start_transaction()
-        .await
-        .expect("client-side start");
-    let error = coll
-        .insert_one(doc! {"_id": 1})
-        .session(&mut session)
-        .await
-        .expect_err("transactions are not supported");
-    assert!(
-        format!("{error:?}").contains("multi-document transactions"),
-        "{error:?}"
-    );
-    server.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_whose_reply_failed_is_retried_by_the_driver_and_applied_once() {
     let server = TestServer::start_with(config()).await;
     let admin = server.db("admin");

@@ -102,6 +102,9 @@ pub struct Config {
     /// The `HOST:PORT` the replica set advertises as its member (`me`, `hosts`, `primary`);
     /// `None`: the address each client connected to.
     pub advertise_host: Option<String>,
+    /// Seconds a multi-document transaction may stay open before it is aborted
+    /// (`transactionLifetimeLimitSeconds`).
+    pub transaction_lifetime_limit_secs: u64,
     /// The command line, as `getCmdLineOpts` reports it.
     #[serde(skip)]
     pub argv: Vec<String>,
@@ -141,6 +144,7 @@ impl Default for Config {
             repl_set: "outpost".into(),
             standalone: false,
             advertise_host: None,
+            transaction_lifetime_limit_secs: 60,
             argv: Vec::new(),
         }
     }
@@ -156,6 +160,10 @@ impl Config {
 
     pub fn cursor_timeout(&self) -> Duration {
         Duration::from_secs(self.cursor_timeout_secs)
+    }
+
+    pub fn transaction_lifetime(&self) -> Duration {
+        Duration::from_secs(self.transaction_lifetime_limit_secs)
     }
 }
 

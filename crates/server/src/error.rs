@@ -14,6 +14,13 @@ pub enum Error {
     /// commands, cursors, ...).
     #[error("{message}")]
     Command { code: i32, message: String },
+    /// An error with MongoDB error labels (`errorLabels`: `TransientTransactionError`,
+    /// `UnknownTransactionCommitResult`), which tell a driver it may retry.
+    #[error("{inner}")]
+    Labeled {
+        inner: Box<Error>,
+        labels: Vec<&'static str>,
+    },
 }
 
 impl Error {
@@ -53,6 +60,31 @@ impl Error {
         match self {
             Error::Storage(e) => e.code(),
             Error::Command { code, .. } => *code,
+            Error::Labeled { inner, .. } => inner.code(),
+        }
+    }
+
+    /// The error with `label` added to its `errorLabels`.
+    pub fn with_label(self, label: &'static str) -> Error {
+        match self {
+            Error::Labeled { inner, mut labels } => {
+                if !labels.contains(&label) {
+                    labels.push(label);
+                }
+                Error::Labeled { inner, labels }
+            }
+            other => Error::Labeled {
+                inner: Box::new(other),
+                labels: vec![label],
+            },
+        }
+    }
+
+    /// The error's `errorLabels`.
+    pub fn labels(&self) -> &[&'static str] {
+        match self {
+            Error::Labeled { labels, .. } => labels,
+            _ => &[],
         }
     }
 
@@ -66,6 +98,9 @@ impl Error {
             "codeName": code_name(code),
         };
         self.add_details(&mut reply);
+        if !self.labels().is_empty() {
+            reply.insert("errorLabels", self.labels().to_vec());
+        }
         reply
     }
 
@@ -83,6 +118,10 @@ impl Error {
     }
 
     fn add_details(&self, out: &mut Document) {
+        if let Error::Labeled { inner, .. } = self {
+            inner.add_details(out);
+            return;
+        }
         if let Error::Storage(outpost_storage::Error::DocumentValidation(info)) = self {
             out.insert("errInfo", info.as_ref().clone());
         }
@@ -134,6 +173,7 @@ pub fn code_name(code: i32) -> String {
         85 => "IndexOptionsConflict",
         86 => "IndexKeySpecsConflict",
         96 => "OperationFailed",
+        112 => "WriteConflict",
         115 => "CommandNotSupported",
         121 => "DocumentValidationFailure",
         136 => "CappedPositionLost",
@@ -151,6 +191,8 @@ pub fn code_name(code: i32) -> String {
         238 => "NotImplemented",
         260 => "InvalidResumeToken",
         251 => "NoSuchTransaction",
+        256 => "TransactionCommitted",
+        257 => "TransactionTooLarge",
         261 => "TooManyLogicalSessions",
         263 => "OperationNotSupportedInTransaction",
         280 => "ChangeStreamFatalError",

@@ -35,6 +35,7 @@ mod stable_api;
 mod state;
 mod tail;
 pub mod tls;
+mod txn;
 
 pub use config::{Config, LogFormat, WriteOutsideQuery};
 pub use error::{code_name, Error};

@@ -126,7 +126,7 @@ struct ServeArgs {
     /// insecure_disable_auth, tls_mode, tls_cert_file, tls_key_file, tls_ca_file,
     /// flush_interval_ms, cache_size_mb, cursor_timeout_secs, ttl_interval_secs, history_retention_hours,
     /// max_conns, message_timeout_secs, idle_timeout_secs, shutdown_timeout_secs, repl_set,
-    /// standalone, advertise_host, and for sync hub,
+    /// standalone, advertise_host, transaction_lifetime_limit_secs, and for sync hub,
     /// registration_key, hub_tls_ca_file, write_outside_query, sync_interval_ms, sync_max_backoff_ms and
     /// sync_timeout_ms, repl_set, standalone, advertise_host. Flags given on the command line
     /// win.

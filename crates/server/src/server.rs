@@ -299,7 +299,8 @@ const TRIM_PER_PASS: u64 = 100_000;
 const TTL_PER_PASS: u64 = 100_000;
 
 /// The periodic work beside serving, on its own task so that accepting connections never
-/// waits for it: closing idle cursors, history trimming and the TTL pass (both on the command
+/// waits for it: closing idle cursors, aborting transactions past their lifetime, history
+/// trimming and the TTL pass (both on the command
 /// pool, bounded per pass).
 async fn maintenance_loop(state: Arc<State>, mut shutdown: watch::Receiver<bool>) {
     let mut ttl = tokio::time::interval(Duration::from_secs(state.config.ttl_interval_secs.max(1)));
@@ -312,6 +313,12 @@ async fn maintenance_loop(state: Arc<State>, mut shutdown: watch::Receiver<bool>
                 let expired = state.cursors.expire(state.config.cursor_timeout());
                 if expired > 0 {
                     tracing::info!(expired, "closed idle cursors");
+                }
+                let aborted = state
+                    .sessions
+                    .abort_expired_transactions(state.config.transaction_lifetime_limit_secs);
+                if aborted > 0 {
+                    tracing::info!(aborted, "aborted transactions past their lifetime");
                 }
             }
             _ = ttl.tick() => maintenance_pass(&state).await,

@@ -2,7 +2,8 @@
 //! `lsid` to every command; `$listLocalSessions` lists them and `endSessions` removes them.
 //! Each session also remembers its last retryable write (`txnNumber` outside a transaction) and
 //! its reply, so a driver retrying it after a network error gets the same answer and the write
-//! is applied once. These records live in memory: a restart forgets them.
+//! is applied once. These records live in memory: a restart forgets them. A session also
+//! holds its multi-document transaction (see `crate::txn`): forgetting the session aborts it.
 //!
 //! The cache is bounded: an `lsid` must be `{id: UUID, uid?: SHA-256}` as mongod's
 //! `LogicalSessionFromClient` is (so an entry is a few dozen bytes), and at most
@@ -10,6 +11,7 @@
 //! (261), as mongod does past `maxSessions`.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +26,14 @@ struct Entry {
     last_use: bson::DateTime,
     touched: Instant,
     retry: RetrySlot,
+    /// The session's multi-document transaction (dropped, and so aborted, with the session).
+    txn: crate::txn::TxnSlot,
+}
+
+/// What a command's session offers it: its retryable-write slot and its transaction.
+pub struct Slots {
+    pub retry: RetrySlot,
+    pub txn: crate::txn::TxnSlot,
 }
 
 /// A session's last retryable write: its transaction number and reply. Held locked while the
@@ -57,6 +67,8 @@ struct Sessions {
 pub struct SessionCache {
     sessions: Mutex<Sessions>,
     capacity: usize,
+    /// Transactions open now, bounded by [`crate::txn::MAX_OPEN_TRANSACTIONS`].
+    pub open_transactions: Arc<AtomicUsize>,
 }
 
 impl Default for SessionCache {
@@ -121,6 +133,7 @@ impl SessionCache {
                 pruned: Instant::now(),
             }),
             capacity,
+            open_transactions: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -129,9 +142,9 @@ impl SessionCache {
     }
 
     /// Records a use of the session named by a command's `lsid` and returns its
-    /// retryable-write slot; refuses an `lsid` of the wrong shape, and a new session when the
-    /// cache is full.
-    pub fn touch(&self, lsid: &Bson) -> Result<RetrySlot> {
+    /// retryable-write and transaction slots; refuses an `lsid` of the wrong shape, and a new
+    /// session when the cache is full.
+    pub fn touch(&self, lsid: &Bson) -> Result<Slots> {
         let key = parse_lsid(lsid)?;
         let mut sessions = self.lock();
         let now = Instant::now();
@@ -161,13 +174,24 @@ impl SessionCache {
             last_use: bson::DateTime::now(),
             touched: now,
             retry: RetrySlot::default(),
+            txn: crate::txn::TxnSlot::default(),
         });
         entry.last_use = bson::DateTime::now();
         entry.touched = now;
-        Ok(entry.retry.clone())
+        Ok(Slots {
+            retry: entry.retry.clone(),
+            txn: entry.txn.clone(),
+        })
     }
 
-    /// Forgets the given sessions (`endSessions`); malformed entries are skipped.
+    /// Aborts the open transactions older than `limit_secs` (see [`crate::txn::abort_expired`]).
+    pub fn abort_expired_transactions(&self, limit_secs: u64) -> usize {
+        let sessions = self.lock();
+        crate::txn::abort_expired(limit_secs, sessions.map.values().map(|e| &e.txn))
+    }
+
+    /// Forgets the given sessions (`endSessions`, `killSessions`), aborting their open
+    /// transactions; malformed entries are skipped.
     pub fn end(&self, lsids: &[Bson]) {
         let mut sessions = self.lock();
         for lsid in lsids {

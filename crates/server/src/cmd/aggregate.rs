@@ -76,7 +76,7 @@ pub fn parse(state: &State, req: &Request) -> Result<Parsed> {
         collation,
     };
     if let (Some(coll), Some(hint)) = (&coll, args::opt_hint(req.body, name)?) {
-        check_hint(state, req, coll, &hint)?;
+        check_hint(req, coll, &hint)?;
     }
     Ok(Parsed {
         input,
@@ -88,11 +88,11 @@ pub fn parse(state: &State, req: &Request) -> Result<Parsed> {
 
 /// A hint must name an existing index, as in MongoDB. (The access path of the pipeline's input
 /// is chosen from its leading `$match`; the hint does not change the results.)
-fn check_hint(state: &State, req: &Request, coll: &str, hint: &Bson) -> Result<()> {
-    if !state.storage.collection_exists(req.db, coll) {
+fn check_hint(req: &Request, coll: &str, hint: &Bson) -> Result<()> {
+    if !req.storage.collection_exists(req.db, coll) {
         return Ok(());
     }
-    let indexes = state.storage.list_indexes(req.db, coll)?;
+    let indexes = req.storage.list_indexes(req.db, coll)?;
     let found = indexes.iter().any(|spec| match hint {
         Bson::String(name) => spec.get_str("name").is_ok_and(|n| n == name),
         Bson::Document(key) => {
@@ -173,11 +173,11 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     // `$collStats` on a time-series collection already read its statistics (the input).
     let stats_input = parsed.input.is_some();
     if let Some(coll) = parsed.coll.as_ref().filter(|_| !stats_input) {
-        if let Some(view) = super::views::resolve(state, req.db, coll)? {
+        if let Some(view) = super::views::resolve(req.storage, req.db, coll)? {
             args::check_view_collation(parsed.options.collation.as_ref())?;
             let stages = args::req_documents(req.body, "aggregate", "pipeline")?;
             let docs = super::views::aggregate(
-                state,
+                req.storage,
                 req.db,
                 view,
                 stages,
@@ -197,14 +197,12 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let docs = match parsed.input {
         Some(input) => parsed.pipeline.run(
             Box::new(input.into_iter().map(Ok)),
-            &state.storage,
+            req.storage,
             &parsed.options,
         )?,
-        None => {
-            state
-                .storage
-                .aggregate(parsed.coll.as_deref(), &parsed.pipeline, &parsed.options)?
-        }
+        None => req
+            .storage
+            .aggregate(parsed.coll.as_deref(), &parsed.pipeline, &parsed.options)?,
     };
     super::flush_if_requested(state, req.body)?;
     let ns = match &parsed.coll {

@@ -69,6 +69,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             db,
             body,
             conn: req.conn,
+            storage: req.storage,
         };
         let outcome = super::find_command(kind)
             .ok_or_else(|| Error::new(1, format!("no {kind} command")))

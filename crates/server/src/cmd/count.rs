@@ -17,7 +17,7 @@ pub static COMMAND: Command = Command {
     run,
 };
 
-fn run(state: &State, req: &Request) -> Result<Document> {
+fn run(_state: &State, req: &Request) -> Result<Document> {
     let coll = args::collection_name(req.body, "count")?;
     let query = args::opt_doc(req.body, "count", "query")?
         .cloned()
@@ -33,12 +33,12 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let hint = args::opt_hint(req.body, "count")?;
     let collation = args::opt_collation(req.body, "count")?;
     let deadline = args::deadline(req.body, "count")?;
-    if let Some(view) = super::views::resolve(state, req.db, &coll)? {
+    if let Some(view) = super::views::resolve(req.storage, req.db, &coll)? {
         args::check_view_collation(collation.as_ref())?;
         let mut stages = super::views::find_stages(&query, None, skip, limit, None);
         stages.push(doc! {"$count": "n"});
         let docs = super::views::aggregate(
-            state,
+            req.storage,
             req.db,
             view,
             stages,
@@ -54,7 +54,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         return Ok(doc! {"n": n});
     }
     let n = if query.is_empty() && skip == 0 && limit == 0 && hint.is_none() {
-        state.storage.estimated_count(req.db, &coll)
+        req.storage.estimated_count(req.db, &coll)
     } else {
         let options = outpost_storage::FindOptions {
             filter: query,
@@ -65,7 +65,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             deadline,
             ..outpost_storage::FindOptions::default()
         };
-        state.storage.count(req.db, &coll, &options)?
+        req.storage.count(req.db, &coll, &options)?
     };
     Ok(doc! {"n": super::count_i32(n)})
 }

@@ -73,14 +73,14 @@ fn parse_statement(req: &Request, statement: &Document) -> Result<Statement> {
     })
 }
 
-fn run_statement(state: &State, req: &Request, coll: &str, statement: &Statement) -> Result<u64> {
+fn run_statement(req: &Request, coll: &str, statement: &Statement) -> Result<u64> {
     let spec = DeleteSpec {
         filter: &statement.filter,
         just_one: statement.just_one,
         hint: statement.hint.as_ref(),
         variables: statement.variables.as_ref(),
     };
-    Ok(state.storage.delete(
+    Ok(req.storage.delete(
         req.db,
         coll,
         &spec,
@@ -104,7 +104,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let mut n = 0u64;
     let mut write_errors = Vec::new();
     for (index, statement) in statements.iter().enumerate() {
-        match run_statement(state, req, &coll, statement) {
+        match run_statement(req, &coll, statement) {
             Ok(deleted) => n += deleted,
             Err(e) => {
                 write_errors.push(Bson::Document(e.to_write_error(index)));

@@ -17,7 +17,7 @@ pub static COMMAND: Command = Command {
     run,
 };
 
-fn run(state: &State, req: &Request) -> Result<Document> {
+fn run(_state: &State, req: &Request) -> Result<Document> {
     let coll = args::collection_name(req.body, "distinct")?;
     let key = args::opt_str(req.body, "distinct", "key")?.ok_or_else(|| {
         Error::new(
@@ -31,12 +31,12 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let hint = args::opt_hint(req.body, "distinct")?;
     let collation = args::opt_collation(req.body, "distinct")?;
     let deadline = args::deadline(req.body, "distinct")?;
-    let values = match super::views::resolve(state, req.db, &coll)? {
+    let values = match super::views::resolve(req.storage, req.db, &coll)? {
         Some(view) => {
             args::check_view_collation(collation.as_ref())?;
             let stages = super::views::find_stages(&query, None, 0, 0, None);
             let docs = super::views::aggregate(
-                state,
+                req.storage,
                 req.db,
                 view,
                 stages,
@@ -54,7 +54,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
                 deadline,
                 ..outpost_storage::FindOptions::default()
             };
-            state.storage.distinct(req.db, &coll, key, &options)?
+            req.storage.distinct(req.db, &coll, key, &options)?
         }
     };
 

@@ -33,6 +33,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         db: req.db,
         body: inner,
         conn: req.conn,
+        storage: req.storage,
     };
     match inner.keys().next().map(String::as_str) {
         Some("find") => {

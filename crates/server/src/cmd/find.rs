@@ -103,7 +103,7 @@ fn tailable_first_batch(
     await_data: bool,
     batch: &BatchOptions,
 ) -> Result<Document> {
-    if !state.storage.is_capped(req.db, coll) {
+    if !req.storage.is_capped(req.db, coll) {
         return Err(Error::bad_value(format!(
             "error processing query: ns={}.{coll} tailable cursor requested on non capped collection",
             req.db
@@ -174,7 +174,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     if let Some(await_data) = tailable(req.body)? {
         return tailable_first_batch(state, req, &coll, &options, await_data, &batch);
     }
-    if let Some(view) = super::views::resolve(state, req.db, &coll)? {
+    if let Some(view) = super::views::resolve(req.storage, req.db, &coll)? {
         args::check_view_collation(options.collation.as_ref())?;
         if options.hint.is_some() {
             return Err(Error::bad_value("hint is not supported on a view"));
@@ -196,7 +196,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             options.projection.as_ref(),
         );
         let docs = super::views::aggregate(
-            state,
+            req.storage,
             req.db,
             view,
             stages,
@@ -212,7 +212,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             &batch,
         );
     }
-    let cursor = state.storage.find(req.db, &coll, &options)?;
+    let cursor = req.storage.find(req.db, &coll, &options)?;
     first_batch(
         state,
         req.conn,

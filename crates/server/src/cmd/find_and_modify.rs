@@ -83,7 +83,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         hint: hint.as_ref(),
         variables: vars.as_ref(),
     };
-    let outcome = state.storage.find_and_modify(
+    let outcome = req.storage.find_and_modify(
         req.db,
         &coll,
         &request,

@@ -22,6 +22,7 @@ fn parameters(state: &State) -> Document {
         "featureCompatibilityVersion": {"version": "8.0"},
         "authenticationMechanisms": Bson::Array(vec![]),
         "maxBSONDepth": 100,
+        "transactionLifetimeLimitSeconds": i64::try_from(state.config.transaction_lifetime_limit_secs).unwrap_or(i64::MAX),
         "cursorTimeoutMillis": i64::try_from(state.config.cursor_timeout().as_millis()).unwrap_or(i64::MAX),
         "internalQueryMaxBlockingSortMemoryUsageBytes": 100 * 1024 * 1024_i32,
         "enableTestCommands": state.config.enable_test_commands,

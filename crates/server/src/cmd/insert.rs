@@ -41,7 +41,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     outpost_storage::validate_collection_name(req.db, &coll)?;
     let options = args::write_options(req.body, "insert")?;
     let total = docs.len();
-    let failures = state
+    let failures = req
         .storage
         .insert_many(req.db, &coll, docs, ordered, &options)?;
     // Ordered inserts stop at the first failure; unordered ones try every document.

@@ -16,6 +16,7 @@ mod build_info;
 mod bulk_write;
 mod coll_mod;
 mod coll_stats;
+mod commit_transaction;
 mod configure_fail_point;
 mod connection_status;
 mod convert_to_capped;
@@ -74,6 +75,9 @@ pub struct Request<'a> {
     pub db: &'a str,
     pub body: &'a Document,
     pub conn: &'a ConnInfo,
+    /// The data the command reads and writes: the server's storage, or inside a
+    /// multi-document transaction the transaction's private snapshot (see `crate::txn`).
+    pub storage: &'a outpost_storage::Storage,
 }
 
 /// Which `opcounters` entry a command counts towards.
@@ -102,6 +106,8 @@ pub struct Command {
 /// Every command Outpost implements.
 pub static COMMANDS: &[&Command] = &[
     &aggregate::COMMAND,
+    &commit_transaction::ABORT,
+    &commit_transaction::COMMIT,
     &build_info::COMMAND,
     &bulk_write::COMMAND,
     &coll_mod::COMMAND,
@@ -171,7 +177,7 @@ pub fn find_command(name: &str) -> Option<&'static Command> {
         .find(|c| c.name == name || c.aliases.contains(&name))
 }
 
-/// Fields that start or continue a multi-document transaction, which Outpost does not support.
+/// Fields that start or continue a multi-document transaction (see `crate::txn`).
 const TRANSACTION_FIELDS: &[&str] = &["startTransaction", "autocommit"];
 
 /// The commands a driver retries with a `txnNumber` outside a transaction (retryable writes).
@@ -251,12 +257,6 @@ fn run(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Docu
         return Err(Error::new(59, format!("no such command: '{name}'")));
     };
     crate::stable_api::check(command.name, body)?;
-    if TRANSACTION_FIELDS.iter().any(|f| body.contains_key(*f)) {
-        return Err(Error::new(
-            20,
-            "multi-document transactions (startTransaction, autocommit) are not supported by Outpost yet",
-        ));
-    }
     if command.admin_only && db != "admin" {
         return Err(Error::new(
             13,
@@ -277,11 +277,23 @@ fn run(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Docu
         Counter::GetMore => Metrics::add(&state.metrics.op_getmore, 1),
         Counter::None => {}
     }
-    let retry_slot = match body.get("lsid") {
+    let slots = match body.get("lsid") {
         Some(lsid) => Some(state.sessions.touch(lsid)?),
         None => None,
     };
-    let request = Request { db, body, conn };
+    let (retry_slot, txn_slot) = match slots {
+        Some(s) => (Some(s.retry), Some(s.txn)),
+        None => (None, None),
+    };
+    let request = Request {
+        db,
+        body,
+        conn,
+        storage: &state.storage,
+    };
+    if TRANSACTION_FIELDS.iter().any(|f| body.contains_key(*f)) {
+        return crate::txn::run(state, command, &request, txn_slot);
+    }
     if let Some(txn_number) = crate::args::opt_i64(body, command.name, "txnNumber")? {
         return run_retryable(state, command, &request, retry_slot, txn_number);
     }

@@ -103,12 +103,7 @@ fn parse_statement(req: &Request, statement: &Document) -> Result<Statement> {
     })
 }
 
-fn run_statement(
-    state: &State,
-    req: &Request,
-    coll: &str,
-    statement: &Statement,
-) -> Result<Outcome> {
+fn run_statement(req: &Request, coll: &str, statement: &Statement) -> Result<Outcome> {
     let update = Update::parse(&statement.u, statement.array_filters.as_deref())?;
     if statement.multi && update.is_replacement() {
         return Err(Error::failed_to_parse(
@@ -124,7 +119,7 @@ fn run_statement(
         sort: statement.sort.as_ref(),
         variables: statement.variables.as_ref(),
     };
-    let outcome = state.storage.update(
+    let outcome = req.storage.update(
         req.db,
         coll,
         &spec,
@@ -155,7 +150,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let mut upserted = Vec::new();
     let mut write_errors = Vec::new();
     for (index, statement) in statements.iter().enumerate() {
-        match run_statement(state, req, &coll, statement) {
+        match run_statement(req, &coll, statement) {
             Ok(outcome) => {
                 n += outcome.matched;
                 modified += outcome.modified;

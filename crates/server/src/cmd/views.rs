@@ -6,7 +6,7 @@ use bson::{doc, Bson, Document};
 use outpost_storage::agg::{AggOptions, Pipeline};
 
 use crate::error::{Error, Result};
-use crate::state::State;
+use outpost_storage::Storage;
 
 /// A view resolved to the collection it finally reads and the pipeline to run on it.
 pub struct Resolved {
@@ -15,9 +15,8 @@ pub struct Resolved {
 }
 
 /// `Some` when `db.name` is a view (stacked views resolved, at most 20 deep: code 149).
-pub fn resolve(state: &State, db: &str, name: &str) -> Result<Option<Resolved>> {
-    Ok(state
-        .storage
+pub fn resolve(storage: &Storage, db: &str, name: &str) -> Result<Option<Resolved>> {
+    Ok(storage
         .resolve_view(db, name)?
         .map(|(collection, pipeline)| Resolved {
             collection,
@@ -28,7 +27,7 @@ pub fn resolve(state: &State, db: &str, name: &str) -> Result<Option<Resolved>> 
 /// Runs `stages` after the view's pipeline, over the view's collection, failing with
 /// MaxTimeMSExpired past `deadline` (the command's `maxTimeMS`).
 pub fn aggregate(
-    state: &State,
+    storage: &Storage,
     db: &str,
     view: Resolved,
     stages: Vec<Document>,
@@ -49,9 +48,7 @@ pub fn aggregate(
         // inherit the default collation of the collection it reads.
         collation: Some(doc! {"locale": "simple"}),
     };
-    Ok(state
-        .storage
-        .aggregate(Some(&view.collection), &pipeline, &options)?)
+    Ok(storage.aggregate(Some(&view.collection), &pipeline, &options)?)
 }
 
 /// The stages that give a find's answer: filter, sort, skip, limit, projection.

@@ -98,6 +98,17 @@ impl Kv {
         Ok(Kv { db })
     }
 
+    /// A small private store in memory, removed when dropped, with no background flush
+    /// (a transaction's snapshot: nothing in it is ever made durable).
+    pub fn scratch() -> Result<Kv> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .flush_every_ms(None)
+            .cache_capacity(8 << 20)
+            .open()?;
+        Ok(Kv { db })
+    }
+
     pub fn tree(&self, name: &str) -> Result<Tree> {
         Ok(self.db.open_tree(name)?)
     }

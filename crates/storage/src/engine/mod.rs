@@ -175,6 +175,12 @@ impl Storage {
         Storage::from_kv(Kv::temporary(cache_bytes(options.cache_size_mb))?)
     }
 
+    /// A private database in memory that is never flushed, removed when the last handle is
+    /// dropped: the server keeps a transaction's snapshot in one.
+    pub fn scratch() -> Result<Storage> {
+        Storage::from_kv(Kv::scratch()?)
+    }
+
     fn from_kv(kv: Kv) -> Result<Storage> {
         let catalog = kv.tree("catalog")?;
         let history = kv.tree("history")?;

@@ -50,6 +50,9 @@ struct StagedWrite {
     id: Bson,
     doc: Option<Document>,
     origin: Origin,
+    /// A change of a stored document is recorded as an update (changed fields) rather than
+    /// a replace.
+    as_update: bool,
 }
 
 impl Storage {
@@ -91,12 +94,39 @@ impl RemoteBatch<'_> {
     /// this one: the batch commits each document's final state with one history entry. The
     /// collection's validator is not applied (the change was validated where it was made).
     pub fn put(&mut self, db: &str, coll: &str, id: &Bson, doc: Option<Document>, origin: &Origin) {
+        self.stage_write(db, coll, id, doc, origin, false);
+    }
+
+    /// As [`RemoteBatch::put`], but a change of a stored document is recorded in history as
+    /// an update with the fields that changed (change streams report an `update`), not as a
+    /// replace.
+    pub fn put_as_update(
+        &mut self,
+        db: &str,
+        coll: &str,
+        id: &Bson,
+        doc: Document,
+        origin: &Origin,
+    ) {
+        self.stage_write(db, coll, id, Some(doc), origin, true);
+    }
+
+    fn stage_write(
+        &mut self,
+        db: &str,
+        coll: &str,
+        id: &Bson,
+        doc: Option<Document>,
+        origin: &Origin,
+        as_update: bool,
+    ) {
         let write = StagedWrite {
             db: db.to_string(),
             coll: coll.to_string(),
             id: id.clone(),
             doc,
             origin: origin.clone(),
+            as_update,
         };
         let key = (namespace(db, coll), keyenc::encode(id));
         match self.positions.get(&key) {
@@ -224,8 +254,13 @@ impl RemoteBatch<'_> {
                         doc: old,
                         array_index: None,
                     };
+                    let op = if write.as_update {
+                        HistoryOp::Update
+                    } else {
+                        HistoryOp::Replace
+                    };
                     let edit = Edit {
-                        op: HistoryOp::Replace,
+                        op,
                         increments: None,
                     };
                     storage.stage_replace(
