@@ -162,6 +162,11 @@ struct ServeArgs {
     /// `tls_ca_file`).
     #[arg(long)]
     tls_ca_file: Option<PathBuf>,
+    /// A hub's Admin API HTTP port, on the same address and with the same TLS as --port; 0
+    /// picks a free port (logged) (config file key `http_port`) [default for `outpost hub`:
+    /// 8080].
+    #[arg(long)]
+    http_port: Option<u16>,
     /// The hub to sync with, as mongodb://HOST:PORT (config file key `hub`).
     #[arg(long)]
     hub: Option<String>,
@@ -337,6 +342,11 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
         None => Config::default(),
     };
     config.hub_mode |= hub_mode;
+    if let Some(port) = args.http_port {
+        config.http_port = Some(port);
+    } else if config.hub_mode && config.http_port.is_none() {
+        config.http_port = Some(8080);
+    }
     if let Some(hub) = args.hub {
         config.hub = Some(hub);
     }
