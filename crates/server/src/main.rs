@@ -69,6 +69,23 @@ enum HubCommands {
     /// Manages the edge instances of a running hub.
     #[command(subcommand)]
     Edge(EdgeCommands),
+    /// Manages the API keys of a running hub's Admin API (HTTP, --http-port).
+    #[command(subcommand)]
+    Apikey(ApikeyCommands),
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommands {
+    /// Creates an API key; prints JSON {"public_key", "private_key"}: the private key is shown
+    /// only now (the hub keeps a slow hash of it). Log in with them at
+    /// /api/admin/v3.0/auth/providers/mongodb-cloud/login.
+    Create {
+        /// The hub, as mongodb://HOST:PORT (its wire port).
+        #[arg(long)]
+        hub: String,
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -210,6 +227,10 @@ fn main() -> ExitCode {
             ..
         }) => edge_command(command),
         Commands::Hub(HubArgs {
+            command: Some(HubCommands::Apikey(ApikeyCommands::Create { hub, name })),
+            ..
+        }) => hub_request(&hub, bson::doc! {"outpostHubCreateApiKey": 1, "name": name}),
+        Commands::Hub(HubArgs {
             command: None,
             serve: args,
         }) => serve(args, true),
@@ -261,7 +282,6 @@ fn status(host: &str) -> ExitCode {
 /// `outpost hub edge ...`: one request to a running hub, JSON on stdout.
 fn edge_command(command: EdgeCommands) -> ExitCode {
     use bson::{doc, Bson, Document};
-    use outpost_server::hub::client::HubClient;
 
     fn parse_query(text: &str) -> Result<Bson, String> {
         let json: serde_json::Value =
@@ -299,14 +319,20 @@ fn edge_command(command: EdgeCommands) -> ExitCode {
         }
         EdgeCommands::Delete { hub, id } => (hub, Ok(doc! {"outpostHubDeleteEdge": 1, "id": id})),
     };
-    let request = match request {
-        Ok(request) => request,
+    match request {
+        Ok(request) => hub_request(&hub, request),
         Err(e) => {
             eprintln!("outpost: {e}");
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
-    let reply = HubClient::connect(&hub, std::time::Duration::from_secs(10))
+    }
+}
+
+/// One admin command to a running hub; its reply as JSON on stdout.
+fn hub_request(hub: &str, request: bson::Document) -> ExitCode {
+    use bson::Bson;
+    use outpost_server::hub::client::HubClient;
+    let reply = HubClient::connect(hub, std::time::Duration::from_secs(10))
         .and_then(|mut client| client.command(request));
     match reply {
         Ok(mut reply) => {

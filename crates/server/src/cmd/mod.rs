@@ -138,6 +138,7 @@ pub static COMMANDS: &[&Command] = &[
     &list_databases::COMMAND,
     &list_indexes::COMMAND,
     &logout::COMMAND,
+    &outpost_hub::CREATE_API_KEY_COMMAND,
     &outpost_hub::CREATE_EDGE_COMMAND,
     &outpost_hub::LIST_EDGES_COMMAND,
     &outpost_hub::SET_EDGE_QUERY_COMMAND,

@@ -65,6 +65,7 @@ impl SyncTask {
         let options = EdgeOptions {
             state_dir: config.dbpath.clone(),
             registration_key: config.registration_key.clone(),
+            hostname: host_name(),
             ..EdgeOptions::default()
         };
         let engine = match EdgeSync::new(storage.clone(), options) {
@@ -307,6 +308,16 @@ fn exchange(shared: &Shared, side: Side, link: &mut HubClient) -> outpost_sync::
         }
     }
     Ok(())
+}
+
+/// This machine's name, as the edge tells the hub in its hello.
+fn host_name() -> Option<String> {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .map(|name| name.trim().to_string())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .filter(|name| !name.is_empty())
 }
 
 fn duration_ms(duration: Duration) -> u64 {

@@ -2,8 +2,6 @@
 //! commands: one instance, rename, re-key, the status an edge's connections give it, and the
 //! metrics and log records an edge reports (`outpostSyncReport`).
 
-use std::collections::VecDeque;
-
 use bson::{Bson, DateTime, Document};
 use serde::{Deserialize, Serialize};
 
@@ -179,10 +177,7 @@ impl<S: HubStore> Hub<S> {
                 .metrics
                 .insert(edge.record.id.clone(), (DateTime::now(), metrics));
         }
-        let kept = memory
-            .logs
-            .entry(edge.record.id.clone())
-            .or_insert_with(VecDeque::new);
+        let kept = memory.logs.entry(edge.record.id.clone()).or_default();
         for log in logs {
             if kept.len() >= MAX_LOGS_PER_EDGE {
                 kept.pop_front();

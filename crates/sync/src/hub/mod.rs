@@ -337,15 +337,13 @@ impl<S: HubStore> Hub<S> {
         if found.is_none() {
             self.note_old_key(&hash)?;
         }
-        let record = found
-            .cloned()
-            .ok_or_else(|| {
-                Error::Unauthorized(
-                    "the API key is not valid (the edge instance was deleted or re-keyed at the \
+        let record = found.cloned().ok_or_else(|| {
+            Error::Unauthorized(
+                "the API key is not valid (the edge instance was deleted or re-keyed at the \
                      hub); register the edge again with a new registration key"
-                        .into(),
-                )
-            })?;
+                    .into(),
+            )
+        })?;
         let query = InstanceQuery::parse(&record.query, &record.default_db)?;
         Ok(Edge { record, query })
     }
