@@ -113,13 +113,17 @@ impl ServerBuilder {
             true => Some(Arc::new(outpost_sync::Hub::new(storage.clone())?)),
             false => None,
         };
-        let sync_task = crate::hub::SyncTask::start(&storage, &self.config);
+        let metrics = Arc::new(Metrics::default());
+        let edge_logs = Arc::new(crate::hub::report::LogQueue::default());
+        let reporter = crate::hub::report::Reporter::new(metrics.clone(), edge_logs.clone());
+        let sync_task = crate::hub::SyncTask::start(&storage, &self.config, reporter);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let state = Arc::new(State {
             storage,
             users,
             cursors: CursorRegistry::default(),
-            metrics: Metrics::default(),
+            metrics,
+            edge_logs,
             config: self.config,
             commands: crate::pool::CommandPool::new()?,
             fail_points: Default::default(),

@@ -534,6 +534,50 @@ async fn a_running_edge_is_renamed_re_keyed_and_given_a_new_query() {
     assert!(active["hostname"].is_string(), "{active}");
     assert_eq!(active["package_version"], active["latest_package_version"]);
 
+    // The edge reports its metrics while connected.
+    let reported = wait_for_edge(&api, &token, &one, |e| {
+        e["metrics"].as_array().is_some_and(|m| !m.is_empty())
+    })
+    .await;
+    let metrics = reported["metrics"].as_array().unwrap();
+    for key in [
+        "edge_host_memory_percent",
+        "overall_request_success",
+        "overall_request_fail",
+        "wire_protocol_request_success",
+        "wire_protocol_request_fail",
+        "wire_protocol_egress_bytes",
+        "edge_wire_protocol_connection_count",
+        "sync_requests_success",
+    ] {
+        let metric = metrics
+            .iter()
+            .find(|m| m["key"] == key)
+            .unwrap_or_else(|| panic!("{key} missing: {reported}"));
+        for field in ["name", "category", "detail", "unit"] {
+            assert!(metric[field].is_string(), "{metric}");
+        }
+        assert!(metric["value"].as_f64().unwrap() >= 0.0, "{metric}");
+    }
+    let prometheus = api.raw("GET", "/metrics", &[], b"").await;
+    assert_eq!(prometheus.status, 200);
+    let text = prometheus.body.as_str().unwrap();
+    assert!(
+        text.contains(&format!(
+            "outpost_edge_status{{edge_id=\"{id}\",name=\"store-1\",status=\"active\"}} 1"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "outpost_edge_metric{{edge_id=\"{id}\",key=\"wire_protocol_egress_bytes\"}}"
+        )),
+        "{text}"
+    );
+    let health = api.raw("GET", "/healthz", &[], b"").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body["status"], "ok");
+
     // Data flows: the hub's documents reach the edge.
     command(
         &hub,
@@ -629,5 +673,167 @@ async fn a_running_edge_is_renamed_re_keyed_and_given_a_new_query() {
     let listed = api.call("GET", &edges, &token, None).await;
     assert_eq!(listed.body["edge_servers"].as_array().unwrap().len(), 1);
     edge.shutdown().await.unwrap();
+    hub.shutdown().await.unwrap();
+}
+
+/// `saslStart` with PLAIN on a fresh connection: Ok when the edge accepted the password.
+async fn plain_login(server: &ServerHandle, user: &str, password: &str) -> bool {
+    let uri = format!("mongodb://{}", server.local_addr());
+    let payload = format!("\0{user}\0{password}").into_bytes();
+    tokio::task::spawn_blocking(move || {
+        HubClient::connect(&uri, Duration::from_secs(5))
+            .unwrap()
+            .command_on(
+                "$external",
+                doc! {"saslStart": 1, "mechanism": "PLAIN", "payload": bson::Binary {
+                subtype: bson::spec::BinarySubtype::Generic, bytes: payload }},
+            )
+            .is_ok()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edges_authentication_records_reach_the_hubs_logs_newest_first_by_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub().await;
+    let (api, token, app) = app_session(&hub, "edge_server").await;
+    let created = api
+        .call(
+            "POST",
+            &format!("{app}/edge"),
+            &token,
+            Some(json!({"name": "store-1"})),
+        )
+        .await;
+    let key = created.body["registration_key"].as_str().unwrap();
+    let edge = start(Config {
+        auth: true,
+        dbpath: Some(dir.path().to_path_buf()),
+        hub: Some(format!("mongodb://{}", hub.local_addr())),
+        registration_key: Some(key.to_string()),
+        sync_interval_ms: 20,
+        sync_max_backoff_ms: 200,
+        ..Config::default()
+    })
+    .await;
+    // The first user through the localhost exception, then a login and a failed one.
+    command(
+        &edge,
+        "admin",
+        doc! {"createUser": "alice", "pwd": "secret-pw", "roles": ["root"]},
+    )
+    .await;
+    assert!(plain_login(&edge, "alice", "secret-pw").await);
+    assert!(!plain_login(&edge, "alice", "wrong-pw").await);
+    assert!(!plain_login(&edge, "bob", "x").await);
+
+    let logs = format!("{app}/logs?user_id=alice@admin");
+    let start_wait = Instant::now();
+    let page = loop {
+        let page = api.call("GET", &logs, &token, None).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        if page.body["logs"].as_array().unwrap().len() == 2 {
+            break page;
+        }
+        assert!(start_wait.elapsed() < DEADLINE, "{}", page.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let records = page.body["logs"].as_array().unwrap();
+    // Newest first: the failed login came last.
+    assert!(
+        records[0]["message"].as_str().unwrap().contains("failed"),
+        "{}",
+        page.body
+    );
+    assert!(records[1]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("authenticated"));
+    for record in records {
+        assert_eq!(record["type"], "auth");
+        assert_eq!(record["user_id"], "alice@admin");
+        assert_eq!(record["edge_server_id"], created.body["id"]);
+    }
+    assert_eq!(page.body["next_skip"], Value::Null);
+
+    // Pages of one.
+    let first = api
+        .call("GET", &format!("{logs}&limit=1"), &token, None)
+        .await;
+    assert_eq!(first.body["logs"].as_array().unwrap().len(), 1);
+    assert_eq!(first.body["logs"][0], records[0]);
+    assert_eq!(first.body["next_skip"], 1);
+    let second = api
+        .call("GET", &format!("{logs}&limit=1&skip=1"), &token, None)
+        .await;
+    assert_eq!(second.body["logs"][0], records[1]);
+    assert_eq!(second.body["next_skip"], Value::Null);
+    let bad = api
+        .call("GET", &format!("{logs}&limit=0"), &token, None)
+        .await;
+    assert_eq!(bad.status, 400);
+    let bad = api
+        .call("GET", &format!("{logs}&limit=x"), &token, None)
+        .await;
+    assert_eq!(bad.status, 400);
+    edge.shutdown().await.unwrap();
+    hub.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_the_hub_serves_is_in_its_openapi_description() {
+    let hub = start_hub().await;
+    let api = Api::new(&hub);
+    let description = api
+        .raw("GET", "/api/admin/v3.0/openapi.json", &[], b"")
+        .await;
+    assert_eq!(description.status, 200);
+    assert_eq!(description.body["openapi"], "3.0.3");
+    let paths = description.body["paths"].as_object().unwrap();
+    let routes = outpost_server::admin_api::routes();
+    let mut described = 0;
+    for (path, operations) in paths {
+        for method in operations.as_object().unwrap().keys() {
+            described += 1;
+            assert!(
+                routes
+                    .iter()
+                    .any(|r| r.path == path && r.method.as_str().eq_ignore_ascii_case(method)),
+                "{method} {path} described but not routed"
+            );
+            // Served: anything but the router's "no such route" 404 (an id that does not
+            // exist is a 404 of its own kind, 401 comes before it).
+            let concrete = path
+                .replace("{group_id}", &"0".repeat(24))
+                .replace("{app_id}", &"0".repeat(24))
+                .replace("{edge_id}", &"0".repeat(24));
+            let reply = api.raw(&method.to_uppercase(), &concrete, &[], b"").await;
+            assert_ne!(
+                reply.body["error_code"], "NotFound",
+                "{method} {path}: {}",
+                reply.body
+            );
+            assert_ne!(reply.status, 405, "{method} {path}");
+        }
+    }
+    assert_eq!(described, routes.len());
+    for route in &routes {
+        let operation = &paths[route.path][route.method.as_str().to_lowercase()];
+        assert_eq!(operation["summary"], route.summary);
+        assert_eq!(
+            operation.get("security").is_some(),
+            route.protected,
+            "{}",
+            route.path
+        );
+    }
+    // And what is not described is not served.
+    let unknown = api
+        .raw("GET", "/api/admin/v3.0/groups/x/things", &[], b"")
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.body["error_code"], "NotFound");
     hub.shutdown().await.unwrap();
 }

@@ -99,6 +99,9 @@ pub struct SyncStatus {
     pub query: Option<Document>,
     /// Bytes on the wire to and from the hub, counted by the server's links.
     pub link_bytes: Arc<crate::LinkBytes>,
+    /// Exchanges with the hub that succeeded and failed (counted by the server's sync task).
+    pub requests_succeeded: u64,
+    pub requests_failed: u64,
 }
 
 impl SyncStatus {

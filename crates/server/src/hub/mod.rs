@@ -5,6 +5,7 @@
 //! only delays the next exchange.
 
 pub mod client;
+pub mod report;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,6 +17,7 @@ use outpost_sync::{EdgeOptions, EdgeSync, Link, SyncStatus};
 
 use crate::config::Config;
 use client::HubClient;
+use report::{count_sync_request, Reporter};
 
 /// The edge's running sync: two threads, one connection each.
 /// - The upload side waits for local commits (storage's commit watch) and uploads as soon as
@@ -56,11 +58,14 @@ struct Shared {
     sockets: Mutex<Vec<(Side, std::net::TcpStream)>>,
     /// Bytes on the wire of both sides' links, reported in the sync status.
     link_bytes: Arc<outpost_sync::LinkBytes>,
+    status: Arc<Mutex<SyncStatus>>,
+    /// Metrics and log records for the hub, sent by the download side.
+    reporter: Reporter,
 }
 
 impl SyncTask {
     /// Starts syncing with `config.hub` when one is configured.
-    pub fn start(storage: &Storage, config: &Config) -> Option<SyncTask> {
+    pub fn start(storage: &Storage, config: &Config, reporter: Reporter) -> Option<SyncTask> {
         let hub = config.hub.clone()?;
         let options = EdgeOptions {
             state_dir: config.dbpath.clone(),
@@ -94,6 +99,8 @@ impl SyncTask {
             stale_downloads: AtomicUsize::new(0),
             sockets: Mutex::new(Vec::new()),
             link_bytes,
+            status: status.clone(),
+            reporter,
         });
         let mut threads = Vec::new();
         for (name, side) in [
@@ -218,16 +225,27 @@ fn run(shared: &Shared, side: Side) {
                 Err(error) => Err(error),
             },
         };
+        count_sync_request(&shared.status, outcome.is_ok());
         match outcome {
             Ok(()) => {
                 if failing {
                     tracing::info!(hub = %shared.hub, ?side, "sync with the hub restored");
+                    shared.reporter.logs().push(
+                        "sync",
+                        format!("sync with the hub restored ({side:?} side)"),
+                        None,
+                    );
                     failing = false;
                 }
                 backoff = initial_backoff;
             }
             Err(_) if shared.stopping() => return,
             Err(error) if error.is_fatal() => {
+                shared.reporter.logs().push(
+                    "sync",
+                    format!("the hub refused this edge; sync stopped: {error}"),
+                    None,
+                );
                 shared.engine().record_error(&error);
                 tracing::error!(hub = %shared.hub, error = %error, "the hub refused this edge; sync stopped, the edge keeps serving locally");
                 shared.stop();
@@ -237,9 +255,17 @@ fn run(shared: &Shared, side: Side) {
                 shared.engine().record_error(&error);
                 if !failing {
                     tracing::warn!(hub = %shared.hub, ?side, error = %error, "sync with the hub failed; retrying with backoff");
+                    shared.reporter.logs().push(
+                        "sync",
+                        format!("sync with the hub failed ({side:?} side), retrying: {error}"),
+                        None,
+                    );
                     failing = true;
                 }
                 link = None;
+                if side == Side::Download {
+                    shared.reporter.reset();
+                }
                 shared.sleep(backoff);
                 backoff = (backoff * 2).min(shared.timing.max_backoff);
             }
@@ -281,6 +307,7 @@ fn exchange(shared: &Shared, side: Side, link: &mut HubClient) -> outpost_sync::
             }
         }
         Side::Download => {
+            report(shared, link)?;
             let stale = shared.stale_downloads.load(Ordering::SeqCst);
             let engine = if stale >= MAX_STALE_DOWNLOADS {
                 // Uploads keep overtaking this side's answers: ask once more while holding
@@ -318,6 +345,26 @@ fn host_name() -> Option<String> {
         .map(|name| name.trim().to_string())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .filter(|name| !name.is_empty())
+}
+
+/// Sends the edge's metrics and queued log records when a report is due. A hub that does
+/// not know the report (an older 3.0 hub: 59) is not an error of sync.
+fn report(shared: &Shared, link: &mut HubClient) -> outpost_sync::Result<()> {
+    let due = {
+        let status = lock(&shared.status);
+        shared.reporter.due(&status)
+    };
+    let Some((request, logs)) = due else {
+        return Ok(());
+    };
+    match link.call(request) {
+        Ok(_) => Ok(()),
+        Err(error) if error.code() == 59 => Ok(()),
+        Err(error) => {
+            shared.reporter.failed(logs);
+            Err(error)
+        }
+    }
 }
 
 fn duration_ms(duration: Duration) -> u64 {
