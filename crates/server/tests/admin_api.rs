@@ -4,6 +4,8 @@
 //! then rename, re-key, query changes with a running edge, logs, and refused requests.
 //! Convergence is polled with a bounded deadline, never assumed after a sleep.
 
+mod processes;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -91,8 +93,13 @@ struct Reply {
 
 impl Api {
     fn new(hub: &ServerHandle) -> Api {
+        Api::at(&hub.http_addr().unwrap().to_string())
+    }
+
+    /// The API at `HOST:PORT`.
+    fn at(address: &str) -> Api {
         Api {
-            base: format!("http://{}", hub.http_addr().unwrap()),
+            base: format!("http://{address}"),
             client: Client::builder(TokioExecutor::new()).build_http(),
         }
     }
@@ -836,4 +843,279 @@ async fn every_route_the_hub_serves_is_in_its_openapi_description() {
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.body["error_code"], "NotFound");
     hub.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_speaking_an_older_protocol_is_failed_until_it_says_hello_in_the_current_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub().await;
+    let (api, token, app) = app_session(&hub, "edge_server").await;
+    let created = api
+        .call(
+            "POST",
+            &format!("{app}/edge"),
+            &token,
+            Some(json!({"name": "old"})),
+        )
+        .await;
+    let one = format!("{app}/edge/{}", created.body["id"].as_str().unwrap());
+    let key = created.body["registration_key"].as_str().unwrap();
+    let edge = start_edge(&hub, dir.path(), key).await;
+    wait_for_edge(&api, &token, &one, |e| e["status"] == "active").await;
+    edge.shutdown().await.unwrap();
+
+    // The edge's API key, from its identity file, said in protocol 2.0.
+    let state = std::fs::read(dir.path().join("outpost-sync-state.bson")).unwrap();
+    let api_key = bson::Document::from_reader(&state[..])
+        .unwrap()
+        .get_str("apiKey")
+        .unwrap()
+        .to_string();
+    let uri = format!("mongodb://{}", hub.local_addr());
+    let refused = tokio::task::spawn_blocking(move || {
+        HubClient::connect(&uri, Duration::from_secs(5))
+            .unwrap()
+            .command_on(
+                "admin",
+                doc! {"outpostSyncHello": 1, "apiKey": api_key, "protocolVersion": "2.0"},
+            )
+    })
+    .await
+    .unwrap();
+    assert_eq!(refused.unwrap_err().code(), 188);
+    let failed = api.call("GET", &one, &token, None).await;
+    assert_eq!(failed.body["status"], "failed");
+    let reason = failed.body["status_reason"].as_str().unwrap();
+    assert!(reason.starts_with("edge too old"), "{reason}");
+    assert!(reason.contains("upgrade the edge"), "{reason}");
+
+    // The upgraded edge (the current protocol) is active again.
+    let edge = start(Config {
+        dbpath: Some(dir.path().to_path_buf()),
+        hub: Some(format!("mongodb://{}", hub.local_addr())),
+        sync_interval_ms: 20,
+        sync_max_backoff_ms: 200,
+        ..Config::default()
+    })
+    .await;
+    wait_for_edge(&api, &token, &one, |e| e["status"] == "active").await;
+    edge.shutdown().await.unwrap();
+    hub.shutdown().await.unwrap();
+}
+
+/// Runs the `outpost` binary to completion (off the async workers); its stdout as JSON.
+async fn outpost_json(args: Vec<String>) -> Value {
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_outpost"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Real processes: an edge registered with a key made through the API syncs, shows active
+/// with metrics, is renamed, re-keyed (failed until restarted with the new key, then active
+/// again with its data), and deleted (its key stops working).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_process_lives_through_the_admin_api_from_registration_to_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub_port, http_port, edge_port) = (
+        processes::free_port(),
+        processes::free_port(),
+        processes::free_port(),
+    );
+    let _hub = processes::outpost(&[
+        "hub",
+        "--port",
+        &hub_port.to_string(),
+        "--http-port",
+        &http_port.to_string(),
+        "--dbpath",
+        dir.path().join("hub").to_str().unwrap(),
+    ]);
+    tokio::task::spawn_blocking(move || processes::client(hub_port))
+        .await
+        .unwrap();
+    let hub_uri = format!("mongodb://127.0.0.1:{hub_port}");
+    let key = outpost_json(
+        [
+            "hub", "apikey", "create", "--hub", &hub_uri, "--name", "ops",
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+    .await;
+    let api = Api::at(&format!("127.0.0.1:{http_port}"));
+    let login = api.login(&key).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let token = login.body["access_token"].as_str().unwrap().to_string();
+    let group = api
+        .call("GET", "/api/admin/v3.0/groups", &token, None)
+        .await
+        .body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let app = api
+        .call(
+            "POST",
+            &format!("/api/admin/v3.0/groups/{group}/apps"),
+            &token,
+            Some(json!({"name": "shop", "service_type": "edge_server", "database": "shop"})),
+        )
+        .await;
+    let edges = format!(
+        "/api/admin/v3.0/groups/{group}/apps/{}/edge",
+        app.body["_id"].as_str().unwrap()
+    );
+    let created = api
+        .call("POST", &edges, &token, Some(json!({"name": "store-7"})))
+        .await;
+    let one = format!("{edges}/{}", created.body["id"].as_str().unwrap());
+    let edge_args = |key: &str| {
+        vec![
+            "serve".to_string(),
+            "--port".into(),
+            edge_port.to_string(),
+            "--dbpath".into(),
+            dir.path().join("edge").to_str().unwrap().to_string(),
+            "--hub".into(),
+            hub_uri.clone(),
+            "--registration-key".into(),
+            key.to_string(),
+        ]
+    };
+    let start_edge_process = |key: &str| {
+        let args = edge_args(key);
+        processes::outpost(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let mut edge = start_edge_process(created.body["registration_key"].as_str().unwrap());
+    tokio::task::spawn_blocking(move || processes::client(edge_port))
+        .await
+        .unwrap();
+
+    // A write at the edge reaches the hub; the instance is active, with metrics.
+    let edge_uri = format!("mongodb://127.0.0.1:{edge_port}");
+    let insert = |uri: String| async move {
+        tokio::task::spawn_blocking(move || {
+            HubClient::connect(&uri, Duration::from_secs(5))
+                .unwrap()
+                .command_on(
+                    "shop",
+                    doc! {"insert": "orders", "documents": [{"_id": bson::oid::ObjectId::new()}]},
+                )
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    insert(edge_uri.clone()).await;
+    let hub_count = || async {
+        let uri = hub_uri.clone();
+        tokio::task::spawn_blocking(move || {
+            HubClient::connect(&uri, Duration::from_secs(5))
+                .unwrap()
+                .command_on("shop", doc! {"count": "orders"})
+                .unwrap()
+                .get_i32("n")
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let start_wait = Instant::now();
+    while hub_count().await != 1 {
+        assert!(
+            start_wait.elapsed() < DEADLINE,
+            "the edge's write never reached the hub"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Reports come every 10 s: one after the first exchanges counts them.
+    let synced = |e: &Value| {
+        e["metrics"].as_array().is_some_and(|metrics| {
+            metrics
+                .iter()
+                .any(|m| m["key"] == "sync_requests_success" && m["value"].as_f64().unwrap() >= 1.0)
+        })
+    };
+    let active = wait_for_edge(&api, &token, &one, |e| e["status"] == "active" && synced(e)).await;
+    assert!(active["hostname"].is_string());
+
+    let renamed = api
+        .call(
+            "POST",
+            &format!("{one}/rename"),
+            &token,
+            Some(json!({"name": "store-seven"})),
+        )
+        .await;
+    assert_eq!(renamed.status, 204);
+    assert_eq!(
+        api.call("GET", &one, &token, None).await.body["name"],
+        "store-seven"
+    );
+
+    // Re-keyed: failed, until the edge is restarted with the new key.
+    let rekeyed = api
+        .call(
+            "POST",
+            &format!("{one}/regenerate-registration-key"),
+            &token,
+            None,
+        )
+        .await;
+    let new_key = rekeyed.body["registration_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        api.call("GET", &one, &token, None).await.body["status"],
+        "failed"
+    );
+    edge.kill();
+    let _edge = start_edge_process(&new_key);
+    tokio::task::spawn_blocking(move || processes::client(edge_port))
+        .await
+        .unwrap();
+    wait_for_edge(&api, &token, &one, |e| e["status"] == "active").await;
+    insert(edge_uri.clone()).await;
+    let start_wait = Instant::now();
+    while hub_count().await != 2 {
+        assert!(start_wait.elapsed() < DEADLINE, "no sync after the re-key");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Deleted: gone from the API; the edge's sync stops, it keeps serving locally.
+    let deleted = api.call("DELETE", &one, &token, None).await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(api.call("GET", &one, &token, None).await.status, 404);
+    let start_wait = Instant::now();
+    loop {
+        let uri = edge_uri.clone();
+        let status = tokio::task::spawn_blocking(move || {
+            HubClient::connect(&uri, Duration::from_secs(5))
+                .unwrap()
+                .command(doc! {"outpostSyncStatus": 1})
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        if status.get_str("state") == Ok("failed") {
+            break;
+        }
+        // A write makes the upload side talk to the hub, which refuses the deleted edge.
+        insert(edge_uri.clone()).await;
+        assert!(start_wait.elapsed() < DEADLINE, "{status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    insert(edge_uri.clone()).await;
 }
