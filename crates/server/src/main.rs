@@ -271,6 +271,7 @@ fn status(host: &str) -> ExitCode {
         ("downloaded changes", "downloadedChanges"),
         ("skipped by reason", "skipped"),
         ("instance query", "query"),
+        ("status at the hub", "hubStatus"),
     ] {
         if status.contains_key(key) {
             println!("{:<22}{}", format!("{label}:"), show(key));

@@ -538,6 +538,17 @@ async fn a_running_edge_is_renamed_re_keyed_and_given_a_new_query() {
     let edge = start_edge(&hub, dir.path(), key).await;
     let active = wait_for_edge(&api, &token, &one, |e| e["status"] == "active").await;
     assert!(active["last_connection"].is_string(), "{active}");
+    // The edge's status shows the hub's view (from the answer to its first report).
+    let start_wait = Instant::now();
+    loop {
+        let status = command(&edge, "admin", doc! {"outpostSyncStatus": 1}).await;
+        if let Ok(at_hub) = status.get_document("hubStatus") {
+            assert_eq!(at_hub.get_str("status").unwrap(), "active", "{status}");
+            break;
+        }
+        assert!(start_wait.elapsed() < DEADLINE, "{status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(active["hostname"].is_string(), "{active}");
     assert_eq!(active["package_version"], active["latest_package_version"]);
 
@@ -664,6 +675,13 @@ async fn a_running_edge_is_renamed_re_keyed_and_given_a_new_query() {
     }
     let still = api.call("GET", &one, &token, None).await;
     assert_eq!(still.body["status"], "failed");
+    let status = command(&stale, "admin", doc! {"outpostSyncStatus": 1}).await;
+    let at_hub = status.get_document("hubStatus").unwrap();
+    assert_eq!(at_hub.get_str("status").unwrap(), "failed");
+    assert!(
+        at_hub.get_str("reason").unwrap().contains("API key"),
+        "{status}"
+    );
     stale.shutdown().await.unwrap();
 
     // Given the new key on the same data directory: the same instance, active again, and

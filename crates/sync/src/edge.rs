@@ -102,6 +102,9 @@ pub struct SyncStatus {
     /// Exchanges with the hub that succeeded and failed (counted by the server's sync task).
     pub requests_succeeded: u64,
     pub requests_failed: u64,
+    /// The instance's status as the hub sees it (`active`, `failed`...) and why it failed,
+    /// from the hub's answer to the edge's last report.
+    pub hub_status: Option<(String, Option<String>)>,
 }
 
 impl SyncStatus {
@@ -126,6 +129,12 @@ impl SyncStatus {
             "query": self.query.clone().map_or(Bson::Null, Bson::Document),
             "bytesSent": u64_to_i64(self.link_bytes.sent()),
             "bytesReceived": u64_to_i64(self.link_bytes.received()),
+            "hubStatus": self.hub_status.as_ref().map_or(Bson::Null, |(status, reason)| {
+                Bson::Document(doc! {
+                    "status": status,
+                    "reason": reason.clone().map_or(Bson::Null, Bson::String),
+                })
+            }),
         }
     }
 }
@@ -286,6 +295,10 @@ impl EdgeSync {
             s.connected = false;
             s.last_error = Some(error.to_string());
             s.failed |= fatal;
+            if fatal {
+                // Refused by the hub: that is the hub's view of this instance now.
+                s.hub_status = Some(("failed".into(), Some(error.to_string())));
+            }
         });
     }
 

@@ -358,7 +358,13 @@ fn report(shared: &Shared, link: &mut HubClient) -> outpost_sync::Result<()> {
         return Ok(());
     };
     match link.call(request) {
-        Ok(_) => Ok(()),
+        Ok(reply) => {
+            if let Ok(status) = reply.get_str("status") {
+                let reason = reply.get_str("statusReason").ok().map(str::to_string);
+                lock(&shared.status).hub_status = Some((status.to_string(), reason));
+            }
+            Ok(())
+        }
         Err(error) if error.code() == 59 => Ok(()),
         Err(error) => {
             shared.reporter.failed(logs);

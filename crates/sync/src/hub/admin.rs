@@ -184,7 +184,12 @@ impl<S: HubStore> Hub<S> {
             }
             kept.push_back(log);
         }
-        Ok(bson::doc! {"ok": 1})
+        // The hub's view of the instance, for the edge's status.
+        let (status, reason) = edge.record.status();
+        Ok(bson::doc! {
+            "status": status,
+            "statusReason": reason.map_or(Bson::Null, |reason| Bson::String(reason.into())),
+        })
     }
 }
 
