@@ -88,7 +88,9 @@ async fn connect(port: u16) -> Client {
 
 #[tokio::main]
 async fn main() {
-    let docs: u64 = arg("--docs").and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+    let docs: u64 = arg("--docs")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
     let outpost = arg("--outpost").map(PathBuf::from).unwrap_or_else(|| {
         std::env::current_exe()
             .expect("this program's path")

@@ -69,6 +69,11 @@ pub struct Config {
     pub tls_ca_file: Option<PathBuf>,
     /// Serve the hub role too: the sync protocol and hub admin commands (`outpost hub`).
     pub hub_mode: bool,
+    /// A hub's Admin API HTTP port (same bind address and TLS as the wire port); 0 picks a
+    /// free port; `None` serves no HTTP. `outpost hub` defaults to 8080.
+    pub http_port: Option<u16>,
+    /// How long an Admin API access token is valid, in seconds (Atlas': 30 minutes).
+    pub admin_access_token_secs: u64,
     /// The hub this edge syncs with (`mongodb://HOST:PORT`); `None`: no sync.
     pub hub: Option<String>,
     /// The one-time key to register with the hub (needed until an API key is stored).
@@ -130,6 +135,8 @@ impl Default for Config {
             tls_key_file: None,
             tls_ca_file: None,
             hub_mode: false,
+            http_port: None,
+            admin_access_token_secs: 30 * 60,
             hub: None,
             registration_key: None,
             hub_tls_ca_file: None,

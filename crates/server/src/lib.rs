@@ -12,6 +12,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin_api;
 mod args;
 pub mod auth;
 mod change_stream;

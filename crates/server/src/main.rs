@@ -69,6 +69,23 @@ enum HubCommands {
     /// Manages the edge instances of a running hub.
     #[command(subcommand)]
     Edge(EdgeCommands),
+    /// Manages the API keys of a running hub's Admin API (HTTP, --http-port).
+    #[command(subcommand)]
+    Apikey(ApikeyCommands),
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommands {
+    /// Creates an API key; prints JSON {"public_key", "private_key"}: the private key is shown
+    /// only now (the hub keeps a slow hash of it). Log in with them at
+    /// /api/admin/v3.0/auth/providers/mongodb-cloud/login.
+    Create {
+        /// The hub, as mongodb://HOST:PORT (its wire port).
+        #[arg(long)]
+        hub: String,
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -162,6 +179,11 @@ struct ServeArgs {
     /// `tls_ca_file`).
     #[arg(long)]
     tls_ca_file: Option<PathBuf>,
+    /// A hub's Admin API HTTP port, on the same address and with the same TLS as --port; 0
+    /// picks a free port (logged) (config file key `http_port`) [default for `outpost hub`:
+    /// 8080].
+    #[arg(long)]
+    http_port: Option<u16>,
     /// The hub to sync with, as mongodb://HOST:PORT (config file key `hub`).
     #[arg(long)]
     hub: Option<String>,
@@ -210,6 +232,10 @@ fn main() -> ExitCode {
             ..
         }) => edge_command(command),
         Commands::Hub(HubArgs {
+            command: Some(HubCommands::Apikey(ApikeyCommands::Create { hub, name })),
+            ..
+        }) => hub_request(&hub, bson::doc! {"outpostHubCreateApiKey": 1, "name": name}),
+        Commands::Hub(HubArgs {
             command: None,
             serve: args,
         }) => serve(args, true),
@@ -250,6 +276,7 @@ fn status(host: &str) -> ExitCode {
         ("downloaded changes", "downloadedChanges"),
         ("skipped by reason", "skipped"),
         ("instance query", "query"),
+        ("status at the hub", "hubStatus"),
     ] {
         if status.contains_key(key) {
             println!("{:<22}{}", format!("{label}:"), show(key));
@@ -261,7 +288,6 @@ fn status(host: &str) -> ExitCode {
 /// `outpost hub edge ...`: one request to a running hub, JSON on stdout.
 fn edge_command(command: EdgeCommands) -> ExitCode {
     use bson::{doc, Bson, Document};
-    use outpost_server::hub::client::HubClient;
 
     fn parse_query(text: &str) -> Result<Bson, String> {
         let json: serde_json::Value =
@@ -299,14 +325,20 @@ fn edge_command(command: EdgeCommands) -> ExitCode {
         }
         EdgeCommands::Delete { hub, id } => (hub, Ok(doc! {"outpostHubDeleteEdge": 1, "id": id})),
     };
-    let request = match request {
-        Ok(request) => request,
+    match request {
+        Ok(request) => hub_request(&hub, request),
         Err(e) => {
             eprintln!("outpost: {e}");
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
-    let reply = HubClient::connect(&hub, std::time::Duration::from_secs(10))
+    }
+}
+
+/// One admin command to a running hub; its reply as JSON on stdout.
+fn hub_request(hub: &str, request: bson::Document) -> ExitCode {
+    use bson::Bson;
+    use outpost_server::hub::client::HubClient;
+    let reply = HubClient::connect(hub, std::time::Duration::from_secs(10))
         .and_then(|mut client| client.command(request));
     match reply {
         Ok(mut reply) => {
@@ -342,6 +374,11 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
         None => Config::default(),
     };
     config.hub_mode |= hub_mode;
+    if let Some(port) = args.http_port {
+        config.http_port = Some(port);
+    } else if config.hub_mode && config.http_port.is_none() {
+        config.http_port = Some(8080);
+    }
     if let Some(hub) = args.hub {
         config.hub = Some(hub);
     }

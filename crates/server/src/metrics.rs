@@ -16,6 +16,9 @@ pub struct Metrics {
     pub op_delete: AtomicU64,
     pub op_getmore: AtomicU64,
     pub op_command: AtomicU64,
+    /// Commands that answered `ok: 1` and that failed (the edge's request metrics).
+    pub commands_succeeded: AtomicU64,
+    pub commands_failed: AtomicU64,
     /// `network`: bytes read and written on client connections (as on the wire, so
     /// compressed messages count compressed), and requests read.
     pub network_bytes_in: AtomicU64,

@@ -117,13 +117,17 @@ impl ServerBuilder {
             true => Some(Arc::new(outpost_sync::Hub::new(storage.clone())?)),
             false => None,
         };
-        let sync_task = crate::hub::SyncTask::start(&storage, &self.config);
+        let metrics = Arc::new(Metrics::default());
+        let edge_logs = Arc::new(crate::hub::report::LogQueue::default());
+        let reporter = crate::hub::report::Reporter::new(metrics.clone(), edge_logs.clone());
+        let sync_task = crate::hub::SyncTask::start(&storage, &self.config, reporter);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let state = Arc::new(State {
             storage,
             users,
             cursors: CursorRegistry::default(),
-            metrics: Metrics::default(),
+            metrics,
+            edge_logs,
             config: self.config,
             commands: crate::pool::CommandPool::new()?,
             fail_points: Default::default(),
@@ -139,16 +143,44 @@ impl ServerBuilder {
             sync_status: sync_task.as_ref().map(crate::hub::SyncTask::status),
             shutdown: shutdown_rx.clone(),
         });
+        let http_addr = start_admin_api(&state, tls.clone(), shutdown_rx.clone()).await?;
         let task = tokio::spawn(accept_loop(listener, state.clone(), tls, shutdown_rx));
         tracing::info!(address = %local_addr, "Outpost is listening");
         Ok(ServerHandle {
             local_addr,
+            http_addr,
             state,
             shutdown: shutdown_tx,
             task,
             sync_task,
         })
     }
+}
+
+/// A hub with an `http_port` serves the Admin API on the wire port's address and TLS; the
+/// address it listens on is logged (`Admin API is listening`) and returned.
+async fn start_admin_api(
+    state: &Arc<State>,
+    tls: Option<crate::tls::Acceptor>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Option<SocketAddr>, StartError> {
+    let (Some(hub), Some(port)) = (&state.hub, state.config.http_port) else {
+        return Ok(None);
+    };
+    let addr = SocketAddr::new(state.local_addr.ip(), port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let http_addr = listener.local_addr()?;
+    let api = crate::admin_api::ApiState::open(
+        &state.storage,
+        hub.clone(),
+        Duration::from_secs(state.config.admin_access_token_secs),
+    )?;
+    let router = crate::admin_api::router(Arc::new(api));
+    tokio::spawn(crate::admin_api::serve(listener, tls, router, shutdown));
+    tracing::info!(address = %http_addr, "Admin API is listening");
+    Ok(Some(http_addr))
 }
 
 /// Listening beyond loopback without `--auth` needs `--insecure-disable-auth` (and is warned
@@ -167,6 +199,7 @@ fn check_exposure(config: &Config, addr: SocketAddr) -> Result<(), StartError> {
 /// A running server.
 pub struct ServerHandle {
     local_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
     state: Arc<State>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -177,6 +210,11 @@ impl ServerHandle {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of a hub's Admin API (`http_port`), if it serves one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// The database the server serves.

@@ -17,7 +17,9 @@ pub struct State {
     /// The users (`createUser`...), checked with `--auth`.
     pub users: crate::auth::Users,
     pub cursors: CursorRegistry,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    /// An edge's authentication and sync log records, until reported to its hub.
+    pub edge_logs: Arc<crate::hub::report::LogQueue>,
     pub config: Config,
     pub fail_points: FailPoints,
     /// The threads commands run on.

@@ -32,6 +32,8 @@ fn edge_instances_are_created_listed_changed_and_deleted_from_the_command_line()
     let port = free_port();
     let _hub = processes::outpost(&[
         "hub",
+        "--http-port",
+        "0",
         "--port",
         &port.to_string(),
         "--dbpath",

@@ -20,6 +20,8 @@ const BATCH: usize = 1000;
 fn start_hub(port: u16, dir: &Path) -> Process {
     outpost(&[
         "hub",
+        "--http-port",
+        "0",
         "--port",
         &port.to_string(),
         "--dbpath",

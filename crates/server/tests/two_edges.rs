@@ -82,6 +82,8 @@ fn a_delete_at_one_edge_wins_over_updates_at_the_other_everywhere() {
     let hub_port = free_port();
     let _hub = outpost(&[
         "hub",
+        "--http-port",
+        "0",
         "--port",
         &hub_port.to_string(),
         "--dbpath",

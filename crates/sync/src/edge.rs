@@ -62,6 +62,10 @@ pub struct EdgeOptions {
     pub registration_key: Option<String>,
     pub batch_count: usize,
     pub batch_bytes: usize,
+    /// What the edge tells the hub about itself in each hello (`hostname`, `packageVersion`;
+    /// optional fields of protocol 3.0, shown by the hub's Admin API).
+    pub hostname: Option<String>,
+    pub package_version: Option<String>,
 }
 
 impl Default for EdgeOptions {
@@ -71,6 +75,8 @@ impl Default for EdgeOptions {
             registration_key: None,
             batch_count: MAX_BATCH_COUNT,
             batch_bytes: MAX_BATCH_BYTES,
+            hostname: None,
+            package_version: Some(env!("CARGO_PKG_VERSION").to_string()),
         }
     }
 }
@@ -96,6 +102,12 @@ pub struct SyncStatus {
     pub query: Option<Document>,
     /// Bytes on the wire to and from the hub, counted by the server's links.
     pub link_bytes: Arc<crate::LinkBytes>,
+    /// Exchanges with the hub that succeeded and failed (counted by the server's sync task).
+    pub requests_succeeded: u64,
+    pub requests_failed: u64,
+    /// The instance's status as the hub sees it (`active`, `failed`...) and why it failed,
+    /// from the hub's answer to the edge's last report.
+    pub hub_status: Option<(String, Option<String>)>,
 }
 
 impl SyncStatus {
@@ -120,6 +132,12 @@ impl SyncStatus {
             "query": self.query.clone().map_or(Bson::Null, Bson::Document),
             "bytesSent": u64_to_i64(self.link_bytes.sent()),
             "bytesReceived": u64_to_i64(self.link_bytes.received()),
+            "hubStatus": self.hub_status.as_ref().map_or(Bson::Null, |(status, reason)| {
+                Bson::Document(doc! {
+                    "status": status,
+                    "reason": reason.clone().map_or(Bson::Null, Bson::String),
+                })
+            }),
         }
     }
 }
@@ -290,6 +308,10 @@ impl EdgeSync {
             s.connected = false;
             s.last_error = Some(error.to_string());
             s.failed |= fatal;
+            if fatal {
+                // Refused by the hub: that is the hub's view of this instance now.
+                s.hub_status = Some(("failed".into(), Some(error.to_string())));
+            }
         });
     }
 
@@ -354,8 +376,19 @@ impl EdgeSync {
         if link.bound_edge() == Some(edge_id.as_str()) {
             return Ok(());
         }
-        let request = with_version(doc! {HELLO: 1, "apiKey": &state.identity.api_key});
-        let reply = link.call(request)?;
+        let request = self.hello_request(doc! {HELLO: 1, "apiKey": &state.identity.api_key});
+        let reply = match link.call(request) {
+            Ok(reply) => reply,
+            // Re-keyed at the hub and given the new registration key (`--registration-key`
+            // on an existing data directory): registers again.
+            Err(refused) if refused.is_fatal() && self.options.registration_key.is_some() => {
+                tracing::info!(error = %refused, "the hub refused this edge's API key; registering with the configured registration key");
+                return self.register(link).map_err(|error| {
+                    Error::Unauthorized(format!("{refused}; registering again failed: {error}"))
+                });
+            }
+            Err(error) => return Err(error),
+        };
         self.hub_version = Some(check_peer_version(&reply, "hub")?);
         let bound = read_str(&reply, "edgeId")?;
         if bound != edge_id {
@@ -387,6 +420,17 @@ impl EdgeSync {
         });
     }
 
+    /// A hello with what this edge says about itself.
+    fn hello_request(&self, mut hello: Document) -> Document {
+        if let Some(hostname) = &self.options.hostname {
+            hello.insert("hostname", hostname);
+        }
+        if let Some(version) = &self.options.package_version {
+            hello.insert("packageVersion", version);
+        }
+        with_version(hello)
+    }
+
     fn register(&mut self, link: &mut dyn Link) -> Result<()> {
         let Some(key) = self.options.registration_key.clone() else {
             return Err(Error::Unauthorized(
@@ -395,9 +439,22 @@ impl EdgeSync {
                     .into(),
             ));
         };
-        let reply = link.call(with_version(doc! {HELLO: 1, "registrationKey": key}))?;
+        let reply = link.call(self.hello_request(doc! {HELLO: 1, "registrationKey": key}))?;
         self.hub_version = Some(check_peer_version(&reply, "hub")?);
         let edge_id = read_str(&reply, "edgeId")?.to_string();
+        if let Some(state) = self
+            .state
+            .clone()
+            .filter(|state| state.identity.edge_id == edge_id)
+        {
+            // The same instance, re-keyed: a new API key, the same progress.
+            let mut state = state;
+            state.identity.api_key = read_str(&reply, "apiKey")?.to_string();
+            tracing::info!(edge = %edge_id, "registered again with the hub (new API key)");
+            self.save(state)?;
+            link.set_bound_edge(edge_id);
+            return Ok(());
+        }
         let query = reply
             .get_document("query")
             .map_err(|_| Error::protocol("registration reply without a query"))?

@@ -24,7 +24,7 @@ pub mod rql;
 
 pub use edge::{EdgeOptions, EdgeSync, Link, PreparedUpload, SyncStatus};
 pub use error::{Error, Result};
-pub use hub::{Hub, SyncSession};
+pub use hub::{EdgeLog, EdgeMetric, EdgeRecord, Hub, SyncSession, API_KEY_INVALID};
 pub use id_rules::{check_id, ServiceType, SkipReason};
 pub use instance_query::{InstanceQuery, QueryMatch};
 pub use link_bytes::LinkBytes;

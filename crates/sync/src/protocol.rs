@@ -23,6 +23,8 @@ pub const CREATE_EDGE: &str = "outpostHubCreateEdge";
 pub const LIST_EDGES: &str = "outpostHubListEdges";
 pub const SET_EDGE_QUERY: &str = "outpostHubSetEdgeQuery";
 pub const DELETE_EDGE: &str = "outpostHubDeleteEdge";
+/// The edge's periodic report to the hub: its metrics and new log records (protocol 3.0, optional).
+pub const REPORT: &str = "outpostSyncReport";
 
 /// The sync protocol's version: `major.minor`. Peers of another major version refuse each
 /// other with a clear error; a minor version only adds optional fields. Every request of an

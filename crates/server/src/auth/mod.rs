@@ -94,7 +94,22 @@ fn parse_mechanism(name: &str) -> Result<Option<Scram>> {
     }
 }
 
-fn failed(conn: &ConnInfo, mechanism: &str, user: &str, db: &str) -> Error {
+/// An edge queues its authentication records for its hub's logs.
+fn log_for_hub(state: &State, message: String, user: &str, db: &str) {
+    if state.sync_status.is_some() {
+        state
+            .edge_logs
+            .push("auth", message, Some(format!("{user}@{db}")));
+    }
+}
+
+fn failed(state: &State, conn: &ConnInfo, mechanism: &str, user: &str, db: &str) -> Error {
+    log_for_hub(
+        state,
+        format!("authentication failed ({mechanism}) from {}", conn.peer),
+        user,
+        db,
+    );
     tracing::warn!(
         remote = %conn.peer,
         connection_id = conn.id,
@@ -106,7 +121,13 @@ fn failed(conn: &ConnInfo, mechanism: &str, user: &str, db: &str) -> Error {
     Error::authentication_failed()
 }
 
-fn succeeded(conn: &ConnInfo, mechanism: &str, user: &str, db: &str) {
+fn succeeded(state: &State, conn: &ConnInfo, mechanism: &str, user: &str, db: &str) {
+    log_for_hub(
+        state,
+        format!("authenticated ({mechanism}) from {}", conn.peer),
+        user,
+        db,
+    );
     tracing::info!(remote = %conn.peer, connection_id = conn.id, mechanism, user, db, "authenticated");
     let mut auth = lock(conn);
     let principal = Principal {
@@ -144,7 +165,7 @@ pub fn sasl_start(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> 
         .get(db, &user)?
         .and_then(|u| u.credentials.get(mechanism).cloned())
     else {
-        return Err(failed(conn, mechanism_name, &user, db));
+        return Err(failed(state, conn, mechanism_name, &user, db));
     };
     let (server, reply) = ScramServer::start(mechanism, first, credential)?;
     let mut auth = lock(conn);
@@ -161,7 +182,12 @@ pub fn sasl_start(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> 
 }
 
 /// `saslContinue`: the client's proof, then (unless the client skips it) an empty message.
-pub fn sasl_continue(conn: &ConnInfo, db: &str, body: &Document) -> Result<Document> {
+pub fn sasl_continue(
+    state: &State,
+    conn: &ConnInfo,
+    db: &str,
+    body: &Document,
+) -> Result<Document> {
     let id = match body.get("conversationId") {
         Some(Bson::Int32(n)) => *n,
         Some(Bson::Int64(n)) => i32::try_from(*n).unwrap_or(-1),
@@ -180,7 +206,7 @@ pub fn sasl_continue(conn: &ConnInfo, db: &str, body: &Document) -> Result<Docum
     match conversation.step {
         Step::Proof(server) => match server.finish(&payload) {
             Ok(server_final) => {
-                succeeded(conn, server.mechanism().name(), &server.user, db);
+                succeeded(state, conn, server.mechanism().name(), &server.user, db);
                 let done = conversation.skip_empty_exchange;
                 if !done {
                     // The client sends one more, empty, message.
@@ -191,9 +217,13 @@ pub fn sasl_continue(conn: &ConnInfo, db: &str, body: &Document) -> Result<Docum
                 }
                 Ok(doc! {"conversationId": id, "done": done, "payload": binary(server_final)})
             }
-            Err(e) if e.code() == 18 => {
-                Err(failed(conn, server.mechanism().name(), &server.user, db))
-            }
+            Err(e) if e.code() == 18 => Err(failed(
+                state,
+                conn,
+                server.mechanism().name(),
+                &server.user,
+                db,
+            )),
             Err(e) => Err(e),
         },
         Step::Done => Ok(doc! {"conversationId": id, "done": true, "payload": binary(Vec::new())}),
@@ -222,7 +252,7 @@ fn plain(state: &State, conn: &ConnInfo, db: &str, payload: &[u8]) -> Result<Doc
         return Err(Error::new(17, "PLAIN: the payload is not UTF-8"));
     };
     if !authzid.is_empty() && authzid != user {
-        return Err(failed(conn, "PLAIN", user, db));
+        return Err(failed(state, conn, "PLAIN", user, db));
     }
     let record = state.users.get("admin", user)?;
     let verified = record.is_some_and(|record| {
@@ -234,10 +264,11 @@ fn plain(state: &State, conn: &ConnInfo, db: &str, payload: &[u8]) -> Result<Doc
         }
     });
     if !verified {
-        return Err(failed(conn, "PLAIN", user, db));
+        // Logged as the admin user it tried to be.
+        return Err(failed(state, conn, "PLAIN", user, "admin"));
     }
     // The principal is the admin user whose password was checked.
-    succeeded(conn, "PLAIN", user, "admin");
+    succeeded(state, conn, "PLAIN", user, "admin");
     Ok(doc! {"conversationId": 1, "done": true, "payload": binary(Vec::new())})
 }
 

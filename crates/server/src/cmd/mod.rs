@@ -146,12 +146,14 @@ pub static COMMANDS: &[&Command] = &[
     &list_databases::COMMAND,
     &list_indexes::COMMAND,
     &logout::COMMAND,
+    &outpost_hub::CREATE_API_KEY_COMMAND,
     &outpost_hub::CREATE_EDGE_COMMAND,
     &outpost_hub::LIST_EDGES_COMMAND,
     &outpost_hub::SET_EDGE_QUERY_COMMAND,
     &outpost_hub::DELETE_EDGE_COMMAND,
     &outpost_sync::DOWNLOAD_COMMAND,
     &outpost_sync::HELLO_COMMAND,
+    &outpost_sync::REPORT_COMMAND,
     &outpost_sync::SNAPSHOT_COMMAND,
     &outpost_sync::STATUS_COMMAND,
     &outpost_sync::UPLOAD_COMMAND,
@@ -221,9 +223,11 @@ pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Re
             if !reply.contains_key("ok") {
                 reply.insert("ok", 1.0);
             }
+            Metrics::add(&state.metrics.commands_succeeded, 1);
             reply
         }
         Err(e) => {
+            Metrics::add(&state.metrics.commands_failed, 1);
             tracing::debug!(db, error = %e, code = e.code(), "command failed");
             e.to_reply()
         }

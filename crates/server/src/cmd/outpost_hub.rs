@@ -1,6 +1,7 @@
 //! The hub's admin commands (until the Admin API exists): `outpostHubCreateEdge`,
-//! `outpostHubListEdges`, `outpostHubSetEdgeQuery`, `outpostHubDeleteEdge`. They answer only on
-//! a server started as a hub (`outpost hub`).
+//! `outpostHubListEdges`, `outpostHubSetEdgeQuery`, `outpostHubDeleteEdge`, and
+//! `outpostHubCreateApiKey` (a key pair for the Admin API). They answer only on a server
+//! started as a hub (`outpost hub`).
 
 use bson::{doc, Bson, Document};
 use outpost_sync::protocol::{CREATE_EDGE, DELETE_EDGE, LIST_EDGES, SET_EDGE_QUERY};
@@ -50,6 +51,31 @@ pub static DELETE_EDGE_COMMAND: Command = Command {
     counter: Counter::Command,
     run: delete_edge,
 };
+
+/// `outpost hub apikey create`'s command.
+pub const CREATE_API_KEY: &str = "outpostHubCreateApiKey";
+
+pub static CREATE_API_KEY_COMMAND: Command = Command {
+    name: CREATE_API_KEY,
+    aliases: &[],
+    help: "hub: creates an Admin API key {name}; answers {public_key, private_key} (the private \
+           key is shown only now: the hub keeps a slow hash of it)",
+    admin_only: true,
+    action: Action::HubAdmin,
+    counter: Counter::Command,
+    run: create_api_key,
+};
+
+fn create_api_key(state: &State, req: &Request) -> Result<Document> {
+    hub(state)?;
+    let name = req
+        .body
+        .get_str("name")
+        .map_err(|_| Error::type_mismatch("'name' must be a string"))?;
+    let keys = crate::admin_api::keys::Keys::open(&state.storage)?;
+    let created = keys.create(name).map_err(Error::bad_value)?;
+    Ok(doc! {"public_key": created.public_key, "private_key": created.private_key})
+}
 
 /// The hub of this server, or the error a non-hub server gives.
 pub(super) fn hub(state: &State) -> Result<&Hub> {

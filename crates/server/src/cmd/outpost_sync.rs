@@ -4,7 +4,7 @@
 //! the connection's `ConnInfo::sync`.
 
 use bson::{doc, Bson, Document};
-use outpost_sync::protocol::{DOWNLOAD, HELLO, SNAPSHOT, UPLOAD};
+use outpost_sync::protocol::{DOWNLOAD, HELLO, REPORT, SNAPSHOT, UPLOAD};
 
 use super::outpost_hub::{hub, sync_error};
 use super::{Action, Command, Counter, Request};
@@ -46,6 +46,16 @@ pub static SNAPSHOT_COMMAND: Command = Command {
     name: SNAPSHOT,
     aliases: &[],
     help: "hub: a page of every document the edge's query matches",
+    admin_only: true,
+    action: Action::Sync,
+    counter: Counter::Command,
+    run: run_on_hub,
+};
+
+pub static REPORT_COMMAND: Command = Command {
+    name: REPORT,
+    aliases: &[],
+    help: "hub: the bound edge's metrics and log records {metrics, logs}",
     admin_only: true,
     action: Action::Sync,
     counter: Counter::Command,

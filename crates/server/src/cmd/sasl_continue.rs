@@ -16,6 +16,6 @@ pub static COMMAND: Command = Command {
     run,
 };
 
-fn run(_state: &State, req: &Request) -> Result<Document> {
-    crate::auth::sasl_continue(req.conn, req.db, req.body)
+fn run(state: &State, req: &Request) -> Result<Document> {
+    crate::auth::sasl_continue(state, req.conn, req.db, req.body)
 }

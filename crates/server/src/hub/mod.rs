@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod login;
+pub mod report;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,6 +18,7 @@ use outpost_sync::{EdgeOptions, EdgeSync, Link, SyncStatus};
 
 use crate::config::Config;
 use client::HubClient;
+use report::{count_sync_request, Reporter};
 
 /// The edge's running sync: two threads, one connection each.
 /// - The upload side waits for local commits (storage's commit watch) and uploads as soon as
@@ -57,15 +59,19 @@ struct Shared {
     sockets: Mutex<Vec<(Side, std::net::TcpStream)>>,
     /// Bytes on the wire of both sides' links, reported in the sync status.
     link_bytes: Arc<outpost_sync::LinkBytes>,
+    status: Arc<Mutex<SyncStatus>>,
+    /// Metrics and log records for the hub, sent by the download side.
+    reporter: Reporter,
 }
 
 impl SyncTask {
     /// Starts syncing with `config.hub` when one is configured.
-    pub fn start(storage: &Storage, config: &Config) -> Option<SyncTask> {
+    pub fn start(storage: &Storage, config: &Config, reporter: Reporter) -> Option<SyncTask> {
         let hub = config.hub.clone()?;
         let options = EdgeOptions {
             state_dir: config.dbpath.clone(),
             registration_key: config.registration_key.clone(),
+            hostname: host_name(),
             ..EdgeOptions::default()
         };
         let engine = match EdgeSync::new(storage.clone(), options) {
@@ -94,6 +100,8 @@ impl SyncTask {
             stale_downloads: AtomicUsize::new(0),
             sockets: Mutex::new(Vec::new()),
             link_bytes,
+            status: status.clone(),
+            reporter,
         });
         let mut threads = Vec::new();
         for (name, side) in [
@@ -218,16 +226,27 @@ fn run(shared: &Shared, side: Side) {
                 Err(error) => Err(error),
             },
         };
+        count_sync_request(&shared.status, outcome.is_ok());
         match outcome {
             Ok(()) => {
                 if failing {
                     tracing::info!(hub = %shared.hub, ?side, "sync with the hub restored");
+                    shared.reporter.logs().push(
+                        "sync",
+                        format!("sync with the hub restored ({side:?} side)"),
+                        None,
+                    );
                     failing = false;
                 }
                 backoff = initial_backoff;
             }
             Err(_) if shared.stopping() => return,
             Err(error) if error.is_fatal() => {
+                shared.reporter.logs().push(
+                    "sync",
+                    format!("the hub refused this edge; sync stopped: {error}"),
+                    None,
+                );
                 shared.engine().record_error(&error);
                 tracing::error!(hub = %shared.hub, error = %error, "the hub refused this edge; sync stopped, the edge keeps serving locally");
                 shared.stop();
@@ -237,9 +256,17 @@ fn run(shared: &Shared, side: Side) {
                 shared.engine().record_error(&error);
                 if !failing {
                     tracing::warn!(hub = %shared.hub, ?side, error = %error, "sync with the hub failed; retrying with backoff");
+                    shared.reporter.logs().push(
+                        "sync",
+                        format!("sync with the hub failed ({side:?} side), retrying: {error}"),
+                        None,
+                    );
                     failing = true;
                 }
                 link = None;
+                if side == Side::Download {
+                    shared.reporter.reset();
+                }
                 shared.sleep(backoff);
                 backoff = (backoff * 2).min(shared.timing.max_backoff);
             }
@@ -281,6 +308,7 @@ fn exchange(shared: &Shared, side: Side, link: &mut HubClient) -> outpost_sync::
             }
         }
         Side::Download => {
+            report(shared, link)?;
             let stale = shared.stale_downloads.load(Ordering::SeqCst);
             let engine = if stale >= MAX_STALE_DOWNLOADS {
                 // Uploads keep overtaking this side's answers: ask once more while holding
@@ -308,6 +336,42 @@ fn exchange(shared: &Shared, side: Side, link: &mut HubClient) -> outpost_sync::
         }
     }
     Ok(())
+}
+
+/// This machine's name, as the edge tells the hub in its hello.
+fn host_name() -> Option<String> {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .map(|name| name.trim().to_string())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .filter(|name| !name.is_empty())
+}
+
+/// Sends the edge's metrics and queued log records when a report is due. A hub that does
+/// not know the report (an older 3.0 hub: 59) is not an error of sync.
+fn report(shared: &Shared, link: &mut HubClient) -> outpost_sync::Result<()> {
+    let due = {
+        let status = lock(&shared.status);
+        shared.reporter.due(&status)
+    };
+    let Some((request, logs)) = due else {
+        return Ok(());
+    };
+    match link.call(request) {
+        Ok(reply) => {
+            if let Ok(status) = reply.get_str("status") {
+                let reason = reply.get_str("statusReason").ok().map(str::to_string);
+                lock(&shared.status).hub_status = Some((status.to_string(), reason));
+            }
+            Ok(())
+        }
+        Err(error) if error.code() == 59 => Ok(()),
+        Err(error) => {
+            shared.reporter.failed(logs);
+            Err(error)
+        }
+    }
 }
 
 fn duration_ms(duration: Duration) -> u64 {

@@ -284,13 +284,7 @@ const TEXT_ONLY_OPTIONS: &[&str] = &[
 fn parse_index_spec(spec: &Document) -> Result<(IndexMeta, bool)> {
     for field in spec.keys() {
         if !KNOWN_INDEX_OPTIONS.contains(&field.as_str()) {
-            if [
-                "wildcardProjection",
-                "storageEngine",
-                "clustered",
-            ]
-            .contains(&field.as_str())
-            {
+            if ["wildcardProjection", "storageEngine", "clustered"].contains(&field.as_str()) {
                 return Err(Error::NotSupported(format!(
                     "index option '{field}' is not supported by Outpost"
                 )));

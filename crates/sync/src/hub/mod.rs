@@ -15,6 +15,7 @@
 //! one batch, so a failure or a crash part way applies nothing and the re-sent batch applies
 //! once.
 
+mod admin;
 mod download;
 mod records;
 mod registry;
@@ -33,9 +34,10 @@ use crate::error::{Error, Result};
 use crate::instance_query::InstanceQuery;
 use crate::protocol::{
     check_peer_version, hash_key, read_str, read_u64, with_version, Change, DOWNLOAD, HELLO,
-    MAX_BATCH_COUNT, SNAPSHOT, UPLOAD,
+    MAX_BATCH_COUNT, REPORT, SNAPSHOT, UPLOAD,
 };
-pub use records::{EdgeRecord, FieldVersion, Version, HUB_INSTANCE};
+pub use admin::{EdgeLog, EdgeMetric, MAX_LOGS_PER_EDGE};
+pub use records::{EdgeRecord, FieldVersion, Version, API_KEY_INVALID, HUB_INSTANCE};
 pub use store::{HubBatch, HubStore, SledHubStore};
 
 /// The hub's bookkeeping database of earlier versions (its registry is a set of records
@@ -70,6 +72,43 @@ struct HubMemory {
     /// The hub history sequence up to which hub-local writes have versions (see
     /// `Hub::catch_up_versions`); `None` until read from the store after a start.
     versioned_seq: Option<u64>,
+    /// Each edge's last metrics report (`outpostSyncReport`) and when it came.
+    metrics: HashMap<String, (DateTime, Vec<EdgeMetric>)>,
+    /// Each edge's reported log records, oldest first, at most [`MAX_LOGS_PER_EDGE`].
+    logs: HashMap<String, std::collections::VecDeque<EdgeLog>>,
+}
+
+/// What an edge says about itself in its hello (optional fields: older edges send none).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Peer {
+    hostname: Option<String>,
+    package_version: Option<String>,
+}
+
+impl Peer {
+    fn from_hello(command: &Document) -> Peer {
+        let text = |field: &str| {
+            command
+                .get_str(field)
+                .ok()
+                .map(|value| value.chars().take(256).collect::<String>())
+        };
+        Peer {
+            hostname: text("hostname"),
+            package_version: text("packageVersion"),
+        }
+    }
+
+    /// Records a new connection of the edge.
+    fn note(&self, record: &mut EdgeRecord) {
+        record.last_connection = Some(DateTime::now());
+        if self.hostname.is_some() {
+            record.hostname.clone_from(&self.hostname);
+        }
+        if self.package_version.is_some() {
+            record.package_version.clone_from(&self.package_version);
+        }
+    }
 }
 
 /// One sync connection's state at the hub: the edge its `outpostSyncHello` bound it to. The
@@ -131,9 +170,11 @@ impl<S: HubStore> Hub<S> {
     /// `session` (`outpostSyncHello`, then `outpostSyncUpload`, `outpostSyncDownload`,
     /// `outpostSyncSnapshot`); the wire commands and in-process test links both come here.
     pub fn handle(&self, session: &mut SyncSession, command: &Document) -> Result<Document> {
-        check_peer_version(command, "edge").inspect_err(|error| {
+        if let Err(error) = check_peer_version(command, "edge") {
             tracing::warn!(error = %error, "an edge of another sync protocol version was refused");
-        })?;
+            self.note_refused_version(command, &error);
+            return Err(error);
+        }
         self.handle_current(session, command).map(with_version)
     }
 
@@ -165,6 +206,7 @@ impl<S: HubStore> Hub<S> {
         }
         match name {
             HELLO => self.hello(session, command),
+            REPORT => self.report(session, command),
             UPLOAD => {
                 let changes = command
                     .get_array("changes")
@@ -231,9 +273,10 @@ impl<S: HubStore> Hub<S> {
     /// that edge from now on. A failed hello leaves the connection unbound.
     fn hello(&self, session: &mut SyncSession, command: &Document) -> Result<Document> {
         session.bound = None;
+        let peer = Peer::from_hello(command);
         let (edge_id, api_key_hash, mut reply) = match command.get("registrationKey") {
             Some(_) => {
-                let reply = self.register(read_str(command, "registrationKey")?)?;
+                let reply = self.register_from(read_str(command, "registrationKey")?, &peer)?;
                 let api_key = read_str(&reply, "apiKey")?;
                 (
                     read_str(&reply, "edgeId")?.to_string(),
@@ -243,6 +286,7 @@ impl<S: HubStore> Hub<S> {
             }
             None => {
                 let edge = self.authenticate(read_str(command, "apiKey")?)?;
+                self.note_connection(&edge.record.id, &peer)?;
                 let reply = bson::doc! {"edgeId": &edge.record.id};
                 let hash = edge.record.api_key_hash.unwrap_or_default();
                 (edge.record.id, hash, reply)
@@ -283,21 +327,23 @@ impl<S: HubStore> Hub<S> {
         Ok(Edge { record, query })
     }
 
-    /// The edge whose API key this is.
+    /// The edge whose API key this is. A key a re-key replaced marks its instance failed.
     fn authenticate(&self, api_key: &str) -> Result<Edge> {
         let hash = hash_key(api_key);
-        let record = self
-            .store
-            .edges()?
-            .into_iter()
-            .find(|edge| edge.api_key_hash.as_deref() == Some(hash.as_str()))
-            .ok_or_else(|| {
-                Error::Unauthorized(
-                    "the API key is not valid (the edge instance was deleted or re-keyed at the \
+        let edges = self.store.edges()?;
+        let found = edges
+            .iter()
+            .find(|edge| edge.api_key_hash.as_deref() == Some(hash.as_str()));
+        if found.is_none() {
+            self.note_old_key(&hash)?;
+        }
+        let record = found.cloned().ok_or_else(|| {
+            Error::Unauthorized(
+                "the API key is not valid (the edge instance was deleted or re-keyed at the \
                      hub); register the edge again with a new registration key"
-                        .into(),
-                )
-            })?;
+                    .into(),
+            )
+        })?;
         let query = InstanceQuery::parse(&record.query, &record.default_db)?;
         Ok(Edge { record, query })
     }

@@ -37,16 +37,50 @@ pub struct EdgeRecord {
     pub uploaded_seq: u64,
     /// The edge's download cursor as last persisted (see `Hub::history_floor`).
     pub downloaded_seq: u64,
+    /// The Admin API app the instance belongs to (`None`: created by `outpost hub edge
+    /// create`, listed under the default app).
+    #[serde(default)]
+    pub app_id: Option<String>,
+    /// The id of the user the instance acts as (the Admin API's `user_id`, an ObjectId hex).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// What the edge said in its last `outpostSyncHello`.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub package_version: Option<String>,
+    /// When the edge last said hello (a new sync connection).
+    #[serde(default)]
+    pub last_connection: Option<DateTime>,
+    /// Why the instance is failed (`None`: pending or active, see [`EdgeRecord::status`]).
+    #[serde(default)]
+    pub failure: Option<String>,
+    /// Hashes of the API keys a re-key replaced (the newest [`MAX_OLD_KEYS`]): an edge that
+    /// says hello with one is told its key is invalid, and the instance shows as failed.
+    #[serde(default)]
+    pub old_api_key_hashes: Vec<String>,
 }
 
+/// How many replaced API key hashes an edge record remembers.
+pub const MAX_OLD_KEYS: usize = 4;
+
+/// The failure reason after a re-key, until the edge registers with the new key.
+pub const API_KEY_INVALID: &str = "API key invalid";
+
 impl EdgeRecord {
+    /// The instance's status as the Admin API shows it: `failed` (with its reason) when the
+    /// hub refused the edge, else `active` once registered, else `pending`.
+    pub fn status(&self) -> (&'static str, Option<&str>) {
+        match &self.failure {
+            Some(reason) => ("failed", Some(reason.as_str())),
+            None if self.registration_key_used => ("active", None),
+            None => ("pending", None),
+        }
+    }
+
     /// As `outpost hub edge list` shows it: no key hashes.
     pub fn to_listing(&self, last_seen: Option<DateTime>) -> Document {
-        let state = if self.registration_key_used {
-            "active"
-        } else {
-            "pending"
-        };
+        let (state, _) = self.status();
         doc! {
             "id": &self.id,
             "name": &self.name,

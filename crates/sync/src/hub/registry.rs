@@ -5,7 +5,7 @@ use bson::oid::ObjectId;
 use bson::{doc, DateTime, Document};
 
 use super::records::EdgeRecord;
-use super::{Hub, HubStore};
+use super::{Hub, HubStore, Peer};
 use crate::error::{Error, Result};
 use crate::id_rules::ServiceType;
 use crate::instance_query::InstanceQuery;
@@ -21,6 +21,28 @@ impl<S: HubStore> Hub<S> {
         query: Option<&Document>,
         default_db: &str,
     ) -> Result<Document> {
+        let (record, registration_key) =
+            self.create_edge_in(None, name, service, query, default_db)?;
+        Ok(doc! {
+            "id": &record.id,
+            "name": name,
+            "service": service.as_str(),
+            "query": record.query,
+            "defaultDb": default_db,
+            "registration_key": registration_key,
+        })
+    }
+
+    /// Creates an edge instance in an Admin API app (`None`: the default); returns its record
+    /// and its one-time registration key (the hub keeps only the key's hash).
+    pub fn create_edge_in(
+        &self,
+        app_id: Option<&str>,
+        name: &str,
+        service: ServiceType,
+        query: Option<&Document>,
+        default_db: &str,
+    ) -> Result<(EdgeRecord, String)> {
         if name.is_empty() {
             return Err(Error::Coded {
                 code: 2,
@@ -47,17 +69,17 @@ impl<S: HubStore> Hub<S> {
             last_seen: None,
             uploaded_seq: 0,
             downloaded_seq: 0,
+            app_id: app_id.map(str::to_string),
+            user_id: Some(ObjectId::new().to_hex()),
+            hostname: None,
+            package_version: None,
+            last_connection: None,
+            failure: None,
+            old_api_key_hashes: Vec::new(),
         };
         let _guard = self.locked();
         self.store.put_edge(&record)?;
-        Ok(doc! {
-            "id": &record.id,
-            "name": name,
-            "service": service.as_str(),
-            "query": query,
-            "defaultDb": default_db,
-            "registration_key": registration_key,
-        })
+        Ok((record, registration_key))
     }
 
     /// Every edge instance, oldest first, without key hashes.
@@ -92,11 +114,18 @@ impl<S: HubStore> Hub<S> {
         self.store.remove_edge(id)?;
         memory.last_seen.remove(id);
         memory.downloaded.remove(id);
+        memory.metrics.remove(id);
+        memory.logs.remove(id);
         Ok(doc! {"id": id, "deleted": true})
     }
 
     /// Exchanges a one-time registration key for an API key.
     pub fn register(&self, registration_key: &str) -> Result<Document> {
+        self.register_from(registration_key, &Peer::default())
+    }
+
+    /// [`Hub::register`], noting what the edge said about itself.
+    pub(super) fn register_from(&self, registration_key: &str, peer: &Peer) -> Result<Document> {
         let _guard = self.locked();
         let hash = hash_key(registration_key);
         let Some(mut record) = self
@@ -120,6 +149,8 @@ impl<S: HubStore> Hub<S> {
         record.registration_key_used = true;
         record.api_key_hash = Some(hash_key(&api_key));
         record.last_seen = Some(DateTime::now());
+        record.failure = None;
+        peer.note(&mut record);
         self.store.put_edge(&record)?;
         Ok(doc! {
             "edgeId": &record.id,
@@ -131,7 +162,7 @@ impl<S: HubStore> Hub<S> {
         })
     }
 
-    fn edge_by_id(&self, id: &str) -> Result<EdgeRecord> {
+    pub(super) fn edge_by_id(&self, id: &str) -> Result<EdgeRecord> {
         self.store.edge(id)?.ok_or_else(|| Error::Coded {
             code: 2,
             message: format!("no edge instance with id '{id}'"),

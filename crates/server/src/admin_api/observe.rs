@@ -1,0 +1,157 @@
+//! What the hub shows of its edges beyond the registry: their log records (`.../logs`), and
+//! for monitoring `/metrics` (Prometheus' text format) and `/healthz`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::Json;
+use bson::DateTime;
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ApiResult};
+use super::ApiState;
+
+/// Log records per page when the request does not say, and the most it may ask for.
+const DEFAULT_LOG_LIMIT: usize = 100;
+const MAX_LOG_LIMIT: usize = 1_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LogsQuery {
+    user_id: Option<String>,
+    /// Records to skip (the previous page's `next_skip`).
+    skip: Option<usize>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+pub(super) struct LogRecord {
+    edge_server_id: String,
+    /// `auth` or `sync`.
+    #[serde(rename = "type")]
+    kind: String,
+    user_id: Option<String>,
+    time: String,
+    message: String,
+}
+
+#[derive(Serialize)]
+pub(super) struct LogPage {
+    logs: Vec<LogRecord>,
+    /// The `skip` of the next page; `null` on the last page.
+    next_skip: Option<usize>,
+}
+
+/// `GET .../apps/{appId}/logs?user_id=&skip=&limit=`: the app's edges' log records, newest
+/// first.
+pub(super) async fn logs(
+    State(state): State<Arc<ApiState>>,
+    Path((group_id, app_id)): Path<(String, String)>,
+    query: Result<Query<LogsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<LogPage>> {
+    let Query(query) = query.map_err(|error| ApiError::bad_request(error.body_text()))?;
+    let app = state.groups.app(&group_id, &app_id)?;
+    let limit = query.limit.unwrap_or(DEFAULT_LOG_LIMIT);
+    if limit == 0 || limit > MAX_LOG_LIMIT {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_LOG_LIMIT}"
+        )));
+    }
+    let mut all = Vec::new();
+    for edge in state.hub.edge_records()? {
+        if edge.app_id.as_deref() != Some(app.id.as_str()) {
+            continue;
+        }
+        for log in state.hub.edge_logs(&edge.id, query.user_id.as_deref()) {
+            all.push((edge.id.clone(), log));
+        }
+    }
+    // Newest first across the app's edges.
+    all.sort_by_key(|entry| std::cmp::Reverse(entry.1.time));
+    let skip = query.skip.unwrap_or(0);
+    let logs: Vec<LogRecord> = all
+        .into_iter()
+        .skip(skip)
+        .take(limit.saturating_add(1))
+        .map(|(edge_server_id, log)| LogRecord {
+            edge_server_id,
+            kind: log.kind,
+            user_id: log.user_id,
+            time: rfc3339(log.time),
+            message: log.message,
+        })
+        .collect();
+    let mut logs = logs;
+    let next_skip = (logs.len() > limit).then(|| skip.saturating_add(limit));
+    logs.truncate(limit);
+    Ok(Json(LogPage { logs, next_skip }))
+}
+
+fn rfc3339(date: DateTime) -> String {
+    date.try_to_rfc3339_string()
+        .unwrap_or_else(|_| date.timestamp_millis().to_string())
+}
+
+/// `GET /healthz`: 200 while the hub can read its registry.
+pub(super) async fn healthz(
+    State(state): State<Arc<ApiState>>,
+) -> ApiResult<Json<serde_json::Value>> {
+    state.hub.edge_records()?;
+    Ok(Json(serde_json::json!({"status": "ok"})))
+}
+
+/// `GET /metrics`: per instance its status, the age of its last connection and what it last
+/// reported, in Prometheus' text format (version 0.0.4).
+pub(super) async fn prometheus(State(state): State<Arc<ApiState>>) -> ApiResult<impl IntoResponse> {
+    let now = DateTime::now().timestamp_millis();
+    let mut text = String::new();
+    let edges = state.hub.edge_records()?;
+    text.push_str("# HELP outpost_edge_status 1 for the instance's current status.\n# TYPE outpost_edge_status gauge\n");
+    for edge in &edges {
+        let (status, _) = edge.status();
+        let _ = writeln!(
+            text,
+            "outpost_edge_status{{edge_id=\"{}\",name=\"{}\",status=\"{status}\"}} 1",
+            edge.id,
+            escape(&edge.name)
+        );
+    }
+    text.push_str("# HELP outpost_edge_last_connection_age_seconds Seconds since the instance last connected.\n# TYPE outpost_edge_last_connection_age_seconds gauge\n");
+    for edge in &edges {
+        if let Some(last) = edge.last_seen.or(edge.last_connection) {
+            let age = now.saturating_sub(last.timestamp_millis()).max(0) / 1000;
+            let _ = writeln!(
+                text,
+                "outpost_edge_last_connection_age_seconds{{edge_id=\"{}\"}} {age}",
+                edge.id
+            );
+        }
+    }
+    text.push_str("# HELP outpost_edge_metric A metric the instance reported (key: the Admin API's metric key).\n# TYPE outpost_edge_metric gauge\n");
+    for edge in &edges {
+        let Some((_, metrics)) = state.hub.edge_metrics(&edge.id) else {
+            continue;
+        };
+        for metric in metrics {
+            let _ = writeln!(
+                text,
+                "outpost_edge_metric{{edge_id=\"{}\",key=\"{}\"}} {}",
+                edge.id,
+                escape(&metric.key),
+                metric.value
+            );
+        }
+    }
+    Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], text))
+}
+
+/// A label value in Prometheus' text format.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
