@@ -308,9 +308,9 @@ fn may_compress_reply(body: &Document) -> bool {
         .is_none_or(|name| !NEVER_COMPRESSED.contains(&name.as_str()))
 }
 
-/// The reply compressed with `compressor`, counted; the reply as it is when compressing fails,
-/// would pass the message size limit, or would not make it smaller (a tiny reply; a client
-/// takes an uncompressed reply to a compressed request).
+/// The reply compressed with `compressor`, counted; the reply as it is when compressing fails
+/// or would pass the message size limit. As mongod does, a compressed request gets a reply
+/// compressed the same way even when that does not make it smaller (a tiny reply).
 fn compress_reply(
     state: &State,
     conn: &ConnInfo,
@@ -318,7 +318,7 @@ fn compress_reply(
     compressor: outpost_wire::Compressor,
 ) -> Vec<u8> {
     match outpost_wire::compress(&reply, compressor) {
-        Ok(Some(compressed)) if compressed.len() < reply.len() => {
+        Ok(Some(compressed)) => {
             if let Some(counters) = state.metrics.compressor(compressor) {
                 let header = HEADER_LEN + outpost_wire::COMPRESSION_HEADER_LEN;
                 Metrics::add_len(
@@ -332,7 +332,7 @@ fn compress_reply(
             }
             compressed
         }
-        Ok(_) => reply,
+        Ok(None) => reply,
         Err(e) => {
             tracing::warn!(connection_id = conn.id, error = %e, "cannot compress a reply; sending it uncompressed");
             reply

@@ -315,9 +315,9 @@ async fn one_small_update_on_the_wire() {
     let (plain, zstd) = (results[0], results[1]);
     // Uncompressed, the counted request is exactly the encoded OP_MSG.
     assert_eq!(plain.sent, u64::try_from(plain.request_encoded).unwrap());
-    // Compressed, smaller on the way up and on the way back.
+    // Compressed, smaller on the way up.
     assert!(zstd.sent < plain.sent, "{zstd:?} vs {plain:?}");
-    assert!(zstd.received <= plain.received, "{zstd:?} vs {plain:?}");
+    // (A reply this small gains nothing from zstd; as mongod, the hub still compresses it.)
     for r in [plain, zstd] {
         assert!(
             r.sent < 300,
