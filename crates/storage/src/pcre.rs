@@ -35,7 +35,8 @@ pub enum BuildError {
 /// A compiled pattern.
 #[derive(Clone)]
 pub struct Pcre {
-    regex: Regex,
+    /// Shared: a fancy-regex `Regex` is large, and filters and expression caches clone it.
+    regex: std::sync::Arc<Regex>,
 }
 
 impl std::fmt::Debug for Pcre {
@@ -71,7 +72,9 @@ impl Pcre {
             .backtrack_limit(BACKTRACK_LIMIT)
             .build()
             .map_err(|e| BuildError::Invalid(last_line(&e.to_string())))?;
-        Ok(Pcre { regex })
+        Ok(Pcre {
+            regex: std::sync::Arc::new(regex),
+        })
     }
 
     /// Whether the pattern matches somewhere in `text`.
