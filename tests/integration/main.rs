@@ -36,6 +36,7 @@ mod nesting;
 mod persistence;
 mod profile;
 mod query;
+mod regex;
 mod replset;
 mod stable_api;
 mod stats;

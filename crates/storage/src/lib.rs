@@ -8,6 +8,7 @@ pub mod agg;
 mod engine;
 mod error;
 pub mod geo;
+pub mod pcre;
 pub mod query;
 pub mod text;
 pub mod value;

@@ -258,7 +258,7 @@ pub struct Operator {
     extra: usize,
     /// The last regex compiled by `$regexMatch`/`$regexFind`/`$regexFindAll` with its pattern
     /// and flags, reused while they stay the same (they usually are constants).
-    regex_cache: std::sync::OnceLock<(String, String, regex::Regex)>,
+    regex_cache: std::sync::OnceLock<(String, String, crate::pcre::Pcre)>,
     eval: EvalFn,
 }
 

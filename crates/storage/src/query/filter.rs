@@ -26,11 +26,13 @@
 //!
 //! # Regular expressions
 //!
-//! `$regex` uses the `regex` crate, not PCRE. Differences: no look-around and no
-//! back-references (such patterns are refused with code 51091); `$` without the `m` option
-//! matches only at the very end (PCRE also matches before a final newline); `\d`, `\w`, `\s`
-//! and `\b` are Unicode-aware (PCRE as MongoDB builds it is ASCII-only for them). Options `i`,
-//! `m`, `s`, `x` and `u` (ignored) are accepted.
+//! `$regex` is compiled by [`crate::pcre`] (`fancy-regex` over the `regex` crate): PCRE's
+//! look-around, back-references, atomic groups and possessive quantifiers work. Differences
+//! from PCRE: `$` without the `m` option matches only at the very end (PCRE also matches
+//! before a final newline); `\d`, `\w`, `\s` and `\b` are Unicode-aware (PCRE as MongoDB
+//! builds it is ASCII-only for them); recursion, conditionals and `\K` are refused (51091). A
+//! match that backtracks past [`crate::pcre::BACKTRACK_LIMIT`] steps fails the query with
+//! 51156. Options `i`, `m`, `s`, `x` and `u` (ignored) are accepted.
 
 mod bounds;
 mod regex;
@@ -623,10 +625,20 @@ impl Op {
             (Op::Compare(cmp, bound), Some(v)) => compare_bracketed(*cmp, v, bound, collation),
             (Op::In(set), None) => set.values.iter().any(|v| matches!(v, Bson::Null)),
             (Op::In(set), Some(v)) => {
-                set.values.iter().any(|e| equal_bracketed(v, e, collation))
-                    || set.regexes.iter().any(|r| r.matches_value(v))
+                if set.values.iter().any(|e| equal_bracketed(v, e, collation)) {
+                    true
+                } else {
+                    let mut any = false;
+                    for r in &set.regexes {
+                        if r.matches_value(v)? {
+                            any = true;
+                            break;
+                        }
+                    }
+                    any
+                }
             }
-            (Op::Regex(r), Some(v)) => r.matches_value(v),
+            (Op::Regex(r), Some(v)) => r.matches_value(v)?,
             (Op::Exists, v) => v.is_some(),
             (Op::Type(selectors), Some(v)) => selectors.iter().any(|s| s.matches(v)),
             (Op::Size(n), Some(Bson::Array(items))) => items.len() == *n,

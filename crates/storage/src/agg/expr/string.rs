@@ -6,6 +6,7 @@ use bson::{doc, Bson};
 use super::number::Num;
 use super::{is_nullish, type_name, Ctx, MissingStyle, NamedArgs, Operator, Shape, UnknownStyle};
 use crate::error::{Error, Result};
+use crate::pcre::{BuildError, Captures, Pcre, MATCH_LIMIT_MESSAGE};
 
 type Out = Result<Option<Bson>>;
 
@@ -508,7 +509,7 @@ pub(super) fn index_of_cp(op: &Operator, ctx: &Ctx<'_>) -> Out {
 /// input or the regex is null (each operator has its own answer for that).
 struct RegexArgs {
     input: String,
-    regex: regex::Regex,
+    regex: Pcre,
 }
 
 fn regex_args(op: &Operator, ctx: &Ctx<'_>) -> Result<Option<RegexArgs>> {
@@ -588,43 +589,59 @@ fn regex_args(op: &Operator, ctx: &Ctx<'_>) -> Result<Option<RegexArgs>> {
     Ok(Some(RegexArgs { input, regex }))
 }
 
-/// Compiles a MongoDB (PCRE) pattern with the Rust regex engine; PCRE-only syntax such as
-/// look-around or backreferences is refused with MongoDB's invalid-regex error.
-pub(super) fn compile_regex(name: &str, pattern: &str, flags: &str) -> Result<regex::Regex> {
-    let inline: String = flags.chars().filter(|c| *c != 'u').collect();
-    let full = if inline.is_empty() {
-        pattern.to_string()
-    } else {
-        format!("(?{inline}){pattern}")
-    };
-    regex::Regex::new(&full)
-        .map_err(|e| Error::coded(51111, format!("Invalid Regex in {name}: {e}")))
+/// Compiles a MongoDB (PCRE) pattern with the shared [`crate::pcre`] builder (look-around and
+/// back-references included); an invalid pattern is MongoDB's 51111.
+pub(super) fn compile_regex(name: &str, pattern: &str, flags: &str) -> Result<Pcre> {
+    Pcre::new(pattern, flags).map_err(|e| match e {
+        BuildError::Flag(flag) => Error::coded(
+            51108,
+            format!("{name} invalid flag in regex options: {flag}"),
+        ),
+        BuildError::Invalid(why) => Error::coded(51111, format!("Invalid Regex in {name}: {why}")),
+    })
+}
+
+/// MongoDB's error for a match that needed more work than the bound allows.
+fn limit_error(name: &str) -> Error {
+    Error::coded(
+        51156,
+        format!(
+            "Error occurred while executing the regular expression in {name}. Result code: \
+             {MATCH_LIMIT_MESSAGE}"
+        ),
+    )
 }
 
 pub(super) fn regex_match(op: &Operator, ctx: &Ctx<'_>) -> Out {
     match regex_args(op, ctx)? {
-        Some(args) => Ok(Some(Bson::Boolean(args.regex.is_match(&args.input)))),
+        Some(args) => {
+            let matched = args
+                .regex
+                .is_match(&args.input)
+                .map_err(|_| limit_error(op.name))?;
+            Ok(Some(Bson::Boolean(matched)))
+        }
         None => Ok(Some(Bson::Boolean(false))),
     }
 }
 
 /// `{match, idx, captures}` for one match; `idx` counts code points.
-fn match_document(input: &str, captures: &regex::Captures<'_>) -> Bson {
-    let whole = captures.get(0);
-    let start = whole.map_or(0, |m| m.start());
+fn match_document(input: &str, captures: &Captures) -> Bson {
+    let (start, end) = captures.whole();
     let idx = input
         .get(..start)
         .map_or(0, |prefix| prefix.chars().count());
+    let text = |(from, to): (usize, usize)| input.get(from..to).unwrap_or("").to_string();
     let groups: Vec<Bson> = captures
+        .groups()
         .iter()
-        .skip(1)
         .map(|g| match g {
-            Some(m) => Bson::String(m.as_str().to_string()),
+            Some(range) => Bson::String(text(*range)),
             None => Bson::Null,
         })
         .collect();
     Bson::Document(doc! {
-        "match": whole.map_or("", |m| m.as_str()),
+        "match": text((start, end)),
         "idx": i32::try_from(idx).unwrap_or(i32::MAX),
         "captures": groups,
     })
@@ -634,21 +651,52 @@ pub(super) fn regex_find(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let Some(args) = regex_args(op, ctx)? else {
         return null();
     };
-    match args.regex.captures(&args.input) {
+    match args
+        .regex
+        .captures_from(&args.input, 0)
+        .map_err(|_| limit_error(op.name))?
+    {
         Some(c) => Ok(Some(match_document(&args.input, &c))),
         None => null(),
     }
 }
 
+/// Every non-overlapping match, left to right. After an empty match the search goes on one
+/// character further; an empty match right where a non-empty one ended is skipped.
 pub(super) fn regex_find_all(op: &Operator, ctx: &Ctx<'_>) -> Out {
     let Some(args) = regex_args(op, ctx)? else {
         return Ok(Some(Bson::Array(Vec::new())));
     };
-    let matches = args
-        .regex
-        .captures_iter(&args.input)
-        .map(|c| match_document(&args.input, &c))
-        .collect();
+    let input = &args.input;
+    let mut matches = Vec::new();
+    let mut pos = 0;
+    let mut last_end = None;
+    // Each turn moves `pos` forward by at least one character or stops, so this ends.
+    while pos <= input.len() {
+        let Some(c) = args
+            .regex
+            .captures_from(input, pos)
+            .map_err(|_| limit_error(op.name))?
+        else {
+            break;
+        };
+        let (start, end) = c.whole();
+        if start == end {
+            let next = end
+                + input
+                    .get(end..)
+                    .and_then(|r| r.chars().next())
+                    .map_or(1, char::len_utf8);
+            if last_end != Some(end) {
+                matches.push(match_document(input, &c));
+            }
+            pos = next;
+        } else {
+            matches.push(match_document(input, &c));
+            pos = end;
+        }
+        last_end = Some(end);
+    }
     Ok(Some(Bson::Array(matches)))
 }
 

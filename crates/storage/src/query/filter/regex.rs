@@ -1,16 +1,17 @@
-//! `$regex` patterns compiled with the `regex` crate (see the differences from PCRE in the
-//! module docs of `filter`).
+//! `$regex` patterns, compiled by the shared [`crate::pcre`] module (PCRE syntax, including
+//! look-around and back-references).
 
 use bson::Bson;
 
 use crate::error::{Error, Result};
+use crate::pcre::{BuildError, MatchLimitExceeded, Pcre, MATCH_LIMIT_MESSAGE};
 
 /// A compiled regular expression with the pattern and options it came from.
 #[derive(Debug, Clone)]
 pub struct CompiledRegex {
     pub pattern: String,
     pub options: String,
-    regex: regex::Regex,
+    regex: Pcre,
 }
 
 impl CompiledRegex {
@@ -29,30 +30,13 @@ impl CompiledRegex {
                 "Regular expression options string cannot contain an embedded null byte",
             ));
         }
-        let mut builder = regex::RegexBuilder::new(pattern);
-        for flag in options.chars() {
-            match flag {
-                'i' => builder.case_insensitive(true),
-                'm' => builder.multi_line(true),
-                's' => builder.dot_matches_new_line(true),
-                'x' => builder.ignore_whitespace(true),
-                'u' => &mut builder,
-                other => {
-                    return Err(Error::coded(
-                        51108,
-                        format!("invalid flag in regex options: {other}"),
-                    ))
-                }
-            };
-        }
-        let regex = builder.build().map_err(|e| {
-            Error::coded(
-                51091,
-                format!(
-                    "Regular expression is invalid: {}",
-                    first_line(&e.to_string())
-                ),
-            )
+        let regex = Pcre::new(pattern, options).map_err(|e| match e {
+            BuildError::Flag(other) => {
+                Error::coded(51108, format!("invalid flag in regex options: {other}"))
+            }
+            BuildError::Invalid(why) => {
+                Error::coded(51091, format!("Regular expression is invalid: {why}"))
+            }
         })?;
         Ok(CompiledRegex {
             pattern: pattern.to_string(),
@@ -62,25 +46,33 @@ impl CompiledRegex {
     }
 
     /// Whether the regex matches a string, or is the same regex as a regex value (as MongoDB:
-    /// `{a: /x/}` matches `{a: /x/}`).
-    pub fn matches_value(&self, v: &Bson) -> bool {
+    /// `{a: /x/}` matches `{a: /x/}`). A match that backtracks past the bound is an error.
+    pub fn matches_value(&self, v: &Bson) -> Result<bool> {
         match v {
-            Bson::String(s) | Bson::Symbol(s) => self.regex.is_match(s),
-            Bson::RegularExpression(r) => r.pattern == self.pattern && r.options == self.options,
-            _ => false,
+            Bson::String(s) | Bson::Symbol(s) => self.try_match(s),
+            Bson::RegularExpression(r) => {
+                Ok(r.pattern == self.pattern && r.options == self.options)
+            }
+            _ => Ok(false),
         }
     }
 
-    /// Whether the regex matches a string.
-    pub fn is_match(&self, s: &str) -> bool {
-        self.regex.is_match(s)
+    /// Whether the regex matches a string; a match past the backtracking bound is an error.
+    pub fn try_match(&self, s: &str) -> Result<bool> {
+        self.regex.is_match(s).map_err(|MatchLimitExceeded| {
+            Error::coded(
+                51156,
+                format!(
+                    "Error occurred while executing the regular expression in $regex. \
+                     Result code: {MATCH_LIMIT_MESSAGE}"
+                ),
+            )
+        })
     }
-}
 
-fn first_line(s: &str) -> String {
-    s.lines()
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or(s)
-        .trim()
-        .to_string()
+    /// Whether the regex matches a string, for `$jsonSchema` keywords (whose matching cannot
+    /// fail): a match past the backtracking bound counts as no match.
+    pub fn is_match(&self, s: &str) -> bool {
+        self.regex.is_match(s).unwrap_or(false)
+    }
 }
