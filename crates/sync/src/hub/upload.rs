@@ -52,6 +52,20 @@ struct Applied {
     need_full: Vec<Bson>,
 }
 
+impl Applied {
+    /// The change lost: nothing of it is written and the edge gets the hub's version back.
+    fn lose(&mut self, change: &Change) {
+        self.ignored += 1;
+        self.give_back(change);
+    }
+
+    /// The edge gets the hub's version of the change's document in `superseded`.
+    fn give_back(&mut self, change: &Change) {
+        self.lost
+            .push((change.ns.clone(), change.id.clone(), false));
+    }
+}
+
 /// Whether a storage error belongs to one change (the hub can leave it out and apply the rest)
 /// rather than to the hub itself (a disk error, corruption).
 fn is_document_error(error: &outpost_storage::Error) -> bool {
@@ -321,24 +335,19 @@ impl<S: HubStore> Hub<S> {
                         version.origin = HUB_INSTANCE.to_string();
                         batch.put_version(&change.ns, &change.id, &version)?;
                     }
-                    outcome.ignored += 1;
-                    outcome
-                        .lost
-                        .push((change.ns.clone(), change.id.clone(), false));
+                    outcome.lose(change);
                     return Ok(());
                 }
-                if merge.merged == *doc && !merge.lost_some {
-                    version.origin = edge_id.to_string();
-                } else {
-                    // The edge does not hold this merge: it gets it back.
-                    version.origin = HUB_INSTANCE.to_string();
-                    outcome
-                        .lost
-                        .push((change.ns.clone(), change.id.clone(), false));
-                }
-                version.deleted = false;
-                batch.put_document(&change.ns, &change.id, Some(merge.merged), &origin);
-                batch.put_version(&change.ns, &change.id, &version)?;
+                let edge_holds = merge.merged == *doc && !merge.lost_some;
+                stage_merged(
+                    batch,
+                    change,
+                    merge.merged,
+                    version,
+                    edge_holds,
+                    edge_id,
+                    outcome,
+                )?;
             }
             // A delete, or a document the hub does not hold.
             (_, _) => {
@@ -354,10 +363,7 @@ impl<S: HubStore> Hub<S> {
                         version.origin = HUB_INSTANCE.to_string();
                         batch.put_version(&change.ns, &change.id, &version)?;
                     }
-                    outcome.ignored += 1;
-                    outcome
-                        .lost
-                        .push((change.ns.clone(), change.id.clone(), false));
+                    outcome.lose(change);
                     return Ok(());
                 }
                 // The version keeps the change's own clock: a later insert by the same
@@ -389,12 +395,6 @@ impl<S: HubStore> Hub<S> {
         let (Some(delta), Some(fields)) = (&change.doc, change.fields.as_deref()) else {
             return Err(Error::protocol("a field delta needs 'doc' and 'fields'"));
         };
-        let lose = |outcome: &mut Applied| {
-            outcome.ignored += 1;
-            outcome
-                .lost
-                .push((change.ns.clone(), change.id.clone(), false));
-        };
         if is_internal_namespace(db, coll)
             || !edge.query.is_synced(db, coll)
             || check_id(edge.record.service, &doc! {"_id": change.id.clone()}).is_err()
@@ -410,7 +410,7 @@ impl<S: HubStore> Hub<S> {
                     version.origin = HUB_INSTANCE.to_string();
                     batch.put_version(&change.ns, &change.id, &version)?;
                 }
-                lose(outcome);
+                outcome.lose(change);
             } else {
                 outcome.need_full.push(Bson::Document(
                     doc! {"ns": &change.ns, "id": change.id.clone()},
@@ -440,22 +440,19 @@ impl<S: HubStore> Hub<S> {
                 version.origin = HUB_INSTANCE.to_string();
                 batch.put_version(&change.ns, &change.id, &version)?;
             }
-            lose(outcome);
+            outcome.lose(change);
             return Ok(());
         }
-        let mut version = merge.version;
-        if held_by_edge && !merge.lost_some {
-            version.origin = edge_id.to_string();
-        } else {
-            version.origin = HUB_INSTANCE.to_string();
-            outcome
-                .lost
-                .push((change.ns.clone(), change.id.clone(), false));
-        }
-        version.deleted = false;
-        let origin = Origin::Peer(edge_id.to_string());
-        batch.put_document(&change.ns, &change.id, Some(merge.merged), &origin);
-        batch.put_version(&change.ns, &change.id, &version)?;
+        let edge_holds = held_by_edge && !merge.lost_some;
+        stage_merged(
+            batch,
+            change,
+            merge.merged,
+            merge.version,
+            edge_holds,
+            edge_id,
+            outcome,
+        )?;
         outcome.applied += 1;
         Ok(())
     }
@@ -664,4 +661,27 @@ pub(super) fn version_with_drop(
         (None, dropped) => dropped,
         (version, _) => version,
     })
+}
+
+/// Stages a merge that won: the merged document, and its versions owned by the edge when the
+/// edge already holds exactly this document, else by the hub (the edge gets it back).
+fn stage_merged<B: HubBatch>(
+    batch: &mut B,
+    change: &Change,
+    merged: Document,
+    mut version: Version,
+    edge_holds: bool,
+    edge_id: &str,
+    outcome: &mut Applied,
+) -> Result<()> {
+    if edge_holds {
+        version.origin = edge_id.to_string();
+    } else {
+        version.origin = HUB_INSTANCE.to_string();
+        outcome.give_back(change);
+    }
+    version.deleted = false;
+    let origin = Origin::Peer(edge_id.to_string());
+    batch.put_document(&change.ns, &change.id, Some(merged), &origin);
+    batch.put_version(&change.ns, &change.id, &version)
 }
