@@ -1051,6 +1051,34 @@ impl EdgeSync {
         Ok(true)
     }
 
+    /// The `_id`s of the local documents in the namespaces `old` or `new` syncs, by namespace
+    /// and encoded `_id`.
+    fn local_ids_in(
+        &self,
+        old: &InstanceQuery,
+        new: &InstanceQuery,
+    ) -> Result<HashMap<String, HashMap<Vec<u8>, Bson>>> {
+        let mut ids: HashMap<String, HashMap<Vec<u8>, Bson>> = HashMap::new();
+        for database in self.storage.list_databases() {
+            for collection in self.storage.list_collections(&database.name) {
+                let (db, coll) = (database.name.as_str(), collection.name.as_str());
+                if collection.is_view || !(old.is_synced(db, coll) || new.is_synced(db, coll)) {
+                    continue;
+                }
+                let options = outpost_storage::FindOptions {
+                    projection: Some(doc! {"_id": 1}),
+                    ..outpost_storage::FindOptions::default()
+                };
+                let of_ns = ids.entry(format!("{db}.{coll}")).or_default();
+                for doc in self.storage.find(db, coll, &options)? {
+                    let id = doc?.get("_id").cloned().unwrap_or(Bson::Null);
+                    of_ns.insert(keyenc::encode(&id), id);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
     /// The hub has a new query (or this is the first sync): fetch every document the new query
     /// matches, remove local copies of synced namespaces that no longer match, and continue
     /// downloading from the hub's sequence at the snapshot.
@@ -1064,9 +1092,12 @@ impl EdgeSync {
         let old_query = InstanceQuery::parse(&state.progress.query, &state.identity.default_db)?;
         let new_query = InstanceQuery::parse(&query, &state.identity.default_db)?;
         tracing::info!(version, query = %query, "applying the hub's instance query");
-        let mut position = None;
-        let mut received = HashSet::new();
+        // The local documents of the namespaces either query syncs, by `_id` (keys only: a
+        // new edge has none, and the documents the snapshot brings are never all in memory).
+        // Those the snapshot sends are taken off; what is left decides below.
+        let mut unreceived = self.local_ids_in(&old_query, &new_query)?;
         let mut newly_synced = Vec::new();
+        let mut position = None;
         let hub_seq = loop {
             let request = messages::request(&messages::Snapshot {
                 position: position.take(),
@@ -1078,7 +1109,9 @@ impl EdgeSync {
             let mut page = Vec::with_capacity(reply.docs.len());
             for item in reply.docs {
                 let id = item.doc.get("_id").cloned().unwrap_or(Bson::Null);
-                received.insert((item.ns.clone(), outpost_storage::value::keyenc::encode(&id)));
+                if let Some(ids) = unreceived.get_mut(&item.ns) {
+                    ids.remove(&keyenc::encode(&id));
+                }
                 page.push(Change::whole(
                     0,
                     item.ns,
@@ -1098,38 +1131,32 @@ impl EdgeSync {
                 Error::protocol("a snapshot reply that is not done needs a position")
             })?);
         };
-        // Local copies go (as hub-origin deletes, so they are not uploaded) when they matched the
-        // old query and not the new one, or when the new query matches them but the hub no
-        // longer has them (deleted at the hub while this edge was not listening) and no local
-        // change of them waits for upload. Local-only documents (outside both queries, or with
-        // an `_id` the service does not sync) are untouched.
+        // A document the snapshot sent matches the new query as the hub holds it, and is
+        // held so here unless a local change of it waits for upload: nothing to do. Of the
+        // others, local copies go (as hub-origin deletes, so they are not uploaded) when they
+        // matched the old query and not the new one, or when the new query matches them but
+        // the hub no longer has them (deleted at the hub while this edge was not listening)
+        // and no local change of them waits for upload. Local-only documents (outside both
+        // queries, or with an `_id` the service does not sync) are untouched.
         let mut candidates = Vec::new();
-        for database in self.storage.list_databases() {
-            for collection in self.storage.list_collections(&database.name) {
-                let (db, coll) = (database.name.as_str(), collection.name.as_str());
-                if collection.is_view
-                    || !(old_query.is_synced(db, coll) || new_query.is_synced(db, coll))
-                {
+        for (ns, ids) in unreceived {
+            let (db, coll) = split_namespace(&ns)?;
+            for id in ids.into_values() {
+                let filter = doc! {"_id": id};
+                let options = outpost_storage::FindOptions {
+                    filter,
+                    limit: 1,
+                    ..outpost_storage::FindOptions::default()
+                };
+                let Some(doc) = self.storage.find(db, coll, &options)?.next().transpose()? else {
                     continue;
-                }
-                for doc in self
-                    .storage
-                    .find(db, coll, &outpost_storage::FindOptions::default())?
-                {
-                    let doc = doc?;
-                    let matched_before =
-                        old_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
-                    let matches_now =
-                        new_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
-                    let valid_id = check_id(state.identity.service, &doc).is_ok();
-                    candidates.push((
-                        format!("{db}.{coll}"),
-                        doc,
-                        matched_before,
-                        matches_now,
-                        valid_id,
-                    ));
-                }
+                };
+                let matched_before =
+                    old_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
+                let matches_now =
+                    new_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
+                let valid_id = check_id(state.identity.service, &doc).is_ok();
+                candidates.push((ns.clone(), doc, matched_before, matches_now, valid_id));
             }
         }
         state.progress.query = query;
@@ -1149,7 +1176,7 @@ impl EdgeSync {
                 if pending.contains_key(&key) {
                     continue;
                 }
-                let unknown_at_hub = matches_now && valid_id && !received.contains(&key);
+                let unknown_at_hub = matches_now && valid_id;
                 if matched_before && (!matches_now || unknown_at_hub) {
                     let (db, coll) = split_namespace(&key.0)?;
                     batch.put(db, coll, &id, None, &Origin::Peer(HUB_ORIGIN.into()));
