@@ -196,7 +196,7 @@ fn outpost_json(args: &[&str]) -> Value {
 
 /// Some client traffic at an edge, for its metrics.
 fn insert_some(port: u16, n: usize) {
-    let client =
+    let mut client =
         HubClient::connect(&format!("mongodb://127.0.0.1:{port}"), Duration::from_secs(10))
             .unwrap();
     for i in 0..n {
@@ -346,6 +346,9 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
         dir.path().join("edge").to_str().unwrap().to_string(),
     ]);
     let mut edge = processes::outpost(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    tokio::task::spawn_blocking(move || processes::client(edge_port))
+        .await
+        .unwrap();
     tokio::task::spawn_blocking(move || insert_some(edge_port, 20))
         .await
         .unwrap();
@@ -413,14 +416,28 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
     )
     .await;
     let overview = client
-        .find(Locator::Css("dl.facts"))
-        .await
-        .unwrap()
-        .text()
+        .execute(
+            "return [...document.querySelectorAll('dl.facts dt')].map((dt) => dt.textContent);",
+            vec![],
+        )
         .await
         .unwrap();
-    for fact in ["ID", "User ID", "Created", "Hostname", "Package version", "Latest version"] {
-        assert!(overview.contains(fact), "{fact} missing from {overview}");
+    let overview = overview.to_string();
+    for fact in [
+        "ID",
+        "User ID",
+        "Status",
+        "Created",
+        "Last connection",
+        "Hostname",
+        "Package version",
+        "Latest version",
+        "Sync lag",
+    ] {
+        assert!(
+            overview.contains(&format!("\"{fact}\"")),
+            "{fact} missing from {overview}"
+        );
     }
     screenshot(&client, "detail", 1280, 800).await;
     screenshot(&client, "detail", 390, 844).await;
