@@ -160,14 +160,42 @@ fn docs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs")
 }
 
-/// A screenshot at `width`x`height` (the viewport), as `docs/console-{name}-{width}.png`.
+/// chromedriver's Chrome DevTools command (`POST /session/{id}/goog/cdp/execute`).
+#[derive(Debug)]
+struct Cdp(Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (hyper::Method, Option<String>) {
+        (hyper::Method::POST, Some(self.0.to_string()))
+    }
+}
+
+/// A screenshot of a `width`x`height` viewport (the device metrics Chromium emulates, as its
+/// device toolbar does: a window cannot be narrower than 500 pixels), as
+/// `docs/console-{name}-{width}.png`.
 async fn screenshot(client: &Client, name: &str, width: u32, height: u32) {
-    client.set_window_size(width, height).await.unwrap();
-    // The viewport follows the window in headless Chromium; wait for the layout to.
+    client
+        .issue_cmd(Cdp(json!({
+            "cmd": "Emulation.setDeviceMetricsOverride",
+            "params": {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500},
+        })))
+        .await
+        .unwrap();
     until(
         client,
-        "the resized viewport",
-        &format!("return window.innerWidth === {width} && document.fonts.status === 'loaded';"),
+        "the emulated viewport",
+        &format!(
+            "return window.innerWidth === {width} && window.innerHeight === {height}
+               && document.fonts.status === 'loaded';"
+        ),
     )
     .await;
     client
@@ -178,6 +206,10 @@ async fn screenshot(client: &Client, name: &str, width: u32, height: u32) {
     assert!(png.starts_with(b"\x89PNG"));
     std::fs::create_dir_all(docs_dir()).unwrap();
     std::fs::write(docs_dir().join(format!("console-{name}-{width}.png")), png).unwrap();
+    client
+        .issue_cmd(Cdp(json!({"cmd": "Emulation.clearDeviceMetricsOverride", "params": {}})))
+        .await
+        .unwrap();
 }
 
 /// Runs the `outpost` binary to completion; its stdout as JSON.
@@ -374,7 +406,6 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
     .await;
     screenshot(&client, "dashboard", 1280, 800).await;
     screenshot(&client, "dashboard", 390, 844).await;
-    client.set_window_size(1280, 800).await.unwrap();
 
     // The detail view: metrics, the chart, logs.
     client
@@ -405,14 +436,14 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
     )
     .await;
     check_names(&client, "detail view").await;
-    // Two reports (10 s apart) draw the memory line; more traffic for the request chart.
+    // More traffic for the request chart, whose line needs two rates: three reports.
     tokio::task::spawn_blocking(move || insert_some(edge_port, 30))
         .await
         .unwrap();
     until(
         &client,
-        "the memory chart's line",
-        "return document.querySelector('#chart-memory path.line') !== null;",
+        "the request chart's line (three reports, 10 s apart)",
+        "return document.querySelector('#chart-requests path.line') !== null;",
     )
     .await;
     let overview = client
@@ -441,7 +472,13 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
     }
     screenshot(&client, "detail", 1280, 800).await;
     screenshot(&client, "detail", 390, 844).await;
-    client.set_window_size(1280, 800).await.unwrap();
+    // And the whole detail view (charts, query, logs) for the README.
+    let height = client
+        .execute("return document.documentElement.scrollHeight;", vec![])
+        .await
+        .unwrap();
+    let height = u32::try_from(height.as_u64().unwrap()).unwrap();
+    screenshot(&client, "detail-full", 1280, height).await;
 
     // The logs filtered by level: the edge's start is "info", none is "error".
     let level = labelled(&client, "Level").await;

@@ -1,5 +1,6 @@
 // Line charts of the last hour in SVG, drawn from the metrics history: one small chart per
-// measure, its latest value in the caption and its range in the accessible name.
+// measure, its latest value in the caption and its range in the accessible name. The time
+// axis covers the hour, or the history when it is younger (see `timeRange`).
 
 import { h, s, formatValue } from './dom.js';
 
@@ -38,8 +39,10 @@ function sum(metrics, keys) {
   return total;
 }
 
-/** A chart `title` of `series` between `from` and `to` (milliseconds). */
-export function lineChart({ id, title, unit, series, from, to }) {
+/** A chart `title` of `series` between `from` and `to` (milliseconds); points before `from`
+ * are left out. */
+export function lineChart({ id, title, unit, series: all, from, to }) {
+  const series = all.filter((p) => p.t >= from);
   const values = series.filter((p) => p.v !== null);
   const last = values.length ? values[values.length - 1].v : null;
   const max = niceMax(Math.max(0, ...values.map((p) => p.v)));
@@ -56,22 +59,25 @@ export function lineChart({ id, title, unit, series, from, to }) {
       s('text', { class: 'axis', x: PAD.left - 6, y: y(v) + 4, 'text-anchor': 'end' }, short(v, unit)),
     ];
   });
-  const ticks = [[from, '−60 min'], [from + (to - from) / 2, '−30 min'], [to, 'now']].map(([t, text], i) =>
-    s('text', { class: 'axis', x: x(t), y: HEIGHT - 4, 'text-anchor': ['start', 'middle', 'end'][i] }, text));
+  const ticks = [[from, ago(to - from)], [from + (to - from) / 2, ago((to - from) / 2)], [to, 'now']]
+    .map(([t, text], i) => s('text', {
+      class: 'axis', x: x(t), y: HEIGHT - 4, 'text-anchor': ['start', 'middle', 'end'][i],
+    }, text));
 
   const paths = segments(series).map((segment) => {
+    if (segment.length === 1) {
+      return s('circle', { class: 'dot', cx: x(segment[0].t), cy: y(segment[0].v), r: 3 });
+    }
     const d = segment.map((p, i) => `${i ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join('');
     const area = `${d}L${x(segment[segment.length - 1].t).toFixed(1)},${y(0)}L${x(segment[0].t).toFixed(1)},${y(0)}Z`;
     return [s('path', { class: 'area', d: area }), s('path', { class: 'line', d })];
   });
-  const dots = values.length === 1
-    ? s('circle', { class: 'dot', cx: x(values[0].t), cy: y(values[0].v), r: 3 }) : null;
 
   return h('figure', { class: 'chart', id },
     h('figcaption', {}, h('span', { class: 'chart-title' }, title),
       h('span', { class: 'chart-value' }, formatValue(last, unit))),
     s('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', 'aria-label': label },
-      grid, ticks, paths, dots));
+      grid, ticks, paths));
 }
 
 /** Runs of consecutive known values. */
@@ -87,7 +93,21 @@ function segments(series) {
     }
   }
   if (run.length) runs.push(run);
-  return runs.filter((r) => r.length > 1);
+  return runs;
+}
+
+/** "−60 min", "−90 s": how long before now. */
+function ago(ms) {
+  const seconds = Math.round(ms / 1000);
+  return seconds >= 120 ? `−${Math.round(seconds / 60)} min` : `−${seconds} s`;
+}
+
+/** The time axis: the last `windowMs` (an hour), or less while the history is shorter (at
+ * least `minimumMs`), so a young history is not squeezed against "now". */
+export function timeRange(points, windowMs, now, minimumMs = 120000) {
+  const first = points.length ? Date.parse(points[0].time) : now;
+  const span = Math.min(windowMs, Math.max(minimumMs, now - first));
+  return { from: now - span, to: now };
 }
 
 /** A round upper bound for the axis. */

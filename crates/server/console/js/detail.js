@@ -6,7 +6,9 @@ import * as api from './api.js';
 import {
   h, replace, field, statusBadge, timeElement, exact, formatValue, lagText, lagLevel,
 } from './dom.js';
-import { lineChart, rateSeries, gaugeSeries } from './chart.js';
+import {
+  lineChart, rateSeries, gaugeSeries, timeRange,
+} from './chart.js';
 import { parseQuery, showQueryError } from './add-server.js';
 import * as actions from './actions.js';
 
@@ -41,9 +43,11 @@ export function renderDetail(root, ctx, appId, edgeId) {
   const logs = logsSection(appPath, edgeId);
   const button = (text, onclick, kind = 'secondary') => h('button', { type: 'button', class: kind, onclick }, text);
   const toolbar = h('div', { class: 'toolbar' },
-    button('Rename', () => actions.rename(edgePath, edge, refresh)),
-    button('Regenerate registration key', () => actions.regenerate(ctx, edgePath, edge, refresh)),
-    button('Delete', () => actions.remove(edgePath, edge, () => { window.location.hash = back; }), 'danger'));
+    button('Rename', () => actions.rename(edgePath, edge, refresh), 'secondary action-rename'),
+    button('Regenerate registration key', () => actions.regenerate(ctx, edgePath, edge, refresh),
+      'secondary action-regenerate'),
+    button('Delete', () => actions.remove(edgePath, edge, () => { window.location.hash = back; }),
+      'danger action-delete'));
 
   replace(root,
     h('nav', { 'aria-label': 'Breadcrumb', class: 'crumbs' }, h('a', { href: back }, '← Edge servers')),
@@ -121,8 +125,7 @@ function renderCards(container, metrics) {
 }
 
 function renderCharts(container, history) {
-  const to = Date.now();
-  const from = to - history.window_seconds * 1000;
+  const { from, to } = timeRange(history.points, history.window_seconds * 1000, Date.now());
   replace(container, CHARTS.map((chart) => lineChart({
     id: chart.id,
     title: chart.title,
@@ -170,7 +173,7 @@ function queryEditor(edgePath, saved) {
   ok,
   h('div', { class: 'buttons start' }, h('button', { type: 'submit', class: 'primary' }, 'Save query'), version));
   return {
-    section: h('section', { class: 'card', 'aria-labelledby': 'query-title' },
+    section: h('section', { class: 'card query', 'aria-labelledby': 'query-title' },
       h('h2', { id: 'query-title' }, 'Instance query'), form),
     show(edge) {
       version.textContent = `Version ${edge.query_version}`;
