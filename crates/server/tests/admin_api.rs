@@ -1147,9 +1147,7 @@ async fn the_consoles_additions_query_positions_history_lag_and_log_levels() {
     let hub = start_hub().await;
     let (api, token, app) = app_session(&hub, "edge_server").await;
 
-    let info = api
-        .call("GET", "/api/admin/v3.0/hub", &token, None)
-        .await;
+    let info = api.call("GET", "/api/admin/v3.0/hub", &token, None).await;
     assert_eq!(info.status, 200, "{}", info.body);
     assert_eq!(info.body["wire_port"], hub.local_addr().port());
     assert_eq!(info.body["tls"], false);
@@ -1167,7 +1165,11 @@ async fn the_consoles_additions_query_positions_history_lag_and_log_levels() {
     assert_eq!(refused.body["query_key"], "orders");
     assert_eq!(refused.body["query_position"], 11);
     let listing = api.call("GET", &format!("{app}/edge"), &token, None).await;
-    assert_eq!(listing.body["edge_servers"], json!([]), "nothing was created");
+    assert_eq!(
+        listing.body["edge_servers"],
+        json!([]),
+        "nothing was created"
+    );
 
     let created = api
         .call(

@@ -3,7 +3,7 @@
 //! an app, add a server and read its registration key, start an edge with the command the page
 //! shows and watch its row turn Active without a reload, open its detail view (metrics, chart,
 //! logs), refuse a bad query with its position, rename, regenerate the key (Failed), delete,
-//! sign out. Screenshots of the dashboard and the detail view at 1280x800 and 390x844 go to
+//! sign out; access tokens last 2 seconds, so the session is renewed all along. Screenshots of the dashboard and the detail view at 1280x800 and 390x844 go to
 //! `docs/`. Plus HTTP-level checks of the console's routes and security headers.
 //!
 //! Chromium and chromedriver come from Debian's `chromium` and `chromium-driver` packages:
@@ -97,12 +97,15 @@ async fn until(client: &Client, what: &str, script: &str) -> Value {
     let start = Instant::now();
     loop {
         let value = client.execute(script, vec![]).await.unwrap();
-        let ready = !matches!(&value, Value::Null | Value::Bool(false))
-            && value.as_str() != Some("");
+        let ready =
+            !matches!(&value, Value::Null | Value::Bool(false)) && value.as_str() != Some("");
         if ready {
             return value;
         }
-        assert!(start.elapsed() < DEADLINE, "waited for {what}; last: {value}");
+        assert!(
+            start.elapsed() < DEADLINE,
+            "waited for {what}; last: {value}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -170,7 +173,10 @@ impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (hyper::Method, Option<String>) {
@@ -207,7 +213,9 @@ async fn screenshot(client: &Client, name: &str, width: u32, height: u32) {
     std::fs::create_dir_all(docs_dir()).unwrap();
     std::fs::write(docs_dir().join(format!("console-{name}-{width}.png")), png).unwrap();
     client
-        .issue_cmd(Cdp(json!({"cmd": "Emulation.clearDeviceMetricsOverride", "params": {}})))
+        .issue_cmd(Cdp(
+            json!({"cmd": "Emulation.clearDeviceMetricsOverride", "params": {}}),
+        ))
         .await
         .unwrap();
 }
@@ -228,9 +236,11 @@ fn outpost_json(args: &[&str]) -> Value {
 
 /// Some client traffic at an edge, for its metrics.
 fn insert_some(port: u16, n: usize) {
-    let mut client =
-        HubClient::connect(&format!("mongodb://127.0.0.1:{port}"), Duration::from_secs(10))
-            .unwrap();
+    let mut client = HubClient::connect(
+        &format!("mongodb://127.0.0.1:{port}"),
+        Duration::from_secs(10),
+    )
+    .unwrap();
     for i in 0..n {
         client
             .command_on(
@@ -258,8 +268,13 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
         processes::free_port(),
         processes::free_port(),
     );
+    // Access tokens of 2 seconds: the console renews its session all along the test.
+    let config = dir.path().join("hub.toml");
+    std::fs::write(&config, "admin_access_token_secs = 2\n").unwrap();
     let _hub = processes::outpost(&[
         "hub",
+        "--config",
+        config.to_str().unwrap(),
         "--port",
         &hub_port.to_string(),
         "--http-port",
@@ -271,7 +286,9 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
         .await
         .unwrap();
     let hub_uri = format!("mongodb://127.0.0.1:{hub_port}");
-    let key = outpost_json(&["hub", "apikey", "create", "--hub", &hub_uri, "--name", "ops"]);
+    let key = outpost_json(&[
+        "hub", "apikey", "create", "--hub", &hub_uri, "--name", "ops",
+    ]);
     let (public_key, private_key) = (
         key["public_key"].as_str().unwrap(),
         key["private_key"].as_str().unwrap(),
@@ -291,7 +308,10 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
         "const e = document.getElementById('signin-error'); return e && !e.hidden && e.textContent;",
     )
     .await;
-    assert!(refused.as_str().unwrap().contains("Sign-in failed"), "{refused}");
+    assert!(
+        refused.as_str().unwrap().contains("Sign-in failed"),
+        "{refused}"
+    );
 
     // The right one; the group has no app yet: the console creates one.
     fill(&client, "Private key", private_key).await;
@@ -314,7 +334,14 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
         .unwrap();
     assert_eq!(
         headers,
-        json!(["Name", "Status", "Last connection", "Hostname", "Version", "Sync lag"])
+        json!([
+            "Name",
+            "Status",
+            "Last connection",
+            "Hostname",
+            "Version",
+            "Sync lag"
+        ])
     );
     check_names(&client, "dashboard").await;
     // Set in the page: still there at the end proves the dashboard never reloaded.
@@ -351,9 +378,17 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
         .await
         .unwrap();
     click(&client, "Done").await;
-    until(&client, "the pending row", &format!("return {}", js_fn(&row_status("store-7")))).await;
+    until(
+        &client,
+        "the pending row",
+        &format!("return {}", js_fn(&row_status("store-7"))),
+    )
+    .await;
     assert_eq!(
-        client.execute(&row_status("store-7"), vec![]).await.unwrap(),
+        client
+            .execute(&row_status("store-7"), vec![])
+            .await
+            .unwrap(),
         "Pending"
     );
 
@@ -370,7 +405,11 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
     click(&client, "Done").await;
 
     // The edge, started with the page's command (plus its own port and data directory).
-    let mut args: Vec<String> = command.split_whitespace().skip(1).map(String::from).collect();
+    let mut args: Vec<String> = command
+        .split_whitespace()
+        .skip(1)
+        .map(String::from)
+        .collect();
     args.extend([
         "--port".to_string(),
         edge_port.to_string(),
@@ -393,7 +432,10 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
     )
     .await;
     assert_eq!(
-        client.execute("return window.notReloaded === true;", vec![]).await.unwrap(),
+        client
+            .execute("return window.notReloaded === true;", vec![])
+            .await
+            .unwrap(),
         true
     );
     until(
@@ -529,7 +571,10 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
     )
     .await;
     assert!(
-        warning.as_str().unwrap().contains("will fail until it gets the new key"),
+        warning
+            .as_str()
+            .unwrap()
+            .contains("will fail until it gets the new key"),
         "{warning}"
     );
     click(&client, "Regenerate key").await;
@@ -589,13 +634,21 @@ async fn http(
         request = request.header(*name, *value);
     }
     let response = client
-        .request(request.body(Full::new(Bytes::from(body.to_string()))).unwrap())
+        .request(
+            request
+                .body(Full::new(Bytes::from(body.to_string())))
+                .unwrap(),
+        )
         .await
         .unwrap();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -680,7 +733,8 @@ async fn the_console_is_served_with_a_strict_policy_and_cross_origin_writes_are_
     .await;
     assert_eq!(status, 403, "{reply}");
     let origin = format!("http://{address}");
-    let (status, _, reply) = http(&address, "POST", login, &[json, ("origin", &origin)], body).await;
+    let (status, _, reply) =
+        http(&address, "POST", login, &[json, ("origin", &origin)], body).await;
     assert_eq!(status, 401, "{reply}");
     let (status, _, _) = http(&address, "POST", login, &[json], body).await;
     assert_eq!(status, 401);

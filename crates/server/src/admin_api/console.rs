@@ -106,7 +106,11 @@ mod tests {
                         continue;
                     };
                     if path.ends_with(".js") || path.ends_with(".css") || path.ends_with(".svg") {
-                        assert!(known(&path), "{} refers to {path}, not embedded", asset.path);
+                        assert!(
+                            known(&path),
+                            "{} refers to {path}, not embedded",
+                            asset.path
+                        );
                         referred += 1;
                     }
                 }

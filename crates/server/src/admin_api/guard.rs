@@ -10,8 +10,8 @@
 
 use axum::extract::Request;
 use axum::http::header::{
-    HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, HOST, ORIGIN,
-    REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, HOST, ORIGIN, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
@@ -123,7 +123,9 @@ mod tests {
             &headers(&[("host", "hub:8080"), ("origin", "http://hub:8081")])
         )
         .is_err());
-        assert!(check_origin(&post, &headers(&[("host", "hub:8080"), ("origin", "null")])).is_err());
+        assert!(
+            check_origin(&post, &headers(&[("host", "hub:8080"), ("origin", "null")])).is_err()
+        );
         assert!(check_origin(
             &Method::DELETE,
             &headers(&[("host", "hub:8080"), ("sec-fetch-site", "cross-site")])

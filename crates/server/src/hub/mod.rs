@@ -232,12 +232,10 @@ fn run(shared: &Shared, side: Side) {
         match outcome {
             Ok(()) => {
                 if !announced {
-                    shared.reporter.logs().push(
-                        "sync",
-                        "info",
-                        "sync with the hub started",
-                        None,
-                    );
+                    shared
+                        .reporter
+                        .logs()
+                        .push("sync", "info", "sync with the hub started", None);
                     announced = true;
                 }
                 if failing {

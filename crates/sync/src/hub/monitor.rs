@@ -113,14 +113,21 @@ mod tests {
         let kept = &memory.metrics_history["e"];
         // 400 reports 10 s apart span 66.5 minutes: the first 39 are older than an hour.
         assert_eq!(kept.len(), 361);
-        assert_eq!(kept.front().unwrap().time.timestamp_millis(), start + 39 * 10_000);
+        assert_eq!(
+            kept.front().unwrap().time.timestamp_millis(),
+            start + 39 * 10_000
+        );
 
         for i in 0..2_000 {
             record(&mut memory, "f", point(start + i));
         }
         assert_eq!(memory.metrics_history["f"].len(), MAX_HISTORY_POINTS);
         assert_eq!(
-            memory.metrics_history["f"].back().unwrap().time.timestamp_millis(),
+            memory.metrics_history["f"]
+                .back()
+                .unwrap()
+                .time
+                .timestamp_millis(),
             start + 1_999
         );
     }
