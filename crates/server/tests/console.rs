@@ -296,14 +296,31 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
     let (client, _driver) = browser().await;
     let console = format!("http://127.0.0.1:{http_port}/");
 
+    sign_in(&client, &console, public_key, private_key).await;
+    let (registration_key, command) = add_server(&client, "store-7", hub_port).await;
+    // A second instance that stays pending (the screenshots show both).
+    add_server(&client, "store-8", hub_port).await;
+    let edge = start_edge(&command, edge_port, &dir.path().join("edge")).await;
+    watch_it_turn_active(&client).await;
+    detail_view(&client, edge_port).await;
+    logs_and_query(&client).await;
+    rename_rekey_delete(&client, &registration_key, edge).await;
+    click(&client, "Sign out").await;
+    labelled(&client, "Public key").await;
+    client.close().await.unwrap();
+}
+
+/// A wrong key pair refused with a message, then the right one; the group has no app yet,
+/// so the console creates one and shows its dashboard.
+async fn sign_in(client: &Client, console: &str, public_key: &str, private_key: &str) {
     // A wrong key pair: an error on the sign-in page.
-    client.goto(&console).await.unwrap();
-    fill(&client, "Public key", public_key).await;
-    fill(&client, "Private key", "0".repeat(64).as_str()).await;
-    check_names(&client, "sign-in page").await;
-    click(&client, "Sign in").await;
+    client.goto(console).await.unwrap();
+    fill(client, "Public key", public_key).await;
+    fill(client, "Private key", "0".repeat(64).as_str()).await;
+    check_names(client, "sign-in page").await;
+    click(client, "Sign in").await;
     let refused = until(
-        &client,
+        client,
         "the sign-in error",
         "const e = document.getElementById('signin-error'); return e && !e.hidden && e.textContent;",
     )
@@ -314,13 +331,13 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
     );
 
     // The right one; the group has no app yet: the console creates one.
-    fill(&client, "Private key", private_key).await;
-    click(&client, "Sign in").await;
-    fill(&client, "App name", "shops").await;
-    fill(&client, "Database", "shop").await;
-    click(&client, "Create app").await;
+    fill(client, "Private key", private_key).await;
+    click(client, "Sign in").await;
+    fill(client, "App name", "shops").await;
+    fill(client, "Database", "shop").await;
+    click(client, "Create app").await;
     until(
-        &client,
+        client,
         "the dashboard",
         "return document.querySelector('table.edges thead th') !== null;",
     )
@@ -343,20 +360,23 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
             "Sync lag"
         ])
     );
-    check_names(&client, "dashboard").await;
+    check_names(client, "dashboard").await;
     // Set in the page: still there at the end proves the dashboard never reloaded.
     client
         .execute("window.notReloaded = true; return null;", vec![])
         .await
         .unwrap();
+}
 
+/// "Add a server": the registration key and the command, shown once.
+async fn add_server(client: &Client, name: &str, hub_port: u16) -> (String, String) {
     // Add a server: its key and the command, shown once.
-    click(&client, "Add a server").await;
-    fill(&client, "Name", "store-7").await;
-    check_names(&client, "add-a-server dialog").await;
-    click(&client, "Create").await;
+    click(client, "Add a server").await;
+    fill(client, "Name", name).await;
+    check_names(client, "add-a-server dialog").await;
+    click(client, "Create").await;
     let registration_key = until(
-        &client,
+        client,
         "the registration key",
         "const k = document.getElementById('registration-key'); return k && k.textContent;",
     )
@@ -377,34 +397,23 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
         .find(Locator::Css("button[aria-label='Copy the command']"))
         .await
         .unwrap();
-    click(&client, "Done").await;
+    click(client, "Done").await;
     until(
-        &client,
+        client,
         "the pending row",
-        &format!("return {}", js_fn(&row_status("store-7"))),
+        &format!("return {}", js_fn(&row_status(name))),
     )
     .await;
     assert_eq!(
-        client
-            .execute(&row_status("store-7"), vec![])
-            .await
-            .unwrap(),
+        client.execute(&row_status(name), vec![]).await.unwrap(),
         "Pending"
     );
 
-    // A second instance that stays pending (the screenshots show both).
-    click(&client, "Add a server").await;
-    fill(&client, "Name", "store-8").await;
-    click(&client, "Create").await;
-    until(
-        &client,
-        "the second key",
-        "return document.getElementById('registration-key') !== null;",
-    )
-    .await;
-    click(&client, "Done").await;
+    (registration_key, command)
+}
 
-    // The edge, started with the page's command (plus its own port and data directory).
+/// The edge, started with the page's command (plus its own port and data directory).
+async fn start_edge(command: &str, edge_port: u16, dbpath: &Path) -> processes::Process {
     let mut args: Vec<String> = command
         .split_whitespace()
         .skip(1)
@@ -414,9 +423,9 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
         "--port".to_string(),
         edge_port.to_string(),
         "--dbpath".into(),
-        dir.path().join("edge").to_str().unwrap().to_string(),
+        dbpath.to_str().unwrap().to_string(),
     ]);
-    let mut edge = processes::outpost(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let edge = processes::outpost(&args.iter().map(String::as_str).collect::<Vec<_>>());
     tokio::task::spawn_blocking(move || processes::client(edge_port))
         .await
         .unwrap();
@@ -424,9 +433,13 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
         .await
         .unwrap();
 
-    // Active without a reload.
+    edge
+}
+
+/// The new edge's row turns Active without a reload, with its hostname and version.
+async fn watch_it_turn_active(client: &Client) {
     until(
-        &client,
+        client,
         "store-7 to turn Active",
         &format!("return {} === 'Active';", js_fn(&row_status("store-7"))),
     )
@@ -439,17 +452,19 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
         true
     );
     until(
-        &client,
+        client,
         "the edge's hostname and version in its row",
         "const row = document.querySelector('table.edges tbody tr');
          return row && row.querySelector('[data-label=Hostname]').textContent !== '—'
            && row.querySelector('[data-label=Version]').textContent !== '—';",
     )
     .await;
-    screenshot(&client, "dashboard", 1280, 800).await;
-    screenshot(&client, "dashboard", 390, 844).await;
+    screenshot(client, "dashboard", 1280, 800).await;
+    screenshot(client, "dashboard", 390, 844).await;
+}
 
-    // The detail view: metrics, the chart, logs.
+/// The detail view: overview, metric cards, the charts' lines, the edge's log records.
+async fn detail_view(client: &Client, edge_port: u16) {
     client
         .find(Locator::LinkText("store-7"))
         .await
@@ -458,32 +473,32 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
         .await
         .unwrap();
     until(
-        &client,
+        client,
         "the detail view",
         "const h = document.querySelector('h1'); return h && h.textContent === 'store-7';",
     )
     .await;
     until(
-        &client,
+        client,
         "the metric cards",
         "return [...document.querySelectorAll('.metric .metric-name')]
            .some((n) => n.textContent === 'Successful sync requests');",
     )
     .await;
     until(
-        &client,
+        client,
         "a log record of the edge",
         "return [...document.querySelectorAll('table.logs tbody td.message')]
            .some((m) => m.textContent === 'sync with the hub started');",
     )
     .await;
-    check_names(&client, "detail view").await;
+    check_names(client, "detail view").await;
     // More traffic for the request chart, whose line needs two rates: three reports.
     tokio::task::spawn_blocking(move || insert_some(edge_port, 30))
         .await
         .unwrap();
     until(
-        &client,
+        client,
         "the request chart's line (three reports, 10 s apart)",
         "return document.querySelector('#chart-requests path.line') !== null;",
     )
@@ -512,21 +527,24 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
             "{fact} missing from {overview}"
         );
     }
-    screenshot(&client, "detail", 1280, 800).await;
-    screenshot(&client, "detail", 390, 844).await;
+    screenshot(client, "detail", 1280, 800).await;
+    screenshot(client, "detail", 390, 844).await;
     // And the whole detail view (charts, query, logs) for the README.
     let height = client
         .execute("return document.documentElement.scrollHeight;", vec![])
         .await
         .unwrap();
     let height = u32::try_from(height.as_u64().unwrap()).unwrap();
-    screenshot(&client, "detail-full", 1280, height).await;
+    screenshot(client, "detail-full", 1280, height).await;
+}
 
+/// The logs filtered by level, and a refused query with its position.
+async fn logs_and_query(client: &Client) {
     // The logs filtered by level: the edge's start is "info", none is "error".
-    let level = labelled(&client, "Level").await;
+    let level = labelled(client, "Level").await;
     level.select_by_value("error").await.unwrap();
     until(
-        &client,
+        client,
         "no error records",
         "const cell = document.querySelector('table.logs tbody td.empty');
          return cell && cell.textContent === 'No log records.';",
@@ -534,38 +552,45 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
     .await;
     level.select_by_value("info").await.unwrap();
     until(
-        &client,
+        client,
         "the info records again",
         "return document.querySelector('table.logs tbody .level-info') !== null;",
     )
     .await;
 
     // A query the API refuses: its message and the position in the RQL text.
-    fill(&client, "Instance query", r#"{"orders": "storeId == "}"#).await;
-    click(&client, "Save query").await;
+    fill(client, "Instance query", r#"{"orders": "storeId == "}"#).await;
+    click(client, "Save query").await;
     let refused = until(
-        &client,
+        client,
         "the query's error and its position",
         "const e = document.querySelector('.error .where'); return e && e.textContent;",
     )
     .await;
     assert_eq!(refused, "In the query for \"orders\", at position 11:");
+}
 
+/// Rename, regenerate the key (Failed), delete (typing the name).
+async fn rename_rekey_delete(
+    client: &Client,
+    registration_key: &str,
+    mut edge: processes::Process,
+) {
     // Rename.
-    click(&client, "Rename").await;
-    fill(&client, "New name", "store-seven").await;
-    click(&client, "Rename").await;
+    click(client, "Rename").await;
+    fill(client, "New name", "store-seven").await;
+    click(client, "Rename").await;
     until(
-        &client,
+        client,
         "the new name",
         "return document.querySelector('h1').textContent === 'store-seven';",
     )
     .await;
 
     // Regenerate the key: the confirmation warns; the instance turns Failed.
-    click(&client, "Regenerate registration key").await;
+    click(client, "Regenerate registration key").await;
     let warning = until(
-        &client,
+        client,
         "the confirmation",
         "const w = document.querySelector('dialog .warning'); return w && w.textContent;",
     )
@@ -577,17 +602,17 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
             .contains("will fail until it gets the new key"),
         "{warning}"
     );
-    click(&client, "Regenerate key").await;
+    click(client, "Regenerate key").await;
     let new_key = until(
-        &client,
+        client,
         "the new key",
         "const k = document.getElementById('registration-key'); return k && k.textContent;",
     )
     .await;
     assert_ne!(new_key.as_str().unwrap(), registration_key);
-    click(&client, "Done").await;
+    click(client, "Done").await;
     until(
-        &client,
+        client,
         "the Failed status and its reason",
         "const s = document.querySelector('.title-line .status');
          return s && s.textContent === 'Failed' && s.title === 'API key invalid';",
@@ -596,20 +621,16 @@ async fn an_operator_manages_an_edge_from_sign_in_to_deletion_in_a_real_browser(
     edge.kill();
 
     // Delete, confirmed by typing the name: back on the dashboard, the row gone.
-    click(&client, "Delete").await;
-    fill(&client, "Type \"store-seven\" to confirm", "store-seven").await;
-    click(&client, "Delete").await;
+    click(client, "Delete").await;
+    fill(client, "Type \"store-seven\" to confirm", "store-seven").await;
+    click(client, "Delete").await;
     until(
-        &client,
+        client,
         "the dashboard without the instance",
         "const rows = [...document.querySelectorAll('table.edges tbody th')].map((th) => th.textContent);
          return rows.length === 1 && rows[0] === 'store-8';",
     )
     .await;
-
-    click(&client, "Sign out").await;
-    labelled(&client, "Public key").await;
-    client.close().await.unwrap();
 }
 
 /// `script` (a function body with `return`) as an expression.
