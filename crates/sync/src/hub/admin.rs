@@ -5,6 +5,7 @@
 use bson::{Bson, DateTime, Document};
 use serde::{Deserialize, Serialize};
 
+use super::monitor::{self, MetricsPoint};
 use super::records::{EdgeRecord, API_KEY_INVALID, MAX_OLD_KEYS};
 use super::{Hub, HubStore, Peer, SyncSession};
 use crate::error::{Error, Result};
@@ -16,6 +17,8 @@ pub const MAX_LOGS_PER_EDGE: usize = 10_000;
 const MAX_REPORT_ITEMS: usize = 1_000;
 /// The longest text kept of a reported field.
 const MAX_TEXT: usize = 4_096;
+/// A log record's levels, least severe first (a record without one is `info`).
+pub const LOG_LEVELS: [&str; 3] = ["info", "warn", "error"];
 
 /// One metric as the edge reported it: a key (`edge_host_cpu_percent`...) and its value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +33,8 @@ pub struct EdgeLog {
     pub time: DateTime,
     /// `auth` or `sync`.
     pub kind: String,
+    /// One of [`LOG_LEVELS`].
+    pub level: String,
     pub message: String,
     /// The user the record is about, when there is one (an authentication).
     pub user_id: Option<String>,
@@ -164,18 +169,25 @@ impl<S: HubStore> Hub<S> {
         }
     }
 
-    /// `outpostSyncReport {metrics: {key: number}, logs: [{time, kind, message, userId}]}`
-    /// from the bound edge: the metrics replace the edge's last ones, the log records are
-    /// appended (the oldest dropped past [`MAX_LOGS_PER_EDGE`]).
+    /// `outpostSyncReport {metrics: {key: number}, logs: [{time, kind, level, message,
+    /// userId}]}` from the bound edge: the metrics replace the edge's last ones (and join its
+    /// hour of history), the log records are appended (the oldest dropped past
+    /// [`MAX_LOGS_PER_EDGE`]).
     pub(super) fn report(&self, session: &SyncSession, command: &Document) -> Result<Document> {
         let edge = self.bound_edge(session)?;
         let metrics = parse_metrics(command)?;
         let logs = parse_logs(command)?;
         let mut memory = self.locked();
         if let Some(metrics) = metrics {
+            let now = DateTime::now();
+            let point = MetricsPoint {
+                time: now,
+                metrics: metrics.clone(),
+            };
+            monitor::record(&mut memory, &edge.record.id, point);
             memory
                 .metrics
-                .insert(edge.record.id.clone(), (DateTime::now(), metrics));
+                .insert(edge.record.id.clone(), (now, metrics));
         }
         let kept = memory.logs.entry(edge.record.id.clone()).or_default();
         for log in logs {
@@ -249,6 +261,16 @@ fn parse_logs(command: &Document) -> Result<Vec<EdgeLog>> {
                     Error::protocol(format!("a log record's '{field}' must be a string"))
                 })
             };
+            let level = match log.get("level") {
+                // Edges before levels: their records are informational.
+                None | Some(Bson::Null) => "info".to_string(),
+                Some(Bson::String(level)) if LOG_LEVELS.contains(&level.as_str()) => level.clone(),
+                Some(_) => {
+                    return Err(Error::protocol(
+                        "a log record's 'level' must be 'info', 'warn' or 'error'",
+                    ))
+                }
+            };
             let user_id = match log.get("userId") {
                 None | Some(Bson::Null) => None,
                 Some(_) => Some(text("userId")?),
@@ -256,6 +278,7 @@ fn parse_logs(command: &Document) -> Result<Vec<EdgeLog>> {
             Ok(EdgeLog {
                 time: *time,
                 kind: text("kind")?,
+                level,
                 message: text("message")?,
                 user_id,
             })

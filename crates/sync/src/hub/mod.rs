@@ -17,6 +17,7 @@
 
 mod admin;
 mod download;
+mod monitor;
 mod records;
 mod registry;
 pub mod store;
@@ -37,7 +38,8 @@ use crate::protocol::{
     check_peer_version, hash_key, with_version, DOWNLOAD, HELLO, MAX_BATCH_COUNT, REPORT, SNAPSHOT,
     UPLOAD,
 };
-pub use admin::{EdgeLog, EdgeMetric, MAX_LOGS_PER_EDGE};
+pub use admin::{EdgeLog, EdgeMetric, LOG_LEVELS, MAX_LOGS_PER_EDGE};
+pub use monitor::{MetricsPoint, SyncLag, METRICS_HISTORY_MS};
 pub use records::{EdgeRecord, FieldVersion, Version, API_KEY_INVALID, HUB_INSTANCE};
 pub use store::{HubBatch, HubStore, SledHubStore};
 
@@ -77,6 +79,8 @@ struct HubMemory {
     metrics: HashMap<String, (DateTime, Vec<EdgeMetric>)>,
     /// Each edge's reported log records, oldest first, at most [`MAX_LOGS_PER_EDGE`].
     logs: HashMap<String, std::collections::VecDeque<EdgeLog>>,
+    /// Each edge's metrics reports of the last hour, oldest first (see [`monitor`]).
+    metrics_history: HashMap<String, std::collections::VecDeque<MetricsPoint>>,
 }
 
 /// What an edge says about itself in its hello (optional fields: older edges send none).

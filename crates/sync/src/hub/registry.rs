@@ -117,6 +117,7 @@ impl<S: HubStore> Hub<S> {
         memory.downloaded.remove(id);
         memory.metrics.remove(id);
         memory.logs.remove(id);
+        memory.metrics_history.remove(id);
         Ok(doc! {"id": id, "deleted": true})
     }
 
