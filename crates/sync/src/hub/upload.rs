@@ -250,6 +250,12 @@ impl<S: HubStore> Hub<S> {
         let edge_id = edge.record.id.as_str();
         // Sequence 0 marks a document offered outside the history log (after a query change);
         // last-writer-wins alone decides about it.
+        if let Some((db, coll)) = split_namespace(&change.ns)
+            .ok()
+            .filter(|(db, coll)| edge.query.is_ingest(db, coll))
+        {
+            return self.apply_ingested(batch, edge, (db, coll), change, outcome);
+        }
         if change.seq != 0 && change.seq <= edge.record.uploaded_seq {
             // Applied (or refused) before and the answer was lost: answer again with the winner
             // when it is not this edge's write, or with a delete when the hub never took the
@@ -357,6 +363,56 @@ impl<S: HubStore> Hub<S> {
                 batch.put_version(&change.ns, &change.id, &incoming)?;
             }
         }
+        outcome.applied += 1;
+        Ok(())
+    }
+
+    /// Stages one change of an ingest collection: an insert is stored as it is (no version,
+    /// no merge; a document the hub holds already, or a change uploaded before, is ignored),
+    /// anything else is refused.
+    fn apply_ingested(
+        &self,
+        batch: &mut S::Batch<'_>,
+        edge: &Edge,
+        (db, coll): (&str, &str),
+        change: &Change,
+        outcome: &mut Applied,
+    ) -> Result<()> {
+        let refuse = |outcome: &mut Applied, reason: String| {
+            outcome.ignored += 1;
+            outcome.refused.push(Refused {
+                ns: change.ns.clone(),
+                id: change.id.clone(),
+                reason,
+            });
+        };
+        let Op::Insert(doc) = &change.op else {
+            refuse(
+                outcome,
+                format!(
+                    "{db}.{coll} is an ingest collection of this edge: the hub takes inserts \
+                     only, not a {}",
+                    change.op.name()
+                ),
+            );
+            return Ok(());
+        };
+        if change.seq <= edge.record.uploaded_seq {
+            outcome.ignored += 1;
+            return Ok(());
+        }
+        if let Err(reason) = check_id(edge.record.service, doc) {
+            refuse(outcome, reason.to_string());
+            return Ok(());
+        }
+        if batch.document(&change.ns, &change.id)?.is_some() {
+            // A re-sent insert (the edge lost the answer): the hub has it.
+            outcome.ignored += 1;
+            return Ok(());
+        }
+        batch.observe_hlc(change.hlc);
+        let origin = Origin::Peer(edge.record.id.clone());
+        batch.put_document(&change.ns, &change.id, Some(doc.clone()), &origin);
         outcome.applied += 1;
         Ok(())
     }
