@@ -156,6 +156,11 @@ struct UploadBatch {
     from_seq: u64,
     /// The last sequence examined: the cursor after this batch is acknowledged.
     last_seq: u64,
+    /// The time-series collections whose buckets the changes carry, with their options.
+    timeseries: Vec<messages::TimeseriesCollection>,
+    /// Where each bucket's change is in `changes`: a bucket written again in the same batch
+    /// is sent once, as it is last.
+    buckets: HashMap<(String, Vec<u8>), usize>,
 }
 
 /// An upload batch chosen by [`EdgeSync::prepare_upload`], and the request that sends it
@@ -631,6 +636,11 @@ impl EdgeSync {
             let Ok((db, coll)) = split_namespace(&entry.ns) else {
                 continue;
             };
+            if let Some(timeseries) = query.synced_buckets_of(db, coll) {
+                let timeseries = format!("{db}.{timeseries}");
+                bytes += self.push_bucket(&mut batch, entry, timeseries)?;
+                continue;
+            }
             if is_internal_namespace(db, coll) || !query.is_synced(db, coll) {
                 self.count_skip(
                     &entry.ns,
@@ -763,6 +773,7 @@ impl EdgeSync {
             from_seq: batch.from_seq,
             last_seq: batch.last_seq,
             changes: batch.changes.clone(),
+            timeseries: batch.timeseries.clone(),
         })))
     }
 
@@ -1136,6 +1147,7 @@ impl EdgeSync {
                 // An ingest collection's documents are the edge's own: a query change never
                 // removes or offers them.
                 if collection.is_view
+                    || collection.options.contains_key("timeseries")
                     || !(old_query.is_synced(db, coll) || new_query.is_synced(db, coll))
                     || old_query.is_ingest(db, coll)
                     || new_query.is_ingest(db, coll)
@@ -1205,6 +1217,7 @@ impl EdgeSync {
                     changes: chunk.to_vec(),
                     from_seq: upload_cursor,
                     last_seq: upload_cursor,
+                    ..UploadBatch::default()
                 },
             )?;
         }

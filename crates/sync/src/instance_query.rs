@@ -28,6 +28,9 @@ use outpost_storage::query::filter::Filter;
 use crate::error::{Error, Result};
 use crate::rql;
 
+/// The prefix of the collections holding time-series buckets (as in the storage crate).
+const BUCKETS_PREFIX: &str = "system.buckets.";
+
 /// Databases whose contents are the server's own, never user data to sync.
 const INTERNAL_DATABASES: [&str; 3] = ["admin", "local", "config"];
 
@@ -179,6 +182,21 @@ impl InstanceQuery {
     pub fn is_ingest(&self, database: &str, collection: &str) -> bool {
         self.entry_for(database, collection)
             .is_some_and(|entry| entry.ingest)
+    }
+
+    /// The time-series collection whose buckets `database.collection` holds, when it is a
+    /// buckets collection (`system.buckets.<coll>`) and the query syncs `<coll>`: its buckets
+    /// upload one way, as an ingest collection's documents (whatever the query's filter).
+    pub fn synced_buckets_of<'a>(&self, database: &str, collection: &'a str) -> Option<&'a str> {
+        let timeseries = collection.strip_prefix(BUCKETS_PREFIX)?;
+        (!timeseries.is_empty() && self.is_synced(database, timeseries)).then_some(timeseries)
+    }
+
+    /// Whether `database.collection` syncs one way, edge to hub: an ingest collection or the
+    /// buckets of a synced time-series collection.
+    pub fn is_one_way(&self, database: &str, collection: &str) -> bool {
+        self.is_ingest(database, collection)
+            || self.synced_buckets_of(database, collection).is_some()
     }
 
     /// Whether `doc` of `database.collection` is synced. An error is a filter that failed to

@@ -5,14 +5,15 @@
 
 use std::time::Duration;
 
-use bson::DateTime;
+use bson::{DateTime, Document};
+use outpost_storage::value::keyenc;
 use outpost_storage::{HistoryEntry, HistoryOp, Origin};
 
 use super::state::{ingested_key, Ingested};
-use super::EdgeSync;
+use super::{EdgeSync, UploadBatch};
 use crate::error::Result;
 use crate::id_rules::check_id;
-use crate::protocol::messages::Refused;
+use crate::protocol::messages::{Refused, TimeseriesCollection};
 use crate::protocol::{split_namespace, Change, Op};
 
 /// The origin of the local deletes that end the retention of ingested documents: not
@@ -54,6 +55,79 @@ impl EdgeSync {
             origin: String::new(),
             op: Op::Insert(doc),
         }))
+    }
+
+    /// Adds the upload of a local history entry of the buckets of synced time-series
+    /// collection `timeseries` to `batch`: a bucket written (inserted, or rewritten with more
+    /// measurements) uploads whole, compressed as it is stored, once per batch as it is last;
+    /// a bucket's deletion (TTL, a delete) stays local. Returns the bytes added.
+    pub(super) fn push_bucket(
+        &mut self,
+        batch: &mut UploadBatch,
+        entry: HistoryEntry,
+        timeseries: String,
+    ) -> Result<usize> {
+        let op = match (entry.op, entry.doc) {
+            (HistoryOp::Insert, Some(doc)) => Op::Insert(doc),
+            (HistoryOp::Replace | HistoryOp::Update, Some(doc)) => Op::Replace(doc),
+            _ => {
+                self.count_skip(
+                    &entry.ns,
+                    &entry.id,
+                    INGEST_LOCAL_ONLY,
+                    &"a time-series collection uploads its buckets as they grow; deleting \
+                      buckets or measurements stays local",
+                    false,
+                );
+                return Ok(0);
+            }
+        };
+        if !batch.timeseries.iter().any(|t| t.ns == timeseries) {
+            let (db, coll) = split_namespace(&timeseries)?;
+            let options = self
+                .storage
+                .list_collections(db)
+                .into_iter()
+                .find(|c| c.name == coll)
+                .map(|c| c.options)
+                .unwrap_or_default();
+            let mut kept = Document::new();
+            for key in ["timeseries", "expireAfterSeconds"] {
+                if let Some(value) = options.get(key) {
+                    kept.insert(key, value.clone());
+                }
+            }
+            batch.timeseries.push(TimeseriesCollection {
+                ns: timeseries,
+                options: kept,
+            });
+        }
+        let change = Change {
+            seq: entry.seq,
+            ns: entry.ns,
+            id: entry.id,
+            hlc: entry.hlc,
+            origin: String::new(),
+            op,
+        };
+        let bytes = change.approximate_bytes();
+        let key = (change.ns.clone(), keyenc::encode(&change.id));
+        match batch.buckets.get(&key) {
+            // Sent as it is now, with the later sequence; an insert stays an insert.
+            Some(&position) => {
+                let earlier = &mut batch.changes[position];
+                let op = match (&earlier.op, change.op) {
+                    (Op::Insert(_), Op::Replace(doc) | Op::Insert(doc)) => Op::Insert(doc),
+                    (_, op) => op,
+                };
+                *earlier = Change { op, ..change };
+            }
+            None => {
+                batch.buckets.insert(key, batch.changes.len());
+                batch.changes.push(change);
+            }
+        }
+        Ok(bytes)
     }
 
     /// The records of the ingested inserts of an acknowledged upload (those the hub did not
