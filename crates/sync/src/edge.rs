@@ -1041,6 +1041,10 @@ impl EdgeSync {
             }
         }
         let (db, coll) = split_namespace(&change.ns)?;
+        if self.storage.timeseries_options(db, coll)?.is_some() {
+            // A plain collection at the hub, time-series here: its data only go up.
+            return Ok(false);
+        }
         batch.put(db, coll, &change.id, doc, &Origin::Peer(HUB_ORIGIN.into()));
         Ok(true)
     }
@@ -1056,6 +1060,9 @@ impl EdgeSync {
         let state = self.state()?;
         let query = InstanceQuery::parse(&state.progress.query, &state.identity.default_db)?;
         let (db, coll) = split_namespace(&change.ns)?;
+        if self.storage.timeseries_options(db, coll)?.is_some() {
+            return Ok(false);
+        }
         let mut ids = batch.staged_ids(db, coll);
         for doc in self.storage.find(
             db,

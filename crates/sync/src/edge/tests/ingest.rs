@@ -141,6 +141,7 @@ fn the_hub_refuses_anything_but_inserts_in_an_ingest_collection() {
                 from_seq: 0,
                 last_seq: 3,
                 changes,
+                ..messages::Upload::default()
             }),
         )
         .unwrap();
@@ -239,6 +240,102 @@ fn a_query_change_leaves_ingested_documents_alone() {
         .unwrap();
     engine.sync_once(&mut link).unwrap();
     assert_eq!(ids(&all(&edge, "plant.readings")), vec![Bson::ObjectId(a)]);
+}
+
+fn readings(sensors: i32, per_sensor: i64, from_ms: i64) -> Vec<Document> {
+    let mut docs = Vec::new();
+    for t in 0..per_sensor {
+        for sensor in 0..sensors {
+            docs.push(doc! {
+                "ts": DateTime::from_millis(from_ms + t * 1000),
+                "sensor": sensor,
+                "value": (t as f64) * 0.5 + f64::from(sensor),
+            });
+        }
+    }
+    docs
+}
+
+fn measurements(storage: &Storage) -> u64 {
+    storage
+        .timeseries_stats("plant", "sensors")
+        .unwrap()
+        .measurement_count
+}
+
+#[test]
+fn time_series_buckets_reach_the_hub_one_way() {
+    let f = Fixture::new();
+    // Synced by the catch-all; the filter does not apply to time-series buckets.
+    let (edge, mut engine, _) =
+        f.edge(ServiceType::EdgeServer, doc! {"*": "kind == 'x'"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    let options = outpost_storage::TimeseriesOptions::parse(
+        &doc! {"timeField": "ts", "metaField": "sensor", "granularity": "seconds"},
+    )
+    .unwrap();
+    edge.create_timeseries("plant", "sensors", &options, Some(86_400))
+        .unwrap();
+    let start = 1_764_633_600_000; // 2025-12-02T00:00:00Z
+    // Two inserts into the same open buckets: each bucket goes once per batch, as it is last.
+    edge.timeseries_insert("plant", "sensors", readings(3, 10, start), true)
+        .unwrap();
+    edge.timeseries_insert("plant", "sensors", readings(3, 10, start + 10_000), true)
+        .unwrap();
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(link.uploads.get(), 1);
+    assert_eq!(
+        f.hub_storage.timeseries_options("plant", "sensors").unwrap(),
+        Some(options.clone())
+    );
+    assert_eq!(measurements(&f.hub_storage), 60);
+    let buckets = "plant.system.buckets.sensors";
+    assert_eq!(all(&f.hub_storage, buckets), all(&edge, buckets));
+    assert_eq!(engine.status().lock().unwrap().uploaded, 3);
+    // The bucket grows in a later batch: the hub takes the bigger one.
+    edge.timeseries_insert("plant", "sensors", readings(3, 5, start + 20_000), true)
+        .unwrap();
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(measurements(&f.hub_storage), 75);
+    assert_eq!(all(&f.hub_storage, buckets), all(&edge, buckets));
+    // Deletes at the edge stay local, whole buckets or measurements.
+    assert_eq!(
+        edge.timeseries_delete("plant", "sensors", &doc! {"sensor": 0}, false)
+            .unwrap(),
+        25
+    );
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(measurements(&edge), 50);
+    assert_eq!(measurements(&f.hub_storage), 75);
+    // Nothing of the collection comes back down, and hub-side measurements stay there.
+    f.hub_storage
+        .timeseries_insert("plant", "sensors", readings(1, 1, start), true)
+        .unwrap();
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(measurements(&edge), 50);
+    assert_eq!(measurements(&f.hub_storage), 76);
+}
+
+#[test]
+fn buckets_of_a_collection_the_hub_holds_otherwise_are_refused() {
+    let f = Fixture::new();
+    insert(&f.hub_storage, "plant.sensors", doc! {"_id": ObjectId::new()});
+    let (edge, mut engine, _) = f.edge(ServiceType::EdgeServer, doc! {"plant.sensors": {}}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    let options =
+        outpost_storage::TimeseriesOptions::parse(&doc! {"timeField": "ts"}).unwrap();
+    engine.sync_once(&mut link).unwrap();
+    edge.drop_collection("plant", "sensors").unwrap();
+    edge.create_timeseries("plant", "sensors", &options, None)
+        .unwrap();
+    edge.timeseries_insert("plant", "sensors", readings(1, 3, 0), true)
+        .unwrap();
+    engine.sync_once(&mut link).unwrap();
+    let status = engine.status().lock().unwrap().clone();
+    assert_eq!(status.skipped.get("refused_by_hub"), Some(&1));
+    // Refused, not undone: the edge keeps its measurements.
+    assert_eq!(measurements(&edge), 3);
+    assert_eq!(f.hub_storage.timeseries_options("plant", "sensors").unwrap(), None);
 }
 
 use super::super::{INGEST_LOCAL_ONLY, RETENTION_PASS_LIMIT};
