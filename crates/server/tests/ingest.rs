@@ -156,3 +156,102 @@ fn ingested_readings_reach_the_hub_and_nothing_comes_back() {
     }
     assert!(documents(dropping, "readings").is_empty());
 }
+
+fn measurement_count(port: u16) -> i64 {
+    let reply = run(
+        port,
+        doc! {"aggregate": "sensors", "pipeline": [{"$count": "n"}], "cursor": {}},
+    );
+    let batch = reply
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap()
+        .clone();
+    batch
+        .first()
+        .map_or(0, |d| i64::from(d.as_document().unwrap().get_i32("n").unwrap()))
+}
+
+#[test]
+fn time_series_readings_reach_the_hub_bucket_by_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub_port = free_port();
+    let _hub = outpost(&[
+        "hub",
+        "--http-port",
+        "0",
+        "--port",
+        &hub_port.to_string(),
+        "--dbpath",
+        dir.path().join("hub").to_str().unwrap(),
+    ]);
+    let key = client(hub_port)
+        .command(doc! {"outpostHubCreateEdge": 1, "name": "plant", "defaultDb": "plant"})
+        .unwrap()
+        .get_str("registration_key")
+        .unwrap()
+        .to_string();
+    let (_edge, edge) = start_edge(dir.path(), "edge", hub_port, &key, &[]);
+    let timeseries = doc! {"timeField": "ts", "metaField": "sensor", "granularity": "seconds"};
+    run(
+        edge,
+        doc! {"create": "sensors", "timeseries": timeseries.clone(), "expireAfterSeconds": 86_400_i64 * 365},
+    );
+    let now = bson::DateTime::now().timestamp_millis();
+    let readings: Vec<Document> = (0..2_000_i64)
+        .map(|i| {
+            doc! {
+                "ts": bson::DateTime::from_millis(now - 3_600_000 + (i / 10) * 1000),
+                "sensor": format!("s{}", i % 10),
+                "value": i as f64 / 7.0,
+            }
+        })
+        .collect();
+    for chunk in readings.chunks(500) {
+        run(edge, doc! {"insert": "sensors", "documents": chunk.to_vec()});
+    }
+    wait_until("every reading at the hub", || {
+        measurement_count(hub_port) == 2_000
+    });
+    // The hub's collection is time-series with the edge's options, and answers the same
+    // per-sensor averages.
+    let listed = run(
+        hub_port,
+        doc! {"listCollections": 1, "filter": {"name": "sensors"}},
+    );
+    let info = listed.get_document("cursor").unwrap().get_array("firstBatch").unwrap()[0]
+        .as_document()
+        .unwrap()
+        .clone();
+    assert_eq!(info.get_str("type"), Ok("timeseries"), "{info}");
+    let options = info.get_document("options").unwrap();
+    let held = options.get_document("timeseries").unwrap();
+    assert_eq!(held.get_str("timeField"), Ok("ts"));
+    assert_eq!(held.get_str("metaField"), Ok("sensor"));
+    assert_eq!(held.get_str("granularity"), Ok("seconds"));
+    let averages = |port| {
+        run(
+            port,
+            doc! {"aggregate": "sensors", "pipeline": [
+                {"$group": {"_id": "$sensor", "avg": {"$avg": "$value"}, "n": {"$sum": 1}}},
+                {"$sort": {"_id": 1}},
+            ], "cursor": {}},
+        )
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap()
+        .clone()
+    };
+    assert_eq!(averages(hub_port), averages(edge));
+    // A delete at the edge stays there.
+    run(
+        edge,
+        doc! {"delete": "sensors", "deletes": [{"q": {"sensor": "s0"}, "limit": 0}]},
+    );
+    let marker = doc! {"ts": bson::DateTime::now(), "sensor": "s1", "value": 0.0};
+    run(edge, doc! {"insert": "sensors", "documents": [marker]});
+    wait_until("the marker at the hub", || measurement_count(hub_port) == 2_001);
+    assert_eq!(measurement_count(edge), 1_801);
+}
