@@ -42,14 +42,17 @@ fn run(port: u16, body: Document) -> Document {
 }
 
 fn documents(port: u16, coll: &str) -> Vec<Document> {
-    run(port, doc! {"find": coll, "sort": {"_id": 1}, "batchSize": 1_000_000})
-        .get_document("cursor")
-        .unwrap()
-        .get_array("firstBatch")
-        .unwrap()
-        .iter()
-        .map(|d| d.as_document().unwrap().clone())
-        .collect()
+    run(
+        port,
+        doc! {"find": coll, "sort": {"_id": 1}, "batchSize": 1_000_000},
+    )
+    .get_document("cursor")
+    .unwrap()
+    .get_array("firstBatch")
+    .unwrap()
+    .iter()
+    .map(|d| d.as_document().unwrap().clone())
+    .collect()
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -61,7 +64,9 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn ids(docs: &[Document]) -> Vec<Bson> {
-    docs.iter().map(|d| d.get("_id").cloned().unwrap()).collect()
+    docs.iter()
+        .map(|d| d.get("_id").cloned().unwrap())
+        .collect()
 }
 
 #[test]
@@ -106,11 +111,23 @@ fn ingested_readings_reach_the_hub_and_nothing_comes_back() {
             .collect()
     };
     let (kept, dropped) = (readings("keeping", 200), readings("dropping", 300));
-    run(keeping, doc! {"insert": "readings", "documents": kept.clone()});
-    run(dropping, doc! {"insert": "readings", "documents": dropped.clone()});
+    run(
+        keeping,
+        doc! {"insert": "readings", "documents": kept.clone()},
+    );
+    run(
+        dropping,
+        doc! {"insert": "readings", "documents": dropped.clone()},
+    );
     let mut all = [kept.clone(), dropped.clone()].concat();
-    all.sort_by(|a, b| a.get_object_id("_id").unwrap().cmp(&b.get_object_id("_id").unwrap()));
-    wait_until("every reading at the hub", || documents(hub_port, "readings") == all);
+    all.sort_by(|a, b| {
+        a.get_object_id("_id")
+            .unwrap()
+            .cmp(&b.get_object_id("_id").unwrap())
+    });
+    wait_until("every reading at the hub", || {
+        documents(hub_port, "readings") == all
+    });
 
     // Retention 0: the dropping edge removes its acknowledged copies; the other keeps them.
     wait_until("the dropping edge empty", || {
@@ -129,15 +146,23 @@ fn ingested_readings_reach_the_hub_and_nothing_comes_back() {
         doc! {"delete": "readings", "deletes": [{"q": {"_id": second}, "limit": 1}]},
     );
     let marker = doc! {"_id": ObjectId::new(), "edge": "keeping", "t": 1000};
-    run(keeping, doc! {"insert": "readings", "documents": [marker.clone()]});
+    run(
+        keeping,
+        doc! {"insert": "readings", "documents": [marker.clone()]},
+    );
     wait_until("the marker at the hub", || {
         documents(hub_port, "readings").contains(&marker)
     });
     let at_hub = documents(hub_port, "readings");
     assert!(at_hub.contains(&kept[0]) && at_hub.contains(&kept[1]));
-    let status = client(keeping).command(doc! {"outpostSyncStatus": 1}).unwrap();
+    let status = client(keeping)
+        .command(doc! {"outpostSyncStatus": 1})
+        .unwrap();
     assert_eq!(
-        status.get_document("skipped").unwrap().get_i64("ingest_local_only"),
+        status
+            .get_document("skipped")
+            .unwrap()
+            .get_i64("ingest_local_only"),
         Ok(2),
         "{status}"
     );
@@ -145,9 +170,15 @@ fn ingested_readings_reach_the_hub_and_nothing_comes_back() {
     // Hub-side writes to the ingest collection never reach an edge, while a synced
     // collection's do (the sign that downloads ran).
     let hub_reading = doc! {"_id": ObjectId::new(), "edge": "hub"};
-    run(hub_port, doc! {"insert": "readings", "documents": [hub_reading.clone()]});
+    run(
+        hub_port,
+        doc! {"insert": "readings", "documents": [hub_reading.clone()]},
+    );
     let setting = doc! {"_id": ObjectId::new(), "interval": 5};
-    run(hub_port, doc! {"insert": "config", "documents": [setting.clone()]});
+    run(
+        hub_port,
+        doc! {"insert": "config", "documents": [setting.clone()]},
+    );
     for edge in [keeping, dropping] {
         wait_until("the hub's config at the edge", || {
             documents(edge, "config") == vec![setting.clone()]
@@ -168,9 +199,9 @@ fn measurement_count(port: u16) -> i64 {
         .get_array("firstBatch")
         .unwrap()
         .clone();
-    batch
-        .first()
-        .map_or(0, |d| i64::from(d.as_document().unwrap().get_i32("n").unwrap()))
+    batch.first().map_or(0, |d| {
+        i64::from(d.as_document().unwrap().get_i32("n").unwrap())
+    })
 }
 
 #[test]
@@ -209,7 +240,10 @@ fn time_series_readings_reach_the_hub_bucket_by_bucket() {
         })
         .collect();
     for chunk in readings.chunks(500) {
-        run(edge, doc! {"insert": "sensors", "documents": chunk.to_vec()});
+        run(
+            edge,
+            doc! {"insert": "sensors", "documents": chunk.to_vec()},
+        );
     }
     wait_until("every reading at the hub", || {
         measurement_count(hub_port) == 2_000
@@ -220,7 +254,11 @@ fn time_series_readings_reach_the_hub_bucket_by_bucket() {
         hub_port,
         doc! {"listCollections": 1, "filter": {"name": "sensors"}},
     );
-    let info = listed.get_document("cursor").unwrap().get_array("firstBatch").unwrap()[0]
+    let info = listed
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap()[0]
         .as_document()
         .unwrap()
         .clone();
@@ -252,6 +290,8 @@ fn time_series_readings_reach_the_hub_bucket_by_bucket() {
     );
     let marker = doc! {"ts": bson::DateTime::now(), "sensor": "s1", "value": 0.0};
     run(edge, doc! {"insert": "sensors", "documents": [marker]});
-    wait_until("the marker at the hub", || measurement_count(hub_port) == 2_001);
+    wait_until("the marker at the hub", || {
+        measurement_count(hub_port) == 2_001
+    });
     assert_eq!(measurement_count(edge), 1_801);
 }

@@ -66,7 +66,11 @@ fn hub_writes_to_an_ingest_collection_never_reach_the_edge() {
     // Neither the first snapshot nor later downloads bring hub-side documents.
     engine.sync_once(&mut link).unwrap();
     let item = ObjectId::new();
-    insert(&f.hub_storage, "plant.readings", doc! {"_id": ObjectId::new()});
+    insert(
+        &f.hub_storage,
+        "plant.readings",
+        doc! {"_id": ObjectId::new()},
+    );
     insert(&f.hub_storage, "shop.items", doc! {"_id": item});
     engine.sync_once(&mut link).unwrap();
     assert!(all(&edge, "plant.readings").is_empty());
@@ -75,7 +79,10 @@ fn hub_writes_to_an_ingest_collection_never_reach_the_edge() {
     let mine = ObjectId::new();
     insert(&edge, "plant.readings", doc! {"_id": mine});
     engine.sync_once(&mut link).unwrap();
-    assert_eq!(ids(&all(&edge, "plant.readings")), vec![Bson::ObjectId(mine)]);
+    assert_eq!(
+        ids(&all(&edge, "plant.readings")),
+        vec![Bson::ObjectId(mine)]
+    );
     assert_eq!(all(&f.hub_storage, "plant.readings").len(), 3);
 }
 
@@ -85,12 +92,19 @@ fn a_lost_ack_sends_the_inserts_again_and_the_hub_keeps_one_copy() {
     let (edge, mut engine) = ingest_edge(&f);
     let mut link = InProcessLink::new(&f.hub);
     for t in 0..5 {
-        insert(&edge, "plant.readings", doc! {"_id": ObjectId::new(), "t": t});
+        insert(
+            &edge,
+            "plant.readings",
+            doc! {"_id": ObjectId::new(), "t": t},
+        );
     }
     link.fail_after_upload = true;
     assert!(engine.sync_once(&mut link).is_err());
     engine.sync_once(&mut link).unwrap();
-    assert_eq!(all(&f.hub_storage, "plant.readings"), all(&edge, "plant.readings"));
+    assert_eq!(
+        all(&f.hub_storage, "plant.readings"),
+        all(&edge, "plant.readings")
+    );
     assert_eq!(link.uploads.get(), 2);
 }
 
@@ -170,7 +184,10 @@ fn retention_drops_only_acknowledged_copies_older_than_it() {
     insert(&edge, "plant.readings", doc! {"_id": b});
     let hour = Duration::from_secs(3600);
     // Within the retention: kept.
-    assert_eq!(engine.drop_expired_ingested(hour, DateTime::now()).unwrap(), 0);
+    assert_eq!(
+        engine.drop_expired_ingested(hour, DateTime::now()).unwrap(),
+        0
+    );
     assert_eq!(all(&edge, "plant.readings").len(), 2);
     // Past it: the acknowledged copy goes, the pending one stays.
     let later = DateTime::from_millis(DateTime::now().timestamp_millis() + 2 * 3_600_000);
@@ -208,7 +225,11 @@ fn retention_passes_are_bounded() {
     let mut link = InProcessLink::new(&f.hub);
     let total = RETENTION_PASS_LIMIT + 10;
     for t in 0..total {
-        insert(&edge, "plant.readings", doc! {"_id": ObjectId::new(), "t": t as i64});
+        insert(
+            &edge,
+            "plant.readings",
+            doc! {"_id": ObjectId::new(), "t": t as i64},
+        );
     }
     engine.upload_all(&mut link).unwrap();
     assert_eq!(all(&f.hub_storage, "plant.readings").len(), total);
@@ -234,9 +255,16 @@ fn a_query_change_leaves_ingested_documents_alone() {
     let a = ObjectId::new();
     insert(&edge, "plant.readings", doc! {"_id": a});
     engine.sync_once(&mut link).unwrap();
-    insert(&f.hub_storage, "plant.readings", doc! {"_id": ObjectId::new()});
+    insert(
+        &f.hub_storage,
+        "plant.readings",
+        doc! {"_id": ObjectId::new()},
+    );
     f.hub
-        .set_edge_query(&id, &doc! {"plant.readings": {"$ingest": true}, "shop.items": {}})
+        .set_edge_query(
+            &id,
+            &doc! {"plant.readings": {"$ingest": true}, "shop.items": {}},
+        )
         .unwrap();
     engine.sync_once(&mut link).unwrap();
     assert_eq!(ids(&all(&edge, "plant.readings")), vec![Bson::ObjectId(a)]);
@@ -267,8 +295,7 @@ fn measurements(storage: &Storage) -> u64 {
 fn time_series_buckets_reach_the_hub_one_way() {
     let f = Fixture::new();
     // Synced by the catch-all; the filter does not apply to time-series buckets.
-    let (edge, mut engine, _) =
-        f.edge(ServiceType::EdgeServer, doc! {"*": "kind == 'x'"}, None);
+    let (edge, mut engine, _) = f.edge(ServiceType::EdgeServer, doc! {"*": "kind == 'x'"}, None);
     let mut link = InProcessLink::new(&f.hub);
     let options = outpost_storage::TimeseriesOptions::parse(
         &doc! {"timeField": "ts", "metaField": "sensor", "granularity": "seconds"},
@@ -277,7 +304,7 @@ fn time_series_buckets_reach_the_hub_one_way() {
     edge.create_timeseries("plant", "sensors", &options, Some(86_400))
         .unwrap();
     let start = 1_764_633_600_000; // 2025-12-02T00:00:00Z
-    // Two inserts into the same open buckets: each bucket goes once per batch, as it is last.
+                                   // Two inserts into the same open buckets: each bucket goes once per batch, as it is last.
     edge.timeseries_insert("plant", "sensors", readings(3, 10, start), true)
         .unwrap();
     edge.timeseries_insert("plant", "sensors", readings(3, 10, start + 10_000), true)
@@ -285,7 +312,9 @@ fn time_series_buckets_reach_the_hub_one_way() {
     engine.sync_once(&mut link).unwrap();
     assert_eq!(link.uploads.get(), 1);
     assert_eq!(
-        f.hub_storage.timeseries_options("plant", "sensors").unwrap(),
+        f.hub_storage
+            .timeseries_options("plant", "sensors")
+            .unwrap(),
         Some(options.clone())
     );
     assert_eq!(measurements(&f.hub_storage), 60);
@@ -319,11 +348,14 @@ fn time_series_buckets_reach_the_hub_one_way() {
 #[test]
 fn buckets_of_a_collection_the_hub_holds_otherwise_are_refused() {
     let f = Fixture::new();
-    insert(&f.hub_storage, "plant.sensors", doc! {"_id": ObjectId::new()});
+    insert(
+        &f.hub_storage,
+        "plant.sensors",
+        doc! {"_id": ObjectId::new()},
+    );
     let (edge, mut engine, _) = f.edge(ServiceType::EdgeServer, doc! {"plant.sensors": {}}, None);
     let mut link = InProcessLink::new(&f.hub);
-    let options =
-        outpost_storage::TimeseriesOptions::parse(&doc! {"timeField": "ts"}).unwrap();
+    let options = outpost_storage::TimeseriesOptions::parse(&doc! {"timeField": "ts"}).unwrap();
     engine.sync_once(&mut link).unwrap();
     edge.drop_collection("plant", "sensors").unwrap();
     edge.create_timeseries("plant", "sensors", &options, None)
@@ -335,7 +367,12 @@ fn buckets_of_a_collection_the_hub_holds_otherwise_are_refused() {
     assert_eq!(status.skipped.get("refused_by_hub"), Some(&1));
     // Refused, not undone: the edge keeps its measurements.
     assert_eq!(measurements(&edge), 3);
-    assert_eq!(f.hub_storage.timeseries_options("plant", "sensors").unwrap(), None);
+    assert_eq!(
+        f.hub_storage
+            .timeseries_options("plant", "sensors")
+            .unwrap(),
+        None
+    );
 }
 
 use super::super::{INGEST_LOCAL_ONLY, RETENTION_PASS_LIMIT};
