@@ -6,8 +6,11 @@
 //! 2. Throughput: a backlog of documents written to the edge as fast as possible; documents
 //!    per second from the first write until the hub holds them all.
 //!
+//! With `--ingest 1` the edge's instance query is `{"*": {"$ingest": true}}` (every collection
+//! an ingest collection: inserts upload without versions or merge).
+//!
 //! Run: `cargo run --release -p outpost-benches --bin outpost-sync-bench [-- --rate 1000
-//! --seconds 10 --backlog 20000 --interval-ms 1000]`
+//! --seconds 10 --backlog 20000 --interval-ms 1000 --ingest 0]`
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -92,6 +95,11 @@ async fn main() {
     let seconds = arg("--seconds", 10);
     let backlog = arg("--backlog", 20_000);
     let interval_ms = arg("--interval-ms", 1000);
+    let query = if arg("--ingest", 0) == 1 {
+        doc! {"*": {"$ingest": true}}
+    } else {
+        doc! {"*": "TRUEPREDICATE"}
+    };
 
     let hub = start(Config {
         dbpath: None,
@@ -101,7 +109,7 @@ async fn main() {
     .await;
     let created = hub_command(
         &hub,
-        doc! {"outpostHubCreateEdge": 1, "name": "bench", "query": {"*": "TRUEPREDICATE"}, "defaultDb": "bench"},
+        doc! {"outpostHubCreateEdge": 1, "name": "bench", "query": query.clone(), "defaultDb": "bench"},
     )
     .await;
     let key = created
@@ -209,7 +217,7 @@ async fn main() {
     let burst_arrived = backlog_arrivals.lock().expect("arrivals").len();
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!("edge sync interval: {interval_ms} ms");
+    println!("edge sync interval: {interval_ms} ms, instance query {query}");
     println!("| measure | value |");
     println!("|---|---|");
     println!(

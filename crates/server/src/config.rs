@@ -90,6 +90,9 @@ pub struct Config {
     pub sync_max_backoff_ms: u64,
     /// Timeout of one sync request, in milliseconds.
     pub sync_timeout_ms: u64,
+    /// Hours an edge keeps the documents of its ingest collections after the hub
+    /// acknowledged them; 0 drops them as soon as it did.
+    pub ingest_retention_hours: u64,
     /// The most client connections open at once; a connection over it is closed at once.
     pub max_conns: usize,
     /// Seconds a client has to send the rest of a message once its first byte arrived.
@@ -144,6 +147,7 @@ impl Default for Config {
             sync_interval_ms: 1000,
             sync_max_backoff_ms: 60_000,
             sync_timeout_ms: 30_000,
+            ingest_retention_hours: 24,
             max_conns: 1_000,
             message_timeout_secs: 30,
             idle_timeout_secs: 60,

@@ -144,8 +144,8 @@ struct ServeArgs {
     /// flush_interval_ms, cache_size_mb, cursor_timeout_secs, ttl_interval_secs, history_retention_hours,
     /// max_conns, message_timeout_secs, idle_timeout_secs, shutdown_timeout_secs, repl_set,
     /// standalone, advertise_host, transaction_lifetime_limit_secs, and for sync hub,
-    /// registration_key, hub_tls_ca_file, write_outside_query, sync_interval_ms, sync_max_backoff_ms and
-    /// sync_timeout_ms, repl_set, standalone, advertise_host. Flags given on the command line
+    /// registration_key, hub_tls_ca_file, write_outside_query, sync_interval_ms, sync_max_backoff_ms,
+    /// ingest_retention_hours and sync_timeout_ms, repl_set, standalone, advertise_host. Flags given on the command line
     /// win.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -194,6 +194,11 @@ struct ServeArgs {
     /// Writes into a synced collection outside the instance query: reject or local.
     #[arg(long, value_enum)]
     write_outside_query: Option<outpost_server::WriteOutsideQuery>,
+    /// Hours an edge keeps documents of its ingest collections after the hub acknowledged
+    /// them; 0 drops them once acknowledged (config file key `ingest_retention_hours`)
+    /// [default: 24].
+    #[arg(long)]
+    ingest_retention_hours: Option<u64>,
     /// Memory for the storage engine's page cache, in MB [default: 64, or the config file's
     /// `cache_size_mb`].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -393,6 +398,9 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
     }
     if let Some(mode) = args.write_outside_query {
         config.write_outside_query = mode;
+    }
+    if let Some(hours) = args.ingest_retention_hours {
+        config.ingest_retention_hours = hours;
     }
     if let Some(port) = args.port {
         config.port = port;

@@ -31,7 +31,7 @@ use crate::protocol::{
 };
 
 pub use state::STATE_FILE_NAME;
-use state::{EdgeState, Identity, Progress, StateStore};
+use state::{EdgeState, Identity, Ingested, Progress, StateStore};
 /// The origin under which the edge applies the hub's changes.
 pub const HUB_ORIGIN: &str = "hub";
 /// History entries one upload batch examines at most (most may be skipped).
@@ -108,6 +108,8 @@ pub struct SyncStatus {
     /// The instance's status as the hub sees it (`active`, `failed`...) and why it failed,
     /// from the hub's answer to the edge's last report.
     pub hub_status: Option<(String, Option<String>)>,
+    /// Local copies of ingested documents removed after their retention.
+    pub ingest_dropped: u64,
 }
 
 impl SyncStatus {
@@ -129,6 +131,7 @@ impl SyncStatus {
             "uploadedChanges": u64_to_i64(self.uploaded),
             "downloadedChanges": u64_to_i64(self.downloaded),
             "skipped": skipped,
+            "ingestDropped": u64_to_i64(self.ingest_dropped),
             "query": self.query.clone().map_or(Bson::Null, Bson::Document),
             "bytesSent": u64_to_i64(self.link_bytes.sent()),
             "bytesReceived": u64_to_i64(self.link_bytes.received()),
@@ -153,6 +156,11 @@ struct UploadBatch {
     from_seq: u64,
     /// The last sequence examined: the cursor after this batch is acknowledged.
     last_seq: u64,
+    /// The time-series collections whose buckets the changes carry, with their options.
+    timeseries: Vec<messages::TimeseriesCollection>,
+    /// Where each bucket's change is in `changes`: a bucket written again in the same batch
+    /// is sent once, as it is last.
+    buckets: HashMap<(String, Vec<u8>), usize>,
 }
 
 /// An upload batch chosen by [`EdgeSync::prepare_upload`], and the request that sends it
@@ -628,6 +636,11 @@ impl EdgeSync {
             let Ok((db, coll)) = split_namespace(&entry.ns) else {
                 continue;
             };
+            if let Some(timeseries) = query.synced_buckets_of(db, coll) {
+                let timeseries = format!("{db}.{timeseries}");
+                bytes += self.push_bucket(&mut batch, entry, timeseries)?;
+                continue;
+            }
             if is_internal_namespace(db, coll) || !query.is_synced(db, coll) {
                 self.count_skip(
                     &entry.ns,
@@ -636,6 +649,13 @@ impl EdgeSync {
                     &"namespace not in the instance query",
                     false,
                 );
+                continue;
+            }
+            if query.is_ingest(db, coll) {
+                if let Some(change) = self.ingest_change(entry)? {
+                    bytes += change.approximate_bytes();
+                    batch.changes.push(change);
+                }
                 continue;
             }
             // An update names its changed fields: the hub merges only those.
@@ -753,6 +773,7 @@ impl EdgeSync {
             from_seq: batch.from_seq,
             last_seq: batch.last_seq,
             changes: batch.changes.clone(),
+            timeseries: batch.timeseries.clone(),
         })))
     }
 
@@ -762,6 +783,7 @@ impl EdgeSync {
         let mut state = self.state()?.clone();
         let count = batch.changes.len();
         let mut superseded = Vec::new();
+        let mut ingested = Vec::new();
         if reply.is_some() {
             self.uploads_acknowledged += 1;
         }
@@ -794,6 +816,7 @@ impl EdgeSync {
                 );
             }
             superseded = reply.superseded;
+            ingested = self.acknowledged_ingests(&batch.changes, &reply.refused)?;
         }
         // (A batch of documents a query change offered carries the cursor of its time: an
         // upload acknowledged meanwhile is not undone.)
@@ -803,7 +826,7 @@ impl EdgeSync {
         let upload_cursor = state.progress.upload_cursor;
         // Changes the hub refused because it holds a newer version: take the hub's version,
         // unless a local change made since this batch wins; committed with the new cursor.
-        self.apply_changes(&superseded, Some(&state))?;
+        self.apply_changes(&superseded, Some(&state), &ingested)?;
         self.save_with(state, true)?;
         let uploaded = u64::try_from(count).unwrap_or(u64::MAX);
         self.update_status(|s| {
@@ -866,7 +889,7 @@ impl EdgeSync {
         let (next, last, changes) = (reply.next, reply.last_seq, reply.changes);
         let caught_up = next >= last || next == state.progress.download_cursor;
         state.progress.download_cursor = next.max(state.progress.download_cursor);
-        let applied = self.apply_changes(&changes, Some(&state))?;
+        let applied = self.apply_changes(&changes, Some(&state), &[])?;
         let lag = last.saturating_sub(state.progress.download_cursor);
         self.save_with(state, true)?;
         self.update_status(|s| {
@@ -935,8 +958,15 @@ impl EdgeSync {
     /// batch holds the storage's writer lock from before the pending local changes are read
     /// until the commit, so no local write can slip in between and be overwritten by an older
     /// version from the hub. Returns how many changes were applied.
-    fn apply_changes(&self, changes: &[Change], commit_state: Option<&EdgeState>) -> Result<u64> {
-        if changes.is_empty() {
+    /// Applies the hub's `changes`, committed with `commit_state`'s progress and the
+    /// `ingested` records when given.
+    fn apply_changes(
+        &self,
+        changes: &[Change],
+        commit_state: Option<&EdgeState>,
+        ingested: &[(Vec<u8>, Ingested)],
+    ) -> Result<u64> {
+        if changes.is_empty() && ingested.is_empty() {
             // Nothing to check against pending local changes (a scan of the backlog).
             if let Some(state) = commit_state {
                 self.store.save_progress(&state.progress)?;
@@ -948,7 +978,11 @@ impl EdgeSync {
         let upload_cursor = commit_state
             .or(self.state.as_ref())
             .map_or(0, |s| s.progress.upload_cursor);
-        let pending = self.pending_local_changes(upload_cursor)?;
+        let pending = if changes.is_empty() {
+            PendingChanges::new()
+        } else {
+            self.pending_local_changes(upload_cursor)?
+        };
         let mut applied = 0_u64;
         for change in changes {
             if self.stage_downloaded(&mut batch, change, &pending)? {
@@ -961,6 +995,9 @@ impl EdgeSync {
                 self.store.progress_key(),
                 Some(&state.progress),
             )?;
+        }
+        for (key, record) in ingested {
+            batch.put_record(self.store.ingested_tree(), key, Some(record))?;
         }
         if !batch.is_empty() {
             batch.commit()?;
@@ -1004,6 +1041,10 @@ impl EdgeSync {
             }
         }
         let (db, coll) = split_namespace(&change.ns)?;
+        if self.storage.timeseries_options(db, coll)?.is_some() {
+            // A plain collection at the hub, time-series here: its data only go up.
+            return Ok(false);
+        }
         batch.put(db, coll, &change.id, doc, &Origin::Peer(HUB_ORIGIN.into()));
         Ok(true)
     }
@@ -1019,6 +1060,9 @@ impl EdgeSync {
         let state = self.state()?;
         let query = InstanceQuery::parse(&state.progress.query, &state.identity.default_db)?;
         let (db, coll) = split_namespace(&change.ns)?;
+        if self.storage.timeseries_options(db, coll)?.is_some() {
+            return Ok(false);
+        }
         let mut ids = batch.staged_ids(db, coll);
         for doc in self.storage.find(
             db,
@@ -1062,7 +1106,14 @@ impl EdgeSync {
         for database in self.storage.list_databases() {
             for collection in self.storage.list_collections(&database.name) {
                 let (db, coll) = (database.name.as_str(), collection.name.as_str());
-                if collection.is_view || !(old.is_synced(db, coll) || new.is_synced(db, coll)) {
+                // An ingest collection's documents are the edge's own: a query change never
+                // removes or offers them.
+                if collection.is_view
+                    || collection.options.contains_key("timeseries")
+                    || !(old.is_synced(db, coll) || new.is_synced(db, coll))
+                    || old.is_ingest(db, coll)
+                    || new.is_ingest(db, coll)
+                {
                     continue;
                 }
                 let options = outpost_storage::FindOptions {
@@ -1123,7 +1174,7 @@ impl EdgeSync {
             }
             // Each page in one commit, checked against the local changes pending at that
             // moment (a document deleted here during the snapshot stays deleted).
-            self.apply_changes(&page, None)?;
+            self.apply_changes(&page, None, &[])?;
             if reply.done {
                 break u64::try_from(reply.hub_seq).unwrap_or(0);
             }
@@ -1202,6 +1253,7 @@ impl EdgeSync {
                     changes: chunk.to_vec(),
                     from_seq: upload_cursor,
                     last_seq: upload_cursor,
+                    ..UploadBatch::default()
                 },
             )?;
         }
@@ -1209,7 +1261,10 @@ impl EdgeSync {
     }
 }
 
+mod ingest;
 mod state;
+
+pub use ingest::{INGEST_LOCAL_ONLY, RETENTION_ORIGIN, RETENTION_PASS_LIMIT};
 
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,10 @@
 //! synced: its data stays local. Internal namespaces (the `admin`, `local` and `config`
 //! databases and `system.*` collections) never sync, even under `*`.
 //!
+//! The value `{"$ingest": true}` makes the collection an ingest collection (Device Sync's
+//! Data Ingest, "asymmetric sync"): the documents inserted into it at the edge upload to the
+//! hub; its updates and deletes stay local, and the hub never sends it to the edge.
+//!
 //! Every query is compiled and checked with `outpost_storage::query::filter::Filter::parse`
 //! when the instance query is parsed, so a bad query is refused when it is set, not when the
 //! first document is uploaded.
@@ -23,6 +27,9 @@ use outpost_storage::query::filter::Filter;
 
 use crate::error::{Error, Result};
 use crate::rql;
+
+/// The prefix of the collections holding time-series buckets (as in the storage crate).
+const BUCKETS_PREFIX: &str = "system.buckets.";
 
 /// Databases whose contents are the server's own, never user data to sync.
 const INTERNAL_DATABASES: [&str; 3] = ["admin", "local", "config"];
@@ -43,8 +50,10 @@ struct Entry {
     scope: Scope,
     /// The query as written: an RQL string or a filter document.
     source: Bson,
-    /// The MongoDB filter the query means.
+    /// The MongoDB filter the query means (matches everything in an ingest collection).
     filter: Filter,
+    /// `{"$ingest": true}`: the collection's inserts upload to the hub, nothing else syncs.
+    ingest: bool,
 }
 
 /// What a key covers.
@@ -83,8 +92,10 @@ impl InstanceQuery {
                 key: key.clone(),
                 source: Box::new(source),
             };
+            let ingest = is_ingest_marker(key, value)?;
             let filter_document = match value {
                 Bson::String(text) => rql::compile(text).map_err(in_query_for)?,
+                Bson::Document(_) if ingest => Document::new(),
                 Bson::Document(filter) => filter.clone(),
                 other => {
                     return Err(Error::InvalidInstanceQuery(format!(
@@ -101,6 +112,7 @@ impl InstanceQuery {
                 scope,
                 source: value.clone(),
                 filter,
+                ingest,
             });
         }
         Ok(InstanceQuery {
@@ -164,6 +176,29 @@ impl InstanceQuery {
         self.entry_for(database, collection).is_some()
     }
 
+    /// Whether `database.collection` is an ingest collection (`{"$ingest": true}`): its
+    /// inserts upload to the hub, its updates and deletes stay local, and the hub never sends
+    /// it back.
+    pub fn is_ingest(&self, database: &str, collection: &str) -> bool {
+        self.entry_for(database, collection)
+            .is_some_and(|entry| entry.ingest)
+    }
+
+    /// The time-series collection whose buckets `database.collection` holds, when it is a
+    /// buckets collection (`system.buckets.<coll>`) and the query syncs `<coll>`: its buckets
+    /// upload one way, as an ingest collection's documents (whatever the query's filter).
+    pub fn synced_buckets_of<'a>(&self, database: &str, collection: &'a str) -> Option<&'a str> {
+        let timeseries = collection.strip_prefix(BUCKETS_PREFIX)?;
+        (!timeseries.is_empty() && self.is_synced(database, timeseries)).then_some(timeseries)
+    }
+
+    /// Whether `database.collection` syncs one way, edge to hub: an ingest collection or the
+    /// buckets of a synced time-series collection.
+    pub fn is_one_way(&self, database: &str, collection: &str) -> bool {
+        self.is_ingest(database, collection)
+            || self.synced_buckets_of(database, collection).is_some()
+    }
+
     /// Whether `doc` of `database.collection` is synced. An error is a filter that failed to
     /// evaluate (only `$expr` can), which the caller should log and count as a skip.
     pub fn matches(&self, database: &str, collection: &str, doc: &Document) -> Result<QueryMatch> {
@@ -188,6 +223,26 @@ pub fn is_internal_namespace(database: &str, collection: &str) -> bool {
     INTERNAL_DATABASES.contains(&database)
         || database.starts_with(OUTPOST_DATABASE_PREFIX)
         || collection.starts_with("system.")
+}
+
+/// Whether the query for `key` is the ingest marker `{"$ingest": true}`; any other document
+/// with `$ingest` is refused (an ingest collection uploads every document it gets).
+fn is_ingest_marker(key: &str, value: &Bson) -> Result<bool> {
+    let Bson::Document(query) = value else {
+        return Ok(false);
+    };
+    match query.get("$ingest") {
+        None => Ok(false),
+        Some(Bson::Boolean(true)) if query.len() == 1 => Ok(true),
+        Some(Bson::Boolean(true)) => Err(Error::InvalidInstanceQuery(format!(
+            "the query for '{key}': {{\"$ingest\": true}} takes no other field (an ingest \
+             collection uploads every document inserted into it)"
+        ))),
+        Some(other) => Err(Error::InvalidInstanceQuery(format!(
+            "the query for '{key}': '$ingest' must be true, not {other} (leave it out for a \
+             collection that syncs both ways)"
+        ))),
+    }
 }
 
 fn parse_key(key: &str, default_database: &str) -> Result<Scope> {

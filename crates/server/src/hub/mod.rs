@@ -98,6 +98,9 @@ impl SyncTask {
                 interval: Duration::from_millis(config.sync_interval_ms.max(1)),
                 max_backoff: Duration::from_millis(config.sync_max_backoff_ms.max(1)),
                 timeout: Duration::from_millis(config.sync_timeout_ms.max(1)),
+                ingest_retention: Duration::from_secs(
+                    config.ingest_retention_hours.saturating_mul(3600),
+                ),
             },
             stopping: AtomicBool::new(false),
             stale_downloads: AtomicUsize::new(0),
@@ -205,6 +208,8 @@ struct Timing {
     interval: Duration,
     max_backoff: Duration,
     timeout: Duration,
+    /// How long ingested documents stay after the hub acknowledged them.
+    ingest_retention: Duration,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -300,6 +305,7 @@ fn exchange(shared: &Shared, side: Side, link: &mut HubClient) -> outpost_sync::
             // the wait below, so nothing committed meanwhile waits for the interval.
             let seen = shared.storage.committed_seq();
             while upload_pipelined(shared, link)? {}
+            drop_expired_ingested(shared)?;
             if !shared.stopping() {
                 shared
                     .storage
@@ -332,6 +338,21 @@ fn exchange(shared: &Shared, side: Side, link: &mut HubClient) -> outpost_sync::
             };
             shared.stale_downloads.store(0, Ordering::SeqCst);
             engine.record_success();
+        }
+    }
+    Ok(())
+}
+
+/// Removes the local copies of ingested documents past their retention, a bounded pass at a
+/// time, yielding the engine between passes.
+fn drop_expired_ingested(shared: &Shared) -> outpost_sync::Result<()> {
+    let retention = shared.timing.ingest_retention;
+    while !shared.stopping() {
+        let dropped = shared
+            .engine()
+            .drop_expired_ingested(retention, bson::DateTime::now())?;
+        if dropped < outpost_sync::edge::RETENTION_PASS_LIMIT as u64 {
+            break;
         }
     }
     Ok(())

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use bson::{doc, Document};
+use bson::{doc, Bson, DateTime, Document};
 use outpost_storage::{RecordTree, Storage};
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,8 @@ pub const STATE_FILE_NAME: &str = "outpost-sync-state.bson";
 /// The record tree of the edge's progress.
 const PROGRESS_TREE: &str = "sync.edge";
 const PROGRESS_KEY: &[u8] = b"progress";
+/// The record tree of acknowledged inserts into ingest collections, by acknowledgement time.
+const INGESTED_TREE: &str = "sync.edge.ingested";
 
 /// Who the edge is at the hub.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +47,25 @@ pub(super) struct Progress {
     pub download_cursor: u64,
 }
 
+/// An insert into an ingest collection that the hub acknowledged: the local copy may go once
+/// it is older than the retention. Keyed by [`ingested_key`], so the oldest come first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Ingested {
+    pub ns: String,
+    pub id: Bson,
+    pub acknowledged_at: DateTime,
+}
+
+/// The key of an [`Ingested`] record: acknowledgement time (milliseconds) and history
+/// sequence, big-endian, so keys sort by time.
+pub(super) fn ingested_key(acknowledged_at: DateTime, seq: u64) -> Vec<u8> {
+    let millis = u64::try_from(acknowledged_at.timestamp_millis()).unwrap_or(0);
+    let mut key = millis.to_be_bytes().to_vec();
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
 /// Both, as the engine works with them.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct EdgeState {
@@ -56,6 +77,7 @@ pub(super) struct EdgeState {
 pub(super) struct StateStore {
     file: Option<std::path::PathBuf>,
     progress: RecordTree<Progress>,
+    ingested: RecordTree<Ingested>,
 }
 
 impl StateStore {
@@ -63,11 +85,16 @@ impl StateStore {
         Ok(StateStore {
             file: dir.map(|dir| dir.join(STATE_FILE_NAME)),
             progress: storage.records(PROGRESS_TREE)?,
+            ingested: storage.records(INGESTED_TREE)?,
         })
     }
 
     pub fn progress_tree(&self) -> &RecordTree<Progress> {
         &self.progress
+    }
+
+    pub fn ingested_tree(&self) -> &RecordTree<Ingested> {
+        &self.ingested
     }
 
     pub fn progress_key(&self) -> &'static [u8] {

@@ -1817,3 +1817,5 @@ fn updates_upload_as_field_deltas_and_whole_when_the_hub_lacks_the_document() {
         Some(doc! {"_id": b, "store": 42, "big": &big, "m": 1})
     );
 }
+
+mod ingest;

@@ -111,7 +111,11 @@ impl<S: HubStore> Hub<S> {
             let Ok((db, coll)) = split_namespace(&entry.ns) else {
                 continue;
             };
-            if is_internal_namespace(db, coll) || !edge.query.is_synced(db, coll) {
+            // An ingest collection is never sent to the edge (Data Ingest is one-way).
+            if is_internal_namespace(db, coll)
+                || !edge.query.is_synced(db, coll)
+                || edge.query.is_ingest(db, coll)
+            {
                 continue;
             }
             if entry.op == HistoryOp::Drop {
@@ -226,7 +230,9 @@ impl<S: HubStore> Hub<S> {
         };
         let mut namespaces = self.store.namespaces();
         namespaces.retain(|ns| {
-            split_namespace(ns).is_ok_and(|(db, coll)| edge.query.is_synced(db, coll))
+            split_namespace(ns).is_ok_and(|(db, coll)| {
+                edge.query.is_synced(db, coll) && !edge.query.is_ingest(db, coll)
+            })
         });
         let start_ns = position.map(|p| p.ns.clone());
         let start_after = position.and_then(|p| p.after.as_ref());

@@ -215,7 +215,12 @@ impl<S: HubStore> Hub<S> {
             REPORT => self.report(session, command),
             UPLOAD => {
                 let upload: messages::Upload = messages::parse(command, "upload")?;
-                let reply = self.upload(session, &upload.changes, upload.last_seq)?;
+                let reply = self.upload(
+                    session,
+                    &upload.changes,
+                    upload.last_seq,
+                    &upload.timeseries,
+                )?;
                 Ok(messages::body(&reply))
             }
             DOWNLOAD => {

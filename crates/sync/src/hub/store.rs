@@ -11,10 +11,13 @@ use std::time::Duration;
 
 use bson::{Bson, Document};
 use outpost_storage::value::keyenc;
-use outpost_storage::{FindOptions, HistoryEntry, Origin, RecordTree, RemoteBatch, Storage};
+use outpost_storage::{
+    parse_expire_after_seconds, FindOptions, HistoryEntry, Origin, RecordTree, RemoteBatch,
+    Storage, TimeseriesOptions,
+};
 
 use super::records::{DropRecord, EdgeRecord, Version, VersionedUpTo};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::protocol::split_namespace;
 
 /// Reading documents' last-writer-wins versions: from committed state ([`HubStore`]) or as a
@@ -46,7 +49,8 @@ pub trait HubStore: Versions + Send + Sync {
     /// The hub history sequence up to which hub-local writes have versions.
     fn versioned_up_to(&self) -> Result<u64>;
 
-    /// Collections (not views) by namespace, `database.collection`, in name order.
+    /// Collections (not views, not time-series) by namespace, `database.collection`, in name
+    /// order.
     fn namespaces(&self) -> Vec<String>;
     /// The documents of `ns` in `_id` order after `after` (all when `None`).
     fn documents_after<'a>(
@@ -56,6 +60,9 @@ pub trait HubStore: Versions + Send + Sync {
     ) -> Result<Box<dyn Iterator<Item = Result<Document>> + 'a>>;
     /// The `_id`s of the documents of `ns`.
     fn ids(&self, ns: &str) -> Result<Vec<Bson>>;
+    /// Makes sure `ns` is a time-series collection with the time-series options of catalog
+    /// `options`, creating it when missing. `Err` with the reason when `ns` exists otherwise.
+    fn ensure_timeseries(&self, ns: &str, options: &Document) -> Result<()>;
 
     fn history_from(&self, seq: u64) -> Box<dyn Iterator<Item = Result<HistoryEntry>> + '_>;
     fn last_seq(&self) -> u64;
@@ -182,7 +189,9 @@ impl HubStore for SledHubStore {
         let mut namespaces = Vec::new();
         for database in self.storage.list_databases() {
             for collection in self.storage.list_collections(&database.name) {
-                if !collection.is_view {
+                // A time-series collection's data are its buckets (internal): it is never
+                // sent to edges.
+                if !collection.is_view && !collection.options.contains_key("timeseries") {
                     namespaces.push(format!("{}.{}", database.name, collection.name));
                 }
             }
@@ -202,6 +211,29 @@ impl HubStore for SledHubStore {
                 .documents_after(db, coll, after)
                 .map(|doc| doc.map_err(Into::into)),
         ))
+    }
+
+    fn ensure_timeseries(&self, ns: &str, options: &Document) -> Result<()> {
+        let (db, coll) = split_namespace(ns)?;
+        let (wanted, expire) = timeseries_options(options)?;
+        match self.storage.create_timeseries(db, coll, &wanted, expire) {
+            Ok(()) => Ok(()),
+            Err(outpost_storage::Error::NamespaceExists(_)) => {
+                match self.storage.timeseries_options(db, coll)? {
+                    Some(held) if held == wanted => Ok(()),
+                    Some(held) => Err(Error::protocol(format!(
+                        "{ns} is a time-series collection at the hub with other options ({}) \
+                         than at the edge ({})",
+                        held.to_document()?,
+                        wanted.to_document()?
+                    ))),
+                    None => Err(Error::protocol(format!(
+                        "{ns} exists at the hub and is not a time-series collection"
+                    ))),
+                }
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     fn ids(&self, ns: &str) -> Result<Vec<Bson>> {
@@ -323,4 +355,40 @@ impl HubBatch for SledHubBatch<'_> {
     fn check(self) -> Result<()> {
         Ok(self.batch.check()?)
     }
+}
+
+/// The time-series options and `expireAfterSeconds` of catalog options an edge sent, checked
+/// as `create` checks them.
+fn timeseries_options(options: &Document) -> Result<(TimeseriesOptions, Option<i64>)> {
+    let bad = |why: String| Error::protocol(format!("time-series options {options}: {why}"));
+    let spec = options
+        .get_document("timeseries")
+        .map_err(|_| bad("no 'timeseries' document".into()))?;
+    let stored: TimeseriesOptions =
+        bson::from_document(spec.clone()).map_err(|e| bad(e.to_string()))?;
+    // The options as `create` takes them, parsed again: the same options or none.
+    let mut create = bson::doc! {"timeField": &stored.time_field};
+    if let Some(meta) = &stored.meta_field {
+        create.insert("metaField", meta);
+    }
+    match &stored.granularity {
+        Some(granularity) => {
+            create.insert("granularity", granularity);
+        }
+        None => {
+            create.insert("bucketMaxSpanSeconds", stored.bucket_max_span_seconds);
+            if let Some(rounding) = stored.bucket_rounding_seconds {
+                create.insert("bucketRoundingSeconds", rounding);
+            }
+        }
+    }
+    let checked = TimeseriesOptions::parse(&create)?;
+    if checked != stored {
+        return Err(bad(format!("not what create makes of them ({create})")));
+    }
+    let expire = options
+        .get("expireAfterSeconds")
+        .map(parse_expire_after_seconds)
+        .transpose()?;
+    Ok((checked, expire))
 }

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::id_rules::check_id;
 use crate::instance_query::{is_internal_namespace, QueryMatch};
 use crate::merge::{merge_update, whole_write_loses};
-use crate::protocol::messages::{DocumentRef, Refused, UploadReply};
+use crate::protocol::messages::{DocumentRef, Refused, TimeseriesCollection, UploadReply};
 use crate::protocol::{
     check_received_change, split_namespace, Change, Op, Update, MAX_BATCH_BYTES, MAX_BATCH_COUNT,
 };
@@ -93,6 +93,7 @@ impl<S: HubStore> Hub<S> {
         session: &SyncSession,
         changes: &[Change],
         last_seq: u64,
+        timeseries: &[TimeseriesCollection],
     ) -> Result<UploadReply> {
         // The hub bounds the work one upload may cost it (the edge's batches stay well within).
         let bytes: usize = changes.iter().map(Change::approximate_bytes).sum();
@@ -111,7 +112,8 @@ impl<S: HubStore> Hub<S> {
         let mut memory = self.locked();
         let edge = self.bound_edge(session)?;
         self.catch_up_all(&mut memory)?;
-        let mut refused: Vec<(usize, String)> = Vec::new();
+        // Buckets of a time-series collection the hub cannot hold alike are refused.
+        let mut refused = self.prepare_timeseries(&edge, changes, timeseries);
         loop {
             let attempt = Attempt {
                 changes,
@@ -199,9 +201,14 @@ impl<S: HubStore> Hub<S> {
                     id: change.id.clone(),
                     reason: reason.clone(),
                 });
-                outcome
-                    .lost
-                    .push((change.ns.clone(), change.id.clone(), true));
+                // A one-way change is not undone at the edge.
+                let one_way = split_namespace(&change.ns)
+                    .is_ok_and(|(db, coll)| edge.query.is_one_way(db, coll));
+                if !one_way {
+                    outcome
+                        .lost
+                        .push((change.ns.clone(), change.id.clone(), true));
+                }
                 continue;
             }
             self.apply_change(&mut batch, edge, change, &mut outcome)?;
@@ -250,6 +257,14 @@ impl<S: HubStore> Hub<S> {
         let edge_id = edge.record.id.as_str();
         // Sequence 0 marks a document offered outside the history log (after a query change);
         // last-writer-wins alone decides about it.
+        if let Ok((db, coll)) = split_namespace(&change.ns) {
+            if edge.query.synced_buckets_of(db, coll).is_some() {
+                return self.apply_bucket(batch, edge, change, outcome);
+            }
+            if edge.query.is_ingest(db, coll) {
+                return self.apply_ingested(batch, edge, (db, coll), change, outcome);
+            }
+        }
         if change.seq != 0 && change.seq <= edge.record.uploaded_seq {
             // Applied (or refused) before and the answer was lost: answer again with the winner
             // when it is not this edge's write, or with a delete when the hub never took the
@@ -357,6 +372,139 @@ impl<S: HubStore> Hub<S> {
                 batch.put_version(&change.ns, &change.id, &incoming)?;
             }
         }
+        outcome.applied += 1;
+        Ok(())
+    }
+
+    /// Stages one change of an ingest collection: an insert is stored as it is (no version,
+    /// no merge; a document the hub holds already, or a change uploaded before, is ignored),
+    /// anything else is refused.
+    fn apply_ingested(
+        &self,
+        batch: &mut S::Batch<'_>,
+        edge: &Edge,
+        (db, coll): (&str, &str),
+        change: &Change,
+        outcome: &mut Applied,
+    ) -> Result<()> {
+        let refuse = |outcome: &mut Applied, reason: String| {
+            outcome.ignored += 1;
+            outcome.refused.push(Refused {
+                ns: change.ns.clone(),
+                id: change.id.clone(),
+                reason,
+            });
+        };
+        let Op::Insert(doc) = &change.op else {
+            refuse(
+                outcome,
+                format!(
+                    "{db}.{coll} is an ingest collection of this edge: the hub takes inserts \
+                     only, not a {}",
+                    change.op.name()
+                ),
+            );
+            return Ok(());
+        };
+        if change.seq <= edge.record.uploaded_seq {
+            outcome.ignored += 1;
+            return Ok(());
+        }
+        if let Err(reason) = check_id(edge.record.service, doc) {
+            refuse(outcome, reason.to_string());
+            return Ok(());
+        }
+        if batch.document(&change.ns, &change.id)?.is_some() {
+            // A re-sent insert (the edge lost the answer): the hub has it.
+            outcome.ignored += 1;
+            return Ok(());
+        }
+        batch.observe_hlc(change.hlc);
+        let origin = Origin::Peer(edge.record.id.clone());
+        batch.put_document(&change.ns, &change.id, Some(doc.clone()), &origin);
+        outcome.applied += 1;
+        Ok(())
+    }
+
+    /// Creates the time-series collections of an upload's buckets the hub lacks, with the
+    /// edge's options. Returns the bucket changes to refuse (by position, with the reason)
+    /// when the hub holds the collection otherwise or the options are bad.
+    fn prepare_timeseries(
+        &self,
+        edge: &Edge,
+        changes: &[Change],
+        timeseries: &[TimeseriesCollection],
+    ) -> Vec<(usize, String)> {
+        let mut refused = Vec::new();
+        let mut checked: HashMap<String, Option<String>> = HashMap::new();
+        for (position, change) in changes.iter().enumerate() {
+            let Ok((db, coll)) = split_namespace(&change.ns) else {
+                continue;
+            };
+            let Some(collection) = edge.query.synced_buckets_of(db, coll) else {
+                continue;
+            };
+            let ns = format!("{db}.{collection}");
+            let problem = checked.entry(ns.clone()).or_insert_with(|| {
+                let options = timeseries.iter().find(|t| t.ns == ns);
+                match options {
+                    None => Some(format!(
+                        "the upload carries buckets of {ns} without its time-series options"
+                    )),
+                    Some(t) => self.store.ensure_timeseries(&ns, &t.options).err().map(|e| {
+                        tracing::warn!(edge = %edge.record.id, ns = %ns, error = %e, "the hub refuses an edge's time-series buckets");
+                        e.to_string()
+                    }),
+                }
+            });
+            if let Some(reason) = problem {
+                refused.push((position, reason.clone()));
+            }
+        }
+        refused
+    }
+
+    /// Stages one bucket of a time-series collection: a whole bucket, stored unless the hub
+    /// holds it with as many measurements already (an older or re-sent version). Buckets
+    /// only grow by inserts; other operations (a bucket's deletion, by TTL or a delete at
+    /// the edge) stay at the edge and are refused.
+    fn apply_bucket(
+        &self,
+        batch: &mut S::Batch<'_>,
+        edge: &Edge,
+        change: &Change,
+        outcome: &mut Applied,
+    ) -> Result<()> {
+        let (Op::Insert(doc) | Op::Replace(doc)) = &change.op else {
+            outcome.ignored += 1;
+            outcome.refused.push(Refused {
+                ns: change.ns.clone(),
+                id: change.id.clone(),
+                reason: format!(
+                    "{} holds time-series buckets, uploaded whole: the hub takes no {}",
+                    change.ns,
+                    change.op.name()
+                ),
+            });
+            return Ok(());
+        };
+        let measurements =
+            |bucket: &Document| match bucket.get_document("control").map(|c| c.get("count")) {
+                Ok(Some(Bson::Int32(n))) => i64::from(*n),
+                Ok(Some(Bson::Int64(n))) => *n,
+                _ => 0,
+            };
+        let stale = change.seq <= edge.record.uploaded_seq
+            || batch
+                .document(&change.ns, &change.id)?
+                .is_some_and(|held| measurements(&held) >= measurements(doc));
+        if stale || check_id(edge.record.service, doc).is_err() {
+            outcome.ignored += 1;
+            return Ok(());
+        }
+        batch.observe_hlc(change.hlc);
+        let origin = Origin::Peer(edge.record.id.clone());
+        batch.put_document(&change.ns, &change.id, Some(doc.clone()), &origin);
         outcome.applied += 1;
         Ok(())
     }

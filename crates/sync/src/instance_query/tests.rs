@@ -293,3 +293,46 @@ fn expr_evaluation_errors_surface() {
         .matches("shop", "orders", &doc! {"_id": 1, "zero": 0})
         .is_err());
 }
+
+#[test]
+fn ingest_collections() {
+    let query = InstanceQuery::parse(
+        &doc! {
+            "plant.readings": {"$ingest": true},
+            "events": {"$ingest": true},
+            "*": "kind == 'a'",
+        },
+        "shop",
+    )
+    .unwrap();
+    assert!(query.is_ingest("plant", "readings"));
+    assert!(query.is_synced("plant", "readings"));
+    assert!(query.is_ingest("shop", "events"));
+    assert!(!query.is_ingest("other", "events"));
+    assert!(!query.is_ingest("plant", "orders"));
+    // Every document of an ingest collection uploads.
+    assert_eq!(
+        query
+            .matches("plant", "readings", &doc! {"kind": "b"})
+            .unwrap(),
+        QueryMatch::Matches
+    );
+    assert_eq!(
+        query.filter_for("plant", "readings").cloned(),
+        Some(Document::new())
+    );
+    // Given back as written.
+    assert_eq!(
+        query.to_document().get_document("plant.readings").unwrap(),
+        &doc! {"$ingest": true}
+    );
+    check_refused(
+        doc! {"readings": {"$ingest": false}},
+        "'$ingest' must be true, not false",
+    );
+    check_refused(doc! {"readings": {"$ingest": 1}}, "'$ingest' must be true");
+    check_refused(
+        doc! {"readings": {"$ingest": true, "a": 1}},
+        "takes no other field",
+    );
+}

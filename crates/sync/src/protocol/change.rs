@@ -33,6 +33,19 @@ pub enum Op {
     Drop,
 }
 
+impl Op {
+    /// The operation's name, for messages: `insert`, `update`, `replace`, `delete`, `drop`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Insert(_) => "insert",
+            Op::Update(_) => "update",
+            Op::Replace(_) => "replace",
+            Op::Delete => "delete",
+            Op::Drop => "drop",
+        }
+    }
+}
+
 /// An update: the hub merges only the fields it changed (per-field last-writer-wins) and adds
 /// its increments to its own values.
 #[derive(Debug, Clone, PartialEq)]

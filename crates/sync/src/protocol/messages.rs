@@ -98,13 +98,28 @@ impl HelloReply {
 
 /// `outpostSyncUpload`: the edge's changes after its upload cursor `fromSeq`, up to and
 /// including history entry `lastSeq` (entries it skipped count as uploaded).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Upload {
     #[serde(default)]
     pub from_seq: u64,
     pub last_seq: u64,
     pub changes: Vec<Change>,
+    /// The time-series collections whose buckets (`system.buckets.<coll>`) the changes
+    /// carry, with their catalog options: the hub creates them alike when it lacks them
+    /// (since 3.1; an older hub ignores the field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeseries: Vec<TimeseriesCollection>,
+}
+
+/// A time-series collection an upload's buckets belong to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeseriesCollection {
+    /// `database.collection` (the collection users name, not its buckets).
+    pub ns: String,
+    /// Its catalog options: `timeseries` and, when set, `expireAfterSeconds`.
+    pub options: Document,
 }
 
 impl Request for Upload {
