@@ -27,7 +27,8 @@ use crate::merge::{incoming_wins_at_edge, LocalOp, Stamp};
 use crate::protocol::messages;
 use crate::protocol::{
     check_peer_version, check_received_change, split_namespace, u64_to_i64, Change, Op,
-    ProtocolVersion, Update, DELTAS_SINCE, MAX_BATCH_BYTES, MAX_BATCH_COUNT,
+    ProtocolVersion, Update, DELTAS_SINCE, INCOMPATIBLE_PROTOCOL, MAX_BATCH_BYTES, MAX_BATCH_COUNT,
+    TIMESERIES_SINCE,
 };
 
 pub use state::STATE_FILE_NAME;
@@ -638,6 +639,17 @@ impl EdgeSync {
             };
             if let Some(timeseries) = query.synced_buckets_of(db, coll) {
                 let timeseries = format!("{db}.{timeseries}");
+                if let Some(hub) = self.hub_version.filter(|v| *v < TIMESERIES_SINCE) {
+                    // Nothing moves past this entry: the readings wait for an upgraded hub.
+                    return Err(Error::Coded {
+                        code: INCOMPATIBLE_PROTOCOL,
+                        message: format!(
+                            "the hub speaks sync protocol {hub}, which cannot take the \
+                             time-series collection {timeseries}; upgrade the hub to \
+                             {TIMESERIES_SINCE} or later (local reads and writes continue)"
+                        ),
+                    });
+                }
                 bytes += self.push_bucket(&mut batch, entry, timeseries)?;
                 continue;
             }

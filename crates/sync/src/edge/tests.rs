@@ -977,7 +977,7 @@ fn peers_of_another_protocol_version_are_refused() {
     );
     let request = engine.download_request(0).unwrap();
     let mut reply = link.call(request).unwrap();
-    assert_eq!(reply.get_str("protocolVersion"), Ok("3.1"));
+    assert_eq!(reply.get_str("protocolVersion"), Ok("3.2"));
     reply.insert("protocolVersion", "2.4");
     let error = engine.apply_download(&mut link, &reply).unwrap_err();
     assert!(error.to_string().contains("upgrade the hub"), "{error}");
@@ -1575,7 +1575,7 @@ fn a_connection_acts_only_for_the_edge_it_is_bound_to() {
     assert_eq!(error.code(), 13, "{error}");
     let reply = f.hub.handle(&mut a, &hello(&a_key)).unwrap();
     assert_eq!(reply.get_str("edgeId"), Ok(a_id.as_str()));
-    assert_eq!(reply.get_str("protocolVersion"), Ok("3.1"));
+    assert_eq!(reply.get_str("protocolVersion"), Ok("3.2"));
     assert!(reply.get("apiKey").is_none(), "{reply}");
     f.hub.handle(&mut a, &download).unwrap();
 }

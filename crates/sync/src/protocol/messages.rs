@@ -257,7 +257,7 @@ mod tests {
         assert_eq!(command.keys().next().map(String::as_str), Some(DOWNLOAD));
         assert_eq!(
             command,
-            doc! {DOWNLOAD: 1, "after": 3_i64, "limit": 10_i64, "protocolVersion": "3.1"}
+            doc! {DOWNLOAD: 1, "after": 3_i64, "limit": 10_i64, "protocolVersion": "3.2"}
         );
         let parsed: Download = parse(&command, "download").unwrap();
         assert_eq!(parsed.after, 3);

@@ -41,9 +41,14 @@ pub const REPORT: &str = "outpostSyncReport";
 /// 3.1: an edge may upload an update as a field delta (`partial: true`, see [`crate::delta`])
 /// to a hub that speaks 3.1; the hub answers `needFull` for a delta of a document it does not
 /// hold, and the edge sends that batch again with whole documents.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 3, minor: 1 };
+/// 3.2: ingest collections and time-series buckets (an upload's `timeseries`); an edge
+/// uploads time-series buckets only to a hub of 3.2 or later (an older hub would acknowledge
+/// and drop them).
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 3, minor: 2 };
 /// The first version whose hubs take field deltas.
 pub const DELTAS_SINCE: ProtocolVersion = ProtocolVersion { major: 3, minor: 1 };
+/// The first version whose hubs take time-series buckets.
+pub const TIMESERIES_SINCE: ProtocolVersion = ProtocolVersion { major: 3, minor: 2 };
 /// What a peer that sends no `protocolVersion` speaks (at most).
 const UNVERSIONED: ProtocolVersion = ProtocolVersion { major: 2, minor: 0 };
 
@@ -244,7 +249,7 @@ mod tests {
         assert_eq!(error.code(), INCOMPATIBLE_PROTOCOL);
         let message = error.to_string();
         assert!(
-            message.contains("2.0") && message.contains("3.1"),
+            message.contains("2.0") && message.contains("3.2"),
             "{message}"
         );
         assert!(message.contains("upgrade the edge"), "{message}");
