@@ -98,6 +98,11 @@ fn random_bytes() -> [u8; 8] {
 /// Takes the next batch: at most `max_docs` documents (all when `None`) and about
 /// `MAX_BATCH_BYTES`, at least one document if any remain. Returns the batch and whether the
 /// cursor is exhausted.
+///
+/// As in mongod, a batch that stops at `max_docs` does not read ahead to find out whether
+/// anything follows: the cursor stays open unless its documents are known to be at their
+/// end without reading (a limit reached, a finished list), and the next `getMore` may answer
+/// an empty last batch. Drivers count on this (pymongo's exhaust tests count the `getMore`s).
 pub fn next_batch(
     docs: &mut Peekable<DocIter>,
     max_docs: Option<usize>,
@@ -107,7 +112,8 @@ pub fn next_batch(
     let mut bytes = 0usize;
     loop {
         if max_docs.is_some_and(|m| batch.len() >= m) {
-            break;
+            let known_done = docs.size_hint().1 == Some(0);
+            return Ok((batch, known_done));
         }
         if let Some(deadline) = deadline {
             if Instant::now() > deadline {
