@@ -55,7 +55,11 @@ SELECTION = [
     "test_cursor.py::TestRawBatchCursor::test_exhaust",
     "test_cursor.py::TestRawBatchCommandCursor::test_exhaust_cursor_db_set",
     "test_client.py::TestClient::test_exhaust_network_error",
-    "test_client.py::TestExhaustCursor",
+    # TestExhaustCursor's other tests need gevent's monkey patching (they skip without it).
+    "test_client.py::TestExhaustCursor::test_exhaust_query_server_error",
+    "test_client.py::TestExhaustCursor::test_exhaust_getmore_server_error",
+    "test_client.py::TestExhaustCursor::test_exhaust_query_network_error",
+    "test_client.py::TestExhaustCursor::test_exhaust_getmore_network_error",
     "test_monitoring.py::TestCommandMonitoring::test_exhaust",
     # validate.
     "test_database.py::TestDatabase::test_validate_collection",
