@@ -141,3 +141,37 @@ pub fn next_batch(
     let exhausted = docs.peek().is_none();
     Ok((batch, exhausted))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    fn docs(n: i32) -> Vec<outpost_storage::Result<Document>> {
+        (0..n).map(|i| Ok(doc! {"_id": i})).collect()
+    }
+
+    /// An iterator that cannot tell its length, as a collection scan.
+    fn scan(n: i32) -> Peekable<DocIter> {
+        let iter: DocIter = Box::new(docs(n).into_iter().filter(|_| true));
+        iter.peekable()
+    }
+
+    #[test]
+    fn a_full_batch_does_not_read_ahead_unless_the_end_is_known() {
+        // Exactly batchSize documents left in a scan: the cursor stays open (mongod's
+        // behaviour), and the next batch is empty and final.
+        let mut cursor = scan(2);
+        let (batch, done) = next_batch(&mut cursor, Some(2), None).expect("batch");
+        assert_eq!((batch.len(), done), (2, false));
+        let (batch, done) = next_batch(&mut cursor, Some(2), None).expect("batch");
+        assert_eq!((batch.len(), done), (0, true));
+        // A short batch saw the end.
+        let (batch, done) = next_batch(&mut scan(1), Some(2), None).expect("batch");
+        assert_eq!((batch.len(), done), (1, true));
+        // A reached limit is known without reading.
+        let limited: DocIter = Box::new(docs(5).into_iter().filter(|_| true).take(2));
+        let (batch, done) = next_batch(&mut limited.peekable(), Some(2), None).expect("batch");
+        assert_eq!((batch.len(), done), (2, true));
+    }
+}

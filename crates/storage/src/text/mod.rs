@@ -91,3 +91,41 @@ pub fn is_text_score_meta(value: &Bson) -> bool {
     matches!(value, Bson::Document(d) if d.len() == 1
         && matches!(d.get("$meta"), Some(Bson::String(s)) if s == "textScore"))
 }
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+    use bson::doc;
+
+    fn rest(filter: Document) -> Option<Document> {
+        split_text(&filter).expect("valid").map(|(_, rest)| rest)
+    }
+
+    #[test]
+    fn text_comes_out_of_the_top_level_and_of_nested_ands() {
+        assert_eq!(rest(doc! {"a": 1}), None);
+        assert_eq!(
+            rest(doc! {"$text": {"$search": "x"}, "a": 1}),
+            Some(doc! {"a": 1})
+        );
+        assert_eq!(
+            rest(doc! {"$and": [{"$text": {"$search": "x"}, "b": 2}, {"a": 1}]}),
+            Some(doc! {"$and": [{"b": 2}, {"a": 1}]})
+        );
+        assert_eq!(
+            rest(doc! {"c": 3, "$and": [{"$and": [{"$text": {"$search": "x"}}]}]}),
+            Some(doc! {"c": 3})
+        );
+        // `$or` is left to the filter parser (which refuses `$text` there by name).
+        let or = doc! {"$or": [{"$text": {"$search": "x"}}, {"a": 1}]};
+        assert_eq!(rest(or), None);
+        // An empty `$and` stays for the parser's error.
+        assert_eq!(rest(doc! {"$and": []}), None);
+    }
+
+    #[test]
+    fn one_text_per_query() {
+        let twice = doc! {"$text": {"$search": "x"}, "$and": [{"$text": {"$search": "y"}}]};
+        assert_eq!(split_text(&twice).err().map(|e| e.code()), Some(2));
+    }
+}
