@@ -287,6 +287,40 @@ async fn tailable_cursors_follow_inserts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tailable_cursors_honour_skip_and_limit() {
+    let server = TestServer::start().await;
+    let db = server.db("test");
+    run(&db, doc! {"create": "log", "capped": true, "size": 100_000}).await;
+    insert(&server, "log", (1..=4).map(|i| doc! {"_id": i}).collect()).await;
+    // pymongo's cursor[1:2] on a tailable cursor: skip 1, limit 1, and the cursor is done.
+    let reply = run(
+        &db,
+        doc! {"find": "log", "tailable": true, "skip": 1, "limit": 1},
+    )
+    .await;
+    assert_eq!(first_batch(&reply), (vec![doc! {"_id": 2}], 0));
+    // A limit spread over batches: the cursor closes once it is reached.
+    let reply = run(
+        &db,
+        doc! {"find": "log", "tailable": true, "skip": 1, "limit": 3, "batchSize": 2},
+    )
+    .await;
+    let (docs, id) = first_batch(&reply);
+    assert_eq!(ids(&docs), [2, 3]);
+    assert_ne!(id, 0);
+    let reply = run(&db, doc! {"getMore": id, "collection": "log"}).await;
+    assert_eq!(next_batch(&reply), (vec![doc! {"_id": 4}], 0));
+    // Skipping past the end: an open cursor that skips what comes next.
+    let reply = run(&db, doc! {"find": "log", "tailable": true, "skip": 5}).await;
+    let (docs, id) = first_batch(&reply);
+    assert_eq!((docs.len(), id != 0), (0, true));
+    insert(&server, "log", vec![doc! {"_id": 5}, doc! {"_id": 6}]).await;
+    let reply = run(&db, doc! {"getMore": id, "collection": "log"}).await;
+    assert_eq!(next_batch(&reply), (vec![doc! {"_id": 6}], id));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tailable_cursor_overtaken_by_eviction_loses_its_position() {
     let server = TestServer::start().await;
     let db = server.db("test");

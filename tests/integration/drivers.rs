@@ -116,7 +116,7 @@ fn node_modules() -> PathBuf {
 }
 
 /// pymongo for `python3`, installed with pip if missing.
-fn ensure_pymongo() {
+pub(crate) fn ensure_pymongo() {
     let _once = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
     let has = || {
         Command::new("python3")

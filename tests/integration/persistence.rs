@@ -155,9 +155,9 @@ fn free_port() -> u16 {
 }
 
 /// A running `outpost serve` process.
-struct OutpostProcess {
+pub(crate) struct OutpostProcess {
     child: Child,
-    addr: std::net::SocketAddr,
+    pub(crate) addr: std::net::SocketAddr,
     log: PathBuf,
 }
 
@@ -167,7 +167,7 @@ impl OutpostProcess {
     }
 
     /// Starts `outpost serve` with `extra` arguments after the port and data directory.
-    async fn spawn_with(
+    pub(crate) async fn spawn_with(
         binary: &Path,
         dbpath: &Path,
         log: PathBuf,
@@ -214,7 +214,7 @@ impl OutpostProcess {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 

@@ -378,3 +378,72 @@ async fn a_change_stream_sees_a_committed_transaction() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_series_collections_are_read_but_not_written_in_a_transaction() {
+    let server = TestServer::start_with(config()).await;
+    let db = server.db("plant");
+    run(
+        &db,
+        doc! {"create": "readings", "timeseries": {"timeField": "ts", "metaField": "sensor"}},
+    )
+    .await;
+    let readings: Collection<Document> = db.collection("readings");
+    let at = bson::DateTime::from_millis(1_714_521_600_000);
+    readings
+        .insert_one(doc! {"_id": 1, "ts": at, "sensor": "a", "temp": 20.5})
+        .await
+        .expect("insert outside a transaction");
+    let mut session = server.client().start_session().await.expect("session");
+    // Reads see the measurements.
+    session.start_transaction().await.expect("start");
+    let seen = docs_in(&readings, &mut session).await;
+    assert_eq!(
+        seen,
+        [doc! {"ts": at, "sensor": "a", "temp": 20.5, "_id": 1}]
+    );
+    session.commit_transaction().await.expect("commit a read");
+    // Inserts, updates and deletes of many are refused with 263, as mongod refuses them, and
+    // the transaction is aborted.
+    let writes = [
+        (
+            doc! {"insert": "readings", "documents": [{"ts": at, "sensor": "b"}]},
+            "Cannot insert into a time-series collection in a multi-document transaction: plant.readings",
+        ),
+        (
+            doc! {"update": "readings", "updates": [{"q": {}, "u": {"$set": {"x": 1}}, "multi": true}]},
+            "time-series",
+        ),
+        (
+            doc! {"delete": "readings", "deletes": [{"q": {"sensor": "a"}, "limit": 0}]},
+            "time-series",
+        ),
+        (
+            doc! {"delete": "readings", "deletes": [{"q": {"sensor": "a"}, "limit": 1}]},
+            "not supported by Outpost",
+        ),
+    ];
+    for (command, fragment) in writes {
+        session.start_transaction().await.expect("start");
+        let err = db
+            .run_command(command.clone())
+            .session(&mut session)
+            .await
+            .expect_err("refused in a transaction");
+        assert_eq!(code(&err), 263, "{command}: {err}");
+        assert!(err.to_string().contains(fragment), "{command}: {err}");
+        let commit = session
+            .commit_transaction()
+            .await
+            .expect_err("the transaction was aborted");
+        assert_eq!(code(&commit), 251, "{commit}");
+    }
+    // Nothing was written; outside a transaction the same writes work.
+    assert_eq!(readings.count_documents(doc! {}).await.expect("count"), 1);
+    readings
+        .insert_one(doc! {"ts": at, "sensor": "b"})
+        .await
+        .expect("insert outside a transaction");
+    assert_eq!(readings.count_documents(doc! {}).await.expect("count"), 2);
+    server.shutdown().await;
+}

@@ -1,7 +1,7 @@
 //! `validate`: counts and checks a collection's documents against its indexes. Corruption
 //! itself is tested in storage (`engine::validate`), where index trees can be damaged.
 
-use bson::doc;
+use bson::{doc, Document};
 use outpost_tests::{int_field, run, run_err, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,5 +76,45 @@ async fn validate_reports_records_and_keys_per_index() {
     assert_eq!(error.code, 166, "{error:?}");
     let error = run_err(&db, doc! {"validate": "c", "repair": true}).await;
     assert_eq!(error.code, 115, "{error:?}");
+    // background: true runs the same check; with full: true it is refused, as mongod does.
+    let reply = run(&db, doc! {"validate": "log", "background": true}).await;
+    assert_eq!(reply.get_bool("valid"), Ok(true), "{reply}");
+    assert_eq!(int_field(&reply, "nrecords"), 2);
+    run_err(
+        &db,
+        doc! {"validate": "log", "background": true, "full": true},
+    )
+    .await
+    .assert(
+        72,
+        "InvalidOptions",
+        "{ background: true } and { full: true }",
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsync_flushes_and_refuses_lock() {
+    let server = TestServer::start().await;
+    let admin = server.db("admin");
+    let status = |reply: &Document| {
+        reply
+            .get_document("storageEngine")
+            .and_then(|s| s.get_i64("flushesBeforeReply"))
+            .expect("storageEngine.flushesBeforeReply")
+    };
+    let before = status(&run(&admin, doc! {"serverStatus": 1}).await);
+    let reply = run(&admin, doc! {"fsync": 1}).await;
+    assert_eq!(int_field(&reply, "numFiles"), 1);
+    assert_eq!(
+        status(&run(&admin, doc! {"serverStatus": 1}).await),
+        before + 1
+    );
+    run_err(&admin, doc! {"fsync": 1, "lock": true})
+        .await
+        .assert(115, "CommandNotSupported", "fsyncLock");
+    run_err(&server.db("test"), doc! {"fsync": 1})
+        .await
+        .assert(13, "Unauthorized", "admin");
     server.shutdown().await;
 }

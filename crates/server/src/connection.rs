@@ -14,12 +14,13 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::cmd;
+use crate::exhaust;
 use crate::metrics::Metrics;
 use crate::state::{ConnInfo, State};
 
 /// Why a connection ended, for the log.
 #[derive(Debug)]
-enum Closed {
+pub(crate) enum Closed {
     ClientLeft,
     Shutdown,
     Io(std::io::Error),
@@ -127,15 +128,39 @@ where
         Metrics::add(&state.metrics.network_requests, 1);
         Metrics::add_len(&state.metrics.network_bytes_in, bytes.len());
         // The request runs to completion even if shutdown starts meanwhile.
-        match handle(state, conn, bytes, shutdown.clone()).await {
-            Ok(Some(reply)) => {
-                if let Err(e) = write_all(&mut writer, &reply).await {
-                    break Closed::Io(e);
+        let mut next = match handle(state, conn, bytes, shutdown.clone()).await {
+            Ok(Handled { reply, exhaust }) => {
+                if let Some(reply) = reply {
+                    if let Err(e) = write_all(&mut writer, &reply).await {
+                        exhaust::abandon(state, exhaust.as_ref());
+                        break Closed::Io(e);
+                    }
+                    Metrics::add_len(&state.metrics.network_bytes_out, reply.len());
                 }
-                Metrics::add_len(&state.metrics.network_bytes_out, reply.len());
+                exhaust
             }
-            Ok(None) => {}
             Err(closed) => break closed,
+        };
+        // An exhaust cursor: its next batches follow without requests, until it is done.
+        while let Some(stream) = next.take() {
+            if *shutdown.borrow() {
+                exhaust::abandon(state, Some(&stream));
+                break;
+            }
+            let cursor = stream.cursor_id;
+            let (reply, more) = match exhaust::next_reply(state, conn, stream).await {
+                Ok(out) => out,
+                Err(closed) => {
+                    state.cursors.remove(cursor);
+                    return closed;
+                }
+            };
+            if let Err(e) = write_all(&mut writer, &reply).await {
+                exhaust::abandon(state, more.as_ref());
+                return Closed::Io(e);
+            }
+            Metrics::add_len(&state.metrics.network_bytes_out, reply.len());
+            next = more;
         }
         if *shutdown.borrow() {
             break Closed::Shutdown;
@@ -209,6 +234,23 @@ async fn read_rest<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> Result<Ve
     Ok(bytes)
 }
 
+/// What one message makes the connection send.
+pub(crate) struct Handled {
+    /// The encoded reply, if the protocol calls for one.
+    reply: Option<Vec<u8>>,
+    /// An exhaust `getMore` whose reply said `moreToCome`: its next batch follows.
+    exhaust: Option<exhaust::Stream>,
+}
+
+impl Handled {
+    fn reply(reply: Vec<u8>) -> Handled {
+        Handled {
+            reply: Some(reply),
+            exhaust: None,
+        }
+    }
+}
+
 /// Runs one message; returns the encoded reply, if the protocol calls for one. A request that
 /// came in an OP_COMPRESSED is answered compressed the same way (as mongod does), except the
 /// replies of [`NEVER_COMPRESSED`].
@@ -217,7 +259,7 @@ async fn handle(
     conn: &ConnInfo,
     bytes: Vec<u8>,
     shutdown: watch::Receiver<bool>,
-) -> Result<Option<Vec<u8>>, Closed> {
+) -> Result<Handled, Closed> {
     let header = outpost_wire::parse_header(&bytes).map_err(|e| Closed::Protocol(e.to_string()))?;
     let (message, compression) = match outpost_wire::decode_compressed(&bytes) {
         Ok((_, message, compression)) => (message, compression),
@@ -237,8 +279,10 @@ async fn handle(
                         sequences: vec![],
                     }),
                 )
-                .map(Some),
-                outpost_wire::OP_QUERY => encode(header.request_id, &legacy_error(reply)).map(Some),
+                .map(Handled::reply),
+                outpost_wire::OP_QUERY => {
+                    encode(header.request_id, &legacy_error(reply)).map(Handled::reply)
+                }
                 _ => Err(Closed::Protocol(e.to_string())),
             };
         }
@@ -258,28 +302,32 @@ async fn handle(
             let reply_compressor = compression
                 .map(|c| c.compressor)
                 .filter(|_| may_compress_reply(&msg.body));
+            let exhaust_request = exhaust::request(&msg);
             await_topology_change(state, &msg.body, shutdown).await;
             let reply = run_op_msg(state, conn, msg).await?;
             if more_to_come {
-                return Ok(None);
+                return Ok(Handled {
+                    reply: None,
+                    exhaust: None,
+                });
             }
-            let reply = encode(
+            let (reply, exhaust) = exhaust::encode_reply(
+                state,
+                conn,
+                reply,
                 header.request_id,
-                &Message::Msg(OpMsg {
-                    flags: 0,
-                    body: reply,
-                    sequences: vec![],
-                }),
+                reply_compressor,
+                exhaust_request,
             )?;
-            Ok(Some(match reply_compressor {
-                Some(compressor) => compress_reply(state, conn, reply, compressor),
-                None => reply,
-            }))
+            Ok(Handled {
+                reply: Some(reply),
+                exhaust,
+            })
         }
         // OP_QUERY serves only the handshake, whose reply is never compressed.
         Message::Query(query) => {
             let reply = run_op_query(state, conn, query).await?;
-            encode(header.request_id, &reply).map(Some)
+            encode(header.request_id, &reply).map(Handled::reply)
         }
         Message::Reply(_) => Err(Closed::Protocol("clients may not send OP_REPLY".into())),
     }
@@ -311,7 +359,7 @@ fn may_compress_reply(body: &Document) -> bool {
 /// The reply compressed with `compressor`, counted; the reply as it is when compressing fails
 /// or would pass the message size limit. As mongod does, a compressed request gets a reply
 /// compressed the same way even when that does not make it smaller (a tiny reply).
-fn compress_reply(
+pub(crate) fn compress_reply(
     state: &State,
     conn: &ConnInfo,
     reply: Vec<u8>,
@@ -341,18 +389,27 @@ fn compress_reply(
 }
 
 fn encode(response_to: i32, message: &Message) -> Result<Vec<u8>, Closed> {
-    outpost_wire::encode(next_request_id(), response_to, message)
+    encode_as(next_request_id(), response_to, message)
+}
+
+/// Encodes a reply under a request id the caller chose.
+pub(crate) fn encode_as(
+    request_id: i32,
+    response_to: i32,
+    message: &Message,
+) -> Result<Vec<u8>, Closed> {
+    outpost_wire::encode(request_id, response_to, message)
         .map_err(|e| Closed::Protocol(format!("cannot encode reply: {e}")))
 }
 
-fn next_request_id() -> i32 {
+pub(crate) fn next_request_id() -> i32 {
     static NEXT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Runs a command on the blocking pool (storage calls block on disk), or on this task when
 /// it is small and bounded (`inline.rs`).
-async fn run_command(
+pub(crate) async fn run_command(
     state: &Arc<State>,
     conn: &ConnInfo,
     db: String,

@@ -98,6 +98,11 @@ fn random_bytes() -> [u8; 8] {
 /// Takes the next batch: at most `max_docs` documents (all when `None`) and about
 /// `MAX_BATCH_BYTES`, at least one document if any remain. Returns the batch and whether the
 /// cursor is exhausted.
+///
+/// As in mongod, a batch that stops at `max_docs` does not read ahead to find out whether
+/// anything follows: the cursor stays open unless its documents are known to be at their
+/// end without reading (a limit reached, a finished list), and the next `getMore` may answer
+/// an empty last batch. Drivers count on this (pymongo's exhaust tests count the `getMore`s).
 pub fn next_batch(
     docs: &mut Peekable<DocIter>,
     max_docs: Option<usize>,
@@ -107,7 +112,8 @@ pub fn next_batch(
     let mut bytes = 0usize;
     loop {
         if max_docs.is_some_and(|m| batch.len() >= m) {
-            break;
+            let known_done = docs.size_hint().1 == Some(0);
+            return Ok((batch, known_done));
         }
         if let Some(deadline) = deadline {
             if Instant::now() > deadline {
@@ -134,4 +140,39 @@ pub fn next_batch(
     }
     let exhausted = docs.peek().is_none();
     Ok((batch, exhausted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    fn docs(n: i32) -> Vec<outpost_storage::Result<Document>> {
+        (0..n).map(|i| Ok(doc! {"_id": i})).collect()
+    }
+
+    /// An iterator that cannot tell its length, as a collection scan.
+    fn scan(n: i32) -> Peekable<DocIter> {
+        let mut docs = docs(n).into_iter();
+        let iter: DocIter = Box::new(std::iter::from_fn(move || docs.next()));
+        iter.peekable()
+    }
+
+    #[test]
+    fn a_full_batch_does_not_read_ahead_unless_the_end_is_known() {
+        // Exactly batchSize documents left in a scan: the cursor stays open (mongod's
+        // behaviour), and the next batch is empty and final.
+        let mut cursor = scan(2);
+        let (batch, done) = next_batch(&mut cursor, Some(2), None).expect("batch");
+        assert_eq!((batch.len(), done), (2, false));
+        let (batch, done) = next_batch(&mut cursor, Some(2), None).expect("batch");
+        assert_eq!((batch.len(), done), (0, true));
+        // A short batch saw the end.
+        let (batch, done) = next_batch(&mut scan(1), Some(2), None).expect("batch");
+        assert_eq!((batch.len(), done), (1, true));
+        // A reached limit is known without reading.
+        let limited: DocIter = Box::new(docs(5).into_iter().filter(|_| true).take(2));
+        let (batch, done) = next_batch(&mut limited.peekable(), Some(2), None).expect("batch");
+        assert_eq!((batch.len(), done), (2, true));
+    }
 }

@@ -21,6 +21,7 @@ pub mod config;
 mod connection;
 mod cursor;
 mod error;
+mod exhaust;
 mod failpoint;
 pub mod hub;
 mod inline;

@@ -26,6 +26,10 @@ pub struct Tail {
     /// The insertion position of the last document read (0: none yet).
     pub after: u64,
     pub await_data: bool,
+    /// Matching documents still to skip (`skip`).
+    pub skip: u64,
+    /// Documents still to return (`limit`; `None`: no limit). At 0 the cursor is done.
+    pub remaining: Option<u64>,
 }
 
 impl Tail {
@@ -38,7 +42,18 @@ impl Tail {
         max_await: Option<Duration>,
     ) -> Result<Vec<Document>> {
         let deadline = Instant::now() + max_await.unwrap_or(DEFAULT_AWAIT);
+        let limit = self
+            .remaining
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        let max_docs = match (max_docs, limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         loop {
+            if self.done() {
+                return Ok(Vec::new());
+            }
+            let skip = usize::try_from(self.skip).unwrap_or(usize::MAX);
             // Read the commit position before the tail read: a commit after it wakes the wait
             // below at once, so an insert between the read and the wait is never missed.
             let seen = state.storage.committed_seq();
@@ -49,21 +64,32 @@ impl Tail {
                     after: self.after,
                     filter: &self.filter,
                     projection: self.projection.as_ref(),
-                    max_docs: max_docs.unwrap_or(usize::MAX),
+                    max_docs: max_docs.unwrap_or(usize::MAX).saturating_add(skip),
                     max_bytes: MAX_BATCH_BYTES,
                 },
             )?;
             self.after = batch.last;
+            let mut docs = batch.docs;
+            let skipped = skip.min(docs.len());
+            docs.drain(..skipped);
+            self.skip -= u64::try_from(skipped).unwrap_or(0);
+            if let Some(remaining) = self.remaining.as_mut() {
+                *remaining =
+                    remaining.saturating_sub(u64::try_from(docs.len()).unwrap_or(u64::MAX));
+            }
             let left = deadline.saturating_duration_since(Instant::now());
-            if !batch.docs.is_empty()
-                || !self.await_data
-                || left.is_zero()
-                || *state.shutdown.borrow()
-            {
-                return Ok(batch.docs);
+            if !docs.is_empty() || !self.await_data || left.is_zero() || *state.shutdown.borrow() {
+                return Ok(docs);
             }
             wait_for_commit(state, seen, left);
         }
+    }
+}
+
+impl Tail {
+    /// Whether the cursor returned its `limit` of documents (it is then closed).
+    pub fn done(&self) -> bool {
+        self.remaining == Some(0)
     }
 }
 

@@ -125,11 +125,13 @@ fn tailable_first_batch(
         projection: options.projection.clone(),
         after: 0,
         await_data,
+        skip: options.skip,
+        remaining: (options.limit > 0).then_some(options.limit),
     };
     // The first batch never waits.
     let docs = tail.next_batch(state, batch.batch_size, Some(std::time::Duration::ZERO))?;
     let ns = format!("{}.{coll}", req.db);
-    let id = if batch.single_batch {
+    let id = if batch.single_batch || tail.done() {
         0
     } else {
         state.cursors.open(crate::cursor::Cursor {

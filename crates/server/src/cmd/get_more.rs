@@ -70,17 +70,24 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             Some(tail) => tail.next_batch(state, batch_size, max_await),
             None => Ok(Vec::new()),
         };
+        let done = cursor.tail.as_ref().is_some_and(|t| t.done());
         cursor.last_used = Instant::now();
         let reply_ns = cursor.ns.clone();
         drop(cursor);
         let batch = result.inspect_err(|_| {
             state.cursors.remove(id);
         })?;
-        // A tailable cursor stays open at the end of the collection.
+        // A tailable cursor stays open at the end of the collection, until its limit.
+        let next_id = if done {
+            state.cursors.remove(id);
+            0
+        } else {
+            id
+        };
         return Ok(doc! {
             "cursor": {
                 "nextBatch": Bson::Array(batch.into_iter().map(Bson::Document).collect()),
-                "id": id,
+                "id": next_id,
                 "ns": reply_ns,
             }
         });

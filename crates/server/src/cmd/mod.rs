@@ -37,6 +37,7 @@ mod end_sessions;
 mod explain;
 mod find;
 mod find_and_modify;
+mod fsync;
 mod get_cmd_line_opts;
 mod get_log;
 mod get_more;
@@ -130,6 +131,7 @@ pub static COMMANDS: &[&Command] = &[
     &explain::COMMAND,
     &find::COMMAND,
     &find_and_modify::COMMAND,
+    &fsync::COMMAND,
     &get_cmd_line_opts::COMMAND,
     &get_log::COMMAND,
     &get_more::COMMAND,

@@ -1,6 +1,8 @@
 //! `validate`: checks a collection's documents against its indexes (see
 //! `outpost_storage::Storage::validate`) and answers as mongod does. Every validation is
-//! full; `repair` and `background` are refused by name.
+//! full, with or without `full: true`; `background: true` runs the same check (Outpost reads
+//! without blocking writers either way), and with `full: true` is refused as mongod refuses
+//! it (72); `repair`, `metadata` and `fixMultikey` are refused by name.
 
 use bson::{doc, Bson, Document};
 
@@ -22,8 +24,14 @@ pub static COMMAND: Command = Command {
 
 fn run(state: &State, req: &Request) -> Result<Document> {
     let name = args::collection_name(req.body, "validate")?;
-    args::bool_or(req.body, "validate", "full", false)?;
-    for option in ["repair", "background", "metadata", "fixMultikey"] {
+    let full = args::bool_or(req.body, "validate", "full", false)?;
+    if full && args::bool_or(req.body, "validate", "background", false)? {
+        return Err(Error::new(
+            72,
+            "Running the validate command with both { background: true } and { full: true } is not supported.",
+        ));
+    }
+    for option in ["repair", "metadata", "fixMultikey"] {
         if args::bool_or(req.body, "validate", option, false)? {
             return Err(Error::not_supported(format!(
                 "validate's '{option}' option is not supported by Outpost"

@@ -14,6 +14,7 @@
 pub mod commands;
 pub mod snapshot;
 pub mod state;
+pub mod timeseries;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -210,6 +211,9 @@ fn statement(
     req: &Request,
     active: &mut Active,
 ) -> Result<Document> {
+    timeseries::check(command.name, req.db, req.body, |db, coll| {
+        Ok(state.storage.timeseries_options(db, coll)?.is_some())
+    })?;
     for (db, coll) in commands::namespaces(command.name, req.db, req.body) {
         active.snapshot(&state.storage, &db, &coll)?;
     }

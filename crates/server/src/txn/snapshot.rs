@@ -95,7 +95,30 @@ impl Active {
                 .list_collections(db)
                 .into_iter()
                 .find(|c| c.name == coll);
-            if let Some(info) = info {
+            let timeseries = real.timeseries_options(db, &coll)?;
+            if let (Some(info), Some(options)) = (&info, timeseries) {
+                // A time-series collection: its catalog entries and indexes, then its buckets
+                // as they are (the transaction may read it, never write it).
+                let expire = info
+                    .options
+                    .get("expireAfterSeconds")
+                    .and_then(Bson::as_i64);
+                self.scratch
+                    .create_timeseries(db, &coll, &options, expire)?;
+                let buckets = outpost_storage::buckets_name(&coll);
+                self.copied.insert(format!("{db}.{buckets}"));
+                self.copy_documents(real, db, &buckets)?;
+                let buckets_ns = format!("{db}.{buckets}");
+                if let Some(entry) =
+                    first_change_after(real, self.start_seq, |e| e.ns == buckets_ns)?
+                {
+                    return Err(write_conflict(format!(
+                        "{buckets_ns} changed after the transaction's snapshot (history entry \
+                         {}); Outpost keeps no older versions to read",
+                        entry.seq
+                    )));
+                }
+            } else if let Some(info) = info {
                 if info.is_view {
                     if let Ok(source) = info.options.get_str("viewOn") {
                         pending.push(source.to_owned());
@@ -142,6 +165,11 @@ impl Active {
         if !specs.is_empty() {
             self.scratch.create_indexes(db, coll, &specs)?;
         }
+        self.copy_documents(real, db, coll)
+    }
+
+    /// Copies the documents of `db.coll` into the scratch collection of the same name.
+    fn copy_documents(&mut self, real: &Storage, db: &str, coll: &str) -> Result<()> {
         let mut docs = real.find(db, coll, &FindOptions::default())?;
         loop {
             let chunk: Vec<Document> = docs

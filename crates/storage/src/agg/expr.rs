@@ -40,6 +40,7 @@ mod array;
 mod convert;
 mod date;
 mod decimal;
+pub(crate) mod meta;
 mod number;
 mod object;
 mod string;
@@ -497,6 +498,7 @@ fn lookup_operator(name: &str) -> Option<(&'static str, Shape, EvalFn)> {
         "$const" => ("$const", Shape::Custom(parse_literal), eval_not_reached),
         "$let" => ("$let", Shape::Custom(parse_let), eval_let),
         "$rand" => ("$rand", Shape::Custom(parse_rand), a::rand),
+        "$meta" => ("$meta", Shape::Custom(meta::parse_meta), meta::meta),
         // Strings.
         "$concat" => ("$concat", VARIADIC, s::concat),
         // MongoDB parses the deprecated $substr as $substrBytes (and names it so in errors).
@@ -620,7 +622,6 @@ const UNSUPPORTED_OPERATORS: &[&str] = &[
     "$function",
     "$accumulator",
     "$where",
-    "$meta",
     "$toHashedIndexKey",
     "$median",
     "$percentile",
@@ -978,7 +979,10 @@ impl FieldPath {
 /// an array as [`walk_array`] does; anything else has no fields (missing).
 fn walk_value(v: Option<&Bson>, fields: &[String]) -> Option<Bson> {
     if fields.is_empty() {
-        return v.cloned();
+        return match v {
+            Some(Bson::Document(d)) => Some(Bson::Document(whole_document(d))),
+            other => other.cloned(),
+        };
     }
     match v {
         Some(Bson::Document(d)) => walk_document(d, fields),
@@ -992,7 +996,7 @@ fn walk_value(v: Option<&Bson>, fields: &[String]) -> Option<Bson> {
 fn walk_document(d: &Document, fields: &[String]) -> Option<Bson> {
     // `$$ROOT` / `$$CURRENT` with no path: the whole document.
     let Some((first, rest)) = fields.split_first() else {
-        return Some(Bson::Document(d.clone()));
+        return Some(Bson::Document(whole_document(d)));
     };
 
     let v = d.get(first)?;
@@ -1004,6 +1008,14 @@ fn walk_document(d: &Document, fields: &[String]) -> Option<Bson> {
         Bson::Array(items) => Some(walk_array(items, rest)),
         _ => None,
     }
+}
+
+/// A whole document as an expression value: without the hidden text score a `$text`-led
+/// pipeline carries (it is metadata, not a field).
+fn whole_document(d: &Document) -> Document {
+    let mut out = d.clone();
+    crate::text::strip_text_score(&mut out);
+    out
 }
 
 fn walk_array(items: &[Bson], fields: &[String]) -> Bson {

@@ -92,6 +92,9 @@ pub struct Pipeline {
     sources: Vec<Document>,
     stages: Vec<Stage>,
     memory_limit_bytes: usize,
+    /// The first stage is a `$match` with `$text`: the collection read scores the documents
+    /// and they carry their score (`text::TEXT_SCORE_FIELD`) for `{$meta: "textScore"}`.
+    text_led: bool,
 }
 
 /// The stages an update pipeline may use.
@@ -134,6 +137,7 @@ impl Pipeline {
         scope: &VariableScope,
     ) -> Result<Pipeline> {
         let mut parsed = Vec::with_capacity(stages.len());
+        let mut text_led = false;
         for (index, source) in stages.iter().enumerate() {
             // A top-level pipeline's first `$match` may hold `$text`: the collection read
             // (`Storage::aggregate` gives the stage to `find`) serves it, and the stage keeps
@@ -141,6 +145,7 @@ impl Pipeline {
             if index == 0 && context == StageContext::TopLevel {
                 if let Some(rest) = leading_text_match_rest(source)? {
                     parsed.push(Stage::parse(&rest, stages.get(1), scope)?);
+                    text_led = true;
                     continue;
                 }
             }
@@ -151,6 +156,21 @@ impl Pipeline {
             sources: stages.to_vec(),
             stages: parsed,
             memory_limit_bytes: BLOCKING_STAGE_MEMORY_LIMIT_BYTES,
+            text_led,
+        })
+    }
+
+    /// For a pipeline led by `$text`: the projection that makes the collection read put each
+    /// document's score in the hidden field `{$meta: "textScore"}` reads (the documents are
+    /// otherwise whole). `None` for any other pipeline.
+    pub(crate) fn text_score_projection(&self) -> Option<Document> {
+        self.text_led.then(|| {
+            let mut projection = Document::new();
+            projection.insert(
+                crate::text::TEXT_SCORE_FIELD,
+                bson::doc! {"$meta": "textScore"},
+            );
+            projection
         })
     }
 
@@ -306,7 +326,7 @@ impl Pipeline {
         for stage in &self.stages {
             stream = stage.execute(stream, context)?;
         }
-        stream.collect()
+        stream.map(stage::without_text_score).collect()
     }
 }
 

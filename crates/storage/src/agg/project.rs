@@ -130,6 +130,7 @@ impl Projection {
             Mode::Inclusion => {
                 let mut out = include_document(&self.root, doc);
                 apply_expressions(&self.root, &mut out, doc, vars)?;
+                carry_text_score(doc, &mut out);
                 Ok(out)
             }
             Mode::Exclusion => Ok(exclude_document(&self.root, doc)),
@@ -139,6 +140,14 @@ impl Projection {
                 Ok(out)
             }
         }
+    }
+}
+
+/// Keeps the hidden text score of a `$text`-led pipeline on a reshaped document: it is the
+/// document's metadata, which mongod's `$project` and `$replaceRoot` keep.
+pub(crate) fn carry_text_score(from: &Document, to: &mut Document) {
+    if let Some(score) = from.get(crate::text::TEXT_SCORE_FIELD) {
+        to.insert(crate::text::TEXT_SCORE_FIELD, score.clone());
     }
 }
 

@@ -64,6 +64,8 @@ pub(crate) enum Stage {
     Sort {
         spec: SortSpec,
         limit: Option<u64>,
+        /// The spec sorts by `{$meta: "textScore"}` (the hidden score field).
+        text_score: bool,
     },
     Limit(u64),
     Skip(u64),
@@ -183,9 +185,11 @@ impl Stage {
                 let limit = next
                     .and_then(|n| n.get("$limit"))
                     .and_then(|l| parse_limit(l).ok());
+                let (spec, text_score) = text_score_sort(d);
                 Stage::Sort {
-                    spec: SortSpec::parse(d)?,
+                    spec: SortSpec::parse(&spec)?,
                     limit,
+                    text_score,
                 }
             }
             "$limit" => Stage::Limit(parse_limit(spec)?),
@@ -299,8 +303,17 @@ impl Stage {
                 )
             }
             Stage::Group(group) => from_vec(group.run(input, context)?),
-            Stage::Sort { spec, limit } => {
+            Stage::Sort {
+                spec,
+                limit,
+                text_score,
+            } => {
                 let spec = spec.clone().with_collation(context.collation.clone());
+                let input: DocStream<'a> = if *text_score {
+                    Box::new(input.map(|r| r.and_then(require_text_score)))
+                } else {
+                    input
+                };
                 from_vec(sort_documents(input, &spec, *limit, context)?)
             }
             Stage::Limit(n) => Box::new(input.take(usize::try_from(*n).unwrap_or(usize::MAX))),
@@ -359,11 +372,11 @@ impl Stage {
                 from_vec(evaluate_documents(expr, context)?)
             }
             Stage::Out(out) => {
-                out.run(input, context)?;
+                out.run(Box::new(input.map(without_text_score)), context)?;
                 Box::new(std::iter::empty())
             }
             Stage::Merge(merge) => {
-                merge.run(input, context)?;
+                merge.run(Box::new(input.map(without_text_score)), context)?;
                 Box::new(std::iter::empty())
             }
             Stage::Redact(expr) => {
@@ -679,7 +692,10 @@ fn bind_variables_in_value(v: &Bson, context: &RunContext<'_>, in_expr: bool) ->
 /// `$replaceRoot`/`$replaceWith`: the new root must be a document (40228).
 fn replace_root(expr: &Expr, with: bool, doc: &Document, vars: &Vars) -> Result<Document> {
     match expr.eval(doc, vars)? {
-        Some(Bson::Document(d)) => Ok(d),
+        Some(Bson::Document(mut d)) => {
+            super::project::carry_text_score(doc, &mut d);
+            Ok(d)
+        }
         other => {
             let what = if with {
                 "'replacement document'"
@@ -699,6 +715,39 @@ fn replace_root(expr: &Expr, with: bool, doc: &Document, vars: &Vars) -> Result<
             ))
         }
     }
+}
+
+/// A `$sort` specification with each `{$meta: "textScore"}` turned into a descending sort on
+/// the hidden text score (highest first, as mongod sorts it), and whether it had one.
+fn text_score_sort(spec: &Document) -> (Document, bool) {
+    let mut out = Document::new();
+    let mut text_score = false;
+    for (key, value) in spec {
+        if crate::text::is_text_score_meta(value) {
+            text_score = true;
+            out.insert(crate::text::TEXT_SCORE_FIELD, -1);
+        } else {
+            out.insert(key.clone(), value.clone());
+        }
+    }
+    (out, text_score)
+}
+
+/// A document that carries a text score, for a sort on it (40218 otherwise, as mongod).
+fn require_text_score(doc: Document) -> Result<Document> {
+    if doc.contains_key(crate::text::TEXT_SCORE_FIELD) {
+        Ok(doc)
+    } else {
+        Err(super::expr::meta::text_score_unavailable())
+    }
+}
+
+/// A document leaving the pipeline (returned or written): without its hidden text score.
+pub(crate) fn without_text_score(r: Result<Document>) -> Result<Document> {
+    r.map(|mut doc| {
+        crate::text::strip_text_score(&mut doc);
+        doc
+    })
 }
 
 /// Sorts everything (stable), or keeps only the first `limit` when a `$limit` follows.

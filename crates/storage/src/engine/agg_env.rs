@@ -177,6 +177,7 @@ impl Storage {
                 let filter = pipeline.leading_match().cloned().unwrap_or_default();
                 let find = FindOptions {
                     filter,
+                    projection: pipeline.text_score_projection(),
                     variables: Some(options.variables.clone()),
                     deadline: options.deadline,
                     collation: options.collation.clone(),

@@ -147,6 +147,12 @@ impl Iterator for ReadCursor {
     fn next(&mut self) -> Option<Result<Document>> {
         self.iter.next()
     }
+
+    /// The read's own bounds: `(0, Some(0))` once a limit is reached, so a cursor knows it
+    /// is done without reading further.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.iter.size_hint()
+    }
 }
 
 /// A document found by a scan: its key in the collection tree, its size and contents.

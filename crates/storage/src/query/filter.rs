@@ -950,8 +950,9 @@ impl ParseContext {
             }
             "text" => {
                 return Err(Error::NotSupported(
-                    "$text is supported at the top level of a find's or count's filter and of an \
-                     aggregation's first $match only"
+                    "$text is supported at the top level (or inside $and) of a find's or \
+                     count's filter and of an aggregation's first $match only; $text inside \
+                     $or is not supported by Outpost"
                         .into(),
                 ))
             }

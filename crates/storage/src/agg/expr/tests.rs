@@ -163,7 +163,17 @@ fn paths_literals_and_variables() {
     err(e(), bson!({"$add": [1, 2], "x": 1}), 15983);
     err(e(), bson!({"a": 1, "$b": 2}), 16410);
     err(e(), bson!({"$function": {"body": "", "args": [], "lang": "js"}}), 115);
-    err(e(), bson!({"$meta": "textScore"}), 115);
+    // A document without the hidden text score (no `$text` led the pipeline): 40218.
+    err(e(), bson!({"$meta": "textScore"}), 40218);
+    err(e(), bson!({"$meta": "searchScore"}), 115);
+    err(e(), bson!({"$meta": "nope"}), 17308);
+    err(e(), bson!({"$meta": 1}), 17307);
+    let mut scored = e();
+    scored.insert(crate::text::TEXT_SCORE_FIELD, 1.5);
+    ok(scored.clone(), bson!({"$meta": "textScore"}), bson!(1.5));
+    // $$ROOT leaves the hidden field out.
+    scored.insert("a", 1);
+    ok(scored, bson!("$$ROOT"), bson!({"a": 1}));
     err(e(), bson!({"$where": "1"}), 115);
     ok(doc! {"CURRENT": 1}, bson!({"$let": {"vars": {"CURRENT": {"a": 3}}, "in": "$a"}}), bson!(3));
 }
