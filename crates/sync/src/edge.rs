@@ -30,6 +30,7 @@ use crate::protocol::{
     MAX_BATCH_COUNT, SNAPSHOT, UPLOAD,
 };
 
+pub use reset::{RECOVERY_COLLECTION, RECOVERY_DATABASE};
 pub use state::STATE_FILE_NAME;
 use state::{EdgeState, Identity, Progress, StateStore};
 /// The origin under which the edge applies the hub's changes.
@@ -108,6 +109,18 @@ pub struct SyncStatus {
     /// The instance's status as the hub sees it (`active`, `failed`...) and why it failed,
     /// from the hub's answer to the edge's last report.
     pub hub_status: Option<(String, Option<String>)>,
+    /// The edge's last reset (see [`reset`]): when it finished, why, and how many unsynced
+    /// changes were kept in the recovery collection and re-applied.
+    pub last_reset: Option<ResetSummary>,
+}
+
+/// What the edge's last reset did.
+#[derive(Debug, Clone)]
+pub struct ResetSummary {
+    pub finished: DateTime,
+    pub reason: String,
+    pub kept: u64,
+    pub reapplied: u64,
 }
 
 impl SyncStatus {
@@ -132,10 +145,21 @@ impl SyncStatus {
             "query": self.query.clone().map_or(Bson::Null, Bson::Document),
             "bytesSent": u64_to_i64(self.link_bytes.sent()),
             "bytesReceived": u64_to_i64(self.link_bytes.received()),
+            "requestsSucceeded": u64_to_i64(self.requests_succeeded),
+            "requestsFailed": u64_to_i64(self.requests_failed),
             "hubStatus": self.hub_status.as_ref().map_or(Bson::Null, |(status, reason)| {
                 Bson::Document(doc! {
                     "status": status,
                     "reason": reason.clone().map_or(Bson::Null, Bson::String),
+                })
+            }),
+            "lastReset": self.last_reset.as_ref().map_or(Bson::Null, |reset| {
+                Bson::Document(doc! {
+                    "finished": reset.finished,
+                    "reason": &reset.reason,
+                    "kept": u64_to_i64(reset.kept),
+                    "reapplied": u64_to_i64(reset.reapplied),
+                    "recoveryNamespace": format!("{RECOVERY_DATABASE}.{RECOVERY_COLLECTION}"),
                 })
             }),
         }
@@ -374,7 +398,8 @@ impl EdgeSync {
         };
         let edge_id = state.identity.edge_id.clone();
         if link.bound_edge() == Some(edge_id.as_str()) {
-            return Ok(());
+            // (A reset interrupted on this connection goes on.)
+            return self.reset_if_needed(link, None);
         }
         let request = self.hello_request(doc! {HELLO: 1, "apiKey": &state.identity.api_key});
         let reply = match link.call(request) {
@@ -397,7 +422,14 @@ impl EdgeSync {
             )));
         }
         link.set_bound_edge(edge_id);
-        Ok(())
+        // The hub requires a reset (offline past the window), or one was interrupted.
+        let required = reply.get_document("reset").ok().map(|reset| {
+            reset
+                .get_str("reason")
+                .unwrap_or("required by the hub")
+                .to_string()
+        });
+        self.reset_if_needed(link, required)
     }
 
     /// Records a successful exchange with the hub in the status.
@@ -471,6 +503,7 @@ impl EdgeSync {
                 synced_query_version: 0,
                 upload_cursor: 0,
                 download_cursor: 0,
+                reset: None,
             },
         };
         tracing::info!(edge = %state.identity.edge_id, "registered with the hub");
@@ -1229,6 +1262,7 @@ impl EdgeSync {
     }
 }
 
+mod reset;
 mod state;
 
 #[cfg(test)]

@@ -22,9 +22,9 @@ pub mod merge;
 pub mod protocol;
 pub mod rql;
 
-pub use edge::{EdgeOptions, EdgeSync, Link, PreparedUpload, SyncStatus};
+pub use edge::{EdgeOptions, EdgeSync, Link, PreparedUpload, ResetSummary, SyncStatus};
 pub use error::{Error, Result};
-pub use hub::{EdgeLog, EdgeMetric, EdgeRecord, Hub, SyncSession, API_KEY_INVALID};
+pub use hub::{EdgeLog, EdgeMetric, EdgeRecord, Hub, ResetRecord, SyncSession, API_KEY_INVALID};
 pub use id_rules::{check_id, ServiceType, SkipReason};
 pub use instance_query::{InstanceQuery, QueryMatch};
 pub use link_bytes::LinkBytes;

@@ -83,6 +83,15 @@ pub(super) struct Detail {
     metrics: Vec<Metric>,
     /// When the metrics were reported (`null`: never).
     metrics_reported: Option<String>,
+    /// The instance's last reset (offline past the app's `client_max_offline_days`, or a
+    /// breaking schema change): Outpost's addition, `null` when never reset.
+    last_reset: Option<Reset>,
+}
+
+#[derive(Serialize)]
+pub(super) struct Reset {
+    reason: String,
+    time: String,
 }
 
 #[derive(Serialize)]
@@ -196,7 +205,7 @@ pub(super) async fn get_one(
 ) -> ApiResult<Json<Detail>> {
     let app = state.groups.app(&group_id, &app_id)?;
     let record = edge_of(&state, &app, &edge_id)?;
-    let reported = state.hub.edge_metrics(&record.id);
+    let reported = state.hub.edge_metrics(&record.id)?;
     let metrics = reported
         .as_ref()
         .map(|(_, metrics)| {
@@ -224,6 +233,10 @@ pub(super) async fn get_one(
         latest_package_version: env!("CARGO_PKG_VERSION"),
         metrics,
         metrics_reported: reported.map(|(when, _)| date(when)),
+        last_reset: record.last_reset.as_ref().map(|reset| Reset {
+            reason: reset.reason.clone(),
+            time: date(reset.time),
+        }),
     }))
 }
 

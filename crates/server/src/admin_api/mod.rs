@@ -12,11 +12,12 @@
 mod auth;
 mod edges;
 pub mod error;
-mod groups;
+pub mod groups;
 pub mod keys;
 mod metric_catalog;
 mod observe;
 pub mod openapi;
+mod schemas;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +43,8 @@ pub struct ApiState {
     pub groups: groups::Groups,
     /// Access tokens' lifetime.
     pub access_ttl: Duration,
+    /// Refresh tokens' lifetime.
+    pub refresh_ttl: Duration,
 }
 
 impl ApiState {
@@ -49,12 +52,14 @@ impl ApiState {
         storage: &Storage,
         hub: Arc<outpost_sync::Hub>,
         access_ttl: Duration,
+        refresh_ttl: Duration,
     ) -> Result<ApiState, outpost_storage::Error> {
         Ok(ApiState {
             hub,
             keys: keys::Keys::open(storage)?,
             groups: groups::Groups::open(storage)?,
             access_ttl,
+            refresh_ttl,
         })
     }
 }
@@ -105,6 +110,9 @@ pub fn routes() -> Vec<Route> {
         route(Method::POST, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/edge/{edge_id}/rename", "Rename an instance", true, post(edges::rename)),
         route(Method::PUT, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/edge/{edge_id}/query", "Set an instance's query (applied by the running edge)", true, put(edges::set_query)),
         route(Method::GET, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/logs", "The app's edges' authentication and sync log records, newest first", true, get(observe::logs)),
+        route(Method::GET, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/schemas", "The schemas of the app's synced collections, inferred from what edges upload", true, get(schemas::list)),
+        route(Method::GET, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/schemas/{schema_id}", "One collection's schema (JSON Schema with bsonType)", true, get(schemas::get_one)),
+        route(Method::PUT, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/schemas/{schema_id}", "Replace a schema: removing or retyping a field resets the edges that sync it", true, put(schemas::replace)),
         route(Method::GET, "/healthz", "Liveness: 200 while the hub serves", false, get(observe::healthz)),
         route(Method::GET, "/metrics", "Prometheus text: per instance status, last connection age, reported metrics", false, get(observe::prometheus)),
     ]

@@ -17,14 +17,17 @@
 
 mod admin;
 mod download;
+pub mod observations;
 mod records;
 mod registry;
+pub mod schemas;
 pub mod store;
 mod upload;
+mod window;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use bson::{Bson, DateTime, Document};
@@ -37,8 +40,10 @@ use crate::protocol::{
     MAX_BATCH_COUNT, REPORT, SNAPSHOT, UPLOAD,
 };
 pub use admin::{EdgeLog, EdgeMetric, MAX_LOGS_PER_EDGE};
+pub use records::ResetRecord;
 pub use records::{EdgeRecord, FieldVersion, Version, API_KEY_INVALID, HUB_INSTANCE};
 pub use store::{HubBatch, HubStore, SledHubStore};
+pub use window::{OfflineWindows, DEFAULT_MAX_OFFLINE_DAYS, RESET, RESET_REQUIRED};
 
 /// The hub's bookkeeping database of earlier versions (its registry is a set of records
 /// now); still internal, never synced.
@@ -58,6 +63,10 @@ pub struct Hub<S: HubStore = SledHubStore> {
     waiting: AtomicUsize,
     /// Set when the server stops: waiting downloads answer at once.
     stopping: AtomicBool,
+    /// What a test added to the hub's clock (see [`window`]).
+    clock_offset_ms: AtomicI64,
+    /// Each edge's maximum offline time (see [`window`]); `None`: the default for all.
+    offline_windows: RwLock<Option<OfflineWindows>>,
 }
 
 /// What the hub keeps in memory, under its lock.
@@ -72,10 +81,6 @@ struct HubMemory {
     /// The hub history sequence up to which hub-local writes have versions (see
     /// `Hub::catch_up_versions`); `None` until read from the store after a start.
     versioned_seq: Option<u64>,
-    /// Each edge's last metrics report (`outpostSyncReport`) and when it came.
-    metrics: HashMap<String, (DateTime, Vec<EdgeMetric>)>,
-    /// Each edge's reported log records, oldest first, at most [`MAX_LOGS_PER_EDGE`].
-    logs: HashMap<String, std::collections::VecDeque<EdgeLog>>,
 }
 
 /// What an edge says about itself in its hello (optional fields: older edges send none).
@@ -99,9 +104,9 @@ impl Peer {
         }
     }
 
-    /// Records a new connection of the edge.
-    fn note(&self, record: &mut EdgeRecord) {
-        record.last_connection = Some(DateTime::now());
+    /// Records a new connection of the edge at `now` (the hub's clock).
+    fn note(&self, record: &mut EdgeRecord, now: DateTime) {
+        record.last_connection = Some(now);
         if self.hostname.is_some() {
             record.hostname.clone_from(&self.hostname);
         }
@@ -152,6 +157,8 @@ impl<S: HubStore> Hub<S> {
             lock: Mutex::new(HubMemory::default()),
             waiting: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
+            clock_offset_ms: AtomicI64::new(0),
+            offline_windows: RwLock::new(None),
         }
     }
 
@@ -207,7 +214,9 @@ impl<S: HubStore> Hub<S> {
         match name {
             HELLO => self.hello(session, command),
             REPORT => self.report(session, command),
+            RESET => self.begin_reset(session),
             UPLOAD => {
+                self.refuse_while_resetting(&self.bound_edge(session)?.record)?;
                 let changes = command
                     .get_array("changes")
                     .map_err(|_| Error::protocol("'changes' must be an array"))?
@@ -217,7 +226,12 @@ impl<S: HubStore> Hub<S> {
                         _ => Err(Error::protocol("each change must be a document")),
                     })
                     .collect::<Result<Vec<_>>>()?;
-                self.upload(session, &changes, read_u64(command, "lastSeq")?)
+                let reply = self.upload(session, &changes, read_u64(command, "lastSeq")?)?;
+                // (The upload is applied: a schema that cannot be noted is only logged.)
+                if let Err(error) = self.learn_schemas(&changes) {
+                    tracing::warn!(error = %error, "cannot update the inferred schemas");
+                }
+                Ok(reply)
             }
             DOWNLOAD => {
                 let wait_ms = match command.get("waitMs") {
@@ -254,7 +268,10 @@ impl<S: HubStore> Hub<S> {
             None => self.store.versioned_up_to()?,
         };
         for edge in self.store.edges()? {
-            if !edge.registration_key_used {
+            // An edge past its offline window is reset when it comes back (see `window`).
+            if !edge.registration_key_used
+                || self.past_window(&edge, memory.last_seen.get(&edge.id).copied())
+            {
                 continue;
             }
             let downloaded = memory
@@ -286,8 +303,11 @@ impl<S: HubStore> Hub<S> {
             }
             None => {
                 let edge = self.authenticate(read_str(command, "apiKey")?)?;
-                self.note_connection(&edge.record.id, &peer)?;
-                let reply = bson::doc! {"edgeId": &edge.record.id};
+                let reset = self.note_connection(&edge.record.id, &peer)?;
+                let mut reply = bson::doc! {"edgeId": &edge.record.id};
+                if let Some(reset) = reset {
+                    reply.insert("reset", bson::doc! {"reason": reset.reason});
+                }
                 let hash = edge.record.api_key_hash.unwrap_or_default();
                 (edge.record.id, hash, reply)
             }
@@ -350,7 +370,7 @@ impl<S: HubStore> Hub<S> {
 
     /// Notes that `edge` was heard from now, downloading after history sequence `downloaded`.
     fn touch(&self, memory: &mut HubMemory, edge: &Edge, downloaded: u64) -> Result<()> {
-        let now = DateTime::now();
+        let now = self.now();
         let stale = edge.record.last_seen.is_none_or(|seen| {
             now.timestamp_millis()
                 .saturating_sub(seen.timestamp_millis())

@@ -76,6 +76,8 @@ impl<S: HubStore> Hub<S> {
             last_connection: None,
             failure: None,
             old_api_key_hashes: Vec::new(),
+            reset: None,
+            last_reset: None,
         };
         let _guard = self.locked();
         self.store.put_edge(&record)?;
@@ -114,8 +116,7 @@ impl<S: HubStore> Hub<S> {
         self.store.remove_edge(id)?;
         memory.last_seen.remove(id);
         memory.downloaded.remove(id);
-        memory.metrics.remove(id);
-        memory.logs.remove(id);
+        self.store.remove_observations(id)?;
         Ok(doc! {"id": id, "deleted": true})
     }
 
@@ -148,9 +149,11 @@ impl<S: HubStore> Hub<S> {
         let api_key = random_key()?;
         record.registration_key_used = true;
         record.api_key_hash = Some(hash_key(&api_key));
-        record.last_seen = Some(DateTime::now());
+        record.last_seen = Some(self.now());
+        // A reset the hub required stays required: the edge's next hello with its new API key
+        // is told so.
         record.failure = None;
-        peer.note(&mut record);
+        peer.note(&mut record, self.now());
         self.store.put_edge(&record)?;
         Ok(doc! {
             "edgeId": &record.id,
