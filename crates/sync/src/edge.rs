@@ -24,10 +24,10 @@ use crate::error::{Error, Result};
 use crate::id_rules::{check_id, ServiceType};
 use crate::instance_query::{is_internal_namespace, InstanceQuery, QueryMatch};
 use crate::merge::{incoming_wins_at_edge, LocalOp, Stamp};
+use crate::protocol::messages;
 use crate::protocol::{
-    check_peer_version, check_received_change, read_str, read_u64, split_namespace, u64_to_i64,
-    with_version, Change, ProtocolVersion, DELTAS_SINCE, DOWNLOAD, HELLO, MAX_BATCH_BYTES,
-    MAX_BATCH_COUNT, SNAPSHOT, UPLOAD,
+    check_peer_version, check_received_change, split_namespace, u64_to_i64, Change, Op,
+    ProtocolVersion, Update, DELTAS_SINCE, MAX_BATCH_BYTES, MAX_BATCH_COUNT,
 };
 
 pub use reset::{RECOVERY_COLLECTION, RECOVERY_DATABASE};
@@ -173,6 +173,8 @@ type PendingChanges = HashMap<(String, Vec<u8>), (u64, LocalOp)>;
 #[derive(Debug, Default)]
 struct UploadBatch {
     changes: Vec<Change>,
+    /// The upload cursor this batch starts after.
+    from_seq: u64,
     /// The last sequence examined: the cursor after this batch is acknowledged.
     last_seq: u64,
 }
@@ -353,7 +355,8 @@ impl EdgeSync {
     pub fn upload_all(&mut self, link: &mut dyn Link) -> Result<()> {
         self.ensure_bound(link)?;
         for _ in 0..UPLOAD_BATCHES_PER_ROUND {
-            let batch = self.next_upload_batch()?;
+            let cursor = self.state()?.progress.upload_cursor;
+            let batch = self.next_upload_batch(cursor)?;
             if batch.last_seq == 0 {
                 break;
             }
@@ -366,7 +369,23 @@ impl EdgeSync {
     /// The caller sends its request (if any) and gives the answer to
     /// [`Self::complete_upload`] before applying any download answered after it.
     pub fn prepare_upload(&mut self) -> Result<Option<PreparedUpload>> {
-        let batch = self.next_upload_batch()?;
+        let cursor = self.state()?.progress.upload_cursor;
+        self.prepare_upload_from(cursor)
+    }
+
+    /// Chooses the batch after `previous`, while `previous` is still in flight (pipelining:
+    /// the history is read while the hub applies the batch before). Use it only if the answer
+    /// to `previous` moves the cursor to its end ([`Self::complete_upload`] says so), and
+    /// within the same hold of the engine (a query change in between would make it stale).
+    pub fn prepare_upload_after(
+        &mut self,
+        previous: &PreparedUpload,
+    ) -> Result<Option<PreparedUpload>> {
+        self.prepare_upload_from(previous.batch.last_seq)
+    }
+
+    fn prepare_upload_from(&mut self, cursor: u64) -> Result<Option<PreparedUpload>> {
+        let batch = self.next_upload_batch(cursor)?;
         if batch.last_seq == 0 {
             return Ok(None);
         }
@@ -374,13 +393,17 @@ impl EdgeSync {
         Ok(Some(PreparedUpload { batch, request }))
     }
 
-    /// Takes the hub's answer to a prepared upload (`None` when it had no request).
+    /// Takes the hub's answer to a prepared upload (`None` when it had no request). Returns
+    /// whether the upload cursor moved past the batch (else, the hub asked for some documents
+    /// whole, and the next batch is the same entries again).
     pub fn complete_upload(
         &mut self,
         prepared: PreparedUpload,
         reply: Option<&Document>,
-    ) -> Result<()> {
-        self.finish_upload(prepared.batch, reply)
+    ) -> Result<bool> {
+        let last_seq = prepared.batch.last_seq;
+        self.finish_upload(prepared.batch, reply)?;
+        Ok(self.state()?.progress.upload_cursor >= last_seq)
     }
 
     /// Says hello (registering if needed), then downloads until caught up with the hub.
@@ -401,7 +424,10 @@ impl EdgeSync {
             // (A reset interrupted on this connection goes on.)
             return self.reset_if_needed(link, None);
         }
-        let request = self.hello_request(doc! {HELLO: 1, "apiKey": &state.identity.api_key});
+        let request = self.hello_request(messages::Hello {
+            api_key: Some(state.identity.api_key.clone()),
+            ..messages::Hello::default()
+        });
         let reply = match link.call(request) {
             Ok(reply) => reply,
             // Re-keyed at the hub and given the new registration key (`--registration-key`
@@ -415,7 +441,8 @@ impl EdgeSync {
             Err(error) => return Err(error),
         };
         self.hub_version = Some(check_peer_version(&reply, "hub")?);
-        let bound = read_str(&reply, "edgeId")?;
+        let reply: messages::HelloReply = messages::parse(&reply, "hello reply")?;
+        let bound = reply.edge_id.clone();
         if bound != edge_id {
             return Err(Error::protocol(format!(
                 "the hub bound this connection to edge {bound}, expected {edge_id}"
@@ -423,13 +450,7 @@ impl EdgeSync {
         }
         link.set_bound_edge(edge_id);
         // The hub requires a reset (offline past the window), or one was interrupted.
-        let required = reply.get_document("reset").ok().map(|reset| {
-            reset
-                .get_str("reason")
-                .unwrap_or("required by the hub")
-                .to_string()
-        });
-        self.reset_if_needed(link, required)
+        self.reset_if_needed(link, reply.reset.map(|reset| reset.reason))
     }
 
     /// Records a successful exchange with the hub in the status.
@@ -453,14 +474,12 @@ impl EdgeSync {
     }
 
     /// A hello with what this edge says about itself.
-    fn hello_request(&self, mut hello: Document) -> Document {
-        if let Some(hostname) = &self.options.hostname {
-            hello.insert("hostname", hostname);
-        }
-        if let Some(version) = &self.options.package_version {
-            hello.insert("packageVersion", version);
-        }
-        with_version(hello)
+    fn hello_request(&self, hello: messages::Hello) -> Document {
+        messages::request(&messages::Hello {
+            hostname: self.options.hostname.clone(),
+            package_version: self.options.package_version.clone(),
+            ..hello
+        })
     }
 
     fn register(&mut self, link: &mut dyn Link) -> Result<()> {
@@ -471,9 +490,16 @@ impl EdgeSync {
                     .into(),
             ));
         };
-        let reply = link.call(self.hello_request(doc! {HELLO: 1, "registrationKey": key}))?;
+        let reply = link.call(self.hello_request(messages::Hello {
+            registration_key: Some(key),
+            ..messages::Hello::default()
+        }))?;
         self.hub_version = Some(check_peer_version(&reply, "hub")?);
-        let edge_id = read_str(&reply, "edgeId")?.to_string();
+        let reply: messages::HelloReply = messages::parse(&reply, "hello reply")?;
+        let missing =
+            |field: &str| Error::protocol(format!("a registration reply needs '{field}'"));
+        let api_key = reply.api_key.ok_or_else(|| missing("apiKey"))?;
+        let edge_id = reply.edge_id;
         if let Some(state) = self
             .state
             .clone()
@@ -481,22 +507,19 @@ impl EdgeSync {
         {
             // The same instance, re-keyed: a new API key, the same progress.
             let mut state = state;
-            state.identity.api_key = read_str(&reply, "apiKey")?.to_string();
+            state.identity.api_key = api_key;
             tracing::info!(edge = %edge_id, "registered again with the hub (new API key)");
             self.save(state)?;
             link.set_bound_edge(edge_id);
             return Ok(());
         }
-        let query = reply
-            .get_document("query")
-            .map_err(|_| Error::protocol("registration reply without a query"))?
-            .clone();
+        let query = reply.query.ok_or_else(|| missing("query"))?;
         let state = EdgeState {
             identity: Identity {
-                edge_id: read_str(&reply, "edgeId")?.to_string(),
-                api_key: read_str(&reply, "apiKey")?.to_string(),
-                service: read_str(&reply, "service")?.parse()?,
-                default_db: read_str(&reply, "defaultDb")?.to_string(),
+                edge_id: edge_id.clone(),
+                api_key,
+                service: reply.service.ok_or_else(|| missing("service"))?.parse()?,
+                default_db: reply.default_db.ok_or_else(|| missing("defaultDb"))?,
             },
             progress: Progress {
                 query,
@@ -603,10 +626,13 @@ impl EdgeSync {
 
     /// Chooses the next batch from the history log after the upload cursor. Skipped entries
     /// are counted (and logged once per document) and still move the cursor.
-    fn next_upload_batch(&mut self) -> Result<UploadBatch> {
+    fn next_upload_batch(&mut self, cursor: u64) -> Result<UploadBatch> {
         let state = self.state()?.clone();
         let query = InstanceQuery::parse(&state.progress.query, &state.identity.default_db)?;
-        let mut batch = UploadBatch::default();
+        let mut batch = UploadBatch {
+            from_seq: cursor,
+            ..UploadBatch::default()
+        };
         let mut bytes = 0;
         let deltas = self.hub_version.is_some_and(|v| v >= DELTAS_SINCE);
         // Entries are read one at a time; the changes of the hub (downloaded, never uploaded)
@@ -614,7 +640,7 @@ impl EdgeSync {
         // it for many rounds.
         let storage = self.storage.clone();
         let entries = storage
-            .history_from(state.progress.upload_cursor.saturating_add(1))
+            .history_from(cursor.saturating_add(1))
             .take(UPLOAD_SCAN_LIMIT.max(self.options.batch_count));
         for entry in entries {
             let entry = entry?;
@@ -649,19 +675,7 @@ impl EdgeSync {
                 (HistoryOp::Drop, _) => {
                     // The hub deletes the documents of the collection this edge's query syncs
                     // (see `Hub::upload`).
-                    let change = Change {
-                        seq: entry.seq,
-                        ns: entry.ns,
-                        id: Bson::Null,
-                        doc: None,
-                        hlc: entry.hlc,
-                        origin: String::new(),
-                        drop: true,
-                        fields: None,
-                        increments: None,
-                        insert: false,
-                        partial: false,
-                    };
+                    let change = Change::drop(entry.seq, entry.ns, entry.hlc, String::new());
                     bytes += change.approximate_bytes();
                     batch.changes.push(change);
                     continue;
@@ -703,34 +717,33 @@ impl EdgeSync {
                     }
                 }
             };
-            let (fields, increments) = if doc.is_some() {
-                (fields, increments)
-            } else {
-                (None, None)
-            };
-            // An update travels as a field delta when the hub takes them and holds the
-            // document (it said `needFull` otherwise).
-            let delta = match (&doc, &fields) {
-                (Some(doc), Some(fields))
-                    if deltas && !self.must_send_whole(&entry.ns, &entry.id) =>
-                {
-                    field_delta(doc, fields)
+            let op = match (doc, fields) {
+                (None, _) => Op::Delete,
+                (Some(doc), _) if insert => Op::Insert(doc),
+                (Some(doc), None) => Op::Replace(doc),
+                (Some(doc), Some(fields)) => {
+                    // An update travels as a field delta when the hub takes them and holds
+                    // the document (it said `needFull` otherwise).
+                    let delta = if deltas && !self.must_send_whole(&entry.ns, &entry.id) {
+                        field_delta(&doc, &fields)
+                    } else {
+                        None
+                    };
+                    Op::Update(Update {
+                        delta: delta.is_some(),
+                        doc: delta.unwrap_or(doc),
+                        fields,
+                        increments,
+                    })
                 }
-                _ => None,
             };
-            let partial = delta.is_some();
             let change = Change {
                 seq: entry.seq,
                 ns: entry.ns,
                 id: entry.id,
-                doc: delta.or(doc),
                 hlc: entry.hlc,
                 origin: String::new(),
-                drop: false,
-                fields,
-                increments,
-                insert,
-                partial,
+                op,
             };
             bytes += change.approximate_bytes();
             batch.changes.push(change);
@@ -760,20 +773,13 @@ impl EdgeSync {
         if batch.changes.is_empty() {
             return Ok(None);
         }
-        let state = self.state()?;
         // What is uploaded must be durable here first: after a crash the edge must not reuse
         // sequence numbers the hub has already acknowledged.
         self.storage.flush()?;
-        let changes: Vec<Bson> = batch
-            .changes
-            .iter()
-            .map(|c| Bson::Document(c.to_document()))
-            .collect();
-        Ok(Some(with_version(doc! {
-            UPLOAD: 1,
-            "fromSeq": u64_to_i64(state.progress.upload_cursor),
-            "lastSeq": u64_to_i64(batch.last_seq),
-            "changes": changes,
+        Ok(Some(messages::request(&messages::Upload {
+            from_seq: batch.from_seq,
+            last_seq: batch.last_seq,
+            changes: batch.changes.clone(),
         })))
     }
 
@@ -788,18 +794,15 @@ impl EdgeSync {
         }
         if let Some(reply) = reply {
             check_peer_version(reply, "hub")?;
-            if let Ok(need_full) = reply.get_array("needFull") {
+            let reply: messages::UploadReply = messages::parse(reply, "upload reply")?;
+            if !reply.need_full.is_empty() {
                 // The hub applied nothing: the same entries go again, these documents whole.
-                for item in need_full.iter().filter_map(Bson::as_document) {
-                    let ns = read_str(item, "ns")?.to_string();
-                    let id = item.get("id").cloned().unwrap_or(Bson::Null);
-                    self.send_whole.insert((ns, keyenc::encode(&id)));
+                for item in reply.need_full {
+                    self.send_whole.insert((item.ns, keyenc::encode(&item.id)));
                 }
-                if !need_full.is_empty() {
-                    return Ok(());
-                }
+                return Ok(());
             }
-            let ack = read_u64(reply, "ackSeq")?;
+            let ack = reply.ack_seq;
             if ack < batch.last_seq {
                 return Err(Error::protocol(format!(
                     "the hub acknowledged sequence {ack}, expected {}",
@@ -808,22 +811,16 @@ impl EdgeSync {
             }
             // Changes the hub's storage refused (its own unique indexes, say): counted, logged,
             // and reverted to the hub's version through `superseded`.
-            if let Ok(refused) = reply.get_array("refused") {
-                for item in refused.iter().filter_map(Bson::as_document) {
-                    let ns = item.get_str("ns").unwrap_or_default();
-                    let id = item.get("id").cloned().unwrap_or(Bson::Null);
-                    let reason = item.get_str("reason").unwrap_or_default();
-                    self.count_skip(ns, &id, "refused_by_hub", &reason, true);
-                }
+            for refused in &reply.refused {
+                self.count_skip(
+                    &refused.ns,
+                    &refused.id,
+                    "refused_by_hub",
+                    &refused.reason,
+                    true,
+                );
             }
-            if let Ok(changes) = reply.get_array("superseded") {
-                for change in changes {
-                    let Bson::Document(change) = change else {
-                        return Err(Error::protocol("a superseded change must be a document"));
-                    };
-                    superseded.push(Change::from_document(change)?);
-                }
-            }
+            superseded = reply.superseded;
         }
         // (A batch of documents a query change offered carries the cursor of its time: an
         // upload acknowledged meanwhile is not undone.)
@@ -858,16 +855,14 @@ impl EdgeSync {
     pub fn download_request(&mut self, wait_ms: u64) -> Result<Document> {
         self.download_requested_after = self.uploads_acknowledged;
         let state = self.state()?;
-        let mut request = with_version(doc! {
-            DOWNLOAD: 1,
-            "after": u64_to_i64(state.progress.download_cursor),
-            "limit": i64::try_from(self.options.batch_count).unwrap_or(500),
-        });
-        if wait_ms > 0 {
-            request.insert("waitMs", u64_to_i64(wait_ms));
-            request.insert("queryVersion", state.progress.synced_query_version);
-        }
-        Ok(request)
+        let waiting = wait_ms > 0;
+        Ok(messages::request(&messages::Download {
+            after: state.progress.download_cursor,
+            limit: Some(u64::try_from(self.options.batch_count).unwrap_or(500)),
+            wait_ms: waiting.then_some(wait_ms),
+            query_version: waiting
+                .then(|| u64::try_from(state.progress.synced_query_version).unwrap_or(0)),
+        }))
     }
 
     /// Whether an upload was acknowledged since the download request out now was made (its
@@ -890,27 +885,12 @@ impl EdgeSync {
             return Ok(false);
         }
         let mut state = self.state()?.clone();
-        let query_version = reply.get_i64("queryVersion").unwrap_or(1);
-        if query_version != state.progress.synced_query_version {
-            let query = reply
-                .get_document("query")
-                .map_err(|_| Error::protocol("download reply without a query"))?
-                .clone();
-            self.apply_query_change(link, query, query_version)?;
+        let reply: messages::DownloadReply = messages::parse(reply, "download reply")?;
+        if reply.query_version != state.progress.synced_query_version {
+            self.apply_query_change(link, reply.query, reply.query_version)?;
             return Ok(false);
         }
-        let next = read_u64(reply, "next")?;
-        let last = read_u64(reply, "lastSeq")?;
-        let changes = reply
-            .get_array("changes")
-            .map_err(|_| Error::protocol("download reply without changes"))?;
-        let changes = changes
-            .iter()
-            .map(|change| match change {
-                Bson::Document(change) => Change::from_document(change),
-                _ => Err(Error::protocol("a downloaded change must be a document")),
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let (next, last, changes) = (reply.next, reply.last_seq, reply.changes);
         let caught_up = next >= last || next == state.progress.download_cursor;
         state.progress.download_cursor = next.max(state.progress.download_cursor);
         let applied = self.apply_changes(&changes, Some(&state))?;
@@ -1025,9 +1005,16 @@ impl EdgeSync {
     ) -> Result<bool> {
         check_received_change(change)?;
         batch.observe_hlc(change.hlc);
-        if change.drop {
-            return self.stage_downloaded_drop(batch, change, pending);
-        }
+        let doc = match &change.op {
+            Op::Drop => return self.stage_downloaded_drop(batch, change, pending),
+            Op::Insert(doc) | Op::Replace(doc) => Some(doc.clone()),
+            Op::Delete => None,
+            Op::Update(_) => {
+                return Err(Error::protocol(
+                    "the hub sent an update of some fields: an edge takes whole documents only",
+                ))
+            }
+        };
         let key = (
             change.ns.clone(),
             outpost_storage::value::keyenc::encode(&change.id),
@@ -1038,19 +1025,13 @@ impl EdgeSync {
                 .as_ref()
                 .map_or("", |s| s.identity.edge_id.as_str());
             let local = Stamp::new(local_hlc, local_op == LocalOp::Delete, own_id);
-            let incoming = Stamp::new(change.hlc, change.doc.is_none(), change.origin.as_str());
+            let incoming = Stamp::new(change.hlc, change.is_delete(), change.origin.as_str());
             if !incoming_wins_at_edge(&local, local_op, &incoming) {
                 return Ok(false);
             }
         }
         let (db, coll) = split_namespace(&change.ns)?;
-        batch.put(
-            db,
-            coll,
-            &change.id,
-            change.doc.clone(),
-            &Origin::Peer(HUB_ORIGIN.into()),
-        );
+        batch.put(db, coll, &change.id, doc, &Origin::Peer(HUB_ORIGIN.into()));
         Ok(true)
     }
 
@@ -1097,6 +1078,34 @@ impl EdgeSync {
         Ok(true)
     }
 
+    /// The `_id`s of the local documents in the namespaces `old` or `new` syncs, by namespace
+    /// and encoded `_id`.
+    fn local_ids_in(
+        &self,
+        old: &InstanceQuery,
+        new: &InstanceQuery,
+    ) -> Result<HashMap<String, HashMap<Vec<u8>, Bson>>> {
+        let mut ids: HashMap<String, HashMap<Vec<u8>, Bson>> = HashMap::new();
+        for database in self.storage.list_databases() {
+            for collection in self.storage.list_collections(&database.name) {
+                let (db, coll) = (database.name.as_str(), collection.name.as_str());
+                if collection.is_view || !(old.is_synced(db, coll) || new.is_synced(db, coll)) {
+                    continue;
+                }
+                let options = outpost_storage::FindOptions {
+                    projection: Some(doc! {"_id": 1}),
+                    ..outpost_storage::FindOptions::default()
+                };
+                let of_ns = ids.entry(format!("{db}.{coll}")).or_default();
+                for doc in self.storage.find(db, coll, &options)? {
+                    let id = doc?.get("_id").cloned().unwrap_or(Bson::Null);
+                    of_ns.insert(keyenc::encode(&id), id);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
     /// The hub has a new query (or this is the first sync): fetch every document the new query
     /// matches, remove local copies of synced namespaces that no longer match, and continue
     /// downloading from the hub's sequence at the snapshot.
@@ -1110,95 +1119,71 @@ impl EdgeSync {
         let old_query = InstanceQuery::parse(&state.progress.query, &state.identity.default_db)?;
         let new_query = InstanceQuery::parse(&query, &state.identity.default_db)?;
         tracing::info!(version, query = %query, "applying the hub's instance query");
-        let mut position: Option<Document> = None;
-        let mut received = HashSet::new();
+        // The local documents of the namespaces either query syncs, by `_id` (keys only: a
+        // new edge has none, and the documents the snapshot brings are never all in memory).
+        // Those the snapshot sends are taken off; what is left decides below.
+        let mut unreceived = self.local_ids_in(&old_query, &new_query)?;
         let mut newly_synced = Vec::new();
-        let mut hub_seq;
-        loop {
-            let mut request = with_version(doc! {
-                SNAPSHOT: 1,
-                    "limit": i64::try_from(self.options.batch_count).unwrap_or(500),
+        let mut position = None;
+        let hub_seq = loop {
+            let request = messages::request(&messages::Snapshot {
+                position: position.take(),
+                limit: Some(u64::try_from(self.options.batch_count).unwrap_or(500)),
             });
-            if let Some(position) = &position {
-                request.insert("position", position.clone());
-            }
             let reply = link.call(request)?;
             check_peer_version(&reply, "hub")?;
-            hub_seq = read_u64(&reply, "hubSeq")?;
-            let mut page = Vec::new();
-            for item in reply
-                .get_array("docs")
-                .map_err(|_| Error::protocol("snapshot reply without docs"))?
-            {
-                let Bson::Document(item) = item else {
-                    return Err(Error::protocol("a snapshot item must be a document"));
-                };
-                let ns = read_str(item, "ns")?;
-                let doc = item
-                    .get_document("doc")
-                    .map_err(|_| Error::protocol("a snapshot item needs a doc"))?;
-                let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-                received.insert((ns.to_string(), outpost_storage::value::keyenc::encode(&id)));
-                let change = Change {
-                    seq: 0,
-                    ns: ns.to_string(),
+            let reply: messages::SnapshotReply = messages::parse(&reply, "snapshot reply")?;
+            let mut page = Vec::with_capacity(reply.docs.len());
+            for item in reply.docs {
+                let id = item.doc.get("_id").cloned().unwrap_or(Bson::Null);
+                if let Some(ids) = unreceived.get_mut(&item.ns) {
+                    ids.remove(&keyenc::encode(&id));
+                }
+                page.push(Change::whole(
+                    0,
+                    item.ns,
                     id,
-                    doc: Some(doc.clone()),
-                    hlc: 0,
-                    origin: String::new(),
-                    drop: false,
-                    fields: None,
-                    increments: None,
-                    insert: false,
-                    partial: false,
-                };
-                page.push(change);
+                    Some(item.doc),
+                    0,
+                    String::new(),
+                ));
             }
             // Each page in one commit, checked against the local changes pending at that
             // moment (a document deleted here during the snapshot stays deleted).
             self.apply_changes(&page, None)?;
-            if reply.get_bool("done").unwrap_or(true) {
-                break;
+            if reply.done {
+                break u64::try_from(reply.hub_seq).unwrap_or(0);
             }
-            position = Some(
-                reply
-                    .get_document("position")
-                    .map_err(|_| Error::protocol("snapshot reply without a position"))?
-                    .clone(),
-            );
-        }
-        // Local copies go (as hub-origin deletes, so they are not uploaded) when they matched the
-        // old query and not the new one, or when the new query matches them but the hub no
-        // longer has them (deleted at the hub while this edge was not listening) and no local
-        // change of them waits for upload. Local-only documents (outside both queries, or with
-        // an `_id` the service does not sync) are untouched.
+            position = Some(reply.position.ok_or_else(|| {
+                Error::protocol("a snapshot reply that is not done needs a position")
+            })?);
+        };
+        // A document the snapshot sent matches the new query as the hub holds it, and is
+        // held so here unless a local change of it waits for upload: nothing to do. Of the
+        // others, local copies go (as hub-origin deletes, so they are not uploaded) when they
+        // matched the old query and not the new one, or when the new query matches them but
+        // the hub no longer has them (deleted at the hub while this edge was not listening)
+        // and no local change of them waits for upload. Local-only documents (outside both
+        // queries, or with an `_id` the service does not sync) are untouched.
         let mut candidates = Vec::new();
-        for database in self.storage.list_databases() {
-            for collection in self.storage.list_collections(&database.name) {
-                let (db, coll) = (database.name.as_str(), collection.name.as_str());
-                if collection.is_view
-                    || !(old_query.is_synced(db, coll) || new_query.is_synced(db, coll))
-                {
+        for (ns, ids) in unreceived {
+            let (db, coll) = split_namespace(&ns)?;
+            for id in ids.into_values() {
+                let filter = doc! {"_id": id};
+                let options = outpost_storage::FindOptions {
+                    filter,
+                    limit: 1,
+                    ..outpost_storage::FindOptions::default()
+                };
+                let Some(doc) = self.storage.find(db, coll, &options)?.next().transpose()? else {
                     continue;
-                }
-                for doc in self
-                    .storage
-                    .find(db, coll, &outpost_storage::FindOptions::default())?
-                {
-                    let doc = doc?;
-                    let matched_before =
-                        old_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
-                    let matches_now =
-                        new_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
-                    let valid_id = check_id(state.identity.service, &doc).is_ok();
-                    candidates.push((
-                        format!("{db}.{coll}"),
-                        doc,
-                        matched_before,
-                        matches_now,
-                        valid_id,
-                    ));
-                }
+                };
+                let matched_before =
+                    old_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
+                let matches_now =
+                    new_query.matches(db, coll, &doc).ok() == Some(QueryMatch::Matches);
+                let valid_id = check_id(state.identity.service, &doc).is_ok();
+                candidates.push((ns.clone(), doc, matched_before, matches_now, valid_id));
             }
         }
         state.progress.query = query;
@@ -1218,25 +1203,13 @@ impl EdgeSync {
                 if pending.contains_key(&key) {
                     continue;
                 }
-                let unknown_at_hub = matches_now && valid_id && !received.contains(&key);
+                let unknown_at_hub = matches_now && valid_id;
                 if matched_before && (!matches_now || unknown_at_hub) {
                     let (db, coll) = split_namespace(&key.0)?;
                     batch.put(db, coll, &id, None, &Origin::Peer(HUB_ORIGIN.into()));
                 } else if unknown_at_hub {
                     // A local-only document the new query now covers: offer it to the hub.
-                    newly_synced.push(Change {
-                        seq: 0,
-                        ns: key.0,
-                        id,
-                        doc: Some(doc),
-                        hlc: 0,
-                        origin: String::new(),
-                        drop: false,
-                        fields: None,
-                        increments: None,
-                        insert: false,
-                        partial: false,
-                    });
+                    newly_synced.push(Change::whole(0, key.0, id, Some(doc), 0, String::new()));
                 }
             }
             batch.put_record(
@@ -1254,6 +1227,7 @@ impl EdgeSync {
                 link,
                 UploadBatch {
                     changes: chunk.to_vec(),
+                    from_seq: upload_cursor,
                     last_seq: upload_cursor,
                 },
             )?;

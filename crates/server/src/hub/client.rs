@@ -228,7 +228,19 @@ impl HubClient {
     }
 
     /// Runs `body` against database `db`.
-    pub fn command_on(&mut self, db: &str, mut body: Document) -> Result<Document> {
+    pub fn command_on(&mut self, db: &str, body: Document) -> Result<Document> {
+        self.send_on(db, body)?;
+        self.receive()
+    }
+
+    /// Sends `body` (against the `admin` database) without waiting for the reply: the next
+    /// [`Self::receive`] reads it. The hub answers a connection's requests in order, so a
+    /// caller may do other work while one is in flight.
+    pub fn send(&mut self, body: Document) -> Result<()> {
+        self.send_on("admin", body)
+    }
+
+    fn send_on(&mut self, db: &str, mut body: Document) -> Result<()> {
         body.insert("$db", db);
         let request_id = self.next_request_id;
         self.next_request_id = self.next_request_id.wrapping_add(1);
@@ -243,6 +255,13 @@ impl HubClient {
         let io = |error: std::io::Error| Error::Link(error.to_string());
         self.stream.write_all(&bytes).map_err(io)?;
         self.link_bytes.add_sent(bytes.len());
+        Ok(())
+    }
+
+    /// The reply to the oldest request sent and not yet answered: its body, or the hub's
+    /// error (`{ok: 0}`) with its code and message.
+    pub fn receive(&mut self) -> Result<Document> {
+        let io = |error: std::io::Error| Error::Link(error.to_string());
         let mut header = [0u8; HEADER_LEN];
         self.stream.read_exact(&mut header).map_err(io)?;
         let parsed = outpost_wire::parse_header(&header)

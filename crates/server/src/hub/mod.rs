@@ -44,6 +44,9 @@ pub const LONG_POLL_MS: u64 = 5_000;
 /// Download answers overtaken by uploads in a row before the download side asks while
 /// holding the engine.
 const MAX_STALE_DOWNLOADS: usize = 2;
+/// Upload batches per hold of the engine (each next one read while the one before is in
+/// flight); the download side gets the engine in between.
+const PIPELINED_BATCHES: usize = 8;
 
 /// What both sides share.
 struct Shared {
@@ -284,23 +287,7 @@ fn exchange(shared: &Shared, side: Side, link: &mut HubClient) -> outpost_sync::
             // The commit watch's position before reading the backlog: a commit after it wakes
             // the wait below, so nothing committed meanwhile waits for the interval.
             let seen = shared.storage.committed_seq();
-            loop {
-                // The engine stays held for the round trip: the hub's answer (its versions of
-                // documents whose changes lost) must be applied before any download answered
-                // after it, or an older version would replace a newer one.
-                let mut engine = shared.engine();
-                let Some(prepared) = engine.prepare_upload()? else {
-                    // Caught up: counting what is left is cheap now.
-                    engine.refresh_backlog();
-                    break;
-                };
-                let reply = match &prepared.request {
-                    Some(request) => Some(link.call(request.clone())?),
-                    None => None,
-                };
-                engine.complete_upload(prepared, reply.as_ref())?;
-                engine.record_success();
-            }
+            while upload_pipelined(shared, link)? {}
             if !shared.stopping() {
                 shared
                     .storage
@@ -336,6 +323,48 @@ fn exchange(shared: &Shared, side: Side, link: &mut HubClient) -> outpost_sync::
         }
     }
     Ok(())
+}
+
+/// Uploads up to [`PIPELINED_BATCHES`] batches in one hold of the engine, reading each next
+/// batch from the history while the one before is in flight. Returns whether more may be
+/// left.
+///
+/// The engine stays held for the round trips: the hub's answer (its versions of documents
+/// whose changes lost) must be applied before any download answered after it, or an older
+/// version would replace a newer one. A batch read ahead is used only within the same hold
+/// (a query change in between would make it stale) and only when the answer before it moved
+/// the cursor to its start (the hub may ask for a batch again with documents whole).
+fn upload_pipelined(shared: &Shared, link: &mut HubClient) -> outpost_sync::Result<bool> {
+    let mut engine = shared.engine();
+    let mut next = engine.prepare_upload()?;
+    for round in 1..=PIPELINED_BATCHES {
+        let Some(prepared) = next.take() else {
+            // Caught up: counting what is left is cheap now.
+            engine.refresh_backlog();
+            return Ok(false);
+        };
+        let Some(request) = prepared.request.clone() else {
+            // Only skipped entries: the cursor moves without asking the hub.
+            engine.complete_upload(prepared, None)?;
+            next = engine.prepare_upload()?;
+            continue;
+        };
+        link.send(request)?;
+        let ahead = if round < PIPELINED_BATCHES {
+            engine.prepare_upload_after(&prepared)?
+        } else {
+            None
+        };
+        let reply = link.receive()?;
+        let moved = engine.complete_upload(prepared, Some(&reply))?;
+        engine.record_success();
+        next = if moved {
+            ahead
+        } else {
+            engine.prepare_upload()?
+        };
+    }
+    Ok(true)
 }
 
 /// This machine's name, as the edge tells the hub in its hello.

@@ -1635,18 +1635,23 @@ fn a_hub_refuses_changes_with_clocks_far_ahead_or_paths_too_long() {
     let mut session = SyncSession::default();
     hello_register(&f, &mut session, "a");
     let change = |hlc: u64, fields: Option<Vec<String>>| {
+        let doc = doc! {"v": 1};
+        let op = match fields {
+            Some(fields) => crate::protocol::Op::Update(crate::protocol::Update {
+                doc,
+                delta: false,
+                fields,
+                increments: None,
+            }),
+            None => crate::protocol::Op::Replace(doc),
+        };
         let change = crate::protocol::Change {
             seq: 1,
             ns: "shop.items".into(),
             id: Bson::ObjectId(ObjectId::new()),
-            doc: Some(doc! {"v": 1}),
             hlc,
             origin: String::new(),
-            drop: false,
-            fields,
-            increments: None,
-            insert: false,
-            partial: false,
+            op,
         };
         crate::protocol::with_version(doc! {
             "outpostSyncUpload": 1,

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bson::{doc, Bson, Document};
+use bson::Bson;
 use outpost_storage::value::keyenc;
 use outpost_storage::{HistoryOp, Origin};
 
@@ -15,6 +15,7 @@ use super::{Hub, HubStore, SyncSession};
 use crate::error::Result;
 use crate::id_rules::check_id;
 use crate::instance_query::{is_internal_namespace, QueryMatch};
+use crate::protocol::messages::{DownloadReply, SnapshotItem, SnapshotPosition, SnapshotReply};
 use crate::protocol::{split_namespace, u64_to_i64, Change, MAX_BATCH_BYTES, MAX_BATCH_COUNT};
 
 /// History entries one download request examines at most (so a request over a long stretch of
@@ -41,18 +42,16 @@ impl<S: HubStore> Hub<S> {
         limit: usize,
         wait: Duration,
         known_query_version: Option<u64>,
-    ) -> Result<Document> {
+    ) -> Result<DownloadReply> {
         let deadline = Instant::now() + wait;
         let mut after = after;
         let mut counted = false;
         let result = loop {
             let reply = self.download(session, after, limit)?;
-            let next = u64::try_from(reply.get_i64("next").unwrap_or(0)).unwrap_or(0);
-            let last = u64::try_from(reply.get_i64("lastSeq").unwrap_or(0)).unwrap_or(0);
-            let nothing_new = reply.get_array("changes").is_ok_and(Vec::is_empty) && next >= last;
-            let query_changed = known_query_version.is_some_and(|known| {
-                reply.get_i64("queryVersion").ok() != i64::try_from(known).ok()
-            });
+            let (next, last) = (reply.next, reply.last_seq);
+            let nothing_new = reply.changes.is_empty() && next >= last;
+            let query_changed = known_query_version
+                .is_some_and(|known| Some(reply.query_version) != i64::try_from(known).ok());
             let left = deadline.saturating_duration_since(Instant::now());
             let stopping = self.stopping.load(Ordering::SeqCst);
             if !nothing_new || query_changed || left.is_zero() || stopping {
@@ -78,10 +77,14 @@ impl<S: HubStore> Hub<S> {
     /// states: for each document a history entry touched (in a namespace the edge's query
     /// syncs), its current version at the hub, an upsert when it matches the query and a delete
     /// when it is gone or moved out of the query. Documents whose current version the edge
-    /// wrote itself are skipped (the edge already has it, or something newer). Returns
-    /// `{changes, next, lastSeq, queryVersion, query}`; the edge stores `next` as its download
-    /// cursor.
-    pub fn download(&self, session: &SyncSession, after: u64, limit: usize) -> Result<Document> {
+    /// wrote itself are skipped (the edge already has it, or something newer). The edge stores
+    /// the reply's `next` as its download cursor.
+    pub fn download(
+        &self,
+        session: &SyncSession,
+        after: u64,
+        limit: usize,
+    ) -> Result<DownloadReply> {
         let (edge, horizon) = {
             let mut memory = self.locked();
             let edge = self.bound_edge(session)?;
@@ -114,28 +117,18 @@ impl<S: HubStore> Hub<S> {
             }
             if entry.op == HistoryOp::Drop {
                 // The edge removes its copies.
-                let change = Change {
-                    seq: entry.seq,
-                    ns: entry.ns.clone(),
-                    id: Bson::Null,
-                    doc: None,
-                    hlc: entry.hlc,
-                    origin: HUB_INSTANCE.to_string(),
-                    drop: true,
-                    fields: None,
-                    increments: None,
-                    insert: false,
-                    partial: false,
-                };
+                let change = Change::drop(
+                    entry.seq,
+                    entry.ns.clone(),
+                    entry.hlc,
+                    HUB_INSTANCE.to_string(),
+                );
                 // Earlier changes of this batch to the collection are moot (the drop removes
                 // them); later ones are sent again.
-                changes.retain(|earlier: &Bson| {
-                    earlier.as_document().and_then(|d| d.get_str("ns").ok())
-                        != Some(change.ns.as_str())
-                });
+                changes.retain(|earlier: &Change| earlier.ns != change.ns);
                 seen.retain(|(ns, _)| *ns != change.ns);
                 bytes += change.approximate_bytes();
-                changes.push(Bson::Document(change.to_document()));
+                changes.push(change);
                 // Documents of the edge's own that won over the drop (written later) exist at
                 // the hub now, but the edge is never sent its own writes: send them back after
                 // the drop so the edge keeps them.
@@ -149,21 +142,16 @@ impl<S: HubStore> Hub<S> {
                         continue;
                     }
                     seen.insert((entry.ns.clone(), keyenc::encode(&id)));
-                    let survivor = Change {
-                        seq: entry.seq,
-                        ns: entry.ns.clone(),
+                    let survivor = Change::whole(
+                        entry.seq,
+                        entry.ns.clone(),
                         id,
-                        doc: Some(doc),
-                        hlc: version.hlc,
-                        origin: version.origin,
-                        drop: false,
-                        fields: None,
-                        increments: None,
-                        insert: false,
-                        partial: false,
-                    };
+                        Some(doc),
+                        version.hlc,
+                        version.origin,
+                    );
                     bytes += survivor.approximate_bytes();
-                    changes.push(Bson::Document(survivor.to_document()));
+                    changes.push(survivor);
                 }
                 continue;
             }
@@ -197,59 +185,52 @@ impl<S: HubStore> Hub<S> {
                 None => None,
             };
             seen.insert(key);
-            let change = Change {
-                seq: entry.seq,
-                ns: entry.ns,
-                id: entry.id,
+            let change = Change::whole(
+                entry.seq,
+                entry.ns,
+                entry.id,
                 doc,
-                hlc: version.as_ref().map_or(entry.hlc, |v| v.hlc),
-                origin: version.map_or_else(|| HUB_INSTANCE.to_string(), |v| v.origin),
-                drop: false,
-                fields: None,
-                increments: None,
-                insert: false,
-                partial: false,
-            };
+                version.as_ref().map_or(entry.hlc, |v| v.hlc),
+                version.map_or_else(|| HUB_INSTANCE.to_string(), |v| v.origin),
+            );
             bytes += change.approximate_bytes();
-            changes.push(Bson::Document(change.to_document()));
+            changes.push(change);
         }
-        Ok(doc! {
-            "changes": changes,
-            "next": u64_to_i64(next),
-            "lastSeq": u64_to_i64(horizon),
-            "queryVersion": edge.record.query_version,
-            "query": edge.query.to_document(),
+        Ok(DownloadReply {
+            changes,
+            next,
+            last_seq: horizon,
+            query_version: edge.record.query_version,
+            query: edge.query.to_document(),
         })
     }
 
     /// A page of every document the edge's query matches, namespace by namespace in name
     /// order, `_id` order within. `position` is `{ns, after}` from the previous page (absent
-    /// for the first; `after` is the last `_id` it examined). Returns `{docs: [{ns, doc}], position, done, hubSeq}`: the edge applies
-    /// the pages, then downloads from `hubSeq` (the hub's last sequence when the snapshot was
-    /// asked for, sent back with each page).
+    /// for the first; `after` is the last `_id` it examined). The edge applies the pages, then
+    /// downloads from `hubSeq` (the hub's last sequence when the snapshot was asked for, sent
+    /// back with each page).
     pub fn snapshot(
         &self,
         session: &SyncSession,
-        position: Option<&Document>,
+        position: Option<&SnapshotPosition>,
         limit: usize,
-    ) -> Result<Document> {
+    ) -> Result<SnapshotReply> {
         let edge = {
             let _guard = self.locked();
             self.bound_edge(session)?
         };
         let limit = limit.clamp(1, MAX_BATCH_COUNT);
-        let hub_seq = match position.and_then(|p| p.get_i64("hubSeq").ok()) {
-            Some(seq) => seq,
+        let hub_seq = match position {
+            Some(position) => position.hub_seq,
             None => u64_to_i64(self.store.last_seq()),
         };
         let mut namespaces = self.store.namespaces();
         namespaces.retain(|ns| {
             split_namespace(ns).is_ok_and(|(db, coll)| edge.query.is_synced(db, coll))
         });
-        let start_ns = position
-            .and_then(|p| p.get_str("ns").ok())
-            .map(str::to_string);
-        let start_after = position.and_then(|p| p.get("after"));
+        let start_ns = position.map(|p| p.ns.clone());
+        let start_after = position.and_then(|p| p.after.as_ref());
         let mut docs = Vec::new();
         let mut bytes = 0;
         let mut scanned = 0;
@@ -265,19 +246,15 @@ impl<S: HubStore> Hub<S> {
                 // page over a large collection the query barely matches still answers quickly).
                 if docs.len() >= limit || bytes >= MAX_BATCH_BYTES || scanned >= SNAPSHOT_SCAN_LIMIT
                 {
-                    if let Some(last) = last.or_else(|| after.cloned()) {
-                        return Ok(doc! {
-                            "docs": docs,
-                            "position": {"ns": ns, "after": last, "hubSeq": hub_seq},
-                            "done": false,
-                            "hubSeq": hub_seq,
-                        });
-                    }
-                    return Ok(doc! {
-                        "docs": docs,
-                        "position": {"ns": ns, "hubSeq": hub_seq},
-                        "done": false,
-                        "hubSeq": hub_seq,
+                    return Ok(SnapshotReply {
+                        docs,
+                        position: Some(SnapshotPosition {
+                            ns: ns.clone(),
+                            after: last.or_else(|| after.cloned()),
+                            hub_seq,
+                        }),
+                        done: false,
+                        hub_seq,
                     });
                 }
                 let doc = doc?;
@@ -289,9 +266,17 @@ impl<S: HubStore> Hub<S> {
                     continue;
                 }
                 bytes += bson::to_vec(&doc).map_or(0, |b| b.len());
-                docs.push(Bson::Document(doc! {"ns": ns, "doc": doc}));
+                docs.push(SnapshotItem {
+                    ns: ns.clone(),
+                    doc,
+                });
             }
         }
-        Ok(doc! {"docs": docs, "done": true, "hubSeq": hub_seq})
+        Ok(SnapshotReply {
+            docs,
+            position: None,
+            done: true,
+            hub_seq,
+        })
     }
 }

@@ -30,14 +30,15 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
-use bson::{Bson, DateTime, Document};
+use bson::{DateTime, Document};
 use outpost_storage::Storage;
 
 use crate::error::{Error, Result};
 use crate::instance_query::InstanceQuery;
+use crate::protocol::messages;
 use crate::protocol::{
-    check_peer_version, hash_key, read_str, read_u64, with_version, Change, DOWNLOAD, HELLO,
-    MAX_BATCH_COUNT, REPORT, SNAPSHOT, UPLOAD,
+    check_peer_version, hash_key, with_version, DOWNLOAD, HELLO, MAX_BATCH_COUNT, REPORT, SNAPSHOT,
+    UPLOAD,
 };
 pub use admin::{EdgeLog, EdgeMetric, MAX_LOGS_PER_EDGE};
 pub use records::ResetRecord;
@@ -91,16 +92,15 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    fn from_hello(command: &Document) -> Peer {
-        let text = |field: &str| {
-            command
-                .get_str(field)
-                .ok()
+    fn from_hello(hello: &messages::Hello) -> Peer {
+        let text = |field: &Option<String>| {
+            field
+                .as_ref()
                 .map(|value| value.chars().take(256).collect::<String>())
         };
         Peer {
-            hostname: text("hostname"),
-            package_version: text("packageVersion"),
+            hostname: text(&hello.hostname),
+            package_version: text(&hello.package_version),
         }
     }
 
@@ -191,9 +191,8 @@ impl<S: HubStore> Hub<S> {
             .next()
             .map(String::as_str)
             .unwrap_or_default();
-        let limit = || {
-            read_u64(command, "limit")
-                .ok()
+        let limit = |limit: Option<u64>| {
+            limit
                 .and_then(|l| usize::try_from(l).ok())
                 .unwrap_or(MAX_BATCH_COUNT)
         };
@@ -212,45 +211,40 @@ impl<S: HubStore> Hub<S> {
             }
         }
         match name {
-            HELLO => self.hello(session, command),
+            HELLO => {
+                let reply = self.hello(session, &messages::parse(command, "hello")?)?;
+                Ok(messages::body(&reply))
+            }
             REPORT => self.report(session, command),
             RESET => self.begin_reset(session),
             UPLOAD => {
                 self.refuse_while_resetting(&self.bound_edge(session)?.record)?;
-                let changes = command
-                    .get_array("changes")
-                    .map_err(|_| Error::protocol("'changes' must be an array"))?
-                    .iter()
-                    .map(|change| match change {
-                        Bson::Document(change) => Change::from_document(change),
-                        _ => Err(Error::protocol("each change must be a document")),
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let reply = self.upload(session, &changes, read_u64(command, "lastSeq")?)?;
+                let upload: messages::Upload = messages::parse(command, "upload")?;
+                let reply = self.upload(session, &upload.changes, upload.last_seq)?;
                 // (The upload is applied: a schema that cannot be noted is only logged.)
-                if let Err(error) = self.learn_schemas(&changes) {
+                if let Err(error) = self.learn_schemas(&upload.changes) {
                     tracing::warn!(error = %error, "cannot update the inferred schemas");
                 }
-                Ok(reply)
+                Ok(messages::body(&reply))
             }
             DOWNLOAD => {
-                let wait_ms = match command.get("waitMs") {
-                    Some(_) => read_u64(command, "waitMs")?.min(MAX_DOWNLOAD_WAIT_MS),
-                    None => 0,
-                };
-                let known_query_version = match command.get("queryVersion") {
-                    Some(_) => Some(read_u64(command, "queryVersion")?),
-                    None => None,
-                };
-                self.download_waiting(
+                let download: messages::Download = messages::parse(command, "download")?;
+                let wait_ms = download.wait_ms.unwrap_or(0).min(MAX_DOWNLOAD_WAIT_MS);
+                let reply = self.download_waiting(
                     session,
-                    read_u64(command, "after")?,
-                    limit(),
+                    download.after,
+                    limit(download.limit),
                     Duration::from_millis(wait_ms),
-                    known_query_version,
-                )
+                    download.query_version,
+                )?;
+                Ok(messages::body(&reply))
             }
-            SNAPSHOT => self.snapshot(session, command.get_document("position").ok(), limit()),
+            SNAPSHOT => {
+                let snapshot: messages::Snapshot = messages::parse(command, "snapshot")?;
+                let reply =
+                    self.snapshot(session, snapshot.position.as_ref(), limit(snapshot.limit))?;
+                Ok(messages::body(&reply))
+            }
             other => Err(Error::Coded {
                 code: 59,
                 message: format!("no such sync command: '{other}'"),
@@ -288,33 +282,39 @@ impl<S: HubStore> Hub<S> {
     /// `outpostSyncHello {apiKey}` authenticates an edge, `{registrationKey}` registers it
     /// (the reply carries its new API key, shown once); either way the connection is bound to
     /// that edge from now on. A failed hello leaves the connection unbound.
-    fn hello(&self, session: &mut SyncSession, command: &Document) -> Result<Document> {
+    fn hello(
+        &self,
+        session: &mut SyncSession,
+        hello: &messages::Hello,
+    ) -> Result<messages::HelloReply> {
         session.bound = None;
-        let peer = Peer::from_hello(command);
-        let (edge_id, api_key_hash, mut reply) = match command.get("registrationKey") {
-            Some(_) => {
-                let reply = self.register_from(read_str(command, "registrationKey")?, &peer)?;
-                let api_key = read_str(&reply, "apiKey")?;
+        let peer = Peer::from_hello(hello);
+        let (api_key_hash, reply) = match (&hello.registration_key, &hello.api_key) {
+            (Some(registration_key), _) => {
+                let reply = self.register_from(registration_key, &peer)?;
                 (
-                    read_str(&reply, "edgeId")?.to_string(),
-                    hash_key(api_key),
+                    hash_key(reply.api_key.as_deref().unwrap_or_default()),
                     reply,
                 )
             }
-            None => {
-                let edge = self.authenticate(read_str(command, "apiKey")?)?;
+            (None, Some(api_key)) => {
+                let edge = self.authenticate(api_key)?;
                 let reset = self.note_connection(&edge.record.id, &peer)?;
-                let mut reply = bson::doc! {"edgeId": &edge.record.id};
-                if let Some(reset) = reset {
-                    reply.insert("reset", bson::doc! {"reason": reset.reason});
-                }
                 let hash = edge.record.api_key_hash.unwrap_or_default();
-                (edge.record.id, hash, reply)
+                let mut reply = messages::HelloReply::bound(edge.record.id);
+                reply.reset = reset.map(|reset| messages::ResetNotice {
+                    reason: reset.reason,
+                });
+                (hash, reply)
+            }
+            (None, None) => {
+                return Err(Error::protocol(
+                    "outpostSyncHello needs 'apiKey' or 'registrationKey'",
+                ))
             }
         };
-        reply.insert(HELLO, 1);
         session.bound = Some(Binding {
-            edge_id,
+            edge_id: reply.edge_id.clone(),
             api_key_hash,
         });
         Ok(reply)

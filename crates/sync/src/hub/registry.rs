@@ -9,6 +9,7 @@ use super::{Hub, HubStore, Peer};
 use crate::error::{Error, Result};
 use crate::id_rules::ServiceType;
 use crate::instance_query::InstanceQuery;
+use crate::protocol::messages::HelloReply;
 use crate::protocol::{hash_key, random_key};
 
 impl<S: HubStore> Hub<S> {
@@ -121,12 +122,12 @@ impl<S: HubStore> Hub<S> {
     }
 
     /// Exchanges a one-time registration key for an API key.
-    pub fn register(&self, registration_key: &str) -> Result<Document> {
+    pub fn register(&self, registration_key: &str) -> Result<HelloReply> {
         self.register_from(registration_key, &Peer::default())
     }
 
     /// [`Hub::register`], noting what the edge said about itself.
-    pub(super) fn register_from(&self, registration_key: &str, peer: &Peer) -> Result<Document> {
+    pub(super) fn register_from(&self, registration_key: &str, peer: &Peer) -> Result<HelloReply> {
         let _guard = self.locked();
         let hash = hash_key(registration_key);
         let Some(mut record) = self
@@ -155,13 +156,14 @@ impl<S: HubStore> Hub<S> {
         record.failure = None;
         peer.note(&mut record, self.now());
         self.store.put_edge(&record)?;
-        Ok(doc! {
-            "edgeId": &record.id,
-            "apiKey": api_key,
-            "service": record.service.as_str(),
-            "query": record.query,
-            "queryVersion": record.query_version,
-            "defaultDb": record.default_db,
+        Ok(HelloReply {
+            edge_id: record.id,
+            api_key: Some(api_key),
+            service: Some(record.service.as_str().to_string()),
+            query: Some(record.query),
+            query_version: Some(record.query_version),
+            default_db: Some(record.default_db),
+            reset: None,
         })
     }
 

@@ -188,7 +188,7 @@ impl<S: HubStore> Hub<S> {
     pub(super) fn learn_schemas(&self, changes: &[Change]) -> Result<()> {
         let mut touched: Vec<(String, Document)> = Vec::new();
         for change in changes {
-            let Some(doc) = &change.doc else { continue };
+            let Some(doc) = change.doc() else { continue };
             let Ok((db, coll)) = split_namespace(&change.ns) else {
                 continue;
             };

@@ -16,8 +16,9 @@ use crate::error::{Error, Result};
 use crate::id_rules::check_id;
 use crate::instance_query::{is_internal_namespace, QueryMatch};
 use crate::merge::{merge_update, whole_write_loses};
+use crate::protocol::messages::{DocumentRef, Refused, UploadReply};
 use crate::protocol::{
-    check_received_change, split_namespace, u64_to_i64, Change, MAX_BATCH_BYTES, MAX_BATCH_COUNT,
+    check_received_change, split_namespace, Change, Op, Update, MAX_BATCH_BYTES, MAX_BATCH_COUNT,
 };
 
 /// The most bytes of documents one upload may carry: a batch's bytes, plus the one document
@@ -47,9 +48,9 @@ struct Applied {
     /// Documents the edge must get the hub's version of: (namespace, `_id`, even when the
     /// hub's version is the edge's own write).
     lost: Vec<(String, Bson, bool)>,
-    refused: Vec<Bson>,
+    refused: Vec<Refused>,
     /// Field deltas of documents the hub does not hold: the edge must send them whole.
-    need_full: Vec<Bson>,
+    need_full: Vec<DocumentRef>,
 }
 
 impl Applied {
@@ -92,7 +93,7 @@ impl<S: HubStore> Hub<S> {
         session: &SyncSession,
         changes: &[Change],
         last_seq: u64,
-    ) -> Result<Document> {
+    ) -> Result<UploadReply> {
         // The hub bounds the work one upload may cost it (the edge's batches stay well within).
         let bytes: usize = changes.iter().map(Change::approximate_bytes).sum();
         if changes.len() > MAX_BATCH_COUNT || bytes > MAX_UPLOAD_BYTES {
@@ -176,13 +177,13 @@ impl<S: HubStore> Hub<S> {
     }
 
     /// Applies `attempt.changes[..attempt.prefix]`, leaving out the refused ones, as one batch:
-    /// committed, or only checked (`dry_run`, which returns an empty document).
+    /// committed, or only checked (`dry_run`, which returns an empty reply).
     fn apply_upload(
         &self,
         memory: &mut HubMemory,
         edge: &Edge,
         attempt: &Attempt,
-    ) -> Result<Document> {
+    ) -> Result<UploadReply> {
         // Everything below commits as one batch: the documents, their versions, the edge's
         // `uploadedSeq`. A failure or crash part way applies nothing, and the edge sends the
         // batch again.
@@ -193,11 +194,11 @@ impl<S: HubStore> Hub<S> {
         for (position, change) in attempt.changes.iter().enumerate().take(attempt.prefix) {
             if let Some((_, reason)) = attempt.refused.iter().find(|(p, _)| *p == position) {
                 outcome.ignored += 1;
-                outcome.refused.push(Bson::Document(doc! {
-                    "ns": &change.ns,
-                    "id": change.id.clone(),
-                    "reason": reason,
-                }));
+                outcome.refused.push(Refused {
+                    ns: change.ns.clone(),
+                    id: change.id.clone(),
+                    reason: reason.clone(),
+                });
                 outcome
                     .lost
                     .push((change.ns.clone(), change.id.clone(), true));
@@ -208,9 +209,10 @@ impl<S: HubStore> Hub<S> {
         if !outcome.need_full.is_empty() {
             // Nothing is committed: the edge sends the same batch again with these documents
             // whole (protocol 3.1).
-            return Ok(doc! {
-                "ackSeq": u64_to_i64(edge.record.uploaded_seq),
-                "needFull": outcome.need_full,
+            return Ok(UploadReply {
+                ack_seq: edge.record.uploaded_seq,
+                need_full: outcome.need_full,
+                ..UploadReply::default()
             });
         }
         let superseded = self.superseded(&batch, edge, attempt.changes, outcome.lost)?;
@@ -221,25 +223,20 @@ impl<S: HubStore> Hub<S> {
         batch.put_edge(&record)?;
         if attempt.dry_run {
             batch.check()?;
-            return Ok(Document::new());
+            return Ok(UploadReply::default());
         }
         batch.commit()?;
         memory.versioned_seq = Some(versioned);
         // The edge forgets what it uploaded once acknowledged: it must be on disk first.
         self.store.flush()?;
-        // Lean on a thin link: the lists only when they hold something.
-        let mut reply = doc! {
-            "ackSeq": u64_to_i64(ack),
-            "applied": outcome.applied,
-            "ignored": outcome.ignored,
-        };
-        if !superseded.is_empty() {
-            reply.insert("superseded", superseded);
-        }
-        if !outcome.refused.is_empty() {
-            reply.insert("refused", outcome.refused);
-        }
-        Ok(reply)
+        Ok(UploadReply {
+            ack_seq: ack,
+            applied: outcome.applied,
+            ignored: outcome.ignored,
+            superseded,
+            refused: outcome.refused,
+            need_full: Vec::new(),
+        })
     }
 
     /// Stages one change of an upload.
@@ -261,11 +258,13 @@ impl<S: HubStore> Hub<S> {
             // hub's version.)
             outcome.ignored += 1;
             let stored = batch.document(&change.ns, &change.id)?;
-            let differs = match (&change.doc, change.partial) {
-                (Some(delta), true) => {
-                    stored.map(|stored| project_like(&stored, delta)).as_ref() != Some(delta)
-                }
-                _ => stored != change.doc,
+            let differs = match &change.op {
+                Op::Update(Update {
+                    doc: delta,
+                    delta: true,
+                    ..
+                }) => stored.map(|stored| project_like(&stored, delta)).as_ref() != Some(delta),
+                _ => stored.as_ref() != change.doc(),
             };
             let other_writer = version_with_drop(batch, &change.ns, &change.id)?
                 .is_some_and(|v| v.origin != edge_id);
@@ -278,28 +277,24 @@ impl<S: HubStore> Hub<S> {
         }
         batch.observe_hlc(change.hlc);
         let (db, coll) = split_namespace(&change.ns)?;
-        if change.drop {
-            if is_internal_namespace(db, coll) || !edge.query.is_synced(db, coll) {
-                outcome.ignored += 1;
-                return Ok(());
+        let (doc, fields, increments) = match &change.op {
+            Op::Drop => return self.apply_drop_change(batch, edge, change, outcome),
+            Op::Update(update) if update.delta => {
+                return self.apply_delta(batch, edge, change, update, outcome)
             }
-            let survivors = self.apply_edge_drop(batch, edge, change)?;
-            outcome.lost.extend(
-                survivors
-                    .into_iter()
-                    .map(|id| (change.ns.clone(), id, false)),
-            );
-            outcome.applied += 1;
-            return Ok(());
-        }
-        if change.partial {
-            return self.apply_delta(batch, edge, change, outcome);
-        }
+            Op::Update(update) => (
+                Some(&update.doc),
+                Some(update.fields.as_slice()),
+                update.increments.as_ref(),
+            ),
+            Op::Insert(doc) | Op::Replace(doc) => (Some(doc), None, None),
+            Op::Delete => (None, None, None),
+        };
         // The edge filtered already; the hub checks again so a misbehaving edge cannot write
         // outside its query.
         let allowed = !is_internal_namespace(db, coll)
             && edge.query.is_synced(db, coll)
-            && match &change.doc {
+            && match doc {
                 Some(doc) => {
                     check_id(edge.record.service, doc).is_ok()
                         && edge.query.matches(db, coll, doc)? == QueryMatch::Matches
@@ -314,18 +309,12 @@ impl<S: HubStore> Hub<S> {
         let current = version_with_drop(batch, &change.ns, &change.id)?;
         let stored = batch.document(&change.ns, &change.id)?;
         let origin = Origin::Peer(edge_id.to_string());
-        match (&change.doc, stored) {
+        match (doc, stored) {
             // An update of a stored document: last-writer-wins per field.
             (Some(doc), Some(stored)) => {
                 let version = current.unwrap_or_else(|| Version::whole(0, false, ""));
                 let merge = merge_update(
-                    &stored,
-                    version,
-                    doc,
-                    change.fields.as_deref(),
-                    change.increments.as_ref(),
-                    change.hlc,
-                    edge_id,
+                    &stored, version, doc, fields, increments, change.hlc, edge_id,
                 );
                 let mut version = merge.version;
                 if !merge.won {
@@ -351,14 +340,9 @@ impl<S: HubStore> Hub<S> {
             }
             // A delete, or a document the hub does not hold.
             (_, _) => {
-                let deleting = change.doc.is_none();
-                if whole_write_loses(
-                    deleting,
-                    change.insert,
-                    change.hlc,
-                    edge_id,
-                    current.as_ref(),
-                ) {
+                let deleting = doc.is_none();
+                let inserting = matches!(change.op, Op::Insert(_));
+                if whole_write_loses(deleting, inserting, change.hlc, edge_id, current.as_ref()) {
                     if let Some(mut version) = current.filter(|c| c.origin == edge_id) {
                         version.origin = HUB_INSTANCE.to_string();
                         batch.put_version(&change.ns, &change.id, &version)?;
@@ -369,7 +353,7 @@ impl<S: HubStore> Hub<S> {
                 // The version keeps the change's own clock: a later insert by the same
                 // instance (which saw this delete) must compare as later.
                 let incoming = Version::whole(change.hlc, deleting, edge_id);
-                batch.put_document(&change.ns, &change.id, change.doc.clone(), &origin);
+                batch.put_document(&change.ns, &change.id, doc.cloned(), &origin);
                 batch.put_version(&change.ns, &change.id, &incoming)?;
             }
         }
@@ -377,7 +361,30 @@ impl<S: HubStore> Hub<S> {
         Ok(())
     }
 
-    /// Stages an update uploaded as a field delta (`change.partial`). A delta of a document
+    /// Stages a collection drop uploaded by an edge (see [`Self::apply_edge_drop`]).
+    fn apply_drop_change(
+        &self,
+        batch: &mut S::Batch<'_>,
+        edge: &Edge,
+        change: &Change,
+        outcome: &mut Applied,
+    ) -> Result<()> {
+        let (db, coll) = split_namespace(&change.ns)?;
+        if is_internal_namespace(db, coll) || !edge.query.is_synced(db, coll) {
+            outcome.ignored += 1;
+            return Ok(());
+        }
+        let survivors = self.apply_edge_drop(batch, edge, change)?;
+        outcome.lost.extend(
+            survivors
+                .into_iter()
+                .map(|id| (change.ns.clone(), id, false)),
+        );
+        outcome.applied += 1;
+        Ok(())
+    }
+
+    /// Stages an update uploaded as a field delta (`update.delta`). A delta of a document
     /// the hub does not hold asks for the whole document (`needFull`), unless the update loses
     /// anyway (the document was deleted). Otherwise it merges as a whole update would; the
     /// edge's query is checked on the document before and after, as the delta alone cannot
@@ -388,13 +395,12 @@ impl<S: HubStore> Hub<S> {
         batch: &mut S::Batch<'_>,
         edge: &Edge,
         change: &Change,
+        update: &Update,
         outcome: &mut Applied,
     ) -> Result<()> {
         let edge_id = edge.record.id.as_str();
         let (db, coll) = split_namespace(&change.ns)?;
-        let (Some(delta), Some(fields)) = (&change.doc, change.fields.as_deref()) else {
-            return Err(Error::protocol("a field delta needs 'doc' and 'fields'"));
-        };
+        let (delta, fields) = (&update.doc, update.fields.as_slice());
         if is_internal_namespace(db, coll)
             || !edge.query.is_synced(db, coll)
             || check_id(edge.record.service, &doc! {"_id": change.id.clone()}).is_err()
@@ -412,9 +418,10 @@ impl<S: HubStore> Hub<S> {
                 }
                 outcome.lose(change);
             } else {
-                outcome.need_full.push(Bson::Document(
-                    doc! {"ns": &change.ns, "id": change.id.clone()},
-                ));
+                outcome.need_full.push(DocumentRef {
+                    ns: change.ns.clone(),
+                    id: change.id.clone(),
+                });
             }
             return Ok(());
         };
@@ -425,7 +432,7 @@ impl<S: HubStore> Hub<S> {
             before.clone(),
             delta,
             Some(fields),
-            change.increments.as_ref(),
+            update.increments.as_ref(),
             change.hlc,
             edge_id,
         );
@@ -465,7 +472,7 @@ impl<S: HubStore> Hub<S> {
         edge: &Edge,
         changes: &[Change],
         lost: Vec<(String, Bson, bool)>,
-    ) -> Result<Vec<Bson>> {
+    ) -> Result<Vec<Change>> {
         // Each document once, forced if any of its entries is.
         let mut documents: Vec<(String, Bson, bool)> = Vec::new();
         let mut positions: HashMap<(String, Vec<u8>), usize> = HashMap::new();
@@ -503,20 +510,8 @@ impl<S: HubStore> Hub<S> {
                 check_id(edge.record.service, doc).is_ok()
                     && edge.query.matches(db, coll, doc).ok() == Some(QueryMatch::Matches)
             });
-            let change = Change {
-                seq: 0,
-                ns,
-                id,
-                doc,
-                hlc: winner.hlc,
-                origin: winner.origin,
-                drop: false,
-                fields: None,
-                increments: None,
-                insert: false,
-                partial: false,
-            };
-            superseded.push(Bson::Document(change.to_document()));
+            let change = Change::whole(0, ns, id, doc, winner.hlc, winner.origin);
+            superseded.push(change);
         }
         Ok(superseded)
     }

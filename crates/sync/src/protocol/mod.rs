@@ -15,6 +15,11 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
+mod change;
+pub mod messages;
+
+pub use change::{Change, Op, Update};
+
 pub const HELLO: &str = "outpostSyncHello";
 pub const UPLOAD: &str = "outpostSyncUpload";
 pub const DOWNLOAD: &str = "outpostSyncDownload";
@@ -129,8 +134,11 @@ pub fn check_received_change(change: &Change) -> Result<()> {
             ),
         });
     }
-    let paths = change.fields.iter().flatten().map(String::as_str).chain(
-        change
+    let Op::Update(update) = &change.op else {
+        return Ok(());
+    };
+    let paths = update.fields.iter().map(String::as_str).chain(
+        update
             .increments
             .iter()
             .flat_map(|inc| inc.keys().map(String::as_str)),
@@ -157,128 +165,6 @@ pub const MAX_BATCH_COUNT: usize = 5_000;
 /// Largest total BSON size of the documents in one batch: well under the 16 MB document limit
 /// (the batch travels inside one reply or request document).
 pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
-
-/// One change to one document: an upsert of the whole document after the change, or a delete
-/// (`doc` is `None`). `seq` is the sequence number in the sender's history log; `hlc` is the
-/// hybrid logical clock of the original write, used for last-writer-wins.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Change {
-    pub seq: u64,
-    /// `database.collection`.
-    pub ns: String,
-    pub id: Bson,
-    pub doc: Option<Document>,
-    pub hlc: u64,
-    /// The instance that wrote this version (an edge id or `hub`), for ties of `hlc`; empty in
-    /// uploads (the hub knows who is uploading).
-    pub origin: String,
-    /// The whole collection `ns` was dropped (`id` and `doc` are unused). From the hub: the
-    /// edge removes its copies of the documents its query syncs there. From an edge: the hub
-    /// deletes the documents of `ns` that the edge's query syncs and that were written before
-    /// the drop.
-    pub drop: bool,
-    /// For an update: the fields it changed (or removed), as field paths through embedded
-    /// documents (`outpost_storage::join_field_path`); the hub merges only those (per-field
-    /// last-writer-wins). `None`: the whole document.
-    pub fields: Option<Vec<String>>,
-    /// For an update: the fields it incremented (`$inc`, field paths) and by how much; the hub
-    /// adds these to its own values, so concurrent increments add up like a counter.
-    pub increments: Option<Document>,
-    /// The document was inserted (created), not updated or replaced: an insert after a
-    /// delete re-creates the document, while an update of a deleted document loses.
-    pub insert: bool,
-    /// For an update: `doc` is a field delta (`_id` and the top-level fields the update
-    /// touched, see [`crate::delta`]), not the whole document. Only from an edge to a hub of
-    /// protocol 3.1 or later.
-    pub partial: bool,
-}
-
-impl Change {
-    pub fn to_document(&self) -> Document {
-        let mut out = Document::new();
-        out.insert("seq", u64_to_i64(self.seq));
-        out.insert("ns", self.ns.clone());
-        out.insert("id", self.id.clone());
-        out.insert("hlc", u64_to_i64(self.hlc));
-        if !self.origin.is_empty() {
-            out.insert("origin", self.origin.clone());
-        }
-        if self.drop {
-            out.insert("drop", true);
-        }
-        if let Some(fields) = &self.fields {
-            out.insert("fields", fields.clone());
-        }
-        if let Some(increments) = &self.increments {
-            out.insert("inc", increments.clone());
-        }
-        if self.insert {
-            out.insert("insert", true);
-        }
-        if self.partial {
-            out.insert("partial", true);
-        }
-        match &self.doc {
-            Some(doc) => out.insert("doc", doc.clone()),
-            None => out.insert("delete", true),
-        };
-        out
-    }
-
-    pub fn from_document(change: &Document) -> Result<Change> {
-        let doc = match change.get("doc") {
-            Some(Bson::Document(doc)) => Some(doc.clone()),
-            None | Some(Bson::Null) => None,
-            Some(_) => return Err(Error::protocol("a change's 'doc' must be a document")),
-        };
-        let ns = change
-            .get_str("ns")
-            .map_err(|_| Error::protocol("a change needs a string 'ns'"))?;
-        split_namespace(ns)?;
-        Ok(Change {
-            seq: read_u64(change, "seq")?,
-            ns: ns.to_string(),
-            id: change
-                .get("id")
-                .cloned()
-                .ok_or_else(|| Error::protocol("a change needs an 'id'"))?,
-            doc,
-            hlc: read_u64(change, "hlc")?,
-            origin: change.get_str("origin").unwrap_or_default().to_string(),
-            drop: change.get_bool("drop").unwrap_or(false),
-            fields: match change.get("fields") {
-                None | Some(Bson::Null) => None,
-                Some(Bson::Array(fields)) => Some(
-                    fields
-                        .iter()
-                        .map(|f| {
-                            f.as_str()
-                                .map(str::to_string)
-                                .ok_or_else(|| Error::protocol("'fields' must hold strings"))
-                        })
-                        .collect::<Result<Vec<_>>>()?,
-                ),
-                Some(_) => return Err(Error::protocol("'fields' must be an array")),
-            },
-            insert: change.get_bool("insert").unwrap_or(false),
-            partial: change.get_bool("partial").unwrap_or(false),
-            increments: match change.get("inc") {
-                None | Some(Bson::Null) => None,
-                Some(Bson::Document(inc)) => Some(inc.clone()),
-                Some(_) => return Err(Error::protocol("'inc' must be a document")),
-            },
-        })
-    }
-
-    /// Approximate size on the wire, for batch limits.
-    pub fn approximate_bytes(&self) -> usize {
-        let doc_bytes = self
-            .doc
-            .as_ref()
-            .map_or(0, outpost_storage::value::size::document_size);
-        doc_bytes + self.ns.len() + 64
-    }
-}
 
 /// Splits `database.collection` at the first dot.
 pub fn split_namespace(ns: &str) -> Result<(&str, &str)> {
@@ -349,60 +235,6 @@ mod tests {
     use bson::doc;
 
     use super::*;
-
-    #[test]
-    fn change_round_trip() {
-        let cases = [
-            Change {
-                seq: 7,
-                ns: "shop.items".into(),
-                id: Bson::Int32(1),
-                doc: Some(doc! {"_id": 1, "a": 2}),
-                hlc: 99,
-                origin: String::new(),
-                drop: false,
-                fields: None,
-                increments: None,
-                insert: false,
-                partial: false,
-            },
-            Change {
-                seq: 8,
-                ns: "shop.a.b".into(),
-                id: Bson::String("x".into()),
-                doc: None,
-                hlc: 100,
-                origin: "hub".into(),
-                drop: false,
-                fields: None,
-                increments: None,
-                insert: false,
-                partial: false,
-            },
-        ];
-        for change in cases {
-            assert_eq!(
-                Change::from_document(&change.to_document()).unwrap(),
-                change
-            );
-        }
-    }
-
-    #[test]
-    fn malformed_changes_are_refused() {
-        let cases = [
-            doc! {"ns": "shop.items", "id": 1, "hlc": 1_i64},
-            doc! {"seq": -1_i64, "ns": "shop.items", "id": 1, "hlc": 1_i64},
-            doc! {"seq": 1_i64, "ns": "shop", "id": 1, "hlc": 1_i64},
-            doc! {"seq": 1_i64, "ns": "shop.items", "hlc": 1_i64},
-            doc! {"seq": 1_i64, "ns": "shop.items", "id": 1, "hlc": "x"},
-            doc! {"seq": 1_i64, "ns": "shop.items", "id": 1, "hlc": 1, "doc": 5},
-        ];
-        for case in cases {
-            let error = Change::from_document(&case).unwrap_err();
-            assert_eq!(error.code(), 9, "{case}: {error}");
-        }
-    }
 
     #[test]
     fn peers_of_another_major_version_are_refused_by_name() {

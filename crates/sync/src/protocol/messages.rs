@@ -1,0 +1,297 @@
+//! The sync protocol's requests and replies as serde types. A request is a command document
+//! `{<name>: 1, ...fields, protocolVersion}` ([`request`]); a reply is the fields plus
+//! `protocolVersion` ([`reply`]). Reading either ([`parse`]) checks every field's type and
+//! ignores fields it does not know (a later minor version may add optional ones).
+//!
+//! Field names are camelCase on the wire. Optional fields and empty lists are left out, which
+//! keeps small messages small on thin links.
+
+use bson::{Bson, Document};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{with_version, Change, DOWNLOAD, HELLO, SNAPSHOT, UPLOAD};
+use crate::error::{Error, Result};
+
+/// A request: a message with a command name.
+pub trait Request: Serialize {
+    const NAME: &'static str;
+}
+
+/// The command document of `message`, with this side's protocol version.
+pub fn request<T: Request>(message: &T) -> Document {
+    let mut command = bson::doc! {T::NAME: 1};
+    command.extend(body(message));
+    with_version(command)
+}
+
+/// The reply document of `message`, with this side's protocol version.
+pub fn reply<T: Serialize>(message: &T) -> Document {
+    with_version(body(message))
+}
+
+/// The fields of `message` as a document.
+pub fn body<T: Serialize>(message: &T) -> Document {
+    // Every message is a struct of BSON-representable fields (sequence numbers stay below
+    // 2^63), so this cannot fail.
+    bson::to_document(message).expect("a sync message always serializes")
+}
+
+/// Reads a request or reply (`what` names it in the error).
+pub fn parse<T: DeserializeOwned>(message: &Document, what: &str) -> Result<T> {
+    bson::from_document(message.clone())
+        .map_err(|error| Error::protocol(format!("invalid {what}: {error}")))
+}
+
+/// `outpostSyncHello`: the first request on each connection. It authenticates the edge with
+/// its API key, or registers it with a one-time registration key; either way the connection
+/// is bound to that edge from then on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hello {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_key: Option<String>,
+    /// What the edge says about itself, shown by the Admin API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_version: Option<String>,
+}
+
+impl Request for Hello {
+    const NAME: &'static str = HELLO;
+}
+
+/// The answer to a hello. A registration also carries the edge's identity: its new API key
+/// (shown once), its service type, its instance query and default database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelloReply {
+    pub edge_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<Document>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_db: Option<String>,
+    /// The hub requires this edge to reset before it syncs again (see `hub::window`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<ResetNotice>,
+}
+
+/// Why the hub requires a reset (offline past the window, a breaking schema change).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResetNotice {
+    pub reason: String,
+}
+
+impl HelloReply {
+    /// The answer to an authenticating hello: the edge the connection is bound to.
+    pub fn bound(edge_id: String) -> HelloReply {
+        HelloReply {
+            edge_id,
+            api_key: None,
+            service: None,
+            query: None,
+            query_version: None,
+            default_db: None,
+            reset: None,
+        }
+    }
+}
+
+/// `outpostSyncUpload`: the edge's changes after its upload cursor `fromSeq`, up to and
+/// including history entry `lastSeq` (entries it skipped count as uploaded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upload {
+    #[serde(default)]
+    pub from_seq: u64,
+    pub last_seq: u64,
+    pub changes: Vec<Change>,
+}
+
+impl Request for Upload {
+    const NAME: &'static str = UPLOAD;
+}
+
+/// The hub's answer to an upload.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadReply {
+    /// The edge's history is uploaded up to here (the edge's cursor moves to it).
+    pub ack_seq: u64,
+    #[serde(default)]
+    pub applied: i64,
+    #[serde(default)]
+    pub ignored: i64,
+    /// The hub's winners of documents whose uploaded changes lost: the edge takes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub superseded: Vec<Change>,
+    /// Changes the hub's storage refused (a unique index, say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<Refused>,
+    /// Field deltas of documents the hub does not hold: nothing was applied, and the edge
+    /// sends the same batch again with these documents whole (protocol 3.1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub need_full: Vec<DocumentRef>,
+}
+
+/// A change the hub refused, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refused {
+    pub ns: String,
+    pub id: Bson,
+    pub reason: String,
+}
+
+/// One document: its namespace and `_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentRef {
+    pub ns: String,
+    pub id: Bson,
+}
+
+/// `outpostSyncDownload`: the hub's changes for this edge after history entry `after`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Download {
+    pub after: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// A long poll: when nothing is new, the hub waits this long for a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+    /// The query version the edge syncs; a long poll also ends when the hub's differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_version: Option<u64>,
+}
+
+impl Request for Download {
+    const NAME: &'static str = DOWNLOAD;
+}
+
+/// The hub's answer to a download: changes up to history entry `next`, of `lastSeq` in all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadReply {
+    pub changes: Vec<Change>,
+    pub next: u64,
+    pub last_seq: u64,
+    /// The edge's instance query at the hub: when its version is not the edge's, the edge
+    /// applies the new query first.
+    pub query_version: i64,
+    pub query: Document,
+}
+
+/// `outpostSyncSnapshot`: a page of every document the edge's query matches, from
+/// `position` (absent for the first page).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<SnapshotPosition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+impl Request for Snapshot {
+    const NAME: &'static str = SNAPSHOT;
+}
+
+/// Where a snapshot goes on: after `_id` `after` of namespace `ns`; `hubSeq` is the hub's
+/// last sequence when the snapshot began.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotPosition {
+    pub ns: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Bson>,
+    pub hub_seq: i64,
+}
+
+/// A page of a snapshot. After the last (`done`), the edge downloads from `hubSeq`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotReply {
+    pub docs: Vec<SnapshotItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<SnapshotPosition>,
+    pub done: bool,
+    pub hub_seq: i64,
+}
+
+/// One document of a snapshot page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotItem {
+    pub ns: String,
+    pub doc: Document,
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::doc;
+
+    use super::*;
+    use crate::protocol::Op;
+
+    #[test]
+    fn requests_carry_their_name_first_and_the_version() {
+        let command = request(&Download {
+            after: 3,
+            limit: Some(10),
+            wait_ms: None,
+            query_version: None,
+        });
+        assert_eq!(command.keys().next().map(String::as_str), Some(DOWNLOAD));
+        assert_eq!(
+            command,
+            doc! {DOWNLOAD: 1, "after": 3_i64, "limit": 10_i64, "protocolVersion": "3.1"}
+        );
+        let parsed: Download = parse(&command, "download").unwrap();
+        assert_eq!(parsed.after, 3);
+        assert_eq!(parsed.wait_ms, None);
+    }
+
+    #[test]
+    fn replies_round_trip_and_leave_out_empty_lists() {
+        let answer = UploadReply {
+            ack_seq: 9,
+            applied: 1,
+            ignored: 0,
+            superseded: vec![Change {
+                seq: 0,
+                ns: "shop.items".into(),
+                id: Bson::Int32(1),
+                hlc: 5,
+                origin: "hub".into(),
+                op: Op::Delete,
+            }],
+            refused: Vec::new(),
+            need_full: Vec::new(),
+        };
+        let document = reply(&answer);
+        assert!(!document.contains_key("refused") && !document.contains_key("needFull"));
+        assert_eq!(
+            parse::<UploadReply>(&document, "upload reply").unwrap(),
+            answer
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_refused_with_the_message_named() {
+        let error = parse::<Upload>(&doc! {"lastSeq": "x", "changes": []}, "upload").unwrap_err();
+        assert_eq!(error.code(), 9);
+        assert!(error.to_string().contains("invalid upload"), "{error}");
+        let error = parse::<Upload>(&doc! {"lastSeq": 1, "changes": [5]}, "upload").unwrap_err();
+        assert_eq!(error.code(), 9);
+        let error = parse::<Download>(&doc! {"after": -1}, "download").unwrap_err();
+        assert_eq!(error.code(), 9);
+    }
+}
