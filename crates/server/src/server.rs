@@ -181,6 +181,8 @@ async fn start_admin_api(
         hub.clone(),
         Duration::from_secs(state.config.admin_access_token_secs),
         Duration::from_secs(state.config.admin_refresh_token_secs),
+        state.local_addr.port(),
+        tls.is_some(),
     )?;
     let router = crate::admin_api::router(Arc::new(api));
     tokio::spawn(crate::admin_api::serve(listener, tls, router, shutdown));

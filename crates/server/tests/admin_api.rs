@@ -1447,3 +1447,140 @@ async fn an_edge_process_lives_through_the_admin_api_from_registration_to_deleti
     }
     insert(edge_uri.clone()).await;
 }
+
+/// What the console needs beyond Atlas' API (Outpost's additions): a query given at creation
+/// and refused with its position, the hub's wire port, an hour of metrics history, the sync
+/// lag, and logs filtered by instance and level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consoles_additions_query_positions_history_lag_and_log_levels() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub().await;
+    let (api, token, app) = app_session(&hub, "edge_server").await;
+
+    let info = api.call("GET", "/api/admin/v3.0/hub", &token, None).await;
+    assert_eq!(info.status, 200, "{}", info.body);
+    assert_eq!(info.body["wire_port"], hub.local_addr().port());
+    assert_eq!(info.body["tls"], false);
+
+    // A query that does not parse: where, by collection and byte offset.
+    let refused = api
+        .call(
+            "POST",
+            &format!("{app}/edge"),
+            &token,
+            Some(json!({"name": "store-1", "query": {"orders": "storeId == "}})),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(refused.body["query_key"], "orders");
+    assert_eq!(refused.body["query_position"], 11);
+    let listing = api.call("GET", &format!("{app}/edge"), &token, None).await;
+    assert_eq!(
+        listing.body["edge_servers"],
+        json!([]),
+        "nothing was created"
+    );
+
+    let created = api
+        .call(
+            "POST",
+            &format!("{app}/edge"),
+            &token,
+            Some(json!({"name": "store-1", "query": {"orders": "storeId == 7"}})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let one = format!("{app}/edge/{}", created.body["id"].as_str().unwrap());
+    let pending = api.call("GET", &one, &token, None).await.body;
+    assert_eq!(pending["query"], json!({"orders": "storeId == 7"}));
+    assert_eq!(pending["sync_lag"], Value::Null);
+    let empty = api
+        .call("GET", &format!("{one}/metrics/history"), &token, None)
+        .await;
+    assert_eq!(empty.body, json!({"window_seconds": 3600, "points": []}));
+
+    let edge = start_edge(
+        &hub,
+        dir.path(),
+        created.body["registration_key"].as_str().unwrap(),
+    )
+    .await;
+    // The first report comes right after connecting.
+    let start_wait = Instant::now();
+    let history = loop {
+        let history = api
+            .call("GET", &format!("{one}/metrics/history"), &token, None)
+            .await;
+        assert_eq!(history.status, 200, "{}", history.body);
+        if !history.body["points"].as_array().unwrap().is_empty() {
+            break history.body;
+        }
+        assert!(start_wait.elapsed() < DEADLINE, "{}", history.body);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let metrics = &history["points"][0]["metrics"];
+    for key in [
+        "sync_changes_downloaded",
+        "sync_changes_uploaded",
+        "edge_process_memory_bytes",
+        "overall_request_success",
+    ] {
+        assert!(metrics[key].is_number(), "{key}: {history}");
+    }
+    assert!(history["points"][0]["time"].is_string());
+
+    // Caught up: no lag. Stopped, then a write at the hub: one change behind.
+    let caught_up = wait_for_edge(&api, &token, &one, |e| {
+        e["status"] == "active" && e["sync_lag"]["changes"] == 0
+    })
+    .await;
+    assert_eq!(caught_up["sync_lag"]["seconds"], 0.0);
+    assert!(caught_up["package_version"].is_string());
+    // Logs by instance and level: the edge's start is an info record (sent with the report
+    // after the first, 10 s later).
+    let id = created.body["id"].as_str().unwrap();
+    let logs = |query: String| {
+        let api = &api;
+        let token = &token;
+        let app = &app;
+        async move {
+            api.call("GET", &format!("{app}/logs?{query}"), token, None)
+                .await
+        }
+    };
+    let start_wait = Instant::now();
+    loop {
+        let info_logs = logs(format!("edge_server_id={id}&level=info")).await;
+        assert_eq!(info_logs.status, 200, "{}", info_logs.body);
+        let records = info_logs.body["logs"].as_array().unwrap();
+        if records
+            .iter()
+            .any(|r| r["message"] == "sync with the hub started" && r["level"] == "info")
+        {
+            break;
+        }
+        assert!(start_wait.elapsed() < DEADLINE, "{}", info_logs.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let errors = logs(format!("edge_server_id={id}&errors_only=true")).await;
+    assert_eq!(errors.body["logs"], json!([]), "{}", errors.body);
+    let other = logs("edge_server_id=000000000000000000000000".to_string()).await;
+    assert_eq!(other.body["logs"], json!([]));
+    let bad = logs("level=loud".to_string()).await;
+    assert_eq!(bad.status, 400);
+
+    edge.shutdown().await.unwrap();
+    command(
+        &hub,
+        "shop",
+        doc! {"insert": "orders", "documents": [{"_id": bson::oid::ObjectId::new(), "storeId": 7}]},
+    )
+    .await;
+    let behind = api.call("GET", &format!("{app}/edge"), &token, None).await;
+    let lag = &behind.body["edge_servers"][0]["sync_lag"];
+    assert!(lag["changes"].as_u64().unwrap() >= 1, "{lag}");
+    assert!(lag["seconds"].as_f64().unwrap() >= 0.0, "{lag}");
+    assert!(lag["upload_backlog"].is_number(), "{lag}");
+
+    hub.shutdown().await.unwrap();
+}

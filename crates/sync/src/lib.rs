@@ -24,7 +24,10 @@ pub mod rql;
 
 pub use edge::{EdgeOptions, EdgeSync, Link, PreparedUpload, ResetSummary, SyncStatus};
 pub use error::{Error, Result};
-pub use hub::{EdgeLog, EdgeMetric, EdgeRecord, Hub, ResetRecord, SyncSession, API_KEY_INVALID};
+pub use hub::{
+    EdgeLog, EdgeMetric, EdgeRecord, Hub, MetricsPoint, ResetRecord, SyncLag, SyncSession,
+    API_KEY_INVALID, LOG_LEVELS, METRICS_HISTORY_MS,
+};
 pub use id_rules::{check_id, ServiceType, SkipReason};
 pub use instance_query::{InstanceQuery, QueryMatch};
 pub use link_bytes::LinkBytes;

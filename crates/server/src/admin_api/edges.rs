@@ -23,6 +23,14 @@ struct NameRequest {
     name: String,
 }
 
+/// `POST .../edge`: a name, and (Outpost's addition) the instance query to start with.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRequest {
+    name: String,
+    query: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
 /// `PUT .../query`: `{"query": {"db.collection" | "collection" | "*": "RQL" | {filter}}}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +62,18 @@ pub(super) struct Summary {
     status_reason: Option<String>,
     hostname: Option<String>,
     last_connection: Option<String>,
+    package_version: Option<String>,
+    /// How far behind the hub the instance is (Outpost's addition; `null` until registered).
+    sync_lag: Option<Lag>,
+}
+
+/// An instance's sync lag: hub changes it has not downloaded yet, how long the oldest of them
+/// has waited, and the local changes it reported not uploaded yet.
+#[derive(Serialize)]
+pub(super) struct Lag {
+    changes: u64,
+    seconds: f64,
+    upload_backlog: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -78,7 +98,6 @@ pub(super) struct Detail {
     summary: Summary,
     query: serde_json::Value,
     query_version: i64,
-    package_version: Option<String>,
     latest_package_version: &'static str,
     metrics: Vec<Metric>,
     /// When the metrics were reported (`null`: never).
@@ -106,9 +125,9 @@ fn date(date: DateTime) -> String {
         .unwrap_or_else(|_| date.timestamp_millis().to_string())
 }
 
-fn summary(record: &EdgeRecord) -> Summary {
+fn summary(state: &ApiState, record: &EdgeRecord) -> ApiResult<Summary> {
     let (status, reason) = record.status();
-    Summary {
+    Ok(Summary {
         id: record.id.clone(),
         created: date(record.created),
         name: record.name.clone(),
@@ -117,7 +136,33 @@ fn summary(record: &EdgeRecord) -> Summary {
         status_reason: reason.map(str::to_string),
         hostname: record.hostname.clone(),
         last_connection: record.last_connection.map(date),
-    }
+        package_version: record.package_version.clone(),
+        sync_lag: lag(state, record)?,
+    })
+}
+
+fn lag(state: &ApiState, record: &EdgeRecord) -> ApiResult<Option<Lag>> {
+    let Some(lag) = state.hub.sync_lag(record)? else {
+        return Ok(None);
+    };
+    let now = DateTime::now().timestamp_millis();
+    let seconds = lag.oldest.map_or(0.0, |oldest| {
+        now.saturating_sub(oldest.timestamp_millis()).max(0) as f64 / 1000.0
+    });
+    let upload_backlog = state
+        .hub
+        .edge_metrics(&record.id)?
+        .and_then(|(_, metrics)| {
+            metrics
+                .iter()
+                .find(|metric| metric.key == "sync_upload_backlog")
+                .map(|metric| metric.value)
+        });
+    Ok(Some(Lag {
+        changes: lag.changes,
+        seconds,
+        upload_backlog,
+    }))
 }
 
 fn query_json(query: &Document) -> serde_json::Value {
@@ -135,7 +180,7 @@ fn edges_of(state: &ApiState, app: &App) -> ApiResult<Vec<EdgeRecord>> {
 }
 
 /// The app's instance `edge_id`, or 404.
-fn edge_of(state: &ApiState, app: &App, edge_id: &str) -> ApiResult<EdgeRecord> {
+pub(super) fn edge_of(state: &ApiState, app: &App, edge_id: &str) -> ApiResult<EdgeRecord> {
     state
         .hub
         .edge(edge_id)?
@@ -168,14 +213,15 @@ pub(super) async fn create(
     Path((group_id, app_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Created>)> {
-    let request: NameRequest = json_body(&body)?;
+    let request: CreateRequest = json_body(&body)?;
     let app = state.groups.app(&group_id, &app_id)?;
     check_name_free(&state, &app, &request.name)?;
+    let query = request.query.map(query_document).transpose()?;
     let (record, registration_key) = state.hub.create_edge_in(
         Some(&app.id),
         &request.name,
         app.service_type.sync_service(),
-        None,
+        query.as_ref(),
         &app.database,
     )?;
     Ok((
@@ -194,7 +240,10 @@ pub(super) async fn list(
     Path((group_id, app_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Listing>> {
     let app = state.groups.app(&group_id, &app_id)?;
-    let edge_servers = edges_of(&state, &app)?.iter().map(summary).collect();
+    let edge_servers = edges_of(&state, &app)?
+        .iter()
+        .map(|record| summary(&state, record))
+        .collect::<ApiResult<_>>()?;
     Ok(Json(Listing { edge_servers }))
 }
 
@@ -226,10 +275,9 @@ pub(super) async fn get_one(
         })
         .unwrap_or_default();
     Ok(Json(Detail {
-        summary: summary(&record),
+        summary: summary(&state, &record)?,
         query: query_json(&record.query),
         query_version: record.query_version,
-        package_version: record.package_version.clone(),
         latest_package_version: env!("CARGO_PKG_VERSION"),
         metrics,
         metrics_reported: reported.map(|(when, _)| date(when)),
@@ -292,14 +340,7 @@ pub(super) async fn set_query(
     let request: QueryRequest = json_body(&body)?;
     let app = state.groups.app(&group_id, &app_id)?;
     let record = edge_of(&state, &app, &edge_id)?;
-    let query = match Bson::try_from(serde_json::Value::Object(request.query)) {
-        Ok(Bson::Document(query)) => query,
-        Ok(_) | Err(_) => {
-            return Err(ApiError::bad_request(
-                "'query' must map collections to RQL strings or filter documents",
-            ))
-        }
-    };
+    let query = query_document(request.query)?;
     let reply = state.hub.set_edge_query(&record.id, &query)?;
     Ok(Json(QuerySet {
         id: record.id,
@@ -308,4 +349,14 @@ pub(super) async fn set_query(
             .get_i64("queryVersion")
             .unwrap_or(record.query_version),
     }))
+}
+
+/// An instance query from JSON: collections mapped to RQL strings or filter documents.
+fn query_document(query: serde_json::Map<String, serde_json::Value>) -> ApiResult<Document> {
+    match Bson::try_from(serde_json::Value::Object(query)) {
+        Ok(Bson::Document(query)) => Ok(query),
+        Ok(_) | Err(_) => Err(ApiError::bad_request(
+            "'query' must map collections to RQL strings or filter documents",
+        )),
+    }
 }

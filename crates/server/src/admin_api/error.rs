@@ -1,4 +1,6 @@
-//! The Admin API's errors: `{"error": "...", "error_code": "..."}` with an HTTP status.
+//! The Admin API's errors: `{"error": "...", "error_code": "..."}` with an HTTP status. A
+//! refused instance query also says where (Outpost's addition): `query_key`, the collection
+//! whose query is wrong, and `query_position`, the byte offset in its RQL text.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,12 +13,18 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Where an instance query is wrong: its key and the byte offset in the key's RQL text.
+    pub query_at: Option<(String, Option<usize>)>,
 }
 
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'a str,
     error_code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query_position: Option<usize>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -27,6 +35,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            query_at: None,
         }
     }
 
@@ -71,10 +80,29 @@ impl From<outpost_storage::Error> for ApiError {
 impl From<outpost_sync::Error> for ApiError {
     fn from(error: outpost_sync::Error) -> ApiError {
         match error.code() {
-            2 | 9 | 14 | 15 | 40 | 115 => ApiError::bad_request(error.to_string()),
+            2 | 9 | 14 | 15 | 40 | 115 => ApiError {
+                query_at: query_at(&error),
+                ..ApiError::bad_request(error.to_string())
+            },
             _ => ApiError::internal(error),
         }
     }
+}
+
+/// The key of an instance query refused for one of its queries, and the position in that
+/// query's text when it is RQL that does not parse or is not supported.
+fn query_at(error: &outpost_sync::Error) -> Option<(String, Option<usize>)> {
+    use outpost_sync::Error;
+    let Error::InQueryFor { key, source } = error else {
+        return None;
+    };
+    let position = match source.as_ref() {
+        Error::InvalidQuery { position, .. } | Error::NotSupported { position, .. } => {
+            Some(*position)
+        }
+        _ => None,
+    };
+    Some((key.clone(), position))
 }
 
 impl IntoResponse for ApiError {
@@ -82,6 +110,8 @@ impl IntoResponse for ApiError {
         let body = Body {
             error: &self.message,
             error_code: self.code,
+            query_key: self.query_at.as_ref().map(|(key, _)| key.as_str()),
+            query_position: self.query_at.as_ref().and_then(|(_, position)| *position),
         };
         (self.status, Json(body)).into_response()
     }

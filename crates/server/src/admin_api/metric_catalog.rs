@@ -104,6 +104,27 @@ pub const METRICS: &[MetricInfo] = &[
         "Local changes not yet uploaded to the hub",
         "count",
     ),
+    metric(
+        "sync_changes_uploaded",
+        "Changes uploaded",
+        "sync",
+        "Local changes the hub acknowledged since the edge started (Outpost's addition)",
+        "count",
+    ),
+    metric(
+        "sync_changes_downloaded",
+        "Changes downloaded",
+        "sync",
+        "Changes of the hub applied at the edge since it started (Outpost's addition)",
+        "count",
+    ),
+    metric(
+        "edge_process_memory_bytes",
+        "Edge process memory",
+        "host",
+        "Resident memory of the edge process (Outpost's addition)",
+        "bytes",
+    ),
 ];
 
 /// What the catalog says of `key`, if it knows it.

@@ -8,11 +8,17 @@
 //! instances, backed by the hub's one registry, `outpost_sync::Hub`), [`observe`] (logs,
 //! Prometheus `/metrics`, `/healthz`), [`openapi`] (the description of every route). Errors
 //! are `{"error", "error_code"}` ([`error`]).
+//!
+//! The same port serves the console ([`console`]: `/` and `/console/...`), a browser client
+//! of these routes, and [`guard`] puts security headers on every response and refuses
+//! cross-origin state-changing requests.
 
 mod auth;
+mod console;
 mod edges;
 pub mod error;
 pub mod groups;
+mod guard;
 pub mod keys;
 mod metric_catalog;
 mod observe;
@@ -45,14 +51,21 @@ pub struct ApiState {
     pub access_ttl: Duration,
     /// Refresh tokens' lifetime.
     pub refresh_ttl: Duration,
+    /// What `GET /hub` answers.
+    pub info: HubInfo,
 }
 
+pub use observe::HubInfo;
+
 impl ApiState {
+    /// The API of `hub`, whose edges connect to `wire_port` (with TLS when `tls`).
     pub fn open(
         storage: &Storage,
         hub: Arc<outpost_sync::Hub>,
         access_ttl: Duration,
         refresh_ttl: Duration,
+        wire_port: u16,
+        tls: bool,
     ) -> Result<ApiState, outpost_storage::Error> {
         Ok(ApiState {
             hub,
@@ -60,6 +73,11 @@ impl ApiState {
             groups: groups::Groups::open(storage)?,
             access_ttl,
             refresh_ttl,
+            info: HubInfo {
+                version: env!("CARGO_PKG_VERSION"),
+                wire_port,
+                tls,
+            },
         })
     }
 }
@@ -99,6 +117,7 @@ pub fn routes() -> Vec<Route> {
         route(Method::POST, "/api/admin/v3.0/auth/providers/mongodb-cloud/login", "Log in with an API key pair: access and refresh tokens", false, post(auth::login)),
         route(Method::POST, "/api/admin/v3.0/auth/session", "A new access token for the refresh token in the Authorization header", false, post(auth::renew)),
         route(Method::GET, "/api/admin/v3.0/openapi.json", "This description", false, get(openapi::serve)),
+        route(Method::GET, "/api/admin/v3.0/hub", "Outpost's addition: the hub's version and the wire port (and TLS) edges connect to", true, get(observe::hub_info)),
         route(Method::GET, "/api/admin/v3.0/groups", "The hub's groups (projects)", true, get(groups::list_groups)),
         route(Method::GET, "/api/admin/v3.0/groups/{group_id}/apps", "The group's apps", true, get(groups::list_apps)),
         route(Method::POST, "/api/admin/v3.0/groups/{group_id}/apps", "Create an app (edge_server or device_sync service)", true, post(groups::create_app)),
@@ -113,12 +132,15 @@ pub fn routes() -> Vec<Route> {
         route(Method::GET, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/schemas", "The schemas of the app's synced collections, inferred from what edges upload", true, get(schemas::list)),
         route(Method::GET, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/schemas/{schema_id}", "One collection's schema (JSON Schema with bsonType)", true, get(schemas::get_one)),
         route(Method::PUT, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/schemas/{schema_id}", "Replace a schema: removing or retyping a field resets the edges that sync it", true, put(schemas::replace)),
+        route(Method::GET, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/edge/{edge_id}/metrics/history", "Outpost's addition: the instance's metrics reports of the last hour, oldest first", true, get(observe::metrics_history)),
+        route(Method::GET, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/logs", "The app's edges' authentication and sync log records, newest first (Outpost's additions: level, edge_server_id filters)", true, get(observe::logs)),
         route(Method::GET, "/healthz", "Liveness: 200 while the hub serves", false, get(observe::healthz)),
         route(Method::GET, "/metrics", "Prometheus text: per instance status, last connection age, reported metrics", false, get(observe::prometheus)),
     ]
 }
 
-/// The router of [`routes`]: protected routes behind the bearer check; anything else 404.
+/// The router of [`routes`] and the console: protected routes behind the bearer check,
+/// anything else 404; every response through [`guard`].
 pub fn router(state: Arc<ApiState>) -> Router {
     let mut open = Router::new();
     let mut protected = Router::new();
@@ -133,7 +155,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         state.clone(),
         auth::require_access_token,
     ));
-    open.merge(protected).fallback(not_found).with_state(state)
+    open.merge(protected)
+        .merge(console::router())
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(guard::guard))
+        .with_state(state)
 }
 
 async fn not_found() -> ApiError {

@@ -1,6 +1,9 @@
-//! What the hub shows of its edges beyond the registry: their log records (`.../logs`), and
-//! for monitoring `/metrics` (Prometheus' text format) and `/healthz`.
+//! What the hub shows of its edges beyond the registry: their log records (`.../logs`), their
+//! metrics of the last hour (`.../edge/{id}/metrics/history`, Outpost's addition), what the
+//! hub is (`/hub`, Outpost's addition: the console's install command needs its wire port),
+//! and for monitoring `/metrics` (Prometheus' text format) and `/healthz`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -11,6 +14,7 @@ use axum::Json;
 use bson::DateTime;
 use serde::{Deserialize, Serialize};
 
+use super::edges::edge_of;
 use super::error::{ApiError, ApiResult};
 use super::ApiState;
 
@@ -22,6 +26,12 @@ const MAX_LOG_LIMIT: usize = 1_000;
 #[serde(deny_unknown_fields)]
 pub(super) struct LogsQuery {
     user_id: Option<String>,
+    /// Only this instance's records (Outpost's addition).
+    edge_server_id: Option<String>,
+    /// Only records of this level: `info`, `warn` or `error` (Outpost's addition).
+    level: Option<String>,
+    /// Atlas' filter: only `error` records.
+    errors_only: Option<bool>,
     /// Records to skip (the previous page's `next_skip`).
     skip: Option<usize>,
     limit: Option<usize>,
@@ -33,6 +43,8 @@ pub(super) struct LogRecord {
     /// `auth` or `sync`.
     #[serde(rename = "type")]
     kind: String,
+    /// `info`, `warn` or `error` (Outpost's addition).
+    level: String,
     user_id: Option<String>,
     time: String,
     message: String,
@@ -60,13 +72,29 @@ pub(super) async fn logs(
             "limit must be between 1 and {MAX_LOG_LIMIT}"
         )));
     }
+    let level = match (query.level.as_deref(), query.errors_only) {
+        (Some(level), _) if !outpost_sync::LOG_LEVELS.contains(&level) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown log level '{level}': expected 'info', 'warn' or 'error'"
+            )))
+        }
+        (_, Some(true)) => Some("error"),
+        (level, _) => level,
+    };
     let mut all = Vec::new();
     for edge in state.hub.edge_records()? {
-        if edge.app_id.as_deref() != Some(app.id.as_str()) {
+        if edge.app_id.as_deref() != Some(app.id.as_str())
+            || query
+                .edge_server_id
+                .as_ref()
+                .is_some_and(|wanted| *wanted != edge.id)
+        {
             continue;
         }
         for log in state.hub.edge_logs(&edge.id, query.user_id.as_deref())? {
-            all.push((edge.id.clone(), log));
+            if level.is_none_or(|level| log.level == level) {
+                all.push((edge.id.clone(), log));
+            }
         }
     }
     // Newest first across the app's edges.
@@ -79,6 +107,7 @@ pub(super) async fn logs(
         .map(|(edge_server_id, log)| LogRecord {
             edge_server_id,
             kind: log.kind,
+            level: log.level,
             user_id: log.user_id,
             time: rfc3339(log.time),
             message: log.message,
@@ -88,6 +117,61 @@ pub(super) async fn logs(
     let next_skip = (logs.len() > limit).then(|| skip.saturating_add(limit));
     logs.truncate(limit);
     Ok(Json(LogPage { logs, next_skip }))
+}
+
+#[derive(Serialize)]
+pub(super) struct MetricsHistory {
+    window_seconds: i64,
+    /// The instance's reports, oldest first.
+    points: Vec<MetricsPoint>,
+}
+
+#[derive(Serialize)]
+pub(super) struct MetricsPoint {
+    time: String,
+    /// Each reported metric's value, by key (the keys of the instance's `metrics`).
+    metrics: BTreeMap<String, f64>,
+}
+
+/// `GET .../edge/{edgeServerId}/metrics/history` (Outpost's addition): what the instance
+/// reported in the last hour.
+pub(super) async fn metrics_history(
+    State(state): State<Arc<ApiState>>,
+    Path((group_id, app_id, edge_id)): Path<(String, String, String)>,
+) -> ApiResult<Json<MetricsHistory>> {
+    let app = state.groups.app(&group_id, &app_id)?;
+    let record = edge_of(&state, &app, &edge_id)?;
+    let points = state
+        .hub
+        .edge_metrics_history(&record.id, DateTime::now())
+        .into_iter()
+        .map(|point| MetricsPoint {
+            time: rfc3339(point.time),
+            metrics: point
+                .metrics
+                .into_iter()
+                .map(|metric| (metric.key, metric.value))
+                .collect(),
+        })
+        .collect();
+    Ok(Json(MetricsHistory {
+        window_seconds: outpost_sync::METRICS_HISTORY_MS / 1000,
+        points,
+    }))
+}
+
+/// What the hub is, for the console: its version and the wire port (and whether it takes
+/// TLS) that edges connect to.
+#[derive(Clone, Copy, Serialize)]
+pub struct HubInfo {
+    pub version: &'static str,
+    pub wire_port: u16,
+    pub tls: bool,
+}
+
+/// `GET /hub` (Outpost's addition).
+pub(super) async fn hub_info(State(state): State<Arc<ApiState>>) -> Json<HubInfo> {
+    Json(state.info)
 }
 
 fn rfc3339(date: DateTime) -> String {

@@ -95,17 +95,18 @@ fn parse_mechanism(name: &str) -> Result<Option<Scram>> {
 }
 
 /// An edge queues its authentication records for its hub's logs.
-fn log_for_hub(state: &State, message: String, user: &str, db: &str) {
+fn log_for_hub(state: &State, level: &str, message: String, user: &str, db: &str) {
     if state.sync_status.is_some() {
         state
             .edge_logs
-            .push("auth", message, Some(format!("{user}@{db}")));
+            .push("auth", level, message, Some(format!("{user}@{db}")));
     }
 }
 
 fn failed(state: &State, conn: &ConnInfo, mechanism: &str, user: &str, db: &str) -> Error {
     log_for_hub(
         state,
+        "warn",
         format!("authentication failed ({mechanism}) from {}", conn.peer),
         user,
         db,
@@ -124,6 +125,7 @@ fn failed(state: &State, conn: &ConnInfo, mechanism: &str, user: &str, db: &str)
 fn succeeded(state: &State, conn: &ConnInfo, mechanism: &str, user: &str, db: &str) {
     log_for_hub(
         state,
+        "info",
         format!("authenticated ({mechanism}) from {}", conn.peer),
         user,
         db,

@@ -223,6 +223,8 @@ fn run(shared: &Shared, side: Side) {
     let mut link: Option<HubClient> = None;
     let mut failing = false;
     let mut refused = false;
+    // The download side says once, in the hub's logs, that this edge's sync is running.
+    let mut announced = side == Side::Upload;
     while !shared.stopping() {
         let outcome = match &mut link {
             Some(link) => exchange(shared, side, link),
@@ -234,10 +236,18 @@ fn run(shared: &Shared, side: Side) {
         count_sync_request(&shared.status, outcome.is_ok());
         match outcome {
             Ok(()) => {
+                if !announced {
+                    shared
+                        .reporter
+                        .logs()
+                        .push("sync", "info", "sync with the hub started", None);
+                    announced = true;
+                }
                 if failing {
                     tracing::info!(hub = %shared.hub, ?side, "sync with the hub restored");
                     shared.reporter.logs().push(
                         "sync",
+                        "info",
                         format!("sync with the hub restored ({side:?} side)"),
                         None,
                     );
@@ -252,6 +262,7 @@ fn run(shared: &Shared, side: Side) {
                 if error.is_fatal() && !refused {
                     shared.reporter.logs().push(
                         "sync",
+                        "error",
                         format!("the hub refused this edge; retrying with backoff: {error}"),
                         None,
                     );
@@ -262,6 +273,7 @@ fn run(shared: &Shared, side: Side) {
                     tracing::warn!(hub = %shared.hub, ?side, error = %error, "sync with the hub failed; retrying with backoff");
                     shared.reporter.logs().push(
                         "sync",
+                        "warn",
                         format!("sync with the hub failed ({side:?} side), retrying: {error}"),
                         None,
                     );

@@ -27,8 +27,9 @@ pub struct LogQueue {
 }
 
 impl LogQueue {
-    /// Queues a record: `kind` is `auth` or `sync`; `user` the user it is about, if any.
-    pub fn push(&self, kind: &str, message: impl Into<String>, user: Option<String>) {
+    /// Queues a record: `kind` is `auth` or `sync`, `level` `info`, `warn` or `error`; `user`
+    /// the user it is about, if any.
+    pub fn push(&self, kind: &str, level: &str, message: impl Into<String>, user: Option<String>) {
         let mut records = self.lock();
         if records.len() >= MAX_QUEUED_LOGS {
             records.pop_front();
@@ -36,6 +37,7 @@ impl LogQueue {
         records.push_back(doc! {
             "time": DateTime::now(),
             "kind": kind,
+            "level": level,
             "message": message.into(),
             "userId": user.map_or(Bson::Null, Bson::String),
         });
@@ -142,9 +144,14 @@ impl Reporter {
             "sync_requests_success": sync_ok,
             "sync_requests_fail": sync_failed,
             "sync_upload_backlog": i64::try_from(sync.upload_backlog_entries).unwrap_or(i64::MAX),
+            "sync_changes_uploaded": i64::try_from(sync.uploaded).unwrap_or(i64::MAX),
+            "sync_changes_downloaded": i64::try_from(sync.downloaded).unwrap_or(i64::MAX),
         };
         if let Some(memory) = host_memory_percent() {
             metrics.insert("edge_host_memory_percent", memory);
+        }
+        if let Some(resident) = process_resident_bytes() {
+            metrics.insert("edge_process_memory_bytes", resident);
         }
         metrics
     }
@@ -171,6 +178,20 @@ fn host_memory_percent() -> Option<f64> {
     let total = field("MemTotal:")?;
     let available = field("MemAvailable:")?;
     (total > 0.0).then(|| (1.0 - available / total) * 100.0)
+}
+
+/// This process's resident memory (`/proc/self/status`: `VmRSS`, in kB).
+fn process_resident_bytes() -> Option<i64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: i64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb.saturating_mul(1_024))
 }
 
 /// CPU time this process used so far (`/proc/self/stat`: utime + stime), in seconds.
@@ -202,13 +223,16 @@ mod tests {
     fn a_report_is_due_first_then_after_the_interval_and_failed_logs_come_back() {
         let logs = std::sync::Arc::new(LogQueue::default());
         let reporter = Reporter::new(Default::default(), logs.clone());
-        logs.push("auth", "authenticated", Some("alice@admin".into()));
+        logs.push("auth", "info", "authenticated", Some("alice@admin".into()));
         let status = outpost_sync::SyncStatus::default();
         let (request, taken) = reporter.due(&status).unwrap();
         assert_eq!(taken.len(), 1);
         assert_eq!(request.get_array("logs").unwrap().len(), 1);
         let metrics = request.get_document("metrics").unwrap();
         assert!(metrics.contains_key("wire_protocol_request_success"));
+        assert!(metrics.contains_key("sync_changes_downloaded"));
+        let logged = request.get_array("logs").unwrap()[0].as_document().unwrap();
+        assert_eq!(logged.get_str("level").unwrap(), "info");
         assert!(reporter.due(&status).is_none());
         reporter.failed(taken);
         let (_, again) = reporter.due(&status).unwrap();

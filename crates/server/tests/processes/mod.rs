@@ -38,6 +38,18 @@ impl Drop for Process {
     }
 }
 
+/// Starts `program` with `args`, its output discarded.
+pub fn spawn(program: &str, args: &[&str]) -> Process {
+    Process(
+        Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {program}: {error}")),
+    )
+}
+
 /// Starts the `outpost` binary with `args`, its output discarded.
 pub fn outpost(args: &[&str]) -> Process {
     Process(

@@ -5,6 +5,7 @@
 use bson::{Bson, DateTime, Document};
 use serde::{Deserialize, Serialize};
 
+use super::monitor::{self, MetricsPoint};
 use super::observations::MetricsRecord;
 use super::records::{EdgeRecord, ResetRecord, API_KEY_INVALID, MAX_OLD_KEYS};
 use super::{Hub, HubStore, Peer, SyncSession};
@@ -17,6 +18,8 @@ pub const MAX_LOGS_PER_EDGE: usize = 10_000;
 const MAX_REPORT_ITEMS: usize = 1_000;
 /// The longest text kept of a reported field.
 const MAX_TEXT: usize = 4_096;
+/// A log record's levels, least severe first (a record without one is `info`).
+pub const LOG_LEVELS: [&str; 3] = ["info", "warn", "error"];
 
 /// One metric as the edge reported it: a key (`edge_host_cpu_percent`...) and its value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +34,8 @@ pub struct EdgeLog {
     pub time: DateTime,
     /// `auth` or `sync`.
     pub kind: String,
+    /// One of [`LOG_LEVELS`].
+    pub level: String,
     pub message: String,
     /// The user the record is about, when there is one (an authentication).
     pub user_id: Option<String>,
@@ -127,6 +132,7 @@ impl<S: HubStore> Hub<S> {
         let log = EdgeLog {
             time: self.now(),
             kind: "sync".into(),
+            level: "warn".into(),
             message,
             user_id: None,
         };
@@ -177,15 +183,21 @@ impl<S: HubStore> Hub<S> {
         }
     }
 
-    /// `outpostSyncReport {metrics: {key: number}, logs: [{time, kind, message, userId}]}`
-    /// from the bound edge: the metrics replace the edge's last ones, the log records are
-    /// appended (the oldest dropped past [`MAX_LOGS_PER_EDGE`]).
+    /// `outpostSyncReport {metrics: {key: number}, logs: [{time, kind, level, message,
+    /// userId}]}` from the bound edge: the metrics replace the edge's last ones (and join its
+    /// hour of history), the log records are appended (the oldest dropped past
+    /// [`MAX_LOGS_PER_EDGE`]).
     pub(super) fn report(&self, session: &SyncSession, command: &Document) -> Result<Document> {
         let edge = self.bound_edge(session)?;
         let metrics = parse_metrics(command)?;
         let logs = parse_logs(command)?;
         let time = self.now();
         if let Some(metrics) = metrics {
+            let point = MetricsPoint {
+                time,
+                metrics: metrics.clone(),
+            };
+            monitor::record(&mut self.locked(), &edge.record.id, point);
             let record = MetricsRecord { time, metrics };
             self.store.put_metrics(&edge.record.id, &record)?;
         }
@@ -258,6 +270,16 @@ fn parse_logs(command: &Document) -> Result<Vec<EdgeLog>> {
                     Error::protocol(format!("a log record's '{field}' must be a string"))
                 })
             };
+            let level = match log.get("level") {
+                // Edges before levels: their records are informational.
+                None | Some(Bson::Null) => "info".to_string(),
+                Some(Bson::String(level)) if LOG_LEVELS.contains(&level.as_str()) => level.clone(),
+                Some(_) => {
+                    return Err(Error::protocol(
+                        "a log record's 'level' must be 'info', 'warn' or 'error'",
+                    ))
+                }
+            };
             let user_id = match log.get("userId") {
                 None | Some(Bson::Null) => None,
                 Some(_) => Some(text("userId")?),
@@ -265,6 +287,7 @@ fn parse_logs(command: &Document) -> Result<Vec<EdgeLog>> {
             Ok(EdgeLog {
                 time: *time,
                 kind: text("kind")?,
+                level,
                 message: text("message")?,
                 user_id,
             })

@@ -17,6 +17,7 @@
 
 mod admin;
 mod download;
+mod monitor;
 pub mod observations;
 mod records;
 mod registry;
@@ -40,7 +41,8 @@ use crate::protocol::{
     check_peer_version, hash_key, with_version, DOWNLOAD, HELLO, MAX_BATCH_COUNT, REPORT, SNAPSHOT,
     UPLOAD,
 };
-pub use admin::{EdgeLog, EdgeMetric, MAX_LOGS_PER_EDGE};
+pub use admin::{EdgeLog, EdgeMetric, LOG_LEVELS, MAX_LOGS_PER_EDGE};
+pub use monitor::{MetricsPoint, SyncLag, METRICS_HISTORY_MS};
 pub use records::ResetRecord;
 pub use records::{EdgeRecord, FieldVersion, Version, API_KEY_INVALID, HUB_INSTANCE};
 pub use store::{HubBatch, HubStore, SledHubStore};
@@ -82,6 +84,9 @@ struct HubMemory {
     /// The hub history sequence up to which hub-local writes have versions (see
     /// `Hub::catch_up_versions`); `None` until read from the store after a start.
     versioned_seq: Option<u64>,
+    /// Each edge's metrics reports of the last hour, oldest first (see [`monitor`]); the last
+    /// report and the log records are in the store (see [`observations`]).
+    metrics_history: HashMap<String, std::collections::VecDeque<MetricsPoint>>,
 }
 
 /// What an edge says about itself in its hello (optional fields: older edges send none).

@@ -151,6 +151,7 @@ mod tests {
         EdgeLog {
             time: DateTime::now(),
             kind: "sync".into(),
+            level: "info".into(),
             message: message.into(),
             user_id: None,
         }

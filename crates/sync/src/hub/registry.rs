@@ -118,6 +118,7 @@ impl<S: HubStore> Hub<S> {
         memory.last_seen.remove(id);
         memory.downloaded.remove(id);
         self.store.remove_observations(id)?;
+        memory.metrics_history.remove(id);
         Ok(doc! {"id": id, "deleted": true})
     }
 
