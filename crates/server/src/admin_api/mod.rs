@@ -128,7 +128,6 @@ pub fn routes() -> Vec<Route> {
         route(Method::POST, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/edge/{edge_id}/regenerate-registration-key", "A new registration key: the old API key stops working", true, post(edges::regenerate)),
         route(Method::POST, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/edge/{edge_id}/rename", "Rename an instance", true, post(edges::rename)),
         route(Method::PUT, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/edge/{edge_id}/query", "Set an instance's query (applied by the running edge)", true, put(edges::set_query)),
-        route(Method::GET, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/logs", "The app's edges' authentication and sync log records, newest first", true, get(observe::logs)),
         route(Method::GET, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/schemas", "The schemas of the app's synced collections, inferred from what edges upload", true, get(schemas::list)),
         route(Method::GET, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/schemas/{schema_id}", "One collection's schema (JSON Schema with bsonType)", true, get(schemas::get_one)),
         route(Method::PUT, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/schemas/{schema_id}", "Replace a schema: removing or retyping a field resets the edges that sync it", true, put(schemas::replace)),
