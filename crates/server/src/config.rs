@@ -74,6 +74,9 @@ pub struct Config {
     pub http_port: Option<u16>,
     /// How long an Admin API access token is valid, in seconds (Atlas': 30 minutes).
     pub admin_access_token_secs: u64,
+    /// How long an Admin API refresh token is valid, in seconds (60 days, App Services'
+    /// lifetime of a user's refresh token); after it, log in again.
+    pub admin_refresh_token_secs: u64,
     /// The hub this edge syncs with (`mongodb://HOST:PORT`); `None`: no sync.
     pub hub: Option<String>,
     /// The one-time key to register with the hub (needed until an API key is stored).
@@ -140,6 +143,7 @@ impl Default for Config {
             hub_mode: false,
             http_port: None,
             admin_access_token_secs: 30 * 60,
+            admin_refresh_token_secs: 60 * 24 * 3600,
             hub: None,
             registration_key: None,
             hub_tls_ca_file: None,

@@ -282,6 +282,7 @@ fn status(host: &str) -> ExitCode {
         ("skipped by reason", "skipped"),
         ("instance query", "query"),
         ("status at the hub", "hubStatus"),
+        ("last reset", "lastReset"),
     ] {
         if status.contains_key(key) {
             println!("{:<22}{}", format!("{label}:"), show(key));

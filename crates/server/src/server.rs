@@ -114,7 +114,11 @@ impl ServerBuilder {
             tracing::warn!("authentication is enabled and no user exists yet: create the first user on admin from a loopback connection (the localhost exception) or with `outpost user add`");
         }
         let hub = match self.config.hub_mode {
-            true => Some(Arc::new(outpost_sync::Hub::new(storage.clone())?)),
+            true => {
+                let hub = outpost_sync::Hub::new(storage.clone())?;
+                hub.set_offline_windows(crate::admin_api::groups::offline_windows(&storage)?);
+                Some(Arc::new(hub))
+            }
             false => None,
         };
         let metrics = Arc::new(Metrics::default());
@@ -176,6 +180,7 @@ async fn start_admin_api(
         &state.storage,
         hub.clone(),
         Duration::from_secs(state.config.admin_access_token_secs),
+        Duration::from_secs(state.config.admin_refresh_token_secs),
         state.local_addr.port(),
         tls.is_some(),
     )?;
@@ -417,7 +422,12 @@ fn trim_history(state: &State, limit: u64) -> Result<u64, String> {
         .config
         .history_retention_hours
         .saturating_mul(3_600_000);
-    let now_ms = u64::try_from(bson::DateTime::now().timestamp_millis()).unwrap_or(0);
+    // A hub trims by its own clock (which a test may move: the offline window).
+    let now = state
+        .hub
+        .as_ref()
+        .map_or_else(bson::DateTime::now, |hub| hub.now());
+    let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
     // The clock of a history entry holds milliseconds in its high 48 bits.
     let before_hlc = now_ms.saturating_sub(retention_ms) << 16;
     let mut removed = 0;

@@ -523,6 +523,38 @@ async fn an_expired_access_token_is_refused_and_the_refresh_token_renews_the_ses
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_refresh_token_renews_nothing_and_a_new_login_works() {
+    // Refresh tokens that expire as soon as they are issued: no waiting, no timing.
+    let hub = start_hub_with(Config {
+        admin_refresh_token_secs: 0,
+        ..Config::default()
+    })
+    .await;
+    let api = Api::new(&hub);
+    let key = create_api_key(&hub, "ci").await;
+    let login = api.login(&key).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    // The access token of the same login still works (its own lifetime).
+    let access = login.body["access_token"].as_str().unwrap();
+    let groups = api
+        .call("GET", "/api/admin/v3.0/groups", access, None)
+        .await;
+    assert_eq!(groups.status, 200, "{}", groups.body);
+    let refresh = login.body["refresh_token"].as_str().unwrap();
+    let renewed = api
+        .call("POST", "/api/admin/v3.0/auth/session", refresh, None)
+        .await;
+    assert_eq!(renewed.status, 401, "{}", renewed.body);
+    assert_eq!(renewed.body["error_code"], "InvalidSession");
+    let message = renewed.body["error"].as_str().unwrap();
+    assert!(message.contains("refresh token expired"), "{message}");
+    // Logging in again gives a working session.
+    let again = api.login(&key).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    hub.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_edge_is_renamed_re_keyed_and_given_a_new_query() {
     let dir = tempfile::tempdir().unwrap();
     let hub = start_hub().await;
@@ -804,6 +836,284 @@ async fn an_edges_authentication_records_reach_the_hubs_logs_newest_first_by_pag
         .await;
     assert_eq!(bad.status, 400);
     edge.shutdown().await.unwrap();
+    hub.shutdown().await.unwrap();
+}
+
+/// `outpost hub edge create` (its wire command) puts an instance in the app of its service and
+/// database, made at first use, so the Admin API lists and manages it like the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_made_with_the_wire_cli_is_in_the_admin_api() {
+    let hub = start_hub().await;
+    let api = Api::new(&hub);
+    let key = create_api_key(&hub, "ops").await;
+    let token = api.login(&key).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let group = api
+        .call("GET", "/api/admin/v3.0/groups", &token, None)
+        .await
+        .body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let create = |name: &str| {
+        doc! {"outpostHubCreateEdge": 1, "name": name, "defaultDb": "shop"}
+    };
+    let first = command(&hub, "admin", create("till-3")).await;
+    let second = command(&hub, "admin", create("till-4")).await;
+    let app_id = first.get_str("appId").unwrap();
+    assert_eq!(second.get_str("appId"), Ok(app_id));
+    let apps = api
+        .call(
+            "GET",
+            &format!("/api/admin/v3.0/groups/{group}/apps"),
+            &token,
+            None,
+        )
+        .await;
+    let apps = apps.body.as_array().unwrap();
+    assert_eq!(apps.len(), 1, "{apps:?}");
+    assert_eq!(apps[0]["_id"], app_id);
+    assert_eq!(apps[0]["name"], "cli-edge_server-shop");
+    assert_eq!(apps[0]["service_type"], "edge_server");
+    assert_eq!(apps[0]["database"], "shop");
+    let edges = format!("/api/admin/v3.0/groups/{group}/apps/{app_id}/edge");
+    let listed = api.call("GET", &edges, &token, None).await;
+    let names: Vec<&str> = listed.body["edge_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| edge["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["till-3", "till-4"]);
+    let one = format!("{edges}/{}", first.get_str("id").unwrap());
+    let detail = api.call("GET", &one, &token, None).await;
+    assert_eq!(detail.body["status"], "pending");
+    let deleted = api.call("DELETE", &one, &token, None).await;
+    assert_eq!(deleted.status, 200);
+    let listing = command(&hub, "admin", doc! {"outpostHubListEdges": 1}).await;
+    assert_eq!(listing.get_array("edges").unwrap().len(), 1);
+    hub.shutdown().await.unwrap();
+}
+
+/// The hub infers each synced collection's schema from what edges upload; replacing it with
+/// one that removes a field is a breaking change that resets the edges syncing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemas_are_inferred_and_a_breaking_change_resets_the_edges() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub().await;
+    let (api, token, app) = app_session(&hub, "edge_server").await;
+    let created = api
+        .call(
+            "POST",
+            &format!("{app}/edge"),
+            &token,
+            Some(json!({"name": "store-1"})),
+        )
+        .await;
+    let one = format!("{app}/edge/{}", created.body["id"].as_str().unwrap());
+    let key = created.body["registration_key"].as_str().unwrap();
+    let edge = start_edge(&hub, dir.path(), key).await;
+    let id = bson::oid::ObjectId::new();
+    command(
+        &edge,
+        "shop",
+        doc! {"insert": "items", "documents": [{"_id": id, "name": "a", "qty": 1}]},
+    )
+    .await;
+    wait_for_count(&hub, "shop.items", doc! {}, 1).await;
+
+    // Learned from the upload: listed with App Services' metadata, described with bsonTypes.
+    let listed = api
+        .call("GET", &format!("{app}/schemas"), &token, None)
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(
+        listed.body[0]["metadata"],
+        json!({"data_source": "mongodb-atlas", "database": "shop", "collection": "items"})
+    );
+    let path = format!("{app}/schemas/{}", listed.body[0]["_id"].as_str().unwrap());
+    let full = api.call("GET", &path, &token, None).await;
+    assert_eq!(full.status, 200, "{}", full.body);
+    let schema = &full.body["schema"];
+    assert_eq!(schema["title"], "items");
+    assert_eq!(schema["bsonType"], "object");
+    assert_eq!(schema["properties"]["_id"]["bsonType"], "objectId");
+    assert_eq!(schema["properties"]["name"]["bsonType"], "string");
+    assert_eq!(schema["properties"]["qty"]["bsonType"], "int");
+
+    // Adding a field is not breaking; the schema is replaced.
+    let mut added = schema.clone();
+    added["properties"]["note"] = json!({"bsonType": "string"});
+    let put = api
+        .call("PUT", &path, &token, Some(json!({"schema": added.clone()})))
+        .await;
+    assert_eq!(put.status, 204, "{}", put.body);
+    assert_eq!(
+        api.call("GET", &path, &token, None).await.body["schema"],
+        added
+    );
+    assert_eq!(
+        api.call("GET", &one, &token, None).await.body["last_reset"],
+        Value::Null
+    );
+
+    // Removing one is: the edge is reset, and keeps its data.
+    let mut removed = added;
+    removed["properties"].as_object_mut().unwrap().remove("qty");
+    let put = api
+        .call("PUT", &path, &token, Some(json!({"schema": removed})))
+        .await;
+    assert_eq!(put.status, 204, "{}", put.body);
+    let reset = wait_for_edge(&api, &token, &one, |e| {
+        e["status"] == "active" && e["last_reset"]["reason"].is_string()
+    })
+    .await;
+    let reason = reset["last_reset"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("breaking schema change of shop.items: 'qty' removed"),
+        "{reason}"
+    );
+    assert_eq!(count(&edge, "shop.items", doc! {"_id": id}).await, 1);
+
+    // Refused: an unknown schema, a schema that is not an object's.
+    let unknown = format!("{app}/schemas/{}", "0".repeat(24));
+    let missing = api
+        .call(
+            "PUT",
+            &unknown,
+            &token,
+            Some(json!({"schema": {"bsonType": "object"}})),
+        )
+        .await;
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    let not_object = api
+        .call(
+            "PUT",
+            &path,
+            &token,
+            Some(json!({"schema": {"bsonType": "string"}})),
+        )
+        .await;
+    assert_eq!(not_object.status, 400, "{}", not_object.body);
+    edge.shutdown().await.unwrap();
+    hub.shutdown().await.unwrap();
+}
+
+/// The hub keeps what edges report in its storage: after a restart on the same data
+/// directory, an instance's last metrics and its log records are still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reported_metrics_and_logs_survive_a_hub_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub_config = || Config {
+        hub_mode: true,
+        http_port: Some(0),
+        dbpath: Some(dir.path().join("hub")),
+        ..Config::default()
+    };
+    let hub = start(hub_config()).await;
+    let api = Api::new(&hub);
+    let key = create_api_key(&hub, "ops").await;
+    let login = api.login(&key).await;
+    let token = login.body["access_token"].as_str().unwrap().to_string();
+    let group = api
+        .call("GET", "/api/admin/v3.0/groups", &token, None)
+        .await
+        .body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let app = api
+        .call(
+            "POST",
+            &format!("/api/admin/v3.0/groups/{group}/apps"),
+            &token,
+            Some(json!({"name": "shop", "service_type": "edge_server", "database": "shop"})),
+        )
+        .await;
+    let app = format!(
+        "/api/admin/v3.0/groups/{group}/apps/{}",
+        app.body["_id"].as_str().unwrap()
+    );
+    let created = api
+        .call(
+            "POST",
+            &format!("{app}/edge"),
+            &token,
+            Some(json!({"name": "store-1"})),
+        )
+        .await;
+    let one = format!("{app}/edge/{}", created.body["id"].as_str().unwrap());
+    let edge = start(Config {
+        auth: true,
+        dbpath: Some(dir.path().join("edge")),
+        hub: Some(format!("mongodb://{}", hub.local_addr())),
+        registration_key: Some(created.body["registration_key"].as_str().unwrap().into()),
+        sync_interval_ms: 20,
+        sync_max_backoff_ms: 200,
+        ..Config::default()
+    })
+    .await;
+    command(
+        &edge,
+        "admin",
+        doc! {"createUser": "alice", "pwd": "secret-pw", "roles": ["root"]},
+    )
+    .await;
+    assert!(!plain_login(&edge, "alice", "wrong-pw").await);
+    let logs = format!("{app}/logs?user_id=alice@admin");
+    let start_wait = Instant::now();
+    loop {
+        let page = api.call("GET", &logs, &token, None).await;
+        if page.body["logs"]
+            .as_array()
+            .is_some_and(|logs| !logs.is_empty())
+        {
+            break;
+        }
+        assert!(start_wait.elapsed() < DEADLINE, "{}", page.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_for_edge(&api, &token, &one, |e| {
+        e["metrics"].as_array().is_some_and(|m| !m.is_empty())
+    })
+    .await;
+    // The edge stops: nothing is reported any more.
+    edge.shutdown().await.unwrap();
+    let before = api.call("GET", &logs, &token, None).await.body;
+    let reported = api.call("GET", &one, &token, None).await.body;
+    // (The client's pooled connections would keep the old hub's storage open.)
+    drop(api);
+    hub.shutdown().await.unwrap();
+
+    // A request the old hub was still finishing may hold its database for a moment.
+    let start_time = Instant::now();
+    let hub = loop {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        match Server::builder()
+            .config(hub_config())
+            .start_on(listener)
+            .await
+        {
+            Ok(hub) => break hub,
+            Err(error) => {
+                assert!(start_time.elapsed() < DEADLINE, "hub restart: {error}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let api = Api::new(&hub);
+    let token = api.login(&key).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let after = api.call("GET", &logs, &token, None).await;
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert_eq!(after.body, before);
+    let detail = api.call("GET", &one, &token, None).await.body;
+    assert_eq!(detail["metrics"], reported["metrics"]);
+    assert_eq!(detail["metrics_reported"], reported["metrics_reported"]);
     hub.shutdown().await.unwrap();
 }
 

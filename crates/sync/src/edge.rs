@@ -31,6 +31,7 @@ use crate::protocol::{
     TIMESERIES_SINCE,
 };
 
+pub use reset::{RECOVERY_COLLECTION, RECOVERY_DATABASE};
 pub use state::STATE_FILE_NAME;
 use state::{EdgeState, Identity, Ingested, Progress, StateStore};
 /// The origin under which the edge applies the hub's changes.
@@ -111,6 +112,18 @@ pub struct SyncStatus {
     pub hub_status: Option<(String, Option<String>)>,
     /// Local copies of ingested documents removed after their retention.
     pub ingest_dropped: u64,
+    /// The edge's last reset (see [`reset`]): when it finished, why, and how many unsynced
+    /// changes were kept in the recovery collection and re-applied.
+    pub last_reset: Option<ResetSummary>,
+}
+
+/// What the edge's last reset did.
+#[derive(Debug, Clone)]
+pub struct ResetSummary {
+    pub finished: DateTime,
+    pub reason: String,
+    pub kept: u64,
+    pub reapplied: u64,
 }
 
 impl SyncStatus {
@@ -136,10 +149,21 @@ impl SyncStatus {
             "query": self.query.clone().map_or(Bson::Null, Bson::Document),
             "bytesSent": u64_to_i64(self.link_bytes.sent()),
             "bytesReceived": u64_to_i64(self.link_bytes.received()),
+            "requestsSucceeded": u64_to_i64(self.requests_succeeded),
+            "requestsFailed": u64_to_i64(self.requests_failed),
             "hubStatus": self.hub_status.as_ref().map_or(Bson::Null, |(status, reason)| {
                 Bson::Document(doc! {
                     "status": status,
                     "reason": reason.clone().map_or(Bson::Null, Bson::String),
+                })
+            }),
+            "lastReset": self.last_reset.as_ref().map_or(Bson::Null, |reset| {
+                Bson::Document(doc! {
+                    "finished": reset.finished,
+                    "reason": &reset.reason,
+                    "kept": u64_to_i64(reset.kept),
+                    "reapplied": u64_to_i64(reset.reapplied),
+                    "recoveryNamespace": format!("{RECOVERY_DATABASE}.{RECOVERY_COLLECTION}"),
                 })
             }),
         }
@@ -406,7 +430,8 @@ impl EdgeSync {
         };
         let edge_id = state.identity.edge_id.clone();
         if link.bound_edge() == Some(edge_id.as_str()) {
-            return Ok(());
+            // (A reset interrupted on this connection goes on.)
+            return self.reset_if_needed(link, None);
         }
         let request = self.hello_request(messages::Hello {
             api_key: Some(state.identity.api_key.clone()),
@@ -426,14 +451,15 @@ impl EdgeSync {
         };
         self.hub_version = Some(check_peer_version(&reply, "hub")?);
         let reply: messages::HelloReply = messages::parse(&reply, "hello reply")?;
-        let bound = reply.edge_id;
+        let bound = reply.edge_id.clone();
         if bound != edge_id {
             return Err(Error::protocol(format!(
                 "the hub bound this connection to edge {bound}, expected {edge_id}"
             )));
         }
         link.set_bound_edge(edge_id);
-        Ok(())
+        // The hub requires a reset (offline past the window), or one was interrupted.
+        self.reset_if_needed(link, reply.reset.map(|reset| reset.reason))
     }
 
     /// Records a successful exchange with the hub in the status.
@@ -509,6 +535,7 @@ impl EdgeSync {
                 synced_query_version: 0,
                 upload_cursor: 0,
                 download_cursor: 0,
+                reset: None,
             },
         };
         tracing::info!(edge = %state.identity.edge_id, "registered with the hub");
@@ -1274,6 +1301,7 @@ impl EdgeSync {
 }
 
 mod ingest;
+mod reset;
 mod state;
 
 pub use ingest::{INGEST_LOCAL_ONLY, RETENTION_ORIGIN, RETENTION_PASS_LIMIT};

@@ -22,11 +22,11 @@ pub mod merge;
 pub mod protocol;
 pub mod rql;
 
-pub use edge::{EdgeOptions, EdgeSync, Link, PreparedUpload, SyncStatus};
+pub use edge::{EdgeOptions, EdgeSync, Link, PreparedUpload, ResetSummary, SyncStatus};
 pub use error::{Error, Result};
 pub use hub::{
-    EdgeLog, EdgeMetric, EdgeRecord, Hub, MetricsPoint, SyncLag, SyncSession, API_KEY_INVALID,
-    LOG_LEVELS, METRICS_HISTORY_MS,
+    EdgeLog, EdgeMetric, EdgeRecord, Hub, MetricsPoint, ResetRecord, SyncLag, SyncSession,
+    API_KEY_INVALID, LOG_LEVELS, METRICS_HISTORY_MS,
 };
 pub use id_rules::{check_id, ServiceType, SkipReason};
 pub use instance_query::{InstanceQuery, QueryMatch};

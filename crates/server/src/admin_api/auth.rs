@@ -93,7 +93,7 @@ pub(super) async fn require_access_token(
 fn issue(state: &ApiState, key: &ApiKeyRecord, kind: TokenKind) -> ApiResult<String> {
     let ttl = match kind {
         TokenKind::Access => Some(state.access_ttl),
-        TokenKind::Refresh => None,
+        TokenKind::Refresh => Some(state.refresh_ttl),
     };
     state.keys.issue(key, kind, ttl).map_err(ApiError::internal)
 }
@@ -126,10 +126,16 @@ fn session(state: &ApiState, headers: &HeaderMap, kind: TokenKind) -> ApiResult<
         Err(TokenError::Unknown) => {
             Err(ApiError::invalid_session("invalid session: unknown token"))
         }
-        Err(TokenError::Expired) => Err(ApiError::invalid_session(
-            "invalid session: the access token expired; renew it at /api/admin/v3.0/auth/session \
-             with the refresh token",
-        )),
+        Err(TokenError::Expired) => Err(ApiError::invalid_session(match kind {
+            TokenKind::Access => {
+                "invalid session: the access token expired; renew it at \
+                 /api/admin/v3.0/auth/session with the refresh token"
+            }
+            TokenKind::Refresh => {
+                "invalid session: the refresh token expired; log in again at \
+                 /api/admin/v3.0/auth/providers/mongodb-cloud/login"
+            }
+        })),
         Err(TokenError::WrongKind) => match kind {
             TokenKind::Access => Err(ApiError::new(
                 StatusCode::FORBIDDEN,

@@ -102,6 +102,15 @@ pub(super) struct Detail {
     metrics: Vec<Metric>,
     /// When the metrics were reported (`null`: never).
     metrics_reported: Option<String>,
+    /// The instance's last reset (offline past the app's `client_max_offline_days`, or a
+    /// breaking schema change): Outpost's addition, `null` when never reset.
+    last_reset: Option<Reset>,
+}
+
+#[derive(Serialize)]
+pub(super) struct Reset {
+    reason: String,
+    time: String,
 }
 
 #[derive(Serialize)]
@@ -140,12 +149,15 @@ fn lag(state: &ApiState, record: &EdgeRecord) -> ApiResult<Option<Lag>> {
     let seconds = lag.oldest.map_or(0.0, |oldest| {
         now.saturating_sub(oldest.timestamp_millis()).max(0) as f64 / 1000.0
     });
-    let upload_backlog = state.hub.edge_metrics(&record.id).and_then(|(_, metrics)| {
-        metrics
-            .iter()
-            .find(|metric| metric.key == "sync_upload_backlog")
-            .map(|metric| metric.value)
-    });
+    let upload_backlog = state
+        .hub
+        .edge_metrics(&record.id)?
+        .and_then(|(_, metrics)| {
+            metrics
+                .iter()
+                .find(|metric| metric.key == "sync_upload_backlog")
+                .map(|metric| metric.value)
+        });
     Ok(Some(Lag {
         changes: lag.changes,
         seconds,
@@ -242,7 +254,7 @@ pub(super) async fn get_one(
 ) -> ApiResult<Json<Detail>> {
     let app = state.groups.app(&group_id, &app_id)?;
     let record = edge_of(&state, &app, &edge_id)?;
-    let reported = state.hub.edge_metrics(&record.id);
+    let reported = state.hub.edge_metrics(&record.id)?;
     let metrics = reported
         .as_ref()
         .map(|(_, metrics)| {
@@ -269,6 +281,10 @@ pub(super) async fn get_one(
         latest_package_version: env!("CARGO_PKG_VERSION"),
         metrics,
         metrics_reported: reported.map(|(when, _)| date(when)),
+        last_reset: record.last_reset.as_ref().map(|reset| Reset {
+            reason: reset.reason.clone(),
+            time: date(reset.time),
+        }),
     }))
 }
 

@@ -57,6 +57,28 @@ pub struct App {
     pub client_max_offline_days: u32,
 }
 
+impl App {
+    /// A new app with a fresh id and client app id (`name-xxxxx`).
+    fn new(
+        name: String,
+        service_type: ServiceKind,
+        database: String,
+        group_id: String,
+        client_max_offline_days: u32,
+    ) -> ApiResult<App> {
+        let suffix = outpost_sync::protocol::random_key().map_err(ApiError::internal)?;
+        Ok(App {
+            id: ObjectId::new().to_hex(),
+            client_app_id: format!("{}-{}", name.to_lowercase(), &suffix[..5]),
+            name,
+            service_type,
+            database,
+            group_id,
+            client_max_offline_days,
+        })
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewApp {
@@ -117,6 +139,49 @@ impl Groups {
         Ok(apps)
     }
 
+    /// The app `outpost hub edge create` puts an instance of `service` and `database` in, so
+    /// that it shows in the Admin API like the others: the default group's app named
+    /// `cli-<service>-<database>` (characters an app name cannot hold as `_`), created at
+    /// first use with the default settings.
+    pub fn cli_app(&self, service: ServiceKind, database: &str) -> ApiResult<App> {
+        let group = self
+            .list()?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::internal("the hub has no group"))?;
+        let service_name = match service {
+            ServiceKind::EdgeServer => "edge_server",
+            ServiceKind::DeviceSync => "device_sync",
+        };
+        let name: String = format!("cli-{service_name}-{database}")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect();
+        if let Some(app) = self
+            .apps_of(&group.id)?
+            .into_iter()
+            .find(|app| app.name == name)
+        {
+            return Ok(app);
+        }
+        let app = App::new(
+            name,
+            service,
+            database.to_string(),
+            group.id,
+            DEFAULT_MAX_OFFLINE_DAYS,
+        )?;
+        self.apps.put(app.id.as_bytes(), &app)?;
+        Ok(app)
+    }
+
     /// The app of the group, or 404 (for the group or the app).
     pub fn app(&self, group_id: &str, app_id: &str) -> ApiResult<App> {
         self.group(group_id)?;
@@ -125,6 +190,24 @@ impl Groups {
             .filter(|app| app.group_id == group_id)
             .ok_or_else(|| ApiError::not_found("AppNotFound", format!("no app with id '{app_id}'")))
     }
+}
+
+/// Each edge's maximum offline time for the hub (see `outpost_sync::hub`'s offline window):
+/// its app's `client_max_offline_days`, read at each use (so a changed setting applies); the
+/// default for instances of no app (made by `outpost hub edge create`) or of an app that is
+/// gone.
+pub fn offline_windows(
+    storage: &Storage,
+) -> Result<outpost_sync::hub::OfflineWindows, outpost_storage::Error> {
+    let apps: RecordTree<App> = storage.records("admin.apps")?;
+    Ok(Arc::new(move |edge: &outpost_sync::EdgeRecord| {
+        let days = edge
+            .app_id
+            .as_deref()
+            .and_then(|id| apps.get(id.as_bytes()).ok().flatten())
+            .map_or(DEFAULT_MAX_OFFLINE_DAYS, |app| app.client_max_offline_days);
+        std::time::Duration::from_secs(u64::from(days) * 86_400)
+    }))
 }
 
 /// `GET /groups`: Outpost's addition, to find the default group's id.
@@ -175,16 +258,13 @@ pub(super) async fn create_app(
             request.name
         )));
     }
-    let suffix = outpost_sync::protocol::random_key().map_err(ApiError::internal)?;
-    let app = App {
-        id: ObjectId::new().to_hex(),
-        client_app_id: format!("{}-{}", request.name.to_lowercase(), &suffix[..5]),
-        name: request.name,
-        service_type: request.service_type,
-        database: request.database,
+    let app = App::new(
+        request.name,
+        request.service_type,
+        request.database,
         group_id,
-        client_max_offline_days: days,
-    };
+        days,
+    )?;
     state.groups.apps.put(app.id.as_bytes(), &app)?;
     Ok((StatusCode::CREATED, Json(app)))
 }

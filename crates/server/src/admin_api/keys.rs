@@ -10,7 +10,9 @@
 //! ones: the hub is their only reader, a lookup by hash is one read, and deleting an API key
 //! (or its token records) ends its sessions at once with no signing secret to keep or
 //! rotate. Access tokens expire after `admin_access_token_secs` (30 minutes); a refresh
-//! token renews them (`POST /auth/session`) for as long as its API key exists.
+//! token renews them (`POST /auth/session`) for `admin_refresh_token_secs` (60 days, the
+//! lifetime App Services gives a user's refresh token) and while its API key exists; after
+//! that the script logs in again. Expired tokens of both kinds are purged at each login.
 
 use bson::oid::ObjectId;
 use bson::DateTime;
@@ -55,7 +57,7 @@ pub struct TokenRecord {
     pub kind: TokenKind,
     pub public_key: String,
     pub user_id: String,
-    /// `None`: valid while the key exists (refresh tokens).
+    /// `None`: valid while the key exists (refresh tokens issued before they expired).
     pub expires: Option<DateTime>,
 }
 
@@ -193,7 +195,7 @@ impl Keys {
         }
     }
 
-    /// Removes expired access tokens (at a login, so the tree does not grow without bound).
+    /// Removes expired tokens (at a login, so the tree does not grow without bound).
     pub fn purge_expired(&self) -> Result<(), String> {
         let now = DateTime::now();
         let mut expired = Vec::new();

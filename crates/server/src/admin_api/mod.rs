@@ -17,12 +17,13 @@ mod auth;
 mod console;
 mod edges;
 pub mod error;
-mod groups;
+pub mod groups;
 mod guard;
 pub mod keys;
 mod metric_catalog;
 mod observe;
 pub mod openapi;
+mod schemas;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,8 @@ pub struct ApiState {
     pub groups: groups::Groups,
     /// Access tokens' lifetime.
     pub access_ttl: Duration,
+    /// Refresh tokens' lifetime.
+    pub refresh_ttl: Duration,
     /// What `GET /hub` answers.
     pub info: HubInfo,
 }
@@ -60,6 +63,7 @@ impl ApiState {
         storage: &Storage,
         hub: Arc<outpost_sync::Hub>,
         access_ttl: Duration,
+        refresh_ttl: Duration,
         wire_port: u16,
         tls: bool,
     ) -> Result<ApiState, outpost_storage::Error> {
@@ -68,6 +72,7 @@ impl ApiState {
             keys: keys::Keys::open(storage)?,
             groups: groups::Groups::open(storage)?,
             access_ttl,
+            refresh_ttl,
             info: HubInfo {
                 version: env!("CARGO_PKG_VERSION"),
                 wire_port,
@@ -123,6 +128,9 @@ pub fn routes() -> Vec<Route> {
         route(Method::POST, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/edge/{edge_id}/regenerate-registration-key", "A new registration key: the old API key stops working", true, post(edges::regenerate)),
         route(Method::POST, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/edge/{edge_id}/rename", "Rename an instance", true, post(edges::rename)),
         route(Method::PUT, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/edge/{edge_id}/query", "Set an instance's query (applied by the running edge)", true, put(edges::set_query)),
+        route(Method::GET, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/schemas", "The schemas of the app's synced collections, inferred from what edges upload", true, get(schemas::list)),
+        route(Method::GET, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/schemas/{schema_id}", "One collection's schema (JSON Schema with bsonType)", true, get(schemas::get_one)),
+        route(Method::PUT, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/schemas/{schema_id}", "Replace a schema: removing or retyping a field resets the edges that sync it", true, put(schemas::replace)),
         route(Method::GET, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/edge/{edge_id}/metrics/history", "Outpost's addition: the instance's metrics reports of the last hour, oldest first", true, get(observe::metrics_history)),
         route(Method::GET, "/api/admin/v3.0/groups/{group_id}/apps/{app_id}/logs", "The app's edges' authentication and sync log records, newest first (Outpost's additions: level, edge_server_id filters)", true, get(observe::logs)),
         route(Method::GET, "/healthz", "Liveness: 200 while the hub serves", false, get(observe::healthz)),

@@ -91,7 +91,7 @@ pub(super) async fn logs(
         {
             continue;
         }
-        for log in state.hub.edge_logs(&edge.id, query.user_id.as_deref()) {
+        for log in state.hub.edge_logs(&edge.id, query.user_id.as_deref())? {
             if level.is_none_or(|level| log.level == level) {
                 all.push((edge.id.clone(), log));
             }
@@ -216,7 +216,7 @@ pub(super) async fn prometheus(State(state): State<Arc<ApiState>>) -> ApiResult<
     }
     text.push_str("# HELP outpost_edge_metric A metric the instance reported (key: the Admin API's metric key).\n# TYPE outpost_edge_metric gauge\n");
     for edge in &edges {
-        let Some((_, metrics)) = state.hub.edge_metrics(&edge.id) else {
+        let Some((_, metrics)) = state.hub.edge_metrics(&edge.id)? else {
             continue;
         };
         for metric in metrics {

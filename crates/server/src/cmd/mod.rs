@@ -54,6 +54,7 @@ mod list_databases;
 mod list_indexes;
 mod logout;
 mod outpost_hub;
+mod outpost_hub_clock;
 mod outpost_sync;
 mod ping;
 mod profile;
@@ -153,9 +154,11 @@ pub static COMMANDS: &[&Command] = &[
     &outpost_hub::LIST_EDGES_COMMAND,
     &outpost_hub::SET_EDGE_QUERY_COMMAND,
     &outpost_hub::DELETE_EDGE_COMMAND,
+    &outpost_hub_clock::COMMAND,
     &outpost_sync::DOWNLOAD_COMMAND,
     &outpost_sync::HELLO_COMMAND,
     &outpost_sync::REPORT_COMMAND,
+    &outpost_sync::RESET_COMMAND,
     &outpost_sync::SNAPSHOT_COMMAND,
     &outpost_sync::STATUS_COMMAND,
     &outpost_sync::UPLOAD_COMMAND,

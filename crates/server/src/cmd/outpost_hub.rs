@@ -7,6 +7,8 @@ use bson::{doc, Bson, Document};
 use outpost_sync::protocol::{CREATE_EDGE, DELETE_EDGE, LIST_EDGES, SET_EDGE_QUERY};
 use outpost_sync::{Hub, ServiceType};
 
+use crate::admin_api::groups::{Groups, ServiceKind};
+
 use super::{Action, Command, Counter, Request};
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -122,8 +124,26 @@ fn create_edge(state: &State, req: &Request) -> Result<Document> {
         Some(_) => return Err(Error::type_mismatch("'defaultDb' must be a string")),
     };
     let query = query_argument(req.body)?;
-    hub.create_edge(name, service, query.as_ref(), default_db)
-        .map_err(sync_error)
+    // In the app of its service and database, so the Admin API shows it too.
+    let kind = match service {
+        ServiceType::EdgeServer => ServiceKind::EdgeServer,
+        ServiceType::DeviceSync => ServiceKind::DeviceSync,
+    };
+    let app = Groups::open(&state.storage)?
+        .cli_app(kind, default_db)
+        .map_err(|error| Error::new(1, error.message))?;
+    let (record, registration_key) = hub
+        .create_edge_in(Some(&app.id), name, service, query.as_ref(), default_db)
+        .map_err(sync_error)?;
+    Ok(doc! {
+        "id": &record.id,
+        "name": name,
+        "service": service.as_str(),
+        "query": record.query,
+        "defaultDb": default_db,
+        "appId": &app.id,
+        "registration_key": registration_key,
+    })
 }
 
 fn list_edges(state: &State, _req: &Request) -> Result<Document> {

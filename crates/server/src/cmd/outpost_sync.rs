@@ -62,6 +62,17 @@ pub static REPORT_COMMAND: Command = Command {
     run: run_on_hub,
 };
 
+pub static RESET_COMMAND: Command = Command {
+    name: outpost_sync::hub::RESET,
+    aliases: &[],
+    help: "hub: the bound edge, required to reset, has kept its unsynced changes and downloads \
+           afresh; answers {query, queryVersion}",
+    admin_only: true,
+    action: Action::Sync,
+    counter: Counter::Command,
+    run: run_on_hub,
+};
+
 pub static STATUS_COMMAND: Command = Command {
     name: "outpostSyncStatus",
     aliases: &[],

@@ -4,6 +4,7 @@
 //! writes: it only uses storage's public API like any other client, and a hub that is down
 //! only delays the next exchange.
 
+mod backoff;
 pub mod client;
 pub mod login;
 pub mod report;
@@ -219,13 +220,14 @@ enum Side {
 }
 
 /// One side's loop until stopped: its exchanges while things work; after an error, a new
-/// connection after a backoff that doubles up to `max_backoff`. A refused API key or
-/// registration key stops sync (retrying cannot fix it); local service continues.
+/// connection after a backoff that doubles up to `max_backoff` ([`backoff`]). A refusal by
+/// the hub (its API key or registration key refused) is retried the same way, the edge
+/// serving locally meanwhile: the hub may accept it again (re-registered there, a new key).
 fn run(shared: &Shared, side: Side) {
-    let initial_backoff = Duration::from_millis(100).min(shared.timing.max_backoff);
-    let mut backoff = initial_backoff;
+    let mut backoff = backoff::Backoff::new(shared.timing.max_backoff);
     let mut link: Option<HubClient> = None;
     let mut failing = false;
+    let mut refused = false;
     // The download side says once, in the hub's logs, that this edge's sync is running.
     let mut announced = side == Side::Upload;
     while !shared.stopping() {
@@ -256,24 +258,23 @@ fn run(shared: &Shared, side: Side) {
                     );
                     failing = false;
                 }
-                backoff = initial_backoff;
+                refused = false;
+                backoff.reset();
             }
             Err(_) if shared.stopping() => return,
-            Err(error) if error.is_fatal() => {
-                shared.reporter.logs().push(
-                    "sync",
-                    "error",
-                    format!("the hub refused this edge; sync stopped: {error}"),
-                    None,
-                );
-                shared.engine().record_error(&error);
-                tracing::error!(hub = %shared.hub, error = %error, "the hub refused this edge; sync stopped, the edge keeps serving locally");
-                shared.stop();
-                return;
-            }
             Err(error) => {
                 shared.engine().record_error(&error);
-                if !failing {
+                if error.is_fatal() && !refused {
+                    shared.reporter.logs().push(
+                        "sync",
+                        "error",
+                        format!("the hub refused this edge; retrying with backoff: {error}"),
+                        None,
+                    );
+                    tracing::error!(hub = %shared.hub, error = %error, "the hub refused this edge; the edge keeps serving locally and retries with backoff");
+                    refused = true;
+                    failing = true;
+                } else if !failing {
                     tracing::warn!(hub = %shared.hub, ?side, error = %error, "sync with the hub failed; retrying with backoff");
                     shared.reporter.logs().push(
                         "sync",
@@ -287,8 +288,7 @@ fn run(shared: &Shared, side: Side) {
                 if side == Side::Download {
                     shared.reporter.reset();
                 }
-                shared.sleep(backoff);
-                backoff = (backoff * 2).min(shared.timing.max_backoff);
+                shared.sleep(backoff.next_wait());
             }
         }
     }

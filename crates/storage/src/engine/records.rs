@@ -73,6 +73,15 @@ impl<T: Serialize + DeserializeOwned> RecordTree<T> {
         })
     }
 
+    /// The records whose keys start with `prefix`, in key order.
+    pub fn scan_prefix(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(Vec<u8>, T)>> + '_ {
+        self.tree.scan_prefix(prefix).map(move |item| {
+            let (key, bytes) = item?;
+            let value = self.decode(&key, &bytes)?;
+            Ok((key.to_vec(), value))
+        })
+    }
+
     pub(super) fn decode(&self, key: &[u8], bytes: &[u8]) -> Result<T> {
         bson::from_slice(bytes).map_err(|error| {
             Error::Corrupt(format!(

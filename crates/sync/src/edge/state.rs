@@ -45,6 +45,20 @@ pub(super) struct Progress {
     pub upload_cursor: u64,
     /// The last hub history sequence applied.
     pub download_cursor: u64,
+    /// A reset begun and not finished (see `edge::reset`): resumed at the next connection.
+    #[serde(default)]
+    pub reset: Option<ResetMarker>,
+}
+
+/// A reset the hub required, from the moment the edge kept its unsynced changes until they
+/// are re-applied on the fresh copy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ResetMarker {
+    /// The `resetId` of this reset's records in the recovery collection.
+    pub id: String,
+    pub reason: String,
+    pub started: bson::DateTime,
 }
 
 /// An insert into an ingest collection that the hub acknowledged: the local copy may go once
@@ -159,6 +173,7 @@ fn legacy_progress(document: &Document) -> Result<Progress> {
         },
         upload_cursor: read_u64(document, "uploadCursor")?,
         download_cursor: read_u64(document, "downloadCursor")?,
+        reset: None,
     })
 }
 

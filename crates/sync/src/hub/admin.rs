@@ -6,7 +6,8 @@ use bson::{Bson, DateTime, Document};
 use serde::{Deserialize, Serialize};
 
 use super::monitor::{self, MetricsPoint};
-use super::records::{EdgeRecord, API_KEY_INVALID, MAX_OLD_KEYS};
+use super::observations::MetricsRecord;
+use super::records::{EdgeRecord, ResetRecord, API_KEY_INVALID, MAX_OLD_KEYS};
 use super::{Hub, HubStore, Peer, SyncSession};
 use crate::error::{Error, Result};
 use crate::protocol::{hash_key, random_key, PROTOCOL_VERSION};
@@ -97,32 +98,45 @@ impl<S: HubStore> Hub<S> {
         Ok(key)
     }
 
-    /// The edge's last reported metrics and when they came.
-    pub fn edge_metrics(&self, id: &str) -> Option<(DateTime, Vec<EdgeMetric>)> {
-        self.locked().metrics.get(id).cloned()
+    /// The edge's last reported metrics and when they came (kept in the hub's store).
+    pub fn edge_metrics(&self, id: &str) -> Result<Option<(DateTime, Vec<EdgeMetric>)>> {
+        Ok(self
+            .store
+            .metrics(id)?
+            .map(|record| (record.time, record.metrics)))
     }
 
     /// The edge's log records, newest first, those of `user_id` only when given.
-    pub fn edge_logs(&self, id: &str, user_id: Option<&str>) -> Vec<EdgeLog> {
-        let memory = self.locked();
-        let Some(logs) = memory.logs.get(id) else {
-            return Vec::new();
-        };
-        logs.iter()
-            .rev()
-            .filter(|log| user_id.is_none_or(|user| log.user_id.as_deref() == Some(user)))
-            .cloned()
-            .collect()
+    pub fn edge_logs(&self, id: &str, user_id: Option<&str>) -> Result<Vec<EdgeLog>> {
+        let mut logs = self.store.logs(id)?;
+        logs.reverse();
+        logs.retain(|log| user_id.is_none_or(|user| log.user_id.as_deref() == Some(user)));
+        Ok(logs)
     }
 
-    /// A hello with a working key: the new connection is noted, and a failure the edge has
-    /// got past (an old protocol) is cleared.
-    pub(super) fn note_connection(&self, id: &str, peer: &Peer) -> Result<()> {
-        let _guard = self.locked();
+    /// A hello with a working key: an edge back from longer than its offline window must
+    /// reset (see `window`), the new connection is noted, and a failure the edge has got past
+    /// (an old protocol) is cleared. Returns the reset the edge must make, if any.
+    pub(super) fn note_connection(&self, id: &str, peer: &Peer) -> Result<Option<ResetRecord>> {
+        let memory = self.locked();
         let mut record = self.edge_by_id(id)?;
-        peer.note(&mut record);
-        record.failure = None;
-        self.store.put_edge(&record)
+        self.check_window(&memory, &mut record);
+        peer.note(&mut record, self.now());
+        record.failure = record.reset.as_ref().map(|reset| reset.reason.clone());
+        self.store.put_edge(&record)?;
+        Ok(record.reset)
+    }
+
+    /// Appends a log record of the hub's own about edge `id` (a reset, say).
+    pub(super) fn note_log(&self, id: &str, message: String) -> Result<()> {
+        let log = EdgeLog {
+            time: self.now(),
+            kind: "sync".into(),
+            level: "warn".into(),
+            message,
+            user_id: None,
+        };
+        self.store.append_logs(id, &[log], MAX_LOGS_PER_EDGE)
     }
 
     /// A hello with a key a re-key replaced: that instance is failed, "API key invalid".
@@ -135,7 +149,7 @@ impl<S: HubStore> Hub<S> {
             .find(|edge| edge.old_api_key_hashes.iter().any(|old| old == hash));
         if let Some(mut record) = old {
             record.failure = Some(API_KEY_INVALID.to_string());
-            record.last_connection = Some(DateTime::now());
+            record.last_connection = Some(self.now());
             self.store.put_edge(&record)?;
         }
         Ok(())
@@ -163,7 +177,7 @@ impl<S: HubStore> Hub<S> {
             "edge too old: it speaks sync protocol {theirs}, the hub speaks {PROTOCOL_VERSION}; \
              upgrade the edge ({refusal})"
         ));
-        record.last_connection = Some(DateTime::now());
+        record.last_connection = Some(self.now());
         if let Err(error) = self.store.put_edge(&record) {
             tracing::warn!(error = %error, "cannot record an edge's refused protocol version");
         }
@@ -177,24 +191,19 @@ impl<S: HubStore> Hub<S> {
         let edge = self.bound_edge(session)?;
         let metrics = parse_metrics(command)?;
         let logs = parse_logs(command)?;
-        let mut memory = self.locked();
+        let time = self.now();
         if let Some(metrics) = metrics {
-            let now = DateTime::now();
             let point = MetricsPoint {
-                time: now,
+                time,
                 metrics: metrics.clone(),
             };
-            monitor::record(&mut memory, &edge.record.id, point);
-            memory
-                .metrics
-                .insert(edge.record.id.clone(), (now, metrics));
+            monitor::record(&mut self.locked(), &edge.record.id, point);
+            let record = MetricsRecord { time, metrics };
+            self.store.put_metrics(&edge.record.id, &record)?;
         }
-        let kept = memory.logs.entry(edge.record.id.clone()).or_default();
-        for log in logs {
-            if kept.len() >= MAX_LOGS_PER_EDGE {
-                kept.pop_front();
-            }
-            kept.push_back(log);
+        if !logs.is_empty() {
+            self.store
+                .append_logs(&edge.record.id, &logs, MAX_LOGS_PER_EDGE)?;
         }
         // The hub's view of the instance, for the edge's status.
         let (status, reason) = edge.record.status();

@@ -88,6 +88,7 @@ impl<S: HubStore> Hub<S> {
         let (edge, horizon) = {
             let mut memory = self.locked();
             let edge = self.bound_edge(session)?;
+            self.refuse_while_resetting(&edge.record)?;
             self.catch_up_all(&mut memory)?;
             self.touch(&mut memory, &edge, after)?;
             // Every entry up to here has a version; later ones wait for the next request.

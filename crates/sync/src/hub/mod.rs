@@ -18,14 +18,17 @@
 mod admin;
 mod download;
 mod monitor;
+pub mod observations;
 mod records;
 mod registry;
+pub mod schemas;
 pub mod store;
 mod upload;
+mod window;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use bson::{DateTime, Document};
@@ -40,8 +43,10 @@ use crate::protocol::{
 };
 pub use admin::{EdgeLog, EdgeMetric, LOG_LEVELS, MAX_LOGS_PER_EDGE};
 pub use monitor::{MetricsPoint, SyncLag, METRICS_HISTORY_MS};
+pub use records::ResetRecord;
 pub use records::{EdgeRecord, FieldVersion, Version, API_KEY_INVALID, HUB_INSTANCE};
 pub use store::{HubBatch, HubStore, SledHubStore};
+pub use window::{OfflineWindows, DEFAULT_MAX_OFFLINE_DAYS, RESET, RESET_REQUIRED};
 
 /// The hub's bookkeeping database of earlier versions (its registry is a set of records
 /// now); still internal, never synced.
@@ -61,6 +66,10 @@ pub struct Hub<S: HubStore = SledHubStore> {
     waiting: AtomicUsize,
     /// Set when the server stops: waiting downloads answer at once.
     stopping: AtomicBool,
+    /// What a test added to the hub's clock (see [`window`]).
+    clock_offset_ms: AtomicI64,
+    /// Each edge's maximum offline time (see [`window`]); `None`: the default for all.
+    offline_windows: RwLock<Option<OfflineWindows>>,
 }
 
 /// What the hub keeps in memory, under its lock.
@@ -75,11 +84,8 @@ struct HubMemory {
     /// The hub history sequence up to which hub-local writes have versions (see
     /// `Hub::catch_up_versions`); `None` until read from the store after a start.
     versioned_seq: Option<u64>,
-    /// Each edge's last metrics report (`outpostSyncReport`) and when it came.
-    metrics: HashMap<String, (DateTime, Vec<EdgeMetric>)>,
-    /// Each edge's reported log records, oldest first, at most [`MAX_LOGS_PER_EDGE`].
-    logs: HashMap<String, std::collections::VecDeque<EdgeLog>>,
-    /// Each edge's metrics reports of the last hour, oldest first (see [`monitor`]).
+    /// Each edge's metrics reports of the last hour, oldest first (see [`monitor`]); the last
+    /// report and the log records are in the store (see [`observations`]).
     metrics_history: HashMap<String, std::collections::VecDeque<MetricsPoint>>,
 }
 
@@ -103,9 +109,9 @@ impl Peer {
         }
     }
 
-    /// Records a new connection of the edge.
-    fn note(&self, record: &mut EdgeRecord) {
-        record.last_connection = Some(DateTime::now());
+    /// Records a new connection of the edge at `now` (the hub's clock).
+    fn note(&self, record: &mut EdgeRecord, now: DateTime) {
+        record.last_connection = Some(now);
         if self.hostname.is_some() {
             record.hostname.clone_from(&self.hostname);
         }
@@ -156,6 +162,8 @@ impl<S: HubStore> Hub<S> {
             lock: Mutex::new(HubMemory::default()),
             waiting: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
+            clock_offset_ms: AtomicI64::new(0),
+            offline_windows: RwLock::new(None),
         }
     }
 
@@ -213,7 +221,9 @@ impl<S: HubStore> Hub<S> {
                 Ok(messages::body(&reply))
             }
             REPORT => self.report(session, command),
+            RESET => self.begin_reset(session),
             UPLOAD => {
+                self.refuse_while_resetting(&self.bound_edge(session)?.record)?;
                 let upload: messages::Upload = messages::parse(command, "upload")?;
                 let reply = self.upload(
                     session,
@@ -221,6 +231,10 @@ impl<S: HubStore> Hub<S> {
                     upload.last_seq,
                     &upload.timeseries,
                 )?;
+                // (The upload is applied: a schema that cannot be noted is only logged.)
+                if let Err(error) = self.learn_schemas(&upload.changes) {
+                    tracing::warn!(error = %error, "cannot update the inferred schemas");
+                }
                 Ok(messages::body(&reply))
             }
             DOWNLOAD => {
@@ -258,7 +272,10 @@ impl<S: HubStore> Hub<S> {
             None => self.store.versioned_up_to()?,
         };
         for edge in self.store.edges()? {
-            if !edge.registration_key_used {
+            // An edge past its offline window is reset when it comes back (see `window`).
+            if !edge.registration_key_used
+                || self.past_window(&edge, memory.last_seen.get(&edge.id).copied())
+            {
                 continue;
             }
             let downloaded = memory
@@ -292,9 +309,13 @@ impl<S: HubStore> Hub<S> {
             }
             (None, Some(api_key)) => {
                 let edge = self.authenticate(api_key)?;
-                self.note_connection(&edge.record.id, &peer)?;
+                let reset = self.note_connection(&edge.record.id, &peer)?;
                 let hash = edge.record.api_key_hash.unwrap_or_default();
-                (hash, messages::HelloReply::bound(edge.record.id))
+                let mut reply = messages::HelloReply::bound(edge.record.id);
+                reply.reset = reset.map(|reset| messages::ResetNotice {
+                    reason: reset.reason,
+                });
+                (hash, reply)
             }
             (None, None) => {
                 return Err(Error::protocol(
@@ -359,7 +380,7 @@ impl<S: HubStore> Hub<S> {
 
     /// Notes that `edge` was heard from now, downloading after history sequence `downloaded`.
     fn touch(&self, memory: &mut HubMemory, edge: &Edge, downloaded: u64) -> Result<()> {
-        let now = DateTime::now();
+        let now = self.now();
         let stale = edge.record.last_seen.is_none_or(|seen| {
             now.timestamp_millis()
                 .saturating_sub(seen.timestamp_millis())

@@ -59,6 +59,23 @@ pub struct EdgeRecord {
     /// says hello with one is told its key is invalid, and the instance shows as failed.
     #[serde(default)]
     pub old_api_key_hashes: Vec<String>,
+    /// A reset the hub requires of the edge and the edge has not begun (it was offline past
+    /// its app's maximum offline time, or a breaking schema change): see `hub::window`.
+    #[serde(default)]
+    pub reset: Option<ResetRecord>,
+    /// The edge's last reset, once it began it (shown by the Admin API).
+    #[serde(default)]
+    pub last_reset: Option<ResetRecord>,
+}
+
+/// Why and when the hub reset an edge (see `hub::window`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResetRecord {
+    pub reason: String,
+    /// When the hub required the reset (`reset`) or the edge began it (`last_reset`), by the
+    /// hub's clock.
+    pub time: DateTime,
 }
 
 /// How many replaced API key hashes an edge record remembers.
@@ -94,7 +111,15 @@ impl EdgeRecord {
             "uploadedSeq": u64_to_i64(self.uploaded_seq),
             "downloadedSeq": u64_to_i64(self.downloaded_seq),
             "state": state,
+            "reset": self.reset.as_ref().map_or(Bson::Null, ResetRecord::to_document),
+            "lastReset": self.last_reset.as_ref().map_or(Bson::Null, ResetRecord::to_document),
         }
+    }
+}
+
+impl ResetRecord {
+    fn to_document(&self) -> Bson {
+        Bson::Document(doc! {"reason": &self.reason, "time": self.time})
     }
 }
 

@@ -77,6 +77,8 @@ impl<S: HubStore> Hub<S> {
             last_connection: None,
             failure: None,
             old_api_key_hashes: Vec::new(),
+            reset: None,
+            last_reset: None,
         };
         let _guard = self.locked();
         self.store.put_edge(&record)?;
@@ -115,8 +117,7 @@ impl<S: HubStore> Hub<S> {
         self.store.remove_edge(id)?;
         memory.last_seen.remove(id);
         memory.downloaded.remove(id);
-        memory.metrics.remove(id);
-        memory.logs.remove(id);
+        self.store.remove_observations(id)?;
         memory.metrics_history.remove(id);
         Ok(doc! {"id": id, "deleted": true})
     }
@@ -150,9 +151,11 @@ impl<S: HubStore> Hub<S> {
         let api_key = random_key()?;
         record.registration_key_used = true;
         record.api_key_hash = Some(hash_key(&api_key));
-        record.last_seen = Some(DateTime::now());
+        record.last_seen = Some(self.now());
+        // A reset the hub required stays required: the edge's next hello with its new API key
+        // is told so.
         record.failure = None;
-        peer.note(&mut record);
+        peer.note(&mut record, self.now());
         self.store.put_edge(&record)?;
         Ok(HelloReply {
             edge_id: record.id,
@@ -161,6 +164,7 @@ impl<S: HubStore> Hub<S> {
             query: Some(record.query),
             query_version: Some(record.query_version),
             default_db: Some(record.default_db),
+            reset: None,
         })
     }
 

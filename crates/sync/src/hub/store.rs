@@ -16,7 +16,10 @@ use outpost_storage::{
     Storage, TimeseriesOptions,
 };
 
+use super::admin::EdgeLog;
+use super::observations::{MetricsRecord, SledObservations};
 use super::records::{DropRecord, EdgeRecord, Version, VersionedUpTo};
+use super::schemas::SchemaRecord;
 use crate::error::{Error, Result};
 use crate::protocol::split_namespace;
 
@@ -44,6 +47,19 @@ pub trait HubStore: Versions + Send + Sync {
     /// key must survive a crash once answered).
     fn put_edge(&self, edge: &EdgeRecord) -> Result<()>;
     fn remove_edge(&self, id: &str) -> Result<()>;
+
+    /// What edges report (see `hub::observations`): the last metrics of an edge, its log
+    /// records (appended, the newest `keep` kept; read oldest first), and removing both.
+    fn put_metrics(&self, edge: &str, record: &MetricsRecord) -> Result<()>;
+    fn metrics(&self, edge: &str) -> Result<Option<MetricsRecord>>;
+    fn append_logs(&self, edge: &str, logs: &[EdgeLog], keep: usize) -> Result<()>;
+    fn logs(&self, edge: &str) -> Result<Vec<EdgeLog>>;
+    fn remove_observations(&self, edge: &str) -> Result<()>;
+
+    /// The collections' schemas (see `hub::schemas`), by namespace.
+    fn schema(&self, ns: &str) -> Result<Option<SchemaRecord>>;
+    fn put_schema(&self, record: &SchemaRecord) -> Result<()>;
+    fn schemas(&self) -> Result<Vec<SchemaRecord>>;
 
     fn document(&self, ns: &str, id: &Bson) -> Result<Option<Document>>;
     /// The hub history sequence up to which hub-local writes have versions.
@@ -100,6 +116,8 @@ pub struct SledHubStore {
     versions: RecordTree<Version>,
     drops: RecordTree<DropRecord>,
     meta: RecordTree<VersionedUpTo>,
+    observations: SledObservations,
+    schemas: RecordTree<SchemaRecord>,
 }
 
 impl SledHubStore {
@@ -109,6 +127,8 @@ impl SledHubStore {
             versions: storage.records("sync.hub.versions")?,
             drops: storage.records("sync.hub.drops")?,
             meta: storage.records("sync.hub.meta")?,
+            observations: SledObservations::new(&storage)?,
+            schemas: storage.records("sync.hub.schemas")?,
             storage,
         })
     }
@@ -165,6 +185,41 @@ impl HubStore for SledHubStore {
     fn remove_edge(&self, id: &str) -> Result<()> {
         self.edges.remove(id.as_bytes())?;
         Ok(self.storage.flush()?)
+    }
+
+    fn put_metrics(&self, edge: &str, record: &MetricsRecord) -> Result<()> {
+        self.observations.put_metrics(edge, record)
+    }
+
+    fn metrics(&self, edge: &str) -> Result<Option<MetricsRecord>> {
+        self.observations.metrics(edge)
+    }
+
+    fn append_logs(&self, edge: &str, logs: &[EdgeLog], keep: usize) -> Result<()> {
+        self.observations.append_logs(edge, logs, keep)
+    }
+
+    fn logs(&self, edge: &str) -> Result<Vec<EdgeLog>> {
+        self.observations.logs(edge)
+    }
+
+    fn remove_observations(&self, edge: &str) -> Result<()> {
+        self.observations.remove(edge)
+    }
+
+    fn schema(&self, ns: &str) -> Result<Option<SchemaRecord>> {
+        Ok(self.schemas.get(ns.as_bytes())?)
+    }
+
+    fn put_schema(&self, record: &SchemaRecord) -> Result<()> {
+        Ok(self.schemas.put(record.ns.as_bytes(), record)?)
+    }
+
+    fn schemas(&self) -> Result<Vec<SchemaRecord>> {
+        self.schemas
+            .iter()
+            .map(|item| item.map(|(_, record)| record).map_err(Into::into))
+            .collect()
     }
 
     fn document(&self, ns: &str, id: &Bson) -> Result<Option<Document>> {

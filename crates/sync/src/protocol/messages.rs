@@ -80,6 +80,15 @@ pub struct HelloReply {
     pub query_version: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_db: Option<String>,
+    /// The hub requires this edge to reset before it syncs again (see `hub::window`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<ResetNotice>,
+}
+
+/// Why the hub requires a reset (offline past the window, a breaking schema change).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResetNotice {
+    pub reason: String,
 }
 
 impl HelloReply {
@@ -92,6 +101,7 @@ impl HelloReply {
             query: None,
             query_version: None,
             default_db: None,
+            reset: None,
         }
     }
 }
