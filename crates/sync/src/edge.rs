@@ -173,6 +173,25 @@ impl SyncStatus {
 /// Local changes not yet uploaded: (namespace, encoded `_id`) -> (clock, what they did).
 type PendingChanges = HashMap<(String, Vec<u8>), (u64, LocalOp)>;
 
+/// The pending local changes found by scanning the history log up to `scanned`. A snapshot
+/// keeps one across its pages and scans only what was written since (the upload cursor does
+/// not move meanwhile: the engine is held), instead of the whole backlog, its earlier pages
+/// included, for each page.
+struct PendingScan {
+    scanned: u64,
+    changes: PendingChanges,
+}
+
+impl PendingScan {
+    /// Nothing scanned yet after the upload cursor.
+    fn after(upload_cursor: u64) -> PendingScan {
+        PendingScan {
+            scanned: upload_cursor,
+            changes: PendingChanges::new(),
+        }
+    }
+}
+
 /// What one upload pass chose from the history log.
 #[derive(Debug, Default)]
 struct UploadBatch {
@@ -945,6 +964,13 @@ impl EdgeSync {
     /// will say: an update that moved a document out of the query uploads as a delete, so it
     /// is a pending delete; a local-only write is not pending.
     fn pending_local_changes(&self, upload_cursor: u64) -> Result<PendingChanges> {
+        let mut scan = PendingScan::after(upload_cursor);
+        self.scan_pending(&mut scan)?;
+        Ok(scan.changes)
+    }
+
+    /// Extends `scan` with the history entries written since it last looked.
+    fn scan_pending(&self, scan: &mut PendingScan) -> Result<()> {
         let scope = match &self.state {
             Some(state) => Some((
                 InstanceQuery::parse(&state.progress.query, &state.identity.default_db)?,
@@ -952,9 +978,10 @@ impl EdgeSync {
             )),
             None => None,
         };
-        let mut pending = HashMap::new();
-        for entry in self.storage.history_from(upload_cursor.saturating_add(1)) {
+        let pending = &mut scan.changes;
+        for entry in self.storage.history_from(scan.scanned.saturating_add(1)) {
             let entry = entry?;
+            scan.scanned = entry.seq;
             if entry.origin != Origin::Local {
                 continue;
             }
@@ -989,21 +1016,36 @@ impl EdgeSync {
             };
             pending.insert(key, (entry.hlc, op));
         }
-        Ok(pending)
+        Ok(())
     }
 
     /// Applies the hub's changes (downloaded, or answers to an upload) in one atomic commit,
-    /// with the progress of `commit_state` when given (the cursor after these changes). The
-    /// batch holds the storage's writer lock from before the pending local changes are read
-    /// until the commit, so no local write can slip in between and be overwritten by an older
-    /// version from the hub. Returns how many changes were applied.
-    /// Applies the hub's `changes`, committed with `commit_state`'s progress and the
-    /// `ingested` records when given.
+    /// with the progress of `commit_state` and the `ingested` records when given (the cursor
+    /// after these changes). The batch holds the storage's writer lock from before the
+    /// pending local changes are read until the commit, so no local write can slip in between
+    /// and be overwritten by an older version from the hub. Returns how many changes were
+    /// applied.
     fn apply_changes(
         &self,
         changes: &[Change],
         commit_state: Option<&EdgeState>,
         ingested: &[(Vec<u8>, Ingested)],
+    ) -> Result<u64> {
+        let upload_cursor = commit_state
+            .or(self.state.as_ref())
+            .map_or(0, |s| s.progress.upload_cursor);
+        let mut scan = PendingScan::after(upload_cursor);
+        self.apply_changes_with(changes, commit_state, ingested, &mut scan)
+    }
+
+    /// [`Self::apply_changes`], with the pending local changes of `scan`, brought up to date
+    /// under the writer lock.
+    fn apply_changes_with(
+        &self,
+        changes: &[Change],
+        commit_state: Option<&EdgeState>,
+        ingested: &[(Vec<u8>, Ingested)],
+        scan: &mut PendingScan,
     ) -> Result<u64> {
         if changes.is_empty() && ingested.is_empty() {
             // Nothing to check against pending local changes (a scan of the backlog).
@@ -1014,17 +1056,13 @@ impl EdgeSync {
         }
         let storage = self.storage.clone();
         let mut batch = storage.remote_batch();
-        let upload_cursor = commit_state
-            .or(self.state.as_ref())
-            .map_or(0, |s| s.progress.upload_cursor);
-        let pending = if changes.is_empty() {
-            PendingChanges::new()
-        } else {
-            self.pending_local_changes(upload_cursor)?
-        };
+        if !changes.is_empty() {
+            self.scan_pending(scan)?;
+        }
+        let pending = &scan.changes;
         let mut applied = 0_u64;
         for change in changes {
-            if self.stage_downloaded(&mut batch, change, &pending)? {
+            if self.stage_downloaded(&mut batch, change, pending)? {
                 applied += 1;
             }
         }
@@ -1186,6 +1224,7 @@ impl EdgeSync {
         // new edge has none, and the documents the snapshot brings are never all in memory).
         // Those the snapshot sends are taken off; what is left decides below.
         let mut unreceived = self.local_ids_in(&old_query, &new_query)?;
+        let mut scan = PendingScan::after(state.progress.upload_cursor);
         let mut newly_synced = Vec::new();
         let mut position = None;
         let hub_seq = loop {
@@ -1213,7 +1252,7 @@ impl EdgeSync {
             }
             // Each page in one commit, checked against the local changes pending at that
             // moment (a document deleted here during the snapshot stays deleted).
-            self.apply_changes(&page, None, &[])?;
+            self.apply_changes_with(&page, None, &[], &mut scan)?;
             if reply.done {
                 break u64::try_from(reply.hub_seq).unwrap_or(0);
             }
