@@ -54,6 +54,16 @@ struct Applied {
 }
 
 impl Applied {
+    /// The change is refused (and counted as ignored), with the reason the edge is told.
+    fn refuse(&mut self, change: &Change, reason: String) {
+        self.ignored += 1;
+        self.refused.push(Refused {
+            ns: change.ns.clone(),
+            id: change.id.clone(),
+            reason,
+        });
+    }
+
     /// The change lost: nothing of it is written and the edge gets the hub's version back.
     fn lose(&mut self, change: &Change) {
         self.ignored += 1;
@@ -195,12 +205,7 @@ impl<S: HubStore> Hub<S> {
         let mut outcome = Applied::default();
         for (position, change) in attempt.changes.iter().enumerate().take(attempt.prefix) {
             if let Some((_, reason)) = attempt.refused.iter().find(|(p, _)| *p == position) {
-                outcome.ignored += 1;
-                outcome.refused.push(Refused {
-                    ns: change.ns.clone(),
-                    id: change.id.clone(),
-                    reason: reason.clone(),
-                });
+                outcome.refuse(change, reason.clone());
                 // A one-way change is not undone at the edge.
                 let one_way = split_namespace(&change.ns)
                     .is_ok_and(|(db, coll)| edge.query.is_one_way(db, coll));
@@ -387,17 +392,9 @@ impl<S: HubStore> Hub<S> {
         change: &Change,
         outcome: &mut Applied,
     ) -> Result<()> {
-        let refuse = |outcome: &mut Applied, reason: String| {
-            outcome.ignored += 1;
-            outcome.refused.push(Refused {
-                ns: change.ns.clone(),
-                id: change.id.clone(),
-                reason,
-            });
-        };
         let Op::Insert(doc) = &change.op else {
-            refuse(
-                outcome,
+            outcome.refuse(
+                change,
                 format!(
                     "{db}.{coll} is an ingest collection of this edge: the hub takes inserts \
                      only, not a {}",
@@ -411,7 +408,7 @@ impl<S: HubStore> Hub<S> {
             return Ok(());
         }
         if let Err(reason) = check_id(edge.record.service, doc) {
-            refuse(outcome, reason.to_string());
+            outcome.refuse(change, reason.to_string());
             return Ok(());
         }
         if batch.document(&change.ns, &change.id)?.is_some() {
@@ -419,10 +416,7 @@ impl<S: HubStore> Hub<S> {
             outcome.ignored += 1;
             return Ok(());
         }
-        batch.observe_hlc(change.hlc);
-        let origin = Origin::Peer(edge.record.id.clone());
-        batch.put_document(&change.ns, &change.id, Some(doc.clone()), &origin);
-        outcome.applied += 1;
+        stage_one_way(batch, edge, change, doc, outcome);
         Ok(())
     }
 
@@ -476,16 +470,14 @@ impl<S: HubStore> Hub<S> {
         outcome: &mut Applied,
     ) -> Result<()> {
         let (Op::Insert(doc) | Op::Replace(doc)) = &change.op else {
-            outcome.ignored += 1;
-            outcome.refused.push(Refused {
-                ns: change.ns.clone(),
-                id: change.id.clone(),
-                reason: format!(
+            outcome.refuse(
+                change,
+                format!(
                     "{} holds time-series buckets, uploaded whole: the hub takes no {}",
                     change.ns,
                     change.op.name()
                 ),
-            });
+            );
             return Ok(());
         };
         let measurements =
@@ -502,10 +494,7 @@ impl<S: HubStore> Hub<S> {
             outcome.ignored += 1;
             return Ok(());
         }
-        batch.observe_hlc(change.hlc);
-        let origin = Origin::Peer(edge.record.id.clone());
-        batch.put_document(&change.ns, &change.id, Some(doc.clone()), &origin);
-        outcome.applied += 1;
+        stage_one_way(batch, edge, change, doc, outcome);
         Ok(())
     }
 
@@ -804,6 +793,21 @@ pub(super) fn version_with_drop(
         (None, dropped) => dropped,
         (version, _) => version,
     })
+}
+
+/// Stages a one-way write (an ingested insert, a time-series bucket) as it is: no version, no
+/// merge, nothing given back.
+fn stage_one_way<B: HubBatch>(
+    batch: &mut B,
+    edge: &Edge,
+    change: &Change,
+    doc: &Document,
+    outcome: &mut Applied,
+) {
+    batch.observe_hlc(change.hlc);
+    let origin = Origin::Peer(edge.record.id.clone());
+    batch.put_document(&change.ns, &change.id, Some(doc.clone()), &origin);
+    outcome.applied += 1;
 }
 
 /// Stages a merge that won: the merged document, and its versions owned by the edge when the
