@@ -7,7 +7,7 @@ pymongo's test suite is not vendored: the source distribution of PYMONGO_VERSION
 downloaded with pip at run time into a cache directory and its `test/` package run with
 pytest, importing that distribution's own `pymongo` and `bson` (pure Python), so the tests
 and the library they test always match whatever pymongo is installed. pytest and
-pytest-asyncio must be importable (`pip install pytest pytest-asyncio`).
+pytest-asyncio are installed with pip on first use when they are missing.
 
 Usage: run.py --port PORT [--host HOST] [--cache DIR]
 Exits 0 only when every selected test ran and passed (a skipped or missing test fails too).
@@ -108,12 +108,27 @@ def fetch(cache: Path) -> Path:
     return root
 
 
+def ensure_pytest():
+    """pytest and pytest-asyncio, installed with pip on first use (as the driver tests install
+    their clients)."""
+    try:
+        import pytest  # noqa: F401
+        import pytest_asyncio  # noqa: F401
+    except ImportError:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "pytest>=8.2", "pytest-asyncio>=0.24"],
+            check=True,
+        )
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", required=True)
     parser.add_argument("--cache", default=str(Path(__file__).resolve().parents[2] / "target" / "pymongo-suite"))
     args = parser.parse_args()
+    ensure_pytest()
     root = fetch(Path(args.cache))
     ids = selection(root)
     env = dict(os.environ, DB_IP=args.host, DB_PORT=str(args.port))
