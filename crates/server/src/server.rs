@@ -147,6 +147,10 @@ impl ServerBuilder {
             sync_status: sync_task.as_ref().map(crate::hub::SyncTask::status),
             shutdown: shutdown_rx.clone(),
         });
+        let versioner = state
+            .hub
+            .as_ref()
+            .map(crate::hub::versioner::Versioner::start);
         let http_addr = start_admin_api(&state, tls.clone(), shutdown_rx.clone()).await?;
         let task = tokio::spawn(accept_loop(listener, state.clone(), tls, shutdown_rx));
         tracing::info!(address = %local_addr, "Outpost is listening");
@@ -157,6 +161,7 @@ impl ServerBuilder {
             shutdown: shutdown_tx,
             task,
             sync_task,
+            versioner,
         })
     }
 }
@@ -211,6 +216,7 @@ pub struct ServerHandle {
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     sync_task: Option<crate::hub::SyncTask>,
+    versioner: Option<crate::hub::versioner::Versioner>,
 }
 
 impl ServerHandle {
@@ -237,6 +243,9 @@ impl ServerHandle {
         if let Some(hub) = &self.state.hub {
             // Edges' long polls answer now rather than at the end of their wait.
             hub.stop_waiting();
+        }
+        if let Some(versioner) = self.versioner {
+            let _ = tokio::task::spawn_blocking(move || versioner.join()).await;
         }
         self.state
             .shutting_down

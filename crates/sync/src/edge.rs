@@ -914,8 +914,8 @@ impl EdgeSync {
             after: state.progress.download_cursor,
             limit: Some(u64::try_from(self.options.batch_count).unwrap_or(500)),
             wait_ms: waiting.then_some(wait_ms),
-            query_version: waiting
-                .then(|| u64::try_from(state.progress.synced_query_version).unwrap_or(0)),
+            // (A hub answers a query change at once, without reading its history.)
+            query_version: Some(u64::try_from(state.progress.synced_query_version).unwrap_or(0)),
         }))
     }
 
