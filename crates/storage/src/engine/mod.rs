@@ -16,6 +16,7 @@ mod agg_env;
 mod capped;
 mod catalog;
 mod commits;
+mod counts;
 mod geo_near;
 mod group;
 mod history;
@@ -101,6 +102,8 @@ struct Inner {
     commits: commits::CommitWatch,
     /// Committed document count and size of capped collections, by collection id.
     capped_totals: Mutex<std::collections::HashMap<u64, capped::CappedTotals>>,
+    /// Document count by collection id, once asked for (see `counts.rs`).
+    doc_counts: Mutex<std::collections::HashMap<u64, u64>>,
     /// Single-document inserts waiting to be committed in a group (see `group.rs`).
     inserts: group::InsertQueue,
 }
@@ -212,6 +215,7 @@ impl Storage {
                 write_guard: RwLock::new(None),
                 commits: commits::CommitWatch::new(next_seq - 1),
                 capped_totals: Mutex::new(std::collections::HashMap::new()),
+                doc_counts: Mutex::new(std::collections::HashMap::new()),
                 inserts: group::InsertQueue::default(),
             }),
         })
@@ -511,6 +515,7 @@ impl Storage {
         self.commit_set(set)?;
         self.collections_write().remove(&ns);
         self.inner.kv.drop_tree(&docs_tree_name(c.meta.id))?;
+        self.forget_count(c.meta.id);
         for index in &c.indexes {
             self.inner.kv.drop_tree(&index_tree_name(index.meta.id))?;
         }

@@ -1033,7 +1033,7 @@ impl Storage {
     /// Number of documents in a collection (0 if it does not exist), without a filter.
     pub fn estimated_count(&self, db: &str, coll: &str) -> u64 {
         self.collection(db, coll)
-            .map_or(0, |c| u64::try_from(c.docs.len()).unwrap_or(u64::MAX))
+            .map_or(0, |c| self.document_count(&c))
     }
 
     /// The distinct values of `key` among documents matching `options.filter` (with its
