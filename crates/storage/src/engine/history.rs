@@ -136,9 +136,17 @@ impl HistoryEntry {
     }
 
     pub(crate) fn from_bytes(seq: u64, bytes: &[u8]) -> Result<HistoryEntry> {
-        let d = Document::from_reader(bytes)
+        let mut d = super::decode_document(bytes)
             .map_err(|e| Error::Corrupt(format!("history entry {seq}: {e}")))?;
         let corrupt = |what: &str| Error::Corrupt(format!("history entry {seq}: {what}"));
+        // The documents are taken out of the decoded entry, not copied.
+        let mut take_document = |key: &str| match d.remove(key) {
+            Some(Bson::Document(doc)) => Some(doc),
+            _ => None,
+        };
+        let doc = take_document("doc");
+        let increments = take_document("inc");
+        let before = take_document("before");
         let changed_fields = match d.get_array("changed") {
             Ok(a) => Some(
                 a.iter()
@@ -151,19 +159,19 @@ impl HistoryEntry {
             seq,
             ns: d.get_str("ns").map_err(|_| corrupt("ns"))?.to_owned(),
             op: HistoryOp::parse(d.get_str("op").map_err(|_| corrupt("op"))?)?,
-            id: d.get("id").cloned().unwrap_or(Bson::Null),
-            doc: d.get_document("doc").ok().cloned(),
+            id: d.remove("id").unwrap_or(Bson::Null),
+            doc,
             changed_fields,
-            increments: d.get_document("inc").ok().cloned(),
+            increments,
             hlc: u64::try_from(d.get_i64("hlc").map_err(|_| corrupt("hlc"))?)
                 .map_err(|_| corrupt("hlc"))?,
             origin: match d.get_str("origin") {
                 Ok(peer) => Origin::Peer(peer.to_owned()),
                 Err(_) => Origin::Local,
             },
-            before: d.get_document("before").ok().cloned(),
-            ddl: match d.get("ddl") {
-                Some(ddl) => Some(bson::from_bson(ddl.clone()).map_err(|_| corrupt("ddl"))?),
+            before,
+            ddl: match d.remove("ddl") {
+                Some(ddl) => Some(bson::from_bson(ddl).map_err(|_| corrupt("ddl"))?),
                 None => None,
             },
         })
