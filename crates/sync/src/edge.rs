@@ -979,12 +979,16 @@ impl EdgeSync {
             None => None,
         };
         let pending = &mut scan.changes;
-        for entry in self.storage.history_from(scan.scanned.saturating_add(1)) {
-            let entry = entry?;
-            scan.scanned = entry.seq;
-            if entry.origin != Origin::Local {
+        // The hub's changes this edge applied are skipped undecoded.
+        for item in self
+            .storage
+            .local_history_from(scan.scanned.saturating_add(1))
+        {
+            let (seq, entry) = item?;
+            scan.scanned = seq;
+            let Some(entry) = entry else {
                 continue;
-            }
+            };
             let synced_doc = |doc: &Document| match &scope {
                 Some((query, service)) => {
                     let Ok((db, coll)) = split_namespace(&entry.ns) else {

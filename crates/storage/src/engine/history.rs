@@ -136,8 +136,37 @@ impl HistoryEntry {
     }
 
     pub(crate) fn from_bytes(seq: u64, bytes: &[u8]) -> Result<HistoryEntry> {
-        let mut d = super::decode_document(bytes)
+        let d = super::decode_document(bytes)
             .map_err(|e| Error::Corrupt(format!("history entry {seq}: {e}")))?;
+        HistoryEntry::from_document(seq, d)
+    }
+
+    /// A stored entry without its documents (`doc` and `before` are `None`): what a reader
+    /// that needs only which document changed, how and when pays to decode.
+    pub(crate) fn head_from_bytes(seq: u64, bytes: &[u8]) -> Result<HistoryEntry> {
+        let corrupt = |e: bson::raw::Error| Error::Corrupt(format!("history entry {seq}: {e}"));
+        let raw = bson::RawDocument::from_bytes(bytes).map_err(corrupt)?;
+        let mut d = Document::new();
+        for element in raw {
+            let (key, value) = element.map_err(corrupt)?;
+            if key == "doc" || key == "before" {
+                continue;
+            }
+            let value = Bson::try_from(value.to_raw_bson()).map_err(corrupt)?;
+            d.insert(key, value);
+        }
+        HistoryEntry::from_document(seq, d)
+    }
+
+    /// Whether a stored entry was written locally (not by a sync peer), read without decoding
+    /// the rest.
+    pub(crate) fn is_local_bytes(seq: u64, bytes: &[u8]) -> Result<bool> {
+        let raw = bson::RawDocument::from_bytes(bytes)
+            .map_err(|e| Error::Corrupt(format!("history entry {seq}: {e}")))?;
+        Ok(raw.get("origin").ok().flatten().is_none())
+    }
+
+    fn from_document(seq: u64, mut d: Document) -> Result<HistoryEntry> {
         let corrupt = |what: &str| Error::Corrupt(format!("history entry {seq}: {what}"));
         // The documents are taken out of the decoded entry, not copied.
         let mut take_document = |key: &str| match d.remove(key) {

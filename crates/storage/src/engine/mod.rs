@@ -768,6 +768,35 @@ impl Storage {
         })
     }
 
+    /// [`Storage::history_from`] without the entries' documents (`doc` and `before` are
+    /// `None`), for readers that need only which document changed, how and when.
+    pub fn history_heads_from(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<HistoryEntry>> + Send {
+        self.inner.history.range(from.to_be_bytes()..).map(|item| {
+            let (key, value) = item?;
+            let seq = decode_seq(&key)?;
+            HistoryEntry::head_from_bytes(seq, &value)
+        })
+    }
+
+    /// [`Storage::history_from`] with the entries of sync peers left undecoded: each item is
+    /// a sequence number, with its entry when it was written locally.
+    pub fn local_history_from(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<(u64, Option<HistoryEntry>)>> + Send {
+        self.inner.history.range(from.to_be_bytes()..).map(|item| {
+            let (key, value) = item?;
+            let seq = decode_seq(&key)?;
+            if !HistoryEntry::is_local_bytes(seq, &value)? {
+                return Ok((seq, None));
+            }
+            HistoryEntry::from_bytes(seq, &value).map(|entry| (seq, Some(entry)))
+        })
+    }
+
     /// The sequence number of the latest history entry (0 when the log is empty).
     pub fn last_seq(&self) -> u64 {
         self.writer().next_seq - 1

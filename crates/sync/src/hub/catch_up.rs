@@ -73,7 +73,7 @@ impl<S: HubStore> Hub<S> {
         let mut last = from;
         let entries: Vec<_> = self
             .store
-            .history_from(from.saturating_add(1))
+            .history_heads_from(from.saturating_add(1))
             .take(limit)
             .collect();
         let complete = entries.len() < limit;

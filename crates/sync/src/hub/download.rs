@@ -133,7 +133,11 @@ impl<S: HubStore> Hub<S> {
         let mut seen = HashSet::new();
         let mut bytes = 0;
         let mut next = after;
-        for (scanned, entry) in self.store.history_from(after.saturating_add(1)).enumerate() {
+        for (scanned, entry) in self
+            .store
+            .history_heads_from(after.saturating_add(1))
+            .enumerate()
+        {
             let entry = entry?;
             if entry.seq > horizon
                 || scanned >= DOWNLOAD_SCAN_LIMIT
