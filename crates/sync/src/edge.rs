@@ -1184,9 +1184,9 @@ impl EdgeSync {
         new: &InstanceQuery,
     ) -> Result<HashMap<String, HashMap<Vec<u8>, Bson>>> {
         let mut ids: HashMap<String, HashMap<Vec<u8>, Bson>> = HashMap::new();
-        for database in self.storage.list_databases() {
-            for collection in self.storage.list_collections(&database.name) {
-                let (db, coll) = (database.name.as_str(), collection.name.as_str());
+        for database in self.storage.database_names() {
+            for collection in self.storage.list_collections(&database) {
+                let (db, coll) = (database.as_str(), collection.name.as_str());
                 // An ingest collection's documents are the edge's own: a query change never
                 // removes or offers them.
                 if collection.is_view

@@ -380,7 +380,21 @@ impl Storage {
 
     // ------------------------------------------------------------------ catalog
 
-    /// Databases that hold at least one collection, by name.
+    /// The names of the databases that hold at least one collection, in order; unlike
+    /// [`Storage::list_databases`], it reads no data.
+    pub fn database_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .collections_read()
+            .values()
+            .map(|c| c.meta.db.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Databases that hold at least one collection, by name, with their approximate size:
+    /// it reads every document (see [`Storage::database_names`] for the names alone).
     pub fn list_databases(&self) -> Vec<DatabaseInfo> {
         let mut out: BTreeMap<String, DatabaseInfo> = BTreeMap::new();
         for c in self.collections_read().values() {

@@ -244,12 +244,12 @@ impl HubStore for SledHubStore {
 
     fn namespaces(&self) -> Vec<String> {
         let mut namespaces = Vec::new();
-        for database in self.storage.list_databases() {
-            for collection in self.storage.list_collections(&database.name) {
+        for database in self.storage.database_names() {
+            for collection in self.storage.list_collections(&database) {
                 // A time-series collection's data are its buckets (internal): it is never
                 // sent to edges.
                 if !collection.is_view && !collection.options.contains_key("timeseries") {
-                    namespaces.push(format!("{}.{}", database.name, collection.name));
+                    namespaces.push(format!("{database}.{}", collection.name));
                 }
             }
         }
