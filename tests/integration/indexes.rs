@@ -423,14 +423,26 @@ async fn index_kinds_outpost_lacks_are_refused_by_name_and_build_nothing() {
     let refused = [
         (doc! {"key": {"$**": 1}, "name": "w"}, "wildcard indexes"),
         (doc! {"key": {"b.$**": 1}, "name": "w"}, "wildcard indexes"),
-        (doc! {"key": {"a": 1, "$**": -1}, "name": "w"}, "wildcard indexes"),
+        (
+            doc! {"key": {"a": 1, "$**": -1}, "name": "w"},
+            "wildcard indexes",
+        ),
         (
             doc! {"key": {"$**": 1}, "name": "w", "wildcardProjection": {"a": 0}},
             "wildcardProjection",
         ),
-        (doc! {"key": {"a": 1}, "name": "h", "hidden": true}, "hidden indexes"),
-        (doc! {"key": {"t": "text"}, "name": "h", "hidden": true}, "hidden indexes"),
-        (doc! {"key": {"a": 1}, "name": "p", "prepareUnique": true}, "prepareUnique"),
+        (
+            doc! {"key": {"a": 1}, "name": "h", "hidden": true},
+            "hidden indexes",
+        ),
+        (
+            doc! {"key": {"t": "text"}, "name": "h", "hidden": true},
+            "hidden indexes",
+        ),
+        (
+            doc! {"key": {"a": 1}, "name": "p", "prepareUnique": true},
+            "prepareUnique",
+        ),
     ];
     for (spec, fragment) in refused {
         run_err(&db, doc! {"createIndexes": "c", "indexes": [spec]})
@@ -459,7 +471,11 @@ async fn index_kinds_outpost_lacks_are_refused_by_name_and_build_nothing() {
         doc! {"createIndexes": "ts", "indexes": [{"key": {"m": 1, "t": -1}, "name": "mt"}]},
     )
     .await
-    .assert(115, "CommandNotSupported", "secondary indexes on the time-series");
+    .assert(
+        115,
+        "CommandNotSupported",
+        "secondary indexes on the time-series",
+    );
     run_err(
         &db,
         doc! {"create": "cl", "clusteredIndex": {"key": {"_id": 1}, "unique": true}},

@@ -82,7 +82,10 @@ async fn text_under_or_is_the_union_of_the_search_and_the_indexed_clauses() {
     let mut last = got[3..].to_vec();
     last.sort_by_key(|(id, _)| *id);
     assert_eq!(last, [(4, None), (8, None)]);
-    assert!(docs[3..].iter().all(|d| !d.contains_key("score")), "{docs:?}");
+    assert!(
+        docs[3..].iter().all(|d| !d.contains_key("score")),
+        "{docs:?}"
+    );
     // With a condition outside the $or, and with an _id clause (always indexed).
     let docs = find(
         &server,

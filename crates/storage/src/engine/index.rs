@@ -294,7 +294,10 @@ fn refuse_unsupported_kinds(spec: &Document, key: &Document) -> Result<()> {
              the wildcard text index {{\"$**\": \"text\"}} is)"
         )));
     }
-    if spec.get("hidden").is_some_and(|v| !matches!(v, Bson::Boolean(false))) {
+    if spec
+        .get("hidden")
+        .is_some_and(|v| !matches!(v, Bson::Boolean(false)))
+    {
         return Err(Error::NotSupported(
             "hidden indexes (hidden: true) are not supported by Outpost".into(),
         ));
@@ -307,8 +310,13 @@ fn refuse_unsupported_kinds(spec: &Document, key: &Document) -> Result<()> {
 fn parse_index_spec(spec: &Document) -> Result<(IndexMeta, bool)> {
     for field in spec.keys() {
         if !KNOWN_INDEX_OPTIONS.contains(&field.as_str()) {
-            if ["wildcardProjection", "storageEngine", "clustered", "prepareUnique"]
-                .contains(&field.as_str())
+            if [
+                "wildcardProjection",
+                "storageEngine",
+                "clustered",
+                "prepareUnique",
+            ]
+            .contains(&field.as_str())
             {
                 return Err(Error::NotSupported(format!(
                     "index option '{field}' is not supported by Outpost"

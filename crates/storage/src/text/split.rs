@@ -297,15 +297,18 @@ mod tests {
     #[test]
     fn one_text_per_query_and_never_under_nor() {
         let twice = doc! {"$text": {"$search": "x"}, "$and": [{"$text": {"$search": "y"}}]};
-        let err = split_text(&twice).err().expect("refused");
-        assert_eq!((err.code(), err.to_string().as_str()), (2, "Too many text expressions"));
+        let err = split_text(&twice).expect_err("refused");
+        assert_eq!(
+            (err.code(), err.to_string().as_str()),
+            (2, "Too many text expressions")
+        );
         let or_twice = doc! {"$or": [{"$text": {"$search": "x"}}, {"$text": {"$search": "y"}}]};
         assert_eq!(split_text(&or_twice).err().map(|e| e.code()), Some(2));
         for filter in [
             doc! {"$nor": [{"$text": {"$search": "x"}}, {"a": 1}]},
             doc! {"$or": [{"$nor": [{"$text": {"$search": "x"}}]}, {"a": 1}]},
         ] {
-            let err = split_text(&filter).err().expect("refused");
+            let err = split_text(&filter).expect_err("refused");
             assert_eq!(err.code(), 2);
             assert_eq!(err.to_string(), "text expression not allowed in nor");
         }

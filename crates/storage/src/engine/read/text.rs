@@ -25,7 +25,8 @@ use crate::engine::{decode_document, Storage};
 use crate::error::{Error, Result};
 use crate::query::{Filter, Projection, SortSpec};
 use crate::text::{
-    is_text_score_meta, Language, TextQuery, TextSpec, TextSplit, TEXT_MATCH_FIELD, TEXT_SCORE_FIELD,
+    is_text_score_meta, Language, TextQuery, TextSpec, TextSplit, TEXT_MATCH_FIELD,
+    TEXT_SCORE_FIELD,
 };
 use crate::value::{path, Collation};
 

@@ -15,7 +15,9 @@ use super::{choose_plan, ExplainInfo, PlanKind};
 use crate::engine::catalog::Collection;
 use crate::error::{Error, Result};
 use crate::query::Filter;
-use crate::text::split::{conjunction_ors, holds_text, in_conjunction, or_clauses, or_holding_text};
+use crate::text::split::{
+    conjunction_ors, holds_text, in_conjunction, or_clauses, or_holding_text,
+};
 use crate::value::Collation;
 
 /// What the clauses' plans are made with.
@@ -85,7 +87,8 @@ impl OrContext<'_> {
     /// Adds the documents an index scan gives for `conjunction` (which has no `$text`);
     /// `false` when no index serves it.
     fn indexed(&self, conjunction: &Document, out: &mut Union) -> Result<bool> {
-        let filter = Filter::parse_with_collation(conjunction, self.variables, self.collation.clone())?;
+        let filter =
+            Filter::parse_with_collation(conjunction, self.variables, self.collation.clone())?;
         let plan = choose_plan(self.collection, &filter, None, None)?;
         if plan.kind != PlanKind::CollScan {
             let scan = plan.scan(self.collection.docs.clone(), self.info.clone(), None);
