@@ -280,9 +280,7 @@ fn sync_families(
     sync: Option<&outpost_sync::SyncStatus>,
     now: bson::DateTime,
 ) {
-    let of = |field: fn(&outpost_sync::SyncStatus) -> u64| {
-        Value::from(sync.map_or(0, |status| field(status)))
-    };
+    let of = |field: fn(&outpost_sync::SyncStatus) -> u64| Value::from(sync.map_or(0, field));
     let mut families = vec![
         (
             "outpost_edge_sync_configured",

@@ -4,6 +4,8 @@
 //! under its family's HELP and TYPE). Counters are checked by the amounts the operations
 //! move them and against `serverStatus`; sync is polled with a bounded deadline.
 
+mod processes;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -479,4 +481,58 @@ async fn sync_metrics_follow_the_edges_exchanges_with_its_hub() {
     let (status, _, body) = get(metrics, "/healthz").await;
     assert_eq!((status, body.as_str()), (200, "ok\n"));
     edge.shutdown().await.unwrap();
+}
+
+/// `GET path` over a plain blocking socket: the whole answer (the port closes after one).
+fn blocking_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// The `outpost` binary: `--metrics-port` and the config file's `metrics_port`.
+#[test]
+fn the_binary_serves_metrics_on_the_flags_or_the_config_files_port() {
+    let dir = tempfile::tempdir().unwrap();
+    for via_config_file in [false, true] {
+        let (port, metrics) = (processes::free_port(), processes::free_port());
+        let dbpath = dir.path().join(format!("data-{via_config_file}"));
+        let mut args = vec![
+            "serve".to_string(),
+            "--port".into(),
+            port.to_string(),
+            "--dbpath".into(),
+            dbpath.display().to_string(),
+        ];
+        if via_config_file {
+            let config = dir.path().join("outpost.toml");
+            std::fs::write(&config, format!("metrics_port = {metrics}\n")).unwrap();
+            args.extend(["--config".into(), config.display().to_string()]);
+        } else {
+            args.extend(["--metrics-port".into(), metrics.to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let _server = processes::outpost(&args);
+        // Answering on the wire port means started: the metrics port is bound before that.
+        let mut client = processes::client(port);
+        client
+            .command_on(
+                "shop",
+                doc! {"insert": "items", "documents": [{"n": 1}, {"n": 2}]},
+            )
+            .unwrap();
+        let health = blocking_get(metrics, "/healthz");
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        let answer = blocking_get(metrics, "/metrics");
+        let body = answer.split_once("\r\n\r\n").unwrap().1;
+        let scrape = parse(body);
+        assert_eq!(
+            scrape.value(&op("insert")),
+            2.0,
+            "config file: {via_config_file}"
+        );
+    }
 }
