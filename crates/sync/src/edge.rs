@@ -53,6 +53,25 @@ pub trait Link {
     fn bound_edge(&self) -> Option<&str>;
     /// Records that the hub bound this connection to `edge_id`.
     fn set_bound_edge(&mut self, edge_id: String);
+    /// Whether this link pipelines: [`Link::send`] sends a command without waiting for its
+    /// reply, and [`Link::receive`] reads the replies in the order sent. A snapshot then asks
+    /// for its next page before it applies the one it has, so the hub reads a page while the
+    /// edge writes the previous one.
+    fn pipelines(&self) -> bool {
+        false
+    }
+    /// Sends a command without waiting for its reply (only when [`Link::pipelines`]).
+    fn send(&mut self, _command: Document) -> Result<()> {
+        Err(Error::Link(
+            "this link answers one request at a time".into(),
+        ))
+    }
+    /// The reply to the oldest command sent and not yet answered.
+    fn receive(&mut self) -> Result<Document> {
+        Err(Error::Link(
+            "this link answers one request at a time".into(),
+        ))
+    }
 }
 
 /// How the edge syncs.
@@ -1230,15 +1249,32 @@ impl EdgeSync {
         let mut unreceived = self.local_ids_in(&old_query, &new_query)?;
         let mut scan = PendingScan::after(state.progress.upload_cursor);
         let mut newly_synced = Vec::new();
-        let mut position = None;
+        let limit = Some(u64::try_from(self.options.batch_count).unwrap_or(500));
+        let page_request = |position| messages::request(&messages::Snapshot { position, limit });
+        // With a pipelining link, the next page is asked for before this one is applied.
+        let pipelined = link.pipelines();
+        let mut request = None;
+        match pipelined {
+            true => link.send(page_request(None))?,
+            false => request = Some(page_request(None)),
+        }
         let hub_seq = loop {
-            let request = messages::request(&messages::Snapshot {
-                position: position.take(),
-                limit: Some(u64::try_from(self.options.batch_count).unwrap_or(500)),
-            });
-            let reply = link.call(request)?;
+            let reply = match request.take() {
+                Some(request) if !pipelined => link.call(request)?,
+                _ => link.receive()?,
+            };
             check_peer_version(&reply, "hub")?;
             let reply: messages::SnapshotReply = messages::parse(&reply, "snapshot reply")?;
+            if !reply.done {
+                let position = reply.position.clone().ok_or_else(|| {
+                    Error::protocol("a snapshot reply that is not done needs a position")
+                })?;
+                if pipelined {
+                    link.send(page_request(Some(position)))?;
+                } else {
+                    request = Some(page_request(Some(position)));
+                }
+            }
             let mut page = Vec::with_capacity(reply.docs.len());
             for item in reply.docs {
                 let id = item.doc.get("_id").cloned().unwrap_or(Bson::Null);
@@ -1260,9 +1296,6 @@ impl EdgeSync {
             if reply.done {
                 break u64::try_from(reply.hub_seq).unwrap_or(0);
             }
-            position = Some(reply.position.ok_or_else(|| {
-                Error::protocol("a snapshot reply that is not done needs a position")
-            })?);
         };
         // A document the snapshot sent matches the new query as the hub holds it, and is
         // held so here unless a local change of it waits for upload: nothing to do. Of the

@@ -355,6 +355,18 @@ impl Link for HubClient {
     fn set_bound_edge(&mut self, edge_id: String) {
         self.bound_edge = Some(edge_id);
     }
+
+    fn pipelines(&self) -> bool {
+        true
+    }
+
+    fn send(&mut self, command: Document) -> Result<()> {
+        HubClient::send(self, command)
+    }
+
+    fn receive(&mut self) -> Result<Document> {
+        HubClient::receive(self)
+    }
 }
 
 #[cfg(test)]
