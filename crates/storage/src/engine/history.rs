@@ -103,9 +103,6 @@ impl HistoryEntry {
             "id": self.id.clone(),
             "hlc": i64::try_from(self.hlc).map_err(|_| Error::Corrupt("hlc out of range".into()))?,
         };
-        if let Some(doc) = &self.doc {
-            d.insert("doc", doc.clone());
-        }
         if let Some(fields) = &self.changed_fields {
             d.insert("changed", fields.clone());
         }
@@ -115,16 +112,29 @@ impl HistoryEntry {
         if let Origin::Peer(peer) = &self.origin {
             d.insert("origin", peer.clone());
         }
-        if let Some(before) = &self.before {
-            d.insert("before", before.clone());
-        }
         if let Some(ddl) = &self.ddl {
             d.insert(
                 "ddl",
                 bson::to_bson(ddl).map_err(|e| Error::Corrupt(format!("history ddl: {e}")))?,
             );
         }
-        Ok(bson::to_vec(&d)?)
+        // The documents are written straight after the small fields, not copied into `d`
+        // first: BSON is a length, the elements, and a NUL.
+        let mut out = bson::to_vec(&d)?;
+        out.pop();
+        for (key, document) in [("doc", &self.doc), ("before", &self.before)] {
+            if let Some(document) = document {
+                out.push(0x03);
+                out.extend_from_slice(key.as_bytes());
+                out.push(0);
+                document.to_writer(&mut out)?;
+            }
+        }
+        out.push(0);
+        let length = i32::try_from(out.len())
+            .map_err(|_| Error::BadValue("history entry over 2 GiB".into()))?;
+        out[..4].copy_from_slice(&length.to_le_bytes());
+        Ok(out)
     }
 
     /// Only the clock of a stored entry, read without decoding the rest (its document).

@@ -309,7 +309,7 @@ impl<S: HubStore> Hub<S> {
                 if !synced {
                     continue;
                 }
-                bytes += bson::to_vec(&doc).map_or(0, |b| b.len());
+                bytes += outpost_storage::value::size::document_size(&doc);
                 docs.push(SnapshotItem {
                     ns: ns.clone(),
                     doc,
