@@ -411,3 +411,76 @@ async fn create_indexes_refuses_bad_specs() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_kinds_outpost_lacks_are_refused_by_name_and_build_nothing() {
+    // MongoDB 8.0 builds all of these; Outpost refuses each with CommandNotSupported naming
+    // it, instead of building an index that means something else (a `$**` path used to
+    // become an ordinary index on a field named `$**`; `hidden: true` was ignored).
+    let server = TestServer::start().await;
+    let db = server.db("test");
+    seed(&server, "c", vec![doc! {"_id": 1, "a": 1, "b": {"c": 2}}]).await;
+    let refused = [
+        (doc! {"key": {"$**": 1}, "name": "w"}, "wildcard indexes"),
+        (doc! {"key": {"b.$**": 1}, "name": "w"}, "wildcard indexes"),
+        (
+            doc! {"key": {"a": 1, "$**": -1}, "name": "w"},
+            "wildcard indexes",
+        ),
+        (
+            doc! {"key": {"$**": 1}, "name": "w", "wildcardProjection": {"a": 0}},
+            "wildcardProjection",
+        ),
+        (
+            doc! {"key": {"a": 1}, "name": "h", "hidden": true},
+            "hidden indexes",
+        ),
+        (
+            doc! {"key": {"t": "text"}, "name": "h", "hidden": true},
+            "hidden indexes",
+        ),
+        (
+            doc! {"key": {"a": 1}, "name": "p", "prepareUnique": true},
+            "prepareUnique",
+        ),
+    ];
+    for (spec, fragment) in refused {
+        run_err(&db, doc! {"createIndexes": "c", "indexes": [spec]})
+            .await
+            .assert(115, "CommandNotSupported", fragment);
+    }
+    assert_eq!(list(&server, "c").await.len(), 1, "only _id_");
+    // `hidden: false` is an ordinary index; the wildcard text index is a text index.
+    run(
+        &db,
+        doc! {"createIndexes": "c", "indexes": [
+            {"key": {"a": 1}, "name": "a_1", "hidden": false},
+            {"key": {"$**": "text"}, "name": "all_text"},
+        ]},
+    )
+    .await;
+    assert_eq!(list(&server, "c").await.len(), 3);
+    // Secondary indexes of a time-series collection, and clustered collections.
+    run(
+        &db,
+        doc! {"create": "ts", "timeseries": {"timeField": "t", "metaField": "m"}},
+    )
+    .await;
+    run_err(
+        &db,
+        doc! {"createIndexes": "ts", "indexes": [{"key": {"m": 1, "t": -1}, "name": "mt"}]},
+    )
+    .await
+    .assert(
+        115,
+        "CommandNotSupported",
+        "secondary indexes on the time-series",
+    );
+    run_err(
+        &db,
+        doc! {"create": "cl", "clusteredIndex": {"key": {"_id": 1}, "unique": true}},
+    )
+    .await
+    .assert(115, "CommandNotSupported", "clustered collections");
+    server.shutdown().await;
+}

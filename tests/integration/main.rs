@@ -43,6 +43,7 @@ mod replset;
 mod stable_api;
 mod stats;
 mod text_aggregation;
+mod text_or;
 mod text_search;
 mod timeseries;
 mod tls;

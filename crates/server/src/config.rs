@@ -72,6 +72,10 @@ pub struct Config {
     /// A hub's Admin API HTTP port (same bind address and TLS as the wire port); 0 picks a
     /// free port; `None` serves no HTTP. `outpost hub` defaults to 8080.
     pub http_port: Option<u16>,
+    /// The port of the server's own `/metrics` (Prometheus text) and `/healthz`, plain HTTP
+    /// without authentication (TLS when the wire port has it), on the wire port's bind
+    /// address; 0 picks a free port; `None` (the default) serves none.
+    pub metrics_port: Option<u16>,
     /// How long an Admin API access token is valid, in seconds (Atlas': 30 minutes).
     pub admin_access_token_secs: u64,
     /// How long an Admin API refresh token is valid, in seconds (60 days, App Services'
@@ -142,6 +146,7 @@ impl Default for Config {
             tls_ca_file: None,
             hub_mode: false,
             http_port: None,
+            metrics_port: None,
             admin_access_token_secs: 30 * 60,
             admin_refresh_token_secs: 60 * 24 * 3600,
             hub: None,
@@ -206,5 +211,13 @@ mod tests {
             Some(Path::new("/etc/outpost/ca.pem"))
         );
         assert!(toml::from_str::<Config>("tls_mode = \"sometimes\"").is_err());
+    }
+
+    #[test]
+    fn the_metrics_port_is_off_unless_given() {
+        assert_eq!(Config::default().metrics_port, None);
+        let config: Config = toml::from_str("metrics_port = 9216").unwrap();
+        assert_eq!(config.metrics_port, Some(9216));
+        assert!(toml::from_str::<Config>("metrics_port = 70000").is_err());
     }
 }

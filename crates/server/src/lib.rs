@@ -23,12 +23,15 @@ mod cursor;
 mod error;
 mod exhaust;
 mod failpoint;
+mod http;
 pub mod hub;
 mod inline;
 pub mod logbuf;
 mod metrics;
+mod metrics_port;
 mod pool;
 mod profiler;
+mod prometheus;
 mod replset;
 
 mod server;

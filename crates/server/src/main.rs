@@ -139,14 +139,14 @@ struct ServeArgs {
     /// Data directory, created if missing [default: ./outpost-data].
     #[arg(long)]
     dbpath: Option<PathBuf>,
-    /// TOML config file; its keys are port, bind, dbpath, log_format, enable_test_commands, auth,
-    /// insecure_disable_auth, tls_mode, tls_cert_file, tls_key_file, tls_ca_file,
-    /// flush_interval_ms, cache_size_mb, cursor_timeout_secs, ttl_interval_secs, history_retention_hours,
-    /// max_conns, message_timeout_secs, idle_timeout_secs, shutdown_timeout_secs, repl_set,
-    /// standalone, advertise_host, transaction_lifetime_limit_secs, and for sync hub,
-    /// registration_key, hub_tls_ca_file, write_outside_query, sync_interval_ms, sync_max_backoff_ms,
-    /// ingest_retention_hours and sync_timeout_ms, repl_set, standalone, advertise_host. Flags given on the command line
-    /// win.
+    /// TOML config file; its keys are port, bind, dbpath, metrics_port, http_port,
+    /// log_format, enable_test_commands, auth, insecure_disable_auth, tls_mode, tls_cert_file,
+    /// tls_key_file, tls_ca_file, flush_interval_ms, cache_size_mb, cursor_timeout_secs,
+    /// ttl_interval_secs, history_retention_hours, max_conns, message_timeout_secs,
+    /// idle_timeout_secs, shutdown_timeout_secs, repl_set, standalone, advertise_host,
+    /// transaction_lifetime_limit_secs, and for sync hub, registration_key, hub_tls_ca_file,
+    /// write_outside_query, sync_interval_ms, sync_max_backoff_ms, ingest_retention_hours and
+    /// sync_timeout_ms. Flags given on the command line win.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Log format: text (for people) or json (one object per line, for machines).
@@ -184,6 +184,11 @@ struct ServeArgs {
     /// 8080].
     #[arg(long)]
     http_port: Option<u16>,
+    /// Serves this server's own /metrics (Prometheus text) and /healthz over HTTP on this
+    /// port, on the --bind address, without authentication (with TLS when --port has it); 0
+    /// picks a free port (logged) (config file key `metrics_port`) [default: none].
+    #[arg(long)]
+    metrics_port: Option<u16>,
     /// The hub to sync with, as mongodb://HOST:PORT (config file key `hub`).
     #[arg(long)]
     hub: Option<String>,
@@ -384,6 +389,9 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
         config.http_port = Some(port);
     } else if config.hub_mode && config.http_port.is_none() {
         config.http_port = Some(8080);
+    }
+    if let Some(port) = args.metrics_port {
+        config.metrics_port = Some(port);
     }
     if let Some(hub) = args.hub {
         config.hub = Some(hub);

@@ -147,19 +147,36 @@ impl ServerBuilder {
             sync_status: sync_task.as_ref().map(crate::hub::SyncTask::status),
             shutdown: shutdown_rx.clone(),
         });
+        let versioner = state
+            .hub
+            .as_ref()
+            .map(crate::hub::versioner::Versioner::start);
         let http_addr = start_admin_api(&state, tls.clone(), shutdown_rx.clone()).await?;
+        let metrics_addr =
+            crate::metrics_port::start(&state, tls.clone(), shutdown_rx.clone()).await?;
         let task = tokio::spawn(accept_loop(listener, state.clone(), tls, shutdown_rx));
         tracing::info!(address = %local_addr, "Outpost is listening");
         Ok(ServerHandle {
             local_addr,
             http_addr,
+            metrics_addr,
             state,
             shutdown: shutdown_tx,
             task,
             sync_task,
+            versioner,
         })
     }
 }
+
+/// The Admin API's bounds: hyper's defaults but for the header deadline.
+const ADMIN_API_LIMITS: crate::http::Limits = crate::http::Limits {
+    name: "Admin API",
+    header_timeout: Duration::from_secs(30),
+    max_head_bytes: None,
+    keep_alive: true,
+    max_connections: None,
+};
 
 /// A hub with an `http_port` serves the Admin API on the wire port's address and TLS; the
 /// address it listens on is logged (`Admin API is listening`) and returned.
@@ -185,7 +202,13 @@ async fn start_admin_api(
         tls.is_some(),
     )?;
     let router = crate::admin_api::router(Arc::new(api));
-    tokio::spawn(crate::admin_api::serve(listener, tls, router, shutdown));
+    tokio::spawn(crate::http::serve(
+        listener,
+        tls,
+        router,
+        ADMIN_API_LIMITS,
+        shutdown,
+    ));
     tracing::info!(address = %http_addr, "Admin API is listening");
     Ok(Some(http_addr))
 }
@@ -207,10 +230,12 @@ fn check_exposure(config: &Config, addr: SocketAddr) -> Result<(), StartError> {
 pub struct ServerHandle {
     local_addr: SocketAddr,
     http_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     state: Arc<State>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     sync_task: Option<crate::hub::SyncTask>,
+    versioner: Option<crate::hub::versioner::Versioner>,
 }
 
 impl ServerHandle {
@@ -222,6 +247,12 @@ impl ServerHandle {
     /// The address of a hub's Admin API (`http_port`), if it serves one.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// The address of the server's own `/metrics` and `/healthz` (`metrics_port`), if it
+    /// serves them.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The database the server serves.
@@ -237,6 +268,9 @@ impl ServerHandle {
         if let Some(hub) = &self.state.hub {
             // Edges' long polls answer now rather than at the end of their wait.
             hub.stop_waiting();
+        }
+        if let Some(versioner) = self.versioner {
+            let _ = tokio::task::spawn_blocking(move || versioner.join()).await;
         }
         self.state
             .shutting_down

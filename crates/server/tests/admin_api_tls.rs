@@ -45,6 +45,22 @@ async fn https(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
+    let (status, bytes) = https_bytes(addr, ca, method, path, token, body).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// One HTTPS request; the status and the body as it came.
+async fn https_bytes(
+    addr: SocketAddr,
+    ca: &Path,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Bytes) {
     let config = outpost_server::tls::client_config(Some(ca)).unwrap();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = TcpStream::connect(addr).await.unwrap();
@@ -71,10 +87,7 @@ async fn https(
         .unwrap();
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    (status, bytes)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,4 +167,49 @@ async fn the_admin_api_is_served_over_the_hubs_tls() {
         .await;
     assert!(refused.is_err(), "{refused:?}");
     hub.shutdown().await.unwrap();
+}
+
+/// A server's metrics port (`metrics_port`) speaks the wire port's TLS too: HTTPS with the
+/// server's certificate, and no plain HTTP answer when TLS is required.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_port_is_served_over_the_servers_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certificates(dir.path());
+    let path = |name: &str| -> PathBuf { dir.path().join(name) };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server: ServerHandle = Server::builder()
+        .config(Config {
+            metrics_port: Some(0),
+            dbpath: None,
+            tls_mode: Some(TlsMode::Require),
+            tls_cert_file: Some(path("server.pem")),
+            tls_key_file: Some(path("server-key.pem")),
+            ..Config::default()
+        })
+        .start_on(listener)
+        .await
+        .unwrap();
+    let metrics = server.metrics_addr().unwrap();
+    let ca = path("ca.pem");
+    let (status, body) = https_bytes(metrics, &ca, "GET", "/healthz", None, None).await;
+    assert_eq!((status, &body[..]), (200, &b"ok\n"[..]));
+    let (status, body) = https_bytes(metrics, &ca, "GET", "/metrics", None, None).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        text.contains("# TYPE outpost_edge_opcounters_total counter"),
+        "{text}"
+    );
+
+    let plain = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let refused = plain
+        .request(
+            hyper::Request::get(format!("http://{metrics}/healthz"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    server.shutdown().await.unwrap();
 }

@@ -914,8 +914,8 @@ impl EdgeSync {
             after: state.progress.download_cursor,
             limit: Some(u64::try_from(self.options.batch_count).unwrap_or(500)),
             wait_ms: waiting.then_some(wait_ms),
-            query_version: waiting
-                .then(|| u64::try_from(state.progress.synced_query_version).unwrap_or(0)),
+            // (A hub answers a query change at once, without reading its history.)
+            query_version: Some(u64::try_from(state.progress.synced_query_version).unwrap_or(0)),
         }))
     }
 
@@ -979,12 +979,16 @@ impl EdgeSync {
             None => None,
         };
         let pending = &mut scan.changes;
-        for entry in self.storage.history_from(scan.scanned.saturating_add(1)) {
-            let entry = entry?;
-            scan.scanned = entry.seq;
-            if entry.origin != Origin::Local {
+        // The hub's changes this edge applied are skipped undecoded.
+        for item in self
+            .storage
+            .local_history_from(scan.scanned.saturating_add(1))
+        {
+            let (seq, entry) = item?;
+            scan.scanned = seq;
+            let Some(entry) = entry else {
                 continue;
-            }
+            };
             let synced_doc = |doc: &Document| match &scope {
                 Some((query, service)) => {
                     let Ok((db, coll)) = split_namespace(&entry.ns) else {
@@ -1180,9 +1184,9 @@ impl EdgeSync {
         new: &InstanceQuery,
     ) -> Result<HashMap<String, HashMap<Vec<u8>, Bson>>> {
         let mut ids: HashMap<String, HashMap<Vec<u8>, Bson>> = HashMap::new();
-        for database in self.storage.list_databases() {
-            for collection in self.storage.list_collections(&database.name) {
-                let (db, coll) = (database.name.as_str(), collection.name.as_str());
+        for database in self.storage.database_names() {
+            for collection in self.storage.list_collections(&database) {
+                let (db, coll) = (database.as_str(), collection.name.as_str());
                 // An ingest collection's documents are the edge's own: a query change never
                 // removes or offers them.
                 if collection.is_view

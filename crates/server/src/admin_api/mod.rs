@@ -2,9 +2,9 @@
 //! API for Edge Server instances (`/api/admin/v3.0/...`), so scripts written for Atlas work
 //! against `outpost hub` with only the base URL changed.
 //!
-//! axum's router on hyper (HTTP/1.1), served by [`serve`] on the server's tokio runtime with
-//! the wire port's bind address and TLS acceptor. One module per resource: [`auth`] (login,
-//! session renewal, the bearer check), [`groups`] (groups and apps), [`edges`] (edge
+//! axum's router on hyper (HTTP/1.1), served by [`crate::http::serve`] on the server's tokio
+//! runtime with the wire port's bind address and TLS acceptor. One module per resource:
+//! [`auth`] (login, session renewal, the bearer check), [`groups`] (groups and apps), [`edges`] (edge
 //! instances, backed by the hub's one registry, `outpost_sync::Hub`), [`observe`] (logs,
 //! Prometheus `/metrics`, `/healthz`), [`openapi`] (the description of every route). Errors
 //! are `{"error", "error_code"}` ([`error`]).
@@ -33,14 +33,8 @@ use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use outpost_storage::Storage;
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use error::{ApiError, ApiResult};
-
-/// How long a client may take to send a request's headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every handler shares.
 pub struct ApiState {
@@ -169,61 +163,4 @@ async fn not_found() -> ApiError {
 pub(crate) fn json_body<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
     serde_json::from_slice(body)
         .map_err(|error| ApiError::bad_request(format!("invalid request body: {error}")))
-}
-
-/// Serves the router on `listener` (through `tls` when the wire port uses TLS) until
-/// `shutdown` turns true.
-pub async fn serve(
-    listener: TcpListener,
-    tls: Option<crate::tls::Acceptor>,
-    router: Router,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.changed() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                tracing::warn!(error = %error, "Admin API: accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let router = router.clone();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let stream = match &tls {
-                Some(acceptor) => match acceptor.negotiate(stream).await {
-                    Ok(stream) => stream,
-                    Err(error) => {
-                        tracing::debug!(%peer, error = %error, "Admin API: TLS negotiation failed");
-                        return;
-                    }
-                },
-                None => crate::tls::Stream::Plain(stream),
-            };
-            match stream {
-                crate::tls::Stream::Plain(stream) => serve_connection(stream, router).await,
-                crate::tls::Stream::Tls(stream) => serve_connection(*stream, router).await,
-            }
-        });
-    }
-}
-
-async fn serve_connection<IO>(io: IO, router: Router)
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let service = hyper_util::service::TowerToHyperService::new(router);
-    let served = hyper::server::conn::http1::Builder::new()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
-        .await;
-    if let Err(error) = served {
-        tracing::debug!(error = %error, "Admin API: connection ended with an error");
-    }
 }

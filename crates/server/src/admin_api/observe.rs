@@ -4,7 +4,6 @@
 //! and for monitoring `/metrics` (Prometheus' text format) and `/healthz`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -190,52 +189,50 @@ pub(super) async fn healthz(
 /// `GET /metrics`: per instance its status, the age of its last connection and what it last
 /// reported, in Prometheus' text format (version 0.0.4).
 pub(super) async fn prometheus(State(state): State<Arc<ApiState>>) -> ApiResult<impl IntoResponse> {
+    use crate::prometheus::{Kind, Text};
     let now = DateTime::now().timestamp_millis();
-    let mut text = String::new();
+    let mut text = Text::new();
     let edges = state.hub.edge_records()?;
-    text.push_str("# HELP outpost_edge_status 1 for the instance's current status.\n# TYPE outpost_edge_status gauge\n");
+    let name = "outpost_edge_status";
+    text.family(name, Kind::Gauge, "1 for the instance's current status.");
     for edge in &edges {
         let (status, _) = edge.status();
-        let _ = writeln!(
-            text,
-            "outpost_edge_status{{edge_id=\"{}\",name=\"{}\",status=\"{status}\"}} 1",
-            edge.id,
-            escape(&edge.name)
-        );
+        let labels = [
+            ("edge_id", edge.id.as_str()),
+            ("name", edge.name.as_str()),
+            ("status", status),
+        ];
+        text.sample(name, &labels, 1_i64);
     }
-    text.push_str("# HELP outpost_edge_last_connection_age_seconds Seconds since the instance last connected.\n# TYPE outpost_edge_last_connection_age_seconds gauge\n");
+    let name = "outpost_edge_last_connection_age_seconds";
+    text.family(
+        name,
+        Kind::Gauge,
+        "Seconds since the instance last connected.",
+    );
     for edge in &edges {
         if let Some(last) = edge.last_seen.or(edge.last_connection) {
             let age = now.saturating_sub(last.timestamp_millis()).max(0) / 1000;
-            let _ = writeln!(
-                text,
-                "outpost_edge_last_connection_age_seconds{{edge_id=\"{}\"}} {age}",
-                edge.id
-            );
+            text.sample(name, &[("edge_id", edge.id.as_str())], age);
         }
     }
-    text.push_str("# HELP outpost_edge_metric A metric the instance reported (key: the Admin API's metric key).\n# TYPE outpost_edge_metric gauge\n");
+    let name = "outpost_edge_metric";
+    text.family(
+        name,
+        Kind::Gauge,
+        "A metric the instance reported (key: the Admin API's metric key).",
+    );
     for edge in &edges {
         let Some((_, metrics)) = state.hub.edge_metrics(&edge.id)? else {
             continue;
         };
         for metric in metrics {
-            let _ = writeln!(
-                text,
-                "outpost_edge_metric{{edge_id=\"{}\",key=\"{}\"}} {}",
-                edge.id,
-                escape(&metric.key),
-                metric.value
-            );
+            let labels = [("edge_id", edge.id.as_str()), ("key", metric.key.as_str())];
+            text.sample(name, &labels, metric.value);
         }
     }
-    Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], text))
-}
-
-/// A label value in Prometheus' text format.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    Ok((
+        [(CONTENT_TYPE, crate::prometheus::CONTENT_TYPE)],
+        text.finish(),
+    ))
 }

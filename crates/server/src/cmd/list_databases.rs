@@ -2,6 +2,7 @@
 
 use bson::{doc, Bson, Document};
 use outpost_storage::query::Filter;
+use outpost_storage::DatabaseInfo;
 
 use super::{Action, Command, Counter, Request};
 use crate::args;
@@ -27,7 +28,21 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let mut databases = Vec::new();
     let mut total: i64 = 0;
     let see_all = crate::auth::allowed(state, req.conn, Action::ClusterMonitor, "admin")?;
-    for info in state.storage.list_databases() {
+    // Sizes read every document: only when asked for.
+    let infos = match name_only {
+        true => state
+            .storage
+            .database_names()
+            .into_iter()
+            .map(|name| DatabaseInfo {
+                name,
+                size_on_disk: 0,
+                collections: 1,
+            })
+            .collect(),
+        false => state.storage.list_databases(),
+    };
+    for info in infos {
         // Without listDatabases (clusterMonitor), a user sees the databases it may read.
         if !see_all && !crate::auth::allowed(state, req.conn, Action::Read, &info.name)? {
             continue;

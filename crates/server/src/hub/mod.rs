@@ -8,6 +8,7 @@ mod backoff;
 pub mod client;
 pub mod login;
 pub mod report;
+pub mod versioner;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

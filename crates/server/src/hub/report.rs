@@ -130,19 +130,16 @@ impl Reporter {
 
     fn metrics_document(&self, sync: &outpost_sync::SyncStatus) -> Document {
         let m = &self.metrics;
-        let ok = Metrics::get(&m.commands_succeeded);
-        let failed = Metrics::get(&m.commands_failed);
-        let sync_ok = i64::try_from(sync.requests_succeeded).unwrap_or(i64::MAX);
-        let sync_failed = i64::try_from(sync.requests_failed).unwrap_or(i64::MAX);
+        let requests = Requests::read(m, Some(sync));
         let mut metrics = doc! {
-            "overall_request_success": ok.saturating_add(sync_ok),
-            "overall_request_fail": failed.saturating_add(sync_failed),
-            "wire_protocol_request_success": ok,
-            "wire_protocol_request_fail": failed,
+            "overall_request_success": requests.overall_succeeded(),
+            "overall_request_fail": requests.overall_failed(),
+            "wire_protocol_request_success": requests.wire_succeeded,
+            "wire_protocol_request_fail": requests.wire_failed,
             "wire_protocol_egress_bytes": Metrics::get(&m.network_bytes_out),
             "edge_wire_protocol_connection_count": Metrics::get(&m.connections_current),
-            "sync_requests_success": sync_ok,
-            "sync_requests_fail": sync_failed,
+            "sync_requests_success": requests.sync_succeeded,
+            "sync_requests_fail": requests.sync_failed,
             "sync_upload_backlog": i64::try_from(sync.upload_backlog_entries).unwrap_or(i64::MAX),
             "sync_changes_uploaded": i64::try_from(sync.uploaded).unwrap_or(i64::MAX),
             "sync_changes_downloaded": i64::try_from(sync.downloaded).unwrap_or(i64::MAX),
@@ -163,8 +160,40 @@ impl Reporter {
     }
 }
 
+/// The edge's request counters, as its reports to the hub and its `/metrics` show them:
+/// wire-protocol commands (the server's counters) and exchanges with the hub (the sync
+/// status'), "overall" being both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requests {
+    pub wire_succeeded: i64,
+    pub wire_failed: i64,
+    pub sync_succeeded: i64,
+    pub sync_failed: i64,
+}
+
+impl Requests {
+    /// The counts now; no sync status (sync not configured) counts no sync requests.
+    pub fn read(metrics: &Metrics, sync: Option<&outpost_sync::SyncStatus>) -> Requests {
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        Requests {
+            wire_succeeded: Metrics::get(&metrics.commands_succeeded),
+            wire_failed: Metrics::get(&metrics.commands_failed),
+            sync_succeeded: sync.map_or(0, |sync| count(sync.requests_succeeded)),
+            sync_failed: sync.map_or(0, |sync| count(sync.requests_failed)),
+        }
+    }
+
+    pub fn overall_succeeded(&self) -> i64 {
+        self.wire_succeeded.saturating_add(self.sync_succeeded)
+    }
+
+    pub fn overall_failed(&self) -> i64 {
+        self.wire_failed.saturating_add(self.sync_failed)
+    }
+}
+
 /// The share of the host's memory in use (`/proc/meminfo`: 1 - MemAvailable / MemTotal).
-fn host_memory_percent() -> Option<f64> {
+pub fn host_memory_percent() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let field = |name: &str| -> Option<f64> {
         text.lines()
@@ -181,7 +210,7 @@ fn host_memory_percent() -> Option<f64> {
 }
 
 /// This process's resident memory (`/proc/self/status`: `VmRSS`, in kB).
-fn process_resident_bytes() -> Option<i64> {
+pub fn process_resident_bytes() -> Option<i64> {
     let text = std::fs::read_to_string("/proc/self/status").ok()?;
     let kb: i64 = text
         .lines()
@@ -195,7 +224,7 @@ fn process_resident_bytes() -> Option<i64> {
 }
 
 /// CPU time this process used so far (`/proc/self/stat`: utime + stime), in seconds.
-fn process_cpu_seconds() -> Option<f64> {
+pub fn process_cpu_seconds() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/self/stat").ok()?;
     // The command name may hold spaces: fields count from after its closing parenthesis.
     let rest = &text[text.rfind(')')? + 1..];

@@ -108,12 +108,13 @@ const UPDATE_STAGES: &[&str] = &[
 ];
 
 /// For a `{$match: {$text: ..., rest...}}` stage: `{$match: {rest...}}` (the `$text`
-/// arguments checked); `None` for any other stage.
+/// arguments checked; with `$text` under an `$or`, the rest is what is outside that `$or`:
+/// the collection read applies the whole filter); `None` for any other stage.
 fn leading_text_match_rest(source: &Document) -> Result<Option<Document>> {
     let Ok(filter) = source.get_document("$match") else {
         return Ok(None);
     };
-    Ok(crate::text::split_text(filter)?.map(|(_, rest)| bson::doc! {"$match": rest}))
+    Ok(crate::text::split_text(filter)?.map(|split| bson::doc! {"$match": split.rest}))
 }
 
 impl Pipeline {

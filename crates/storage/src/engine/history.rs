@@ -136,9 +136,46 @@ impl HistoryEntry {
     }
 
     pub(crate) fn from_bytes(seq: u64, bytes: &[u8]) -> Result<HistoryEntry> {
-        let d = Document::from_reader(bytes)
+        let d = super::decode_document(bytes)
             .map_err(|e| Error::Corrupt(format!("history entry {seq}: {e}")))?;
+        HistoryEntry::from_document(seq, d)
+    }
+
+    /// A stored entry without its documents (`doc` and `before` are `None`): what a reader
+    /// that needs only which document changed, how and when pays to decode.
+    pub(crate) fn head_from_bytes(seq: u64, bytes: &[u8]) -> Result<HistoryEntry> {
+        let corrupt = |e: bson::raw::Error| Error::Corrupt(format!("history entry {seq}: {e}"));
+        let raw = bson::RawDocument::from_bytes(bytes).map_err(corrupt)?;
+        let mut d = Document::new();
+        for element in raw {
+            let (key, value) = element.map_err(corrupt)?;
+            if key == "doc" || key == "before" {
+                continue;
+            }
+            let value = Bson::try_from(value.to_raw_bson()).map_err(corrupt)?;
+            d.insert(key, value);
+        }
+        HistoryEntry::from_document(seq, d)
+    }
+
+    /// Whether a stored entry was written locally (not by a sync peer), read without decoding
+    /// the rest.
+    pub(crate) fn is_local_bytes(seq: u64, bytes: &[u8]) -> Result<bool> {
+        let raw = bson::RawDocument::from_bytes(bytes)
+            .map_err(|e| Error::Corrupt(format!("history entry {seq}: {e}")))?;
+        Ok(raw.get("origin").ok().flatten().is_none())
+    }
+
+    fn from_document(seq: u64, mut d: Document) -> Result<HistoryEntry> {
         let corrupt = |what: &str| Error::Corrupt(format!("history entry {seq}: {what}"));
+        // The documents are taken out of the decoded entry, not copied.
+        let mut take_document = |key: &str| match d.remove(key) {
+            Some(Bson::Document(doc)) => Some(doc),
+            _ => None,
+        };
+        let doc = take_document("doc");
+        let increments = take_document("inc");
+        let before = take_document("before");
         let changed_fields = match d.get_array("changed") {
             Ok(a) => Some(
                 a.iter()
@@ -151,19 +188,19 @@ impl HistoryEntry {
             seq,
             ns: d.get_str("ns").map_err(|_| corrupt("ns"))?.to_owned(),
             op: HistoryOp::parse(d.get_str("op").map_err(|_| corrupt("op"))?)?,
-            id: d.get("id").cloned().unwrap_or(Bson::Null),
-            doc: d.get_document("doc").ok().cloned(),
+            id: d.remove("id").unwrap_or(Bson::Null),
+            doc,
             changed_fields,
-            increments: d.get_document("inc").ok().cloned(),
+            increments,
             hlc: u64::try_from(d.get_i64("hlc").map_err(|_| corrupt("hlc"))?)
                 .map_err(|_| corrupt("hlc"))?,
             origin: match d.get_str("origin") {
                 Ok(peer) => Origin::Peer(peer.to_owned()),
                 Err(_) => Origin::Local,
             },
-            before: d.get_document("before").ok().cloned(),
-            ddl: match d.get("ddl") {
-                Some(ddl) => Some(bson::from_bson(ddl.clone()).map_err(|_| corrupt("ddl"))?),
+            before,
+            ddl: match d.remove("ddl") {
+                Some(ddl) => Some(bson::from_bson(ddl).map_err(|_| corrupt("ddl"))?),
                 None => None,
             },
         })

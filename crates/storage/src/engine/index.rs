@@ -279,12 +279,45 @@ const TEXT_ONLY_OPTIONS: &[&str] = &[
     "textIndexVersion",
 ];
 
+/// Index kinds MongoDB 8.0 builds and Outpost does not, refused by name rather than built as
+/// something else: wildcard keys (`{"$**": 1}`, `{"a.$**": 1}`; a `$**` path would otherwise
+/// be an ordinary index on a field named `$**`) and hidden indexes (`hidden: true`: the
+/// planner does not know how to ignore an index). A wildcard text index is a text index.
+fn refuse_unsupported_kinds(spec: &Document, key: &Document) -> Result<()> {
+    let text = crate::text::spec::is_text_key(key);
+    if let Some(path) = key
+        .keys()
+        .find(|path| !text && (*path == "$**" || path.ends_with(".$**")))
+    {
+        return Err(Error::NotSupported(format!(
+            "wildcard indexes ('{path}' in the key pattern) are not supported by Outpost (only \
+             the wildcard text index {{\"$**\": \"text\"}} is)"
+        )));
+    }
+    if spec
+        .get("hidden")
+        .is_some_and(|v| !matches!(v, Bson::Boolean(false)))
+    {
+        return Err(Error::NotSupported(
+            "hidden indexes (hidden: true) are not supported by Outpost".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses and validates one `createIndexes` specification.
 /// Also says whether the spec gave a collation (else the collection's default applies).
 fn parse_index_spec(spec: &Document) -> Result<(IndexMeta, bool)> {
     for field in spec.keys() {
         if !KNOWN_INDEX_OPTIONS.contains(&field.as_str()) {
-            if ["wildcardProjection", "storageEngine", "clustered"].contains(&field.as_str()) {
+            if [
+                "wildcardProjection",
+                "storageEngine",
+                "clustered",
+                "prepareUnique",
+            ]
+            .contains(&field.as_str())
+            {
                 return Err(Error::NotSupported(format!(
                     "index option '{field}' is not supported by Outpost"
                 )));
@@ -309,6 +342,7 @@ fn parse_index_spec(spec: &Document) -> Result<(IndexMeta, bool)> {
             ))
         }
     };
+    refuse_unsupported_kinds(spec, &key)?;
     // A text index stores its key pattern as `{prefix..., _fts: "text", _ftsx: 1, suffix...}`.
     let (key, text) = if crate::text::spec::is_text_key(&key) {
         let (stored, options) = crate::text::spec::fix_spec(spec, &key)?;
@@ -549,6 +583,12 @@ impl Storage {
         coll: &str,
         specs: &[Document],
     ) -> Result<CreateIndexesOutcome> {
+        if self.timeseries_options(db, coll)?.is_some() {
+            return Err(Error::NotSupported(format!(
+                "secondary indexes on the time-series collection {db}.{coll} are not supported \
+                 by Outpost"
+            )));
+        }
         let mut parsed = Vec::with_capacity(specs.len());
         for spec in specs {
             let (mut meta, collation_given) = parse_index_spec(spec)?;

@@ -16,6 +16,7 @@ mod agg_env;
 mod capped;
 mod catalog;
 mod commits;
+mod counts;
 mod geo_near;
 mod group;
 mod history;
@@ -101,6 +102,8 @@ struct Inner {
     commits: commits::CommitWatch,
     /// Committed document count and size of capped collections, by collection id.
     capped_totals: Mutex<std::collections::HashMap<u64, capped::CappedTotals>>,
+    /// Document count by collection id, once asked for (see `counts.rs`).
+    doc_counts: Mutex<std::collections::HashMap<u64, u64>>,
     /// Single-document inserts waiting to be committed in a group (see `group.rs`).
     inserts: group::InsertQueue,
 }
@@ -212,6 +215,7 @@ impl Storage {
                 write_guard: RwLock::new(None),
                 commits: commits::CommitWatch::new(next_seq - 1),
                 capped_totals: Mutex::new(std::collections::HashMap::new()),
+                doc_counts: Mutex::new(std::collections::HashMap::new()),
                 inserts: group::InsertQueue::default(),
             }),
         })
@@ -376,7 +380,21 @@ impl Storage {
 
     // ------------------------------------------------------------------ catalog
 
-    /// Databases that hold at least one collection, by name.
+    /// The names of the databases that hold at least one collection, in order; unlike
+    /// [`Storage::list_databases`], it reads no data.
+    pub fn database_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .collections_read()
+            .values()
+            .map(|c| c.meta.db.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Databases that hold at least one collection, by name, with their approximate size:
+    /// it reads every document (see [`Storage::database_names`] for the names alone).
     pub fn list_databases(&self) -> Vec<DatabaseInfo> {
         let mut out: BTreeMap<String, DatabaseInfo> = BTreeMap::new();
         for c in self.collections_read().values() {
@@ -511,6 +529,7 @@ impl Storage {
         self.commit_set(set)?;
         self.collections_write().remove(&ns);
         self.inner.kv.drop_tree(&docs_tree_name(c.meta.id))?;
+        self.forget_count(c.meta.id);
         for index in &c.indexes {
             self.inner.kv.drop_tree(&index_tree_name(index.meta.id))?;
         }
@@ -760,6 +779,35 @@ impl Storage {
             let (key, value) = item?;
             let seq = decode_seq(&key)?;
             HistoryEntry::from_bytes(seq, &value)
+        })
+    }
+
+    /// [`Storage::history_from`] without the entries' documents (`doc` and `before` are
+    /// `None`), for readers that need only which document changed, how and when.
+    pub fn history_heads_from(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<HistoryEntry>> + Send {
+        self.inner.history.range(from.to_be_bytes()..).map(|item| {
+            let (key, value) = item?;
+            let seq = decode_seq(&key)?;
+            HistoryEntry::head_from_bytes(seq, &value)
+        })
+    }
+
+    /// [`Storage::history_from`] with the entries of sync peers left undecoded: each item is
+    /// a sequence number, with its entry when it was written locally.
+    pub fn local_history_from(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<(u64, Option<HistoryEntry>)>> + Send {
+        self.inner.history.range(from.to_be_bytes()..).map(|item| {
+            let (key, value) = item?;
+            let seq = decode_seq(&key)?;
+            if !HistoryEntry::is_local_bytes(seq, &value)? {
+                return Ok((seq, None));
+            }
+            HistoryEntry::from_bytes(seq, &value).map(|entry| (seq, Some(entry)))
         })
     }
 

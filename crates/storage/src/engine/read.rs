@@ -22,6 +22,7 @@ use crate::value::{compare, compare_with, keyenc, type_rank, Collation};
 mod min_max;
 mod row_shape;
 mod text;
+mod text_or;
 
 use min_max::min_max_plan;
 use row_shape::{plan_key_fields, Row, RowShape};
@@ -889,8 +890,8 @@ const TOP_K_MAX: usize = 10_000;
 impl Storage {
     /// Runs a find. A collection that does not exist gives no documents.
     pub fn find(&self, db: &str, coll: &str, options: &FindOptions) -> Result<ReadCursor> {
-        if let Some((args, rest)) = crate::text::split_text(&options.filter)? {
-            return self.find_text(db, coll, options, args, rest);
+        if let Some(split) = crate::text::split_text(&options.filter)? {
+            return self.find_text(db, coll, options, split);
         }
         let existing = self.collection(db, coll);
         let collation = effective_collation(options.collation.as_ref(), existing.as_deref())?;
@@ -1033,7 +1034,7 @@ impl Storage {
     /// Number of documents in a collection (0 if it does not exist), without a filter.
     pub fn estimated_count(&self, db: &str, coll: &str) -> u64 {
         self.collection(db, coll)
-            .map_or(0, |c| u64::try_from(c.docs.len()).unwrap_or(u64::MAX))
+            .map_or(0, |c| self.document_count(&c))
     }
 
     /// The distinct values of `key` among documents matching `options.filter` (with its

@@ -283,6 +283,34 @@ fn history_records_every_change_in_order() {
         .windows(2)
         .all(|w| w[0].seq + 1 == w[1].seq && w[0].hlc < w[1].hlc));
     assert_eq!(s.history_from(3).count(), 2);
+    // Heads: the same entries without their documents.
+    let heads: Vec<HistoryEntry> = s
+        .history_heads_from(1)
+        .collect::<Result<_>>()
+        .expect("heads");
+    let without_docs: Vec<HistoryEntry> = entries
+        .iter()
+        .cloned()
+        .map(|entry| HistoryEntry {
+            doc: None,
+            before: None,
+            ..entry
+        })
+        .collect();
+    assert_eq!(heads, without_docs);
+    // Local entries decoded, the peer's skipped with its sequence number only.
+    let local: Vec<(u64, Option<HistoryEntry>)> = s
+        .local_history_from(1)
+        .collect::<Result<_>>()
+        .expect("local");
+    assert_eq!(local.len(), 4);
+    for ((seq, entry), full) in local.iter().zip(&entries) {
+        assert_eq!(*seq, full.seq);
+        match full.origin {
+            Origin::Local => assert_eq!(entry.as_ref(), Some(full)),
+            Origin::Peer(_) => assert_eq!(entry, &None),
+        }
+    }
 }
 
 #[test]

@@ -104,6 +104,8 @@ pub(super) struct Batch {
     pub(super) capped_positions: HashMap<(u64, Vec<u8>), u64>,
     /// Documents this batch deletes: (collection id, document key).
     deleted: HashSet<(u64, Vec<u8>)>,
+    /// Change of each collection's document count, by collection id (see `counts.rs`).
+    count_deltas: HashMap<u64, i64>,
 }
 
 impl Batch {
@@ -381,6 +383,10 @@ impl Storage {
                 m.multikey = true;
             }
         }
+        let delta = i64::from(new.is_some()) - i64::from(old.is_some());
+        if delta != 0 {
+            *batch.count_deltas.entry(collection.meta.id).or_default() += delta;
+        }
         match new {
             Some((_, bytes)) => {
                 batch.set.put(&collection.docs, doc_key, bytes);
@@ -399,6 +405,7 @@ impl Storage {
         }
         self.commit_set(batch.set)?;
         self.apply_capped_deltas(&batch.capped);
+        self.apply_count_deltas(&batch.count_deltas);
         Ok(())
     }
 

@@ -448,6 +448,50 @@ fn a_large_import_at_the_hub_is_versioned_and_later_edits_win() {
     assert_eq!(doc.get_i32("n"), Ok(-1));
 }
 
+/// A new edge asks for its first download while a large import at the hub is not versioned
+/// yet: the hub answers with the query at once (the edge takes a snapshot) instead of first
+/// versioning the whole import; the background pass versions it later, a chunk at a time.
+#[test]
+fn a_query_change_is_answered_before_the_hub_versions_an_import() {
+    let f = Fixture::new();
+    let docs: Vec<Document> = (0..12_000)
+        .map(|n| doc! {"_id": ObjectId::new(), "n": n})
+        .collect();
+    f.hub_storage
+        .insert_many("shop", "items", docs, true, &WriteOptions::default())
+        .unwrap();
+    let versions = || {
+        f.hub_storage
+            .records::<crate::hub::Version>("sync.hub.versions")
+            .unwrap()
+            .iter()
+            .count()
+    };
+    let mut session = SyncSession::default();
+    hello_register(&f, &mut session, "new");
+    let download = crate::protocol::with_version(
+        doc! {"outpostSyncDownload": 1, "after": 0_i64, "queryVersion": 0_i64},
+    );
+    let reply = f.hub.handle(&mut session, &download).unwrap();
+    assert_eq!(reply.get_i64("queryVersion"), Ok(1), "{reply}");
+    assert_eq!(reply.get_array("changes").map(Vec::len), Ok(0), "{reply}");
+    assert_eq!(reply.get_i64("next"), Ok(0), "{reply}");
+    assert_eq!(versions(), 0, "nothing versioned to answer a query change");
+
+    let examined = f
+        .hub
+        .version_local_writes(std::time::Duration::ZERO)
+        .unwrap();
+    assert!(examined >= 12_000, "{examined}");
+    assert_eq!(versions(), 12_000);
+    // Nothing left: the next pass waits (here not at all) and examines nothing.
+    let examined = f
+        .hub
+        .version_local_writes(std::time::Duration::ZERO)
+        .unwrap();
+    assert_eq!(examined, 0);
+}
+
 #[test]
 fn registration_keys_are_single_use() {
     let f = Fixture::new();

@@ -43,6 +43,9 @@ impl<S: HubStore> Hub<S> {
         wait: Duration,
         known_query_version: Option<u64>,
     ) -> Result<DownloadReply> {
+        if let Some(reply) = self.query_change_reply(session, after, known_query_version)? {
+            return Ok(reply);
+        }
         let deadline = Instant::now() + wait;
         let mut after = after;
         let mut counted = false;
@@ -73,6 +76,37 @@ impl<S: HubStore> Hub<S> {
         result
     }
 
+    /// When the edge's query (`known_query_version`) is not the registry's, the answer that
+    /// says so at once: no changes, the cursor where it was, the new query. The edge fetches
+    /// what the new query matches with a snapshot, then downloads from the hub's sequence at
+    /// the snapshot, so the history before it (and its versions: a large import at the hub
+    /// may not be versioned yet) is not needed for this answer.
+    fn query_change_reply(
+        &self,
+        session: &SyncSession,
+        after: u64,
+        known_query_version: Option<u64>,
+    ) -> Result<Option<DownloadReply>> {
+        let Some(known) = known_query_version else {
+            return Ok(None);
+        };
+        let edge = {
+            let _guard = self.locked();
+            self.bound_edge(session)?
+        };
+        if i64::try_from(known).ok() == Some(edge.record.query_version) {
+            return Ok(None);
+        }
+        self.refuse_while_resetting(&edge.record)?;
+        Ok(Some(DownloadReply {
+            changes: Vec::new(),
+            next: after,
+            last_seq: self.store.last_seq(),
+            query_version: edge.record.query_version,
+            query: edge.query.to_document(),
+        }))
+    }
+
     /// The hub's changes after history sequence `after` that concern the edge, as document
     /// states: for each document a history entry touched (in a namespace the edge's query
     /// syncs), its current version at the hub, an upsert when it matches the query and a delete
@@ -99,7 +133,11 @@ impl<S: HubStore> Hub<S> {
         let mut seen = HashSet::new();
         let mut bytes = 0;
         let mut next = after;
-        for (scanned, entry) in self.store.history_from(after.saturating_add(1)).enumerate() {
+        for (scanned, entry) in self
+            .store
+            .history_heads_from(after.saturating_add(1))
+            .enumerate()
+        {
             let entry = entry?;
             if entry.seq > horizon
                 || scanned >= DOWNLOAD_SCAN_LIMIT

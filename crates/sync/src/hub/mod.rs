@@ -16,6 +16,7 @@
 //! once.
 
 mod admin;
+mod catch_up;
 mod download;
 mod monitor;
 pub mod observations;
@@ -170,6 +171,11 @@ impl<S: HubStore> Hub<S> {
     /// Makes waiting downloads answer now, and later ones not wait (the server is stopping).
     pub fn stop_waiting(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Hub::stop_waiting`] was called (the server is stopping).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     fn locked(&self) -> std::sync::MutexGuard<'_, HubMemory> {

@@ -77,7 +77,11 @@ impl<S: HubStore> Hub<S> {
         let changes = self.store.last_seq().saturating_sub(cursor);
         let oldest = match changes {
             0 => None,
-            _ => match self.store.history_from(cursor.saturating_add(1)).next() {
+            _ => match self
+                .store
+                .history_heads_from(cursor.saturating_add(1))
+                .next()
+            {
                 // The clock's physical part: milliseconds since the epoch.
                 Some(entry) => Some(DateTime::from_millis(
                     i64::try_from(entry?.hlc >> 16).unwrap_or(i64::MAX),

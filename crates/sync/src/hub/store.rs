@@ -80,7 +80,9 @@ pub trait HubStore: Versions + Send + Sync {
     /// `options`, creating it when missing. `Err` with the reason when `ns` exists otherwise.
     fn ensure_timeseries(&self, ns: &str, options: &Document) -> Result<()>;
 
-    fn history_from(&self, seq: u64) -> Box<dyn Iterator<Item = Result<HistoryEntry>> + '_>;
+    /// History entries from `seq` on, without their documents (`doc` and `before` are
+    /// `None`): the hub reads the current document from the store when it needs it.
+    fn history_heads_from(&self, seq: u64) -> Box<dyn Iterator<Item = Result<HistoryEntry>> + '_>;
     fn last_seq(&self) -> u64;
     /// Blocks until a change after `seq` commits or `timeout` passes; the last committed seq.
     fn wait_for_commit_after(&self, seq: u64, timeout: Duration) -> u64;
@@ -242,12 +244,12 @@ impl HubStore for SledHubStore {
 
     fn namespaces(&self) -> Vec<String> {
         let mut namespaces = Vec::new();
-        for database in self.storage.list_databases() {
-            for collection in self.storage.list_collections(&database.name) {
+        for database in self.storage.database_names() {
+            for collection in self.storage.list_collections(&database) {
                 // A time-series collection's data are its buckets (internal): it is never
                 // sent to edges.
                 if !collection.is_view && !collection.options.contains_key("timeseries") {
-                    namespaces.push(format!("{}.{}", database.name, collection.name));
+                    namespaces.push(format!("{database}.{}", collection.name));
                 }
             }
         }
@@ -308,10 +310,10 @@ impl HubStore for SledHubStore {
         Ok(ids)
     }
 
-    fn history_from(&self, seq: u64) -> Box<dyn Iterator<Item = Result<HistoryEntry>> + '_> {
+    fn history_heads_from(&self, seq: u64) -> Box<dyn Iterator<Item = Result<HistoryEntry>> + '_> {
         Box::new(
             self.storage
-                .history_from(seq)
+                .history_heads_from(seq)
                 .map(|entry| entry.map_err(Into::into)),
         )
     }

@@ -6,9 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use bson::{doc, Bson, DateTime, Document};
 use outpost_storage::value::keyenc;
-use outpost_storage::{HistoryOp, Origin};
+use outpost_storage::Origin;
 
-use super::records::{DropRecord, Version, HUB_INSTANCE};
+use super::records::{Version, HUB_INSTANCE};
 use super::store::Versions;
 use super::{Edge, Hub, HubBatch, HubMemory, HubStore, SyncSession};
 use crate::delta::project_like;
@@ -24,8 +24,6 @@ use crate::protocol::{
 /// The most bytes of documents one upload may carry: a batch's bytes, plus the one document
 /// (at most 16 MiB) that crossed the limit.
 const MAX_UPLOAD_BYTES: usize = MAX_BATCH_BYTES + 17 * 1024 * 1024;
-/// History entries one commit of hub-local versions covers at most.
-const CATCH_UP_CHUNK: usize = 5_000;
 
 /// One way of applying an upload (see [`Hub::upload`]).
 #[derive(Clone, Copy)]
@@ -695,85 +693,6 @@ impl<S: HubStore> Hub<S> {
             batch.put_version(&change.ns, &id, &deleted)?;
         }
         Ok(survivors)
-    }
-
-    /// Records versions for the hub's own local writes (mongosh or drivers on the hub) made
-    /// since the last call, so they take part in last-writer-wins. A local write is the newest
-    /// version of its document by definition (it replaced whatever was there); the hub's clock
-    /// has observed every uploaded change, so its timestamp is later too.
-    /// Stages them in `batch`; returns the history sequence they are recorded up to, for
-    /// `HubMemory::versioned_seq` once the batch is committed, and whether that was all of
-    /// them (at most `limit` history entries are read).
-    pub(super) fn catch_up_versions(
-        &self,
-        memory: &HubMemory,
-        batch: &mut S::Batch<'_>,
-        limit: usize,
-    ) -> Result<(u64, bool)> {
-        let from = match memory.versioned_seq {
-            Some(seq) => seq,
-            None => batch.versioned_up_to()?,
-        };
-        let mut last = from;
-        let entries: Vec<_> = self
-            .store
-            .history_from(from.saturating_add(1))
-            .take(limit)
-            .collect();
-        let complete = entries.len() < limit;
-        for entry in entries {
-            let entry = entry?;
-            last = entry.seq;
-            let Ok((db, coll)) = split_namespace(&entry.ns) else {
-                continue;
-            };
-            if is_internal_namespace(db, coll) {
-                continue;
-            }
-            if entry.op == HistoryOp::Drop {
-                // Every document of the collection is deleted as of the drop: an older change
-                // uploaded later must not bring one back.
-                batch.put_drop(&entry.ns, &DropRecord { hlc: entry.hlc })?;
-                continue;
-            }
-            if entry.origin != Origin::Local {
-                continue;
-            }
-            let version = match (&entry.op, &entry.changed_fields) {
-                (HistoryOp::Update, Some(fields)) => {
-                    let mut version = version_with_drop(batch, &entry.ns, &entry.id)?
-                        .filter(|v| !v.deleted)
-                        .unwrap_or_else(|| Version::whole(0, false, HUB_INSTANCE));
-                    for field in fields {
-                        version.set_field(field, entry.hlc, HUB_INSTANCE);
-                    }
-                    version.origin = HUB_INSTANCE.to_string();
-                    version
-                }
-                (op, _) => Version::whole(entry.hlc, *op == HistoryOp::Delete, HUB_INSTANCE),
-            };
-            batch.put_version(&entry.ns, &entry.id, &version)?;
-        }
-        if last != from {
-            batch.set_versioned_up_to(last)?;
-        }
-        Ok((last, complete))
-    }
-
-    /// Records versions for every hub-local write not versioned yet, committing every
-    /// `CATCH_UP_CHUNK` history entries: after a large import at the hub, no single batch (and
-    /// no single hold of the writer lock) covers all of it.
-    pub(super) fn catch_up_all(&self, memory: &mut HubMemory) -> Result<()> {
-        loop {
-            let mut batch = self.store.batch();
-            let (versioned, complete) =
-                self.catch_up_versions(memory, &mut batch, CATCH_UP_CHUNK)?;
-            batch.commit()?;
-            memory.versioned_seq = Some(versioned);
-            if complete {
-                return Ok(());
-            }
-        }
     }
 }
 

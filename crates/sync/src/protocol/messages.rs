@@ -183,7 +183,8 @@ pub struct Download {
     /// A long poll: when nothing is new, the hub waits this long for a change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
-    /// The query version the edge syncs; a long poll also ends when the hub's differs.
+    /// The query version the edge syncs: when the hub's differs, it answers at once with the
+    /// new query (no changes), and a long poll also ends when it changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_version: Option<u64>,
 }

@@ -1,7 +1,8 @@
 //! `{$meta: "textScore"}`: the score the pipeline's leading `$text` search gave the document,
 //! carried in the hidden field [`crate::text::TEXT_SCORE_FIELD`] (see `agg::Pipeline`). Without
 //! one (no `$text` first, or after a stage that builds new documents, such as `$group`), the
-//! expression fails as mongod's does (40218). Other `$meta` kinds are Atlas Search's or need
+//! expression fails as mongod's does (40218); a document that only another clause of the
+//! search's `$or` matched carries null there and has no score (missing). Other `$meta` kinds are Atlas Search's or need
 //! metadata Outpost's pipeline does not carry: refused by name.
 
 use bson::Bson;
@@ -51,6 +52,9 @@ pub(super) fn parse_meta(
 
 pub(super) fn meta(_op: &Operator, ctx: &Ctx<'_>) -> Result<Option<Bson>> {
     match ctx.root.get(TEXT_SCORE_FIELD) {
+        // A document only another clause of the search's `$or` matched: no score, missing
+        // (as mongod's `ExpressionMeta`).
+        Some(Bson::Null) => Ok(None),
         Some(score) => Ok(Some(score.clone())),
         None => Err(text_score_unavailable()),
     }

@@ -3,6 +3,8 @@
 //! fields), each scored as mongod does (the sum of its scores for the search's terms) and
 //! checked by the text matcher (negations, phrases, case and diacritic sensitivity) and the
 //! rest of the filter. `{$meta: "textScore"}` is served here, in the projection and the sort.
+//! With `$text` under an `$or`, the other clauses' index scans add their documents
+//! (`text_or`), which carry no score.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use bson::{Bson, Document};
 use sled::IVec;
 
+use super::text_or;
 use super::{
     effective_collation, sort_memory_error, ExplainInfo, FindOptions, PlanKind, ReadCursor,
     MEMORY_LIMIT_BYTES,
@@ -21,13 +24,17 @@ use crate::engine::text_index::term_prefix;
 use crate::engine::{decode_document, Storage};
 use crate::error::{Error, Result};
 use crate::query::{Filter, Projection, SortSpec};
-use crate::text::{is_text_score_meta, Language, TextArgs, TextQuery, TextSpec};
+use crate::text::{
+    is_text_score_meta, Language, TextQuery, TextSpec, TextSplit, TEXT_MATCH_FIELD,
+    TEXT_SCORE_FIELD,
+};
 use crate::value::{path, Collation};
 
-/// A document found by a text search, with its score.
+/// A document found by a text search, with its score (`None` for a document that only
+/// another clause of an `$or` matched: mongod gives it no text score).
 struct Scored {
     doc: Document,
-    score: f64,
+    score: Option<f64>,
     array_index: Option<usize>,
     size: u64,
 }
@@ -39,14 +46,24 @@ enum SortKey {
     Field(SortSpec),
 }
 
+/// What a candidate is checked against.
+struct Search<'a> {
+    spec: &'a TextSpec,
+    query: &'a TextQuery,
+    filter: &'a Filter,
+    /// With `$text` under an `$or`: the documents the text index gave (only they can match
+    /// the search; the filter stands `TEXT_MATCH_FIELD` for it). `None` when every match
+    /// must match the search.
+    text_keys: Option<HashSet<IVec>>,
+}
+
 impl Storage {
     pub(super) fn find_text(
         &self,
         db: &str,
         coll: &str,
         options: &FindOptions,
-        args: TextArgs,
-        rest: Document,
+        split: TextSplit,
     ) -> Result<ReadCursor> {
         if options.min.is_some()
             || options.max.is_some()
@@ -64,46 +81,45 @@ impl Storage {
         };
         let index = text_index(&collection, options.hint.as_ref())?;
         let spec = index.text.clone().ok_or_else(text_index_required)?;
-        let language = match &args.language {
+        let language = match &split.args.language {
             Some(name) => Language::parse_or_error(name)?,
             None => spec.default_language,
         };
-        let query = TextQuery::parse(&args, language);
+        let query = TextQuery::parse(&split.args, language);
         let collation = effective_collation(options.collation.as_ref(), Some(&collection))?;
-        let filter = Filter::parse_with_collation(
-            &rest,
-            options.variables.as_ref().unwrap_or(&Document::new()),
-            collation.clone(),
-        )?;
+        let collation_spec = collation.as_ref().map(|c| c.to_document());
+        let empty = Document::new();
+        let variables = options.variables.as_ref().unwrap_or(&empty);
+        let filter_doc = split.under_or.as_ref().unwrap_or(&split.rest);
+        let filter = Filter::parse_with_collation(filter_doc, variables, collation.clone())?;
         let sort = match &options.sort {
             Some(s) if !s.is_empty() => Some(parse_sort(s, collation.clone())?),
             _ => None,
         };
-        let (projection, score_fields) = parse_projection(options.projection.as_ref(), &rest)?;
-        let prefix = prefix_values(&spec, &rest)?;
+        let (projection, score_fields) = parse_projection(options.projection.as_ref(), filter_doc)?;
+        let prefix = prefix_values(&spec, &split.clause)?;
         let info = Arc::new(ExplainInfo::default());
-        let candidates = candidates(&index, &query, &prefix, &info)?;
-        let mut found = Vec::new();
-        let mut bytes = 0u64;
-        for (n, key) in candidates.into_iter().enumerate() {
-            if n % 64 == 63
-                && options
-                    .deadline
-                    .is_some_and(|d| std::time::Instant::now() > d)
-            {
-                return Err(Error::MaxTimeMsExpired);
+        let text_keys = candidates(&index, &query, &prefix, &info)?;
+        let (keys, text_keys) = match &split.under_or {
+            None => (text_keys, None),
+            Some(_) => {
+                let set: HashSet<IVec> = text_keys.iter().cloned().collect();
+                let context = text_or::OrContext {
+                    collection: &collection,
+                    collation,
+                    variables,
+                    info: &info,
+                };
+                (context.candidates(&options.filter, text_keys)?, Some(set))
             }
-            info.docs_examined.fetch_add(1, AtomicOrdering::Relaxed);
-            let Some(scored) = self.score_candidate(&collection, &spec, &query, &filter, &key)?
-            else {
-                continue;
-            };
-            bytes = bytes.saturating_add(scored.size);
-            if sort.is_some() && bytes > MEMORY_LIMIT_BYTES && !options.allow_disk_use {
-                return Err(sort_memory_error());
-            }
-            found.push(scored);
-        }
+        };
+        let search = Search {
+            spec: &spec,
+            query: &query,
+            filter: &filter,
+            text_keys,
+        };
+        let mut found = self.scored(&collection, &search, keys, options, sort.is_some(), &info)?;
         if let Some(sort) = &sort {
             found = sort_scored(found, sort);
         }
@@ -125,39 +141,89 @@ impl Storage {
             },
             info,
             sorted_by_index: false,
-            collation: collation.as_ref().map(|c| c.to_document()),
+            collation: collation_spec,
             index_collation: None,
             iter: Box::new(out.into_iter()),
         })
     }
 
-    /// The candidate's document, scored, when it matches the search and the filter.
+    /// The candidates that match, scored, within the deadline and (when sorting) the sort's
+    /// memory limit.
+    fn scored(
+        &self,
+        collection: &Collection,
+        search: &Search<'_>,
+        keys: Vec<IVec>,
+        options: &FindOptions,
+        sorting: bool,
+        info: &ExplainInfo,
+    ) -> Result<Vec<Scored>> {
+        let mut found = Vec::new();
+        let mut bytes = 0u64;
+        for (n, key) in keys.into_iter().enumerate() {
+            if n % 64 == 63
+                && options
+                    .deadline
+                    .is_some_and(|d| std::time::Instant::now() > d)
+            {
+                return Err(Error::MaxTimeMsExpired);
+            }
+            info.docs_examined.fetch_add(1, AtomicOrdering::Relaxed);
+            let Some(scored) = self.score_candidate(collection, search, &key)? else {
+                continue;
+            };
+            bytes = bytes.saturating_add(scored.size);
+            if sorting && bytes > MEMORY_LIMIT_BYTES && !options.allow_disk_use {
+                return Err(sort_memory_error());
+            }
+            found.push(scored);
+        }
+        Ok(found)
+    }
+
+    /// The candidate's document, scored, when it matches the search and the filter (under
+    /// an `$or`: when it matches the filter, scored only if it matches the search).
     fn score_candidate(
         &self,
         collection: &Collection,
-        spec: &TextSpec,
-        query: &TextQuery,
-        filter: &Filter,
+        search: &Search<'_>,
         key: &IVec,
     ) -> Result<Option<Scored>> {
         let Some(bytes) = collection.docs.get(key)? else {
             // Removed since its index entry was read.
             return Ok(None);
         };
-        let doc = decode_document(&bytes)?;
-        if !query.matches(spec, &doc)? {
-            return Ok(None);
-        }
-        let details = filter.try_matches_details(&doc)?;
+        let mut doc = decode_document(&bytes)?;
+        let from_index = search.text_keys.as_ref().is_none_or(|k| k.contains(key));
+        let text_match = from_index && search.query.matches(search.spec, &doc)?;
+        let details = match &search.text_keys {
+            None if !text_match => return Ok(None),
+            None => search.filter.try_matches_details(&doc)?,
+            Some(_) => {
+                if text_match {
+                    doc.insert(TEXT_MATCH_FIELD, true);
+                }
+                let details = search.filter.try_matches_details(&doc);
+                doc.remove(TEXT_MATCH_FIELD);
+                details?
+            }
+        };
         if !details.matched {
             return Ok(None);
         }
-        let scores = spec.score_document(&doc)?;
-        let score = query
-            .terms_for_bounds
-            .iter()
-            .filter_map(|t| scores.get(t))
-            .sum();
+        let score = if text_match {
+            let scores = search.spec.score_document(&doc)?;
+            Some(
+                search
+                    .query
+                    .terms_for_bounds
+                    .iter()
+                    .filter_map(|t| scores.get(t))
+                    .sum(),
+            )
+        } else {
+            None
+        };
         Ok(Some(Scored {
             doc,
             score,
@@ -277,7 +343,13 @@ fn shape(found: Scored, projection: Option<&Projection>, scores: &[String]) -> R
         None => found.doc,
     };
     for field in scores {
-        set_path(&mut out, field, Bson::Double(found.score));
+        match found.score {
+            Some(score) => set_path(&mut out, field, Bson::Double(score)),
+            // A document only another `$or` clause matched has no score: mongod leaves the
+            // field out; an aggregation's hidden field says "no score" with null.
+            None if field == TEXT_SCORE_FIELD => set_path(&mut out, field, Bson::Null),
+            None => {}
+        }
     }
     Ok(out)
 }
@@ -331,7 +403,11 @@ fn sort_scored(found: Vec<Scored>, sort: &[SortKey]) -> Vec<Scored> {
     keyed.sort_by(|(ka, a), (kb, b)| {
         for (i, key) in sort.iter().enumerate() {
             let order = match key {
-                SortKey::Score => b.score.partial_cmp(&a.score).unwrap_or(Ordering::Equal),
+                // Highest first; documents without a score last.
+                SortKey::Score => match (b.score, a.score) {
+                    (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+                    (x, y) => x.is_some().cmp(&y.is_some()),
+                },
                 SortKey::Field(spec) => match (ka.get(i), kb.get(i)) {
                     (Some(x), Some(y)) => spec.compare_keys(x, y),
                     _ => Ordering::Equal,

@@ -100,9 +100,9 @@ impl ParseContext {
             }
             "text" => {
                 return Err(Error::NotSupported(
-                    "$text is supported at the top level (or inside $and) of a find's or \
-                     count's filter and of an aggregation's first $match only; $text inside \
-                     $or is not supported by Outpost"
+                    "$text is supported in a find's or count's filter and in an aggregation's \
+                     first $match only; $text in updates, deletes, distinct, views or later \
+                     stages is not supported by Outpost"
                         .into(),
                 ))
             }
@@ -242,7 +242,6 @@ impl ParseContext {
             "$geoNear" | "$box" | "$center" | "$centerSphere" | "$polygon" | "$geometry" => {
                 return Err(Error::BadValue(format!("unknown operator: {key}")))
             }
-            "$text" => return Err(Error::NotSupported(format!("{key} is not supported"))),
             _ => return Err(Error::BadValue(format!("unknown operator: {key}"))),
         })
     }
