@@ -6,7 +6,8 @@ use std::ops::Bound;
 
 use bson::{Bson, Document};
 
-use super::{top_level_conjuncts, Comparison, Node, Op};
+use super::planner::top_level_conjuncts;
+use super::{Comparison, Node, Op};
 use crate::value::{compare_with, type_rank, Collation};
 
 /// An interval of index key values (in `compare` order).

@@ -11,7 +11,8 @@
 use bson::{Bson, Document};
 
 use super::regex::CompiledRegex;
-use super::{exact_integer, parse_type_selector, TypeSelector};
+use super::scalar::{exact_integer, parse_type_selector};
+use super::TypeSelector;
 use crate::error::{Error, Result};
 use crate::value::{compare, equal, Number};
 
