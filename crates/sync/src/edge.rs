@@ -903,7 +903,7 @@ impl EdgeSync {
         let upload_cursor = state.progress.upload_cursor;
         // Changes the hub refused because it holds a newer version: take the hub's version,
         // unless a local change made since this batch wins; committed with the new cursor.
-        self.apply_changes(&superseded, Some(&state), &ingested)?;
+        self.apply_changes(superseded, Some(&state), &ingested)?;
         self.save_with(state, true)?;
         let uploaded = u64::try_from(count).unwrap_or(u64::MAX);
         self.update_status(|s| {
@@ -966,7 +966,7 @@ impl EdgeSync {
         let (next, last, changes) = (reply.next, reply.last_seq, reply.changes);
         let caught_up = next >= last || next == state.progress.download_cursor;
         state.progress.download_cursor = next.max(state.progress.download_cursor);
-        let applied = self.apply_changes(&changes, Some(&state), &[])?;
+        let applied = self.apply_changes(changes, Some(&state), &[])?;
         let lag = last.saturating_sub(state.progress.download_cursor);
         self.save_with(state, true)?;
         self.update_status(|s| {
@@ -1050,7 +1050,7 @@ impl EdgeSync {
     /// applied.
     fn apply_changes(
         &self,
-        changes: &[Change],
+        changes: Vec<Change>,
         commit_state: Option<&EdgeState>,
         ingested: &[(Vec<u8>, Ingested)],
     ) -> Result<u64> {
@@ -1065,7 +1065,7 @@ impl EdgeSync {
     /// under the writer lock.
     fn apply_changes_with(
         &self,
-        changes: &[Change],
+        changes: Vec<Change>,
         commit_state: Option<&EdgeState>,
         ingested: &[(Vec<u8>, Ingested)],
         scan: &mut PendingScan,
@@ -1110,21 +1110,20 @@ impl EdgeSync {
     fn stage_downloaded(
         &self,
         batch: &mut RemoteBatch,
-        change: &Change,
+        change: Change,
         pending: &PendingChanges,
     ) -> Result<bool> {
-        check_received_change(change)?;
+        check_received_change(&change)?;
         batch.observe_hlc(change.hlc);
-        let doc = match &change.op {
-            Op::Drop => return self.stage_downloaded_drop(batch, change, pending),
-            Op::Insert(doc) | Op::Replace(doc) => Some(doc.clone()),
-            Op::Delete => None,
+        match &change.op {
+            Op::Drop => return self.stage_downloaded_drop(batch, &change, pending),
             Op::Update(_) => {
                 return Err(Error::protocol(
                     "the hub sent an update of some fields: an edge takes whole documents only",
                 ))
             }
-        };
+            Op::Insert(_) | Op::Replace(_) | Op::Delete => {}
+        }
         let key = (
             change.ns.clone(),
             outpost_storage::value::keyenc::encode(&change.id),
@@ -1145,6 +1144,11 @@ impl EdgeSync {
             // A plain collection at the hub, time-series here: its data only go up.
             return Ok(false);
         }
+        // The document is moved into the batch, not copied.
+        let doc = match change.op {
+            Op::Insert(doc) | Op::Replace(doc) => Some(doc),
+            _ => None,
+        };
         batch.put(db, coll, &change.id, doc, &Origin::Peer(HUB_ORIGIN.into()));
         Ok(true)
     }
@@ -1264,7 +1268,7 @@ impl EdgeSync {
                 _ => link.receive()?,
             };
             check_peer_version(&reply, "hub")?;
-            let reply: messages::SnapshotReply = messages::parse(&reply, "snapshot reply")?;
+            let reply: messages::SnapshotReply = messages::parse_owned(reply, "snapshot reply")?;
             if !reply.done {
                 let position = reply.position.clone().ok_or_else(|| {
                     Error::protocol("a snapshot reply that is not done needs a position")
@@ -1292,7 +1296,7 @@ impl EdgeSync {
             }
             // Each page in one commit, checked against the local changes pending at that
             // moment (a document deleted here during the snapshot stays deleted).
-            self.apply_changes_with(&page, None, &[], &mut scan)?;
+            self.apply_changes_with(page, None, &[], &mut scan)?;
             if reply.done {
                 break u64::try_from(reply.hub_seq).unwrap_or(0);
             }

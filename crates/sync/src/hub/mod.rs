@@ -259,7 +259,7 @@ impl<S: HubStore> Hub<S> {
                 let snapshot: messages::Snapshot = messages::parse(command, "snapshot")?;
                 let reply =
                     self.snapshot(session, snapshot.position.as_ref(), limit(snapshot.limit))?;
-                Ok(messages::body(&reply))
+                Ok(reply.into_body())
             }
             other => Err(Error::Coded {
                 code: 59,
