@@ -846,12 +846,13 @@ impl EdgeSync {
         // What is uploaded must be durable here first: after a crash the edge must not reuse
         // sequence numbers the hub has already acknowledged.
         self.storage.flush()?;
-        Ok(Some(messages::request(&messages::Upload {
+        let upload = messages::Upload {
             from_seq: batch.from_seq,
             last_seq: batch.last_seq,
             changes: batch.changes.clone(),
             timeseries: batch.timeseries.clone(),
-        })))
+        };
+        Ok(Some(upload.into_request()))
     }
 
     /// Takes the hub's answer to an upload: the cursor moves past the batch, refused changes

@@ -144,6 +144,43 @@ impl Change {
         bson::to_document(self).expect("a change always serializes")
     }
 
+    /// [`Change::to_document`] of a change the caller no longer needs: its document is
+    /// moved, not copied (the same document: a test checks it).
+    pub fn into_document(self) -> Document {
+        let wire = WireChange::from(self);
+        let mut d = bson::doc! {
+            "seq": super::u64_to_i64(wire.seq),
+            "ns": wire.ns,
+            "id": wire.id,
+            "hlc": super::u64_to_i64(wire.hlc),
+        };
+        if !wire.origin.is_empty() {
+            d.insert("origin", wire.origin);
+        }
+        if wire.drop {
+            d.insert("drop", true);
+        }
+        if let Some(fields) = wire.fields {
+            d.insert("fields", fields);
+        }
+        if let Some(increments) = wire.increments {
+            d.insert("inc", increments);
+        }
+        if wire.insert {
+            d.insert("insert", true);
+        }
+        if wire.partial {
+            d.insert("partial", true);
+        }
+        if let Some(doc) = wire.doc {
+            d.insert("doc", doc);
+        }
+        if wire.delete {
+            d.insert("delete", true);
+        }
+        d
+    }
+
     pub fn from_document(change: &Document) -> Result<Change> {
         bson::from_document(change.clone()).map_err(|error| Error::protocol(error.to_string()))
     }
@@ -302,11 +339,13 @@ mod tests {
                 Change::from_document(&change.to_document()).unwrap(),
                 change
             );
+            assert_eq!(change.clone().into_document(), change.to_document());
             change.origin = "hub".into();
             assert_eq!(
                 Change::from_document(&change.to_document()).unwrap(),
                 change
             );
+            assert_eq!(change.clone().into_document(), change.to_document());
         }
     }
 
