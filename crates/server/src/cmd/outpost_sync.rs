@@ -91,7 +91,7 @@ fn run_on_hub(state: &State, req: &Request) -> Result<Document> {
     command.remove("$db");
     let lock = || req.conn.sync.lock().unwrap_or_else(|p| p.into_inner());
     let mut session = lock().clone();
-    let reply = hub.handle(&mut session, &command);
+    let reply = hub.handle_owned(&mut session, command);
     *lock() = session;
     reply.map_err(sync_error)
 }

@@ -188,20 +188,23 @@ impl<S: HubStore> Hub<S> {
     /// `session` (`outpostSyncHello`, then `outpostSyncUpload`, `outpostSyncDownload`,
     /// `outpostSyncSnapshot`); the wire commands and in-process test links both come here.
     pub fn handle(&self, session: &mut SyncSession, command: &Document) -> Result<Document> {
-        if let Err(error) = check_peer_version(command, "edge") {
+        self.handle_owned(session, command.clone())
+    }
+
+    /// [`Hub::handle`] of a command the caller no longer needs: an upload's documents are
+    /// moved into the hub's batch, not copied.
+    pub fn handle_owned(&self, session: &mut SyncSession, command: Document) -> Result<Document> {
+        if let Err(error) = check_peer_version(&command, "edge") {
             tracing::warn!(error = %error, "an edge of another sync protocol version was refused");
-            self.note_refused_version(command, &error);
+            self.note_refused_version(&command, &error);
             return Err(error);
         }
         self.handle_current(session, command).map(with_version)
     }
 
-    fn handle_current(&self, session: &mut SyncSession, command: &Document) -> Result<Document> {
-        let name = command
-            .keys()
-            .next()
-            .map(String::as_str)
-            .unwrap_or_default();
+    fn handle_current(&self, session: &mut SyncSession, command: Document) -> Result<Document> {
+        let name = command.keys().next().cloned().unwrap_or_default();
+        let name = name.as_str();
         let limit = |limit: Option<u64>| {
             limit
                 .and_then(|l| usize::try_from(l).ok())
@@ -223,14 +226,14 @@ impl<S: HubStore> Hub<S> {
         }
         match name {
             HELLO => {
-                let reply = self.hello(session, &messages::parse(command, "hello")?)?;
+                let reply = self.hello(session, &messages::parse(&command, "hello")?)?;
                 Ok(messages::body(&reply))
             }
-            REPORT => self.report(session, command),
+            REPORT => self.report(session, &command),
             RESET => self.begin_reset(session),
             UPLOAD => {
                 self.refuse_while_resetting(&self.bound_edge(session)?.record)?;
-                let upload: messages::Upload = messages::parse(command, "upload")?;
+                let upload: messages::Upload = messages::parse_owned(command, "upload")?;
                 let reply = self.upload(
                     session,
                     &upload.changes,
@@ -244,7 +247,7 @@ impl<S: HubStore> Hub<S> {
                 Ok(messages::body(&reply))
             }
             DOWNLOAD => {
-                let download: messages::Download = messages::parse(command, "download")?;
+                let download: messages::Download = messages::parse(&command, "download")?;
                 let wait_ms = download.wait_ms.unwrap_or(0).min(MAX_DOWNLOAD_WAIT_MS);
                 let reply = self.download_waiting(
                     session,
@@ -256,7 +259,7 @@ impl<S: HubStore> Hub<S> {
                 Ok(messages::body(&reply))
             }
             SNAPSHOT => {
-                let snapshot: messages::Snapshot = messages::parse(command, "snapshot")?;
+                let snapshot: messages::Snapshot = messages::parse(&command, "snapshot")?;
                 let reply =
                     self.snapshot(session, snapshot.position.as_ref(), limit(snapshot.limit))?;
                 Ok(reply.into_body())
