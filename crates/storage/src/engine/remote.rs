@@ -189,16 +189,27 @@ impl RemoteBatch<'_> {
     /// unique index, an oversized document, a view as target, ...) having committed nothing.
     /// Collections that do not exist yet are created first; after a failed commit they remain,
     /// empty.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        self.commit_with_seq().map(drop)
+    }
+
+    /// [`RemoteBatch::commit`], returning the last history sequence number as of the commit
+    /// (the batch's own last entry, or the entry before it when it wrote none). The batch
+    /// holds the writer lock from when it is made, so every entry after the last sequence
+    /// number it could see then is its own.
+    pub fn commit_with_seq(mut self) -> Result<u64> {
         let first_seq = self.writer.next_seq;
         let result = self
             .stage()
             .and_then(|batch| self.storage.commit_write(batch));
-        if result.is_err() {
-            // The history sequence numbers taken by the discarded entries are free again.
-            self.writer.next_seq = first_seq;
+        match result {
+            Ok(()) => Ok(self.writer.next_seq - 1),
+            Err(error) => {
+                // The history sequence numbers taken by the discarded entries are free again.
+                self.writer.next_seq = first_seq;
+                Err(error)
+            }
         }
-        result
     }
 
     /// Whether [`RemoteBatch::commit`] would succeed, without committing anything: the same

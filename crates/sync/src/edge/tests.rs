@@ -535,6 +535,40 @@ fn a_query_change_is_answered_before_the_hub_versions_an_import() {
     assert_eq!(examined, 0);
 }
 
+/// An upload's own history entries at the hub need no version (they are the edge's): the
+/// upload's commit moves the hub's versioned position past them, so the background pass has
+/// nothing to read; a local write at the hub after it is still versioned.
+#[test]
+fn an_upload_leaves_nothing_for_the_versioner() {
+    let f = Fixture::new();
+    let (edge, mut engine, _) = f.edge(ServiceType::EdgeServer, doc! {"*": "TRUEPREDICATE"}, None);
+    let mut link = InProcessLink::new(&f.hub);
+    engine.sync_once(&mut link).unwrap();
+    for n in 0..50 {
+        insert(&edge, "shop.items", doc! {"_id": ObjectId::new(), "n": n});
+    }
+    engine.sync_once(&mut link).unwrap();
+    assert_eq!(all(&f.hub_storage, "shop.items").len(), 50);
+    let examined = f
+        .hub
+        .version_local_writes(std::time::Duration::ZERO)
+        .unwrap();
+    assert_eq!(examined, 0, "the upload's entries were read again");
+    insert(&f.hub_storage, "shop.items", doc! {"_id": 1, "at": "hub"});
+    let examined = f
+        .hub
+        .version_local_writes(std::time::Duration::ZERO)
+        .unwrap();
+    assert_eq!(examined, 1);
+    let version = f
+        .hub_storage
+        .records::<crate::hub::Version>("sync.hub.versions")
+        .unwrap()
+        .iter()
+        .count();
+    assert_eq!(version, 51, "50 uploaded, 1 local");
+}
+
 #[test]
 fn registration_keys_are_single_use() {
     let f = Fixture::new();

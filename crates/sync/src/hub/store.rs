@@ -104,6 +104,10 @@ pub trait HubBatch: Versions {
     /// Advances the store's clock past a peer's reading.
     fn observe_hlc(&mut self, hlc: u64);
     fn commit(self) -> Result<()>;
+    /// [`HubBatch::commit`], returning the store's last history sequence number as of the
+    /// commit. No other write commits while a batch is open, so the entries after what the
+    /// batch could read of the history are all its own.
+    fn commit_with_seq(self) -> Result<u64>;
     /// Whether [`HubBatch::commit`] would succeed, committing nothing.
     fn check(self) -> Result<()>;
 }
@@ -407,6 +411,10 @@ impl HubBatch for SledHubBatch<'_> {
 
     fn commit(self) -> Result<()> {
         Ok(self.batch.commit()?)
+    }
+
+    fn commit_with_seq(self) -> Result<u64> {
+        Ok(self.batch.commit_with_seq()?)
     }
 
     fn check(self) -> Result<()> {

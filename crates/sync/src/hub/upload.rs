@@ -235,8 +235,10 @@ impl<S: HubStore> Hub<S> {
             batch.check()?;
             return Ok(UploadReply::default());
         }
-        batch.commit()?;
-        memory.versioned_seq = Some(versioned);
+        // The batch versioned the whole history before its own entries (it is open, so
+        // nothing else commits), and its own entries are the edge's: none needs a version.
+        let committed = batch.commit_with_seq()?;
+        memory.versioned_seq = Some(committed.max(versioned));
         // The edge forgets what it uploaded once acknowledged: it must be on disk first.
         self.store.flush()?;
         Ok(UploadReply {
