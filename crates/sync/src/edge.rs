@@ -1265,8 +1265,9 @@ impl EdgeSync {
         }
         let hub_seq = loop {
             let reply = match request.take() {
-                Some(request) if !pipelined => link.call(request)?,
-                _ => link.receive()?,
+                Some(request) => link.call(request)?,
+                // Pipelined: the request went out before the previous page was applied.
+                None => link.receive()?,
             };
             check_peer_version(&reply, "hub")?;
             let reply: messages::SnapshotReply = messages::parse_owned(reply, "snapshot reply")?;
