@@ -80,13 +80,27 @@ impl WriteSet {
 impl Kv {
     /// Opens (or creates) the store in `path`. Background flushes run every `flush_every_ms`;
     /// the page cache holds up to `cache_bytes`.
+    ///
+    /// A store this process just closed may still hold sled's directory lock for a moment (its
+    /// last handles are freed by sled's epoch-based reclamation, not at once): the lock is
+    /// tried again for up to [`LOCK_WAIT`] before the error is returned. Another process
+    /// holding the store gets the error after that wait.
     pub fn open(path: &Path, flush_every_ms: u64, cache_bytes: u64) -> Result<Kv> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            .flush_every_ms(Some(flush_every_ms.max(1)))
-            .open()?;
-        Ok(Kv { db })
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            let opened = sled::Config::new()
+                .path(path)
+                .cache_capacity(cache_bytes)
+                .flush_every_ms(Some(flush_every_ms.max(1)))
+                .open();
+            match opened {
+                Ok(db) => return Ok(Kv { db }),
+                Err(error) if is_lock_held(&error) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 
     /// A store in a temporary directory, removed when dropped (for tests and embedding).
@@ -202,6 +216,20 @@ pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// How long [`Kv::open`] waits for the directory lock of a store closed a moment ago.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Whether sled refused to open because another handle holds the directory's lock.
+fn is_lock_held(error: &sled::Error) -> bool {
+    match error {
+        sled::Error::Io(io) => {
+            io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock")
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +253,18 @@ mod tests {
         assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
         assert_eq!(prefix_successor(&[1, 0xFF]), Some(vec![2]));
         assert_eq!(prefix_successor(&[0xFF, 0xFF]), None);
+    }
+
+    #[test]
+    fn a_store_held_open_is_refused_after_the_wait_and_opens_once_closed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let held = Kv::open(dir.path(), 500, 1 << 20).expect("open");
+        let started = std::time::Instant::now();
+        let refused = Kv::open(dir.path(), 500, 1 << 20);
+        assert!(refused.is_err(), "a second handle on a held store");
+        assert!(started.elapsed() >= LOCK_WAIT);
+        drop(held);
+        Kv::open(dir.path(), 500, 1 << 20).expect("reopen after close");
     }
 
     #[test]
