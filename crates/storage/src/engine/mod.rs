@@ -775,11 +775,7 @@ impl Storage {
 
     /// History entries with sequence numbers at or after `from`, in order.
     pub fn history_from(&self, from: u64) -> impl Iterator<Item = Result<HistoryEntry>> + Send {
-        self.inner.history.range(from.to_be_bytes()..).map(|item| {
-            let (key, value) = item?;
-            let seq = decode_seq(&key)?;
-            HistoryEntry::from_bytes(seq, &value)
-        })
+        self.history_range(from, HistoryEntry::from_bytes)
     }
 
     /// [`Storage::history_from`] without the entries' documents (`doc` and `before` are
@@ -788,11 +784,7 @@ impl Storage {
         &self,
         from: u64,
     ) -> impl Iterator<Item = Result<HistoryEntry>> + Send {
-        self.inner.history.range(from.to_be_bytes()..).map(|item| {
-            let (key, value) = item?;
-            let seq = decode_seq(&key)?;
-            HistoryEntry::head_from_bytes(seq, &value)
-        })
+        self.history_range(from, HistoryEntry::head_from_bytes)
     }
 
     /// [`Storage::history_from`] with the entries of sync peers left undecoded: each item is
@@ -801,14 +793,27 @@ impl Storage {
         &self,
         from: u64,
     ) -> impl Iterator<Item = Result<(u64, Option<HistoryEntry>)>> + Send {
-        self.inner.history.range(from.to_be_bytes()..).map(|item| {
-            let (key, value) = item?;
-            let seq = decode_seq(&key)?;
-            if !HistoryEntry::is_local_bytes(seq, &value)? {
+        self.history_range(from, |seq, bytes| {
+            if !HistoryEntry::is_local_bytes(seq, bytes)? {
                 return Ok((seq, None));
             }
-            HistoryEntry::from_bytes(seq, &value).map(|entry| (seq, Some(entry)))
+            HistoryEntry::from_bytes(seq, bytes).map(|entry| (seq, Some(entry)))
         })
+    }
+
+    /// The history from sequence `from` on, each entry read by `decode`.
+    fn history_range<T>(
+        &self,
+        from: u64,
+        decode: impl Fn(u64, &[u8]) -> Result<T> + Send,
+    ) -> impl Iterator<Item = Result<T>> + Send {
+        self.inner
+            .history
+            .range(from.to_be_bytes()..)
+            .map(move |item| {
+                let (key, value) = item?;
+                decode(decode_seq(&key)?, &value)
+            })
     }
 
     /// The sequence number of the latest history entry (0 when the log is empty).

@@ -42,15 +42,24 @@ impl<S: HubStore> Hub<S> {
             }
             let mut memory = self.locked();
             let before = memory.versioned_seq.unwrap_or(versioned);
-            let mut batch = self.store.batch();
-            let (up_to, complete) = self.catch_up_versions(&memory, &mut batch, CATCH_UP_CHUNK)?;
-            batch.commit()?;
-            memory.versioned_seq = Some(up_to);
-            examined += up_to.saturating_sub(before);
+            let complete = self.catch_up_chunk(&mut memory)?;
+            examined += memory
+                .versioned_seq
+                .unwrap_or(before)
+                .saturating_sub(before);
             if complete {
                 return Ok(examined);
             }
         }
+    }
+
+    /// Versions one chunk of hub-local writes in one commit; returns whether none is left.
+    fn catch_up_chunk(&self, memory: &mut HubMemory) -> Result<bool> {
+        let mut batch = self.store.batch();
+        let (versioned, complete) = self.catch_up_versions(memory, &mut batch, CATCH_UP_CHUNK)?;
+        batch.commit()?;
+        memory.versioned_seq = Some(versioned);
+        Ok(complete)
     }
 
     /// Records versions for the hub's own local writes (mongosh or drivers on the hub) made
@@ -120,15 +129,7 @@ impl<S: HubStore> Hub<S> {
     /// `CATCH_UP_CHUNK` history entries: after a large import at the hub, no single batch (and
     /// no single hold of the writer lock) covers all of it.
     pub(super) fn catch_up_all(&self, memory: &mut HubMemory) -> Result<()> {
-        loop {
-            let mut batch = self.store.batch();
-            let (versioned, complete) =
-                self.catch_up_versions(memory, &mut batch, CATCH_UP_CHUNK)?;
-            batch.commit()?;
-            memory.versioned_seq = Some(versioned);
-            if complete {
-                return Ok(());
-            }
-        }
+        while !self.catch_up_chunk(memory)? {}
+        Ok(())
     }
 }
