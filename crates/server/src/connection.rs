@@ -302,6 +302,14 @@ async fn handle(
             let reply_compressor = compression
                 .map(|c| c.compressor)
                 .filter(|_| may_compress_reply(&msg.body));
+            // The sync protocol's replies go to Outpost's own link, which reads either form:
+            // they are compressed only when that makes them smaller (a small acknowledgement
+            // would grow by about 10 bytes).
+            let sync_reply = msg
+                .body
+                .keys()
+                .next()
+                .is_some_and(|name| cmd::is_sync_protocol(name));
             let exhaust_request = exhaust::request(&msg);
             await_topology_change(state, &msg.body, shutdown).await;
             let reply = run_op_msg(state, conn, msg).await?;
@@ -316,9 +324,13 @@ async fn handle(
                 conn,
                 reply,
                 header.request_id,
-                reply_compressor,
+                reply_compressor.filter(|_| !sync_reply),
                 exhaust_request,
             )?;
+            let reply = match reply_compressor.filter(|_| sync_reply) {
+                Some(compressor) => compress_if_smaller(state, conn, reply, compressor),
+                None => reply,
+            };
             Ok(Handled {
                 reply: Some(reply),
                 exhaust,
@@ -365,8 +377,18 @@ pub(crate) fn compress_reply(
     reply: Vec<u8>,
     compressor: outpost_wire::Compressor,
 ) -> Vec<u8> {
+    compressed(state, conn, reply, compressor, false)
+}
+
+fn compressed(
+    state: &State,
+    conn: &ConnInfo,
+    reply: Vec<u8>,
+    compressor: outpost_wire::Compressor,
+    only_if_smaller: bool,
+) -> Vec<u8> {
     match outpost_wire::compress(&reply, compressor) {
-        Ok(Some(compressed)) => {
+        Ok(Some(compressed)) if !only_if_smaller || compressed.len() < reply.len() => {
             if let Some(counters) = state.metrics.compressor(compressor) {
                 let header = HEADER_LEN + outpost_wire::COMPRESSION_HEADER_LEN;
                 Metrics::add_len(
@@ -380,12 +402,22 @@ pub(crate) fn compress_reply(
             }
             compressed
         }
-        Ok(None) => reply,
+        Ok(_) => reply,
         Err(e) => {
             tracing::warn!(connection_id = conn.id, error = %e, "cannot compress a reply; sending it uncompressed");
             reply
         }
     }
+}
+
+/// [`compress_reply`], or the reply as it is when compressing would not make it smaller.
+fn compress_if_smaller(
+    state: &State,
+    conn: &ConnInfo,
+    reply: Vec<u8>,
+    compressor: outpost_wire::Compressor,
+) -> Vec<u8> {
+    compressed(state, conn, reply, compressor, true)
 }
 
 fn encode(response_to: i32, message: &Message) -> Result<Vec<u8>, Closed> {

@@ -26,9 +26,9 @@ use crate::instance_query::{is_internal_namespace, InstanceQuery, QueryMatch};
 use crate::merge::{incoming_wins_at_edge, LocalOp, Stamp};
 use crate::protocol::messages;
 use crate::protocol::{
-    check_peer_version, check_received_change, split_namespace, u64_to_i64, Change, Op,
-    ProtocolVersion, Update, DELTAS_SINCE, INCOMPATIBLE_PROTOCOL, MAX_BATCH_BYTES, MAX_BATCH_COUNT,
-    TIMESERIES_SINCE,
+    check_peer_version, check_received_change, message_version, split_namespace, u64_to_i64,
+    Change, Op, ProtocolVersion, Update, DELTAS_SINCE, INCOMPATIBLE_PROTOCOL, MAX_BATCH_BYTES,
+    MAX_BATCH_COUNT, TIMESERIES_SINCE,
 };
 
 pub use reset::{RECOVERY_COLLECTION, RECOVERY_DATABASE};
@@ -520,6 +520,12 @@ impl EdgeSync {
         });
     }
 
+    /// Checks the version of a reply from the hub on a connection whose hello gave
+    /// `hub_version` (from 3.3 the hub's later replies leave it out).
+    pub(crate) fn check_hub_reply(&self, reply: &Document) -> Result<()> {
+        message_version(reply, "hub", self.hub_version).map(|_| ())
+    }
+
     /// A hello with what this edge says about itself.
     fn hello_request(&self, hello: messages::Hello) -> Document {
         messages::request(&messages::Hello {
@@ -852,7 +858,7 @@ impl EdgeSync {
             changes: batch.changes.clone(),
             timeseries: batch.timeseries.clone(),
         };
-        Ok(Some(upload.into_request()))
+        Ok(Some(upload.into_request(self.hub_version)))
     }
 
     /// Takes the hub's answer to an upload: the cursor moves past the batch, refused changes
@@ -866,7 +872,7 @@ impl EdgeSync {
             self.uploads_acknowledged += 1;
         }
         if let Some(reply) = reply {
-            check_peer_version(reply, "hub")?;
+            self.check_hub_reply(reply)?;
             let reply: messages::UploadReply = messages::parse(reply, "upload reply")?;
             if !reply.need_full.is_empty() {
                 // The hub applied nothing: the same entries go again, these documents whole.
@@ -930,13 +936,18 @@ impl EdgeSync {
         self.download_requested_after = self.uploads_acknowledged;
         let state = self.state()?;
         let waiting = wait_ms > 0;
-        Ok(messages::request(&messages::Download {
-            after: state.progress.download_cursor,
-            limit: Some(u64::try_from(self.options.batch_count).unwrap_or(500)),
-            wait_ms: waiting.then_some(wait_ms),
-            // (A hub answers a query change at once, without reading its history.)
-            query_version: Some(u64::try_from(state.progress.synced_query_version).unwrap_or(0)),
-        }))
+        Ok(messages::request_to(
+            &messages::Download {
+                after: state.progress.download_cursor,
+                limit: Some(u64::try_from(self.options.batch_count).unwrap_or(500)),
+                wait_ms: waiting.then_some(wait_ms),
+                // (A hub answers a query change at once, without reading its history.)
+                query_version: Some(
+                    u64::try_from(state.progress.synced_query_version).unwrap_or(0),
+                ),
+            },
+            self.hub_version,
+        ))
     }
 
     /// Whether an upload was acknowledged since the download request out now was made (its
@@ -954,7 +965,7 @@ impl EdgeSync {
     /// for good (the hub never sends an edge its own writes back). A pushing edge's two sides
     /// overlap; this keeps what it applies in the hub's order.
     pub fn apply_download(&mut self, link: &mut dyn Link, reply: &Document) -> Result<bool> {
-        check_peer_version(reply, "hub")?;
+        self.check_hub_reply(reply)?;
         if self.download_answer_is_stale() {
             return Ok(false);
         }
@@ -1255,7 +1266,9 @@ impl EdgeSync {
         let mut scan = PendingScan::after(state.progress.upload_cursor);
         let mut newly_synced = Vec::new();
         let limit = Some(u64::try_from(self.options.batch_count).unwrap_or(500));
-        let page_request = |position| messages::request(&messages::Snapshot { position, limit });
+        let hub = self.hub_version;
+        let page_request =
+            |position| messages::request_to(&messages::Snapshot { position, limit }, hub);
         // With a pipelining link, the next page is asked for before this one is applied.
         let pipelined = link.pipelines();
         let mut request = None;
@@ -1269,7 +1282,7 @@ impl EdgeSync {
                 // Pipelined: the request went out before the previous page was applied.
                 None => link.receive()?,
             };
-            check_peer_version(&reply, "hub")?;
+            self.check_hub_reply(&reply)?;
             let reply: messages::SnapshotReply = messages::parse_owned(reply, "snapshot reply")?;
             if !reply.done {
                 let position = reply.position.clone().ok_or_else(|| {

@@ -184,6 +184,11 @@ pub fn find_command(name: &str) -> Option<&'static Command> {
         .find(|c| c.name == name || c.aliases.contains(&name))
 }
 
+/// Whether `name` is one of the sync protocol's commands (and `outpostSyncStatus`).
+pub fn is_sync_protocol(name: &str) -> bool {
+    find_command(name).is_some_and(|c| c.action == crate::auth::Action::Sync)
+}
+
 /// Fields that start or continue a multi-document transaction (see `crate::txn`).
 const TRANSACTION_FIELDS: &[&str] = &["startTransaction", "autocommit"];
 
@@ -247,8 +252,7 @@ pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Re
     }
     // The sync protocol's replies go to Outpost's own link, which has no use for cluster time
     // (on a thin link each reply would carry about 100 bytes of it).
-    let sync_protocol = find_command(name).is_some_and(|c| c.action == crate::auth::Action::Sync);
-    if !state.config.standalone && !sync_protocol {
+    if !state.config.standalone && !is_sync_protocol(name) {
         crate::replset::add_cluster_time(state, &mut reply);
     }
     state

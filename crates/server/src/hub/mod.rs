@@ -372,12 +372,12 @@ fn upload_pipelined(shared: &Shared, link: &mut HubClient) -> outpost_sync::Resu
     let mut engine = shared.engine();
     let mut next = engine.prepare_upload()?;
     for round in 1..=PIPELINED_BATCHES {
-        let Some(prepared) = next.take() else {
+        let Some(mut prepared) = next.take() else {
             // Caught up: counting what is left is cheap now.
             engine.refresh_backlog();
             return Ok(false);
         };
-        let Some(request) = prepared.request.clone() else {
+        let Some(request) = prepared.request.take() else {
             // Only skipped entries: the cursor moves without asking the hub.
             engine.complete_upload(prepared, None)?;
             next = engine.prepare_upload()?;

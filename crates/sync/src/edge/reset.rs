@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::hub::RESET;
 use crate::id_rules::{check_id, ServiceType};
 use crate::instance_query::{is_internal_namespace, InstanceQuery, QueryMatch};
-use crate::protocol::{check_peer_version, split_namespace, with_version};
+use crate::protocol::{split_namespace, with_version_for};
 
 /// The database of the recovery collection (Outpost's own: never synced).
 pub const RECOVERY_DATABASE: &str = "__outpost_recovery";
@@ -124,8 +124,8 @@ impl EdgeSync {
             (None, None) => return Ok(()),
         };
         tracing::warn!(reason = %marker.reason, "the hub requires a reset: downloading a fresh copy, unsynced changes kept in {RECOVERY_DATABASE}.{RECOVERY_COLLECTION}");
-        let reply = link.call(with_version(doc! {RESET: 1}))?;
-        check_peer_version(&reply, "hub")?;
+        let reply = link.call(with_version_for(doc! {RESET: 1}, self.hub_version))?;
+        self.check_hub_reply(&reply)?;
         let query = reply
             .get_document("query")
             .map_err(|_| Error::protocol("reset reply without a query"))?

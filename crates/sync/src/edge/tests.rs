@@ -1096,9 +1096,19 @@ fn peers_of_another_protocol_version_are_refused() {
         crate::protocol::INCOMPATIBLE_PROTOCOL,
         "{error}"
     );
+    // A request with a version (an edge of 3.2) is answered with the hub's.
+    let mut request = engine.download_request(0).unwrap();
+    request.insert("protocolVersion", "3.2");
+    let reply = link.call(request).unwrap();
+    let current = crate::protocol::PROTOCOL_VERSION.to_string();
+    assert_eq!(reply.get_str("protocolVersion"), Ok(current.as_str()));
+    // From 3.3 the version is exchanged at hello only: neither side repeats it.
     let request = engine.download_request(0).unwrap();
+    assert!(!request.contains_key("protocolVersion"), "{request}");
     let mut reply = link.call(request).unwrap();
-    assert_eq!(reply.get_str("protocolVersion"), Ok("3.2"));
+    assert!(!reply.contains_key("protocolVersion"), "{reply}");
+    engine.apply_download(&mut link, &reply).unwrap();
+    // A reply that does carry one is checked.
     reply.insert("protocolVersion", "2.4");
     let error = engine.apply_download(&mut link, &reply).unwrap_err();
     assert!(error.to_string().contains("upgrade the hub"), "{error}");
@@ -1696,7 +1706,8 @@ fn a_connection_acts_only_for_the_edge_it_is_bound_to() {
     assert_eq!(error.code(), 13, "{error}");
     let reply = f.hub.handle(&mut a, &hello(&a_key)).unwrap();
     assert_eq!(reply.get_str("edgeId"), Ok(a_id.as_str()));
-    assert_eq!(reply.get_str("protocolVersion"), Ok("3.2"));
+    let current = crate::protocol::PROTOCOL_VERSION.to_string();
+    assert_eq!(reply.get_str("protocolVersion"), Ok(current.as_str()));
     assert!(reply.get("apiKey").is_none(), "{reply}");
     f.hub.handle(&mut a, &download).unwrap();
 }

@@ -39,8 +39,8 @@ use crate::error::{Error, Result};
 use crate::instance_query::InstanceQuery;
 use crate::protocol::messages;
 use crate::protocol::{
-    check_peer_version, hash_key, with_version, DOWNLOAD, HELLO, MAX_BATCH_COUNT, REPORT, SNAPSHOT,
-    UPLOAD,
+    hash_key, message_version, with_version, ProtocolVersion, DOWNLOAD, HELLO, MAX_BATCH_COUNT,
+    REPORT, SNAPSHOT, UPLOAD,
 };
 pub use admin::{EdgeLog, EdgeMetric, LOG_LEVELS, MAX_LOGS_PER_EDGE};
 pub use monitor::{MetricsPoint, SyncLag, METRICS_HISTORY_MS};
@@ -122,11 +122,15 @@ impl Peer {
     }
 }
 
-/// One sync connection's state at the hub: the edge its `outpostSyncHello` bound it to. The
-/// server keeps one per connection; an in-process link keeps its own.
+/// One sync connection's state at the hub: the edge its `outpostSyncHello` bound it to, and
+/// the protocol version that hello gave. The server keeps one per connection; an in-process
+/// link keeps its own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncSession {
     bound: Option<Binding>,
+    /// The version the edge's last hello on this connection carried (from 3.3 its later
+    /// requests may leave it out).
+    peer_version: Option<ProtocolVersion>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,13 +197,30 @@ impl<S: HubStore> Hub<S> {
 
     /// [`Hub::handle`] of a command the caller no longer needs: an upload's documents are
     /// moved into the hub's batch, not copied.
+    ///
+    /// A request that carries `protocolVersion` is answered with it; from 3.3 an edge leaves
+    /// it out after its hello, and so does the answer.
     pub fn handle_owned(&self, session: &mut SyncSession, command: Document) -> Result<Document> {
-        if let Err(error) = check_peer_version(&command, "edge") {
-            tracing::warn!(error = %error, "an edge of another sync protocol version was refused");
-            self.note_refused_version(&command, &error);
-            return Err(error);
+        let is_hello = command.keys().next().is_some_and(|name| name == HELLO);
+        let negotiated = if is_hello { None } else { session.peer_version };
+        let version = match message_version(&command, "edge", negotiated) {
+            Ok(version) => version,
+            Err(error) => {
+                tracing::warn!(error = %error, "an edge of another sync protocol version was refused");
+                self.note_refused_version(&command, &error);
+                return Err(error);
+            }
+        };
+        if is_hello {
+            session.peer_version = Some(version);
         }
-        self.handle_current(session, command).map(with_version)
+        let versioned = command.contains_key("protocolVersion");
+        let reply = self.handle_current(session, command)?;
+        Ok(if versioned {
+            with_version(reply)
+        } else {
+            reply
+        })
     }
 
     fn handle_current(&self, session: &mut SyncSession, command: Document) -> Result<Document> {

@@ -4,13 +4,14 @@
 //!
 //! On the wire a change is one flat document (see [`WireChange`]; the layout of protocol 3.1):
 //! `{seq, ns, id, hlc, origin?, doc | delete: true | drop: true, insert?, fields?, inc?,
-//! partial?}`. Reading it checks that the flags form one operation, so the rest of the crate
+//! partial?}`. Since 3.3 a field delta (`partial: true`) without `fields` changed exactly the
+//! fields of its `doc`. Reading it checks that the flags form one operation, so the rest of the crate
 //! matches on [`Op`] and never meets a delete with fields or a delta without them.
 
 use bson::{Bson, Document};
 use serde::{Deserialize, Serialize};
 
-use super::split_namespace;
+use super::{split_namespace, ProtocolVersion, FIELDS_IMPLIED_SINCE};
 use crate::error::{Error, Result};
 use crate::merge::Stamp;
 
@@ -147,7 +148,17 @@ impl Change {
     /// [`Change::to_document`] of a change the caller no longer needs: its document is
     /// moved, not copied (the same document: a test checks it).
     pub fn into_document(self) -> Document {
-        let wire = WireChange::from(self);
+        self.into_document_to(None)
+    }
+
+    /// [`Change::into_document`] for a peer that negotiated `peer`: to one of
+    /// [`FIELDS_IMPLIED_SINCE`] or later, a field delta whose `fields` are exactly its
+    /// document's keys leaves them out (the peer reads them from the document).
+    pub fn into_document_to(self, peer: Option<ProtocolVersion>) -> Document {
+        let mut wire = WireChange::from(self);
+        if peer.is_some_and(|peer| peer >= FIELDS_IMPLIED_SINCE) && wire.fields_are_implied() {
+            wire.fields = None;
+        }
         let mut d = bson::doc! {
             "seq": super::u64_to_i64(wire.seq),
             "ns": wire.ns,
@@ -220,6 +231,21 @@ struct WireChange {
     delete: bool,
 }
 
+impl WireChange {
+    /// Whether this is a field delta whose `fields` name exactly its document's keys, in
+    /// order, with no increments: what [`Change::try_from`] reads when `fields` is absent.
+    fn fields_are_implied(&self) -> bool {
+        match (&self.fields, &self.doc) {
+            (Some(fields), Some(doc)) if self.partial && self.increments.is_none() => {
+                !doc.is_empty()
+                    && fields.len() == doc.len()
+                    && fields.iter().zip(doc.keys()).all(|(f, k)| f == k)
+            }
+            _ => false,
+        }
+    }
+}
+
 impl From<Change> for WireChange {
     fn from(change: Change) -> WireChange {
         let mut wire = WireChange {
@@ -261,8 +287,14 @@ impl From<Change> for WireChange {
 impl TryFrom<WireChange> for Change {
     type Error = String;
 
-    fn try_from(wire: WireChange) -> std::result::Result<Change, String> {
+    fn try_from(mut wire: WireChange) -> std::result::Result<Change, String> {
         split_namespace(&wire.ns).map_err(|error| error.to_string())?;
+        // (3.3) A field delta without `fields` changed exactly its document's fields.
+        if wire.partial && wire.fields.is_none() && wire.increments.is_none() && !wire.insert {
+            if let Some(doc) = wire.doc.as_ref().filter(|doc| !doc.is_empty()) {
+                wire.fields = Some(doc.keys().cloned().collect());
+            }
+        }
         let is_update = wire.fields.is_some();
         if (wire.partial || wire.increments.is_some()) && !is_update {
             return Err("a change with 'partial' or 'inc' needs 'fields'".into());
@@ -361,6 +393,52 @@ mod tests {
             insert,
             doc! {"seq": 7_i64, "ns": "shop.a.b", "id": 1, "hlc": 99_i64, "insert": true, "doc": {"_id": 1}}
         );
+    }
+
+    #[test]
+    fn a_delta_of_its_documents_fields_leaves_them_out_from_3_3() {
+        let delta = |fields: &[&str], increments| {
+            change(Op::Update(Update {
+                doc: doc! {"status": "shipped", "n": 2},
+                delta: true,
+                fields: fields.iter().map(|f| f.to_string()).collect(),
+                increments,
+            }))
+        };
+        let current = Some(crate::protocol::PROTOCOL_VERSION);
+        let older = Some(ProtocolVersion { major: 3, minor: 2 });
+        let implied = delta(&["status", "n"], None);
+        let compact = implied.clone().into_document_to(current);
+        assert_eq!(
+            compact,
+            doc! {"seq": 7_i64, "ns": "shop.a.b", "id": 1, "hlc": 99_i64, "partial": true, "doc": {"status": "shipped", "n": 2}}
+        );
+        assert_eq!(Change::from_document(&compact).unwrap(), implied);
+        // To an older hub, and whenever the fields are not exactly the document's keys in
+        // order (a nested path, a removed field, another order, increments), they are sent.
+        assert_eq!(
+            implied.clone().into_document_to(older),
+            implied.to_document()
+        );
+        let nested = outpost_storage::join_field_path(&["status".to_string(), "x".to_string()]);
+        for other in [
+            delta(&[&nested, "n"], None),
+            delta(&["status", "n", "gone"], None),
+            delta(&["n", "status"], None),
+            delta(&["status", "n"], Some(doc! {"n": 1})),
+        ] {
+            let document = other.clone().into_document_to(current);
+            assert!(document.contains_key("fields"), "{document}");
+            assert_eq!(Change::from_document(&document).unwrap(), other);
+        }
+        // A whole update is never partial: its fields always travel.
+        let whole = change(Op::Update(Update {
+            doc: doc! {"_id": 1, "status": "shipped"},
+            delta: false,
+            fields: vec!["_id".into(), "status".into()],
+            increments: None,
+        }));
+        assert!(whole.into_document_to(current).contains_key("fields"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The sync protocol's requests and replies as serde types. A request is a command document
 //! `{<name>: 1, ...fields, protocolVersion}` ([`request`]); a reply is the fields plus
-//! `protocolVersion` ([`reply`]). Reading either ([`parse`]) checks every field's type and
+//! `protocolVersion` ([`reply`]). From 3.3 only the hello and its reply must carry the
+//! version ([`request_to`], [`super::with_version_for`]). Reading either ([`parse`]) checks every field's type and
 //! ignores fields it does not know (a later minor version may add optional ones).
 //!
 //! Field names are camelCase on the wire. Optional fields and empty lists are left out, which
@@ -10,7 +11,9 @@ use bson::{Bson, Document};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{with_version, Change, DOWNLOAD, HELLO, SNAPSHOT, UPLOAD};
+use super::{
+    with_version, with_version_for, Change, ProtocolVersion, DOWNLOAD, HELLO, SNAPSHOT, UPLOAD,
+};
 use crate::error::{Error, Result};
 
 /// A request: a message with a command name.
@@ -23,6 +26,14 @@ pub fn request<T: Request>(message: &T) -> Document {
     let mut command = bson::doc! {T::NAME: 1};
     command.extend(body(message));
     with_version(command)
+}
+
+/// The command document of `message` for a peer that negotiated `peer` on this connection:
+/// with this side's protocol version unless the peer takes it from the hello (3.3).
+pub fn request_to<T: Request>(message: &T, peer: Option<ProtocolVersion>) -> Document {
+    let mut command = bson::doc! {T::NAME: 1};
+    command.extend(body(message));
+    with_version_for(command, peer)
 }
 
 /// The reply document of `message`, with this side's protocol version.
@@ -128,13 +139,13 @@ pub struct Upload {
 }
 
 impl Upload {
-    /// [`request`] of the upload, its changes moved rather than copied through serde (an
+    /// [`request_to`] of the upload, its changes moved rather than copied through serde (an
     /// upload holds up to 4 MiB of documents). The same document: a test checks it.
-    pub fn into_request(self) -> Document {
+    pub fn into_request(self, peer: Option<ProtocolVersion>) -> Document {
         let changes: Vec<Bson> = self
             .changes
             .into_iter()
-            .map(|change| Bson::Document(change.into_document()))
+            .map(|change| Bson::Document(change.into_document_to(peer)))
             .collect();
         let mut command = bson::doc! {
             Upload::NAME: 1,
@@ -146,7 +157,7 @@ impl Upload {
             let timeseries: Vec<Bson> = self.timeseries.iter().map(body_of).collect();
             command.insert("timeseries", timeseries);
         }
-        with_version(command)
+        with_version_for(command, peer)
     }
 }
 
@@ -170,9 +181,10 @@ impl Request for Upload {
 pub struct UploadReply {
     /// The edge's history is uploaded up to here (the edge's cursor moves to it).
     pub ack_seq: u64,
-    #[serde(default)]
+    /// How many changes the hub applied and ignored (left out when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub applied: i64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub ignored: i64,
     /// The hub's winners of documents whose uploaded changes lost: the edge takes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -184,6 +196,10 @@ pub struct UploadReply {
     /// sends the same batch again with these documents whole (protocol 3.1).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub need_full: Vec<DocumentRef>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// A change the hub refused, and why.
@@ -327,12 +343,20 @@ mod tests {
             ],
             timeseries: Vec::new(),
         };
-        assert_eq!(upload.clone().into_request(), request(&upload));
+        let older = ProtocolVersion { major: 3, minor: 2 };
+        assert_eq!(upload.clone().into_request(None), request(&upload));
+        assert_eq!(upload.clone().into_request(Some(older)), request(&upload));
         upload.timeseries.push(TimeseriesCollection {
             ns: "plant.readings".into(),
             options: doc! {"timeseries": {"timeField": "t"}},
         });
-        assert_eq!(upload.clone().into_request(), request(&upload));
+        assert_eq!(upload.clone().into_request(None), request(&upload));
+        let current = Some(super::super::PROTOCOL_VERSION);
+        assert_eq!(
+            upload.clone().into_request(current),
+            request_to(&upload, current)
+        );
+        assert!(!request_to(&upload, current).contains_key("protocolVersion"));
     }
 
     #[test]
@@ -381,7 +405,7 @@ mod tests {
         assert_eq!(command.keys().next().map(String::as_str), Some(DOWNLOAD));
         assert_eq!(
             command,
-            doc! {DOWNLOAD: 1, "after": 3_i64, "limit": 10_i64, "protocolVersion": "3.2"}
+            doc! {DOWNLOAD: 1, "after": 3_i64, "limit": 10_i64, "protocolVersion": "3.3"}
         );
         let parsed: Download = parse(&command, "download").unwrap();
         assert_eq!(parsed.after, 3);

@@ -44,12 +44,22 @@ pub const REPORT: &str = "outpostSyncReport";
 /// 3.2: ingest collections and time-series buckets (an upload's `timeseries`); an edge
 /// uploads time-series buckets only to a hub of 3.2 or later (an older hub would acknowledge
 /// and drop them).
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 3, minor: 2 };
+/// 3.3: the version is exchanged once per connection, by the hello and its reply. An edge
+/// that a hub of 3.3 or later answered leaves it out of its later requests on that
+/// connection, and the hub leaves it out of the replies to requests without it (25 bytes
+/// each way on a thin link). A request that carries it is answered with it, as before. A
+/// field delta whose `fields` are exactly its document's keys leaves them out.
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 3, minor: 3 };
 /// The first version whose hubs take field deltas.
 pub const DELTAS_SINCE: ProtocolVersion = ProtocolVersion { major: 3, minor: 1 };
 /// The first version whose hubs take time-series buckets.
 pub const TIMESERIES_SINCE: ProtocolVersion = ProtocolVersion { major: 3, minor: 2 };
-/// What a peer that sends no `protocolVersion` speaks (at most).
+/// The first version whose hubs read a field delta without `fields` as changing exactly
+/// its document's fields.
+pub const FIELDS_IMPLIED_SINCE: ProtocolVersion = ProtocolVersion { major: 3, minor: 3 };
+/// The first version that exchanges the version only at hello.
+pub const VERSION_AT_HELLO_SINCE: ProtocolVersion = ProtocolVersion { major: 3, minor: 3 };
+/// What a peer that sends no `protocolVersion` (and negotiated none) speaks (at most).
 const UNVERSIONED: ProtocolVersion = ProtocolVersion { major: 2, minor: 0 };
 
 /// A sync protocol version.
@@ -79,6 +89,34 @@ impl ProtocolVersion {
 pub fn with_version(mut message: Document) -> Document {
     message.insert("protocolVersion", PROTOCOL_VERSION.to_string());
     message
+}
+
+/// `message` with this side's `protocolVersion` unless `peer` (the version the peer's hello
+/// or hello reply gave on this connection) is [`VERSION_AT_HELLO_SINCE`] or later.
+pub fn with_version_for(message: Document, peer: Option<ProtocolVersion>) -> Document {
+    if peer.is_some_and(|peer| peer >= VERSION_AT_HELLO_SINCE) {
+        message
+    } else {
+        with_version(message)
+    }
+}
+
+/// The version of a message from a peer that gave `negotiated` at hello on this connection:
+/// the message's own `protocolVersion`, checked as [`check_peer_version`] does, or, when it
+/// carries none and the peer negotiated 3.3 or later, the negotiated one.
+pub fn message_version(
+    message: &Document,
+    peer: &str,
+    negotiated: Option<ProtocolVersion>,
+) -> Result<ProtocolVersion> {
+    match negotiated {
+        Some(version)
+            if version >= VERSION_AT_HELLO_SINCE && !message.contains_key("protocolVersion") =>
+        {
+            Ok(version)
+        }
+        _ => check_peer_version(message, peer),
+    }
 }
 
 /// Checks the `protocolVersion` a peer sent (`peer` names it in the error: "edge", "hub"):
@@ -249,7 +287,7 @@ mod tests {
         assert_eq!(error.code(), INCOMPATIBLE_PROTOCOL);
         let message = error.to_string();
         assert!(
-            message.contains("2.0") && message.contains("3.2"),
+            message.contains("2.0") && message.contains(&PROTOCOL_VERSION.to_string()),
             "{message}"
         );
         assert!(message.contains("upgrade the edge"), "{message}");
@@ -260,6 +298,45 @@ mod tests {
         assert!(error.to_string().contains("upgrade this side"), "{error}");
         let error = check_peer_version(&doc! {"protocolVersion": 2}, "hub").unwrap_err();
         assert_eq!(error.code(), 9);
+    }
+
+    #[test]
+    fn the_version_is_exchanged_at_hello_from_3_3() {
+        let v = |major, minor| ProtocolVersion { major, minor };
+        // To a peer of 3.3 or later, later messages go without it; to others, or before
+        // hello, with it.
+        assert_eq!(
+            with_version_for(doc! {"a": 1}, Some(v(3, 3))),
+            doc! {"a": 1}
+        );
+        assert_eq!(
+            with_version_for(doc! {"a": 1}, Some(v(3, 9))),
+            doc! {"a": 1}
+        );
+        for peer in [None, Some(v(3, 2))] {
+            assert_eq!(
+                with_version_for(doc! {"a": 1}, peer),
+                with_version(doc! {"a": 1})
+            );
+        }
+        // A message without it has the negotiated version, if 3.3 or later.
+        assert_eq!(
+            message_version(&doc! {}, "hub", Some(v(3, 4))).unwrap(),
+            v(3, 4)
+        );
+        for negotiated in [None, Some(v(3, 2))] {
+            let error = message_version(&doc! {}, "hub", negotiated).unwrap_err();
+            assert_eq!(error.code(), INCOMPATIBLE_PROTOCOL);
+        }
+        // A message with it is checked as ever, whatever was negotiated.
+        let old = doc! {"protocolVersion": "2.0"};
+        let error = message_version(&old, "edge", Some(v(3, 3))).unwrap_err();
+        assert_eq!(error.code(), INCOMPATIBLE_PROTOCOL);
+        let newer = doc! {"protocolVersion": "3.5"};
+        assert_eq!(
+            message_version(&newer, "edge", Some(v(3, 3))).unwrap(),
+            v(3, 5)
+        );
     }
 
     #[test]
