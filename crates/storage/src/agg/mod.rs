@@ -8,8 +8,8 @@
 //! MongoDB's 100 MB limit, which `allowDiskUse` lifts (everything still runs in memory).
 //!
 //! Files: `stage.rs` (parsing, position rules; the simple stages in `stage/`), `project.rs`
-//! (`$project`, `$addFields`/`$set`, `$unset`), `group.rs` and `accumulator.rs` (`$group`,
-//! `$bucket`, `$bucketAuto`, `$sortByCount`), `lookup.rs` (`$lookup`, `$graphLookup`,
+//! (`$project`, `$addFields`/`$set`, `$unset`), `group.rs` with `group/` and `accumulator.rs`
+//! (`$group`, `$bucket`, `$bucketAuto`, `$sortByCount`), `lookup.rs` (`$lookup`, `$graphLookup`,
 //! `$unionWith`), `output.rs` (`$out`, `$merge`), `window.rs` (`$setWindowFields`, `$fill`).
 //! `densify.rs` (`$densify`).
 //! Not supported (NotSupported, code 115, naming the stage): `$geoNear`, the
