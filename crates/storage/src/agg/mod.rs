@@ -8,9 +8,10 @@
 //! MongoDB's 100 MB limit, which `allowDiskUse` lifts (everything still runs in memory).
 //!
 //! Files: `stage.rs` (parsing, position rules; the simple stages in `stage/`), `project.rs`
-//! (`$project`, `$addFields`/`$set`, `$unset`), `group.rs` and `accumulator.rs` (`$group`,
-//! `$bucket`, `$bucketAuto`, `$sortByCount`), `lookup.rs` (`$lookup`, `$graphLookup`,
-//! `$unionWith`), `output.rs` (`$out`, `$merge`), `window.rs` (`$setWindowFields`, `$fill`).
+//! (`$project`, `$addFields`/`$set`, `$unset`), `group.rs` with `group/` and `accumulator.rs`
+//! (`$group`, `$bucket`, `$bucketAuto`, `$sortByCount`), `lookup.rs` (`$lookup`, `$graphLookup`,
+//! `$unionWith`), `output.rs` (`$out`, `$merge`), `window.rs` with `window/`
+//! (`$setWindowFields`, `$fill`).
 //! `densify.rs` (`$densify`).
 //! Not supported (NotSupported, code 115, naming the stage): `$geoNear`, the
 //! search stages, `$changeStream` and the diagnostic stages.

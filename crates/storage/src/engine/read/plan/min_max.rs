@@ -5,16 +5,15 @@ use std::sync::Arc;
 
 use bson::{Bson, Document};
 
-use super::{
-    key_pattern_equal, sort_matches, usable_for_sort, FindOptions, Plan, PlanKind, Source,
-};
+use super::{key_pattern_equal, sort_matches, usable_for_sort, Plan, PlanKind, Source};
 use crate::engine::catalog::Collection;
+use crate::engine::read::FindOptions;
 use crate::error::{Error, Result};
 use crate::value::{keyenc, Collation};
 
 /// The plan of a find with `min`/`max`: a scan of the hinted index between the bounds (`min`
 /// inclusive, `max` exclusive), whose fields must be the index's key fields in order.
-pub(super) fn min_max_plan(
+pub(in crate::engine::read) fn min_max_plan(
     collection: &Collection,
     options: &FindOptions,
     sort: Option<&Document>,
