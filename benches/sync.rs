@@ -13,6 +13,7 @@
 //! --seconds 10 --backlog 20000 --interval-ms 1000 --ingest 0]`
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,12 +61,15 @@ fn watch_hub(
     ns: &'static str,
     arrivals: Arc<Mutex<HashMap<ObjectId, Instant>>>,
     until: Instant,
+    done: Arc<AtomicBool>,
 ) {
     let storage = hub.storage().clone();
     std::thread::spawn(move || {
         let mut cursor = 0u64;
-        while Instant::now() < until {
-            for entry in storage.history_from(cursor + 1) {
+        while Instant::now() < until && !done.load(Ordering::Relaxed) {
+            // (Heads only: decoding every document the hub wrote would take CPU from the
+            // hub and the edge being measured.)
+            for entry in storage.history_heads_from(cursor + 1) {
                 let Ok(entry) = entry else { break };
                 cursor = entry.seq;
                 let from_edge = matches!(entry.origin, Origin::Peer(_));
@@ -152,11 +156,13 @@ async fn main() {
     // 1. Latency at a steady rate.
     let arrivals = Arc::new(Mutex::new(HashMap::new()));
     let total = rate * seconds;
+    let steady_done = Arc::new(AtomicBool::new(false));
     watch_hub(
         &hub,
         "bench.items",
         arrivals.clone(),
         Instant::now() + Duration::from_secs(seconds + 60),
+        steady_done.clone(),
     );
     let mut acked: Vec<(ObjectId, Instant)> = Vec::new();
     let period = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
@@ -178,6 +184,7 @@ async fn main() {
     while arrivals.lock().expect("arrivals").len() < acked.len() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    steady_done.store(true, Ordering::Relaxed);
     let seen = arrivals.lock().expect("arrivals").clone();
     let mut latencies: Vec<Duration> = acked
         .iter()
@@ -195,6 +202,7 @@ async fn main() {
         "bench.backlog",
         backlog_arrivals.clone(),
         Instant::now() + Duration::from_secs(300),
+        Arc::new(AtomicBool::new(false)),
     );
     let backlog_items = client.database("bench").collection::<Document>("backlog");
     let burst_started = Instant::now();

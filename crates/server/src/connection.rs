@@ -448,7 +448,7 @@ pub(crate) async fn run_command(
     body: Document,
 ) -> Result<Document, Closed> {
     if crate::inline::runs_inline(state, &db, &body) {
-        return match cmd::dispatch(state, conn, &db, &body) {
+        return match cmd::dispatch(state, conn, &db, body) {
             cmd::Reply::Document(doc) => Ok(doc),
             cmd::Reply::CloseConnection => Err(Closed::FailPoint),
         };
@@ -458,7 +458,7 @@ pub(crate) async fn run_command(
     let pool = state.clone();
     let reply = pool
         .commands
-        .run(move || cmd::dispatch(&state, &conn, &db, &body))
+        .run(move || cmd::dispatch(&state, &conn, &db, body))
         .await
         .map_err(|e| Closed::Protocol(format!("command task failed: {e}")))?;
     match reply {

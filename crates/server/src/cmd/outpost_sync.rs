@@ -9,7 +9,7 @@ use outpost_sync::protocol::{DOWNLOAD, HELLO, REPORT, SNAPSHOT, UPLOAD};
 use super::outpost_hub::{hub, sync_error};
 use super::{Action, Command, Counter, Request};
 use crate::error::Result;
-use crate::state::State;
+use crate::state::{ConnInfo, State};
 
 pub static HELLO_COMMAND: Command = Command {
     name: HELLO,
@@ -86,10 +86,19 @@ pub static STATUS_COMMAND: Command = Command {
 /// The four protocol commands share one handler in the sync crate, with the connection's sync
 /// session (not held locked while a download waits: a connection runs one request at a time).
 fn run_on_hub(state: &State, req: &Request) -> Result<Document> {
+    run_on_hub_owned(state, req.conn, req.body.clone())
+}
+
+/// [`run_on_hub`] of a command the dispatcher hands over (an upload: its documents are moved
+/// into the hub's batch, not copied).
+pub(super) fn run_on_hub_owned(
+    state: &State,
+    conn: &ConnInfo,
+    mut command: Document,
+) -> Result<Document> {
     let hub = hub(state)?;
-    let mut command = req.body.clone();
     command.remove("$db");
-    let lock = || req.conn.sync.lock().unwrap_or_else(|p| p.into_inner());
+    let lock = || conn.sync.lock().unwrap_or_else(|p| p.into_inner());
     let mut session = lock().clone();
     let reply = hub.handle_owned(&mut session, command);
     *lock() = session;
