@@ -16,6 +16,10 @@ pub(super) struct CommitWatch {
     last: Mutex<u64>,
     changed: Condvar,
     sender: tokio::sync::watch::Sender<u64>,
+    /// The last committed entry's sequence number and clock reading, as last read: every
+    /// reply of a replica-set member carries it (`operationTime`), and a committed entry
+    /// never changes, so it is read from the log only after a new commit.
+    last_hlc: Mutex<Option<(u64, u64)>>,
 }
 
 impl CommitWatch {
@@ -24,6 +28,7 @@ impl CommitWatch {
             last: Mutex::new(last),
             changed: Condvar::new(),
             sender: tokio::sync::watch::Sender::new(last),
+            last_hlc: Mutex::new(None),
         }
     }
 
@@ -84,8 +89,18 @@ impl Storage {
     /// the server's operation time, as replies report it.
     pub fn committed_hlc(&self) -> crate::Result<Option<u64>> {
         let seq = self.committed_seq();
+        let cache = &self.inner.commits.last_hlc;
+        if let Some((cached, hlc)) = *cache.lock().unwrap_or_else(|p| p.into_inner()) {
+            if cached == seq {
+                return Ok(Some(hlc));
+            }
+        }
         match self.inner.history.get(seq.to_be_bytes())? {
-            Some(bytes) => Ok(Some(super::HistoryEntry::hlc_of(seq, &bytes)?)),
+            Some(bytes) => {
+                let hlc = super::HistoryEntry::hlc_of(seq, &bytes)?;
+                *cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((seq, hlc));
+                Ok(Some(hlc))
+            }
             None => Ok(None),
         }
     }

@@ -1010,6 +1010,28 @@ fn commit_watch_follows_the_history_log() {
 }
 
 #[test]
+fn the_committed_clock_reading_follows_each_commit() {
+    let s = Storage::temporary().expect("store");
+    assert_eq!(s.committed_hlc().expect("hlc"), None);
+    let mut last = 0;
+    for id in 0..3 {
+        s.insert("db", "c", doc! {"_id": id}, &opts())
+            .expect("insert");
+        let entry = s
+            .history_from(s.committed_seq())
+            .next()
+            .expect("an entry")
+            .expect("decoded");
+        // Read twice (the second from the cache): the last entry's clock, growing.
+        for _ in 0..2 {
+            assert_eq!(s.committed_hlc().expect("hlc"), Some(entry.hlc));
+        }
+        assert!(entry.hlc > last);
+        last = entry.hlc;
+    }
+}
+
+#[test]
 fn update_many_and_delete_many_cover_more_than_one_chunk_once_each() {
     let s = Storage::temporary().expect("store");
     s.create_indexes("db", "c", &[doc! {"key": {"x": 1}, "name": "x_1"}])
