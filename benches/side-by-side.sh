@@ -3,7 +3,9 @@
 # clients), one or more Outpost server binaries, SecantusDB and the raw-sled baseline, one
 # after the other in one run, so the machine's load is comparable. Every server runs as its
 # own process on 127.0.0.1 with data in a temporary directory; the load generator reads each
-# server's RSS from /proc/PID/status.
+# server's RSS from /proc/PID/status. Each server is driven twice: through the official driver
+# (outpost-load, as an application) and through the lean wire-protocol client
+# (outpost-wire-load, as redis-benchmark drives redis).
 #
 #   benches/side-by-side.sh [--seconds S] [--bulk N] [--no-secantus] OUTPOST_BINARY...
 #
@@ -30,6 +32,7 @@ fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 load="$root/target/release/outpost-load"
 baseline="$root/target/release/outpost-sled-baseline"
+wire="$root/target/release/outpost-wire-load"
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -75,6 +78,8 @@ for binary in "$@"; do
     "$load" --uri "mongodb://127.0.0.1:$port/?directConnection=true" --server-pid "$pid" \
         --seconds "$seconds" --bulk-load "$bulk"
     echo "  on disk after the run: $(du -sh "$work/outpost-$port" | cut -f1)"
+    echo "  the same server under the lean wire-protocol client (outpost-wire-load):"
+    "$wire" --addr "127.0.0.1:$port" --seconds "$seconds" | sed 's/^/  /'
     kill "$pid"
     wait "$pid" 2>/dev/null || true
 done
@@ -89,6 +94,9 @@ if [[ $secantus -eq 1 ]]; then
     wait_port "$port"
     "$load" --uri "mongodb://127.0.0.1:$port/?directConnection=true" --server-pid "$pid" \
         --seconds "$seconds" --scale 0.1 --only ping,insertOne,find,update
+    echo "  under the lean wire-protocol client:"
+    "$wire" --addr "127.0.0.1:$port" --seconds "$seconds" | sed 's/^/  /' ||
+        echo "  (the wire-protocol client failed against SecantusDB)"
     kill "$pid"
     wait "$pid" 2>/dev/null || true
 fi
