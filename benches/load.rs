@@ -23,14 +23,14 @@ use bson::{doc, Document};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection};
 
+#[path = "workload.rs"]
+mod workload;
+use workload::{random_seed_id, seed_document, small_document, CONCURRENCY, SEEDED};
+
 /// The database the load generator uses (and drops).
 const DATABASE: &str = "outpost_load";
-/// Documents seeded for the find-by-_id scenario.
-const SEEDED: u64 = 10_000;
 /// Documents per insertMany operation.
 const BATCH: u64 = 1_000;
-/// Client task counts every scenario runs with.
-const CONCURRENCY: [u64; 2] = [1, 16];
 
 struct Options {
     uri: Option<String>,
@@ -163,18 +163,6 @@ impl Measurement {
     }
 }
 
-fn small_document(task: u64, i: u64) -> Document {
-    doc! {"_id": format!("{task}-{i}"), "task": task as i64, "i": i as i64, "name": "a small document", "tags": ["x", "y"]}
-}
-
-/// A cheap pseudo-random sequence (xorshift), enough to spread reads over the seeded ids.
-fn next_random(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
-
 /// Runs `scenario` with `clients` tasks, each doing its share of operations until the count
 /// or the time bound is reached.
 async fn measure(
@@ -220,7 +208,7 @@ async fn measure(
                             .expect("insertMany failed");
                     }
                     Scenario::FindById => {
-                        let id = format!("seed-{}", next_random(&mut random) % SEEDED);
+                        let id = random_seed_id(&mut random);
                         let found = collection
                             .find_one(doc! {"_id": &id})
                             .await
@@ -228,7 +216,7 @@ async fn measure(
                         assert!(found.is_some(), "seeded document {id} missing");
                     }
                     Scenario::UpdateById => {
-                        let id = format!("seed-{}", next_random(&mut random) % SEEDED);
+                        let id = random_seed_id(&mut random);
                         let updated = collection
                             .update_one(doc! {"_id": &id}, doc! {"$inc": {"n": 1}})
                             .await
@@ -397,11 +385,7 @@ async fn main() {
     let reads = db.collection::<Document>("reads");
     for chunk in (0..SEEDED).collect::<Vec<_>>().chunks(BATCH as usize) {
         reads
-            .insert_many(
-                chunk
-                    .iter()
-                    .map(|i| doc! {"_id": format!("seed-{i}"), "n": *i as i64}),
-            )
+            .insert_many(chunk.iter().map(|i| seed_document(*i)))
             .await
             .expect("seeding failed");
     }

@@ -10,7 +10,7 @@
 //! outpost-wire-load --addr 127.0.0.1:27021 [--seconds 5] [--only ping,insertOne,find,update]
 //! ```
 //!
-//! Scenarios as `outpost-load`'s (the same documents and filters, in database
+//! Scenarios as `outpost-load`'s (the same documents and filters, `workload.rs`, in database
 //! `outpost_wire_load`, dropped first and at the end), each with 1 and 16 connections, for
 //! `--seconds` (default 5). Each reply is checked: `ok: 1`, and `n: 1` for inserts and
 //! updates, one document for finds.
@@ -21,9 +21,11 @@ use bson::{doc, Document, RawDocument};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+#[path = "workload.rs"]
+mod workload;
+use workload::{random_seed_id, seed_document, small_document, CONCURRENCY, SEEDED};
+
 const DATABASE: &str = "outpost_wire_load";
-const SEEDED: u64 = 10_000;
-const CONCURRENCY: [u64; 2] = [1, 16];
 const OP_MSG: i32 = 2013;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -55,24 +57,23 @@ impl Scenario {
 
     /// The command of operation `i` of task `task`.
     fn command(self, task: u64, i: u64, random: &mut u64) -> Document {
-        let seeded = |random: &mut u64| format!("seed-{}", next_random(random) % SEEDED);
         match self {
             Scenario::Ping => doc! {"ping": 1, "$db": DATABASE},
             Scenario::InsertOne => doc! {
                 "insert": "c",
-                "documents": [small_document(&format!("{task}-{i}"), task, i)],
+                "documents": [small_document(task, i)],
                 "$db": DATABASE,
             },
             Scenario::FindById => doc! {
                 "find": "c",
-                "filter": {"_id": seeded(random)},
+                "filter": {"_id": random_seed_id(random)},
                 "limit": 1,
                 "singleBatch": true,
                 "$db": DATABASE,
             },
             Scenario::UpdateById => doc! {
                 "update": "c",
-                "updates": [{"q": {"_id": seeded(random)}, "u": {"$inc": {"n": 1}}}],
+                "updates": [{"q": {"_id": random_seed_id(random)}, "u": {"$inc": {"n": 1}}}],
                 "$db": DATABASE,
             },
         }
@@ -94,17 +95,6 @@ impl Scenario {
             }
         }
     }
-}
-
-fn small_document(id: &str, task: u64, i: u64) -> Document {
-    doc! {"_id": id, "task": task as i64, "i": i as i64, "name": "a small document", "tags": ["x", "y"]}
-}
-
-fn next_random(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
 }
 
 /// One connection: requests out, replies in, one at a time.
@@ -232,7 +222,7 @@ fn main() {
         admin.run(&doc! {"dropDatabase": 1, "$db": DATABASE}).await;
         for batch in 0..SEEDED / 1_000 {
             let docs: Vec<Document> = (0..1_000)
-                .map(|i| small_document(&format!("seed-{}", batch * 1_000 + i), 0, i))
+                .map(|i| seed_document(batch * 1_000 + i))
                 .collect();
             admin
                 .run(&doc! {"insert": "c", "documents": docs, "$db": DATABASE})
