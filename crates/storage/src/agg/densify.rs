@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use bson::{Bson, Document};
 
 use super::paths::{document_size, get_path, set_path, type_name, validate_field_path};
-use super::{DocStream, MemoryLimitKind, MemoryTracker, RunContext};
+use super::{DocStream, MemoryLimitKind, RunContext};
 use crate::error::{Error, Result};
 use crate::value::{compare, compare_with};
 
@@ -250,11 +250,7 @@ impl DensifySpec {
         input: DocStream<'_>,
         context: &RunContext<'_>,
     ) -> Result<Vec<Document>> {
-        let mut tracker = MemoryTracker::new(
-            context.memory_limit_bytes,
-            context.allow_disk_use,
-            MemoryLimitKind::Sort,
-        );
+        let mut tracker = context.memory_tracker(MemoryLimitKind::Sort);
         let mut passthrough = Vec::new();
         // (partition key, value, document)
         let mut rows: Vec<(Bson, Bson, Document)> = Vec::new();

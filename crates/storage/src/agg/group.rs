@@ -10,7 +10,7 @@ use bson::{Bson, Document};
 use super::accumulator::{AccumulatorSpec, AccumulatorState};
 use super::expr::{Expr, Vars};
 use super::paths::{bson_size, type_name, OrderedBson};
-use super::{DocStream, MemoryLimitKind, MemoryTracker, RunContext, VariableScope};
+use super::{DocStream, MemoryLimitKind, RunContext, VariableScope};
 use crate::error::{Error, Result};
 
 mod bucket;
@@ -107,11 +107,7 @@ fn group_documents(
     vars: &Vars,
     key_of: &mut dyn FnMut(&Document, &Vars) -> Result<Bson>,
 ) -> Result<Vec<Document>> {
-    let mut tracker = MemoryTracker::new(
-        context.memory_limit_bytes,
-        context.allow_disk_use,
-        MemoryLimitKind::Group,
-    );
+    let mut tracker = context.memory_tracker(MemoryLimitKind::Group);
     let mut index: BTreeMap<OrderedBson, usize> = BTreeMap::new();
     let mut groups: Vec<(Bson, Vec<AccumulatorState>)> = Vec::new();
     for r in input {

@@ -363,6 +363,12 @@ impl<'a> RunContext<'a> {
         }
     }
 
+    /// A memory tracker for a blocking stage of `kind`, under this run's limit and
+    /// `allowDiskUse`.
+    pub(crate) fn memory_tracker(&self, kind: MemoryLimitKind) -> MemoryTracker {
+        MemoryTracker::new(self.memory_limit_bytes, self.allow_disk_use, kind)
+    }
+
     /// The same context with more user variables (a `$lookup`'s `let`).
     pub(crate) fn with_variables(&self, extra: Document) -> RunContext<'a> {
         let mut variables = self.variables.clone();

@@ -17,7 +17,7 @@ use bson::{Bson, Document};
 
 use super::expr::{Expr, Vars};
 use super::paths::{document_size, set_path, type_name, validate_field_path};
-use super::{DocStream, MemoryLimitKind, MemoryTracker, RunContext, VariableScope};
+use super::{DocStream, MemoryLimitKind, RunContext, VariableScope};
 use crate::error::{Error, Result};
 use crate::query::SortSpec;
 use crate::value::compare_with;
@@ -126,11 +126,7 @@ impl SetWindowFieldsSpec {
         context: &RunContext<'_>,
     ) -> Result<Vec<Document>> {
         let vars = context.vars();
-        let mut tracker = MemoryTracker::new(
-            context.memory_limit_bytes,
-            context.allow_disk_use,
-            MemoryLimitKind::SetWindowFields,
-        );
+        let mut tracker = context.memory_tracker(MemoryLimitKind::SetWindowFields);
         let mut rows: Vec<(Bson, Document)> = Vec::new();
         for r in input {
             let doc = r?;

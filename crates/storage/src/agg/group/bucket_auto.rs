@@ -9,7 +9,7 @@ use super::{default_bucket_output, is_group_by_expression, parse_output};
 use crate::agg::accumulator::{AccumulatorSpec, AccumulatorState};
 use crate::agg::expr::Expr;
 use crate::agg::paths::{bson_size, type_name};
-use crate::agg::{DocStream, MemoryLimitKind, MemoryTracker, RunContext, VariableScope};
+use crate::agg::{DocStream, MemoryLimitKind, RunContext, VariableScope};
 use crate::error::{Error, Result};
 use crate::value::{compare, compare_with};
 
@@ -141,11 +141,7 @@ impl BucketAutoSpec {
         context: &RunContext<'_>,
     ) -> Result<Vec<Document>> {
         let vars = context.vars();
-        let mut tracker = MemoryTracker::new(
-            context.memory_limit_bytes,
-            context.allow_disk_use,
-            MemoryLimitKind::Sort,
-        );
+        let mut tracker = context.memory_tracker(MemoryLimitKind::Sort);
         let mut entries: Vec<(Bson, Document)> = Vec::new();
         for r in input {
             let doc = r?;

@@ -6,7 +6,7 @@ use bson::{Bson, Document};
 
 use super::StageContext;
 use crate::agg::paths::{document_size, type_name, validate_field_path};
-use crate::agg::{DocStream, MemoryLimitKind, MemoryTracker, Pipeline, RunContext, VariableScope};
+use crate::agg::{DocStream, MemoryLimitKind, Pipeline, RunContext, VariableScope};
 use crate::error::{Error, Result};
 
 /// `$facet: {name: [stages], ...}` (40169, 40170; sub-pipelines refuse `$out`, `$merge`,
@@ -80,11 +80,7 @@ pub(super) fn run_facet(
     input: DocStream<'_>,
     context: &RunContext<'_>,
 ) -> Result<Document> {
-    let mut tracker = MemoryTracker::new(
-        context.memory_limit_bytes,
-        context.allow_disk_use,
-        MemoryLimitKind::Facet,
-    );
+    let mut tracker = context.memory_tracker(MemoryLimitKind::Facet);
     let mut docs = Vec::new();
     for r in input {
         let doc = r?;

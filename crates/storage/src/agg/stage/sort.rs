@@ -5,7 +5,7 @@
 use bson::Document;
 
 use crate::agg::paths::document_size;
-use crate::agg::{DocStream, MemoryLimitKind, MemoryTracker, RunContext};
+use crate::agg::{DocStream, MemoryLimitKind, RunContext};
 use crate::error::Result;
 use crate::query::SortSpec;
 
@@ -49,11 +49,7 @@ pub(super) fn sort_documents(
     limit: Option<u64>,
     context: &RunContext<'_>,
 ) -> Result<Vec<Document>> {
-    let mut tracker = MemoryTracker::new(
-        context.memory_limit_bytes,
-        context.allow_disk_use,
-        MemoryLimitKind::Sort,
-    );
+    let mut tracker = context.memory_tracker(MemoryLimitKind::Sort);
     let keep = limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX));
     let mut buffer: Vec<(Document, usize)> = Vec::new();
     for r in input {
