@@ -199,11 +199,7 @@ impl EdgeSync {
             }
         }
         if let Some(state) = commit_state {
-            batch.put_record(
-                self.store.progress_tree(),
-                self.store.progress_key(),
-                Some(&state.progress),
-            )?;
+            self.store.stage_progress(&mut batch, &state.progress)?;
         }
         for (key, record) in ingested {
             batch.put_record(self.store.ingested_tree(), key, Some(record))?;

@@ -200,11 +200,7 @@ impl EdgeSync {
         }
         state.progress.reset = Some(marker.clone());
         state.progress.upload_cursor = last_seq;
-        batch.put_record(
-            self.store.progress_tree(),
-            self.store.progress_key(),
-            Some(&state.progress),
-        )?;
+        self.store.stage_progress(&mut batch, &state.progress)?;
         batch.commit()?;
         self.save_with(state, true)?;
         self.update_status(|s| s.upload_cursor = last_seq);
@@ -249,11 +245,7 @@ impl EdgeSync {
             );
         }
         state.progress.reset = None;
-        batch.put_record(
-            self.store.progress_tree(),
-            self.store.progress_key(),
-            Some(&state.progress),
-        )?;
+        self.store.stage_progress(&mut batch, &state.progress)?;
         batch.commit()?;
         self.save_with(state, true)?;
         Ok((u64::try_from(kept.len()).unwrap_or(u64::MAX), reapplied))

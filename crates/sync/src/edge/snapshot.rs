@@ -199,11 +199,7 @@ impl EdgeSync {
                     newly_synced.push(Change::whole(0, key.0, id, Some(doc), 0, String::new()));
                 }
             }
-            batch.put_record(
-                self.store.progress_tree(),
-                self.store.progress_key(),
-                Some(&state.progress),
-            )?;
+            self.store.stage_progress(&mut batch, &state.progress)?;
             batch.commit()?;
         }
         self.save_with(state, true)?;

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use bson::{doc, Bson, DateTime, Document};
-use outpost_storage::{RecordTree, Storage};
+use outpost_storage::{RecordTree, RemoteBatch, Storage};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -103,16 +103,14 @@ impl StateStore {
         })
     }
 
-    pub fn progress_tree(&self) -> &RecordTree<Progress> {
-        &self.progress
-    }
-
     pub fn ingested_tree(&self) -> &RecordTree<Ingested> {
         &self.ingested
     }
 
-    pub fn progress_key(&self) -> &'static [u8] {
-        PROGRESS_KEY
+    /// Stages `progress` in `batch`: the cursors commit with the data they describe.
+    pub fn stage_progress(&self, batch: &mut RemoteBatch<'_>, progress: &Progress) -> Result<()> {
+        batch.put_record(&self.progress, PROGRESS_KEY, Some(progress))?;
+        Ok(())
     }
 
     /// The stored state: `None` before registration. A state file written before progress
