@@ -328,7 +328,7 @@ async fn handle(
                 exhaust_request,
             )?;
             let reply = match reply_compressor.filter(|_| sync_reply) {
-                Some(compressor) => compress_if_smaller(state, conn, reply, compressor),
+                Some(compressor) => compressed(state, conn, reply, compressor, true),
                 None => reply,
             };
             Ok(Handled {
@@ -380,6 +380,8 @@ pub(crate) fn compress_reply(
     compressed(state, conn, reply, compressor, false)
 }
 
+/// The reply compressed with `compressor` and counted (when `only_if_smaller`, only if that
+/// makes it smaller), else as it is.
 fn compressed(
     state: &State,
     conn: &ConnInfo,
@@ -408,16 +410,6 @@ fn compressed(
             reply
         }
     }
-}
-
-/// [`compress_reply`], or the reply as it is when compressing would not make it smaller.
-fn compress_if_smaller(
-    state: &State,
-    conn: &ConnInfo,
-    reply: Vec<u8>,
-    compressor: outpost_wire::Compressor,
-) -> Vec<u8> {
-    compressed(state, conn, reply, compressor, true)
 }
 
 fn encode(response_to: i32, message: &Message) -> Result<Vec<u8>, Closed> {

@@ -94,27 +94,12 @@ async fn the_edge_link_is_compressed_and_counted() {
     .await;
     let docs: Vec<Document> = (0..50).map(|i| order(ObjectId::new(), i)).collect();
     command(&edge, "shop", doc! {"insert": "orders", "documents": docs}).await;
-    let start_wait = Instant::now();
-    loop {
-        let count = command(&hub, "shop", doc! {"count": "orders"}).await;
-        if number(&count, &["n"]) == 50 {
-            break;
-        }
-        assert!(start_wait.elapsed() < DEADLINE, "never reached the hub");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_orders(&hub, 50, "never reached the hub").await;
     // And 50 from the hub down to the edge: the download replies are large enough to gain
     // from compression (the hub compresses a sync reply only when it gets smaller).
     let docs: Vec<Document> = (50..100).map(|i| order(ObjectId::new(), i)).collect();
     command(&hub, "shop", doc! {"insert": "orders", "documents": docs}).await;
-    loop {
-        let count = command(&edge, "shop", doc! {"count": "orders"}).await;
-        if number(&count, &["n"]) == 100 {
-            break;
-        }
-        assert!(start_wait.elapsed() < DEADLINE, "never reached the edge");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_orders(&edge, 100, "never reached the edge").await;
     let status = command(&edge, "admin", doc! {"outpostSyncStatus": 1}).await;
     let sent = number(&status, &["bytesSent"]);
     let received = number(&status, &["bytesReceived"]);
@@ -158,6 +143,19 @@ async fn the_edge_link_is_compressed_and_counted() {
     );
     edge.shutdown().await.unwrap();
     hub.shutdown().await.unwrap();
+}
+
+/// Waits until `server` holds `n` orders; fails with `missing` after [`DEADLINE`].
+async fn wait_for_orders(server: &ServerHandle, n: i64, missing: &str) {
+    let start = Instant::now();
+    loop {
+        let count = command(server, "shop", doc! {"count": "orders"}).await;
+        if number(&count, &["n"]) == n {
+            return;
+        }
+        assert!(start.elapsed() < DEADLINE, "{missing}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A store's order: about 2 KB of BSON with the variety of a real document.
