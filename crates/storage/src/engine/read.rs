@@ -16,6 +16,7 @@ use crate::query::{Filter, Projection, SortSpec};
 use crate::value::{compare_with, Collation};
 
 mod plan;
+mod point;
 mod row_shape;
 mod text;
 mod text_or;
@@ -364,6 +365,9 @@ const TOP_K_MAX: usize = 10_000;
 impl Storage {
     /// Runs a find. A collection that does not exist gives no documents.
     pub fn find(&self, db: &str, coll: &str, options: &FindOptions) -> Result<ReadCursor> {
+        if let Some(cursor) = self.point_read(db, coll, options)? {
+            return Ok(cursor);
+        }
         if let Some(split) = crate::text::split_text(&options.filter)? {
             return self.find_text(db, coll, options, split);
         }
