@@ -10,15 +10,30 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
-/// The binary's allocator: mimalloc. With glibc's malloc, a request's buffers are allocated
+/// The binary's allocator: jemalloc. With glibc's malloc, a request's buffers are allocated
 /// on one thread and freed on another (a connection's task moves between the runtime's
-/// threads), so most allocations missed the thread cache and took glibc's slow path (20% of
-/// the server's CPU in a find by `_id`), and memory freed in one arena was not reused by
-/// another (RSS near twice what the server used). mimalloc keeps per-thread heaps that take
-/// back their own blocks freed elsewhere and returns unused pages to the system. Built without
-/// transparent huge pages (`no_thp`): with them an idle server held 50 MB instead of 13.
+/// threads, a command runs on the pool's), so most allocations missed the thread cache and
+/// took glibc's slow path: `_int_malloc` alone was 20% of the server's CPU in a find by `_id`.
+/// jemalloc (as TiKV and many Rust databases use it, and as mongod uses tcmalloc) serves them
+/// from its thread caches, and returns freed pages to the system on its own background
+/// threads. mimalloc was tried too: as fast, but it held twice the RSS after the load run.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// A C string pointer that may live in a `static`.
+#[repr(transparent)]
+struct ConfString(*const std::ffi::c_char);
+
+// SAFETY: it points to a string literal, immutable for the whole program.
+unsafe impl Sync for ConfString {}
+
+/// jemalloc's options (its `malloc_conf` symbol, read when it starts): two arenas for a
+/// 2-core appliance, dirty pages returned after a second by a background thread instead of
+/// ten seconds on the allocating threads. `MALLOC_CONF` in the environment still overrides.
+#[allow(non_upper_case_globals)]
+#[export_name = "malloc_conf"]
+static malloc_conf: ConfString =
+    ConfString(c"background_thread:true,narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0".as_ptr());
 
 /// Outpost: a MongoDB-compatible edge database that keeps working offline.
 #[derive(Parser)]
@@ -236,7 +251,6 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
-    configure_allocator();
     let cli = Cli::parse();
     match cli.command {
         Commands::Serve(args) => serve(args, false),
@@ -591,19 +605,5 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// mimalloc's `mi_option_purge_delay`: its value in `mi_option_e` of the vendored
-/// `mimalloc.h` (v3), which the Rust bindings do not name.
-const MI_OPTION_PURGE_DELAY: i32 = 15;
-
-/// Freed pages go back to the system after 100 ms instead of mimalloc's default second
-/// (arenas wait ten times that), so RSS follows what the server holds soon after a burst.
-fn configure_allocator() {
-    // SAFETY: `mi_option_set` only stores an option's value; the option is one of the
-    // vendored mimalloc's and the value is in its range (milliseconds, or -1 for never).
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 100);
     }
 }
