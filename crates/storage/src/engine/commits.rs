@@ -16,9 +16,9 @@ pub(super) struct CommitWatch {
     last: Mutex<u64>,
     changed: Condvar,
     sender: tokio::sync::watch::Sender<u64>,
-    /// The last committed entry's sequence number and clock reading, as last read: every
-    /// reply of a replica-set member carries it (`operationTime`), and a committed entry
-    /// never changes, so it is read from the log only after a new commit.
+    /// The last committed entry's sequence number and clock reading: every reply of a
+    /// replica-set member carries it (`operationTime`). Each commit publishes its own; the log
+    /// is read only when the store opens.
     last_hlc: Mutex<Option<(u64, u64)>>,
 }
 
@@ -32,11 +32,13 @@ impl CommitWatch {
         }
     }
 
-    /// Records that every history entry up to `seq` is committed.
-    pub(super) fn publish(&self, seq: u64) {
+    /// Records that every history entry up to `seq` is committed, the last one at clock
+    /// reading `hlc`.
+    pub(super) fn publish(&self, seq: u64, hlc: u64) {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         if seq > *last {
             *last = seq;
+            *self.last_hlc.lock().unwrap_or_else(|p| p.into_inner()) = Some((seq, hlc));
             self.changed.notify_all();
             self.sender.send_replace(seq);
         }

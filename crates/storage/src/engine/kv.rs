@@ -27,8 +27,9 @@ type Op = (Vec<u8>, Option<Vec<u8>>);
 pub struct WriteSet {
     /// Per tree, its writes in order.
     writes: Vec<(Tree, Vec<Op>)>,
-    /// The last history sequence number this set appends, published once it commits.
-    pub(super) last_history_seq: Option<u64>,
+    /// The sequence number and clock reading of the last history entry this set appends,
+    /// published once it commits.
+    pub(super) last_history: Option<(u64, u64)>,
 }
 
 impl WriteSet {

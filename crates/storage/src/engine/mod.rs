@@ -757,7 +757,7 @@ impl Storage {
         entry.seq = seq;
         entry.hlc = w.hlc.tick();
         set.put(&self.inner.history, seq.to_be_bytes(), entry.to_bytes()?);
-        set.last_history_seq = Some(seq);
+        set.last_history = Some((seq, entry.hlc));
         w.next_seq += 1;
         Ok(seq)
     }
@@ -765,10 +765,10 @@ impl Storage {
     /// Commits `set` atomically and, when it appends history, tells the commit watchers. Call
     /// with the writer lock held, so published sequence numbers only grow.
     pub(crate) fn commit_set(&self, set: WriteSet) -> Result<()> {
-        let last_history_seq = set.last_history_seq;
+        let last_history = set.last_history;
         self.inner.kv.commit(set)?;
-        if let Some(seq) = last_history_seq {
-            self.inner.commits.publish(seq);
+        if let Some((seq, hlc)) = last_history {
+            self.inner.commits.publish(seq, hlc);
         }
         Ok(())
     }

@@ -1031,6 +1031,22 @@ fn the_committed_clock_reading_follows_each_commit() {
     }
 }
 
+/// A reopened store reads its last clock reading from the log (no commit has published one).
+#[test]
+fn a_reopened_store_reports_the_clock_of_its_last_entry() {
+    let dir = tempfile::tempdir().expect("dir");
+    let last = {
+        let s = Storage::open(dir.path(), StorageOptions::default()).expect("open");
+        s.insert("db", "c", doc! {"_id": 1}, &opts())
+            .expect("insert");
+        let hlc = s.committed_hlc().expect("hlc").expect("an entry");
+        s.flush().expect("flush");
+        hlc
+    };
+    let s = Storage::open(dir.path(), StorageOptions::default()).expect("reopen");
+    assert_eq!(s.committed_hlc().expect("hlc"), Some(last));
+}
+
 #[test]
 fn update_many_and_delete_many_cover_more_than_one_chunk_once_each() {
     let s = Storage::temporary().expect("store");
