@@ -105,10 +105,11 @@ async fn health(state: &Arc<State>) -> Result<(), String> {
     {
         return Err("shutting down".into());
     }
-    // A real read of the store: the newest history entry, on the command threads like any
-    // command (so a stuck pool shows here too).
+    // A real read of the store (the oldest history entry's key; the newest one's clock is
+    // kept in memory by each commit), on the command threads like any command (so a stuck
+    // pool shows here too).
     let storage = state.storage.clone();
-    let read = state.commands.run(move || storage.committed_hlc());
+    let read = state.commands.run(move || storage.first_seq());
     match tokio::time::timeout(HEALTH_TIMEOUT, read).await {
         Ok(Ok(Ok(_))) => Ok(()),
         Ok(Ok(Err(error))) => Err(format!("storage read failed: {error}")),
