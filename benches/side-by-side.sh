@@ -11,7 +11,9 @@
 #
 # Needs a release build (`cargo build --release -p outpost-benches -p outpost-server`),
 # redis-server and redis-benchmark (apt-get install redis-server), and for the peer
-# `secantusd-py` (pip install SecantusDB). Prints the load average before and after.
+# `secantusd-py` (pip install SecantusDB). Prints the load average before and after, and the
+# share of the CPU the hypervisor took from this VM during the run (steal time from
+# /proc/stat): on a shared host it swings, and a run with much steal is not comparable.
 set -euo pipefail
 
 seconds=5
@@ -52,6 +54,9 @@ wait_port() {
     return 1
 }
 
+# Total and steal jiffies of all CPUs so far (the `cpu` line of /proc/stat).
+cpu_jiffies() { awk '/^cpu /{t=0; for (i=2; i<=NF; i++) t+=$i; print t, $9}' /proc/stat; }
+read -r total_start steal_start < <(cpu_jiffies)
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)')"
 
@@ -104,3 +109,5 @@ fi
 echo "== raw sled baseline"
 "$baseline" --docs 200000
 echo "== load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+read -r total_end steal_end < <(cpu_jiffies)
+echo "== CPU stolen by the hypervisor during the run: $(( 100 * (steal_end - steal_start) / (total_end - total_start) ))%"
