@@ -10,30 +10,36 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
-/// The binary's allocator: jemalloc. With glibc's malloc, a request's buffers are allocated
-/// on one thread and freed on another (a connection's task moves between the runtime's
-/// threads, a command runs on the pool's), so most allocations missed the thread cache and
-/// took glibc's slow path: `_int_malloc` alone was 20% of the server's CPU in a find by `_id`.
-/// jemalloc (as TiKV and many Rust databases use it, and as mongod uses tcmalloc) serves them
-/// from its thread caches, and returns freed pages to the system on its own background
-/// threads. mimalloc was tried too: as fast, but it held twice the RSS after the load run.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+/// The binary's allocator (jemalloc does not build with MSVC; there the binary keeps the
+/// system allocator).
+#[cfg(not(target_env = "msvc"))]
+mod allocator {
+    /// The binary's allocator: jemalloc. With glibc's malloc, a request's buffers are allocated
+    /// on one thread and freed on another (a connection's task moves between the runtime's
+    /// threads, a command runs on the pool's), so most allocations missed the thread cache and
+    /// took glibc's slow path: `_int_malloc` alone was 20% of the server's CPU in a find by `_id`.
+    /// jemalloc (as TiKV and many Rust databases use it, and as mongod uses tcmalloc) serves them
+    /// from its thread caches, and returns freed pages to the system on its own background
+    /// threads. mimalloc was tried too: as fast, but it held twice the RSS after the load run.
+    #[global_allocator]
+    static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// A C string pointer that may live in a `static`.
-#[repr(transparent)]
-struct ConfString(*const std::ffi::c_char);
+    /// A C string pointer that may live in a `static`.
+    #[repr(transparent)]
+    struct ConfString(*const std::ffi::c_char);
 
-// SAFETY: it points to a string literal, immutable for the whole program.
-unsafe impl Sync for ConfString {}
+    // SAFETY: it points to a string literal, immutable for the whole program.
+    unsafe impl Sync for ConfString {}
 
-/// jemalloc's options (its `malloc_conf` symbol, read when it starts): two arenas for a
-/// 2-core appliance, dirty pages returned after a second by a background thread instead of
-/// ten seconds on the allocating threads. `MALLOC_CONF` in the environment still overrides.
-#[allow(non_upper_case_globals)]
-#[export_name = "malloc_conf"]
-static malloc_conf: ConfString =
-    ConfString(c"background_thread:true,narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0".as_ptr());
+    /// jemalloc's options (its `malloc_conf` symbol, read when it starts): two arenas for a
+    /// 2-core appliance, dirty pages returned after a second by a background thread instead of
+    /// ten seconds on the allocating threads. `MALLOC_CONF` in the environment still overrides.
+    #[allow(non_upper_case_globals)]
+    #[export_name = "malloc_conf"]
+    static malloc_conf: ConfString = ConfString(
+        c"background_thread:true,narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0".as_ptr(),
+    );
+}
 
 /// Outpost: a MongoDB-compatible edge database that keeps working offline.
 #[derive(Parser)]
