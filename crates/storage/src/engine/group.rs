@@ -110,7 +110,7 @@ impl Storage {
     /// Stages the inserts of `group` into as few batches as possible and commits them,
     /// finishing every insert of the group.
     fn commit_group(&self, w: &mut Writer, group: &[Arc<PendingInsert>]) {
-        let mut batch = Batch::default();
+        let mut batch = Batch::of_documents();
         let mut staged: Vec<&PendingInsert> = Vec::new();
         for insert in group {
             let Some(doc) = lock(&insert.doc).take() else {
@@ -126,14 +126,20 @@ impl Storage {
             // A capped collection evicts only committed documents: its inserts commit alone.
             let alone = collection.capped.is_some();
             if alone || batch.bytes >= GROUP_BYTES {
-                self.commit_staged(std::mem::take(&mut batch), std::mem::take(&mut staged));
+                self.commit_staged(
+                    std::mem::replace(&mut batch, Batch::of_documents()),
+                    std::mem::take(&mut staged),
+                );
             }
             match self.stage_insert(w, &collection, &mut batch, doc, &insert.options) {
                 Ok(_) => staged.push(insert),
                 Err(e) => insert.finish(Outcome::Refused(e)),
             }
             if alone {
-                self.commit_staged(std::mem::take(&mut batch), std::mem::take(&mut staged));
+                self.commit_staged(
+                    std::mem::replace(&mut batch, Batch::of_documents()),
+                    std::mem::take(&mut staged),
+                );
             }
         }
         self.commit_staged(batch, staged);

@@ -1,9 +1,25 @@
 //! The small interface Outpost needs from its key-value engine, implemented on sled: named
 //! trees, atomic multi-tree batches, ordered range scans and flush. Nothing above this module
 //! names sled, so the engine can be replaced if measurements ever demand it.
+//!
+//! A commit is atomic across a crash in one of two ways, chosen by its [`Visibility`]:
+//! - [`Visibility::AtOnce`]: one sled transaction (or batch). Readers see all of it or none.
+//!   sled starts a new log buffer for every one and writes it from a thread of its own, which
+//!   costs more than the writes themselves when a commit holds one document.
+//! - [`Visibility::PerKey`]: the set's writes are first recorded whole under one key of the
+//!   journal tree, then applied one by one, then the record is removed. sled recovers a prefix
+//!   of its log, so after a crash either the record is there (and [`Kv::open`] applies it
+//!   again: a put or delete applied twice leaves the same state) or the whole set and the
+//!   record's removal are. Readers may see some keys of the set before others (each key
+//!   whole); single-document writes are this kind, as in MongoDB, where readers outside a
+//!   transaction see documents, not commits.
+
+mod journal;
 
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
@@ -14,19 +30,49 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub struct Kv {
     db: sled::Db,
+    /// The tree of [`Visibility::PerKey`] commits' records; `None` for a scratch store, which
+    /// is never recovered.
+    journal: Option<Tree>,
+    commits: Arc<Commits>,
+}
+
+/// What commits share: they run one at a time (the journal holds one record), and after one
+/// failed part way every later one is refused, because applying another set on top of a
+/// half-applied one would leave the journal unable to complete it.
+#[derive(Default)]
+struct Commits {
+    serial: Mutex<()>,
+    failed: AtomicBool,
 }
 
 /// One named, ordered tree of byte keys to byte values.
 pub type Tree = sled::Tree;
 
-/// One write to a tree: a put (`Some` value) or a delete (`None`).
-type Op = (Vec<u8>, Option<Vec<u8>>);
+use journal::Op;
+
+/// The key of the journal's one record.
+const JOURNAL_KEY: &[u8] = b"commit";
+/// The journal tree's name (collections' trees are named `docs/...`, `index/...`).
+const JOURNAL_TREE: &str = "journal";
+
+/// When readers may see a commit's writes (crash atomicity is the same for both; see the
+/// module's documentation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Visibility {
+    /// All at once: multi-document transactions, sync batches, catalog changes.
+    #[default]
+    AtOnce,
+    /// Key by key: writes whose readers need only each document whole.
+    PerKey,
+}
 
 /// Puts and deletes for several trees, applied atomically by [`Kv::commit`].
 #[derive(Default)]
 pub struct WriteSet {
     /// Per tree, its writes in order.
     writes: Vec<(Tree, Vec<Op>)>,
+    /// When readers may see the writes.
+    pub(super) visibility: Visibility,
     /// The sequence number and clock reading of the last history entry this set appends,
     /// published once it commits.
     pub(super) last_history: Option<(u64, u64)>,
@@ -61,21 +107,38 @@ impl WriteSet {
         self.ops(tree).push((key.as_ref().to_vec(), None));
     }
 
-    fn into_sled_batches(self) -> Vec<(Tree, sled::Batch)> {
-        self.writes
-            .into_iter()
-            .map(|(tree, ops)| {
-                let mut batch = sled::Batch::default();
-                for (key, value) in ops {
-                    match value {
-                        Some(v) => batch.insert(key, v),
-                        None => batch.remove(key),
-                    }
-                }
-                (tree, batch)
-            })
-            .collect()
+    /// Whether the set writes nothing.
+    fn is_empty(&self) -> bool {
+        self.writes.iter().all(|(_, ops)| ops.is_empty())
     }
+}
+
+/// One sled batch per tree of `writes`.
+fn sled_batches(writes: &[(Tree, Vec<Op>)]) -> Vec<(Tree, sled::Batch)> {
+    writes
+        .iter()
+        .map(|(tree, ops)| {
+            let mut batch = sled::Batch::default();
+            for (key, value) in ops {
+                match value {
+                    Some(v) => batch.insert(key.as_slice(), v.as_slice()),
+                    None => batch.remove(key.as_slice()),
+                }
+            }
+            (tree.clone(), batch)
+        })
+        .collect()
+}
+
+/// Applies `ops` to `tree` one write at a time.
+fn apply_each(tree: &Tree, ops: &[Op]) -> Result<()> {
+    for (key, value) in ops {
+        match value {
+            Some(value) => tree.insert(key.as_slice(), value.as_slice())?,
+            None => tree.remove(key.as_slice())?,
+        };
+    }
+    Ok(())
 }
 
 impl Kv {
@@ -95,7 +158,7 @@ impl Kv {
                 .flush_every_ms(Some(flush_every_ms.max(1)))
                 .open();
             match opened {
-                Ok(db) => return Ok(Kv { db }),
+                Ok(db) => return Kv::recovered(db),
                 Err(error) if is_lock_held(&error) && std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
@@ -110,7 +173,27 @@ impl Kv {
             .temporary(true)
             .cache_capacity(cache_bytes)
             .open()?;
-        Ok(Kv { db })
+        Kv::recovered(db)
+    }
+
+    /// The store of `db`, with the journal's record (a commit a crash interrupted) applied.
+    fn recovered(db: sled::Db) -> Result<Kv> {
+        let journal = db.open_tree(JOURNAL_TREE)?;
+        if let Some(record) = journal.get(JOURNAL_KEY)? {
+            let trees = journal::decode(&record)?;
+            let writes = trees.iter().map(|(_, ops)| ops.len()).sum::<usize>();
+            for (name, ops) in &trees {
+                apply_each(&db.open_tree(name)?, ops)?;
+            }
+            journal.remove(JOURNAL_KEY)?;
+            db.flush()?;
+            tracing::warn!(writes, "completed a commit that a crash had interrupted");
+        }
+        Ok(Kv {
+            db,
+            journal: Some(journal),
+            commits: Arc::default(),
+        })
     }
 
     /// A small private store in memory, removed when dropped, with no background flush
@@ -121,7 +204,11 @@ impl Kv {
             .flush_every_ms(None)
             .cache_capacity(8 << 20)
             .open()?;
-        Ok(Kv { db })
+        Ok(Kv {
+            db,
+            journal: None,
+            commits: Arc::default(),
+        })
     }
 
     pub fn tree(&self, name: &str) -> Result<Tree> {
@@ -138,28 +225,41 @@ impl Kv {
         Ok(())
     }
 
-    /// Applies every write of `set` atomically: all of them or none.
+    /// Applies every write of `set` atomically: after a crash, all of them or none. Readers
+    /// see them as `set.visibility` says.
+    ///
+    /// An error from a [`Visibility::PerKey`] commit may leave part of the set applied; every
+    /// later commit is then refused, and opening the store again completes the set.
     pub fn commit(&self, set: WriteSet) -> Result<()> {
-        let mut writes = set.into_sled_batches();
-        if writes.len() <= 1 {
-            // One tree: sled applies a batch atomically without a transaction.
-            if let Some((tree, batch)) = writes.pop() {
-                tree.apply_batch(batch)?;
-            }
+        let _serial = self
+            .commits
+            .serial
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if self.commits.failed.load(Ordering::SeqCst) {
+            return Err(Error::Corrupt(
+                "an earlier write failed part way; restart the server to complete it".into(),
+            ));
+        }
+        if set.is_empty() {
             return Ok(());
         }
-        let trees: Vec<Tree> = writes.iter().map(|(t, _)| t.clone()).collect();
-        let result: std::result::Result<(), TransactionError<()>> =
-            trees.as_slice().transaction(|views| {
-                for (view, (_, batch)) in views.iter().zip(writes.iter()) {
-                    view.apply_batch(batch)?;
+        match (set.visibility, &self.journal) {
+            (Visibility::PerKey, Some(journal)) => {
+                let result = commit_journaled(journal, &set.writes);
+                if result.is_err() {
+                    self.commits.failed.store(true, Ordering::SeqCst);
                 }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            });
-        match result {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Storage(e)) => Err(Error::Engine(e)),
-            Err(TransactionError::Abort(())) => Err(Error::Corrupt("transaction aborted".into())),
+                result
+            }
+            // A scratch store is never recovered: its writes need no record.
+            (Visibility::PerKey, None) => {
+                for (tree, ops) in &set.writes {
+                    apply_each(tree, ops)?;
+                }
+                Ok(())
+            }
+            (Visibility::AtOnce, _) => commit_at_once(&set.writes),
         }
     }
 
@@ -217,6 +317,53 @@ pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// Records `writes` in the journal, applies them, and removes the record. One write needs no
+/// record: sled applies it whole.
+fn commit_journaled(journal: &Tree, writes: &[(Tree, Vec<Op>)]) -> Result<()> {
+    let single = writes.iter().map(|(_, ops)| ops.len()).sum::<usize>() == 1;
+    if !single {
+        let names: Vec<sled::IVec> = writes.iter().map(|(tree, _)| tree.name()).collect();
+        let record = journal::encode(
+            names
+                .iter()
+                .zip(writes)
+                .map(|(name, (_, ops))| (name.as_ref(), ops.as_slice())),
+        );
+        journal.insert(JOURNAL_KEY, record)?;
+    }
+    for (tree, ops) in writes {
+        apply_each(tree, ops)?;
+    }
+    if !single {
+        journal.remove(JOURNAL_KEY)?;
+    }
+    Ok(())
+}
+
+/// Applies `writes` in one sled transaction (one batch when they touch one tree).
+fn commit_at_once(writes: &[(Tree, Vec<Op>)]) -> Result<()> {
+    let mut batches = sled_batches(writes);
+    if batches.len() == 1 {
+        // One tree: sled applies a batch atomically without a transaction.
+        let (tree, batch) = batches.pop().expect("one batch");
+        tree.apply_batch(batch)?;
+        return Ok(());
+    }
+    let trees: Vec<Tree> = batches.iter().map(|(t, _)| t.clone()).collect();
+    let result: std::result::Result<(), TransactionError<()>> =
+        trees.as_slice().transaction(|views| {
+            for (view, (_, batch)) in views.iter().zip(batches.iter()) {
+                view.apply_batch(batch)?;
+            }
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+    match result {
+        Ok(()) => Ok(()),
+        Err(TransactionError::Storage(e)) => Err(Error::Engine(e)),
+        Err(TransactionError::Abort(())) => Err(Error::Corrupt("transaction aborted".into())),
+    }
+}
+
 /// How long [`Kv::open`] waits for the directory lock of a store closed a moment ago.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -247,6 +394,72 @@ mod tests {
         kv.commit(set).expect("commit");
         assert_eq!(a.get(b"k1").expect("get").as_deref(), Some(&b"v1"[..]));
         assert_eq!(b.get(b"k2").expect("get").as_deref(), Some(&b"v2"[..]));
+    }
+
+    #[test]
+    fn a_per_key_commit_applies_every_write_and_leaves_no_record() {
+        let kv = Kv::temporary(1 << 20).expect("temporary store");
+        let a = kv.tree("a").expect("tree a");
+        let b = kv.tree("b").expect("tree b");
+        a.insert(b"gone", b"x").expect("insert");
+        let mut set = WriteSet::new();
+        set.visibility = Visibility::PerKey;
+        set.put(&a, b"k1", b"v1");
+        set.put(&b, b"k2", b"v2");
+        set.delete(&a, b"gone");
+        kv.commit(set).expect("commit");
+        assert_eq!(a.get(b"k1").expect("get").as_deref(), Some(&b"v1"[..]));
+        assert_eq!(b.get(b"k2").expect("get").as_deref(), Some(&b"v2"[..]));
+        assert_eq!(a.get(b"gone").expect("get"), None);
+        let journal = kv.journal.as_ref().expect("a journal");
+        assert!(journal.is_empty(), "the record is removed after the commit");
+    }
+
+    /// A crash after the record and the first write reached the log: the store opens with
+    /// the whole set applied, and the record gone.
+    #[test]
+    fn opening_a_store_completes_a_commit_a_crash_interrupted() {
+        let dir = tempfile::tempdir().expect("dir");
+        {
+            let kv = Kv::open(dir.path(), 500, 1 << 20).expect("open");
+            let a = kv.tree("a").expect("tree a");
+            a.insert(b"old", b"x").expect("insert");
+            let ops_a: Vec<Op> = vec![
+                (b"k1".to_vec(), Some(b"v1".to_vec())),
+                (b"old".to_vec(), None),
+            ];
+            let ops_b: Vec<Op> = vec![(b"k2".to_vec(), Some(b"v2".to_vec()))];
+            let record = journal::encode(
+                [(&b"a"[..], ops_a.as_slice()), (&b"b"[..], ops_b.as_slice())].into_iter(),
+            );
+            let journal = kv.journal.as_ref().expect("a journal");
+            journal.insert(JOURNAL_KEY, record).expect("record");
+            // The first write is applied, the others are not: the crash comes here.
+            a.insert(b"k1", b"v1").expect("first write");
+            kv.flush().expect("flush");
+        }
+        let kv = Kv::open(dir.path(), 500, 1 << 20).expect("reopen");
+        let a = kv.tree("a").expect("tree a");
+        let b = kv.tree("b").expect("tree b");
+        assert_eq!(a.get(b"k1").expect("get").as_deref(), Some(&b"v1"[..]));
+        assert_eq!(a.get(b"old").expect("get"), None);
+        assert_eq!(b.get(b"k2").expect("get").as_deref(), Some(&b"v2"[..]));
+        assert!(kv.journal.as_ref().expect("a journal").is_empty());
+    }
+
+    #[test]
+    fn a_damaged_record_stops_the_store_from_opening() {
+        let dir = tempfile::tempdir().expect("dir");
+        {
+            let kv = Kv::open(dir.path(), 500, 1 << 20).expect("open");
+            let journal = kv.journal.as_ref().expect("a journal");
+            journal.insert(JOURNAL_KEY, &[1, 7, 0][..]).expect("record");
+            kv.flush().expect("flush");
+        }
+        let error = Kv::open(dir.path(), 500, 1 << 20)
+            .err()
+            .expect("a damaged record is refused");
+        assert!(error.to_string().contains("commit journal"), "{error}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use bson::{oid::ObjectId, Bson, Document};
 use super::catalog::{Collection, CollectionMeta, ValidationLevel};
 use super::history::{HistoryEntry, HistoryOp, Origin};
 use super::index::{check_unique, document_keys, duplicate_key, entry_key};
-use super::kv::WriteSet;
+use super::kv::{Visibility, WriteSet};
 use super::read::{matching_documents, sort_found};
 use super::{Storage, Writer};
 use crate::error::{Error, Result};
@@ -109,6 +109,14 @@ pub(super) struct Batch {
 }
 
 impl Batch {
+    /// A batch of writes outside a multi-document transaction (inserts, updates, deletes):
+    /// readers may see its keys one by one, each document whole (see [`Visibility`]).
+    pub(super) fn of_documents() -> Batch {
+        let mut batch = Batch::default();
+        batch.set.visibility = Visibility::PerKey;
+        batch
+    }
+
     /// Whether this batch deletes the document `doc_key` of collection `id`.
     pub(super) fn is_deleted(&self, id: u64, doc_key: &[u8]) -> bool {
         self.deleted.contains(&(id, doc_key.to_vec()))
@@ -430,7 +438,7 @@ impl Storage {
         doc: Document,
         options: &WriteOptions,
     ) -> Result<Bson> {
-        let mut batch = Batch::default();
+        let mut batch = Batch::of_documents();
         let id = self.stage_insert(w, collection, &mut batch, doc, options)?;
         self.commit_write(batch)?;
         Ok(id)
@@ -461,7 +469,7 @@ impl Storage {
         let mut w = self.writer();
         let collection = self.collection_or_create(&mut w, db, coll)?;
         let mut failures = Vec::new();
-        let mut batch = Batch::default();
+        let mut batch = Batch::of_documents();
         for (position, doc) in docs.into_iter().enumerate() {
             let staged = prepare_for_insert(doc)
                 .and_then(|doc| self.stage_insert(&mut w, &collection, &mut batch, doc, options));
@@ -474,7 +482,7 @@ impl Storage {
             // A capped collection evicts only committed documents: one commit per document.
             if batch.len >= GROUP_DOCS || batch.bytes >= GROUP_BYTES || collection.capped.is_some()
             {
-                self.commit_write(std::mem::take(&mut batch))?;
+                self.commit_write(std::mem::replace(&mut batch, Batch::of_documents()))?;
             }
         }
         self.commit_write(batch)?;
@@ -543,7 +551,7 @@ impl Storage {
         edit: Edit,
         options: &WriteOptions,
     ) -> Result<()> {
-        let mut batch = Batch::default();
+        let mut batch = Batch::of_documents();
         self.stage_replace(w, collection, &mut batch, target, new, edit, options)?;
         self.commit_write(batch)
     }
@@ -596,7 +604,7 @@ impl Storage {
         old: &Document,
         origin: &Origin,
     ) -> Result<()> {
-        let mut batch = Batch::default();
+        let mut batch = Batch::of_documents();
         self.stage_delete(w, collection, &mut batch, doc_key, old, origin)?;
         self.commit_write(batch)
     }
