@@ -12,7 +12,8 @@
 //!   again: a put or delete applied twice leaves the same state) or the whole set and the
 //!   record's removal are. Readers may see some keys of the set before others (each key
 //!   whole); single-document writes are this kind, as in MongoDB, where readers outside a
-//!   transaction see documents, not commits.
+//!   transaction see documents, not commits. A set of more than [`PER_KEY_MAX_WRITES`]
+//!   writes commits at once instead.
 
 mod journal;
 
@@ -52,6 +53,9 @@ use journal::Op;
 
 /// The key of the journal's one record.
 const JOURNAL_KEY: &[u8] = b"commit";
+/// Most writes a [`Visibility::PerKey`] set commits through the journal; a larger one (an
+/// `insertMany` group) commits as one transaction.
+const PER_KEY_MAX_WRITES: usize = 64;
 /// The journal tree's name (collections' trees are named `docs/...`, `index/...`).
 const JOURNAL_TREE: &str = "journal";
 
@@ -109,7 +113,12 @@ impl WriteSet {
 
     /// Whether the set writes nothing.
     fn is_empty(&self) -> bool {
-        self.writes.iter().all(|(_, ops)| ops.is_empty())
+        self.len() == 0
+    }
+
+    /// How many writes the set holds.
+    fn len(&self) -> usize {
+        self.writes.iter().map(|(_, ops)| ops.len()).sum()
     }
 }
 
@@ -244,7 +253,14 @@ impl Kv {
         if set.is_empty() {
             return Ok(());
         }
-        match (set.visibility, &self.journal) {
+        // A large set shares the transaction's fixed cost among its writes, and its journal
+        // record would copy them all: it commits at once (which readers may always get).
+        let visibility = if set.len() > PER_KEY_MAX_WRITES {
+            Visibility::AtOnce
+        } else {
+            set.visibility
+        };
+        match (visibility, &self.journal) {
             (Visibility::PerKey, Some(journal)) => {
                 let result = commit_journaled(journal, &set.writes);
                 if result.is_err() {
