@@ -208,7 +208,7 @@ async fn measure(
                             .expect("insertMany failed");
                     }
                     Scenario::FindById => {
-                        let id = random_seed_id(&mut random);
+                        let id = random_seed_id(&mut random, SEEDED);
                         let found = collection
                             .find_one(doc! {"_id": &id})
                             .await
@@ -216,7 +216,7 @@ async fn measure(
                         assert!(found.is_some(), "seeded document {id} missing");
                     }
                     Scenario::UpdateById => {
-                        let id = random_seed_id(&mut random);
+                        let id = random_seed_id(&mut random, SEEDED);
                         let updated = collection
                             .update_one(doc! {"_id": &id}, doc! {"$inc": {"n": 1}})
                             .await

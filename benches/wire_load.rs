@@ -8,11 +8,13 @@
 //!
 //! ```text
 //! outpost-wire-load --addr 127.0.0.1:27021 [--seconds 5] [--only ping,insertOne,find,update]
+//!                   [--seeded N]
 //! ```
 //!
 //! Scenarios as `outpost-load`'s (the same documents and filters, `workload.rs`, in database
 //! `outpost_wire_load`, dropped first and at the end), each with 1 and 16 connections, for
-//! `--seconds` (default 5). Each reply is checked: `ok: 1`, and `n: 1` for inserts and
+//! `--seconds` (default 5). `--seeded` sets how many documents the finds and updates pick
+//! from (default 10,000, as `outpost-load`'s): with millions, the reads miss the page cache. Each reply is checked: `ok: 1`, and `n: 1` for inserts and
 //! updates, one document for finds.
 
 use std::time::{Duration, Instant};
@@ -56,7 +58,7 @@ impl Scenario {
     }
 
     /// The command of operation `i` of task `task`.
-    fn command(self, task: u64, i: u64, random: &mut u64) -> Document {
+    fn command(self, task: u64, i: u64, random: &mut u64, seeded: u64) -> Document {
         match self {
             Scenario::Ping => doc! {"ping": 1, "$db": DATABASE},
             Scenario::InsertOne => doc! {
@@ -66,14 +68,14 @@ impl Scenario {
             },
             Scenario::FindById => doc! {
                 "find": "c",
-                "filter": {"_id": random_seed_id(random)},
+                "filter": {"_id": random_seed_id(random, seeded)},
                 "limit": 1,
                 "singleBatch": true,
                 "$db": DATABASE,
             },
             Scenario::UpdateById => doc! {
                 "update": "c",
-                "updates": [{"q": {"_id": random_seed_id(random)}, "u": {"$inc": {"n": 1}}}],
+                "updates": [{"q": {"_id": random_seed_id(random, seeded)}, "u": {"$inc": {"n": 1}}}],
                 "$db": DATABASE,
             },
         }
@@ -150,7 +152,26 @@ impl Connection {
     }
 }
 
-async fn measure(addr: &str, scenario: Scenario, clients: u64, bound: Duration, run: u64) {
+/// What one measurement runs.
+struct Run<'a> {
+    addr: &'a str,
+    scenario: Scenario,
+    clients: u64,
+    bound: Duration,
+    /// Numbers this run's operations apart from other runs'.
+    number: u64,
+    seeded: u64,
+}
+
+async fn measure(run: Run<'_>) {
+    let Run {
+        addr,
+        scenario,
+        clients,
+        bound,
+        number: run,
+        seeded,
+    } = run;
     let deadline = Instant::now() + bound;
     let mut connections = Vec::new();
     for _ in 0..clients {
@@ -167,7 +188,7 @@ async fn measure(addr: &str, scenario: Scenario, clients: u64, bound: Duration, 
                 let mut random = 0x9E37_79B9_7F4A_7C15 ^ (task + 1);
                 let mut i = 0;
                 while Instant::now() < deadline {
-                    let command = scenario.command(task, i, &mut random);
+                    let command = scenario.command(task, i, &mut random, seeded);
                     let begin = Instant::now();
                     let reply = connection.run(&command).await;
                     scenario.check(reply);
@@ -212,6 +233,8 @@ fn main() {
     let seconds: u64 = arg("--seconds").map_or(5, |s| s.parse().expect("--seconds"));
     let only: Option<Vec<String>> =
         arg("--only").map(|list| list.split(',').map(str::to_string).collect());
+    let seeded: u64 = arg("--seeded").map_or(SEEDED, |s| s.parse().expect("--seeded"));
+    assert!(seeded > 0, "--seeded must be at least 1");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -220,9 +243,9 @@ fn main() {
     local.block_on(&runtime, async {
         let mut admin = Connection::open(&addr).await;
         admin.run(&doc! {"dropDatabase": 1, "$db": DATABASE}).await;
-        for batch in 0..SEEDED / 1_000 {
-            let docs: Vec<Document> = (0..1_000)
-                .map(|i| seed_document(batch * 1_000 + i))
+        for batch in 0..seeded.div_ceil(1_000) {
+            let docs: Vec<Document> = (batch * 1_000..seeded.min((batch + 1) * 1_000))
+                .map(seed_document)
                 .collect();
             admin
                 .run(&doc! {"insert": "c", "documents": docs, "$db": DATABASE})
@@ -248,7 +271,15 @@ fn main() {
             }
             for clients in CONCURRENCY {
                 run += 1;
-                measure(&addr, scenario, clients, Duration::from_secs(seconds), run).await;
+                measure(Run {
+                    addr: &addr,
+                    scenario,
+                    clients,
+                    bound: Duration::from_secs(seconds),
+                    number: run,
+                    seeded,
+                })
+                .await;
             }
         }
         admin.run(&doc! {"dropDatabase": 1, "$db": DATABASE}).await;

@@ -23,9 +23,9 @@ fn seed_id(i: u64) -> String {
     format!("seed-{i}")
 }
 
-/// The `_id` of a seeded document, chosen pseudo-randomly from `state`.
-pub fn random_seed_id(state: &mut u64) -> String {
-    seed_id(next_random(state) % SEEDED)
+/// The `_id` of one of `seeded` seeded documents, chosen pseudo-randomly from `state`.
+pub fn random_seed_id(state: &mut u64, seeded: u64) -> String {
+    seed_id(next_random(state) % seeded)
 }
 
 /// A cheap pseudo-random sequence (xorshift), enough to spread reads over the seeded ids.
