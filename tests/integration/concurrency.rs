@@ -189,3 +189,78 @@ async fn a_hundred_connections_are_served_at_once() {
     client.shutdown().immediate(true).await;
     server.shutdown().await;
 }
+
+/// Single-document inserts run on the connection's task unless another write holds the
+/// writer lock, when they go to the command pool having done nothing. With long updates
+/// holding the lock again and again, every insert lands once and is counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_inserts_beside_long_writes_land_once_and_count_once() {
+    const SEEDED: i32 = 5_000;
+    const INSERTS: usize = 60;
+    let server = TestServer::start().await;
+    let db = server.db("load");
+    let seed: Vec<Document> = (0..SEEDED).map(|i| doc! {"_id": i, "n": 0}).collect();
+    db.collection::<Document>("big")
+        .insert_many(seed)
+        .await
+        .expect("seed");
+    db.collection::<Document>("c")
+        .insert_one(doc! {"_id": "first"})
+        .await
+        .expect("create c");
+    let status = |db: mongodb::Database| async move {
+        let reply = run(&db, doc! {"serverStatus": 1}).await;
+        outpost_tests::int_field(
+            reply.get_document("opcounters").expect("opcounters"),
+            "insert",
+        )
+    };
+    let inserts_before = status(server.db("admin")).await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let updater = {
+        let client = server.new_client().await;
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let big = client.database("load").collection::<Document>("big");
+            let mut rounds = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                big.update_many(doc! {}, doc! {"$inc": {"n": 1}})
+                    .await
+                    .expect("update_many");
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let client = server.new_client().await;
+        tasks.push(tokio::spawn(async move {
+            let coll = client.database("load").collection::<Document>("c");
+            for i in 0..INSERTS {
+                coll.insert_one(doc! {"_id": format!("{task}-{i}")})
+                    .await
+                    .expect("insert_one");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("an inserting task failed");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rounds = updater.await.expect("the updater failed");
+    assert!(rounds > 0);
+
+    let expected = (TASKS * INSERTS) as i64;
+    let c = db.collection::<Document>("c");
+    assert_eq!(
+        c.count_documents(doc! {}).await.expect("count"),
+        u64::try_from(expected + 1).expect("small")
+    );
+    assert_eq!(
+        status(server.db("admin")).await - inserts_before,
+        expected,
+        "opcounters.insert counts each insert once"
+    );
+}

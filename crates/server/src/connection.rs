@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::cmd;
 use crate::exhaust;
+use crate::inline::Inline;
 use crate::metrics::Metrics;
 use crate::state::{ConnInfo, State};
 
@@ -439,12 +440,17 @@ pub(crate) async fn run_command(
     db: String,
     body: Document,
 ) -> Result<Document, Closed> {
-    if crate::inline::runs_inline(state, &db, &body) {
-        return match cmd::dispatch(state, conn, &db, body) {
-            cmd::Reply::Document(doc) => Ok(doc),
-            cmd::Reply::CloseConnection => Err(Closed::FailPoint),
-        };
-    }
+    let body = match crate::inline::runs_inline(state, &db, &body) {
+        Inline::Yes => return reply_of(cmd::dispatch(state, conn, &db, body)),
+        Inline::UnlessWriterBusy => {
+            let storage = state.storage.without_waiting();
+            match cmd::dispatch_on(state, &storage, conn, &db, body) {
+                cmd::Reply::WriterBusy(body) => body,
+                reply => return reply_of(reply),
+            }
+        }
+        Inline::No => body,
+    };
     let state = state.clone();
     let conn = conn.clone();
     let pool = state.clone();
@@ -453,9 +459,18 @@ pub(crate) async fn run_command(
         .run(move || cmd::dispatch(&state, &conn, &db, body))
         .await
         .map_err(|e| Closed::Protocol(format!("command task failed: {e}")))?;
+    reply_of(reply)
+}
+
+/// The reply to send for a command's outcome.
+fn reply_of(reply: cmd::Reply) -> Result<Document, Closed> {
     match reply {
         cmd::Reply::Document(doc) => Ok(doc),
         cmd::Reply::CloseConnection => Err(Closed::FailPoint),
+        // Only a store that does not wait gives this (the pool's store waits): never sent.
+        cmd::Reply::WriterBusy(_) => {
+            Ok(crate::error::Error::from(outpost_storage::Error::WriterBusy).to_reply())
+        }
     }
 }
 

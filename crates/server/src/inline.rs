@@ -4,9 +4,11 @@
 //! profile showed to be most of the time of a `ping` or a find by `_id` (the command's own
 //! work is a few microseconds). Requests whose work is small and bounded skip it: `ping`, and
 //! a `find` whose filter is one `_id` equal to a plain value (a point read of at most one
-//! document) with no option that could make it scan, wait or nest deeply. Everything else
-//! keeps running on the pool (storage calls that may take long, deep documents that need the
-//! pool's large stacks).
+//! document) with no option that could make it scan, wait or nest deeply. An `insert` of one
+//! document into an existing plain collection runs there too when no other write holds the
+//! writer lock (it must not wait for it on the runtime's thread: a long write may hold it);
+//! otherwise it goes to the pool, having done nothing. Everything else keeps running on the
+//! pool (storage calls that may take long, deep documents that need the pool's large stacks).
 
 use bson::{Bson, Document};
 
@@ -34,25 +36,67 @@ const INLINE_FIND_FIELDS: [&str; 14] = [
     "apiDeprecationErrors",
 ];
 
-/// Whether `body` is cheap and bounded enough to run on the connection's task.
-pub fn runs_inline(state: &State, db: &str, body: &Document) -> bool {
+/// The fields an `insert` run on the connection's task may carry: a retryable write's
+/// `txnNumber` (drivers send one with every insert to a replica set), but no write concern
+/// (`j` waits for the disk) and no transaction's fields.
+const INLINE_INSERT_FIELDS: [&str; 12] = [
+    "insert",
+    "documents",
+    "ordered",
+    "lsid",
+    "txnNumber",
+    "$db",
+    "$clusterTime",
+    "$readPreference",
+    "comment",
+    "apiVersion",
+    "apiStrict",
+    "apiDeprecationErrors",
+];
+
+/// Where a request runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inline {
+    /// On the command pool.
+    No,
+    /// On the connection's task.
+    Yes,
+    /// On the connection's task with a store that does not wait for the writer lock; on the
+    /// pool if the lock is held.
+    UnlessWriterBusy,
+}
+
+/// Where `body` runs: on the connection's task when it is cheap and bounded enough.
+pub fn runs_inline(state: &State, db: &str, body: &Document) -> Inline {
     let Some((name, first)) = body.iter().next() else {
-        return false;
+        return Inline::No;
     };
     // Fail points may block a command; the profiler may write a record.
     if state.fail_points.is_set() || state.profiler.is_on(db) || depth(body) > MAX_INLINE_DEPTH {
-        return false;
+        return Inline::No;
     }
+    if name == "ping" {
+        return Inline::Yes;
+    }
+    let Bson::String(coll) = first else {
+        return Inline::No;
+    };
     match name.as_str() {
-        "ping" => true,
-        "find" => match first {
-            Bson::String(coll) => {
-                is_point_find(body) && state.storage.view_definition(db, coll).is_none()
-            }
-            _ => false,
-        },
-        _ => false,
+        "find" if is_point_find(body) && state.storage.view_definition(db, coll).is_none() => {
+            Inline::Yes
+        }
+        "insert" if is_single_insert(body) && state.storage.is_plain_collection(db, coll) => {
+            Inline::UnlessWriterBusy
+        }
+        _ => Inline::No,
     }
+}
+
+/// An insert with only [`INLINE_INSERT_FIELDS`] and one document.
+fn is_single_insert(body: &Document) -> bool {
+    body.keys()
+        .all(|k| INLINE_INSERT_FIELDS.contains(&k.as_str()))
+        && matches!(body.get("documents"), Some(Bson::Array(docs)) if docs.len() == 1 && matches!(docs[0], Bson::Document(_)))
 }
 
 /// A find with only [`INLINE_FIND_FIELDS`] and a filter `{_id: <plain value>}`.
@@ -122,6 +166,28 @@ mod tests {
         ));
         assert!(!is_point_find(&doc! {"find": "c", "filter": {"_id": [1]}}));
         assert!(!is_point_find(&doc! {"find": "c"}));
+    }
+
+    #[test]
+    fn single_inserts_are_recognised() {
+        assert!(is_single_insert(
+            &doc! {"insert": "c", "documents": [{"_id": 1}], "ordered": true, "lsid": {"id": 1}, "$db": "d"}
+        ));
+        assert!(!is_single_insert(
+            &doc! {"insert": "c", "documents": [{"_id": 1}, {"_id": 2}]}
+        ));
+        assert!(!is_single_insert(&doc! {"insert": "c", "documents": []}));
+        assert!(!is_single_insert(&doc! {"insert": "c", "documents": [1]}));
+        assert!(!is_single_insert(&doc! {"insert": "c"}));
+        assert!(!is_single_insert(
+            &doc! {"insert": "c", "documents": [{"_id": 1}], "writeConcern": {"j": true}}
+        ));
+        assert!(is_single_insert(
+            &doc! {"insert": "c", "documents": [{"_id": 1}], "lsid": {"id": 1}, "txnNumber": 1_i64}
+        ));
+        assert!(!is_single_insert(
+            &doc! {"insert": "c", "documents": [{"_id": 1}], "lsid": {"id": 1}, "txnNumber": 1_i64, "autocommit": false}
+        ));
     }
 
     #[test]

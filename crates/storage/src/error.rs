@@ -62,6 +62,11 @@ pub enum Error {
     /// Data on disk could not be decoded.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// A store made by `Storage::without_waiting` found another write holding the writer
+    /// lock and did nothing (code 1: its caller runs the write again where it may wait, and
+    /// never shows this to a client).
+    #[error("another write holds the writer lock")]
+    WriterBusy,
 }
 
 /// Details of a duplicate key error, as MongoDB reports them.
@@ -103,7 +108,7 @@ impl Error {
             Error::IndexOptionsConflict(_) => 85,
             Error::DocumentValidation(_) => 121,
             Error::Coded { code, .. } => *code,
-            Error::Engine(_) | Error::Corrupt(_) => 1,
+            Error::Engine(_) | Error::Corrupt(_) | Error::WriterBusy => 1,
         }
     }
 }

@@ -35,15 +35,20 @@ fn run(state: &State, req: &Request) -> Result<Document> {
     let coll = args::collection_name(req.body, "insert")?;
     let docs = args::req_documents(req.body, "insert", "documents")?;
     check_batch_size(docs.len())?;
-    // opcounters.insert counts documents, as mongod's does.
-    Metrics::add(&state.metrics.op_insert, docs.len() as u64);
     let ordered = args::bool_or(req.body, "insert", "ordered", true)?;
     outpost_storage::validate_collection_name(req.db, &coll)?;
     let options = args::write_options(req.body, "insert")?;
     let total = docs.len();
-    let failures = req
+    let result = req
         .storage
-        .insert_many(req.db, &coll, docs, ordered, &options)?;
+        .insert_many(req.db, &coll, docs, ordered, &options);
+    // Not run yet: the command runs again where it may wait (see `cmd::Reply::WriterBusy`).
+    if let Err(outpost_storage::Error::WriterBusy) = result {
+        return Err(outpost_storage::Error::WriterBusy.into());
+    }
+    // opcounters.insert counts documents, as mongod's does.
+    Metrics::add(&state.metrics.op_insert, total as u64);
+    let failures = result?;
     // Ordered inserts stop at the first failure; unordered ones try every document.
     let inserted = match failures.first() {
         Some((position, _)) if ordered => *position,

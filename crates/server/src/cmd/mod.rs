@@ -214,6 +214,9 @@ pub enum Reply {
     Document(Document),
     /// A test fail point asked to drop the connection without replying.
     CloseConnection,
+    /// Run on a store made by `Storage::without_waiting`, the command found the writer lock
+    /// held and did nothing; here is its body back, to run where it may wait.
+    WriterBusy(Document),
 }
 
 /// The command whose handler takes its body over instead of borrowing it: a sync upload
@@ -222,7 +225,19 @@ pub enum Reply {
 const TAKES_BODY: &str = ::outpost_sync::protocol::UPLOAD;
 
 /// Runs one command and returns the reply body: `{..., ok: 1}` or an error reply.
-pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, mut body: Document) -> Reply {
+pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, body: Document) -> Reply {
+    dispatch_on(state, &state.storage, conn, db, body)
+}
+
+/// [`dispatch`] with the commands' data in `storage` (the server's, or a handle of it that
+/// does not wait for the writer lock).
+pub fn dispatch_on(
+    state: &State,
+    storage: &outpost_storage::Storage,
+    conn: &ConnInfo,
+    db: &str,
+    mut body: Document,
+) -> Reply {
     let name = body.keys().next().map(String::as_str).unwrap_or_default();
     let fail = state
         .fail_points
@@ -249,10 +264,16 @@ pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, mut body: Document) ->
     let started = std::time::Instant::now();
     let result = if name == TAKES_BODY {
         let owned = std::mem::replace(&mut body, doc! {TAKES_BODY: 1});
-        run_owned(state, conn, db, owned)
+        run_owned(state, storage, conn, db, owned)
     } else {
-        run(state, conn, db, &body)
+        run(state, storage, conn, db, &body)
     };
+    if matches!(
+        result,
+        Err(Error::Storage(outpost_storage::Error::WriterBusy))
+    ) {
+        return Reply::WriterBusy(body);
+    }
     let name = body.keys().next().map(String::as_str).unwrap_or_default();
     let mut reply = match result {
         Ok(mut reply) => {
@@ -287,14 +308,26 @@ pub fn dispatch(state: &State, conn: &ConnInfo, db: &str, mut body: Document) ->
     Reply::Document(reply)
 }
 
-fn run(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Document> {
+fn run(
+    state: &State,
+    storage: &outpost_storage::Storage,
+    conn: &ConnInfo,
+    db: &str,
+    body: &Document,
+) -> Result<Document> {
     let checked = check(state, conn, db, body)?;
-    run_checked(state, conn, db, body, checked)
+    run_checked(state, storage, conn, db, body, checked)
 }
 
 /// [`run`] of [`TAKES_BODY`]: the same checks, then the handler takes the body (unless the
 /// command is part of a transaction or a retryable write, which keep their usual path).
-fn run_owned(state: &State, conn: &ConnInfo, db: &str, body: Document) -> Result<Document> {
+fn run_owned(
+    state: &State,
+    storage: &outpost_storage::Storage,
+    conn: &ConnInfo,
+    db: &str,
+    body: Document,
+) -> Result<Document> {
     let checked = check(state, conn, db, &body)?;
     if checked.command.name == TAKES_BODY
         && !TRANSACTION_FIELDS.iter().any(|f| body.contains_key(*f))
@@ -302,7 +335,7 @@ fn run_owned(state: &State, conn: &ConnInfo, db: &str, body: Document) -> Result
     {
         return outpost_sync::run_on_hub_owned(state, conn, body);
     }
-    run_checked(state, conn, db, &body, checked)
+    run_checked(state, storage, conn, db, &body, checked)
 }
 
 /// A command found, allowed and counted, with its session's slots.
@@ -361,6 +394,7 @@ fn check(state: &State, conn: &ConnInfo, db: &str, body: &Document) -> Result<Ch
 
 fn run_checked(
     state: &State,
+    storage: &outpost_storage::Storage,
     conn: &ConnInfo,
     db: &str,
     body: &Document,
@@ -375,7 +409,7 @@ fn run_checked(
         db,
         body,
         conn,
-        storage: &state.storage,
+        storage,
     };
     if TRANSACTION_FIELDS.iter().any(|f| body.contains_key(*f)) {
         return crate::txn::run(state, command, &request, txn_slot);
@@ -416,7 +450,19 @@ fn run_retryable(
             "Transaction number requires a session ID to also be specified",
         )
     })?;
-    let mut record = slot.lock().unwrap_or_else(|p| p.into_inner());
+    // A caller that may not wait (see `inline.rs`) does not wait for its session's slot
+    // either: another command of the same session may hold it for long.
+    let mut record = if req.storage.waits_for_writer() {
+        slot.lock().unwrap_or_else(|p| p.into_inner())
+    } else {
+        match slot.try_lock() {
+            Ok(record) => record,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return Err(outpost_storage::Error::WriterBusy.into())
+            }
+        }
+    };
     if let Some(last) = record.as_ref() {
         if last.txn_number == txn_number {
             return Ok(last.reply.clone());

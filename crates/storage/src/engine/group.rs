@@ -82,6 +82,17 @@ impl Storage {
             Ok(doc) => doc,
             Err(e) => return Ok(vec![(0, e)]),
         };
+        // A caller that may not wait queues nothing unless it holds the lock: a queued insert
+        // is committed by whoever takes the lock next, whether or not its caller still waits.
+        let held = if self.waits_for_writer {
+            None
+        } else {
+            match self.inner.writer.try_lock() {
+                Ok(w) => Some(w),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => return Err(Error::WriterBusy),
+            }
+        };
         let me = Arc::new(PendingInsert {
             db: db.to_owned(),
             coll: coll.to_owned(),
@@ -90,7 +101,7 @@ impl Storage {
             outcome: Mutex::new(None),
         });
         self.inner.inserts.push(me.clone());
-        let mut w = self.writer();
+        let mut w = held.unwrap_or_else(|| self.writer());
         // A thread that held the lock before us may have committed our insert with its group;
         // otherwise it is still queued (whoever takes the queue finishes it before unlocking).
         if lock(&me.outcome).is_none() {
@@ -246,6 +257,39 @@ mod tests {
             .insert_many("db", "c", vec![doc! {"_id": 2}], true, &options)
             .expect("insert");
         assert!(failures.is_empty());
+        assert_eq!(storage.collection_stats("db", "c").expect("stats").count, 2);
+    }
+
+    /// A store that may not wait inserts when the writer lock is free; when another write
+    /// holds it, it answers `WriterBusy` and leaves nothing behind for a later group.
+    #[test]
+    fn an_insert_that_may_not_wait_is_refused_while_the_writer_is_busy_and_leaves_nothing() {
+        let storage = Storage::temporary().expect("temporary store");
+        let options = WriteOptions::default();
+        let unwaiting = storage.without_waiting();
+        let failures = unwaiting
+            .insert_many("db", "c", vec![doc! {"_id": 1}], true, &options)
+            .expect("the lock is free");
+        assert!(failures.is_empty());
+
+        let held = storage.writer();
+        let busy = unwaiting.insert_many("db", "c", vec![doc! {"_id": 2}], true, &options);
+        assert!(matches!(busy, Err(Error::WriterBusy)), "{busy:?}");
+        // Many documents would wait for the lock even when it is free: refused too.
+        drop(held);
+        let many = unwaiting.insert_many(
+            "db",
+            "c",
+            vec![doc! {"_id": 3}, doc! {"_id": 4}],
+            true,
+            &options,
+        );
+        assert!(matches!(many, Err(Error::WriterBusy)), "{many:?}");
+
+        // The next group commits only its own insert: the refused ones were never queued.
+        storage
+            .insert_many("db", "c", vec![doc! {"_id": 5}], true, &options)
+            .expect("insert");
         assert_eq!(storage.collection_stats("db", "c").expect("stats").count, 2);
     }
 }

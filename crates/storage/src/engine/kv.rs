@@ -242,9 +242,7 @@ impl Kv {
     pub fn drop_tree(&self, name: &str) -> Result<()> {
         match &self.reclaimer {
             Some(reclaimer) => {
-                self.db
-                    .open_tree(reclaim::TRASH_TREE)?
-                    .insert(name, &[])?;
+                self.db.open_tree(reclaim::TRASH_TREE)?.insert(name, &[])?;
                 reclaimer.push(name);
             }
             None => {
@@ -537,18 +535,25 @@ mod tests {
         let reclaimer = kv.reclaimer.as_ref().expect("a reclaimer");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while !reclaimer.is_idle() {
-            assert!(std::time::Instant::now() < deadline, "the reclaimer is stuck");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reclaimer is stuck"
+            );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
 
     fn tree_exists(kv: &Kv, name: &str) -> bool {
-        kv.db.tree_names().iter().any(|n| n.as_ref() == name.as_bytes())
+        kv.db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == name.as_bytes())
     }
 
     fn fill(tree: &Tree, keys: u32) {
         for i in 0..keys {
-            tree.insert(i.to_be_bytes(), vec![7u8; 100]).expect("insert");
+            tree.insert(i.to_be_bytes(), vec![7u8; 100])
+                .expect("insert");
         }
     }
 

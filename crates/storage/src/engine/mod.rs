@@ -91,6 +91,9 @@ impl Default for StorageOptions {
 #[derive(Clone)]
 pub struct Storage {
     inner: Arc<Inner>,
+    /// Whether a single-document insert waits for the writer lock; see
+    /// [`Storage::without_waiting`].
+    waits_for_writer: bool,
 }
 
 struct Inner {
@@ -221,7 +224,24 @@ impl Storage {
                 doc_counts: Mutex::new(std::collections::HashMap::new()),
                 inserts: group::InsertQueue::default(),
             }),
+            waits_for_writer: true,
         })
+    }
+
+    /// Whether this store's writes wait for the writer lock (see [`Storage::without_waiting`]).
+    pub fn waits_for_writer(&self) -> bool {
+        self.waits_for_writer
+    }
+
+    /// This store, for a caller that must not block (an async runtime's thread): its
+    /// `insert_many` fails with [`Error::WriterBusy`], having done nothing, instead of waiting
+    /// for the writer lock. It goes ahead only with one document for a collection that is not
+    /// time-series, when no other write holds the lock. Its other writes wait as usual.
+    pub fn without_waiting(&self) -> Storage {
+        Storage {
+            inner: self.inner.clone(),
+            waits_for_writer: false,
+        }
     }
 
     /// Waits until every acknowledged write is on disk.
@@ -430,6 +450,17 @@ impl Storage {
 
     pub fn collection_exists(&self, db: &str, coll: &str) -> bool {
         self.collection(db, coll).is_some()
+    }
+
+    /// Whether `db.coll` exists and an insert into it does only an insert's own work: it is
+    /// not a view, capped or time-series, and has no validator.
+    pub fn is_plain_collection(&self, db: &str, coll: &str) -> bool {
+        self.collection(db, coll).is_some_and(|c| {
+            !c.meta.is_view()
+                && c.capped.is_none()
+                && c.validator.is_none()
+                && !c.meta.options.contains_key("timeseries")
+        })
     }
 
     /// Creates a collection; `NamespaceExists` if it exists.

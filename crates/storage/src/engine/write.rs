@@ -458,13 +458,17 @@ impl Storage {
     ) -> Result<Vec<(usize, Error)>> {
         const GROUP_DOCS: usize = 1000;
         const GROUP_BYTES: usize = 8 * 1024 * 1024;
-        if self.timeseries_options(db, coll)?.is_some() {
-            return self.timeseries_insert(db, coll, docs, ordered);
-        }
-        if docs.len() == 1 {
+        let timeseries = self.timeseries_options(db, coll)?.is_some();
+        if docs.len() == 1 && !timeseries {
             if let Some(doc) = docs.pop() {
                 return self.insert_one_grouped(db, coll, doc, options);
             }
+        }
+        if !self.waits_for_writer {
+            return Err(Error::WriterBusy);
+        }
+        if timeseries {
+            return self.timeseries_insert(db, coll, docs, ordered);
         }
         let mut w = self.writer();
         let collection = self.collection_or_create(&mut w, db, coll)?;

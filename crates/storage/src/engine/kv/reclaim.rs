@@ -103,10 +103,7 @@ fn run(db: &sled::Db, trash: &sled::Tree, shared: &Shared) {
                 if let Some(name) = queue.front() {
                     break name.clone();
                 }
-                queue = shared
-                    .wake
-                    .wait(queue)
-                    .unwrap_or_else(|p| p.into_inner());
+                queue = shared.wake.wait(queue).unwrap_or_else(|p| p.into_inner());
             }
         };
         match reclaim(db, trash, &name, &shared.stop) {
