@@ -18,14 +18,8 @@ use crate::state::State;
 /// have ordinary stacks; the pool's are large).
 const MAX_INLINE_DEPTH: usize = 8;
 
-/// The fields a `find` run on the connection's task may carry.
-const INLINE_FIND_FIELDS: [&str; 14] = [
-    "find",
-    "filter",
-    "projection",
-    "limit",
-    "singleBatch",
-    "batchSize",
+/// The fields any request run on the connection's task may carry besides its own.
+const GENERIC_FIELDS: [&str; 8] = [
     "lsid",
     "$db",
     "$clusterTime",
@@ -36,23 +30,26 @@ const INLINE_FIND_FIELDS: [&str; 14] = [
     "apiDeprecationErrors",
 ];
 
-/// The fields an `insert` run on the connection's task may carry: a retryable write's
+/// A `find`'s own fields when it runs on the connection's task.
+const INLINE_FIND_FIELDS: [&str; 6] = [
+    "find",
+    "filter",
+    "projection",
+    "limit",
+    "singleBatch",
+    "batchSize",
+];
+
+/// An `insert`'s own fields when it runs on the connection's task: a retryable write's
 /// `txnNumber` (drivers send one with every insert to a replica set), but no write concern
 /// (`j` waits for the disk) and no transaction's fields.
-const INLINE_INSERT_FIELDS: [&str; 12] = [
-    "insert",
-    "documents",
-    "ordered",
-    "lsid",
-    "txnNumber",
-    "$db",
-    "$clusterTime",
-    "$readPreference",
-    "comment",
-    "apiVersion",
-    "apiStrict",
-    "apiDeprecationErrors",
-];
+const INLINE_INSERT_FIELDS: [&str; 4] = ["insert", "documents", "ordered", "txnNumber"];
+
+/// Whether every field of `body` is one of `own` or generic.
+fn has_only(body: &Document, own: &[&str]) -> bool {
+    body.keys()
+        .all(|k| own.contains(&k.as_str()) || GENERIC_FIELDS.contains(&k.as_str()))
+}
 
 /// Where a request runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,19 +89,16 @@ pub fn runs_inline(state: &State, db: &str, body: &Document) -> Inline {
     }
 }
 
-/// An insert with only [`INLINE_INSERT_FIELDS`] and one document.
+/// An insert with only [`INLINE_INSERT_FIELDS`] (and generic fields) and one document.
 fn is_single_insert(body: &Document) -> bool {
-    body.keys()
-        .all(|k| INLINE_INSERT_FIELDS.contains(&k.as_str()))
+    has_only(body, &INLINE_INSERT_FIELDS)
         && matches!(body.get("documents"), Some(Bson::Array(docs)) if docs.len() == 1 && matches!(docs[0], Bson::Document(_)))
 }
 
-/// A find with only [`INLINE_FIND_FIELDS`] and a filter `{_id: <plain value>}`.
+/// A find with only [`INLINE_FIND_FIELDS`] (and generic fields) and a filter
+/// `{_id: <plain value>}`.
 fn is_point_find(body: &Document) -> bool {
-    if !body
-        .keys()
-        .all(|k| INLINE_FIND_FIELDS.contains(&k.as_str()))
-    {
+    if !has_only(body, &INLINE_FIND_FIELDS) {
         return false;
     }
     let Ok(filter) = body.get_document("filter") else {
