@@ -190,49 +190,51 @@ async fn a_hundred_connections_are_served_at_once() {
     server.shutdown().await;
 }
 
+/// The `insert` count of `serverStatus`'s `opcounters`.
+async fn opcounter(server: &TestServer, name: &str) -> i64 {
+    let reply = run(&server.db("admin"), doc! {"serverStatus": 1}).await;
+    outpost_tests::int_field(reply.get_document("opcounters").expect("opcounters"), name)
+}
+
+/// Keeps the writer lock busy: `updateMany` rounds over 5,000 documents of `load.big` until
+/// `stop` is set; the task returns how many rounds ran.
+async fn busy_writer(
+    server: &TestServer,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<u32> {
+    let seed: Vec<Document> = (0..5_000).map(|i| doc! {"_id": i, "n": 0}).collect();
+    server
+        .db("load")
+        .collection::<Document>("big")
+        .insert_many(seed)
+        .await
+        .expect("seed");
+    let client = server.new_client().await;
+    tokio::spawn(async move {
+        let big = client.database("load").collection::<Document>("big");
+        let mut rounds = 0;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            big.update_many(doc! {}, doc! {"$inc": {"n": 1}})
+                .await
+                .expect("update_many");
+            rounds += 1;
+        }
+        rounds
+    })
+}
+
 /// Single-document inserts run on the connection's task unless another write holds the
 /// writer lock, when they go to the command pool having done nothing. With long updates
 /// holding the lock again and again, every insert lands once and is counted once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn single_inserts_beside_long_writes_land_once_and_count_once() {
-    const SEEDED: i32 = 5_000;
     const INSERTS: usize = 60;
     let server = TestServer::start().await;
-    let db = server.db("load");
-    let seed: Vec<Document> = (0..SEEDED).map(|i| doc! {"_id": i, "n": 0}).collect();
-    db.collection::<Document>("big")
-        .insert_many(seed)
-        .await
-        .expect("seed");
-    db.collection::<Document>("c")
-        .insert_one(doc! {"_id": "first"})
-        .await
-        .expect("create c");
-    let status = |db: mongodb::Database| async move {
-        let reply = run(&db, doc! {"serverStatus": 1}).await;
-        outpost_tests::int_field(
-            reply.get_document("opcounters").expect("opcounters"),
-            "insert",
-        )
-    };
-    let inserts_before = status(server.db("admin")).await;
-
+    let c = server.db("load").collection::<Document>("c");
+    c.insert_one(doc! {"_id": "first"}).await.expect("create c");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let updater = {
-        let client = server.new_client().await;
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let big = client.database("load").collection::<Document>("big");
-            let mut rounds = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                big.update_many(doc! {}, doc! {"$inc": {"n": 1}})
-                    .await
-                    .expect("update_many");
-                rounds += 1;
-            }
-            rounds
-        })
-    };
+    let updater = busy_writer(&server, stop.clone()).await;
+    let inserts_before = opcounter(&server, "insert").await;
     let mut tasks = Vec::new();
     for task in 0..TASKS {
         let client = server.new_client().await;
@@ -249,18 +251,64 @@ async fn single_inserts_beside_long_writes_land_once_and_count_once() {
         task.await.expect("an inserting task failed");
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let rounds = updater.await.expect("the updater failed");
-    assert!(rounds > 0);
+    assert!(updater.await.expect("the updater failed") > 0);
 
     let expected = (TASKS * INSERTS) as i64;
-    let c = db.collection::<Document>("c");
     assert_eq!(
         c.count_documents(doc! {}).await.expect("count"),
         u64::try_from(expected + 1).expect("small")
     );
     assert_eq!(
-        status(server.db("admin")).await - inserts_before,
+        opcounter(&server, "insert").await - inserts_before,
         expected,
         "opcounters.insert counts each insert once"
+    );
+}
+
+/// Updates of one document by `_id` run as single inserts do (see above): beside long
+/// updates, every increment is applied once and counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn point_updates_beside_long_writes_apply_once_and_count_once() {
+    const UPDATES: usize = 60;
+    let server = TestServer::start().await;
+    let c = server.db("load").collection::<Document>("c");
+    let counters: Vec<Document> = (0..4).map(|i| doc! {"_id": i, "n": 0}).collect();
+    c.insert_many(counters).await.expect("seed counters");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let updater = busy_writer(&server, stop.clone()).await;
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let client = server.new_client().await;
+        tasks.push(tokio::spawn(async move {
+            let coll = client.database("load").collection::<Document>("c");
+            for i in 0..UPDATES {
+                let id = ((task + i) % 4) as i32;
+                let result = coll
+                    .update_one(doc! {"_id": id}, doc! {"$inc": {"n": 1}})
+                    .await
+                    .expect("update_one");
+                assert_eq!(result.modified_count, 1);
+            }
+        }));
+    }
+    // The updater's rounds count too: read the counter after it has stopped.
+    for task in tasks {
+        task.await.expect("an updating task failed");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rounds = i64::from(updater.await.expect("the updater failed"));
+    assert!(rounds > 0);
+
+    let expected = (TASKS * UPDATES) as i64;
+    let total: i64 = find_all(&server.db("load"), "c", doc! {})
+        .await
+        .iter()
+        .map(|d| outpost_tests::int_field(d, "n"))
+        .sum();
+    assert_eq!(total, expected, "every increment applied once");
+    assert_eq!(
+        opcounter(&server, "update").await,
+        expected + rounds,
+        "opcounters.update counts each update once"
     );
 }

@@ -5,10 +5,11 @@
 //! work is a few microseconds). Requests whose work is small and bounded skip it: `ping`, and
 //! a `find` whose filter is one `_id` equal to a plain value (a point read of at most one
 //! document) with no option that could make it scan, wait or nest deeply. An `insert` of one
-//! document into an existing plain collection runs there too when no other write holds the
-//! writer lock (it must not wait for it on the runtime's thread: a long write may hold it);
-//! otherwise it goes to the pool, having done nothing. Everything else keeps running on the
-//! pool (storage calls that may take long, deep documents that need the pool's large stacks).
+//! document, or an `update` of one statement whose filter is one `_id`, of an existing plain
+//! collection runs there too when no other write holds the writer lock (it must not wait for
+//! the lock on the runtime's thread: a long write may hold it); otherwise it goes to the pool,
+//! having done nothing. Everything else keeps running on the pool (storage calls that may
+//! take long, deep documents that need the pool's large stacks).
 
 use bson::{Bson, Document};
 
@@ -44,6 +45,12 @@ const INLINE_FIND_FIELDS: [&str; 6] = [
 /// `txnNumber` (drivers send one with every insert to a replica set), but no write concern
 /// (`j` waits for the disk) and no transaction's fields.
 const INLINE_INSERT_FIELDS: [&str; 4] = ["insert", "documents", "ordered", "txnNumber"];
+
+/// An `update`'s own fields when it runs on the connection's task (as an insert's).
+const INLINE_UPDATE_FIELDS: [&str; 4] = ["update", "updates", "ordered", "txnNumber"];
+
+/// The fields of the one update statement of an `update` run on the connection's task.
+const INLINE_STATEMENT_FIELDS: [&str; 3] = ["q", "u", "upsert"];
 
 /// Whether every field of `body` is one of `own` or generic.
 fn has_only(body: &Document, own: &[&str]) -> bool {
@@ -85,6 +92,9 @@ pub fn runs_inline(state: &State, db: &str, body: &Document) -> Inline {
         "insert" if is_single_insert(body) && state.storage.is_plain_collection(db, coll) => {
             Inline::UnlessWriterBusy
         }
+        "update" if is_point_update(body) && state.storage.is_plain_collection(db, coll) => {
+            Inline::UnlessWriterBusy
+        }
         _ => Inline::No,
     }
 }
@@ -95,15 +105,38 @@ fn is_single_insert(body: &Document) -> bool {
         && matches!(body.get("documents"), Some(Bson::Array(docs)) if docs.len() == 1 && matches!(docs[0], Bson::Document(_)))
 }
 
+/// An update with only [`INLINE_UPDATE_FIELDS`] (and generic fields) and one statement of
+/// [`INLINE_STATEMENT_FIELDS`] whose filter is `{_id: <plain value>}` and whose update is a
+/// document (operators or a replacement, not a pipeline): at most one document is read and
+/// written.
+fn is_point_update(body: &Document) -> bool {
+    if !has_only(body, &INLINE_UPDATE_FIELDS) {
+        return false;
+    }
+    let Some(Bson::Array(statements)) = body.get("updates") else {
+        return false;
+    };
+    let [Bson::Document(statement)] = statements.as_slice() else {
+        return false;
+    };
+    statement
+        .keys()
+        .all(|k| INLINE_STATEMENT_FIELDS.contains(&k.as_str()))
+        && matches!(statement.get("u"), Some(Bson::Document(_)))
+        && statement.get_document("q").is_ok_and(is_id_equality)
+}
+
 /// A find with only [`INLINE_FIND_FIELDS`] (and generic fields) and a filter
 /// `{_id: <plain value>}`.
 fn is_point_find(body: &Document) -> bool {
     if !has_only(body, &INLINE_FIND_FIELDS) {
         return false;
     }
-    let Ok(filter) = body.get_document("filter") else {
-        return false;
-    };
+    body.get_document("filter").is_ok_and(is_id_equality)
+}
+
+/// A filter `{_id: <plain value>}`.
+fn is_id_equality(filter: &Document) -> bool {
     let mut fields = filter.iter();
     match (fields.next(), fields.next()) {
         (Some((key, value)), None) => key == "_id" && is_plain(value),
@@ -181,6 +214,35 @@ mod tests {
         ));
         assert!(!is_single_insert(
             &doc! {"insert": "c", "documents": [{"_id": 1}], "lsid": {"id": 1}, "txnNumber": 1_i64, "autocommit": false}
+        ));
+    }
+
+    #[test]
+    fn point_updates_are_recognised() {
+        assert!(is_point_update(
+            &doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1}}}], "ordered": true, "lsid": {"id": 1}, "txnNumber": 1_i64, "$db": "d"}
+        ));
+        assert!(is_point_update(
+            &doc! {"update": "c", "updates": [{"q": {"_id": "a"}, "u": {"x": 1}, "upsert": true}]}
+        ));
+        assert!(!is_point_update(
+            &doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1}}, "multi": true}]}
+        ));
+        assert!(!is_point_update(
+            &doc! {"update": "c", "updates": [{"q": {"a": 1}, "u": {"$inc": {"n": 1}}}]}
+        ));
+        assert!(!is_point_update(
+            &doc! {"update": "c", "updates": [{"q": {"_id": {"$gt": 1}}, "u": {"$inc": {"n": 1}}}]}
+        ));
+        assert!(!is_point_update(
+            &doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": [{"$set": {"n": 1}}]}]}
+        ));
+        assert!(!is_point_update(&doc! {"update": "c", "updates": [
+            {"q": {"_id": 1}, "u": {"$inc": {"n": 1}}},
+            {"q": {"_id": 2}, "u": {"$inc": {"n": 1}}},
+        ]}));
+        assert!(!is_point_update(
+            &doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1}}}], "writeConcern": {"j": true}}
         ));
     }
 

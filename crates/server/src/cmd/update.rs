@@ -144,13 +144,17 @@ fn run(state: &State, req: &Request) -> Result<Document> {
         .iter()
         .map(|s| parse_statement(req, s))
         .collect::<Result<Vec<_>>>()?;
-    Metrics::add(&state.metrics.op_update, statements.len() as u64);
     outpost_storage::validate_collection_name(req.db, &coll)?;
     let (mut n, mut modified) = (0u64, 0u64);
     let mut upserted = Vec::new();
     let mut write_errors = Vec::new();
     for (index, statement) in statements.iter().enumerate() {
         match run_statement(req, &coll, statement) {
+            // Only a store that may not wait refuses, and it runs one statement (see
+            // `inline.rs`): nothing has run, and the command runs again where it may wait.
+            Err(Error::Storage(outpost_storage::Error::WriterBusy)) => {
+                return Err(outpost_storage::Error::WriterBusy.into());
+            }
             Ok(outcome) => {
                 n += outcome.matched;
                 modified += outcome.modified;
@@ -169,6 +173,7 @@ fn run(state: &State, req: &Request) -> Result<Document> {
             }
         }
     }
+    Metrics::add(&state.metrics.op_update, statements.len() as u64);
     super::flush_if_requested(state, req.body)?;
     let mut reply = doc! {"n": super::count_i32(n), "nModified": super::count_i32(modified)};
     if !upserted.is_empty() {

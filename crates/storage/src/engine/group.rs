@@ -87,11 +87,7 @@ impl Storage {
         let held = if self.waits_for_writer {
             None
         } else {
-            match self.inner.writer.try_lock() {
-                Ok(w) => Some(w),
-                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) => return Err(Error::WriterBusy),
-            }
+            Some(self.writer_unless_busy()?)
         };
         let me = Arc::new(PendingInsert {
             db: db.to_owned(),

@@ -234,9 +234,10 @@ impl Storage {
     }
 
     /// This store, for a caller that must not block (an async runtime's thread): its
-    /// `insert_many` fails with [`Error::WriterBusy`], having done nothing, instead of waiting
-    /// for the writer lock. It goes ahead only with one document for a collection that is not
-    /// time-series, when no other write holds the lock. Its other writes wait as usual.
+    /// `insert_many` and `update` fail with [`Error::WriterBusy`], having done nothing,
+    /// instead of waiting for the writer lock. They go ahead only when no other write holds
+    /// the lock, with one document for a collection that is not time-series (`insert_many`)
+    /// or an update that is not `multi`. Its other writes wait as usual.
     pub fn without_waiting(&self) -> Storage {
         Storage {
             inner: self.inner.clone(),
@@ -291,6 +292,19 @@ impl Storage {
         // A panic while holding the lock cannot leave the store half-written (commits are
         // atomic), so a poisoned lock is safe to take over.
         self.inner.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The writer lock, or [`Error::WriterBusy`] when this store may not wait for it (see
+    /// [`Storage::without_waiting`]) and another write holds it.
+    pub(crate) fn writer_unless_busy(&self) -> Result<MutexGuard<'_, Writer>> {
+        if self.waits_for_writer {
+            return Ok(self.writer());
+        }
+        match self.inner.writer.try_lock() {
+            Ok(w) => Ok(w),
+            Err(std::sync::TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => Err(Error::WriterBusy),
+        }
     }
 
     fn collections_read(

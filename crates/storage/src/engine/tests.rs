@@ -1102,3 +1102,38 @@ fn update_many_and_delete_many_cover_more_than_one_chunk_once_each() {
     assert_eq!(deleted, 1_500);
     assert_eq!(s.estimated_count("db", "c"), 1_001);
 }
+
+/// An update on a store that may not wait runs when the writer lock is free, and answers
+/// `WriterBusy` having changed nothing while another write holds it (or when it is `multi`,
+/// which would wait for the lock between its chunks).
+#[test]
+fn an_update_that_may_not_wait_is_refused_while_the_writer_is_busy() {
+    let s = Storage::temporary().expect("temporary store");
+    s.insert("db", "c", doc! {"_id": 1, "n": 0}, &opts())
+        .expect("insert");
+    let update = Update::parse(&Bson::Document(doc! {"$inc": {"n": 1}}), None).expect("update");
+    let filter = doc! {"_id": 1};
+    let mut spec = UpdateSpec {
+        filter: &filter,
+        update: &update,
+        multi: false,
+        upsert: false,
+        hint: None,
+        sort: None,
+        variables: None,
+    };
+    let unwaiting = s.without_waiting();
+    let outcome = unwaiting
+        .update("db", "c", &spec, &opts())
+        .expect("the lock is free");
+    assert_eq!((outcome.matched, outcome.modified), (1, 1));
+
+    let held = s.writer();
+    let busy = unwaiting.update("db", "c", &spec, &opts());
+    assert!(matches!(busy, Err(Error::WriterBusy)), "{busy:?}");
+    drop(held);
+    spec.multi = true;
+    let multi = unwaiting.update("db", "c", &spec, &opts());
+    assert!(matches!(multi, Err(Error::WriterBusy)), "{multi:?}");
+    assert_eq!(find_all(&s, doc! {"_id": 1}), vec![doc! {"_id": 1, "n": 1}]);
+}

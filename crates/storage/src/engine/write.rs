@@ -725,13 +725,16 @@ impl Storage {
         )?;
         let update = spec.update.collated(filter.collation());
         if spec.multi {
+            if !self.waits_for_writer {
+                return Err(Error::WriterBusy);
+            }
             if let Some(outcome) =
                 self.update_in_chunks(db, coll, spec, &filter, &update, options)?
             {
                 return Ok(outcome);
             }
         }
-        let mut w = self.writer();
+        let mut w = self.writer_unless_busy()?;
         let mut outcome = UpdateOutcome::default();
         let collection = match self.writable_collection(db, coll)? {
             Some(c) => c,
