@@ -591,6 +591,24 @@ mod tests {
         assert!(kv.tree(reclaim::TRASH_TREE).expect("trash").is_empty());
     }
 
+    /// A store closed right after it opened stops its reclaimer (a stop missed by a
+    /// reclaimer about to wait would hang the close).
+    #[test]
+    fn stores_closed_at_once_do_not_hang() {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    for _ in 0..250 {
+                        drop(Kv::temporary(1 << 20).expect("temporary store"));
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().expect("worker");
+        }
+    }
+
     #[test]
     fn closing_a_store_stops_its_reclaimer_and_the_files_open_again() {
         let dir = tempfile::tempdir().expect("dir");

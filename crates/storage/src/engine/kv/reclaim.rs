@@ -84,7 +84,12 @@ impl Reclaimer {
 
 impl Drop for Reclaimer {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
+        // Set under the queue's lock: the thread checks the flag under it before it waits, so
+        // it either sees the flag or is already waiting when the notification comes.
+        {
+            let _queue = self.shared.queue();
+            self.shared.stop.store(true, Ordering::SeqCst);
+        }
         self.shared.wake.notify_one();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
