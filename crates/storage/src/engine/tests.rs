@@ -10,6 +10,20 @@ fn opts() -> WriteOptions {
     WriteOptions::default()
 }
 
+/// An update of the first document matching `filter`, without upsert, hint, sort or
+/// variables.
+fn update_one<'a>(filter: &'a Document, update: &'a Update) -> UpdateSpec<'a> {
+    UpdateSpec {
+        filter,
+        update,
+        multi: false,
+        upsert: false,
+        hint: None,
+        sort: None,
+        variables: None,
+    }
+}
+
 fn find_all(storage: &Storage, filter: Document) -> Vec<Document> {
     let options = FindOptions {
         filter,
@@ -90,15 +104,7 @@ fn unique_index_enforced_on_insert_update_and_build() {
     );
     let update = Update::parse(&Bson::Document(doc! {"$set": {"a": 1}}), None).expect("update");
     let filter = doc! {"_id": 2};
-    let spec = UpdateSpec {
-        filter: &filter,
-        update: &update,
-        multi: false,
-        upsert: false,
-        hint: None,
-        sort: None,
-        variables: None,
-    };
+    let spec = update_one(&filter, &update);
     assert_eq!(
         s.update("db", "c", &spec, &opts())
             .expect_err("duplicate")
@@ -235,15 +241,7 @@ fn history_records_every_change_in_order() {
         .expect("insert");
     let update = Update::parse(&Bson::Document(doc! {"$set": {"a": 2}}), None).expect("update");
     let filter = doc! {"_id": 1};
-    let spec = UpdateSpec {
-        filter: &filter,
-        update: &update,
-        multi: false,
-        upsert: false,
-        hint: None,
-        sort: None,
-        variables: None,
-    };
+    let spec = update_one(&filter, &update);
     s.update("db", "c", &spec, &opts()).expect("update");
     s.delete(
         "db",
@@ -842,15 +840,8 @@ fn updates_record_the_nested_fields_they_change() {
         None,
     )
     .expect("update");
-    let spec = UpdateSpec {
-        filter: &doc! {"_id": 1},
-        update: &update,
-        multi: false,
-        upsert: false,
-        hint: None,
-        sort: None,
-        variables: None,
-    };
+    let filter = doc! {"_id": 1};
+    let spec = update_one(&filter, &update);
     s.update("db", "c", &spec, &opts()).expect("update");
     let entry = s
         .history_from(before + 1)
@@ -1113,15 +1104,7 @@ fn an_update_that_may_not_wait_is_refused_while_the_writer_is_busy() {
         .expect("insert");
     let update = Update::parse(&Bson::Document(doc! {"$inc": {"n": 1}}), None).expect("update");
     let filter = doc! {"_id": 1};
-    let mut spec = UpdateSpec {
-        filter: &filter,
-        update: &update,
-        multi: false,
-        upsert: false,
-        hint: None,
-        sort: None,
-        variables: None,
-    };
+    let mut spec = update_one(&filter, &update);
     let unwaiting = s.without_waiting();
     let outcome = unwaiting
         .update("db", "c", &spec, &opts())
