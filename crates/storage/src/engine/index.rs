@@ -780,10 +780,14 @@ impl Storage {
         let mut meta = collection.meta.clone();
         meta.indexes
             .retain(|i| !doomed.iter().any(|d| d.id == i.id));
-        self.replace_collection_meta(meta, None)?;
+        let mut set = WriteSet::new();
         for d in doomed {
-            self.inner.kv.drop_tree(&super::index_tree_name(d.id))?;
+            self.inner
+                .kv
+                .drop_tree_in(&mut set, &super::index_tree_name(d.id))?;
         }
+        self.replace_collection_meta(meta, Some(&mut set))?;
+        self.commit_set(set)?;
         Ok(before)
     }
 

@@ -84,6 +84,9 @@ pub struct WriteSet {
     /// The sequence number and clock reading of the last history entry this set appends,
     /// published once it commits.
     pub(super) last_history: Option<(u64, u64)>,
+    /// Trees this set drops (see [`Kv::drop_tree_in`]), handed to the reclaimer once it
+    /// commits.
+    dropped: Vec<String>,
 }
 
 impl WriteSet {
@@ -240,15 +243,19 @@ impl Kv {
     /// background (see `reclaim.rs`): its keys stay readable through handles opened before,
     /// until the reclaimer removes them.
     pub fn drop_tree(&self, name: &str) -> Result<()> {
-        match &self.reclaimer {
-            Some(reclaimer) => {
-                self.db.open_tree(reclaim::TRASH_TREE)?.insert(name, &[])?;
-                reclaimer.push(name);
-            }
-            None => {
-                self.db.drop_tree(name)?;
-            }
+        let mut set = WriteSet::new();
+        self.drop_tree_in(&mut set, name)?;
+        self.commit(set)
+    }
+
+    /// Makes the drop of tree `name` part of `set`: its trash record commits with the set's
+    /// other writes (a catalog change), so a crash leaves both or neither, and the reclaimer
+    /// starts on it once the set has committed.
+    pub fn drop_tree_in(&self, set: &mut WriteSet, name: &str) -> Result<()> {
+        if self.reclaimer.is_some() {
+            set.put(&self.db.open_tree(reclaim::TRASH_TREE)?, name, []);
         }
+        set.dropped.push(name.to_owned());
         Ok(())
     }
 
@@ -257,7 +264,7 @@ impl Kv {
     ///
     /// An error from a [`Visibility::PerKey`] commit may leave part of the set applied; every
     /// later commit is then refused, and opening the store again completes the set.
-    pub fn commit(&self, set: WriteSet) -> Result<()> {
+    pub fn commit(&self, mut set: WriteSet) -> Result<()> {
         let _serial = self
             .commits
             .serial
@@ -268,6 +275,22 @@ impl Kv {
                 "an earlier write failed part way; restart the server to complete it".into(),
             ));
         }
+        let dropped = std::mem::take(&mut set.dropped);
+        self.commit_writes(set)?;
+        for name in dropped {
+            match &self.reclaimer {
+                Some(reclaimer) => reclaimer.push(&name),
+                // A scratch store keeps no trash: its trees are small and go at once.
+                None => {
+                    self.db.drop_tree(name.as_bytes())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `set`'s writes (the serial lock held).
+    fn commit_writes(&self, set: WriteSet) -> Result<()> {
         if set.is_empty() {
             return Ok(());
         }
@@ -569,6 +592,34 @@ mod tests {
         assert_eq!(kept.len(), 10, "another tree is untouched");
         let trash = kv.tree(reclaim::TRASH_TREE).expect("trash");
         assert!(trash.is_empty(), "the trash record is removed");
+    }
+
+    #[test]
+    fn a_drop_in_a_set_commits_with_the_set_or_not_at_all() {
+        let kv = Kv::temporary(1 << 20).expect("temporary store");
+        fill(&kv.tree("docs/1").expect("tree"), 100);
+        let catalog = kv.tree("catalog").expect("tree");
+        let trash = kv.tree(reclaim::TRASH_TREE).expect("trash");
+
+        // A refused commit (here: a store whose earlier write failed part way) drops nothing.
+        kv.commits.failed.store(true, Ordering::SeqCst);
+        let mut set = WriteSet::new();
+        set.delete(&catalog, "db.c");
+        kv.drop_tree_in(&mut set, "docs/1").expect("stage drop");
+        assert!(kv.commit(set).is_err());
+        assert!(trash.is_empty(), "no trash record without the commit");
+        assert_eq!(kv.tree("docs/1").expect("tree").len(), 100);
+
+        kv.commits.failed.store(false, Ordering::SeqCst);
+        catalog.insert("db.c", "meta").expect("insert");
+        let mut set = WriteSet::new();
+        set.delete(&catalog, "db.c");
+        kv.drop_tree_in(&mut set, "docs/1").expect("stage drop");
+        kv.commit(set).expect("commit");
+        assert!(catalog.is_empty());
+        wait_for_reclaimer(&kv);
+        assert!(!tree_exists(&kv, "docs/1"));
+        assert!(trash.is_empty());
     }
 
     #[test]

@@ -574,17 +574,18 @@ impl Storage {
             &mut set,
             ddl_entry(&ns, HistoryOp::Drop, Bson::Null, None, ddl),
         )?;
-        self.commit_set(set)?;
-        self.collections_write().remove(&ns);
-        self.inner.kv.drop_tree(&docs_tree_name(c.meta.id))?;
-        self.forget_count(c.meta.id);
+        let kv = &self.inner.kv;
+        kv.drop_tree_in(&mut set, &docs_tree_name(c.meta.id))?;
         for index in &c.indexes {
-            self.inner.kv.drop_tree(&index_tree_name(index.meta.id))?;
+            kv.drop_tree_in(&mut set, &index_tree_name(index.meta.id))?;
         }
         if c.capped.is_some() {
-            self.inner
-                .kv
-                .drop_tree(&capped::capped_tree_name(c.meta.id))?;
+            kv.drop_tree_in(&mut set, &capped::capped_tree_name(c.meta.id))?;
+        }
+        self.commit_set(set)?;
+        self.collections_write().remove(&ns);
+        self.forget_count(c.meta.id);
+        if c.capped.is_some() {
             self.forget_capped(c.meta.id);
         }
         Ok(true)
