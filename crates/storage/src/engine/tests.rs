@@ -1120,3 +1120,49 @@ fn an_update_that_may_not_wait_is_refused_while_the_writer_is_busy() {
     assert!(matches!(multi, Err(Error::WriterBusy)), "{multi:?}");
     assert_eq!(find_all(&s, doc! {"_id": 1}), vec![doc! {"_id": 1, "n": 1}]);
 }
+
+/// A write whose filter is `{_id: value}` takes the document under the value's key; with a
+/// collation, or an operator on `_id`, it goes the general way.
+#[test]
+fn writes_by_id_match_as_the_query_language_does() {
+    let s = Storage::temporary().expect("store");
+    s.insert("db", "c", doc! {"_id": 1_i64, "a": 0}, &opts())
+        .expect("insert");
+    s.insert("db", "c", doc! {"_id": "a", "a": 0}, &opts())
+        .expect("insert");
+    let inc = Update::parse(&Bson::Document(doc! {"$inc": {"a": 1}}), None).expect("update");
+    let run = |filter: Document, collation: Option<Document>| {
+        let options = WriteOptions {
+            collation,
+            ..opts()
+        };
+        s.update("db", "c", &update_one(&filter, &inc), &options)
+            .expect("update")
+            .matched
+    };
+    // 1.0 and NumberLong(1) are the same _id.
+    assert_eq!(run(doc! {"_id": 1.0}, None), 1);
+    assert_eq!(run(doc! {"_id": 2}, None), 0);
+    assert_eq!(run(doc! {"_id": {"$in": [1, 2]}}, None), 1);
+    assert_eq!(run(doc! {"_id": "A"}, None), 0);
+    let case_insensitive = doc! {"locale": "en", "strength": 2};
+    assert_eq!(run(doc! {"_id": "A"}, Some(case_insensitive)), 1);
+    assert_eq!(
+        find_all(&s, doc! {}),
+        vec![doc! {"_id": 1_i64, "a": 2}, doc! {"_id": "a", "a": 1}]
+    );
+    let deleted = s
+        .delete(
+            "db",
+            "c",
+            &DeleteSpec {
+                filter: &doc! {"_id": 1},
+                just_one: true,
+                hint: None,
+                variables: None,
+            },
+            &opts(),
+        )
+        .expect("delete");
+    assert_eq!(deleted, 1);
+}

@@ -9,8 +9,8 @@ use super::catalog::{Collection, CollectionMeta, ValidationLevel};
 use super::history::{HistoryEntry, HistoryOp, Origin};
 use super::index::{check_unique, document_keys, duplicate_key, entry_key};
 use super::kv::{Visibility, WriteSet};
-use super::read::{matching_documents, sort_found};
-use super::{Storage, Writer};
+use super::read::{matching_documents, point_id, sort_found};
+use super::{decode_document, Storage, Writer};
 use crate::error::{Error, Result};
 use crate::query::update::{upsert_seed, UpdateContext};
 use crate::query::{Filter, Projection, SortSpec, Update};
@@ -742,7 +742,7 @@ impl Storage {
             None => return Ok(outcome),
         };
         let candidates =
-            self.candidates(&collection, &filter, spec.hint, sort.as_ref(), spec.multi)?;
+            self.candidates(&collection, spec.filter, &filter, spec.hint, sort.as_ref(), spec.multi)?;
         for target in candidates {
             outcome.matched += 1;
             if let Some(new) =
@@ -762,14 +762,29 @@ impl Storage {
     }
 
     /// Matching documents for a write: all of them, or the first (by `sort` if given).
+    /// `raw_filter` is the statement's filter as sent, `filter` the same parsed.
     fn candidates(
         &self,
         collection: &Collection,
+        raw_filter: &Document,
         filter: &Filter,
         hint: Option<&Bson>,
         sort: Option<&SortSpec>,
         multi: bool,
     ) -> Result<Vec<Candidate>> {
+        // `{_id: value}` under the simple collation: the one document under the value's key
+        // (see `read/point.rs`), whatever the sort, since at most one document matches.
+        if let (Some(id), None, None) = (point_id(raw_filter), hint, filter.collation()) {
+            let key = keyenc::encode(id);
+            return Ok(match collection.docs.get(&key)? {
+                Some(bytes) => vec![Candidate {
+                    key,
+                    doc: decode_document(&bytes)?,
+                    array_index: None,
+                }],
+                None => Vec::new(),
+            });
+        }
         let matching = matching_documents(collection, filter, hint)?;
         let items = matching.map(|r| {
             r.map(|(f, i)| {
@@ -814,7 +829,7 @@ impl Storage {
         let Some(collection) = self.writable_collection(db, coll)? else {
             return Ok(0);
         };
-        let candidates = self.candidates(&collection, &filter, spec.hint, None, false)?;
+        let candidates = self.candidates(&collection, spec.filter, &filter, spec.hint, None, false)?;
         let mut deleted = 0;
         for target in candidates {
             self.delete_locked(
@@ -865,7 +880,7 @@ impl Storage {
             None => return Ok(outcome),
         };
         let first = self
-            .candidates(&collection, &filter, request.hint, sort.as_ref(), false)?
+            .candidates(&collection, request.filter, &filter, request.hint, sort.as_ref(), false)?
             .into_iter()
             .next();
         let update = request.update.map(|u| u.collated(filter.collation()));

@@ -11,7 +11,7 @@
 use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::Arc;
 
-use bson::Bson;
+use bson::{Bson, Document};
 
 use super::{ExplainInfo, FindOptions, PlanKind, ReadCursor};
 use crate::engine::{decode_document, Storage};
@@ -28,7 +28,7 @@ impl Storage {
         coll: &str,
         options: &FindOptions,
     ) -> Result<Option<ReadCursor>> {
-        let Some(id) = point_id(options) else {
+        let Some(id) = point_read_id(options) else {
             return Ok(None);
         };
         let Some(collection) = self.collection(db, coll) else {
@@ -61,7 +61,7 @@ impl Storage {
 /// filter of the one field `_id` holding a plain value (not an operator document, an array or
 /// a regular expression, which match otherwise), and no collation, sort, projection, hint,
 /// `min`/`max`, skip, `returnKey`, `showRecordId` or time limit.
-fn point_id(options: &FindOptions) -> Option<&Bson> {
+fn point_read_id(options: &FindOptions) -> Option<&Bson> {
     let FindOptions {
         filter,
         sort,
@@ -88,7 +88,17 @@ fn point_id(options: &FindOptions) -> Option<&Bson> {
         && max.is_none()
         && !return_key
         && !show_record_id;
-    if !plain_options || filter.len() != 1 {
+    if !plain_options {
+        return None;
+    }
+    point_id(filter)
+}
+
+/// The value of a filter that is the one field `_id` holding a plain value (not an operator
+/// document, an array or a regular expression, which match otherwise): under the simple
+/// collation, it matches the one document stored under the value's key, if any.
+pub(crate) fn point_id(filter: &Document) -> Option<&Bson> {
+    if filter.len() != 1 {
         return None;
     }
     match filter.get("_id")? {
@@ -113,20 +123,20 @@ mod tests {
     #[test]
     fn only_a_plain_id_equality_alone_is_a_point_read() {
         assert_eq!(
-            point_id(&with_filter(doc! {"_id": 5})),
+            point_read_id(&with_filter(doc! {"_id": 5})),
             Some(&Bson::Int32(5))
         );
-        assert!(point_id(&with_filter(doc! {"_id": "a", "b": 1})).is_none());
-        assert!(point_id(&with_filter(doc! {"_id": {"$gt": 1}})).is_none());
-        assert!(point_id(&with_filter(doc! {"_id": {"a": 1}})).is_none());
-        assert!(point_id(&with_filter(doc! {"_id": [1]})).is_none());
-        assert!(point_id(&with_filter(doc! {"a": 1})).is_none());
-        assert!(point_id(&with_filter(doc! {})).is_none());
+        assert!(point_read_id(&with_filter(doc! {"_id": "a", "b": 1})).is_none());
+        assert!(point_read_id(&with_filter(doc! {"_id": {"$gt": 1}})).is_none());
+        assert!(point_read_id(&with_filter(doc! {"_id": {"a": 1}})).is_none());
+        assert!(point_read_id(&with_filter(doc! {"_id": [1]})).is_none());
+        assert!(point_read_id(&with_filter(doc! {"a": 1})).is_none());
+        assert!(point_read_id(&with_filter(doc! {})).is_none());
         let re = Bson::RegularExpression(bson::Regex {
             pattern: "a".into(),
             options: String::new(),
         });
-        assert!(point_id(&with_filter(doc! {"_id": re})).is_none());
+        assert!(point_read_id(&with_filter(doc! {"_id": re})).is_none());
         let refused = [
             FindOptions {
                 skip: 1,
@@ -166,7 +176,7 @@ mod tests {
             },
         ];
         for options in refused {
-            assert!(point_id(&options).is_none());
+            assert!(point_read_id(&options).is_none());
         }
         let empty_sort = FindOptions {
             sort: Some(doc! {}),
@@ -174,7 +184,7 @@ mod tests {
             limit: 1,
             ..with_filter(doc! {"_id": 5})
         };
-        assert!(point_id(&empty_sort).is_some());
+        assert!(point_read_id(&empty_sort).is_some());
     }
 
     /// The point read finds what the general path finds, for equal values of other numeric
