@@ -741,8 +741,14 @@ impl Storage {
             None if spec.upsert => self.collection_or_create(&mut w, db, coll)?,
             None => return Ok(outcome),
         };
-        let candidates =
-            self.candidates(&collection, spec.filter, &filter, spec.hint, sort.as_ref(), spec.multi)?;
+        let candidates = self.candidates(
+            &collection,
+            spec.filter,
+            &filter,
+            spec.hint,
+            sort.as_ref(),
+            spec.multi,
+        )?;
         for target in candidates {
             outcome.matched += 1;
             if let Some(new) =
@@ -829,7 +835,8 @@ impl Storage {
         let Some(collection) = self.writable_collection(db, coll)? else {
             return Ok(0);
         };
-        let candidates = self.candidates(&collection, spec.filter, &filter, spec.hint, None, false)?;
+        let candidates =
+            self.candidates(&collection, spec.filter, &filter, spec.hint, None, false)?;
         let mut deleted = 0;
         for target in candidates {
             self.delete_locked(
@@ -880,7 +887,14 @@ impl Storage {
             None => return Ok(outcome),
         };
         let first = self
-            .candidates(&collection, request.filter, &filter, request.hint, sort.as_ref(), false)?
+            .candidates(
+                &collection,
+                request.filter,
+                &filter,
+                request.hint,
+                sort.as_ref(),
+                false,
+            )?
             .into_iter()
             .next();
         let update = request.update.map(|u| u.collated(filter.collation()));
