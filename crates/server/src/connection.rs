@@ -443,6 +443,7 @@ pub(crate) async fn run_command(
     let body = match crate::inline::runs_inline(state, &db, &body) {
         Inline::Yes => return reply_of(cmd::dispatch(state, conn, &db, body)),
         Inline::UnlessWriterBusy => {
+            let _turn = state.inline_writes.lock().await;
             let storage = state.storage.without_waiting();
             match cmd::dispatch_on(state, &storage, conn, &db, body) {
                 cmd::Reply::WriterBusy(body) => body,

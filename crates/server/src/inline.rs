@@ -65,8 +65,8 @@ pub enum Inline {
     No,
     /// On the connection's task.
     Yes,
-    /// On the connection's task with a store that does not wait for the writer lock; on the
-    /// pool if the lock is held.
+    /// On the connection's task, after its turn at `State::inline_writes`, with a store that
+    /// does not wait for the writer lock; on the pool if the lock is held.
     UnlessWriterBusy,
 }
 

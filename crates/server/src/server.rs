@@ -134,6 +134,7 @@ impl ServerBuilder {
             edge_logs,
             config: self.config,
             commands: crate::pool::CommandPool::new()?,
+            inline_writes: tokio::sync::Mutex::new(()),
             fail_points: Default::default(),
 
             sessions: Default::default(),

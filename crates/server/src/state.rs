@@ -24,6 +24,10 @@ pub struct State {
     pub fail_points: FailPoints,
     /// The threads commands run on.
     pub commands: crate::pool::CommandPool,
+    /// Taken by a write that runs on its connection's task (see `inline.rs`) for the length
+    /// of its storage call: such writes wait their turn here, parked, instead of finding the
+    /// storage's writer busy and moving to the pool.
+    pub inline_writes: tokio::sync::Mutex<()>,
 
     pub sessions: SessionCache,
     /// The database profiler's settings (`profile`).
