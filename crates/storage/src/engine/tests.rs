@@ -24,6 +24,16 @@ fn update_one<'a>(filter: &'a Document, update: &'a Update) -> UpdateSpec<'a> {
     }
 }
 
+/// A delete of the first document matching `filter`, without hint or variables.
+fn delete_one(filter: &Document) -> DeleteSpec<'_> {
+    DeleteSpec {
+        filter,
+        just_one: true,
+        hint: None,
+        variables: None,
+    }
+}
+
 fn find_all(storage: &Storage, filter: Document) -> Vec<Document> {
     let options = FindOptions {
         filter,
@@ -243,18 +253,8 @@ fn history_records_every_change_in_order() {
     let filter = doc! {"_id": 1};
     let spec = update_one(&filter, &update);
     s.update("db", "c", &spec, &opts()).expect("update");
-    s.delete(
-        "db",
-        "c",
-        &DeleteSpec {
-            filter: &doc! {"_id": 1},
-            just_one: true,
-            hint: None,
-            variables: None,
-        },
-        &opts(),
-    )
-    .expect("delete");
+    s.delete("db", "c", &delete_one(&doc! {"_id": 1}), &opts())
+        .expect("delete");
     s.apply_remote(
         "db",
         "c",
@@ -1152,17 +1152,7 @@ fn writes_by_id_match_as_the_query_language_does() {
         vec![doc! {"_id": 1_i64, "a": 2}, doc! {"_id": "a", "a": 1}]
     );
     let deleted = s
-        .delete(
-            "db",
-            "c",
-            &DeleteSpec {
-                filter: &doc! {"_id": 1},
-                just_one: true,
-                hint: None,
-                variables: None,
-            },
-            &opts(),
-        )
+        .delete("db", "c", &delete_one(&doc! {"_id": 1}), &opts())
         .expect("delete");
     assert_eq!(deleted, 1);
 }
