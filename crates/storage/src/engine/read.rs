@@ -24,7 +24,7 @@ mod text_or;
 pub(crate) use plan::byte_ranges;
 pub use plan::PlanKind;
 use plan::{choose_plan, full_range, in_natural_order, min_max_plan, Plan, Source};
-pub(crate) use point::point_id;
+pub(crate) use point::{document_by_id, point_id};
 use row_shape::{plan_key_fields, Row, RowShape};
 
 /// Blocking stages (sort) may hold this many bytes unless the command allows disk use.

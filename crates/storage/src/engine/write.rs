@@ -9,8 +9,8 @@ use super::catalog::{Collection, CollectionMeta, ValidationLevel};
 use super::history::{HistoryEntry, HistoryOp, Origin};
 use super::index::{check_unique, document_keys, duplicate_key, entry_key};
 use super::kv::{Visibility, WriteSet};
-use super::read::{matching_documents, point_id, sort_found};
-use super::{decode_document, Storage, Writer};
+use super::read::{document_by_id, matching_documents, point_id, sort_found};
+use super::{Storage, Writer};
 use crate::error::{Error, Result};
 use crate::query::update::{upsert_seed, UpdateContext};
 use crate::query::{Filter, Projection, SortSpec, Update};
@@ -781,15 +781,15 @@ impl Storage {
         // `{_id: value}` under the simple collation: the one document under the value's key
         // (see `read/point.rs`), whatever the sort, since at most one document matches.
         if let (Some(id), None, None) = (point_id(raw_filter), hint, filter.collation()) {
-            let key = keyenc::encode(id);
-            return Ok(match collection.docs.get(&key)? {
-                Some(bytes) => vec![Candidate {
+            let found = document_by_id(collection, id)?;
+            return Ok(found
+                .into_iter()
+                .map(|(key, doc)| Candidate {
                     key,
-                    doc: decode_document(&bytes)?,
+                    doc,
                     array_index: None,
-                }],
-                None => Vec::new(),
-            });
+                })
+                .collect());
         }
         let matching = matching_documents(collection, filter, hint)?;
         let items = matching.map(|r| {

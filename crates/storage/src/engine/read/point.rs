@@ -14,13 +14,14 @@ use std::sync::Arc;
 use bson::{Bson, Document};
 
 use super::{ExplainInfo, FindOptions, PlanKind, ReadCursor};
+use crate::engine::catalog::Collection;
 use crate::engine::{decode_document, Storage};
 use crate::error::{Error, Result};
 use crate::value::keyenc;
 
 impl Storage {
     /// The read of `options` as a point read, or `None` when it asks for more than the
-    /// documents whose `_id` equals one value (see [`point_id`]), or its collection is
+    /// documents whose `_id` equals one value (see [`point_read_id`]), or its collection is
     /// missing or has a default collation.
     pub(super) fn point_read(
         &self,
@@ -39,13 +40,10 @@ impl Storage {
         }
         let info = Arc::new(ExplainInfo::default());
         info.keys_examined.fetch_add(1, AtomicOrdering::Relaxed);
-        let doc = match collection.docs.get(keyenc::encode(id))? {
-            Some(bytes) => {
-                info.docs_examined.fetch_add(1, AtomicOrdering::Relaxed);
-                Some(decode_document(&bytes)?)
-            }
-            None => None,
-        };
+        let doc = document_by_id(&collection, id)?.map(|(_, doc)| {
+            info.docs_examined.fetch_add(1, AtomicOrdering::Relaxed);
+            doc
+        });
         Ok(Some(ReadCursor {
             plan: PlanKind::IdLookup,
             info,
@@ -92,6 +90,19 @@ fn point_read_id(options: &FindOptions) -> Option<&Bson> {
         return None;
     }
     point_id(filter)
+}
+
+/// The document of `collection` stored under `id`'s key, with that key: under the simple
+/// collation, the one document whose `_id` equals `id`.
+pub(crate) fn document_by_id(
+    collection: &Collection,
+    id: &Bson,
+) -> Result<Option<(Vec<u8>, Document)>> {
+    let key = keyenc::encode(id);
+    match collection.docs.get(&key)? {
+        Some(bytes) => Ok(Some((key, decode_document(&bytes)?))),
+        None => Ok(None),
+    }
 }
 
 /// The value of a filter that is the one field `_id` holding a plain value (not an operator
