@@ -585,7 +585,13 @@ fn init_logging(format: LogFormat) {
         .with(filter)
         .with(outpost_server::logbuf::LogBufferLayer);
     match format {
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
+        // Colours for a terminal only: a log file or a pipe gets plain text.
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())),
+            )
+            .init(),
         LogFormat::Json => registry
             .with(tracing_subscriber::fmt::layer().json())
             .init(),
