@@ -430,3 +430,31 @@ async fn a_second_sigterm_exits_at_once() {
     process.terminate();
     assert_eq!(process.exit_code().await, Some(130), "{}", process.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_runs_the_worker_threads_asked_for() {
+    let binary = outpost_binary();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let refused = Command::new(&binary)
+        .args(["serve", "--worker-threads", "0"])
+        .output()
+        .expect("run outpost");
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let process = OutpostProcess::spawn_with(
+        &binary,
+        &dir.path().join("data"),
+        dir.path().join("outpost.log"),
+        &["--worker-threads".as_ref(), "3".as_ref()],
+    )
+    .await;
+    assert!(
+        process.log().contains("worker_threads=3"),
+        "{}",
+        process.log()
+    );
+    let client = connect(process.addr).await;
+    let coll = client.database("db").collection::<Document>("c");
+    coll.insert_one(doc! {"_id": 1}).await.expect("insert");
+    let found = coll.find_one(doc! {"_id": 1}).await.expect("find");
+    assert_eq!(found, Some(doc! {"_id": 1}));
+}

@@ -172,12 +172,12 @@ struct ServeArgs {
     dbpath: Option<PathBuf>,
     /// TOML config file; its keys are port, bind, dbpath, metrics_port, http_port,
     /// log_format, enable_test_commands, auth, insecure_disable_auth, tls_mode, tls_cert_file,
-    /// tls_key_file, tls_ca_file, flush_interval_ms, cache_size_mb, cursor_timeout_secs,
-    /// ttl_interval_secs, history_retention_hours, max_conns, message_timeout_secs,
-    /// idle_timeout_secs, shutdown_timeout_secs, repl_set, standalone, advertise_host,
-    /// transaction_lifetime_limit_secs, and for sync hub, registration_key, hub_tls_ca_file,
-    /// write_outside_query, sync_interval_ms, sync_max_backoff_ms, ingest_retention_hours and
-    /// sync_timeout_ms. Flags given on the command line win.
+    /// tls_key_file, tls_ca_file, flush_interval_ms, cache_size_mb, worker_threads,
+    /// cursor_timeout_secs, ttl_interval_secs, history_retention_hours, max_conns,
+    /// message_timeout_secs, idle_timeout_secs, shutdown_timeout_secs, repl_set, standalone,
+    /// advertise_host, transaction_lifetime_limit_secs, and for sync hub, registration_key,
+    /// hub_tls_ca_file, write_outside_query, sync_interval_ms, sync_max_backoff_ms,
+    /// ingest_retention_hours and sync_timeout_ms. Flags given on the command line win.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Log format: text (for people) or json (one object per line, for machines).
@@ -235,10 +235,15 @@ struct ServeArgs {
     /// [default: 24].
     #[arg(long)]
     ingest_retention_hours: Option<u64>,
-    /// Memory for the storage engine's page cache, in MB [default: 64, or the config file's
+    /// Memory for the storage engine's page cache, in MB [default: 24, or the config file's
     /// `cache_size_mb`].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     cache_size_mb: Option<u64>,
+    /// Threads that serve connections and run small commands (the other commands run on the
+    /// command pool's threads) [default: half the cores, at least 1, or the config file's
+    /// `worker_threads`].
+    #[arg(long)]
+    worker_threads: Option<std::num::NonZeroUsize>,
     /// Most client connections open at once; more are closed at once and logged
     /// [default: 1000, or the config file's `max_conns`].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
@@ -432,6 +437,9 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
     if let Some(cache_size_mb) = args.cache_size_mb {
         config.cache_size_mb = cache_size_mb;
     }
+    if let Some(threads) = args.worker_threads {
+        config.worker_threads = Some(threads);
+    }
     if let Some(max_conns) = args.max_conns {
         config.max_conns = usize::try_from(max_conns).unwrap_or(usize::MAX);
     }
@@ -491,7 +499,11 @@ fn serve(args: ServeArgs, hub_mode: bool) -> ExitCode {
     config.argv = std::env::args().collect();
     init_logging(config.log_format);
 
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let worker_threads = config.worker_threads(cores);
+    tracing::info!(worker_threads, cores, "starting the runtime");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads)
         .enable_all()
         .build()
     {
