@@ -27,6 +27,14 @@ impl CommandPool {
         })
     }
 
+    /// Runs the task `task` on the pool's own runtime thread, not the caller's runtime: for a
+    /// server whose handlers block on the store (the Admin API's), which on the connections'
+    /// runtime could hold up every connection of a thread while a long write holds the
+    /// writer lock.
+    pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.handle.spawn(task);
+    }
+
     /// Runs `f` on a command thread.
     pub async fn run<T: Send + 'static>(
         &self,

@@ -190,8 +190,10 @@ async fn start_admin_api(
         return Ok(None);
     };
     let addr = SocketAddr::new(state.local_addr.ip(), port);
-    let listener = TcpListener::bind(addr)
-        .await
+    // Bound here, to report the address (or the error) now; served on the command pool's
+    // runtime, because the handlers read and write the hub's store as they go.
+    let listener = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|source| StartError::Bind { addr, source })?;
     let http_addr = listener.local_addr()?;
     let api = crate::admin_api::ApiState::open(
@@ -203,13 +205,14 @@ async fn start_admin_api(
         tls.is_some(),
     )?;
     let router = crate::admin_api::router(Arc::new(api));
-    tokio::spawn(crate::http::serve(
-        listener,
-        tls,
-        router,
-        ADMIN_API_LIMITS,
-        shutdown,
-    ));
+    state.commands.spawn(async move {
+        match TcpListener::from_std(listener) {
+            Ok(listener) => {
+                crate::http::serve(listener, tls, router, ADMIN_API_LIMITS, shutdown).await;
+            }
+            Err(error) => tracing::error!(%error, "the Admin API cannot listen"),
+        }
+    });
     tracing::info!(address = %http_addr, "Admin API is listening");
     Ok(Some(http_addr))
 }
