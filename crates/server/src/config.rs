@@ -189,8 +189,8 @@ impl Config {
     /// one. Writes are serialized, so a second runtime thread mostly hands them between
     /// threads; the other half of the cores is left to the command pool, the storage
     /// engine's threads and the applications beside the server (on a 2-core machine with
-    /// the load generator beside it, one thread served 30% more inserts and updates and 10%
-    /// fewer finds by `_id` than two: `benches/README.md`).
+    /// the load generator beside it, one thread served 30-40% more inserts and updates than
+    /// two, and as many finds by `_id` and pings: `benches/README.md`, run 10).
     pub fn worker_threads(&self, cores: usize) -> usize {
         self.worker_threads
             .map_or((cores / 2).max(1), NonZeroUsize::get)
