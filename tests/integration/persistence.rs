@@ -458,3 +458,54 @@ async fn the_runtime_runs_the_worker_threads_asked_for() {
     let found = coll.find_one(doc! {"_id": 1}).await.expect("find");
     assert_eq!(found, Some(doc! {"_id": 1}));
 }
+
+/// With one runtime thread, a long write (on the command pool) does not hold up the other
+/// connections: another client reads the write's first document (it commits in groups of
+/// 1,000) and not yet its last, and its ping is answered before the last is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_runtime_thread_answers_others_during_a_long_write() {
+    // One message: the most documents a write batch may hold.
+    const DOCS: i32 = 100_000;
+    let binary = outpost_binary();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let process = OutpostProcess::spawn_with(
+        &binary,
+        &dir.path().join("data"),
+        dir.path().join("outpost.log"),
+        &["--worker-threads".as_ref(), "1".as_ref()],
+    )
+    .await;
+    let writer = connect(process.addr).await;
+    let other = connect(process.addr).await;
+    let docs: Vec<Document> = (0..DOCS).map(|i| doc! {"_id": i}).collect();
+    let coll = writer.database("db").collection::<Document>("c");
+    let write = tokio::spawn(async move { coll.insert_many(docs).await.map(|_| ()) });
+    let read = other.database("db").collection::<Document>("c");
+    let has = |id: i32| {
+        let read = read.clone();
+        async move {
+            read.find_one(doc! {"_id": id})
+                .await
+                .expect("find")
+                .is_some()
+        }
+    };
+    // The first document there, then the last not yet: both answered while the write ran.
+    loop {
+        let started = has(0).await;
+        assert!(
+            !has(DOCS - 1).await,
+            "no read was answered while the write ran"
+        );
+        if started {
+            break;
+        }
+    }
+    run(&other.database("db"), doc! {"ping": 1}).await;
+    assert!(
+        !has(DOCS - 1).await,
+        "the ping was answered only once the write ended"
+    );
+    write.await.expect("write task").expect("insert_many");
+    assert!(has(DOCS - 1).await);
+}
