@@ -163,11 +163,21 @@ pub(crate) struct OutpostProcess {
 
 impl OutpostProcess {
     async fn spawn(binary: &Path, dbpath: &Path, log: PathBuf) -> OutpostProcess {
-        OutpostProcess::spawn_with(binary, dbpath, log, &[]).await
+        OutpostProcess::start(binary, dbpath, log, &[]).await
+    }
+
+    /// Starts `outpost serve` with `extra` arguments, its data in `dir/data` and its log in
+    /// `dir/outpost.log`.
+    pub(crate) async fn spawn_with(
+        binary: &Path,
+        dir: &Path,
+        extra: &[&std::ffi::OsStr],
+    ) -> OutpostProcess {
+        OutpostProcess::start(binary, &dir.join("data"), dir.join("outpost.log"), extra).await
     }
 
     /// Starts `outpost serve` with `extra` arguments after the port and data directory.
-    pub(crate) async fn spawn_with(
+    async fn start(
         binary: &Path,
         dbpath: &Path,
         log: PathBuf,
@@ -386,8 +396,7 @@ async fn sigterm_shuts_down_within_the_deadline_when_a_client_never_reads() {
     std::fs::write(&config, "shutdown_timeout_secs = 1\n").expect("config");
     let mut process = OutpostProcess::spawn_with(
         &binary,
-        &dir.path().join("data"),
-        dir.path().join("outpost.log"),
+        dir.path(),
         &["--config".as_ref(), config.as_os_str()],
     )
     .await;
@@ -412,8 +421,7 @@ async fn a_second_sigterm_exits_at_once() {
     std::fs::write(&config, "shutdown_timeout_secs = 600\n").expect("config");
     let mut process = OutpostProcess::spawn_with(
         &binary,
-        &dir.path().join("data"),
-        dir.path().join("outpost.log"),
+        dir.path(),
         &["--config".as_ref(), config.as_os_str()],
     )
     .await;
@@ -442,8 +450,7 @@ async fn the_runtime_runs_the_worker_threads_asked_for() {
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");
     let process = OutpostProcess::spawn_with(
         &binary,
-        &dir.path().join("data"),
-        dir.path().join("outpost.log"),
+        dir.path(),
         &["--worker-threads".as_ref(), "3".as_ref()],
     )
     .await;
@@ -470,8 +477,7 @@ async fn one_runtime_thread_answers_others_during_a_long_write() {
     let dir = tempfile::tempdir().expect("tempdir");
     let process = OutpostProcess::spawn_with(
         &binary,
-        &dir.path().join("data"),
-        dir.path().join("outpost.log"),
+        dir.path(),
         &["--worker-threads".as_ref(), "1".as_ref()],
     )
     .await;

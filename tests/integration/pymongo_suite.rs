@@ -50,13 +50,8 @@ async fn pymongos_own_tests_of_these_features_pass() {
     ensure_pytest();
     let binary = outpost_binary();
     let dir = tempfile::tempdir().expect("tempdir");
-    let process = OutpostProcess::spawn_with(
-        &binary,
-        &dir.path().join("data"),
-        dir.path().join("outpost.log"),
-        &["--enable-test-commands".as_ref()],
-    )
-    .await;
+    let process =
+        OutpostProcess::spawn_with(&binary, dir.path(), &["--enable-test-commands".as_ref()]).await;
     let root = workspace_root();
     let out_path = dir.path().join("suite.out");
     let mut child = Command::new("python3")
